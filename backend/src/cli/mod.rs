@@ -1,0 +1,109 @@
+//! The command line. Exit codes: 0 success, 1 the input is wrong (problems
+//! are printed), 2 usage or IO errors.
+
+mod reach;
+mod schema;
+mod simulate;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Design, simulate and deploy multi-host virtual networks (Open vSwitch,
+/// VLANs, GRE/VXLAN tunnels, DHCP, NAT routers) from one topology file.
+#[derive(Debug, Parser)]
+#[command(name = "netloom", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check topology files against the format; print every problem as FILE: path: message.
+    Validate(validate::Args),
+    /// Print the JSON Schema of the topology format.
+    Schema,
+    /// Trace one packet through the topology, hop by hop.
+    Simulate(simulate::Args),
+    /// Predict the reachability report (every sender to every address).
+    Reach(reach::Args),
+    /// Show what apply would create, change and remove (not yet available).
+    Plan(NotYet),
+    /// Build the topology on its hosts (not yet available).
+    Apply(NotYet),
+    /// Ping every pair for real and compare with the simulation (not yet available).
+    Verify(NotYet),
+    /// Show what is deployed and any drift (not yet available).
+    Status(NotYet),
+    /// Remove everything netloom created for a topology (not yet available).
+    Destroy(NotYet),
+    /// Print the equivalent shell script of ip/ovs-vsctl/nft/dnsmasq commands (not yet available).
+    Export(NotYet),
+    /// Run the web app and its API (not yet available).
+    Serve(NotYet),
+    /// Run the per-host agent (not yet available).
+    Agent(NotYet),
+}
+
+/// Arguments of a command that is not available yet: accepted, then refused.
+#[derive(Debug, clap::Args)]
+struct NotYet {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Validate(a) => validate::run(a),
+        Command::Schema => schema::run(),
+        Command::Simulate(a) => simulate::run(a),
+        Command::Reach(a) => reach::run(a),
+        Command::Plan(_) => not_yet("plan"),
+        Command::Apply(_) => not_yet("apply"),
+        Command::Verify(_) => not_yet("verify"),
+        Command::Status(_) => not_yet("status"),
+        Command::Destroy(_) => not_yet("destroy"),
+        Command::Export(_) => not_yet("export"),
+        Command::Serve(_) => not_yet("serve"),
+        Command::Agent(_) => not_yet("agent"),
+    }
+}
+
+fn not_yet(command: &str) -> ExitCode {
+    eprintln!("netloom {command}: not yet available in this version");
+    ExitCode::from(2)
+}
+
+/// Read a topology file, or `-` for standard input.
+pub fn read_input(path: &str) -> std::io::Result<String> {
+    if path == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    }
+}
+
+/// Load and validate a file for a command that needs a valid topology;
+/// on failure print the problems and return the exit code to use.
+pub fn load_topology(path: &str) -> Result<netloom_core::Topology, ExitCode> {
+    let text = read_input(path).map_err(|e| {
+        eprintln!("{path}: {e}");
+        ExitCode::from(2)
+    })?;
+    match netloom_core::load(&text) {
+        Ok(checked) => {
+            for w in &checked.warnings {
+                eprintln!("{path}: {w}");
+            }
+            Ok(checked.topology)
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{path}: {p}");
+            }
+            Err(ExitCode::from(1))
+        }
+    }
+}

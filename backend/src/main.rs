@@ -1,0 +1,15 @@
+//! netloom: design, simulate and deploy multi-host virtual networks.
+//!
+//! - [`cli`]: one module per command (`validate`, `simulate`, `reach`, ...);
+//!   each owns its clap arguments and returns an exit code.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    cli::run(args)
+}

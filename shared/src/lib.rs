@@ -1,0 +1,28 @@
+//! netloom-core: the pure heart of netloom, shared by the browser and the server.
+//!
+//! No IO, no clocks, no threads: it builds for `wasm32-unknown-unknown`.
+//!
+//! - [`spec`]: the topology file as written (serde types, the format contract).
+//! - [`format`]: YAML/JSON in and out, syntax errors with line and column.
+//! - [`validate`]: every rule of the format, every problem as `path: message`;
+//!   turns a spec into a resolved [`topology::Topology`].
+//! - [`topology`]: the resolved model everything else consumes.
+//! - [`names`]: the Linux/OVS names netloom gives what it creates.
+//! - [`graph`]: a petgraph view (hosts, bridges, guests, externals).
+//! - [`problem`]: problems and the JSON error body the API answers with.
+//! - [`schema`]: the JSON Schema of the file format.
+
+pub mod format;
+pub mod graph;
+pub mod names;
+pub mod problem;
+pub mod schema;
+pub mod spec;
+pub mod topology;
+pub mod validate;
+
+pub use format::{load, parse};
+pub use problem::{ErrorBody, Problem, Severity};
+pub use spec::TopologySpec;
+pub use topology::Topology;
+pub use validate::{validate, Checked};

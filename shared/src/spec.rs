@@ -1,0 +1,210 @@
+//! The raw topology file, exactly as written (`../shared/spec/topology-v1.md`).
+//!
+//! These types only check shape: every key is known and every value has the
+//! right JSON type. Names, addresses and references stay strings here so that
+//! [`crate::validate`] can report every problem with its path instead of the
+//! first one serde meets. The one extension is the optional `layout` key
+//! (canvas positions), documented in `docs/topology-format.md`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A whole topology file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopologySpec {
+    /// Format version; only 1 exists.
+    pub version: u32,
+    /// `[a-z][a-z0-9-]{0,11}`: prefixes everything netloom creates.
+    pub name: String,
+    /// Tunnel network; default `172.31.0.0/24`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub underlay: Option<String>,
+    /// Networks outside the topology ("the internet").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub externals: Vec<ExternalSpec>,
+    /// Physical machines; sandbox mode emulates each one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostSpec>,
+    /// GRE and VXLAN tunnels; each entry makes both ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tunnels: Vec<TunnelSpec>,
+    /// netloom extension: canvas positions of elements, keyed by element id
+    /// (`node1`, `node1/vm1`, `ext:internet`, ...). Ignored by everything but the editor.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub layout: BTreeMap<String, Position>,
+}
+
+/// A point on the editor's canvas.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Position {
+    pub x: f64,
+    pub y: f64,
+}
+
+/// An external network: a segment with one upstream router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSpec {
+    pub name: String,
+    /// The upstream router's address with the segment's prefix, e.g. `198.51.100.1/24`.
+    pub gateway: String,
+}
+
+/// A physical (or emulated) machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    pub name: String,
+    /// Default: the (index+1)-th address of `underlay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub underlay_ip: Option<String>,
+    /// URL of the netloom agent of a real host; absent: emulated here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bridges: Vec<BridgeSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vms: Vec<VmSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dhcp: Vec<DhcpSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routers: Vec<RouterSpec>,
+}
+
+/// An Open vSwitch bridge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSpec {
+    pub name: String,
+    /// Name of an external network this bridge is plugged into, untagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplink: Option<String>,
+}
+
+/// A guest machine (a network namespace in sandbox mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VmSpec {
+    pub name: String,
+    /// eth0, eth1, ... in this order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nics: Vec<NicSpec>,
+    /// Default route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteSpec>,
+}
+
+/// One network interface of a vm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NicSpec {
+    pub bridge: String,
+    /// Access tag 1..4094; absent: untagged (native VLAN, carries every VLAN tagged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<i64>,
+    /// An IPv4 CIDR, or the word `dhcp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// `52:54:00:00:00:01`; quote it in YAML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+}
+
+/// A static route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// Destination prefix, e.g. `10.9.0.0/24`.
+    pub to: String,
+    /// Next hop, in a subnet of one of the guest's interfaces.
+    pub via: String,
+}
+
+/// A DHCP server (dnsmasq) on one bridge/VLAN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpSpec {
+    pub name: String,
+    pub bridge: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<i64>,
+    /// The server's own address; defines the served subnet.
+    pub ip: String,
+    /// First and last address handed out.
+    pub range: Vec<String>,
+    /// Router option handed to clients (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+}
+
+/// A virtual router: a namespace that forwards IPv4.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouterSpec {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<RouterIfaceSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snat: Vec<SnatSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dnat: Vec<DnatSpec>,
+}
+
+/// One interface of a router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouterIfaceSpec {
+    pub name: String,
+    pub bridge: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<i64>,
+    pub ip: String,
+}
+
+/// Masquerade traffic from `source` leaving by interface `out`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SnatSpec {
+    pub source: String,
+    pub out: String,
+}
+
+/// Port forward: arriving on `in` for `proto`/`port` goes to `to`:`to_port`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DnatSpec {
+    #[serde(rename = "in")]
+    pub in_: String,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    pub port: i64,
+    pub to: String,
+    pub to_port: i64,
+}
+
+/// A tunnel between bridges of two different hosts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelSpec {
+    /// `gre` or `vxlan`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Two ends, each `host/bridge`.
+    pub between: Vec<String>,
+    /// GRE key 0..4294967295 (absent: 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<i64>,
+    /// VXLAN network identifier 0..16777215 (required for vxlan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vni: Option<i64>,
+}
