@@ -1,0 +1,32 @@
+# The two entry points of the README: `make run` and `make test`.
+# Both install what is missing first (scripts/install-deps.sh is idempotent).
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export CARGO_TERM_COLOR := never
+
+.PHONY: run test deps frontend wasm-check build clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+# Size-optimised wasm bundle in frontend/dist, served by `netloom serve`.
+frontend: deps
+	cd frontend && trunk build --release
+
+# The core must stay pure enough to build for the browser.
+wasm-check: deps
+	cargo build -p netloom-core --target wasm32-unknown-unknown
+
+build: frontend
+	cargo build --release -p netloom
+
+run: build
+	./target/release/netloom serve
+
+test: deps wasm-check frontend
+	cargo test --workspace --no-fail-fast
+	@echo "make test: all suites passed"
+
+clean:
+	cargo clean
+	rm -rf frontend/dist
