@@ -17,11 +17,40 @@ fn namespace_pair_with_a_veth_pings_and_is_cleaned_up() {
         b_name = b.name().to_owned();
         // The veth peer is created directly inside b; both ends live only in our namespaces.
         run(&[
-            "ip", "-n", a.name(), "link", "add", "v0", "type", "veth", "peer", "name", "v1",
-            "netns", b.name(),
+            "ip",
+            "-n",
+            a.name(),
+            "link",
+            "add",
+            "v0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "v1",
+            "netns",
+            b.name(),
         ]);
-        run(&["ip", "-n", a.name(), "addr", "add", "192.0.2.1/24", "dev", "v0"]);
-        run(&["ip", "-n", b.name(), "addr", "add", "192.0.2.2/24", "dev", "v1"]);
+        run(&[
+            "ip",
+            "-n",
+            a.name(),
+            "addr",
+            "add",
+            "192.0.2.1/24",
+            "dev",
+            "v0",
+        ]);
+        run(&[
+            "ip",
+            "-n",
+            b.name(),
+            "addr",
+            "add",
+            "192.0.2.2/24",
+            "dev",
+            "v1",
+        ]);
         run(&["ip", "-n", a.name(), "link", "set", "v0", "up"]);
         run(&["ip", "-n", b.name(), "link", "set", "v1", "up"]);
         let ping = a.exec(&["ping", "-c", "1", "-W", "5", "192.0.2.2"]);
@@ -32,7 +61,10 @@ fn namespace_pair_with_a_veth_pings_and_is_cleaned_up() {
         );
     }
     let left = netns_list();
-    assert!(!left.contains(&a_name) && !left.contains(&b_name), "left behind: {left:?}");
+    assert!(
+        !left.contains(&a_name) && !left.contains(&b_name),
+        "left behind: {left:?}"
+    );
 }
 
 #[test]
@@ -47,5 +79,8 @@ fn guard_cleans_up_when_the_test_panics() {
         panic!("a failing test body");
     });
     assert!(caught.is_err());
-    assert!(!netns_list().contains(&name), "the guard did not delete {name}");
+    assert!(
+        !netns_list().contains(&name),
+        "the guard did not delete {name}"
+    );
 }
