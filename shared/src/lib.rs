@@ -11,14 +11,19 @@
 //! - [`graph`]: a petgraph view (hosts, bridges, guests, externals).
 //! - [`problem`]: problems and the JSON error body the API answers with.
 //! - [`schema`]: the JSON Schema of the file format.
+//! - [`sim`]: the simulator: one probe, frame by frame, through OVS bridges,
+//!   tunnels and the guests' Linux stacks; DHCP lease prediction.
+//! - [`trace`]: what a simulation returns (disposition, hops, steps with headers).
 
 pub mod format;
 pub mod graph;
 pub mod names;
 pub mod problem;
 pub mod schema;
+pub mod sim;
 pub mod spec;
 pub mod topology;
+pub mod trace;
 pub mod validate;
 
 pub use format::{load, parse};

@@ -1,0 +1,503 @@
+//! The static picture the simulator and `reach` work on, built once per
+//! topology: switches (OVS bridges, and the segment of each external network)
+//! with their ports, and IPv4 stacks (guests, and each external network's
+//! upstream router) with interfaces, addresses (DHCP leases applied) and
+//! routing tables.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::dhcp::{allocate, Lease};
+use crate::graph::segments;
+use crate::topology::{GuestKind, IfaceAddr, Mac, NodeRef, RouterNat, Topology, TunnelKind};
+use crate::trace::{DropReason, NodeKind};
+
+pub type SwId = usize;
+pub type StackId = usize;
+
+pub struct Net<'t> {
+    pub topo: &'t Topology,
+    /// Bridges (indexed like `topo.bridges`), then one segment per external.
+    pub switches: Vec<Switch>,
+    /// Guests (indexed like `topo.guests`), then one upstream router per external.
+    pub stacks: Vec<Stack>,
+    pub leases: Vec<Lease>,
+    /// Per guest: the address its DHCP server would offer next.
+    pub next_free: Vec<Option<Ipv4Addr>>,
+    /// Who owns each address (a guest answers for all of its addresses on any interface).
+    owners: BTreeMap<Ipv4Addr, StackId>,
+}
+
+pub struct Switch {
+    pub label: String,
+    pub kind: NodeKind,
+    pub ports: Vec<Port>,
+    /// Layer-2 segment number (switches joined by tunnels and uplinks share it).
+    pub segment: usize,
+}
+
+pub struct Port {
+    /// OVS port name.
+    pub name: String,
+    /// What it leads to, for traces: `vm1 eth0`, `gre key 5 to node2`.
+    pub desc: String,
+    /// Access tag; `None`: untagged port carrying every VLAN (native VLAN 0 untagged).
+    pub tag: Option<u16>,
+    pub peer: Peer,
+}
+
+/// What is at the other end of a port.
+#[derive(Debug, Clone, Copy)]
+pub enum Peer {
+    Stack {
+        stack: StackId,
+        iface: usize,
+    },
+    /// A tunnel port; frames come out of `remote` (switch, port) after decapsulation.
+    Tunnel {
+        kind: TunnelKind,
+        local_ip: Ipv4Addr,
+        remote_ip: Ipv4Addr,
+        remote: (SwId, usize),
+    },
+    /// A veth (uplink) straight into another switch's port.
+    Wire {
+        remote: (SwId, usize),
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StackKind {
+    Vm,
+    Dhcp {
+        range: (Ipv4Addr, Ipv4Addr),
+        gateway: Option<Ipv4Addr>,
+    },
+    Router(RouterNat),
+    Upstream,
+}
+
+pub struct Stack {
+    pub label: String,
+    pub node: NodeRef,
+    pub kind: StackKind,
+    pub ifaces: Vec<Iface>,
+    /// Most specific first; among equals, the order Linux would have added them.
+    pub routes: Vec<RouteEntry>,
+    /// `ip_forward=1` (routers and upstream routers).
+    pub forwarding: bool,
+}
+
+pub struct Iface {
+    pub name: String,
+    pub mac: Mac,
+    pub addr: Option<Ipv4Net>,
+    /// `ip: dhcp` (whether or not a lease came).
+    pub dhcp: bool,
+    pub sw: SwId,
+    pub port: usize,
+    /// The VLAN this interface's untagged frames are in (its tag, or 0).
+    pub vlan: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RouteOrigin {
+    Connected,
+    Static,
+    Default,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouteEntry {
+    pub dst: Ipv4Net,
+    pub via: Option<Ipv4Addr>,
+    pub iface: usize,
+    pub origin: RouteOrigin,
+}
+
+/// A layer-2 broadcast domain: (segment, VLAN).
+pub type Domain = (usize, u16);
+
+impl<'t> Net<'t> {
+    pub fn new(topo: &'t Topology) -> Net<'t> {
+        let alloc = allocate(topo);
+        let seg = segments(topo);
+        let nb = topo.bridges.len();
+        let ng = topo.guests.len();
+
+        let mut switches: Vec<Switch> = topo
+            .bridges
+            .iter()
+            .enumerate()
+            .map(|(b, br)| Switch {
+                label: format!("{}/{}", topo.hosts[br.host].name, br.name),
+                kind: NodeKind::Bridge,
+                ports: Vec::new(),
+                segment: seg[b],
+            })
+            .collect();
+        for (e, ext) in topo.externals.iter().enumerate() {
+            let first = topo.bridges.iter().position(|b| b.uplink == Some(e));
+            switches.push(Switch {
+                label: format!("{} (segment)", ext.name),
+                kind: NodeKind::Segment,
+                ports: Vec::new(),
+                // A segment no bridge is uplinked to is a domain of its own.
+                segment: first.map_or(usize::MAX - e, |b| seg[b]),
+            });
+        }
+
+        let mut stacks: Vec<Stack> = Vec::with_capacity(ng + topo.externals.len());
+        for (g, guest) in topo.guests.iter().enumerate() {
+            let label = if guest.is_vm() {
+                topo.vm_label(g)
+            } else {
+                format!("{}/{}", topo.hosts[guest.host].name, guest.name)
+            };
+            let kind = match &guest.kind {
+                GuestKind::Vm => StackKind::Vm,
+                GuestKind::Dhcp(d) => StackKind::Dhcp {
+                    range: d.range,
+                    gateway: d.gateway,
+                },
+                GuestKind::Router(nat) => StackKind::Router(nat.clone()),
+            };
+            let mut ifaces = Vec::with_capacity(guest.ifaces.len());
+            for (i, ifc) in guest.ifaces.iter().enumerate() {
+                let lease = alloc.leases.iter().find(|l| l.client == g && l.iface == i);
+                let addr = match ifc.addr {
+                    IfaceAddr::Static(n) => Some(n),
+                    IfaceAddr::Dhcp => lease.map(|l| l.addr),
+                    IfaceAddr::None => None,
+                };
+                let port = switches[ifc.bridge].ports.len();
+                switches[ifc.bridge].ports.push(Port {
+                    name: ifc.port.clone(),
+                    desc: format!("{label} {}", ifc.name),
+                    tag: ifc.vlan,
+                    peer: Peer::Stack { stack: g, iface: i },
+                });
+                ifaces.push(Iface {
+                    name: ifc.name.clone(),
+                    mac: ifc.mac,
+                    addr,
+                    dhcp: ifc.addr == IfaceAddr::Dhcp,
+                    sw: ifc.bridge,
+                    port,
+                    vlan: ifc.vlan.unwrap_or(0),
+                });
+            }
+            // The file's gateway wins over a lease's router option (see docs).
+            let lease_router = alloc
+                .leases
+                .iter()
+                .filter(|l| l.client == g)
+                .find_map(|l| l.router);
+            let gateway = guest.gateway.or(lease_router);
+            let statics: Vec<(Ipv4Net, Ipv4Addr)> =
+                guest.routes.iter().map(|r| (r.to, r.via)).collect();
+            let routes = routing_table(&ifaces, &statics, gateway);
+            stacks.push(Stack {
+                label,
+                node: NodeRef::Guest(g),
+                kind,
+                ifaces,
+                routes,
+                forwarding: guest.is_router(),
+            });
+        }
+        for (e, ext) in topo.externals.iter().enumerate() {
+            let sw = nb + e;
+            let port = switches[sw].ports.len();
+            let ifaces = vec![Iface {
+                name: "eth0".into(),
+                mac: ext.mac,
+                addr: Some(ext.gateway),
+                dhcp: false,
+                sw,
+                port,
+                vlan: 0,
+            }];
+            let routes = routing_table(&ifaces, &[], None);
+            stacks.push(Stack {
+                label: ext.name.clone(),
+                node: NodeRef::External(e),
+                kind: StackKind::Upstream,
+                ifaces,
+                routes,
+                forwarding: true,
+            });
+            switches[sw].ports.push(Port {
+                name: format!("{}-gw", ext.name),
+                desc: format!("{} upstream router", ext.name),
+                tag: None,
+                peer: Peer::Stack {
+                    stack: ng + e,
+                    iface: 0,
+                },
+            });
+        }
+        // Uplinks: a veth from the bridge's uplink port into the external's segment.
+        for (b, br) in topo.bridges.iter().enumerate() {
+            if let Some(e) = br.uplink {
+                let sw = nb + e;
+                let (bp, sp) = (switches[b].ports.len(), switches[sw].ports.len());
+                let name = br.uplink_port.clone().unwrap_or_default();
+                let (to_ext, to_bridge) = (
+                    format!("uplink to {}", topo.externals[e].name),
+                    format!("uplink of {}", switches[b].label),
+                );
+                switches[b].ports.push(Port {
+                    name: name.clone(),
+                    desc: to_ext,
+                    tag: None,
+                    peer: Peer::Wire { remote: (sw, sp) },
+                });
+                switches[sw].ports.push(Port {
+                    name,
+                    desc: to_bridge,
+                    tag: None,
+                    peer: Peer::Wire { remote: (b, bp) },
+                });
+            }
+        }
+        for t in &topo.tunnels {
+            let [a, b] = t.ends;
+            let (ia, ib) = (
+                topo.hosts[topo.bridges[a].host].underlay_ip,
+                topo.hosts[topo.bridges[b].host].underlay_ip,
+            );
+            let (pa, pb) = (switches[a].ports.len(), switches[b].ports.len());
+            let (ha, hb) = (
+                &topo.hosts[topo.bridges[a].host].name,
+                &topo.hosts[topo.bridges[b].host].name,
+            );
+            switches[a].ports.push(Port {
+                name: t.ports[0].clone(),
+                desc: format!("{} tunnel to {hb}", t.kind),
+                tag: None,
+                peer: Peer::Tunnel {
+                    kind: t.kind,
+                    local_ip: ia,
+                    remote_ip: ib,
+                    remote: (b, pb),
+                },
+            });
+            switches[b].ports.push(Port {
+                name: t.ports[1].clone(),
+                desc: format!("{} tunnel to {ha}", t.kind),
+                tag: None,
+                peer: Peer::Tunnel {
+                    kind: t.kind,
+                    local_ip: ib,
+                    remote_ip: ia,
+                    remote: (a, pa),
+                },
+            });
+        }
+
+        let mut owners = BTreeMap::new();
+        for (s, st) in stacks.iter().enumerate() {
+            for i in &st.ifaces {
+                if let Some(a) = i.addr {
+                    owners.entry(a.addr()).or_insert(s);
+                }
+            }
+        }
+        Net {
+            topo,
+            switches,
+            stacks,
+            leases: alloc.leases,
+            next_free: alloc.next_free,
+            owners,
+        }
+    }
+
+    /// The stack that owns an address.
+    pub fn owner(&self, addr: Ipv4Addr) -> Option<StackId> {
+        self.owners.get(&addr).copied()
+    }
+
+    /// Is `addr` one of this stack's own addresses (on any interface)?
+    pub fn is_local(&self, s: StackId, addr: Ipv4Addr) -> bool {
+        self.stacks[s]
+            .ifaces
+            .iter()
+            .any(|i| i.addr.is_some_and(|n| n.addr() == addr))
+    }
+
+    pub fn domain(&self, s: StackId, i: usize) -> Domain {
+        let ifc = &self.stacks[s].ifaces[i];
+        (self.switches[ifc.sw].segment, ifc.vlan)
+    }
+
+    /// Longest-prefix match.
+    pub fn route(&self, s: StackId, dst: Ipv4Addr) -> Option<RouteEntry> {
+        self.stacks[s]
+            .routes
+            .iter()
+            .find(|r| r.dst.contains(&dst))
+            .copied()
+    }
+
+    /// Source address Linux picks for a route: the outgoing interface's
+    /// address, else any address of the guest.
+    pub fn source_for(&self, s: StackId, iface: usize) -> Option<Ipv4Addr> {
+        let st = &self.stacks[s];
+        st.ifaces[iface]
+            .addr
+            .or_else(|| st.ifaces.iter().find_map(|i| i.addr))
+            .map(|n| n.addr())
+    }
+
+    pub fn has_address(&self, s: StackId) -> bool {
+        self.stacks[s].ifaces.iter().any(|i| i.addr.is_some())
+    }
+
+    /// The interface that answers an ARP request for `addr` sent into `domain`:
+    /// an interface of the address's owner that receives the domain's
+    /// broadcasts untagged (weak host: any of the owner's interfaces answers).
+    pub fn arp_answerer(&self, domain: Domain, addr: Ipv4Addr) -> Option<(StackId, usize)> {
+        let s = self.owner(addr)?;
+        (0..self.stacks[s].ifaces.len())
+            .find(|&i| self.domain(s, i) == domain)
+            .map(|i| (s, i))
+    }
+
+    /// Why nobody answered ARP for `addr` in `domain`: the owner is on this
+    /// segment in another VLAN, or on an untagged port where the request
+    /// arrived tagged, or not on this segment at all.
+    pub fn arp_failure(&self, domain: Domain, addr: Ipv4Addr) -> (DropReason, String) {
+        let (segment, vlan) = domain;
+        let Some(s) = self.owner(addr) else {
+            return (
+                DropReason::NeighborUnreachable,
+                format!("no ARP reply for {addr}: no interface has that address"),
+            );
+        };
+        let st = &self.stacks[s];
+        let on_segment: Vec<&Iface> = st
+            .ifaces
+            .iter()
+            .filter(|i| self.switches[i.sw].segment == segment)
+            .collect();
+        let name = &st.label;
+        if vlan != 0 {
+            if let Some(i) = on_segment
+                .iter()
+                .find(|i| self.switches[i.sw].ports[i.port].tag.is_none())
+            {
+                return (
+                    DropReason::TaggedFrameAtGuest,
+                    format!("no ARP reply for {addr}: {name} {} is on an untagged port, so the request in VLAN {vlan} reached it tagged and it dropped it", i.name),
+                );
+            }
+        }
+        if let Some(i) = on_segment.first() {
+            return (
+                DropReason::VlanMismatch,
+                format!(
+                    "no ARP reply for {addr}: {name} {} is on this segment but in {}, not {}",
+                    i.name,
+                    vlan_name(i.vlan),
+                    vlan_name(vlan)
+                ),
+            );
+        }
+        (
+            DropReason::NeighborUnreachable,
+            format!("no ARP reply for {addr}: {name} is not on this layer-2 segment"),
+        )
+    }
+
+    pub fn node_kind(&self, s: StackId) -> NodeKind {
+        match self.stacks[s].kind {
+            StackKind::Vm => NodeKind::Vm,
+            StackKind::Dhcp { .. } => NodeKind::Dhcp,
+            StackKind::Router(_) => NodeKind::Router,
+            StackKind::Upstream => NodeKind::External,
+        }
+    }
+
+    /// Stack of a node reference.
+    pub fn stack_of(&self, node: NodeRef) -> StackId {
+        match node {
+            NodeRef::Guest(g) => g,
+            NodeRef::External(e) => self.topo.guests.len() + e,
+        }
+    }
+}
+
+pub fn vlan_name(v: u16) -> String {
+    if v == 0 {
+        "the untagged VLAN".into()
+    } else {
+        format!("VLAN {v}")
+    }
+}
+
+/// Connected routes (interface order), static routes (file order), then the
+/// default route; stable-sorted most specific first. A static route whose
+/// `via` is on no connected subnet is refused by Linux ("Nexthop has invalid
+/// gateway"), so it is left out.
+fn routing_table(
+    ifaces: &[Iface],
+    statics: &[(Ipv4Net, Ipv4Addr)],
+    gateway: Option<Ipv4Addr>,
+) -> Vec<RouteEntry> {
+    let mut routes: Vec<RouteEntry> = ifaces
+        .iter()
+        .enumerate()
+        .filter_map(|(i, ifc)| {
+            ifc.addr.map(|a| RouteEntry {
+                dst: a.trunc(),
+                via: None,
+                iface: i,
+                origin: RouteOrigin::Connected,
+            })
+        })
+        .collect();
+    let onlink = |via: Ipv4Addr| {
+        ifaces
+            .iter()
+            .position(|i| i.addr.is_some_and(|a| a.contains(&via)))
+    };
+    for &(dst, via) in statics {
+        if let Some(iface) = onlink(via) {
+            routes.push(RouteEntry {
+                dst,
+                via: Some(via),
+                iface,
+                origin: RouteOrigin::Static,
+            });
+        }
+    }
+    if let Some(gw) = gateway {
+        if let Some(iface) = onlink(gw) {
+            let dst = Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0).unwrap_or_default();
+            routes.push(RouteEntry {
+                dst,
+                via: Some(gw),
+                iface,
+                origin: RouteOrigin::Default,
+            });
+        }
+    }
+    routes.sort_by_key(|r| std::cmp::Reverse(r.dst.prefix_len()));
+    routes
+}
+
+impl RouteEntry {
+    /// `10.0.0.0/24 dev eth0 (connected)`, `default via 10.0.0.254 dev eth0`.
+    pub fn describe(&self, ifaces: &[Iface]) -> String {
+        let dev = &ifaces[self.iface].name;
+        match (self.origin, self.via) {
+            (RouteOrigin::Default, Some(v)) => format!("default via {v} dev {dev}"),
+            (_, Some(v)) => format!("{} via {v} dev {dev}", self.dst),
+            (_, None) => format!("{} dev {dev} (connected)", self.dst),
+        }
+    }
+}
