@@ -66,6 +66,36 @@ pub fn uplink_port(tag: &str, n: usize) -> String {
     format!("nl{tag}u{n}")
 }
 
+/// Directory of a topology's pidfiles, sockets, logs and leases on a machine.
+pub fn run_dir(topology: &str) -> String {
+    format!("/run/netloom/{topology}")
+}
+
+/// Linux bridge forming a segment (underlay, external network) in its namespace: `nl<tag>seg`.
+pub fn segment(tag: &str) -> String {
+    format!("nl{tag}seg")
+}
+
+/// OVS bridge of an emulated host holding its underlay NIC and address: `nl<tag>phy`.
+pub fn phy_bridge(tag: &str) -> String {
+    format!("nl{tag}phy")
+}
+
+/// An emulated host's underlay NIC (a veth end, port of the phy bridge): `nl<tag>up`.
+pub fn underlay_port(tag: &str) -> String {
+    format!("nl{tag}up")
+}
+
+/// Segment end of host `n`'s underlay veth, in the underlay namespace: `nl<tag>h<n>`.
+pub fn underlay_peer(tag: &str, n: usize) -> String {
+    format!("nl{tag}h{n}")
+}
+
+/// Segment end of bridge `n`'s uplink veth, in the external's namespace: `nl<tag>x<n>`.
+pub fn uplink_peer(tag: &str, n: usize) -> String {
+    format!("nl{tag}x{n}")
+}
+
 /// Largest indices that keep every name above within 15 bytes.
 pub const MAX_GUESTS: usize = 99_999;
 pub const MAX_IFACES_PER_GUEST: usize = 99;
@@ -85,6 +115,11 @@ mod tests {
             guest_port(&tag, MAX_GUESTS, MAX_IFACES_PER_GUEST),
             tunnel_port(&tag, MAX_TUNNELS, 1),
             uplink_port(&tag, MAX_BRIDGES),
+            uplink_peer(&tag, MAX_BRIDGES),
+            underlay_peer(&tag, MAX_GUESTS),
+            segment(&tag),
+            phy_bridge(&tag),
+            underlay_port(&tag),
         ] {
             assert!(name.len() <= 15, "{name} is {} bytes", name.len());
         }

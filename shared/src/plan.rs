@@ -1,0 +1,1139 @@
+//! The planner: desired topology + observed state → ordered operations per target.
+//!
+//! Everything a deployment consists of is a [`Resource`] with a stable key
+//! (a namespace, a veth pair, an OVS port, an address, a dnsmasq process...).
+//! [`desired`] says which resources a [`Topology`] needs; the executor
+//! observes which exist (the same type, [`State`]); [`plan`] diffs the two into
+//! [`Step`]s: create, update (in place: an OVS port's tag, a ruleset, a
+//! process's arguments) or delete, in dependency order. A step's inverse is
+//! [`Step::inverse`]. Applying a plan and observing again gives a state whose
+//! plan is empty — that is what makes apply idempotent.
+//!
+//! A *target* is where steps run: `""` is the sandbox machine itself (the
+//! underlay and external segments, the namespaces emulating hosts), any other
+//! value is a host name whose agent runs its steps. Pure: no IO here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::names;
+use crate::topology::{GuestKind, IfaceAddr, Mac, Topology, TunnelKind};
+
+/// Target of the sandbox machine's own steps (segments, host namespaces).
+pub const SANDBOX: &str = "";
+
+/// `external_ids` key marking every OVS row netloom creates.
+pub const OVS_OWNER_KEY: &str = "netloom-topology";
+
+/// How an OVS port's interface is made.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum OvsIface {
+    /// An existing Linux device (a veth end).
+    System,
+    /// The bridge's own internal device.
+    Internal,
+    Gre { remote_ip: Ipv4Addr, key: Option<u32> },
+    Vxlan { remote_ip: Ipv4Addr, vni: u32 },
+}
+
+impl OvsIface {
+    /// OVS `Interface.type`.
+    pub fn ovs_type(&self) -> &'static str {
+        match self {
+            OvsIface::System => "",
+            OvsIface::Internal => "internal",
+            OvsIface::Gre { .. } => "gre",
+            OvsIface::Vxlan { .. } => "vxlan",
+        }
+    }
+
+    /// OVS `Interface.options`.
+    pub fn options(&self) -> Vec<(String, String)> {
+        match self {
+            OvsIface::Gre { remote_ip, key } => {
+                let mut o = vec![("remote_ip".to_string(), remote_ip.to_string())];
+                if let Some(k) = key {
+                    o.push(("key".to_string(), k.to_string()));
+                }
+                o
+            }
+            OvsIface::Vxlan { remote_ip, vni } => vec![
+                ("key".to_string(), vni.to_string()),
+                ("remote_ip".to_string(), remote_ip.to_string()),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One thing a deployment consists of. `netns` `""` is the target's own namespace.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Resource {
+    /// netloom's directory of pidfiles, sockets, logs and leases of a topology.
+    RunDir { path: String },
+    /// `ip netns add NAME` (and `ip -n NAME link set lo up`).
+    Netns { name: String },
+    /// One ovsdb-server + ovs-vswitchd emulating a host's Open vSwitch, in `netns`, files in `dir`.
+    OvsDaemons { netns: String, dir: String },
+    /// A Linux bridge as a layer-2 segment: `ip -n NS link add NAME [address MAC] type bridge`.
+    Segment { netns: String, name: String, mac: Option<Mac> },
+    /// `ip -n NS link add NAME type veth peer name PEER netns PEER_NS [address MAC]`, both ends up,
+    /// the peer optionally enslaved to a segment (`master`).
+    Veth {
+        netns: String,
+        name: String,
+        peer_netns: String,
+        peer: String,
+        peer_mac: Option<Mac>,
+        peer_master: Option<String>,
+    },
+    /// `ovs-vsctl add-br NAME -- set bridge NAME datapath_type=DP`.
+    OvsBridge { name: String, datapath: String },
+    /// `ovs-vsctl add-port BRIDGE NAME [tag=N] [-- set interface NAME type=T options:...]`.
+    OvsPort { bridge: String, name: String, tag: Option<u16>, iface: OvsIface },
+    /// `ethtool -K DEV tx off` inside NS (userspace datapath + veth checksum offload drop UDP/TCP).
+    TxOffloadOff { netns: String, dev: String },
+    /// `sysctl -w KEY=VALUE` inside NS.
+    Sysctl { netns: String, key: String, value: String },
+    /// `ip -n NS addr add CIDR dev DEV` (and `link set DEV up`).
+    Addr { netns: String, dev: String, cidr: Ipv4Net },
+    /// `ip -n NS route replace TO via VIA` (`to` absent: the default route).
+    Route { netns: String, to: Option<Ipv4Net>, via: Ipv4Addr },
+    /// `nft -j -f -` inside NS: table `ip netloom`, replaced as a whole. `ruleset` is JSON text.
+    Nft { netns: String, ruleset: String },
+    /// A supervised dnsmasq in NS; `name` names its files, `args` its options.
+    Dnsmasq { netns: String, name: String, args: Vec<String> },
+    /// `udhcpc -i DEV` inside NS; the lease becomes DEV's address and default route.
+    /// `order` is the global file order clients ask in (leases are predictable only so).
+    DhcpClient { netns: String, dev: String, order: usize },
+}
+
+impl Resource {
+    /// Stable identity: two resources with the same key are the same thing, maybe changed.
+    pub fn key(&self) -> String {
+        match self {
+            Resource::RunDir { path } => format!("dir {path}"),
+            Resource::Netns { name } => format!("netns {name}"),
+            Resource::OvsDaemons { netns, .. } => format!("ovs-daemons {netns}"),
+            Resource::Segment { netns, name, .. } | Resource::Veth { netns, name, .. } => {
+                format!("link {netns}/{name}")
+            }
+            Resource::OvsBridge { name, .. } => format!("ovs-bridge {name}"),
+            Resource::OvsPort { name, .. } => format!("ovs-port {name}"),
+            Resource::TxOffloadOff { netns, dev } => format!("offload {netns}/{dev}"),
+            Resource::Sysctl { netns, key, .. } => format!("sysctl {netns}/{key}"),
+            Resource::Addr { netns, dev, cidr } => format!("addr {netns}/{dev}/{cidr}"),
+            Resource::Route { netns, to, .. } => match to {
+                Some(t) => format!("route {netns}/{t}"),
+                None => format!("route {netns}/default"),
+            },
+            Resource::Nft { netns, .. } => format!("nft {netns}"),
+            Resource::Dnsmasq { netns, name, .. } => format!("dnsmasq {netns}/{name}"),
+            Resource::DhcpClient { netns, dev, .. } => format!("dhcp-client {netns}/{dev}"),
+        }
+    }
+
+    /// Creation order: a resource is created after every lower rank, deleted before.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Resource::RunDir { .. } => 0,
+            Resource::Netns { .. } => 1,
+            Resource::OvsDaemons { .. } => 2,
+            Resource::Segment { .. } => 3,
+            Resource::Veth { .. } => 4,
+            Resource::OvsBridge { .. } => 5,
+            Resource::OvsPort { .. } => 6,
+            Resource::TxOffloadOff { .. } | Resource::Sysctl { .. } => 7,
+            Resource::Addr { .. } => 8,
+            Resource::Route { .. } => 9,
+            Resource::Nft { .. } => 10,
+            Resource::Dnsmasq { .. } => 11,
+            Resource::DhcpClient { .. } => 12,
+        }
+    }
+
+    /// Keys of what this resource lives in or on: when one of them is deleted or
+    /// re-created, this one is gone too (kernel objects) and must be re-created.
+    pub fn deps(&self) -> Vec<String> {
+        let ns = |n: &str| format!("netns {n}");
+        let link = |n: &str, d: &str| format!("link {n}/{d}");
+        match self {
+            Resource::RunDir { .. } | Resource::Netns { .. } => vec![],
+            Resource::OvsDaemons { netns, .. } => vec![ns(netns)],
+            Resource::Segment { netns, .. } => vec![ns(netns)],
+            Resource::Veth { netns, peer_netns, peer_master, .. } => {
+                let mut d = vec![ns(netns), ns(peer_netns)];
+                if let Some(m) = peer_master {
+                    d.push(link(peer_netns, m));
+                }
+                d
+            }
+            // OVS rows live in the database; they only vanish with the daemons' files.
+            Resource::OvsBridge { .. } | Resource::OvsPort { .. } => vec![],
+            Resource::TxOffloadOff { netns, dev } | Resource::Addr { netns, dev, .. } => {
+                vec![ns(netns), link(netns, dev)]
+            }
+            // Routes go when the address they lean on goes.
+            Resource::Route { netns, .. } => vec![ns(netns), format!("addrs {netns}")],
+            Resource::Sysctl { netns, .. } | Resource::Nft { netns, .. } => vec![ns(netns)],
+            Resource::Dnsmasq { netns, .. } => vec![ns(netns)],
+            Resource::DhcpClient { netns, dev, .. } => vec![ns(netns), link(netns, dev)],
+        }
+    }
+
+    /// Extra keys that a deletion or re-creation of this resource touches (see [`Resource::deps`]).
+    fn touches(&self) -> Vec<String> {
+        match self {
+            Resource::Addr { netns, .. } => vec![format!("addrs {netns}")],
+            _ => vec![],
+        }
+    }
+
+    /// True when deleting what it depends on takes it away by itself (a kernel
+    /// object inside a namespace); false for OVS rows, processes and files,
+    /// which need their own delete step.
+    fn goes_with_deps(&self) -> bool {
+        !matches!(
+            self,
+            Resource::OvsBridge { .. }
+                | Resource::OvsPort { .. }
+                | Resource::OvsDaemons { .. }
+                | Resource::Dnsmasq { .. }
+                | Resource::RunDir { .. }
+        )
+    }
+
+    /// True when a changed value is applied in place rather than by delete + create.
+    fn updates_in_place(&self) -> bool {
+        matches!(
+            self,
+            Resource::OvsBridge { .. }
+                | Resource::OvsPort { .. }
+                | Resource::Sysctl { .. }
+                | Resource::Route { .. }
+                | Resource::Nft { .. }
+                | Resource::Dnsmasq { .. }
+        )
+    }
+
+    /// True for OVS rows, which the executor batches into one transaction per host.
+    pub fn is_ovs_row(&self) -> bool {
+        matches!(self, Resource::OvsBridge { .. } | Resource::OvsPort { .. })
+    }
+
+    /// The namespace this resource is in, when it is in one.
+    pub fn netns(&self) -> Option<&str> {
+        match self {
+            Resource::RunDir { .. } | Resource::OvsBridge { .. } | Resource::OvsPort { .. } => {
+                None
+            }
+            Resource::Netns { name } => Some(name),
+            Resource::OvsDaemons { netns, .. }
+            | Resource::Segment { netns, .. }
+            | Resource::Veth { netns, .. }
+            | Resource::TxOffloadOff { netns, .. }
+            | Resource::Sysctl { netns, .. }
+            | Resource::Addr { netns, .. }
+            | Resource::Route { netns, .. }
+            | Resource::Nft { netns, .. }
+            | Resource::Dnsmasq { netns, .. }
+            | Resource::DhcpClient { netns, .. } => Some(netns),
+        }
+    }
+}
+
+/// A set of resources per target: what a topology needs, or what exists.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// target → key → resource.
+    pub targets: BTreeMap<String, BTreeMap<String, Resource>>,
+}
+
+impl State {
+    pub fn insert(&mut self, target: &str, r: Resource) {
+        self.targets
+            .entry(target.to_string())
+            .or_default()
+            .insert(r.key(), r);
+    }
+
+    pub fn len(&self) -> usize {
+        self.targets.values().map(BTreeMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every resource with its target.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Resource)> {
+        self.targets
+            .iter()
+            .flat_map(|(t, m)| m.values().map(move |r| (t.as_str(), r)))
+    }
+}
+
+/// How a target is reached and what its Open vSwitch is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// `""` for the sandbox machine, else the host name.
+    pub name: String,
+    /// The agent's URL for a real host; `None`: this machine (sandbox).
+    pub agent: Option<String>,
+    /// The namespace the host's own devices live in (`""`: the agent's own).
+    pub netns: String,
+    /// Path of the host's OVSDB unix socket.
+    pub ovsdb: String,
+    /// `netdev` (userspace) or `system` (kernel datapath).
+    pub datapath: String,
+}
+
+/// What an observation found out about a real host, which changes the plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    /// Hosts whose kernel has the Open vSwitch datapath (the plan uses `system` there).
+    pub kernel_datapath: BTreeSet<String>,
+}
+
+/// System OVSDB socket of a real host.
+pub const SYSTEM_OVSDB: &str = "/var/run/openvswitch/db.sock";
+
+/// The targets of a topology, sandbox first.
+pub fn targets(topo: &Topology, facts: &Facts) -> Vec<TargetInfo> {
+    let run = names::run_dir(&topo.name);
+    let mut out = vec![TargetInfo {
+        name: SANDBOX.to_string(),
+        agent: None,
+        netns: String::new(),
+        ovsdb: String::new(),
+        datapath: String::new(),
+    }];
+    for h in &topo.hosts {
+        out.push(match &h.agent {
+            None => TargetInfo {
+                name: h.name.clone(),
+                agent: None,
+                netns: h.netns.clone(),
+                ovsdb: format!("{run}/{}/db.sock", h.name),
+                datapath: "netdev".into(),
+            },
+            Some(url) => TargetInfo {
+                name: h.name.clone(),
+                agent: Some(url.clone()),
+                netns: String::new(),
+                ovsdb: SYSTEM_OVSDB.into(),
+                datapath: if facts.kernel_datapath.contains(&h.name) {
+                    "system".into()
+                } else {
+                    "netdev".into()
+                },
+            },
+        });
+    }
+    out
+}
+
+/// The nftables ruleset (JSON) of a router, or `None` when it has no NAT.
+pub fn nft_ruleset(topo: &Topology, guest: usize) -> Option<String> {
+    use serde_json::json;
+    let g = &topo.guests[guest];
+    let GuestKind::Router(nat) = &g.kind else {
+        return None;
+    };
+    if nat.snat.is_empty() && nat.dnat.is_empty() {
+        return None;
+    }
+    let table = json!({"family": "ip", "name": "netloom"});
+    let chain = |name: &str, hook: &str, prio: i32| {
+        json!({"add": {"chain": {"family": "ip", "table": "netloom", "name": name,
+            "type": "nat", "hook": hook, "prio": prio, "policy": "accept"}}})
+    };
+    let rule = |chain: &str, expr: serde_json::Value| {
+        json!({"add": {"rule": {"family": "ip", "table": "netloom", "chain": chain, "expr": expr}}})
+    };
+    let mut cmds = vec![
+        json!({"add": {"table": table}}),
+        // Replacing the table as a whole keeps a re-apply idempotent.
+        json!({"delete": {"table": table}}),
+        json!({"add": {"table": table}}),
+        chain("prerouting", "prerouting", -100),
+        chain("postrouting", "postrouting", 100),
+    ];
+    for s in &nat.snat {
+        cmds.push(rule(
+            "postrouting",
+            json!([
+                {"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": g.ifaces[s.out].name}},
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                    "right": {"prefix": {"addr": s.source.network().to_string(), "len": s.source.prefix_len()}}}},
+                {"masquerade": null}
+            ]),
+        ));
+    }
+    for d in &nat.dnat {
+        cmds.push(rule(
+            "prerouting",
+            json!([
+                {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": g.ifaces[d.in_iface].name}},
+                {"match": {"op": "==", "left": {"payload": {"protocol": d.proto.to_string(), "field": "dport"}}, "right": d.port}},
+                {"dnat": {"addr": d.to.to_string(), "port": d.to_port}}
+            ]),
+        ));
+    }
+    Some(json!({"nftables": cmds}).to_string())
+}
+
+/// dnsmasq options of a DHCP server (files under `dir`, named after `name`).
+pub fn dnsmasq_args(topo: &Topology, guest: usize, dir: &str, name: &str) -> Vec<String> {
+    let g = &topo.guests[guest];
+    let GuestKind::Dhcp(d) = &g.kind else {
+        return Vec::new();
+    };
+    let iface = &g.ifaces[0];
+    let mask = iface
+        .addr
+        .static_net()
+        .map(|n| n.netmask().to_string())
+        .unwrap_or_default();
+    vec![
+        "--conf-file=/dev/null".into(),
+        "--no-resolv".into(),
+        "--no-hosts".into(),
+        // DHCP only: no DNS service.
+        "--port=0".into(),
+        format!("--interface={}", iface.name),
+        "--bind-interfaces".into(),
+        format!("--dhcp-range={},{},{mask},infinite", d.range.0, d.range.1),
+        // The spec's lowest-free-address rule, and no 3 s probe on a segment netloom owns.
+        "--dhcp-sequential-ip".into(),
+        "--no-ping".into(),
+        "--dhcp-authoritative".into(),
+        match d.gateway {
+            Some(gw) => format!("--dhcp-option=3,{gw}"),
+            // Without this dnsmasq would offer itself as the router.
+            None => "--dhcp-option=3".into(),
+        },
+        "--user=root".into(),
+        format!("--dhcp-leasefile={dir}/{name}.leases"),
+        format!("--pid-file={dir}/{name}.pid"),
+        format!("--log-facility={dir}/{name}.log"),
+        "--log-dhcp".into(),
+    ]
+}
+
+/// Everything a topology needs, per target.
+pub fn desired(topo: &Topology, facts: &Facts) -> State {
+    let mut s = State::default();
+    let tag = names::topology_tag(&topo.name);
+    let run = names::run_dir(&topo.name);
+    let tinfo = targets(topo, facts);
+    let sandbox_hosts: Vec<bool> = topo.hosts.iter().map(|h| h.agent.is_none()).collect();
+    s.insert(SANDBOX, Resource::RunDir { path: run.clone() });
+
+    // The underlay segment joining emulated hosts (real hosts have their own network).
+    let underlay_ns = names::underlay_netns(&topo.name);
+    if sandbox_hosts.iter().any(|&b| b) {
+        s.insert(SANDBOX, Resource::Netns { name: underlay_ns.clone() });
+        s.insert(
+            SANDBOX,
+            Resource::Segment { netns: underlay_ns.clone(), name: names::segment(&tag), mac: None },
+        );
+    }
+    for e in &topo.externals {
+        s.insert(SANDBOX, Resource::Netns { name: e.netns.clone() });
+        s.insert(
+            SANDBOX,
+            Resource::Segment { netns: e.netns.clone(), name: names::segment(&tag), mac: Some(e.mac) },
+        );
+        s.insert(
+            SANDBOX,
+            Resource::Addr { netns: e.netns.clone(), dev: names::segment(&tag), cidr: e.gateway },
+        );
+    }
+
+    for (hi, h) in topo.hosts.iter().enumerate() {
+        let t = &tinfo[hi + 1];
+        let hns = t.netns.clone();
+        if h.agent.is_none() {
+            s.insert(SANDBOX, Resource::Netns { name: h.netns.clone() });
+            s.insert(
+                SANDBOX,
+                Resource::Veth {
+                    netns: hns.clone(),
+                    name: names::underlay_port(&tag),
+                    peer_netns: underlay_ns.clone(),
+                    peer: names::underlay_peer(&tag, hi),
+                    peer_mac: None,
+                    peer_master: Some(names::segment(&tag)),
+                },
+            );
+            s.insert(&h.name, Resource::OvsDaemons { netns: hns.clone(), dir: format!("{run}/{}", h.name) });
+            let phy = names::phy_bridge(&tag);
+            s.insert(&h.name, Resource::OvsBridge { name: phy.clone(), datapath: t.datapath.clone() });
+            s.insert(
+                &h.name,
+                Resource::OvsPort {
+                    bridge: phy.clone(),
+                    name: names::underlay_port(&tag),
+                    tag: None,
+                    iface: OvsIface::System,
+                },
+            );
+            s.insert(
+                &h.name,
+                Resource::Addr {
+                    netns: hns.clone(),
+                    dev: phy,
+                    cidr: Ipv4Net::new(h.underlay_ip, topo.underlay.prefix_len()).unwrap_or(topo.underlay),
+                },
+            );
+        }
+        for &b in &h.bridges {
+            let br = &topo.bridges[b];
+            s.insert(&h.name, Resource::OvsBridge { name: br.ovs_name.clone(), datapath: t.datapath.clone() });
+            if let (Some(x), Some(port)) = (br.uplink, &br.uplink_port) {
+                // The segment end lives on this machine: uplinks exist in sandbox mode only.
+                s.insert(
+                    SANDBOX,
+                    Resource::Veth {
+                        netns: hns.clone(),
+                        name: port.clone(),
+                        peer_netns: topo.externals[x].netns.clone(),
+                        peer: names::uplink_peer(&tag, b),
+                        peer_mac: None,
+                        peer_master: Some(names::segment(&tag)),
+                    },
+                );
+                s.insert(
+                    &h.name,
+                    Resource::OvsPort { bridge: br.ovs_name.clone(), name: port.clone(), tag: None, iface: OvsIface::System },
+                );
+            }
+        }
+    }
+
+    for tun in &topo.tunnels {
+        for end in 0..2 {
+            let br = &topo.bridges[tun.ends[end]];
+            let other = &topo.hosts[topo.bridges[tun.ends[1 - end]].host];
+            let iface = match tun.kind {
+                TunnelKind::Gre { key } => OvsIface::Gre { remote_ip: other.underlay_ip, key },
+                TunnelKind::Vxlan { vni } => OvsIface::Vxlan { remote_ip: other.underlay_ip, vni },
+            };
+            s.insert(
+                &topo.hosts[br.host].name,
+                Resource::OvsPort { bridge: br.ovs_name.clone(), name: tun.ports[end].clone(), tag: None, iface },
+            );
+        }
+    }
+
+    let mut dhcp_order = 0;
+    for (gi, g) in topo.guests.iter().enumerate() {
+        let host = &topo.hosts[g.host];
+        let t = &tinfo[g.host + 1];
+        let target = host.name.as_str();
+        s.insert(target, Resource::Netns { name: g.netns.clone() });
+        s.insert(target, Resource::Sysctl {
+            netns: g.netns.clone(),
+            key: "net/ipv4/ip_forward".into(),
+            value: if g.is_router() { "1" } else { "0" }.into(),
+        });
+        for iface in &g.ifaces {
+            s.insert(target, Resource::Veth {
+                netns: t.netns.clone(),
+                name: iface.port.clone(),
+                peer_netns: g.netns.clone(),
+                peer: iface.name.clone(),
+                peer_mac: Some(iface.mac),
+                peer_master: None,
+            });
+            s.insert(target, Resource::OvsPort {
+                bridge: topo.bridges[iface.bridge].ovs_name.clone(),
+                name: iface.port.clone(),
+                tag: iface.vlan,
+                iface: OvsIface::System,
+            });
+            s.insert(target, Resource::TxOffloadOff { netns: g.netns.clone(), dev: iface.name.clone() });
+            match iface.addr {
+                IfaceAddr::Static(cidr) => {
+                    s.insert(target, Resource::Addr { netns: g.netns.clone(), dev: iface.name.clone(), cidr });
+                }
+                IfaceAddr::Dhcp => {
+                    s.insert(target, Resource::DhcpClient {
+                        netns: g.netns.clone(),
+                        dev: iface.name.clone(),
+                        order: dhcp_order,
+                    });
+                    dhcp_order += 1;
+                }
+                IfaceAddr::None => {}
+            }
+        }
+        if let Some(gw) = g.gateway {
+            s.insert(target, Resource::Route { netns: g.netns.clone(), to: None, via: gw });
+        }
+        for r in &g.routes {
+            s.insert(target, Resource::Route { netns: g.netns.clone(), to: Some(r.to), via: r.via });
+        }
+        if let Some(rules) = nft_ruleset(topo, gi) {
+            s.insert(target, Resource::Nft { netns: g.netns.clone(), ruleset: rules });
+        }
+        if matches!(g.kind, GuestKind::Dhcp(_)) {
+            let dir = format!("{run}/{}", host.name);
+            let name = format!("dhcp-{}", g.name);
+            s.insert(target, Resource::Dnsmasq {
+                netns: g.netns.clone(),
+                args: dnsmasq_args(topo, gi, &dir, &name),
+                name,
+            });
+        }
+    }
+    s
+}
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One operation of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub action: Action,
+    pub resource: Resource,
+    /// For an update: the value it replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was: Option<Resource>,
+}
+
+impl Step {
+    /// The step that undoes this one.
+    pub fn inverse(&self) -> Step {
+        match self.action {
+            Action::Create => Step { action: Action::Delete, resource: self.resource.clone(), was: None },
+            Action::Delete => Step { action: Action::Create, resource: self.resource.clone(), was: None },
+            Action::Update => Step {
+                action: Action::Update,
+                resource: self.was.clone().unwrap_or_else(|| self.resource.clone()),
+                was: Some(self.resource.clone()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = match self.action {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Delete => '-',
+        };
+        write!(f, "{sign} {}", self.resource.key())?;
+        match (&self.resource, &self.was) {
+            (Resource::OvsPort { tag, iface, .. }, Some(Resource::OvsPort { tag: old, iface: oi, .. })) => {
+                if tag != old {
+                    write!(f, " (tag {} → {})", show_tag(*old), show_tag(*tag))?;
+                }
+                if iface != oi {
+                    write!(f, " (interface {:?} → {:?})", oi, iface)?;
+                }
+                Ok(())
+            }
+            (Resource::Route { via, .. }, Some(Resource::Route { via: old, .. })) => {
+                write!(f, " (via {old} → {via})")
+            }
+            (Resource::Sysctl { value, .. }, Some(Resource::Sysctl { value: old, .. })) => {
+                write!(f, " ({old} → {value})")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn show_tag(t: Option<u16>) -> String {
+    t.map_or_else(|| "none".to_string(), |t| t.to_string())
+}
+
+/// The steps of one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetPlan {
+    pub target: TargetInfo,
+    /// Deletions first (reverse dependency order), then creations and updates.
+    pub steps: Vec<Step>,
+}
+
+/// A whole plan. Executed as: targets' deletions (hosts, then the sandbox),
+/// then creations (the sandbox, then hosts in parallel, DHCP clients last in `order`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub topology: String,
+    pub targets: Vec<TargetPlan>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.targets.iter().all(|t| t.steps.is_empty())
+    }
+
+    pub fn len(&self) -> usize {
+        self.targets.iter().map(|t| t.steps.len()).sum()
+    }
+}
+
+/// Diff desired against observed. `targets` says how each target is reached;
+/// targets only in `observed` (a host removed from the file) are planned for deletion.
+pub fn plan(topology: &str, targets: &[TargetInfo], desired: &State, observed: &State) -> Plan {
+    let empty = BTreeMap::new();
+    // Keys deleted or re-created anywhere, with what they touch: their dependents go too.
+    let mut gone: BTreeSet<String> = BTreeSet::new();
+    let mut changed: Vec<(String, String)> = Vec::new();
+    for (t, obs) in &observed.targets {
+        let want = desired.targets.get(t).unwrap_or(&empty);
+        for (k, r) in obs {
+            match want.get(k) {
+                None => {
+                    gone.insert(k.clone());
+                    gone.extend(r.touches());
+                }
+                Some(w) if w != r && !r.updates_in_place() => {
+                    gone.insert(k.clone());
+                    gone.extend(r.touches());
+                    changed.push((t.clone(), k.clone()));
+                }
+                _ => {}
+            }
+        }
+    }
+    // Propagate: an existing resource that lives on a gone one is gone too.
+    loop {
+        let before = gone.len();
+        for (_, r) in observed.iter() {
+            if !gone.contains(&r.key()) && r.deps().iter().any(|d| gone.contains(d)) {
+                gone.insert(r.key());
+                gone.extend(r.touches());
+            }
+        }
+        if gone.len() == before {
+            break;
+        }
+    }
+
+    let mut names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    for t in observed.targets.keys().chain(desired.targets.keys()) {
+        if !names.contains(t) {
+            names.push(t.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let want = desired.targets.get(&name).unwrap_or(&empty);
+        let have = observed.targets.get(&name).unwrap_or(&empty);
+        let mut deletes: Vec<&Resource> = Vec::new();
+        let mut creates: Vec<Step> = Vec::new();
+        for (k, r) in have {
+            let wanted = want.get(k);
+            let dep_gone = r.deps().iter().any(|d| gone.contains(d));
+            let replaced = changed.iter().any(|(t, ck)| *t == name && ck == k);
+            if (wanted.is_none() || replaced) && !(dep_gone && r.goes_with_deps()) {
+                deletes.push(r);
+            } else if wanted.is_some() && dep_gone && !r.goes_with_deps() && !replaced {
+                // A process or row whose home is re-created: restart it.
+                deletes.push(r);
+            }
+        }
+        for (k, w) in want {
+            match have.get(k) {
+                None => creates.push(Step { action: Action::Create, resource: w.clone(), was: None }),
+                Some(_) if gone.contains(k) => {
+                    creates.push(Step { action: Action::Create, resource: w.clone(), was: None });
+                }
+                Some(r) if r != w => creates.push(Step {
+                    action: Action::Update,
+                    resource: w.clone(),
+                    was: Some(r.clone()),
+                }),
+                _ => {}
+            }
+        }
+        deletes.sort_by_key(|r| std::cmp::Reverse(r.rank()));
+        creates.sort_by_key(|s| s.resource.rank());
+        let mut steps: Vec<Step> = deletes
+            .into_iter()
+            .map(|r| Step { action: Action::Delete, resource: r.clone(), was: None })
+            .collect();
+        steps.extend(creates);
+        let target = targets.iter().find(|t| t.name == name).cloned().unwrap_or(TargetInfo {
+            name: name.clone(),
+            agent: None,
+            netns: String::new(),
+            ovsdb: String::new(),
+            datapath: String::new(),
+        });
+        out.push(TargetPlan { target, steps });
+    }
+    Plan { topology: topology.to_string(), targets: out }
+}
+
+/// Quote one argument for a POSIX shell (only `export --shell` builds shell text).
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The equivalent commands of a step, as argv lists (`ip`, `ovs-vsctl`, `nft`, ...).
+/// `target` gives the OVSDB socket and the host namespace for OVS and daemons.
+pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    let inns = |ns: &str, argv: Vec<String>| -> Vec<String> {
+        if ns.is_empty() {
+            argv
+        } else {
+            let mut o = v(&["ip", "netns", "exec", ns]);
+            o.extend(argv);
+            o
+        }
+    };
+    let vsctl = |args: Vec<String>| -> Vec<String> {
+        let mut o = v(&["ovs-vsctl", &format!("--db=unix:{}", target.ovsdb)]);
+        o.extend(args);
+        inns(&target.netns, o)
+    };
+    let nsarg = |ns: &str| -> Vec<String> {
+        if ns.is_empty() {
+            vec![]
+        } else {
+            v(&["-n", ns])
+        }
+    };
+    let ip = |ns: &str, args: &[&str]| {
+        let mut o = v(&["ip"]);
+        o.extend(nsarg(ns));
+        o.extend(v(args));
+        o
+    };
+    let del = step.action == Action::Delete;
+    match &step.resource {
+        Resource::RunDir { path } => {
+            if del { vec![v(&["rm", "-rf", path])] } else { vec![v(&["mkdir", "-p", path])] }
+        }
+        Resource::Netns { name } => {
+            if del {
+                vec![v(&["ip", "netns", "delete", name])]
+            } else {
+                vec![v(&["ip", "netns", "add", name]), ip(name, &["link", "set", "lo", "up"])]
+            }
+        }
+        Resource::OvsDaemons { netns, dir } => {
+            if del {
+                vec![
+                    inns(netns, v(&["ovs-appctl", "-t", &format!("{dir}/vswitchd.ctl"), "exit"])),
+                    inns(netns, v(&["ovs-appctl", "-t", &format!("{dir}/ovsdb.ctl"), "exit"])),
+                    v(&["rm", "-rf", dir]),
+                ]
+            } else {
+                let db = format!("{dir}/conf.db");
+                let sock = format!("unix:{dir}/db.sock");
+                vec![
+                    v(&["mkdir", "-p", dir]),
+                    v(&["ovsdb-tool", "create", &db, "/usr/share/openvswitch/vswitch.ovsschema"]),
+                    inns(netns, v(&["ovsdb-server", &db, &format!("--remote=p{sock}"),
+                        &format!("--pidfile={dir}/ovsdb.pid"), &format!("--unixctl={dir}/ovsdb.ctl"),
+                        &format!("--log-file={dir}/ovsdb.log"), "--detach"])),
+                    inns(netns, v(&["ovs-vsctl", &format!("--db={sock}"), "--no-wait", "init"])),
+                    inns(netns, v(&["ovs-vswitchd", &sock, &format!("--pidfile={dir}/vswitchd.pid"),
+                        &format!("--unixctl={dir}/vswitchd.ctl"), &format!("--log-file={dir}/vswitchd.log"), "--detach"])),
+                ]
+            }
+        }
+        Resource::Segment { netns, name, mac } => {
+            if del {
+                vec![ip(netns, &["link", "del", name])]
+            } else {
+                let mut a = ip(netns, &["link", "add", name]);
+                if let Some(m) = mac {
+                    a.extend(v(&["address", &m.to_string()]));
+                }
+                a.extend(v(&["type", "bridge"]));
+                vec![a, ip(netns, &["link", "set", name, "up"])]
+            }
+        }
+        Resource::Veth { netns, name, peer_netns, peer, peer_mac, peer_master } => {
+            if del {
+                vec![ip(netns, &["link", "del", name])]
+            } else {
+                let mut a = ip(netns, &["link", "add", name, "type", "veth", "peer", "name", peer]);
+                if let Some(m) = peer_mac {
+                    a.extend(v(&["address", &m.to_string()]));
+                }
+                if peer_netns != netns {
+                    a.extend(v(&["netns", peer_netns]));
+                }
+                let mut o = vec![a, ip(netns, &["link", "set", name, "up"])];
+                if let Some(m) = peer_master {
+                    o.push(ip(peer_netns, &["link", "set", peer, "master", m]));
+                }
+                o.push(ip(peer_netns, &["link", "set", peer, "up"]));
+                o
+            }
+        }
+        Resource::OvsBridge { name, datapath } => match step.action {
+            Action::Delete => vec![vsctl(v(&["--if-exists", "del-br", name]))],
+            Action::Create => vec![vsctl(v(&[
+                "add-br", name, "--", "set", "bridge", name, &format!("datapath_type={datapath}"),
+                &format!("external_ids:{OVS_OWNER_KEY}=netloom"),
+            ]))],
+            Action::Update => vec![vsctl(v(&["set", "bridge", name, &format!("datapath_type={datapath}")]))],
+        },
+        Resource::OvsPort { bridge, name, tag, iface } => {
+            let mut set_iface: Vec<String> = Vec::new();
+            if !iface.ovs_type().is_empty() {
+                set_iface.push(format!("type={}", iface.ovs_type()));
+            }
+            for (k, val) in iface.options() {
+                set_iface.push(format!("options:{k}={val}"));
+            }
+            match step.action {
+                Action::Delete => vec![vsctl(v(&["--if-exists", "del-port", bridge, name]))],
+                Action::Create => {
+                    let mut a = v(&["add-port", bridge, name]);
+                    if let Some(t) = tag {
+                        a.push(format!("tag={t}"));
+                    }
+                    if !set_iface.is_empty() {
+                        a.extend(v(&["--", "set", "interface", name]));
+                        a.extend(set_iface);
+                    }
+                    vec![vsctl(a)]
+                }
+                Action::Update => {
+                    let mut o = vec![match tag {
+                        Some(t) => vsctl(v(&["set", "port", name, &format!("tag={t}")])),
+                        None => vsctl(v(&["clear", "port", name, "tag"])),
+                    }];
+                    if !set_iface.is_empty() {
+                        let mut a = v(&["set", "interface", name]);
+                        a.extend(set_iface);
+                        o.push(vsctl(a));
+                    }
+                    o
+                }
+            }
+        }
+        Resource::TxOffloadOff { netns, dev } => {
+            if del { vec![] } else { vec![inns(netns, v(&["ethtool", "-K", dev, "tx", "off"]))] }
+        }
+        Resource::Sysctl { netns, key, value } => {
+            if del {
+                vec![]
+            } else {
+                vec![inns(netns, v(&["sysctl", "-q", "-w", &format!("{}={value}", key.replace('/', "."))]))]
+            }
+        }
+        Resource::Addr { netns, dev, cidr } => {
+            if del {
+                vec![ip(netns, &["addr", "del", &cidr.to_string(), "dev", dev])]
+            } else {
+                vec![ip(netns, &["addr", "add", &cidr.to_string(), "dev", dev]), ip(netns, &["link", "set", dev, "up"])]
+            }
+        }
+        Resource::Route { netns, to, via } => {
+            let to = to.map_or_else(|| "default".to_string(), |t| t.to_string());
+            if del {
+                vec![ip(netns, &["route", "del", &to])]
+            } else {
+                vec![ip(netns, &["route", "replace", &to, "via", &via.to_string()])]
+            }
+        }
+        Resource::Nft { netns, ruleset } => {
+            if del {
+                vec![inns(netns, v(&["nft", "delete", "table", "ip", "netloom"]))]
+            } else {
+                // `export` writes the JSON as a here-document; see `shell_script`.
+                vec![inns(netns, v(&["nft", "-j", "-f", "-"])), v(&["<<", ruleset])]
+            }
+        }
+        Resource::Dnsmasq { netns, args, name } => {
+            let dir = args
+                .iter()
+                .find_map(|a| a.strip_prefix("--pid-file="))
+                .map(|p| p.trim_end_matches(&format!("/{name}.pid")).to_string())
+                .unwrap_or_default();
+            let stop = v(&["pkill", "-F", &format!("{dir}/{name}.pid")]);
+            if del {
+                vec![stop]
+            } else {
+                let mut a = v(&["dnsmasq"]);
+                a.extend(args.iter().cloned());
+                let start = inns(netns, a);
+                if step.action == Action::Update { vec![stop, start] } else { vec![start] }
+            }
+        }
+        Resource::DhcpClient { netns, dev, .. } => {
+            if del {
+                vec![ip(netns, &["addr", "flush", "dev", dev])]
+            } else {
+                vec![inns(netns, v(&["busybox", "udhcpc", "-i", dev, "-n", "-q", "-f", "-t", "6", "-T", "1"]))]
+            }
+        }
+    }
+}
+
+/// The plan as a plain shell script (`netloom export --shell`).
+pub fn shell_script(plan: &Plan) -> String {
+    let mut out = format!("#!/bin/sh\n# netloom plan of topology {} as plain commands\nset -e\n", plan.topology);
+    let mut dhcp: Vec<(usize, String)> = Vec::new();
+    let order = execution_order(plan);
+    for (ti, si) in order {
+        let tp = &plan.targets[ti];
+        let step = &tp.steps[si];
+        let cmds = commands(step, &tp.target);
+        let mut text = String::new();
+        let mut i = 0;
+        while i < cmds.len() {
+            let line: Vec<String> = cmds[i].iter().map(|a| sh_quote(a)).collect();
+            if cmds.get(i + 1).is_some_and(|n| n.first().map(String::as_str) == Some("<<")) {
+                text.push_str(&format!("{} <<'NETLOOM_EOF'\n{}\nNETLOOM_EOF\n", line.join(" "), cmds[i + 1][1]));
+                i += 2;
+            } else {
+                text.push_str(&line.join(" "));
+                text.push('\n');
+                i += 1;
+            }
+        }
+        if let (Action::Create, Resource::DhcpClient { order, .. }) = (step.action, &step.resource) {
+            dhcp.push((*order, text));
+        } else {
+            out.push_str(&text);
+        }
+    }
+    dhcp.sort();
+    for (_, t) in dhcp {
+        out.push_str(&t);
+    }
+    out
+}
+
+/// The order steps run in, as (target index, step index): hosts' deletions,
+/// the sandbox's deletions, the sandbox's creations, hosts' creations.
+pub fn execution_order(plan: &Plan) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let is_sandbox = |t: &TargetPlan| t.target.name == SANDBOX;
+    for pass in 0..4 {
+        for (ti, tp) in plan.targets.iter().enumerate() {
+            let want_sandbox = pass == 1 || pass == 2;
+            if is_sandbox(tp) != want_sandbox {
+                continue;
+            }
+            for (si, s) in tp.steps.iter().enumerate() {
+                let del = s.action == Action::Delete;
+                if del == (pass < 2) {
+                    out.push((ti, si));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = include_str!("../../examples/seedlab-gre.yaml");
+
+    fn topo(text: &str) -> Topology {
+        crate::load(text).expect("valid").topology
+    }
+
+    fn full_plan(t: &Topology, observed: &State) -> Plan {
+        let f = Facts::default();
+        plan(&t.name, &targets(t, &f), &desired(t, &f), observed)
+    }
+
+    #[test]
+    fn nothing_deployed_plans_every_resource_and_a_deployed_one_plans_nothing() {
+        let t = topo(SEED);
+        let want = desired(&t, &Facts::default());
+        let p = full_plan(&t, &State::default());
+        assert_eq!(p.len(), want.len());
+        assert!(p.targets.iter().flat_map(|t| &t.steps).all(|s| s.action == Action::Create));
+        assert!(full_plan(&t, &want).is_empty());
+    }
+
+    #[test]
+    fn a_vlan_change_is_one_port_update_and_a_new_vm_touches_nothing_else() {
+        let t = topo(SEED);
+        let deployed = desired(&t, &Facts::default());
+        let changed = topo(&SEED.replacen("vlan: 10, ip: 10.0.10.1/24", "vlan: 30, ip: 10.0.10.1/24", 1));
+        let p = full_plan(&changed, &deployed);
+        assert_eq!(p.len(), 1, "{p:#?}");
+        let s = &p.targets.iter().flat_map(|t| &t.steps).next().unwrap();
+        assert_eq!(s.action, Action::Update);
+        assert!(matches!(s.resource, Resource::OvsPort { tag: Some(30), .. }));
+
+        // Interface names come from guest indices (names.rs), so the new vm goes last.
+        let added = topo(&SEED.replacen(
+            "tunnels:",
+            "      - name: vm9\n        nics:\n          - {bridge: br-in, vlan: 10, ip: 10.0.10.9/24}\ntunnels:",
+            1,
+        ));
+        let p = full_plan(&added, &deployed);
+        let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
+        assert!(steps.iter().all(|s| s.action == Action::Create), "{steps:#?}");
+        assert!(
+            steps.iter().all(|s| s.resource.key().contains(".vm9") || matches!(&s.resource, Resource::OvsPort { .. } | Resource::Veth { .. })),
+            "{steps:#?}"
+        );
+        // netns, sysctl, veth, port, offload, addr
+        assert_eq!(steps.len(), 6, "{steps:#?}");
+    }
+
+    #[test]
+    fn destroy_deletes_namespaces_and_processes_but_not_what_goes_with_them() {
+        let t = topo(SEED);
+        let deployed = desired(&t, &Facts::default());
+        let p = plan(&t.name, &targets(&t, &Facts::default()), &State::default(), &deployed);
+        let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
+        assert!(steps.iter().all(|s| s.action == Action::Delete));
+        assert!(steps.iter().any(|s| matches!(s.resource, Resource::OvsDaemons { .. })));
+        assert!(!steps.iter().any(|s| matches!(s.resource, Resource::Addr { .. } | Resource::TxOffloadOff { .. })));
+        // Hosts' deletions run before the sandbox removes their namespaces.
+        let order = execution_order(&p);
+        let last = order.last().unwrap();
+        assert_eq!(p.targets[last.0].target.name, SANDBOX);
+    }
+
+    #[test]
+    fn inverse_of_an_update_restores_the_old_value() {
+        let old = Resource::Sysctl { netns: "a".into(), key: "k".into(), value: "0".into() };
+        let new = Resource::Sysctl { netns: "a".into(), key: "k".into(), value: "1".into() };
+        let s = Step { action: Action::Update, resource: new.clone(), was: Some(old.clone()) };
+        assert_eq!(s.inverse().resource, old);
+        assert_eq!(s.inverse().inverse(), s);
+    }
+
+    #[test]
+    fn shell_export_quotes_and_contains_the_core_commands() {
+        let t = topo(SEED);
+        let s = shell_script(&full_plan(&t, &State::default()));
+        assert!(s.contains("ip netns add nl-seedlab.node1\n"));
+        assert!(s.contains("options:key=5"));
+        assert!(s.contains("tag=10"));
+        assert_eq!(sh_quote("a b'c"), r"'a b'\''c'");
+    }
+}
