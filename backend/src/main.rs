@@ -2,8 +2,10 @@
 //!
 //! - [`cli`]: one module per command (`validate`, `simulate`, `reach`, ...);
 //!   each owns its clap arguments and returns an exit code.
+//! - [`server`]: `netloom serve`, the web app's HTTP API.
 
 mod cli;
+mod server;
 
 use std::process::ExitCode;
 

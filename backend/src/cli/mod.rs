@@ -3,6 +3,7 @@
 
 mod reach;
 mod schema;
+mod serve;
 mod simulate;
 mod validate;
 
@@ -41,8 +42,8 @@ enum Command {
     Destroy(NotYet),
     /// Print the equivalent shell script of ip/ovs-vsctl/nft/dnsmasq commands (not yet available).
     Export(NotYet),
-    /// Run the web app and its API (not yet available).
-    Serve(NotYet),
+    /// Run the web app and its API on 127.0.0.1 (prints a login URL with a token).
+    Serve(serve::Args),
     /// Run the per-host agent (not yet available).
     Agent(NotYet),
 }
@@ -66,7 +67,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(_) => not_yet("status"),
         Command::Destroy(_) => not_yet("destroy"),
         Command::Export(_) => not_yet("export"),
-        Command::Serve(_) => not_yet("serve"),
+        Command::Serve(a) => serve::run(a),
         Command::Agent(_) => not_yet("agent"),
     }
 }

@@ -1,0 +1,151 @@
+//! `netloom serve`: the web app and its API (see `crate::server`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::server::{self, auth, store::Store, AppState};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address and port to listen on. Anything but loopback needs
+    /// --token-file and --insecure (TLS is not available yet).
+    #[arg(long, default_value = "127.0.0.1:7310", value_name = "ADDR:PORT")]
+    listen: SocketAddr,
+    /// Where designs are stored (SQLite). Default: $XDG_DATA_HOME/netloom,
+    /// /var/lib/netloom for root, else ~/.local/share/netloom.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The built web app (Trunk's dist). Default: the `dist` of the source tree.
+    #[arg(long, value_name = "DIR")]
+    dist: Option<PathBuf>,
+    /// Read the access token from this file instead of making a random one.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (the token then crosses the network in clear).
+    #[arg(long)]
+    insecure: bool,
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("netloom");
+    }
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    match std::env::var_os("HOME") {
+        Some(home) if !root => PathBuf::from(home).join(".local/share/netloom"),
+        _ => PathBuf::from("/var/lib/netloom"),
+    }
+}
+
+/// Trunk's output: beside or above the binary (target/<profile>/netloom in the
+/// source tree), in the current directory, or in the tree this was built from.
+fn find_dist() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok();
+    let above_exe = exe
+        .iter()
+        .flat_map(|e| e.ancestors().skip(1))
+        .map(|d| d.join("dist"));
+    let cwd = std::env::current_dir().ok().map(|d| d.join("dist"));
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist");
+    above_exe
+        .chain(cwd)
+        .chain(std::iter::once(built_from))
+        .find(|d| d.join("index.html").is_file())
+}
+
+fn read_token(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let t = text.trim();
+    if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "{}: the token must be at least 16 printable characters without spaces",
+            path.display()
+        ));
+    }
+    Ok(t.to_string())
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match start(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netloom serve: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn start(args: Args) -> Result<(), String> {
+    let loopback = args.listen.ip().is_loopback();
+    if !loopback {
+        if args.token_file.is_none() {
+            return Err(format!(
+                "listening on {} needs --token-file: a token printed on this terminal is no protection on a network",
+                args.listen
+            ));
+        }
+        if !args.insecure {
+            return Err(format!(
+                "listening on {} needs TLS, which is not available yet; pass --insecure to serve plain HTTP on a network you trust",
+                args.listen
+            ));
+        }
+        eprintln!(
+            "netloom serve: WARNING: --insecure: plain HTTP on {}; the token and designs cross the network unencrypted",
+            args.listen
+        );
+    }
+    let token = match &args.token_file {
+        Some(p) => read_token(p)?,
+        None => auth::random_token().map_err(|e| format!("cannot make a token: {e}"))?,
+    };
+    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    let store = Store::open(&data_dir)?;
+    let dist = args.dist.or_else(find_dist);
+    match &dist {
+        Some(d) if d.join("index.html").is_file() => {}
+        Some(d) => return Err(format!("{}: no index.html there (run `trunk build --release`)", d.display())),
+        None => eprintln!("netloom serve: the web app is not built (run `trunk build --release`); serving the API only"),
+    }
+    let state = AppState {
+        store,
+        token: token.clone(),
+        tls: false,
+        dist,
+    };
+    let rt =
+        tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        eprintln!("netloom serve: designs in {}", data_dir.display());
+        // stdout carries only the URL, so scripts (and the browser tests) can read it.
+        println!("http://{host}:{}/login?token={token}", addr.port());
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        axum::serve(listener, server::app(state))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| format!("server failed: {e}"))
+    })
+}

@@ -1,0 +1,270 @@
+//! `netloom serve`: the browser app (Trunk's `dist`, static files) and its API.
+//!
+//! [`app`] builds the whole router from an [`AppState`]; tests drive it with
+//! `tower::ServiceExt::oneshot`, `serve` puts it on a socket.
+//!
+//! - `GET /login?token=…` sets the session cookie ([`auth`]).
+//! - `/api/*` needs the token; every error is a JSON `ErrorBody` ([`error`]).
+//! - `/api/designs…`: designs stored in SQLite with revisions ([`designs`], [`store`]).
+//! - everything else: the static files of the app.
+
+pub mod auth;
+mod designs;
+pub mod error;
+pub mod store;
+
+use std::path::PathBuf;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use netloom_core::format::MAX_FILE_BYTES;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::services::{ServeDir, ServeFile};
+
+use error::ApiError;
+use store::Store;
+
+/// Largest request body: a topology file at its size limit, JSON-escaped, plus room for the envelope.
+pub const MAX_BODY_BYTES: usize = 2 * MAX_FILE_BYTES + 64 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// The secret every API request must present.
+    pub token: String,
+    /// Served over TLS (sets `Secure` cookies and the expected Origin scheme).
+    pub tls: bool,
+    /// Trunk's output directory; `None` when the app is not built.
+    pub dist: Option<PathBuf>,
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/health", get(health))
+        .route("/validate", post(validate))
+        .merge(designs::routes())
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require));
+    let router = Router::new()
+        .nest("/api", api)
+        .route("/login", get(auth::login))
+        .with_state(state.clone());
+    let router = match &state.dist {
+        Some(dir) => router.fallback_service(
+            ServeDir::new(dir).not_found_service(ServeFile::new(dir.join("index.html"))),
+        ),
+        None => router.fallback(not_built),
+    };
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(panicked))
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}))
+}
+
+#[derive(serde::Deserialize)]
+struct TextBody {
+    text: String,
+}
+
+/// `POST /api/validate {text}` → `{problems: [...]}` (warnings included); 200
+/// even when the topology is invalid, since finding problems is the purpose.
+async fn validate(
+    body: Result<Json<TextBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body?;
+    let problems = match netloom_core::load(&body.text) {
+        Ok(c) => c.warnings,
+        Err(p) => p,
+    };
+    Ok(Json(serde_json::json!({ "problems": problems })))
+}
+
+async fn api_not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no API endpoint {}", uri.path()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "",
+        "this endpoint does not take that method",
+    )
+}
+
+async fn not_built() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Html("<!doctype html><title>netloom</title><p>The web app is not built: run <code>trunk build --release</code> in the netloom source tree (or <code>make run</code>), or pass <code>--dist DIR</code>.</p>"),
+    )
+        .into_response()
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let mut r = ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "",
+        "internal error in netloom serve (a bug: please report it)",
+    )
+    .into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Method, Request};
+    use tower::ServiceExt;
+
+    pub const TOKEN: &str = "t0ken";
+
+    pub fn state() -> AppState {
+        AppState {
+            store: Store::in_memory(),
+            token: TOKEN.into(),
+            tls: false,
+            dist: None,
+        }
+    }
+
+    /// Send one request as the app in a browser would (token cookie, same origin).
+    pub async fn call(
+        app: &Router,
+        method: Method,
+        uri: &str,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::HOST, "127.0.0.1:7310")
+            .header(header::ORIGIN, "http://127.0.0.1:7310")
+            .header(header::COOKIE, format!("{}={TOKEN}", auth::COOKIE));
+        let body = match body {
+            Some(v) => {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        send(app, req.body(body).unwrap()).await
+    }
+
+    pub async fn send(app: &Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
+    #[tokio::test]
+    async fn api_needs_the_token() {
+        let app = app(state());
+        let req = Request::get("/api/designs").body(Body::empty()).unwrap();
+        let (status, body) = send(&app, req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(body["error"]["message"].as_str().unwrap().contains("token"));
+        let req = Request::get("/api/health")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&app, req).await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn writes_from_another_origin_are_refused() {
+        let app = app(state());
+        let req = Request::post("/api/validate")
+            .header(header::HOST, "127.0.0.1:7310")
+            .header(header::ORIGIN, "http://evil.example")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"text":"version: 1"}"#))
+            .unwrap();
+        let (status, body) = send(&app, req).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body["error"]["message"].is_string());
+    }
+
+    #[tokio::test]
+    async fn login_sets_the_cookie() {
+        let app = app(state());
+        let resp = app
+            .clone()
+            .oneshot(
+                Request::get(format!("/login?token={TOKEN}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let cookie = resp.headers()[header::SET_COOKIE].to_str().unwrap();
+        assert!(cookie.starts_with("netloom_token=t0ken;") && cookie.contains("HttpOnly"));
+        let (status, _) = send(
+            &app,
+            Request::get("/login?token=nope")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_4xx_json() {
+        let app = app(state());
+        for (m, uri, body) in [
+            (
+                Method::POST,
+                "/api/validate",
+                Some(serde_json::json!({"txt": 1})),
+            ),
+            (Method::GET, "/api/nothing", None),
+            (Method::DELETE, "/api/validate", None),
+        ] {
+            let (status, body) = call(&app, m, uri, body).await;
+            assert!(status.is_client_error(), "{uri}: {status}");
+            assert!(body["error"]["message"].is_string(), "{uri}: {body}");
+        }
+        let req = Request::post("/api/validate")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(vec![b' '; MAX_BODY_BYTES + 1]))
+            .unwrap();
+        let (status, body) = send(&app, req).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(body["error"]["message"].is_string());
+    }
+
+    #[tokio::test]
+    async fn validate_lists_problems() {
+        let app = app(state());
+        let text = "version: 1\nname: Bad\n";
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            "/api/validate",
+            Some(serde_json::json!({"text": text})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["problems"][0]["path"], "name");
+    }
+}
