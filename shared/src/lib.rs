@@ -9,18 +9,18 @@
 //! - [`topology`]: the resolved model everything else consumes.
 //! - [`names`]: the Linux/OVS names netloom gives what it creates.
 //! - [`graph`]: a petgraph view (hosts, bridges, guests, externals).
-//! - [`plan`]: desired topology + observed state → ordered steps per host (apply/destroy).
 //! - [`problem`]: problems and the JSON error body the API answers with.
 //! - [`schema`]: the JSON Schema of the file format.
 //! - [`sim`]: the simulator: one probe, frame by frame, through OVS bridges,
 //!   tunnels and the guests' Linux stacks; DHCP lease prediction.
 //! - [`trace`]: what a simulation returns (disposition, hops, steps with headers).
+//! - [`reach`]: the reachability report, predicted here or measured by `verify`.
 
 pub mod format;
 pub mod graph;
 pub mod names;
-pub mod plan;
 pub mod problem;
+pub mod reach;
 pub mod schema;
 pub mod sim;
 pub mod spec;

@@ -326,13 +326,7 @@ impl<'n, 't> Sim<'n, 't> {
             return;
         }
         if !self.net.has_address(s) {
-            let detail = match self.net.stacks[s].ifaces.iter().find(|i| i.dhcp) {
-                Some(i) => format!(
-                    "{} asked for a DHCP lease and got none, so {label} has no address",
-                    i.name
-                ),
-                None => format!("{label} has no IPv4 address"),
-            };
+            let detail = self.net.no_address(s);
             self.record(s, vec![step_plain(Action::Drop, detail.clone())]);
             self.lose(DropReason::NoAddress, label, detail);
             return;

@@ -353,6 +353,35 @@ impl<'t> Net<'t> {
             .map(|n| n.addr())
     }
 
+    /// The routing table in one line, as `ip route` would list it.
+    pub fn table_words(&self, s: StackId) -> String {
+        let st = &self.stacks[s];
+        if st.routes.is_empty() {
+            return "empty".into();
+        }
+        st.routes
+            .iter()
+            .map(|r| r.describe(&st.ifaces))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn no_route(&self, s: StackId, dst: Ipv4Addr) -> String {
+        format!("no route to {dst} (routing table: {})", self.table_words(s))
+    }
+
+    /// Why a sender without any address cannot send.
+    pub fn no_address(&self, s: StackId) -> String {
+        let st = &self.stacks[s];
+        match st.ifaces.iter().find(|i| i.dhcp) {
+            Some(i) => format!(
+                "{} asked for a DHCP lease and got none, so {} has no address",
+                i.name, st.label
+            ),
+            None => format!("{} has no IPv4 address", st.label),
+        }
+    }
+
     pub fn has_address(&self, s: StackId) -> bool {
         self.stacks[s].ifaces.iter().any(|i| i.addr.is_some())
     }

@@ -314,11 +314,7 @@ impl Sim<'_, '_> {
             return;
         }
         let Some(route) = net.route(s, pkt.dst) else {
-            let detail = format!(
-                "no route to {} (routing table: {})",
-                pkt.dst,
-                table_words(net, s)
-            );
+            let detail = net.no_route(s, pkt.dst);
             steps.push(Step {
                 action: Action::Drop,
                 detail: detail.clone(),
@@ -439,11 +435,7 @@ impl Sim<'_, '_> {
         let mut steps = Vec::new();
         match net.route(s, self.probe.to) {
             None => {
-                let detail = format!(
-                    "no route to {} (routing table: {})",
-                    self.probe.to,
-                    table_words(net, s)
-                );
+                let detail = net.no_route(s, self.probe.to);
                 steps.push(step_plain(Action::Drop, detail.clone()));
                 self.lose(DropReason::NoRoute, self.label(s), detail);
             }
@@ -878,16 +870,4 @@ fn ip_layers(p: &Ipv4) -> Vec<crate::trace::Layer> {
     let mut out = Vec::with_capacity(2);
     p.push_layers(&mut out);
     out
-}
-
-fn table_words(net: &super::net::Net, s: StackId) -> String {
-    let st = &net.stacks[s];
-    if st.routes.is_empty() {
-        return "empty".into();
-    }
-    st.routes
-        .iter()
-        .map(|r| r.describe(&st.ifaces))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
