@@ -9,6 +9,7 @@
 //! - [`topology`]: the resolved model everything else consumes.
 //! - [`names`]: the Linux/OVS names netloom gives what it creates.
 //! - [`graph`]: a petgraph view (hosts, bridges, guests, externals).
+//! - [`plan`]: desired topology + observed state → ordered steps per host (apply/destroy).
 //! - [`problem`]: problems and the JSON error body the API answers with.
 //! - [`schema`]: the JSON Schema of the file format.
 //! - [`sim`]: the simulator: one probe, frame by frame, through OVS bridges,
@@ -19,6 +20,7 @@
 pub mod format;
 pub mod graph;
 pub mod names;
+pub mod plan;
 pub mod problem;
 pub mod reach;
 pub mod schema;
