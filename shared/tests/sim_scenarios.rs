@@ -5,7 +5,7 @@ mod support;
 
 use netloom_core::sim::{leases, simulate, Probe, Proto};
 use netloom_core::trace::{Action, DropReason, Layer, Trace};
-use support::{example, lab, sized, test_lab, trace};
+use support::{example, sized, test_lab, trace};
 
 fn reason(t: &Trace) -> Option<DropReason> {
     t.disposition.reason()
@@ -92,12 +92,7 @@ fn snat_out_and_back() {
 
 #[test]
 fn without_snat_there_is_no_return_path() {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/nat.yaml"))
-            .unwrap();
-    let i = text.find("        snat:").unwrap();
-    let j = text.find("        dnat:").unwrap();
-    let t = lab(&(text[..i].to_string() + &text[j..]));
+    let t = test_lab("nosnat");
     let tr = trace(&t, "vm1", "internet", "icmp");
     assert_eq!(reason(&tr), Some(DropReason::NoReturnPath), "{tr}");
     assert!(has_step(&tr, "internet", Action::Deliver, "echo request"));
