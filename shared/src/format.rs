@@ -11,6 +11,30 @@ use crate::validate::{validate, Checked};
 /// that no input can exhaust memory.
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Deepest bracket nesting accepted. A topology nests a handful of levels;
+/// libyaml's scanner is quadratic in flow nesting depth, so deeper input is
+/// refused before parsing (100k `[` would take minutes).
+pub const MAX_NESTING: usize = 100;
+
+/// Nesting of `[`/`{` counted on the raw text, quotes and comments included,
+/// so it never counts less than the parser would for the same openers.
+fn too_deep(text: &str) -> bool {
+    let mut depth = 0usize;
+    for b in text.bytes() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Which syntax a text is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syntax {
@@ -35,7 +59,10 @@ pub fn parse(text: &str) -> Result<TopologySpec, Problem> {
     if text.len() > MAX_FILE_BYTES {
         return Err(Problem::error(
             "",
-            format!("the file is {} bytes; the limit is {MAX_FILE_BYTES}", text.len()),
+            format!(
+                "the file is {} bytes; the limit is {MAX_FILE_BYTES}",
+                text.len()
+            ),
         ));
     }
     if text.trim().is_empty() {
@@ -44,10 +71,17 @@ pub fn parse(text: &str) -> Result<TopologySpec, Problem> {
             "the file is empty: a topology starts with `version: 1` and a `name`",
         ));
     }
+    if too_deep(text) {
+        return Err(Problem::error(
+            "",
+            format!("brackets are nested more than {MAX_NESTING} levels deep; a topology needs far fewer"),
+        ));
+    }
     match Syntax::detect(text) {
         Syntax::Json => {
             let mut de = serde_json::Deserializer::from_str(text);
-            let spec: TopologySpec = serde_path_to_error::deserialize(&mut de).map_err(json_problem)?;
+            let spec: TopologySpec =
+                serde_path_to_error::deserialize(&mut de).map_err(json_problem)?;
             // Like serde_json::from_str: nothing but whitespace may follow.
             de.end().map_err(|e| Problem::error("", e.to_string()))?;
             Ok(spec)

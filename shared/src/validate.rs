@@ -92,9 +92,15 @@ fn parse_cidr(s: &str) -> Result<Ipv4Net, String> {
     }
     s.parse::<Ipv4Net>().map_err(|_| match s.split_once('/') {
         Some((a, _)) if a.parse::<Ipv4Addr>().is_ok() => {
-            format!("{}: the prefix length must be a number in 0..32, like 10.0.0.1/24", show(s))
+            format!(
+                "{}: the prefix length must be a number in 0..32, like 10.0.0.1/24",
+                show(s)
+            )
         }
-        _ => format!("{} is not an IPv4 address with prefix, like 10.0.0.1/24", show(s)),
+        _ => format!(
+            "{} is not an IPv4 address with prefix, like 10.0.0.1/24",
+            show(s)
+        ),
     })
 }
 
@@ -160,24 +166,29 @@ impl<'a> Validator<'a> {
         if spec.version != 1 {
             self.err(
                 "version",
-                format!("version {} is not supported: this is version 1 of the format", spec.version),
+                format!(
+                    "version {} is not supported: this is version 1 of the format",
+                    spec.version
+                ),
             );
         }
         self.check_name("name".into(), "topology", &spec.name);
 
         let underlay = match &spec.underlay {
             None => DEFAULT_UNDERLAY.parse::<Ipv4Net>().ok(),
-            Some(u) => match parse_prefix(u) {
-                Ok(n) if n.prefix_len() <= 30 => Some(n),
-                Ok(n) => {
-                    self.err("underlay", format!("{n} is too small for a tunnel network: use a prefix of /30 or shorter"));
-                    None
+            Some(u) => {
+                match parse_prefix(u) {
+                    Ok(n) if n.prefix_len() <= 30 => Some(n),
+                    Ok(n) => {
+                        self.err("underlay", format!("{n} is too small for a tunnel network: use a prefix of /30 or shorter"));
+                        None
+                    }
+                    Err(e) => {
+                        self.err("underlay", e);
+                        None
+                    }
                 }
-                Err(e) => {
-                    self.err("underlay", e);
-                    None
-                }
-            },
+            }
         };
 
         // Names and uniqueness.
@@ -298,7 +309,10 @@ impl<'a> Validator<'a> {
                 if !ok {
                     self.err(
                         format!("{hp}.agent"),
-                        format!("{} is not an agent URL: write it like https://node1.example.net:7311", show(agent)),
+                        format!(
+                            "{} is not an agent URL: write it like https://node1.example.net:7311",
+                            show(agent)
+                        ),
                     );
                 }
             }
@@ -317,10 +331,17 @@ impl<'a> Validator<'a> {
                             } else {
                                 format!(
                                     "known: {}",
-                                    spec.externals.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+                                    spec.externals
+                                        .iter()
+                                        .map(|e| e.name.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
                                 )
                             };
-                            self.err(format!("{bp}.uplink"), format!("no external network named {} ({known})", show(u)));
+                            self.err(
+                                format!("{bp}.uplink"),
+                                format!("no external network named {} ({known})", show(u)),
+                            );
                             None
                         }
                     },
@@ -337,30 +358,57 @@ impl<'a> Validator<'a> {
                 });
             }
             if host.bridges.len() > names::MAX_BRIDGES {
-                self.err(format!("{hp}.bridges"), format!("{} bridges on one host is more than netloom supports ({})", host.bridges.len(), names::MAX_BRIDGES));
+                self.err(
+                    format!("{hp}.bridges"),
+                    format!(
+                        "{} bridges on one host is more than netloom supports ({})",
+                        host.bridges.len(),
+                        names::MAX_BRIDGES
+                    ),
+                );
             }
             self.check_unique(
                 "bridge",
-                host.bridges.iter().enumerate().map(|(i, x)| (format!("{hp}.bridges[{i}]"), x.name.as_str())),
+                host.bridges
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| (format!("{hp}.bridges[{i}]"), x.name.as_str())),
             );
             self.check_unique(
                 "vm",
-                host.vms.iter().enumerate().map(|(i, x)| (format!("{hp}.vms[{i}]"), x.name.as_str())),
+                host.vms
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| (format!("{hp}.vms[{i}]"), x.name.as_str())),
             );
             self.check_unique(
                 "dhcp server",
-                host.dhcp.iter().enumerate().map(|(i, x)| (format!("{hp}.dhcp[{i}]"), x.name.as_str())),
+                host.dhcp
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| (format!("{hp}.dhcp[{i}]"), x.name.as_str())),
             );
             self.check_unique(
                 "router",
-                host.routers.iter().enumerate().map(|(i, x)| (format!("{hp}.routers[{i}]"), x.name.as_str())),
+                host.routers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| (format!("{hp}.routers[{i}]"), x.name.as_str())),
             );
 
             let bridge_names: Vec<&str> = host.bridges.iter().map(|b| b.name.as_str()).collect();
             let mut host_guests = Vec::new();
 
             // Collect every guest of this host in a common form.
-            let mut pending: Vec<(GuestKind, &str, String, Vec<RawIface>, Option<&str>, &[RouteSpec], &str)> = Vec::new();
+            let mut pending: Vec<(
+                GuestKind,
+                &str,
+                String,
+                Vec<RawIface>,
+                Option<&str>,
+                &[RouteSpec],
+                &str,
+            )> = Vec::new();
             for (v, vm) in host.vms.iter().enumerate() {
                 let gp = format!("{hp}.vms[{v}]");
                 self.check_name(format!("{gp}.name"), "vm", &vm.name);
@@ -377,7 +425,15 @@ impl<'a> Validator<'a> {
                         path: format!("{gp}.nics[{n}]"),
                     })
                     .collect();
-                pending.push((GuestKind::Vm, &vm.name, gp, ifaces, vm.gateway.as_deref(), &vm.routes, "vm"));
+                pending.push((
+                    GuestKind::Vm,
+                    &vm.name,
+                    gp,
+                    ifaces,
+                    vm.gateway.as_deref(),
+                    &vm.routes,
+                    "vm",
+                ));
             }
             for (d, dh) in host.dhcp.iter().enumerate() {
                 let gp = format!("{hp}.dhcp[{d}]");
@@ -394,17 +450,32 @@ impl<'a> Validator<'a> {
                     range: (Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED),
                     gateway: None,
                 };
-                pending.push((GuestKind::Dhcp(server), &dh.name, gp, ifaces, None, &[], "dhcp"));
+                pending.push((
+                    GuestKind::Dhcp(server),
+                    &dh.name,
+                    gp,
+                    ifaces,
+                    None,
+                    &[],
+                    "dhcp",
+                ));
             }
             for (r, rt) in host.routers.iter().enumerate() {
                 let gp = format!("{hp}.routers[{r}]");
                 self.check_name(format!("{gp}.name"), "router", &rt.name);
                 for (i, ifc) in rt.interfaces.iter().enumerate() {
-                    self.check_name(format!("{gp}.interfaces[{i}].name"), "router interface", &ifc.name);
+                    self.check_name(
+                        format!("{gp}.interfaces[{i}].name"),
+                        "router interface",
+                        &ifc.name,
+                    );
                 }
                 self.check_unique(
                     "interface",
-                    rt.interfaces.iter().enumerate().map(|(i, x)| (format!("{gp}.interfaces[{i}]"), x.name.as_str())),
+                    rt.interfaces
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| (format!("{gp}.interfaces[{i}]"), x.name.as_str())),
                 );
                 let ifaces = rt
                     .interfaces
@@ -433,7 +504,14 @@ impl<'a> Validator<'a> {
             for (kind, name, gp, raw_ifaces, gateway, routes, kind_word) in pending {
                 let gid = guests.len();
                 if raw_ifaces.len() > names::MAX_IFACES_PER_GUEST {
-                    self.err(gp.clone(), format!("{} interfaces is more than netloom supports ({})", raw_ifaces.len(), names::MAX_IFACES_PER_GUEST));
+                    self.err(
+                        gp.clone(),
+                        format!(
+                            "{} interfaces is more than netloom supports ({})",
+                            raw_ifaces.len(),
+                            names::MAX_IFACES_PER_GUEST
+                        ),
+                    );
                 }
                 let mut ifaces = Vec::new();
                 for (i, ri) in raw_ifaces.into_iter().enumerate() {
@@ -443,9 +521,16 @@ impl<'a> Validator<'a> {
                             let known = if bridge_names.is_empty() {
                                 format!("host {} has no bridges", show(&host.name))
                             } else {
-                                format!("bridges of host {}: {}", show(&host.name), bridge_names.join(", "))
+                                format!(
+                                    "bridges of host {}: {}",
+                                    show(&host.name),
+                                    bridge_names.join(", ")
+                                )
                             };
-                            self.err(format!("{}.bridge", ri.path), format!("no bridge {} on this host ({known})", show(ri.bridge)));
+                            self.err(
+                                format!("{}.bridge", ri.path),
+                                format!("no bridge {} on this host ({known})", show(ri.bridge)),
+                            );
                             None
                         }
                     };
@@ -457,11 +542,19 @@ impl<'a> Validator<'a> {
                             let ip_path = format!("{}.ip", ri.path);
                             match parse_cidr(s) {
                                 Ok(n) => {
-                                    if n.prefix_len() < 31 && (n.addr() == n.network() || n.addr() == n.broadcast()) {
+                                    if n.prefix_len() < 31
+                                        && (n.addr() == n.network() || n.addr() == n.broadcast())
+                                    {
                                         self.err(&ip_path, format!("{n} is the {} address of its subnet, not a host address", if n.addr() == n.network() { "network" } else { "broadcast" }));
                                     }
-                                    addr_uses.push(AddrUse { addr: n.addr(), path: ip_path.clone() });
-                                    static_addrs.push(AddrUse { addr: n.addr(), path: ip_path });
+                                    addr_uses.push(AddrUse {
+                                        addr: n.addr(),
+                                        path: ip_path.clone(),
+                                    });
+                                    static_addrs.push(AddrUse {
+                                        addr: n.addr(),
+                                        path: ip_path,
+                                    });
                                     IfaceAddr::Static(n)
                                 }
                                 Err(e) => {
@@ -487,7 +580,10 @@ impl<'a> Validator<'a> {
                                 m
                             }
                             Ok(m) if m == Mac([0; 6]) => {
-                                self.err(format!("{}.mac", ri.path), "00:00:00:00:00:00 cannot be a nic's MAC");
+                                self.err(
+                                    format!("{}.mac", ri.path),
+                                    "00:00:00:00:00:00 cannot be a nic's MAC",
+                                );
                                 m
                             }
                             Ok(m) => {
@@ -518,10 +614,17 @@ impl<'a> Validator<'a> {
                     }
                 });
                 let mut rs = Vec::new();
-                let mut next_hops: Vec<(String, Ipv4Addr)> = gateway.map(|a| (format!("{gp}.gateway"), a)).into_iter().collect();
+                let mut next_hops: Vec<(String, Ipv4Addr)> = gateway
+                    .map(|a| (format!("{gp}.gateway"), a))
+                    .into_iter()
+                    .collect();
                 for (r, route) in routes.iter().enumerate() {
-                    let to = parse_prefix(&route.to).map_err(|e| self.err(format!("{gp}.routes[{r}].to"), e)).ok();
-                    let via = parse_addr(&route.via).map_err(|e| self.err(format!("{gp}.routes[{r}].via"), e)).ok();
+                    let to = parse_prefix(&route.to)
+                        .map_err(|e| self.err(format!("{gp}.routes[{r}].to"), e))
+                        .ok();
+                    let via = parse_addr(&route.via)
+                        .map_err(|e| self.err(format!("{gp}.routes[{r}].via"), e))
+                        .ok();
                     if let Some(via) = via {
                         next_hops.push((format!("{gp}.routes[{r}].via"), via));
                     }
@@ -531,14 +634,21 @@ impl<'a> Validator<'a> {
                 }
                 // A next hop must lie on a subnet of the guest itself; a dhcp
                 // interface's subnet is only known once it has its lease.
-                let nets: Vec<Ipv4Net> = ifaces.iter().filter_map(|i| i.addr.static_net()).collect();
+                let nets: Vec<Ipv4Net> =
+                    ifaces.iter().filter_map(|i| i.addr.static_net()).collect();
                 let has_dhcp = ifaces.iter().any(|i| i.addr == IfaceAddr::Dhcp);
                 for (path, a) in next_hops {
                     if !has_dhcp && !nets.iter().any(|n| n.contains(&a)) {
                         let subnets = if nets.is_empty() {
                             "it has no addressed interface".to_string()
                         } else {
-                            format!("its subnets: {}", nets.iter().map(|n| n.trunc().to_string()).collect::<Vec<_>>().join(", "))
+                            format!(
+                                "its subnets: {}",
+                                nets.iter()
+                                    .map(|n| n.trunc().to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
                         };
                         self.err(path, format!("{a} is not in a subnet of this {kind_word}'s interfaces ({subnets})"));
                     }
@@ -562,30 +672,58 @@ impl<'a> Validator<'a> {
                 let g = host_guests[host.vms.len() + d];
                 let net = guests[g].ifaces[0].addr.static_net();
                 if dh.range.len() != 2 {
-                    self.err(format!("{gp}.range"), format!("a range is two addresses [first, last], not {}", dh.range.len()));
+                    self.err(
+                        format!("{gp}.range"),
+                        format!(
+                            "a range is two addresses [first, last], not {}",
+                            dh.range.len()
+                        ),
+                    );
                 }
                 let parsed: Vec<Option<Ipv4Addr>> = dh
                     .range
                     .iter()
                     .take(2)
                     .enumerate()
-                    .map(|(i, s)| parse_addr(s).map_err(|e| self.err(format!("{gp}.range[{i}]"), e)).ok())
+                    .map(|(i, s)| {
+                        parse_addr(s)
+                            .map_err(|e| self.err(format!("{gp}.range[{i}]"), e))
+                            .ok()
+                    })
                     .collect();
                 let mut range = None;
                 if let [Some(a), Some(b)] = parsed[..] {
                     if a > b {
-                        self.err(format!("{gp}.range"), format!("the range starts at {a}, after its end {b}: write [first, last]"));
+                        self.err(
+                            format!("{gp}.range"),
+                            format!(
+                                "the range starts at {a}, after its end {b}: write [first, last]"
+                            ),
+                        );
                     } else if let Some(n) = net {
-                        let inside = |x: Ipv4Addr| n.contains(&x) && x != n.network() && x != n.broadcast();
+                        let inside =
+                            |x: Ipv4Addr| n.contains(&x) && x != n.network() && x != n.broadcast();
+                        let mut ok = true;
                         for (i, x) in [(0, a), (1, b)] {
                             if !inside(x) {
-                                self.err(format!("{gp}.range[{i}]"), format!("{x} is not a host address of the server's subnet {}", n.trunc()));
+                                ok = false;
+                                self.err(
+                                    format!("{gp}.range[{i}]"),
+                                    format!(
+                                        "{x} is not a host address of the server's subnet {}",
+                                        n.trunc()
+                                    ),
+                                );
                             }
                         }
                         if (a..=b).contains(&n.addr()) {
-                            self.err(format!("{gp}.range"), format!("the range {a}..{b} includes the server's own address {}", n.addr()));
+                            ok = false;
+                            self.err(format!("{gp}.range"), format!("the range {a}..{b} includes the server's own address {}: leave it out of the range", n.addr()));
                         }
-                        dhcp_ranges.push((a, b, format!("{gp}.range")));
+                        // A range already reported would only repeat itself in the checks against other addresses.
+                        if ok {
+                            dhcp_ranges.push((a, b, format!("{gp}.range")));
+                        }
                     }
                     range = Some((a, b));
                 }
@@ -593,7 +731,10 @@ impl<'a> Validator<'a> {
                     Ok(a) => {
                         if let Some(n) = net {
                             if !n.contains(&a) {
-                                self.err(format!("{gp}.gateway"), format!("{a} is not in the server's subnet {}", n.trunc()));
+                                self.err(
+                                    format!("{gp}.gateway"),
+                                    format!("{a} is not in the server's subnet {}", n.trunc()),
+                                );
                             }
                         }
                         Some(a)
@@ -612,14 +753,25 @@ impl<'a> Validator<'a> {
             for (r, rt) in host.routers.iter().enumerate() {
                 let gp = format!("{hp}.routers[{r}]");
                 let g = host_guests[host.vms.len() + host.dhcp.len() + r];
-                let iface_names: Vec<&str> = rt.interfaces.iter().map(|i| i.name.as_str()).collect();
+                let iface_names: Vec<&str> =
+                    rt.interfaces.iter().map(|i| i.name.as_str()).collect();
                 let find_iface = |name: &str| iface_names.iter().position(|n| *n == name);
                 let mut nat = RouterNat::default();
                 for (s, sn) in rt.snat.iter().enumerate() {
-                    let source = parse_prefix(&sn.source).map_err(|e| self.err(format!("{gp}.snat[{s}].source"), e)).ok();
+                    let source = parse_prefix(&sn.source)
+                        .map_err(|e| self.err(format!("{gp}.snat[{s}].source"), e))
+                        .ok();
                     let out = find_iface(&sn.out);
                     if out.is_none() {
-                        self.err(format!("{gp}.snat[{s}].out"), format!("router {} has no interface {} (it has: {})", show(&rt.name), show(&sn.out), iface_names.join(", ")));
+                        self.err(
+                            format!("{gp}.snat[{s}].out"),
+                            format!(
+                                "router {} has no interface {} (it has: {})",
+                                show(&rt.name),
+                                show(&sn.out),
+                                iface_names.join(", ")
+                            ),
+                        );
                     }
                     if let (Some(source), Some(out)) = (source, out) {
                         nat.snat.push(Snat { source, out });
@@ -629,13 +781,27 @@ impl<'a> Validator<'a> {
                     let dp = format!("{gp}.dnat[{d}]");
                     let in_iface = find_iface(&dn.in_);
                     if in_iface.is_none() {
-                        self.err(format!("{dp}.in"), format!("router {} has no interface {} (it has: {})", show(&rt.name), show(&dn.in_), iface_names.join(", ")));
+                        self.err(
+                            format!("{dp}.in"),
+                            format!(
+                                "router {} has no interface {} (it has: {})",
+                                show(&rt.name),
+                                show(&dn.in_),
+                                iface_names.join(", ")
+                            ),
+                        );
                     }
                     let proto = match dn.proto.as_str() {
                         "tcp" => Some(L4Proto::Tcp),
                         "udp" => Some(L4Proto::Udp),
                         other => {
-                            self.err(format!("{dp}.proto"), format!("{} is not a protocol netloom forwards: use tcp or udp", show(other)));
+                            self.err(
+                                format!("{dp}.proto"),
+                                format!(
+                                    "{} is not a protocol netloom forwards: use tcp or udp",
+                                    show(other)
+                                ),
+                            );
                             None
                         }
                     };
@@ -643,15 +809,28 @@ impl<'a> Validator<'a> {
                         if (1..=65535).contains(&p) {
                             Some(p as u16)
                         } else {
-                            self.err(format!("{dp}.{field}"), format!("port {p} is outside 1..65535"));
+                            self.err(
+                                format!("{dp}.{field}"),
+                                format!("port {p} is outside 1..65535"),
+                            );
                             None
                         }
                     };
                     let port = port_of("port", dn.port);
                     let to_port = port_of("to_port", dn.to_port);
-                    let to = parse_addr(&dn.to).map_err(|e| self.err(format!("{dp}.to"), e)).ok();
-                    if let (Some(in_iface), Some(proto), Some(port), Some(to), Some(to_port)) = (in_iface, proto, port, to, to_port) {
-                        nat.dnat.push(Dnat { in_iface, proto, port, to, to_port });
+                    let to = parse_addr(&dn.to)
+                        .map_err(|e| self.err(format!("{dp}.to"), e))
+                        .ok();
+                    if let (Some(in_iface), Some(proto), Some(port), Some(to), Some(to_port)) =
+                        (in_iface, proto, port, to, to_port)
+                    {
+                        nat.dnat.push(Dnat {
+                            in_iface,
+                            proto,
+                            port,
+                            to,
+                            to_port,
+                        });
                     }
                 }
                 guests[g].kind = GuestKind::Router(nat);
@@ -668,7 +847,14 @@ impl<'a> Validator<'a> {
             });
         }
         if guests.len() > names::MAX_GUESTS {
-            self.err("hosts", format!("{} guests is more than netloom supports ({})", guests.len(), names::MAX_GUESTS));
+            self.err(
+                "hosts",
+                format!(
+                    "{} guests is more than netloom supports ({})",
+                    guests.len(),
+                    names::MAX_GUESTS
+                ),
+            );
         }
 
         // Addresses used twice.
@@ -677,7 +863,10 @@ impl<'a> Validator<'a> {
         let mut seen_macs: HashMap<Mac, &str> = HashMap::new();
         for (m, path) in &user_macs {
             if let Some(first) = seen_macs.get(m) {
-                self.problems.push(Problem::error(path.clone(), format!("MAC {m} is already used by {first}")));
+                self.problems.push(Problem::error(
+                    path.clone(),
+                    format!("MAC {m} is already used by {first}"),
+                ));
             } else {
                 seen_macs.insert(*m, path);
             }
@@ -687,7 +876,10 @@ impl<'a> Validator<'a> {
             for (lo, hi, rp) in &dhcp_ranges {
                 // The server's own address is reported by the range check itself.
                 let server = rp.trim_end_matches(".range");
-                let own = a.path.strip_prefix(server).is_some_and(|rest| rest.starts_with('.'));
+                let own = a
+                    .path
+                    .strip_prefix(server)
+                    .is_some_and(|rest| rest.starts_with('.'));
                 if (*lo..=*hi).contains(&a.addr) && !own {
                     self.err(a.path.clone(), format!("{} lies inside the dhcp range {lo}..{hi} of {server}: a lease could take it; use an address outside the range", a.addr));
                 }
@@ -710,59 +902,102 @@ impl<'a> Validator<'a> {
             let kind = match tu.kind.as_str() {
                 "gre" => {
                     if tu.vni.is_some() {
-                        self.err(format!("{tp}.vni"), "vni is for vxlan tunnels; a gre tunnel takes key");
+                        self.err(
+                            format!("{tp}.vni"),
+                            "vni is for vxlan tunnels; a gre tunnel takes key",
+                        );
                     }
                     match tu.key {
                         None => Some(TunnelKind::Gre { key: None }),
-                        Some(k) if (0..=u32::MAX as i64).contains(&k) => Some(TunnelKind::Gre { key: Some(k as u32) }),
+                        Some(k) if (0..=u32::MAX as i64).contains(&k) => Some(TunnelKind::Gre {
+                            key: Some(k as u32),
+                        }),
                         Some(k) => {
-                            self.err(format!("{tp}.key"), format!("GRE key {k} is outside 0..4294967295"));
+                            self.err(
+                                format!("{tp}.key"),
+                                format!("GRE key {k} is outside 0..4294967295"),
+                            );
                             None
                         }
                     }
                 }
                 "vxlan" => {
                     if tu.key.is_some() {
-                        self.err(format!("{tp}.key"), "key is for gre tunnels; a vxlan tunnel takes vni");
+                        self.err(
+                            format!("{tp}.key"),
+                            "key is for gre tunnels; a vxlan tunnel takes vni",
+                        );
                     }
                     match tu.vni {
                         None => {
                             self.err(&tp, "a vxlan tunnel needs a vni (0..16777215)");
                             None
                         }
-                        Some(v) if (0..=16_777_215).contains(&v) => Some(TunnelKind::Vxlan { vni: v as u32 }),
+                        Some(v) if (0..=16_777_215).contains(&v) => {
+                            Some(TunnelKind::Vxlan { vni: v as u32 })
+                        }
                         Some(v) => {
-                            self.err(format!("{tp}.vni"), format!("VNI {v} is outside 0..16777215"));
+                            self.err(
+                                format!("{tp}.vni"),
+                                format!("VNI {v} is outside 0..16777215"),
+                            );
                             None
                         }
                     }
                 }
                 other => {
-                    self.err(format!("{tp}.type"), format!("{} is not a tunnel type: use gre or vxlan", show(other)));
+                    self.err(
+                        format!("{tp}.type"),
+                        format!("{} is not a tunnel type: use gre or vxlan", show(other)),
+                    );
                     None
                 }
             };
             if tu.between.len() != 2 {
-                self.err(format!("{tp}.between"), format!("a tunnel joins exactly two ends, not {}", tu.between.len()));
+                self.err(
+                    format!("{tp}.between"),
+                    format!("a tunnel joins exactly two ends, not {}", tu.between.len()),
+                );
                 continue;
             }
             let mut ends = [usize::MAX; 2];
             for (e, end) in tu.between.iter().enumerate() {
                 let ep = format!("{tp}.between[{e}]");
                 let Some((hname, bname)) = end.split_once('/') else {
-                    self.err(ep, format!("{} is not a tunnel end: write host/bridge, like node1/br-in", show(end)));
+                    self.err(
+                        ep,
+                        format!(
+                            "{} is not a tunnel end: write host/bridge, like node1/br-in",
+                            show(end)
+                        ),
+                    );
                     continue;
                 };
                 let Some(h) = spec.hosts.iter().position(|x| x.name == hname) else {
                     let known: Vec<&str> = spec.hosts.iter().map(|x| x.name.as_str()).collect();
-                    self.err(ep, format!("no host {} (hosts: {})", show(hname), known.join(", ")));
+                    self.err(
+                        ep,
+                        format!("no host {} (hosts: {})", show(hname), known.join(", ")),
+                    );
                     continue;
                 };
                 match bridge_index.get(&(h, bname)) {
                     Some(&b) => ends[e] = b,
                     None => {
-                        let known: Vec<&str> = spec.hosts[h].bridges.iter().map(|b| b.name.as_str()).collect();
-                        self.err(ep, format!("host {} has no bridge {} (its bridges: {})", show(hname), show(bname), known.join(", ")));
+                        let known: Vec<&str> = spec.hosts[h]
+                            .bridges
+                            .iter()
+                            .map(|b| b.name.as_str())
+                            .collect();
+                        self.err(
+                            ep,
+                            format!(
+                                "host {} has no bridge {} (its bridges: {})",
+                                show(hname),
+                                show(bname),
+                                known.join(", ")
+                            ),
+                        );
                     }
                 }
             }
@@ -771,7 +1006,13 @@ impl<'a> Validator<'a> {
             }
             let (h0, h1) = (bridges[ends[0]].host, bridges[ends[1]].host);
             if h0 == h1 {
-                self.err(format!("{tp}.between"), format!("both ends are on host {}: a tunnel joins bridges of two different hosts", show(&spec.hosts[h0].name)));
+                self.err(
+                    format!("{tp}.between"),
+                    format!(
+                        "both ends are on host {}: a tunnel joins bridges of two different hosts",
+                        show(&spec.hosts[h0].name)
+                    ),
+                );
                 continue;
             }
             let Some(kind) = kind else { continue };
@@ -789,18 +1030,22 @@ impl<'a> Validator<'a> {
             tunnels.push(Tunnel {
                 kind,
                 ends,
-                ports: [names::tunnel_port(&tag, t, 0), names::tunnel_port(&tag, t, 1)],
+                ports: [
+                    names::tunnel_port(&tag, t, 0),
+                    names::tunnel_port(&tag, t, 1),
+                ],
                 path: tp,
             });
         }
 
         // Layer-2 loops: bridges and externals joined by tunnels and uplinks form a forest.
-        let mut uf = UnionFind::new(bridges.len() + externals.len());
+        // Uplinks index the file's externals, which may be more than the resolved ones.
+        let mut uf = UnionFind::new(bridges.len() + spec.externals.len());
+        // A bridge has at most one uplink, so uplinks alone close no loop:
+        // the tunnel that completes one is reported.
         for (b, br) in bridges.iter().enumerate() {
             if let Some(e) = br.uplink {
-                if !uf.union(b, bridges.len() + e) {
-                    self.err(format!("{}.uplink", br.path), "this uplink closes a loop of bridges (through tunnels and uplinks); OVS runs no spanning tree here, so broadcasts would circulate forever");
-                }
+                uf.union(b, bridges.len() + e);
             }
         }
         for t in &tunnels {
@@ -812,7 +1057,10 @@ impl<'a> Validator<'a> {
         // Layout positions must be finite numbers.
         for (key, pos) in &spec.layout {
             if !pos.x.is_finite() || !pos.y.is_finite() {
-                self.err(format!("layout.{key}"), "x and y must be finite numbers, not infinity or NaN");
+                self.err(
+                    format!("layout.{key}"),
+                    "x and y must be finite numbers, not infinity or NaN",
+                );
             }
         }
 
@@ -858,7 +1106,10 @@ impl<'a> Validator<'a> {
         let mut seen: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
         for u in uses {
             if let Some(first) = seen.get(&u.addr) {
-                self.problems.push(Problem::error(u.path.clone(), format!("{what} {} is already used by {first}", u.addr)));
+                self.problems.push(Problem::error(
+                    u.path.clone(),
+                    format!("{what} {} is already used by {first}", u.addr),
+                ));
             } else {
                 seen.insert(u.addr, &u.path);
             }
