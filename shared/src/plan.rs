@@ -37,8 +37,14 @@ pub enum OvsIface {
     System,
     /// The bridge's own internal device.
     Internal,
-    Gre { remote_ip: Ipv4Addr, key: Option<u32> },
-    Vxlan { remote_ip: Ipv4Addr, vni: u32 },
+    Gre {
+        remote_ip: Ipv4Addr,
+        key: Option<u32>,
+    },
+    Vxlan {
+        remote_ip: Ipv4Addr,
+        vni: u32,
+    },
 }
 
 impl OvsIface {
@@ -82,7 +88,11 @@ pub enum Resource {
     /// One ovsdb-server + ovs-vswitchd emulating a host's Open vSwitch, in `netns`, files in `dir`.
     OvsDaemons { netns: String, dir: String },
     /// A Linux bridge as a layer-2 segment: `ip -n NS link add NAME [address MAC] type bridge`.
-    Segment { netns: String, name: String, mac: Option<Mac> },
+    Segment {
+        netns: String,
+        name: String,
+        mac: Option<Mac>,
+    },
     /// `ip -n NS link add NAME type veth peer name PEER netns PEER_NS [address MAC]`, both ends up,
     /// the peer optionally enslaved to a segment (`master`).
     Veth {
@@ -96,22 +106,47 @@ pub enum Resource {
     /// `ovs-vsctl add-br NAME -- set bridge NAME datapath_type=DP`.
     OvsBridge { name: String, datapath: String },
     /// `ovs-vsctl add-port BRIDGE NAME [tag=N] [-- set interface NAME type=T options:...]`.
-    OvsPort { bridge: String, name: String, tag: Option<u16>, iface: OvsIface },
+    OvsPort {
+        bridge: String,
+        name: String,
+        tag: Option<u16>,
+        iface: OvsIface,
+    },
     /// `ethtool -K DEV tx off` inside NS (userspace datapath + veth checksum offload drop UDP/TCP).
     TxOffloadOff { netns: String, dev: String },
     /// `sysctl -w KEY=VALUE` inside NS.
-    Sysctl { netns: String, key: String, value: String },
+    Sysctl {
+        netns: String,
+        key: String,
+        value: String,
+    },
     /// `ip -n NS addr add CIDR dev DEV` (and `link set DEV up`).
-    Addr { netns: String, dev: String, cidr: Ipv4Net },
+    Addr {
+        netns: String,
+        dev: String,
+        cidr: Ipv4Net,
+    },
     /// `ip -n NS route replace TO via VIA` (`to` absent: the default route).
-    Route { netns: String, to: Option<Ipv4Net>, via: Ipv4Addr },
+    Route {
+        netns: String,
+        to: Option<Ipv4Net>,
+        via: Ipv4Addr,
+    },
     /// `nft -j -f -` inside NS: table `ip netloom`, replaced as a whole. `ruleset` is JSON text.
     Nft { netns: String, ruleset: String },
     /// A supervised dnsmasq in NS; `name` names its files, `args` its options.
-    Dnsmasq { netns: String, name: String, args: Vec<String> },
+    Dnsmasq {
+        netns: String,
+        name: String,
+        args: Vec<String>,
+    },
     /// `udhcpc -i DEV` inside NS; the lease becomes DEV's address and default route.
     /// `order` is the global file order clients ask in (leases are predictable only so).
-    DhcpClient { netns: String, dev: String, order: usize },
+    DhcpClient {
+        netns: String,
+        dev: String,
+        order: usize,
+    },
 }
 
 impl Resource {
@@ -167,7 +202,12 @@ impl Resource {
             Resource::RunDir { .. } | Resource::Netns { .. } => vec![],
             Resource::OvsDaemons { netns, .. } => vec![ns(netns)],
             Resource::Segment { netns, .. } => vec![ns(netns)],
-            Resource::Veth { netns, peer_netns, peer_master, .. } => {
+            Resource::Veth {
+                netns,
+                peer_netns,
+                peer_master,
+                ..
+            } => {
                 let mut d = vec![ns(netns), ns(peer_netns)];
                 if let Some(m) = peer_master {
                     d.push(link(peer_netns, m));
@@ -230,9 +270,7 @@ impl Resource {
     /// The namespace this resource is in, when it is in one.
     pub fn netns(&self) -> Option<&str> {
         match self {
-            Resource::RunDir { .. } | Resource::OvsBridge { .. } | Resource::OvsPort { .. } => {
-                None
-            }
+            Resource::RunDir { .. } | Resource::OvsBridge { .. } | Resource::OvsPort { .. } => None,
             Resource::Netns { name } => Some(name),
             Resource::OvsDaemons { netns, .. }
             | Resource::Segment { netns, .. }
@@ -354,9 +392,7 @@ pub fn nft_ruleset(topo: &Topology, guest: usize) -> Option<String> {
         json!({"add": {"chain": {"family": "ip", "table": "netloom", "name": name,
             "type": "nat", "hook": hook, "prio": prio, "policy": "accept"}}})
     };
-    let rule = |chain: &str, expr: serde_json::Value| {
-        json!({"add": {"rule": {"family": "ip", "table": "netloom", "chain": chain, "expr": expr}}})
-    };
+    let rule = |chain: &str, expr: serde_json::Value| json!({"add": {"rule": {"family": "ip", "table": "netloom", "chain": chain, "expr": expr}}});
     let mut cmds = vec![
         json!({"add": {"table": table}}),
         // Replacing the table as a whole keeps a re-apply idempotent.
@@ -439,21 +475,43 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
     // The underlay segment joining emulated hosts (real hosts have their own network).
     let underlay_ns = names::underlay_netns(&topo.name);
     if sandbox_hosts.iter().any(|&b| b) {
-        s.insert(SANDBOX, Resource::Netns { name: underlay_ns.clone() });
         s.insert(
             SANDBOX,
-            Resource::Segment { netns: underlay_ns.clone(), name: names::segment(&tag), mac: None },
+            Resource::Netns {
+                name: underlay_ns.clone(),
+            },
+        );
+        s.insert(
+            SANDBOX,
+            Resource::Segment {
+                netns: underlay_ns.clone(),
+                name: names::segment(&tag),
+                mac: None,
+            },
         );
     }
     for e in &topo.externals {
-        s.insert(SANDBOX, Resource::Netns { name: e.netns.clone() });
         s.insert(
             SANDBOX,
-            Resource::Segment { netns: e.netns.clone(), name: names::segment(&tag), mac: Some(e.mac) },
+            Resource::Netns {
+                name: e.netns.clone(),
+            },
         );
         s.insert(
             SANDBOX,
-            Resource::Addr { netns: e.netns.clone(), dev: names::segment(&tag), cidr: e.gateway },
+            Resource::Segment {
+                netns: e.netns.clone(),
+                name: names::segment(&tag),
+                mac: Some(e.mac),
+            },
+        );
+        s.insert(
+            SANDBOX,
+            Resource::Addr {
+                netns: e.netns.clone(),
+                dev: names::segment(&tag),
+                cidr: e.gateway,
+            },
         );
     }
 
@@ -461,7 +519,12 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
         let t = &tinfo[hi + 1];
         let hns = t.netns.clone();
         if h.agent.is_none() {
-            s.insert(SANDBOX, Resource::Netns { name: h.netns.clone() });
+            s.insert(
+                SANDBOX,
+                Resource::Netns {
+                    name: h.netns.clone(),
+                },
+            );
             s.insert(
                 SANDBOX,
                 Resource::Veth {
@@ -473,9 +536,21 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                     peer_master: Some(names::segment(&tag)),
                 },
             );
-            s.insert(&h.name, Resource::OvsDaemons { netns: hns.clone(), dir: format!("{run}/{}", h.name) });
+            s.insert(
+                &h.name,
+                Resource::OvsDaemons {
+                    netns: hns.clone(),
+                    dir: format!("{run}/{}", h.name),
+                },
+            );
             let phy = names::phy_bridge(&tag);
-            s.insert(&h.name, Resource::OvsBridge { name: phy.clone(), datapath: t.datapath.clone() });
+            s.insert(
+                &h.name,
+                Resource::OvsBridge {
+                    name: phy.clone(),
+                    datapath: t.datapath.clone(),
+                },
+            );
             s.insert(
                 &h.name,
                 Resource::OvsPort {
@@ -490,13 +565,20 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                 Resource::Addr {
                     netns: hns.clone(),
                     dev: phy,
-                    cidr: Ipv4Net::new(h.underlay_ip, topo.underlay.prefix_len()).unwrap_or(topo.underlay),
+                    cidr: Ipv4Net::new(h.underlay_ip, topo.underlay.prefix_len())
+                        .unwrap_or(topo.underlay),
                 },
             );
         }
         for &b in &h.bridges {
             let br = &topo.bridges[b];
-            s.insert(&h.name, Resource::OvsBridge { name: br.ovs_name.clone(), datapath: t.datapath.clone() });
+            s.insert(
+                &h.name,
+                Resource::OvsBridge {
+                    name: br.ovs_name.clone(),
+                    datapath: t.datapath.clone(),
+                },
+            );
             if let (Some(x), Some(port)) = (br.uplink, &br.uplink_port) {
                 // The segment end lives on this machine: uplinks exist in sandbox mode only.
                 s.insert(
@@ -512,7 +594,12 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                 );
                 s.insert(
                     &h.name,
-                    Resource::OvsPort { bridge: br.ovs_name.clone(), name: port.clone(), tag: None, iface: OvsIface::System },
+                    Resource::OvsPort {
+                        bridge: br.ovs_name.clone(),
+                        name: port.clone(),
+                        tag: None,
+                        iface: OvsIface::System,
+                    },
                 );
             }
         }
@@ -523,12 +610,23 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
             let br = &topo.bridges[tun.ends[end]];
             let other = &topo.hosts[topo.bridges[tun.ends[1 - end]].host];
             let iface = match tun.kind {
-                TunnelKind::Gre { key } => OvsIface::Gre { remote_ip: other.underlay_ip, key },
-                TunnelKind::Vxlan { vni } => OvsIface::Vxlan { remote_ip: other.underlay_ip, vni },
+                TunnelKind::Gre { key } => OvsIface::Gre {
+                    remote_ip: other.underlay_ip,
+                    key,
+                },
+                TunnelKind::Vxlan { vni } => OvsIface::Vxlan {
+                    remote_ip: other.underlay_ip,
+                    vni,
+                },
             };
             s.insert(
                 &topo.hosts[br.host].name,
-                Resource::OvsPort { bridge: br.ovs_name.clone(), name: tun.ports[end].clone(), tag: None, iface },
+                Resource::OvsPort {
+                    bridge: br.ovs_name.clone(),
+                    name: tun.ports[end].clone(),
+                    tag: None,
+                    iface,
+                },
             );
         }
     }
@@ -538,60 +636,113 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
         let host = &topo.hosts[g.host];
         let t = &tinfo[g.host + 1];
         let target = host.name.as_str();
-        s.insert(target, Resource::Netns { name: g.netns.clone() });
-        s.insert(target, Resource::Sysctl {
-            netns: g.netns.clone(),
-            key: "net/ipv4/ip_forward".into(),
-            value: if g.is_router() { "1" } else { "0" }.into(),
-        });
+        s.insert(
+            target,
+            Resource::Netns {
+                name: g.netns.clone(),
+            },
+        );
+        s.insert(
+            target,
+            Resource::Sysctl {
+                netns: g.netns.clone(),
+                key: "net/ipv4/ip_forward".into(),
+                value: if g.is_router() { "1" } else { "0" }.into(),
+            },
+        );
         for iface in &g.ifaces {
-            s.insert(target, Resource::Veth {
-                netns: t.netns.clone(),
-                name: iface.port.clone(),
-                peer_netns: g.netns.clone(),
-                peer: iface.name.clone(),
-                peer_mac: Some(iface.mac),
-                peer_master: None,
-            });
-            s.insert(target, Resource::OvsPort {
-                bridge: topo.bridges[iface.bridge].ovs_name.clone(),
-                name: iface.port.clone(),
-                tag: iface.vlan,
-                iface: OvsIface::System,
-            });
-            s.insert(target, Resource::TxOffloadOff { netns: g.netns.clone(), dev: iface.name.clone() });
+            s.insert(
+                target,
+                Resource::Veth {
+                    netns: t.netns.clone(),
+                    name: iface.port.clone(),
+                    peer_netns: g.netns.clone(),
+                    peer: iface.name.clone(),
+                    peer_mac: Some(iface.mac),
+                    peer_master: None,
+                },
+            );
+            s.insert(
+                target,
+                Resource::OvsPort {
+                    bridge: topo.bridges[iface.bridge].ovs_name.clone(),
+                    name: iface.port.clone(),
+                    tag: iface.vlan,
+                    iface: OvsIface::System,
+                },
+            );
+            s.insert(
+                target,
+                Resource::TxOffloadOff {
+                    netns: g.netns.clone(),
+                    dev: iface.name.clone(),
+                },
+            );
             match iface.addr {
                 IfaceAddr::Static(cidr) => {
-                    s.insert(target, Resource::Addr { netns: g.netns.clone(), dev: iface.name.clone(), cidr });
+                    s.insert(
+                        target,
+                        Resource::Addr {
+                            netns: g.netns.clone(),
+                            dev: iface.name.clone(),
+                            cidr,
+                        },
+                    );
                 }
                 IfaceAddr::Dhcp => {
-                    s.insert(target, Resource::DhcpClient {
-                        netns: g.netns.clone(),
-                        dev: iface.name.clone(),
-                        order: dhcp_order,
-                    });
+                    s.insert(
+                        target,
+                        Resource::DhcpClient {
+                            netns: g.netns.clone(),
+                            dev: iface.name.clone(),
+                            order: dhcp_order,
+                        },
+                    );
                     dhcp_order += 1;
                 }
                 IfaceAddr::None => {}
             }
         }
         if let Some(gw) = g.gateway {
-            s.insert(target, Resource::Route { netns: g.netns.clone(), to: None, via: gw });
+            s.insert(
+                target,
+                Resource::Route {
+                    netns: g.netns.clone(),
+                    to: None,
+                    via: gw,
+                },
+            );
         }
         for r in &g.routes {
-            s.insert(target, Resource::Route { netns: g.netns.clone(), to: Some(r.to), via: r.via });
+            s.insert(
+                target,
+                Resource::Route {
+                    netns: g.netns.clone(),
+                    to: Some(r.to),
+                    via: r.via,
+                },
+            );
         }
         if let Some(rules) = nft_ruleset(topo, gi) {
-            s.insert(target, Resource::Nft { netns: g.netns.clone(), ruleset: rules });
+            s.insert(
+                target,
+                Resource::Nft {
+                    netns: g.netns.clone(),
+                    ruleset: rules,
+                },
+            );
         }
         if matches!(g.kind, GuestKind::Dhcp(_)) {
             let dir = format!("{run}/{}", host.name);
             let name = format!("dhcp-{}", g.name);
-            s.insert(target, Resource::Dnsmasq {
-                netns: g.netns.clone(),
-                args: dnsmasq_args(topo, gi, &dir, &name),
-                name,
-            });
+            s.insert(
+                target,
+                Resource::Dnsmasq {
+                    netns: g.netns.clone(),
+                    args: dnsmasq_args(topo, gi, &dir, &name),
+                    name,
+                },
+            );
         }
     }
     s
@@ -620,8 +771,16 @@ impl Step {
     /// The step that undoes this one.
     pub fn inverse(&self) -> Step {
         match self.action {
-            Action::Create => Step { action: Action::Delete, resource: self.resource.clone(), was: None },
-            Action::Delete => Step { action: Action::Create, resource: self.resource.clone(), was: None },
+            Action::Create => Step {
+                action: Action::Delete,
+                resource: self.resource.clone(),
+                was: None,
+            },
+            Action::Delete => Step {
+                action: Action::Create,
+                resource: self.resource.clone(),
+                was: None,
+            },
             Action::Update => Step {
                 action: Action::Update,
                 resource: self.was.clone().unwrap_or_else(|| self.resource.clone()),
@@ -640,7 +799,14 @@ impl fmt::Display for Step {
         };
         write!(f, "{sign} {}", self.resource.key())?;
         match (&self.resource, &self.was) {
-            (Resource::OvsPort { tag, iface, .. }, Some(Resource::OvsPort { tag: old, iface: oi, .. })) => {
+            (
+                Resource::OvsPort { tag, iface, .. },
+                Some(Resource::OvsPort {
+                    tag: old,
+                    iface: oi,
+                    ..
+                }),
+            ) => {
                 if tag != old {
                     write!(f, " (tag {} → {})", show_tag(*old), show_tag(*tag))?;
                 }
@@ -753,9 +919,17 @@ pub fn plan(topology: &str, targets: &[TargetInfo], desired: &State, observed: &
         }
         for (k, w) in want {
             match have.get(k) {
-                None => creates.push(Step { action: Action::Create, resource: w.clone(), was: None }),
+                None => creates.push(Step {
+                    action: Action::Create,
+                    resource: w.clone(),
+                    was: None,
+                }),
                 Some(_) if gone.contains(k) => {
-                    creates.push(Step { action: Action::Create, resource: w.clone(), was: None });
+                    creates.push(Step {
+                        action: Action::Create,
+                        resource: w.clone(),
+                        was: None,
+                    });
                 }
                 Some(r) if r != w => creates.push(Step {
                     action: Action::Update,
@@ -769,25 +943,37 @@ pub fn plan(topology: &str, targets: &[TargetInfo], desired: &State, observed: &
         creates.sort_by_key(|s| s.resource.rank());
         let mut steps: Vec<Step> = deletes
             .into_iter()
-            .map(|r| Step { action: Action::Delete, resource: r.clone(), was: None })
+            .map(|r| Step {
+                action: Action::Delete,
+                resource: r.clone(),
+                was: None,
+            })
             .collect();
         steps.extend(creates);
-        let target = targets.iter().find(|t| t.name == name).cloned().unwrap_or(TargetInfo {
-            name: name.clone(),
-            agent: None,
-            netns: String::new(),
-            ovsdb: String::new(),
-            datapath: String::new(),
-        });
+        let target = targets
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
+            .unwrap_or(TargetInfo {
+                name: name.clone(),
+                agent: None,
+                netns: String::new(),
+                ovsdb: String::new(),
+                datapath: String::new(),
+            });
         out.push(TargetPlan { target, steps });
     }
-    Plan { topology: topology.to_string(), targets: out }
+    Plan {
+        topology: topology.to_string(),
+        targets: out,
+    }
 }
 
 /// Quote one argument for a POSIX shell (only `export --shell` builds shell text).
 pub fn sh_quote(s: &str) -> String {
     if !s.is_empty()
-        && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&c))
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&c))
     {
         s.to_string()
     } else {
@@ -829,20 +1015,33 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
     let del = step.action == Action::Delete;
     match &step.resource {
         Resource::RunDir { path } => {
-            if del { vec![v(&["rm", "-rf", path])] } else { vec![v(&["mkdir", "-p", path])] }
+            if del {
+                vec![v(&["rm", "-rf", path])]
+            } else {
+                vec![v(&["mkdir", "-p", path])]
+            }
         }
         Resource::Netns { name } => {
             if del {
                 vec![v(&["ip", "netns", "delete", name])]
             } else {
-                vec![v(&["ip", "netns", "add", name]), ip(name, &["link", "set", "lo", "up"])]
+                vec![
+                    v(&["ip", "netns", "add", name]),
+                    ip(name, &["link", "set", "lo", "up"]),
+                ]
             }
         }
         Resource::OvsDaemons { netns, dir } => {
             if del {
                 vec![
-                    inns(netns, v(&["ovs-appctl", "-t", &format!("{dir}/vswitchd.ctl"), "exit"])),
-                    inns(netns, v(&["ovs-appctl", "-t", &format!("{dir}/ovsdb.ctl"), "exit"])),
+                    inns(
+                        netns,
+                        v(&["ovs-appctl", "-t", &format!("{dir}/vswitchd.ctl"), "exit"]),
+                    ),
+                    inns(
+                        netns,
+                        v(&["ovs-appctl", "-t", &format!("{dir}/ovsdb.ctl"), "exit"]),
+                    ),
                     v(&["rm", "-rf", dir]),
                 ]
             } else {
@@ -850,13 +1049,39 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
                 let sock = format!("unix:{dir}/db.sock");
                 vec![
                     v(&["mkdir", "-p", dir]),
-                    v(&["ovsdb-tool", "create", &db, "/usr/share/openvswitch/vswitch.ovsschema"]),
-                    inns(netns, v(&["ovsdb-server", &db, &format!("--remote=p{sock}"),
-                        &format!("--pidfile={dir}/ovsdb.pid"), &format!("--unixctl={dir}/ovsdb.ctl"),
-                        &format!("--log-file={dir}/ovsdb.log"), "--detach"])),
-                    inns(netns, v(&["ovs-vsctl", &format!("--db={sock}"), "--no-wait", "init"])),
-                    inns(netns, v(&["ovs-vswitchd", &sock, &format!("--pidfile={dir}/vswitchd.pid"),
-                        &format!("--unixctl={dir}/vswitchd.ctl"), &format!("--log-file={dir}/vswitchd.log"), "--detach"])),
+                    v(&[
+                        "ovsdb-tool",
+                        "create",
+                        &db,
+                        "/usr/share/openvswitch/vswitch.ovsschema",
+                    ]),
+                    inns(
+                        netns,
+                        v(&[
+                            "ovsdb-server",
+                            &db,
+                            &format!("--remote=p{sock}"),
+                            &format!("--pidfile={dir}/ovsdb.pid"),
+                            &format!("--unixctl={dir}/ovsdb.ctl"),
+                            &format!("--log-file={dir}/ovsdb.log"),
+                            "--detach",
+                        ]),
+                    ),
+                    inns(
+                        netns,
+                        v(&["ovs-vsctl", &format!("--db={sock}"), "--no-wait", "init"]),
+                    ),
+                    inns(
+                        netns,
+                        v(&[
+                            "ovs-vswitchd",
+                            &sock,
+                            &format!("--pidfile={dir}/vswitchd.pid"),
+                            &format!("--unixctl={dir}/vswitchd.ctl"),
+                            &format!("--log-file={dir}/vswitchd.log"),
+                            "--detach",
+                        ]),
+                    ),
                 ]
             }
         }
@@ -872,11 +1097,21 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
                 vec![a, ip(netns, &["link", "set", name, "up"])]
             }
         }
-        Resource::Veth { netns, name, peer_netns, peer, peer_mac, peer_master } => {
+        Resource::Veth {
+            netns,
+            name,
+            peer_netns,
+            peer,
+            peer_mac,
+            peer_master,
+        } => {
             if del {
                 vec![ip(netns, &["link", "del", name])]
             } else {
-                let mut a = ip(netns, &["link", "add", name, "type", "veth", "peer", "name", peer]);
+                let mut a = ip(
+                    netns,
+                    &["link", "add", name, "type", "veth", "peer", "name", peer],
+                );
                 if let Some(m) = peer_mac {
                     a.extend(v(&["address", &m.to_string()]));
                 }
@@ -894,12 +1129,28 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
         Resource::OvsBridge { name, datapath } => match step.action {
             Action::Delete => vec![vsctl(v(&["--if-exists", "del-br", name]))],
             Action::Create => vec![vsctl(v(&[
-                "add-br", name, "--", "set", "bridge", name, &format!("datapath_type={datapath}"),
+                "add-br",
+                name,
+                "--",
+                "set",
+                "bridge",
+                name,
+                &format!("datapath_type={datapath}"),
                 &format!("external_ids:{OVS_OWNER_KEY}=netloom"),
             ]))],
-            Action::Update => vec![vsctl(v(&["set", "bridge", name, &format!("datapath_type={datapath}")]))],
+            Action::Update => vec![vsctl(v(&[
+                "set",
+                "bridge",
+                name,
+                &format!("datapath_type={datapath}"),
+            ]))],
         },
-        Resource::OvsPort { bridge, name, tag, iface } => {
+        Resource::OvsPort {
+            bridge,
+            name,
+            tag,
+            iface,
+        } => {
             let mut set_iface: Vec<String> = Vec::new();
             if !iface.ovs_type().is_empty() {
                 set_iface.push(format!("type={}", iface.ovs_type()));
@@ -935,20 +1186,35 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
             }
         }
         Resource::TxOffloadOff { netns, dev } => {
-            if del { vec![] } else { vec![inns(netns, v(&["ethtool", "-K", dev, "tx", "off"]))] }
+            if del {
+                vec![]
+            } else {
+                vec![inns(netns, v(&["ethtool", "-K", dev, "tx", "off"]))]
+            }
         }
         Resource::Sysctl { netns, key, value } => {
             if del {
                 vec![]
             } else {
-                vec![inns(netns, v(&["sysctl", "-q", "-w", &format!("{}={value}", key.replace('/', "."))]))]
+                vec![inns(
+                    netns,
+                    v(&[
+                        "sysctl",
+                        "-q",
+                        "-w",
+                        &format!("{}={value}", key.replace('/', ".")),
+                    ]),
+                )]
             }
         }
         Resource::Addr { netns, dev, cidr } => {
             if del {
                 vec![ip(netns, &["addr", "del", &cidr.to_string(), "dev", dev])]
             } else {
-                vec![ip(netns, &["addr", "add", &cidr.to_string(), "dev", dev]), ip(netns, &["link", "set", dev, "up"])]
+                vec![
+                    ip(netns, &["addr", "add", &cidr.to_string(), "dev", dev]),
+                    ip(netns, &["link", "set", dev, "up"]),
+                ]
             }
         }
         Resource::Route { netns, to, via } => {
@@ -956,7 +1222,10 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
             if del {
                 vec![ip(netns, &["route", "del", &to])]
             } else {
-                vec![ip(netns, &["route", "replace", &to, "via", &via.to_string()])]
+                vec![ip(
+                    netns,
+                    &["route", "replace", &to, "via", &via.to_string()],
+                )]
             }
         }
         Resource::Nft { netns, ruleset } => {
@@ -964,7 +1233,10 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
                 vec![inns(netns, v(&["nft", "delete", "table", "ip", "netloom"]))]
             } else {
                 // `export` writes the JSON as a here-document; see `shell_script`.
-                vec![inns(netns, v(&["nft", "-j", "-f", "-"])), v(&["<<", ruleset])]
+                vec![
+                    inns(netns, v(&["nft", "-j", "-f", "-"])),
+                    v(&["<<", ruleset]),
+                ]
             }
         }
         Resource::Dnsmasq { netns, args, name } => {
@@ -980,14 +1252,23 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
                 let mut a = v(&["dnsmasq"]);
                 a.extend(args.iter().cloned());
                 let start = inns(netns, a);
-                if step.action == Action::Update { vec![stop, start] } else { vec![start] }
+                if step.action == Action::Update {
+                    vec![stop, start]
+                } else {
+                    vec![start]
+                }
             }
         }
         Resource::DhcpClient { netns, dev, .. } => {
             if del {
                 vec![ip(netns, &["addr", "flush", "dev", dev])]
             } else {
-                vec![inns(netns, v(&["busybox", "udhcpc", "-i", dev, "-n", "-q", "-f", "-t", "6", "-T", "1"]))]
+                vec![inns(
+                    netns,
+                    v(&[
+                        "busybox", "udhcpc", "-i", dev, "-n", "-q", "-f", "-t", "6", "-T", "1",
+                    ]),
+                )]
             }
         }
     }
@@ -995,7 +1276,10 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
 
 /// The plan as a plain shell script (`netloom export --shell`).
 pub fn shell_script(plan: &Plan) -> String {
-    let mut out = format!("#!/bin/sh\n# netloom plan of topology {} as plain commands\nset -e\n", plan.topology);
+    let mut out = format!(
+        "#!/bin/sh\n# netloom plan of topology {} as plain commands\nset -e\n",
+        plan.topology
+    );
     let mut dhcp: Vec<(usize, String)> = Vec::new();
     let order = execution_order(plan);
     for (ti, si) in order {
@@ -1006,8 +1290,15 @@ pub fn shell_script(plan: &Plan) -> String {
         let mut i = 0;
         while i < cmds.len() {
             let line: Vec<String> = cmds[i].iter().map(|a| sh_quote(a)).collect();
-            if cmds.get(i + 1).is_some_and(|n| n.first().map(String::as_str) == Some("<<")) {
-                text.push_str(&format!("{} <<'NETLOOM_EOF'\n{}\nNETLOOM_EOF\n", line.join(" "), cmds[i + 1][1]));
+            if cmds
+                .get(i + 1)
+                .is_some_and(|n| n.first().map(String::as_str) == Some("<<"))
+            {
+                text.push_str(&format!(
+                    "{} <<'NETLOOM_EOF'\n{}\nNETLOOM_EOF\n",
+                    line.join(" "),
+                    cmds[i + 1][1]
+                ));
                 i += 2;
             } else {
                 text.push_str(&line.join(" "));
@@ -1015,7 +1306,8 @@ pub fn shell_script(plan: &Plan) -> String {
                 i += 1;
             }
         }
-        if let (Action::Create, Resource::DhcpClient { order, .. }) = (step.action, &step.resource) {
+        if let (Action::Create, Resource::DhcpClient { order, .. }) = (step.action, &step.resource)
+        {
             dhcp.push((*order, text));
         } else {
             out.push_str(&text);
@@ -1071,7 +1363,11 @@ mod tests {
         let want = desired(&t, &Facts::default());
         let p = full_plan(&t, &State::default());
         assert_eq!(p.len(), want.len());
-        assert!(p.targets.iter().flat_map(|t| &t.steps).all(|s| s.action == Action::Create));
+        assert!(p
+            .targets
+            .iter()
+            .flat_map(|t| &t.steps)
+            .all(|s| s.action == Action::Create));
         assert!(full_plan(&t, &want).is_empty());
     }
 
@@ -1079,12 +1375,19 @@ mod tests {
     fn a_vlan_change_is_one_port_update_and_a_new_vm_touches_nothing_else() {
         let t = topo(SEED);
         let deployed = desired(&t, &Facts::default());
-        let changed = topo(&SEED.replacen("vlan: 10, ip: 10.0.10.1/24", "vlan: 30, ip: 10.0.10.1/24", 1));
+        let changed = topo(&SEED.replacen(
+            "vlan: 10, ip: 10.0.10.1/24",
+            "vlan: 30, ip: 10.0.10.1/24",
+            1,
+        ));
         let p = full_plan(&changed, &deployed);
         assert_eq!(p.len(), 1, "{p:#?}");
         let s = &p.targets.iter().flat_map(|t| &t.steps).next().unwrap();
         assert_eq!(s.action, Action::Update);
-        assert!(matches!(s.resource, Resource::OvsPort { tag: Some(30), .. }));
+        assert!(matches!(
+            s.resource,
+            Resource::OvsPort { tag: Some(30), .. }
+        ));
 
         // Interface names come from guest indices (names.rs), so the new vm goes last.
         let added = topo(&SEED.replacen(
@@ -1094,9 +1397,16 @@ mod tests {
         ));
         let p = full_plan(&added, &deployed);
         let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
-        assert!(steps.iter().all(|s| s.action == Action::Create), "{steps:#?}");
         assert!(
-            steps.iter().all(|s| s.resource.key().contains(".vm9") || matches!(&s.resource, Resource::OvsPort { .. } | Resource::Veth { .. })),
+            steps.iter().all(|s| s.action == Action::Create),
+            "{steps:#?}"
+        );
+        assert!(
+            steps.iter().all(|s| s.resource.key().contains(".vm9")
+                || matches!(
+                    &s.resource,
+                    Resource::OvsPort { .. } | Resource::Veth { .. }
+                )),
             "{steps:#?}"
         );
         // netns, sysctl, veth, port, offload, addr
@@ -1107,11 +1417,21 @@ mod tests {
     fn destroy_deletes_namespaces_and_processes_but_not_what_goes_with_them() {
         let t = topo(SEED);
         let deployed = desired(&t, &Facts::default());
-        let p = plan(&t.name, &targets(&t, &Facts::default()), &State::default(), &deployed);
+        let p = plan(
+            &t.name,
+            &targets(&t, &Facts::default()),
+            &State::default(),
+            &deployed,
+        );
         let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
         assert!(steps.iter().all(|s| s.action == Action::Delete));
-        assert!(steps.iter().any(|s| matches!(s.resource, Resource::OvsDaemons { .. })));
-        assert!(!steps.iter().any(|s| matches!(s.resource, Resource::Addr { .. } | Resource::TxOffloadOff { .. })));
+        assert!(steps
+            .iter()
+            .any(|s| matches!(s.resource, Resource::OvsDaemons { .. })));
+        assert!(!steps.iter().any(|s| matches!(
+            s.resource,
+            Resource::Addr { .. } | Resource::TxOffloadOff { .. }
+        )));
         // Hosts' deletions run before the sandbox removes their namespaces.
         let order = execution_order(&p);
         let last = order.last().unwrap();
@@ -1120,9 +1440,21 @@ mod tests {
 
     #[test]
     fn inverse_of_an_update_restores_the_old_value() {
-        let old = Resource::Sysctl { netns: "a".into(), key: "k".into(), value: "0".into() };
-        let new = Resource::Sysctl { netns: "a".into(), key: "k".into(), value: "1".into() };
-        let s = Step { action: Action::Update, resource: new.clone(), was: Some(old.clone()) };
+        let old = Resource::Sysctl {
+            netns: "a".into(),
+            key: "k".into(),
+            value: "0".into(),
+        };
+        let new = Resource::Sysctl {
+            netns: "a".into(),
+            key: "k".into(),
+            value: "1".into(),
+        };
+        let s = Step {
+            action: Action::Update,
+            resource: new.clone(),
+            was: Some(old.clone()),
+        };
         assert_eq!(s.inverse().resource, old);
         assert_eq!(s.inverse().inverse(), s);
     }

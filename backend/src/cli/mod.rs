@@ -1,6 +1,10 @@
 //! The command line. Exit codes: 0 success, 1 the input is wrong (problems
 //! are printed), 2 usage or IO errors.
 
+mod apply;
+mod destroy;
+mod export;
+mod plan;
 mod reach;
 mod schema;
 mod serve;
@@ -30,18 +34,18 @@ enum Command {
     Simulate(simulate::Args),
     /// Predict the reachability report (every sender to every address).
     Reach(reach::Args),
-    /// Show what apply would create, change and remove (not yet available).
-    Plan(NotYet),
-    /// Build the topology on its hosts (not yet available).
-    Apply(NotYet),
+    /// Show what apply would create, change and remove.
+    Plan(plan::Args),
+    /// Build the topology on its hosts (sandbox hosts: on this machine).
+    Apply(apply::Args),
     /// Ping every pair for real and compare with the simulation (not yet available).
     Verify(NotYet),
     /// Show what is deployed and any drift (not yet available).
     Status(NotYet),
-    /// Remove everything netloom created for a topology (not yet available).
-    Destroy(NotYet),
-    /// Print the equivalent shell script of ip/ovs-vsctl/nft/dnsmasq commands (not yet available).
-    Export(NotYet),
+    /// Remove everything netloom created for a topology.
+    Destroy(destroy::Args),
+    /// Print the equivalent shell script of ip/ovs-vsctl/nft/dnsmasq commands.
+    Export(export::Args),
     /// Run the web app and its API on 127.0.0.1 (prints a login URL with a token).
     Serve(serve::Args),
     /// Run the per-host agent (not yet available).
@@ -61,12 +65,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schema => schema::run(),
         Command::Simulate(a) => simulate::run(a),
         Command::Reach(a) => reach::run(a),
-        Command::Plan(_) => not_yet("plan"),
-        Command::Apply(_) => not_yet("apply"),
+        Command::Plan(a) => plan::run(a),
+        Command::Apply(a) => apply::run(a),
         Command::Verify(_) => not_yet("verify"),
         Command::Status(_) => not_yet("status"),
-        Command::Destroy(_) => not_yet("destroy"),
-        Command::Export(_) => not_yet("export"),
+        Command::Destroy(a) => destroy::run(a),
+        Command::Export(a) => export::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Agent(_) => not_yet("agent"),
     }
@@ -75,6 +79,26 @@ pub fn run(cli: Cli) -> ExitCode {
 fn not_yet(command: &str) -> ExitCode {
     eprintln!("netloom {command}: not yet available in this version");
     ExitCode::from(2)
+}
+
+/// Refuse commands that change the machine unless running as root.
+pub fn require_root(command: &str) -> Result<(), ExitCode> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        Ok(())
+    } else {
+        eprintln!("netloom {command}: needs root (network namespaces, Open vSwitch)");
+        Err(ExitCode::from(2))
+    }
+}
+
+/// A topology name as the format allows it: `[a-z][a-z0-9-]{0,11}`.
+pub fn name_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 12
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 /// Read a topology file, or `-` for standard input.

@@ -1,0 +1,73 @@
+//! `netloom apply FILE`: build the topology (sandbox hosts on this machine).
+
+use std::process::ExitCode;
+
+use crate::deploy::{self, Event};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Topology file (`-` for standard input).
+    pub file: String,
+    /// Print every step as it completes.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Print the report (and, with --verbose, the events) as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Print events as the executor reports them; failures always.
+pub fn printer(verbose: bool, json: bool) -> impl Fn(&Event) + Sync {
+    move |e: &Event| {
+        if json && (verbose || !e.ok) {
+            println!("{}", serde_json::to_string(e).unwrap_or_default());
+        } else if !e.ok {
+            eprintln!(
+                "{}: {} failed: {}",
+                host(&e.target),
+                e.step,
+                e.error.as_deref().unwrap_or("")
+            );
+        } else if verbose {
+            println!("{}: {} ({:.1} ms)", host(&e.target), e.step, e.ms);
+        }
+    }
+}
+
+pub fn host(t: &str) -> &str {
+    if t.is_empty() {
+        "sandbox"
+    } else {
+        t
+    }
+}
+
+pub fn run(a: Args) -> ExitCode {
+    let topo = match super::load_topology(&a.file) {
+        Ok(t) => t,
+        Err(c) => return c,
+    };
+    if let Err(c) = super::require_root("apply") {
+        return c;
+    }
+    match deploy::apply(&topo, &printer(a.verbose, a.json)) {
+        Ok(r) => {
+            if a.json {
+                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+            } else {
+                println!(
+                    "{}: applied {} steps in {:.3} s",
+                    r.topology, r.steps, r.seconds
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("netloom apply: {e}");
+            eprintln!(
+                "(what was done stays; run apply again to converge, or destroy to remove it)"
+            );
+            ExitCode::from(3)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! `netloom plan FILE [--json]`: what apply would create, change and remove.
+
+use std::process::ExitCode;
+
+use netloom_core::plan::SANDBOX;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Topology file (`-` for standard input).
+    pub file: String,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> ExitCode {
+    let topo = match super::load_topology(&a.file) {
+        Ok(t) => t,
+        Err(c) => return c,
+    };
+    let p = crate::deploy::plan_for(&topo);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    if p.is_empty() {
+        println!(
+            "{}: nothing to do, the deployment matches the file",
+            topo.name
+        );
+        return ExitCode::SUCCESS;
+    }
+    for t in &p.targets {
+        if t.steps.is_empty() {
+            continue;
+        }
+        let name = if t.target.name == SANDBOX {
+            "sandbox (segments, host namespaces)".to_string()
+        } else {
+            format!("host {}", t.target.name)
+        };
+        println!("{name}:");
+        for s in &t.steps {
+            println!("  {s}");
+        }
+    }
+    println!("{} steps", p.len());
+    ExitCode::SUCCESS
+}

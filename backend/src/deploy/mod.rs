@@ -1,0 +1,613 @@
+//! Deployment: make a topology real on this machine (sandbox) and take it away.
+//!
+//! `spec → resolved model → plan → deploy`, as containerlab does it:
+//! [`observe`] reads what exists, `netloom_core::plan` diffs it against
+//! what the topology needs, [`execute`] runs the steps. Steps run in the
+//! plan's execution order; within a target, steps of one rank run in
+//! parallel (they touch different things), the OVS rows of a target go in one
+//! OVSDB transaction, and hosts run in parallel. DHCP clients ask last, one
+//! at a time in file order, so leases are as the format predicts.
+//!
+//! Every step reports an [`Event`] to the caller's callback (the CLI prints
+//! them; the server can stream them). A failure stops the apply and names
+//! the host, the step and the OS error; whatever was done stays and is found
+//! by the next observation, so the next apply or destroy converges.
+
+pub mod netns;
+pub mod nl;
+pub mod observe;
+pub mod ovsdb;
+pub mod procs;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use netloom_core::names;
+use netloom_core::plan::{
+    self, Action, Facts, Plan, Resource, State, Step, TargetInfo, TargetPlan, OVS_OWNER_KEY,
+    SANDBOX,
+};
+use netloom_core::Topology;
+
+use nl::NlError;
+use ovsdb::{Ovsdb, OvsdbError};
+use procs::ProcError;
+
+/// What went wrong in one step.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Netlink(#[from] NlError),
+    #[error(transparent)]
+    Ovsdb(#[from] OvsdbError),
+    #[error(transparent)]
+    Process(#[from] ProcError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A failed apply or destroy: which host, which step, and the error.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: step `{step}` failed: {source}", if target.is_empty() { "sandbox" } else { target.as_str() })]
+pub struct ApplyError {
+    pub target: String,
+    pub step: String,
+    #[source]
+    pub source: StepError,
+}
+
+/// Progress of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Host name, or `""` for the sandbox machine's own steps.
+    pub target: String,
+    /// The step, as `netloom plan` prints it.
+    pub step: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub ms: f64,
+}
+
+/// What an apply or destroy did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub topology: String,
+    pub steps: usize,
+    pub seconds: f64,
+}
+
+/// Progress callback.
+pub type Progress<'a> = &'a (dyn Fn(&Event) + Sync);
+
+/// Facts about this machine's hosts: sandbox hosts are always userspace.
+pub fn facts() -> Facts {
+    Facts::default()
+}
+
+/// The plan that would make `topo` real now.
+pub fn plan_for(topo: &Topology) -> Plan {
+    let f = facts();
+    let targets = plan::targets(topo, &f);
+    let want = plan::desired(topo, &f);
+    let have = observe::observe(&topo.name, &targets, &want);
+    plan::plan(&topo.name, &targets, &want, &have)
+}
+
+/// The plan that removes everything of topology `name` (the file, when given, sharpens observation).
+pub fn destroy_plan(name: &str, topo: Option<&Topology>) -> Plan {
+    let f = facts();
+    let (targets, hint) = match topo {
+        Some(t) => (plan::targets(t, &f), plan::desired(t, &f)),
+        None => (Vec::new(), State::default()),
+    };
+    let have = observe::observe(name, &targets, &hint);
+    plan::plan(name, &targets, &State::default(), &have)
+}
+
+/// Apply: observe, plan, execute.
+pub fn apply(topo: &Topology, progress: Progress) -> Result<Report, ApplyError> {
+    execute(&plan_for(topo), progress)
+}
+
+/// Destroy: remove everything marked as topology `name`'s, touching nothing else.
+pub fn destroy(
+    name: &str,
+    topo: Option<&Topology>,
+    progress: Progress,
+) -> Result<Report, ApplyError> {
+    let start = Instant::now();
+    let p = destroy_plan(name, topo);
+    let mut r = execute(&p, progress)?;
+    // A second look catches what the first plan could not see (a half-started daemon).
+    let again = destroy_plan(name, topo);
+    if !again.is_empty() {
+        r.steps += execute(&again, progress)?.steps;
+    }
+    r.seconds = start.elapsed().as_secs_f64();
+    Ok(r)
+}
+
+/// Run a plan's steps in its execution order (see the module doc).
+pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
+    let start = Instant::now();
+    let topology = plan.topology.as_str();
+    let order = plan::execution_order(plan);
+    // Four passes: hosts' deletions, sandbox deletions, sandbox creations, hosts' creations.
+    let mut passes: Vec<BTreeMap<usize, Vec<&Step>>> = vec![BTreeMap::new(); 4];
+    for (ti, si) in order {
+        let tp = &plan.targets[ti];
+        let s = &tp.steps[si];
+        let sandbox = tp.target.name == SANDBOX;
+        let pass = match (s.action == Action::Delete, sandbox) {
+            (true, false) => 0,
+            (true, true) => 1,
+            (false, true) => 2,
+            (false, false) => 3,
+        };
+        passes[pass].entry(ti).or_default().push(s);
+    }
+    let mut dhcp: Vec<(usize, usize, &Step)> = Vec::new();
+    for pass in passes.iter_mut() {
+        for (&ti, steps) in pass.iter_mut() {
+            steps.retain(|s| {
+                let client =
+                    s.action != Action::Delete && matches!(s.resource, Resource::DhcpClient { .. });
+                if client {
+                    if let Resource::DhcpClient { order, .. } = s.resource {
+                        dhcp.push((order, ti, s));
+                    }
+                }
+                !client
+            });
+        }
+    }
+    let mut count = 0;
+    for pass in &passes {
+        let results: Vec<Result<usize, ApplyError>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = pass
+                .iter()
+                .map(|(&ti, steps)| {
+                    let tp = &plan.targets[ti];
+                    sc.spawn(move || run_target(topology, tp, steps, progress))
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("target thread"))
+                .collect()
+        });
+        for r in results {
+            count += r?;
+        }
+    }
+    dhcp.sort_by_key(|(o, _, _)| *o);
+    for (_, ti, s) in dhcp {
+        let tp = &plan.targets[ti];
+        run_one(topology, &tp.target, s, progress)?;
+        count += 1;
+    }
+    Ok(Report {
+        topology: topology.to_string(),
+        steps: count,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
+fn run_target(
+    topology: &str,
+    tp: &TargetPlan,
+    steps: &[&Step],
+    progress: Progress,
+) -> Result<usize, ApplyError> {
+    let mut i = 0;
+    let mut done = 0;
+    let mut ovs_done = false;
+    while i < steps.len() {
+        let rank = steps[i].resource.rank();
+        let mut j = i;
+        while j < steps.len() && steps[j].resource.rank() == rank {
+            j += 1;
+        }
+        let group = &steps[i..j];
+        if group[0].resource.is_ovs_row() {
+            if !ovs_done {
+                let rows: Vec<&Step> = steps
+                    .iter()
+                    .copied()
+                    .filter(|s| s.resource.is_ovs_row())
+                    .collect();
+                let t0 = Instant::now();
+                let r = ovs_transaction(topology, &tp.target, &rows);
+                for s in &rows {
+                    report(progress, &tp.target.name, s, t0, r.as_ref().err());
+                }
+                r.map_err(|e| fail(&tp.target.name, rows[0], e))?;
+                done += rows.len();
+                ovs_done = true;
+            }
+        } else {
+            // Parallel, a few at a time: 2 cores, and every step has its own thread anyway.
+            for chunk in group.chunks(16) {
+                let res: Vec<Result<(), ApplyError>> = std::thread::scope(|sc| {
+                    let hs: Vec<_> = chunk
+                        .iter()
+                        .map(|s| sc.spawn(move || run_one(topology, &tp.target, s, progress)))
+                        .collect();
+                    hs.into_iter()
+                        .map(|h| h.join().expect("step thread"))
+                        .collect()
+                });
+                for r in res {
+                    r?;
+                }
+                done += chunk.len();
+            }
+        }
+        i = j;
+    }
+    Ok(done)
+}
+
+fn report(progress: Progress, target: &str, s: &Step, t0: Instant, err: Option<&StepError>) {
+    progress(&Event {
+        target: target.to_string(),
+        step: s.to_string(),
+        ok: err.is_none(),
+        error: err.map(|e| e.to_string()),
+        ms: t0.elapsed().as_secs_f64() * 1000.0,
+    });
+}
+
+fn fail(target: &str, s: &Step, source: StepError) -> ApplyError {
+    ApplyError {
+        target: target.to_string(),
+        step: s.to_string(),
+        source,
+    }
+}
+
+fn run_one(
+    topology: &str,
+    target: &TargetInfo,
+    s: &Step,
+    progress: Progress,
+) -> Result<(), ApplyError> {
+    let t0 = Instant::now();
+    let r = do_step(topology, s);
+    report(progress, &target.name, s, t0, r.as_ref().err());
+    r.map_err(|e| fail(&target.name, s, e))
+}
+
+/// Failure injection for tests: `NETLOOM_FAIL_AT=<substring of a step>` makes that step fail.
+fn injected_failure(s: &Step) -> Result<(), StepError> {
+    match std::env::var("NETLOOM_FAIL_AT") {
+        Ok(pat) if !pat.is_empty() && s.to_string().contains(&pat) => Err(StepError::Io(
+            std::io::Error::other("failure injected by NETLOOM_FAIL_AT"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// One step (anything but OVS rows).
+fn do_step(topology: &str, s: &Step) -> Result<(), StepError> {
+    injected_failure(s)?;
+    let del = s.action == Action::Delete;
+    match s.resource.clone() {
+        Resource::RunDir { path } => {
+            if del {
+                if Path::new(&path).exists() {
+                    std::fs::remove_dir_all(&path)?;
+                }
+                // The parent is shared by topologies: remove it only when empty.
+                let _ = std::fs::remove_dir("/run/netloom");
+            } else {
+                std::fs::create_dir_all(&path)?;
+                std::fs::write(format!("{path}/udhcpc.script"), procs::UDHCPC_SCRIPT)?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(
+                    format!("{path}/udhcpc.script"),
+                    std::fs::Permissions::from_mode(0o755),
+                )?;
+                std::fs::create_dir_all(format!("{path}/leases"))?;
+                std::fs::create_dir_all(format!("{path}/nft"))?;
+            }
+        }
+        Resource::Netns { name } => {
+            if del {
+                netns::delete(&name)?;
+            } else {
+                // A namespace deleted a moment ago may still be going: retry briefly.
+                let mut tries = 0;
+                loop {
+                    match nl::create_netns_then(&name, |_| Ok(())) {
+                        Err(NlError::Io(e))
+                            if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 1 =>
+                        {
+                            // A leftover placeholder or mount: clear it and try again.
+                            netns::delete(&name)?;
+                            tries += 1;
+                        }
+                        r => break r?,
+                    }
+                }
+            }
+        }
+        Resource::OvsDaemons { netns, dir } => {
+            if del {
+                procs::stop_ovs(&dir);
+            } else {
+                procs::start_ovs(&netns, &dir)?;
+            }
+        }
+        Resource::Segment { netns, name, mac } => {
+            nl::with_netlink(&netns, move |n| {
+                if del {
+                    n.del_link(&name)
+                } else {
+                    n.add_bridge(&name, mac)
+                }
+            })?;
+        }
+        Resource::Veth {
+            netns: ns,
+            name,
+            peer_netns,
+            peer,
+            peer_mac,
+            peer_master,
+        } => {
+            if del {
+                nl::with_netlink(&ns, move |n| n.del_link(&name))?;
+            } else {
+                // Created from the peer's side: its MAC and master apply there in the same request.
+                let fd = if ns.is_empty() {
+                    None
+                } else {
+                    Some(std::fs::File::open(netns::path(&ns))?)
+                };
+                let n2 = name.clone();
+                nl::with_netlink(&peer_netns, move |n| {
+                    use std::os::fd::AsRawFd;
+                    n.add_veth(
+                        &peer,
+                        peer_mac,
+                        peer_master.as_deref(),
+                        &n2,
+                        fd.as_ref().map(|f| f.as_raw_fd()),
+                    )
+                })?;
+                nl::with_netlink(&ns, move |n| n.set_up(&name))?;
+            }
+        }
+        Resource::TxOffloadOff { netns, dev } => {
+            if !del {
+                netns::run_in(&netns, move || nl::tx_csum_off(&dev))??;
+            }
+        }
+        Resource::Sysctl { netns, key, value } => {
+            if !del {
+                netns::run_in(&netns, move || nl::sysctl_set(&key, &value))??;
+            }
+        }
+        Resource::Addr { netns, dev, cidr } => {
+            nl::with_netlink(&netns, move |n| {
+                if del {
+                    n.del_addr(&dev, cidr)
+                } else {
+                    n.add_addr(&dev, cidr)
+                }
+            })?;
+        }
+        Resource::Route { netns, to, via } => {
+            nl::with_netlink(&netns, move |n| {
+                if del {
+                    n.route_del(to)
+                } else {
+                    n.route_replace(to, via)
+                }
+            })?;
+        }
+        Resource::Nft { netns, ruleset } => {
+            let rec = observe::nft_record(topology, &netns);
+            if del {
+                let _ = procs::run(&netns, &["nft", "delete", "table", "ip", "netloom"], None);
+                let _ = std::fs::remove_file(rec);
+            } else {
+                procs::run(&netns, &["nft", "-j", "-f", "-"], Some(&ruleset))?;
+                std::fs::write(rec, ruleset)?;
+            }
+        }
+        Resource::Dnsmasq { netns, name, args } => {
+            let dir = args
+                .iter()
+                .find_map(|a| a.strip_prefix("--pid-file="))
+                .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
+                .unwrap_or_default();
+            let pidfile = dir.join(format!("{name}.pid"));
+            if del || s.action == Action::Update {
+                procs::stop(&pidfile, Duration::from_secs(2));
+            }
+            if !del {
+                // A restart starts from the same leases: the lease file is dnsmasq's memory.
+                procs::start_dnsmasq(&netns, &args)?;
+            }
+        }
+        Resource::DhcpClient { netns, dev, order } => {
+            let lease = observe::lease_path(topology, &netns, &dev);
+            if del {
+                if let Some(l) = procs::read_lease(Path::new(&lease)) {
+                    let _ = nl::with_netlink(&netns, move |n| n.del_addr(&dev, l.ip));
+                }
+                let _ = std::fs::remove_file(&lease);
+            } else {
+                let _ = std::fs::remove_file(&lease);
+                let script = format!("{}/udhcpc.script", names::run_dir(topology));
+                // udhcpc needs the link up to send.
+                let d2 = dev.clone();
+                nl::with_netlink(&netns, move |n| n.set_up(&d2))?;
+                procs::dhcp_request(&netns, &dev, &script, Path::new(&lease))?;
+                let mut text = std::fs::read_to_string(&lease)?;
+                text.push_str(&format!("order={order}\n"));
+                std::fs::write(&lease, &text)?;
+                let l = procs::read_lease(Path::new(&lease))
+                    .ok_or_else(|| std::io::Error::other(format!("unreadable lease {lease}")))?;
+                nl::with_netlink(&netns, move |n| {
+                    n.add_addr(&dev, l.ip)?;
+                    if let Some(r) = l.router {
+                        n.route_replace(None, r)?;
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        Resource::OvsBridge { .. } | Resource::OvsPort { .. } => {
+            unreachable!("OVS rows go through ovs_transaction")
+        }
+    }
+    Ok(())
+}
+
+/// All OVS row steps of a target as one OVSDB transaction that bumps
+/// `next_cfg`, then wait until ovs-vswitchd has applied it.
+fn ovs_transaction(topology: &str, target: &TargetInfo, steps: &[&Step]) -> Result<(), StepError> {
+    for s in steps {
+        injected_failure(s)?;
+    }
+    let mut db = Ovsdb::connect(&target.ovsdb)?;
+    let uuid_of = |rows: &[Value]| -> BTreeMap<String, Value> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                    r["_uuid"].clone(),
+                )
+            })
+            .collect()
+    };
+    let bridges = uuid_of(&db.select("Bridge", &["name"])?);
+    let ports = uuid_of(&db.select("Port", &["name"])?);
+    let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
+    let mut ops: Vec<Value> = Vec::new();
+    let mut new_bridges: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut deleted_bridges: Vec<String> = Vec::new();
+    let mut n = 0;
+    let mut fresh = || {
+        n += 1;
+        format!("row{n}")
+    };
+    for s in steps {
+        if let (Action::Create, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
+            new_bridges.insert(name.clone(), Vec::new());
+        }
+        if let (Action::Delete, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
+            deleted_bridges.push(name.clone());
+        }
+    }
+    let mut port_inserts: Vec<(String, Value)> = Vec::new();
+    for s in steps {
+        match (&s.action, &s.resource) {
+            (Action::Delete, Resource::OvsBridge { name, .. }) => {
+                if let Some(u) = bridges.get(name) {
+                    ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
+                        "mutations": [["bridges", "delete", ["set", [u]]]]}));
+                }
+            }
+            (Action::Delete, Resource::OvsPort { bridge, name, .. }) => {
+                if deleted_bridges.contains(bridge) {
+                    continue;
+                }
+                if let Some(u) = ports.get(name) {
+                    ops.push(
+                        json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
+                        "mutations": [["ports", "delete", ["set", [u]]]]}),
+                    );
+                }
+            }
+            (Action::Update, Resource::OvsBridge { name, datapath }) => {
+                ops.push(
+                    json!({"op": "update", "table": "Bridge", "where": [["name", "==", name]],
+                    "row": {"datapath_type": datapath}}),
+                );
+            }
+            (
+                Action::Update,
+                Resource::OvsPort {
+                    name, tag, iface, ..
+                },
+            ) => {
+                let tag = tag.map_or(json!(["set", []]), |t| json!(t));
+                ops.push(json!({"op": "update", "table": "Port", "where": [["name", "==", name]], "row": {"tag": tag}}));
+                ops.push(
+                    json!({"op": "update", "table": "Interface", "where": [["name", "==", name]],
+                    "row": {"type": iface.ovs_type(), "options": ovsdb::map(iface.options())}}),
+                );
+            }
+            (
+                Action::Create,
+                Resource::OvsPort {
+                    bridge,
+                    name,
+                    tag,
+                    iface,
+                },
+            ) => {
+                let iu = fresh();
+                let pu = fresh();
+                ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iu,
+                    "row": {"name": name, "type": iface.ovs_type(), "options": ovsdb::map(iface.options())}}));
+                let mut row =
+                    json!({"name": name, "interfaces": ["named-uuid", iu], "external_ids": owner});
+                if let Some(t) = tag {
+                    row["tag"] = json!(t);
+                }
+                ops.push(json!({"op": "insert", "table": "Port", "uuid-name": pu, "row": row}));
+                port_inserts.push((bridge.clone(), json!(["named-uuid", pu])));
+            }
+            _ => {}
+        }
+    }
+    for (bridge, pu) in &port_inserts {
+        match new_bridges.get_mut(bridge) {
+            Some(v) => v.push(pu.clone()),
+            None => ops.push(
+                json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
+                "mutations": [["ports", "insert", ["set", [pu]]]]}),
+            ),
+        }
+    }
+    for s in steps {
+        if let (Action::Create, Resource::OvsBridge { name, datapath }) = (s.action, &s.resource) {
+            let iu = fresh();
+            let pu = fresh();
+            let bu = fresh();
+            ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iu, "row": {"name": name, "type": "internal"}}));
+            ops.push(json!({"op": "insert", "table": "Port", "uuid-name": pu,
+                "row": {"name": name, "interfaces": ["named-uuid", iu], "external_ids": owner}}));
+            let mut ports = vec![json!(["named-uuid", pu])];
+            ports.extend(new_bridges.get(name).cloned().unwrap_or_default());
+            ops.push(json!({"op": "insert", "table": "Bridge", "uuid-name": bu,
+                "row": {"name": name, "datapath_type": datapath, "ports": ["set", ports], "external_ids": owner}}));
+            ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
+                "mutations": [["bridges", "insert", ["set", [["named-uuid", bu]]]]]}));
+        }
+    }
+    if ops.is_empty() {
+        return Ok(());
+    }
+    ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [], "mutations": [["next_cfg", "+=", 1]]}));
+    ops.push(
+        json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["next_cfg"]}),
+    );
+    let res = db.transact(ops)?;
+    let want = res
+        .last()
+        .and_then(|r| r["rows"][0]["next_cfg"].as_i64())
+        .unwrap_or(0);
+    db.wait_applied(want, Duration::from_secs(15))?;
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! Network namespaces, and running code or processes inside one.
+//!
+//! A namespace is a file under `/run/netns` (as `ip netns` keeps them). Code
+//! that must run inside one runs on a fresh OS thread that has `setns`-ed
+//! into it: the namespace is a per-thread property, so no other thread (and
+//! never a tokio worker) changes namespace. Netlink sockets opened on that
+//! thread stay bound to the namespace.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where `ip netns` keeps namespaces.
+pub const NETNS_DIR: &str = "/run/netns";
+
+/// `/run/netns/NAME`.
+pub fn path(name: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(name)
+}
+
+fn cstr(p: &Path) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Make `/run/netns` a shared mount point, as `ip netns add` does, so that
+/// namespaces bound under it are seen by every mount namespace.
+fn prepare_dir() -> io::Result<()> {
+    std::fs::create_dir_all(NETNS_DIR)?;
+    let dir = cstr(Path::new(NETNS_DIR))?;
+    let none = c"none";
+    // SAFETY: valid NUL-terminated strings; no data pointer.
+    let rc = unsafe {
+        libc::mount(
+            none.as_ptr(),
+            dir.as_ptr(),
+            std::ptr::null(),
+            libc::MS_SHARED | libc::MS_REC,
+            std::ptr::null(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    if io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+        return Err(io::Error::last_os_error());
+    }
+    // Not a mount point yet: bind it onto itself first.
+    // SAFETY: as above.
+    check(unsafe {
+        libc::mount(
+            dir.as_ptr(),
+            dir.as_ptr(),
+            c"none".as_ptr(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null(),
+        )
+    })?;
+    check(unsafe {
+        libc::mount(
+            none.as_ptr(),
+            dir.as_ptr(),
+            std::ptr::null(),
+            libc::MS_SHARED | libc::MS_REC,
+            std::ptr::null(),
+        )
+    })
+}
+
+/// Run `f` on a new OS thread inside namespace `name` (`""`: this process's own).
+pub fn run_in<R: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> io::Result<R> {
+    let fd = if name.is_empty() {
+        None
+    } else {
+        Some(File::open(path(name))?)
+    };
+    std::thread::spawn(move || -> io::Result<R> {
+        if let Some(fd) = fd {
+            // SAFETY: fd is an open nsfs file; setns affects only this thread.
+            check(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) })?;
+        }
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| io::Error::other("namespace thread panicked"))?
+}
+
+/// `ip netns add NAME`: a new namespace bound at `/run/netns/NAME`; then `f` runs inside it.
+pub fn create_then<R: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> io::Result<R> {
+    prepare_dir()?;
+    let target = path(name);
+    // The bind mount needs an existing file; O_EXCL so a leftover is noticed.
+    File::options().write(true).create_new(true).open(&target)?;
+    let t2 = target.clone();
+    let res = std::thread::spawn(move || -> io::Result<R> {
+        // SAFETY: unshare affects only this thread's network namespace.
+        check(unsafe { libc::unshare(libc::CLONE_NEWNET) })?;
+        let src = cstr(Path::new("/proc/thread-self/ns/net"))?;
+        let dst = cstr(&t2)?;
+        // SAFETY: valid paths; bind mount keeps the namespace alive after the thread exits.
+        check(unsafe {
+            libc::mount(
+                src.as_ptr(),
+                dst.as_ptr(),
+                c"none".as_ptr(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
+        })?;
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| io::Error::other("namespace thread panicked"))?;
+    if res.is_err() {
+        let _ = std::fs::remove_file(&target);
+    }
+    res
+}
+
+/// `ip netns delete NAME`, after killing every process inside (a process
+/// would keep the namespace, and its interfaces, alive).
+pub fn delete(name: &str) -> io::Result<()> {
+    let p = path(name);
+    if let Some(ino) = inode(name) {
+        kill_all_in(ino);
+    }
+    let c = cstr(&p)?;
+    // SAFETY: valid path; lazy unmount of the bind mount.
+    let rc = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINVAL) && e.raw_os_error() != Some(libc::ENOENT) {
+            return Err(e);
+        }
+    }
+    match std::fs::remove_file(&p) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Names in `/run/netns` starting with `prefix`.
+pub fn list(prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(NETNS_DIR)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The nsfs inode of a namespace (what `/proc/PID/ns/net` links to), if it is mounted.
+pub fn inode(name: &str) -> Option<u64> {
+    let m = std::fs::metadata(path(name)).ok()?;
+    // An unmounted placeholder file lives on tmpfs, not nsfs (dev 0 major is nsfs's anon dev).
+    let own = std::fs::metadata("/proc/self/ns/net").ok()?;
+    (m.dev() == own.dev()).then_some(m.ino())
+}
+
+/// The namespace inode a process is in.
+pub fn pid_inode(pid: i32) -> Option<u64> {
+    std::fs::metadata(format!("/proc/{pid}/ns/net"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// Pids of processes inside the namespace with inode `ino`.
+pub fn pids_in(ino: u64) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid_inode(pid) == Some(ino))
+        .collect()
+}
+
+fn kill_all_in(ino: u64) {
+    let pids = pids_in(ino);
+    for &pid in &pids {
+        // SAFETY: plain signal to a pid we found inside our own namespace.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    for pid in pids {
+        crate::deploy::procs::wait_gone(pid, std::time::Duration::from_secs(2));
+    }
+}
+
+/// Make `cmd` start inside namespace `name` (setns between fork and exec; no shell).
+pub fn command_in(name: &str, mut cmd: Command) -> io::Result<Command> {
+    if name.is_empty() {
+        return Ok(cmd);
+    }
+    let fd = File::open(path(name))?;
+    // SAFETY: setns is async-signal-safe; the fd stays open (moved into the closure) until exec.
+    unsafe {
+        cmd.pre_exec(move || check(libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET)));
+    }
+    Ok(cmd)
+}

@@ -1,0 +1,393 @@
+//! rtnetlink inside one namespace: links, addresses, routes; plus the two
+//! non-netlink knobs the plan needs there (sysctl, TX checksum offload).
+//!
+//! [`with_netlink`] runs a closure on a fresh OS thread that has entered the
+//! namespace, with a netlink connection opened there and driven by a
+//! current-thread runtime owned by that thread (never a shared tokio worker).
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::RawFd;
+
+use futures::TryStreamExt;
+use ipnet::Ipv4Net;
+use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkFlags, LinkInfo};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteProtocol};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
+
+use netloom_core::topology::Mac;
+
+use super::netns;
+
+/// Errors of this layer: the OS error (or netlink's) of one request.
+#[derive(Debug, thiserror::Error)]
+pub enum NlError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Netlink(#[from] rtnetlink::Error),
+    #[error("no interface named {0}")]
+    NoLink(String),
+}
+
+/// A link as observed.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// `veth`, `bridge`, `tun`, ... (empty for plain devices like `lo`).
+    pub kind: String,
+    pub mac: Option<Mac>,
+    pub master: Option<u32>,
+    pub up: bool,
+}
+
+/// A netlink session inside one namespace.
+pub struct Nl {
+    rt: tokio::runtime::Runtime,
+    handle: Handle,
+}
+
+/// Run `f` inside namespace `ns` (`""`: our own) with a netlink session there.
+pub fn with_netlink<R: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce(&Nl) -> Result<R, NlError> + Send + 'static,
+) -> Result<R, NlError> {
+    netns::run_in(ns, move || Nl::open().and_then(|nl| f(&nl)))?
+}
+
+/// Create namespace `ns`, bring its `lo` up, then run `f` inside it.
+pub fn create_netns_then<R: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce(&Nl) -> Result<R, NlError> + Send + 'static,
+) -> Result<R, NlError> {
+    netns::create_then(ns, move || {
+        let nl = Nl::open()?;
+        nl.set_up("lo")?;
+        f(&nl)
+    })?
+}
+
+fn mac_of(bytes: &[u8]) -> Option<Mac> {
+    <[u8; 6]>::try_from(bytes).ok().map(Mac)
+}
+
+impl Nl {
+    fn open() -> Result<Nl, NlError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        let (conn, handle, _) = {
+            let _g = rt.enter();
+            rtnetlink::new_connection()?
+        };
+        rt.spawn(conn);
+        Ok(Nl { rt, handle })
+    }
+
+    /// `ip -o link show`
+    pub fn links(&self) -> Result<Vec<Link>, NlError> {
+        let msgs: Vec<_> = self
+            .rt
+            .block_on(self.handle.link().get().execute().try_collect())?;
+        Ok(msgs
+            .into_iter()
+            .map(|m| {
+                let mut l = Link {
+                    index: m.header.index,
+                    name: String::new(),
+                    kind: String::new(),
+                    mac: None,
+                    master: None,
+                    up: m.header.flags.contains(LinkFlags::Up),
+                };
+                for a in m.attributes {
+                    match a {
+                        LinkAttribute::IfName(n) => l.name = n,
+                        LinkAttribute::Address(b) => l.mac = mac_of(&b),
+                        LinkAttribute::Controller(c) => l.master = Some(c),
+                        LinkAttribute::LinkInfo(infos) => {
+                            for i in infos {
+                                if let LinkInfo::Kind(k) = i {
+                                    l.kind = format!("{k:?}").to_lowercase();
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                l
+            })
+            .collect())
+    }
+
+    /// Index of a link, if it exists (`ip link show NAME`).
+    pub fn index(&self, name: &str) -> Result<Option<u32>, NlError> {
+        Ok(self
+            .links()?
+            .into_iter()
+            .find(|l| l.name == name)
+            .map(|l| l.index))
+    }
+
+    fn must_index(&self, name: &str) -> Result<u32, NlError> {
+        self.index(name)?
+            .ok_or_else(|| NlError::NoLink(name.to_string()))
+    }
+
+    /// `ip link set NAME up`
+    pub fn set_up(&self, name: &str) -> Result<(), NlError> {
+        let idx = self.must_index(name)?;
+        let msg = LinkUnspec::new_with_index(idx).up().build();
+        Ok(self.rt.block_on(self.handle.link().set(msg).execute())?)
+    }
+
+    /// `ip link add NAME [address MAC] type bridge && ip link set NAME up`
+    pub fn add_bridge(&self, name: &str, mac: Option<Mac>) -> Result<(), NlError> {
+        let mut b = LinkBridge::new(name).up();
+        if let Some(m) = mac {
+            b = b.address(m.0.to_vec());
+        }
+        Ok(self
+            .rt
+            .block_on(self.handle.link().add(b.build()).execute())?)
+    }
+
+    /// `ip link add NAME [address MAC] [master M] up type veth peer name PEER netns PEER_NS`:
+    /// one request, the peer created directly in its namespace. The peer stays
+    /// down: the kernel refuses to open a veth end before the pair is linked.
+    pub fn add_veth(
+        &self,
+        name: &str,
+        mac: Option<Mac>,
+        master: Option<&str>,
+        peer: &str,
+        peer_ns_fd: Option<RawFd>,
+    ) -> Result<(), NlError> {
+        let mut p = LinkMessageBuilder::<LinkUnspec>::new().name(peer.to_string());
+        if let Some(fd) = peer_ns_fd {
+            p = p.setns_by_fd(fd);
+        }
+        let mut b = LinkVeth::new(name, peer)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(p.build())))
+            .up();
+        if let Some(m) = mac {
+            b = b.address(m.0.to_vec());
+        }
+        if let Some(m) = master {
+            b = b.controller(self.must_index(m)?);
+        }
+        Ok(self
+            .rt
+            .block_on(self.handle.link().add(b.build()).execute())?)
+    }
+
+    /// `ip link del NAME` (quiet when it is already gone).
+    pub fn del_link(&self, name: &str) -> Result<(), NlError> {
+        match self.index(name)? {
+            Some(idx) => Ok(self.rt.block_on(self.handle.link().del(idx).execute())?),
+            None => Ok(()),
+        }
+    }
+
+    /// `ip -4 -o addr show`: (device, address/prefix) pairs.
+    pub fn addrs(&self) -> Result<Vec<(String, Ipv4Net)>, NlError> {
+        let links = self.links()?;
+        let msgs: Vec<_> = self
+            .rt
+            .block_on(self.handle.address().get().execute().try_collect())?;
+        let mut out = Vec::new();
+        for m in msgs {
+            let dev = links
+                .iter()
+                .find(|l| l.index == m.header.index)
+                .map(|l| l.name.clone());
+            for a in &m.attributes {
+                if let (AddressAttribute::Address(IpAddr::V4(ip)), Some(dev)) = (a, &dev) {
+                    if let Ok(n) = Ipv4Net::new(*ip, m.header.prefix_len) {
+                        out.push((dev.clone(), n));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `ip addr add CIDR dev DEV && ip link set DEV up` (an existing address is fine).
+    pub fn add_addr(&self, dev: &str, cidr: Ipv4Net) -> Result<(), NlError> {
+        let idx = self.must_index(dev)?;
+        let r = self.rt.block_on(
+            self.handle
+                .address()
+                .add(idx, IpAddr::V4(cidr.addr()), cidr.prefix_len())
+                .replace()
+                .execute(),
+        );
+        r?;
+        self.set_up(dev)
+    }
+
+    /// `ip addr del CIDR dev DEV` (quiet when absent).
+    pub fn del_addr(&self, dev: &str, cidr: Ipv4Net) -> Result<(), NlError> {
+        let Some(idx) = self.index(dev)? else {
+            return Ok(());
+        };
+        let msgs: Vec<_> = self.rt.block_on(
+            self.handle
+                .address()
+                .get()
+                .set_link_index_filter(idx)
+                .execute()
+                .try_collect(),
+        )?;
+        for m in msgs {
+            let hit = m.header.prefix_len == cidr.prefix_len()
+                && m.attributes.iter().any(|a| matches!(a, AddressAttribute::Address(IpAddr::V4(ip)) if *ip == cidr.addr()));
+            if hit {
+                self.rt.block_on(self.handle.address().del(m).execute())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gateway routes of the main table that an admin (or netloom) added:
+    /// `ip route show proto boot|static` as (destination, via); `None` is the default route.
+    pub fn routes(&self) -> Result<Vec<(Option<Ipv4Net>, Ipv4Addr)>, NlError> {
+        let req = RouteMessageBuilder::<Ipv4Addr>::new().build();
+        let msgs: Vec<_> = self
+            .rt
+            .block_on(self.handle.route().get(req).execute().try_collect())?;
+        let mut out = Vec::new();
+        for m in msgs {
+            if m.header.table != 254
+                || !matches!(
+                    m.header.protocol,
+                    RouteProtocol::Boot | RouteProtocol::Static
+                )
+            {
+                continue;
+            }
+            let mut dst = None;
+            let mut via = None;
+            for a in &m.attributes {
+                match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = Some(*d),
+                    RouteAttribute::Gateway(RouteAddress::Inet(g)) => via = Some(*g),
+                    _ => {}
+                }
+            }
+            if let Some(via) = via {
+                let to = match (m.header.destination_prefix_length, dst) {
+                    (0, _) => None,
+                    (len, Some(d)) => Ipv4Net::new(d, len).ok(),
+                    _ => None,
+                };
+                out.push((to, via));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `ip route replace TO|default via VIA`
+    pub fn route_replace(&self, to: Option<Ipv4Net>, via: Ipv4Addr) -> Result<(), NlError> {
+        let (dst, len) = to.map_or((Ipv4Addr::UNSPECIFIED, 0), |t| {
+            (t.network(), t.prefix_len())
+        });
+        let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(dst, len)
+            .gateway(via)
+            .build();
+        Ok(self
+            .rt
+            .block_on(self.handle.route().add(msg).replace().execute())?)
+    }
+
+    /// `ip route del TO|default` (quiet when absent).
+    pub fn route_del(&self, to: Option<Ipv4Net>) -> Result<(), NlError> {
+        for (t, via) in self.routes()? {
+            if t == to {
+                let (dst, len) = to.map_or((Ipv4Addr::UNSPECIFIED, 0), |t| {
+                    (t.network(), t.prefix_len())
+                });
+                let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+                    .destination_prefix(dst, len)
+                    .gateway(via)
+                    .build();
+                self.rt.block_on(self.handle.route().del(msg).execute())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `sysctl KEY` of the calling thread's namespace (`key` like `net/ipv4/ip_forward`).
+pub fn sysctl_get(key: &str) -> io::Result<String> {
+    Ok(std::fs::read_to_string(format!("/proc/sys/{key}"))?
+        .trim()
+        .to_string())
+}
+
+/// `sysctl -w KEY=VALUE` in the calling thread's namespace.
+pub fn sysctl_set(key: &str, value: &str) -> io::Result<()> {
+    std::fs::write(format!("/proc/sys/{key}"), value)
+}
+
+const SIOCETHTOOL: libc::c_ulong = 0x8946;
+const ETHTOOL_GTXCSUM: u32 = 0x16;
+const ETHTOOL_STXCSUM: u32 = 0x17;
+
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+#[repr(C)]
+struct IfReq {
+    name: [u8; 16],
+    data: *mut EthtoolValue,
+    _pad: [u8; 16],
+}
+
+fn ethtool(dev: &str, cmd: u32, data: u32) -> io::Result<u32> {
+    if dev.len() >= 16 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "interface name too long",
+        ));
+    }
+    let mut val = EthtoolValue { cmd, data };
+    let mut req = IfReq {
+        name: [0; 16],
+        data: &mut val,
+        _pad: [0; 16],
+    };
+    req.name[..dev.len()].copy_from_slice(dev.as_bytes());
+    // SAFETY: a datagram socket only used for this ioctl, closed below; req points to live memory.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let rc = libc::ioctl(fd, SIOCETHTOOL as _, &mut req as *mut IfReq);
+        let err = io::Error::last_os_error();
+        libc::close(fd);
+        if rc < 0 {
+            return Err(err);
+        }
+    }
+    Ok(val.data)
+}
+
+/// `ethtool -k DEV | grep tx-checksumming`: true when TX checksum offload is on.
+pub fn tx_csum(dev: &str) -> io::Result<bool> {
+    ethtool(dev, ETHTOOL_GTXCSUM, 0).map(|d| d != 0)
+}
+
+/// `ethtool -K DEV tx off`
+pub fn tx_csum_off(dev: &str) -> io::Result<()> {
+    ethtool(dev, ETHTOOL_STXCSUM, 0).map(|_| ())
+}

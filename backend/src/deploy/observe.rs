@@ -1,0 +1,448 @@
+//! Observation: what of a topology exists on this machine now, as a
+//! [`State`] the planner can diff. Everything netloom owns is found by its
+//! marks: namespaces by the `nl-<topology>.` prefix, OVS rows by their
+//! `external_ids`, processes and leases by the files under the run directory.
+//!
+//! Some facts have no kernel representation worth reading back (which end of
+//! a veth pair was created first); for those the desired state is the hint:
+//! a resource that exists and matches every fact we can read is reported as
+//! the desired one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use ipnet::Ipv4Net;
+use serde_json::Value;
+
+use netloom_core::names;
+use netloom_core::plan::{OvsIface, Resource, State, TargetInfo, OVS_OWNER_KEY, SANDBOX};
+
+use super::nl::{self, Link};
+use super::ovsdb::{self, Ovsdb};
+use super::procs;
+
+/// What one namespace holds.
+#[derive(Debug, Default)]
+struct NsView {
+    links: Vec<Link>,
+    addrs: Vec<(String, Ipv4Net)>,
+    routes: Vec<(Option<Ipv4Net>, Ipv4Addr)>,
+    sysctls: BTreeMap<String, String>,
+    tx_on: BTreeMap<String, bool>,
+}
+
+/// The target a namespace of topology `topology` belongs to, by its name.
+pub fn target_of_netns(topology: &str, ns: &str) -> String {
+    let rest = ns
+        .strip_prefix(&names::netns_prefix(topology))
+        .unwrap_or(ns);
+    match rest.split_once('.') {
+        Some((host, _)) if !host.starts_with('_') => host.to_string(),
+        _ => SANDBOX.to_string(),
+    }
+}
+
+/// Lease file of a DHCP client.
+pub fn lease_path(topology: &str, ns: &str, dev: &str) -> String {
+    format!("{}/leases/{ns}.{dev}", names::run_dir(topology))
+}
+
+/// Record of the ruleset applied in a namespace.
+pub fn nft_record(topology: &str, ns: &str) -> String {
+    format!("{}/nft/{ns}.json", names::run_dir(topology))
+}
+
+/// Observe topology `topology` on this machine. `hint` is the desired state
+/// (empty when destroying without a file).
+pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
+    let mut s = State::default();
+    let run = names::run_dir(topology);
+    if Path::new(&run).exists() {
+        s.insert(SANDBOX, Resource::RunDir { path: run.clone() });
+    }
+    let nss = super::netns::list(&names::netns_prefix(topology));
+    let ns_set: BTreeSet<&str> = nss.iter().map(String::as_str).collect();
+    for ns in &nss {
+        s.insert(
+            &target_of_netns(topology, ns),
+            Resource::Netns { name: ns.clone() },
+        );
+    }
+
+    // Hints per namespace: the sysctls and offloads worth reading.
+    let mut want_sysctl: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut want_tx: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (_, r) in hint.iter() {
+        match r {
+            Resource::Sysctl { netns, key, .. } => want_sysctl
+                .entry(netns.clone())
+                .or_default()
+                .push(key.clone()),
+            Resource::TxOffloadOff { netns, dev } => {
+                want_tx.entry(netns.clone()).or_default().push(dev.clone())
+            }
+            _ => {}
+        }
+    }
+
+    // Read every namespace in parallel, each on its own thread inside it.
+    let views: BTreeMap<String, NsView> = std::thread::scope(|sc| {
+        let handles: Vec<_> = nss
+            .iter()
+            .map(|ns| {
+                let keys = want_sysctl.get(ns).cloned().unwrap_or_default();
+                let devs = want_tx.get(ns).cloned().unwrap_or_default();
+                let ns2 = ns.clone();
+                sc.spawn(move || {
+                    let v = nl::with_netlink(&ns2, move |n| {
+                        let mut v = NsView {
+                            links: n.links()?,
+                            addrs: n.addrs()?,
+                            routes: n.routes()?,
+                            ..Default::default()
+                        };
+                        for k in keys {
+                            if let Ok(val) = nl::sysctl_get(&k) {
+                                v.sysctls.insert(k, val);
+                            }
+                        }
+                        for d in devs {
+                            if let Ok(on) = nl::tx_csum(&d) {
+                                v.tx_on.insert(d, on);
+                            }
+                        }
+                        Ok(v)
+                    });
+                    (ns2, v.unwrap_or_default())
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+
+    // Leases: DHCP-given addresses and routes belong to the client resource.
+    let mut leased: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut lease_routes: BTreeSet<(String, Ipv4Addr)> = BTreeSet::new();
+    for ent in std::fs::read_dir(format!("{run}/leases"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let fname = ent.file_name().to_string_lossy().into_owned();
+        let Some((ns, dev)) = fname.rsplit_once('.') else {
+            continue;
+        };
+        let Some(lease) = procs::read_lease(&ent.path()) else {
+            continue;
+        };
+        let Some(v) = views.get(ns) else { continue };
+        if v.addrs.iter().any(|(d, a)| d == dev && *a == lease.ip) {
+            leased.insert((ns.to_string(), format!("{dev}/{}", lease.ip)));
+            if let Some(r) = lease.router {
+                lease_routes.insert((ns.to_string(), r));
+            }
+            s.insert(
+                &target_of_netns(topology, ns),
+                Resource::DhcpClient {
+                    netns: ns.to_string(),
+                    dev: dev.to_string(),
+                    order: lease.order,
+                },
+            );
+        }
+    }
+
+    // Veth ends that are the peer of a desired pair are part of that pair's resource.
+    let mut peer_ends: BTreeSet<(String, String)> = BTreeSet::new();
+    let hint_by_key: BTreeMap<String, &Resource> = hint.iter().map(|(_, r)| (r.key(), r)).collect();
+    let hint_target: BTreeMap<String, String> =
+        hint.iter().map(|(t, r)| (r.key(), t.to_string())).collect();
+    for (_, r) in hint.iter() {
+        if let Resource::Veth {
+            peer_netns, peer, ..
+        } = r
+        {
+            peer_ends.insert((peer_netns.clone(), peer.clone()));
+        }
+    }
+    let find_link = |ns: &str, name: &str| {
+        views
+            .get(ns)
+            .and_then(|v| v.links.iter().find(|l| l.name == name))
+    };
+
+    for (ns, v) in &views {
+        let target = target_of_netns(topology, ns);
+        for l in &v.links {
+            let key = format!("link {ns}/{}", l.name);
+            match l.kind.as_str() {
+                "bridge" => {
+                    let mac = match hint_by_key.get(&key) {
+                        Some(Resource::Segment { mac: Some(_), .. }) => l.mac,
+                        _ => None,
+                    };
+                    s.insert(
+                        &target,
+                        Resource::Segment {
+                            netns: ns.clone(),
+                            name: l.name.clone(),
+                            mac,
+                        },
+                    );
+                }
+                "veth" => {
+                    if peer_ends.contains(&(ns.clone(), l.name.clone()))
+                        && !hint_by_key.contains_key(&key)
+                    {
+                        continue;
+                    }
+                    let observed = match hint_by_key.get(&key) {
+                        Some(Resource::Veth {
+                            netns,
+                            name,
+                            peer_netns,
+                            peer,
+                            peer_mac,
+                            peer_master,
+                        }) => {
+                            let p = find_link(peer_netns, peer);
+                            let master_ok = match (peer_master, p.and_then(|p| p.master)) {
+                                (None, None) => true,
+                                (Some(m), Some(idx)) => {
+                                    find_link(peer_netns, m).is_some_and(|ml| ml.index == idx)
+                                }
+                                _ => false,
+                            };
+                            let mac_ok = peer_mac.is_none() || p.and_then(|p| p.mac) == *peer_mac;
+                            // Owner of the target: a guest veth lives in its host's target.
+                            let t = hint_target.get(&key).cloned().unwrap_or(target.clone());
+                            let r = Resource::Veth {
+                                netns: netns.clone(),
+                                name: name.clone(),
+                                peer_netns: peer_netns.clone(),
+                                peer: if p.is_some() && master_ok && mac_ok && l.up {
+                                    peer.clone()
+                                } else {
+                                    String::new()
+                                },
+                                peer_mac: *peer_mac,
+                                peer_master: peer_master.clone(),
+                            };
+                            s.insert(&t, r);
+                            continue;
+                        }
+                        _ => Resource::Veth {
+                            netns: ns.clone(),
+                            name: l.name.clone(),
+                            peer_netns: String::new(),
+                            peer: String::new(),
+                            peer_mac: None,
+                            peer_master: None,
+                        },
+                    };
+                    s.insert(&target, observed);
+                }
+                _ => {}
+            }
+        }
+        for (dev, cidr) in &v.addrs {
+            if dev == "lo" || leased.contains(&(ns.clone(), format!("{dev}/{cidr}"))) {
+                continue;
+            }
+            let r = Resource::Addr {
+                netns: ns.clone(),
+                dev: dev.clone(),
+                cidr: *cidr,
+            };
+            let t = hint_target.get(&r.key()).cloned().unwrap_or(target.clone());
+            s.insert(&t, r);
+        }
+        for (to, via) in &v.routes {
+            if to.is_none() && lease_routes.contains(&(ns.clone(), *via)) {
+                continue;
+            }
+            s.insert(
+                &target,
+                Resource::Route {
+                    netns: ns.clone(),
+                    to: *to,
+                    via: *via,
+                },
+            );
+        }
+        for (key, value) in &v.sysctls {
+            s.insert(
+                &target,
+                Resource::Sysctl {
+                    netns: ns.clone(),
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+            );
+        }
+        for (dev, on) in &v.tx_on {
+            if !on {
+                s.insert(
+                    &target,
+                    Resource::TxOffloadOff {
+                        netns: ns.clone(),
+                        dev: dev.clone(),
+                    },
+                );
+            }
+        }
+        // nftables: the recorded ruleset, if the table is there.
+        let rec = nft_record(topology, ns);
+        if let Ok(text) = std::fs::read_to_string(&rec) {
+            if procs::run(ns, &["nft", "list", "table", "ip", "netloom"], None).is_ok() {
+                s.insert(
+                    &target,
+                    Resource::Nft {
+                        netns: ns.clone(),
+                        ruleset: text,
+                    },
+                );
+            }
+        }
+    }
+
+    // Daemons and OVS rows, host by host (hosts gone from the file included).
+    let mut host_dirs: BTreeSet<String> = targets
+        .iter()
+        .filter(|t| t.name != SANDBOX)
+        .map(|t| t.name.clone())
+        .collect();
+    for ent in std::fs::read_dir(&run).into_iter().flatten().flatten() {
+        if ent.path().join("conf.db").exists() || ent.path().join("ovsdb.pid").exists() {
+            host_dirs.insert(ent.file_name().to_string_lossy().into_owned());
+        }
+    }
+    let ns_inodes: BTreeMap<u64, String> = nss
+        .iter()
+        .filter_map(|n| super::netns::inode(n).map(|i| (i, n.clone())))
+        .collect();
+    for host in host_dirs {
+        let dir = format!("{run}/{host}");
+        if let Some(pid) = procs::ovs_running(&dir) {
+            let ns = super::netns::pid_inode(pid)
+                .and_then(|i| ns_inodes.get(&i).cloned())
+                .unwrap_or_else(|| names::host_netns(topology, &host));
+            s.insert(
+                &host,
+                Resource::OvsDaemons {
+                    netns: ns,
+                    dir: dir.clone(),
+                },
+            );
+            if let Ok(mut db) = Ovsdb::connect(&format!("{dir}/db.sock")) {
+                for r in ovs_rows(&mut db, topology) {
+                    s.insert(&host, r);
+                }
+            }
+        }
+        // dnsmasq processes of this host.
+        for ent in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let fname = ent.file_name().to_string_lossy().into_owned();
+            let Some(stem) = fname
+                .strip_suffix(".pid")
+                .filter(|s| s.starts_with("dhcp-"))
+            else {
+                continue;
+            };
+            let Some(pid) = procs::alive_pid(&ent.path()) else {
+                continue;
+            };
+            let Some(ns) = super::netns::pid_inode(pid).and_then(|i| ns_inodes.get(&i).cloned())
+            else {
+                continue;
+            };
+            if ns_set.contains(ns.as_str()) {
+                s.insert(
+                    &host,
+                    Resource::Dnsmasq {
+                        netns: ns,
+                        name: stem.to_string(),
+                        args: procs::cmdline_args(pid),
+                    },
+                );
+            }
+        }
+    }
+    s
+}
+
+/// The bridges and ports marked as this topology's in one OVSDB.
+pub fn ovs_rows(db: &mut Ovsdb, topology: &str) -> Vec<Resource> {
+    let (Ok(bridges), Ok(ports), Ok(ifaces)) = (
+        db.select(
+            "Bridge",
+            &["name", "datapath_type", "external_ids", "ports"],
+        ),
+        db.select("Port", &["name", "tag", "interfaces"]),
+        db.select("Interface", &["name", "type", "options"]),
+    ) else {
+        return Vec::new();
+    };
+    let uuid = |r: &Value| r["_uuid"][1].as_str().unwrap_or_default().to_string();
+    let port_by_uuid: BTreeMap<String, &Value> = ports.iter().map(|p| (uuid(p), p)).collect();
+    let iface_by_uuid: BTreeMap<String, &Value> = ifaces.iter().map(|i| (uuid(i), i)).collect();
+    let mut out = Vec::new();
+    for b in &bridges {
+        let owned = ovsdb::read_map(&b["external_ids"])
+            .iter()
+            .any(|(k, v)| k == OVS_OWNER_KEY && v == topology);
+        if !owned {
+            continue;
+        }
+        let bname = b["name"].as_str().unwrap_or_default().to_string();
+        out.push(Resource::OvsBridge {
+            name: bname.clone(),
+            datapath: b["datapath_type"].as_str().unwrap_or_default().to_string(),
+        });
+        for pu in ovsdb::read_uuids(&b["ports"]) {
+            let Some(p) = port_by_uuid.get(&pu) else {
+                continue;
+            };
+            let pname = p["name"].as_str().unwrap_or_default().to_string();
+            if pname == bname {
+                continue;
+            }
+            let iface = ovsdb::read_uuids(&p["interfaces"])
+                .first()
+                .and_then(|u| iface_by_uuid.get(u).copied());
+            let (typ, opts) = iface
+                .map(|i| {
+                    (
+                        i["type"].as_str().unwrap_or_default().to_string(),
+                        ovsdb::read_map(&i["options"]),
+                    )
+                })
+                .unwrap_or_default();
+            let opt = |k: &str| opts.iter().find(|(ok, _)| ok == k).map(|(_, v)| v.clone());
+            let remote: Ipv4Addr = opt("remote_ip")
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let iface = match typ.as_str() {
+                "gre" => OvsIface::Gre {
+                    remote_ip: remote,
+                    key: opt("key").and_then(|k| k.parse().ok()),
+                },
+                "vxlan" => OvsIface::Vxlan {
+                    remote_ip: remote,
+                    vni: opt("key").and_then(|k| k.parse().ok()).unwrap_or(0),
+                },
+                "internal" => OvsIface::Internal,
+                _ => OvsIface::System,
+            };
+            let tag = ovsdb::read_opt_int(&p["tag"]).and_then(|t| u16::try_from(t).ok());
+            out.push(Resource::OvsPort {
+                bridge: bname.clone(),
+                name: pname,
+                tag,
+                iface,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,241 @@
+//! The processes netloom supervises: one ovsdb-server + ovs-vswitchd per
+//! emulated host, dnsmasq per DHCP server, udhcpc once per DHCP client, nft.
+//! Always argv, never a shell; daemons are found again by their pidfiles.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::netns;
+use super::ovsdb::{Ovsdb, OvsdbError};
+
+/// Errors of a supervised process.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcError {
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+    #[error("{what} exited with {status}: {stderr}")]
+    Failed {
+        what: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("{0}")]
+    Ovsdb(#[from] OvsdbError),
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ProcError {
+    let what = what.into();
+    move |source| ProcError::Io { what, source }
+}
+
+/// Run a command to completion inside `ns`, feeding `stdin`; fail with its stderr.
+pub fn run(ns: &str, argv: &[&str], stdin: Option<&str>) -> Result<String, ProcError> {
+    let what = argv.join(" ");
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = netns::command_in(ns, cmd)
+        .map_err(io_err(&what))?
+        .spawn()
+        .map_err(io_err(&what))?;
+    if let (Some(text), Some(mut sin)) = (stdin, child.stdin.take()) {
+        sin.write_all(text.as_bytes()).map_err(io_err(&what))?;
+    }
+    let out = child.wait_with_output().map_err(io_err(&what))?;
+    if !out.status.success() {
+        return Err(ProcError::Failed {
+            what,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The pid in a pidfile, when that process is alive.
+pub fn alive_pid(pidfile: &Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()?;
+    // SAFETY: signal 0 only checks existence.
+    (pid > 0 && unsafe { libc::kill(pid, 0) } == 0).then_some(pid)
+}
+
+/// Wait until a process is gone (reaped by its parent or by init).
+pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Gone, or a zombie that no longer holds anything.
+        if stat.is_empty()
+            || stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+/// Stop the daemon of a pidfile: SIGTERM, then SIGKILL after `grace`; remove the pidfile.
+pub fn stop(pidfile: &Path, grace: Duration) {
+    if let Some(pid) = alive_pid(pidfile) {
+        // SAFETY: a pid read from our own pidfile, checked alive.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        if !wait_gone(pid, grace) {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            wait_gone(pid, Duration::from_secs(2));
+        }
+    }
+    let _ = std::fs::remove_file(pidfile);
+}
+
+const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
+
+/// Start an emulated host's Open vSwitch inside `ns`, files in `dir`:
+/// `ovsdb-tool create`, `ovsdb-server --detach`, the Open_vSwitch row
+/// (`ovs-vsctl init`), `ovs-vswitchd --detach`. Leftovers of a failed start go first.
+pub fn start_ovs(ns: &str, dir: &str) -> Result<(), ProcError> {
+    stop_ovs(dir);
+    std::fs::create_dir_all(dir).map_err(io_err(format!("mkdir {dir}")))?;
+    let db = format!("{dir}/conf.db");
+    run("", &["ovsdb-tool", "create", &db, SCHEMA], None)?;
+    let sock = format!("{dir}/db.sock");
+    run(
+        ns,
+        &[
+            "ovsdb-server",
+            &db,
+            &format!("--remote=punix:{sock}"),
+            &format!("--pidfile={dir}/ovsdb.pid"),
+            &format!("--unixctl={dir}/ovsdb.ctl"),
+            &format!("--log-file={dir}/ovsdb.log"),
+            "--detach",
+        ],
+        None,
+    )?;
+    Ovsdb::connect(&sock)?.transact(vec![
+        json!({"op": "insert", "table": "Open_vSwitch", "row": {}}),
+    ])?;
+    run(
+        ns,
+        &[
+            "ovs-vswitchd",
+            &format!("unix:{sock}"),
+            &format!("--pidfile={dir}/vswitchd.pid"),
+            &format!("--unixctl={dir}/vswitchd.ctl"),
+            &format!("--log-file={dir}/vswitchd.log"),
+            "--detach",
+        ],
+        None,
+    )?;
+    Ok(())
+}
+
+/// True when both daemons of `dir` run.
+pub fn ovs_running(dir: &str) -> Option<i32> {
+    let d = Path::new(dir);
+    alive_pid(&d.join("ovsdb.pid")).and(alive_pid(&d.join("vswitchd.pid")))
+}
+
+/// Stop an emulated host's daemons (vswitchd first) and remove their files.
+pub fn stop_ovs(dir: &str) {
+    let d = Path::new(dir);
+    stop(&d.join("vswitchd.pid"), Duration::from_secs(3));
+    stop(&d.join("ovsdb.pid"), Duration::from_secs(3));
+    for f in [
+        "conf.db",
+        ".conf.db.~lock~",
+        "db.sock",
+        "ovsdb.ctl",
+        "vswitchd.ctl",
+        "ovsdb.log",
+        "vswitchd.log",
+    ] {
+        let _ = std::fs::remove_file(d.join(f));
+    }
+    let _ = std::fs::remove_dir(d);
+}
+
+/// Start dnsmasq in `ns` with `args` (it daemonizes and writes its pidfile).
+pub fn start_dnsmasq(ns: &str, args: &[String]) -> Result<(), ProcError> {
+    let mut argv = vec!["dnsmasq"];
+    argv.extend(args.iter().map(String::as_str));
+    run(ns, &argv, None).map(|_| ())
+}
+
+/// The arguments of a running process (`/proc/PID/cmdline` without argv\[0\]).
+pub fn cmdline_args(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|&b| b == 0)
+        .skip(1)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+/// The fixed udhcpc script: it only writes the lease's variables to `$NETLOOM_LEASE`;
+/// netloom then configures the address itself.
+pub const UDHCPC_SCRIPT: &str = "#!/bin/sh\n\
+case \"$1\" in bound|renew) printf 'ip=%s\\nmask=%s\\nrouter=%s\\n' \"$ip\" \"$mask\" \"$router\" > \"$NETLOOM_LEASE\";; esac\n";
+
+/// A DHCP lease as udhcpc reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub ip: ipnet::Ipv4Net,
+    pub router: Option<std::net::Ipv4Addr>,
+    pub order: usize,
+}
+
+/// Parse a lease file written by [`UDHCPC_SCRIPT`] (plus `order=` that netloom appends).
+pub fn read_lease(path: &Path) -> Option<Lease> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")).map(str::to_string))
+    };
+    let ip: std::net::Ipv4Addr = get("ip")?.parse().ok()?;
+    let mask: u8 = get("mask")?.parse().ok()?;
+    Some(Lease {
+        ip: ipnet::Ipv4Net::new(ip, mask).ok()?,
+        router: get("router").and_then(|r| r.split_whitespace().next()?.parse().ok()),
+        order: get("order").and_then(|o| o.parse().ok()).unwrap_or(0),
+    })
+}
+
+/// `udhcpc -i DEV -n -q -f -t 6 -T 1 -s SCRIPT` inside `ns`: one lease, written to `lease`.
+pub fn dhcp_request(ns: &str, dev: &str, script: &str, lease: &Path) -> Result<(), ProcError> {
+    let what = format!("udhcpc -i {dev} in {ns}");
+    let mut cmd = Command::new("busybox");
+    cmd.args([
+        "udhcpc", "-i", dev, "-n", "-q", "-f", "-t", "6", "-T", "1", "-s", script,
+    ])
+    .env("NETLOOM_LEASE", lease)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let out = netns::command_in(ns, cmd)
+        .map_err(io_err(&what))?
+        .output()
+        .map_err(io_err(&what))?;
+    if !out.status.success() || !lease.exists() {
+        return Err(ProcError::Failed {
+            what,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
