@@ -9,7 +9,9 @@ mod reach;
 mod schema;
 mod serve;
 mod simulate;
+mod status;
 mod validate;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -38,10 +40,10 @@ enum Command {
     Plan(plan::Args),
     /// Build the topology on its hosts (sandbox hosts: on this machine).
     Apply(apply::Args),
-    /// Ping every pair for real and compare with the simulation (not yet available).
-    Verify(NotYet),
-    /// Show what is deployed and any drift (not yet available).
-    Status(NotYet),
+    /// Ping every pair for real and compare with the simulation.
+    Verify(verify::Args),
+    /// Show what is deployed and any drift.
+    Status(status::Args),
     /// Remove everything netloom created for a topology.
     Destroy(destroy::Args),
     /// Print the equivalent shell script of ip/ovs-vsctl/nft/dnsmasq commands.
@@ -67,8 +69,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Reach(a) => reach::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Apply(a) => apply::run(a),
-        Command::Verify(_) => not_yet("verify"),
-        Command::Status(_) => not_yet("status"),
+        Command::Verify(a) => verify::run(a),
+        Command::Status(a) => status::run(a),
         Command::Destroy(a) => destroy::run(a),
         Command::Export(a) => export::run(a),
         Command::Serve(a) => serve::run(a),

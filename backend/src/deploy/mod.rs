@@ -18,6 +18,8 @@ pub mod nl;
 pub mod observe;
 pub mod ovsdb;
 pub mod procs;
+pub mod status;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::Path;

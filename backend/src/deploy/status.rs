@@ -1,0 +1,214 @@
+//! `status`: per host, what is deployed — vms with their addresses and
+//! leases, routers, DHCP servers, processes — and the drift (what apply would do).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+
+use netloom_core::plan::{self, Resource};
+use netloom_core::topology::{GuestKind, IfaceAddr, Topology};
+
+use super::{facts, observe, procs};
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub topology: String,
+    /// True when anything of the topology exists on this machine.
+    pub deployed: bool,
+    pub hosts: Vec<HostStatus>,
+    pub externals: Vec<ExternalStatus>,
+    /// Every step apply would run now; empty when reality matches the file.
+    pub drift: Vec<DriftItem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostStatus {
+    pub name: String,
+    pub netns: String,
+    /// Emulated here (sandbox) or real (its agent).
+    pub emulated: bool,
+    pub present: bool,
+    pub processes: Vec<Process>,
+    pub vms: Vec<GuestStatus>,
+    pub routers: Vec<GuestStatus>,
+    pub dhcp: Vec<GuestStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GuestStatus {
+    pub name: String,
+    pub netns: String,
+    pub present: bool,
+    pub interfaces: Vec<IfaceStatus>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<Process>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IfaceStatus {
+    pub name: String,
+    /// Addresses found on it (CIDR).
+    pub addresses: Vec<String>,
+    /// The DHCP lease it holds, if it asked for one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Process {
+    pub name: String,
+    pub pid: i32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExternalStatus {
+    pub name: String,
+    /// The upstream router's namespace.
+    pub netns: String,
+    pub gateway: String,
+    pub present: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DriftItem {
+    pub host: String,
+    pub step: String,
+}
+
+pub fn status(topo: &Topology) -> Status {
+    let f = facts();
+    let targets = plan::targets(topo, &f);
+    let want = plan::desired(topo, &f);
+    let have = observe::observe(&topo.name, &targets, &want);
+    let p = plan::plan(&topo.name, &targets, &want, &have);
+    let run = netloom_core::names::run_dir(&topo.name);
+
+    let mut nss: BTreeSet<String> = BTreeSet::new();
+    let mut addrs: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for (_, r) in have.iter() {
+        match r {
+            Resource::Netns { name } => {
+                nss.insert(name.clone());
+            }
+            Resource::Addr { netns, dev, cidr } => addrs
+                .entry((netns.clone(), dev.clone()))
+                .or_default()
+                .push(cidr.to_string()),
+            _ => {}
+        }
+    }
+    let guest = |gi: usize| {
+        let g = &topo.guests[gi];
+        let interfaces = g
+            .ifaces
+            .iter()
+            .map(|i| {
+                let mut a = addrs
+                    .get(&(g.netns.clone(), i.name.clone()))
+                    .cloned()
+                    .unwrap_or_default();
+                let lease = (i.addr == IfaceAddr::Dhcp)
+                    .then(|| {
+                        procs::read_lease(Path::new(&observe::lease_path(
+                            &topo.name, &g.netns, &i.name,
+                        )))
+                    })
+                    .flatten()
+                    .map(|l| l.ip.to_string());
+                if let Some(l) = &lease {
+                    a.push(l.clone());
+                }
+                IfaceStatus {
+                    name: i.name.clone(),
+                    addresses: a,
+                    lease,
+                }
+            })
+            .collect();
+        let processes = match g.kind {
+            GuestKind::Dhcp(_) => {
+                let pidfile = format!("{run}/{}/dhcp-{}.pid", topo.hosts[g.host].name, g.name);
+                procs::alive_pid(Path::new(&pidfile))
+                    .map(|pid| Process {
+                        name: "dnsmasq".into(),
+                        pid,
+                    })
+                    .into_iter()
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        GuestStatus {
+            name: g.name.clone(),
+            netns: g.netns.clone(),
+            present: nss.contains(&g.netns),
+            interfaces,
+            processes,
+        }
+    };
+    let hosts = topo
+        .hosts
+        .iter()
+        .map(|h| {
+            let dir = format!("{run}/{}", h.name);
+            let processes = [
+                ("ovsdb-server", "ovsdb.pid"),
+                ("ovs-vswitchd", "vswitchd.pid"),
+            ]
+            .iter()
+            .filter_map(|(n, f)| {
+                procs::alive_pid(&Path::new(&dir).join(f)).map(|pid| Process {
+                    name: n.to_string(),
+                    pid,
+                })
+            })
+            .collect();
+            let of = |pred: fn(&GuestKind) -> bool| -> Vec<GuestStatus> {
+                h.guests
+                    .iter()
+                    .copied()
+                    .filter(|&g| pred(&topo.guests[g].kind))
+                    .map(guest)
+                    .collect()
+            };
+            HostStatus {
+                name: h.name.clone(),
+                netns: h.netns.clone(),
+                emulated: h.agent.is_none(),
+                present: nss.contains(&h.netns),
+                processes,
+                vms: of(|k| matches!(k, GuestKind::Vm)),
+                routers: of(|k| matches!(k, GuestKind::Router(_))),
+                dhcp: of(|k| matches!(k, GuestKind::Dhcp(_))),
+            }
+        })
+        .collect();
+    let externals = topo
+        .externals
+        .iter()
+        .map(|e| ExternalStatus {
+            name: e.name.clone(),
+            netns: e.netns.clone(),
+            gateway: e.gateway.to_string(),
+            present: nss.contains(&e.netns),
+        })
+        .collect();
+    let drift = p
+        .targets
+        .iter()
+        .flat_map(|t| {
+            t.steps.iter().map(move |s| DriftItem {
+                host: t.target.name.clone(),
+                step: s.to_string(),
+            })
+        })
+        .collect();
+    Status {
+        topology: topo.name.clone(),
+        deployed: !have.is_empty(),
+        hosts,
+        externals,
+        drift,
+    }
+}

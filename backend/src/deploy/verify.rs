@@ -1,0 +1,163 @@
+//! `verify`: the reachability report measured for real — every sender (vm,
+//! external network) pings every address of the topology from inside its
+//! namespace — and its comparison with the simulator's prediction.
+//!
+//! Pings go only to addresses of the topology, from namespaces netloom
+//! created, whose only links lead to other namespaces of the same topology.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+
+use netloom_core::reach::{ReachReport, ReachResult, Source};
+use netloom_core::topology::{IfaceAddr, NodeRef, Topology};
+
+use super::{netns, observe, procs};
+
+/// Pings running at once (each mostly waits).
+const PARALLEL: usize = 48;
+
+/// The addresses each guest really has: static ones, and DHCP leases as found.
+pub fn real_addresses(topo: &Topology) -> Vec<Vec<Option<Ipv4Addr>>> {
+    topo.guests
+        .iter()
+        .map(|g| {
+            g.ifaces
+                .iter()
+                .map(|i| match i.addr {
+                    IfaceAddr::Static(n) => Some(n.addr()),
+                    IfaceAddr::Dhcp => procs::read_lease(Path::new(&observe::lease_path(
+                        &topo.name, &g.netns, &i.name,
+                    )))
+                    .map(|l| l.ip.addr()),
+                    IfaceAddr::None => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `ip netns exec NS ping -c 1 -i 0.2 -w 2 -q ADDR`: true on an echo reply.
+fn ping(ns: &str, addr: Ipv4Addr) -> bool {
+    let mut cmd = Command::new("ping");
+    cmd.args([
+        "-c",
+        "1",
+        "-i",
+        "0.2",
+        "-w",
+        "2",
+        "-q",
+        "-n",
+        &addr.to_string(),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    netns::command_in(ns, cmd)
+        .and_then(|mut c| c.status())
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Measure the report: same senders, same addresses (leases as found) as `reach`.
+pub fn measure(topo: &Topology) -> ReachReport {
+    let addrs = real_addresses(topo);
+    let mut targets: Vec<Ipv4Addr> = addrs.iter().flatten().flatten().copied().collect();
+    targets.extend(topo.externals.iter().map(|e| e.gateway.addr()));
+    let mut jobs: Vec<(String, String, Ipv4Addr)> = Vec::new();
+    for node in netloom_core::reach::senders(topo) {
+        let (label, ns, own): (String, String, Vec<Ipv4Addr>) = match node {
+            NodeRef::Guest(g) => (
+                topo.vm_label(g),
+                topo.guests[g].netns.clone(),
+                addrs[g].iter().flatten().copied().collect(),
+            ),
+            NodeRef::External(e) => {
+                let x = &topo.externals[e];
+                (x.name.clone(), x.netns.clone(), vec![x.gateway.addr()])
+            }
+        };
+        for t in &targets {
+            if !own.contains(t) {
+                jobs.push((label.clone(), ns.clone(), *t));
+            }
+        }
+    }
+    let mut oks = vec![false; jobs.len()];
+    for (chunk_jobs, chunk_oks) in jobs.chunks(PARALLEL).zip(oks.chunks_mut(PARALLEL)) {
+        std::thread::scope(|sc| {
+            for ((_, ns, t), ok) in chunk_jobs.iter().zip(chunk_oks.iter_mut()) {
+                sc.spawn(move || *ok = ping(ns, *t));
+            }
+        });
+    }
+    let results = jobs
+        .into_iter()
+        .zip(oks)
+        .map(|((from, _, to), ok)| ReachResult {
+            from,
+            to: to.to_string(),
+            proto: "icmp".into(),
+            ok,
+            detail: if ok {
+                "echo reply received".into()
+            } else {
+                "no echo reply within 2 s".into()
+            },
+            reason: None,
+        })
+        .collect();
+    ReachReport {
+        topology: topo.name.clone(),
+        source: Source::Real,
+        results,
+    }
+}
+
+/// One pair where reality and the prediction differ.
+#[derive(Debug, Clone, Serialize)]
+pub struct Disagreement {
+    pub from: String,
+    pub to: String,
+    /// `None`: the pair is missing on that side (e.g. a lease at another address).
+    pub real: Option<bool>,
+    pub simulation: Option<bool>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub simulation_detail: String,
+}
+
+/// Pairs where `real` and `predicted` disagree (or that only one of them has).
+pub fn compare(real: &ReachReport, predicted: &ReachReport) -> Vec<Disagreement> {
+    let key = |r: &ReachResult| (r.from.clone(), r.to.clone());
+    let sim: BTreeMap<_, &ReachResult> = predicted.results.iter().map(|r| (key(r), r)).collect();
+    let re: BTreeMap<_, &ReachResult> = real.results.iter().map(|r| (key(r), r)).collect();
+    let mut out = Vec::new();
+    for (k, r) in &re {
+        match sim.get(k) {
+            Some(s) if s.ok == r.ok => {}
+            s => out.push(Disagreement {
+                from: k.0.clone(),
+                to: k.1.clone(),
+                real: Some(r.ok),
+                simulation: s.map(|s| s.ok),
+                simulation_detail: s.map(|s| s.detail.clone()).unwrap_or_default(),
+            }),
+        }
+    }
+    for (k, s) in &sim {
+        if !re.contains_key(k) {
+            out.push(Disagreement {
+                from: k.0.clone(),
+                to: k.1.clone(),
+                real: None,
+                simulation: Some(s.ok),
+                simulation_detail: s.detail.clone(),
+            });
+        }
+    }
+    out
+}
