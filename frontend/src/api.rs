@@ -1,0 +1,243 @@
+//! Talking to `netloom serve`: designs stored on the server, with revisions.
+//! The session cookie set by the login link authenticates every call.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde::Deserialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::state::{Ctx, Stored};
+
+/// An API call; `Err` is the server's `ErrorBody` message (or why the call failed).
+pub async fn call(
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value, String> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+    if let Some(b) = body {
+        let headers = web_sys::Headers::new().map_err(js_err)?;
+        headers
+            .set("content-type", "application/json")
+            .map_err(js_err)?;
+        init.set_headers(&headers);
+        init.set_body(&JsValue::from_str(&b.to_string()));
+    }
+    let resp = JsFuture::from(window().fetch_with_str_and_init(path, &init))
+        .await
+        .map_err(|e| format!("the server did not answer: {}", js_err(e)))?;
+    let resp: web_sys::Response = resp.dyn_into().map_err(js_err)?;
+    let text = JsFuture::from(resp.text().map_err(js_err)?)
+        .await
+        .map_err(js_err)?;
+    let text = text.as_string().unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    if resp.ok() {
+        Ok(json)
+    } else {
+        let msg = json["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("HTTP {}", resp.status()));
+        Err(if resp.status() == 401 {
+            format!("{msg} (the app was opened without logging in)")
+        } else {
+            msg
+        })
+    }
+}
+
+fn js_err(e: JsValue) -> String {
+    e.as_string()
+        .or_else(|| js_sys::JSON::stringify(&e).ok().and_then(|s| s.as_string()))
+        .unwrap_or_else(|| "browser error".into())
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+struct Info {
+    id: i64,
+    name: String,
+    revision: i64,
+    updated: i64,
+}
+
+/// Save the design: a new revision of the stored one, or a new stored design.
+pub fn save(ctx: Ctx, as_new: bool) {
+    let text = ctx.spec.with_untracked(netloom_core::format::to_yaml);
+    let stored = ctx.stored.get_untracked().filter(|_| !as_new);
+    spawn_local(async move {
+        let result = match &stored {
+            Some(s) => {
+                call(
+                    "PUT",
+                    &format!("/api/designs/{}", s.id),
+                    Some(serde_json::json!({"revision": s.revision, "text": text})),
+                )
+                .await
+            }
+            None => {
+                let name = ctx.spec.with_untracked(|s| s.name.clone());
+                call(
+                    "POST",
+                    "/api/designs",
+                    Some(serde_json::json!({"name": name, "text": text})),
+                )
+                .await
+            }
+        };
+        match result.and_then(|v| serde_json::from_value::<Info>(v).map_err(|e| e.to_string())) {
+            Ok(info) => {
+                ctx.stored.set(Some(Stored {
+                    id: info.id,
+                    name: info.name.clone(),
+                    revision: info.revision,
+                }));
+                ctx.say(
+                    format!("Saved “{}” (revision {})", info.name, info.revision),
+                    false,
+                );
+            }
+            Err(e) => ctx.say(format!("Not saved: {e}"), true),
+        }
+    });
+}
+
+fn open(ctx: Ctx, id: i64) {
+    spawn_local(async move {
+        match call("GET", &format!("/api/designs/{id}"), None).await {
+            Ok(v) => {
+                let text = v["text"].as_str().unwrap_or_default();
+                match netloom_core::parse(text) {
+                    Ok(spec) => {
+                        let stored = Stored {
+                            id,
+                            name: v["name"].as_str().unwrap_or_default().to_string(),
+                            revision: v["revision"].as_i64().unwrap_or(0),
+                        };
+                        ctx.replace(spec, Some(stored));
+                    }
+                    Err(p) => ctx.say(format!("The stored design does not parse: {p}"), true),
+                }
+            }
+            Err(e) => ctx.say(e, true),
+        }
+    });
+}
+
+/// The server tab's list of stored designs.
+#[component]
+pub fn DesignsPanel() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let list = RwSignal::new(Vec::<Info>::new());
+    let error = RwSignal::new(None::<String>);
+    let refresh = move || {
+        spawn_local(async move {
+            match call("GET", "/api/designs", None).await {
+                Ok(v) => {
+                    list.set(serde_json::from_value(v).unwrap_or_default());
+                    error.set(None);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        })
+    };
+    refresh();
+    // Refresh after every save/open so revisions shown are current.
+    Effect::new(move |_| {
+        ctx.stored.track();
+        refresh();
+    });
+    let rename = move |id: i64, revision: i64| {
+        let Ok(Some(name)) = window().prompt_with_message("New name of the design") else {
+            return;
+        };
+        spawn_local(async move {
+            match call(
+                "PUT",
+                &format!("/api/designs/{id}"),
+                Some(serde_json::json!({"revision": revision, "name": name})),
+            )
+            .await
+            {
+                Ok(v) => {
+                    if let Ok(info) = serde_json::from_value::<Info>(v) {
+                        if ctx
+                            .stored
+                            .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
+                        {
+                            ctx.stored.set(Some(Stored {
+                                id,
+                                name: info.name,
+                                revision: info.revision,
+                            }));
+                        }
+                    }
+                    refresh();
+                }
+                Err(e) => ctx.say(e, true),
+            }
+        });
+    };
+    let remove = move |id: i64| {
+        if !window()
+            .confirm_with_message("Delete this design from the server?")
+            .unwrap_or(false)
+        {
+            return;
+        }
+        spawn_local(async move {
+            match call("DELETE", &format!("/api/designs/{id}"), None).await {
+                Ok(_) => {
+                    if ctx
+                        .stored
+                        .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
+                    {
+                        ctx.stored.set(None);
+                    }
+                    refresh();
+                }
+                Err(e) => ctx.say(e, true),
+            }
+        });
+    };
+    let rows = move || {
+        list.get()
+            .into_iter()
+            .map(|d| {
+                let current = ctx.stored.with(|s| s.as_ref().is_some_and(|s| s.id == d.id));
+                let when = js_sys::Date::new(&JsValue::from_f64(d.updated as f64 * 1000.0))
+                    .to_locale_string("en-GB", &JsValue::UNDEFINED)
+                    .as_string()
+                    .unwrap_or_default();
+                view! {
+                    <li class:current=current>
+                        <span class="dname">{d.name.clone()}</span>
+                        <span class="muted">{format!(" r{} · {when}", d.revision)}</span>
+                        <span class="actions">
+                            <button class="small" on:click=move |_| open(ctx, d.id)>"Open"</button>
+                            <button class="small" on:click=move |_| rename(d.id, d.revision)>"Rename"</button>
+                            <button class="small danger" on:click=move |_| remove(d.id)>"Delete"</button>
+                        </span>
+                    </li>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <h3>"Designs on the server"</h3>
+        <p class="muted">{move || match ctx.stored.get() {
+            Some(s) => format!("This design: “{}”, revision {}", s.name, s.revision),
+            None => "This design is not saved on the server yet.".to_string(),
+        }}</p>
+        <div class="row">
+            <button id="save" class="primary" on:click=move |_| save(ctx, false)>"Save"</button>
+            <button id="save-as" on:click=move |_| save(ctx, true)>"Save as new"</button>
+            <button on:click=move |_| refresh()>"Refresh"</button>
+        </div>
+        {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
+        <ul class="designs" id="designs">{rows}</ul>
+    }
+}

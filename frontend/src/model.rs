@@ -1,0 +1,931 @@
+//! The editor's view of a design: element identities, canvas geometry, the
+//! layout id scheme, and every edit as a function on the raw
+//! [`TopologySpec`] (the file is the single source of truth; the canvas and the
+//! YAML panel are two views of it).
+//!
+//! Layout ids (the keys of the file's `layout` map): a host is `<host>`; a
+//! bridge, vm, dhcp server or router is `<host>/<name>`; an external network
+//! is `ext:<name>`. Positions are element centres, except an empty host's,
+//! which is its top-left corner (a host with elements is drawn around them).
+
+use std::collections::BTreeMap;
+
+use netloom_core::spec::*;
+
+/// One thing on the canvas, by index into the spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Elem {
+    Host(usize),
+    Bridge(usize, usize),
+    Vm(usize, usize),
+    Dhcp(usize, usize),
+    Router(usize, usize),
+    Ext(usize),
+    Tunnel(usize),
+    /// nic `n` of vm `v` on host `h`.
+    Nic(usize, usize, usize),
+    /// interface `i` of router `r` on host `h`.
+    RIface(usize, usize, usize),
+    /// the attachment of dhcp server `d` to its bridge.
+    DhcpLink(usize, usize),
+    /// the uplink of bridge `b` to its external network.
+    Uplink(usize, usize),
+}
+
+/// What the palette can create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Host,
+    Bridge,
+    Vm,
+    Dhcp,
+    Router,
+    Ext,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Host,
+        Kind::Bridge,
+        Kind::Vm,
+        Kind::Dhcp,
+        Kind::Router,
+        Kind::Ext,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Host => "host",
+            Kind::Bridge => "bridge",
+            Kind::Vm => "vm",
+            Kind::Dhcp => "dhcp",
+            Kind::Router => "router",
+            Kind::Ext => "external",
+        }
+    }
+
+    /// Half width and half height of the node's shape.
+    pub fn half(self) -> (f64, f64) {
+        match self {
+            Kind::Host => (130.0, 85.0),
+            Kind::Bridge => (75.0, 14.0),
+            Kind::Vm | Kind::Dhcp | Kind::Router => (46.0, 20.0),
+            Kind::Ext => (65.0, 32.0),
+        }
+    }
+
+    pub fn inside_host(self) -> bool {
+        !matches!(self, Kind::Host | Kind::Ext)
+    }
+}
+
+impl Elem {
+    /// The node kind, for nodes (not links).
+    pub fn kind(self) -> Option<Kind> {
+        Some(match self {
+            Elem::Host(_) => Kind::Host,
+            Elem::Bridge(..) => Kind::Bridge,
+            Elem::Vm(..) => Kind::Vm,
+            Elem::Dhcp(..) => Kind::Dhcp,
+            Elem::Router(..) => Kind::Router,
+            Elem::Ext(_) => Kind::Ext,
+            _ => return None,
+        })
+    }
+
+    pub fn host(self) -> Option<usize> {
+        match self {
+            Elem::Host(h)
+            | Elem::Bridge(h, _)
+            | Elem::Vm(h, _)
+            | Elem::Dhcp(h, _)
+            | Elem::Router(h, _)
+            | Elem::Nic(h, _, _)
+            | Elem::RIface(h, _, _)
+            | Elem::DhcpLink(h, _)
+            | Elem::Uplink(h, _) => Some(h),
+            Elem::Ext(_) | Elem::Tunnel(_) => None,
+        }
+    }
+
+    /// The node a link belongs to (a nic's vm, ...); a node is its own owner.
+    pub fn owner(self) -> Elem {
+        match self {
+            Elem::Nic(h, v, _) => Elem::Vm(h, v),
+            Elem::RIface(h, r, _) => Elem::Router(h, r),
+            Elem::DhcpLink(h, d) => Elem::Dhcp(h, d),
+            Elem::Uplink(h, b) => Elem::Bridge(h, b),
+            e => e,
+        }
+    }
+
+    /// The layout id (see the module docs), for nodes that still exist.
+    pub fn key(self, s: &TopologySpec) -> Option<String> {
+        let host = |h: usize| s.hosts.get(h);
+        Some(match self {
+            Elem::Host(h) => host(h)?.name.clone(),
+            Elem::Bridge(h, i) => format!("{}/{}", host(h)?.name, host(h)?.bridges.get(i)?.name),
+            Elem::Vm(h, i) => format!("{}/{}", host(h)?.name, host(h)?.vms.get(i)?.name),
+            Elem::Dhcp(h, i) => format!("{}/{}", host(h)?.name, host(h)?.dhcp.get(i)?.name),
+            Elem::Router(h, i) => format!("{}/{}", host(h)?.name, host(h)?.routers.get(i)?.name),
+            Elem::Ext(e) => format!("ext:{}", s.externals.get(e)?.name),
+            _ => return None,
+        })
+    }
+
+    /// The element's place in the file, as problem paths write it.
+    pub fn path(self) -> String {
+        match self {
+            Elem::Host(h) => format!("hosts[{h}]"),
+            Elem::Bridge(h, i) => format!("hosts[{h}].bridges[{i}]"),
+            Elem::Vm(h, i) => format!("hosts[{h}].vms[{i}]"),
+            Elem::Dhcp(h, i) => format!("hosts[{h}].dhcp[{i}]"),
+            Elem::Router(h, i) => format!("hosts[{h}].routers[{i}]"),
+            Elem::Ext(e) => format!("externals[{e}]"),
+            Elem::Tunnel(t) => format!("tunnels[{t}]"),
+            Elem::Nic(h, v, n) => format!("hosts[{h}].vms[{v}].nics[{n}]"),
+            Elem::RIface(h, r, i) => format!("hosts[{h}].routers[{r}].interfaces[{i}]"),
+            Elem::DhcpLink(h, d) => format!("hosts[{h}].dhcp[{d}].bridge"),
+            Elem::Uplink(h, b) => format!("hosts[{h}].bridges[{b}].uplink"),
+        }
+    }
+
+    /// A stable DOM id for tests and for the problems panel.
+    pub fn dom_id(self) -> String {
+        self.path().replace(['[', '.'], "-").replace(']', "")
+    }
+
+    /// Name shown to people.
+    pub fn label(self, s: &TopologySpec) -> String {
+        match self {
+            Elem::Tunnel(t) => s
+                .tunnels
+                .get(t)
+                .map(|t| format!("{} {}", t.kind, t.between.join(" ↔ ")))
+                .unwrap_or_default(),
+            e if e.kind().is_some() => e.key(s).unwrap_or_default(),
+            e => e.path(),
+        }
+    }
+}
+
+/// The node a problem path points into: the innermost host-level element.
+pub fn elem_of_path(path: &str) -> Option<Elem> {
+    let mut parts = path.split('.').map(|seg| match seg.split_once('[') {
+        Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+        None => (seg, None),
+    });
+    match parts.next()? {
+        ("externals", Some(e)) => Some(Elem::Ext(e)),
+        ("tunnels", Some(t)) => Some(Elem::Tunnel(t)),
+        ("hosts", Some(h)) => match parts.next() {
+            Some(("bridges", Some(i))) => Some(Elem::Bridge(h, i)),
+            Some(("vms", Some(i))) => Some(Elem::Vm(h, i)),
+            Some(("dhcp", Some(i))) => Some(Elem::Dhcp(h, i)),
+            Some(("routers", Some(i))) => Some(Elem::Router(h, i)),
+            _ => Some(Elem::Host(h)),
+        },
+        _ => None,
+    }
+}
+
+/// Every node of a design, hosts first, then what they hold, then externals.
+pub fn nodes(s: &TopologySpec) -> Vec<Elem> {
+    let mut out = Vec::new();
+    for (h, host) in s.hosts.iter().enumerate() {
+        out.push(Elem::Host(h));
+        out.extend((0..host.bridges.len()).map(|i| Elem::Bridge(h, i)));
+        out.extend((0..host.vms.len()).map(|i| Elem::Vm(h, i)));
+        out.extend((0..host.dhcp.len()).map(|i| Elem::Dhcp(h, i)));
+        out.extend((0..host.routers.len()).map(|i| Elem::Router(h, i)));
+    }
+    out.extend((0..s.externals.len()).map(Elem::Ext));
+    out
+}
+
+/// The elements inside a host.
+pub fn children(s: &TopologySpec, h: usize) -> Vec<Elem> {
+    nodes(s)
+        .into_iter()
+        .filter(|e| !matches!(e, Elem::Host(_)) && e.host() == Some(h))
+        .collect()
+}
+
+/// A link drawn between two nodes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    pub elem: Elem,
+    pub a: Elem,
+    pub b: Elem,
+    pub vlan: Option<i64>,
+    pub label: String,
+    pub tunnel: bool,
+}
+
+fn bridge_index(s: &TopologySpec, h: usize, name: &str) -> Option<usize> {
+    s.hosts[h].bridges.iter().position(|b| b.name == name)
+}
+
+/// `host/bridge` → the bridge element.
+pub fn find_bridge(s: &TopologySpec, end: &str) -> Option<Elem> {
+    let (hn, bn) = end.split_once('/')?;
+    let h = s.hosts.iter().position(|x| x.name == hn)?;
+    Some(Elem::Bridge(h, bridge_index(s, h, bn)?))
+}
+
+/// Every link whose two ends exist.
+pub fn links(s: &TopologySpec) -> Vec<Link> {
+    let mut out = Vec::new();
+    for (h, host) in s.hosts.iter().enumerate() {
+        for (v, vm) in host.vms.iter().enumerate() {
+            for (n, nic) in vm.nics.iter().enumerate() {
+                if let Some(b) = bridge_index(s, h, &nic.bridge) {
+                    out.push(Link {
+                        elem: Elem::Nic(h, v, n),
+                        a: Elem::Vm(h, v),
+                        b: Elem::Bridge(h, b),
+                        vlan: nic.vlan,
+                        label: format!("eth{n}"),
+                        tunnel: false,
+                    });
+                }
+            }
+        }
+        for (d, dh) in host.dhcp.iter().enumerate() {
+            if let Some(b) = bridge_index(s, h, &dh.bridge) {
+                out.push(Link {
+                    elem: Elem::DhcpLink(h, d),
+                    a: Elem::Dhcp(h, d),
+                    b: Elem::Bridge(h, b),
+                    vlan: dh.vlan,
+                    label: "eth0".into(),
+                    tunnel: false,
+                });
+            }
+        }
+        for (r, rt) in host.routers.iter().enumerate() {
+            for (i, ifc) in rt.interfaces.iter().enumerate() {
+                if let Some(b) = bridge_index(s, h, &ifc.bridge) {
+                    out.push(Link {
+                        elem: Elem::RIface(h, r, i),
+                        a: Elem::Router(h, r),
+                        b: Elem::Bridge(h, b),
+                        vlan: ifc.vlan,
+                        label: ifc.name.clone(),
+                        tunnel: false,
+                    });
+                }
+            }
+        }
+        for (b, br) in host.bridges.iter().enumerate() {
+            if let Some(e) = br
+                .uplink
+                .as_ref()
+                .and_then(|u| s.externals.iter().position(|x| &x.name == u))
+            {
+                out.push(Link {
+                    elem: Elem::Uplink(h, b),
+                    a: Elem::Bridge(h, b),
+                    b: Elem::Ext(e),
+                    vlan: None,
+                    label: "uplink".into(),
+                    tunnel: false,
+                });
+            }
+        }
+    }
+    for (t, tun) in s.tunnels.iter().enumerate() {
+        let ends: Vec<Elem> = tun
+            .between
+            .iter()
+            .filter_map(|e| find_bridge(s, e))
+            .collect();
+        if let [a, b] = ends[..] {
+            out.push(Link {
+                elem: Elem::Tunnel(t),
+                a,
+                b,
+                vlan: None,
+                label: tunnel_label(tun),
+                tunnel: true,
+            });
+        }
+    }
+    out
+}
+
+/// `GRE key 5`, `GRE`, `VXLAN 100`.
+pub fn tunnel_label(t: &TunnelSpec) -> String {
+    match (t.kind.as_str(), t.key, t.vni) {
+        ("gre", Some(k), _) => format!("GRE key {k}"),
+        ("gre", None, _) => "GRE".into(),
+        ("vxlan", _, Some(v)) => format!("VXLAN {v}"),
+        (k, _, _) => k.to_uppercase(),
+    }
+}
+
+/// A colour per VLAN, stable across sessions (untagged: grey).
+pub fn vlan_color(vlan: Option<i64>) -> &'static str {
+    const PALETTE: [&str; 8] = [
+        "#2f7ed8", "#d9822b", "#2e9e5b", "#8e44ad", "#c0392b", "#16a2a2", "#b58b00", "#d6336c",
+    ];
+    match vlan {
+        None => "#7a8794",
+        Some(v) => {
+            PALETTE[(v.unsigned_abs() as usize / 10 + v.unsigned_abs() as usize) % PALETTE.len()]
+        }
+    }
+}
+
+pub type Layout = BTreeMap<String, (f64, f64)>;
+
+const PAD: f64 = 24.0;
+const TITLE: f64 = 30.0;
+
+/// Positions for every node: the file's layout where it has one, an automatic
+/// one elsewhere.
+pub fn effective_layout(s: &TopologySpec) -> Layout {
+    let mut out = auto_layout(s);
+    for (k, p) in &s.layout {
+        if let Some(slot) = out.get_mut(k) {
+            *slot = (p.x, p.y);
+        }
+    }
+    out
+}
+
+/// A tidy arrangement: hosts side by side; in each, a column per bridge with
+/// its guests above and below it; externals above the bridges they serve.
+pub fn auto_layout(s: &TopologySpec) -> Layout {
+    let mut out = Layout::new();
+    let mut x = 40.0;
+    let top = 170.0;
+    let mut uplinked: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (h, host) in s.hosts.iter().enumerate() {
+        // Guests go to the column of the first bridge they plug into.
+        let ncols = host.bridges.len() + 1;
+        let mut cols: Vec<Vec<Elem>> = vec![Vec::new(); ncols];
+        let col_of = |bridge: Option<&str>| {
+            bridge
+                .and_then(|b| bridge_index(s, h, b))
+                .unwrap_or(host.bridges.len())
+        };
+        for (i, vm) in host.vms.iter().enumerate() {
+            cols[col_of(vm.nics.first().map(|n| n.bridge.as_str()))].push(Elem::Vm(h, i));
+        }
+        for (i, d) in host.dhcp.iter().enumerate() {
+            cols[col_of(Some(&d.bridge))].push(Elem::Dhcp(h, i));
+        }
+        for (i, r) in host.routers.iter().enumerate() {
+            cols[col_of(r.interfaces.first().map(|f| f.bridge.as_str()))].push(Elem::Router(h, i));
+        }
+        out.insert(host.name.clone(), (x, top));
+        let mut cx = x + PAD;
+        for (c, guests) in cols.iter().enumerate() {
+            let is_bridge = c < host.bridges.len();
+            if !is_bridge && guests.is_empty() {
+                continue;
+            }
+            let per_row = guests.len().div_ceil(2).max(1);
+            let width = (per_row as f64 * 112.0).max(170.0);
+            let mid = cx + width / 2.0;
+            if is_bridge {
+                let key = format!("{}/{}", host.name, host.bridges[c].name);
+                out.insert(key, (mid, top + TITLE + 110.0));
+                if let Some(u) = &host.bridges[c].uplink {
+                    uplinked.entry(u.clone()).or_default().push(mid);
+                }
+            }
+            for (i, g) in guests.iter().enumerate() {
+                let (row, idx) = if i < per_row {
+                    (0, i)
+                } else {
+                    (1, i - per_row)
+                };
+                let in_row = if row == 0 {
+                    per_row
+                } else {
+                    guests.len() - per_row
+                };
+                let gx = mid + (idx as f64 - (in_row as f64 - 1.0) / 2.0) * 112.0;
+                let gy = top + TITLE + 40.0 + row as f64 * 140.0;
+                if let Some(k) = g.key(s) {
+                    out.insert(k, (gx, gy));
+                }
+            }
+            cx += width;
+        }
+        let width = (cx - x + PAD).max(2.0 * Kind::Host.half().0);
+        x += width + 70.0;
+    }
+    for ext in &s.externals {
+        let ex = match uplinked.get(&ext.name) {
+            Some(xs) => xs.iter().sum::<f64>() / xs.len() as f64,
+            None => {
+                x += 150.0;
+                x - 80.0
+            }
+        };
+        out.insert(format!("ext:{}", ext.name), (ex, 60.0));
+    }
+    out
+}
+
+/// An axis-aligned box: left, top, right, bottom.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rect {
+    pub l: f64,
+    pub t: f64,
+    pub r: f64,
+    pub b: f64,
+}
+
+impl Rect {
+    pub fn around(c: (f64, f64), half: (f64, f64)) -> Rect {
+        Rect {
+            l: c.0 - half.0,
+            t: c.1 - half.1,
+            r: c.0 + half.0,
+            b: c.1 + half.1,
+        }
+    }
+
+    pub fn contains(&self, p: (f64, f64)) -> bool {
+        p.0 >= self.l && p.0 <= self.r && p.1 >= self.t && p.1 <= self.b
+    }
+
+    pub fn union(self, o: Rect) -> Rect {
+        Rect {
+            l: self.l.min(o.l),
+            t: self.t.min(o.t),
+            r: self.r.max(o.r),
+            b: self.b.max(o.b),
+        }
+    }
+
+    pub fn intersects(&self, o: &Rect) -> bool {
+        self.l <= o.r && o.l <= self.r && self.t <= o.b && o.t <= self.b
+    }
+}
+
+/// A host's box: around its elements, or its own default size when empty.
+pub fn host_rect(s: &TopologySpec, h: usize, pos: &dyn Fn(&str) -> (f64, f64)) -> Rect {
+    let mut r: Option<Rect> = None;
+    for c in children(s, h) {
+        if let (Some(k), Some(kind)) = (c.key(s), c.kind()) {
+            let cr = Rect::around(pos(&k), kind.half());
+            r = Some(r.map_or(cr, |x| x.union(cr)));
+        }
+    }
+    match r {
+        Some(r) => Rect {
+            l: r.l - PAD,
+            t: r.t - PAD - TITLE,
+            r: r.r + PAD,
+            b: r.b + PAD,
+        },
+        None => {
+            let (x, y) = pos(&s.hosts[h].name);
+            let (hw, hh) = Kind::Host.half();
+            Rect {
+                l: x,
+                t: y,
+                r: x + 2.0 * hw,
+                b: y + 2.0 * hh,
+            }
+        }
+    }
+}
+
+fn unique(base: &str, taken: &[&str]) -> String {
+    (1..)
+        .map(|n| format!("{base}{n}"))
+        .find(|c| !taken.contains(&c.as_str()))
+        .unwrap_or_default()
+}
+
+fn all_guest_names(s: &TopologySpec) -> Vec<&str> {
+    s.hosts
+        .iter()
+        .flat_map(|h| {
+            h.vms
+                .iter()
+                .map(|v| v.name.as_str())
+                .chain(h.dhcp.iter().map(|d| d.name.as_str()))
+                .chain(h.routers.iter().map(|r| r.name.as_str()))
+        })
+        .collect()
+}
+
+/// Add a node at a canvas point; guests and bridges go into host `host`.
+/// Returns the new element.
+pub fn add(s: &mut TopologySpec, kind: Kind, host: Option<usize>, at: (f64, f64)) -> Option<Elem> {
+    let elem = match (kind, host) {
+        (Kind::Host, _) => {
+            let taken: Vec<&str> = s.hosts.iter().map(|h| h.name.as_str()).collect();
+            let name = unique("node", &taken);
+            s.hosts.push(HostSpec {
+                name,
+                underlay_ip: None,
+                agent: None,
+                bridges: vec![],
+                vms: vec![],
+                dhcp: vec![],
+                routers: vec![],
+            });
+            Elem::Host(s.hosts.len() - 1)
+        }
+        (Kind::Ext, _) => {
+            let taken: Vec<&str> = s.externals.iter().map(|e| e.name.as_str()).collect();
+            let name = unique("ext", &taken);
+            s.externals.push(ExternalSpec {
+                name,
+                gateway: String::new(),
+            });
+            Elem::Ext(s.externals.len() - 1)
+        }
+        (Kind::Bridge, Some(h)) => {
+            let taken: Vec<&str> = s.hosts[h].bridges.iter().map(|b| b.name.as_str()).collect();
+            let name = unique("br", &taken);
+            s.hosts[h].bridges.push(BridgeSpec { name, uplink: None });
+            Elem::Bridge(h, s.hosts[h].bridges.len() - 1)
+        }
+        (Kind::Vm, Some(h)) => {
+            let name = unique("vm", &all_guest_names(s));
+            s.hosts[h].vms.push(VmSpec {
+                name,
+                nics: vec![],
+                gateway: None,
+                routes: vec![],
+            });
+            Elem::Vm(h, s.hosts[h].vms.len() - 1)
+        }
+        (Kind::Dhcp, Some(h)) => {
+            let name = unique("dhcp", &all_guest_names(s));
+            s.hosts[h].dhcp.push(DhcpSpec {
+                name,
+                bridge: String::new(),
+                vlan: None,
+                ip: String::new(),
+                range: vec![String::new(), String::new()],
+                gateway: None,
+            });
+            Elem::Dhcp(h, s.hosts[h].dhcp.len() - 1)
+        }
+        (Kind::Router, Some(h)) => {
+            let name = unique("r", &all_guest_names(s));
+            s.hosts[h].routers.push(RouterSpec {
+                name,
+                interfaces: vec![],
+                gateway: None,
+                routes: vec![],
+                snat: vec![],
+                dnat: vec![],
+            });
+            Elem::Router(h, s.hosts[h].routers.len() - 1)
+        }
+        _ => return None,
+    };
+    let key = elem.key(s)?;
+    let at = if kind == Kind::Host {
+        (at.0 - Kind::Host.half().0, at.1 - Kind::Host.half().1)
+    } else {
+        at
+    };
+    s.layout.insert(
+        key,
+        Position {
+            x: at.0.round(),
+            y: at.1.round(),
+        },
+    );
+    Some(elem)
+}
+
+/// What connecting `from` to `to` would do, or why it cannot.
+pub enum Connection {
+    /// A nic, router interface or DHCP attachment.
+    Attach,
+    Uplink,
+    /// A tunnel: the user picks GRE or VXLAN.
+    Tunnel,
+}
+
+pub fn connection(s: &TopologySpec, from: Elem, to: Elem) -> Result<Connection, String> {
+    let (from, to) = match (from, to) {
+        (Elem::Bridge(..), Elem::Vm(..) | Elem::Dhcp(..) | Elem::Router(..)) => (to, from),
+        (Elem::Ext(_), Elem::Bridge(..)) => (to, from),
+        p => p,
+    };
+    match (from, to) {
+        (Elem::Vm(h, _) | Elem::Dhcp(h, _) | Elem::Router(h, _), Elem::Bridge(hb, _)) => {
+            if h == hb {
+                Ok(Connection::Attach)
+            } else {
+                Err("a guest plugs only into a bridge of its own host; join bridges of different hosts with a tunnel".into())
+            }
+        }
+        (Elem::Bridge(h1, _), Elem::Bridge(h2, _)) => {
+            if h1 != h2 {
+                Ok(Connection::Tunnel)
+            } else {
+                Err("a tunnel joins bridges of two different hosts".into())
+            }
+        }
+        (Elem::Bridge(h, b), Elem::Ext(_)) => {
+            if s.hosts[h].bridges[b].uplink.is_some() {
+                Err("this bridge already has an uplink".into())
+            } else {
+                Ok(Connection::Uplink)
+            }
+        }
+        _ => Err("connect a guest to a bridge, a bridge to a bridge on another host, or a bridge to an external network".into()),
+    }
+}
+
+/// Make the connection (after [`connection`] said it is possible); `tunnel`
+/// is `gre` or `vxlan` for bridge-to-bridge.
+pub fn connect(s: &mut TopologySpec, from: Elem, to: Elem, tunnel: &str) -> Option<Elem> {
+    let (from, to) = match (from, to) {
+        (Elem::Bridge(..), Elem::Vm(..) | Elem::Dhcp(..) | Elem::Router(..)) => (to, from),
+        (Elem::Ext(_), Elem::Bridge(..)) => (to, from),
+        p => p,
+    };
+    match (from, to) {
+        (Elem::Vm(h, v), Elem::Bridge(_, b)) => {
+            let bridge = s.hosts[h].bridges[b].name.clone();
+            let nics = &mut s.hosts[h].vms[v].nics;
+            nics.push(NicSpec {
+                bridge,
+                vlan: None,
+                ip: None,
+                mac: None,
+            });
+            Some(Elem::Nic(h, v, nics.len() - 1))
+        }
+        (Elem::Dhcp(h, d), Elem::Bridge(_, b)) => {
+            s.hosts[h].dhcp[d].bridge = s.hosts[h].bridges[b].name.clone();
+            Some(Elem::DhcpLink(h, d))
+        }
+        (Elem::Router(h, r), Elem::Bridge(_, b)) => {
+            let bridge = s.hosts[h].bridges[b].name.clone();
+            let ifs = &mut s.hosts[h].routers[r].interfaces;
+            let taken: Vec<&str> = ifs.iter().map(|i| i.name.as_str()).collect();
+            let name = (0..)
+                .map(|n| format!("if{n}"))
+                .find(|c| !taken.contains(&c.as_str()))?;
+            ifs.push(RouterIfaceSpec {
+                name,
+                bridge,
+                vlan: None,
+                ip: String::new(),
+            });
+            Some(Elem::RIface(h, r, ifs.len() - 1))
+        }
+        (Elem::Bridge(h, b), Elem::Ext(e)) => {
+            s.hosts[h].bridges[b].uplink = Some(s.externals[e].name.clone());
+            Some(Elem::Uplink(h, b))
+        }
+        (Elem::Bridge(h1, b1), Elem::Bridge(h2, b2)) => {
+            let ends = vec![
+                format!("{}/{}", s.hosts[h1].name, s.hosts[h1].bridges[b1].name),
+                format!("{}/{}", s.hosts[h2].name, s.hosts[h2].bridges[b2].name),
+            ];
+            // The first key/VNI no other tunnel uses, so OVS accepts the port.
+            let used = |f: &dyn Fn(&TunnelSpec) -> Option<i64>| -> Vec<i64> {
+                s.tunnels
+                    .iter()
+                    .filter(|t| t.kind == tunnel)
+                    .filter_map(f)
+                    .collect()
+            };
+            let (key, vni) = if tunnel == "vxlan" {
+                let u = used(&|t| t.vni);
+                (None, (100..).find(|n| !u.contains(n)))
+            } else {
+                let u = used(&|t| t.key);
+                ((1..).find(|n| !u.contains(n)), None)
+            };
+            s.tunnels.push(TunnelSpec {
+                kind: tunnel.to_string(),
+                between: ends,
+                key,
+                vni,
+            });
+            Some(Elem::Tunnel(s.tunnels.len() - 1))
+        }
+        _ => None,
+    }
+}
+
+/// Remove elements (links and nodes). Nodes take their links with them;
+/// indices are removed from the highest down so the others stay valid.
+pub fn delete(s: &mut TopologySpec, elems: &[Elem]) {
+    let mut elems = elems.to_vec();
+    elems.sort();
+    elems.dedup();
+    // Links first (they index into nodes), highest index first.
+    for e in elems.iter().rev() {
+        match *e {
+            Elem::Nic(h, v, n) => {
+                if let Some(vm) = s.hosts.get_mut(h).and_then(|x| x.vms.get_mut(v)) {
+                    if n < vm.nics.len() {
+                        vm.nics.remove(n);
+                    }
+                }
+            }
+            Elem::RIface(h, r, i) => {
+                if let Some(rt) = s.hosts.get_mut(h).and_then(|x| x.routers.get_mut(r)) {
+                    if i < rt.interfaces.len() {
+                        rt.interfaces.remove(i);
+                    }
+                }
+            }
+            Elem::DhcpLink(h, d) => {
+                if let Some(dh) = s.hosts.get_mut(h).and_then(|x| x.dhcp.get_mut(d)) {
+                    dh.bridge.clear();
+                }
+            }
+            Elem::Uplink(h, b) => {
+                if let Some(br) = s.hosts.get_mut(h).and_then(|x| x.bridges.get_mut(b)) {
+                    br.uplink = None;
+                }
+            }
+            Elem::Tunnel(t) if t < s.tunnels.len() => {
+                s.tunnels.remove(t);
+            }
+            _ => {}
+        }
+    }
+    for e in elems.iter().rev() {
+        let key = e.key(s);
+        match *e {
+            Elem::Host(h) => {
+                let name = s.hosts[h].name.clone();
+                s.tunnels.retain(|t| {
+                    !t.between
+                        .iter()
+                        .any(|x| x.split('/').next() == Some(name.as_str()))
+                });
+                let prefix = format!("{name}/");
+                s.layout.retain(|k, _| !k.starts_with(&prefix));
+                s.hosts.remove(h);
+            }
+            Elem::Bridge(h, b) => {
+                let host = &mut s.hosts[h];
+                let name = host.bridges.remove(b).name;
+                for vm in &mut host.vms {
+                    vm.nics.retain(|n| n.bridge != name);
+                }
+                for r in &mut host.routers {
+                    r.interfaces.retain(|i| i.bridge != name);
+                }
+                for d in &mut host.dhcp {
+                    if d.bridge == name {
+                        d.bridge.clear();
+                    }
+                }
+                let end = format!("{}/{name}", host.name);
+                s.tunnels.retain(|t| !t.between.contains(&end));
+            }
+            Elem::Vm(h, i) => {
+                s.hosts[h].vms.remove(i);
+            }
+            Elem::Dhcp(h, i) => {
+                s.hosts[h].dhcp.remove(i);
+            }
+            Elem::Router(h, i) => {
+                s.hosts[h].routers.remove(i);
+            }
+            Elem::Ext(e) => {
+                let name = s.externals.remove(e).name;
+                for h in &mut s.hosts {
+                    for b in &mut h.bridges {
+                        if b.uplink.as_deref() == Some(name.as_str()) {
+                            b.uplink = None;
+                        }
+                    }
+                }
+            }
+            _ => continue,
+        }
+        if let Some(k) = key {
+            s.layout.remove(&k);
+        }
+    }
+}
+
+/// Rename a node and every reference to it (tunnel ends, nics, uplinks, NAT
+/// rules, layout ids).
+pub fn rename(s: &mut TopologySpec, e: Elem, new: &str) {
+    let Some(old_key) = e.key(s) else { return };
+    let new = new.trim().to_string();
+    match e {
+        Elem::Host(h) => {
+            let old = std::mem::replace(&mut s.hosts[h].name, new.clone());
+            for t in &mut s.tunnels {
+                for end in &mut t.between {
+                    if let Some(rest) = end.strip_prefix(&format!("{old}/")) {
+                        *end = format!("{new}/{rest}");
+                    }
+                }
+            }
+            let moved: Vec<String> = s
+                .layout
+                .keys()
+                .filter(|k| k.starts_with(&format!("{old}/")))
+                .cloned()
+                .collect();
+            for k in moved {
+                if let Some(p) = s.layout.remove(&k) {
+                    s.layout.insert(format!("{new}/{}", &k[old.len() + 1..]), p);
+                }
+            }
+        }
+        Elem::Bridge(h, b) => {
+            let host = &mut s.hosts[h];
+            let old = std::mem::replace(&mut host.bridges[b].name, new.clone());
+            for vm in &mut host.vms {
+                for n in &mut vm.nics {
+                    if n.bridge == old {
+                        n.bridge = new.clone();
+                    }
+                }
+            }
+            for r in &mut host.routers {
+                for i in &mut r.interfaces {
+                    if i.bridge == old {
+                        i.bridge = new.clone();
+                    }
+                }
+            }
+            for d in &mut host.dhcp {
+                if d.bridge == old {
+                    d.bridge = new.clone();
+                }
+            }
+            let (oe, ne) = (
+                format!("{}/{old}", host.name),
+                format!("{}/{new}", host.name),
+            );
+            for t in &mut s.tunnels {
+                for end in &mut t.between {
+                    if *end == oe {
+                        *end = ne.clone();
+                    }
+                }
+            }
+        }
+        Elem::Vm(h, i) => s.hosts[h].vms[i].name = new,
+        Elem::Dhcp(h, i) => s.hosts[h].dhcp[i].name = new,
+        Elem::Router(h, i) => s.hosts[h].routers[i].name = new,
+        Elem::Ext(x) => {
+            let old = std::mem::replace(&mut s.externals[x].name, new.clone());
+            for h in &mut s.hosts {
+                for b in &mut h.bridges {
+                    if b.uplink.as_deref() == Some(old.as_str()) {
+                        b.uplink = Some(new.clone());
+                    }
+                }
+            }
+        }
+        _ => return,
+    }
+    if let (Some(p), Some(k)) = (s.layout.remove(&old_key), e.key(s)) {
+        s.layout.insert(k, p);
+    }
+}
+
+/// Rename a router interface and the NAT rules that name it.
+pub fn rename_iface(s: &mut TopologySpec, h: usize, r: usize, i: usize, new: &str) {
+    let rt = &mut s.hosts[h].routers[r];
+    let old = std::mem::replace(&mut rt.interfaces[i].name, new.trim().to_string());
+    for sn in &mut rt.snat {
+        if sn.out == old {
+            sn.out = new.trim().to_string();
+        }
+    }
+    for dn in &mut rt.dnat {
+        if dn.in_ == old {
+            dn.in_ = new.trim().to_string();
+        }
+    }
+}
+
+/// Empty text → `None`.
+pub fn opt(text: &str) -> Option<String> {
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// A VLAN field: empty → untagged; anything else must be a number (the
+/// validator then checks the range).
+pub fn parse_vlan(text: &str) -> Result<Option<i64>, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    t.parse::<i64>().map(Some).map_err(|_| {
+        format!("{t:?} is not a VLAN number (1..4094), or leave it empty for untagged")
+    })
+}
