@@ -1,13 +1,69 @@
-//! `netloom simulate` (being implemented with the simulator).
+//! `netloom simulate FILE --from NODE --to ADDRESS|NODE [--proto P] [--size N] [--json]`
 
 use std::process::ExitCode;
 
+use netloom_core::sim::{simulate, Probe};
+
+use super::load_topology;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    /// Topology file (YAML or JSON); `-` reads standard input.
+    #[arg(value_name = "FILE")]
+    file: String,
+    /// Sender: a vm (`vm1`, or `host/vm` when the name is on several hosts),
+    /// a router or DHCP server (`host/name`), or an external network.
+    #[arg(long, value_name = "NODE")]
+    from: String,
+    /// Destination: an IPv4 address, or a node (its first address). Not needed for dhcp.
+    #[arg(long, value_name = "ADDRESS|NODE")]
+    to: Option<String>,
+    /// icmp (echo and reply), arp, tcp:PORT (handshake), udp:PORT, or dhcp.
+    #[arg(long, value_name = "PROTO", default_value = "icmp")]
+    proto: String,
+    /// IPv4 length of the probe packet (icmp and udp; default 84 for icmp, as ping).
+    #[arg(long, value_name = "BYTES")]
+    size: Option<u16>,
+    /// Print the trace as JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
-pub fn run(_args: Args) -> ExitCode {
-    super::not_yet("simulate")
+/// 0 with a trace (whatever its outcome), 1 for an invalid file, 2 for a bad probe or IO error.
+pub fn run(args: Args) -> ExitCode {
+    let topo = match load_topology(&args.file) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let to = match (&args.to, args.proto.as_str()) {
+        (Some(t), _) => t.as_str(),
+        (None, "dhcp") => "255.255.255.255",
+        (None, _) => {
+            eprintln!(
+                "netloom simulate: --to is required for {} probes",
+                args.proto
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let probe = match Probe::parse(&topo, &args.from, to, &args.proto, args.size) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("netloom simulate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let trace = simulate(&topo, &probe);
+    if args.json {
+        match serde_json::to_string_pretty(&trace) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("netloom simulate: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print!("{trace}");
+    }
+    ExitCode::SUCCESS
 }

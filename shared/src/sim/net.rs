@@ -149,10 +149,19 @@ impl<'t> Net<'t> {
             });
         }
 
+        // `Topology::vm_label`, without its scan of every guest per vm.
+        let mut vm_names: BTreeMap<&str, usize> = BTreeMap::new();
+        for g in topo.guests.iter().filter(|g| g.is_vm()) {
+            *vm_names.entry(g.name.as_str()).or_default() += 1;
+        }
+        let mut leases_of: Vec<Vec<&Lease>> = vec![Vec::new(); ng];
+        for l in &alloc.leases {
+            leases_of[l.client].push(l);
+        }
         let mut stacks: Vec<Stack> = Vec::with_capacity(ng + topo.externals.len());
         for (g, guest) in topo.guests.iter().enumerate() {
-            let label = if guest.is_vm() {
-                topo.vm_label(g)
+            let label = if guest.is_vm() && vm_names.get(guest.name.as_str()) == Some(&1) {
+                guest.name.clone()
             } else {
                 format!("{}/{}", topo.hosts[guest.host].name, guest.name)
             };
@@ -166,7 +175,7 @@ impl<'t> Net<'t> {
             };
             let mut ifaces = Vec::with_capacity(guest.ifaces.len());
             for (i, ifc) in guest.ifaces.iter().enumerate() {
-                let lease = alloc.leases.iter().find(|l| l.client == g && l.iface == i);
+                let lease = leases_of[g].iter().find(|l| l.iface == i);
                 let addr = match ifc.addr {
                     IfaceAddr::Static(n) => Some(n),
                     IfaceAddr::Dhcp => lease.map(|l| l.addr),
