@@ -592,6 +592,14 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                         peer_master: Some(names::segment(&tag)),
                     },
                 );
+                // The upstream router's own TCP/UDP leaves by this end into a userspace datapath.
+                s.insert(
+                    SANDBOX,
+                    Resource::TxOffloadOff {
+                        netns: topo.externals[x].netns.clone(),
+                        dev: names::uplink_peer(&tag, b),
+                    },
+                );
                 s.insert(
                     &h.name,
                     Resource::OvsPort {

@@ -108,7 +108,37 @@ pub fn destroy_plan(name: &str, topo: Option<&Topology>) -> Plan {
         None => (Vec::new(), State::default()),
     };
     let have = observe::observe(name, &targets, &hint);
+    let targets = if topo.is_some() {
+        targets
+    } else {
+        targets_from(&have)
+    };
     plan::plan(name, &targets, &State::default(), &have)
+}
+
+/// Targets as found, when the file is lost: a host's OVSDB is where its daemons run.
+fn targets_from(have: &State) -> Vec<TargetInfo> {
+    have.targets
+        .iter()
+        .map(|(name, rs)| {
+            let daemons = rs.values().find_map(|r| match r {
+                Resource::OvsDaemons { netns, dir } => Some((netns.clone(), dir.clone())),
+                _ => None,
+            });
+            let (netns, dir) = daemons.unwrap_or_default();
+            TargetInfo {
+                name: name.clone(),
+                agent: None,
+                netns,
+                ovsdb: if dir.is_empty() {
+                    String::new()
+                } else {
+                    format!("{dir}/db.sock")
+                },
+                datapath: "netdev".into(),
+            }
+        })
+        .collect()
 }
 
 /// Apply: observe, plan, execute.

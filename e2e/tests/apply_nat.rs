@@ -1,0 +1,89 @@
+//! Root test: the NAT lab (masquerade + port forward to an external network),
+//! apply → verify → re-apply → change → destroy, plus the port forward
+//! carrying real TCP from the external segment to vm1.
+
+mod apply_support;
+
+use apply_support::*;
+
+#[test]
+fn nat_lab_full_cycle() {
+    // The new vm goes on a new host: appended after every existing guest, it
+    // renames no interface (names come from guest indices); its explicit MAC
+    // keeps the derived MACs (externals' included) where they are.
+    full_cycle("nat.yaml", "e2e-nat", |text| {
+        let t = replace_once(
+            text,
+            "{bridge: br-in, ip: 10.0.0.2/24}",
+            "{bridge: br-in, vlan: 7, ip: 10.0.0.2/24}",
+        );
+        let t = t + "  - name: node9\n    bridges:\n      - name: br-in\n    vms:\n      - name: vm9\n        nics:\n          - {bridge: br-in, ip: 10.0.9.9/24, mac: \"52:54:00:00:09:09\"}\n";
+        let mut want = vec!["update ovs-port".to_string()];
+        want.extend(new_vm_steps("e2e-nat", "node9", "vm9", Some("10.0.9.9/24")));
+        // A new emulated host: its namespace, underlay link, daemons, bridges, phy port and address.
+        want.extend(
+            [
+                "create netns nl-e2e-nat.node9",
+                "create link nl-e2e-nat.node9/",
+                "create ovs_daemons nl-e2e-nat.node9",
+                "create ovs_bridge",
+                "create ovs_bridge",
+                "create ovs-port",
+                "create addr nl-e2e-nat.node9/",
+            ]
+            .map(String::from),
+        );
+        (t, want)
+    });
+}
+
+#[test]
+fn nat_port_forward_carries_tcp() {
+    if !netloom_e2e::root("nat_port_forward_carries_tcp") {
+        return;
+    }
+    let lab = Lab::new("nat.yaml", "e2e-natfw");
+    ok(&["apply", lab.path()]);
+    let vm1 = "nl-e2e-natfw.node1.vm1";
+    let ext = "nl-e2e-natfw._ext.internet";
+    // vm1 listens on :80 and answers once; the external segment connects to 198.51.100.2:8080.
+    let mut server = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            vm1,
+            "busybox",
+            "nc",
+            "-l",
+            "-p",
+            "80",
+            "-e",
+            "echo",
+            "hello-from-vm1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("nc server");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ext,
+            "busybox",
+            "nc",
+            "-w",
+            "3",
+            "198.51.100.2",
+            "8080",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("nc client");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("hello-from-vm1"),
+        "no answer through the port forward: {out:?}"
+    );
+}

@@ -1,0 +1,332 @@
+//! Shared by the `apply_*` root tests: run the real `netloom` binary on an
+//! example lab under a test-only topology name, and check for residue.
+//!
+//! Every lab is renamed `e2e-...`, so its namespaces start with
+//! `nl-e2e-` (the harness's sweep prefix) and can never be a user's.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The netloom binary next to this test's directory (built by `cargo test --workspace`;
+/// built here when missing, e.g. under `cargo test -p netloom-e2e`).
+pub fn bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .to_path_buf();
+    let b = dir.join("netloom");
+    if !b.exists() {
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-p", "netloom", "--bin", "netloom"])
+            .status()
+            .expect("cargo build");
+        assert!(st.success(), "cannot build netloom");
+    }
+    b
+}
+
+/// Run `netloom ARGS...` (argv, no shell), with extra environment.
+pub fn netloom_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(bin());
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run netloom")
+}
+
+pub fn netloom(args: &[&str]) -> Output {
+    netloom_env(args, &[])
+}
+
+/// Run and require success; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let o = netloom(args);
+    assert!(
+        o.status.success(),
+        "netloom {} failed ({}):\n{}\n{}",
+        args.join(" "),
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// An example lab under a test name, written to a temp file; destroyed and
+/// swept when dropped, even when the test fails.
+pub struct Lab {
+    pub name: String,
+    pub file: PathBuf,
+    pub text: String,
+}
+
+impl Lab {
+    pub fn new(example: &str, name: &str) -> Lab {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/");
+        let text = std::fs::read_to_string(format!("{root}{example}")).expect("example");
+        let text = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("name: ") {
+                    format!("name: {name}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        let file = std::env::temp_dir().join(format!("netloom-{name}.yaml"));
+        std::fs::write(&file, &text).unwrap();
+        let lab = Lab {
+            name: name.to_string(),
+            file,
+            text,
+        };
+        lab.sweep();
+        lab
+    }
+
+    pub fn path(&self) -> &str {
+        self.file.to_str().unwrap()
+    }
+
+    /// Replace the file's text.
+    pub fn rewrite(&mut self, text: String) {
+        std::fs::write(&self.file, &text).unwrap();
+        self.text = text;
+    }
+
+    pub fn plan(&self) -> Value {
+        serde_json::from_str(&ok(&["plan", "--json", self.path()])).expect("plan json")
+    }
+
+    /// Every step of a plan as `action key`.
+    pub fn plan_steps(&self) -> Vec<String> {
+        steps(&self.plan())
+    }
+
+    /// `netloom verify --json`: the disagreements, after checking the report's shape.
+    pub fn verify(&self) -> Vec<Value> {
+        let o = netloom(&["verify", "--json", self.path()]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "verify output: {e}\n{}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+        assert_eq!(v["report"]["source"], "real");
+        assert_eq!(v["report"]["topology"], self.name.as_str());
+        assert!(!v["report"]["results"].as_array().unwrap().is_empty());
+        v["disagreements"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Remove whatever a failed test left: netloom's own destroy, then a sweep by prefix.
+    pub fn sweep(&self) {
+        let _ = netloom(&["destroy", "--name", &self.name]);
+        for pid in our_processes(&self.name) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        netloom_e2e::sweep(&format!("nl-{}.", self.name));
+        let _ = std::fs::remove_dir_all(format!("/run/netloom/{}", self.name));
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.sweep();
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+/// `action key` of every step of a plan (JSON).
+pub fn steps(plan: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in plan["targets"].as_array().unwrap() {
+        for s in t["steps"].as_array().unwrap() {
+            out.push(format!(
+                "{} {}",
+                s["action"].as_str().unwrap(),
+                resource_key(&s["resource"])
+            ));
+        }
+    }
+    out
+}
+
+fn resource_key(r: &Value) -> String {
+    let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+    match r["kind"].as_str().unwrap() {
+        "netns" => format!("netns {}", s("name")),
+        "veth" | "segment" => format!("link {}/{}", s("netns"), s("name")),
+        "ovs_port" => format!("ovs-port {} tag={}", s("name"), r["tag"]),
+        "addr" => format!("addr {}/{}/{}", s("netns"), s("dev"), s("cidr")),
+        k => format!(
+            "{k} {}",
+            r.get("netns")
+                .or(r.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        ),
+    }
+}
+
+/// Live (non-zombie) processes whose command line mentions the topology's run dir.
+pub fn our_processes(name: &str) -> Vec<i32> {
+    let needle = format!("/run/netloom/{name}/");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+        {
+            continue;
+        }
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmd).contains(&needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The machine's own interfaces (root namespace), to compare before/after.
+pub fn root_links() -> Vec<String> {
+    let o = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1).map(|n| n.trim().to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Assert nothing of topology `name` is left: namespaces, processes, files.
+pub fn assert_no_residue(name: &str, links_before: &[String]) {
+    let prefix = format!("nl-{name}.");
+    let left: Vec<String> = netloom_e2e::netns_list()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+    // Namespace deletion is asynchronous: give processes a moment to be gone.
+    let mut procs = our_processes(name);
+    for _ in 0..50 {
+        if procs.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        procs = our_processes(name);
+    }
+    assert!(procs.is_empty(), "processes left: {procs:?}");
+    assert!(
+        !std::path::Path::new(&format!("/run/netloom/{name}")).exists(),
+        "run dir left"
+    );
+    assert_eq!(
+        root_links(),
+        links_before,
+        "the machine's own interfaces changed"
+    );
+}
+
+/// The whole cycle the issue asks for, on one lab. `change` edits the file
+/// (a VLAN tag and a new vm) and returns the steps the next plan must hold.
+pub fn full_cycle(example: &str, name: &str, change: impl Fn(&str) -> (String, Vec<String>)) {
+    if !netloom_e2e::root(name) {
+        return;
+    }
+    let links_before = root_links();
+    let mut lab = Lab::new(example, name);
+
+    let first = ok(&["apply", lab.path()]);
+    assert!(first.contains("applied"), "{first}");
+    let d = lab.verify();
+    assert!(
+        d.is_empty(),
+        "verify disagrees with reach after the first apply: {d:#?}"
+    );
+
+    // Apply again: nothing to do.
+    assert!(
+        lab.plan_steps().is_empty(),
+        "second plan not empty: {:#?}",
+        lab.plan_steps()
+    );
+    let again = ok(&["apply", lab.path()]);
+    assert!(again.contains("applied 0 steps"), "{again}");
+
+    // A VLAN tag change and a new vm: only that is planned and applied.
+    let (text, expected) = change(&lab.text);
+    lab.rewrite(text);
+    let planned = lab.plan_steps();
+    for e in &expected {
+        assert!(
+            planned.iter().any(|p| p.contains(e)),
+            "expected a step containing {e:?} in {planned:#?}"
+        );
+    }
+    assert_eq!(
+        planned.len(),
+        expected.len(),
+        "plan holds more than the change: {planned:#?}"
+    );
+    ok(&["apply", lab.path()]);
+    assert!(lab.plan_steps().is_empty());
+    let d = lab.verify();
+    assert!(
+        d.is_empty(),
+        "verify disagrees with reach after the change: {d:#?}"
+    );
+
+    let out = ok(&["destroy", lab.path()]);
+    assert!(out.contains("destroyed"), "{out}");
+    assert_no_residue(name, &links_before);
+}
+
+/// The steps a new single-nic vm named `vm` on host `host` adds; `cidr` `None` is `ip: dhcp`.
+pub fn new_vm_steps(name: &str, host: &str, vm: &str, cidr: Option<&str>) -> Vec<String> {
+    let ns = format!("nl-{name}.{host}.{vm}");
+    vec![
+        format!("create netns {ns}"),
+        format!("create sysctl {ns}"),
+        format!("create link nl-{name}.{host}/"),
+        "create ovs-port".to_string(),
+        format!("create tx_offload_off {ns}"),
+        match cidr {
+            Some(c) => format!("create addr {ns}/eth0/{c}"),
+            None => format!("create dhcp_client {ns}"),
+        },
+    ]
+}
+
+/// Insert `text` before the first line equal to `marker` (a test edit of a lab file).
+pub fn insert_before(file: &str, marker: &str, text: &str) -> String {
+    let at = file
+        .find(&format!("\n{marker}\n"))
+        .unwrap_or_else(|| panic!("no line {marker:?}"))
+        + 1;
+    format!("{}{}{}", &file[..at], text, &file[at..])
+}
+
+/// Replace exactly one occurrence.
+pub fn replace_once(file: &str, from: &str, to: &str) -> String {
+    assert_eq!(file.matches(from).count(), 1, "{from:?} must occur once");
+    file.replacen(from, to, 1)
+}
