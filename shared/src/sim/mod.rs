@@ -480,3 +480,26 @@ fn step_plain(action: Action, detail: String) -> Step {
         packet: Vec::<Layer>::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_past_its_budget_ends_as_a_loop() {
+        let t = crate::load(
+            "version: 1\nname: b\nhosts:\n  - name: h\n    bridges: [{name: br}]\n    vms:\n      - {name: a, nics: [{bridge: br, ip: 10.0.0.1/24}]}\n      - {name: b, nics: [{bridge: br, ip: 10.0.0.2/24}]}\n",
+        )
+        .unwrap()
+        .topology;
+        let net = Net::new(&t);
+        let probe = Probe::parse(&t, "a", "b", "icmp", None).unwrap();
+        let mut sim = Sim::new(&net, probe);
+        sim.budget = 3;
+        sim.start();
+        let trace = sim.finish();
+        assert_eq!(trace.disposition.reason(), Some(DropReason::Loop));
+        // With its real budget the same probe succeeds.
+        assert!(simulate(&t, &probe).disposition.is_delivered());
+    }
+}

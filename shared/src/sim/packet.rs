@@ -183,7 +183,7 @@ impl Ipv4 {
 
 impl Frame {
     /// Bytes on the wire, without preamble, padding and FCS.
-    pub fn len(&self) -> u16 {
+    pub fn wire_len(&self) -> u16 {
         let tag = if self.vlan.is_some() { VLAN_TAG } else { 0 };
         ETH_HEADER + tag + self.payload_len()
     }
@@ -308,8 +308,8 @@ pub struct Encap {
 impl Encap {
     /// Length of the outer IPv4 packet around `inner` (must fit the underlay MTU).
     pub fn outer_len(&self, inner: &Frame) -> u32 {
-        // The overhead counts the inner Ethernet header, which `inner.len()` includes.
-        u32::from(inner.len()) - u32::from(ETH_HEADER) + self.kind.overhead()
+        // The overhead counts the inner Ethernet header, which `inner.wire_len()` includes.
+        u32::from(inner.wire_len()) - u32::from(ETH_HEADER) + self.kind.overhead()
     }
 
     /// VXLAN's UDP source port: OVS derives it from a hash of the inner flow
