@@ -434,6 +434,13 @@ impl<'t> Net<'t> {
                 );
             }
         }
+        if on_segment.iter().any(|i| i.vlan == vlan) {
+            // Only the owner itself is in the domain: nobody hears its own request.
+            return (
+                DropReason::NeighborUnreachable,
+                format!("no ARP reply for {addr}: it is {name}'s own address"),
+            );
+        }
         if let Some(i) = on_segment.first() {
             return (
                 DropReason::VlanMismatch,
@@ -479,8 +486,8 @@ pub fn vlan_name(v: u16) -> String {
 
 /// Connected routes (interface order), static routes (file order), then the
 /// default route; stable-sorted most specific first. A static route whose
-/// `via` is on no connected subnet is refused by Linux ("Nexthop has invalid
-/// gateway"), so it is left out.
+/// `via` is on no connected subnet, or is one of the guest's own addresses, is
+/// refused by Linux ("Nexthop has invalid gateway"), so it is left out.
 fn routing_table(
     ifaces: &[Iface],
     statics: &[(Ipv4Net, Ipv4Addr)],
@@ -498,7 +505,17 @@ fn routing_table(
             })
         })
         .collect();
+    // A gateway must be on a connected subnet and not one of the guest's own
+    // addresses (Linux: "Nexthop has invalid gateway").
+    let local = |via: Ipv4Addr| {
+        ifaces
+            .iter()
+            .any(|i| i.addr.is_some_and(|a| a.addr() == via))
+    };
     let onlink = |via: Ipv4Addr| {
+        if local(via) {
+            return None;
+        }
         ifaces
             .iter()
             .position(|i| i.addr.is_some_and(|a| a.contains(&via)))
