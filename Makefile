@@ -9,9 +9,9 @@ export CARGO_TERM_COLOR := never
 deps:
 	@bash scripts/install-deps.sh
 
-# Size-optimised wasm bundle in frontend/dist, served by `netloom serve`.
+# Size-optimised wasm bundle in dist/ (Trunk.toml), served by `netloom serve`.
 frontend: deps
-	cd frontend && trunk build --release
+	trunk build --release
 
 # The core must stay pure enough to build for the browser.
 wasm-check: deps
@@ -29,4 +29,4 @@ test: deps wasm-check frontend
 
 clean:
 	cargo clean
-	rm -rf frontend/dist
+	rm -rf dist
