@@ -2,9 +2,11 @@
 //!
 //! - [`cli`]: one module per command (`validate`, `simulate`, `reach`, ...);
 //!   each owns its clap arguments and returns an exit code.
+//! - [`agent`]: the per-host agent (unix socket or TCP, token) and its client.
 //! - [`deploy`]: apply/destroy on real namespaces, OVS (OVSDB), rtnetlink, nft, dnsmasq.
 //! - [`server`]: `netloom serve`, the web app's HTTP API.
 
+mod agent;
 mod cli;
 mod deploy;
 mod server;

@@ -24,6 +24,7 @@ fn nat_lab_full_cycle() {
         want.extend(
             [
                 "create netns nl-e2e-nat.node9",
+                "create agent nl-e2e-nat.node9",
                 "create link nl-e2e-nat.node9/",
                 "create ovs_daemons nl-e2e-nat.node9",
                 "create ovs_bridge",

@@ -85,6 +85,8 @@ pub enum Resource {
     RunDir { path: String },
     /// `ip netns add NAME` (and `ip -n NAME link set lo up`).
     Netns { name: String },
+    /// The netloom agent of an emulated host, in its namespace, on `dir/agent.sock`.
+    Agent { netns: String, dir: String },
     /// One ovsdb-server + ovs-vswitchd emulating a host's Open vSwitch, in `netns`, files in `dir`.
     OvsDaemons { netns: String, dir: String },
     /// A Linux bridge as a layer-2 segment: `ip -n NS link add NAME [address MAC] type bridge`.
@@ -155,6 +157,7 @@ impl Resource {
         match self {
             Resource::RunDir { path } => format!("dir {path}"),
             Resource::Netns { name } => format!("netns {name}"),
+            Resource::Agent { netns, .. } => format!("agent {netns}"),
             Resource::OvsDaemons { netns, .. } => format!("ovs-daemons {netns}"),
             Resource::Segment { netns, name, .. } | Resource::Veth { netns, name, .. } => {
                 format!("link {netns}/{name}")
@@ -179,7 +182,7 @@ impl Resource {
         match self {
             Resource::RunDir { .. } => 0,
             Resource::Netns { .. } => 1,
-            Resource::OvsDaemons { .. } => 2,
+            Resource::Agent { .. } | Resource::OvsDaemons { .. } => 2,
             Resource::Segment { .. } => 3,
             Resource::Veth { .. } => 4,
             Resource::OvsBridge { .. } => 5,
@@ -200,7 +203,7 @@ impl Resource {
         let link = |n: &str, d: &str| format!("link {n}/{d}");
         match self {
             Resource::RunDir { .. } | Resource::Netns { .. } => vec![],
-            Resource::OvsDaemons { netns, .. } => vec![ns(netns)],
+            Resource::Agent { netns, .. } | Resource::OvsDaemons { netns, .. } => vec![ns(netns)],
             Resource::Segment { netns, .. } => vec![ns(netns)],
             Resource::Veth {
                 netns,
@@ -244,6 +247,7 @@ impl Resource {
             Resource::OvsBridge { .. }
                 | Resource::OvsPort { .. }
                 | Resource::OvsDaemons { .. }
+                | Resource::Agent { .. }
                 | Resource::Dnsmasq { .. }
                 | Resource::RunDir { .. }
         )
@@ -273,6 +277,7 @@ impl Resource {
             Resource::RunDir { .. } | Resource::OvsBridge { .. } | Resource::OvsPort { .. } => None,
             Resource::Netns { name } => Some(name),
             Resource::OvsDaemons { netns, .. }
+            | Resource::Agent { netns, .. }
             | Resource::Segment { netns, .. }
             | Resource::Veth { netns, .. }
             | Resource::TxOffloadOff { netns, .. }
@@ -322,8 +327,11 @@ impl State {
 pub struct TargetInfo {
     /// `""` for the sandbox machine, else the host name.
     pub name: String,
-    /// The agent's URL for a real host; `None`: this machine (sandbox).
+    /// Where its agent listens: a real host's URL, an emulated host's unix
+    /// socket (`unix:PATH`); `None` for the sandbox machine itself.
     pub agent: Option<String>,
+    /// Emulated on this machine (sandbox) rather than a real host.
+    pub emulated: bool,
     /// The namespace the host's own devices live in (`""`: the agent's own).
     pub netns: String,
     /// Path of the host's OVSDB unix socket.
@@ -342,12 +350,18 @@ pub struct Facts {
 /// System OVSDB socket of a real host.
 pub const SYSTEM_OVSDB: &str = "/var/run/openvswitch/db.sock";
 
+/// The unix socket of an emulated host's agent.
+pub fn agent_socket(topology: &str, host: &str) -> String {
+    format!("{}/{host}/agent.sock", names::run_dir(topology))
+}
+
 /// The targets of a topology, sandbox first.
 pub fn targets(topo: &Topology, facts: &Facts) -> Vec<TargetInfo> {
     let run = names::run_dir(&topo.name);
     let mut out = vec![TargetInfo {
         name: SANDBOX.to_string(),
         agent: None,
+        emulated: true,
         netns: String::new(),
         ovsdb: String::new(),
         datapath: String::new(),
@@ -356,7 +370,8 @@ pub fn targets(topo: &Topology, facts: &Facts) -> Vec<TargetInfo> {
         out.push(match &h.agent {
             None => TargetInfo {
                 name: h.name.clone(),
-                agent: None,
+                agent: Some(format!("unix:{}", agent_socket(&topo.name, &h.name))),
+                emulated: true,
                 netns: h.netns.clone(),
                 ovsdb: format!("{run}/{}/db.sock", h.name),
                 datapath: "netdev".into(),
@@ -364,6 +379,7 @@ pub fn targets(topo: &Topology, facts: &Facts) -> Vec<TargetInfo> {
             Some(url) => TargetInfo {
                 name: h.name.clone(),
                 agent: Some(url.clone()),
+                emulated: false,
                 netns: String::new(),
                 ovsdb: SYSTEM_OVSDB.into(),
                 datapath: if facts.kernel_datapath.contains(&h.name) {
@@ -534,6 +550,13 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                     peer: names::underlay_peer(&tag, hi),
                     peer_mac: None,
                     peer_master: Some(names::segment(&tag)),
+                },
+            );
+            s.insert(
+                SANDBOX,
+                Resource::Agent {
+                    netns: hns.clone(),
+                    dir: format!("{run}/{}", h.name),
                 },
             );
             s.insert(
@@ -965,6 +988,7 @@ pub fn plan(topology: &str, targets: &[TargetInfo], desired: &State, observed: &
             .unwrap_or(TargetInfo {
                 name: name.clone(),
                 agent: None,
+                emulated: true,
                 netns: String::new(),
                 ovsdb: String::new(),
                 datapath: String::new(),
@@ -1039,6 +1063,8 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
                 ]
             }
         }
+        // The script does the hosts' steps itself: no agent.
+        Resource::Agent { .. } => vec![],
         Resource::OvsDaemons { netns, dir } => {
             if del {
                 vec![

@@ -50,15 +50,8 @@ enum Command {
     Export(export::Args),
     /// Run the web app and its API on 127.0.0.1 (prints a login URL with a token).
     Serve(serve::Args),
-    /// Run the per-host agent (not yet available).
-    Agent(NotYet),
-}
-
-/// Arguments of a command that is not available yet: accepted, then refused.
-#[derive(Debug, clap::Args)]
-struct NotYet {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    /// Run the per-host agent: executes its host's part of a plan for the controller.
+    Agent(crate::agent::Args),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -74,13 +67,22 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Destroy(a) => destroy::run(a),
         Command::Export(a) => export::run(a),
         Command::Serve(a) => serve::run(a),
-        Command::Agent(_) => not_yet("agent"),
+        Command::Agent(a) => agent(a),
     }
 }
 
-fn not_yet(command: &str) -> ExitCode {
-    eprintln!("netloom {command}: not yet available in this version");
-    ExitCode::from(2)
+/// `netloom agent`: serve until killed.
+fn agent(a: crate::agent::Args) -> ExitCode {
+    if let Err(c) = require_root("agent") {
+        return c;
+    }
+    match crate::agent::serve(&a) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netloom agent: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Refuse commands that change the machine unless running as root.

@@ -18,7 +18,13 @@ pub fn run(a: Args) -> ExitCode {
         Ok(t) => t,
         Err(c) => return c,
     };
-    let p = crate::deploy::plan_for(&topo);
+    let p = match crate::deploy::plan_for(&topo) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("netloom plan: {e}");
+            return ExitCode::from(3);
+        }
+    };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
         return ExitCode::SUCCESS;

@@ -21,7 +21,13 @@ pub fn run(a: Args) -> ExitCode {
     if let Err(c) = super::require_root("status") {
         return c;
     }
-    let s = status::status(&topo);
+    let s = match status::status(&topo) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("netloom status: {e}");
+            return ExitCode::from(3);
+        }
+    };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         return ExitCode::SUCCESS;

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use netloom_core::names;
@@ -63,7 +63,7 @@ pub struct ApplyError {
 }
 
 /// Progress of one step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     /// Host name, or `""` for the sandbox machine's own steps.
     pub target: String,
@@ -92,12 +92,37 @@ pub fn facts() -> Facts {
 }
 
 /// The plan that would make `topo` real now.
-pub fn plan_for(topo: &Topology) -> Plan {
+pub fn plan_for(topo: &Topology) -> Result<Plan, ApplyError> {
     let f = facts();
     let targets = plan::targets(topo, &f);
     let want = plan::desired(topo, &f);
-    let have = observe::observe(&topo.name, &targets, &want);
-    plan::plan(&topo.name, &targets, &want, &have)
+    let have = observe_all(&topo.name, &targets, &want)?;
+    Ok(plan::plan(&topo.name, &targets, &want, &have))
+}
+
+/// Observe everything: this machine directly (sandbox), real hosts through their agents.
+pub fn observe_all(
+    topology: &str,
+    targets: &[TargetInfo],
+    hint: &State,
+) -> Result<State, ApplyError> {
+    let mut have = observe::observe(topology, targets, hint);
+    for t in targets.iter().filter(|t| !t.emulated) {
+        let Some(addr) = &t.agent else { continue };
+        let fail = |e: String| ApplyError {
+            target: t.name.clone(),
+            step: "observe through the agent".into(),
+            source: StepError::Io(std::io::Error::other(e)),
+        };
+        let token = agent_token(topology, t).map_err(|e| fail(e.to_string()))?;
+        let theirs = crate::agent::observe(addr, &token, topology, targets, hint)
+            .map_err(|e| fail(e.to_string()))?;
+        // The agent sees its own host; the rest of what it reports is ours to see.
+        if let Some(rs) = theirs.targets.get(&t.name) {
+            have.targets.insert(t.name.clone(), rs.clone());
+        }
+    }
+    Ok(have)
 }
 
 /// The plan that removes everything of topology `name` (the file, when given, sharpens observation).
@@ -111,13 +136,13 @@ pub fn destroy_plan(name: &str, topo: Option<&Topology>) -> Plan {
     let targets = if topo.is_some() {
         targets
     } else {
-        targets_from(&have)
+        targets_from(name, &have)
     };
     plan::plan(name, &targets, &State::default(), &have)
 }
 
 /// Targets as found, when the file is lost: a host's OVSDB is where its daemons run.
-fn targets_from(have: &State) -> Vec<TargetInfo> {
+fn targets_from(topology: &str, have: &State) -> Vec<TargetInfo> {
     have.targets
         .iter()
         .map(|(name, rs)| {
@@ -128,7 +153,9 @@ fn targets_from(have: &State) -> Vec<TargetInfo> {
             let (netns, dir) = daemons.unwrap_or_default();
             TargetInfo {
                 name: name.clone(),
-                agent: None,
+                agent: (name != SANDBOX)
+                    .then(|| format!("unix:{}", plan::agent_socket(topology, name))),
+                emulated: true,
                 netns,
                 ovsdb: if dir.is_empty() {
                     String::new()
@@ -143,7 +170,7 @@ fn targets_from(have: &State) -> Vec<TargetInfo> {
 
 /// Apply: observe, plan, execute.
 pub fn apply(topo: &Topology, progress: Progress) -> Result<Report, ApplyError> {
-    execute(&plan_for(topo), progress)
+    execute(&plan_for(topo)?, progress)
 }
 
 /// Destroy: remove everything marked as topology `name`'s, touching nothing else.
@@ -168,6 +195,8 @@ pub fn destroy(
 pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
     let start = Instant::now();
     let topology = plan.topology.as_str();
+    let fail_at = fail_at();
+    let fail_at = fail_at.as_deref();
     let order = plan::execution_order(plan);
     // Four passes: hosts' deletions, sandbox deletions, sandbox creations, hosts' creations.
     let mut passes: Vec<BTreeMap<usize, Vec<&Step>>> = vec![BTreeMap::new(); 4];
@@ -205,7 +234,7 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
                 .iter()
                 .map(|(&ti, steps)| {
                     let tp = &plan.targets[ti];
-                    sc.spawn(move || run_target(topology, tp, steps, progress))
+                    sc.spawn(move || run_remote_or_local(topology, tp, steps, progress, fail_at))
                 })
                 .collect();
             hs.into_iter()
@@ -218,9 +247,7 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
     }
     dhcp.sort_by_key(|(o, _, _)| *o);
     for (_, ti, s) in dhcp {
-        let tp = &plan.targets[ti];
-        run_one(topology, &tp.target, s, progress)?;
-        count += 1;
+        count += run_remote_or_local(topology, &plan.targets[ti], &[s], progress, fail_at)?;
     }
     Ok(Report {
         topology: topology.to_string(),
@@ -229,12 +256,47 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
     })
 }
 
-/// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
-fn run_target(
+/// Token for a target's agent: the sandbox's own, or `NETLOOM_AGENT_TOKEN` for real hosts.
+fn agent_token(topology: &str, t: &TargetInfo) -> Result<String, std::io::Error> {
+    if t.emulated {
+        crate::agent::sandbox_token(topology)
+    } else {
+        std::env::var("NETLOOM_AGENT_TOKEN")
+            .map_err(|_| std::io::Error::other("set NETLOOM_AGENT_TOKEN to the agents' token"))
+    }
+}
+
+/// Run a target's steps through its agent. An emulated host whose agent is
+/// not running (a half-built or half-destroyed sandbox) is handled here
+/// directly: it is this machine anyway.
+fn run_remote_or_local(
     topology: &str,
     tp: &TargetPlan,
     steps: &[&Step],
     progress: Progress,
+    fail_at: Option<&str>,
+) -> Result<usize, ApplyError> {
+    let Some(addr) = &tp.target.agent else {
+        return run_target(topology, tp, steps, progress, fail_at);
+    };
+    if tp.target.emulated && !crate::agent::alive(addr.trim_start_matches("unix:")) {
+        return run_target(topology, tp, steps, progress, fail_at);
+    }
+    let token = agent_token(topology, &tp.target).map_err(|e| ApplyError {
+        target: tp.target.name.clone(),
+        step: "read the agent token".into(),
+        source: StepError::Io(e),
+    })?;
+    crate::agent::execute(addr, &token, topology, &tp.target, steps, progress, fail_at)
+}
+
+/// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
+pub fn run_target(
+    topology: &str,
+    tp: &TargetPlan,
+    steps: &[&Step],
+    progress: Progress,
+    fail_at: Option<&str>,
 ) -> Result<usize, ApplyError> {
     let mut i = 0;
     let mut done = 0;
@@ -254,7 +316,7 @@ fn run_target(
                     .filter(|s| s.resource.is_ovs_row())
                     .collect();
                 let t0 = Instant::now();
-                let r = ovs_transaction(topology, &tp.target, &rows);
+                let r = ovs_transaction(topology, &tp.target, &rows, fail_at);
                 for s in &rows {
                     report(progress, &tp.target.name, s, t0, r.as_ref().err());
                 }
@@ -268,7 +330,9 @@ fn run_target(
                 let res: Vec<Result<(), ApplyError>> = std::thread::scope(|sc| {
                     let hs: Vec<_> = chunk
                         .iter()
-                        .map(|s| sc.spawn(move || run_one(topology, &tp.target, s, progress)))
+                        .map(|s| {
+                            sc.spawn(move || run_one(topology, &tp.target, s, progress, fail_at))
+                        })
                         .collect();
                     hs.into_iter()
                         .map(|h| h.join().expect("step thread"))
@@ -308,26 +372,35 @@ fn run_one(
     target: &TargetInfo,
     s: &Step,
     progress: Progress,
+    fail_at: Option<&str>,
 ) -> Result<(), ApplyError> {
     let t0 = Instant::now();
-    let r = do_step(topology, s);
+    let r = do_step(topology, s, fail_at);
     report(progress, &target.name, s, t0, r.as_ref().err());
     r.map_err(|e| fail(&target.name, s, e))
 }
 
 /// Failure injection for tests: `NETLOOM_FAIL_AT=<substring of a step>` makes that step fail.
-fn injected_failure(s: &Step) -> Result<(), StepError> {
-    match std::env::var("NETLOOM_FAIL_AT") {
-        Ok(pat) if !pat.is_empty() && s.to_string().contains(&pat) => Err(StepError::Io(
-            std::io::Error::other("failure injected by NETLOOM_FAIL_AT"),
-        )),
+/// The agent gets the pattern with each request, so an agent started by one
+/// apply never fails the next one.
+pub fn fail_at() -> Option<String> {
+    std::env::var("NETLOOM_FAIL_AT")
+        .ok()
+        .filter(|p| !p.is_empty())
+}
+
+fn injected_failure(s: &Step, fail_at: Option<&str>) -> Result<(), StepError> {
+    match fail_at {
+        Some(pat) if s.to_string().contains(pat) => Err(StepError::Io(std::io::Error::other(
+            "failure injected by NETLOOM_FAIL_AT",
+        ))),
         _ => Ok(()),
     }
 }
 
 /// One step (anything but OVS rows).
-fn do_step(topology: &str, s: &Step) -> Result<(), StepError> {
-    injected_failure(s)?;
+fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepError> {
+    injected_failure(s, fail_at)?;
     let del = s.action == Action::Delete;
     match s.resource.clone() {
         Resource::RunDir { path } => {
@@ -367,6 +440,16 @@ fn do_step(topology: &str, s: &Step) -> Result<(), StepError> {
                         r => break r?,
                     }
                 }
+            }
+        }
+        Resource::Agent { netns, dir } => {
+            if del {
+                procs::stop(&Path::new(&dir).join("agent.pid"), Duration::from_secs(2));
+                for f in ["agent.sock", "agent.log"] {
+                    let _ = std::fs::remove_file(Path::new(&dir).join(f));
+                }
+            } else {
+                procs::start_agent(topology, &netns, &dir)?;
             }
         }
         Resource::OvsDaemons { netns, dir } => {
@@ -506,9 +589,14 @@ fn do_step(topology: &str, s: &Step) -> Result<(), StepError> {
 
 /// All OVS row steps of a target as one OVSDB transaction that bumps
 /// `next_cfg`, then wait until ovs-vswitchd has applied it.
-fn ovs_transaction(topology: &str, target: &TargetInfo, steps: &[&Step]) -> Result<(), StepError> {
+fn ovs_transaction(
+    topology: &str,
+    target: &TargetInfo,
+    steps: &[&Step],
+    fail_at: Option<&str>,
+) -> Result<(), StepError> {
     for s in steps {
-        injected_failure(s)?;
+        injected_failure(s, fail_at)?;
     }
     let mut db = Ovsdb::connect(&target.ovsdb)?;
     let uuid_of = |rows: &[Value]| -> BTreeMap<String, Value> {

@@ -314,7 +314,10 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         .map(|t| t.name.clone())
         .collect();
     for ent in std::fs::read_dir(&run).into_iter().flatten().flatten() {
-        if ent.path().join("conf.db").exists() || ent.path().join("ovsdb.pid").exists() {
+        if ["conf.db", "ovsdb.pid", "agent.pid"]
+            .iter()
+            .any(|f| ent.path().join(f).exists())
+        {
             host_dirs.insert(ent.file_name().to_string_lossy().into_owned());
         }
     }
@@ -324,6 +327,19 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         .collect();
     for host in host_dirs {
         let dir = format!("{run}/{host}");
+        let agent_pid = procs::alive_pid(&Path::new(&dir).join("agent.pid"));
+        if let Some(pid) = agent_pid.filter(|_| crate::agent::alive(&format!("{dir}/agent.sock"))) {
+            let ns = super::netns::pid_inode(pid)
+                .and_then(|i| ns_inodes.get(&i).cloned())
+                .unwrap_or_else(|| names::host_netns(topology, &host));
+            s.insert(
+                SANDBOX,
+                Resource::Agent {
+                    netns: ns,
+                    dir: dir.clone(),
+                },
+            );
+        }
         if let Some(pid) = procs::ovs_running(&dir) {
             let ns = super::netns::pid_inode(pid)
                 .and_then(|i| ns_inodes.get(&i).cloned())

@@ -168,6 +168,70 @@ pub fn stop_ovs(dir: &str) {
     let _ = std::fs::remove_dir(d);
 }
 
+/// Start an emulated host's agent inside `ns` (`netloom agent --listen unix:DIR/agent.sock`),
+/// detached, and wait until it answers. The token file is made on first use.
+pub fn start_agent(topology: &str, ns: &str, dir: &str) -> Result<(), ProcError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let d = Path::new(dir);
+    stop(&d.join("agent.pid"), Duration::from_secs(2));
+    std::fs::create_dir_all(dir).map_err(io_err(format!("mkdir {dir}")))?;
+    let token_path = crate::agent::sandbox_token_path(topology);
+    if !Path::new(&token_path).exists() {
+        let token = crate::agent::new_token().map_err(io_err("read /dev/urandom"))?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&token_path)
+            .and_then(|mut f| f.write_all(token.as_bytes()))
+            .map_err(io_err(format!("write {token_path}")))?;
+    }
+    let sock = d.join("agent.sock");
+    let _ = std::fs::remove_file(&sock);
+    let log = std::fs::File::create(d.join("agent.log")).map_err(io_err("agent log"))?;
+    let exe = std::env::current_exe().map_err(io_err("locate the netloom binary"))?;
+    let what = format!("netloom agent in {ns}");
+    let mut cmd = Command::new(exe);
+    cmd.arg("agent")
+        .arg(format!("--listen=unix:{}", sock.display()))
+        .arg(format!("--token-file={token_path}"))
+        .arg(format!("--pidfile={dir}/agent.pid"))
+        .env_remove("NETLOOM_FAIL_AT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    let mut cmd = netns::command_in(ns, cmd).map_err(io_err(&what))?;
+    // Its own session: the agent outlives the command that started it.
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(io_err(&what))?;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if crate::agent::alive(&sock.to_string_lossy()) {
+            return Ok(());
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            return Err(ProcError::Failed {
+                what,
+                status: st.to_string(),
+                stderr: std::fs::read_to_string(d.join("agent.log")).unwrap_or_default(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Err(ProcError::Failed {
+        what,
+        status: "no answer within 5 s".into(),
+        stderr: String::new(),
+    })
+}
+
 /// Start dnsmasq in `ns` with `args` (it daemonizes and writes its pidfile).
 pub fn start_dnsmasq(ns: &str, args: &[String]) -> Result<(), ProcError> {
     let mut argv = vec!["dnsmasq"];

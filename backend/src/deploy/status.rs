@@ -76,11 +76,11 @@ pub struct DriftItem {
     pub step: String,
 }
 
-pub fn status(topo: &Topology) -> Status {
+pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
     let f = facts();
     let targets = plan::targets(topo, &f);
     let want = plan::desired(topo, &f);
-    let have = observe::observe(&topo.name, &targets, &want);
+    let have = super::observe_all(&topo.name, &targets, &want)?;
     let p = plan::plan(&topo.name, &targets, &want, &have);
     let run = netloom_core::names::run_dir(&topo.name);
 
@@ -204,11 +204,11 @@ pub fn status(topo: &Topology) -> Status {
             })
         })
         .collect();
-    Status {
+    Ok(Status {
         topology: topo.name.clone(),
         deployed: !have.is_empty(),
         hosts,
         externals,
         drift,
-    }
+    })
 }
