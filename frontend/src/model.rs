@@ -468,33 +468,29 @@ impl Rect {
     }
 }
 
-/// A host's box: around its elements, or its own default size when empty.
+/// A host's box: its own place (where it was dropped or laid out), grown to
+/// hold every element inside it.
 pub fn host_rect(s: &TopologySpec, h: usize, pos: &dyn Fn(&str) -> (f64, f64)) -> Rect {
-    let mut r: Option<Rect> = None;
+    let (x, y) = pos(&s.hosts[h].name);
+    let (hw, hh) = Kind::Host.half();
+    let mut r = Rect {
+        l: x,
+        t: y,
+        r: x + 2.0 * hw,
+        b: y + 2.0 * hh,
+    };
     for c in children(s, h) {
         if let (Some(k), Some(kind)) = (c.key(s), c.kind()) {
             let cr = Rect::around(pos(&k), kind.half());
-            r = Some(r.map_or(cr, |x| x.union(cr)));
+            r = r.union(Rect {
+                l: cr.l - PAD,
+                t: cr.t - PAD - TITLE,
+                r: cr.r + PAD,
+                b: cr.b + PAD,
+            });
         }
     }
-    match r {
-        Some(r) => Rect {
-            l: r.l - PAD,
-            t: r.t - PAD - TITLE,
-            r: r.r + PAD,
-            b: r.b + PAD,
-        },
-        None => {
-            let (x, y) = pos(&s.hosts[h].name);
-            let (hw, hh) = Kind::Host.half();
-            Rect {
-                l: x,
-                t: y,
-                r: x + 2.0 * hw,
-                b: y + 2.0 * hh,
-            }
-        }
-    }
+    r
 }
 
 fn unique(base: &str, taken: &[&str]) -> String {

@@ -408,7 +408,13 @@ pub fn SimPanel() -> impl IntoView {
                     </label>
                 </Show>
             </div>
-            <button id="sim-run" class="primary" on:click=run>"Simulate"</button>
+            <div class="row">
+                <button id="sim-run" class="primary" on:click=run>"Simulate"</button>
+                <label class="speed">"speed"
+                        <input type="range" id="sim-speed" min="0.25" max="8" step="0.25" prop:value=move || sim.speed.get().to_string()
+                            on:input=move |ev| sim.speed.set(event_target_value(&ev).parse().unwrap_or(1.5)) />
+                    </label>
+            </div>
             {move || sim.error.get().map(|e| view! { <p class="error" id="sim-error">{e}</p> })}
             <Player />
             <Events />
@@ -434,18 +440,15 @@ fn Player() -> impl IntoView {
             <div class="player">
                 <p class="probe">{probe}</p>
                 <div class="row controls">
-                    <button id="sim-reset" title="reset" on:click=move |_| sim.reset()>"⏮"</button>
-                    <button id="sim-back" title="step back" on:click=move |_| sim.step(-1.0)>"◀"</button>
+                    <button id="sim-reset" title="back to the start" on:click=move |_| sim.reset()>"Reset"</button>
+                    <button id="sim-back" title="step back" on:click=move |_| sim.step(-1.0)>"◀ Back"</button>
                     {move || if sim.playing.get() {
-                        view! { <button id="sim-pause" title="pause" on:click=move |_| sim.playing.set(false)>"⏸"</button> }.into_any()
+                        view! { <button id="sim-pause" title="pause" on:click=move |_| sim.playing.set(false)>"Pause"</button> }.into_any()
                     } else {
-                        view! { <button id="sim-play" title="play" on:click=move |_| sim.play()>"▶"</button> }.into_any()
+                        view! { <button id="sim-play" title="play" on:click=move |_| sim.play()>"Play"</button> }.into_any()
                     }}
-                    <button id="sim-forward" title="step forward" on:click=move |_| sim.step(1.0)>"▶|"</button>
-                    <label class="speed">"speed"
-                        <input type="range" id="sim-speed" min="0.25" max="8" step="0.25" prop:value=move || sim.speed.get().to_string()
-                            on:input=move |ev| sim.speed.set(event_target_value(&ev).parse().unwrap_or(1.5)) />
-                    </label>
+                    <button id="sim-forward" title="step forward" on:click=move |_| sim.step(1.0)>"Step ▶"</button>
+
                 </div>
                 <p class="muted" id="sim-position">{move || format!("hop {} of {n}", (sim.cursor.get().floor() as usize + 1).min(n))}</p>
                 <Show when=move || { sim.cursor.get() >= (n.saturating_sub(1)) as f64 }>

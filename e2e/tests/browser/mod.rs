@@ -1,0 +1,443 @@
+//! Harness of the browser tests: a real `netloom serve`, a real headless
+//! Chromium driven through chromedriver (W3C WebDriver over plain HTTP on
+//! 127.0.0.1; the few commands needed are written here, no client crate).
+//!
+//! Tests wait for conditions (polling with a deadline), never for fixed times.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The netloom binary beside this test's (target/<profile>/netloom), or $NETLOOM_BIN.
+fn netloom_bin() -> Option<PathBuf> {
+    if let Some(b) = std::env::var_os("NETLOOM_BIN") {
+        return Some(PathBuf::from(b));
+    }
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .take(3)
+        .map(|d| d.join("netloom"))
+        .find(|p| p.is_file())
+}
+
+/// Everything needed is there; otherwise say why the test is skipped.
+pub fn available(test: &str) -> bool {
+    let dist = workspace().join("dist/index.html");
+    let why = if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        Some(format!(
+            "needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
+        ))
+    } else if !dist.is_file() {
+        Some(
+            "the web app is not built: run `trunk build --release` at the repository root"
+                .to_string(),
+        )
+    } else if netloom_bin().is_none() {
+        Some(
+            "the netloom binary is not built: run `cargo build -p netloom` (or set NETLOOM_BIN)"
+                .to_string(),
+        )
+    } else {
+        None
+    };
+    match why {
+        Some(w) => {
+            eprintln!("SKIPPED {test}: {w}");
+            false
+        }
+        None => true,
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait until `f` returns `Some`, or fail with `what` after `secs`.
+pub fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed when the guard drops (also on panic).
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `netloom serve` on a free loopback port with a private data directory.
+pub struct Server {
+    _proc: Proc,
+    pub login_url: String,
+    pub base: String,
+    data: PathBuf,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let data = std::env::temp_dir().join(format!(
+            "netloom-browser-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        let mut child = Command::new(netloom_bin().unwrap())
+            .args(["serve", "--listen", "127.0.0.1:0", "--dist"])
+            .arg(workspace().join("dist"))
+            .arg("--data-dir")
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start netloom serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let login_url = line.trim().to_string();
+        assert!(
+            login_url.starts_with("http://127.0.0.1:"),
+            "unexpected serve output {login_url:?}"
+        );
+        let base = login_url.split("/login").next().unwrap().to_string();
+        Server {
+            _proc: Proc(child),
+            login_url,
+            base,
+            data,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+/// One HTTP/1.1 request to chromedriver; returns the JSON body.
+fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
+    try_http(port, method, path, body)
+        .unwrap_or_else(|e| panic!("chromedriver {method} {path}: {e}"))
+}
+
+fn try_http(port: u16, method: &str, path: &str, body: Option<&Value>) -> std::io::Result<Value> {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    // chromedriver keeps the connection open: read exactly one response.
+    let mut r = BufReader::new(s);
+    let mut len = None;
+    let mut chunked = false;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        let l = line.to_ascii_lowercase();
+        if let Some(v) = l.strip_prefix("content-length:") {
+            len = v.trim().parse::<usize>().ok();
+        }
+        chunked |= l.starts_with("transfer-encoding:") && l.contains("chunked");
+    }
+    let payload = if chunked {
+        let mut out = Vec::new();
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            let mut buf = vec![0; n + 2];
+            r.read_exact(&mut buf)?;
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    } else {
+        let mut buf = vec![0; len.unwrap_or(0)];
+        r.read_exact(&mut buf)?;
+        buf
+    };
+    let payload = String::from_utf8_lossy(&payload);
+    Ok(serde_json::from_str(&payload).unwrap_or(Value::Null))
+}
+
+/// A browser session; chromedriver and Chromium end when it drops.
+pub struct Browser {
+    port: u16,
+    session: String,
+    _driver: Proc,
+    profile: PathBuf,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    pub fn start(width: u32, height: u32) -> Browser {
+        let port = free_port();
+        let driver = Proc(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver"),
+        );
+        wait_for("chromedriver", 30, || {
+            let st = try_http(port, "GET", "/status", None).ok()?;
+            st["value"]["ready"].as_bool().filter(|r| *r)
+        });
+        let profile =
+            std::env::temp_dir().join(format!("netloom-chromium-{}-{port}", std::process::id()));
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.display()),
+                         format!("--window-size={width},{height}")]
+            }
+        }}});
+        let r = http(port, "POST", "/session", Some(&caps));
+        let session = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {r}"))
+            .to_string();
+        Browser {
+            port,
+            session,
+            _driver: driver,
+            profile,
+        }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let r = http(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body.as_ref(),
+        );
+        if let Some(err) = r["value"]["error"].as_str() {
+            panic!("WebDriver {path}: {err}: {}", r["value"]["message"]);
+        }
+        r["value"].clone()
+    }
+
+    pub fn goto(&self, url: &str) {
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "browser tests talk only to 127.0.0.1"
+        );
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    /// Run a script (its `arguments` are `args`); returns its value.
+    pub fn js(&self, script: &str, args: Value) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// Wait until a CSS selector matches something.
+    pub fn wait_css(&self, css: &str, secs: u64) {
+        wait_for(css, secs, || {
+            self.js(
+                "return document.querySelector(arguments[0]) !== null",
+                json!([css]),
+            )
+            .as_bool()
+            .filter(|b| *b)
+        });
+    }
+
+    pub fn exists(&self, css: &str) -> bool {
+        self.js(
+            "return document.querySelector(arguments[0]) !== null",
+            json!([css]),
+        )
+        .as_bool()
+        .unwrap_or(false)
+    }
+
+    /// The centre of the element matching `css`, in viewport pixels.
+    pub fn center(&self, css: &str) -> (i64, i64) {
+        self.wait_css(css, 10);
+        let v = self.js(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect(); return [Math.round(r.left + r.width / 2), Math.round(r.top + r.height / 2)]",
+            json!([css]),
+        );
+        (v[0].as_i64().unwrap(), v[1].as_i64().unwrap())
+    }
+
+    /// A viewport point relative to the canvas's top-left corner.
+    pub fn canvas_point(&self, x: i64, y: i64) -> (i64, i64) {
+        let v = self.js(
+            "const r = document.getElementById('canvas').getBoundingClientRect(); return [Math.round(r.left), Math.round(r.top)]",
+            json!([]),
+        );
+        (v[0].as_i64().unwrap() + x, v[1].as_i64().unwrap() + y)
+    }
+
+    /// Press at one viewport point, move in steps, release at another (a real pointer drag).
+    pub fn drag(&self, from: (i64, i64), to: (i64, i64)) {
+        let mut actions = vec![
+            json!({"type": "pointerMove", "x": from.0, "y": from.1, "origin": "viewport", "duration": 0}),
+            json!({"type": "pointerDown", "button": 0}),
+        ];
+        for i in 1..=5 {
+            let x = from.0 + (to.0 - from.0) * i / 5;
+            let y = from.1 + (to.1 - from.1) * i / 5;
+            actions.push(json!({"type": "pointerMove", "x": x, "y": y, "origin": "viewport", "duration": 30}));
+        }
+        actions.push(json!({"type": "pointerUp", "button": 0}));
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}]})),
+        );
+        self.cmd("DELETE", "/actions", None);
+    }
+
+    pub fn click(&self, css: &str) {
+        self.wait_css(css, 10);
+        let r = self.cmd(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        let id = r[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {r}"))
+            .to_string();
+        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    /// Type into a field as a user would commit it: the value, then `change`.
+    pub fn set_field(&self, css: &str, value: &str) {
+        self.wait_css(css, 10);
+        self.js(
+            "const e = document.querySelector(arguments[0]); e.focus(); e.value = arguments[1];
+             e.dispatchEvent(new Event('input', {bubbles: true}));
+             e.dispatchEvent(new Event('change', {bubbles: true})); e.blur();",
+            json!([css, value]),
+        );
+    }
+
+    /// Press a key with modifiers held, e.g. `keys(&[CONTROL, SHIFT], "z")`.
+    pub fn keys(&self, modifiers: &[&str], key: &str) {
+        let mut a: Vec<Value> = modifiers
+            .iter()
+            .map(|m| json!({"type": "keyDown", "value": m}))
+            .collect();
+        a.push(json!({"type": "keyDown", "value": key}));
+        a.push(json!({"type": "keyUp", "value": key}));
+        a.extend(
+            modifiers
+                .iter()
+                .rev()
+                .map(|m| json!({"type": "keyUp", "value": m})),
+        );
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "kbd", "actions": a}]})),
+        );
+        self.cmd("DELETE", "/actions", None);
+    }
+
+    pub fn text(&self, css: &str) -> String {
+        self.js(
+            "const e = document.querySelector(arguments[0]); return e ? (e.value !== undefined && e.tagName !== 'LI' ? e.value : e.textContent) : null",
+            json!([css]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// Save a PNG of the page under e2e/artifacts/.
+    pub fn screenshot(&self, name: &str) {
+        let b64 = self.cmd("GET", "/screenshot", None);
+        let png = base64_decode(b64.as_str().unwrap_or_default());
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = try_http(
+            self.port,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+pub const CONTROL: &str = "\u{E009}";
+pub const SHIFT: &str = "\u{E008}";
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for v in s.bytes().filter_map(val) {
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
