@@ -26,7 +26,7 @@ const CANVAS_CSS: &str = r#"
 .router rect{fill:#fff7e6;stroke:#c77d12;stroke-width:1.5}
 .dhcp rect{fill:#eefaf0;stroke:#2e8b57;stroke-width:1.5}
 .bridge rect{fill:#dfe8f3;stroke:#3d5a80;stroke-width:1.5}
-.ext path{fill:#eef3f8;stroke:#6b7f95;stroke-width:1.5}
+.external path{fill:#eef3f8;stroke:#6b7f95;stroke-width:1.5}
 .kind{font-size:9px!important;fill:#6b7885!important}
 .handle{fill:#fff;stroke:#3d5a80;stroke-width:1.5;cursor:crosshair}
 .handle:hover{fill:#3d5a80}

@@ -145,7 +145,12 @@ fn Toolbar() -> impl IntoView {
         .iter()
         .map(|(name, _)| {
             view! {
-                <button class="menu-item" id=format!("example-{name}") on:click=move |_| open_example(ctx, name)>{*name}</button>
+                <button class="menu-item" id=format!("example-{name}") on:click=move |_| {
+                    open_example(ctx, name);
+                    if let Some(menu) = document().get_element_by_id("examples-menu") {
+                        let _ = menu.remove_attribute("open");
+                    }
+                }>{*name}</button>
             }
         })
         .collect_view();
