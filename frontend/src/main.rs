@@ -295,4 +295,8 @@ fn App() -> impl IntoView {
 fn main() {
     console_error_panic_hook::set_once();
     mount_to_body(App);
+    // The performance script (e2e/tests/browser_perf.rs) reads this mark.
+    if let Some(p) = window().performance() {
+        let _ = p.mark("netloom-interactive");
+    }
 }

@@ -98,6 +98,8 @@ impl Drop for Proc {
 
 /// `netloom serve` on a free loopback port with a private data directory.
 pub struct Server {
+    /// Where the static files come from (`dist`, or $NETLOOM_DIST).
+    pub dist: PathBuf,
     _proc: Proc,
     pub login_url: String,
     pub base: String,
@@ -106,6 +108,9 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        let dist = std::env::var_os("NETLOOM_DIST")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("dist"));
         let data = std::env::temp_dir().join(format!(
             "netloom-browser-{}-{}",
             std::process::id(),
@@ -113,7 +118,7 @@ impl Server {
         ));
         let mut child = Command::new(netloom_bin().unwrap())
             .args(["serve", "--listen", "127.0.0.1:0", "--dist"])
-            .arg(workspace().join("dist"))
+            .arg(&dist)
             .arg("--data-dir")
             .arg(&data)
             .stdout(Stdio::piped())
@@ -131,6 +136,7 @@ impl Server {
         );
         let base = login_url.split("/login").next().unwrap().to_string();
         Server {
+            dist,
             _proc: Proc(child),
             login_url,
             base,
@@ -274,6 +280,15 @@ impl Browser {
         self.cmd(
             "POST",
             "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// Run an asynchronous script: it calls `arguments[arguments.length - 1]` with its result.
+    pub fn js_async(&self, script: &str, args: Value) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/async",
             Some(json!({"script": script, "args": args})),
         )
     }
