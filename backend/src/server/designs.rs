@@ -10,7 +10,7 @@
 //! A saved text must parse as a topology file (its shape), but may still have
 //! problems: half-built designs are worth keeping.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -51,7 +51,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-fn parse_id(id: &str) -> Result<i64, ApiError> {
+/// The id of the URL; a path that is not even UTF-8 is refused like any other bad id.
+fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+    let Path(id) = id?;
     id.parse::<i64>()
         .map_err(|_| ApiError::not_found(format!("no design with id {id:?}: ids are numbers")))
 }
@@ -100,8 +102,11 @@ async fn create(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
-async fn open(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Design>, ApiError> {
-    let id = parse_id(&id)?;
+async fn open(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Design>, ApiError> {
+    let id = parse_id(id)?;
     Ok(Json(blocking(&s.store, move |st| st.get(id)).await?))
 }
 
@@ -116,10 +121,10 @@ struct Save {
 
 async fn save(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<Save>, JsonRejection>,
 ) -> Result<Json<DesignInfo>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(id)?;
     let Json(b) = body?;
     if let Some(n) = &b.name {
         check_name(n)?;
@@ -139,8 +144,11 @@ async fn save(
     Ok(Json(info))
 }
 
-async fn remove(State(s): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&id)?;
+async fn remove(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(id)?;
     blocking(&s.store, move |st| st.delete(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
