@@ -1014,8 +1014,9 @@ pub fn sh_quote(s: &str) -> String {
 }
 
 /// The equivalent commands of a step, as argv lists (`ip`, `ovs-vsctl`, `nft`, ...).
-/// `target` gives the OVSDB socket and the host namespace for OVS and daemons.
-pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
+/// `target` gives the OVSDB socket and the host namespace for OVS and daemons;
+/// `topology` marks the OVS rows. An argv `["<<", TEXT]` is the previous command's standard input.
+pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<String>> {
     let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<String>>();
     let inns = |ns: &str, argv: Vec<String>| -> Vec<String> {
         if ns.is_empty() {
@@ -1050,7 +1051,14 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
             if del {
                 vec![v(&["rm", "-rf", path])]
             } else {
-                vec![v(&["mkdir", "-p", path])]
+                // udhcpc runs a script on a lease; this one configures it as netloom does.
+                let script = format!("{path}/udhcpc.script");
+                vec![
+                    v(&["mkdir", "-p", path]),
+                    v(&["dd", &format!("of={script}"), "status=none"]),
+                    v(&["<<", EXPORT_UDHCPC_SCRIPT]),
+                    v(&["chmod", "755", &script]),
+                ]
             }
         }
         Resource::Netns { name } => {
@@ -1170,7 +1178,7 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
                 "bridge",
                 name,
                 &format!("datapath_type={datapath}"),
-                &format!("external_ids:{OVS_OWNER_KEY}=netloom"),
+                &format!("external_ids:{OVS_OWNER_KEY}={topology}"),
             ]))],
             Action::Update => vec![vsctl(v(&[
                 "set",
@@ -1297,16 +1305,26 @@ pub fn commands(step: &Step, target: &TargetInfo) -> Vec<Vec<String>> {
             if del {
                 vec![ip(netns, &["addr", "flush", "dev", dev])]
             } else {
+                let script = format!("{}/udhcpc.script", names::run_dir(topology));
                 vec![inns(
                     netns,
                     v(&[
                         "busybox", "udhcpc", "-i", dev, "-n", "-q", "-f", "-t", "6", "-T", "1",
+                        "-s", &script,
                     ]),
                 )]
             }
         }
     }
 }
+
+/// The lease script of the exported shell script: address and default route from the lease.
+const EXPORT_UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in bound|renew)
+  ip addr add "$ip/$mask" dev "$interface"
+  [ -n "$router" ] && ip route replace default via "${router%% *}";;
+esac
+exit 0"#;
 
 /// The plan as a plain shell script (`netloom export --shell`).
 pub fn shell_script(plan: &Plan) -> String {
@@ -1319,7 +1337,7 @@ pub fn shell_script(plan: &Plan) -> String {
     for (ti, si) in order {
         let tp = &plan.targets[ti];
         let step = &tp.steps[si];
-        let cmds = commands(step, &tp.target);
+        let cmds = commands(step, &tp.target, &plan.topology);
         let mut text = String::new();
         let mut i = 0;
         while i < cmds.len() {

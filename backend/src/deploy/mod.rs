@@ -86,6 +86,11 @@ pub struct Report {
 /// Progress callback.
 pub type Progress<'a> = &'a (dyn Fn(&Event) + Sync);
 
+/// The alias netloom gives the links it creates: `netloom:<topology>`.
+pub fn link_mark(topology: &str) -> String {
+    format!("netloom:{topology}")
+}
+
 /// Facts about this machine's hosts: sandbox hosts are always userspace.
 pub fn facts() -> Facts {
     Facts::default()
@@ -115,7 +120,7 @@ pub fn observe_all(
             source: StepError::Io(std::io::Error::other(e)),
         };
         let token = agent_token(topology, t).map_err(|e| fail(e.to_string()))?;
-        let theirs = crate::agent::observe(addr, &token, topology, targets, hint)
+        let theirs = crate::agent::observe(addr, &token, topology, std::slice::from_ref(t), hint)
             .map_err(|e| fail(e.to_string()))?;
         // The agent sees its own host; the rest of what it reports is ours to see.
         if let Some(rs) = theirs.targets.get(&t.name) {
@@ -246,6 +251,9 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
         }
     }
     dhcp.sort_by_key(|(o, _, _)| *o);
+    if !dhcp.is_empty() {
+        warm_tunnels(plan);
+    }
     for (_, ti, s) in dhcp {
         count += run_remote_or_local(topology, &plan.targets[ti], &[s], progress, fail_at)?;
     }
@@ -254,6 +262,43 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
         steps: count,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Resolve the underlay neighbours of tunnels just created on emulated hosts.
+/// The userspace datapath drops the packet that makes it look up a tunnel's
+/// remote: were that a DHCP DISCOVER, the client would wait a second to retry.
+/// One ping per host and remote, between netloom's own namespaces.
+fn warm_tunnels(plan: &Plan) {
+    let mut pairs: Vec<(String, std::net::Ipv4Addr)> = Vec::new();
+    for tp in plan
+        .targets
+        .iter()
+        .filter(|t| t.target.emulated && !t.target.netns.is_empty())
+    {
+        for s in tp.steps.iter().filter(|s| s.action == Action::Create) {
+            if let Resource::OvsPort {
+                iface:
+                    plan::OvsIface::Gre { remote_ip, .. } | plan::OvsIface::Vxlan { remote_ip, .. },
+                ..
+            } = &s.resource
+            {
+                pairs.push((tp.target.netns.clone(), *remote_ip));
+            }
+        }
+    }
+    std::thread::scope(|sc| {
+        for (ns, ip) in &pairs {
+            sc.spawn(move || {
+                let ip = ip.to_string();
+                // Every 50 ms until a reply: the first request may be the one dropped.
+                let _ = procs::run(
+                    ns,
+                    &["ping", "-c", "1", "-i", "0.05", "-w", "1", "-q", "-n", &ip],
+                    None,
+                );
+            });
+        }
+    });
 }
 
 /// Token for a target's agent: the sandbox's own, or `NETLOOM_AGENT_TOKEN` for real hosts.
@@ -496,7 +541,8 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
                         fd.as_ref().map(|f| f.as_raw_fd()),
                     )
                 })?;
-                nl::with_netlink(&ns, move |n| n.set_up(&name))?;
+                let mark = link_mark(topology);
+                nl::with_netlink(&ns, move |n| n.set_up_marked(&name, &mark))?;
             }
         }
         Resource::TxOffloadOff { netns, dev } => {

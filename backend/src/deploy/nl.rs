@@ -43,6 +43,8 @@ pub struct Link {
     pub mac: Option<Mac>,
     pub master: Option<u32>,
     pub up: bool,
+    /// `ip link set NAME alias A`: netloom marks the links it makes in a shared namespace.
+    pub alias: Option<String>,
 }
 
 /// A netlink session inside one namespace.
@@ -102,6 +104,7 @@ impl Nl {
                     kind: String::new(),
                     mac: None,
                     master: None,
+                    alias: None,
                     up: m.header.flags.contains(LinkFlags::Up),
                 };
                 for a in m.attributes {
@@ -109,6 +112,7 @@ impl Nl {
                         LinkAttribute::IfName(n) => l.name = n,
                         LinkAttribute::Address(b) => l.mac = mac_of(&b),
                         LinkAttribute::Controller(c) => l.master = Some(c),
+                        LinkAttribute::IfAlias(a) => l.alias = Some(a),
                         LinkAttribute::LinkInfo(infos) => {
                             for i in infos {
                                 if let LinkInfo::Kind(k) = i {
@@ -142,6 +146,13 @@ impl Nl {
     pub fn set_up(&self, name: &str) -> Result<(), NlError> {
         let idx = self.must_index(name)?;
         let msg = LinkUnspec::new_with_index(idx).up().build();
+        Ok(self.rt.block_on(self.handle.link().set(msg).execute())?)
+    }
+
+    /// `ip link set NAME alias ALIAS up` (the kernel ignores an alias given at creation).
+    pub fn set_up_marked(&self, name: &str, alias: &str) -> Result<(), NlError> {
+        let idx = self.must_index(name)?;
+        let msg = LinkUnspec::new_with_index(idx).up().alias(alias).build();
         Ok(self.rt.block_on(self.handle.link().set(msg).execute())?)
     }
 

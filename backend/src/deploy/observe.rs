@@ -61,9 +61,16 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
     if Path::new(&run).exists() {
         s.insert(SANDBOX, Resource::RunDir { path: run.clone() });
     }
-    let nss = super::netns::list(&names::netns_prefix(topology));
-    let ns_set: BTreeSet<&str> = nss.iter().map(String::as_str).collect();
-    for ns in &nss {
+    let own: Vec<String> = super::netns::list(&names::netns_prefix(topology));
+    let ns_set: BTreeSet<&str> = own.iter().map(String::as_str).collect();
+    // A real host's bridge-side links live in the agent's own namespace (""),
+    // among the machine's own: only those marked as ours are read there.
+    let real_host = targets.iter().any(|t| !t.emulated);
+    let mut nss = own.clone();
+    if real_host {
+        nss.push(String::new());
+    }
+    for ns in &own {
         s.insert(
             &target_of_netns(topology, ns),
             Resource::Netns { name: ns.clone() },
@@ -172,8 +179,37 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
             .and_then(|v| v.links.iter().find(|l| l.name == name))
     };
 
+    let mark = super::link_mark(topology);
     for (ns, v) in &views {
         let target = target_of_netns(topology, ns);
+        if ns.is_empty() {
+            for l in v
+                .links
+                .iter()
+                .filter(|l| l.kind == "veth" && l.alias.as_deref() == Some(mark.as_str()))
+            {
+                let key = format!("link /{}", l.name);
+                let r = match hint_by_key.get(&key) {
+                    Some(r) => (*r).clone(),
+                    None => Resource::Veth {
+                        netns: String::new(),
+                        name: l.name.clone(),
+                        peer_netns: String::new(),
+                        peer: String::new(),
+                        peer_mac: None,
+                        peer_master: None,
+                    },
+                };
+                // An agent observes for its own host, the one real target it is given.
+                let real = targets
+                    .iter()
+                    .find(|t| !t.emulated)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default();
+                s.insert(&hint_target.get(&key).cloned().unwrap_or(real), r);
+            }
+            continue;
+        }
         for l in &v.links {
             let key = format!("link {ns}/{}", l.name);
             match l.kind.as_str() {
@@ -307,6 +343,14 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         }
     }
 
+    for t in targets.iter().filter(|t| !t.emulated) {
+        if let Ok(mut db) = Ovsdb::connect(&t.ovsdb) {
+            for r in ovs_rows(&mut db, topology) {
+                s.insert(&t.name, r);
+            }
+        }
+    }
+
     // Daemons and OVS rows, host by host (hosts gone from the file included).
     let mut host_dirs: BTreeSet<String> = targets
         .iter()
@@ -321,7 +365,7 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
             host_dirs.insert(ent.file_name().to_string_lossy().into_owned());
         }
     }
-    let ns_inodes: BTreeMap<u64, String> = nss
+    let ns_inodes: BTreeMap<u64, String> = own
         .iter()
         .filter_map(|n| super::netns::inode(n).map(|i| (i, n.clone())))
         .collect();

@@ -178,13 +178,25 @@ pub fn start_agent(topology: &str, ns: &str, dir: &str) -> Result<(), ProcError>
     let token_path = crate::agent::sandbox_token_path(topology);
     if !Path::new(&token_path).exists() {
         let token = crate::agent::new_token().map_err(io_err("read /dev/urandom"))?;
+        // Write aside, then rename: hosts' agents start in parallel, and none may read half a token.
+        let tmp = format!("{token_path}.{token}");
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&token_path)
+            .open(&tmp)
             .and_then(|mut f| f.write_all(token.as_bytes()))
+            .and_then(|_| {
+                std::fs::hard_link(&tmp, &token_path).or_else(|e| {
+                    if e.kind() == io::ErrorKind::AlreadyExists {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+            })
             .map_err(io_err(format!("write {token_path}")))?;
+        let _ = std::fs::remove_file(&tmp);
     }
     let sock = d.join("agent.sock");
     let _ = std::fs::remove_file(&sock);

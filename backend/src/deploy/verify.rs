@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde::Serialize;
@@ -15,24 +14,30 @@ use serde::Serialize;
 use netloom_core::reach::{ReachReport, ReachResult, Source};
 use netloom_core::topology::{IfaceAddr, NodeRef, Topology};
 
-use super::{netns, observe, procs};
+use super::netns;
 
 /// Pings running at once (each mostly waits).
 const PARALLEL: usize = 48;
 
-/// The addresses each guest really has: static ones, and DHCP leases as found.
+/// The addresses each guest really has: static ones, and for `ip: dhcp` the
+/// address found on the interface (whoever ran the client: apply or a script).
 pub fn real_addresses(topo: &Topology) -> Vec<Vec<Option<Ipv4Addr>>> {
     topo.guests
         .iter()
         .map(|g| {
+            let found = if g.ifaces.iter().any(|i| i.addr == IfaceAddr::Dhcp) {
+                super::nl::with_netlink(&g.netns, |n| n.addrs()).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             g.ifaces
                 .iter()
                 .map(|i| match i.addr {
                     IfaceAddr::Static(n) => Some(n.addr()),
-                    IfaceAddr::Dhcp => procs::read_lease(Path::new(&observe::lease_path(
-                        &topo.name, &g.netns, &i.name,
-                    )))
-                    .map(|l| l.ip.addr()),
+                    IfaceAddr::Dhcp => found
+                        .iter()
+                        .find(|(d, _)| *d == i.name)
+                        .map(|(_, a)| a.addr()),
                     IfaceAddr::None => None,
                 })
                 .collect()
