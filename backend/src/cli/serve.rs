@@ -118,6 +118,7 @@ fn start(args: Args) -> Result<(), String> {
         token: token.clone(),
         tls: false,
         dist,
+        jobs: Default::default(),
     };
     let rt =
         tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;

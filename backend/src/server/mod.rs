@@ -6,11 +6,13 @@
 //! - `GET /login?token=…` sets the session cookie ([`auth`]).
 //! - `/api/*` needs the token; every error is a JSON `ErrorBody` ([`error`]).
 //! - `/api/designs…`: designs stored in SQLite with revisions ([`designs`], [`store`]).
+//! - `/api/plan`, `/api/status`, `/api/jobs…`: deploying, with progress over SSE ([`jobs`]).
 //! - everything else: the static files of the app.
 
 pub mod auth;
 mod designs;
 pub mod error;
+pub mod jobs;
 pub mod store;
 
 use std::path::PathBuf;
@@ -40,6 +42,8 @@ pub struct AppState {
     pub tls: bool,
     /// Trunk's output directory; `None` when the app is not built.
     pub dist: Option<PathBuf>,
+    /// Deploy jobs, and which topologies are busy.
+    pub jobs: jobs::Jobs,
 }
 
 /// The whole HTTP application.
@@ -48,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/validate", post(validate))
         .merge(designs::routes())
+        .merge(jobs::routes())
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require));
@@ -137,6 +142,7 @@ pub(crate) mod tests {
             token: TOKEN.into(),
             tls: false,
             dist: None,
+            jobs: Default::default(),
         }
     }
 

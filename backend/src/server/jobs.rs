@@ -1,0 +1,572 @@
+//! Deploying from the browser: plan, apply, verify, destroy and status.
+//!
+//! - `POST /api/plan {text}` → per host, what apply would create, change and remove.
+//! - `POST /api/status {text}` → what is deployed now, and the drift.
+//! - `POST /api/jobs {action, text}` → 202 `{id, topology, action}`: the
+//!   executor runs on a blocking thread; 409 while another job of the same
+//!   topology runs (jobs of one topology never interleave, others run at once).
+//! - `GET /api/jobs/{id}/events` → Server-Sent Events: `start`, one `step` per
+//!   executor step (host, step, error in place), then `done` with the result
+//!   (the verify report and its disagreements). A late or reconnecting
+//!   subscriber gets the whole log again (from `Last-Event-ID`).
+//! - `GET /api/jobs/{id}` → the same log as one JSON document.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use netloom_core::plan::{Action, Plan, SANDBOX};
+use netloom_core::Topology;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::deploy;
+
+/// Finished jobs kept for late subscribers.
+const KEEP_FINISHED: usize = 32;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/plan", post(plan))
+        .route("/status", post(status))
+        .route("/jobs", post(start))
+        .route("/jobs/{id}", get(show))
+        .route("/jobs/{id}/events", get(events))
+}
+
+/// The jobs of one server: running and recently finished, and which topologies are busy.
+#[derive(Clone, Default)]
+pub struct Jobs(Arc<Mutex<Registry>>);
+
+#[derive(Default)]
+struct Registry {
+    next: u64,
+    jobs: BTreeMap<u64, Arc<Job>>,
+    finished: VecDeque<u64>,
+    busy: HashSet<String>,
+}
+
+/// Holds topology `name` for one job; released on drop (even if the job panics).
+pub struct TopologyLock {
+    jobs: Jobs,
+    name: String,
+}
+
+impl Drop for TopologyLock {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.jobs.0.lock() {
+            r.busy.remove(&self.name);
+        }
+    }
+}
+
+impl Jobs {
+    /// Take topology `name`, or say that it is busy.
+    pub fn lock(&self, name: &str) -> Option<TopologyLock> {
+        let mut r = self.0.lock().ok()?;
+        r.busy.insert(name.to_string()).then(|| TopologyLock {
+            jobs: self.clone(),
+            name: name.to_string(),
+        })
+    }
+
+    fn add(&self, action: JobAction, topology: &str) -> Arc<Job> {
+        let mut r = self.0.lock().expect("jobs registry");
+        r.next += 1;
+        let (tx, _) = watch::channel(0);
+        let job = Arc::new(Job {
+            id: r.next,
+            action,
+            topology: topology.to_string(),
+            log: Mutex::new(Vec::new()),
+            changed: tx,
+        });
+        r.jobs.insert(job.id, job.clone());
+        job
+    }
+
+    fn finished(&self, id: u64) {
+        let mut r = self.0.lock().expect("jobs registry");
+        r.finished.push_back(id);
+        while r.finished.len() > KEEP_FINISHED {
+            if let Some(old) = r.finished.pop_front() {
+                r.jobs.remove(&old);
+            }
+        }
+    }
+
+    fn get(&self, id: &str) -> Result<Arc<Job>, ApiError> {
+        let found = id
+            .parse::<u64>()
+            .ok()
+            .and_then(|id| self.0.lock().ok()?.jobs.get(&id).cloned());
+        found.ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no job {id:?} (finished jobs are kept for a while only)"
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobAction {
+    Apply,
+    Destroy,
+    Verify,
+}
+
+/// One job: its log of events (JSON objects with a `type`), appended as it runs.
+struct Job {
+    id: u64,
+    action: JobAction,
+    topology: String,
+    log: Mutex<Vec<Value>>,
+    /// The log's length, for subscribers to wait on.
+    changed: watch::Sender<usize>,
+}
+
+impl Job {
+    fn push(&self, event: Value) {
+        let n = {
+            let mut log = self.log.lock().expect("job log");
+            log.push(event);
+            log.len()
+        };
+        self.changed.send_replace(n);
+    }
+
+    fn since(&self, from: usize) -> Vec<Value> {
+        self.log
+            .lock()
+            .expect("job log")
+            .get(from..)
+            .map(<[Value]>::to_vec)
+            .unwrap_or_default()
+    }
+
+    fn done(&self) -> bool {
+        self.log
+            .lock()
+            .expect("job log")
+            .last()
+            .is_some_and(|e| e["type"] == "done")
+    }
+}
+
+#[derive(Deserialize)]
+struct TextBody {
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct JobBody {
+    action: JobAction,
+    text: String,
+}
+
+/// The topology of a request body; 422 with every problem when it is invalid.
+fn topology(text: &str) -> Result<Topology, ApiError> {
+    netloom_core::load(text)
+        .map(|c| c.topology)
+        .map_err(ApiError::problems)
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn need_root() -> Result<(), ApiError> {
+    if is_root() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "",
+            "netloom serve does not run as root: deploying needs root (network namespaces, Open vSwitch)",
+        ))
+    }
+}
+
+fn host_name(name: &str) -> String {
+    if name == SANDBOX {
+        "sandbox".into()
+    } else {
+        name.to_string()
+    }
+}
+
+/// A plan as the app shows it: per host, the steps grouped by action.
+fn plan_view(p: &Plan) -> Value {
+    let hosts: Vec<Value> = p
+        .targets
+        .iter()
+        .map(|t| {
+            let of = |a: Action| -> Vec<String> {
+                t.steps
+                    .iter()
+                    .filter(|s| s.action == a)
+                    .map(|s| s.to_string())
+                    .collect()
+            };
+            json!({
+                "host": host_name(&t.target.name),
+                "netns": t.target.netns,
+                "emulated": t.target.emulated,
+                "create": of(Action::Create),
+                "change": of(Action::Update),
+                "remove": of(Action::Delete),
+            })
+        })
+        .collect();
+    json!({"topology": p.topology, "steps": p.len(), "hosts": hosts})
+}
+
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, deploy::ApplyError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        // Observation failing is the machine's state, not a bug: say where.
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "",
+            format!("{what}: {e}"),
+        )),
+        Err(e) => Err(ApiError::internal(what, e)),
+    }
+}
+
+async fn plan(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {
+    let Json(b) = body?;
+    let topo = topology(&b.text)?;
+    let p = blocking("plan", move || deploy::plan_for(&topo)).await?;
+    Ok(Json(plan_view(&p)))
+}
+
+async fn status(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {
+    let Json(b) = body?;
+    let topo = topology(&b.text)?;
+    let s = blocking("status", move || deploy::status::status(&topo)).await?;
+    Ok(Json(
+        serde_json::to_value(s).map_err(|e| ApiError::internal("status", e))?,
+    ))
+}
+
+async fn start(
+    State(s): State<AppState>,
+    body: Result<Json<JobBody>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(b) = body?;
+    let topo = topology(&b.text)?;
+    let lock = s.jobs.lock(&topo.name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "",
+            format!(
+                "a job on topology {:?} is running: wait for it to finish",
+                topo.name
+            ),
+        )
+    })?;
+    need_root()?;
+    let job = s.jobs.add(b.action, &topo.name);
+    let answer = json!({"id": job.id, "topology": job.topology, "action": job.action});
+    let jobs = s.jobs.clone();
+    tokio::task::spawn_blocking(move || {
+        run(&job, &topo);
+        drop(lock);
+        jobs.finished(job.id);
+    });
+    Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
+/// Run a job to its `done` event; a panic in the executor is reported, not lost.
+fn run(job: &Job, topo: &Topology) {
+    job.push(json!({"type": "start", "action": job.action, "topology": job.topology}));
+    let started = std::time::Instant::now();
+    let progress = |e: &deploy::Event| {
+        job.push(json!({
+            "type": "step",
+            "host": host_name(&e.target),
+            "step": e.step,
+            "ok": e.ok,
+            "error": e.error,
+            "ms": e.ms,
+        }))
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job.action {
+        JobAction::Apply => deploy::apply(topo, &progress).map(|r| json!({"report": r})),
+        JobAction::Destroy => {
+            deploy::destroy(&topo.name, Some(topo), &progress).map(|r| json!({"report": r}))
+        }
+        JobAction::Verify => {
+            let real = deploy::verify::measure(topo);
+            let predicted = netloom_core::reach::reach(topo);
+            let disagreements = deploy::verify::compare(&real, &predicted);
+            Ok(json!({"real": real, "disagreements": disagreements}))
+        }
+    }));
+    let mut done = match outcome {
+        Ok(Ok(mut v)) => {
+            v["ok"] = json!(true);
+            v
+        }
+        Ok(Err(e)) => json!({
+            "ok": false,
+            "host": host_name(&e.target),
+            "step": e.step,
+            "error": e.to_string(),
+        }),
+        Err(_) => json!({"ok": false, "error": "the executor crashed (a bug: see the server log)"}),
+    };
+    done["type"] = json!("done");
+    done["seconds"] = json!(started.elapsed().as_secs_f64());
+    job.push(done);
+}
+
+async fn show(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(id) = id?;
+    let job = s.jobs.get(&id)?;
+    Ok(Json(json!({
+        "id": job.id,
+        "action": job.action,
+        "topology": job.topology,
+        "done": job.done(),
+        "events": job.since(0),
+    })))
+}
+
+async fn events(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Path(id) = id?;
+    let job = s.jobs.get(&id)?;
+    // Event ids are log positions: a reconnecting EventSource resumes after the last it saw.
+    let from = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .map_or(0, |n| n + 1);
+    let rx = job.changed.subscribe();
+    let stream = futures::stream::unfold(
+        (job, rx, from, false),
+        |(job, mut rx, at, finished)| async move {
+            if finished {
+                return None;
+            }
+            loop {
+                let new = job.since(at);
+                if !new.is_empty() {
+                    let end = new.last().is_some_and(|e| e["type"] == "done");
+                    let batch: Vec<Result<SseEvent, Infallible>> = new
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| {
+                            Ok(SseEvent::default()
+                                .id((at + i).to_string())
+                                .event(e["type"].as_str().unwrap_or("step"))
+                                .data(e.to_string()))
+                        })
+                        .collect();
+                    let next = at + new.len();
+                    return Some((futures::stream::iter(batch), (job, rx, next, end)));
+                }
+                if rx.changed().await.is_err() {
+                    return None;
+                }
+            }
+        },
+    );
+    use futures::StreamExt;
+    Ok(Sse::new(stream.flatten()).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{call, state};
+    use super::*;
+    use axum::http::Method;
+
+    fn lab(name: &str) -> String {
+        format!("version: 1\nname: {name}\nhosts:\n  - name: node1\n    bridges: [{{name: br0}}]\n")
+    }
+
+    #[tokio::test]
+    async fn plan_lists_what_each_host_gets() {
+        if !is_root() {
+            // Observing namespaces and OVS needs root; the browser test covers it as root.
+            return;
+        }
+        let app = super::super::app(state());
+        let name = format!("t-plan{}", std::process::id() % 10000);
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            "/api/plan",
+            Some(json!({"text": lab(&name)})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["topology"], json!(name));
+        let node1 = body["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host"] == "node1")
+            .expect("node1 in the plan");
+        let create: Vec<&str> = node1["create"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        // Bridge names on the machine are hashed; the host's namespace carries the topology's name.
+        assert!(
+            create
+                .iter()
+                .any(|s| s.starts_with("+ ovs-daemons") && s.contains(&format!("nl-{name}.node1"))),
+            "{create:?}"
+        );
+        assert!(
+            create.iter().any(|s| s.starts_with("+ ovs-bridge")),
+            "{create:?}"
+        );
+        assert!(node1["remove"].as_array().unwrap().is_empty());
+        assert_eq!(body["steps"].as_u64().unwrap() as usize, {
+            body["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["create"].as_array().unwrap().len())
+                .sum::<usize>()
+        });
+    }
+
+    #[tokio::test]
+    async fn invalid_topologies_and_actions_are_refused() {
+        let app = super::super::app(state());
+        for (uri, body) in [
+            ("/api/plan", json!({"text": "version: 1\nname: Bad\n"})),
+            ("/api/status", json!({"text": "nope"})),
+            (
+                "/api/jobs",
+                json!({"action": "apply", "text": "version: 1\nname: Bad\n"}),
+            ),
+            ("/api/jobs", json!({"action": "explode", "text": lab("x")})),
+        ] {
+            let (status, b) = call(&app, Method::POST, uri, Some(body)).await;
+            assert!(status.is_client_error(), "{uri}: {status} {b}");
+            assert!(b["error"]["message"].is_string(), "{uri}: {b}");
+        }
+        let (status, b) = call(&app, Method::GET, "/api/jobs/999/events", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{b}");
+    }
+
+    #[tokio::test]
+    async fn a_second_job_on_a_busy_topology_is_refused() {
+        let st = state();
+        let jobs = st.jobs.clone();
+        let app = super::super::app(st);
+        let _held = jobs.lock("busy").expect("free at first");
+        assert!(jobs.lock("busy").is_none(), "one holder at a time");
+        let (status, b) = call(
+            &app,
+            Method::POST,
+            "/api/jobs",
+            Some(json!({"action": "apply", "text": lab("busy")})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{b}");
+        assert!(b["error"]["message"].as_str().unwrap().contains("busy"));
+
+        // Another topology is not held up: destroying one never deployed is an empty job.
+        let other = format!("t-free{}", std::process::id() % 10000);
+        let (status, b) = call(
+            &app,
+            Method::POST,
+            "/api/jobs",
+            Some(json!({"action": "destroy", "text": lab(&other)})),
+        )
+        .await;
+        if !is_root() {
+            assert_eq!(status, StatusCode::FORBIDDEN, "{b}");
+            return;
+        }
+        assert_eq!(status, StatusCode::ACCEPTED, "{b}");
+        let id = b["id"].as_u64().unwrap();
+        let log = loop {
+            let (_, j) = call(&app, Method::GET, &format!("/api/jobs/{id}"), None).await;
+            if j["done"] == true {
+                break j;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        let events = log["events"].as_array().unwrap();
+        assert_eq!(events[0]["type"], "start");
+        let done = events.last().unwrap();
+        assert_eq!(done["ok"], true, "{done}");
+        assert_eq!(done["report"]["steps"], 0, "nothing of {other} existed");
+        // Its lock is released once done.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(jobs.lock(&other).is_some());
+    }
+
+    #[tokio::test]
+    async fn events_stream_replays_the_log() {
+        let st = state();
+        let job = st.jobs.add(JobAction::Verify, "lab");
+        job.push(json!({"type": "start"}));
+        job.push(
+            json!({"type": "step", "host": "node1", "step": "+ x", "ok": false, "error": "boom"}),
+        );
+        job.push(json!({"type": "done", "ok": false}));
+        let app = super::super::app(st);
+        let resp = tower::ServiceExt::oneshot(
+            app,
+            axum::http::Request::get(format!("/api/jobs/{}/events", job.id))
+                .header(
+                    "authorization",
+                    format!("Bearer {}", super::super::tests::TOKEN),
+                )
+                .header("last-event-id", "0")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(
+            !text.contains("event: start"),
+            "resumed after event 0: {text}"
+        );
+        assert!(
+            text.contains("id: 1\n") && text.contains("event: step") && text.contains("boom"),
+            "{text}"
+        );
+        assert!(
+            text.contains("event: done"),
+            "the stream ends with done: {text}"
+        );
+    }
+}
