@@ -663,3 +663,69 @@ fn stale_saves_conflict_and_nothing_is_lost() {
         (Some(rev + 2), Some(winner.as_str()))
     );
 }
+
+/// `netloom serve ARGS` must refuse to start: its exit code 2 and what it said.
+fn refused(args: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netloom"))
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            assert_eq!(st.code(), Some(2), "{args:?}: {err}");
+            return err;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("netloom serve {args:?} started");
+}
+
+#[test]
+fn the_network_needs_a_token_file_and_tls_or_insecure() {
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine: had the checks
+    // been skipped, binding would fail with another message.
+    let dir = std::env::temp_dir().join(format!("netloom-api-listen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, "a-long-enough-token-0123456789\n").unwrap();
+    let short = dir.join("short");
+    std::fs::write(&short, "short\n").unwrap();
+    let data = dir.join("data");
+    let (token, short, data) = (
+        token.to_str().unwrap(),
+        short.to_str().unwrap(),
+        data.to_str().unwrap(),
+    );
+    let err = refused(&["--listen", "192.0.2.1:7310", "--data-dir", data]);
+    assert!(err.contains("--token-file"), "{err}");
+    let err = refused(&[
+        "--listen",
+        "192.0.2.1:7310",
+        "--token-file",
+        token,
+        "--data-dir",
+        data,
+    ]);
+    assert!(err.contains("--insecure"), "{err}");
+    let err = refused(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--token-file",
+        short,
+        "--data-dir",
+        data,
+    ]);
+    assert!(err.contains("at least 16"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -336,9 +336,7 @@ fn next_hop((i, host): Hop, own: &[Ipv4Net]) -> Option<String> {
     let n = own.get(i % own.len().max(1))?;
     let [a, b, c, _] = n.network().octets();
     let ip = Ipv4Addr::new(a, b, c, host);
-    // Not one of its own addresses: reach and simulate disagree there (reported).
-    let ok = n.contains(&ip) && ip != n.network() && ip != n.broadcast();
-    (ok && own.iter().all(|o| o.addr() != ip)).then(|| ip.to_string())
+    (n.contains(&ip) && ip != n.network() && ip != n.broadcast()).then(|| ip.to_string())
 }
 
 fn route_specs(routes: &[RouteShape], own: &[Ipv4Net]) -> Vec<RouteSpec> {
