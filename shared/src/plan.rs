@@ -183,10 +183,13 @@ impl Resource {
             Resource::RunDir { .. } => 0,
             Resource::Netns { .. } => 1,
             Resource::Agent { .. } | Resource::OvsDaemons { .. } => 2,
-            Resource::Segment { .. } => 3,
-            Resource::Veth { .. } => 4,
-            Resource::OvsBridge { .. } => 5,
-            Resource::OvsPort { .. } => 6,
+            // OVS rows come before the devices they name: ovs-vswitchd picks a
+            // port's device up when it appears, and meanwhile calibrates its
+            // userspace datapath (about 0.1 s) while the links are made.
+            Resource::OvsBridge { .. } => 3,
+            Resource::OvsPort { .. } => 4,
+            Resource::Segment { .. } => 5,
+            Resource::Veth { .. } => 6,
             Resource::TxOffloadOff { .. } | Resource::Sysctl { .. } => 7,
             Resource::Addr { .. } => 8,
             Resource::Route { .. } => 9,

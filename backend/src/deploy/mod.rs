@@ -346,6 +346,16 @@ pub fn run_target(
     let mut i = 0;
     let mut done = 0;
     let mut ovs_done = false;
+    // The configuration ovs-vswitchd must reach before addresses go on its devices.
+    let mut pending: Option<(i64, &Step)> = None;
+    let settle = |pending: &mut Option<(i64, &Step)>| -> Result<(), ApplyError> {
+        if let Some((want, s)) = pending.take() {
+            Ovsdb::connect(&tp.target.ovsdb)
+                .and_then(|mut db| db.wait_applied(want, Duration::from_secs(15)))
+                .map_err(|e| fail(&tp.target.name, s, e.into()))?;
+        }
+        Ok(())
+    };
     while i < steps.len() {
         let rank = steps[i].resource.rank();
         let mut j = i;
@@ -353,6 +363,20 @@ pub fn run_target(
             j += 1;
         }
         let group = &steps[i..j];
+        // Addresses need the devices ovs-vswitchd makes; its daemons must
+        // finish removing ports (TAP devices) before they stop.
+        let needs_ovs = match &group[0].resource {
+            Resource::Addr { .. }
+            | Resource::Route { .. }
+            | Resource::Nft { .. }
+            | Resource::Dnsmasq { .. }
+            | Resource::DhcpClient { .. } => true,
+            Resource::OvsDaemons { .. } => group[0].action == Action::Delete,
+            _ => false,
+        };
+        if needs_ovs {
+            settle(&mut pending)?;
+        }
         if group[0].resource.is_ovs_row() {
             if !ovs_done {
                 let rows: Vec<&Step> = steps
@@ -365,7 +389,9 @@ pub fn run_target(
                 for s in &rows {
                     report(progress, &tp.target.name, s, t0, r.as_ref().err());
                 }
-                r.map_err(|e| fail(&tp.target.name, rows[0], e))?;
+                if let Some(want) = r.map_err(|e| fail(&tp.target.name, rows[0], e))? {
+                    pending = Some((want, rows[0]));
+                }
                 done += rows.len();
                 ovs_done = true;
             }
@@ -391,6 +417,7 @@ pub fn run_target(
         }
         i = j;
     }
+    settle(&mut pending)?;
     Ok(done)
 }
 
@@ -634,13 +661,14 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
 }
 
 /// All OVS row steps of a target as one OVSDB transaction that bumps
-/// `next_cfg`, then wait until ovs-vswitchd has applied it.
+/// `next_cfg`; returns the configuration number ovs-vswitchd must reach
+/// (the caller waits for it when something depends on it).
 fn ovs_transaction(
     topology: &str,
     target: &TargetInfo,
     steps: &[&Step],
     fail_at: Option<&str>,
-) -> Result<(), StepError> {
+) -> Result<Option<i64>, StepError> {
     for s in steps {
         injected_failure(s, fail_at)?;
     }
@@ -763,7 +791,7 @@ fn ovs_transaction(
         }
     }
     if ops.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [], "mutations": [["next_cfg", "+=", 1]]}));
     ops.push(
@@ -774,6 +802,5 @@ fn ovs_transaction(
         .last()
         .and_then(|r| r["rows"][0]["next_cfg"].as_i64())
         .unwrap_or(0);
-    db.wait_applied(want, Duration::from_secs(15))?;
-    Ok(())
+    Ok(Some(want))
 }

@@ -128,18 +128,25 @@ pub fn start_ovs(ns: &str, dir: &str) -> Result<(), ProcError> {
     Ovsdb::connect(&sock)?.transact(vec![
         json!({"op": "insert", "table": "Open_vSwitch", "row": {}}),
     ])?;
-    run(
-        ns,
-        &[
-            "ovs-vswitchd",
-            &format!("unix:{sock}"),
-            &format!("--pidfile={dir}/vswitchd.pid"),
-            &format!("--unixctl={dir}/vswitchd.ctl"),
-            &format!("--log-file={dir}/vswitchd.log"),
-            "--detach",
-        ],
-        None,
-    )?;
+    // Not waited for: its --detach parent returns only after the first
+    // reconfiguration; the caller waits for `cur_cfg` when it matters.
+    let what = format!("ovs-vswitchd in {ns}");
+    let mut cmd = Command::new("ovs-vswitchd");
+    cmd.args([
+        format!("unix:{sock}"),
+        format!("--pidfile={dir}/vswitchd.pid"),
+        format!("--unixctl={dir}/vswitchd.ctl"),
+        format!("--log-file={dir}/vswitchd.log"),
+        "--detach".to_string(),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let mut child = netns::command_in(ns, cmd)
+        .map_err(io_err(&what))?
+        .spawn()
+        .map_err(io_err(&what))?;
+    std::thread::spawn(move || child.wait());
     Ok(())
 }
 
