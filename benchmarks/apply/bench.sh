@@ -55,7 +55,7 @@ m0=$(avail)
 t0=$(now); "$NL" apply "$work/big.yaml" >/dev/null; t1=$(now)
 m1=$(avail)
 rss=$(for p in /proc/[0-9]*; do
-        if tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q "/run/netloom/bench-big/"; then
+        if { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -q "/run/netloom/bench-big/"; then
             awk '/VmRSS/ {print $2}' "$p/status" 2>/dev/null
         fi
       done | awk '{s+=$1} END {print s}')
