@@ -233,7 +233,8 @@ fn strangers_get_401_and_nothing_else() {
     let s = Server::start("auth");
     let wrong = format!("Bearer {}", "0".repeat(s.token.len()));
     let bad_cookie = "netloom_token=nope";
-    let cases: [(&str, &str, Vec<(&str, &str)>); 8] = [
+    type Headers<'a> = Vec<(&'a str, &'a str)>;
+    let cases: [(&str, &str, Headers); 8] = [
         ("GET", "/api/designs", vec![]),
         ("GET", "/api/health", vec![]),
         (
