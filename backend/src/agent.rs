@@ -48,6 +48,8 @@ pub enum Request {
         #[serde(default)]
         fail_at: Option<String>,
     },
+    /// What the agent's host offers (the kernel OVS datapath or not).
+    Facts,
     /// Observe topology `topology` on the agent's host.
     Observe {
         topology: String,
@@ -64,12 +66,14 @@ struct Envelope {
 
 /// One line of an answer.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Answer {
     Event(Event),
     /// Execute: the number of steps run.
     Done(usize),
     Observed(State),
+    /// Facts: true when the kernel has the Open vSwitch datapath module.
+    KernelDatapath(bool),
     Error {
         target: String,
         step: String,
@@ -211,6 +215,9 @@ fn handle(conn: Box<dyn ReadWrite>, token: &str) {
                 }),
             }
         }
+        Request::Facts => {
+            send(&Answer::KernelDatapath(kernel_datapath()));
+        }
         Request::Observe {
             topology,
             targets,
@@ -323,7 +330,7 @@ pub fn execute(
             }));
             false
         }
-        Answer::Observed(_) => true,
+        Answer::Observed(_) | Answer::KernelDatapath(_) => true,
     });
     match (r, result) {
         (_, Some(res)) => res,
@@ -369,6 +376,32 @@ pub fn observe(
             message: m.unwrap_or_default(),
         }),
     }
+}
+
+/// True when this kernel has the Open vSwitch datapath (module loaded or built in).
+pub fn kernel_datapath() -> bool {
+    Path::new("/sys/module/openvswitch").exists()
+}
+
+/// Ask an agent whether its host has the kernel datapath.
+pub fn has_kernel_datapath(addr: &str, token: &str) -> Result<bool, AgentError> {
+    let mut out = None;
+    let mut err = None;
+    call(addr, token, Request::Facts, |a| match a {
+        Answer::KernelDatapath(b) => {
+            out = Some(b);
+            false
+        }
+        Answer::Error { message, .. } => {
+            err = Some(message);
+            false
+        }
+        _ => true,
+    })?;
+    out.ok_or_else(|| AgentError::Refused {
+        addr: addr.to_string(),
+        message: err.unwrap_or_default(),
+    })
 }
 
 /// A fresh random token (hex of 16 bytes from the kernel's CSPRNG).

@@ -63,6 +63,10 @@ fn tcp_agent_requires_its_token_and_observes() {
         ns.name(),
         "{\"token\":\"0123456789abcdef0123456789abcdef\",\"request\":{\"observe\":{\"topology\":\"e2e-agent\",\"targets\":[],\"hint\":{\"targets\":{}}}}}\n",
     );
+    let facts = ask(
+        ns.name(),
+        "{\"token\":\"0123456789abcdef0123456789abcdef\",\"request\":\"facts\"}\n",
+    );
     let _ = agent.kill();
     let _ = agent.wait();
     let _ = std::fs::remove_dir_all(&dir);
@@ -71,4 +75,10 @@ fn tcp_agent_requires_its_token_and_observes() {
         "{wrong}"
     );
     assert!(right.contains("{\"observed\":{\"targets\":{}}}"), "{right}");
+    // This machine's kernel has no OVS datapath (machine-facts.md): emulated hosts use netdev.
+    let kernel = std::path::Path::new("/sys/module/openvswitch").exists();
+    assert!(
+        facts.contains(&format!("{{\"kernel_datapath\":{kernel}}}")),
+        "{facts}"
+    );
 }

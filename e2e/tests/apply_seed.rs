@@ -6,6 +6,9 @@ use apply_support::*;
 
 #[test]
 fn seed_gre_lab_full_cycle() {
+    let foreign =
+        netloom_e2e::root("seed_gre_lab_full_cycle").then(|| ForeignOvs::start("e2e-seed"));
+    let before = foreign.as_ref().map(ForeignOvs::bridges);
     full_cycle("seedlab-gre.yaml", "e2e-seed", |text| {
         let t = replace_once(
             text,
@@ -22,4 +25,7 @@ fn seed_gre_lab_full_cycle() {
         ));
         (t, want)
     });
+    // A pre-existing OVS bridge, even one marked with this topology's name, is untouched.
+    assert_eq!(foreign.as_ref().map(ForeignOvs::bridges), before);
+    assert!(before.is_none_or(|b| b.contains("br-user")));
 }

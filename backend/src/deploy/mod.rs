@@ -92,13 +92,29 @@ pub fn link_mark(topology: &str) -> String {
 }
 
 /// Facts about this machine's hosts: sandbox hosts are always userspace.
-pub fn facts() -> Facts {
-    Facts::default()
+/// Facts about a topology's hosts: real hosts say through their agents
+/// whether their kernel has the OVS datapath (then the plan uses it);
+/// emulated hosts never do (this machine's kernel lacks it).
+pub fn facts(topo: &Topology) -> Result<Facts, ApplyError> {
+    let mut f = Facts::default();
+    for t in plan::targets(topo, &f).iter().filter(|t| !t.emulated) {
+        let Some(addr) = &t.agent else { continue };
+        let fail = |e: String| ApplyError {
+            target: t.name.clone(),
+            step: "ask the agent for its datapath".into(),
+            source: StepError::Io(std::io::Error::other(e)),
+        };
+        let token = agent_token(&topo.name, t).map_err(|e| fail(e.to_string()))?;
+        if crate::agent::has_kernel_datapath(addr, &token).map_err(|e| fail(e.to_string()))? {
+            f.kernel_datapath.insert(t.name.clone());
+        }
+    }
+    Ok(f)
 }
 
 /// The plan that would make `topo` real now.
 pub fn plan_for(topo: &Topology) -> Result<Plan, ApplyError> {
-    let f = facts();
+    let f = facts(topo)?;
     let targets = plan::targets(topo, &f);
     let want = plan::desired(topo, &f);
     let have = observe_all(&topo.name, &targets, &want)?;
@@ -132,7 +148,8 @@ pub fn observe_all(
 
 /// The plan that removes everything of topology `name` (the file, when given, sharpens observation).
 pub fn destroy_plan(name: &str, topo: Option<&Topology>) -> Plan {
-    let f = facts();
+    // The datapath does not matter for removal.
+    let f = Facts::default();
     let (targets, hint) = match topo {
         Some(t) => (plan::targets(t, &f), plan::desired(t, &f)),
         None => (Vec::new(), State::default()),

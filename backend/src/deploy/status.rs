@@ -77,7 +77,7 @@ pub struct DriftItem {
 }
 
 pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
-    let f = facts();
+    let f = facts(topo)?;
     let targets = plan::targets(topo, &f);
     let want = plan::desired(topo, &f);
     let have = super::observe_all(&topo.name, &targets, &want)?;

@@ -330,3 +330,70 @@ pub fn replace_once(file: &str, from: &str, to: &str) -> String {
     assert_eq!(file.matches(from).count(), 1, "{from:?} must occur once");
     file.replacen(from, to, 1)
 }
+
+/// An Open vSwitch database that is not netloom's (a stand-in for a machine's
+/// own OVS), with one bridge; stopped and removed on drop.
+pub struct ForeignOvs {
+    dir: PathBuf,
+    _ns: netloom_e2e::Netns,
+}
+
+impl ForeignOvs {
+    /// Its bridge is marked with `topology` like netloom's own, to prove that
+    /// ownership is also where a row lives, not only its mark.
+    pub fn start(topology: &str) -> ForeignOvs {
+        let ns = netloom_e2e::Netns::new("userovs");
+        let dir = std::env::temp_dir().join("netloom-e2e-userovs");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.to_str().unwrap();
+        netloom_e2e::run(&[
+            "ovsdb-tool",
+            "create",
+            &format!("{d}/conf.db"),
+            "/usr/share/openvswitch/vswitch.ovsschema",
+        ]);
+        let out = ns.exec(&[
+            "ovsdb-server",
+            &format!("{d}/conf.db"),
+            &format!("--remote=punix:{d}/db.sock"),
+            &format!("--pidfile={d}/ovsdb.pid"),
+            &format!("--unixctl={d}/ovsdb.ctl"),
+            &format!("--log-file={d}/ovsdb.log"),
+            "--detach",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        let f = ForeignOvs { dir, _ns: ns };
+        f.vsctl(&["--no-wait", "init"]);
+        f.vsctl(&[
+            "--no-wait",
+            "add-br",
+            "br-user",
+            "--",
+            "set",
+            "bridge",
+            "br-user",
+            &format!("external_ids:netloom-topology={topology}"),
+        ]);
+        f
+    }
+
+    pub fn vsctl(&self, args: &[&str]) -> String {
+        let db = format!("--db=unix:{}/db.sock", self.dir.display());
+        let mut argv = vec!["ovs-vsctl", &db];
+        argv.extend_from_slice(args);
+        String::from_utf8_lossy(&netloom_e2e::run(&argv).stdout).into_owned()
+    }
+
+    /// Bridges with their external_ids.
+    pub fn bridges(&self) -> String {
+        self.vsctl(&["--columns=name,external_ids", "list", "bridge"])
+    }
+}
+
+impl Drop for ForeignOvs {
+    fn drop(&mut self) {
+        // The namespace guard kills ovsdb-server; then the files go.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
