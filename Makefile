@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export CARGO_TERM_COLOR := never
 
-.PHONY: run test deps frontend wasm-check build clean
+.PHONY: run test deps frontend wasm-check build fuzz bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -26,6 +26,14 @@ run: build
 test: deps wasm-check frontend
 	cargo test --workspace --no-fail-fast
 	@echo "make test: all suites passed"
+
+# Long fuzz run of parser, validator, simulator, reach and planner (proptest).
+fuzz:
+	NETLOOM_FUZZ_CASES=$${NETLOOM_FUZZ_CASES:-20000} cargo test --release -p netloom-core --test fuzz
+
+# The figures of docs/performance.md that need no root or browser.
+bench:
+	cargo bench -p netloom-core --bench sim
 
 clean:
 	cargo clean
