@@ -1,6 +1,9 @@
 //! From an empty canvas, build the seed GRE lab by drag and drop in a real
 //! headless Chromium, check the YAML panel, undo/redo, and simulate across
-//! the tunnel and across VLANs. Screenshots: e2e/artifacts/seedlab-*.png.
+//! the tunnel and across VLANs; then, as root, apply it to this machine from
+//! the Deploy tab (live progress), verify (real pings agree with the
+//! simulation on every pair) and destroy it. Screenshots:
+//! e2e/artifacts/seedlab-*.png.
 
 mod browser;
 
@@ -8,6 +11,38 @@ use browser::{wait_for, Browser, Server, CONTROL, SHIFT};
 use serde_json::json;
 
 const ESCAPE: &str = "\u{E00C}";
+
+/// The name the lab is deployed under: not `seedlab` nor the apply tests'
+/// `e2e-seed`, so no other test's namespaces (`nl-<name>.…`) are touched.
+const DEPLOYED: &str = "bseedlab";
+
+/// Tears the deployed lab down whatever happens to the test: netloom's own
+/// destroy, then a sweep of the namespaces by prefix.
+struct Deployed;
+
+impl Drop for Deployed {
+    fn drop(&mut self) {
+        if let Some(bin) = browser::netloom_bin() {
+            let _ = std::process::Command::new(bin)
+                .args(["destroy", "--name", DEPLOYED])
+                .output();
+        }
+        netloom_e2e::sweep(&format!("nl-{DEPLOYED}."));
+        let _ = std::fs::remove_dir_all(format!("/run/netloom/{DEPLOYED}"));
+    }
+}
+
+/// Start a Deploy-tab job and wait for its result; returns `data-ok`.
+fn job(b: &Browser, button: &str, action: &str, secs: u64) -> bool {
+    b.click(button);
+    wait_for(&format!("{action} to finish"), secs, || {
+        let r = b.js(
+            "const r = document.getElementById('job-result'); return r ? [r.dataset.action, r.dataset.ok] : null",
+            json!([]),
+        );
+        (r[0] == action).then(|| r[1] == "true")
+    })
+}
 
 fn yaml(b: &Browser) -> String {
     b.text("#yaml")
@@ -201,4 +236,123 @@ fn build_the_seed_lab_by_drag_and_drop_then_simulate() {
         "reason {reason:?}"
     );
     b.screenshot("seedlab-6-dropped");
+
+    deploy_verify_destroy(&b);
+}
+
+/// Apply the lab to this machine, verify it for real, destroy it.
+fn deploy_verify_destroy(b: &Browser) {
+    if !netloom_e2e::root("build_the_seed_lab_by_drag_and_drop_then_simulate (deploy stages)") {
+        return;
+    }
+    let _guard = Deployed;
+    b.click("#tab-props");
+    b.keys(&[], ESCAPE);
+    b.set_field("#prop-design-name", DEPLOYED);
+    wait_yaml(b, &format!("name: {DEPLOYED}"));
+    b.click("#tab-deploy");
+
+    // The plan: every host gets its namespace and Open vSwitch, nothing is removed.
+    b.click("#deploy-plan-button");
+    b.wait_css("#deploy-plan", 60);
+    let hosts = b.js(
+        "return [...document.querySelectorAll('#deploy-plan .plan-host')].map(e => e.dataset.host)",
+        json!([]),
+    );
+    for h in ["node1", "node2"] {
+        assert!(
+            hosts.as_array().unwrap().iter().any(|x| x == h),
+            "{h} not in the plan: {hosts}"
+        );
+    }
+    assert!(
+        !b.exists("#deploy-plan .plan-group.remove"),
+        "a fresh plan removes nothing"
+    );
+    b.screenshot("seedlab-7-plan");
+
+    // Apply: progress arrives per host and step while it runs.
+    assert!(
+        job(b, "#deploy-apply", "apply", 300),
+        "apply failed: {}",
+        b.text("#job-result")
+    );
+    let steps = b.js(
+        "return document.querySelectorAll('#job-log tr').length",
+        json!([]),
+    );
+    assert!(steps.as_u64().unwrap() > 10, "steps shown: {steps}");
+    assert!(!b.exists("#job-log tr.failed"));
+    for h in ["node1", "node2"] {
+        assert!(
+            b.text(".hosts-progress").contains(&format!("{h}:")),
+            "no progress for {h}"
+        );
+    }
+    b.screenshot("seedlab-8-applied");
+
+    // Status: both hosts deployed, vms with their addresses, no drift.
+    b.click("#deploy-status-button");
+    b.wait_css(
+        "#deploy-status[data-deployed=\"true\"] #status-drift[data-drift=\"0\"]",
+        60,
+    );
+    let status = b.text("#deploy-status");
+    assert!(
+        status.contains("10.0.20.2/24") && status.contains(&format!("nl-{DEPLOYED}.node1")),
+        "{status}"
+    );
+
+    // Verify: the real ping matrix agrees with the simulated one everywhere.
+    assert!(
+        job(b, "#deploy-verify", "verify", 300),
+        "verify failed: {}",
+        b.text("#job-result")
+    );
+    assert!(
+        b.text("#job-result").contains("agrees"),
+        "{}",
+        b.text("#job-result")
+    );
+    b.click("#show-matrix");
+    b.wait_css("#verify-summary[data-disagreements=\"0\"]", 10);
+    assert!(!b.exists("#reach-matrix td.disagree"));
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('#reach-matrix td.cell:not(.verified)').length",
+            json!([])
+        ),
+        json!(0),
+        "every simulated pair was measured"
+    );
+    b.js(
+        "document.getElementById('reach-matrix').scrollIntoView(); return null",
+        json!([]),
+    );
+    assert!(
+        b.exists("#reach-matrix td.cell.no"),
+        "the VLAN drop is part of the matrix"
+    );
+    b.screenshot("seedlab-9-verified");
+
+    // Destroy (the confirmation answered yes) and see nothing is left.
+    b.click("#tab-deploy");
+    b.js("window.confirm = () => true; return null", json!([]));
+    assert!(
+        job(b, "#deploy-destroy", "destroy", 300),
+        "destroy failed: {}",
+        b.text("#job-result")
+    );
+    let left: Vec<String> = netloom_e2e::netns_list()
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("nl-{DEPLOYED}.")))
+        .collect();
+    assert!(left.is_empty(), "namespaces left after destroy: {left:?}");
+    b.click("#deploy-status-button");
+    b.wait_css("#deploy-status[data-deployed=\"false\"]", 60);
+    b.js(
+        "document.getElementById('deploy-status').scrollIntoView(); return null",
+        json!([]),
+    );
+    b.screenshot("seedlab-10-destroyed");
 }

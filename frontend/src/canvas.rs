@@ -2,8 +2,9 @@
 //! them, external networks as clouds, links coloured by VLAN, tunnels dashed.
 //!
 //! The structure is rebuilt when the design changes; while something is
-//! dragged only the affected transforms and line ends update (each reads the
-//! drag offset), so a drag frame stays cheap however large the design is.
+//! dragged only the moved nodes, their links and their hosts update (only
+//! they read the drag offset), so a drag frame stays cheap however large the
+//! design is.
 
 use std::collections::BTreeSet;
 
@@ -74,10 +75,12 @@ fn cloud_path(hw: f64, hh: f64) -> String {
 /// Where a node is drawn now: its layout position plus the drag offset when it is being moved.
 pub fn pos_of(ctx: Ctx, key: &str) -> (f64, f64) {
     let base = ctx.layout.with(|l| l.get(key).copied().unwrap_or_default());
-    ctx.drag.with(|d| match d {
-        Some(Drag::Move { keys, d, .. }) if keys.contains(key) => (base.0 + d.0, base.1 + d.1),
-        _ => base,
-    })
+    if ctx.moving.with(|m| m.contains(key)) {
+        let d = ctx.offset.get();
+        (base.0 + d.0, base.1 + d.1)
+    } else {
+        base
+    }
 }
 
 /// The node under a canvas point (guests, bridges and clouds before hosts).
@@ -141,6 +144,8 @@ fn node_down(ctx: Ctx, e: Elem, ev: &PointerEvent) {
     ctx.tab.set("props");
     let keys = ctx.spec.with_untracked(|s| moving_keys(s, &sel));
     let (p, _) = ctx.to_canvas(ev.client_x() as f64, ev.client_y() as f64);
+    ctx.offset.set((0.0, 0.0));
+    ctx.moving.set(keys.clone());
     ctx.drag.set(Some(Drag::Move {
         keys,
         start: p,
@@ -176,17 +181,25 @@ fn background_down(ctx: Ctx, ev: &PointerEvent) {
 /// Window-level pointer handling, so palette drags can start outside the canvas.
 pub fn install_pointer_handlers(ctx: Ctx) {
     let _ = window_event_listener(ev::pointermove, move |ev| {
+        let (cx, cy) = (ev.client_x() as f64, ev.client_y() as f64);
+        let (p, inside) = ctx.to_canvas(cx, cy);
+        // A move only changes the offset: the drag itself (and whatever reads it) stays as it is.
+        let moved = ctx.drag.try_update_untracked(|d| match d {
+            Some(Drag::Move { start, d, .. }) => {
+                *d = (p.0 - start.0, p.1 - start.1);
+                Some(*d)
+            }
+            _ => None,
+        });
+        if let Some(Some(d)) = moved {
+            ctx.offset.set(d);
+            return;
+        }
         let Some(drag) = ctx.drag.get_untracked() else {
             return;
         };
-        let (cx, cy) = (ev.client_x() as f64, ev.client_y() as f64);
-        let (p, inside) = ctx.to_canvas(cx, cy);
         let next = match drag {
-            Drag::Move { keys, start, .. } => Drag::Move {
-                keys,
-                start,
-                d: (p.0 - start.0, p.1 - start.1),
-            },
+            Drag::Move { .. } => return,
             Drag::Pan { start, orig, .. } => {
                 ctx.view.set(crate::state::View {
                     tx: orig.tx + cx - start.0,
@@ -214,7 +227,7 @@ pub fn install_pointer_handlers(ctx: Ctx) {
         };
         let (p, inside) = ctx.to_canvas(ev.client_x() as f64, ev.client_y() as f64);
         finish(ctx, drag, p, inside);
-        ctx.drag.set(None);
+        ctx.end_drag();
     });
 }
 

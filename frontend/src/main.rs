@@ -8,9 +8,11 @@
 //! - [`panels`]: properties, problems, YAML.
 //! - [`sim`]: simulation mode and the reachability matrix.
 //! - [`api`]: designs stored on the server.
+//! - [`deploy`]: plan, apply, verify, destroy and status through the server.
 
 mod api;
 mod canvas;
+mod deploy;
 mod model;
 mod panels;
 mod sim;
@@ -131,7 +133,7 @@ fn keyboard(ctx: Ctx, ev: web_sys::KeyboardEvent) {
         (false, "Escape") => {
             ctx.sel.set(Vec::new());
             ctx.pending_tunnel.set(None);
-            ctx.drag.set(None);
+            ctx.end_drag();
         }
         _ => return,
     }
@@ -228,11 +230,13 @@ fn SideTabs() -> impl IntoView {
             <nav class="tabs">
                 {tab_button("props", "Properties")}
                 {tab_button("sim", "Simulate")}
+                {tab_button("deploy", "Deploy")}
                 {tab_button("server", "Server")}
             </nav>
             <div class="tab-body">
                 <div class:hidden=move || tab.get() != "props"><panels::Properties /></div>
                 <div class:hidden=move || tab.get() != "sim"><sim::SimPanel /></div>
+                <div class:hidden=move || tab.get() != "deploy"><deploy::DeployPanel /></div>
                 <div class:hidden=move || tab.get() != "server"><api::DesignsPanel /></div>
             </div>
         </aside>

@@ -668,11 +668,17 @@ fn Matrix() -> impl IntoView {
                             Some(r) => {
                                 let disagree = measured.is_some_and(|m| m != r.ok);
                                 let class = format!(
-                                    "cell {}{}",
+                                    "cell {}{}{}",
                                     if r.ok { "ok" } else { "no" },
+                                    if measured.is_some() { " verified" } else { "" },
                                     if disagree { " disagree" } else { "" }
                                 );
-                                let title = format!("{} → {}: {}", r.from, r.to, r.detail);
+                                let real_said = match measured {
+                                    Some(true) => "; real ping: reply",
+                                    Some(false) => "; real ping: no reply",
+                                    None => "",
+                                };
+                                let title = format!("{} → {}: {}{real_said}", r.from, r.to, r.detail);
                                 let (ff, tt) = (r.from.clone(), r.to.clone());
                                 let mark = match (r.ok, measured) {
                                     (_, Some(m)) if m != r.ok => "≠",
@@ -699,7 +705,7 @@ fn Matrix() -> impl IntoView {
         Some(view! {
             {disagreements.map(|n| view! {
                 <p id="verify-summary" class=if n == 0 { "result ok" } else { "result bad" } data-disagreements=n.to_string()>
-                    {if n == 0 { "Real pings agree with the simulation everywhere.".to_string() } else { format!("{n} pairs disagree with the simulation (marked ≠).") }}
+                    {if n == 0 { "Real pings agree with the simulation on every pair (verified cells are underlined).".to_string() } else { format!("{n} pairs disagree with the simulation (marked ≠).") }}
                 </p>
             })}
             <div class="matrix-scroll">

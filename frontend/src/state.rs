@@ -71,6 +71,11 @@ pub struct Ctx {
     pub sel: RwSignal<Vec<Elem>>,
     pub view: RwSignal<View>,
     pub drag: RwSignal<Option<Drag>>,
+    /// Layout ids being moved: set when a move starts and cleared when it
+    /// ends, so nodes that stay put never re-render during a drag.
+    pub moving: RwSignal<BTreeSet<String>>,
+    /// The move's offset so far; only what is moving reads it.
+    pub offset: RwSignal<(f64, f64)>,
     /// A message for the user: text and whether it is an error.
     pub toast: RwSignal<Option<(String, bool)>>,
     pub check: Memo<Check>,
@@ -120,6 +125,8 @@ impl Ctx {
                 k: 1.0,
             }),
             drag: RwSignal::new(None),
+            moving: RwSignal::new(BTreeSet::new()),
+            offset: RwSignal::new((0.0, 0.0)),
             toast: RwSignal::new(None),
             check,
             flagged,
@@ -127,6 +134,14 @@ impl Ctx {
             pending_tunnel: RwSignal::new(None),
             stored: RwSignal::new(None),
             tab: RwSignal::new("props"),
+        }
+    }
+
+    /// End whatever gesture is in progress.
+    pub fn end_drag(&self) {
+        self.drag.set(None);
+        if self.moving.with_untracked(|m| !m.is_empty()) {
+            self.moving.set(BTreeSet::new());
         }
     }
 

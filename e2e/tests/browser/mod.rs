@@ -22,7 +22,7 @@ fn workspace() -> PathBuf {
 }
 
 /// The netloom binary beside this test's (target/<profile>/netloom), or $NETLOOM_BIN.
-fn netloom_bin() -> Option<PathBuf> {
+pub fn netloom_bin() -> Option<PathBuf> {
     if let Some(b) = std::env::var_os("NETLOOM_BIN") {
         return Some(PathBuf::from(b));
     }

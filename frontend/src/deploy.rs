@@ -1,0 +1,397 @@
+//! The Deploy tab: plan, apply, verify, destroy and status through the
+//! server (`/api/plan`, `/api/jobs`, `/api/status`), with the job's progress
+//! streamed over Server-Sent Events as it runs: each step on each host, and
+//! an error where it happened. Verify puts the real ping matrix over the
+//! simulated one (the Simulate tab's matrix marks every disagreement).
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use netloom_core::reach::ReachReport;
+use serde_json::{json, Value};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+
+use crate::api::call;
+use crate::sim::Sim;
+use crate::state::Ctx;
+
+/// What the Deploy tab shows.
+#[derive(Clone, Copy)]
+struct Deploy {
+    /// The running job's action, while it runs.
+    running: RwSignal<Option<&'static str>>,
+    /// Events of the last job (`start`, `step`…, `done`), as the server sent them.
+    log: RwSignal<Vec<Value>>,
+    plan: RwSignal<Option<Value>>,
+    status: RwSignal<Option<Value>>,
+    error: RwSignal<Option<String>>,
+}
+
+/// The design as the server takes it, or why it cannot be deployed.
+fn design_text(ctx: Ctx) -> Result<String, String> {
+    if ctx.check.with_untracked(|c| c.topo.is_none()) {
+        return Err("the design has errors: fix the problems listed first".into());
+    }
+    Ok(ctx.spec.with_untracked(netloom_core::format::to_yaml))
+}
+
+fn fetch(ctx: Ctx, d: Deploy, path: &'static str, into: RwSignal<Option<Value>>) {
+    let text = match design_text(ctx) {
+        Ok(t) => t,
+        Err(e) => return d.error.set(Some(e)),
+    };
+    d.error.set(None);
+    spawn_local(async move {
+        match call("POST", path, Some(json!({ "text": text }))).await {
+            Ok(v) => into.set(Some(v)),
+            Err(e) => d.error.set(Some(e)),
+        }
+    });
+}
+
+/// Start a job and follow its events until `done`.
+fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
+    let text = match design_text(ctx) {
+        Ok(t) => t,
+        Err(e) => return d.error.set(Some(e)),
+    };
+    let topo = ctx.check.with_untracked(|c| c.topo.clone());
+    d.error.set(None);
+    d.log.set(Vec::new());
+    d.running.set(Some(action));
+    spawn_local(async move {
+        let id = match call(
+            "POST",
+            "/api/jobs",
+            Some(json!({"action": action, "text": text})),
+        )
+        .await
+        {
+            Ok(v) => v["id"].as_u64().unwrap_or_default(),
+            Err(e) => {
+                d.running.set(None);
+                return d.error.set(Some(e));
+            }
+        };
+        let Ok(es) = web_sys::EventSource::new(&format!("/api/jobs/{id}/events")) else {
+            d.running.set(None);
+            return d
+                .error
+                .set(Some("this browser cannot follow the job's events".into()));
+        };
+        let source = es.clone();
+        let on_event =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |m: web_sys::MessageEvent| {
+                let Some(data) = m.data().as_string() else {
+                    return;
+                };
+                let Ok(ev) = serde_json::from_str::<Value>(&data) else {
+                    return;
+                };
+                if ev["type"] == "done" {
+                    // Closing stops the browser from reconnecting to a finished stream.
+                    source.close();
+                    d.running.set(None);
+                    if action == "verify" {
+                        show_verify(sim, topo.as_ref(), &ev);
+                    }
+                    if action != "verify" {
+                        d.status.set(None);
+                        d.plan.set(None);
+                    }
+                }
+                d.log.update(|l| l.push(ev));
+            });
+        for kind in ["start", "step", "done"] {
+            let _ = es.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
+        }
+        // The browser retries a dropped stream by itself; a closed one (the server lost the job) is final.
+        let watched = es.clone();
+        let on_error = Closure::<dyn FnMut()>::new(move || {
+            if watched.ready_state() == web_sys::EventSource::CLOSED
+                && d.running.get_untracked().is_some()
+            {
+                d.running.set(None);
+                d.error.set(Some(format!(
+                    "lost the progress of job {id}: is the server still running?"
+                )));
+            }
+        });
+        es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        // The listeners live as long as the EventSource, which the browser owns.
+        on_event.forget();
+        on_error.forget();
+    });
+}
+
+/// Overlay the measured matrix on the simulated one.
+fn show_verify(sim: Sim, topo: Option<&netloom_core::Topology>, done: &Value) {
+    let Ok(real) = serde_json::from_value::<ReachReport>(done["real"].clone()) else {
+        return;
+    };
+    if let Some(t) = topo {
+        sim.matrix.set(Some(netloom_core::reach::reach(t)));
+    }
+    sim.real.set(Some(real));
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[component]
+fn PlanView(plan: Value) -> impl IntoView {
+    let steps = plan["steps"].as_u64().unwrap_or(0);
+    let hosts = plan["hosts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|h| {
+            h["create"].as_array().is_some_and(|a| !a.is_empty())
+                || h["change"].as_array().is_some_and(|a| !a.is_empty())
+                || h["remove"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .map(|h| {
+            let group = |key: &str, label: &'static str, class: &'static str| {
+                let items = strings(&h[key]);
+                (!items.is_empty()).then(|| view! {
+                    <details class=format!("plan-group {class}")>
+                        <summary>{format!("{label}: {}", items.len())}</summary>
+                        <ul>{items.into_iter().map(|s| view! { <li>{s}</li> }).collect_view()}</ul>
+                    </details>
+                })
+            };
+            view! {
+                <div class="plan-host" data-host=h["host"].as_str().unwrap_or_default().to_string()>
+                    <b>{h["host"].as_str().unwrap_or_default().to_string()}</b>
+                    {group("create", "create", "create")}
+                    {group("change", "change", "change")}
+                    {group("remove", "remove", "remove")}
+                </div>
+            }
+        })
+        .collect_view();
+    view! {
+        <div id="deploy-plan" data-steps=steps.to_string()>
+            <h4>"Plan"</h4>
+            {if steps == 0 {
+                view! { <p class="result ok">"Nothing to do: what is deployed matches the design."</p> }.into_any()
+            } else {
+                view! { <p class="muted">{format!("{steps} steps")}</p> }.into_any()
+            }}
+            {hosts}
+        </div>
+    }
+}
+
+#[component]
+fn StatusView(status: Value) -> impl IntoView {
+    let drift = status["drift"].as_array().cloned().unwrap_or_default();
+    let deployed = status["deployed"].as_bool().unwrap_or(false);
+    let guest_rows = |h: &Value| {
+        ["vms", "routers", "dhcp"]
+            .into_iter()
+            .flat_map(|k| h[k].as_array().cloned().unwrap_or_default())
+            .map(|g| {
+                let addrs = g["interfaces"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|i| {
+                        let mut s = format!(
+                            "{} {}",
+                            i["name"].as_str().unwrap_or_default(),
+                            strings(&i["addresses"]).join(", ")
+                        );
+                        if let Some(l) = i["lease"].as_str() {
+                            s.push_str(&format!(" (lease {l})"));
+                        }
+                        s
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                view! {
+                    <tr class:missing=!g["present"].as_bool().unwrap_or(false)>
+                        <td>{g["name"].as_str().unwrap_or_default().to_string()}</td>
+                        <td class="mono">{g["netns"].as_str().unwrap_or_default().to_string()}</td>
+                        <td>{addrs}</td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
+    let hosts = status["hosts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| {
+            let present = h["present"].as_bool().unwrap_or(false);
+            view! {
+                <h5>{format!("{} — {}", h["name"].as_str().unwrap_or_default(), if present { "deployed" } else { "absent" })}
+                    <span class="muted mono">{format!("  {}", h["netns"].as_str().unwrap_or_default())}</span></h5>
+                <table class="status-table"><tbody>{guest_rows(&h)}</tbody></table>
+            }
+        })
+        .collect_view();
+    let drift_view = if drift.is_empty() {
+        view! { <p class="result ok" id="status-drift" data-drift="0">"No drift: the deployment matches the design."</p> }.into_any()
+    } else {
+        let n = drift.len();
+        view! {
+            <div id="status-drift" data-drift=n.to_string()>
+                <p class="result bad">{format!("Drift: {n} steps would be needed to match the design")}</p>
+                <ul class="drift">{drift.iter().map(|d| view! { <li>{format!("{}: {}", d["host"].as_str().unwrap_or("sandbox"), d["step"].as_str().unwrap_or_default())}</li> }).collect_view()}</ul>
+            </div>
+        }
+        .into_any()
+    };
+    view! {
+        <div id="deploy-status" data-deployed=deployed.to_string()>
+            <h4>{if deployed { "Status: deployed" } else { "Status: not deployed" }}</h4>
+            {deployed.then(|| hosts)}
+            {drift_view}
+        </div>
+    }
+}
+
+/// The job's log: per step, the host and the outcome; a failed step carries its error.
+#[component]
+fn JobLog(d: Deploy) -> impl IntoView {
+    let rows = move || {
+        d.log.with(|log| {
+            log.iter()
+                .filter(|e| e["type"] == "step")
+                .map(|e| {
+                    let ok = e["ok"].as_bool().unwrap_or(false);
+                    let error = e["error"].as_str().map(str::to_string);
+                    view! {
+                        <tr class:failed=!ok>
+                            <td>{e["host"].as_str().unwrap_or_default().to_string()}</td>
+                            <td class="mono">{e["step"].as_str().unwrap_or_default().to_string()}
+                                {error.map(|m| view! { <div class="error step-error">{m}</div> })}</td>
+                            <td class="num">{if ok { format!("{:.0} ms", e["ms"].as_f64().unwrap_or(0.0)) } else { "failed".into() }}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    let hosts = move || {
+        d.log.with(|log| {
+            let mut per: Vec<(String, usize, usize)> = Vec::new();
+            for e in log.iter().filter(|e| e["type"] == "step") {
+                let h = e["host"].as_str().unwrap_or_default().to_string();
+                let i = match per.iter().position(|p| p.0 == h) {
+                    Some(i) => i,
+                    None => {
+                        per.push((h, 0, 0));
+                        per.len() - 1
+                    }
+                };
+                if e["ok"] == true {
+                    per[i].1 += 1;
+                } else {
+                    per[i].2 += 1;
+                }
+            }
+            per.into_iter()
+                .map(|(h, ok, bad)| {
+                    view! { <span class="host-progress" class:failed={bad > 0}>{if bad > 0 { format!("{h}: {ok} done, {bad} failed") } else { format!("{h}: {ok} done") }}</span> }
+                })
+                .collect_view()
+        })
+    };
+    let done = move || {
+        d.log.with(|log| {
+            let e = log.iter().find(|e| e["type"] == "done")?.clone();
+            let ok = e["ok"].as_bool().unwrap_or(false);
+            let secs = e["seconds"].as_f64().unwrap_or(0.0);
+            let disagreements = e["disagreements"].as_array().cloned();
+            let text = match (&disagreements, ok) {
+                (Some(ds), true) if ds.is_empty() => format!("Verified in {secs:.1} s: reality agrees with the simulation on every pair."),
+                (Some(ds), true) => format!("Verified in {secs:.1} s: {} pairs disagree with the simulation (marked ≠ on the matrix).", ds.len()),
+                (None, true) => format!("Done in {secs:.1} s: {} steps.", e["report"]["steps"].as_u64().unwrap_or(0)),
+                _ => format!("Failed: {}", e["error"].as_str().unwrap_or("unknown error")),
+            };
+            let good = ok && disagreements.as_ref().is_none_or(|d| d.is_empty());
+            let list = disagreements.filter(|d| !d.is_empty()).map(|ds| {
+                let show = |v: &Value| match v.as_bool() {
+                    Some(true) => "reply",
+                    Some(false) => "no reply",
+                    None => "absent",
+                };
+                view! {
+                    <ul class="disagreements">{ds.iter().map(|x| view! {
+                        <li>{format!("{} → {}: real {}, simulation {}", x["from"].as_str().unwrap_or_default(), x["to"].as_str().unwrap_or_default(), show(&x["real"]), show(&x["simulation"]))}</li>
+                    }).collect_view()}</ul>
+                }
+            });
+            Some(view! {
+                <p id="job-result" class=if good { "result ok" } else { "result bad" }
+                    data-ok=ok.to_string() data-action=log.first().and_then(|s| s["action"].as_str()).unwrap_or_default().to_string()>{text}</p>
+                {list}
+            })
+        })
+    };
+    view! {
+        <Show when=move || d.log.with(|l| !l.is_empty())>
+            {done}
+            <div class="hosts-progress">{hosts}</div>
+            <div class="job-scroll">
+                <table class="job-log" id="job-log"><tbody>{rows}</tbody></table>
+            </div>
+        </Show>
+    }
+}
+
+#[component]
+pub fn DeployPanel() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let sim = expect_context::<Sim>();
+    let d = Deploy {
+        running: RwSignal::new(None),
+        log: RwSignal::new(Vec::new()),
+        plan: RwSignal::new(None),
+        status: RwSignal::new(None),
+        error: RwSignal::new(None),
+    };
+    // A plan or status belongs to the design it was asked for.
+    Effect::new(move |_| {
+        ctx.spec.track();
+        d.plan.set(None);
+        d.status.set(None);
+    });
+    let busy = move || d.running.get().is_some();
+    view! {
+        <h3>"Deploy on this machine"</h3>
+        <p class="muted">"Each host becomes a network namespace with its own Open vSwitch; vms are namespaces too."</p>
+        <div class="row">
+            <button id="deploy-plan-button" disabled=busy on:click=move |_| fetch(ctx, d, "/api/plan", d.plan)>"Plan"</button>
+            <button id="deploy-apply" class="primary" disabled=busy on:click=move |_| start(ctx, sim, d, "apply")>"Apply to hosts"</button>
+            <button id="deploy-verify" disabled=busy on:click=move |_| start(ctx, sim, d, "verify")>"Verify"</button>
+            <button id="deploy-destroy" class="danger" disabled=busy on:click=move |_| {
+                if window().confirm_with_message("Tear down everything deployed of this design?").unwrap_or(false) {
+                    start(ctx, sim, d, "destroy");
+                }
+            }>"Destroy"</button>
+            <button id="deploy-status-button" disabled=busy on:click=move |_| fetch(ctx, d, "/api/status", d.status)>"Status"</button>
+        </div>
+        {move || d.running.get().map(|a| view! { <p class="running" id="job-running">{format!("{a}: running…")}</p> })}
+        {move || d.error.get().map(|e| view! { <p class="error" id="deploy-error">{e}</p> })}
+        <JobLog d=d />
+        {move || sim.real.with(Option::is_some).then(|| view! {
+            <button class="small" id="show-matrix" on:click=move |_| ctx.tab.set("sim")>"Show the verified matrix"</button>
+        })}
+        {move || d.plan.get().map(|p| view! { <PlanView plan=p /> })}
+        {move || d.status.get().map(|s| view! { <StatusView status=s /> })}
+    }
+}
