@@ -1,11 +1,18 @@
 //! The names netloom gives to what it creates.
 //!
-//! Interface names must fit the kernel's 15 bytes and never collide, so they
-//! are built from indices, not from the (up to 12-byte) names in the file:
-//! `nl` + a 4-hex tag of the topology name + a kind letter + numbers. The tag
-//! keeps two topologies apart on one real host; namespaces have no length
-//! limit and so carry readable names. `.` and `_` never occur in file names,
-//! which keeps every namespace name below unambiguous.
+//! Interface names must fit the kernel's 15 bytes, never collide, and stay
+//! the same when unrelated parts of the file change (so that adding a vm
+//! renames nothing else and the planner touches nothing else). So they are
+//! `nl` + a 4-hex tag of the topology name + a kind letter + a hash of the
+//! element's identity (host, kind, name, interface), not of its position.
+//! [`assign`] gives them out, salting the rare hash collision in file order.
+//! The tag keeps two topologies apart on one real host; namespaces have no
+//! length limit and so carry readable names. `.` and `_` never occur in file
+//! names, which keeps every namespace name below unambiguous.
+
+use std::collections::HashSet;
+
+use crate::topology::{GuestId, Mac, Topology};
 
 /// A short, stable tag of a topology name: 4 hex digits of its FNV-1a hash.
 pub fn topology_tag(topology: &str) -> String {
@@ -46,26 +53,6 @@ pub fn underlay_netns(topology: &str) -> String {
     format!("nl-{topology}._underlay")
 }
 
-/// OVS bridge name: `nl<tag>b<n>` (n: the bridge's index on its host).
-pub fn bridge(tag: &str, n: usize) -> String {
-    format!("nl{tag}b{n}")
-}
-
-/// Bridge-side veth of a guest interface: `nl<tag>g<guest>i<iface>`.
-pub fn guest_port(tag: &str, guest: usize, iface: usize) -> String {
-    format!("nl{tag}g{guest}i{iface}")
-}
-
-/// OVS tunnel port of tunnel `n`, end `end` (0 or 1): `nl<tag>t<n>a` / `b`.
-pub fn tunnel_port(tag: &str, n: usize, end: usize) -> String {
-    format!("nl{tag}t{n}{}", if end == 0 { 'a' } else { 'b' })
-}
-
-/// Uplink veth on a bridge (global bridge index `n`): `nl<tag>u<n>`.
-pub fn uplink_port(tag: &str, n: usize) -> String {
-    format!("nl{tag}u{n}")
-}
-
 /// Directory of a topology's pidfiles, sockets, logs and leases on a machine.
 pub fn run_dir(topology: &str) -> String {
     format!("/run/netloom/{topology}")
@@ -86,43 +73,141 @@ pub fn underlay_port(tag: &str) -> String {
     format!("nl{tag}up")
 }
 
-/// Segment end of host `n`'s underlay veth, in the underlay namespace: `nl<tag>h<n>`.
-pub fn underlay_peer(tag: &str, n: usize) -> String {
-    format!("nl{tag}h{n}")
+/// FNV-1a (64 bit) over the parts, each followed by a byte no name contains.
+fn identity_hash(parts: &[&str], salt: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let salt = salt.to_le_bytes();
+    for b in parts
+        .iter()
+        .flat_map(|p| p.bytes().chain([0xff]))
+        .chain(salt)
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
-/// Segment end of bridge `n`'s uplink veth, in the external's namespace: `nl<tag>x<n>`.
-pub fn uplink_peer(tag: &str, n: usize) -> String {
-    format!("nl{tag}x{n}")
+/// Hands out interface names and MACs that are unique within a topology.
+struct Allocator {
+    tag: String,
+    names: HashSet<String>,
+    macs: HashSet<Mac>,
 }
 
-/// Largest indices that keep every name above within 15 bytes.
-pub const MAX_GUESTS: usize = 99_999;
-pub const MAX_IFACES_PER_GUEST: usize = 99;
-pub const MAX_TUNNELS: usize = 999_999;
-pub const MAX_BRIDGES: usize = 999_999;
+impl Allocator {
+    /// `nl<tag><letter>` + `digits` hex digits of the identity's hash.
+    fn name(&mut self, letter: char, digits: usize, suffix: &str, parts: &[&str]) -> String {
+        (0..)
+            .map(|salt| {
+                let h = identity_hash(parts, salt) & ((1u64 << (4 * digits)) - 1);
+                format!("nl{}{letter}{h:0digits$x}{suffix}", self.tag)
+            })
+            .find(|n| self.names.insert(n.clone()))
+            .unwrap_or_default()
+    }
+
+    /// A locally administered unicast MAC (`02:` + 40 bits of the identity's hash).
+    fn mac(&mut self, parts: &[&str]) -> Mac {
+        (0..)
+            .map(|salt| {
+                let h = identity_hash(parts, salt).to_be_bytes();
+                Mac([0x02, h[3], h[4], h[5], h[6], h[7]])
+            })
+            .find(|m| self.macs.insert(*m))
+            .unwrap_or(Mac([0x02, 0, 0, 0, 0, 1]))
+    }
+}
+
+/// Give every interface, port and bridge of a validated topology its Linux/OVS
+/// name, and every interface without a MAC in the file its MAC. `generated`
+/// lists the guest interfaces (guest, iface) whose MAC the file leaves out.
+/// Elements are visited in file order, so a salted collision is deterministic.
+pub(crate) fn assign(topo: &mut Topology, generated: &[(GuestId, usize)]) {
+    let mut a = Allocator {
+        tag: topology_tag(&topo.name),
+        names: HashSet::new(),
+        macs: HashSet::new(),
+    };
+    // MACs the file gives are taken first, whatever their position.
+    let generated: HashSet<(GuestId, usize)> = generated.iter().copied().collect();
+    for (g, guest) in topo.guests.iter().enumerate() {
+        for (i, iface) in guest.ifaces.iter().enumerate() {
+            if !generated.contains(&(g, i)) {
+                a.macs.insert(iface.mac);
+            }
+        }
+    }
+    let topology = topo.name.clone();
+    for host in &mut topo.hosts {
+        host.underlay_peer = a.name('h', 8, "", &[&host.name]);
+    }
+    for br in &mut topo.bridges {
+        let host = topo.hosts[br.host].name.as_str();
+        br.ovs_name = a.name('b', 8, "", &[host, &br.name]);
+        if br.uplink.is_some() {
+            br.uplink_port = Some(a.name('u', 8, "", &[host, &br.name]));
+            br.uplink_peer = Some(a.name('x', 8, "", &[host, &br.name]));
+        }
+    }
+    for (g, guest) in topo.guests.iter_mut().enumerate() {
+        let host = topo.hosts[guest.host].name.as_str();
+        let kind = guest.kind_word();
+        for (i, iface) in guest.ifaces.iter_mut().enumerate() {
+            let id = [host, kind, &guest.name, &iface.name];
+            iface.port = a.name('p', 8, "", &id);
+            if generated.contains(&(g, i)) {
+                iface.mac = a.mac(&[&topology, host, kind, &guest.name, &iface.name]);
+            }
+        }
+    }
+    for ext in &mut topo.externals {
+        ext.mac = a.mac(&[&topology, "_ext", &ext.name]);
+    }
+    // A tunnel is identified by its two ends (two tunnels between the same
+    // bridges would be a loop), so changing its key updates it in place.
+    for t in &mut topo.tunnels {
+        let ends: Vec<String> = t
+            .ends
+            .iter()
+            .map(|&b| {
+                let br = &topo.bridges[b];
+                format!("{}/{}", topo.hosts[br.host].name, br.name)
+            })
+            .collect();
+        let id = [ends[0].as_str(), ends[1].as_str()];
+        let stem = a.name('t', 7, "a", &id);
+        t.ports = [stem.clone(), format!("{}b", &stem[..stem.len() - 1])];
+        a.names.insert(t.ports[1].clone());
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_fit_the_kernel_limit_at_the_largest_indices() {
+    fn fixed_names_fit_the_kernel_limit() {
         let tag = topology_tag("abcdefghijkl");
         assert_eq!(tag.len(), 4);
-        for name in [
-            bridge(&tag, MAX_BRIDGES),
-            guest_port(&tag, MAX_GUESTS, MAX_IFACES_PER_GUEST),
-            tunnel_port(&tag, MAX_TUNNELS, 1),
-            uplink_port(&tag, MAX_BRIDGES),
-            uplink_peer(&tag, MAX_BRIDGES),
-            underlay_peer(&tag, MAX_GUESTS),
-            segment(&tag),
-            phy_bridge(&tag),
-            underlay_port(&tag),
-        ] {
+        for name in [segment(&tag), phy_bridge(&tag), underlay_port(&tag)] {
             assert!(name.len() <= 15, "{name} is {} bytes", name.len());
         }
+    }
+
+    #[test]
+    fn colliding_hashes_are_salted_apart() {
+        let mut a = Allocator {
+            tag: "abcd".into(),
+            names: HashSet::new(),
+            macs: HashSet::new(),
+        };
+        // One hex digit: 17 names cannot all be distinct without salting.
+        let names: HashSet<String> = (0..16)
+            .map(|i| a.name('p', 1, "", &[&i.to_string()]))
+            .collect();
+        assert_eq!(names.len(), 16);
+        assert!(names.iter().all(|n| n.len() == "nlabcdp0".len()));
     }
 
     #[test]

@@ -550,7 +550,7 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                     netns: hns.clone(),
                     name: names::underlay_port(&tag),
                     peer_netns: underlay_ns.clone(),
-                    peer: names::underlay_peer(&tag, hi),
+                    peer: h.underlay_peer.clone(),
                     peer_mac: None,
                     peer_master: Some(names::segment(&tag)),
                 },
@@ -605,7 +605,8 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                     datapath: t.datapath.clone(),
                 },
             );
-            if let (Some(x), Some(port)) = (br.uplink, &br.uplink_port) {
+            if let (Some(x), Some(port), Some(peer)) = (br.uplink, &br.uplink_port, &br.uplink_peer)
+            {
                 // The segment end lives on this machine: uplinks exist in sandbox mode only.
                 s.insert(
                     SANDBOX,
@@ -613,7 +614,7 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                         netns: hns.clone(),
                         name: port.clone(),
                         peer_netns: topo.externals[x].netns.clone(),
-                        peer: names::uplink_peer(&tag, b),
+                        peer: peer.clone(),
                         peer_mac: None,
                         peer_master: Some(names::segment(&tag)),
                     },
@@ -623,7 +624,7 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                     SANDBOX,
                     Resource::TxOffloadOff {
                         netns: topo.externals[x].netns.clone(),
-                        dev: names::uplink_peer(&tag, b),
+                        dev: peer.clone(),
                     },
                 );
                 s.insert(

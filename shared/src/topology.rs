@@ -64,6 +64,8 @@ pub struct Host {
     pub guests: Vec<GuestId>,
     /// Namespace that emulates this host in sandbox mode.
     pub netns: String,
+    /// Segment end of this host's underlay veth, in the underlay namespace (sandbox).
+    pub underlay_peer: String,
     /// `hosts[i]`
     pub path: String,
 }
@@ -78,6 +80,8 @@ pub struct Bridge {
     pub ovs_name: String,
     /// OVS port/veth name of the uplink on this bridge, when there is one.
     pub uplink_port: Option<String>,
+    /// The uplink veth's other end, on the external network's segment.
+    pub uplink_peer: Option<String>,
     /// `hosts[i].bridges[j]`
     pub path: String,
 }
@@ -219,8 +223,12 @@ pub struct Route {
 #[serde(rename_all = "lowercase")]
 pub enum TunnelKind {
     /// Ethernet over GRE; `key` absent means no key (OVS treats it as 0).
-    Gre { key: Option<u32> },
-    Vxlan { vni: u32 },
+    Gre {
+        key: Option<u32>,
+    },
+    Vxlan {
+        vni: u32,
+    },
 }
 
 impl TunnelKind {
@@ -293,13 +301,17 @@ impl std::str::FromStr for Mac {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split(':').collect();
         if parts.len() != 6 {
-            return Err(format!("{s:?} is not a MAC address (six hex bytes like 52:54:00:00:00:01)"));
+            return Err(format!(
+                "{s:?} is not a MAC address (six hex bytes like 52:54:00:00:00:01)"
+            ));
         }
         let mut out = [0u8; 6];
         for (o, p) in out.iter_mut().zip(&parts) {
             // from_str_radix alone would accept a sign, like "+1".
             if p.len() != 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
-                return Err(format!("{s:?} is not a MAC address (six hex bytes like 52:54:00:00:00:01)"));
+                return Err(format!(
+                    "{s:?} is not a MAC address (six hex bytes like 52:54:00:00:00:01)"
+                ));
             }
             *o = u8::from_str_radix(p, 16).map_err(|_| {
                 format!("{s:?} is not a MAC address (six hex bytes like 52:54:00:00:00:01)")
@@ -415,7 +427,9 @@ impl Topology {
         match (guests.as_slice(), ext) {
             ([g], None) => Ok(NodeRef::Guest(*g)),
             ([], Some(e)) => Ok(NodeRef::External(e)),
-            ([], None) => Err(format!("no vm, router, dhcp server or external network named {text:?}")),
+            ([], None) => Err(format!(
+                "no vm, router, dhcp server or external network named {text:?}"
+            )),
             _ => Err(format!("{text:?} is ambiguous: write it as host/name")),
         }
     }

@@ -5,7 +5,7 @@
 //! Checks run in passes: names and local values first, then references, then
 //! addresses across the whole file, then the shape of the layer-2 graph.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -248,7 +248,6 @@ impl<'a> Validator<'a> {
             }
         }
 
-        let tag = names::topology_tag(&spec.name);
         let mut hosts = Vec::new();
         let mut bridges: Vec<Bridge> = Vec::new();
         let mut guests: Vec<Guest> = Vec::new();
@@ -352,20 +351,11 @@ impl<'a> Validator<'a> {
                     host: h,
                     name: br.name.clone(),
                     uplink,
-                    ovs_name: names::bridge(&tag, b),
-                    uplink_port: uplink.map(|_| names::uplink_port(&tag, id)),
+                    ovs_name: String::new(),
+                    uplink_port: None,
+                    uplink_peer: None,
                     path: bp,
                 });
-            }
-            if host.bridges.len() > names::MAX_BRIDGES {
-                self.err(
-                    format!("{hp}.bridges"),
-                    format!(
-                        "{} bridges on one host is more than netloom supports ({})",
-                        host.bridges.len(),
-                        names::MAX_BRIDGES
-                    ),
-                );
             }
             self.check_unique(
                 "bridge",
@@ -503,16 +493,6 @@ impl<'a> Validator<'a> {
 
             for (kind, name, gp, raw_ifaces, gateway, routes, kind_word) in pending {
                 let gid = guests.len();
-                if raw_ifaces.len() > names::MAX_IFACES_PER_GUEST {
-                    self.err(
-                        gp.clone(),
-                        format!(
-                            "{} interfaces is more than netloom supports ({})",
-                            raw_ifaces.len(),
-                            names::MAX_IFACES_PER_GUEST
-                        ),
-                    );
-                }
                 let mut ifaces = Vec::new();
                 for (i, ri) in raw_ifaces.into_iter().enumerate() {
                     let bridge = match bridge_index.get(&(h, ri.bridge)) {
@@ -602,7 +582,7 @@ impl<'a> Validator<'a> {
                         vlan,
                         addr,
                         mac,
-                        port: names::guest_port(&tag, gid, i),
+                        port: String::new(),
                         path: ri.path,
                     });
                 }
@@ -843,18 +823,9 @@ impl<'a> Validator<'a> {
                 bridges: (bridges.len() - host.bridges.len()..bridges.len()).collect(),
                 guests: host_guests,
                 netns: names::host_netns(&spec.name, &host.name),
+                underlay_peer: String::new(),
                 path: hp,
             });
-        }
-        if guests.len() > names::MAX_GUESTS {
-            self.err(
-                "hosts",
-                format!(
-                    "{} guests is more than netloom supports ({})",
-                    guests.len(),
-                    names::MAX_GUESTS
-                ),
-            );
         }
 
         // Addresses used twice.
@@ -1030,10 +1001,7 @@ impl<'a> Validator<'a> {
             tunnels.push(Tunnel {
                 kind,
                 ends,
-                ports: [
-                    names::tunnel_port(&tag, t, 0),
-                    names::tunnel_port(&tag, t, 1),
-                ],
+                ports: [String::new(), String::new()],
                 path: tp,
             });
         }
@@ -1069,26 +1037,7 @@ impl<'a> Validator<'a> {
             return None;
         }
 
-        // Generated MACs: locally administered, from the topology tag and a counter, skipping taken ones.
-        let tag_num = u16::from_str_radix(&tag, 16).unwrap_or(0).to_be_bytes();
-        let taken: HashSet<Mac> = user_macs.iter().map(|(m, _)| *m).collect();
-        let mut counter: u32 = 0;
-        let mut next_mac = || loop {
-            counter += 1;
-            let c = counter.to_be_bytes();
-            let m = Mac([0x02, tag_num[0], tag_num[1], c[1], c[2], c[3]]);
-            if !taken.contains(&m) {
-                return m;
-            }
-        };
-        for (g, i) in mac_todo {
-            guests[g].ifaces[i].mac = next_mac();
-        }
-        for e in &mut externals {
-            e.mac = next_mac();
-        }
-
-        let topo = Topology {
+        let mut topo = Topology {
             name: spec.name.clone(),
             underlay,
             externals,
@@ -1098,6 +1047,7 @@ impl<'a> Validator<'a> {
             tunnels,
             spec: spec.clone(),
         };
+        names::assign(&mut topo, &mac_todo);
         self.warn_arp_flux(&topo);
         Some(topo)
     }
