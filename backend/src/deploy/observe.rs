@@ -53,6 +53,17 @@ pub fn nft_record(topology: &str, ns: &str) -> String {
     format!("{}/nft/{ns}.json", names::run_dir(topology))
 }
 
+/// Whether the desired state holds namespace `ns`. A namespace file that is
+/// not mounted (its creator was killed in between) counts as absent when it
+/// is wanted, so apply creates it again (clearing the file), and as present
+/// otherwise, so destroy removes it.
+fn wanted_netns(hint: &State, ns: &str) -> bool {
+    hint.targets
+        .values()
+        .flat_map(|rs| rs.values())
+        .any(|r| matches!(r, Resource::Netns { name } if name == ns))
+}
+
 /// Observe topology `topology` on this machine. `hint` is the desired state
 /// (empty when destroying without a file).
 pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
@@ -61,7 +72,10 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
     if Path::new(&run).exists() {
         s.insert(SANDBOX, Resource::RunDir { path: run.clone() });
     }
-    let own: Vec<String> = super::netns::list(&names::netns_prefix(topology));
+    let own: Vec<String> = super::netns::list(&names::netns_prefix(topology))
+        .into_iter()
+        .filter(|ns| super::netns::inode(ns).is_some() || !wanted_netns(hint, ns))
+        .collect();
     let ns_set: BTreeSet<&str> = own.iter().map(String::as_str).collect();
     // A real host's bridge-side links live in the agent's own namespace (""),
     // among the machine's own: only those marked as ours are read there.
