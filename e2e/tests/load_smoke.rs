@@ -32,7 +32,7 @@ fn five_clients_two_seconds_no_errors() {
     );
     assert!(report.contains(", 0 errors"), "{report}");
     // Every operation of the mix ran.
-    for op in ["validate", "list", "open", "save"] {
+    for op in ["validate", "simulate", "list", "open", "save"] {
         let line = report
             .lines()
             .find(|l| l.starts_with(&format!("| {op} |")))

@@ -7,12 +7,14 @@
 //! - `/api/*` needs the token; every error is a JSON `ErrorBody` ([`error`]).
 //! - `/api/designs…`: designs stored in SQLite with revisions ([`designs`], [`store`]).
 //! - `/api/plan`, `/api/status`, `/api/jobs…`: deploying, with progress over SSE ([`jobs`]).
+//! - `/api/simulate`, `/api/reach`: the simulator ([`simulate`]).
 //! - everything else: the static files of the app.
 
 pub mod auth;
 mod designs;
 pub mod error;
 pub mod jobs;
+mod simulate;
 pub mod store;
 
 use std::path::PathBuf;
@@ -53,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .route("/validate", post(validate))
         .merge(designs::routes())
         .merge(jobs::routes())
+        .merge(simulate::routes())
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require));

@@ -1,6 +1,6 @@
 //! Load generator for `netloom serve`: N clients, each on its own keep-alive
 //! HTTP/1.1 connection, for D seconds, in a mix of what the app does: validate
-//! a topology, list designs, open one, save it. Every client saves only its own
+//! a topology, simulate a probe, list designs, open one, save it. Every client saves only its own
 //! design with the revision it last got, so any non-2xx answer is an error.
 //!
 //! It starts `netloom serve` itself on 127.0.0.1 (a free port, a fresh data
@@ -26,9 +26,10 @@ enum Op {
     List,
     Open,
     Save,
+    Simulate,
 }
 
-const OPS: [Op; 4] = [Op::Validate, Op::List, Op::Open, Op::Save];
+const OPS: [Op; 5] = [Op::Validate, Op::List, Op::Open, Op::Save, Op::Simulate];
 
 impl Op {
     fn name(self) -> &'static str {
@@ -37,15 +38,17 @@ impl Op {
             Op::List => "list",
             Op::Open => "open",
             Op::Save => "save",
+            Op::Simulate => "simulate",
         }
     }
 }
 
-/// The mix, in tenths: 3 validate, 3 open, 2 list, 2 save.
+/// The mix, in tenths: 2 validate, 2 simulate, 2 open, 2 list, 2 save.
 fn op_for(n: u64) -> Op {
     match n % 10 {
-        0..=2 => Op::Validate,
-        3..=5 => Op::Open,
+        0 | 1 => Op::Validate,
+        2 | 3 => Op::Simulate,
+        4 | 5 => Op::Open,
         6 | 7 => Op::List,
         _ => Op::Save,
     }
@@ -197,7 +200,7 @@ impl Conn {
 #[derive(Default)]
 struct Tally {
     /// Per op: latencies in microseconds.
-    lat: [Vec<u32>; 4],
+    lat: [Vec<u32>; 5],
     errors: Vec<String>,
 }
 
@@ -229,6 +232,11 @@ fn client(server: &Server, n: usize, until: Instant) -> Tally {
     };
     let design = format!("/api/designs/{id}");
     let texts = [quote(SEEDLAB), quote(NAT)];
+    // Per text, a probe that crosses it: the GRE tunnel; the NAT router to the external network.
+    let probes = [
+        r#""from": "vm1", "to": "vm3""#,
+        r#""from": "vm1", "to": "198.51.100.1""#,
+    ];
     let mut i = n as u64;
     while Instant::now() < until {
         i += 1;
@@ -240,6 +248,14 @@ fn client(server: &Server, n: usize, until: Instant) -> Tally {
                 "POST",
                 "/api/validate",
                 Some(&format!(r#"{{"text": {text}}}"#)),
+            ),
+            Op::Simulate => conn.call(
+                "POST",
+                "/api/simulate",
+                Some(&format!(
+                    r#"{{"text": {text}, {}}}"#,
+                    probes[(i % 2) as usize]
+                )),
             ),
             Op::List => conn.call("GET", "/api/designs", None),
             Op::Open => conn.call("GET", &design, None),

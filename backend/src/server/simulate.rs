@@ -1,0 +1,214 @@
+//! The simulator over HTTP, for scripts and for clients without the wasm build.
+//!
+//! - `POST /api/simulate {text, from, to?, proto?, size?}` → the `Trace` of one
+//!   probe, as `netloom simulate --json` prints it (`proto` defaults to icmp;
+//!   `to` may be left out for dhcp). 200 whatever the probe's outcome.
+//! - `POST /api/reach {text}` → the predicted reachability report, as `netloom reach --json`.
+//!
+//! An invalid topology is 422 with every problem; a probe that names no node,
+//! an unknown protocol or a bad size is 400 with the field in `path`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::routing::post;
+use axum::{Json, Router};
+use netloom_core::sim::{simulate, Probe, Proto};
+use netloom_core::Topology;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/simulate", post(simulate_one))
+        .route("/reach", post(reach))
+}
+
+#[derive(Deserialize)]
+struct SimulateBody {
+    text: String,
+    from: String,
+    to: Option<String>,
+    #[serde(default = "icmp")]
+    proto: String,
+    size: Option<u16>,
+}
+
+fn icmp() -> String {
+    "icmp".into()
+}
+
+#[derive(Deserialize)]
+struct TextBody {
+    text: String,
+}
+
+fn topology(text: &str) -> Result<Topology, ApiError> {
+    netloom_core::load(text)
+        .map(|c| c.topology)
+        .map_err(ApiError::problems)
+}
+
+/// The probe of a request, each mistake reported on its own field.
+fn probe(topo: &Topology, b: &SimulateBody) -> Result<Probe, ApiError> {
+    let proto: Proto = b
+        .proto
+        .parse()
+        .map_err(|e: String| ApiError::bad_request("proto", e))?;
+    topo.resolve_node(&b.from)
+        .map_err(|e| ApiError::bad_request("from", e))?;
+    let to = match (&b.to, proto) {
+        (Some(t), _) => t.as_str(),
+        (None, Proto::Dhcp) => "255.255.255.255",
+        (None, _) => {
+            return Err(ApiError::bad_request(
+                "to",
+                format!("`to` is required for {proto} probes"),
+            ))
+        }
+    };
+    Probe::parse(topo, &b.from, to, &b.proto, b.size).map_err(|e| {
+        // What is left to go wrong is the size or the destination.
+        let field = if e.contains("size") { "size" } else { "to" };
+        ApiError::bad_request(field, e)
+    })
+}
+
+/// CPU-bound work off the async workers (a big lab's reach takes a while).
+async fn compute(
+    f: impl FnOnce() -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Json<Value>, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal("the simulator", e))?
+        .map(Json)
+}
+
+fn to_json(v: impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::internal("the simulator's answer", e))
+}
+
+async fn simulate_one(
+    body: Result<Json<SimulateBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(b) = body?;
+    compute(move || {
+        let topo = topology(&b.text)?;
+        let p = probe(&topo, &b)?;
+        to_json(simulate(&topo, &p))
+    })
+    .await
+}
+
+async fn reach(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {
+    let Json(b) = body?;
+    compute(move || to_json(netloom_core::reach::reach(&topology(&b.text)?))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{call, state};
+    use super::*;
+    use axum::http::{Method, StatusCode};
+    use serde_json::json;
+
+    const SEEDLAB: &str = include_str!("../../../examples/seedlab-gre.yaml");
+
+    #[tokio::test]
+    async fn simulate_answers_a_trace() {
+        let app = super::super::app(state());
+        let (status, trace) = call(
+            &app,
+            Method::POST,
+            "/api/simulate",
+            Some(json!({"text": SEEDLAB, "from": "vm1", "to": "vm3"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{trace}");
+        // The same trace the CLI prints with --json.
+        let topo = topology(SEEDLAB).unwrap();
+        let p = Probe::parse(&topo, "vm1", "vm3", "icmp", None).unwrap();
+        assert_eq!(trace, to_json(simulate(&topo, &p)).unwrap());
+        let (status, trace) = call(
+            &app,
+            Method::POST,
+            "/api/simulate",
+            Some(json!({"text": SEEDLAB, "from": "vm1", "to": "10.0.20.2", "proto": "udp:53", "size": 100})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{trace}");
+        assert_eq!(trace, {
+            let p = Probe::parse(&topo, "vm1", "10.0.20.2", "udp:53", Some(100)).unwrap();
+            to_json(simulate(&topo, &p)).unwrap()
+        });
+    }
+
+    #[tokio::test]
+    async fn user_errors_are_4xx_on_their_field() {
+        let app = super::super::app(state());
+        for (body, status, path) in [
+            (
+                json!({"text": SEEDLAB, "from": "nobody", "to": "vm3"}),
+                400,
+                "from",
+            ),
+            (
+                json!({"text": SEEDLAB, "from": "vm1", "to": "vm3", "proto": "sctp"}),
+                400,
+                "proto",
+            ),
+            (
+                json!({"text": SEEDLAB, "from": "vm1", "to": "nowhere"}),
+                400,
+                "to",
+            ),
+            (json!({"text": SEEDLAB, "from": "vm1"}), 400, "to"),
+            (
+                json!({"text": SEEDLAB, "from": "vm1", "to": "vm3", "size": 9000}),
+                400,
+                "size",
+            ),
+            (
+                json!({"text": SEEDLAB, "from": "vm1", "to": "vm3", "proto": "arp", "size": 100}),
+                400,
+                "size",
+            ),
+            (
+                json!({"text": "version: 1\nname: Bad\n", "from": "vm1", "to": "vm3"}),
+                422,
+                "name",
+            ),
+            (json!({"from": "vm1"}), 422, ""),
+        ] {
+            let (got, err) = call(&app, Method::POST, "/api/simulate", Some(body.clone())).await;
+            assert_eq!(got.as_u16(), status, "{body}: {err}");
+            assert_eq!(err["error"]["path"], path, "{body}: {err}");
+            assert!(err["error"]["message"].is_string(), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn reach_answers_the_report() {
+        let app = super::super::app(state());
+        let (status, report) = call(
+            &app,
+            Method::POST,
+            "/api/reach",
+            Some(json!({"text": SEEDLAB})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        let want = to_json(netloom_core::reach::reach(&topology(SEEDLAB).unwrap())).unwrap();
+        assert_eq!(report, want);
+        let (status, err) = call(
+            &app,
+            Method::POST,
+            "/api/reach",
+            Some(json!({"text": "x: ["})),
+        )
+        .await;
+        assert!(status.is_client_error(), "{err}");
+        assert!(err["error"]["message"].is_string(), "{err}");
+    }
+}
