@@ -302,6 +302,11 @@ fn deploy_verify_destroy(b: &Browser) {
         status.contains("10.0.20.2/24") && status.contains(&format!("nl-{DEPLOYED}.node1")),
         "{status}"
     );
+    b.js(
+        "document.getElementById('deploy-status').scrollIntoView(); return null",
+        json!([]),
+    );
+    b.screenshot("seedlab-9-status");
 
     // Verify: the real ping matrix agrees with the simulated one everywhere.
     assert!(
@@ -333,7 +338,7 @@ fn deploy_verify_destroy(b: &Browser) {
         b.exists("#reach-matrix td.cell.no"),
         "the VLAN drop is part of the matrix"
     );
-    b.screenshot("seedlab-9-verified");
+    b.screenshot("seedlab-10-verified");
 
     // Destroy (the confirmation answered yes) and see nothing is left.
     b.click("#tab-deploy");
@@ -354,5 +359,5 @@ fn deploy_verify_destroy(b: &Browser) {
         "document.getElementById('deploy-status').scrollIntoView(); return null",
         json!([]),
     );
-    b.screenshot("seedlab-10-destroyed");
+    b.screenshot("seedlab-11-destroyed");
 }

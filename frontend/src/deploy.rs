@@ -161,8 +161,9 @@ fn PlanView(plan: Value) -> impl IntoView {
         .map(|h| {
             let group = |key: &str, label: &'static str, class: &'static str| {
                 let items = strings(&h[key]);
+                let few = items.len() <= 12;
                 (!items.is_empty()).then(|| view! {
-                    <details class=format!("plan-group {class}")>
+                    <details class=format!("plan-group {class}") open=few>
                         <summary>{format!("{label}: {}", items.len())}</summary>
                         <ul>{items.into_iter().map(|s| view! { <li>{s}</li> }).collect_view()}</ul>
                     </details>
@@ -342,6 +343,15 @@ fn JobLog(d: Deploy) -> impl IntoView {
             })
         })
     };
+    // Follow the progress: keep the newest step in view (once the rows are drawn).
+    Effect::new(move |_| {
+        d.log.track();
+        request_animation_frame(|| {
+            if let Some(el) = document().query_selector(".job-scroll").ok().flatten() {
+                el.set_scroll_top(el.scroll_height());
+            }
+        });
+    });
     view! {
         <Show when=move || d.log.with(|l| !l.is_empty())>
             {done}

@@ -235,7 +235,7 @@ fn plan_view(p: &Plan) -> Value {
 
 async fn blocking<T: Send + 'static>(
     what: &'static str,
-    f: impl FnOnce() -> Result<T, deploy::ApplyError> + Send + 'static,
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
@@ -252,14 +252,20 @@ async fn blocking<T: Send + 'static>(
 async fn plan(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {
     let Json(b) = body?;
     let topo = topology(&b.text)?;
-    let p = blocking("plan", move || deploy::plan_for(&topo)).await?;
+    let p = blocking("plan", move || {
+        deploy::plan_for(&topo).map_err(|e| e.to_string())
+    })
+    .await?;
     Ok(Json(plan_view(&p)))
 }
 
 async fn status(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {
     let Json(b) = body?;
     let topo = topology(&b.text)?;
-    let s = blocking("status", move || deploy::status::status(&topo)).await?;
+    let s = blocking("status", move || {
+        deploy::status::status(&topo).map_err(|e| e.to_string())
+    })
+    .await?;
     Ok(Json(
         serde_json::to_value(s).map_err(|e| ApiError::internal("status", e))?,
     ))
@@ -307,10 +313,23 @@ fn run(job: &Job, topo: &Topology) {
             "ms": e.ms,
         }))
     };
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job.action {
-        JobAction::Apply => deploy::apply(topo, &progress).map(|r| json!({"report": r})),
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        outcome(job, topo, &progress)
+    }));
+    let mut done = outcome.unwrap_or_else(
+        |_| json!({"ok": false, "error": "the executor crashed (a bug: see the server log)"}),
+    );
+    done["type"] = json!("done");
+    done["seconds"] = json!(started.elapsed().as_secs_f64());
+    job.push(done);
+}
+
+/// The `done` event's content: the report, or where it failed.
+fn outcome(job: &Job, topo: &Topology, progress: deploy::Progress) -> Value {
+    let result = match job.action {
+        JobAction::Apply => deploy::apply(topo, progress).map(|r| json!({"report": r})),
         JobAction::Destroy => {
-            deploy::destroy(&topo.name, Some(topo), &progress).map(|r| json!({"report": r}))
+            deploy::destroy(&topo.name, Some(topo), progress).map(|r| json!({"report": r}))
         }
         JobAction::Verify => {
             let real = deploy::verify::measure(topo);
@@ -318,23 +337,19 @@ fn run(job: &Job, topo: &Topology) {
             let disagreements = deploy::verify::compare(&real, &predicted);
             Ok(json!({"real": real, "disagreements": disagreements}))
         }
-    }));
-    let mut done = match outcome {
-        Ok(Ok(mut v)) => {
+    };
+    match result {
+        Ok(mut v) => {
             v["ok"] = json!(true);
             v
         }
-        Ok(Err(e)) => json!({
+        Err(e) => json!({
             "ok": false,
             "host": host_name(&e.target),
             "step": e.step,
             "error": e.to_string(),
         }),
-        Err(_) => json!({"ok": false, "error": "the executor crashed (a bug: see the server log)"}),
-    };
-    done["type"] = json!("done");
-    done["seconds"] = json!(started.elapsed().as_secs_f64());
-    job.push(done);
+    }
 }
 
 async fn show(
