@@ -12,23 +12,25 @@ use serde_json::json;
 
 const ESCAPE: &str = "\u{E00C}";
 
-/// The name the lab is deployed under: not `seedlab` nor the apply tests'
-/// `e2e-seed`, so no other test's namespaces (`nl-<name>.…`) are touched.
+/// The names labs are deployed under: not `seedlab` nor the apply tests'
+/// `e2e-seed`, and one per test (they run in parallel), so no other test's
+/// namespaces (`nl-<name>.…`) are touched.
 const DEPLOYED: &str = "bseedlab";
+const FAILING: &str = "bfaillab";
 
-/// Tears the deployed lab down whatever happens to the test: netloom's own
-/// destroy, then a sweep of the namespaces by prefix.
-struct Deployed;
+/// Tears a deployed lab down whatever happens to the test: netloom's own
+/// destroy, then a sweep of its namespaces by prefix.
+struct Deployed(&'static str);
 
 impl Drop for Deployed {
     fn drop(&mut self) {
         if let Some(bin) = browser::netloom_bin() {
             let _ = std::process::Command::new(bin)
-                .args(["destroy", "--name", DEPLOYED])
+                .args(["destroy", "--name", self.0])
                 .output();
         }
-        netloom_e2e::sweep(&format!("nl-{DEPLOYED}."));
-        let _ = std::fs::remove_dir_all(format!("/run/netloom/{DEPLOYED}"));
+        netloom_e2e::sweep(&format!("nl-{}.", self.0));
+        let _ = std::fs::remove_dir_all(format!("/run/netloom/{}", self.0));
     }
 }
 
@@ -245,7 +247,7 @@ fn deploy_verify_destroy(b: &Browser) {
     if !netloom_e2e::root("build_the_seed_lab_by_drag_and_drop_then_simulate (deploy stages)") {
         return;
     }
-    let _guard = Deployed;
+    let _guard = Deployed(DEPLOYED);
     b.click("#tab-props");
     b.keys(&[], ESCAPE);
     b.set_field("#prop-design-name", DEPLOYED);
@@ -360,4 +362,60 @@ fn deploy_verify_destroy(b: &Browser) {
         json!([]),
     );
     b.screenshot("seedlab-11-destroyed");
+}
+
+/// A step that fails during Apply is shown where it happened: its host, the
+/// step and the OS error, in the live log; the lab is destroyed afterwards.
+#[test]
+fn a_failed_apply_step_is_shown_in_place() {
+    if !browser::available("a_failed_apply_step_is_shown_in_place")
+        || !netloom_e2e::root("a_failed_apply_step_is_shown_in_place")
+    {
+        return;
+    }
+    let _guard = Deployed(FAILING);
+    let pattern = format!("+ addr nl-{FAILING}.node2.vm4/");
+    let server = Server::start_with_env(&[("NETLOOM_FAIL_AT", &pattern)]);
+    let b = Browser::start(1400, 900);
+    b.goto(&server.login_url);
+    b.wait_css("#canvas", 30);
+    b.click("#examples-menu summary");
+    b.click("#example-seedlab-gre");
+    b.wait_css("#no-problems", 10);
+    b.keys(&[], ESCAPE);
+    b.click("#tab-props");
+    b.set_field("#prop-design-name", FAILING);
+    wait_yaml(&b, &format!("name: {FAILING}"));
+    b.click("#tab-deploy");
+
+    assert!(
+        !job(&b, "#deploy-apply", "apply", 300),
+        "the apply should fail"
+    );
+    let result = b.text("#job-result");
+    assert!(
+        result.contains("node2") && result.contains("failure injected"),
+        "{result}"
+    );
+    let failed = b.text("#job-log tr.failed");
+    assert!(
+        failed.contains("node2")
+            && failed.contains(&pattern)
+            && failed.contains("failure injected"),
+        "the failed row: {failed:?}"
+    );
+    assert!(b.text(".host-progress.failed").starts_with("node2:"));
+    b.screenshot("seedlab-failed-apply");
+
+    // What was done stays; Destroy takes it all away.
+    b.js("window.confirm = () => true; return null", json!([]));
+    assert!(
+        job(&b, "#deploy-destroy", "destroy", 300),
+        "destroy failed: {}",
+        b.text("#job-result")
+    );
+    let prefix = format!("nl-{FAILING}.");
+    assert!(netloom_e2e::netns_list()
+        .iter()
+        .all(|n| !n.starts_with(&prefix)));
 }

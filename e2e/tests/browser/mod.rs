@@ -108,6 +108,11 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        Self::start_with_env(&[])
+    }
+
+    /// Started with extra environment (e.g. `NETLOOM_FAIL_AT` to inject a failure).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Server {
         let dist = std::env::var_os("NETLOOM_DIST")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace().join("dist"));
@@ -121,6 +126,7 @@ impl Server {
             .arg(&dist)
             .arg("--data-dir")
             .arg(&data)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
