@@ -243,6 +243,21 @@ fn StatusView(status: Value) -> impl IntoView {
             }
         })
         .collect_view();
+    let externals = status["externals"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            view! {
+                <tr class:missing=!e["present"].as_bool().unwrap_or(false)>
+                    <td>{format!("external {}", e["name"].as_str().unwrap_or_default())}</td>
+                    <td class="mono">{e["netns"].as_str().unwrap_or_default().to_string()}</td>
+                    <td>{format!("gateway {}", e["gateway"].as_str().unwrap_or_default())}</td>
+                </tr>
+            }
+        })
+        .collect_view();
     let drift_view = if drift.is_empty() {
         view! { <p class="result ok" id="status-drift" data-drift="0">"No drift: the deployment matches the design."</p> }.into_any()
     } else {
@@ -258,7 +273,7 @@ fn StatusView(status: Value) -> impl IntoView {
     view! {
         <div id="deploy-status" data-deployed=deployed.to_string()>
             <h4>{if deployed { "Status: deployed" } else { "Status: not deployed" }}</h4>
-            {deployed.then(|| hosts)}
+            {deployed.then(|| view! { {hosts}<table class="status-table"><tbody>{externals}</tbody></table> })}
             {drift_view}
         </div>
     }
