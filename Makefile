@@ -1,7 +1,8 @@
 # The two entry points of the README: `make run` and `make test`.
 # Both install what is missing first (scripts/install-deps.sh is idempotent).
 SHELL := /bin/bash
-export PATH := $(HOME)/.cargo/bin:$(PATH)
+# tools/node_modules/.bin: wasm-opt for Trunk (scripts/install-deps.sh installs it).
+export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export CARGO_TERM_COLOR := never
 
 .PHONY: run test deps frontend wasm-check build fuzz bench clean

@@ -8,7 +8,9 @@ TRUNK_VERSION=0.21.14
 WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' Cargo.toml)
 
 APT_PACKAGES=(openvswitch-switch dnsmasq-base nftables iproute2 ethtool busybox
-  iputils-ping tcpdump chromium chromium-driver binaryen procps psmisc)
+  iputils-ping tcpdump chromium chromium-driver procps psmisc)
+# Node.js runs binaryen's wasm-opt from the npm registry (tools/package.json).
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -32,4 +34,9 @@ fi
 if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
   echo "install-deps: cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 7 minutes)"
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+# wasm-opt for Trunk: binaryen from the npm registry, pinned in tools/package-lock.json.
+if [ "$(tools/node_modules/.bin/wasm-opt --version 2>/dev/null)" != "wasm-opt version 132 (version_132)" ]; then
+  echo "install-deps: npm ci in tools/ (binaryen's wasm-opt)"
+  (cd tools && npm ci --no-audit --no-fund --loglevel=error)
 fi
