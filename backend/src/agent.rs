@@ -9,13 +9,21 @@
 //! `{"token": T, "request": {"execute": {...}} | {"observe": {...}}}`; the
 //! agent answers with JSON lines: `{"event": Event}` per step, then
 //! `{"done": ...}` or `{"error": {"step": S, "message": M}}`. Addresses:
-//! `unix:/path` or `tcp:HOST:PORT` (plain TCP: run it on a trusted network or
-//! behind a TLS tunnel; the token is the only check).
+//! `unix:/path` or `tcp:HOST:PORT`. Over TCP the agent speaks TLS when given
+//! `--tls-cert/--tls-key`, and refuses to listen on anything but loopback
+//! without them unless `--insecure`. The controller reaches `https://HOST:PORT`
+//! agents over TLS, trusting the PEM file named by `NETLOOM_AGENT_CA`
+//! (`tcp:` and `http://` are plain TCP).
+//!
+//! Defence in depth: the agent runs a step only on objects of the request's
+//! topology ([`owned`]): its namespaces, its run directory, links and OVS
+//! rows carrying its mark; a request with any other step is refused whole.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Component, Path};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -92,11 +100,31 @@ pub struct Args {
     /// Write the agent's pid here once it listens.
     #[arg(long)]
     pub pidfile: Option<String>,
+    /// Speak TLS on TCP with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Allow plain TCP on a non-loopback address (token and plans in clear).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 enum Listener {
     Unix(UnixListener),
-    Tcp(TcpListener),
+    Tcp(TcpListener, Option<Arc<rustls::ServerConfig>>),
+}
+
+/// Whether a plain TCP listen on `addr` is allowed: loopback, or --insecure.
+fn plain_tcp_ok(addr: &std::net::SocketAddr, insecure: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || insecure {
+        Ok(())
+    } else {
+        Err(format!(
+            "listening on {addr} needs TLS (--tls-cert and --tls-key); pass --insecure for plain TCP on a network you trust"
+        ))
+    }
 }
 
 /// Run the agent until killed.
@@ -115,7 +143,22 @@ pub fn serve(a: &Args) -> io::Result<()> {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))?;
         Listener::Unix(l)
     } else if let Some(addr) = a.listen.strip_prefix("tcp:") {
-        Listener::Tcp(TcpListener::bind(addr)?)
+        let l = TcpListener::bind(addr)?;
+        let tls = match (&a.tls_cert, &a.tls_key) {
+            (Some(c), Some(k)) => {
+                Some(crate::tls::server_config(c, k, &[]).map_err(io::Error::other)?)
+            }
+            _ => {
+                let at = l.local_addr()?;
+                plain_tcp_ok(&at, a.insecure)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                if !at.ip().is_loopback() {
+                    eprintln!("netloom agent: WARNING: --insecure: plain TCP on {at}; the token and plans cross the network unencrypted");
+                }
+                None
+            }
+        };
+        Listener::Tcp(l, tls)
     } else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -128,28 +171,29 @@ pub fn serve(a: &Args) -> io::Result<()> {
     loop {
         let conn: Box<dyn ReadWrite> = match &listener {
             Listener::Unix(l) => Box::new(l.accept()?.0),
-            Listener::Tcp(l) => Box::new(l.accept()?.0),
+            Listener::Tcp(l, tls) => {
+                let (tcp, _) = l.accept()?;
+                // A silent client (or a stalled handshake) must not keep its thread forever;
+                // the request is read once, and answers are writes.
+                tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+                match tls {
+                    None => Box::new(tcp),
+                    Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
+                        Ok(c) => Box::new(rustls::StreamOwned::new(c, tcp)),
+                        Err(_) => continue,
+                    },
+                }
+            }
         };
         let token = token.clone();
         std::thread::spawn(move || handle(conn, &token));
     }
 }
 
-trait ReadWrite: io::Read + Write + Send {
-    fn split(&self) -> io::Result<Box<dyn Write + Send>>;
-}
+/// A connection, plain or TLS.
+trait ReadWrite: io::Read + Write + Send {}
 
-impl ReadWrite for UnixStream {
-    fn split(&self) -> io::Result<Box<dyn Write + Send>> {
-        Ok(Box::new(self.try_clone()?))
-    }
-}
-
-impl ReadWrite for TcpStream {
-    fn split(&self) -> io::Result<Box<dyn Write + Send>> {
-        Ok(Box::new(self.try_clone()?))
-    }
-}
+impl<T: io::Read + Write + Send> ReadWrite for T {}
 
 /// Compare without leaking where the first difference is.
 fn same(a: &str, b: &str) -> bool {
@@ -160,23 +204,23 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn handle(conn: Box<dyn ReadWrite>, token: &str) {
-    let Ok(out) = conn.split() else { return };
-    let out = std::sync::Mutex::new(out);
-    let send = |a: &Answer| {
-        if let Ok(mut o) = out.lock() {
-            let _ = writeln!(o, "{}", serde_json::to_string(a).unwrap_or_default());
-        }
-    };
+fn handle(mut conn: Box<dyn ReadWrite>, token: &str) {
     let mut line = String::new();
-    // A request is at most a plan for one host; bound it anyway.
-    if BufReader::new(conn)
-        .take(64 << 20)
+    // A request is at most a plan for one host; bound it anyway. Nothing follows
+    // the request line, so the reader's buffer holds nothing of value after it.
+    if BufReader::new((&mut conn).take(64 << 20))
         .read_line(&mut line)
         .is_err()
     {
         return;
     }
+    let out = std::sync::Mutex::new(conn);
+    let send = |a: &Answer| {
+        if let Ok(mut o) = out.lock() {
+            let _ = writeln!(o, "{}", serde_json::to_string(a).unwrap_or_default());
+            let _ = o.flush();
+        }
+    };
     let env: Envelope = match serde_json::from_str(&line) {
         Ok(e) => e,
         Err(e) => {
@@ -203,6 +247,17 @@ fn handle(conn: Box<dyn ReadWrite>, token: &str) {
             steps,
             fail_at,
         } => {
+            if let Err((step, message)) = steps
+                .iter()
+                .try_for_each(|s| owned(&topology, s).map_err(|m| (s.to_string(), m)))
+            {
+                send(&Answer::Error {
+                    target: target.name.clone(),
+                    step,
+                    message: format!("refused: {message}"),
+                });
+                return;
+            }
             let progress = |e: &Event| send(&Answer::Event(e.clone()));
             let tp = TargetPlan { target, steps };
             let refs: Vec<&Step> = tp.steps.iter().collect();
@@ -230,31 +285,183 @@ fn handle(conn: Box<dyn ReadWrite>, token: &str) {
     }
 }
 
+/// Defence in depth: whether step `s` touches only objects of `topology` —
+/// its namespaces (`nl-<topology>.*`) and run directory; in the host's own
+/// namespace, only links carrying its mark may be removed; dnsmasq only with
+/// the options netloom gives it (its files in the run directory). The
+/// controller's plans never ask for more; a request that does is refused.
+pub fn owned(topology: &str, s: &Step) -> Result<(), String> {
+    use netloom_core::names;
+    use netloom_core::plan::{Action, Resource};
+    let b = topology.as_bytes();
+    let name_ok = b.first().is_some_and(u8::is_ascii_lowercase)
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
+    if !name_ok {
+        return Err(format!("{topology:?} is not a topology name"));
+    }
+    let prefix = names::netns_prefix(topology);
+    let run = names::run_dir(topology);
+    let ours = |ns: &str| ns.starts_with(&prefix) && ns.len() > prefix.len() && !ns.contains('/');
+    // The host's own namespace ("") is allowed for links only.
+    let ns_ok = |ns: &str| {
+        if ours(ns) {
+            Ok(())
+        } else {
+            Err(format!("namespace {ns:?} is not topology {topology}'s"))
+        }
+    };
+    let in_run = |p: &str| {
+        Path::new(p)
+            .strip_prefix(&run)
+            .is_ok_and(|rest| rest.components().all(|c| matches!(c, Component::Normal(_))))
+    };
+    let dir_ok = |d: &str| {
+        if in_run(d) {
+            Ok(())
+        } else {
+            Err(format!("{d} is outside {run}"))
+        }
+    };
+    let link_ok = |ns: &str, name: &str| -> Result<(), String> {
+        if !ns.is_empty() {
+            return ns_ok(ns);
+        }
+        if s.action == Action::Create {
+            return Ok(());
+        }
+        // An existing link of the host itself: it must carry the topology's mark.
+        let mark = crate::deploy::link_mark(topology);
+        let n = name.to_string();
+        let alias = crate::deploy::nl::with_netlink("", move |nl| {
+            Ok(nl
+                .links()?
+                .into_iter()
+                .find(|l| l.name == n)
+                .map(|l| l.alias))
+        })
+        .map_err(|e| e.to_string())?;
+        match alias {
+            // Already gone: removing it is a no-op.
+            None => Ok(()),
+            Some(Some(a)) if a == mark => Ok(()),
+            Some(_) => Err(format!(
+                "link {name} is not marked as topology {topology}'s"
+            )),
+        }
+    };
+    match &s.resource {
+        Resource::RunDir { path } if *path == run => Ok(()),
+        Resource::RunDir { path } => Err(format!("{path} is not {run}")),
+        Resource::Netns { name } => ns_ok(name),
+        Resource::Agent { netns, dir } | Resource::OvsDaemons { netns, dir } => {
+            ns_ok(netns)?;
+            dir_ok(dir)
+        }
+        Resource::Segment { netns, name, .. } => link_ok(netns, name),
+        Resource::Veth {
+            netns,
+            name,
+            peer_netns,
+            ..
+        } => {
+            link_ok(netns, name)?;
+            if peer_netns.is_empty() {
+                Ok(())
+            } else {
+                ns_ok(peer_netns)
+            }
+        }
+        Resource::TxOffloadOff { netns, dev } => link_ok(netns, dev),
+        Resource::Sysctl { netns, .. }
+        | Resource::Addr { netns, .. }
+        | Resource::Route { netns, .. }
+        | Resource::Nft { netns, .. }
+        | Resource::DhcpClient { netns, .. } => ns_ok(netns),
+        Resource::Dnsmasq { netns, args, .. } => {
+            ns_ok(netns)?;
+            args.iter().try_for_each(|a| dnsmasq_arg_ok(a, &in_run))
+        }
+        // Rows of an OVSDB: the host's own rows are told apart by their owner mark
+        // when the transaction is built.
+        Resource::OvsBridge { .. } | Resource::OvsPort { .. } => Ok(()),
+    }
+}
+
+/// dnsmasq runs as root: only the options netloom's plans use, files in the run directory.
+fn dnsmasq_arg_ok(arg: &str, in_run: &dyn Fn(&str) -> bool) -> Result<(), String> {
+    let (opt, value) = arg.split_once('=').unwrap_or((arg, ""));
+    let ok = match opt {
+        "--conf-file" => value == "/dev/null",
+        "--user" => value == "root",
+        "--dhcp-leasefile" | "--pid-file" | "--log-facility" => in_run(value),
+        "--no-resolv"
+        | "--no-hosts"
+        | "--port"
+        | "--interface"
+        | "--bind-interfaces"
+        | "--dhcp-range"
+        | "--dhcp-sequential-ip"
+        | "--no-ping"
+        | "--dhcp-authoritative"
+        | "--dhcp-option"
+        | "--log-dhcp" => true,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("dnsmasq option {arg:?} is not one netloom gives"))
+    }
+}
+
 use std::io::Read as _;
 
-/// A connection to an agent at `unix:PATH`, `tcp:HOST:PORT`, or an `http(s)://HOST:PORT` URL (plain TCP).
-fn connect(addr: &str) -> Result<(Box<dyn Write + Send>, Box<dyn BufRead + Send>), AgentError> {
+/// The file of certificates the controller trusts for `https://` agents.
+pub const CA_ENV: &str = "NETLOOM_AGENT_CA";
+
+/// A connection to an agent at `unix:PATH`, `tcp:HOST:PORT` or `http://HOST:PORT`
+/// (plain TCP), or `https://HOST:PORT` (TLS, trusting [`CA_ENV`]).
+fn connect(addr: &str) -> Result<Box<dyn ReadWrite>, AgentError> {
     let io = |source| AgentError::Io {
         addr: addr.to_string(),
         source,
     };
     if let Some(p) = addr.strip_prefix("unix:") {
-        let s = UnixStream::connect(p).map_err(io)?;
-        let r = s.try_clone().map_err(io)?;
-        Ok((Box::new(s), Box::new(BufReader::new(r))))
-    } else {
-        let hostport = addr
-            .strip_prefix("tcp:")
-            .or_else(|| addr.strip_prefix("https://"))
-            .or_else(|| addr.strip_prefix("http://"))
-            .unwrap_or(addr)
-            .trim_end_matches('/');
-        let s = TcpStream::connect(hostport).map_err(io)?;
-        s.set_read_timeout(Some(Duration::from_secs(600)))
-            .map_err(io)?;
-        let r = s.try_clone().map_err(io)?;
-        Ok((Box::new(s), Box::new(BufReader::new(r))))
+        return Ok(Box::new(UnixStream::connect(p).map_err(io)?));
     }
+    let tls = addr.starts_with("https://");
+    let hostport = addr
+        .strip_prefix("tcp:")
+        .or_else(|| addr.strip_prefix("https://"))
+        .or_else(|| addr.strip_prefix("http://"))
+        .unwrap_or(addr)
+        .trim_end_matches('/');
+    // Before connecting: a missing trust file is the user's to fix, not the network's.
+    let cfg = if tls {
+        let ca = std::env::var_os(CA_ENV).ok_or_else(|| {
+            io(io::Error::other(format!(
+                "set {CA_ENV} to the PEM file of the certificate (or CA) to trust for https agents"
+            )))
+        })?;
+        Some(crate::tls::client_config(Path::new(&ca)).map_err(|e| io(io::Error::other(e)))?)
+    } else {
+        None
+    };
+    let s = TcpStream::connect(hostport).map_err(io)?;
+    s.set_read_timeout(Some(Duration::from_secs(600)))
+        .map_err(io)?;
+    let Some(cfg) = cfg else {
+        return Ok(Box::new(s));
+    };
+    let host = match hostport.rsplit_once(':') {
+        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+        None => hostport,
+    };
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| io(io::Error::new(io::ErrorKind::InvalidInput, e.to_string())))?;
+    let conn = rustls::ClientConnection::new(cfg, name).map_err(|e| io(io::Error::other(e)))?;
+    Ok(Box::new(rustls::StreamOwned::new(conn, s)))
 }
 
 fn call(
@@ -263,17 +470,19 @@ fn call(
     request: Request,
     mut on: impl FnMut(Answer) -> bool,
 ) -> Result<(), AgentError> {
-    let (mut w, r) = connect(addr)?;
+    let mut conn = connect(addr)?;
     let line = serde_json::to_string(&Envelope {
         token: token.to_string(),
         request,
     })
     .unwrap_or_default();
-    writeln!(w, "{line}").map_err(|source| AgentError::Io {
-        addr: addr.to_string(),
-        source,
-    })?;
-    for l in r.lines() {
+    writeln!(conn, "{line}")
+        .and_then(|()| conn.flush())
+        .map_err(|source| AgentError::Io {
+            addr: addr.to_string(),
+            source,
+        })?;
+    for l in BufReader::new(conn).lines() {
         let l = l.map_err(|source| AgentError::Io {
             addr: addr.to_string(),
             source,
@@ -425,4 +634,130 @@ pub fn sandbox_token_path(topology: &str) -> String {
 /// True when a sandbox agent answers on its socket.
 pub fn alive(socket: &str) -> bool {
     Path::new(socket).exists() && UnixStream::connect(socket).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netloom_core::plan::{self, Action, Facts, Resource};
+
+    fn step(action: Action, resource: Resource) -> Step {
+        Step {
+            action,
+            resource,
+            was: None,
+        }
+    }
+
+    /// Every step of the plans of the example labs, built from nothing and torn
+    /// down again, is the topology's own: the check refuses no real plan.
+    #[test]
+    fn every_step_of_the_example_plans_is_owned() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            let topo = netloom_core::load(&text).unwrap().topology;
+            let f = Facts::default();
+            let targets = plan::targets(&topo, &f);
+            let want = plan::desired(&topo, &f);
+            let empty = State::default();
+            for p in [
+                plan::plan(&topo.name, &targets, &want, &empty),
+                plan::plan(&topo.name, &targets, &empty, &want),
+            ] {
+                for s in p.targets.iter().flat_map(|t| &t.steps) {
+                    assert_eq!(owned(&topo.name, s), Ok(()), "{}: {s}", topo.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn steps_on_other_objects_are_refused() {
+        let ns = |n: &str| n.to_string();
+        for (topology, s) in [
+            (
+                "t",
+                step(Action::Delete, Resource::Netns { name: ns("victim") }),
+            ),
+            (
+                "t",
+                step(
+                    Action::Delete,
+                    Resource::Netns {
+                        name: ns("nl-other.h1"),
+                    },
+                ),
+            ),
+            (
+                "t",
+                step(Action::Delete, Resource::RunDir { path: ns("/etc") }),
+            ),
+            (
+                "../etc",
+                step(
+                    Action::Delete,
+                    Resource::RunDir {
+                        path: ns("/run/netloom/../etc"),
+                    },
+                ),
+            ),
+            (
+                "t",
+                step(
+                    Action::Delete,
+                    Resource::Agent {
+                        netns: ns("nl-t.h1"),
+                        dir: ns("/run/netloom/t/../../../etc"),
+                    },
+                ),
+            ),
+            (
+                "t",
+                step(
+                    Action::Create,
+                    Resource::Nft {
+                        netns: ns(""),
+                        ruleset: ns("{}"),
+                    },
+                ),
+            ),
+            (
+                "t",
+                step(
+                    Action::Create,
+                    Resource::Dnsmasq {
+                        netns: ns("nl-t.h1"),
+                        name: ns("d"),
+                        args: vec![ns("--dhcp-script=/tmp/evil")],
+                    },
+                ),
+            ),
+            (
+                "t",
+                step(
+                    Action::Create,
+                    Resource::Dnsmasq {
+                        netns: ns("nl-t.h1"),
+                        name: ns("d"),
+                        args: vec![ns("--pid-file=/etc/passwd")],
+                    },
+                ),
+            ),
+            // The host's own loopback carries no netloom mark.
+            (
+                "t",
+                step(
+                    Action::Delete,
+                    Resource::Segment {
+                        netns: ns(""),
+                        name: ns("lo"),
+                        mac: None,
+                    },
+                ),
+            ),
+        ] {
+            assert!(owned(topology, &s).is_err(), "{topology}: {s}");
+        }
+    }
 }

@@ -2,14 +2,16 @@
 //!
 //! - [`cli`]: one module per command (`validate`, `simulate`, `reach`, ...);
 //!   each owns its clap arguments and returns an exit code.
-//! - [`agent`]: the per-host agent (unix socket or TCP, token) and its client.
+//! - [`agent`]: the per-host agent (unix socket or TCP/TLS, token) and its client.
 //! - [`deploy`]: apply/destroy on real namespaces, OVS (OVSDB), rtnetlink, nft, dnsmasq.
 //! - [`server`]: `netloom serve`, the web app's HTTP API.
+//! - [`tls`]: rustls configurations for serve, the agent and the agent client.
 
 mod agent;
 mod cli;
 mod deploy;
 mod server;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -3,13 +3,18 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::server::{self, auth, store::Store, AppState};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Address and port to listen on. Anything but loopback needs
-    /// --token-file and --insecure (TLS is not available yet).
+    /// --token-file, and TLS (--tls-cert/--tls-key) or --insecure.
     #[arg(long, default_value = "127.0.0.1:7310", value_name = "ADDR:PORT")]
     listen: SocketAddr,
     /// Where designs are stored (SQLite). Default: $XDG_DATA_HOME/netloom,
@@ -25,7 +30,19 @@ pub struct Args {
     /// Allow plain HTTP on a non-loopback address (the token then crosses the network in clear).
     #[arg(long)]
     insecure: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
+
+/// How long a client may take over its TLS handshake, and over a request's
+/// headers: a slow or silent client cannot hold a connection forever.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for the next piece of a request body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn default_data_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
@@ -90,17 +107,27 @@ fn start(args: Args) -> Result<(), String> {
                 args.listen
             ));
         }
-        if !args.insecure {
-            return Err(format!(
-                "listening on {} needs TLS, which is not available yet; pass --insecure to serve plain HTTP on a network you trust",
+        if args.tls_cert.is_none() {
+            if !args.insecure {
+                return Err(format!(
+                    "listening on {} needs TLS (--tls-cert and --tls-key); pass --insecure to serve plain HTTP on a network you trust",
+                    args.listen
+                ));
+            }
+            eprintln!(
+                "netloom serve: WARNING: --insecure: plain HTTP on {}; the token and designs cross the network unencrypted",
                 args.listen
-            ));
+            );
         }
-        eprintln!(
-            "netloom serve: WARNING: --insecure: plain HTTP on {}; the token and designs cross the network unencrypted",
-            args.listen
-        );
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            c,
+            k,
+            &[b"http/1.1"],
+        )?)),
+        _ => None,
+    };
     let token = match &args.token_file {
         Some(p) => read_token(p)?,
         None => auth::random_token().map_err(|e| format!("cannot make a token: {e}"))?,
@@ -116,7 +143,7 @@ fn start(args: Args) -> Result<(), String> {
     let state = AppState {
         store,
         token: token.clone(),
-        tls: false,
+        tls: tls.is_some(),
         dist,
         jobs: Default::default(),
     };
@@ -139,14 +166,55 @@ fn start(args: Args) -> Result<(), String> {
         };
         eprintln!("netloom serve: designs in {}", data_dir.display());
         // stdout carries only the URL, so scripts (and the browser tests) can read it.
-        println!("http://{host}:{}/login?token={token}", addr.port());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("{scheme}://{host}:{}/login?token={token}", addr.port());
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        axum::serve(listener, server::app(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(|e| format!("server failed: {e}"))
+        let app = server::app(state).layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT));
+        tokio::select! {
+            () = accept_loop(listener, app, tls) => Ok(()),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
     })
+}
+
+/// Accept connections forever; each one (after its TLS handshake) is served
+/// by hyper's HTTP/1.1 with a header read timeout, which `axum::serve` does not set.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    loop {
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                eprintln!("netloom serve: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let svc = TowerToHyperService::new(app.clone());
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            // Errors are the client's (a reset, a timeout, a failed handshake): nothing to report.
+            match tls {
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(tcp), svc).await;
+                }
+                Some(acceptor) => {
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await
+                    {
+                        let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                    }
+                }
+            }
+        });
+    }
 }

@@ -690,19 +690,37 @@ fn ovs_transaction(
         injected_failure(s, fail_at)?;
     }
     let mut db = Ovsdb::connect(&target.ovsdb)?;
-    let uuid_of = |rows: &[Value]| -> BTreeMap<String, Value> {
+    let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
+    // Rows by name, with whether they carry the topology's owner mark.
+    let uuid_of = |rows: &[Value]| -> BTreeMap<String, (Value, bool)> {
         rows.iter()
             .map(|r| {
+                let ours = r["external_ids"][1]
+                    .as_array()
+                    .is_some_and(|kv| kv.iter().any(|p| *p == json!([OVS_OWNER_KEY, topology])));
                 (
                     r["name"].as_str().unwrap_or_default().to_string(),
-                    r["_uuid"].clone(),
+                    (r["_uuid"].clone(), ours),
                 )
             })
             .collect()
     };
-    let bridges = uuid_of(&db.select("Bridge", &["name"])?);
-    let ports = uuid_of(&db.select("Port", &["name"])?);
-    let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
+    let bridges = uuid_of(&db.select("Bridge", &["name", "external_ids"])?);
+    let ports = uuid_of(&db.select("Port", &["name", "external_ids"])?);
+    // Defence in depth: a row of the host's own (another topology's, or not netloom's)
+    // is never removed or changed, whatever the plan says.
+    for s in steps {
+        let (table, name) = match &s.resource {
+            Resource::OvsBridge { name, .. } => (&bridges, name),
+            Resource::OvsPort { name, .. } => (&ports, name),
+            _ => continue,
+        };
+        if s.action != Action::Create && table.get(name).is_some_and(|(_, ours)| !ours) {
+            return Err(StepError::Io(std::io::Error::other(format!(
+                "refused: OVS row {name} is not marked as topology {topology}'s"
+            ))));
+        }
+    }
     let mut ops: Vec<Value> = Vec::new();
     let mut new_bridges: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut deleted_bridges: Vec<String> = Vec::new();
@@ -723,7 +741,7 @@ fn ovs_transaction(
     for s in steps {
         match (&s.action, &s.resource) {
             (Action::Delete, Resource::OvsBridge { name, .. }) => {
-                if let Some(u) = bridges.get(name) {
+                if let Some((u, _)) = bridges.get(name) {
                     ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
                         "mutations": [["bridges", "delete", ["set", [u]]]]}));
                 }
@@ -732,7 +750,7 @@ fn ovs_transaction(
                 if deleted_bridges.contains(bridge) {
                     continue;
                 }
-                if let Some(u) = ports.get(name) {
+                if let Some((u, _)) = ports.get(name) {
                     ops.push(
                         json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
                         "mutations": [["ports", "delete", ["set", [u]]]]}),
