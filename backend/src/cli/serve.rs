@@ -36,13 +36,12 @@ pub struct Args {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Seconds a client may take over its TLS handshake, over a request's
+    /// headers, and between two pieces of a request body; then the connection
+    /// is closed, so a slow or silent client cannot hold it forever.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    client_timeout: u64,
 }
-
-/// How long a client may take over its TLS handshake, and over a request's
-/// headers: a slow or silent client cannot hold a connection forever.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest wait for the next piece of a request body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn default_data_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
@@ -170,9 +169,10 @@ fn start(args: Args) -> Result<(), String> {
         println!("{scheme}://{host}:{}/login?token={token}", addr.port());
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        let app = server::app(state).layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT));
+        let timeout = Duration::from_secs(args.client_timeout);
+        let app = server::app(state).layer(RequestBodyTimeoutLayer::new(timeout));
         tokio::select! {
-            () = accept_loop(listener, app, tls) => Ok(()),
+            () = accept_loop(listener, app, tls, timeout) => Ok(()),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })
@@ -184,6 +184,7 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    timeout: Duration,
 ) {
     loop {
         let tcp = match listener.accept().await {
@@ -200,8 +201,7 @@ async fn accept_loop(
         let tls = tls.clone();
         tokio::spawn(async move {
             let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
+            http.timer(TokioTimer::new()).header_read_timeout(timeout);
             // Errors are the client's (a reset, a timeout, a failed handshake): nothing to report.
             match tls {
                 None => {
@@ -209,7 +209,7 @@ async fn accept_loop(
                 }
                 Some(acceptor) => {
                     if let Ok(Ok(stream)) =
-                        tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp)).await
+                        tokio::time::timeout(timeout, acceptor.accept(tcp)).await
                     {
                         let _ = http.serve_connection(TokioIo::new(stream), svc).await;
                     }
