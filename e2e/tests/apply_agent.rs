@@ -67,6 +67,17 @@ fn tcp_agent_requires_its_token_and_observes() {
         ns.name(),
         "{\"token\":\"0123456789abcdef0123456789abcdef\",\"request\":\"facts\"}\n",
     );
+    // Defence in depth: a request to remove a namespace that is not the
+    // topology's is refused whole, and the namespace stays.
+    let victim = netloom_e2e::Netns::new("agent-victim");
+    let refused = ask(
+        ns.name(),
+        &format!(
+            "{{\"token\":\"0123456789abcdef0123456789abcdef\",\"request\":{{\"execute\":{{\"topology\":\"e2e-agent\",\"target\":{{\"name\":\"h1\",\"agent\":null,\"emulated\":false,\"netns\":\"\",\"ovsdb\":\"\",\"datapath\":\"netdev\"}},\"steps\":[{{\"action\":\"delete\",\"resource\":{{\"kind\":\"netns\",\"name\":\"{}\"}}}}]}}}}}}\n",
+            victim.name()
+        ),
+    );
+    let victim_left = netloom_e2e::netns_list().contains(&victim.name().to_string());
     let _ = agent.kill();
     let _ = agent.wait();
     let _ = std::fs::remove_dir_all(&dir);
@@ -75,6 +86,14 @@ fn tcp_agent_requires_its_token_and_observes() {
         "{wrong}"
     );
     assert!(right.contains("{\"observed\":{\"targets\":{}}}"), "{right}");
+    assert!(
+        refused.contains("refused: namespace") && !refused.contains("\"event\""),
+        "{refused}"
+    );
+    assert!(
+        victim_left,
+        "the agent removed a namespace not its topology's"
+    );
     // This machine's kernel has no OVS datapath (machine-facts.md): emulated hosts use netdev.
     let kernel = std::path::Path::new("/sys/module/openvswitch").exists();
     assert!(
