@@ -41,6 +41,24 @@ pub struct Args {
     /// is closed, so a slow or silent client cannot hold it forever.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     client_timeout: u64,
+    /// A host name clients may use to reach this server (repeatable). IP
+    /// addresses and `localhost` always work; other names in the Host header
+    /// are refused, so a web page on a name pointed at this machine (DNS
+    /// rebinding) cannot talk to it.
+    #[arg(long, value_name = "NAME")]
+    allowed_host: Vec<String>,
+}
+
+/// Whether a Host header (`name[:port]`, `[v6]:port`) names this server: an IP
+/// address, `localhost`, or one of `allowed`.
+fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
 }
 
 fn default_data_dir() -> PathBuf {
@@ -170,7 +188,32 @@ fn start(args: Args) -> Result<(), String> {
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let timeout = Duration::from_secs(args.client_timeout);
-        let app = server::app(state).layer(RequestBodyTimeoutLayer::new(timeout));
+        let allowed = std::sync::Arc::new(args.allowed_host);
+        let app = server::app(state)
+            .layer(RequestBodyTimeoutLayer::new(timeout))
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let allowed = allowed.clone();
+                    async move {
+                        let host = req
+                            .headers()
+                            .get(axum::http::header::HOST)
+                            .and_then(|h| h.to_str().ok())
+                            .unwrap_or_default();
+                        if host_allowed(host, &allowed) {
+                            next.run(req).await
+                        } else {
+                            use axum::response::IntoResponse;
+                            server::error::ApiError::new(
+                                axum::http::StatusCode::MISDIRECTED_REQUEST,
+                                "",
+                                format!("this server does not answer to the name {host:?}: reach it by its address, or start it with --allowed-host NAME"),
+                            )
+                            .into_response()
+                        }
+                    }
+                },
+            ));
         tokio::select! {
             () = accept_loop(listener, app, tls, timeout) => Ok(()),
             _ = tokio::signal::ctrl_c() => Ok(()),
