@@ -22,7 +22,9 @@ pub enum Node {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Edge {
     /// Guest interface `iface` plugged into a bridge.
-    Attachment { iface: usize },
+    Attachment {
+        iface: usize,
+    },
     Tunnel(TunnelId),
     Uplink,
     /// A bridge or guest lives on a host.
@@ -42,10 +44,18 @@ pub struct TopologyGraph {
 impl TopologyGraph {
     pub fn new(topo: &Topology) -> Self {
         let mut graph = UnGraph::new_undirected();
-        let hosts: Vec<_> = (0..topo.hosts.len()).map(|h| graph.add_node(Node::Host(h))).collect();
-        let bridges: Vec<_> = (0..topo.bridges.len()).map(|b| graph.add_node(Node::Bridge(b))).collect();
-        let guests: Vec<_> = (0..topo.guests.len()).map(|g| graph.add_node(Node::Guest(g))).collect();
-        let externals: Vec<_> = (0..topo.externals.len()).map(|e| graph.add_node(Node::External(e))).collect();
+        let hosts: Vec<_> = (0..topo.hosts.len())
+            .map(|h| graph.add_node(Node::Host(h)))
+            .collect();
+        let bridges: Vec<_> = (0..topo.bridges.len())
+            .map(|b| graph.add_node(Node::Bridge(b)))
+            .collect();
+        let guests: Vec<_> = (0..topo.guests.len())
+            .map(|g| graph.add_node(Node::Guest(g)))
+            .collect();
+        let externals: Vec<_> = (0..topo.externals.len())
+            .map(|e| graph.add_node(Node::External(e)))
+            .collect();
         for (b, br) in topo.bridges.iter().enumerate() {
             graph.add_edge(hosts[br.host], bridges[b], Edge::Contains);
             if let Some(e) = br.uplink {
@@ -55,13 +65,27 @@ impl TopologyGraph {
         for (g, guest) in topo.guests.iter().enumerate() {
             graph.add_edge(hosts[guest.host], guests[g], Edge::Contains);
             for (i, iface) in guest.ifaces.iter().enumerate() {
-                graph.add_edge(guests[g], bridges[iface.bridge], Edge::Attachment { iface: i });
+                graph.add_edge(
+                    guests[g],
+                    bridges[iface.bridge],
+                    Edge::Attachment { iface: i },
+                );
             }
         }
         for (t, tunnel) in topo.tunnels.iter().enumerate() {
-            graph.add_edge(bridges[tunnel.ends[0]], bridges[tunnel.ends[1]], Edge::Tunnel(t));
+            graph.add_edge(
+                bridges[tunnel.ends[0]],
+                bridges[tunnel.ends[1]],
+                Edge::Tunnel(t),
+            );
         }
-        TopologyGraph { graph, hosts, bridges, guests, externals }
+        TopologyGraph {
+            graph,
+            hosts,
+            bridges,
+            guests,
+            externals,
+        }
     }
 }
 

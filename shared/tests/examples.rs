@@ -17,10 +17,18 @@ fn examples() -> Vec<(String, String)> {
 #[test]
 fn every_example_validates_without_warnings() {
     let all = examples();
-    assert!(all.len() >= 4, "expected at least 4 examples, found {}", all.len());
+    assert!(
+        all.len() >= 4,
+        "expected at least 4 examples, found {}",
+        all.len()
+    );
     for (path, text) in all {
         match netloom_core::load(&text) {
-            Ok(checked) => assert!(checked.warnings.is_empty(), "{path}: {:?}", checked.warnings),
+            Ok(checked) => assert!(
+                checked.warnings.is_empty(),
+                "{path}: {:?}",
+                checked.warnings
+            ),
             Err(problems) => panic!("{path}: {problems:#?}"),
         }
     }

@@ -47,6 +47,9 @@ fn required_keys_are_those_of_the_spec() {
     // Unknown keys are an error everywhere (spec: "Unknown keys are an error").
     assert_eq!(schema["additionalProperties"], false);
     for (name, def) in schema["$defs"].as_object().unwrap() {
-        assert_eq!(def["additionalProperties"], false, "{name} allows unknown keys");
+        assert_eq!(
+            def["additionalProperties"], false,
+            "{name} allows unknown keys"
+        );
     }
 }

@@ -102,7 +102,8 @@ pub fn name_ok(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 12
         && b[0].is_ascii_lowercase()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 /// Read a topology file, or `-` for standard input.
