@@ -13,6 +13,7 @@
 //! the host, the step and the OS error; whatever was done stays and is found
 //! by the next observation, so the next apply or destroy converges.
 
+pub mod lock;
 pub mod netns;
 pub mod nl;
 pub mod observe;
@@ -190,9 +191,30 @@ fn targets_from(topology: &str, have: &State) -> Vec<TargetInfo> {
         .collect()
 }
 
-/// Apply: observe, plan, execute.
+/// Apply: observe, plan, execute — after any other apply or destroy of the
+/// same topology on this machine has finished (they never interleave).
 pub fn apply(topo: &Topology, progress: Progress) -> Result<Report, ApplyError> {
+    let _lock = wait_for_lock(&topo.name, progress)?;
     execute(&plan_for(topo)?, progress)
+}
+
+/// Take the topology's lock, telling the caller when it has to wait.
+fn wait_for_lock(name: &str, progress: Progress) -> Result<lock::TopologyLock, ApplyError> {
+    let step = format!("lock topology {name}");
+    lock::lock(name, || {
+        progress(&Event {
+            target: String::new(),
+            step: format!("{step}: waiting for another apply or destroy of {name}"),
+            ok: true,
+            error: None,
+            ms: 0.0,
+        })
+    })
+    .map_err(|e| ApplyError {
+        target: String::new(),
+        step,
+        source: StepError::Io(e),
+    })
 }
 
 /// Destroy: remove everything marked as topology `name`'s, touching nothing else.
@@ -201,6 +223,7 @@ pub fn destroy(
     topo: Option<&Topology>,
     progress: Progress,
 ) -> Result<Report, ApplyError> {
+    let _lock = wait_for_lock(name, progress)?;
     let start = Instant::now();
     let p = destroy_plan(name, topo);
     let mut r = execute(&p, progress)?;
