@@ -361,9 +361,9 @@ impl Encap {
     }
 }
 
-/// MAC of a host's underlay interface (`br-phy`): derived from its underlay
-/// address, `02:00:a.b.c.d`, so traces can show it; the planner gives br-phy
-/// this address.
+/// Stand-in MAC of a host's underlay interface (`br-phy`) in traces,
+/// derived from its underlay address (`02:00:a.b.c.d`). A deployment keeps
+/// the MAC OVS gives br-phy, so only the outer MACs of a real capture differ.
 pub fn underlay_mac(ip: Ipv4Addr) -> Mac {
     let o = ip.octets();
     Mac([0x02, 0x00, o[0], o[1], o[2], o[3]])
