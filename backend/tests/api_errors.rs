@@ -3,10 +3,10 @@
 //! raw HTTP/1.1 (so malformed requests can be sent as they are). Every refusal
 //! is a 4xx with an `ErrorBody`, nothing is a 500, and the server stays up.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use netloom_core::ErrorBody;
@@ -14,43 +14,17 @@ use serde_json::{json, Value};
 
 const LAB: &str = "version: 1\nname: lab\nhosts:\n  - name: node1\n    bridges: [{name: br0}]\n";
 
-/// A running `netloom serve`, killed (and its data removed) on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    token: String,
-    dir: PathBuf,
-}
+mod support;
+
+use support::{scratch, Server};
 
 impl Server {
-    fn start(name: &str) -> Server {
-        let dir = std::env::temp_dir().join(format!("netloom-api-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Self::start_in(dir)
+    fn start_named(name: &str) -> Server {
+        Self::start_in(scratch(&format!("api-{name}")))
     }
 
     fn start_in(dir: PathBuf) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_netloom"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start netloom serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // http://127.0.0.1:PORT/login?token=TOKEN
-        let rest = line.trim().strip_prefix("http://").expect(&line);
-        let (addr, token) = rest.split_once("/login?token=").expect(&line);
-        Server {
-            child,
-            addr: addr.to_string(),
-            token: token.to_string(),
-            dir,
-        }
+        Server::start(dir.clone(), &dir, &[])
     }
 
     /// Stop without a chance to clean up (as a crash or power loss would), keep the data.
@@ -105,16 +79,6 @@ impl Server {
         let mut raw = Vec::new();
         let _ = s.read_to_end(&mut raw);
         Reply::parse(&raw)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !self.dir.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 }
 
@@ -230,7 +194,7 @@ fn create(s: &Server, name: &str) -> (i64, i64) {
 
 #[test]
 fn strangers_get_401_and_nothing_else() {
-    let s = Server::start("auth");
+    let s = Server::start_named("auth");
     let wrong = format!("Bearer {}", "0".repeat(s.token.len()));
     let bad_cookie = "netloom_token=nope";
     type Headers<'a> = Vec<(&'a str, &'a str)>;
@@ -280,7 +244,7 @@ fn strangers_get_401_and_nothing_else() {
 
 #[test]
 fn other_origins_cannot_change_anything() {
-    let s = Server::start("origin");
+    let s = Server::start_named("origin");
     let (id, rev) = create(&s, "mine");
     let bearer = s.bearer();
     let design = format!("/api/designs/{id}");
@@ -333,7 +297,7 @@ fn other_origins_cannot_change_anything() {
 
 #[test]
 fn bad_requests_are_4xx_error_bodies() {
-    let s = Server::start("input");
+    let s = Server::start_named("input");
     let (id, _) = create(&s, "lab");
     let cookie = format!("netloom_token={}", s.token);
     let origin = s.origin();
@@ -547,7 +511,7 @@ fn bad_requests_are_4xx_error_bodies() {
 
 #[test]
 fn oversized_bodies_are_413() {
-    let s = Server::start("size");
+    let s = Server::start_named("size");
     let cookie = format!("netloom_token={}", s.token);
     let origin = s.origin();
     // Announced and sent: refused once the limit is reached.
@@ -601,7 +565,7 @@ fn oversized_bodies_are_413() {
 
 #[test]
 fn stale_saves_conflict_and_nothing_is_lost() {
-    let s = Server::start("revisions");
+    let s = Server::start_named("revisions");
     let (id, rev) = create(&s, "lab");
     let path = format!("/api/designs/{id}");
     let mine = "version: 1\nname: mine\n";

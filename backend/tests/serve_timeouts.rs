@@ -2,55 +2,17 @@
 //! request headers, or of its body, loses the connection instead of holding
 //! it forever; the server keeps serving others. Loopback only.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct Server {
-    child: Child,
-    addr: String,
-    token: String,
-    dir: std::path::PathBuf,
-}
+mod support;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use support::{scratch, Server};
 
 fn start() -> Server {
-    let dir = std::env::temp_dir().join(format!("netloom-timeouts-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netloom"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--client-timeout",
-            "1",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start netloom serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let rest = line.trim().strip_prefix("http://").expect(&line);
-    let (addr, token) = rest.split_once("/login?token=").expect(&line);
-    Server {
-        child,
-        addr: addr.to_string(),
-        token: token.to_string(),
-        dir,
-    }
+    let dir = scratch("timeouts");
+    Server::start(dir.clone(), &dir, &["--client-timeout", "1"])
 }
 
 /// Send `head` and wait (far longer than the server's timeout) for the server to end the exchange.

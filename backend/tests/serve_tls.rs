@@ -3,29 +3,18 @@
 //! certificate. Login and the bearer token work over TLS; plain HTTP on the
 //! same port gets no HTTP answer. Loopback only.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 
-struct Server {
-    child: Child,
-    addr: String,
-    token: String,
-    dir: PathBuf,
-}
+mod support;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use support::Server;
 
 /// A self-signed certificate for 127.0.0.1 (not a CA), written with its key into `dir`.
 fn certificate(dir: &std::path::Path) -> CertificateDer<'static> {
@@ -36,29 +25,14 @@ fn certificate(dir: &std::path::Path) -> CertificateDer<'static> {
 }
 
 fn start(dir: PathBuf) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netloom"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
-        .arg("--tls-cert")
-        .arg(dir.join("cert.pem"))
-        .arg("--tls-key")
-        .arg(dir.join("key.pem"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start netloom serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let rest = line.trim().strip_prefix("https://").expect(&line);
-    let (addr, token) = rest.split_once("/login?token=").expect(&line);
-    Server {
-        child,
-        addr: addr.to_string(),
-        token: token.to_string(),
-        dir,
-    }
+    let (data, cert, key) = (dir.join("data"), dir.join("cert.pem"), dir.join("key.pem"));
+    let tls = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    Server::start(dir.clone(), &data, &tls)
 }
 
 /// One HTTPS request (Connection: close); the whole answer as text.
