@@ -565,26 +565,36 @@ pub fn observe(
         targets: targets.to_vec(),
         hint: hint.clone(),
     };
+    ask(addr, token, req, |a| match a {
+        Answer::Observed(s) => Some(s),
+        _ => None,
+    })
+}
+
+/// One request, one answer: the first answer `pick` accepts, or the agent's
+/// error as a refusal.
+fn ask<T>(
+    addr: &str,
+    token: &str,
+    req: Request,
+    pick: impl Fn(Answer) -> Option<T>,
+) -> Result<T, AgentError> {
     let mut out = None;
     let mut err = None;
     call(addr, token, req, |a| match a {
-        Answer::Observed(s) => {
-            out = Some(s);
-            false
-        }
         Answer::Error { message, .. } => {
             err = Some(message);
             false
         }
-        _ => true,
+        a => {
+            out = pick(a);
+            out.is_none()
+        }
     })?;
-    match (out, err) {
-        (Some(s), _) => Ok(s),
-        (None, m) => Err(AgentError::Refused {
-            addr: addr.to_string(),
-            message: m.unwrap_or_default(),
-        }),
-    }
+    out.ok_or_else(|| AgentError::Refused {
+        addr: addr.to_string(),
+        message: err.unwrap_or_default(),
+    })
 }
 
 /// True when this kernel has the Open vSwitch datapath (module loaded or built in).
@@ -594,22 +604,9 @@ pub fn kernel_datapath() -> bool {
 
 /// Ask an agent whether its host has the kernel datapath.
 pub fn has_kernel_datapath(addr: &str, token: &str) -> Result<bool, AgentError> {
-    let mut out = None;
-    let mut err = None;
-    call(addr, token, Request::Facts, |a| match a {
-        Answer::KernelDatapath(b) => {
-            out = Some(b);
-            false
-        }
-        Answer::Error { message, .. } => {
-            err = Some(message);
-            false
-        }
-        _ => true,
-    })?;
-    out.ok_or_else(|| AgentError::Refused {
-        addr: addr.to_string(),
-        message: err.unwrap_or_default(),
+    ask(addr, token, Request::Facts, |a| match a {
+        Answer::KernelDatapath(b) => Some(b),
+        _ => None,
     })
 }
 

@@ -50,16 +50,7 @@ fn big_lab(name: &str) -> String {
 
 /// A generated lab under its own name; destroyed and swept on drop (via [`Lab`]).
 fn lab(name: &str) -> Lab {
-    let text = big_lab(name);
-    let file = std::env::temp_dir().join(format!("netloom-{name}.yaml"));
-    std::fs::write(&file, &text).unwrap();
-    let lab = Lab {
-        name: name.to_string(),
-        file,
-        text,
-    };
-    lab.sweep();
-    lab
+    Lab::from_text(name, big_lab(name))
 }
 
 /// Poll until `f` gives a value; panics after [`APPEAR`].

@@ -43,13 +43,10 @@ pub fn host(t: &str) -> &str {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let topo = match super::load_topology(&a.file) {
+    let topo = match super::load_as_root(&a.file, "apply") {
         Ok(t) => t,
         Err(c) => return c,
     };
-    if let Err(c) = super::require_root("apply") {
-        return c;
-    }
     match deploy::apply(&topo, &printer(a.verbose, a.json)) {
         Ok(r) => {
             if a.json {

@@ -86,6 +86,14 @@ fn agent(a: crate::agent::Args) -> ExitCode {
 }
 
 /// Refuse commands that change the machine unless running as root.
+/// The preamble of the commands that change or read the machine's network:
+/// a valid topology, and root.
+pub fn load_as_root(path: &str, command: &str) -> Result<netloom_core::Topology, ExitCode> {
+    let topo = load_topology(path)?;
+    require_root(command)?;
+    Ok(topo)
+}
+
 pub fn require_root(command: &str) -> Result<(), ExitCode> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {

@@ -14,13 +14,10 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let topo = match super::load_topology(&a.file) {
+    let topo = match super::load_as_root(&a.file, "status") {
         Ok(t) => t,
         Err(c) => return c,
     };
-    if let Err(c) = super::require_root("status") {
-        return c;
-    }
     let s = match status::status(&topo) {
         Ok(s) => s,
         Err(e) => {

@@ -18,13 +18,10 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> ExitCode {
-    let topo = match super::load_topology(&a.file) {
+    let topo = match super::load_as_root(&a.file, "verify") {
         Ok(t) => t,
         Err(c) => return c,
     };
-    if let Err(c) = super::require_root("verify") {
-        return c;
-    }
     let real = verify::measure(&topo);
     let predicted = netloom_core::reach::reach(&topo);
     let diff = verify::compare(&real, &predicted);

@@ -83,6 +83,11 @@ impl Lab {
             .collect::<Vec<_>>()
             .join("\n")
             + "\n";
+        Lab::from_text(name, text)
+    }
+
+    /// A lab of the given text under `name`, written to a temp file; swept first.
+    pub fn from_text(name: &str, text: String) -> Lab {
         let file = std::env::temp_dir().join(format!("netloom-{name}.yaml"));
         std::fs::write(&file, &text).unwrap();
         let lab = Lab {
