@@ -376,89 +376,144 @@ fn run_remote_or_local(
 }
 
 /// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
-pub fn run_target(
+///
+/// A host whose Open vSwitch is new gets it first, on a thread of its own:
+/// the daemons, then at once the transaction with all its rows. The new
+/// ovs-vswitchd spends about 0.1 s calibrating its userspace datapath as
+/// soon as it sees a bridge, and the namespaces, links, offloads and sysctls
+/// are made meanwhile (it picks a port's device up when it appears).
+pub fn run_target<'a>(
     topology: &str,
     tp: &TargetPlan,
-    steps: &[&Step],
+    steps: &[&'a Step],
     progress: Progress,
     fail_at: Option<&str>,
 ) -> Result<usize, ApplyError> {
-    let mut i = 0;
-    let mut done = 0;
-    let mut ovs_done = false;
-    // The configuration ovs-vswitchd must reach before addresses go on its devices.
-    let mut pending: Option<(i64, &Step)> = None;
-    let settle = |pending: &mut Option<(i64, &Step)>| -> Result<(), ApplyError> {
-        if let Some((want, s)) = pending.take() {
-            Ovsdb::connect(&tp.target.ovsdb)
-                .and_then(|mut db| db.wait_applied(want, Duration::from_secs(15)))
-                .map_err(|e| fail(&tp.target.name, s, e.into()))?;
-        }
-        Ok(())
-    };
-    while i < steps.len() {
-        let rank = steps[i].resource.rank();
-        let mut j = i;
-        while j < steps.len() && steps[j].resource.rank() == rank {
-            j += 1;
-        }
-        let group = &steps[i..j];
-        // Addresses need the devices ovs-vswitchd makes; its daemons must
-        // finish removing ports (TAP devices) before they stop.
-        let needs_ovs = match &group[0].resource {
-            Resource::Addr { .. }
-            | Resource::Route { .. }
-            | Resource::Nft { .. }
-            | Resource::Dnsmasq { .. }
-            | Resource::DhcpClient { .. } => true,
-            Resource::OvsDaemons { .. } => group[0].action == Action::Delete,
-            _ => false,
+    let rows: Vec<&Step> = steps
+        .iter()
+        .copied()
+        .filter(|s| s.resource.is_ovs_row())
+        .collect();
+    let daemons = steps
+        .iter()
+        .copied()
+        .find(|s| s.action == Action::Create && matches!(s.resource, Resource::OvsDaemons { .. }));
+    std::thread::scope(|sc| {
+        let mut early = daemons.map(|d| {
+            let rows = &rows;
+            sc.spawn(move || {
+                run_one(topology, &tp.target, d, progress, fail_at)?;
+                ovs_rows(topology, tp, rows, progress, fail_at)
+            })
+        });
+        let mut done = 0;
+        let mut ovs_done = early.is_some();
+        let mut pending: Pending<'a> = None;
+        type Early<'s, 'a> =
+            Option<std::thread::ScopedJoinHandle<'s, Result<(usize, Pending<'a>), ApplyError>>>;
+        let settle = |pending: &mut Pending<'a>,
+                      early: &mut Early<'_, 'a>,
+                      done: &mut usize|
+         -> Result<(), ApplyError> {
+            if let Some(h) = early.take() {
+                let (n, want) = h.join().expect("OVS thread")?;
+                *done += n + 1;
+                *pending = want;
+            }
+            if let Some((want, s)) = pending.take() {
+                Ovsdb::connect(&tp.target.ovsdb)
+                    .and_then(|mut db| db.wait_applied(want, Duration::from_secs(15)))
+                    .map_err(|e| fail(&tp.target.name, s, e.into()))?;
+            }
+            Ok(())
         };
-        if needs_ovs {
-            settle(&mut pending)?;
-        }
-        if group[0].resource.is_ovs_row() {
-            if !ovs_done {
-                let rows: Vec<&Step> = steps
-                    .iter()
-                    .copied()
-                    .filter(|s| s.resource.is_ovs_row())
-                    .collect();
-                let t0 = Instant::now();
-                let r = ovs_transaction(topology, &tp.target, &rows, fail_at);
-                for s in &rows {
-                    report(progress, &tp.target.name, s, t0, r.as_ref().err());
-                }
-                if let Some(want) = r.map_err(|e| fail(&tp.target.name, rows[0], e))? {
-                    pending = Some((want, rows[0]));
-                }
-                done += rows.len();
-                ovs_done = true;
+        let steps: Vec<&Step> = steps
+            .iter()
+            .copied()
+            .filter(|s| !daemons.is_some_and(|d| std::ptr::eq(*s, d)))
+            .collect();
+        let mut count = 0;
+        let mut i = 0;
+        while i < steps.len() {
+            let rank = steps[i].resource.rank();
+            let mut j = i;
+            while j < steps.len() && steps[j].resource.rank() == rank {
+                j += 1;
             }
-        } else {
-            // Parallel, a few at a time: 2 cores, and every step has its own thread anyway.
-            for chunk in group.chunks(16) {
-                let res: Vec<Result<(), ApplyError>> = std::thread::scope(|sc| {
-                    let hs: Vec<_> = chunk
-                        .iter()
-                        .map(|s| {
-                            sc.spawn(move || run_one(topology, &tp.target, s, progress, fail_at))
-                        })
-                        .collect();
-                    hs.into_iter()
-                        .map(|h| h.join().expect("step thread"))
-                        .collect()
-                });
-                for r in res {
-                    r?;
-                }
-                done += chunk.len();
+            let group = &steps[i..j];
+            // Addresses need the devices ovs-vswitchd makes; its daemons must
+            // finish removing ports (TAP devices) before they stop.
+            let needs_ovs = match &group[0].resource {
+                Resource::Addr { .. }
+                | Resource::Route { .. }
+                | Resource::Nft { .. }
+                | Resource::Dnsmasq { .. }
+                | Resource::DhcpClient { .. } => true,
+                Resource::OvsDaemons { .. } => group[0].action == Action::Delete,
+                _ => false,
+            };
+            if needs_ovs {
+                settle(&mut pending, &mut early, &mut done)?;
             }
+            if group[0].resource.is_ovs_row() {
+                if !ovs_done {
+                    let (n, want) = ovs_rows(topology, tp, &rows, progress, fail_at)?;
+                    count += n;
+                    pending = want;
+                    ovs_done = true;
+                }
+            } else {
+                // Parallel, a few at a time: 2 cores, and every step has its own thread anyway.
+                for chunk in group.chunks(16) {
+                    let res: Vec<Result<(), ApplyError>> = std::thread::scope(|sc| {
+                        let hs: Vec<_> = chunk
+                            .iter()
+                            .map(|s| {
+                                sc.spawn(move || {
+                                    run_one(topology, &tp.target, s, progress, fail_at)
+                                })
+                            })
+                            .collect();
+                        hs.into_iter()
+                            .map(|h| h.join().expect("step thread"))
+                            .collect()
+                    });
+                    for r in res {
+                        r?;
+                    }
+                    count += chunk.len();
+                }
+            }
+            i = j;
         }
-        i = j;
+        settle(&mut pending, &mut early, &mut done)?;
+        Ok(count + done)
+    })
+}
+
+/// The configuration ovs-vswitchd must reach before addresses go on its
+/// devices, and the step that asked for it.
+type Pending<'a> = Option<(i64, &'a Step)>;
+
+/// A target's OVS rows as one transaction, each reported; returns how many
+/// and the configuration ovs-vswitchd must reach.
+fn ovs_rows<'a>(
+    topology: &str,
+    tp: &TargetPlan,
+    rows: &[&'a Step],
+    progress: Progress,
+    fail_at: Option<&str>,
+) -> Result<(usize, Pending<'a>), ApplyError> {
+    let Some(first) = rows.first() else {
+        return Ok((0, None));
+    };
+    let t0 = Instant::now();
+    let r = ovs_transaction(topology, &tp.target, rows, fail_at);
+    for s in rows {
+        report(progress, &tp.target.name, s, t0, r.as_ref().err());
     }
-    settle(&mut pending)?;
-    Ok(done)
+    let want = r.map_err(|e| fail(&tp.target.name, first, e))?;
+    Ok((rows.len(), want.map(|w| (w, *first))))
 }
 
 fn report(progress: Progress, target: &str, s: &Step, t0: Instant, err: Option<&StepError>) {

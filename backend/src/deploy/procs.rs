@@ -103,28 +103,61 @@ pub fn stop(pidfile: &Path, grace: Duration) {
 
 const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 
-/// Start an emulated host's Open vSwitch inside `ns`, files in `dir`:
-/// `ovsdb-tool create`, `ovsdb-server --detach`, the Open_vSwitch row
+/// A new, empty OVSDB file of `schema`, as `ovsdb-tool create` writes it: one
+/// record, `OVSDB JSON <length> <sha1>` then the schema. Written in-process
+/// because a new emulated host waits for it (the tool costs about 8 ms).
+pub fn new_database(schema: &str) -> Result<Vec<u8>, io::Error> {
+    let value: serde_json::Value =
+        serde_json::from_str(schema).map_err(|e| io::Error::other(format!("{SCHEMA}: {e}")))?;
+    let mut record = value.to_string().into_bytes();
+    record.push(b'\n');
+    let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &record);
+    let hex: String = sha1.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let mut out = format!("OVSDB JSON {} {hex}\n", record.len()).into_bytes();
+    out.extend(record);
+    Ok(out)
+}
+
+/// Start an emulated host's Open vSwitch inside `ns`, files in `dir`: the
+/// database file, `ovsdb-server --detach`, the Open_vSwitch row
 /// (`ovs-vsctl init`), `ovs-vswitchd --detach`. Leftovers of a failed start go first.
+/// Both daemons get `dir` as their run directory (`OVS_RUNDIR`), where
+/// ovs-vswitchd makes each bridge's `BRIDGE.mgmt` socket: emulated hosts
+/// share bridge names (every one has the underlay bridge), so they must not share that.
 pub fn start_ovs(ns: &str, dir: &str) -> Result<(), ProcError> {
     stop_ovs(dir);
     std::fs::create_dir_all(dir).map_err(io_err(format!("mkdir {dir}")))?;
     let db = format!("{dir}/conf.db");
-    run("", &["ovsdb-tool", "create", &db, SCHEMA], None)?;
+    let schema = std::fs::read_to_string(SCHEMA).map_err(io_err(SCHEMA))?;
+    std::fs::write(&db, new_database(&schema).map_err(io_err(SCHEMA))?)
+        .map_err(io_err(format!("write {db}")))?;
     let sock = format!("{dir}/db.sock");
-    run(
-        ns,
-        &[
-            "ovsdb-server",
-            &db,
-            &format!("--remote=punix:{sock}"),
-            &format!("--pidfile={dir}/ovsdb.pid"),
-            &format!("--unixctl={dir}/ovsdb.ctl"),
-            &format!("--log-file={dir}/ovsdb.log"),
-            "--detach",
-        ],
-        None,
-    )?;
+    let what = format!("ovsdb-server in {ns}");
+    let mut cmd = Command::new("ovsdb-server");
+    cmd.args([
+        db,
+        format!("--remote=punix:{sock}"),
+        format!("--pidfile={dir}/ovsdb.pid"),
+        format!("--unixctl={dir}/ovsdb.ctl"),
+        format!("--log-file={dir}/ovsdb.log"),
+        "--detach".to_string(),
+    ])
+    .env("OVS_RUNDIR", dir)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    // Its --detach parent returns once the database socket listens.
+    let out = netns::command_in(ns, cmd)
+        .map_err(io_err(&what))?
+        .output()
+        .map_err(io_err(&what))?;
+    if !out.status.success() {
+        return Err(ProcError::Failed {
+            what,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
     Ovsdb::connect(&sock)?.transact(vec![
         json!({"op": "insert", "table": "Open_vSwitch", "row": {}}),
     ])?;
@@ -139,6 +172,7 @@ pub fn start_ovs(ns: &str, dir: &str) -> Result<(), ProcError> {
         format!("--log-file={dir}/vswitchd.log"),
         "--detach".to_string(),
     ])
+    .env("OVS_RUNDIR", dir)
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::null());
@@ -171,6 +205,16 @@ pub fn stop_ovs(dir: &str) {
         "vswitchd.log",
     ] {
         let _ = std::fs::remove_file(d.join(f));
+    }
+    // Bridge sockets a killed ovs-vswitchd left behind.
+    if let Ok(entries) = std::fs::read_dir(d) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".mgmt") || name.ends_with(".snoop") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
     let _ = std::fs::remove_dir(d);
 }
@@ -321,4 +365,45 @@ pub fn dhcp_request(ns: &str, dev: &str, script: &str, lease: &Path) -> Result<(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file is what OVS itself reads back: `ovsdb-tool` checks the
+    /// record's length and SHA-1 and parses the schema.
+    #[test]
+    fn new_database_is_read_by_ovsdb_tool() {
+        let schema = std::fs::read_to_string(SCHEMA).expect("openvswitch-switch is installed");
+        let dir = std::env::temp_dir().join(format!("netloom-newdb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("conf.db");
+        std::fs::write(&db, new_database(&schema).unwrap()).unwrap();
+        let out = |args: &[&str]| {
+            let o = Command::new("ovsdb-tool").args(args).output().unwrap();
+            (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).trim().to_string(),
+            )
+        };
+        let db = db.to_str().unwrap();
+        let name = out(&["db-name", db]);
+        let version = out(&["db-version", db]);
+        let want = out(&["schema-version", SCHEMA]);
+        let mut bad = new_database(&schema).unwrap();
+        let last = bad.len() - 3;
+        bad[last] ^= 1;
+        std::fs::write(dir.join("bad.db"), bad).unwrap();
+        let corrupt = out(&["db-name", dir.join("bad.db").to_str().unwrap()]);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(name, (true, "Open_vSwitch".to_string()));
+        assert_eq!(version, want);
+        assert!(!corrupt.0, "a flipped byte must fail the checksum");
+    }
+
+    #[test]
+    fn new_database_refuses_a_broken_schema() {
+        assert!(new_database("{\"name\": ").is_err());
+    }
 }
