@@ -382,6 +382,14 @@ pub fn owned(topology: &str, s: &Step) -> Result<(), String> {
             ns_ok(netns)?;
             args.iter().try_for_each(|a| dnsmasq_arg_ok(a, &in_run))
         }
+        Resource::DhcpHost { path, .. } => {
+            dir_ok(path)?;
+            if netloom_core::plan::dhcp_host_pidfile(path).is_some() {
+                Ok(())
+            } else {
+                Err(format!("{path} is not in a dnsmasq hosts directory"))
+            }
+        }
         // Rows of an OVSDB: the host's own rows are told apart by their owner mark
         // when the transaction is built.
         Resource::OvsBridge { .. } | Resource::OvsPort { .. } => Ok(()),
@@ -394,7 +402,7 @@ fn dnsmasq_arg_ok(arg: &str, in_run: &dyn Fn(&str) -> bool) -> Result<(), String
     let ok = match opt {
         "--conf-file" => value == "/dev/null",
         "--user" => value == "root",
-        "--dhcp-leasefile" | "--pid-file" | "--log-facility" => in_run(value),
+        "--dhcp-leasefile" | "--pid-file" | "--log-facility" | "--dhcp-hostsdir" => in_run(value),
         "--no-resolv"
         | "--no-hosts"
         | "--port"
@@ -738,6 +746,29 @@ mod tests {
                         netns: ns("nl-t.h1"),
                         name: ns("d"),
                         args: vec![ns("--pid-file=/etc/passwd")],
+                    },
+                ),
+            ),
+            (
+                "t",
+                step(
+                    Action::Create,
+                    Resource::DhcpHost {
+                        path: ns("/etc/dnsmasq.d/x.hosts/evil"),
+                        mac: "02:00:00:00:00:01".parse().unwrap(),
+                        ip: "10.0.0.1".parse().unwrap(),
+                    },
+                ),
+            ),
+            // In the run directory but not a hosts directory: no pidfile to signal.
+            (
+                "t",
+                step(
+                    Action::Delete,
+                    Resource::DhcpHost {
+                        path: ns("/run/netloom/t/agent.token"),
+                        mac: "02:00:00:00:00:01".parse().unwrap(),
+                        ip: "10.0.0.1".parse().unwrap(),
                     },
                 ),
             ),

@@ -136,6 +136,14 @@ pub enum Resource {
     },
     /// `nft -j -f -` inside NS: table `ip netloom`, replaced as a whole. `ruleset` is JSON text.
     Nft { netns: String, ruleset: String },
+    /// A DHCP server's reservation for one client: the file `path` (in the
+    /// server's `--dhcp-hostsdir`) holding `MAC,IP`. The address is the lease
+    /// the format predicts, so clients may ask in any order, at once.
+    DhcpHost {
+        path: String,
+        mac: Mac,
+        ip: Ipv4Addr,
+    },
     /// A supervised dnsmasq in NS; `name` names its files, `args` its options.
     Dnsmasq {
         netns: String,
@@ -172,6 +180,7 @@ impl Resource {
                 None => format!("route {netns}/default"),
             },
             Resource::Nft { netns, .. } => format!("nft {netns}"),
+            Resource::DhcpHost { path, .. } => format!("dhcp-host {path}"),
             Resource::Dnsmasq { netns, name, .. } => format!("dnsmasq {netns}/{name}"),
             Resource::DhcpClient { netns, dev, .. } => format!("dhcp-client {netns}/{dev}"),
         }
@@ -194,8 +203,10 @@ impl Resource {
             Resource::Addr { .. } => 8,
             Resource::Route { .. } => 9,
             Resource::Nft { .. } => 10,
-            Resource::Dnsmasq { .. } => 11,
-            Resource::DhcpClient { .. } => 12,
+            // A server reads its reservations when it starts.
+            Resource::DhcpHost { .. } => 11,
+            Resource::Dnsmasq { .. } => 12,
+            Resource::DhcpClient { .. } => 13,
         }
     }
 
@@ -229,6 +240,7 @@ impl Resource {
             Resource::Route { netns, .. } => vec![ns(netns), format!("addrs {netns}")],
             Resource::Sysctl { netns, .. } | Resource::Nft { netns, .. } => vec![ns(netns)],
             Resource::Dnsmasq { netns, .. } => vec![ns(netns)],
+            Resource::DhcpHost { .. } => vec![],
             Resource::DhcpClient { netns, dev, .. } => vec![ns(netns), link(netns, dev)],
         }
     }
@@ -252,6 +264,7 @@ impl Resource {
                 | Resource::OvsDaemons { .. }
                 | Resource::Agent { .. }
                 | Resource::Dnsmasq { .. }
+                | Resource::DhcpHost { .. }
                 | Resource::RunDir { .. }
         )
     }
@@ -266,6 +279,7 @@ impl Resource {
                 | Resource::Route { .. }
                 | Resource::Nft { .. }
                 | Resource::Dnsmasq { .. }
+                | Resource::DhcpHost { .. }
         )
     }
 
@@ -277,7 +291,10 @@ impl Resource {
     /// The namespace this resource is in, when it is in one.
     pub fn netns(&self) -> Option<&str> {
         match self {
-            Resource::RunDir { .. } | Resource::OvsBridge { .. } | Resource::OvsPort { .. } => None,
+            Resource::RunDir { .. }
+            | Resource::OvsBridge { .. }
+            | Resource::OvsPort { .. }
+            | Resource::DhcpHost { .. } => None,
             Resource::Netns { name } => Some(name),
             Resource::OvsDaemons { netns, .. }
             | Resource::Agent { netns, .. }
@@ -444,6 +461,18 @@ pub fn nft_ruleset(topo: &Topology, guest: usize) -> Option<String> {
     Some(json!({"nftables": cmds}).to_string())
 }
 
+/// The directory of a DHCP server's reservations (dnsmasq `--dhcp-hostsdir`,
+/// which it watches: a new file is read at once, without a restart).
+pub fn dhcp_hosts_dir(dir: &str, name: &str) -> String {
+    format!("{dir}/{name}.hosts")
+}
+
+/// The pidfile of the dnsmasq a reservation file belongs to.
+pub fn dhcp_host_pidfile(path: &str) -> Option<String> {
+    let (dir, _) = path.rsplit_once('/')?;
+    Some(format!("{}.pid", dir.strip_suffix(".hosts")?))
+}
+
 /// dnsmasq options of a DHCP server (files under `dir`, named after `name`).
 pub fn dnsmasq_args(topo: &Topology, guest: usize, dir: &str, name: &str) -> Vec<String> {
     let g = &topo.guests[guest];
@@ -475,6 +504,7 @@ pub fn dnsmasq_args(topo: &Topology, guest: usize, dir: &str, name: &str) -> Vec
             None => "--dhcp-option=3".into(),
         },
         "--user=root".into(),
+        format!("--dhcp-hostsdir={}", dhcp_hosts_dir(dir, name)),
         format!("--dhcp-leasefile={dir}/{name}.leases"),
         format!("--pid-file={dir}/{name}.pid"),
         format!("--log-facility={dir}/{name}.log"),
@@ -667,6 +697,7 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
     }
 
     let mut dhcp_order = 0;
+    let leases = crate::sim::dhcp::leases(topo);
     for (gi, g) in topo.guests.iter().enumerate() {
         let host = &topo.hosts[g.host];
         let t = &tinfo[g.host + 1];
@@ -770,6 +801,23 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
         if matches!(g.kind, GuestKind::Dhcp(_)) {
             let dir = format!("{run}/{}", host.name);
             let name = format!("dhcp-{}", g.name);
+            for l in leases.iter().filter(|l| l.server == gi) {
+                let client = &topo.guests[l.client];
+                let iface = &client.ifaces[l.iface];
+                s.insert(
+                    target,
+                    Resource::DhcpHost {
+                        path: format!(
+                            "{}/{}.{}",
+                            dhcp_hosts_dir(&dir, &name),
+                            client.netns,
+                            iface.name
+                        ),
+                        mac: iface.mac,
+                        ip: l.addr.addr(),
+                    },
+                );
+            }
             s.insert(
                 target,
                 Resource::Dnsmasq {
@@ -1297,12 +1345,32 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
             } else {
                 let mut a = v(&["dnsmasq"]);
                 a.extend(args.iter().cloned());
-                let start = inns(netns, a);
+                let mut o = Vec::new();
                 if step.action == Action::Update {
-                    vec![stop, start]
-                } else {
-                    vec![start]
+                    o.push(stop);
                 }
+                if let Some(d) = args.iter().find_map(|a| a.strip_prefix("--dhcp-hostsdir=")) {
+                    o.push(v(&["mkdir", "-p", d]));
+                }
+                o.push(inns(netns, a));
+                o
+            }
+        }
+        Resource::DhcpHost { path, mac, ip } => {
+            if del {
+                vec![v(&["rm", "-f", path])]
+            } else {
+                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                let mut o = vec![
+                    v(&["mkdir", "-p", dir]),
+                    v(&["dd", &format!("of={path}"), "status=none"]),
+                    v(&["<<", &format!("{mac},{ip}")]),
+                ];
+                // dnsmasq reads new files by itself; a changed one only on SIGHUP.
+                if let (Action::Update, Some(pid)) = (step.action, dhcp_host_pidfile(path)) {
+                    o.push(v(&["pkill", "-HUP", "-F", &pid]));
+                }
+                o
             }
         }
         Resource::DhcpClient { netns, dev, .. } => {
@@ -1467,6 +1535,97 @@ mod tests {
         );
         // netns, sysctl, veth, port, offload, addr
         assert_eq!(steps.len(), 6, "{steps:#?}");
+    }
+
+    const DHCP: &str = include_str!("../../examples/dhcp.yaml");
+
+    fn reservations(st: &State) -> Vec<(String, Ipv4Addr)> {
+        st.iter()
+            .filter_map(|(_, r)| match r {
+                Resource::DhcpHost { path, ip, .. } => {
+                    Some((path.rsplit('/').next().unwrap().to_string(), *ip))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_predicted_lease_is_reserved_on_its_server_and_a_new_client_adds_only_its_own() {
+        let t = topo(DHCP);
+        let deployed = desired(&t, &Facts::default());
+        let want: Vec<(String, Ipv4Addr)> = crate::sim::dhcp::leases(&t)
+            .iter()
+            .map(|l| {
+                let g = &t.guests[l.client];
+                (
+                    format!("{}.{}", g.netns, g.ifaces[l.iface].name),
+                    l.addr.addr(),
+                )
+            })
+            .collect();
+        assert_eq!(want.len(), 2);
+        let mut got = reservations(&deployed);
+        got.sort();
+        let mut sorted = want.clone();
+        sorted.sort();
+        assert_eq!(got, sorted);
+        // On the server's host, in the directory its dnsmasq watches.
+        let server_host = &deployed.targets["node1"];
+        let hostsdir = server_host
+            .values()
+            .find_map(|r| match r {
+                Resource::Dnsmasq { args, .. } => args
+                    .iter()
+                    .find_map(|a| a.strip_prefix("--dhcp-hostsdir="))
+                    .map(str::to_string),
+                _ => None,
+            })
+            .expect("dnsmasq watches a hosts directory");
+        assert!(server_host.values().all(|r| match r {
+            Resource::DhcpHost { path, .. } =>
+                path.starts_with(&format!("{hostsdir}/")) && dhcp_host_pidfile(path).is_some(),
+            _ => true,
+        }));
+
+        let added = topo(&DHCP.replacen(
+            "tunnels:",
+            "      - name: vm9\n        nics:\n          - {bridge: br-in, vlan: 10, ip: dhcp}\ntunnels:",
+            1,
+        ));
+        let p = full_plan(&added, &deployed);
+        let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
+        assert!(
+            steps.iter().all(|s| s.action == Action::Create),
+            "{steps:#?}"
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|s| matches!(s.resource, Resource::Dnsmasq { .. })),
+            "the server keeps running: {steps:#?}"
+        );
+        let new: Vec<&Step> = steps
+            .iter()
+            .copied()
+            .filter(|s| matches!(s.resource, Resource::DhcpHost { .. }))
+            .collect();
+        assert_eq!(new.len(), 1, "{steps:#?}");
+        assert!(new[0].resource.key().ends_with(".vm9.eth0"), "{new:#?}");
+        // The next address of the range, as a client asking last would get it.
+        let Resource::DhcpHost { ip, .. } = new[0].resource else {
+            unreachable!()
+        };
+        let last = want.iter().map(|(_, ip)| *ip).max().unwrap();
+        assert_eq!(u32::from(ip), u32::from(last) + 1);
+        let script = shell_script(&p);
+        assert!(
+            script.contains(&format!(
+                "dd of={}",
+                new[0].resource.key().trim_start_matches("dhcp-host ")
+            )),
+            "{script}"
+        );
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! what the topology needs, [`execute`] runs the steps. Steps run in the
 //! plan's execution order; within a target, steps of one rank run in
 //! parallel (they touch different things), the OVS rows of a target go in one
-//! OVSDB transaction, and hosts run in parallel. DHCP clients ask last, one
-//! at a time in file order, so leases are as the format predicts.
+//! OVSDB transaction, and hosts run in parallel. DHCP clients ask last, all
+//! at once: each server holds a reservation (MAC → address) for every client
+//! it serves, the lease the format predicts, so the order they ask in does
+//! not matter.
 //!
 //! Every step reports an [`Event`] to the caller's callback (the CLI prints
 //! them; the server can stream them). A failure stops the apply and names
@@ -257,16 +259,15 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
         };
         passes[pass].entry(ti).or_default().push(s);
     }
-    let mut dhcp: Vec<(usize, usize, &Step)> = Vec::new();
+    // DHCP clients ask after everything else, per target.
+    let mut clients: BTreeMap<usize, Vec<&Step>> = BTreeMap::new();
     for pass in passes.iter_mut() {
         for (&ti, steps) in pass.iter_mut() {
             steps.retain(|s| {
                 let client =
                     s.action != Action::Delete && matches!(s.resource, Resource::DhcpClient { .. });
                 if client {
-                    if let Resource::DhcpClient { order, .. } = s.resource {
-                        dhcp.push((order, ti, s));
-                    }
+                    clients.entry(ti).or_default().push(s);
                 }
                 !client
             });
@@ -290,12 +291,24 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
             count += r?;
         }
     }
-    dhcp.sort_by_key(|(o, _, _)| *o);
-    if !dhcp.is_empty() {
+    if !clients.is_empty() {
         warm_tunnels(plan);
     }
-    for (_, ti, s) in dhcp {
-        count += run_remote_or_local(topology, &plan.targets[ti], &[s], progress, fail_at)?;
+    // All at once: each server holds a reservation for every client it serves.
+    let results: Vec<Result<usize, ApplyError>> = std::thread::scope(|sc| {
+        let hs: Vec<_> = clients
+            .iter()
+            .map(|(&ti, steps)| {
+                let tp = &plan.targets[ti];
+                sc.spawn(move || run_remote_or_local(topology, tp, steps, progress, fail_at))
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("target thread"))
+            .collect()
+    });
+    for r in results {
+        count += r?;
     }
     Ok(Report {
         topology: topology.to_string(),
@@ -716,8 +729,33 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
                 procs::stop(&pidfile, Duration::from_secs(2));
             }
             if !del {
+                if let Some(d) = args.iter().find_map(|a| a.strip_prefix("--dhcp-hostsdir=")) {
+                    std::fs::create_dir_all(d)?;
+                }
                 // A restart starts from the same leases: the lease file is dnsmasq's memory.
                 procs::start_dnsmasq(&netns, &args)?;
+            }
+        }
+        Resource::DhcpHost { path, mac, ip } => {
+            let pidfile = plan::dhcp_host_pidfile(&path)
+                .ok_or_else(|| std::io::Error::other(format!("{path}: not a hosts file")))?;
+            let dir = Path::new(&path).parent().unwrap_or(Path::new("/"));
+            if del {
+                let _ = std::fs::remove_file(&path);
+                // Only a SIGHUP makes dnsmasq forget a reservation (and an empty directory goes).
+                procs::hangup(Path::new(&pidfile));
+                let _ = std::fs::remove_dir(dir);
+            } else {
+                std::fs::create_dir_all(dir)?;
+                // Whole or not at all: dnsmasq reads a new file as soon as it appears.
+                // (A dot file: dnsmasq skips those.)
+                let name = Path::new(&path).file_name().unwrap_or_default();
+                let tmp = dir.join(format!(".{}", name.to_string_lossy()));
+                std::fs::write(&tmp, format!("{mac},{ip}\n"))?;
+                std::fs::rename(&tmp, &path)?;
+                if s.action == Action::Update {
+                    procs::hangup(Path::new(&pidfile));
+                }
             }
         }
         Resource::DhcpClient { netns, dev, order } => {

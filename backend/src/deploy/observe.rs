@@ -415,9 +415,15 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                 }
             }
         }
-        // dnsmasq processes of this host.
+        // dnsmasq processes of this host, and their reservations.
         for ent in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let fname = ent.file_name().to_string_lossy().into_owned();
+            if fname.starts_with("dhcp-") && fname.ends_with(".hosts") {
+                for r in dhcp_hosts(&ent.path()) {
+                    s.insert(&host, r);
+                }
+                continue;
+            }
             let Some(stem) = fname
                 .strip_suffix(".pid")
                 .filter(|s| s.starts_with("dhcp-"))
@@ -444,6 +450,29 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         }
     }
     s
+}
+
+/// The reservations in a dnsmasq hosts directory: one `MAC,IP` file each.
+fn dhcp_hosts(dir: &Path) -> Vec<Resource> {
+    let mut out = Vec::new();
+    for ent in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = ent.path();
+        if ent.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let Some((mac, ip)) = text.trim().split_once(',') else {
+            continue;
+        };
+        if let (Ok(mac), Ok(ip)) = (mac.parse(), ip.parse()) {
+            out.push(Resource::DhcpHost {
+                path: path.to_string_lossy().into_owned(),
+                mac,
+                ip,
+            });
+        }
+    }
+    out
 }
 
 /// The bridges and ports marked as this topology's in one OVSDB.

@@ -88,6 +88,14 @@ pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
     false
 }
 
+/// SIGHUP the daemon of a pidfile, when it runs (dnsmasq then re-reads its hosts).
+pub fn hangup(pidfile: &Path) {
+    if let Some(pid) = alive_pid(pidfile) {
+        // SAFETY: a pid read from our own pidfile, checked alive.
+        unsafe { libc::kill(pid, libc::SIGHUP) };
+    }
+}
+
 /// Stop the daemon of a pidfile: SIGTERM, then SIGKILL after `grace`; remove the pidfile.
 pub fn stop(pidfile: &Path, grace: Duration) {
     if let Some(pid) = alive_pid(pidfile) {

@@ -174,6 +174,7 @@ fn resource_key(r: &Value) -> String {
         "veth" | "segment" => format!("link {}/{}", s("netns"), s("name")),
         "ovs_port" => format!("ovs-port {} tag={}", s("name"), r["tag"]),
         "addr" => format!("addr {}/{}/{}", s("netns"), s("dev"), s("cidr")),
+        "dhcp_host" => format!("dhcp_host {} {}", s("path"), s("ip")),
         k => format!(
             "{k} {}",
             r.get("netns")
@@ -305,10 +306,11 @@ pub fn full_cycle(example: &str, name: &str, change: impl Fn(&str) -> (String, V
     assert_no_residue(name, &links_before);
 }
 
-/// The steps a new single-nic vm named `vm` on host `host` adds; `cidr` `None` is `ip: dhcp`.
+/// The steps a new single-nic vm named `vm` on host `host` adds; `cidr` `None` is `ip: dhcp`
+/// (then its server gets a reservation too).
 pub fn new_vm_steps(name: &str, host: &str, vm: &str, cidr: Option<&str>) -> Vec<String> {
     let ns = format!("nl-{name}.{host}.{vm}");
-    vec![
+    let mut out = vec![
         format!("create netns {ns}"),
         format!("create sysctl {ns}"),
         format!("create link nl-{name}.{host}/"),
@@ -318,7 +320,11 @@ pub fn new_vm_steps(name: &str, host: &str, vm: &str, cidr: Option<&str>) -> Vec
             Some(c) => format!("create addr {ns}/eth0/{c}"),
             None => format!("create dhcp_client {ns}"),
         },
-    ]
+    ];
+    if cidr.is_none() {
+        out.push(format!("create dhcp_host /run/netloom/{name}/"));
+    }
+    out
 }
 
 /// Insert `text` before the first line equal to `marker` (a test edit of a lab file).
