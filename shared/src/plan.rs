@@ -1259,6 +1259,8 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
                     if let Some(t) = tag {
                         a.push(format!("tag={t}"));
                     }
+                    // Marked as netloom's own ports are, so `netloom destroy` removes them.
+                    a.push(format!("external_ids:{OVS_OWNER_KEY}={topology}"));
                     if !set_iface.is_empty() {
                         a.extend(v(&["--", "set", "interface", name]));
                         a.extend(set_iface);
@@ -1681,6 +1683,15 @@ mod tests {
         assert!(s.contains("ip netns add nl-seedlab.node1\n"));
         assert!(s.contains("options:key=5"));
         assert!(s.contains("tag=10"));
+        // Every row is marked, as apply marks them: destroy takes the script's work away too.
+        let rows = s
+            .lines()
+            .filter(|l| l.contains(" add-br ") || l.contains(" add-port "));
+        assert!(rows
+            .clone()
+            .all(|l| l.contains("external_ids:netloom-topology=seedlab")));
+        // 2 bridges and 4 ports (2 vms, the tunnel, the underlay) per host.
+        assert_eq!(rows.count(), 12);
         assert_eq!(sh_quote("a b'c"), r"'a b'\''c'");
     }
 }

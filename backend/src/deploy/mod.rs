@@ -824,10 +824,24 @@ fn ovs_transaction(
     let bridges = uuid_of(&db.select("Bridge", &["name", "external_ids"])?);
     let ports = uuid_of(&db.select("Port", &["name", "external_ids"])?);
     // Defence in depth: a row of the host's own (another topology's, or not netloom's)
-    // is never removed or changed, whatever the plan says.
+    // is never removed or changed, whatever the plan says. A port on a bridge
+    // of ours that goes away goes with it, marked or not (someone may have
+    // added it by hand).
+    let bridge_goes = |b: &str| {
+        bridges.get(b).is_some_and(|(_, ours)| *ours)
+            && steps.iter().any(|s| {
+                s.action == Action::Delete
+                    && matches!(&s.resource, Resource::OvsBridge { name, .. } if name == b)
+            })
+    };
     for s in steps {
         let (table, name) = match &s.resource {
             Resource::OvsBridge { name, .. } => (&bridges, name),
+            Resource::OvsPort { bridge, .. }
+                if s.action == Action::Delete && bridge_goes(bridge) =>
+            {
+                continue
+            }
             Resource::OvsPort { name, .. } => (&ports, name),
             _ => continue,
         };

@@ -1,0 +1,55 @@
+//! Root test: `netloom export --shell` is the same deployment as `apply`.
+//! The script of each lab, run with `sh` (one `ip` / `ovs-vsctl` / `nft` /
+//! `dnsmasq` / `udhcpc` process per step), builds a network that `verify`
+//! finds equal to `reach`, which `apply` then finds complete (an empty plan),
+//! and which `destroy --name` removes without residue.
+
+mod apply_support;
+
+use std::process::Command;
+
+use apply_support::*;
+
+/// `bookkeeping`: what apply alone keeps and so still plans after the
+/// script: the hosts' agents, and netloom's own record of each DHCP client's
+/// lease (the script's clients configure their lease themselves).
+fn script_builds_what_apply_would(example: &str, name: &str, bookkeeping: &[&str]) {
+    if !netloom_e2e::root(name) {
+        return;
+    }
+    let links_before = root_links();
+    let lab = Lab::new(example, name);
+    let script = ok(&["export", "--shell", lab.path()]);
+    let file = std::env::temp_dir().join(format!("netloom-{name}.sh"));
+    std::fs::write(&file, &script).unwrap();
+    let out = Command::new("sh").arg(&file).output().expect("sh");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "the script failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = lab.verify();
+    assert!(d.is_empty(), "verify disagrees after the script: {d:#?}");
+    let left = lab.plan_steps();
+    assert!(
+        left.iter().all(|s| s.starts_with("create agent ")
+            || bookkeeping
+                .iter()
+                .any(|b| s.contains(&format!("{name}.{b}")))),
+        "apply would still change: {left:#?}"
+    );
+    let out = ok(&["destroy", "--name", name]);
+    assert!(out.contains("destroyed"), "{out}");
+    assert_no_residue(name, &links_before);
+}
+
+#[test]
+fn seed_lab_script() {
+    script_builds_what_apply_would("seedlab-gre.yaml", "e2e-xseed", &[]);
+}
+
+#[test]
+fn dhcp_lab_script() {
+    script_builds_what_apply_would("dhcp.yaml", "e2e-xdhcp", &["node2.vm2", "node2.vm3"]);
+}
