@@ -117,12 +117,13 @@ fn https_login_and_bearer_work_and_plain_http_does_not() {
     plain
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    write!(
-        plain,
+    // The server may hang up as soon as it sees the first bytes are not TLS,
+    // so a write can fail: what matters is that no HTTP answer comes back.
+    let request = format!(
         "GET /api/health HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
         s.token
-    )
-    .unwrap();
+    );
+    let _ = plain.write_all(request.as_bytes());
     let mut answer = Vec::new();
     let _ = plain.read_to_end(&mut answer);
     assert!(
