@@ -74,7 +74,8 @@ pub struct Probe {
     /// The round trip ping measured, when a reply came.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<f64>,
-    /// How long the probe took, start to verdict (about 2 s without a reply).
+    /// How long the probe took, start to verdict: up to about 2 s without a
+    /// reply (less when the sender has no route to the address).
     pub ms: f64,
     /// Pairs measured so far, this one included.
     pub done: usize,
