@@ -115,8 +115,9 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                     // Closing stops the browser from reconnecting to a finished stream.
                     source.close();
                     d.running.set(None);
-                    pending.borrow_mut().clear();
                     if action == "verify" {
+                        // The counter ends where the probes took it; the report then stands.
+                        flush_probes(sim, &pending);
                         show_verify(sim, topo.as_ref(), &ev);
                     }
                     if action != "verify" {
@@ -158,26 +159,29 @@ fn queue_probe(sim: Sim, pending: &Rc<RefCell<Vec<Probe>>>, p: Probe) {
         return;
     }
     let pending = pending.clone();
-    request_animation_frame(move || {
-        let batch = std::mem::take(&mut *pending.borrow_mut());
-        // A job that failed or was lost meanwhile keeps no half matrix.
-        let Some(last) = batch
-            .last()
-            .filter(|_| sim.probes.with_untracked(Option::is_some))
-        else {
-            return;
-        };
-        let counts = (last.done, last.total);
-        sim.real.update(|r| {
-            let r = r.get_or_insert_with(|| ReachReport {
-                topology: String::new(),
-                source: Source::Real,
-                results: Vec::new(),
-            });
-            r.results.extend(batch.iter().map(Probe::result));
+    request_animation_frame(move || flush_probes(sim, &pending));
+}
+
+/// Put the held pairs on the matrix and the counter.
+fn flush_probes(sim: Sim, pending: &RefCell<Vec<Probe>>) {
+    let batch = std::mem::take(&mut *pending.borrow_mut());
+    // A job that was lost meanwhile keeps no half matrix.
+    let Some(last) = batch
+        .last()
+        .filter(|_| sim.probes.with_untracked(Option::is_some))
+    else {
+        return;
+    };
+    let counts = (last.done, last.total);
+    sim.real.update(|r| {
+        let r = r.get_or_insert_with(|| ReachReport {
+            topology: String::new(),
+            source: Source::Real,
+            results: Vec::new(),
         });
-        sim.probes.set(Some(counts));
+        r.results.extend(batch.iter().map(Probe::result));
     });
+    sim.probes.set(Some(counts));
 }
 
 /// Overlay the measured matrix on the simulated one.
@@ -189,8 +193,10 @@ fn show_verify(sim: Sim, topo: Option<&netloom_core::Topology>, done: &Value) {
     if let Some(t) = topo {
         sim.matrix.set(Some(netloom_core::reach::reach(t)));
     }
-    let n = real.results.len();
-    sim.probes.set((n > 0).then_some((n, n)));
+    if real.results.is_empty() {
+        // Nothing to ping: no counter waiting for a first pair.
+        sim.probes.set(None);
+    }
     sim.real.set(Some(real));
 }
 
