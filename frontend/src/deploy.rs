@@ -102,15 +102,15 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 let Some(data) = m.data().as_string() else {
                     return;
                 };
-                if m.type_() == "probe" {
-                    if let Ok(p) = serde_json::from_str::<Probe>(&data) {
+                let Ok(ev) = serde_json::from_str::<Value>(&data) else {
+                    return;
+                };
+                if ev["type"] == "probe" {
+                    if let Ok(p) = serde_json::from_value::<Probe>(ev) {
                         queue_probe(sim, &pending, p);
                     }
                     return;
                 }
-                let Ok(ev) = serde_json::from_str::<Value>(&data) else {
-                    return;
-                };
                 if ev["type"] == "done" {
                     // Closing stops the browser from reconnecting to a finished stream.
                     source.close();

@@ -3,7 +3,7 @@
 //! canvas hop by hop, with an event list, a per-layer inspector and the
 //! reachability matrix from `netloom_core::reach`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use leptos::prelude::*;
 use netloom_core::reach::ReachReport;
@@ -650,7 +650,7 @@ fn Matrix() -> impl IntoView {
             .map(|t| view! { <th class="to">{t.clone()}</th> })
             .collect_view();
         // Looked up per cell, and redrawn as each measured pair arrives.
-        let measured: Option<HashMap<(&str, &str), bool>> = real.as_ref().map(|real| {
+        let measured: Option<BTreeMap<(&str, &str), bool>> = real.as_ref().map(|real| {
             real.results
                 .iter()
                 .map(|x| ((x.from.as_str(), x.to.as_str()), x.ok))
