@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use leptos::prelude::*;
-use netloom_core::reach::ReachReport;
+use netloom_core::reach::{ReachReport, ReachResult};
 use netloom_core::sim::{simulate, Probe};
 use netloom_core::topology::{NodeRef, Topology};
 use netloom_core::trace::{Action, Disposition, Layer, NodeKind, Trace};
@@ -649,7 +649,12 @@ fn Matrix() -> impl IntoView {
             .iter()
             .map(|t| view! { <th class="to">{t.clone()}</th> })
             .collect_view();
-        // Looked up per cell, and redrawn as each measured pair arrives.
+        // Looked up per cell, and redrawn as measured pairs arrive: no scans per cell.
+        let predicted: BTreeMap<(&str, &str), &ReachResult> = rep
+            .results
+            .iter()
+            .map(|r| ((r.from.as_str(), r.to.as_str()), r))
+            .collect();
         let measured: Option<BTreeMap<(&str, &str), bool>> = real.as_ref().map(|real| {
             real.results
                 .iter()
@@ -675,7 +680,7 @@ fn Matrix() -> impl IntoView {
                 let cells = tos
                     .iter()
                     .map(|t| {
-                        let r = rep.results.iter().find(|r| &r.from == f && &r.to == t).cloned();
+                        let r = predicted.get(&(f.as_str(), t.as_str())).copied().cloned();
                         let measured = measured.as_ref().and_then(|m| m.get(&(f.as_str(), t.as_str())).copied());
                         match r {
                             None => view! { <td class="self">"·"</td> }.into_any(),
@@ -718,7 +723,7 @@ fn Matrix() -> impl IntoView {
             .collect_view();
         Some(view! {
             {probing.map(|(done, total)| view! {
-                <p id="verify-running" class="result">{format!("Verifying: {done} of {total} pairs measured so far…")}</p>
+                <p id="verify-running" class="result">{if total == 0 { "Verifying: waiting for the first ping…".to_string() } else { format!("Verifying: {done} of {total} pairs measured so far…") }}</p>
             })}
             {disagreements.map(|n| view! {
                 <p id="verify-summary" class=if n == 0 { "result ok" } else { "result bad" } data-disagreements=n.to_string()>
