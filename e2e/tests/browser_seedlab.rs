@@ -321,6 +321,11 @@ fn deploy_verify_destroy(b: &Browser) {
         "{}",
         b.text("#job-result")
     );
+    // The counter is where the streamed probes took it: one per measured pair.
+    let counter = b.js(
+        "const p = document.getElementById('verify-progress'); return p ? [Number(p.dataset.done), Number(p.dataset.total)] : null",
+        json!([]),
+    );
     b.click("#show-matrix");
     b.wait_css("#verify-summary[data-disagreements=\"0\"]", 10);
     assert!(!b.exists("#reach-matrix td.disagree"));
@@ -331,6 +336,15 @@ fn deploy_verify_destroy(b: &Browser) {
         ),
         json!(0),
         "every simulated pair was measured"
+    );
+    let cells = b.js(
+        "return document.querySelectorAll('#reach-matrix td.cell.verified').length",
+        json!([]),
+    );
+    assert_eq!(
+        counter,
+        json!([cells, cells]),
+        "progress counter [done, total]"
     );
     b.js(
         "document.getElementById('reach-matrix').scrollIntoView(); return null",

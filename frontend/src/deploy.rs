@@ -2,11 +2,15 @@
 //! server (`/api/plan`, `/api/jobs`, `/api/status`), with the job's progress
 //! streamed over Server-Sent Events as it runs: each step on each host, and
 //! an error where it happened. Verify puts the real ping matrix over the
-//! simulated one (the Simulate tab's matrix marks every disagreement).
+//! simulated one (the Simulate tab's matrix marks every disagreement),
+//! filling it in pair by pair as each ping ends, with a done/total counter.
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use netloom_core::reach::ReachReport;
+use netloom_core::reach::{Probe, ReachReport, Source};
 use serde_json::{json, Value};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -59,6 +63,16 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
     d.error.set(None);
     d.log.set(Vec::new());
     d.running.set(Some(action));
+    if action == "verify" {
+        // The measured pairs go over a fresh prediction as they arrive.
+        if let Some(t) = &topo {
+            sim.matrix.set(Some(netloom_core::reach::reach(t)));
+        }
+        sim.real.set(None);
+        sim.probes.set(Some((0, 0)));
+    } else {
+        sim.probes.set(None);
+    }
     spawn_local(async move {
         let id = match call(
             "POST",
@@ -70,16 +84,19 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
             Ok(v) => v["id"].as_u64().unwrap_or_default(),
             Err(e) => {
                 d.running.set(None);
+                sim.probes.set(None);
                 return d.error.set(Some(e));
             }
         };
         let Ok(es) = web_sys::EventSource::new(&format!("/api/jobs/{id}/events")) else {
             d.running.set(None);
+            sim.probes.set(None);
             return d
                 .error
                 .set(Some("this browser cannot follow the job's events".into()));
         };
         let source = es.clone();
+        let pending = Rc::new(RefCell::new(Vec::<Probe>::new()));
         let on_event =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |m: web_sys::MessageEvent| {
                 let Some(data) = m.data().as_string() else {
@@ -88,11 +105,19 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 let Ok(ev) = serde_json::from_str::<Value>(&data) else {
                     return;
                 };
+                if ev["type"] == "probe" {
+                    if let Ok(p) = serde_json::from_value::<Probe>(ev) {
+                        queue_probe(sim, &pending, p);
+                    }
+                    return;
+                }
                 if ev["type"] == "done" {
                     // Closing stops the browser from reconnecting to a finished stream.
                     source.close();
                     d.running.set(None);
                     if action == "verify" {
+                        // The counter ends where the probes took it; the report then stands.
+                        flush_probes(sim, &pending);
                         show_verify(sim, topo.as_ref(), &ev);
                     }
                     if action != "verify" {
@@ -102,7 +127,7 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 }
                 d.log.update(|l| l.push(ev));
             });
-        for kind in ["start", "step", "done"] {
+        for kind in ["start", "step", "probe", "done"] {
             let _ = es.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
         }
         // The browser retries a dropped stream by itself; a closed one (the server lost the job) is final.
@@ -112,6 +137,7 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 && d.running.get_untracked().is_some()
             {
                 d.running.set(None);
+                sim.probes.set(None);
                 d.error.set(Some(format!(
                     "lost the progress of job {id}: is the server still running?"
                 )));
@@ -124,13 +150,52 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
     });
 }
 
+/// Hold a measured pair for the next frame: the matrix is redrawn once per
+/// frame, not once per pair (a large lab has thousands).
+fn queue_probe(sim: Sim, pending: &Rc<RefCell<Vec<Probe>>>, p: Probe) {
+    let mut queue = pending.borrow_mut();
+    queue.push(p);
+    if queue.len() > 1 {
+        return;
+    }
+    let pending = pending.clone();
+    request_animation_frame(move || flush_probes(sim, &pending));
+}
+
+/// Put the held pairs on the matrix and the counter.
+fn flush_probes(sim: Sim, pending: &RefCell<Vec<Probe>>) {
+    let batch = std::mem::take(&mut *pending.borrow_mut());
+    // A job that was lost meanwhile keeps no half matrix.
+    let Some(last) = batch
+        .last()
+        .filter(|_| sim.probes.with_untracked(Option::is_some))
+    else {
+        return;
+    };
+    let counts = (last.done, last.total);
+    sim.real.update(|r| {
+        let r = r.get_or_insert_with(|| ReachReport {
+            topology: String::new(),
+            source: Source::Real,
+            results: Vec::new(),
+        });
+        r.results.extend(batch.iter().map(Probe::result));
+    });
+    sim.probes.set(Some(counts));
+}
+
 /// Overlay the measured matrix on the simulated one.
 fn show_verify(sim: Sim, topo: Option<&netloom_core::Topology>, done: &Value) {
     let Ok(real) = serde_json::from_value::<ReachReport>(done["real"].clone()) else {
+        sim.probes.set(None);
         return;
     };
     if let Some(t) = topo {
         sim.matrix.set(Some(netloom_core::reach::reach(t)));
+    }
+    if real.results.is_empty() {
+        // Nothing to ping: no counter waiting for a first pair.
+        sim.probes.set(None);
     }
     sim.real.set(Some(real));
 }
@@ -412,6 +477,13 @@ pub fn DeployPanel() -> impl IntoView {
         </div>
         {move || d.running.get().map(|a| view! { <p class="running" id="job-running">{format!("{a}: running…")}</p> })}
         {move || d.error.get().map(|e| view! { <p class="error" id="deploy-error">{e}</p> })}
+        {move || sim.probes.get().map(|(done, total)| view! {
+            <div class="verify-progress" id="verify-progress" data-done=done.to_string() data-total=total.to_string()>
+                // No value until the first pair: the bar is indeterminate.
+                <progress max=total.to_string() value=(total > 0).then(|| done.to_string())></progress>
+                <span>{if total == 0 { "waiting for the first ping…".to_string() } else { format!("{done} / {total} pairs measured") }}</span>
+            </div>
+        })}
         <JobLog d=d />
         {move || sim.real.with(Option::is_some).then(|| view! {
             <button class="small" id="show-matrix" on:click=move |_| ctx.tab.set("sim")>"Show the verified matrix"</button>

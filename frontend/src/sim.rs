@@ -3,10 +3,10 @@
 //! canvas hop by hop, with an event list, a per-layer inspector and the
 //! reachability matrix from `netloom_core::reach`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use leptos::prelude::*;
-use netloom_core::reach::ReachReport;
+use netloom_core::reach::{ReachReport, ReachResult};
 use netloom_core::sim::{simulate, Probe};
 use netloom_core::topology::{NodeRef, Topology};
 use netloom_core::trace::{Action, Disposition, Layer, NodeKind, Trace};
@@ -47,8 +47,11 @@ pub struct Sim {
     pub hidden: RwSignal<BTreeSet<&'static str>>,
     pub error: RwSignal<Option<String>>,
     pub matrix: RwSignal<Option<ReachReport>>,
-    /// The measured report from Verify, overlaid on the matrix.
+    /// The measured report from Verify, overlaid on the matrix (filled in
+    /// pair by pair while Verify runs).
     pub real: RwSignal<Option<ReachReport>>,
+    /// Pairs measured and in all by the running or last Verify.
+    pub probes: RwSignal<Option<(usize, usize)>>,
 }
 
 impl Sim {
@@ -67,6 +70,7 @@ impl Sim {
             error: RwSignal::new(None),
             matrix: RwSignal::new(None),
             real: RwSignal::new(None),
+            probes: RwSignal::new(None),
         }
     }
 
@@ -645,13 +649,28 @@ fn Matrix() -> impl IntoView {
             .iter()
             .map(|t| view! { <th class="to">{t.clone()}</th> })
             .collect_view();
-        let disagreements = real.as_ref().map(|real| {
+        // Looked up per cell, and redrawn as measured pairs arrive: no scans per cell.
+        let predicted: BTreeMap<(&str, &str), &ReachResult> = rep
+            .results
+            .iter()
+            .map(|r| ((r.from.as_str(), r.to.as_str()), r))
+            .collect();
+        let measured: Option<BTreeMap<(&str, &str), bool>> = real.as_ref().map(|real| {
+            real.results
+                .iter()
+                .map(|x| ((x.from.as_str(), x.to.as_str()), x.ok))
+                .collect()
+        });
+        let probing = sim
+            .probes
+            .get()
+            .filter(|&(done, total)| total == 0 || done < total);
+        let disagreements = measured.as_ref().filter(|_| probing.is_none()).map(|m| {
             rep.results
                 .iter()
                 .filter(|r| {
-                    real.results
-                        .iter()
-                        .any(|x| x.from == r.from && x.to == r.to && x.ok != r.ok)
+                    m.get(&(r.from.as_str(), r.to.as_str()))
+                        .is_some_and(|&ok| ok != r.ok)
                 })
                 .count()
         });
@@ -661,8 +680,8 @@ fn Matrix() -> impl IntoView {
                 let cells = tos
                     .iter()
                     .map(|t| {
-                        let r = rep.results.iter().find(|r| &r.from == f && &r.to == t).cloned();
-                        let measured = real.as_ref().and_then(|x| x.results.iter().find(|x| &x.from == f && &x.to == t).map(|x| x.ok));
+                        let r = predicted.get(&(f.as_str(), t.as_str())).copied().cloned();
+                        let measured = measured.as_ref().and_then(|m| m.get(&(f.as_str(), t.as_str())).copied());
                         match r {
                             None => view! { <td class="self">"·"</td> }.into_any(),
                             Some(r) => {
@@ -703,6 +722,9 @@ fn Matrix() -> impl IntoView {
             })
             .collect_view();
         Some(view! {
+            {probing.map(|(done, total)| view! {
+                <p id="verify-running" class="result">{if total == 0 { "Verifying: waiting for the first ping…".to_string() } else { format!("Verifying: {done} of {total} pairs measured so far…") }}</p>
+            })}
             {disagreements.map(|n| view! {
                 <p id="verify-summary" class=if n == 0 { "result ok" } else { "result bad" } data-disagreements=n.to_string()>
                     {if n == 0 { "Real pings agree with the simulation on every pair (verified cells are underlined).".to_string() } else { format!("{n} pairs disagree with the simulation (marked ≠).") }}

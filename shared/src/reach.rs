@@ -55,6 +55,52 @@ pub struct ReachResult {
     pub reason: Option<DropReason>,
 }
 
+/// One pair measured by `verify`, reported as soon as its ping ends (pings
+/// run in parallel, so pairs come in no particular order; `done` counts up).
+/// The server streams it as the job event `probe` (its JSON with `"type":
+/// "probe"` added) and the browser decodes it with this same type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    /// The sender, as in [`ReachResult::from`].
+    pub from: String,
+    /// The address pinged, as in [`ReachResult::to`].
+    pub to: String,
+    /// Who holds the address: a vm (named as in `from`), a router or DHCP
+    /// server (`host/name`), or an external network (its gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// An echo reply came back.
+    pub ok: bool,
+    /// The round trip ping measured, when a reply came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// How long the probe took, start to verdict: up to about 2 s without a
+    /// reply (less when the sender has no route to the address).
+    pub ms: f64,
+    /// Pairs measured so far, this one included.
+    pub done: usize,
+    /// Pairs the measurement holds in all (the report's length).
+    pub total: usize,
+}
+
+impl Probe {
+    /// The pair's line in the measured report.
+    pub fn result(&self) -> ReachResult {
+        ReachResult {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            proto: "icmp".into(),
+            ok: self.ok,
+            detail: if self.ok {
+                "echo reply received".into()
+            } else {
+                "no echo reply within 2 s".into()
+            },
+            reason: None,
+        }
+    }
+}
+
 /// Every address of the topology, in file order: guests (vms, dhcp servers,
 /// routers; DHCP leases in place of `ip: dhcp`), then external gateways.
 pub fn addresses(net: &Net) -> Vec<Ipv4Addr> {
@@ -367,5 +413,69 @@ impl Walker<'_, '_> {
             p.src = out.addr();
             self.conns[c].reply = (p.dst, p.src);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_survive_the_wire_as_the_server_sends_them() {
+        let reply = Probe {
+            from: "node1/vm1".into(),
+            to: "10.0.10.2".into(),
+            owner: Some("node2/vm3".into()),
+            ok: true,
+            rtt_ms: Some(0.081),
+            ms: 3.5,
+            done: 3,
+            total: 12,
+        };
+        let lost = Probe {
+            owner: None,
+            ok: false,
+            rtt_ms: None,
+            ms: 2001.0,
+            done: 12,
+            ..reply.clone()
+        };
+        for p in [&reply, &lost] {
+            // The server adds the event's type to the object; decoding ignores it.
+            let mut v = serde_json::to_value(p).unwrap();
+            v["type"] = "probe".into();
+            let back: Probe = serde_json::from_str(&v.to_string()).unwrap();
+            assert_eq!(&back, p);
+        }
+        let v = serde_json::to_value(&reply).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"from": "node1/vm1", "to": "10.0.10.2", "owner": "node2/vm3",
+                "ok": true, "rtt_ms": 0.081, "ms": 3.5, "done": 3, "total": 12})
+        );
+        let v = serde_json::to_value(&lost).unwrap();
+        assert!(v.get("owner").is_none() && v.get("rtt_ms").is_none(), "{v}");
+        assert!(serde_json::from_str::<Probe>(r#"{"from": "a", "to": "b"}"#).is_err());
+    }
+
+    #[test]
+    fn a_probe_is_its_line_of_the_real_report() {
+        let p = Probe {
+            from: "vm1".into(),
+            to: "10.0.0.2".into(),
+            owner: None,
+            ok: false,
+            rtt_ms: None,
+            ms: 2000.0,
+            done: 1,
+            total: 1,
+        };
+        let r = p.result();
+        assert_eq!(
+            (r.from.as_str(), r.to.as_str(), r.ok),
+            ("vm1", "10.0.0.2", false)
+        );
+        assert_eq!(r.proto, "icmp");
+        assert_eq!(r.detail, "no echo reply within 2 s");
     }
 }

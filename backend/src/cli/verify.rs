@@ -1,20 +1,43 @@
-//! `netloom verify FILE [--json]`: ping every pair for real inside the
+//! `netloom verify FILE [-v] [--json]`: ping every pair for real inside the
 //! namespaces, print the report (`"source": "real"`), then every pair where
-//! reality and `reach` disagree. Exit 0 when they agree, 1 when not.
+//! reality and `reach` disagree. Exit 0 when they agree, 1 when not. With
+//! `-v`, each pair is also printed to stderr as its ping ends.
 
 use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::deploy::verify;
+use crate::deploy::{verify, Event};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Topology file (`-` for standard input).
     pub file: String,
+    /// Print every pair to stderr as its ping ends (stdout keeps only the report).
+    #[arg(short, long)]
+    pub verbose: bool,
     /// Print `{"report": ..., "disagreements": [...]}` as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `node1/vm1 -> 10.0.10.2 (node2/vm3): reply 0.12 ms [3/12]`, per probe.
+fn printer(verbose: bool) -> impl Fn(&Event) + Sync {
+    move |e: &Event| {
+        let Some(p) = e.probe.as_ref().filter(|_| verbose) else {
+            return;
+        };
+        let to = match &p.owner {
+            Some(o) => format!("{} ({o})", p.to),
+            None => p.to.clone(),
+        };
+        let verdict = match (p.ok, p.rtt_ms) {
+            (true, Some(rtt)) => format!("reply {rtt:.2} ms"),
+            (true, None) => format!("reply (probe {:.0} ms)", p.ms),
+            (false, _) => format!("no reply in {:.0} ms", p.ms),
+        };
+        eprintln!("{} -> {to}: {verdict} [{}/{}]", p.from, p.done, p.total);
+    }
 }
 
 pub fn run(a: Args) -> ExitCode {
@@ -22,7 +45,7 @@ pub fn run(a: Args) -> ExitCode {
         Ok(t) => t,
         Err(c) => return c,
     };
-    let real = verify::measure(&topo);
+    let real = verify::measure(&topo, &printer(a.verbose));
     let predicted = netloom_core::reach::reach(&topo);
     let diff = verify::compare(&real, &predicted);
     if a.json {

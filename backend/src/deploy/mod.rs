@@ -36,6 +36,7 @@ use netloom_core::plan::{
     self, Action, Facts, Plan, Resource, State, Step, TargetInfo, TargetPlan, OVS_OWNER_KEY,
     SANDBOX,
 };
+use netloom_core::reach::Probe;
 use netloom_core::Topology;
 
 use nl::NlError;
@@ -65,7 +66,7 @@ pub struct ApplyError {
     pub source: StepError,
 }
 
-/// Progress of one step.
+/// Progress of one step (of apply or destroy), or of one probe of verify.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     /// Host name, or `""` for the sandbox machine's own steps.
@@ -76,6 +77,9 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub ms: f64,
+    /// Set by verify: the pair just measured, with the count so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Probe>,
 }
 
 /// What an apply or destroy did.
@@ -210,6 +214,7 @@ fn wait_for_lock(name: &str, progress: Progress) -> Result<lock::TopologyLock, A
             ok: true,
             error: None,
             ms: 0.0,
+            probe: None,
         })
     })
     .map_err(|e| ApplyError {
@@ -536,6 +541,7 @@ fn report(progress: Progress, target: &str, s: &Step, t0: Instant, err: Option<&
         ok: err.is_none(),
         error: err.map(|e| e.to_string()),
         ms: t0.elapsed().as_secs_f64() * 1000.0,
+        probe: None,
     });
 }
 

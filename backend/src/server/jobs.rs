@@ -6,9 +6,10 @@
 //!   executor runs on a blocking thread; 409 while another job of the same
 //!   topology runs (jobs of one topology never interleave, others run at once).
 //! - `GET /api/jobs/{id}/events` → Server-Sent Events: `start`, one `step` per
-//!   executor step (host, step, error in place), then `done` with the result
-//!   (the verify report and its disagreements). A late or reconnecting
-//!   subscriber gets the whole log again (from `Last-Event-ID`).
+//!   executor step (host, step, error in place) or, for verify, one `probe`
+//!   per pair as its ping ends (`netloom_core::reach::Probe`), then `done`
+//!   with the result (the verify report and its disagreements). A late or
+//!   reconnecting subscriber gets the whole log again (from `Last-Event-ID`).
 //! - `GET /api/jobs/{id}` → the same log as one JSON document.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -303,16 +304,7 @@ async fn start(
 fn run(job: &Job, topo: &Topology) {
     job.push(json!({"type": "start", "action": job.action, "topology": job.topology}));
     let started = std::time::Instant::now();
-    let progress = |e: &deploy::Event| {
-        job.push(json!({
-            "type": "step",
-            "host": host_name(&e.target),
-            "step": e.step,
-            "ok": e.ok,
-            "error": e.error,
-            "ms": e.ms,
-        }))
-    };
+    let progress = |e: &deploy::Event| job.push(log_entry(e));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         outcome(job, topo, &progress)
     }));
@@ -324,6 +316,24 @@ fn run(job: &Job, topo: &Topology) {
     job.push(done);
 }
 
+/// The log entry of an executor event: a `step`, or a verify `probe` (the
+/// `Probe` itself, so the browser decodes it with the same type).
+fn log_entry(e: &deploy::Event) -> Value {
+    if let Some(p) = &e.probe {
+        let mut v = serde_json::to_value(p).unwrap_or_default();
+        v["type"] = json!("probe");
+        return v;
+    }
+    json!({
+        "type": "step",
+        "host": host_name(&e.target),
+        "step": e.step,
+        "ok": e.ok,
+        "error": e.error,
+        "ms": e.ms,
+    })
+}
+
 /// The `done` event's content: the report, or where it failed.
 fn outcome(job: &Job, topo: &Topology, progress: deploy::Progress) -> Value {
     let result = match job.action {
@@ -332,7 +342,7 @@ fn outcome(job: &Job, topo: &Topology, progress: deploy::Progress) -> Value {
             deploy::destroy(&topo.name, Some(topo), progress).map(|r| json!({"report": r}))
         }
         JobAction::Verify => {
-            let real = deploy::verify::measure(topo);
+            let real = deploy::verify::measure(topo, progress);
             let predicted = netloom_core::reach::reach(topo);
             let disagreements = deploy::verify::compare(&real, &predicted);
             Ok(json!({"real": real, "disagreements": disagreements}))
@@ -543,6 +553,25 @@ mod tests {
         assert!(jobs.lock(&other).is_some());
     }
 
+    /// The whole event stream of a finished job, resumed after `last` when given.
+    async fn stream(app: Router, id: u64, last: Option<&str>) -> String {
+        let mut req = axum::http::Request::get(format!("/api/jobs/{id}/events")).header(
+            "authorization",
+            format!("Bearer {}", super::super::tests::TOKEN),
+        );
+        if let Some(l) = last {
+            req = req.header("last-event-id", l);
+        }
+        let resp = tower::ServiceExt::oneshot(app, req.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
     #[tokio::test]
     async fn events_stream_replays_the_log() {
         let st = state();
@@ -552,25 +581,7 @@ mod tests {
             json!({"type": "step", "host": "node1", "step": "+ x", "ok": false, "error": "boom"}),
         );
         job.push(json!({"type": "done", "ok": false}));
-        let app = super::super::app(st);
-        let resp = tower::ServiceExt::oneshot(
-            app,
-            axum::http::Request::get(format!("/api/jobs/{}/events", job.id))
-                .header(
-                    "authorization",
-                    format!("Bearer {}", super::super::tests::TOKEN),
-                )
-                .header("last-event-id", "0")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(resp.headers()["content-type"], "text/event-stream");
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let text = stream(super::super::app(st), job.id, Some("0")).await;
         assert!(
             !text.contains("event: start"),
             "resumed after event 0: {text}"
@@ -582,6 +593,65 @@ mod tests {
         assert!(
             text.contains("event: done"),
             "the stream ends with done: {text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn verify_probes_stream_as_probe_events() {
+        let st = state();
+        let job = st.jobs.add(JobAction::Verify, "lab");
+        let probe = netloom_core::reach::Probe {
+            from: "node1/vm1".into(),
+            to: "10.0.10.2".into(),
+            owner: Some("node2/vm3".into()),
+            ok: false,
+            rtt_ms: None,
+            ms: 2001.5,
+            done: 1,
+            total: 2,
+        };
+        let event = |probe: Option<netloom_core::reach::Probe>| deploy::Event {
+            target: "node1".into(),
+            step: "ping 10.0.10.2 (node2/vm3) from node1/vm1".into(),
+            ok: false,
+            error: Some("no echo reply within 2 s".into()),
+            ms: 2001.5,
+            probe,
+        };
+        job.push(json!({"type": "start", "action": "verify", "topology": "lab"}));
+        job.push(log_entry(&event(Some(probe.clone()))));
+        job.push(log_entry(&event(None)));
+        job.push(json!({"type": "done", "ok": true}));
+        let text = stream(super::super::app(st.clone()), job.id, None).await;
+        let blocks: Vec<(&str, Value)> = text
+            .split("\n\n")
+            .filter_map(|b| {
+                let field = |k: &str| b.lines().find_map(|l| l.strip_prefix(k));
+                Some((
+                    field("event: ")?,
+                    serde_json::from_str(field("data: ")?).ok()?,
+                ))
+            })
+            .collect();
+        let names: Vec<&str> = blocks.iter().map(|b| b.0).collect();
+        assert_eq!(names, ["start", "probe", "step", "done"], "{text}");
+        let data = &blocks[1].1;
+        assert_eq!(data["type"], "probe", "{data}");
+        let back: netloom_core::reach::Probe = serde_json::from_value(data.clone()).unwrap();
+        assert_eq!(
+            back, probe,
+            "the browser decodes what the executor reported"
+        );
+        // Events without a probe stay steps, host named as before.
+        assert_eq!(blocks[2].1["host"], "node1");
+        assert!(blocks[2].1.get("done").is_none(), "{}", blocks[2].1);
+
+        let app = super::super::app(st);
+        let (status, j) = call(&app, Method::GET, &format!("/api/jobs/{}", job.id), None).await;
+        assert_eq!(status, StatusCode::OK, "{j}");
+        assert_eq!(
+            &j["events"][1], data,
+            "the log document holds the same probe"
         );
     }
 }

@@ -118,19 +118,50 @@ impl Lab {
         steps(&self.plan())
     }
 
-    /// `netloom verify --json`: the disagreements, after checking the report's shape.
+    /// `netloom verify -v --json`: the disagreements, after checking the
+    /// report's shape, and that `-v` printed each of its pairs once to stderr
+    /// (stdout holds only the report) with a count going up to the total.
     pub fn verify(&self) -> Vec<Value> {
-        let o = netloom(&["verify", "--json", self.path()]);
+        let o = netloom(&["verify", "-v", "--json", self.path()]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
         let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
             panic!(
-                "verify output: {e}\n{}\n{}",
+                "verify output: {e}\n{}\n{stderr}",
                 String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
             )
         });
         assert_eq!(v["report"]["source"], "real");
         assert_eq!(v["report"]["topology"], self.name.as_str());
-        assert!(!v["report"]["results"].as_array().unwrap().is_empty());
+        let results = v["report"]["results"].as_array().unwrap();
+        assert!(!results.is_empty());
+
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains(" -> ") && l.ends_with(']'))
+            .collect();
+        let total = results.len();
+        assert_eq!(lines.len(), total, "one progress line per pair:\n{stderr}");
+        for (i, l) in lines.iter().enumerate() {
+            assert!(l.ends_with(&format!(" [{}/{total}]", i + 1)), "{l}");
+        }
+        for r in results {
+            // `vm1 -> 10.0.10.2 (vm3): reply 0.12 ms [3/12]`, or `no reply in 2001 ms`.
+            let head = format!(
+                "{} -> {} (",
+                r["from"].as_str().unwrap(),
+                r["to"].as_str().unwrap()
+            );
+            let verdict = if r["ok"] == true {
+                "): reply "
+            } else {
+                "): no reply "
+            };
+            let n = lines
+                .iter()
+                .filter(|l| l.starts_with(&head) && l.contains(verdict))
+                .count();
+            assert_eq!(n, 1, "progress lines for {r}:\n{stderr}");
+        }
         v["disagreements"].as_array().cloned().unwrap_or_default()
     }
 
