@@ -348,6 +348,10 @@ pub struct TargetInfo {
 pub struct Facts {
     /// Hosts whose kernel has the Open vSwitch datapath (the plan uses `system` there).
     pub kernel_datapath: BTreeSet<String>,
+    /// Real hosts' OVSDB socket paths, as their agents report them (`--ovsdb`);
+    /// a host absent here (an older agent) uses [`SYSTEM_OVSDB`].
+    #[serde(default)]
+    pub ovsdb: BTreeMap<String, String>,
 }
 
 /// System OVSDB socket of a real host.
@@ -384,7 +388,11 @@ pub fn targets(topo: &Topology, facts: &Facts) -> Vec<TargetInfo> {
                 agent: Some(url.clone()),
                 emulated: false,
                 netns: String::new(),
-                ovsdb: SYSTEM_OVSDB.into(),
+                ovsdb: facts
+                    .ovsdb
+                    .get(&h.name)
+                    .cloned()
+                    .unwrap_or_else(|| SYSTEM_OVSDB.into()),
                 datapath: if facts.kernel_datapath.contains(&h.name) {
                     "system".into()
                 } else {
@@ -1492,6 +1500,19 @@ mod tests {
         let order = execution_order(&p);
         let last = order.last().unwrap();
         assert_eq!(p.targets[last.0].target.name, SANDBOX);
+    }
+
+    #[test]
+    fn a_real_host_uses_the_ovsdb_its_agent_reports() {
+        let t = topo("version: 1\nname: r\nhosts:\n  - name: a\n    agent: https://10.0.0.1:7311\n  - name: b\n    agent: https://10.0.0.2:7311\n");
+        let mut f = Facts::default();
+        f.ovsdb.insert("a".into(), "/tmp/a/db.sock".into());
+        let ts = targets(&t, &f);
+        assert_eq!(ts[1].ovsdb, "/tmp/a/db.sock");
+        assert_eq!(ts[2].ovsdb, SYSTEM_OVSDB);
+        // Facts recorded before the field existed still read.
+        let old: Facts = serde_json::from_str(r#"{"kernel_datapath": ["b"]}"#).unwrap();
+        assert!(old.ovsdb.is_empty() && old.kernel_datapath.contains("b"));
     }
 
     #[test]

@@ -92,23 +92,24 @@ pub fn link_mark(topology: &str) -> String {
     format!("netloom:{topology}")
 }
 
-/// Facts about this machine's hosts: sandbox hosts are always userspace.
 /// Facts about a topology's hosts: real hosts say through their agents
-/// whether their kernel has the OVS datapath (then the plan uses it);
-/// emulated hosts never do (this machine's kernel lacks it).
+/// whether their kernel has the OVS datapath (then the plan uses it) and
+/// where their OVSDB is; emulated hosts never do (this machine's kernel lacks it).
 pub fn facts(topo: &Topology) -> Result<Facts, ApplyError> {
     let mut f = Facts::default();
     for t in plan::targets(topo, &f).iter().filter(|t| !t.emulated) {
         let Some(addr) = &t.agent else { continue };
         let fail = |e: String| ApplyError {
             target: t.name.clone(),
-            step: "ask the agent for its datapath".into(),
+            step: "ask the agent for its datapath and OVSDB".into(),
             source: StepError::Io(std::io::Error::other(e)),
         };
         let token = agent_token(&topo.name, t).map_err(|e| fail(e.to_string()))?;
-        if crate::agent::has_kernel_datapath(addr, &token).map_err(|e| fail(e.to_string()))? {
+        let h = crate::agent::host_facts(addr, &token).map_err(|e| fail(e.to_string()))?;
+        if h.kernel_datapath {
             f.kernel_datapath.insert(t.name.clone());
         }
+        f.ovsdb.insert(t.name.clone(), h.ovsdb);
     }
     Ok(f)
 }
@@ -147,21 +148,24 @@ pub fn observe_all(
     Ok(have)
 }
 
-/// The plan that removes everything of topology `name` (the file, when given, sharpens observation).
-pub fn destroy_plan(name: &str, topo: Option<&Topology>) -> Plan {
-    // The datapath does not matter for removal.
-    let f = Facts::default();
+/// The plan that removes everything of topology `name` (the file, when given,
+/// sharpens observation and names the real hosts, observed through their agents).
+pub fn destroy_plan(name: &str, topo: Option<&Topology>) -> Result<Plan, ApplyError> {
     let (targets, hint) = match topo {
-        Some(t) => (plan::targets(t, &f), plan::desired(t, &f)),
+        // Real hosts' agents say where their OVSDB is; the datapath does not matter for removal.
+        Some(t) => {
+            let f = facts(t)?;
+            (plan::targets(t, &f), plan::desired(t, &f))
+        }
         None => (Vec::new(), State::default()),
     };
-    let have = observe::observe(name, &targets, &hint);
+    let have = observe_all(name, &targets, &hint)?;
     let targets = if topo.is_some() {
         targets
     } else {
         targets_from(name, &have)
     };
-    plan::plan(name, &targets, &State::default(), &have)
+    Ok(plan::plan(name, &targets, &State::default(), &have))
 }
 
 /// Targets as found, when the file is lost: a host's OVSDB is where its daemons run.
@@ -225,10 +229,10 @@ pub fn destroy(
 ) -> Result<Report, ApplyError> {
     let _lock = wait_for_lock(name, progress)?;
     let start = Instant::now();
-    let p = destroy_plan(name, topo);
+    let p = destroy_plan(name, topo)?;
     let mut r = execute(&p, progress)?;
     // A second look catches what the first plan could not see (a half-started daemon).
-    let again = destroy_plan(name, topo);
+    let again = destroy_plan(name, topo)?;
     if !again.is_empty() {
         r.steps += execute(&again, progress)?.steps;
     }
@@ -592,21 +596,12 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
                 nl::with_netlink(&ns, move |n| n.del_link(&name))?;
             } else {
                 // Created from the peer's side: its MAC and master apply there in the same request.
-                let fd = if ns.is_empty() {
-                    None
-                } else {
-                    Some(std::fs::File::open(netns::path(&ns))?)
-                };
+                // The end named `name` moves to `ns`, the host's own ("") included.
+                let fd = netns::open(&ns)?;
                 let n2 = name.clone();
                 nl::with_netlink(&peer_netns, move |n| {
                     use std::os::fd::AsRawFd;
-                    n.add_veth(
-                        &peer,
-                        peer_mac,
-                        peer_master.as_deref(),
-                        &n2,
-                        fd.as_ref().map(|f| f.as_raw_fd()),
-                    )
+                    n.add_veth(&peer, peer_mac, peer_master.as_deref(), &n2, fd.as_raw_fd())
                 })?;
                 let mark = link_mark(topology);
                 nl::with_netlink(&ns, move |n| n.set_up_marked(&name, &mark))?;

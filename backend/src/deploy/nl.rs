@@ -176,12 +176,11 @@ impl Nl {
         mac: Option<Mac>,
         master: Option<&str>,
         peer: &str,
-        peer_ns_fd: Option<RawFd>,
+        peer_ns_fd: RawFd,
     ) -> Result<(), NlError> {
-        let mut p = LinkMessageBuilder::<LinkUnspec>::new().name(peer.to_string());
-        if let Some(fd) = peer_ns_fd {
-            p = p.setns_by_fd(fd);
-        }
+        let p = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(peer.to_string())
+            .setns_by_fd(peer_ns_fd);
         let mut b = LinkVeth::new(name, peer)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(p.build())))
             .up();

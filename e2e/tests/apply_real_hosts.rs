@@ -1,0 +1,445 @@
+//! Root test: the real-host path (`agent: https://...`), with namespaces as machines.
+//!
+//! Three test namespaces stand for machines on one network: `ctl` (the
+//! controller) and `realA`, `realB` (real hosts), joined by a Linux bridge in
+//! a fourth (`rhnet`) on 10.123.0.0/24. Each real host gets its "system" Open
+//! vSwitch (a test-owned ovsdb-server + ovs-vswitchd, userspace datapath,
+//! files in a temp dir, machine-facts.md) and `netloom agent` over TLS with
+//! `--ovsdb` naming that database; realA's OVS also holds a bridge that is not
+//! netloom's. From `ctl` the test runs plan → apply → verify → apply again →
+//! status → destroy on a lab with one bridge and static vms per host.
+//!
+//! Processes start with `nsenter --net=...`, which changes only the network
+//! namespace: `ip netns exec` would also give each one a private mount
+//! namespace, and the namespaces an agent then creates (bind mounts under
+//! /run/netns) would be invisible outside it, so the residue checks below
+//! could not see them. The price is that the "machines" share one filesystem
+//! and one /run/netns: the controller could see what the agents create, which
+//! on real machines it cannot. The lab therefore has no DHCP or NAT (which
+//! keep files under /run/netloom), and the test checks that the controller
+//! reaches everything through the agents where it matters: OVS rows exist
+//! only in the agents' databases, which the controller is never told about
+//! except by the agents' facts.
+//!
+//! The two hosts are not joined by a tunnel: with the userspace datapath a
+//! tunnel needs the host's underlay address on an OVS bridge, which netloom
+//! does for emulated hosts only (a real host's address is on its own NIC).
+//!
+//! Every namespace and process is removed by guards, even when the test fails.
+
+mod apply_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use apply_support::*;
+use serde_json::Value;
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+const NAME: &str = "e2e-real";
+const PORT: u16 = 7311;
+
+/// `argv` inside namespace `ns`, network only (see the module doc).
+fn in_net(ns: &str, argv: &[&str]) -> Command {
+    let mut c = Command::new("nsenter");
+    c.arg(format!("--net=/run/netns/{ns}")).arg("--").args(argv);
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn must(c: &mut Command) -> Output {
+    let o = c.output().expect("spawn");
+    assert!(o.status.success(), "{c:?} failed:\n{}", text(&o));
+    o
+}
+
+/// Wait for `cond`, generously: the machine may be busy.
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Names of the links of a namespace, sorted.
+fn links(ns: &str) -> Vec<String> {
+    let o = must(Command::new("ip").args(["-n", ns, "-o", "link", "show"]));
+    let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap_or_default().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A process the test started; killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A directory removed on drop (after the namespaces, whose processes use it, are gone).
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One emulated real host: its namespace, its OVS, its agent.
+struct Machine {
+    ns: netloom_e2e::Netns,
+    ip: String,
+    dir: PathBuf,
+    agent: Option<Proc>,
+}
+
+impl Machine {
+    /// A namespace plugged into `net`'s bridge at `ip`/24, with its own OVS.
+    fn new(suffix: &str, net: &netloom_e2e::Netns, ip: &str, root: &Path) -> Machine {
+        let ns = netloom_e2e::Netns::new(suffix);
+        let port = format!("p-{suffix}");
+        must(Command::new("ip").args([
+            "-n",
+            net.name(),
+            "link",
+            "add",
+            &port,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            ns.name(),
+        ]));
+        must(Command::new("ip").args([
+            "-n",
+            net.name(),
+            "link",
+            "set",
+            &port,
+            "master",
+            "br0",
+            "up",
+        ]));
+        must(Command::new("ip").args([
+            "-n",
+            ns.name(),
+            "addr",
+            "add",
+            &format!("{ip}/24"),
+            "dev",
+            "eth0",
+        ]));
+        must(Command::new("ip").args(["-n", ns.name(), "link", "set", "eth0", "up"]));
+        let dir = root.join(suffix);
+        std::fs::create_dir_all(&dir).unwrap();
+        let m = Machine {
+            ns,
+            ip: ip.to_string(),
+            dir,
+            agent: None,
+        };
+        if suffix != "ctl" {
+            m.start_ovs();
+        }
+        m
+    }
+
+    fn name(&self) -> &str {
+        self.ns.name()
+    }
+
+    fn file(&self, f: &str) -> String {
+        self.dir.join(f).to_str().unwrap().to_string()
+    }
+
+    /// The host's "system" Open vSwitch, as machine-facts.md runs one per emulated host.
+    fn start_ovs(&self) {
+        let d = |f: &str| self.file(f);
+        must(Command::new("ovsdb-tool").args([
+            "create",
+            &d("conf.db"),
+            "/usr/share/openvswitch/vswitch.ovsschema",
+        ]));
+        must(&mut in_net(
+            self.name(),
+            &[
+                "ovsdb-server",
+                &d("conf.db"),
+                &format!("--remote=punix:{}", d("db.sock")),
+                &format!("--pidfile={}", d("ovsdb.pid")),
+                &format!("--unixctl={}", d("ovsdb.ctl")),
+                &format!("--log-file={}", d("ovsdb.log")),
+                "--detach",
+            ],
+        ));
+        self.vsctl(&["--no-wait", "init"]);
+        must(&mut in_net(
+            self.name(),
+            &[
+                "ovs-vswitchd",
+                &format!("unix:{}", d("db.sock")),
+                &format!("--pidfile={}", d("vswitchd.pid")),
+                &format!("--unixctl={}", d("vswitchd.ctl")),
+                &format!("--log-file={}", d("vswitchd.log")),
+                "--detach",
+            ],
+        ));
+    }
+
+    fn vsctl(&self, args: &[&str]) -> String {
+        let db = format!("--db=unix:{}", self.file("db.sock"));
+        let mut argv = vec!["ovs-vsctl", "--timeout=30", &db];
+        argv.extend_from_slice(args);
+        String::from_utf8_lossy(&must(&mut in_net(self.name(), &argv)).stdout).into_owned()
+    }
+
+    /// `netloom agent` on this host's address, TLS, its OVS named by `--ovsdb`.
+    fn start_agent(&mut self, cert: &str, key: &str, token: &str) {
+        let pidfile = self.file("agent.pid");
+        let log = std::fs::File::create(self.file("agent.log")).unwrap();
+        let child = in_net(
+            self.name(),
+            &[
+                bin().to_str().unwrap(),
+                "agent",
+                "--listen",
+                &format!("tcp:{}:{PORT}", self.ip),
+                "--token-file",
+                token,
+                "--tls-cert",
+                cert,
+                "--tls-key",
+                key,
+                "--ovsdb",
+                &format!("unix:{}", self.file("db.sock")),
+                "--pidfile",
+                &pidfile,
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("agent");
+        self.agent = Some(Proc(child));
+        wait_for("the agent listens", || Path::new(&pidfile).exists());
+    }
+
+    /// Bridge and port rows marked as the topology's.
+    fn our_rows(&self) -> String {
+        let mark = format!("external_ids:netloom-topology={NAME}");
+        self.vsctl(&["--columns=name", "find", "bridge", &mark])
+            + &self.vsctl(&["--columns=name", "find", "port", &mark])
+    }
+}
+
+#[test]
+fn real_hosts_full_cycle() {
+    if !netloom_e2e::root("real_hosts_full_cycle") {
+        return;
+    }
+    let root = std::env::temp_dir().join("netloom-e2e-realhosts");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let _dir = Dir(root.clone());
+    let net = netloom_e2e::Netns::new("rhnet");
+    must(Command::new("ip").args(["-n", net.name(), "link", "add", "br0", "type", "bridge"]));
+    must(Command::new("ip").args(["-n", net.name(), "link", "set", "br0", "up"]));
+    let ctl = Machine::new("ctl", &net, "10.123.0.1", &root);
+    let mut a = Machine::new("realA", &net, "10.123.0.11", &root);
+    let mut b = Machine::new("realB", &net, "10.123.0.12", &root);
+    // A bridge of the machine's own, not netloom's.
+    a.vsctl(&[
+        "add-br",
+        "br-user",
+        "--",
+        "set",
+        "bridge",
+        "br-user",
+        "datapath_type=netdev",
+    ]);
+
+    // One certificate per agent, for its address; the controller trusts both.
+    let token = root.join("token");
+    std::fs::write(&token, TOKEN).unwrap();
+    let mut trust = String::new();
+    for m in [&mut a, &mut b] {
+        let c = rcgen::generate_simple_self_signed(vec![m.ip.clone()]).unwrap();
+        std::fs::write(m.file("cert.pem"), c.cert.pem()).unwrap();
+        std::fs::write(m.file("key.pem"), c.signing_key.serialize_pem()).unwrap();
+        trust.push_str(&c.cert.pem());
+        let (cert, key) = (m.file("cert.pem"), m.file("key.pem"));
+        m.start_agent(&cert, &key, token.to_str().unwrap());
+    }
+    let ca = root.join("trust.pem");
+    std::fs::write(&ca, trust).unwrap();
+    let ca = ca.to_str().unwrap().to_string();
+
+    let lab = Lab::from_text(
+        NAME,
+        format!(
+            "version: 1
+name: {NAME}
+underlay: 10.123.0.0/24
+hosts:
+  - name: hosta
+    underlay_ip: 10.123.0.11
+    agent: https://10.123.0.11:{PORT}
+    bridges:
+      - name: br-in
+    vms:
+      - name: vm1
+        nics: [{{bridge: br-in, vlan: 10, ip: 10.0.0.1/24}}]
+      - name: vm2
+        nics: [{{bridge: br-in, vlan: 10, ip: 10.0.0.2/24}}]
+      - name: vm3
+        nics: [{{bridge: br-in, vlan: 20, ip: 10.0.0.3/24}}]
+  - name: hostb
+    underlay_ip: 10.123.0.12
+    agent: https://10.123.0.12:{PORT}
+    bridges:
+      - name: br-in
+    vms:
+      - name: vm4
+        nics: [{{bridge: br-in, ip: 10.0.0.4/24}}]
+      - name: vm5
+        nics: [{{bridge: br-in, ip: 10.0.0.5/24}}]
+"
+        ),
+    );
+    let env = [
+        ("NETLOOM_AGENT_TOKEN", TOKEN),
+        ("NETLOOM_AGENT_CA", ca.as_str()),
+    ];
+    let controller = |args: &[&str]| -> Output {
+        let bin = bin();
+        let mut argv = vec![bin.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let mut c = in_net(ctl.name(), &argv);
+        c.envs(env);
+        c.output().expect("netloom")
+    };
+    let ok = |args: &[&str]| -> String {
+        let o = controller(args);
+        assert!(o.status.success(), "netloom {args:?}:\n{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let json = |args: &[&str]| -> Value {
+        let out = ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}\n{out}"))
+    };
+    let before = [(a.name(), links(a.name())), (b.name(), links(b.name()))];
+    let user_bridges = a.vsctl(&["list-br"]);
+
+    // No OVS kernel module here: both hosts get the userspace datapath, at the OVSDB their agent names.
+    let plan = json(&["plan", "--json", lab.path()]);
+    for (host, m) in [("hosta", &a), ("hostb", &b)] {
+        let t = plan["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["target"]["name"] == host)
+            .unwrap_or_else(|| panic!("no target {host}: {plan}"));
+        assert_eq!(t["target"]["emulated"], false, "{t}");
+        assert_eq!(t["target"]["datapath"], "netdev", "{t}");
+        assert_eq!(t["target"]["ovsdb"], m.file("db.sock"), "{t}");
+        assert!(!t["steps"].as_array().unwrap().is_empty(), "{t}");
+    }
+
+    let out = ok(&["apply", lab.path()]);
+    assert!(out.contains("applied"), "{out}");
+    for m in [&a, &b] {
+        assert!(!m.our_rows().trim().is_empty(), "no rows in {}", m.name());
+    }
+
+    let v = json(&["verify", "--json", lab.path()]);
+    let reach = json(&["reach", "--json", lab.path()]);
+    assert_eq!(v["report"]["source"], "real", "{v}");
+    assert_eq!(
+        v["report"]["results"].as_array().unwrap().len(),
+        reach["results"].as_array().unwrap().len(),
+        "{v}"
+    );
+    assert_eq!(v["disagreements"], Value::Array(vec![]), "{v}");
+    let oks: Vec<(String, String)> = v["report"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ok"] == true)
+        .map(|r| {
+            (
+                r["from"].as_str().unwrap().into(),
+                r["to"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    // Same host and VLAN: reachable; across hosts (no tunnel) or VLANs: not.
+    assert!(oks.contains(&("vm1".into(), "10.0.0.2".into())), "{oks:?}");
+    assert!(oks.contains(&("vm4".into(), "10.0.0.5".into())), "{oks:?}");
+    assert!(!oks.contains(&("vm1".into(), "10.0.0.3".into())), "{oks:?}");
+    assert!(!oks.contains(&("vm1".into(), "10.0.0.4".into())), "{oks:?}");
+
+    // Again: nothing to do.
+    let again = json(&["plan", "--json", lab.path()]);
+    assert!(steps(&again).is_empty(), "{again}");
+    let out = ok(&["apply", lab.path()]);
+    assert!(out.contains("applied 0 steps"), "{out}");
+
+    let status = json(&["status", "--json", lab.path()]);
+    for h in status["hosts"].as_array().unwrap() {
+        assert_eq!(h["emulated"], false, "{h}");
+        for vm in h["vms"].as_array().unwrap() {
+            let ns = vm["netns"].as_str().unwrap();
+            assert!(ns.starts_with(&format!("nl-{NAME}.")), "{vm}");
+            assert_eq!(vm["present"], true, "{vm}");
+        }
+    }
+    assert_eq!(status["drift"], Value::Array(vec![]), "{status}");
+
+    let out = ok(&["destroy", lab.path()]);
+    assert!(out.contains("destroyed"), "{out}");
+    let prefix = format!("nl-{NAME}.");
+    let left: Vec<String> = netloom_e2e::netns_list()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+    assert!(our_processes(NAME).is_empty());
+    for m in [&a, &b] {
+        assert_eq!(m.our_rows().trim(), "", "OVS rows left in {}", m.name());
+    }
+    assert_eq!(
+        a.vsctl(&["list-br"]),
+        user_bridges,
+        "the machine's own bridge changed"
+    );
+    for (ns, l) in &before {
+        assert_eq!(&links(ns), l, "the interfaces of {ns} changed");
+    }
+    // The agents are still serving after all that.
+    for m in [&mut a, &mut b] {
+        let agent = m.agent.as_mut().unwrap();
+        assert!(
+            agent.0.try_wait().unwrap().is_none(),
+            "agent of {} exited",
+            m.name()
+        );
+    }
+}
