@@ -20,7 +20,7 @@
 //! rows carrying its mark; a request with any other step is refused whole.
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Component, Path};
 use std::sync::Arc;
@@ -68,6 +68,12 @@ pub enum Request {
         targets: Vec<TargetInfo>,
         hint: State,
     },
+    /// `verify` for the host's guests: ping each address from inside each
+    /// namespace (all of them `topology`'s).
+    Ping {
+        topology: String,
+        pings: Vec<(String, Ipv4Addr)>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -88,6 +94,8 @@ pub enum Answer {
     KernelDatapath(bool),
     /// HostFacts.
     HostFacts(HostFacts),
+    /// Ping: whether each ping got its echo reply, in the request's order.
+    Pinged(Vec<bool>),
     Error {
         target: String,
         step: String,
@@ -333,7 +341,24 @@ fn handle(mut conn: Box<dyn ReadWrite>, token: &str, ovsdb: &str) {
                 &topology, &targets, &hint,
             )));
         }
+        Request::Ping { topology, pings } => {
+            if let Some((ns, _)) = pings.iter().find(|(ns, _)| !topology_netns(&topology, ns)) {
+                send(&Answer::Error {
+                    target: String::new(),
+                    step: format!("ping from {ns}"),
+                    message: format!("refused: namespace {ns:?} is not topology {topology}'s"),
+                });
+                return;
+            }
+            send(&Answer::Pinged(deploy::verify::ping_all(&pings)));
+        }
     }
+}
+
+/// Whether `ns` is one of topology `topology`'s namespaces (`nl-<topology>.*`).
+fn topology_netns(topology: &str, ns: &str) -> bool {
+    let prefix = netloom_core::names::netns_prefix(topology);
+    ns.starts_with(&prefix) && ns.len() > prefix.len() && !ns.contains('/')
 }
 
 /// Defence in depth: whether step `s` touches only objects of `topology` —
@@ -351,9 +376,8 @@ pub fn owned(topology: &str, s: &Step) -> Result<(), String> {
     if !name_ok {
         return Err(format!("{topology:?} is not a topology name"));
     }
-    let prefix = names::netns_prefix(topology);
     let run = names::run_dir(topology);
-    let ours = |ns: &str| ns.starts_with(&prefix) && ns.len() > prefix.len() && !ns.contains('/');
+    let ours = |ns: &str| topology_netns(topology, ns);
     // The host's own namespace ("") is allowed for links only.
     let ns_ok = |ns: &str| {
         if ours(ns) {
@@ -590,7 +614,10 @@ pub fn execute(
             }));
             false
         }
-        Answer::Observed(_) | Answer::KernelDatapath(_) | Answer::HostFacts(_) => true,
+        Answer::Observed(_)
+        | Answer::KernelDatapath(_)
+        | Answer::HostFacts(_)
+        | Answer::Pinged(_) => true,
     });
     match (r, result) {
         (_, Some(res)) => res,
@@ -651,6 +678,31 @@ fn ask<T>(
 /// True when this kernel has the Open vSwitch datapath (module loaded or built in).
 pub fn kernel_datapath() -> bool {
     Path::new("/sys/module/openvswitch").exists()
+}
+
+/// Have an agent ping for its host's guests: `(namespace, address)` pairs,
+/// answered in order.
+pub fn ping(
+    addr: &str,
+    token: &str,
+    topology: &str,
+    pings: &[(String, Ipv4Addr)],
+) -> Result<Vec<bool>, AgentError> {
+    let req = Request::Ping {
+        topology: topology.to_string(),
+        pings: pings.to_vec(),
+    };
+    let oks = ask(addr, token, req, |a| match a {
+        Answer::Pinged(v) => Some(v),
+        _ => None,
+    })?;
+    if oks.len() != pings.len() {
+        return Err(AgentError::Protocol {
+            addr: addr.to_string(),
+            message: format!("{} ping results for {} pings", oks.len(), pings.len()),
+        });
+    }
+    Ok(oks)
 }
 
 /// Ask an agent about its host. An agent older than `HostFacts` refuses it
@@ -732,6 +784,14 @@ mod tests {
                     assert_eq!(owned(&topo.name, s), Ok(()), "{}: {s}", topo.name);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn pings_run_only_from_the_topologys_namespaces() {
+        assert!(topology_netns("t", "nl-t.h1.vm1"));
+        for ns in ["", "nl-t.", "nl-tt.h1", "victim", "nl-t./../x"] {
+            assert!(!topology_netns("t", ns), "{ns}");
         }
     }
 

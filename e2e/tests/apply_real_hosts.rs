@@ -9,17 +9,17 @@
 //! netloom's. From `ctl` the test runs plan → apply → verify → apply again →
 //! status → destroy on a lab with one bridge and static vms per host.
 //!
-//! Processes start with `nsenter --net=...`, which changes only the network
-//! namespace: `ip netns exec` would also give each one a private mount
-//! namespace, and the namespaces an agent then creates (bind mounts under
-//! /run/netns) would be invisible outside it, so the residue checks below
-//! could not see them. The price is that the "machines" share one filesystem
-//! and one /run/netns: the controller could see what the agents create, which
-//! on real machines it cannot. The lab therefore has no DHCP or NAT (which
-//! keep files under /run/netloom), and the test checks that the controller
-//! reaches everything through the agents where it matters: OVS rows exist
-//! only in the agents' databases, which the controller is never told about
-//! except by the agents' facts.
+//! The real hosts' processes start with `nsenter --net=...`, which changes
+//! only the network namespace: `ip netns exec` would also give each one a
+//! private mount namespace, and the namespaces an agent then creates (bind
+//! mounts under /run/netns) would be invisible outside it, so the residue
+//! checks below could not see them. The controller, on the other hand, runs
+//! with a /run of its own (a private mount namespace, its /run a directory of
+//! the test kept between commands): like a separate machine, it sees none of
+//! the hosts' namespaces or files, so everything it learns about a real host
+//! (facts, observation, pings of `verify`) must come through that host's agent.
+//! The two hosts do share /run with each other; the lab has no DHCP or NAT,
+//! whose files would live there.
 //!
 //! The two hosts are not joined by a tunnel: with the userspace datapath a
 //! tunnel needs the host's underlay address on an OVS bridge, which netloom
@@ -328,9 +328,23 @@ hosts:
         ("NETLOOM_AGENT_TOKEN", TOKEN),
         ("NETLOOM_AGENT_CA", ca.as_str()),
     ];
+    // The controller's machine has its own /run (kept between commands in the
+    // test's directory): it sees none of the real hosts' namespaces or files.
+    let ctl_run = ctl.file("run");
+    std::fs::create_dir_all(&ctl_run).unwrap();
     let controller = |args: &[&str]| -> Output {
         let bin = bin();
-        let mut argv = vec![bin.to_str().unwrap()];
+        let mut argv = vec![
+            "unshare",
+            "--mount",
+            "--",
+            "sh",
+            "-c",
+            r#"mount --bind "$0" /run && shift && exec "$@""#,
+            &ctl_run,
+            "--",
+            bin.to_str().unwrap(),
+        ];
         argv.extend_from_slice(args);
         let mut c = in_net(ctl.name(), &argv);
         c.envs(env);
@@ -422,6 +436,10 @@ hosts:
         .collect();
     assert!(left.is_empty(), "namespaces left: {left:?}");
     assert!(our_processes(NAME).is_empty());
+    assert!(
+        !Path::new(&format!("{ctl_run}/netloom/{NAME}")).exists(),
+        "the controller's run dir is left"
+    );
     for m in [&a, &b] {
         assert_eq!(m.our_rows().trim(), "", "OVS rows left in {}", m.name());
     }

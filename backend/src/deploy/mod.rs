@@ -350,9 +350,14 @@ fn agent_token(topology: &str, t: &TargetInfo) -> Result<String, std::io::Error>
     if t.emulated {
         crate::agent::sandbox_token(topology)
     } else {
-        std::env::var("NETLOOM_AGENT_TOKEN")
-            .map_err(|_| std::io::Error::other("set NETLOOM_AGENT_TOKEN to the agents' token"))
+        real_host_token()
     }
+}
+
+/// The real hosts' agents' token, from `NETLOOM_AGENT_TOKEN`.
+pub(crate) fn real_host_token() -> Result<String, std::io::Error> {
+    std::env::var("NETLOOM_AGENT_TOKEN")
+        .map_err(|_| std::io::Error::other("set NETLOOM_AGENT_TOKEN to the agents' token"))
 }
 
 /// Run a target's steps through its agent. An emulated host whose agent is

@@ -1,6 +1,7 @@
 //! `verify`: the reachability report measured for real — every sender (vm,
 //! external network) pings every address of the topology from inside its
-//! namespace — and its comparison with the simulator's prediction.
+//! namespace — and its comparison with the simulator's prediction. A real
+//! host's guests live on that host: its agent pings for them.
 //!
 //! Pings go only to addresses of the topology, from namespaces netloom
 //! created, whose only links lead to other namespaces of the same topology.
@@ -68,52 +69,88 @@ fn ping(ns: &str, addr: Ipv4Addr) -> bool {
         .unwrap_or(false)
 }
 
+/// Ping each (namespace, address) pair on this machine, a few dozen at a time.
+pub fn ping_all(pings: &[(String, Ipv4Addr)]) -> Vec<bool> {
+    let mut oks = vec![false; pings.len()];
+    for (chunk, chunk_oks) in pings.chunks(PARALLEL).zip(oks.chunks_mut(PARALLEL)) {
+        std::thread::scope(|sc| {
+            for ((ns, t), ok) in chunk.iter().zip(chunk_oks.iter_mut()) {
+                sc.spawn(move || *ok = ping(ns, *t));
+            }
+        });
+    }
+    oks
+}
+
 /// Measure the report: same senders, same addresses (leases as found) as `reach`.
 pub fn measure(topo: &Topology) -> ReachReport {
     let addrs = real_addresses(topo);
     let mut targets: Vec<Ipv4Addr> = addrs.iter().flatten().flatten().copied().collect();
     targets.extend(topo.externals.iter().map(|e| e.gateway.addr()));
-    let mut jobs: Vec<(String, String, Ipv4Addr)> = Vec::new();
+    // Pings per place they run from: `None` this machine, else a real host's agent.
+    let mut by_place: BTreeMap<Option<String>, Vec<(String, Ipv4Addr)>> = BTreeMap::new();
+    let mut jobs: Vec<(String, Option<String>, usize)> = Vec::new();
     for node in netloom_core::reach::senders(topo) {
-        let (label, ns, own): (String, String, Vec<Ipv4Addr>) = match node {
+        let (label, ns, own, place): (String, String, Vec<Ipv4Addr>, Option<String>) = match node {
             NodeRef::Guest(g) => (
                 topo.vm_label(g),
                 topo.guests[g].netns.clone(),
                 addrs[g].iter().flatten().copied().collect(),
+                topo.hosts[topo.guests[g].host].agent.clone(),
             ),
             NodeRef::External(e) => {
                 let x = &topo.externals[e];
-                (x.name.clone(), x.netns.clone(), vec![x.gateway.addr()])
+                (
+                    x.name.clone(),
+                    x.netns.clone(),
+                    vec![x.gateway.addr()],
+                    None,
+                )
             }
         };
         for t in &targets {
             if !own.contains(t) {
-                jobs.push((label.clone(), ns.clone(), *t));
+                let list = by_place.entry(place.clone()).or_default();
+                jobs.push((label.clone(), place.clone(), list.len()));
+                list.push((ns.clone(), *t));
             }
         }
     }
-    let mut oks = vec![false; jobs.len()];
-    for (chunk_jobs, chunk_oks) in jobs.chunks(PARALLEL).zip(oks.chunks_mut(PARALLEL)) {
-        std::thread::scope(|sc| {
-            for ((_, ns, t), ok) in chunk_jobs.iter().zip(chunk_oks.iter_mut()) {
-                sc.spawn(move || *ok = ping(ns, *t));
-            }
-        });
-    }
+    // Real hosts in parallel with this machine's own pings.
+    let outcomes: BTreeMap<Option<String>, Result<Vec<bool>, String>> = std::thread::scope(|sc| {
+        let hs: Vec<_> = by_place
+            .iter()
+            .map(|(place, pings)| {
+                sc.spawn(move || {
+                    let r = match place {
+                        None => Ok(ping_all(pings)),
+                        Some(addr) => agent_pings(&topo.name, addr, pings),
+                    };
+                    (place.clone(), r)
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("ping thread"))
+            .collect()
+    });
     let results = jobs
         .into_iter()
-        .zip(oks)
-        .map(|((from, _, to), ok)| ReachResult {
-            from,
-            to: to.to_string(),
-            proto: "icmp".into(),
-            ok,
-            detail: if ok {
-                "echo reply received".into()
-            } else {
-                "no echo reply within 2 s".into()
-            },
-            reason: None,
+        .map(|(from, place, i)| {
+            let to = by_place[&place][i].1.to_string();
+            let (ok, detail) = match &outcomes[&place] {
+                Ok(oks) if oks[i] => (true, "echo reply received".to_string()),
+                Ok(_) => (false, "no echo reply within 2 s".to_string()),
+                Err(e) => (false, format!("not measured: {e}")),
+            };
+            ReachResult {
+                from,
+                to,
+                proto: "icmp".into(),
+                ok,
+                detail,
+                reason: None,
+            }
         })
         .collect();
     ReachReport {
@@ -121,6 +158,16 @@ pub fn measure(topo: &Topology) -> ReachReport {
         source: Source::Real,
         results,
     }
+}
+
+/// Pings run by the agent at `addr` for its host's guests.
+fn agent_pings(
+    topology: &str,
+    addr: &str,
+    pings: &[(String, Ipv4Addr)],
+) -> Result<Vec<bool>, String> {
+    let token = super::real_host_token().map_err(|e| e.to_string())?;
+    crate::agent::ping(addr, &token, topology, pings).map_err(|e| e.to_string())
 }
 
 /// One pair where reality and the prediction differ.
