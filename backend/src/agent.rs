@@ -433,7 +433,9 @@ pub fn owned(topology: &str, s: &Step) -> Result<(), String> {
             ns_ok(netns)?;
             dir_ok(dir)
         }
-        Resource::Segment { netns, name, .. } => link_ok(netns, name),
+        Resource::Segment { netns, name, .. } | Resource::VxlanLink { netns, name, .. } => {
+            link_ok(netns, name)
+        }
         Resource::Veth {
             netns,
             name,

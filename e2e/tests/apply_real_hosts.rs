@@ -318,9 +318,11 @@ hosts:
       - name: br-in
     vms:
       - name: vm4
-        nics: [{{bridge: br-in, ip: 10.0.0.4/24}}]
+        nics: [{{bridge: br-in, vlan: 10, ip: 10.0.0.4/24}}]
       - name: vm5
         nics: [{{bridge: br-in, ip: 10.0.0.5/24}}]
+tunnels:
+  - {{type: vxlan, between: [hosta/br-in, hostb/br-in], vni: 100}}
 "
         ),
     );
@@ -404,11 +406,12 @@ hosts:
             )
         })
         .collect();
-    // Same host and VLAN: reachable; across hosts (no tunnel) or VLANs: not.
+    // VLAN 10 stretches across the tunnel; other VLANs and untagged ports stay apart.
     assert!(oks.contains(&("vm1".into(), "10.0.0.2".into())), "{oks:?}");
-    assert!(oks.contains(&("vm4".into(), "10.0.0.5".into())), "{oks:?}");
+    assert!(oks.contains(&("vm1".into(), "10.0.0.4".into())), "{oks:?}");
+    assert!(oks.contains(&("vm4".into(), "10.0.0.2".into())), "{oks:?}");
     assert!(!oks.contains(&("vm1".into(), "10.0.0.3".into())), "{oks:?}");
-    assert!(!oks.contains(&("vm1".into(), "10.0.0.4".into())), "{oks:?}");
+    assert!(!oks.contains(&("vm1".into(), "10.0.0.5".into())), "{oks:?}");
 
     // Again: nothing to do.
     let again = json(&["plan", "--json", lab.path()]);

@@ -117,6 +117,13 @@ pub fn facts(topo: &Topology) -> Result<Facts, ApplyError> {
 /// The plan that would make `topo` real now.
 pub fn plan_for(topo: &Topology) -> Result<Plan, ApplyError> {
     let f = facts(topo)?;
+    if let Some((host, message)) = plan::unsupported(topo, &f).into_iter().next() {
+        return Err(ApplyError {
+            target: host,
+            step: "plan".into(),
+            source: StepError::Io(std::io::Error::other(message)),
+        });
+    }
     let targets = plan::targets(topo, &f);
     let want = plan::desired(topo, &f);
     let have = observe_all(&topo.name, &targets, &want)?;
@@ -611,6 +618,23 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
                 let mark = link_mark(topology);
                 nl::with_netlink(&ns, move |n| n.set_up_marked(&name, &mark))?;
             }
+        }
+        Resource::VxlanLink {
+            netns,
+            name,
+            vni,
+            local,
+            remote,
+        } => {
+            let mark = link_mark(topology);
+            nl::with_netlink(&netns, move |n| {
+                if del {
+                    n.del_link(&name)
+                } else {
+                    n.add_vxlan(&name, vni, local, remote, plan::VXLAN_INNER_MTU)?;
+                    n.set_up_marked(&name, &mark)
+                }
+            })?;
         }
         Resource::TxOffloadOff { netns, dev } => {
             if !del {
