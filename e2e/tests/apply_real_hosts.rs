@@ -21,9 +21,10 @@
 //! The two hosts do share /run with each other; the lab has no DHCP or NAT,
 //! whose files would live there.
 //!
-//! The two hosts are not joined by a tunnel: with the userspace datapath a
-//! tunnel needs the host's underlay address on an OVS bridge, which netloom
-//! does for emulated hosts only (a real host's address is on its own NIC).
+//! The hosts' bridges are joined by a VXLAN tunnel across 10.123.0.0/24, so
+//! VLAN 10 spans both hosts. With the userspace datapath (no OVS kernel module
+//! here) a real host's VXLAN end is a kernel VXLAN device on a plain OVS port:
+//! OVS's own tunnel ports would need the host's address on an OVS bridge.
 //!
 //! Every namespace and process is removed by guards, even when the test fails.
 
@@ -292,7 +293,7 @@ fn real_hosts_full_cycle() {
     std::fs::write(&ca, trust).unwrap();
     let ca = ca.to_str().unwrap().to_string();
 
-    let lab = Lab::from_text(
+    let mut lab = Lab::from_text(
         NAME,
         format!(
             "version: 1
@@ -413,6 +414,37 @@ tunnels:
     assert!(!oks.contains(&("vm1".into(), "10.0.0.3".into())), "{oks:?}");
     assert!(!oks.contains(&("vm1".into(), "10.0.0.5".into())), "{oks:?}");
 
+    // The tunnel drops, never fragments, what exceeds the 1500-byte underlay
+    // (VXLAN's 50 bytes and the VLAN tag's 4), as the simulator predicts.
+    let vm1 = format!("nl-{NAME}.hosta.vm1");
+    for (ip_len, fits) in [(1446, true), (1447, false)] {
+        let sim = ok(&[
+            "simulate",
+            lab.path(),
+            "--from",
+            "vm1",
+            "--to",
+            "10.0.0.4",
+            "--size",
+            &ip_len.to_string(),
+        ]);
+        assert_eq!(sim.contains("Final: delivered"), fits, "{ip_len}: {sim}");
+        let payload = (ip_len - 28).to_string();
+        let o = Command::new("ip")
+            .args([
+                "netns", "exec", &vm1, "ping", "-c", "2", "-i", "0.2", "-W", "2", "-M", "do", "-s",
+                &payload, "-q", "-n", "10.0.0.4",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.success(),
+            fits,
+            "IPv4 length {ip_len} across the tunnel:\n{}",
+            text(&o)
+        );
+    }
+
     // Again: nothing to do.
     let again = json(&["plan", "--json", lab.path()]);
     assert!(steps(&again).is_empty(), "{again}");
@@ -454,6 +486,21 @@ tunnels:
     for (ns, l) in &before {
         assert_eq!(&links(ns), l, "the interfaces of {ns} changed");
     }
+    // GRE cannot end on a userspace-datapath real host: the plan says so by name.
+    let gre = replace_once(
+        &lab.text,
+        "{type: vxlan, between: [hosta/br-in, hostb/br-in], vni: 100}",
+        "{type: gre, between: [hosta/br-in, hostb/br-in], key: 100}",
+    );
+    lab.rewrite(gre);
+    let o = controller(&["plan", lab.path()]);
+    assert!(
+        !o.status.success()
+            && text(&o).contains("tunnels[0]: a GRE tunnel cannot end on real host hosta"),
+        "{}",
+        text(&o)
+    );
+
     // The agents are still serving after all that.
     for m in [&mut a, &mut b] {
         let agent = m.agent.as_mut().unwrap();

@@ -106,9 +106,11 @@ pub enum Resource {
         peer_master: Option<String>,
     },
     /// A kernel VXLAN device (`ip link add NAME mtu 1450 type vxlan id VNI
-    /// local LOCAL remote REMOTE dstport 4789`), plugged into OVS as a plain
-    /// port: a real host's VXLAN tunnel under the userspace datapath, which
-    /// can send its own tunnel packets only from an address on an OVS bridge.
+    /// local LOCAL remote REMOTE dstport 4789 nolearning df set`), plugged
+    /// into OVS as a plain port: a real host's VXLAN tunnel under the
+    /// userspace datapath, which can send its own tunnel packets only from an
+    /// address on an OVS bridge. MTU and `df set` make it drop, never
+    /// fragment, what does not fit a 1500-byte underlay, tagged frames included.
     VxlanLink {
         netns: String,
         name: String,
@@ -366,8 +368,7 @@ pub struct Facts {
     pub ovsdb: BTreeMap<String, String>,
 }
 
-/// MTU of a kernel VXLAN device: a 1500-byte underlay less VXLAN's 50 bytes,
-/// so that a frame too big for the tunnel is dropped, as the format says.
+/// MTU of a kernel VXLAN device: a 1500-byte underlay less VXLAN's 50 bytes.
 pub const VXLAN_INNER_MTU: u32 = 1450;
 
 /// System OVSDB socket of a real host.
@@ -1286,6 +1287,8 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
                             "dstport",
                             "4789",
                             "nolearning",
+                            "df",
+                            "set",
                         ],
                     ),
                     ip(
@@ -1694,7 +1697,7 @@ mod tests {
         expected.sort();
         assert_eq!(steps, expected);
         assert!(shell_script(&full_plan(&t, &State::default()))
-            .contains(&format!("ip link add {port} mtu 1450 type vxlan id 7 local 10.1.0.1 remote 10.1.0.2 dstport 4789")));
+            .contains(&format!("ip link add {port} mtu 1450 type vxlan id 7 local 10.1.0.1 remote 10.1.0.2 dstport 4789 nolearning df set")));
     }
 
     #[test]

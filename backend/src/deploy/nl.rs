@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{
-    InfoData, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo,
+    InfoData, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, VxlanDf,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteProtocol};
 use rtnetlink::{
@@ -58,6 +58,8 @@ pub struct Vxlan {
     pub local: Option<Ipv4Addr>,
     pub remote: Option<Ipv4Addr>,
     pub mtu: u32,
+    /// `df set`: outer packets are never fragmented.
+    pub df_set: bool,
 }
 
 /// A netlink session inside one namespace.
@@ -140,6 +142,7 @@ impl Nl {
                                                 InfoVxlan::Id(id) => x.vni = id,
                                                 InfoVxlan::Local(ip) => x.local = Some(ip),
                                                 InfoVxlan::Group(ip) => x.remote = Some(ip),
+                                                InfoVxlan::Df(VxlanDf::Set) => x.df_set = true,
                                                 _ => {}
                                             }
                                         }
@@ -227,7 +230,7 @@ impl Nl {
             .block_on(self.handle.link().add(b.build()).execute())?)
     }
 
-    /// `ip link add NAME mtu MTU type vxlan id VNI local L remote R dstport 4789 nolearning`.
+    /// `ip link add NAME mtu MTU type vxlan id VNI local L remote R dstport 4789 nolearning df set`.
     pub fn add_vxlan(
         &self,
         name: &str,
@@ -241,6 +244,7 @@ impl Nl {
             .remote(remote)
             .port(4789)
             .learning(false)
+            .df(VxlanDf::Set)
             .mtu(mtu);
         Ok(self
             .rt

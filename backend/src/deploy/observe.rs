@@ -232,7 +232,7 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                 let Some(x) = &l.vxlan else { continue };
                 // A device that is down or would not drop what the tunnel cannot
                 // carry is not the one wanted: it reads as another, to be re-made.
-                let sound = l.up && x.mtu == VXLAN_INNER_MTU;
+                let sound = l.up && x.mtu == VXLAN_INNER_MTU && x.df_set;
                 let unset = Ipv4Addr::UNSPECIFIED;
                 let r = Resource::VxlanLink {
                     netns: String::new(),
