@@ -9,17 +9,20 @@
 //! netloom's. From `ctl` the test runs plan → apply → verify → apply again →
 //! status → destroy on a lab with one bridge and static vms per host.
 //!
-//! The real hosts' processes start with `nsenter --net=...`, which changes
-//! only the network namespace: `ip netns exec` would also give each one a
-//! private mount namespace, and the namespaces an agent then creates (bind
-//! mounts under /run/netns) would be invisible outside it, so the residue
-//! checks below could not see them. The controller, on the other hand, runs
-//! with a /run of its own (a private mount namespace, its /run a directory of
-//! the test kept between commands): like a separate machine, it sees none of
-//! the hosts' namespaces or files, so everything it learns about a real host
-//! (facts, observation, pings of `verify`) must come through that host's agent.
-//! The two hosts do share /run with each other; the lab has no DHCP or NAT,
-//! whose files would live there.
+//! Every "machine" has a /run of its own, kept in the test's directory, as a
+//! separate machine would: the controller and each agent run in a private
+//! mount namespace with that directory bound on /run, so none sees another's
+//! run directory (the controller learns about a real host only through its
+//! agent: facts, observation, steps, `verify`'s pings) and each agent keeps its
+//! own files (the lab's NAT router records its ruleset there). What a plain
+//! `ip netns exec` would get wrong is /run/netns: an agent's namespaces (bind
+//! mounts there) would stay inside its mount namespace, invisible to the
+//! residue checks. So the agents' /run carries a bind of the machine's
+//! /run/netns, a shared mount whose peers see each other's mounts both ways:
+//! the namespaces an agent makes appear under the machine's /run/netns, where
+//! the test finds them and sweeps them. (The controller's mount namespace is
+//! private: it sees none of them.) OVS daemons need no such care: they create
+//! no namespaces, and their files live in the test's directory.
 //!
 //! The hosts' bridges are joined by a VXLAN tunnel across 10.123.0.0/24, so
 //! VLAN 10 spans both hosts. With the userspace datapath (no OVS kernel module
@@ -212,13 +215,28 @@ impl Machine {
         String::from_utf8_lossy(&must(&mut in_net(self.name(), &argv)).stdout).into_owned()
     }
 
-    /// `netloom agent` on this host's address, TLS, its OVS named by `--ovsdb`.
+    /// `netloom agent` on this host's address, TLS, its OVS named by `--ovsdb`,
+    /// with a /run of its own that still shares /run/netns (see the module doc).
     fn start_agent(&mut self, cert: &str, key: &str, token: &str) {
         let pidfile = self.file("agent.pid");
         let log = std::fs::File::create(self.file("agent.log")).unwrap();
+        let run = self.file("run");
+        std::fs::create_dir_all(format!("{run}/netns")).unwrap();
         let child = in_net(
             self.name(),
             &[
+                "unshare",
+                "--mount",
+                "--propagation",
+                "unchanged",
+                "--",
+                "sh",
+                "-c",
+                // /run/netns is a shared mount: its bind, carried into the new
+                // /run, stays a peer of the machine's, both ways.
+                r#"mount --bind /run/netns "$0/netns" && mount --rbind "$0" /run && shift && exec "$@""#,
+                &run,
+                "--",
                 bin().to_str().unwrap(),
                 "agent",
                 "--listen",
@@ -311,7 +329,15 @@ hosts:
       - name: vm2
         nics: [{{bridge: br-in, vlan: 10, ip: 10.0.0.2/24}}]
       - name: vm3
-        nics: [{{bridge: br-in, vlan: 20, ip: 10.0.0.3/24}}]
+        nics: [{{bridge: br-in, vlan: 20, ip: 10.0.20.3/24}}]
+        gateway: 10.0.20.254
+    routers:
+      - name: r1
+        interfaces:
+          - {{name: qr0, bridge: br-in, vlan: 10, ip: 10.0.0.254/24}}
+          - {{name: qr1, bridge: br-in, vlan: 20, ip: 10.0.20.254/24}}
+        snat:
+          - {{source: 10.0.20.0/24, out: qr0}}
   - name: hostb
     underlay_ip: 10.123.0.12
     agent: https://10.123.0.12:{PORT}
@@ -407,12 +433,18 @@ tunnels:
             )
         })
         .collect();
-    // VLAN 10 stretches across the tunnel; other VLANs and untagged ports stay apart.
-    assert!(oks.contains(&("vm1".into(), "10.0.0.2".into())), "{oks:?}");
-    assert!(oks.contains(&("vm1".into(), "10.0.0.4".into())), "{oks:?}");
-    assert!(oks.contains(&("vm4".into(), "10.0.0.2".into())), "{oks:?}");
-    assert!(!oks.contains(&("vm1".into(), "10.0.0.3".into())), "{oks:?}");
-    assert!(!oks.contains(&("vm1".into(), "10.0.0.5".into())), "{oks:?}");
+    // VLAN 10 stretches across the tunnel; the untagged port stays apart; VLAN 20
+    // reaches VLAN 10 through the router's masquerade only (no route back).
+    let pair = |from: &str, to: &str| oks.contains(&(from.to_string(), to.to_string()));
+    assert!(
+        pair("vm1", "10.0.0.2") && pair("vm1", "10.0.0.4") && pair("vm4", "10.0.0.2"),
+        "{oks:?}"
+    );
+    assert!(!pair("vm1", "10.0.0.5"), "{oks:?}");
+    assert!(
+        pair("vm3", "10.0.0.4") && !pair("vm1", "10.0.20.3"),
+        "{oks:?}"
+    );
 
     // The tunnel drops, never fragments, what exceeds the 1500-byte underlay
     // (VXLAN's 50 bytes and the VLAN tag's 4), as the simulator predicts.

@@ -598,6 +598,10 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
     for (hi, h) in topo.hosts.iter().enumerate() {
         let t = &tinfo[hi + 1];
         let hns = t.netns.clone();
+        if h.agent.is_some() {
+            // A real host keeps its own files (dnsmasq's, leases, rulesets, the lease script).
+            s.insert(&h.name, Resource::RunDir { path: run.clone() });
+        }
         if h.agent.is_none() {
             s.insert(
                 SANDBOX,
@@ -1698,6 +1702,18 @@ mod tests {
         assert_eq!(steps, expected);
         assert!(shell_script(&full_plan(&t, &State::default()))
             .contains(&format!("ip link add {port} mtu 1450 type vxlan id 7 local 10.1.0.1 remote 10.1.0.2 dstport 4789 nolearning df set")));
+    }
+
+    #[test]
+    fn a_real_host_has_its_own_run_directory() {
+        let t = topo(REAL_PAIR);
+        let want = desired(&t, &Facts::default());
+        let dir = format!("dir {}", names::run_dir("r"));
+        for target in [SANDBOX, "a", "b"] {
+            assert!(want.targets[target].contains_key(&dir), "{target}");
+        }
+        // An emulated host's files are the sandbox machine's.
+        assert!(!want.targets["c"].contains_key(&dir));
     }
 
     #[test]

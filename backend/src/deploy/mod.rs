@@ -147,10 +147,12 @@ pub fn observe_all(
         let token = agent_token(topology, t).map_err(|e| fail(e.to_string()))?;
         let theirs = crate::agent::observe(addr, &token, topology, std::slice::from_ref(t), hint)
             .map_err(|e| fail(e.to_string()))?;
-        // The agent sees its own host; the rest of what it reports is ours to see.
-        if let Some(rs) = theirs.targets.get(&t.name) {
-            have.targets.insert(t.name.clone(), rs.clone());
-        }
+        // The agent sees its own host, and only it: what this machine saw under
+        // the host's name is not there; the rest of what the agent reports is ours to see.
+        match theirs.targets.get(&t.name) {
+            Some(rs) => have.targets.insert(t.name.clone(), rs.clone()),
+            None => have.targets.remove(&t.name),
+        };
     }
     Ok(have)
 }

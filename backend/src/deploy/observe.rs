@@ -73,6 +73,10 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
     let run = names::run_dir(topology);
     if Path::new(&run).exists() {
         s.insert(SANDBOX, Resource::RunDir { path: run.clone() });
+        // An agent observes its real host, whose run directory this is.
+        for t in targets.iter().filter(|t| !t.emulated) {
+            s.insert(&t.name, Resource::RunDir { path: run.clone() });
+        }
     }
     let own: Vec<String> = super::netns::list(&names::netns_prefix(topology))
         .into_iter()
