@@ -26,6 +26,7 @@ use std::path::{Component, Path};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use netloom_core::plan::{State, Step, TargetInfo, TargetPlan, SYSTEM_OVSDB};
@@ -74,6 +75,12 @@ pub enum Request {
         topology: String,
         pings: Vec<(String, Ipv4Addr)>,
     },
+    /// The IPv4 addresses in each of these namespaces (all of them
+    /// `topology`'s): what DHCP gave the host's guests, for `verify` and `status`.
+    Addrs {
+        topology: String,
+        netns: Vec<String>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -96,6 +103,8 @@ pub enum Answer {
     HostFacts(HostFacts),
     /// Ping: whether each ping got its echo reply, in the request's order.
     Pinged(Vec<bool>),
+    /// Addrs: `(device, address)` pairs per namespace, in the request's order.
+    Addrs(Vec<Vec<(String, Ipv4Net)>>),
     Error {
         target: String,
         step: String,
@@ -343,15 +352,31 @@ fn handle(mut conn: Box<dyn ReadWrite>, token: &str, ovsdb: &str) {
         }
         Request::Ping { topology, pings } => {
             if let Some((ns, _)) = pings.iter().find(|(ns, _)| !topology_netns(&topology, ns)) {
-                send(&Answer::Error {
-                    target: String::new(),
-                    step: format!("ping from {ns}"),
-                    message: format!("refused: namespace {ns:?} is not topology {topology}'s"),
-                });
+                send(&foreign_netns(&topology, ns, "ping from"));
                 return;
             }
             send(&Answer::Pinged(deploy::verify::ping_all(&pings)));
         }
+        Request::Addrs { topology, netns } => {
+            if let Some(ns) = netns.iter().find(|ns| !topology_netns(&topology, ns)) {
+                send(&foreign_netns(&topology, ns, "read the addresses of"));
+                return;
+            }
+            let addrs = netns
+                .into_iter()
+                .map(|ns| deploy::nl::with_netlink(&ns, |n| n.addrs()).unwrap_or_default())
+                .collect();
+            send(&Answer::Addrs(addrs));
+        }
+    }
+}
+
+/// The refusal of a request about a namespace that is not the topology's.
+fn foreign_netns(topology: &str, ns: &str, what: &str) -> Answer {
+    Answer::Error {
+        target: String::new(),
+        step: format!("{what} {ns}"),
+        message: format!("refused: namespace {ns:?} is not topology {topology}'s"),
     }
 }
 
@@ -619,7 +644,8 @@ pub fn execute(
         Answer::Observed(_)
         | Answer::KernelDatapath(_)
         | Answer::HostFacts(_)
-        | Answer::Pinged(_) => true,
+        | Answer::Pinged(_)
+        | Answer::Addrs(_) => true,
     });
     match (r, result) {
         (_, Some(res)) => res,
@@ -705,6 +731,30 @@ pub fn ping(
         });
     }
     Ok(oks)
+}
+
+/// The IPv4 addresses in each of these namespaces of an agent's host, in order.
+pub fn addrs(
+    addr: &str,
+    token: &str,
+    topology: &str,
+    netns: &[String],
+) -> Result<Vec<Vec<(String, Ipv4Net)>>, AgentError> {
+    let req = Request::Addrs {
+        topology: topology.to_string(),
+        netns: netns.to_vec(),
+    };
+    let v = ask(addr, token, req, |a| match a {
+        Answer::Addrs(v) => Some(v),
+        _ => None,
+    })?;
+    if v.len() != netns.len() {
+        return Err(AgentError::Protocol {
+            addr: addr.to_string(),
+            message: format!("addresses of {} namespaces for {}", v.len(), netns.len()),
+        });
+    }
+    Ok(v)
 }
 
 /// Ask an agent about its host. An agent older than `HostFacts` refuses it

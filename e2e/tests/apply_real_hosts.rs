@@ -7,7 +7,8 @@
 //! files in a temp dir, machine-facts.md) and `netloom agent` over TLS with
 //! `--ovsdb` naming that database; realA's OVS also holds a bridge that is not
 //! netloom's. From `ctl` the test runs plan → apply → verify → apply again →
-//! status → destroy on a lab with one bridge and static vms per host.
+//! status → destroy on a lab with one bridge per host, static vms on both, a
+//! NAT router and a DHCP client on realA, the DHCP server on realB.
 //!
 //! Every "machine" has a /run of its own, kept in the test's directory, as a
 //! separate machine would: the controller and each agent run in a private
@@ -331,6 +332,8 @@ hosts:
       - name: vm3
         nics: [{{bridge: br-in, vlan: 20, ip: 10.0.20.3/24}}]
         gateway: 10.0.20.254
+      - name: vm6
+        nics: [{{bridge: br-in, vlan: 10, ip: dhcp}}]
     routers:
       - name: r1
         interfaces:
@@ -348,6 +351,8 @@ hosts:
         nics: [{{bridge: br-in, vlan: 10, ip: 10.0.0.4/24}}]
       - name: vm5
         nics: [{{bridge: br-in, ip: 10.0.0.5/24}}]
+    dhcp:
+      - {{name: d10, bridge: br-in, vlan: 10, ip: 10.0.0.10/24, range: [10.0.0.100, 10.0.0.120]}}
 tunnels:
   - {{type: vxlan, between: [hosta/br-in, hostb/br-in], vni: 100}}
 "
@@ -445,6 +450,11 @@ tunnels:
         pair("vm3", "10.0.0.4") && !pair("vm1", "10.0.20.3"),
         "{oks:?}"
     );
+    // vm6's lease came from hostb's server across the tunnel; the agent found it.
+    assert!(
+        pair("vm6", "10.0.0.10") && pair("vm1", "10.0.0.100"),
+        "{oks:?}"
+    );
 
     // The tunnel drops, never fragments, what exceeds the 1500-byte underlay
     // (VXLAN's 50 bytes and the VLAN tag's 4), as the simulator predicts.
@@ -484,6 +494,9 @@ tunnels:
     assert!(out.contains("applied 0 steps"), "{out}");
 
     let status = json(&["status", "--json", lab.path()]);
+    let vm6 = &status["hosts"][0]["vms"][3];
+    assert_eq!(vm6["name"], "vm6", "{status}");
+    assert_eq!(vm6["interfaces"][0]["lease"], "10.0.0.100/24", "{status}");
     for h in status["hosts"].as_array().unwrap() {
         assert_eq!(h["emulated"], false, "{h}");
         for vm in h["vms"].as_array().unwrap() {

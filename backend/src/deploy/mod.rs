@@ -687,6 +687,8 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
                 procs::stop(&pidfile, Duration::from_secs(2));
             }
             if !del {
+                // A real host has no host directory until its first server needs one.
+                std::fs::create_dir_all(&dir)?;
                 // A restart starts from the same leases: the lease file is dnsmasq's memory.
                 procs::start_dnsmasq(&netns, &args)?;
             }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
+use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use netloom_core::reach::{ReachReport, ReachResult, Source};
@@ -20,17 +21,48 @@ use super::netns;
 /// Pings running at once (each mostly waits).
 const PARALLEL: usize = 48;
 
+/// Per guest with an `ip: dhcp` interface, the `(device, address)` pairs
+/// found in its namespace (whoever ran the client: apply or a script), read
+/// here or, on a real host, by its agent; empty for other guests.
+pub fn dhcp_found(topo: &Topology) -> Vec<Vec<(String, Ipv4Net)>> {
+    let mut found: Vec<Vec<(String, Ipv4Net)>> = vec![Vec::new(); topo.guests.len()];
+    let mut remote: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (gi, g) in topo.guests.iter().enumerate() {
+        if !g.ifaces.iter().any(|i| i.addr == IfaceAddr::Dhcp) {
+            continue;
+        }
+        match &topo.hosts[g.host].agent {
+            None => {
+                found[gi] = super::nl::with_netlink(&g.netns, |n| n.addrs()).unwrap_or_default()
+            }
+            Some(a) => remote.entry(a.as_str()).or_default().push(gi),
+        }
+    }
+    for (addr, guests) in remote {
+        let nss: Vec<String> = guests
+            .iter()
+            .map(|&g| topo.guests[g].netns.clone())
+            .collect();
+        // An agent that cannot be asked leaves its guests' leases unfound.
+        let Ok(token) = super::real_host_token() else {
+            continue;
+        };
+        if let Ok(v) = crate::agent::addrs(addr, &token, &topo.name, &nss) {
+            for (g, a) in guests.into_iter().zip(v) {
+                found[g] = a;
+            }
+        }
+    }
+    found
+}
+
 /// The addresses each guest really has: static ones, and for `ip: dhcp` the
-/// address found on the interface (whoever ran the client: apply or a script).
+/// address found on the interface (see [`dhcp_found`]).
 pub fn real_addresses(topo: &Topology) -> Vec<Vec<Option<Ipv4Addr>>> {
     topo.guests
         .iter()
-        .map(|g| {
-            let found = if g.ifaces.iter().any(|i| i.addr == IfaceAddr::Dhcp) {
-                super::nl::with_netlink(&g.netns, |n| n.addrs()).unwrap_or_default()
-            } else {
-                Vec::new()
-            };
+        .zip(dhcp_found(topo))
+        .map(|(g, found)| {
             g.ifaces
                 .iter()
                 .map(|i| match i.addr {
