@@ -499,6 +499,12 @@ tunnels:
     assert_eq!(vm6["interfaces"][0]["lease"], "10.0.0.100/24", "{status}");
     for h in status["hosts"].as_array().unwrap() {
         assert_eq!(h["emulated"], false, "{h}");
+        // A real host is its agent's own namespace, not one of netloom's.
+        assert_eq!(
+            (&h["netns"], &h["present"]),
+            (&Value::from(""), &Value::from(true)),
+            "{h}"
+        );
         for vm in h["vms"].as_array().unwrap() {
             let ns = vm["netns"].as_str().unwrap();
             assert!(ns.starts_with(&format!("nl-{NAME}.")), "{vm}");

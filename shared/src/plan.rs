@@ -430,7 +430,9 @@ pub fn kernel_vxlan(t: &TargetInfo) -> bool {
     !t.emulated && t.datapath == "netdev"
 }
 
-/// What the plan cannot make work on these hosts, as `(host, message)`: a GRE
+/// What the plan cannot make work on these hosts, as `(host, message)`: a
+/// tunnel between an emulated and a real host (the emulated hosts' underlay
+/// is a segment on this machine, which reaches no real network), and a GRE
 /// tunnel end on a real host under the userspace datapath (VXLAN goes through
 /// a kernel device there; GRE would need a kernel `gretap` device, which
 /// netloom does not make).
@@ -438,6 +440,18 @@ pub fn unsupported(topo: &Topology, facts: &Facts) -> Vec<(String, String)> {
     let tinfo = targets(topo, facts);
     let mut out = Vec::new();
     for (i, tun) in topo.tunnels.iter().enumerate() {
+        let [a, b] = tun.ends.map(|e| &topo.hosts[topo.bridges[e].host]);
+        if a.agent.is_some() != b.agent.is_some() {
+            let (real, emulated) = if a.agent.is_some() { (a, b) } else { (b, a) };
+            out.push((
+                real.name.clone(),
+                format!(
+                    "tunnels[{i}]: emulated host {} cannot reach real host {}: the emulated hosts' underlay is a segment on this machine",
+                    emulated.name, real.name
+                ),
+            ));
+            continue;
+        }
         if !matches!(tun.kind, TunnelKind::Gre { .. }) {
             continue;
         }
@@ -1717,18 +1731,30 @@ mod tests {
     }
 
     #[test]
-    fn gre_on_a_userspace_real_host_is_refused_by_name() {
-        let t = topo(REAL_PAIR);
+    fn gre_on_a_userspace_real_host_and_emulated_to_real_tunnels_are_refused_by_name() {
+        let t = topo(&REAL_PAIR.replace(
+            "{type: vxlan, between: [a/br, b/br], vni: 7}",
+            "{type: gre, between: [a/br, b/br]}",
+        ));
         let u = unsupported(&t, &Facts::default());
-        assert_eq!(u.len(), 1, "{u:?}");
-        assert_eq!(u[0].0, "b");
+        let hosts: Vec<&str> = u.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(hosts, ["a", "b", "b"], "{u:?}");
         assert!(
-            u[0].1.starts_with("tunnels[1]: ") && u[0].1.contains("real host b"),
+            u[0].1
+                .starts_with("tunnels[0]: a GRE tunnel cannot end on real host a"),
             "{u:?}"
         );
+        assert!(
+            u[2].1
+                .starts_with("tunnels[1]: emulated host c cannot reach real host b"),
+            "{u:?}"
+        );
+        // With the kernel datapath OVS makes GRE itself; the emulated underlay still reaches nothing real.
         let mut f = Facts::default();
-        f.kernel_datapath.insert("b".into());
-        assert!(unsupported(&t, &f).is_empty());
+        f.kernel_datapath.extend(["a".to_string(), "b".to_string()]);
+        let u = unsupported(&t, &f);
+        assert_eq!(u.len(), 1, "{u:?}");
+        assert!(u[0].1.starts_with("tunnels[1]: "), "{u:?}");
     }
 
     #[test]

@@ -181,11 +181,20 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
                     .map(guest)
                     .collect()
             };
+            // A real host is not a namespace: its devices are in its agent's own
+            // (""), and it is present when its agent found anything of the topology.
+            let (netns, present) = match h.agent {
+                None => (h.netns.clone(), nss.contains(&h.netns)),
+                Some(_) => (
+                    String::new(),
+                    have.targets.get(&h.name).is_some_and(|rs| !rs.is_empty()),
+                ),
+            };
             HostStatus {
                 name: h.name.clone(),
-                netns: h.netns.clone(),
+                netns,
                 emulated: h.agent.is_none(),
-                present: nss.contains(&h.netns),
+                present,
                 processes,
                 vms: of(|k| matches!(k, GuestKind::Vm)),
                 routers: of(|k| matches!(k, GuestKind::Router(_))),
