@@ -115,8 +115,8 @@ struct Machine {
 }
 
 impl Machine {
-    /// A namespace plugged into `net`'s bridge at `ip`/24, with its own OVS.
-    fn new(suffix: &str, net: &netloom_e2e::Netns, ip: &str, root: &Path) -> Machine {
+    /// A namespace plugged into `net`'s bridge at `ip`/24; a real host also gets its own OVS.
+    fn new(suffix: &str, net: &netloom_e2e::Netns, ip: &str, root: &Path, real: bool) -> Machine {
         let ns = netloom_e2e::Netns::new(suffix);
         let port = format!("p-{suffix}");
         must(Command::new("ip").args([
@@ -161,7 +161,7 @@ impl Machine {
             dir,
             agent: None,
         };
-        if suffix != "ctl" {
+        if real {
             m.start_ovs();
         }
         m
@@ -282,9 +282,9 @@ fn real_hosts_full_cycle() {
     let net = netloom_e2e::Netns::new("rhnet");
     must(Command::new("ip").args(["-n", net.name(), "link", "add", "br0", "type", "bridge"]));
     must(Command::new("ip").args(["-n", net.name(), "link", "set", "br0", "up"]));
-    let ctl = Machine::new("ctl", &net, "10.123.0.1", &root);
-    let mut a = Machine::new("realA", &net, "10.123.0.11", &root);
-    let mut b = Machine::new("realB", &net, "10.123.0.12", &root);
+    let ctl = Machine::new("ctl", &net, "10.123.0.1", &root, false);
+    let mut a = Machine::new("realA", &net, "10.123.0.11", &root, true);
+    let mut b = Machine::new("realB", &net, "10.123.0.12", &root, true);
     // A bridge of the machine's own, not netloom's.
     a.vsctl(&[
         "add-br",
