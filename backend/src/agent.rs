@@ -20,15 +20,16 @@
 //! rows carrying its mark; a request with any other step is refused whole.
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Component, Path};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use netloom_core::plan::{State, Step, TargetInfo, TargetPlan};
+use netloom_core::plan::{State, Step, TargetInfo, TargetPlan, SYSTEM_OVSDB};
 
 use crate::deploy::{self, ApplyError, Event, Progress};
 
@@ -56,13 +57,29 @@ pub enum Request {
         #[serde(default)]
         fail_at: Option<String>,
     },
-    /// What the agent's host offers (the kernel OVS datapath or not).
+    /// What the agent's host offers (the kernel OVS datapath or not); older
+    /// controllers ask this.
     Facts,
+    /// What the agent's host offers: the kernel OVS datapath or not, and
+    /// where its OVSDB is. Agents older than this refuse it as a bad request.
+    HostFacts,
     /// Observe topology `topology` on the agent's host.
     Observe {
         topology: String,
         targets: Vec<TargetInfo>,
         hint: State,
+    },
+    /// `verify` for the host's guests: ping each address from inside each
+    /// namespace (all of them `topology`'s).
+    Ping {
+        topology: String,
+        pings: Vec<(String, Ipv4Addr)>,
+    },
+    /// The IPv4 addresses in each of these namespaces (all of them
+    /// `topology`'s): what DHCP gave the host's guests, for `verify` and `status`.
+    Addrs {
+        topology: String,
+        netns: Vec<String>,
     },
 }
 
@@ -82,11 +99,26 @@ pub enum Answer {
     Observed(State),
     /// Facts: true when the kernel has the Open vSwitch datapath module.
     KernelDatapath(bool),
+    /// HostFacts.
+    HostFacts(HostFacts),
+    /// Ping: whether each ping got its echo reply, in the request's order.
+    Pinged(Vec<bool>),
+    /// Addrs: `(device, address)` pairs per namespace, in the request's order.
+    Addrs(Vec<Vec<(String, Ipv4Net)>>),
     Error {
         target: String,
         step: String,
         message: String,
     },
+}
+
+/// What an agent says about its host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFacts {
+    /// The kernel has the Open vSwitch datapath.
+    pub kernel_datapath: bool,
+    /// Path of the host's OVSDB unix socket.
+    pub ovsdb: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +141,20 @@ pub struct Args {
     /// Allow plain TCP on a non-loopback address (token and plans in clear).
     #[arg(long)]
     pub insecure: bool,
+    /// The host's Open vSwitch database, `unix:PATH` (OVS built from source:
+    /// `unix:/usr/local/var/run/openvswitch/db.sock`).
+    #[arg(long, default_value_t = format!("unix:{SYSTEM_OVSDB}"))]
+    pub ovsdb: String,
+}
+
+/// The socket path of an `--ovsdb unix:PATH` argument.
+fn ovsdb_path(arg: &str) -> Result<String, String> {
+    match arg.strip_prefix("unix:") {
+        Some(p) if Path::new(p).is_absolute() => Ok(p.to_string()),
+        _ => Err(format!(
+            "--ovsdb {arg:?}: expected unix:/absolute/path/to/db.sock"
+        )),
+    }
 }
 
 enum Listener {
@@ -129,6 +175,7 @@ fn plain_tcp_ok(addr: &std::net::SocketAddr, insecure: bool) -> Result<(), Strin
 
 /// Run the agent until killed.
 pub fn serve(a: &Args) -> io::Result<()> {
+    let ovsdb = ovsdb_path(&a.ovsdb).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let token = std::fs::read_to_string(&a.token_file)?.trim().to_string();
     if token.len() < 16 {
         return Err(io::Error::new(
@@ -186,7 +233,8 @@ pub fn serve(a: &Args) -> io::Result<()> {
             }
         };
         let token = token.clone();
-        std::thread::spawn(move || handle(conn, &token));
+        let ovsdb = ovsdb.clone();
+        std::thread::spawn(move || handle(conn, &token, &ovsdb));
     }
 }
 
@@ -204,7 +252,16 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn handle(mut conn: Box<dyn ReadWrite>, token: &str) {
+/// A real host's targets use the agent's own OVSDB, whatever the request says:
+/// the agent knows where its host's Open vSwitch is.
+fn own_ovsdb(mut t: TargetInfo, ovsdb: &str) -> TargetInfo {
+    if !t.emulated {
+        t.ovsdb = ovsdb.to_string();
+    }
+    t
+}
+
+fn handle(mut conn: Box<dyn ReadWrite>, token: &str, ovsdb: &str) {
     let mut line = String::new();
     // A request is at most a plan for one host; bound it anyway. Nothing follows
     // the request line, so the reader's buffer holds nothing of value after it.
@@ -259,7 +316,10 @@ fn handle(mut conn: Box<dyn ReadWrite>, token: &str) {
                 return;
             }
             let progress = |e: &Event| send(&Answer::Event(e.clone()));
-            let tp = TargetPlan { target, steps };
+            let tp = TargetPlan {
+                target: own_ovsdb(target, ovsdb),
+                steps,
+            };
             let refs: Vec<&Step> = tp.steps.iter().collect();
             match deploy::run_target(&topology, &tp, &refs, &progress, fail_at.as_deref()) {
                 Ok(n) => send(&Answer::Done(n)),
@@ -273,16 +333,57 @@ fn handle(mut conn: Box<dyn ReadWrite>, token: &str) {
         Request::Facts => {
             send(&Answer::KernelDatapath(kernel_datapath()));
         }
+        Request::HostFacts => {
+            send(&Answer::HostFacts(HostFacts {
+                kernel_datapath: kernel_datapath(),
+                ovsdb: ovsdb.to_string(),
+            }));
+        }
         Request::Observe {
             topology,
             targets,
             hint,
         } => {
+            let targets: Vec<TargetInfo> =
+                targets.into_iter().map(|t| own_ovsdb(t, ovsdb)).collect();
             send(&Answer::Observed(deploy::observe::observe(
                 &topology, &targets, &hint,
             )));
         }
+        Request::Ping { topology, pings } => {
+            if let Some((ns, _)) = pings.iter().find(|(ns, _)| !topology_netns(&topology, ns)) {
+                send(&foreign_netns(&topology, ns, "ping from"));
+                return;
+            }
+            send(&Answer::Pinged(deploy::verify::ping_all(&pings)));
+        }
+        Request::Addrs { topology, netns } => {
+            if let Some(ns) = netns.iter().find(|ns| !topology_netns(&topology, ns)) {
+                send(&foreign_netns(&topology, ns, "read the addresses of"));
+                return;
+            }
+            let addrs = netns
+                .into_iter()
+                .map(|ns| deploy::nl::with_netlink(&ns, |n| n.addrs()).unwrap_or_default())
+                .collect();
+            send(&Answer::Addrs(addrs));
+        }
     }
+}
+
+/// The refusal of a request about a namespace that is not the topology's.
+fn foreign_netns(topology: &str, ns: &str, what: &str) -> Answer {
+    Answer::Error {
+        target: String::new(),
+        step: format!("{what} {ns}"),
+        message: format!("refused: namespace {ns:?} is not topology {topology}'s"),
+    }
+}
+
+/// Whether `ns` is one of topology `topology`'s namespaces (`nl-<topology>.*`).
+fn topology_netns(topology: &str, ns: &str) -> bool {
+    let prefix = netloom_core::names::netns_prefix(topology);
+    ns.starts_with(&prefix) && ns.len() > prefix.len() && !ns.contains('/')
 }
 
 /// Defence in depth: whether step `s` touches only objects of `topology` —
@@ -300,9 +401,8 @@ pub fn owned(topology: &str, s: &Step) -> Result<(), String> {
     if !name_ok {
         return Err(format!("{topology:?} is not a topology name"));
     }
-    let prefix = names::netns_prefix(topology);
     let run = names::run_dir(topology);
-    let ours = |ns: &str| ns.starts_with(&prefix) && ns.len() > prefix.len() && !ns.contains('/');
+    let ours = |ns: &str| topology_netns(topology, ns);
     // The host's own namespace ("") is allowed for links only.
     let ns_ok = |ns: &str| {
         if ours(ns) {
@@ -358,7 +458,9 @@ pub fn owned(topology: &str, s: &Step) -> Result<(), String> {
             ns_ok(netns)?;
             dir_ok(dir)
         }
-        Resource::Segment { netns, name, .. } => link_ok(netns, name),
+        Resource::Segment { netns, name, .. } | Resource::VxlanLink { netns, name, .. } => {
+            link_ok(netns, name)
+        }
         Resource::Veth {
             netns,
             name,
@@ -547,7 +649,11 @@ pub fn execute(
             }));
             false
         }
-        Answer::Observed(_) | Answer::KernelDatapath(_) => true,
+        Answer::Observed(_)
+        | Answer::KernelDatapath(_)
+        | Answer::HostFacts(_)
+        | Answer::Pinged(_)
+        | Answer::Addrs(_) => true,
     });
     match (r, result) {
         (_, Some(res)) => res,
@@ -610,12 +716,76 @@ pub fn kernel_datapath() -> bool {
     Path::new("/sys/module/openvswitch").exists()
 }
 
-/// Ask an agent whether its host has the kernel datapath.
-pub fn has_kernel_datapath(addr: &str, token: &str) -> Result<bool, AgentError> {
-    ask(addr, token, Request::Facts, |a| match a {
-        Answer::KernelDatapath(b) => Some(b),
+/// Have an agent ping for its host's guests: `(namespace, address)` pairs,
+/// answered in order.
+pub fn ping(
+    addr: &str,
+    token: &str,
+    topology: &str,
+    pings: &[(String, Ipv4Addr)],
+) -> Result<Vec<bool>, AgentError> {
+    let req = Request::Ping {
+        topology: topology.to_string(),
+        pings: pings.to_vec(),
+    };
+    let oks = ask(addr, token, req, |a| match a {
+        Answer::Pinged(v) => Some(v),
         _ => None,
-    })
+    })?;
+    if oks.len() != pings.len() {
+        return Err(AgentError::Protocol {
+            addr: addr.to_string(),
+            message: format!("{} ping results for {} pings", oks.len(), pings.len()),
+        });
+    }
+    Ok(oks)
+}
+
+/// The IPv4 addresses in each of these namespaces of an agent's host, in order.
+pub fn addrs(
+    addr: &str,
+    token: &str,
+    topology: &str,
+    netns: &[String],
+) -> Result<Vec<Vec<(String, Ipv4Net)>>, AgentError> {
+    let req = Request::Addrs {
+        topology: topology.to_string(),
+        netns: netns.to_vec(),
+    };
+    let v = ask(addr, token, req, |a| match a {
+        Answer::Addrs(v) => Some(v),
+        _ => None,
+    })?;
+    if v.len() != netns.len() {
+        return Err(AgentError::Protocol {
+            addr: addr.to_string(),
+            message: format!("addresses of {} namespaces for {}", v.len(), netns.len()),
+        });
+    }
+    Ok(v)
+}
+
+/// Ask an agent about its host. An agent older than `HostFacts` refuses it
+/// as a bad request: then it is asked the old question, and its OVSDB is the system one.
+pub fn host_facts(addr: &str, token: &str) -> Result<HostFacts, AgentError> {
+    let r = ask(addr, token, Request::HostFacts, |a| match a {
+        Answer::HostFacts(f) => Some(f),
+        _ => None,
+    });
+    match r {
+        Err(AgentError::Refused { message, .. })
+            if message.starts_with("bad request: unknown variant") =>
+        {
+            ask(addr, token, Request::Facts, |a| match a {
+                Answer::KernelDatapath(b) => Some(HostFacts {
+                    kernel_datapath: b,
+                    ovsdb: SYSTEM_OVSDB.to_string(),
+                }),
+                _ => None,
+            })
+        }
+        r => r,
+    }
 }
 
 /// A fresh random token (hex of 16 bytes from the kernel's CSPRNG).
@@ -675,6 +845,78 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn pings_run_only_from_the_topologys_namespaces() {
+        assert!(topology_netns("t", "nl-t.h1.vm1"));
+        for ns in ["", "nl-t.", "nl-tt.h1", "victim", "nl-t./../x"] {
+            assert!(!topology_netns("t", ns), "{ns}");
+        }
+    }
+
+    #[test]
+    fn ovsdb_takes_an_absolute_unix_path() {
+        assert_eq!(
+            ovsdb_path("unix:/usr/local/var/run/openvswitch/db.sock"),
+            Ok("/usr/local/var/run/openvswitch/db.sock".to_string())
+        );
+        for bad in [
+            "/var/run/openvswitch/db.sock",
+            "unix:db.sock",
+            "tcp:127.0.0.1:6640",
+        ] {
+            let e = ovsdb_path(bad).unwrap_err();
+            assert!(e.contains("--ovsdb") && e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_real_target_uses_the_agents_ovsdb_and_an_emulated_one_its_own() {
+        let t = |emulated| TargetInfo {
+            name: "h".into(),
+            agent: None,
+            emulated,
+            netns: String::new(),
+            ovsdb: "/elsewhere/db.sock".into(),
+            datapath: "netdev".into(),
+        };
+        assert_eq!(own_ovsdb(t(false), "/mine/db.sock").ovsdb, "/mine/db.sock");
+        assert_eq!(
+            own_ovsdb(t(true), "/mine/db.sock").ovsdb,
+            "/elsewhere/db.sock"
+        );
+    }
+
+    /// The facts question of an older controller still gets its old answer,
+    /// and an older agent's refusal of the new one reads as expected.
+    #[test]
+    fn facts_protocol_stays_compatible() {
+        let old: Request = serde_json::from_str("\"facts\"").unwrap();
+        assert!(matches!(old, Request::Facts));
+        let e = serde_json::from_str::<Envelope>(r#"{"token":"t","request":"hostfacts"}"#);
+        assert!(e.is_ok());
+        /// The requests of an agent that predates `HostFacts`, as far as facts go.
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        #[allow(dead_code)]
+        enum OldRequest {
+            Facts,
+        }
+        let refusal = serde_json::from_str::<OldRequest>("\"hostfacts\"").unwrap_err();
+        assert!(
+            format!("bad request: {refusal}").starts_with("bad request: unknown variant"),
+            "{refusal}"
+        );
+        let a = serde_json::to_string(&Answer::HostFacts(HostFacts {
+            kernel_datapath: false,
+            ovsdb: SYSTEM_OVSDB.into(),
+        }))
+        .unwrap();
+        assert_eq!(
+            a,
+            r#"{"host_facts":{"kernel_datapath":false,"ovsdb":"/var/run/openvswitch/db.sock"}}"#
+        );
     }
 
     #[test]

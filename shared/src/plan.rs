@@ -105,6 +105,19 @@ pub enum Resource {
         peer_mac: Option<Mac>,
         peer_master: Option<String>,
     },
+    /// A kernel VXLAN device (`ip link add NAME mtu 1450 type vxlan id VNI
+    /// local LOCAL remote REMOTE dstport 4789 nolearning df set`), plugged
+    /// into OVS as a plain port: a real host's VXLAN tunnel under the
+    /// userspace datapath, which can send its own tunnel packets only from an
+    /// address on an OVS bridge. MTU and `df set` make it drop, never
+    /// fragment, what does not fit a 1500-byte underlay, tagged frames included.
+    VxlanLink {
+        netns: String,
+        name: String,
+        vni: u32,
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+    },
     /// `ovs-vsctl add-br NAME -- set bridge NAME datapath_type=DP`.
     OvsBridge { name: String, datapath: String },
     /// `ovs-vsctl add-port BRIDGE NAME [tag=N] [-- set interface NAME type=T options:...]`.
@@ -167,9 +180,9 @@ impl Resource {
             Resource::Netns { name } => format!("netns {name}"),
             Resource::Agent { netns, .. } => format!("agent {netns}"),
             Resource::OvsDaemons { netns, .. } => format!("ovs-daemons {netns}"),
-            Resource::Segment { netns, name, .. } | Resource::Veth { netns, name, .. } => {
-                format!("link {netns}/{name}")
-            }
+            Resource::Segment { netns, name, .. }
+            | Resource::Veth { netns, name, .. }
+            | Resource::VxlanLink { netns, name, .. } => format!("link {netns}/{name}"),
             Resource::OvsBridge { name, .. } => format!("ovs-bridge {name}"),
             Resource::OvsPort { name, .. } => format!("ovs-port {name}"),
             Resource::TxOffloadOff { netns, dev } => format!("offload {netns}/{dev}"),
@@ -197,7 +210,7 @@ impl Resource {
             // userspace datapath (about 0.1 s) while the links are made.
             Resource::OvsBridge { .. } => 3,
             Resource::OvsPort { .. } => 4,
-            Resource::Segment { .. } => 5,
+            Resource::Segment { .. } | Resource::VxlanLink { .. } => 5,
             Resource::Veth { .. } => 6,
             Resource::TxOffloadOff { .. } | Resource::Sysctl { .. } => 7,
             Resource::Addr { .. } => 8,
@@ -218,7 +231,7 @@ impl Resource {
         match self {
             Resource::RunDir { .. } | Resource::Netns { .. } => vec![],
             Resource::Agent { netns, .. } | Resource::OvsDaemons { netns, .. } => vec![ns(netns)],
-            Resource::Segment { netns, .. } => vec![ns(netns)],
+            Resource::Segment { netns, .. } | Resource::VxlanLink { netns, .. } => vec![ns(netns)],
             Resource::Veth {
                 netns,
                 peer_netns,
@@ -299,6 +312,7 @@ impl Resource {
             Resource::OvsDaemons { netns, .. }
             | Resource::Agent { netns, .. }
             | Resource::Segment { netns, .. }
+            | Resource::VxlanLink { netns, .. }
             | Resource::Veth { netns, .. }
             | Resource::TxOffloadOff { netns, .. }
             | Resource::Sysctl { netns, .. }
@@ -365,7 +379,14 @@ pub struct TargetInfo {
 pub struct Facts {
     /// Hosts whose kernel has the Open vSwitch datapath (the plan uses `system` there).
     pub kernel_datapath: BTreeSet<String>,
+    /// Real hosts' OVSDB socket paths, as their agents report them (`--ovsdb`);
+    /// a host absent here (an older agent) uses [`SYSTEM_OVSDB`].
+    #[serde(default)]
+    pub ovsdb: BTreeMap<String, String>,
 }
+
+/// MTU of a kernel VXLAN device: a 1500-byte underlay less VXLAN's 50 bytes.
+pub const VXLAN_INNER_MTU: u32 = 1450;
 
 /// System OVSDB socket of a real host.
 pub const SYSTEM_OVSDB: &str = "/var/run/openvswitch/db.sock";
@@ -401,7 +422,11 @@ pub fn targets(topo: &Topology, facts: &Facts) -> Vec<TargetInfo> {
                 agent: Some(url.clone()),
                 emulated: false,
                 netns: String::new(),
-                ovsdb: SYSTEM_OVSDB.into(),
+                ovsdb: facts
+                    .ovsdb
+                    .get(&h.name)
+                    .cloned()
+                    .unwrap_or_else(|| SYSTEM_OVSDB.into()),
                 datapath: if facts.kernel_datapath.contains(&h.name) {
                     "system".into()
                 } else {
@@ -409,6 +434,56 @@ pub fn targets(topo: &Topology, facts: &Facts) -> Vec<TargetInfo> {
                 },
             },
         });
+    }
+    out
+}
+
+/// Whether a target's VXLAN tunnels are kernel devices rather than OVS
+/// tunnel ports: a real host under the userspace datapath. Its OVS could
+/// send tunnel packets only from an address on an OVS bridge, and netloom
+/// does not move a real host's own address off its NIC (emulated hosts get
+/// such a bridge, see [`desired`]).
+pub fn kernel_vxlan(t: &TargetInfo) -> bool {
+    !t.emulated && t.datapath == "netdev"
+}
+
+/// What the plan cannot make work on these hosts, as `(host, message)`: a
+/// tunnel between an emulated and a real host (the emulated hosts' underlay
+/// is a segment on this machine, which reaches no real network), and a GRE
+/// tunnel end on a real host under the userspace datapath (VXLAN goes through
+/// a kernel device there; GRE would need a kernel `gretap` device, which
+/// netloom does not make).
+pub fn unsupported(topo: &Topology, facts: &Facts) -> Vec<(String, String)> {
+    let tinfo = targets(topo, facts);
+    let mut out = Vec::new();
+    for (i, tun) in topo.tunnels.iter().enumerate() {
+        let [a, b] = tun.ends.map(|e| &topo.hosts[topo.bridges[e].host]);
+        if a.agent.is_some() != b.agent.is_some() {
+            let (real, emulated) = if a.agent.is_some() { (a, b) } else { (b, a) };
+            out.push((
+                real.name.clone(),
+                format!(
+                    "tunnels[{i}]: emulated host {} cannot reach real host {}: the emulated hosts' underlay is a segment on this machine",
+                    emulated.name, real.name
+                ),
+            ));
+            continue;
+        }
+        if !matches!(tun.kind, TunnelKind::Gre { .. }) {
+            continue;
+        }
+        for &b in &tun.ends {
+            let h = topo.bridges[b].host;
+            if kernel_vxlan(&tinfo[h + 1]) {
+                out.push((
+                    topo.hosts[h].name.clone(),
+                    format!(
+                        "tunnels[{i}]: a GRE tunnel cannot end on real host {} without the kernel Open vSwitch datapath (its agent reports the userspace one); use vxlan",
+                        topo.hosts[h].name
+                    ),
+                ));
+            }
+        }
     }
     out
 }
@@ -567,6 +642,10 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
     for (hi, h) in topo.hosts.iter().enumerate() {
         let t = &tinfo[hi + 1];
         let hns = t.netns.clone();
+        if h.agent.is_some() {
+            // A real host keeps its own files (dnsmasq's, leases, rulesets, the lease script).
+            s.insert(&h.name, Resource::RunDir { path: run.clone() });
+        }
         if h.agent.is_none() {
             s.insert(
                 SANDBOX,
@@ -673,7 +752,31 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
     for tun in &topo.tunnels {
         for end in 0..2 {
             let br = &topo.bridges[tun.ends[end]];
+            let here = &topo.hosts[br.host];
             let other = &topo.hosts[topo.bridges[tun.ends[1 - end]].host];
+            let t = &tinfo[br.host + 1];
+            if let (TunnelKind::Vxlan { vni }, true) = (tun.kind, kernel_vxlan(t)) {
+                s.insert(
+                    &here.name,
+                    Resource::VxlanLink {
+                        netns: t.netns.clone(),
+                        name: tun.ports[end].clone(),
+                        vni,
+                        local: here.underlay_ip,
+                        remote: other.underlay_ip,
+                    },
+                );
+                s.insert(
+                    &here.name,
+                    Resource::OvsPort {
+                        bridge: br.ovs_name.clone(),
+                        name: tun.ports[end].clone(),
+                        tag: None,
+                        iface: OvsIface::System,
+                    },
+                );
+                continue;
+            }
             let iface = match tun.kind {
                 TunnelKind::Gre { key } => OvsIface::Gre {
                     remote_ip: other.underlay_ip,
@@ -1220,6 +1323,54 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
                 o
             }
         }
+        Resource::VxlanLink {
+            netns,
+            name,
+            vni,
+            local,
+            remote,
+        } => {
+            if del {
+                vec![ip(netns, &["link", "del", name])]
+            } else {
+                vec![
+                    ip(
+                        netns,
+                        &[
+                            "link",
+                            "add",
+                            name,
+                            "mtu",
+                            &VXLAN_INNER_MTU.to_string(),
+                            "type",
+                            "vxlan",
+                            "id",
+                            &vni.to_string(),
+                            "local",
+                            &local.to_string(),
+                            "remote",
+                            &remote.to_string(),
+                            "dstport",
+                            "4789",
+                            "nolearning",
+                            "df",
+                            "set",
+                        ],
+                    ),
+                    ip(
+                        netns,
+                        &[
+                            "link",
+                            "set",
+                            name,
+                            "alias",
+                            &format!("netloom:{topology}"),
+                            "up",
+                        ],
+                    ),
+                ]
+            }
+        }
         Resource::OvsBridge { name, datapath } => match step.action {
             Action::Delete => vec![vsctl(v(&["--if-exists", "del-br", name]))],
             Action::Create => vec![vsctl(v(&[
@@ -1653,6 +1804,118 @@ mod tests {
         let order = execution_order(&p);
         let last = order.last().unwrap();
         assert_eq!(p.targets[last.0].target.name, SANDBOX);
+    }
+
+    #[test]
+    fn a_real_host_uses_the_ovsdb_its_agent_reports() {
+        let t = topo("version: 1\nname: r\nhosts:\n  - name: a\n    agent: https://10.0.0.1:7311\n  - name: b\n    agent: https://10.0.0.2:7311\n");
+        let mut f = Facts::default();
+        f.ovsdb.insert("a".into(), "/tmp/a/db.sock".into());
+        let ts = targets(&t, &f);
+        assert_eq!(ts[1].ovsdb, "/tmp/a/db.sock");
+        assert_eq!(ts[2].ovsdb, SYSTEM_OVSDB);
+        // Facts recorded before the field existed still read.
+        let old: Facts = serde_json::from_str(r#"{"kernel_datapath": ["b"]}"#).unwrap();
+        assert!(old.ovsdb.is_empty() && old.kernel_datapath.contains("b"));
+    }
+
+    const REAL_PAIR: &str = "version: 1\nname: r\nunderlay: 10.1.0.0/24\nhosts:\n  - name: a\n    underlay_ip: 10.1.0.1\n    agent: https://10.1.0.1:7311\n    bridges: [{name: br}]\n  - name: b\n    underlay_ip: 10.1.0.2\n    agent: https://10.1.0.2:7311\n    bridges: [{name: br}]\n  - name: c\n    bridges: [{name: br}]\ntunnels:\n  - {type: vxlan, between: [a/br, b/br], vni: 7}\n  - {type: gre, between: [b/br, c/br]}\n";
+
+    #[test]
+    fn a_userspace_real_hosts_vxlan_is_a_kernel_device_on_an_ovs_port() {
+        let t = topo(REAL_PAIR);
+        let want = desired(&t, &Facts::default());
+        let a = &want.targets["a"];
+        let port = &t.tunnels[0].ports[0];
+        assert_eq!(
+            a[&format!("link /{port}")],
+            Resource::VxlanLink {
+                netns: String::new(),
+                name: port.clone(),
+                vni: 7,
+                local: "10.1.0.1".parse().unwrap(),
+                remote: "10.1.0.2".parse().unwrap(),
+            }
+        );
+        assert!(matches!(
+            &a[&format!("ovs-port {port}")],
+            Resource::OvsPort {
+                iface: OvsIface::System,
+                tag: None,
+                ..
+            }
+        ));
+        // With the kernel datapath, OVS makes the tunnel itself.
+        let mut f = Facts::default();
+        f.kernel_datapath.insert("a".into());
+        let want = desired(&t, &f);
+        assert!(!want.targets["a"].contains_key(&format!("link /{port}")));
+        assert!(matches!(
+            &want.targets["a"][&format!("ovs-port {port}")],
+            Resource::OvsPort {
+                iface: OvsIface::Vxlan { vni: 7, .. },
+                ..
+            }
+        ));
+        // A changed VNI re-creates the device; the port stays as it is.
+        let deployed = desired(&t, &Facts::default());
+        let changed = topo(&REAL_PAIR.replace("vni: 7", "vni: 8"));
+        let p = full_plan(&changed, &deployed);
+        let mut steps: Vec<String> = p
+            .targets
+            .iter()
+            .flat_map(|t| &t.steps)
+            .map(|s| s.to_string())
+            .collect();
+        steps.sort();
+        let mut expected: Vec<String> = t.tunnels[0]
+            .ports
+            .iter()
+            .flat_map(|p| [format!("+ link /{p}"), format!("- link /{p}")])
+            .collect();
+        expected.sort();
+        assert_eq!(steps, expected);
+        assert!(shell_script(&full_plan(&t, &State::default()))
+            .contains(&format!("ip link add {port} mtu 1450 type vxlan id 7 local 10.1.0.1 remote 10.1.0.2 dstport 4789 nolearning df set")));
+    }
+
+    #[test]
+    fn a_real_host_has_its_own_run_directory() {
+        let t = topo(REAL_PAIR);
+        let want = desired(&t, &Facts::default());
+        let dir = format!("dir {}", names::run_dir("r"));
+        for target in [SANDBOX, "a", "b"] {
+            assert!(want.targets[target].contains_key(&dir), "{target}");
+        }
+        // An emulated host's files are the sandbox machine's.
+        assert!(!want.targets["c"].contains_key(&dir));
+    }
+
+    #[test]
+    fn gre_on_a_userspace_real_host_and_emulated_to_real_tunnels_are_refused_by_name() {
+        let t = topo(&REAL_PAIR.replace(
+            "{type: vxlan, between: [a/br, b/br], vni: 7}",
+            "{type: gre, between: [a/br, b/br]}",
+        ));
+        let u = unsupported(&t, &Facts::default());
+        let hosts: Vec<&str> = u.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(hosts, ["a", "b", "b"], "{u:?}");
+        assert!(
+            u[0].1
+                .starts_with("tunnels[0]: a GRE tunnel cannot end on real host a"),
+            "{u:?}"
+        );
+        assert!(
+            u[2].1
+                .starts_with("tunnels[1]: emulated host c cannot reach real host b"),
+            "{u:?}"
+        );
+        // With the kernel datapath OVS makes GRE itself; the emulated underlay still reaches nothing real.
+        let mut f = Facts::default();
+        f.kernel_datapath.extend(["a".to_string(), "b".to_string()]);
+        let u = unsupported(&t, &f);
+        assert_eq!(u.len(), 1, "{u:?}");
+        assert!(u[0].1.starts_with("tunnels[1]: "), "{u:?}");
     }
 
     #[test]

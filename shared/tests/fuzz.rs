@@ -983,6 +983,7 @@ fn facts(t: &Topology, mask: u8) -> Facts {
             .filter(|(i, _)| mask & (1 << i) != 0)
             .map(|(_, h)| h.name.clone())
             .collect(),
+        ..Facts::default()
     }
 }
 

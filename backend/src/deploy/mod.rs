@@ -98,23 +98,24 @@ pub fn link_mark(topology: &str) -> String {
     format!("netloom:{topology}")
 }
 
-/// Facts about this machine's hosts: sandbox hosts are always userspace.
 /// Facts about a topology's hosts: real hosts say through their agents
-/// whether their kernel has the OVS datapath (then the plan uses it);
-/// emulated hosts never do (this machine's kernel lacks it).
+/// whether their kernel has the OVS datapath (then the plan uses it) and
+/// where their OVSDB is; emulated hosts never do (this machine's kernel lacks it).
 pub fn facts(topo: &Topology) -> Result<Facts, ApplyError> {
     let mut f = Facts::default();
     for t in plan::targets(topo, &f).iter().filter(|t| !t.emulated) {
         let Some(addr) = &t.agent else { continue };
         let fail = |e: String| ApplyError {
             target: t.name.clone(),
-            step: "ask the agent for its datapath".into(),
+            step: "ask the agent for its datapath and OVSDB".into(),
             source: StepError::Io(std::io::Error::other(e)),
         };
         let token = agent_token(&topo.name, t).map_err(|e| fail(e.to_string()))?;
-        if crate::agent::has_kernel_datapath(addr, &token).map_err(|e| fail(e.to_string()))? {
+        let h = crate::agent::host_facts(addr, &token).map_err(|e| fail(e.to_string()))?;
+        if h.kernel_datapath {
             f.kernel_datapath.insert(t.name.clone());
         }
+        f.ovsdb.insert(t.name.clone(), h.ovsdb);
     }
     Ok(f)
 }
@@ -122,6 +123,13 @@ pub fn facts(topo: &Topology) -> Result<Facts, ApplyError> {
 /// The plan that would make `topo` real now.
 pub fn plan_for(topo: &Topology) -> Result<Plan, ApplyError> {
     let f = facts(topo)?;
+    if let Some((host, message)) = plan::unsupported(topo, &f).into_iter().next() {
+        return Err(ApplyError {
+            target: host,
+            step: "plan".into(),
+            source: StepError::Io(std::io::Error::other(message)),
+        });
+    }
     let targets = plan::targets(topo, &f);
     let want = plan::desired(topo, &f);
     let have = observe_all(&topo.name, &targets, &want)?;
@@ -145,29 +153,34 @@ pub fn observe_all(
         let token = agent_token(topology, t).map_err(|e| fail(e.to_string()))?;
         let theirs = crate::agent::observe(addr, &token, topology, std::slice::from_ref(t), hint)
             .map_err(|e| fail(e.to_string()))?;
-        // The agent sees its own host; the rest of what it reports is ours to see.
-        if let Some(rs) = theirs.targets.get(&t.name) {
-            have.targets.insert(t.name.clone(), rs.clone());
-        }
+        // The agent sees its own host, and only it: what this machine saw under
+        // the host's name is not there; the rest of what the agent reports is ours to see.
+        match theirs.targets.get(&t.name) {
+            Some(rs) => have.targets.insert(t.name.clone(), rs.clone()),
+            None => have.targets.remove(&t.name),
+        };
     }
     Ok(have)
 }
 
-/// The plan that removes everything of topology `name` (the file, when given, sharpens observation).
-pub fn destroy_plan(name: &str, topo: Option<&Topology>) -> Plan {
-    // The datapath does not matter for removal.
-    let f = Facts::default();
+/// The plan that removes everything of topology `name` (the file, when given,
+/// sharpens observation and names the real hosts, observed through their agents).
+pub fn destroy_plan(name: &str, topo: Option<&Topology>) -> Result<Plan, ApplyError> {
     let (targets, hint) = match topo {
-        Some(t) => (plan::targets(t, &f), plan::desired(t, &f)),
+        // Real hosts' agents say where their OVSDB is; the datapath does not matter for removal.
+        Some(t) => {
+            let f = facts(t)?;
+            (plan::targets(t, &f), plan::desired(t, &f))
+        }
         None => (Vec::new(), State::default()),
     };
-    let have = observe::observe(name, &targets, &hint);
+    let have = observe_all(name, &targets, &hint)?;
     let targets = if topo.is_some() {
         targets
     } else {
         targets_from(name, &have)
     };
-    plan::plan(name, &targets, &State::default(), &have)
+    Ok(plan::plan(name, &targets, &State::default(), &have))
 }
 
 /// Targets as found, when the file is lost: a host's OVSDB is where its daemons run.
@@ -232,10 +245,10 @@ pub fn destroy(
 ) -> Result<Report, ApplyError> {
     let _lock = wait_for_lock(name, progress)?;
     let start = Instant::now();
-    let p = destroy_plan(name, topo);
+    let p = destroy_plan(name, topo)?;
     let mut r = execute(&p, progress)?;
     // A second look catches what the first plan could not see (a half-started daemon).
-    let again = destroy_plan(name, topo);
+    let again = destroy_plan(name, topo)?;
     if !again.is_empty() {
         r.steps += execute(&again, progress)?.steps;
     }
@@ -364,9 +377,14 @@ fn agent_token(topology: &str, t: &TargetInfo) -> Result<String, std::io::Error>
     if t.emulated {
         crate::agent::sandbox_token(topology)
     } else {
-        std::env::var("NETLOOM_AGENT_TOKEN")
-            .map_err(|_| std::io::Error::other("set NETLOOM_AGENT_TOKEN to the agents' token"))
+        real_host_token()
     }
+}
+
+/// The real hosts' agents' token, from `NETLOOM_AGENT_TOKEN`.
+pub(crate) fn real_host_token() -> Result<String, std::io::Error> {
+    std::env::var("NETLOOM_AGENT_TOKEN")
+        .map_err(|_| std::io::Error::other("set NETLOOM_AGENT_TOKEN to the agents' token"))
 }
 
 /// Run a target's steps through its agent. An emulated host whose agent is
@@ -666,25 +684,33 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
                 nl::with_netlink(&ns, move |n| n.del_link(&name))?;
             } else {
                 // Created from the peer's side: its MAC and master apply there in the same request.
-                let fd = if ns.is_empty() {
-                    None
-                } else {
-                    Some(std::fs::File::open(netns::path(&ns))?)
-                };
+                // The end named `name` moves to `ns`, the host's own ("") included.
+                let fd = netns::open(&ns)?;
                 let n2 = name.clone();
                 nl::with_netlink(&peer_netns, move |n| {
                     use std::os::fd::AsRawFd;
-                    n.add_veth(
-                        &peer,
-                        peer_mac,
-                        peer_master.as_deref(),
-                        &n2,
-                        fd.as_ref().map(|f| f.as_raw_fd()),
-                    )
+                    n.add_veth(&peer, peer_mac, peer_master.as_deref(), &n2, fd.as_raw_fd())
                 })?;
                 let mark = link_mark(topology);
                 nl::with_netlink(&ns, move |n| n.set_up_marked(&name, &mark))?;
             }
+        }
+        Resource::VxlanLink {
+            netns,
+            name,
+            vni,
+            local,
+            remote,
+        } => {
+            let mark = link_mark(topology);
+            nl::with_netlink(&netns, move |n| {
+                if del {
+                    n.del_link(&name)
+                } else {
+                    n.add_vxlan(&name, vni, local, remote, plan::VXLAN_INNER_MTU)?;
+                    n.set_up_marked(&name, &mark)
+                }
+            })?;
         }
         Resource::TxOffloadOff { netns, dev } => {
             if !del {
@@ -735,6 +761,8 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
                 procs::stop(&pidfile, Duration::from_secs(2));
             }
             if !del {
+                // A real host has no host directory until its first server needs one.
+                std::fs::create_dir_all(&dir)?;
                 if let Some(d) = args.iter().find_map(|a| a.strip_prefix("--dhcp-hostsdir=")) {
                     std::fs::create_dir_all(d)?;
                 }

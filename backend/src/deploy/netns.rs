@@ -79,6 +79,15 @@ fn prepare_dir() -> io::Result<()> {
     })
 }
 
+/// Open namespace `name` (`""`: this process's own, e.g. a real host's agent's).
+pub fn open(name: &str) -> io::Result<File> {
+    if name.is_empty() {
+        File::open("/proc/self/ns/net")
+    } else {
+        File::open(path(name))
+    }
+}
+
 /// Run `f` on a new OS thread inside namespace `name` (`""`: this process's own).
 pub fn run_in<R: Send + 'static>(
     name: &str,

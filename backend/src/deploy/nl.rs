@@ -12,10 +12,12 @@ use std::os::fd::RawFd;
 use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkFlags, LinkInfo};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, VxlanDf,
+};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteProtocol};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder,
 };
 
 use netloom_core::topology::Mac;
@@ -45,6 +47,19 @@ pub struct Link {
     pub up: bool,
     /// `ip link set NAME alias A`: netloom marks the links it makes in a shared namespace.
     pub alias: Option<String>,
+    /// A VXLAN device's settings.
+    pub vxlan: Option<Vxlan>,
+}
+
+/// What a VXLAN device is, as the kernel reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vxlan {
+    pub vni: u32,
+    pub local: Option<Ipv4Addr>,
+    pub remote: Option<Ipv4Addr>,
+    pub mtu: u32,
+    /// `df set`: outer packets are never fragmented.
+    pub df_set: bool,
 }
 
 /// A netlink session inside one namespace.
@@ -105,23 +120,43 @@ impl Nl {
                     mac: None,
                     master: None,
                     alias: None,
+                    vxlan: None,
                     up: m.header.flags.contains(LinkFlags::Up),
                 };
+                let mut mtu = 0;
                 for a in m.attributes {
                     match a {
                         LinkAttribute::IfName(n) => l.name = n,
                         LinkAttribute::Address(b) => l.mac = mac_of(&b),
                         LinkAttribute::Controller(c) => l.master = Some(c),
                         LinkAttribute::IfAlias(a) => l.alias = Some(a),
+                        LinkAttribute::Mtu(m) => mtu = m,
                         LinkAttribute::LinkInfo(infos) => {
                             for i in infos {
-                                if let LinkInfo::Kind(k) = i {
-                                    l.kind = format!("{k:?}").to_lowercase();
+                                match i {
+                                    LinkInfo::Kind(k) => l.kind = format!("{k:?}").to_lowercase(),
+                                    LinkInfo::Data(InfoData::Vxlan(v)) => {
+                                        let mut x = Vxlan::default();
+                                        for a in v {
+                                            match a {
+                                                InfoVxlan::Id(id) => x.vni = id,
+                                                InfoVxlan::Local(ip) => x.local = Some(ip),
+                                                InfoVxlan::Group(ip) => x.remote = Some(ip),
+                                                InfoVxlan::Df(VxlanDf::Set) => x.df_set = true,
+                                                _ => {}
+                                            }
+                                        }
+                                        l.vxlan = Some(x);
+                                    }
+                                    _ => {}
                                 }
                             }
                         }
                         _ => {}
                     }
+                }
+                if let Some(x) = &mut l.vxlan {
+                    x.mtu = mtu;
                 }
                 l
             })
@@ -176,12 +211,11 @@ impl Nl {
         mac: Option<Mac>,
         master: Option<&str>,
         peer: &str,
-        peer_ns_fd: Option<RawFd>,
+        peer_ns_fd: RawFd,
     ) -> Result<(), NlError> {
-        let mut p = LinkMessageBuilder::<LinkUnspec>::new().name(peer.to_string());
-        if let Some(fd) = peer_ns_fd {
-            p = p.setns_by_fd(fd);
-        }
+        let p = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(peer.to_string())
+            .setns_by_fd(peer_ns_fd);
         let mut b = LinkVeth::new(name, peer)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(p.build())))
             .up();
@@ -191,6 +225,27 @@ impl Nl {
         if let Some(m) = master {
             b = b.controller(self.must_index(m)?);
         }
+        Ok(self
+            .rt
+            .block_on(self.handle.link().add(b.build()).execute())?)
+    }
+
+    /// `ip link add NAME mtu MTU type vxlan id VNI local L remote R dstport 4789 nolearning df set`.
+    pub fn add_vxlan(
+        &self,
+        name: &str,
+        vni: u32,
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        mtu: u32,
+    ) -> Result<(), NlError> {
+        let b = LinkVxlan::new(name, vni)
+            .local(local)
+            .remote(remote)
+            .port(4789)
+            .learning(false)
+            .df(VxlanDf::Set)
+            .mtu(mtu);
         Ok(self
             .rt
             .block_on(self.handle.link().add(b.build()).execute())?)

@@ -16,7 +16,9 @@ use ipnet::Ipv4Net;
 use serde_json::Value;
 
 use netloom_core::names;
-use netloom_core::plan::{OvsIface, Resource, State, TargetInfo, OVS_OWNER_KEY, SANDBOX};
+use netloom_core::plan::{
+    OvsIface, Resource, State, TargetInfo, OVS_OWNER_KEY, SANDBOX, VXLAN_INNER_MTU,
+};
 
 use super::nl::{self, Link};
 use super::ovsdb::{self, Ovsdb};
@@ -71,6 +73,10 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
     let run = names::run_dir(topology);
     if Path::new(&run).exists() {
         s.insert(SANDBOX, Resource::RunDir { path: run.clone() });
+        // An agent observes its real host, whose run directory this is.
+        for t in targets.iter().filter(|t| !t.emulated) {
+            s.insert(&t.name, Resource::RunDir { path: run.clone() });
+        }
     }
     let own: Vec<String> = super::netns::list(&names::netns_prefix(topology))
         .into_iter()
@@ -221,6 +227,30 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                     .map(|t| t.name.clone())
                     .unwrap_or_default();
                 s.insert(&hint_target.get(&key).cloned().unwrap_or(real), r);
+            }
+            for l in v
+                .links
+                .iter()
+                .filter(|l| l.alias.as_deref() == Some(mark.as_str()))
+            {
+                let Some(x) = &l.vxlan else { continue };
+                // A device that is down or would not drop what the tunnel cannot
+                // carry is not the one wanted: it reads as another, to be re-made.
+                let sound = l.up && x.mtu == VXLAN_INNER_MTU && x.df_set;
+                let unset = Ipv4Addr::UNSPECIFIED;
+                let r = Resource::VxlanLink {
+                    netns: String::new(),
+                    name: l.name.clone(),
+                    vni: x.vni,
+                    local: x.local.filter(|_| sound).unwrap_or(unset),
+                    remote: x.remote.unwrap_or(unset),
+                };
+                let real = targets
+                    .iter()
+                    .find(|t| !t.emulated)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default();
+                s.insert(&hint_target.get(&r.key()).cloned().unwrap_or(real), r);
             }
             continue;
         }

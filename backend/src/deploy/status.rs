@@ -98,6 +98,11 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
             _ => {}
         }
     }
+    let remote_leases = if topo.hosts.iter().any(|h| h.agent.is_some()) {
+        super::verify::dhcp_found(topo)
+    } else {
+        vec![Vec::new(); topo.guests.len()]
+    };
     let guest = |gi: usize| {
         let g = &topo.guests[gi];
         let interfaces = g
@@ -108,14 +113,18 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
                     .get(&(g.netns.clone(), i.name.clone()))
                     .cloned()
                     .unwrap_or_default();
-                let lease = (i.addr == IfaceAddr::Dhcp)
-                    .then(|| {
-                        procs::read_lease(Path::new(&observe::lease_path(
-                            &topo.name, &g.netns, &i.name,
-                        )))
-                    })
-                    .flatten()
-                    .map(|l| l.ip.to_string());
+                let lease = match (&i.addr, &topo.hosts[g.host].agent) {
+                    (IfaceAddr::Dhcp, None) => procs::read_lease(Path::new(&observe::lease_path(
+                        &topo.name, &g.netns, &i.name,
+                    )))
+                    .map(|l| l.ip.to_string()),
+                    // A real host's lease files are on it: its agent reports the address.
+                    (IfaceAddr::Dhcp, Some(_)) => remote_leases[gi]
+                        .iter()
+                        .find(|(d, _)| *d == i.name)
+                        .map(|(_, a)| a.to_string()),
+                    _ => None,
+                };
                 if let Some(l) = &lease {
                     a.push(l.clone());
                 }
@@ -172,11 +181,20 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
                     .map(guest)
                     .collect()
             };
+            // A real host is not a namespace: its devices are in its agent's own
+            // (""), and it is present when its agent found anything of the topology.
+            let (netns, present) = match h.agent {
+                None => (h.netns.clone(), nss.contains(&h.netns)),
+                Some(_) => (
+                    String::new(),
+                    have.targets.get(&h.name).is_some_and(|rs| !rs.is_empty()),
+                ),
+            };
             HostStatus {
                 name: h.name.clone(),
-                netns: h.netns.clone(),
+                netns,
                 emulated: h.agent.is_none(),
-                present: nss.contains(&h.netns),
+                present,
                 processes,
                 vms: of(|k| matches!(k, GuestKind::Vm)),
                 routers: of(|k| matches!(k, GuestKind::Router(_))),

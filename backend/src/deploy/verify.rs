@@ -1,6 +1,7 @@
 //! `verify`: the reachability report measured for real — every sender (vm,
 //! external network) pings every address of the topology from inside its
-//! namespace — and its comparison with the simulator's prediction.
+//! namespace — and its comparison with the simulator's prediction. A real
+//! host's guests live on that host: its agent pings for them.
 //!
 //! Pings go only to addresses of the topology, from namespaces netloom
 //! created, whose only links lead to other namespaces of the same topology.
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
+use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use netloom_core::reach::{Probe, ReachReport, ReachResult, Source};
@@ -22,17 +24,48 @@ use super::{netns, Event, Progress};
 /// Pings running at once (each mostly waits).
 const PARALLEL: usize = 48;
 
+/// Per guest with an `ip: dhcp` interface, the `(device, address)` pairs
+/// found in its namespace (whoever ran the client: apply or a script), read
+/// here or, on a real host, by its agent; empty for other guests.
+pub fn dhcp_found(topo: &Topology) -> Vec<Vec<(String, Ipv4Net)>> {
+    let mut found: Vec<Vec<(String, Ipv4Net)>> = vec![Vec::new(); topo.guests.len()];
+    let mut remote: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (gi, g) in topo.guests.iter().enumerate() {
+        if !g.ifaces.iter().any(|i| i.addr == IfaceAddr::Dhcp) {
+            continue;
+        }
+        match &topo.hosts[g.host].agent {
+            None => {
+                found[gi] = super::nl::with_netlink(&g.netns, |n| n.addrs()).unwrap_or_default()
+            }
+            Some(a) => remote.entry(a.as_str()).or_default().push(gi),
+        }
+    }
+    for (addr, guests) in remote {
+        let nss: Vec<String> = guests
+            .iter()
+            .map(|&g| topo.guests[g].netns.clone())
+            .collect();
+        // An agent that cannot be asked leaves its guests' leases unfound.
+        let Ok(token) = super::real_host_token() else {
+            continue;
+        };
+        if let Ok(v) = crate::agent::addrs(addr, &token, &topo.name, &nss) {
+            for (g, a) in guests.into_iter().zip(v) {
+                found[g] = a;
+            }
+        }
+    }
+    found
+}
+
 /// The addresses each guest really has: static ones, and for `ip: dhcp` the
-/// address found on the interface (whoever ran the client: apply or a script).
+/// address found on the interface (see [`dhcp_found`]).
 pub fn real_addresses(topo: &Topology) -> Vec<Vec<Option<Ipv4Addr>>> {
     topo.guests
         .iter()
-        .map(|g| {
-            let found = if g.ifaces.iter().any(|i| i.addr == IfaceAddr::Dhcp) {
-                super::nl::with_netlink(&g.netns, |n| n.addrs()).unwrap_or_default()
-            } else {
-                Vec::new()
-            };
+        .zip(dhcp_found(topo))
+        .map(|(g, found)| {
             g.ifaces
                 .iter()
                 .map(|i| match i.addr {
@@ -85,18 +118,82 @@ fn rtt(stdout: &[u8]) -> Option<f64> {
         .ok()
 }
 
-/// One ping to run: who sends, from which namespace, to which address (and whose).
+/// Ping each (namespace, address) pair on this machine (an agent does this
+/// for its real host): whether each got its echo reply, in order.
+pub fn ping_all(pings: &[(String, Ipv4Addr)]) -> Vec<bool> {
+    let next = AtomicUsize::new(0);
+    let oks: Vec<Mutex<bool>> = pings.iter().map(|_| Mutex::new(false)).collect();
+    std::thread::scope(|sc| {
+        for _ in 0..PARALLEL.min(pings.len()) {
+            sc.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((ns, to)) = pings.get(i) else { break };
+                let ok = ping(ns, *to).0;
+                *oks[i].lock().unwrap_or_else(PoisonError::into_inner) = ok;
+            });
+        }
+    });
+    oks.into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
+        .collect()
+}
+
+/// One ping to run: who sends, from which namespace, to which address
+/// (and whose), and where it runs: `None` this machine, else the agent of
+/// the sender's real host.
 struct Pair {
     host: String,
     from: String,
     ns: String,
     to: Ipv4Addr,
     owner: String,
+    place: Option<String>,
+}
+
+/// What a pair found: ping's verdict and round trip, or why it was not measured.
+type Outcome = Result<(bool, Option<f64>), String>;
+
+/// Measured pairs, reported one at a time so `done` counts up in order.
+struct Tally<'a> {
+    progress: Progress<'a>,
+    total: usize,
+    found: Mutex<(usize, Vec<Option<(Probe, Option<String>)>>)>,
+}
+
+impl Tally<'_> {
+    fn record(&self, i: usize, p: &Pair, outcome: Outcome, ms: f64) {
+        let (ok, rtt_ms, unmeasured) = match outcome {
+            Ok((ok, rtt)) => (ok, rtt, None),
+            Err(e) => (false, None, Some(format!("not measured: {e}"))),
+        };
+        let mut f = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        f.0 += 1;
+        let probe = Probe {
+            from: p.from.clone(),
+            to: p.to.to_string(),
+            owner: Some(p.owner.clone()),
+            ok,
+            rtt_ms,
+            ms,
+            done: f.0,
+            total: self.total,
+        };
+        (self.progress)(&Event {
+            target: p.host.clone(),
+            step: format!("ping {} ({}) from {}", p.to, p.owner, p.from),
+            ok,
+            error: (!ok).then(|| unmeasured.clone().unwrap_or(probe.result().detail)),
+            ms,
+            probe: Some(probe.clone()),
+        });
+        f.1[i] = Some((probe, unmeasured));
+    }
 }
 
 /// Measure the report: same senders, same addresses (leases as found) as
 /// `reach`. `progress` gets an [`Event`] carrying a [`Probe`] as each pair
-/// ends, one at a time, `done` counting up.
+/// ends, one at a time, `done` counting up. A real host's pairs are pinged
+/// by its agent, all in one request, and reported when it answers.
 pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
     let addrs = real_addresses(topo);
     let mut owned: Vec<(Ipv4Addr, String)> = Vec::new();
@@ -116,13 +213,17 @@ pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
     );
     let mut pairs: Vec<Pair> = Vec::new();
     for node in netloom_core::reach::senders(topo) {
-        let (host, from, ns, own): (String, String, String, Vec<Ipv4Addr>) = match node {
-            NodeRef::Guest(g) => (
-                topo.hosts[topo.guests[g].host].name.clone(),
-                topo.vm_label(g),
-                topo.guests[g].netns.clone(),
-                addrs[g].iter().flatten().copied().collect(),
-            ),
+        let (host, from, ns, own, place) = match node {
+            NodeRef::Guest(g) => {
+                let h = &topo.hosts[topo.guests[g].host];
+                (
+                    h.name.clone(),
+                    topo.vm_label(g),
+                    topo.guests[g].netns.clone(),
+                    addrs[g].iter().flatten().copied().collect::<Vec<_>>(),
+                    h.agent.clone(),
+                )
+            }
             NodeRef::External(e) => {
                 let x = &topo.externals[e];
                 // External networks live on this machine, like the sandbox's own steps.
@@ -131,6 +232,7 @@ pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
                     x.name.clone(),
                     x.netns.clone(),
                     vec![x.gateway.addr()],
+                    None,
                 )
             }
         };
@@ -142,54 +244,87 @@ pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
                     ns: ns.clone(),
                     to: *to,
                     owner: owner.clone(),
+                    place: place.clone(),
                 });
             }
         }
     }
     let total = pairs.len();
+    let tally = Tally {
+        progress,
+        total,
+        found: Mutex::new((0, vec![None; total])),
+    };
+    let local: Vec<usize> = (0..total).filter(|&i| pairs[i].place.is_none()).collect();
+    let mut remote: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, p) in pairs.iter().enumerate() {
+        if let Some(a) = &p.place {
+            remote.entry(a.as_str()).or_default().push(i);
+        }
+    }
     let next = AtomicUsize::new(0);
-    let found: Mutex<(usize, Vec<Option<Probe>>)> = Mutex::new((0, vec![None; total]));
-    // A pool rather than batches: a slow (unanswered) ping holds up only its worker.
     std::thread::scope(|sc| {
-        for _ in 0..PARALLEL.min(total) {
-            sc.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(p) = pairs.get(i) else { break };
+        for (addr, idx) in &remote {
+            let (pairs, tally) = (&pairs, &tally);
+            sc.spawn(move || {
+                let pings: Vec<(String, Ipv4Addr)> = idx
+                    .iter()
+                    .map(|&i| (pairs[i].ns.clone(), pairs[i].to))
+                    .collect();
                 let t0 = Instant::now();
-                let (ok, rtt_ms) = ping(&p.ns, p.to);
+                let r = agent_pings(&topo.name, addr, &pings);
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
-                // Reported under the lock, so `done` reaches callers in order.
-                let mut f = found.lock().unwrap_or_else(PoisonError::into_inner);
-                f.0 += 1;
-                let probe = Probe {
-                    from: p.from.clone(),
-                    to: p.to.to_string(),
-                    owner: Some(p.owner.clone()),
-                    ok,
-                    rtt_ms,
-                    ms,
-                    done: f.0,
-                    total,
+                for (k, &i) in idx.iter().enumerate() {
+                    let outcome = match &r {
+                        Ok(oks) => Ok((oks.get(k).copied().unwrap_or(false), None)),
+                        Err(e) => Err(e.clone()),
+                    };
+                    tally.record(i, &pairs[i], outcome, ms);
+                }
+            });
+        }
+        // A pool rather than batches: a slow (unanswered) ping holds up only its worker.
+        for _ in 0..PARALLEL.min(local.len()) {
+            sc.spawn(|| loop {
+                let Some(&i) = local.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
                 };
-                let line = probe.result();
-                progress(&Event {
-                    target: p.host.clone(),
-                    step: format!("ping {} ({}) from {}", p.to, p.owner, p.from),
-                    ok,
-                    error: (!ok).then_some(line.detail),
-                    ms,
-                    probe: Some(probe.clone()),
-                });
-                f.1[i] = Some(probe);
+                let p = &pairs[i];
+                let t0 = Instant::now();
+                let r = ping(&p.ns, p.to);
+                tally.record(i, p, Ok(r), t0.elapsed().as_secs_f64() * 1000.0);
             });
         }
     });
-    let (_, probes) = found.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let (_, found) = tally
+        .found
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     ReachReport {
         topology: topo.name.clone(),
         source: Source::Real,
-        results: probes.iter().flatten().map(Probe::result).collect(),
+        results: found
+            .into_iter()
+            .flatten()
+            .map(|(probe, unmeasured)| {
+                let mut r = probe.result();
+                if let Some(d) = unmeasured {
+                    r.detail = d;
+                }
+                r
+            })
+            .collect(),
     }
+}
+
+/// Pings run by the agent at `addr` for its host's guests.
+fn agent_pings(
+    topology: &str,
+    addr: &str,
+    pings: &[(String, Ipv4Addr)],
+) -> Result<Vec<bool>, String> {
+    let token = super::real_host_token().map_err(|e| e.to_string())?;
+    crate::agent::ping(addr, &token, topology, pings).map_err(|e| e.to_string())
 }
 
 /// One pair where reality and the prediction differ.
