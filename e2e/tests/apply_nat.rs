@@ -20,12 +20,14 @@ fn nat_lab_full_cycle() {
         let t = t + "  - name: node9\n    bridges:\n      - name: br-in\n    vms:\n      - name: vm9\n        nics:\n          - {bridge: br-in, ip: 10.0.9.9/24, mac: \"52:54:00:00:09:09\"}\n";
         let mut want = vec!["update ovs-port".to_string()];
         want.extend(new_vm_steps("e2e-nat", "node9", "vm9", Some("10.0.9.9/24")));
-        // A new emulated host: its namespace, underlay link, daemons, bridges, phy port and address.
+        // A new emulated host: its namespace (ARP answered only by the bridge
+        // holding the underlay address), underlay link, daemons, bridges, phy port and address.
         want.extend(
             [
                 "create netns nl-e2e-nat.node9",
                 "create agent nl-e2e-nat.node9",
                 "create link nl-e2e-nat.node9/",
+                "create sysctl nl-e2e-nat.node9",
                 "create ovs_daemons nl-e2e-nat.node9",
                 "create ovs_bridge",
                 "create ovs_bridge",

@@ -671,11 +671,25 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                     dir: format!("{run}/{}", h.name),
                 },
             );
+            // Started by the sandbox with the host's agent, so the host's own
+            // steps find its Open vSwitch running.
             s.insert(
-                &h.name,
+                SANDBOX,
                 Resource::OvsDaemons {
                     netns: hns.clone(),
                     dir: format!("{run}/{}", h.name),
+                },
+            );
+            // Only the underlay bridge's port, which holds the address, answers
+            // ARP for it: the underlay veth is an OVS port but also a kernel
+            // device here, and its answer (its own MAC) would make a remote's
+            // tunnel send to a MAC this host's OVS does not take tunnel packets for.
+            s.insert(
+                SANDBOX,
+                Resource::Sysctl {
+                    netns: hns.clone(),
+                    key: "net/ipv4/conf/all/arp_ignore".into(),
+                    value: "1".into(),
                 },
             );
             let phy = names::phy_bridge(&tag);

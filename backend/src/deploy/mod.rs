@@ -183,13 +183,17 @@ pub fn destroy_plan(name: &str, topo: Option<&Topology>) -> Result<Plan, ApplyEr
     Ok(plan::plan(name, &targets, &State::default(), &have))
 }
 
-/// Targets as found, when the file is lost: a host's OVSDB is where its daemons run.
+/// Targets as found, when the file is lost: a host's OVSDB is where its
+/// daemons (the sandbox's, in the host's directory) run.
 fn targets_from(topology: &str, have: &State) -> Vec<TargetInfo> {
+    let run = names::run_dir(topology);
     have.targets
-        .iter()
-        .map(|(name, rs)| {
-            let daemons = rs.values().find_map(|r| match r {
-                Resource::OvsDaemons { netns, dir } => Some((netns.clone(), dir.clone())),
+        .keys()
+        .map(|name| {
+            let daemons = have.iter().find_map(|(_, r)| match r {
+                Resource::OvsDaemons { netns, dir } if *dir == format!("{run}/{name}") => {
+                    Some((netns.clone(), dir.clone()))
+                }
                 _ => None,
             });
             let (netns, dir) = daemons.unwrap_or_default();
@@ -338,8 +342,12 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
 /// Resolve the underlay neighbours of tunnels just created on emulated hosts.
 /// The userspace datapath drops the packet that makes it look up a tunnel's
 /// remote: were that a DHCP DISCOVER, the client would wait a second to retry.
-/// One ping per host and remote, between netloom's own namespaces.
+/// It learns a remote only from an ARP reply to its bridge's own address, so
+/// each host asks (`arping` from the underlay bridge) rather than pings: a
+/// ping may use a neighbour entry the kernel took from the remote's own ARP
+/// request, and then no reply passes through OVS. Between netloom's own namespaces.
 fn warm_tunnels(plan: &Plan) {
+    let phy = names::phy_bridge(&names::topology_tag(&plan.topology));
     let mut pairs: Vec<(String, std::net::Ipv4Addr)> = Vec::new();
     for tp in plan
         .targets
@@ -359,12 +367,15 @@ fn warm_tunnels(plan: &Plan) {
     }
     std::thread::scope(|sc| {
         for (ns, ip) in &pairs {
+            let phy = &phy;
             sc.spawn(move || {
                 let ip = ip.to_string();
-                // Every 50 ms until a reply: the first request may be the one dropped.
+                // Until the first reply, a request a second, for up to 2 s.
                 let _ = procs::run(
                     ns,
-                    &["ping", "-c", "1", "-i", "0.05", "-w", "1", "-q", "-n", &ip],
+                    &[
+                        "busybox", "arping", "-f", "-c", "2", "-w", "2", "-I", phy, &ip,
+                    ],
                     None,
                 );
             });
@@ -413,11 +424,11 @@ fn run_remote_or_local(
 
 /// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
 ///
-/// A host whose Open vSwitch is new gets it first, on a thread of its own:
-/// the daemons, then at once the transaction with all its rows. The new
-/// ovs-vswitchd spends about 0.1 s calibrating its userspace datapath as
-/// soon as it sees a bridge, and the namespaces, links, offloads and sysctls
-/// are made meanwhile (it picks a port's device up when it appears).
+/// New OVS rows go first, on a thread of their own: a new ovs-vswitchd
+/// spends about 0.1 s calibrating its userspace datapath as soon as it sees
+/// a bridge, and the namespaces, links, offloads and sysctls are made
+/// meanwhile (it picks a port's device up when it appears). Removals keep
+/// rank order.
 pub fn run_target<'a>(
     topology: &str,
     tp: &TargetPlan,
@@ -430,20 +441,14 @@ pub fn run_target<'a>(
         .copied()
         .filter(|s| s.resource.is_ovs_row())
         .collect();
-    let daemons = steps
-        .iter()
-        .copied()
-        .find(|s| s.action == Action::Create && matches!(s.resource, Resource::OvsDaemons { .. }));
+    let rows_first = !rows.is_empty() && rows.iter().all(|s| s.action != Action::Delete);
     std::thread::scope(|sc| {
-        let mut early = daemons.map(|d| {
+        let mut early = rows_first.then(|| {
             let rows = &rows;
-            sc.spawn(move || {
-                run_one(topology, &tp.target, d, progress, fail_at)?;
-                ovs_rows(topology, tp, rows, progress, fail_at)
-            })
+            sc.spawn(move || ovs_rows(topology, tp, rows, progress, fail_at))
         });
         let mut done = 0;
-        let mut ovs_done = early.is_some();
+        let mut ovs_done = rows_first;
         let mut pending: Pending<'a> = None;
         type Early<'s, 'a> =
             Option<std::thread::ScopedJoinHandle<'s, Result<(usize, Pending<'a>), ApplyError>>>;
@@ -453,7 +458,7 @@ pub fn run_target<'a>(
          -> Result<(), ApplyError> {
             if let Some(h) = early.take() {
                 let (n, want) = h.join().expect("OVS thread")?;
-                *done += n + 1;
+                *done += n;
                 *pending = want;
             }
             if let Some((want, s)) = pending.take() {
@@ -463,11 +468,21 @@ pub fn run_target<'a>(
             }
             Ok(())
         };
-        let steps: Vec<&Step> = steps
-            .iter()
-            .copied()
-            .filter(|s| !daemons.is_some_and(|d| std::ptr::eq(*s, d)))
-            .collect();
+        // Addresses, routes and daemons in the host's own namespace, where
+        // ovs-vswitchd makes its devices (the underlay bridge's port), wait for
+        // it; guests' namespaces hold only veth ends, so theirs go on meanwhile.
+        let on_ovs_devices = |s: &Step| {
+            matches!(
+                s.resource,
+                Resource::Addr { .. }
+                    | Resource::Route { .. }
+                    | Resource::Nft { .. }
+                    | Resource::Dnsmasq { .. }
+                    | Resource::DhcpClient { .. }
+            ) && s.resource.netns() == Some(tp.target.netns.as_str())
+        };
+        let mut deferred: Vec<&Step> = Vec::new();
+        let mut starting = Vec::new();
         let mut count = 0;
         let mut i = 0;
         while i < steps.len() {
@@ -477,20 +492,6 @@ pub fn run_target<'a>(
                 j += 1;
             }
             let group = &steps[i..j];
-            // Addresses need the devices ovs-vswitchd makes; its daemons must
-            // finish removing ports (TAP devices) before they stop.
-            let needs_ovs = match &group[0].resource {
-                Resource::Addr { .. }
-                | Resource::Route { .. }
-                | Resource::Nft { .. }
-                | Resource::Dnsmasq { .. }
-                | Resource::DhcpClient { .. } => true,
-                Resource::OvsDaemons { .. } => group[0].action == Action::Delete,
-                _ => false,
-            };
-            if needs_ovs {
-                settle(&mut pending, &mut early, &mut done)?;
-            }
             if group[0].resource.is_ovs_row() {
                 if !ovs_done {
                     let (n, want) = ovs_rows(topology, tp, &rows, progress, fail_at)?;
@@ -499,32 +500,60 @@ pub fn run_target<'a>(
                     ovs_done = true;
                 }
             } else {
-                // Parallel, a few at a time: 2 cores, and every step has its own thread anyway.
-                for chunk in group.chunks(16) {
-                    let res: Vec<Result<(), ApplyError>> = std::thread::scope(|sc| {
-                        let hs: Vec<_> = chunk
-                            .iter()
-                            .map(|s| {
-                                sc.spawn(move || {
-                                    run_one(topology, &tp.target, s, progress, fail_at)
-                                })
-                            })
-                            .collect();
-                        hs.into_iter()
-                            .map(|h| h.join().expect("step thread"))
-                            .collect()
-                    });
-                    for r in res {
-                        r?;
-                    }
-                    count += chunk.len();
+                let waiting = pending.is_some() || early.is_some();
+                let (later, now): (Vec<&Step>, Vec<&Step>) =
+                    group.iter().partition(|s| waiting && on_ovs_devices(s));
+                deferred.extend(later);
+                // Nothing of the sandbox's needs a host's OVS daemons, so the
+                // links are made while they start; the hosts' steps come after.
+                let (daemons, now): (Vec<&Step>, Vec<&Step>) = now.into_iter().partition(|s| {
+                    s.action == Action::Create && matches!(s.resource, Resource::OvsDaemons { .. })
+                });
+                if !daemons.is_empty() {
+                    starting.push(
+                        sc.spawn(move || run_parallel(topology, tp, &daemons, progress, fail_at)),
+                    );
                 }
+                count += run_parallel(topology, tp, &now, progress, fail_at)?;
             }
             i = j;
         }
+        for h in starting {
+            count += h.join().expect("OVS daemons thread")?;
+        }
         settle(&mut pending, &mut early, &mut done)?;
+        // Already in rank order.
+        for group in deferred.chunk_by(|a, b| a.resource.rank() == b.resource.rank()) {
+            count += run_parallel(topology, tp, group, progress, fail_at)?;
+        }
         Ok(count + done)
     })
+}
+
+/// Steps of one rank at once, a few at a time (2 cores, and every step has
+/// its own thread anyway); returns how many ran.
+fn run_parallel(
+    topology: &str,
+    tp: &TargetPlan,
+    group: &[&Step],
+    progress: Progress,
+    fail_at: Option<&str>,
+) -> Result<usize, ApplyError> {
+    for chunk in group.chunks(16) {
+        let res: Vec<Result<(), ApplyError>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = chunk
+                .iter()
+                .map(|s| sc.spawn(move || run_one(topology, &tp.target, s, progress, fail_at)))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("step thread"))
+                .collect()
+        });
+        for r in res {
+            r?;
+        }
+    }
+    Ok(group.len())
 }
 
 /// The configuration ovs-vswitchd must reach before addresses go on its

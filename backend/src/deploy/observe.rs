@@ -433,7 +433,7 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                 .and_then(|i| ns_inodes.get(&i).cloned())
                 .unwrap_or_else(|| names::host_netns(topology, &host));
             s.insert(
-                &host,
+                SANDBOX,
                 Resource::OvsDaemons {
                     netns: ns,
                     dir: dir.clone(),

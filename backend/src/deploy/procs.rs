@@ -133,7 +133,7 @@ pub fn new_database(schema: &str) -> Result<Vec<u8>, io::Error> {
 /// ovs-vswitchd makes each bridge's `BRIDGE.mgmt` socket: emulated hosts
 /// share bridge names (every one has the underlay bridge), so they must not share that.
 pub fn start_ovs(ns: &str, dir: &str) -> Result<(), ProcError> {
-    stop_ovs(dir);
+    clear_ovs(dir);
     std::fs::create_dir_all(dir).map_err(io_err(format!("mkdir {dir}")))?;
     let db = format!("{dir}/conf.db");
     let schema = std::fs::read_to_string(SCHEMA).map_err(io_err(SCHEMA))?;
@@ -198,8 +198,16 @@ pub fn ovs_running(dir: &str) -> Option<i32> {
     alive_pid(&d.join("ovsdb.pid")).and(alive_pid(&d.join("vswitchd.pid")))
 }
 
-/// Stop an emulated host's daemons (vswitchd first) and remove their files.
+/// Stop an emulated host's daemons (vswitchd first) and remove their files
+/// and, when nothing else is left in it, their directory.
 pub fn stop_ovs(dir: &str) {
+    clear_ovs(dir);
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Stop an emulated host's daemons and remove their files; the directory
+/// stays (the host's agent starts in it at the same time).
+fn clear_ovs(dir: &str) {
     let d = Path::new(dir);
     stop(&d.join("vswitchd.pid"), Duration::from_secs(3));
     stop(&d.join("ovsdb.pid"), Duration::from_secs(3));
@@ -224,7 +232,6 @@ pub fn stop_ovs(dir: &str) {
             }
         }
     }
-    let _ = std::fs::remove_dir(d);
 }
 
 /// Start an emulated host's agent inside `ns` (`netloom agent --listen unix:DIR/agent.sock`),
