@@ -370,13 +370,14 @@ fn warm_tunnels(plan: &Plan) {
             let phy = &phy;
             sc.spawn(move || {
                 let ip = ip.to_string();
-                // Until the first reply, a request a second, for up to 2 s.
-                let _ = procs::run(
+                // Until the first reply, a request a second, for up to 2 s. The
+                // reply is what OVS learns from; arping's exit need not be awaited.
+                procs::run_until(
                     ns,
                     &[
                         "busybox", "arping", "-f", "-c", "2", "-w", "2", "-I", phy, &ip,
                     ],
-                    None,
+                    |line| line.contains("reply from"),
                 );
             });
         }

@@ -330,8 +330,10 @@ pub fn cmdline_args(pid: i32) -> Vec<String> {
 
 /// The fixed udhcpc script: it only writes the lease's variables to `$NETLOOM_LEASE`;
 /// netloom then configures the address itself.
+/// The file appears whole (written aside, then renamed): netloom takes it as
+/// soon as it is there, without waiting for udhcpc to exit.
 pub const UDHCPC_SCRIPT: &str = "#!/bin/sh\n\
-case \"$1\" in bound|renew) printf 'ip=%s\\nmask=%s\\nrouter=%s\\n' \"$ip\" \"$mask\" \"$router\" > \"$NETLOOM_LEASE\";; esac\n";
+case \"$1\" in bound|renew) printf 'ip=%s\\nmask=%s\\nrouter=%s\\n' \"$ip\" \"$mask\" \"$router\" > \"$NETLOOM_LEASE.new\" && mv \"$NETLOOM_LEASE.new\" \"$NETLOOM_LEASE\";; esac\n";
 
 /// A DHCP lease as udhcpc reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -358,6 +360,8 @@ pub fn read_lease(path: &Path) -> Option<Lease> {
 }
 
 /// `udhcpc -i DEV -n -q -f -t 6 -T 1 -s SCRIPT` inside `ns`: one lease, written to `lease`.
+/// Done as soon as the lease is written: udhcpc's own exit (closing its
+/// packet sockets waits for the kernel, about 15 ms) happens in the background.
 pub fn dhcp_request(ns: &str, dev: &str, script: &str, lease: &Path) -> Result<(), ProcError> {
     let what = format!("udhcpc -i {dev} in {ns}");
     let mut cmd = Command::new("busybox");
@@ -368,18 +372,50 @@ pub fn dhcp_request(ns: &str, dev: &str, script: &str, lease: &Path) -> Result<(
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
-    let out = netns::command_in(ns, cmd)
+    let mut child = netns::command_in(ns, cmd)
         .map_err(io_err(&what))?
-        .output()
+        .spawn()
         .map_err(io_err(&what))?;
-    if !out.status.success() || !lease.exists() {
-        return Err(ProcError::Failed {
-            what,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
+    loop {
+        if lease.exists() {
+            std::thread::spawn(move || child.wait_with_output());
+            return Ok(());
+        }
+        if child.try_wait().map_err(io_err(&what))?.is_some() {
+            let out = child.wait_with_output().map_err(io_err(&what))?;
+            if out.status.success() && lease.exists() {
+                return Ok(());
+            }
+            return Err(ProcError::Failed {
+                what,
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
-    Ok(())
+}
+
+/// Run a command inside `ns` until a line of its output satisfies `done`
+/// (true), or it ends (false); it finishes in the background.
+pub fn run_until(ns: &str, argv: &[&str], done: impl Fn(&str) -> bool) -> bool {
+    use std::io::BufRead;
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let Ok(mut child) = netns::command_in(ns, cmd).and_then(|mut c| c.spawn()) else {
+        return false;
+    };
+    let found = child.stdout.take().is_some_and(|out| {
+        std::io::BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| done(&l))
+    });
+    std::thread::spawn(move || child.wait());
+    found
 }
 
 #[cfg(test)]
