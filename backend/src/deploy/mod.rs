@@ -690,7 +690,8 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
             if del {
                 procs::stop_ovs(&dir);
             } else {
-                procs::start_ovs(&netns, &dir)?;
+                let phy = names::phy_bridge(&names::topology_tag(topology));
+                procs::start_ovs(&netns, &dir, &phy, topology)?;
             }
         }
         Resource::Segment { netns, name, mac } => {
@@ -923,9 +924,14 @@ fn ovs_transaction(
         n += 1;
         format!("row{n}")
     };
+    // A bridge to create that is already there as ours (made with its host's
+    // daemons) is taken as it is: it only gets its ports.
+    let made = |name: &str| bridges.get(name).is_some_and(|(_, ours)| *ours);
     for s in steps {
         if let (Action::Create, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
-            new_bridges.insert(name.clone(), Vec::new());
+            if !made(name) {
+                new_bridges.insert(name.clone(), Vec::new());
+            }
         }
         if let (Action::Delete, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
             deleted_bridges.push(name.clone());
@@ -1005,6 +1011,13 @@ fn ovs_transaction(
     }
     for s in steps {
         if let (Action::Create, Resource::OvsBridge { name, datapath }) = (s.action, &s.resource) {
+            if made(name) {
+                ops.push(
+                    json!({"op": "update", "table": "Bridge", "where": [["name", "==", name]],
+                    "row": {"datapath_type": datapath}}),
+                );
+                continue;
+            }
             let iu = fresh();
             let pu = fresh();
             let bu = fresh();

@@ -128,11 +128,15 @@ pub fn new_database(schema: &str) -> Result<Vec<u8>, io::Error> {
 
 /// Start an emulated host's Open vSwitch inside `ns`, files in `dir`: the
 /// database file, `ovsdb-server --detach`, the Open_vSwitch row
-/// (`ovs-vsctl init`), `ovs-vswitchd --detach`. Leftovers of a failed start go first.
+/// (`ovs-vsctl init`) with the bridge `first` (marked as `topology`'s, with
+/// only its own port), `ovs-vswitchd --detach`. Leftovers of a failed start go first.
+/// A new ovs-vswitchd calibrates its userspace datapath for 0.1 s when it
+/// first sees a bridge: with one there from its start, that overlaps the
+/// rest of the host's making; the host's own steps then add its ports.
 /// Both daemons get `dir` as their run directory (`OVS_RUNDIR`), where
 /// ovs-vswitchd makes each bridge's `BRIDGE.mgmt` socket: emulated hosts
 /// share bridge names (every one has the underlay bridge), so they must not share that.
-pub fn start_ovs(ns: &str, dir: &str) -> Result<(), ProcError> {
+pub fn start_ovs(ns: &str, dir: &str, first: &str, topology: &str) -> Result<(), ProcError> {
     clear_ovs(dir);
     std::fs::create_dir_all(dir).map_err(io_err(format!("mkdir {dir}")))?;
     let db = format!("{dir}/conf.db");
@@ -166,8 +170,17 @@ pub fn start_ovs(ns: &str, dir: &str) -> Result<(), ProcError> {
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
+    let owner = super::ovsdb::map([(netloom_core::plan::OVS_OWNER_KEY, topology)]);
     Ovsdb::connect(&sock)?.transact(vec![
-        json!({"op": "insert", "table": "Open_vSwitch", "row": {}}),
+        json!({"op": "insert", "table": "Interface", "uuid-name": "i",
+            "row": {"name": first, "type": "internal"}}),
+        json!({"op": "insert", "table": "Port", "uuid-name": "p",
+            "row": {"name": first, "interfaces": ["named-uuid", "i"], "external_ids": owner}}),
+        json!({"op": "insert", "table": "Bridge", "uuid-name": "b",
+            "row": {"name": first, "datapath_type": "netdev", "ports": ["named-uuid", "p"],
+                "external_ids": owner}}),
+        json!({"op": "insert", "table": "Open_vSwitch",
+            "row": {"bridges": ["named-uuid", "b"]}}),
     ])?;
     // Not waited for: its --detach parent returns only after the first
     // reconfiguration; the caller waits for `cur_cfg` when it matters.
