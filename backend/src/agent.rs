@@ -6,9 +6,11 @@
 //! exercises the real path end to end.
 //!
 //! Protocol: one JSON request per connection, one line:
-//! `{"token": T, "request": {"execute": {...}} | {"observe": {...}}}`; the
-//! agent answers with JSON lines: `{"event": Event}` per step, then
-//! `{"done": ...}` or `{"error": {"step": S, "message": M}}`. Addresses:
+//! `{"token": T, "request": R}` with R one of `execute` (run steps; answers
+//! `{"event": Event}` per step, then `{"done": N}` or `{"error": {"step": S,
+//! "message": M}}`), `observe` (what exists), `facts` / `hostfacts` (kernel
+//! datapath, OVSDB socket), `ping` (pings from the topology's namespaces
+//! only) and `addrs` (addresses in the topology's namespaces only). Addresses:
 //! `unix:/path` or `tcp:HOST:PORT`. Over TCP the agent speaks TLS when given
 //! `--tls-cert/--tls-key`, and refuses to listen on anything but loopback
 //! without them unless `--insecure`. The controller reaches `https://HOST:PORT`
@@ -997,6 +999,18 @@ mod tests {
                     Action::Create,
                     Resource::DhcpHost {
                         path: ns("/etc/dnsmasq.d/x.hosts/evil"),
+                        mac: "02:00:00:00:00:01".parse().unwrap(),
+                        ip: "10.0.0.1".parse().unwrap(),
+                    },
+                ),
+            ),
+            // A hosts directory, but not a DHCP server's: SIGHUP would stop that daemon.
+            (
+                "t",
+                step(
+                    Action::Delete,
+                    Resource::DhcpHost {
+                        path: ns("/run/netloom/t/h1/vswitchd.hosts/x"),
                         mac: "02:00:00:00:00:01".parse().unwrap(),
                         ip: "10.0.0.1".parse().unwrap(),
                     },

@@ -137,7 +137,9 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 && d.running.get_untracked().is_some()
             {
                 d.running.set(None);
+                // A half-measured matrix would read as an answer.
                 sim.probes.set(None);
+                sim.real.set(None);
                 d.error.set(Some(format!(
                     "lost the progress of job {id}: is the server still running?"
                 )));
@@ -187,7 +189,9 @@ fn flush_probes(sim: Sim, pending: &RefCell<Vec<Probe>>) {
 /// Overlay the measured matrix on the simulated one.
 fn show_verify(sim: Sim, topo: Option<&netloom_core::Topology>, done: &Value) {
     let Ok(real) = serde_json::from_value::<ReachReport>(done["real"].clone()) else {
+        // A verify that failed keeps no half-measured matrix.
         sim.probes.set(None);
+        sim.real.set(None);
         return;
     };
     if let Some(t) = topo {

@@ -164,7 +164,9 @@ pub enum Resource {
         args: Vec<String>,
     },
     /// `udhcpc -i DEV` inside NS; the lease becomes DEV's address and default route.
-    /// `order` is the global file order clients ask in (leases are predictable only so).
+    /// `order` is the client's place in file order: the exported script asks
+    /// in it (apply's clients ask at once; their servers' reservations make
+    /// the leases predictable).
     DhcpClient {
         netns: String,
         dev: String,
@@ -545,7 +547,10 @@ pub fn dhcp_hosts_dir(dir: &str, name: &str) -> String {
 /// The pidfile of the dnsmasq a reservation file belongs to.
 pub fn dhcp_host_pidfile(path: &str) -> Option<String> {
     let (dir, _) = path.rsplit_once('/')?;
-    Some(format!("{}.pid", dir.strip_suffix(".hosts")?))
+    let server = dir.strip_suffix(".hosts")?;
+    // Only a DHCP server's directory (`dhcp-NAME.hosts`), never another daemon's.
+    let (_, name) = server.rsplit_once('/')?;
+    name.starts_with("dhcp-").then(|| format!("{server}.pid"))
 }
 
 /// dnsmasq options of a DHCP server (files under `dir`, named after `name`).
@@ -1266,9 +1271,12 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
                         &db,
                         "/usr/share/openvswitch/vswitch.ovsschema",
                     ]),
+                    // Each host's sockets in its own directory, as apply does.
                     inns(
                         netns,
                         v(&[
+                            "env",
+                            &format!("OVS_RUNDIR={dir}"),
                             "ovsdb-server",
                             &db,
                             &format!("--remote=p{sock}"),
@@ -1285,6 +1293,8 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
                     inns(
                         netns,
                         v(&[
+                            "env",
+                            &format!("OVS_RUNDIR={dir}"),
                             "ovs-vswitchd",
                             &sock,
                             &format!("--pidfile={dir}/vswitchd.pid"),

@@ -791,7 +791,12 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
             if del || s.action == Action::Update {
                 procs::stop(&pidfile, Duration::from_secs(2));
             }
-            if !del {
+            if del {
+                // Its reservations go with it (their own steps find them gone).
+                if let Some(d) = args.iter().find_map(|a| a.strip_prefix("--dhcp-hostsdir=")) {
+                    let _ = std::fs::remove_dir_all(d);
+                }
+            } else {
                 // A real host has no host directory until its first server needs one.
                 std::fs::create_dir_all(&dir)?;
                 if let Some(d) = args.iter().find_map(|a| a.strip_prefix("--dhcp-hostsdir=")) {
@@ -805,11 +810,12 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
             let pidfile = plan::dhcp_host_pidfile(&path)
                 .ok_or_else(|| std::io::Error::other(format!("{path}: not a hosts file")))?;
             let dir = Path::new(&path).parent().unwrap_or(Path::new("/"));
+            // The directory stays while its dnsmasq runs: dnsmasq watches it
+            // from its start, and would not see a new one of the same name.
             if del {
                 let _ = std::fs::remove_file(&path);
-                // Only a SIGHUP makes dnsmasq forget a reservation (and an empty directory goes).
-                procs::hangup(Path::new(&pidfile));
-                let _ = std::fs::remove_dir(dir);
+                // Only a SIGHUP makes dnsmasq forget a reservation.
+                procs::hangup_dnsmasq(Path::new(&pidfile));
             } else {
                 std::fs::create_dir_all(dir)?;
                 // Whole or not at all: dnsmasq reads a new file as soon as it appears.
@@ -818,9 +824,9 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
                 let tmp = dir.join(format!(".{}", name.to_string_lossy()));
                 std::fs::write(&tmp, format!("{mac},{ip}\n"))?;
                 std::fs::rename(&tmp, &path)?;
-                if s.action == Action::Update {
-                    procs::hangup(Path::new(&pidfile));
-                }
+                // dnsmasq reads a new file by itself, a changed one on SIGHUP; the
+                // signal also covers a watch it lost.
+                procs::hangup_dnsmasq(Path::new(&pidfile));
             }
         }
         Resource::DhcpClient { netns, dev, order } => {

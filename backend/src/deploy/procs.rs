@@ -88,10 +88,16 @@ pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
     false
 }
 
-/// SIGHUP the daemon of a pidfile, when it runs (dnsmasq then re-reads its hosts).
-pub fn hangup(pidfile: &Path) {
-    if let Some(pid) = alive_pid(pidfile) {
-        // SAFETY: a pid read from our own pidfile, checked alive.
+/// SIGHUP the dnsmasq of a pidfile, when it runs (it then re-reads its
+/// hosts). Only a dnsmasq: to most daemons SIGHUP is fatal, and a stale
+/// pidfile may name another process by now.
+pub fn hangup_dnsmasq(pidfile: &Path) {
+    let Some(pid) = alive_pid(pidfile) else {
+        return;
+    };
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    if exe.file_name().is_some_and(|n| n == "dnsmasq") {
+        // SAFETY: a live dnsmasq whose pid our own pidfile holds.
         unsafe { libc::kill(pid, libc::SIGHUP) };
     }
 }
@@ -405,7 +411,7 @@ pub fn dhcp_request(ns: &str, dev: &str, script: &str, lease: &Path) -> Result<(
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
             });
         }
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
