@@ -47,3 +47,32 @@ fn failed_apply_reports_and_destroy_still_cleans() {
     ok(&["destroy", lab.path()]);
     assert_no_residue("e2e-fail", &links_before);
 }
+
+/// A real host whose agent does not answer does not keep `destroy FILE` from
+/// removing everything else; it is named in the error (exit 3).
+#[test]
+fn destroy_removes_what_it_reaches_and_names_a_dead_agent() {
+    if !netloom_e2e::root("destroy_removes_what_it_reaches_and_names_a_dead_agent") {
+        return;
+    }
+    let links_before = root_links();
+    let mut lab = Lab::new("seedlab-gre.yaml", "e2e-deadag");
+    ok(&["apply", lab.path()]);
+    // The same topology with one more host, a real one whose agent is not
+    // there: nothing listens on loopback port 1.
+    let hosts_end = lab.text.find("\ntunnels:").expect("a tunnels section");
+    let text = format!(
+        "{}\n  - name: far\n    underlay_ip: 172.31.0.9\n    agent: http://127.0.0.1:1\n    bridges:\n      - name: br-far{}",
+        &lab.text[..hosts_end],
+        &lab.text[hosts_end..]
+    );
+    lab.rewrite(text);
+    let o = netloom_env(
+        &["destroy", lab.path()],
+        &[("NETLOOM_AGENT_TOKEN", "0123456789abcdef0123456789abcdef")],
+    );
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("far:"), "{err}");
+    assert_no_residue("e2e-deadag", &links_before);
+}

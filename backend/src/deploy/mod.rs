@@ -102,22 +102,42 @@ pub fn link_mark(topology: &str) -> String {
 /// whether their kernel has the OVS datapath (then the plan uses it) and
 /// where their OVSDB is; emulated hosts never do (this machine's kernel lacks it).
 pub fn facts(topo: &Topology) -> Result<Facts, ApplyError> {
+    let (f, mut unreachable) = facts_of_reachable(topo);
+    if unreachable.is_empty() {
+        Ok(f)
+    } else {
+        Err(unreachable.remove(0))
+    }
+}
+
+/// Facts of the real hosts whose agents answer, and an error for each that does not.
+fn facts_of_reachable(topo: &Topology) -> (Facts, Vec<ApplyError>) {
     let mut f = Facts::default();
-    for t in plan::targets(topo, &f).iter().filter(|t| !t.emulated) {
+    let mut unreachable = Vec::new();
+    for t in plan::targets(topo, &Facts::default())
+        .iter()
+        .filter(|t| !t.emulated)
+    {
         let Some(addr) = &t.agent else { continue };
         let fail = |e: String| ApplyError {
             target: t.name.clone(),
             step: "ask the agent for its datapath and OVSDB".into(),
             source: StepError::Io(std::io::Error::other(e)),
         };
-        let token = agent_token(&topo.name, t).map_err(|e| fail(e.to_string()))?;
-        let h = crate::agent::host_facts(addr, &token).map_err(|e| fail(e.to_string()))?;
-        if h.kernel_datapath {
-            f.kernel_datapath.insert(t.name.clone());
+        let h = agent_token(&topo.name, t)
+            .map_err(|e| e.to_string())
+            .and_then(|token| crate::agent::host_facts(addr, &token).map_err(|e| e.to_string()));
+        match h {
+            Ok(h) => {
+                if h.kernel_datapath {
+                    f.kernel_datapath.insert(t.name.clone());
+                }
+                f.ovsdb.insert(t.name.clone(), h.ovsdb);
+            }
+            Err(e) => unreachable.push(fail(e)),
         }
-        f.ovsdb.insert(t.name.clone(), h.ovsdb);
     }
-    Ok(f)
+    (f, unreachable)
 }
 
 /// The plan that would make `topo` real now.
@@ -164,15 +184,24 @@ pub fn observe_all(
 }
 
 /// The plan that removes everything of topology `name` (the file, when given,
-/// sharpens observation and names the real hosts, observed through their agents).
-pub fn destroy_plan(name: &str, topo: Option<&Topology>) -> Result<Plan, ApplyError> {
-    let (targets, hint) = match topo {
+/// sharpens observation and names the real hosts, observed through their
+/// agents), and an error for each real host whose agent does not answer:
+/// the rest is removed all the same.
+pub fn destroy_plan(
+    name: &str,
+    topo: Option<&Topology>,
+) -> Result<(Plan, Vec<ApplyError>), ApplyError> {
+    let (targets, hint, unreachable) = match topo {
         // Real hosts' agents say where their OVSDB is; the datapath does not matter for removal.
         Some(t) => {
-            let f = facts(t)?;
-            (plan::targets(t, &f), plan::desired(t, &f))
+            let (f, unreachable) = facts_of_reachable(t);
+            let targets: Vec<TargetInfo> = plan::targets(t, &f)
+                .into_iter()
+                .filter(|t| !unreachable.iter().any(|e| e.target == t.name))
+                .collect();
+            (targets, plan::desired(t, &f), unreachable)
         }
-        None => (Vec::new(), State::default()),
+        None => (Vec::new(), State::default(), Vec::new()),
     };
     let have = observe_all(name, &targets, &hint)?;
     let targets = if topo.is_some() {
@@ -180,7 +209,10 @@ pub fn destroy_plan(name: &str, topo: Option<&Topology>) -> Result<Plan, ApplyEr
     } else {
         targets_from(name, &have)
     };
-    Ok(plan::plan(name, &targets, &State::default(), &have))
+    Ok((
+        plan::plan(name, &targets, &State::default(), &have),
+        unreachable,
+    ))
 }
 
 /// Targets as found, when the file is lost: a host's OVSDB is where its
@@ -249,15 +281,20 @@ pub fn destroy(
 ) -> Result<Report, ApplyError> {
     let _lock = wait_for_lock(name, progress)?;
     let start = Instant::now();
-    let p = destroy_plan(name, topo)?;
+    let (p, mut unreachable) = destroy_plan(name, topo)?;
     let mut r = execute(&p, progress)?;
     // A second look catches what the first plan could not see (a half-started daemon).
-    let again = destroy_plan(name, topo)?;
+    let (again, _) = destroy_plan(name, topo)?;
     if !again.is_empty() {
         r.steps += execute(&again, progress)?.steps;
     }
     r.seconds = start.elapsed().as_secs_f64();
-    Ok(r)
+    // What could be reached is gone; a host that could not be is still to do.
+    if unreachable.is_empty() {
+        Ok(r)
+    } else {
+        Err(unreachable.remove(0))
+    }
 }
 
 /// Run a plan's steps in its execution order (see the module doc).
