@@ -544,6 +544,11 @@ pub fn dhcp_hosts_dir(dir: &str, name: &str) -> String {
     format!("{dir}/{name}.hosts")
 }
 
+/// The reservations directory among a dnsmasq's options.
+pub fn dnsmasq_hosts_dir(args: &[String]) -> Option<&str> {
+    args.iter().find_map(|a| a.strip_prefix("--dhcp-hostsdir="))
+}
+
 /// The pidfile of the dnsmasq a reservation file belongs to.
 pub fn dhcp_host_pidfile(path: &str) -> Option<String> {
     let (dir, _) = path.rsplit_once('/')?;
@@ -1526,7 +1531,7 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
                 if step.action == Action::Update {
                     o.push(stop);
                 }
-                if let Some(d) = args.iter().find_map(|a| a.strip_prefix("--dhcp-hostsdir=")) {
+                if let Some(d) = dnsmasq_hosts_dir(args) {
                     o.push(v(&["mkdir", "-p", d]));
                 }
                 o.push(inns(netns, a));

@@ -334,28 +334,30 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
     }
     let mut count = 0;
     for pass in &passes {
-        let results: Vec<Result<usize, ApplyError>> = std::thread::scope(|sc| {
-            let hs: Vec<_> = pass
-                .iter()
-                .map(|(&ti, steps)| {
-                    let tp = &plan.targets[ti];
-                    sc.spawn(move || run_remote_or_local(topology, tp, steps, progress, fail_at))
-                })
-                .collect();
-            hs.into_iter()
-                .map(|h| h.join().expect("target thread"))
-                .collect()
-        });
-        for r in results {
-            count += r?;
-        }
+        count += run_targets(plan, pass, progress, fail_at)?;
     }
     if !clients.is_empty() {
         warm_tunnels(plan);
     }
     // All at once: each server holds a reservation for every client it serves.
+    count += run_targets(plan, &clients, progress, fail_at)?;
+    Ok(Report {
+        topology: topology.to_string(),
+        steps: count,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Each target's steps, targets in parallel; how many steps ran.
+fn run_targets(
+    plan: &Plan,
+    steps: &BTreeMap<usize, Vec<&Step>>,
+    progress: Progress,
+    fail_at: Option<&str>,
+) -> Result<usize, ApplyError> {
+    let topology = plan.topology.as_str();
     let results: Vec<Result<usize, ApplyError>> = std::thread::scope(|sc| {
-        let hs: Vec<_> = clients
+        let hs: Vec<_> = steps
             .iter()
             .map(|(&ti, steps)| {
                 let tp = &plan.targets[ti];
@@ -366,14 +368,7 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
             .map(|h| h.join().expect("target thread"))
             .collect()
     });
-    for r in results {
-        count += r?;
-    }
-    Ok(Report {
-        topology: topology.to_string(),
-        steps: count,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+    results.into_iter().sum()
 }
 
 /// Resolve the underlay neighbours of tunnels just created on emulated hosts.
@@ -830,13 +825,13 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
             }
             if del {
                 // Its reservations go with it (their own steps find them gone).
-                if let Some(d) = args.iter().find_map(|a| a.strip_prefix("--dhcp-hostsdir=")) {
+                if let Some(d) = plan::dnsmasq_hosts_dir(&args) {
                     let _ = std::fs::remove_dir_all(d);
                 }
             } else {
                 // A real host has no host directory until its first server needs one.
                 std::fs::create_dir_all(&dir)?;
-                if let Some(d) = args.iter().find_map(|a| a.strip_prefix("--dhcp-hostsdir=")) {
+                if let Some(d) = plan::dnsmasq_hosts_dir(&args) {
                     std::fs::create_dir_all(d)?;
                 }
                 // A restart starts from the same leases: the lease file is dnsmasq's memory.

@@ -34,16 +34,26 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ProcError {
 
 /// Run a command to completion inside `ns`, feeding `stdin`; fail with its stderr.
 pub fn run(ns: &str, argv: &[&str], stdin: Option<&str>) -> Result<String, ProcError> {
-    let what = argv.join(" ");
     let mut cmd = Command::new(argv[0]);
-    cmd.args(&argv[1..])
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(&argv[1..]);
+    run_command(ns, cmd, &argv.join(" "), stdin)
+}
+
+/// [`run`] for a command already set up (arguments, environment).
+fn run_command(
+    ns: &str,
+    mut cmd: Command,
+    what: &str,
+    stdin: Option<&str>,
+) -> Result<String, ProcError> {
+    let what = what.to_string();
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = netns::command_in(ns, cmd)
         .map_err(io_err(&what))?
         .spawn()
@@ -150,7 +160,6 @@ pub fn start_ovs(ns: &str, dir: &str, first: &str, topology: &str) -> Result<(),
     std::fs::write(&db, new_database(&schema).map_err(io_err(SCHEMA))?)
         .map_err(io_err(format!("write {db}")))?;
     let sock = format!("{dir}/db.sock");
-    let what = format!("ovsdb-server in {ns}");
     let mut cmd = Command::new("ovsdb-server");
     cmd.args([
         db,
@@ -160,22 +169,9 @@ pub fn start_ovs(ns: &str, dir: &str, first: &str, topology: &str) -> Result<(),
         format!("--log-file={dir}/ovsdb.log"),
         "--detach".to_string(),
     ])
-    .env("OVS_RUNDIR", dir)
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    .env("OVS_RUNDIR", dir);
     // Its --detach parent returns once the database socket listens.
-    let out = netns::command_in(ns, cmd)
-        .map_err(io_err(&what))?
-        .output()
-        .map_err(io_err(&what))?;
-    if !out.status.success() {
-        return Err(ProcError::Failed {
-            what,
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
+    run_command(ns, cmd, &format!("ovsdb-server in {ns}"), None)?;
     let owner = super::ovsdb::map([(netloom_core::plan::OVS_OWNER_KEY, topology)]);
     Ovsdb::connect(&sock)?.transact(vec![
         json!({"op": "insert", "table": "Interface", "uuid-name": "i",
