@@ -286,7 +286,7 @@ fn handle(mut conn: Box<dyn ReadWrite>, token: &str, ovsdb: &str) {
             send(&Answer::Error {
                 target: String::new(),
                 step: "read the request".into(),
-                message: format!("bad request: {e}"),
+                message: bad_request(&e),
             });
             return;
         }
@@ -767,6 +767,16 @@ pub fn addrs(
     Ok(v)
 }
 
+/// How an agent refuses a request it cannot read.
+fn bad_request(e: &serde_json::Error) -> String {
+    format!("bad request: {e}")
+}
+
+/// True for an agent's refusal of a request it does not know (an older agent's).
+fn unknown_request(message: &str) -> bool {
+    message.starts_with("bad request: unknown variant")
+}
+
 /// Ask an agent about its host. An agent older than `HostFacts` refuses it
 /// as a bad request: then it is asked the old question, and its OVSDB is the system one.
 pub fn host_facts(addr: &str, token: &str) -> Result<HostFacts, AgentError> {
@@ -775,9 +785,7 @@ pub fn host_facts(addr: &str, token: &str) -> Result<HostFacts, AgentError> {
         _ => None,
     });
     match r {
-        Err(AgentError::Refused { message, .. })
-            if message.starts_with("bad request: unknown variant") =>
-        {
+        Err(AgentError::Refused { message, .. }) if unknown_request(&message) => {
             ask(addr, token, Request::Facts, |a| match a {
                 Answer::KernelDatapath(b) => Some(HostFacts {
                     kernel_datapath: b,
@@ -905,11 +913,14 @@ mod tests {
         enum OldRequest {
             Facts,
         }
+        // An old agent's refusal, worded as this agent words it, is recognised.
         let refusal = serde_json::from_str::<OldRequest>("\"hostfacts\"").unwrap_err();
-        assert!(
-            format!("bad request: {refusal}").starts_with("bad request: unknown variant"),
-            "{refusal}"
-        );
+        assert!(unknown_request(&bad_request(&refusal)), "{refusal}");
+        let today =
+            serde_json::from_str::<Envelope>(r#"{"token":"t","request":"later"}"#).unwrap_err();
+        assert!(unknown_request(&bad_request(&today)), "{today}");
+        let broken = serde_json::from_str::<Envelope>("{").unwrap_err();
+        assert!(!unknown_request(&bad_request(&broken)), "{broken}");
         let a = serde_json::to_string(&Answer::HostFacts(HostFacts {
             kernel_datapath: false,
             ovsdb: SYSTEM_OVSDB.into(),
