@@ -932,6 +932,18 @@ mod tests {
         );
     }
 
+    /// A DHCP reservation step on the file at `path`.
+    fn hosts_file(action: Action, path: &str) -> Step {
+        step(
+            action,
+            Resource::DhcpHost {
+                path: path.to_string(),
+                mac: "02:00:00:00:00:01".parse().unwrap(),
+                ip: "10.0.0.1".parse().unwrap(),
+            },
+        )
+    }
+
     #[test]
     fn steps_on_other_objects_are_refused() {
         let ns = |n: &str| n.to_string();
@@ -1006,38 +1018,17 @@ mod tests {
             ),
             (
                 "t",
-                step(
-                    Action::Create,
-                    Resource::DhcpHost {
-                        path: ns("/etc/dnsmasq.d/x.hosts/evil"),
-                        mac: "02:00:00:00:00:01".parse().unwrap(),
-                        ip: "10.0.0.1".parse().unwrap(),
-                    },
-                ),
+                hosts_file(Action::Create, "/etc/dnsmasq.d/x.hosts/evil"),
             ),
             // A hosts directory, but not a DHCP server's: SIGHUP would stop that daemon.
             (
                 "t",
-                step(
-                    Action::Delete,
-                    Resource::DhcpHost {
-                        path: ns("/run/netloom/t/h1/vswitchd.hosts/x"),
-                        mac: "02:00:00:00:00:01".parse().unwrap(),
-                        ip: "10.0.0.1".parse().unwrap(),
-                    },
-                ),
+                hosts_file(Action::Delete, "/run/netloom/t/h1/vswitchd.hosts/x"),
             ),
             // In the run directory but not a hosts directory: no pidfile to signal.
             (
                 "t",
-                step(
-                    Action::Delete,
-                    Resource::DhcpHost {
-                        path: ns("/run/netloom/t/agent.token"),
-                        mac: "02:00:00:00:00:01".parse().unwrap(),
-                        ip: "10.0.0.1".parse().unwrap(),
-                    },
-                ),
+                hosts_file(Action::Delete, "/run/netloom/t/agent.token"),
             ),
             // The host's own loopback carries no netloom mark.
             (

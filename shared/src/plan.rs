@@ -1663,6 +1663,23 @@ mod tests {
         plan(&t.name, &targets(t, &f), &desired(t, &f), observed)
     }
 
+    /// The plan that adds a vm `vm9` with one `nic` to the last host of `lab`
+    /// over `deployed`; it only creates.
+    fn plan_with_vm9(lab: &str, nic: &str, deployed: &State) -> Plan {
+        let added = topo(&lab.replacen(
+            "tunnels:",
+            &format!("      - name: vm9\n        nics:\n          - {nic}\ntunnels:"),
+            1,
+        ));
+        let p = full_plan(&added, deployed);
+        let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
+        assert!(
+            steps.iter().all(|s| s.action == Action::Create),
+            "{steps:#?}"
+        );
+        p
+    }
+
     #[test]
     fn nothing_deployed_plans_every_resource_and_a_deployed_one_plans_nothing() {
         let t = topo(SEED);
@@ -1696,17 +1713,12 @@ mod tests {
         ));
 
         // Interface names come from guest indices (names.rs), so the new vm goes last.
-        let added = topo(&SEED.replacen(
-            "tunnels:",
-            "      - name: vm9\n        nics:\n          - {bridge: br-in, vlan: 10, ip: 10.0.10.9/24}\ntunnels:",
-            1,
-        ));
-        let p = full_plan(&added, &deployed);
-        let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
-        assert!(
-            steps.iter().all(|s| s.action == Action::Create),
-            "{steps:#?}"
+        let p = plan_with_vm9(
+            SEED,
+            "{bridge: br-in, vlan: 10, ip: 10.0.10.9/24}",
+            &deployed,
         );
+        let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
         assert!(
             steps.iter().all(|s| s.resource.key().contains(".vm9")
                 || matches!(
@@ -1770,17 +1782,8 @@ mod tests {
             _ => true,
         }));
 
-        let added = topo(&DHCP.replacen(
-            "tunnels:",
-            "      - name: vm9\n        nics:\n          - {bridge: br-in, vlan: 10, ip: dhcp}\ntunnels:",
-            1,
-        ));
-        let p = full_plan(&added, &deployed);
+        let p = plan_with_vm9(DHCP, "{bridge: br-in, vlan: 10, ip: dhcp}", &deployed);
         let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
-        assert!(
-            steps.iter().all(|s| s.action == Action::Create),
-            "{steps:#?}"
-        );
         assert!(
             !steps
                 .iter()

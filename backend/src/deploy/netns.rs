@@ -40,22 +40,21 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 fn prepare_dir() -> io::Result<()> {
     std::fs::create_dir_all(NETNS_DIR)?;
     let dir = cstr(Path::new(NETNS_DIR))?;
-    let none = c"none";
-    // SAFETY: valid NUL-terminated strings; no data pointer.
-    let rc = unsafe {
-        libc::mount(
-            none.as_ptr(),
-            dir.as_ptr(),
-            std::ptr::null(),
-            libc::MS_SHARED | libc::MS_REC,
-            std::ptr::null(),
-        )
+    let make_shared = || {
+        // SAFETY: valid NUL-terminated strings; no data pointer.
+        check(unsafe {
+            libc::mount(
+                c"none".as_ptr(),
+                dir.as_ptr(),
+                std::ptr::null(),
+                libc::MS_SHARED | libc::MS_REC,
+                std::ptr::null(),
+            )
+        })
     };
-    if rc == 0 {
-        return Ok(());
-    }
-    if io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
-        return Err(io::Error::last_os_error());
+    match make_shared() {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+        r => return r,
     }
     // Not a mount point yet: bind it onto itself first.
     // SAFETY: as above.
@@ -68,15 +67,7 @@ fn prepare_dir() -> io::Result<()> {
             std::ptr::null(),
         )
     })?;
-    check(unsafe {
-        libc::mount(
-            none.as_ptr(),
-            dir.as_ptr(),
-            std::ptr::null(),
-            libc::MS_SHARED | libc::MS_REC,
-            std::ptr::null(),
-        )
-    })
+    make_shared()
 }
 
 /// Open namespace `name` (`""`: this process's own, e.g. a real host's agent's).

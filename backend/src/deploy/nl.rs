@@ -359,30 +359,17 @@ impl Nl {
 
     /// `ip route replace TO|default via VIA`
     pub fn route_replace(&self, to: Option<Ipv4Net>, via: Ipv4Addr) -> Result<(), NlError> {
-        let (dst, len) = to.map_or((Ipv4Addr::UNSPECIFIED, 0), |t| {
-            (t.network(), t.prefix_len())
-        });
-        let msg = RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(dst, len)
-            .gateway(via)
-            .build();
         Ok(self
             .rt
-            .block_on(self.handle.route().add(msg).replace().execute())?)
+            .block_on(self.handle.route().add(route(to, via)).replace().execute())?)
     }
 
     /// `ip route del TO|default` (quiet when absent).
     pub fn route_del(&self, to: Option<Ipv4Net>) -> Result<(), NlError> {
         for (t, via) in self.routes()? {
             if t == to {
-                let (dst, len) = to.map_or((Ipv4Addr::UNSPECIFIED, 0), |t| {
-                    (t.network(), t.prefix_len())
-                });
-                let msg = RouteMessageBuilder::<Ipv4Addr>::new()
-                    .destination_prefix(dst, len)
-                    .gateway(via)
-                    .build();
-                self.rt.block_on(self.handle.route().del(msg).execute())?;
+                self.rt
+                    .block_on(self.handle.route().del(route(to, via)).execute())?;
             }
         }
         Ok(())
@@ -456,4 +443,15 @@ pub fn tx_csum(dev: &str) -> io::Result<bool> {
 /// `ethtool -K DEV tx off`
 pub fn tx_csum_off(dev: &str) -> io::Result<()> {
     ethtool(dev, ETHTOOL_STXCSUM, 0).map(|_| ())
+}
+
+/// The route to `to` (`None`: the default route) via `via`, as a netlink message.
+fn route(to: Option<Ipv4Net>, via: Ipv4Addr) -> rtnetlink::packet_route::route::RouteMessage {
+    let (dst, len) = to.map_or((Ipv4Addr::UNSPECIFIED, 0), |t| {
+        (t.network(), t.prefix_len())
+    });
+    RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(dst, len)
+        .gateway(via)
+        .build()
 }
