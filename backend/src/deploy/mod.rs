@@ -503,7 +503,9 @@ pub fn run_target<'a>(
         };
         // Addresses, routes and daemons in the host's own namespace, where
         // ovs-vswitchd makes its devices (the underlay bridge's port), wait for
-        // it; guests' namespaces hold only veth ends, so theirs go on meanwhile.
+        // it to have applied every configuration, this apply's or an earlier
+        // one it had not finished (a killed apply's); guests' namespaces hold
+        // only veth ends, so theirs go on meanwhile.
         let on_ovs_devices = |s: &Step| {
             matches!(
                 s.resource,
@@ -533,9 +535,10 @@ pub fn run_target<'a>(
                     ovs_done = true;
                 }
             } else {
-                let waiting = pending.is_some() || early.is_some();
-                let (later, now): (Vec<&Step>, Vec<&Step>) =
-                    group.iter().partition(|s| waiting && on_ovs_devices(s));
+                let has_ovs = !tp.target.ovsdb.is_empty();
+                let (later, now): (Vec<&Step>, Vec<&Step>) = group
+                    .iter()
+                    .partition(|s| has_ovs && s.action != Action::Delete && on_ovs_devices(s));
                 deferred.extend(later);
                 // Nothing of the sandbox's needs a host's OVS daemons, so the
                 // links are made while they start; the hosts' steps come after.
@@ -555,6 +558,11 @@ pub fn run_target<'a>(
             count += h.join().expect("OVS daemons thread")?;
         }
         settle(&mut pending, &mut early, &mut done)?;
+        if let Some(first) = deferred.first() {
+            Ovsdb::connect(&tp.target.ovsdb)
+                .and_then(|mut db| db.wait_all_applied(Duration::from_secs(15)))
+                .map_err(|e| fail(&tp.target.name, first, e.into()))?;
+        }
         // Already in rank order.
         for group in deferred.chunk_by(|a, b| a.resource.rank() == b.resource.rank()) {
             count += run_parallel(topology, tp, group, progress, fail_at)?;

@@ -123,6 +123,17 @@ impl Ovsdb {
         Ok(r[0]["rows"].as_array().cloned().unwrap_or_default())
     }
 
+    /// Wait until ovs-vswitchd has applied every configuration asked of it so
+    /// far (`cur_cfg >= next_cfg`).
+    pub fn wait_all_applied(&mut self, timeout: Duration) -> Result<(), OvsdbError> {
+        let rows = self.select("Open_vSwitch", &["next_cfg"])?;
+        let want = rows
+            .first()
+            .and_then(|r| r["next_cfg"].as_i64())
+            .unwrap_or(0);
+        self.wait_applied(want, timeout)
+    }
+
     /// Wait until ovs-vswitchd has applied configuration `want` (`cur_cfg >= want`).
     pub fn wait_applied(&mut self, want: i64, timeout: Duration) -> Result<(), OvsdbError> {
         let start = Instant::now();
