@@ -52,7 +52,7 @@ fn tls_agent_and_https_controller() {
     let (cert, key, token) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("token"));
     std::fs::write(&cert, c.cert.pem()).unwrap();
     std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
-    std::fs::write(&token, TOKEN).unwrap();
+    write_private(&token, &format!("{TOKEN} e2e-agenttls\n"));
     let p = |f: &Path| f.to_str().unwrap().to_string();
 
     // Plain TCP on a non-loopback address is refused without --insecure.
@@ -104,7 +104,11 @@ fn tls_agent_and_https_controller() {
     let plan = |env: &[(&str, &str)]| in_ns(ns.name(), &["plan", "--json", &p(&lab)], env);
 
     let ca = p(&cert);
-    let o = plan(&[("NETLOOM_AGENT_TOKEN", TOKEN), ("NETLOOM_AGENT_CA", &ca)]);
+    let agents = |token: &str, cert: Option<&str>| {
+        let f = agents_file(&dir, &[("https://127.0.0.1:7398", token, cert)]);
+        p(&f)
+    };
+    let o = plan(&[("NETLOOM_AGENTS", &agents(TOKEN, Some(&ca)))]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
@@ -116,17 +120,31 @@ fn tls_agent_and_https_controller() {
         "{v}"
     );
 
-    // Without the trust file the controller does not connect; with the wrong token the agent refuses.
-    let o = plan(&[("NETLOOM_AGENT_TOKEN", TOKEN)]);
+    // An agent the operator did not configure gets no token: the design's
+    // address alone is not enough.
+    let none = dir.join("no-agents");
+    write_private(&none, "# none\n");
+    let o = plan(&[("NETLOOM_AGENTS", &p(&none))]);
     assert!(
-        !o.status.success() && text(&o).contains("NETLOOM_AGENT_CA"),
+        !o.status.success() && text(&o).contains("not one this controller is configured to trust"),
         "{}",
         text(&o)
     );
-    let o = plan(&[
-        ("NETLOOM_AGENT_TOKEN", "wrong-token-wrong-token"),
-        ("NETLOOM_AGENT_CA", &ca),
-    ]);
+    // An agents file others can read is refused: it names tokens.
+    let open = dir.join("open-agents");
+    std::fs::copy(agents(TOKEN, Some(&ca)), &open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let o = plan(&[("NETLOOM_AGENTS", &p(&open))]);
+    assert!(
+        !o.status.success() && text(&o).contains("readable by others"),
+        "{}",
+        text(&o)
+    );
+    // With the wrong token the agent refuses.
+    let o = plan(&[(
+        "NETLOOM_AGENTS",
+        &agents("wrong-token-wrong-token", Some(&ca)),
+    )]);
     assert!(
         !o.status.success() && text(&o).contains("wrong token"),
         "{}",
@@ -136,10 +154,7 @@ fn tls_agent_and_https_controller() {
     let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
     let other_ca = dir.join("other.pem");
     std::fs::write(&other_ca, other.cert.pem()).unwrap();
-    let o = plan(&[
-        ("NETLOOM_AGENT_TOKEN", TOKEN),
-        ("NETLOOM_AGENT_CA", &p(&other_ca)),
-    ]);
+    let o = plan(&[("NETLOOM_AGENTS", &agents(TOKEN, Some(&p(&other_ca))))]);
     assert!(!o.status.success(), "{}", text(&o));
 }
 

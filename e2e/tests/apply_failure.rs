@@ -67,10 +67,21 @@ fn destroy_removes_what_it_reaches_and_names_a_dead_agent() {
         &lab.text[hosts_end..]
     );
     lab.rewrite(text);
+    let dir = std::env::temp_dir().join("netloom-e2e-deadag");
+    std::fs::create_dir_all(&dir).unwrap();
+    let agents = agents_file(
+        &dir,
+        &[(
+            "http://127.0.0.1:1",
+            "0123456789abcdef0123456789abcdef",
+            None,
+        )],
+    );
     let o = netloom_env(
         &["destroy", lab.path()],
-        &[("NETLOOM_AGENT_TOKEN", "0123456789abcdef0123456789abcdef")],
+        &[("NETLOOM_AGENTS", agents.to_str().unwrap())],
     );
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(o.status.code(), Some(3), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("far:"), "{err}");

@@ -298,7 +298,7 @@ fn real_hosts_full_cycle() {
 
     // One certificate per agent, for its address; the controller trusts both.
     let token = root.join("token");
-    std::fs::write(&token, TOKEN).unwrap();
+    write_private(&token, &format!("{TOKEN} {NAME}\n"));
     let mut trust = String::new();
     for m in [&mut a, &mut b] {
         let c = rcgen::generate_simple_self_signed(vec![m.ip.clone()]).unwrap();
@@ -358,10 +358,14 @@ tunnels:
 "
         ),
     );
-    let env = [
-        ("NETLOOM_AGENT_TOKEN", TOKEN),
-        ("NETLOOM_AGENT_CA", ca.as_str()),
-    ];
+    let agents = agents_file(
+        &root,
+        &[
+            (&format!("https://10.123.0.11:{PORT}"), TOKEN, Some(&ca)),
+            (&format!("https://10.123.0.12:{PORT}"), TOKEN, Some(&ca)),
+        ],
+    );
+    let env = [("NETLOOM_AGENTS", agents.to_str().unwrap())];
     // The controller's machine has its own /run (kept between commands in the
     // test's directory): it sees none of the real hosts' namespaces or files.
     let ctl_run = ctl.file("run");

@@ -14,6 +14,17 @@ use std::collections::HashSet;
 
 use crate::topology::{GuestId, Mac, Topology};
 
+/// A name as the format allows it for a topology, host, bridge or guest:
+/// `[a-z][a-z0-9-]{0,11}` (so never a path, and short enough for every name built from it).
+pub fn name_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 12
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
 /// A short, stable tag of a topology name: 4 hex digits of its FNV-1a hash.
 pub fn topology_tag(topology: &str) -> String {
     let mut h: u32 = 0x811c_9dc5;

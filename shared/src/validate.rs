@@ -63,15 +63,6 @@ struct RawIface<'a> {
     path: String,
 }
 
-fn name_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 12
-        && b[0].is_ascii_lowercase()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-}
-
 fn show(s: &str) -> String {
     const MAX: usize = 40;
     if s.chars().count() > MAX {
@@ -127,7 +118,7 @@ impl<'a> Validator<'a> {
     }
 
     fn check_name(&mut self, path: String, what: &str, name: &str) {
-        if !name_ok(name) {
+        if !crate::names::name_ok(name) {
             self.err(
                 path,
                 format!(

@@ -32,7 +32,7 @@ pub fn run(a: Args) -> ExitCode {
         (None, None) => unreachable!("clap requires one"),
     };
     // The name prefixes paths and namespace names: accept only the file format's names.
-    if !super::name_ok(&name) {
+    if !netloom_core::names::name_ok(&name) {
         eprintln!("netloom destroy: {name:?} is not a topology name ([a-z][a-z0-9-]{{0,11}})");
         return ExitCode::from(2);
     }

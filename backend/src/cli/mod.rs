@@ -104,16 +104,6 @@ pub fn require_root(command: &str) -> Result<(), ExitCode> {
     }
 }
 
-/// A topology name as the format allows it: `[a-z][a-z0-9-]{0,11}`.
-pub fn name_ok(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 12
-        && b[0].is_ascii_lowercase()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-}
-
 /// Read a topology file, or `-` for standard input.
 pub fn read_input(path: &str) -> std::io::Result<String> {
     if path == "-" {

@@ -15,6 +15,7 @@
 //! the host, the step and the OS error; whatever was done stays and is found
 //! by the next observation, so the next apply or destroy converges.
 
+pub mod confine;
 pub mod lock;
 pub mod netns;
 pub mod nl;
@@ -124,9 +125,8 @@ fn facts_of_reachable(topo: &Topology) -> (Facts, Vec<ApplyError>) {
             step: "ask the agent for its datapath and OVSDB".into(),
             source: StepError::Io(std::io::Error::other(e)),
         };
-        let h = agent_token(&topo.name, t)
-            .map_err(|e| e.to_string())
-            .and_then(|token| crate::agent::host_facts(addr, &token).map_err(|e| e.to_string()));
+        let h = peer(&topo.name, t, addr)
+            .and_then(|p| crate::agent::host_facts(&p).map_err(|e| e.to_string()));
         match h {
             Ok(h) => {
                 if h.kernel_datapath {
@@ -170,8 +170,8 @@ pub fn observe_all(
             step: "observe through the agent".into(),
             source: StepError::Io(std::io::Error::other(e)),
         };
-        let token = agent_token(topology, t).map_err(|e| fail(e.to_string()))?;
-        let theirs = crate::agent::observe(addr, &token, topology, std::slice::from_ref(t), hint)
+        let peer = peer(topology, t, addr).map_err(fail)?;
+        let theirs = crate::agent::observe(&peer, topology, std::slice::from_ref(t), hint)
             .map_err(|e| fail(e.to_string()))?;
         // The agent sees its own host, and only it: what this machine saw under
         // the host's name is not there; the rest of what the agent reports is ours to see.
@@ -416,19 +416,15 @@ fn warm_tunnels(plan: &Plan) {
     });
 }
 
-/// Token for a target's agent: the sandbox's own, or `NETLOOM_AGENT_TOKEN` for real hosts.
-fn agent_token(topology: &str, t: &TargetInfo) -> Result<String, std::io::Error> {
+/// How to reach a target's agent at `addr`: an emulated host's with the
+/// sandbox's token; a real host's only when the operator configured it
+/// (`agent::peers`): the design alone never decides where a token goes.
+fn peer(topology: &str, t: &TargetInfo, addr: &str) -> Result<crate::agent::Peer, String> {
     if t.emulated {
-        crate::agent::sandbox_token(topology)
+        crate::agent::sandbox_peer(topology, addr)
     } else {
-        real_host_token()
+        crate::agent::peers::configured(addr).map_err(|e| format!("host {}: {e}", t.name))
     }
-}
-
-/// The real hosts' agents' token, from `NETLOOM_AGENT_TOKEN`.
-pub(crate) fn real_host_token() -> Result<String, std::io::Error> {
-    std::env::var("NETLOOM_AGENT_TOKEN")
-        .map_err(|_| std::io::Error::other("set NETLOOM_AGENT_TOKEN to the agents' token"))
 }
 
 /// Run a target's steps through its agent. An emulated host whose agent is
@@ -441,18 +437,32 @@ fn run_remote_or_local(
     progress: Progress,
     fail_at: Option<&str>,
 ) -> Result<usize, ApplyError> {
+    let local = || {
+        let t = confine::TopologyName::parse(topology).map_err(|e| refused(tp, "plan", e))?;
+        let steps = confine::steps(&t, steps).map_err(|(step, e)| refused(tp, &step, e))?;
+        run_target(&t, tp, &steps, progress, fail_at)
+    };
     let Some(addr) = &tp.target.agent else {
-        return run_target(topology, tp, steps, progress, fail_at);
+        return local();
     };
     if tp.target.emulated && !crate::agent::alive(addr.trim_start_matches("unix:")) {
-        return run_target(topology, tp, steps, progress, fail_at);
+        return local();
     }
-    let token = agent_token(topology, &tp.target).map_err(|e| ApplyError {
+    let peer = peer(topology, &tp.target, addr).map_err(|e| ApplyError {
         target: tp.target.name.clone(),
-        step: "read the agent token".into(),
-        source: StepError::Io(e),
+        step: "find the agent's token".into(),
+        source: StepError::Io(std::io::Error::other(e)),
     })?;
-    crate::agent::execute(addr, &token, topology, &tp.target, steps, progress, fail_at)
+    crate::agent::execute(&peer, topology, &tp.target, steps, progress, fail_at)
+}
+
+/// A step the confinement refused, as the failure of that step.
+fn refused(tp: &TargetPlan, step: &str, e: confine::Refusal) -> ApplyError {
+    ApplyError {
+        target: tp.target.name.clone(),
+        step: step.to_string(),
+        source: StepError::Io(std::io::Error::other(e.to_string())),
+    }
 }
 
 /// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
@@ -463,12 +473,14 @@ fn run_remote_or_local(
 /// meanwhile (it picks a port's device up when it appears). Removals keep
 /// rank order.
 pub fn run_target<'a>(
-    topology: &str,
+    topology: &confine::TopologyName,
     tp: &TargetPlan,
-    steps: &[&'a Step],
+    steps: &[confine::Confined<'a>],
     progress: Progress,
     fail_at: Option<&str>,
 ) -> Result<usize, ApplyError> {
+    let topology = topology.as_str();
+    let steps: Vec<&'a Step> = steps.iter().map(|c| c.get()).collect();
     let rows: Vec<&Step> = steps
         .iter()
         .copied()
@@ -790,7 +802,8 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
         }
         Resource::Sysctl { netns, key, value } => {
             if !del {
-                netns::run_in(&netns, move || nl::sysctl_set(&key, &value))??;
+                let key = confine::SysctlKey::parse(&key).map_err(std::io::Error::other)?;
+                netns::run_in(&netns, move || nl::sysctl_set(key, &value))??;
             }
         }
         Resource::Addr { netns, dev, cidr } => {
@@ -956,10 +969,24 @@ fn ovs_transaction(
             Resource::OvsPort { name, .. } => (&ports, name),
             _ => continue,
         };
-        if s.action != Action::Create && table.get(name).is_some_and(|(_, ours)| !ours) {
+        if table.get(name).is_some_and(|(_, ours)| !ours) {
             return Err(StepError::Io(std::io::Error::other(format!(
                 "refused: OVS row {name} is not marked as topology {topology}'s"
             ))));
+        }
+    }
+    // Ports go only on the topology's own bridges: marked, or made in this transaction.
+    for s in steps {
+        if let (Action::Create, Resource::OvsPort { bridge, name, .. }) = (s.action, &s.resource) {
+            let made_now = steps.iter().any(|b| {
+                b.action == Action::Create
+                    && matches!(&b.resource, Resource::OvsBridge { name, .. } if name == bridge)
+            });
+            if !made_now && !bridges.get(bridge).is_some_and(|(_, ours)| *ours) {
+                return Err(StepError::Io(std::io::Error::other(format!(
+                    "refused: port {name} would go on bridge {bridge}, which is not marked as topology {topology}'s"
+                ))));
+            }
         }
     }
     let mut ops: Vec<Value> = Vec::new();

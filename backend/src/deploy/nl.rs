@@ -376,16 +376,14 @@ impl Nl {
     }
 }
 
-/// `sysctl KEY` of the calling thread's namespace (`key` like `net/ipv4/ip_forward`).
-pub fn sysctl_get(key: &str) -> io::Result<String> {
-    Ok(std::fs::read_to_string(format!("/proc/sys/{key}"))?
-        .trim()
-        .to_string())
+/// `sysctl KEY` of the calling thread's namespace.
+pub fn sysctl_get(key: super::confine::SysctlKey) -> io::Result<String> {
+    Ok(std::fs::read_to_string(key.path())?.trim().to_string())
 }
 
 /// `sysctl -w KEY=VALUE` in the calling thread's namespace.
-pub fn sysctl_set(key: &str, value: &str) -> io::Result<()> {
-    std::fs::write(format!("/proc/sys/{key}"), value)
+pub fn sysctl_set(key: super::confine::SysctlKey, value: &str) -> io::Result<()> {
+    std::fs::write(key.path(), value)
 }
 
 const SIOCETHTOOL: libc::c_ulong = 0x8946;

@@ -129,8 +129,12 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                             routes: n.routes()?,
                             ..Default::default()
                         };
+                        // Only the sysctls plans set: the key names a file.
                         for k in keys {
-                            if let Ok(val) = nl::sysctl_get(&k) {
+                            let Ok(key) = super::confine::SysctlKey::parse(&k) else {
+                                continue;
+                            };
+                            if let Ok(val) = nl::sysctl_get(key) {
                                 v.sysctls.insert(k, val);
                             }
                         }

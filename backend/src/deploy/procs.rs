@@ -259,14 +259,17 @@ pub fn start_agent(topology: &str, ns: &str, dir: &str) -> Result<(), ProcError>
     let token_path = crate::agent::sandbox_token_path(topology);
     if !Path::new(&token_path).exists() {
         let token = crate::agent::new_token().map_err(io_err("read /dev/urandom"))?;
-        // Write aside, then rename: hosts' agents start in parallel, and none may read half a token.
-        let tmp = format!("{token_path}.{token}");
+        // Write aside, then link: hosts' agents start in parallel, and none may
+        // read half a token. The aside file is named after the agent, never the token.
+        static ASIDE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = ASIDE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = format!("{token_path}.{}.{n}", std::process::id());
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&tmp)
-            .and_then(|mut f| f.write_all(token.as_bytes()))
+            .and_then(|mut f| writeln!(f, "{token} {topology}"))
             .and_then(|_| {
                 std::fs::hard_link(&tmp, &token_path).or_else(|e| {
                     if e.kind() == io::ErrorKind::AlreadyExists {

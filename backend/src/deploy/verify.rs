@@ -47,10 +47,10 @@ pub fn dhcp_found(topo: &Topology) -> Vec<Vec<(String, Ipv4Net)>> {
             .map(|&g| topo.guests[g].netns.clone())
             .collect();
         // An agent that cannot be asked leaves its guests' leases unfound.
-        let Ok(token) = super::real_host_token() else {
+        let Ok(peer) = crate::agent::peers::configured(addr) else {
             continue;
         };
-        if let Ok(v) = crate::agent::addrs(addr, &token, &topo.name, &nss) {
+        if let Ok(v) = crate::agent::addrs(&peer, &topo.name, &nss) {
             for (g, a) in guests.into_iter().zip(v) {
                 found[g] = a;
             }
@@ -323,8 +323,8 @@ fn agent_pings(
     addr: &str,
     pings: &[(String, Ipv4Addr)],
 ) -> Result<Vec<bool>, String> {
-    let token = super::real_host_token().map_err(|e| e.to_string())?;
-    crate::agent::ping(addr, &token, topology, pings).map_err(|e| e.to_string())
+    let peer = crate::agent::peers::configured(addr)?;
+    crate::agent::ping(&peer, topology, pings).map_err(|e| e.to_string())
 }
 
 /// One pair where reality and the prediction differ.

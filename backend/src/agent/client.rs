@@ -1,0 +1,294 @@
+//! The controller's side: ask a configured agent ([`super::peers::Peer`]).
+//!
+//! Every answer is bounded: a line is at most [`MAX_ANSWER_LINE`] bytes, an
+//! answer at most as many lines as the request can have (one per step, and
+//! its end), and a request at most [`DEADLINE`] long.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use ipnet::Ipv4Net;
+
+use netloom_core::plan::{State, Step, TargetInfo, SYSTEM_OVSDB};
+
+use super::peers::Peer;
+use super::proto::{unknown_request, AgentError, Answer, Envelope, HostFacts, Request};
+use crate::deploy::{self, ApplyError, Progress};
+
+/// Longest answer line (an observation of a large host is a few MB).
+pub const MAX_ANSWER_LINE: u64 = 64 << 20;
+/// Longest a request may take, a host's whole part of an apply included.
+pub const DEADLINE: Duration = Duration::from_secs(900);
+/// Longest wait for one line.
+const READ_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A connection, plain or TLS.
+trait ReadWrite: io::Read + Write + Send {}
+
+impl<T: io::Read + Write + Send> ReadWrite for T {}
+
+/// A connection to an agent at `unix:PATH`, `tcp:HOST:PORT` or `http://HOST:PORT`
+/// (plain TCP), or `https://HOST:PORT` (TLS, trusting the peer's certificate file).
+fn connect(peer: &Peer) -> Result<Box<dyn ReadWrite>, AgentError> {
+    let addr = &peer.addr;
+    let io = |source| AgentError::Io {
+        addr: addr.to_string(),
+        source,
+    };
+    if let Some(p) = addr.strip_prefix("unix:") {
+        let s = UnixStream::connect(p).map_err(io)?;
+        s.set_read_timeout(Some(READ_TIMEOUT)).map_err(io)?;
+        return Ok(Box::new(s));
+    }
+    let tls = addr.starts_with("https://");
+    let hostport = addr
+        .strip_prefix("tcp:")
+        .or_else(|| addr.strip_prefix("https://"))
+        .or_else(|| addr.strip_prefix("http://"))
+        .unwrap_or(addr)
+        .trim_end_matches('/');
+    // Before connecting: a missing trust file is the user's to fix, not the network's.
+    let cfg = match (tls, &peer.ca) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(io(io::Error::other(
+                "an https agent needs the certificate (or CA) to trust in the agents file",
+            )))
+        }
+        (true, Some(ca)) => {
+            Some(crate::tls::client_config(ca).map_err(|e| io(io::Error::other(e)))?)
+        }
+    };
+    let s = TcpStream::connect(hostport).map_err(io)?;
+    s.set_read_timeout(Some(READ_TIMEOUT)).map_err(io)?;
+    let Some(cfg) = cfg else {
+        return Ok(Box::new(s));
+    };
+    let host = match hostport.rsplit_once(':') {
+        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']'),
+        None => hostport,
+    };
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| io(io::Error::new(io::ErrorKind::InvalidInput, e.to_string())))?;
+    let conn = rustls::ClientConnection::new(cfg, name).map_err(|e| io(io::Error::other(e)))?;
+    Ok(Box::new(rustls::StreamOwned::new(conn, s)))
+}
+
+/// Send `request`, hand each answer line to `on` until it returns false;
+/// at most `max_lines` lines.
+fn call(
+    peer: &Peer,
+    request: Request,
+    max_lines: usize,
+    mut on: impl FnMut(Answer) -> bool,
+) -> Result<(), AgentError> {
+    let addr = &peer.addr;
+    let protocol = |message: String| AgentError::Protocol {
+        addr: addr.to_string(),
+        message,
+    };
+    let io = |source| AgentError::Io {
+        addr: addr.to_string(),
+        source,
+    };
+    let start = Instant::now();
+    let mut conn = connect(peer)?;
+    let line = serde_json::to_string(&Envelope {
+        token: peer.token.clone(),
+        request,
+    })
+    .unwrap_or_default();
+    writeln!(conn, "{line}")
+        .and_then(|()| conn.flush())
+        .map_err(io)?;
+    let mut reader = BufReader::new(conn);
+    for _ in 0..max_lines {
+        let mut l = Vec::new();
+        let n = (&mut reader)
+            .take(MAX_ANSWER_LINE)
+            .read_until(b'\n', &mut l)
+            .map_err(io)?;
+        if n == 0 {
+            return Err(protocol("connection closed before the answer".into()));
+        }
+        if l.last() != Some(&b'\n') && n as u64 == MAX_ANSWER_LINE {
+            return Err(protocol(format!(
+                "an answer line over {MAX_ANSWER_LINE} bytes"
+            )));
+        }
+        let a: Answer = serde_json::from_slice(&l).map_err(|e| protocol(e.to_string()))?;
+        if !on(a) {
+            return Ok(());
+        }
+        if start.elapsed() > DEADLINE {
+            return Err(protocol(format!(
+                "no end of the answer in {} s",
+                DEADLINE.as_secs()
+            )));
+        }
+    }
+    Err(protocol(format!("more than {max_lines} answer lines")))
+}
+
+/// Execute steps of one target on its agent, relaying its events.
+pub fn execute(
+    peer: &Peer,
+    topology: &str,
+    target: &TargetInfo,
+    steps: &[&Step],
+    progress: Progress,
+    fail_at: Option<&str>,
+) -> Result<usize, ApplyError> {
+    let req = Request::Execute {
+        topology: topology.to_string(),
+        target: target.clone(),
+        steps: steps.iter().map(|s| (*s).clone()).collect(),
+        fail_at: fail_at.map(str::to_string),
+    };
+    let mut result: Option<Result<usize, ApplyError>> = None;
+    let r = call(peer, req, steps.len() + 1, |a| match a {
+        Answer::Event(e) => {
+            progress(&e);
+            true
+        }
+        Answer::Done(n) => {
+            result = Some(Ok(n));
+            false
+        }
+        Answer::Error {
+            target: t,
+            step,
+            message,
+        } => {
+            result = Some(Err(ApplyError {
+                target: if t.is_empty() { target.name.clone() } else { t },
+                step,
+                source: deploy::StepError::Io(io::Error::other(message)),
+            }));
+            false
+        }
+        Answer::Observed(_)
+        | Answer::KernelDatapath(_)
+        | Answer::HostFacts(_)
+        | Answer::Pinged(_)
+        | Answer::Addrs(_) => true,
+    });
+    match (r, result) {
+        (_, Some(res)) => res,
+        (Err(e), None) => Err(ApplyError {
+            target: target.name.clone(),
+            step: "reach the agent".into(),
+            source: deploy::StepError::Io(io::Error::other(e.to_string())),
+        }),
+        (Ok(()), None) => unreachable!("call returns Ok only after an answer"),
+    }
+}
+
+/// Observe a host through its agent.
+pub fn observe(
+    peer: &Peer,
+    topology: &str,
+    targets: &[TargetInfo],
+    hint: &State,
+) -> Result<State, AgentError> {
+    let req = Request::Observe {
+        topology: topology.to_string(),
+        targets: targets.to_vec(),
+        hint: hint.clone(),
+    };
+    ask(peer, req, |a| match a {
+        Answer::Observed(s) => Some(s),
+        _ => None,
+    })
+}
+
+/// One request, one answer: the answer `pick` accepts, or the agent's
+/// error as a refusal.
+fn ask<T>(peer: &Peer, req: Request, pick: impl Fn(Answer) -> Option<T>) -> Result<T, AgentError> {
+    let mut out = None;
+    let mut err = None;
+    call(peer, req, 1, |a| match a {
+        Answer::Error { message, .. } => {
+            err = Some(message);
+            false
+        }
+        a => {
+            out = pick(a);
+            false
+        }
+    })?;
+    out.ok_or_else(|| AgentError::Refused {
+        addr: peer.addr.clone(),
+        message: err.unwrap_or_else(|| "an answer to another question".into()),
+    })
+}
+
+/// Have an agent ping for its host's guests: `(namespace, address)` pairs,
+/// answered in order.
+pub fn ping(
+    peer: &Peer,
+    topology: &str,
+    pings: &[(String, Ipv4Addr)],
+) -> Result<Vec<bool>, AgentError> {
+    let req = Request::Ping {
+        topology: topology.to_string(),
+        pings: pings.to_vec(),
+    };
+    let oks = ask(peer, req, |a| match a {
+        Answer::Pinged(v) => Some(v),
+        _ => None,
+    })?;
+    if oks.len() != pings.len() {
+        return Err(AgentError::Protocol {
+            addr: peer.addr.clone(),
+            message: format!("{} ping results for {} pings", oks.len(), pings.len()),
+        });
+    }
+    Ok(oks)
+}
+
+/// The IPv4 addresses in each of these namespaces of an agent's host, in order.
+pub fn addrs(
+    peer: &Peer,
+    topology: &str,
+    netns: &[String],
+) -> Result<Vec<Vec<(String, Ipv4Net)>>, AgentError> {
+    let req = Request::Addrs {
+        topology: topology.to_string(),
+        netns: netns.to_vec(),
+    };
+    let v = ask(peer, req, |a| match a {
+        Answer::Addrs(v) => Some(v),
+        _ => None,
+    })?;
+    if v.len() != netns.len() {
+        return Err(AgentError::Protocol {
+            addr: peer.addr.clone(),
+            message: format!("addresses of {} namespaces for {}", v.len(), netns.len()),
+        });
+    }
+    Ok(v)
+}
+
+/// Ask an agent about its host. An agent older than `HostFacts` refuses it
+/// as a bad request: then it is asked the old question, and its OVSDB is the system one.
+pub fn host_facts(peer: &Peer) -> Result<HostFacts, AgentError> {
+    let r = ask(peer, Request::HostFacts, |a| match a {
+        Answer::HostFacts(f) => Some(f),
+        _ => None,
+    });
+    match r {
+        Err(AgentError::Refused { message, .. }) if unknown_request(&message) => {
+            ask(peer, Request::Facts, |a| match a {
+                Answer::KernelDatapath(b) => Some(HostFacts {
+                    kernel_datapath: b,
+                    ovsdb: SYSTEM_OVSDB.to_string(),
+                }),
+                _ => None,
+            })
+        }
+        r => r,
+    }
+}

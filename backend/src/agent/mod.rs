@@ -1,0 +1,82 @@
+//! The per-host agent: `netloom agent --listen ADDR --token-file FILE`.
+//!
+//! It executes its host's part of a plan and observes its host, for the
+//! controller (`netloom apply`, the server's Apply button). Sandbox hosts run
+//! the same agent inside their namespace, on a unix socket, so the sandbox
+//! exercises the real path end to end.
+//!
+//! - [`proto`]: the wire protocol (one JSON request line, JSON answer lines).
+//! - [`grants`]: the agent's token file: which topologies each token may touch.
+//! - [`server`]: listen, authenticate (token first, before the body), confine
+//!   every field to the token's topology ([`crate::deploy::confine`]), answer.
+//! - [`peers`]: the agents the controller is configured to talk to.
+//! - [`client`]: the controller's requests, with bounded answers.
+//!
+//! Addresses: `unix:/path` or `tcp:HOST:PORT`. Over TCP the agent speaks TLS
+//! when given `--tls-cert/--tls-key`, and refuses to listen on anything but
+//! loopback without them unless `--insecure`.
+
+pub mod client;
+pub mod grants;
+pub mod peers;
+pub mod proto;
+pub mod server;
+
+use std::io::{self, Read as _};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+pub use client::{addrs, execute, host_facts, observe, ping};
+pub use peers::Peer;
+pub use server::{serve, Args};
+
+/// True when this kernel has the Open vSwitch datapath (module loaded or built in).
+pub fn kernel_datapath() -> bool {
+    Path::new("/sys/module/openvswitch").exists()
+}
+
+/// A file holding secrets: refused when group or others may read it.
+pub fn read_private(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} is readable by others (mode {:o}): it holds a token; chmod 600 it",
+            path.display(),
+            meta.mode() & 0o777
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A fresh random token (hex of 16 bytes from the kernel's CSPRNG).
+pub fn new_token() -> io::Result<String> {
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// The token file of a topology's sandbox agents: `TOKEN TOPOLOGY`, made with its run directory.
+pub fn sandbox_token_path(topology: &str) -> String {
+    format!("{}/agent.token", netloom_core::names::run_dir(topology))
+}
+
+/// The peer of an emulated host's agent: its socket and the sandbox's token.
+pub fn sandbox_peer(topology: &str, addr: &str) -> Result<Peer, String> {
+    let text = read_private(Path::new(&sandbox_token_path(topology)))?;
+    let token = text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Ok(Peer {
+        addr: addr.to_string(),
+        token,
+        ca: None,
+    })
+}
+
+/// True when a sandbox agent answers on its socket.
+pub fn alive(socket: &str) -> bool {
+    Path::new(socket).exists() && UnixStream::connect(socket).is_ok()
+}

@@ -1,0 +1,177 @@
+//! The agent's wire protocol: one JSON request per connection, one line,
+//! `{"token": T, "request": R}` (the token first: the agent reads it before
+//! the rest), answered by JSON lines ([`Answer`]).
+
+use std::io;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use netloom_core::plan::{State, Step, TargetInfo};
+
+use crate::deploy::Event;
+
+/// Errors talking to an agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("agent {addr}: {source}")]
+    Io { addr: String, source: io::Error },
+    #[error("agent {addr}: bad answer: {message}")]
+    Protocol { addr: String, message: String },
+    #[error("agent {addr} refused: {message}")]
+    Refused { addr: String, message: String },
+}
+
+/// What the controller asks.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Request {
+    /// Run these steps of one target (one pass of a plan), in order.
+    Execute {
+        topology: String,
+        target: TargetInfo,
+        steps: Vec<Step>,
+        /// Failure injection for tests (see `deploy::fail_at`).
+        #[serde(default)]
+        fail_at: Option<String>,
+    },
+    /// What the agent's host offers (the kernel OVS datapath or not); older
+    /// controllers ask this.
+    Facts,
+    /// What the agent's host offers: the kernel OVS datapath or not, and
+    /// where its OVSDB is. Agents older than this refuse it as a bad request.
+    HostFacts,
+    /// Observe topology `topology` on the agent's host.
+    Observe {
+        topology: String,
+        targets: Vec<TargetInfo>,
+        hint: State,
+    },
+    /// `verify` for the host's guests: ping each address from inside each
+    /// namespace (all of them `topology`'s).
+    Ping {
+        topology: String,
+        pings: Vec<(String, Ipv4Addr)>,
+    },
+    /// The IPv4 addresses in each of these namespaces (all of them
+    /// `topology`'s): what DHCP gave the host's guests, for `verify` and `status`.
+    Addrs {
+        topology: String,
+        netns: Vec<String>,
+    },
+}
+
+impl Request {
+    /// The topology a request is about (`None`: a question about the host).
+    pub fn topology(&self) -> Option<&str> {
+        match self {
+            Request::Execute { topology, .. }
+            | Request::Observe { topology, .. }
+            | Request::Ping { topology, .. }
+            | Request::Addrs { topology, .. } => Some(topology),
+            Request::Facts | Request::HostFacts => None,
+        }
+    }
+}
+
+/// A request line. `token` stays the first field: the agent checks it
+/// before it reads the (possibly large) rest.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    pub token: String,
+    pub request: Request,
+}
+
+/// One line of an answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    Event(Event),
+    /// Execute: the number of steps run.
+    Done(usize),
+    Observed(State),
+    /// Facts: true when the kernel has the Open vSwitch datapath module.
+    KernelDatapath(bool),
+    /// HostFacts.
+    HostFacts(HostFacts),
+    /// Ping: whether each ping got its echo reply, in the request's order.
+    Pinged(Vec<bool>),
+    /// Addrs: `(device, address)` pairs per namespace, in the request's order.
+    Addrs(Vec<Vec<(String, Ipv4Net)>>),
+    Error {
+        target: String,
+        step: String,
+        message: String,
+    },
+}
+
+/// What an agent says about its host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFacts {
+    /// The kernel has the Open vSwitch datapath.
+    pub kernel_datapath: bool,
+    /// Path of the host's OVSDB unix socket.
+    pub ovsdb: String,
+}
+
+/// How an agent refuses a request it cannot read.
+pub fn bad_request(e: &serde_json::Error) -> String {
+    format!("bad request: {e}")
+}
+
+/// True for an agent's refusal of a request it does not know (an older agent's).
+pub fn unknown_request(message: &str) -> bool {
+    message.starts_with("bad request: unknown variant")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netloom_core::plan::SYSTEM_OVSDB;
+
+    /// The facts question of an older controller still gets its old answer,
+    /// and an older agent's refusal of the new one reads as expected.
+    #[test]
+    fn facts_protocol_stays_compatible() {
+        let old: Request = serde_json::from_str("\"facts\"").unwrap();
+        assert!(matches!(old, Request::Facts));
+        let e = serde_json::from_str::<Envelope>(r#"{"token":"t","request":"hostfacts"}"#);
+        assert!(e.is_ok());
+        /// The requests of an agent that predates `HostFacts`, as far as facts go.
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        #[allow(dead_code)]
+        enum OldRequest {
+            Facts,
+        }
+        // An old agent's refusal, worded as this agent words it, is recognised.
+        let refusal = serde_json::from_str::<OldRequest>("\"hostfacts\"").unwrap_err();
+        assert!(unknown_request(&bad_request(&refusal)), "{refusal}");
+        let today =
+            serde_json::from_str::<Envelope>(r#"{"token":"t","request":"later"}"#).unwrap_err();
+        assert!(unknown_request(&bad_request(&today)), "{today}");
+        let broken = serde_json::from_str::<Envelope>("{").unwrap_err();
+        assert!(!unknown_request(&bad_request(&broken)), "{broken}");
+        let a = serde_json::to_string(&Answer::HostFacts(HostFacts {
+            kernel_datapath: false,
+            ovsdb: SYSTEM_OVSDB.into(),
+        }))
+        .unwrap();
+        assert_eq!(
+            a,
+            r#"{"host_facts":{"kernel_datapath":false,"ovsdb":"/var/run/openvswitch/db.sock"}}"#
+        );
+    }
+
+    /// The agent reads the token before the rest: it must come first on the wire.
+    #[test]
+    fn the_token_comes_first() {
+        let line = serde_json::to_string(&Envelope {
+            token: "abc".into(),
+            request: Request::Facts,
+        })
+        .unwrap();
+        assert!(line.starts_with(r#"{"token":"abc","#), "{line}");
+    }
+}

@@ -1,0 +1,375 @@
+//! `netloom agent`: listen, authenticate, confine, answer.
+//!
+//! Each connection: the token is read from the request's first bytes and
+//! checked before anything else is read; the request's topology must be one
+//! the token may touch; every step, target, hint and namespace is confined
+//! to that topology ([`crate::deploy::confine`]); then it runs. A bounded
+//! number of connections is served at once; an error accepting one is
+//! logged and the agent goes on.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use netloom_core::plan::{Step, TargetPlan, SYSTEM_OVSDB};
+
+use super::grants::Grants;
+use super::proto::{bad_request, Answer, Envelope, HostFacts, Request};
+use crate::deploy::confine::{self, TopologyName};
+use crate::deploy::{self, Event};
+
+/// Connections served at once; more are closed at once.
+pub const MAX_CONNECTIONS: usize = 64;
+/// What is read of a request before its token is checked.
+const MAX_UNAUTHENTICATED: u64 = 512;
+/// A request is at most a plan for one host.
+const MAX_REQUEST: u64 = 64 << 20;
+/// A silent client (or a stalled handshake) must not keep its thread forever.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to listen: `unix:/path/agent.sock` or `tcp:ADDR:PORT`.
+    #[arg(long)]
+    pub listen: String,
+    /// File of tokens, each with the topologies it may touch: `TOKEN TOPOLOGY...`
+    /// a line (0600; read on every request).
+    #[arg(long)]
+    pub token_file: PathBuf,
+    /// Write the agent's pid here once it listens.
+    #[arg(long)]
+    pub pidfile: Option<String>,
+    /// Speak TLS on TCP with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Allow plain TCP on a non-loopback address (token and plans in clear).
+    #[arg(long)]
+    pub insecure: bool,
+    /// The host's Open vSwitch database, `unix:PATH` (OVS built from source:
+    /// `unix:/usr/local/var/run/openvswitch/db.sock`).
+    #[arg(long, default_value_t = format!("unix:{SYSTEM_OVSDB}"))]
+    pub ovsdb: String,
+}
+
+/// The socket path of an `--ovsdb unix:PATH` argument.
+fn ovsdb_path(arg: &str) -> Result<String, String> {
+    match arg.strip_prefix("unix:") {
+        Some(p) if Path::new(p).is_absolute() => Ok(p.to_string()),
+        _ => Err(format!(
+            "--ovsdb {arg:?}: expected unix:/absolute/path/to/db.sock"
+        )),
+    }
+}
+
+enum Listener {
+    Unix(UnixListener),
+    Tcp(TcpListener, Option<Arc<rustls::ServerConfig>>),
+}
+
+/// Whether a plain TCP listen on `addr` is allowed: loopback, or --insecure.
+fn plain_tcp_ok(addr: &std::net::SocketAddr, insecure: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || insecure {
+        Ok(())
+    } else {
+        Err(format!(
+            "listening on {addr} needs TLS (--tls-cert and --tls-key); pass --insecure for plain TCP on a network you trust"
+        ))
+    }
+}
+
+/// A connection, plain or TLS.
+trait ReadWrite: io::Read + Write + Send {}
+
+impl<T: io::Read + Write + Send> ReadWrite for T {}
+
+fn invalid(e: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e.into())
+}
+
+/// Run the agent until killed.
+pub fn serve(a: &Args) -> io::Result<()> {
+    let ovsdb = ovsdb_path(&a.ovsdb).map_err(invalid)?;
+    // Refuse a bad token file now rather than at the first request.
+    Grants::load(&a.token_file).map_err(invalid)?;
+    let listener = if let Some(p) = a.listen.strip_prefix("unix:") {
+        let _ = std::fs::remove_file(p);
+        // The socket is 0600 from its first moment: no window for another user to connect.
+        // SAFETY: umask only changes this process's file-creation mask.
+        let old = unsafe { libc::umask(0o177) };
+        let l = UnixListener::bind(p);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        Listener::Unix(l?)
+    } else if let Some(addr) = a.listen.strip_prefix("tcp:") {
+        let l = TcpListener::bind(addr)?;
+        let tls = match (&a.tls_cert, &a.tls_key) {
+            (Some(c), Some(k)) => {
+                Some(crate::tls::server_config(c, k, &[]).map_err(io::Error::other)?)
+            }
+            _ => {
+                let at = l.local_addr()?;
+                plain_tcp_ok(&at, a.insecure).map_err(invalid)?;
+                if !at.ip().is_loopback() {
+                    eprintln!("netloom agent: WARNING: --insecure: plain TCP on {at}; the token and plans cross the network unencrypted");
+                }
+                None
+            }
+        };
+        Listener::Tcp(l, tls)
+    } else {
+        return Err(invalid("--listen takes unix:PATH or tcp:ADDR:PORT"));
+    };
+    if let Some(p) = &a.pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))?;
+    }
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        let conn = match accept(&listener) {
+            Ok(Some(c)) => c,
+            Ok(None) => continue,
+            Err(e) => {
+                // Out of file descriptors, a connection reset before accept: the
+                // agent stays; a short pause keeps a persistent error from spinning.
+                eprintln!("netloom agent: accept: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            open.fetch_sub(1, Ordering::SeqCst);
+            eprintln!("netloom agent: {MAX_CONNECTIONS} connections open; one more closed");
+            continue;
+        }
+        let (token_file, ovsdb, open) = (a.token_file.clone(), ovsdb.clone(), open.clone());
+        std::thread::spawn(move || {
+            handle(conn, &token_file, &ovsdb);
+            open.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+}
+
+/// The next connection; `None` for one that could not be set up.
+fn accept(listener: &Listener) -> io::Result<Option<Box<dyn ReadWrite>>> {
+    Ok(match listener {
+        Listener::Unix(l) => {
+            let (s, _) = l.accept()?;
+            s.set_read_timeout(Some(READ_TIMEOUT))?;
+            Some(Box::new(s))
+        }
+        Listener::Tcp(l, tls) => {
+            let (tcp, _) = l.accept()?;
+            tcp.set_read_timeout(Some(READ_TIMEOUT))?;
+            match tls {
+                None => Some(Box::new(tcp)),
+                Some(cfg) => rustls::ServerConnection::new(cfg.clone())
+                    .ok()
+                    .map(|c| Box::new(rustls::StreamOwned::new(c, tcp)) as Box<dyn ReadWrite>),
+            }
+        }
+    })
+}
+
+/// The token at the start of a request line: `{"token":"TOKEN",`.
+fn leading_token(head: &[u8]) -> Option<&str> {
+    let rest = head.strip_prefix(br#"{"token":""#)?;
+    let end = rest.iter().position(|&c| c == b'"')?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
+
+fn handle(mut conn: Box<dyn ReadWrite>, token_file: &Path, ovsdb: &str) {
+    let mut line = Vec::new();
+    // The token first, from a few hundred bytes at most: nothing more is read
+    // for a client that does not have one.
+    let mut reader = BufReader::new(&mut conn);
+    let head_ok = (&mut reader)
+        .take(MAX_UNAUTHENTICATED)
+        .read_until(b',', &mut line)
+        .is_ok();
+    let grants = Grants::load(token_file);
+    let granted = match (&grants, leading_token(&line)) {
+        (Ok(g), Some(t)) if head_ok => g.of(t).cloned(),
+        _ => None,
+    };
+    let mut rest_ok = false;
+    if granted.is_some() {
+        // Nothing follows the request line, so the reader's buffer holds nothing of value after it.
+        rest_ok = (&mut reader)
+            .take(MAX_REQUEST)
+            .read_until(b'\n', &mut line)
+            .is_ok();
+    }
+    drop(reader);
+    let out = std::sync::Mutex::new(conn);
+    let send = |a: &Answer| {
+        if let Ok(mut o) = out.lock() {
+            let _ = writeln!(o, "{}", serde_json::to_string(a).unwrap_or_default());
+            let _ = o.flush();
+        }
+    };
+    let refuse = |step: &str, message: String| {
+        send(&Answer::Error {
+            target: String::new(),
+            step: step.into(),
+            message,
+        })
+    };
+    let Some(granted) = granted else {
+        let message = match grants {
+            Err(e) => format!("the agent cannot read its tokens: {e}"),
+            Ok(_) => "wrong token".into(),
+        };
+        return refuse("authenticate", message);
+    };
+    if !rest_ok {
+        return refuse("read the request", "unreadable request".into());
+    }
+    let env: Envelope = match serde_json::from_slice(&line) {
+        Ok(e) => e,
+        Err(e) => return refuse("read the request", bad_request(&e)),
+    };
+    let topology = match env.request.topology().map(TopologyName::parse) {
+        None => None,
+        Some(Ok(t)) if granted.contains(&t) => Some(t),
+        Some(Ok(t)) => {
+            return refuse(
+                "authenticate",
+                format!("refused: this token may not touch topology {t}"),
+            )
+        }
+        Some(Err(e)) => return refuse("read the request", e.to_string()),
+    };
+    match (env.request, topology) {
+        (Request::Facts, _) => send(&Answer::KernelDatapath(super::kernel_datapath())),
+        (Request::HostFacts, _) => send(&Answer::HostFacts(HostFacts {
+            kernel_datapath: super::kernel_datapath(),
+            ovsdb: ovsdb.to_string(),
+        })),
+        (
+            Request::Execute {
+                target,
+                steps,
+                fail_at,
+                ..
+            },
+            Some(t),
+        ) => execute(&t, target, steps, fail_at, ovsdb, &send),
+        (Request::Observe { targets, hint, .. }, Some(t)) => {
+            let targets = targets
+                .into_iter()
+                .map(|ti| confine::target(&t, ti, ovsdb))
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|ts| confine::hint(&t, &hint).map(|()| ts));
+            match targets {
+                Ok(ts) => send(&Answer::Observed(deploy::observe::observe(
+                    t.as_str(),
+                    &ts,
+                    &hint,
+                ))),
+                Err(e) => refuse("observe", e.to_string()),
+            }
+        }
+        (Request::Ping { pings, .. }, Some(t)) => {
+            match pings
+                .iter()
+                .try_for_each(|(ns, _)| confine::netns(&t, ns).map(drop))
+            {
+                Ok(()) => send(&Answer::Pinged(deploy::verify::ping_all(&pings))),
+                Err(e) => refuse("ping", e.to_string()),
+            }
+        }
+        (Request::Addrs { netns, .. }, Some(t)) => {
+            match netns
+                .iter()
+                .try_for_each(|ns| confine::netns(&t, ns).map(drop))
+            {
+                Ok(()) => send(&Answer::Addrs(
+                    netns
+                        .into_iter()
+                        .map(|ns| deploy::nl::with_netlink(&ns, |n| n.addrs()).unwrap_or_default())
+                        .collect(),
+                )),
+                Err(e) => refuse("read addresses", e.to_string()),
+            }
+        }
+        (_, None) => refuse("read the request", "a request without its topology".into()),
+    }
+}
+
+/// Run one target's steps, each confined to the topology first: a request
+/// with any step outside it is refused whole, before anything runs.
+fn execute(
+    t: &TopologyName,
+    target: netloom_core::plan::TargetInfo,
+    steps: Vec<Step>,
+    fail_at: Option<String>,
+    ovsdb: &str,
+    send: &(dyn Fn(&Answer) + Sync),
+) {
+    let target = match confine::target(t, target, ovsdb) {
+        Ok(ti) => ti,
+        Err(e) => {
+            return send(&Answer::Error {
+                target: String::new(),
+                step: "execute".into(),
+                message: e.to_string(),
+            })
+        }
+    };
+    let tp = TargetPlan { target, steps };
+    let refs: Vec<&Step> = tp.steps.iter().collect();
+    let confined = match confine::steps(t, &refs) {
+        Ok(c) => c,
+        Err((step, e)) => {
+            return send(&Answer::Error {
+                target: tp.target.name.clone(),
+                step,
+                message: e.to_string(),
+            })
+        }
+    };
+    let progress = |e: &Event| send(&Answer::Event(e.clone()));
+    match deploy::run_target(t, &tp, &confined, &progress, fail_at.as_deref()) {
+        Ok(n) => send(&Answer::Done(n)),
+        Err(e) => send(&Answer::Error {
+            target: e.target.clone(),
+            step: e.step.clone(),
+            message: e.source.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ovsdb_takes_an_absolute_unix_path() {
+        assert_eq!(
+            ovsdb_path("unix:/usr/local/var/run/openvswitch/db.sock"),
+            Ok("/usr/local/var/run/openvswitch/db.sock".to_string())
+        );
+        for bad in [
+            "/var/run/openvswitch/db.sock",
+            "unix:db.sock",
+            "tcp:127.0.0.1:6640",
+        ] {
+            let e = ovsdb_path(bad).unwrap_err();
+            assert!(e.contains("--ovsdb") && e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_token_is_found_in_the_first_bytes_only_where_the_client_puts_it() {
+        assert_eq!(leading_token(br#"{"token":"abc","#), Some("abc"));
+        assert_eq!(leading_token(br#"{"request":"facts","token":"abc"}"#), None);
+        assert_eq!(leading_token(br#"{"token":"abc"#), None);
+        assert_eq!(leading_token(b""), None);
+    }
+}

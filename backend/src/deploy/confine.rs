@@ -1,0 +1,869 @@
+//! Confinement: what a step, an observation or a ping may name on this
+//! machine, whoever asks (an agent's client, or the controller itself).
+//!
+//! Every field that reaches a path, a sysctl, a pid file, a signal, a
+//! device, a process argument or an OVS row is parsed here into a value that
+//! can only name topology `T`'s own objects:
+//! - names by the format's own rules: a topology or host is `[a-z][a-z0-9-]{0,11}`,
+//!   a namespace `nl-T.` + dot-separated labels, a device 1 to 15 bytes of
+//!   `[A-Za-z0-9_.-]` (never `.` or `..`); so no `/`, no NUL, no `..`;
+//! - devices in the host's own namespace, OVS bridges and ports: `nl<tag>…`
+//!   names (as `netloom_core::names` gives them), and an existing device there
+//!   must carry `T`'s mark before anything touches it;
+//! - sysctls: the [`SysctlKey`]s plans set, nothing else;
+//! - paths: exactly the ones `netloom_core::names` and the planner build
+//!   (`/run/netloom/T`, `/run/netloom/T/HOST`, a DHCP server's files there);
+//! - dnsmasq: only the options plans give it; nftables: only table `ip netloom`.
+//!
+//! The executor's entry ([`super::run_target`]) takes only [`Confined`]
+//! steps, and the only way to make one is [`step`]: the checks cannot be
+//! skipped by a new caller. OVS rows are checked again against the database
+//! when the transaction is built (creates only on `T`'s bridges, updates and
+//! deletes only of rows marked as `T`'s).
+
+use std::fmt;
+use std::ops::Deref;
+use std::path::{Component, Path};
+
+use netloom_core::names;
+use netloom_core::plan::{Action, Resource, State, Step, TargetInfo};
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("refused: {0}")]
+pub struct Refusal(pub String);
+
+fn refuse<T>(message: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal(message.into()))
+}
+
+/// A topology name, by the format's rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopologyName(String);
+
+impl TopologyName {
+    pub fn parse(s: &str) -> Result<TopologyName, Refusal> {
+        if names::name_ok(s) {
+            Ok(TopologyName(s.to_string()))
+        } else {
+            refuse(format!("{:?} is not a topology name", clip(s)))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `/run/netloom/T`.
+    fn run_dir(&self) -> String {
+        names::run_dir(&self.0)
+    }
+
+    /// The `nl<tag>` every device name of the topology starts with.
+    fn device_prefix(&self) -> String {
+        format!("nl{}", names::topology_tag(&self.0))
+    }
+}
+
+impl fmt::Display for TopologyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A sysctl that plans set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysctlKey {
+    /// `net/ipv4/ip_forward`: routers forward, vms do not.
+    IpForward,
+    /// `net/ipv4/conf/all/arp_ignore`: emulated hosts (see docs/deploy.md).
+    ArpIgnore,
+}
+
+impl SysctlKey {
+    pub fn parse(key: &str) -> Result<SysctlKey, Refusal> {
+        match key {
+            "net/ipv4/ip_forward" => Ok(SysctlKey::IpForward),
+            "net/ipv4/conf/all/arp_ignore" => Ok(SysctlKey::ArpIgnore),
+            _ => refuse(format!("sysctl {:?} is not one netloom sets", clip(key))),
+        }
+    }
+
+    /// Its file under `/proc/sys` of the calling thread's namespace.
+    pub fn path(self) -> &'static str {
+        match self {
+            SysctlKey::IpForward => "/proc/sys/net/ipv4/ip_forward",
+            SysctlKey::ArpIgnore => "/proc/sys/net/ipv4/conf/all/arp_ignore",
+        }
+    }
+}
+
+/// A step that names only its topology's objects (see the module doc).
+#[derive(Debug, Clone, Copy)]
+pub struct Confined<'a>(&'a Step);
+
+impl<'a> Confined<'a> {
+    /// The step itself, for as long as the request lives.
+    pub fn get(self) -> &'a Step {
+        self.0
+    }
+}
+
+impl Deref for Confined<'_> {
+    type Target = Step;
+
+    fn deref(&self) -> &Step {
+        self.0
+    }
+}
+
+/// A step of topology `t`, or why not. `host_link` reads a device of the
+/// host's own namespace: `None` when absent, else its alias (netloom's mark).
+pub fn step<'a>(
+    t: &TopologyName,
+    s: &'a Step,
+    host_link: &dyn Fn(&str) -> Option<Option<String>>,
+) -> Result<Confined<'a>, Refusal> {
+    resource(t, &s.resource)?;
+    if let Some(r) = &s.was {
+        resource(t, r)?;
+    }
+    // A device of the host's own namespace: netloom's name is not enough, it
+    // must carry the topology's mark unless this step creates it.
+    let creates = s.action == Action::Create
+        && matches!(
+            s.resource,
+            Resource::Segment { .. } | Resource::Veth { .. } | Resource::VxlanLink { .. }
+        );
+    for dev in host_devices(&s.resource) {
+        match host_link(dev) {
+            Some(Some(alias)) if alias == super::link_mark(t.as_str()) => {}
+            Some(_) if creates => return refuse(format!("device {dev} already exists")),
+            Some(_) => {
+                return refuse(format!(
+                    "device {dev} of the host is not marked as topology {t}'s"
+                ))
+            }
+            None => {}
+        }
+    }
+    Ok(Confined(s))
+}
+
+/// Every step of a request, or the first refused one (as it prints) and why.
+pub fn steps<'a>(
+    t: &TopologyName,
+    steps: &[&'a Step],
+) -> Result<Vec<Confined<'a>>, (String, Refusal)> {
+    let host_link = |dev: &str| -> Option<Option<String>> {
+        let dev = dev.to_string();
+        super::nl::with_netlink("", move |n| {
+            Ok(n.links()?
+                .into_iter()
+                .find(|l| l.name == dev)
+                .map(|l| l.alias))
+        })
+        // An unreadable host namespace: treat the device as present and unmarked.
+        .unwrap_or(Some(None))
+    };
+    steps
+        .iter()
+        .map(|s| step(t, s, &host_link).map_err(|e| (s.to_string(), e)))
+        .collect()
+}
+
+/// The devices of the host's own namespace (`""`) a resource names.
+fn host_devices(r: &Resource) -> Vec<&str> {
+    match r {
+        Resource::Segment { netns, name, .. }
+        | Resource::VxlanLink { netns, name, .. }
+        | Resource::TxOffloadOff {
+            netns, dev: name, ..
+        } if netns.is_empty() => vec![name],
+        Resource::Veth {
+            netns,
+            name,
+            peer_netns,
+            peer,
+            ..
+        } => {
+            let mut v = Vec::new();
+            if netns.is_empty() {
+                v.push(name.as_str());
+            }
+            if peer_netns.is_empty() {
+                v.push(peer.as_str());
+            }
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Every resource of an observation's hint is one the topology could have:
+/// observation reads what the hint names (sysctls, devices), so it is held
+/// to the same rules as a step.
+pub fn hint(t: &TopologyName, hint: &State) -> Result<(), Refusal> {
+    for (target, r) in hint.iter() {
+        if !target.is_empty() {
+            host_name(target)?;
+        }
+        resource(t, r)?;
+    }
+    Ok(())
+}
+
+/// A target of a request as the agent will use it: its name is a host's, its
+/// namespace the topology's (or the agent's own), and its OVSDB the one the
+/// agent knows: `ovsdb` (the agent's `--ovsdb`) for a real host, the
+/// emulated host's own socket (`/run/netloom/T/HOST/db.sock`) otherwise.
+pub fn target(t: &TopologyName, mut ti: TargetInfo, ovsdb: &str) -> Result<TargetInfo, Refusal> {
+    host_name(&ti.name)?;
+    if !ti.netns.is_empty() {
+        netns(t, &ti.netns)?;
+    }
+    if !matches!(ti.datapath.as_str(), "netdev" | "system") {
+        return refuse(format!(
+            "datapath {:?} is not netdev or system",
+            clip(&ti.datapath)
+        ));
+    }
+    ti.ovsdb = if ti.emulated {
+        format!("{}/{}/db.sock", t.run_dir(), ti.name)
+    } else {
+        ovsdb.to_string()
+    };
+    Ok(ti)
+}
+
+/// One of topology `t`'s namespaces: `nl-T.` and dot-separated labels of
+/// `[a-z0-9_-]` (host, guest kind, guest name; `_underlay`, `_ext`).
+pub fn netns<'a>(t: &TopologyName, ns: &'a str) -> Result<&'a str, Refusal> {
+    let ok = ns.len() <= 128
+        && ns
+            .strip_prefix(&names::netns_prefix(t.as_str()))
+            .is_some_and(|rest| {
+                rest.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.bytes().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_'
+                        })
+                })
+            });
+    if ok {
+        Ok(ns)
+    } else {
+        refuse(format!("namespace {:?} is not topology {t}'s", clip(ns)))
+    }
+}
+
+/// A host name by the format's rule.
+fn host_name(h: &str) -> Result<&str, Refusal> {
+    if names::name_ok(h) {
+        Ok(h)
+    } else {
+        refuse(format!("{:?} is not a host name", clip(h)))
+    }
+}
+
+/// A Linux device name: 1 to 15 bytes of `[A-Za-z0-9_.-]`, never `.` or `..`.
+fn device(d: &str) -> Result<&str, Refusal> {
+    let ok = (1..=15).contains(&d.len())
+        && d != "."
+        && d != ".."
+        && d.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(d)
+    } else {
+        refuse(format!("{:?} is not a device name", clip(d)))
+    }
+}
+
+/// A device, bridge or port netloom names for topology `t` (`nl<tag>…`).
+fn own_device<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refusal> {
+    device(d)?;
+    if d.starts_with(&t.device_prefix()) {
+        Ok(d)
+    } else {
+        refuse(format!(
+            "{d} is not a name netloom gives topology {t}'s devices"
+        ))
+    }
+}
+
+/// A device in namespace `ns`: the topology's own name in the host's own
+/// namespace (`""`), any device name inside one of the topology's namespaces.
+fn device_in<'a>(t: &TopologyName, ns: &str, d: &'a str) -> Result<&'a str, Refusal> {
+    if ns.is_empty() {
+        own_device(t, d)
+    } else {
+        netns(t, ns)?;
+        device(d)
+    }
+}
+
+/// `/run/netloom/T/HOST`: a host's directory of daemon files.
+fn host_dir<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refusal> {
+    let run = t.run_dir();
+    match d.strip_prefix(&run).and_then(|r| r.strip_prefix('/')) {
+        Some(h) if host_name(h).is_ok() => Ok(d),
+        _ => refuse(format!("{:?} is not a host directory of {run}", clip(d))),
+    }
+}
+
+/// A file name of netloom's: `[A-Za-z0-9_.:-]`, not starting with a dot.
+fn file_name(f: &str) -> bool {
+    (1..=64).contains(&f.len())
+        && !f.starts_with('.')
+        && f.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':' | b'-'))
+}
+
+/// A file in a host's directory (or in one of its DHCP servers' `.hosts` directories).
+fn host_file<'a>(t: &TopologyName, p: &'a str) -> Result<&'a str, Refusal> {
+    let path = Path::new(p);
+    let normal = path
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    let ok = normal
+        && path.parent().and_then(Path::to_str).is_some_and(|dir| {
+            host_dir(t, dir).is_ok()
+                || dir.strip_suffix(".hosts").is_some_and(|server| {
+                    server
+                        .rsplit_once('/')
+                        .is_some_and(|(d, n)| host_dir(t, d).is_ok() && dhcp_name(n).is_ok())
+                })
+        })
+        && path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .is_some_and(file_name);
+    if ok {
+        Ok(p)
+    } else {
+        refuse(format!(
+            "{:?} is not a file of a host directory of {}",
+            clip(p),
+            t.run_dir()
+        ))
+    }
+}
+
+/// A DHCP server's name: `dhcp-` and a label (it names its pid, lease and log files).
+fn dhcp_name(n: &str) -> Result<&str, Refusal> {
+    match n.strip_prefix("dhcp-") {
+        Some(rest)
+            if !rest.is_empty()
+                && rest.len() <= 32
+                && rest
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') =>
+        {
+            Ok(n)
+        }
+        _ => refuse(format!("{:?} is not a DHCP server's name", clip(n))),
+    }
+}
+
+/// The checks of every field of one resource.
+fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
+    match r {
+        Resource::RunDir { path } if *path == t.run_dir() => Ok(()),
+        Resource::RunDir { path } => refuse(format!("{:?} is not {}", clip(path), t.run_dir())),
+        Resource::Netns { name } => netns(t, name).map(drop),
+        Resource::Agent { netns: ns, dir } | Resource::OvsDaemons { netns: ns, dir } => {
+            netns(t, ns)?;
+            host_dir(t, dir).map(drop)
+        }
+        Resource::Segment { netns, name, .. } | Resource::VxlanLink { netns, name, .. } => {
+            device_in(t, netns, name).map(drop)
+        }
+        Resource::Veth {
+            netns,
+            name,
+            peer_netns,
+            peer,
+            peer_master,
+            ..
+        } => {
+            device_in(t, netns, name)?;
+            device_in(t, peer_netns, peer)?;
+            match peer_master {
+                Some(m) => device_in(t, peer_netns, m).map(drop),
+                None => Ok(()),
+            }
+        }
+        Resource::TxOffloadOff { netns, dev } => device_in(t, netns, dev).map(drop),
+        Resource::OvsBridge { name, datapath } => {
+            own_device(t, name)?;
+            match datapath.as_str() {
+                "netdev" | "system" => Ok(()),
+                d => refuse(format!("datapath {:?} is not netdev or system", clip(d))),
+            }
+        }
+        Resource::OvsPort {
+            bridge, name, tag, ..
+        } => {
+            own_device(t, bridge)?;
+            own_device(t, name)?;
+            match tag {
+                Some(v) if !(1..=4094).contains(v) => {
+                    refuse(format!("VLAN {v} is outside 1..4094"))
+                }
+                _ => Ok(()),
+            }
+        }
+        Resource::Sysctl {
+            netns: ns,
+            key,
+            value,
+        } => {
+            netns(t, ns)?;
+            SysctlKey::parse(key)?;
+            if matches!(value.as_str(), "0" | "1" | "2") {
+                Ok(())
+            } else {
+                refuse(format!("sysctl value {:?} is not 0, 1 or 2", clip(value)))
+            }
+        }
+        Resource::Addr { netns: ns, dev, .. } | Resource::DhcpClient { netns: ns, dev, .. } => {
+            netns(t, ns)?;
+            device(dev).map(drop)
+        }
+        Resource::Route { netns: ns, .. } => netns(t, ns).map(drop),
+        Resource::Nft { netns: ns, ruleset } => {
+            netns(t, ns)?;
+            nft_ruleset(ruleset)
+        }
+        Resource::Dnsmasq {
+            netns: ns,
+            name,
+            args,
+        } => {
+            netns(t, ns)?;
+            dhcp_name(name)?;
+            args.iter().try_for_each(|a| dnsmasq_arg(t, a))
+        }
+        Resource::DhcpHost { path, .. } => {
+            host_file(t, path)?;
+            // Its signal goes to the pidfile of the server it belongs to: only a DHCP server's.
+            if netloom_core::plan::dhcp_host_pidfile(path).is_some() {
+                Ok(())
+            } else {
+                refuse(format!(
+                    "{:?} is not in a DHCP server's hosts directory",
+                    clip(path)
+                ))
+            }
+        }
+    }
+}
+
+/// dnsmasq runs as root: only the options netloom's plans use, its files in a host directory.
+fn dnsmasq_arg(t: &TopologyName, arg: &str) -> Result<(), Refusal> {
+    let (opt, value) = arg.split_once('=').unwrap_or((arg, ""));
+    let ok = match opt {
+        "--conf-file" => value == "/dev/null",
+        "--user" => value == "root",
+        "--dhcp-leasefile" | "--pid-file" | "--log-facility" => host_file(t, value).is_ok(),
+        "--dhcp-hostsdir" => value
+            .strip_suffix(".hosts")
+            .and_then(|s| s.rsplit_once('/'))
+            .is_some_and(|(d, n)| host_dir(t, d).is_ok() && dhcp_name(n).is_ok()),
+        "--interface" => device(value).is_ok(),
+        "--no-resolv"
+        | "--no-hosts"
+        | "--bind-interfaces"
+        | "--dhcp-sequential-ip"
+        | "--no-ping"
+        | "--dhcp-authoritative"
+        | "--log-dhcp" => value.is_empty(),
+        "--port" => value == "0",
+        "--dhcp-range" | "--dhcp-option" => value
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b',' | b':')),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        refuse(format!(
+            "dnsmasq option {:?} is not one netloom gives",
+            clip(arg)
+        ))
+    }
+}
+
+/// An nftables JSON ruleset that touches table `ip netloom` only: each
+/// command adds or deletes that table, or adds a chain or rule in it.
+fn nft_ruleset(text: &str) -> Result<(), Refusal> {
+    use serde_json::Value;
+    let ours = |cmd: &Value| -> bool {
+        let Some((verb, what)) = cmd
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .and_then(|o| o.iter().next())
+        else {
+            return false;
+        };
+        let Some((kind, obj)) = what
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .and_then(|o| o.iter().next())
+        else {
+            return false;
+        };
+        let in_ours = obj["family"] == "ip" && obj["table"] == "netloom";
+        match (verb.as_str(), kind.as_str()) {
+            ("add" | "delete", "table") => obj["family"] == "ip" && obj["name"] == "netloom",
+            ("add", "chain" | "rule") => in_ours,
+            _ => false,
+        }
+    };
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| Refusal(format!("the nftables ruleset is not JSON: {e}")))?;
+    match v
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.get("nftables"))
+    {
+        Some(Value::Array(cmds)) if cmds.iter().all(ours) => Ok(()),
+        _ => refuse("the nftables ruleset touches more than table ip netloom"),
+    }
+}
+
+/// Keeps a refusal's message short whatever the request held.
+fn clip(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netloom_core::plan::{self, Facts, OvsIface};
+
+    fn t(name: &str) -> TopologyName {
+        TopologyName::parse(name).unwrap()
+    }
+
+    fn step_of(action: Action, resource: Resource) -> Step {
+        Step {
+            action,
+            resource,
+            was: None,
+        }
+    }
+
+    /// Devices of the host's own namespace, for [`step`]: `marked` carry t's mark.
+    fn host(marked: Vec<String>, unmarked: Vec<String>) -> impl Fn(&str) -> Option<Option<String>> {
+        move |d: &str| {
+            if marked.iter().any(|m| m == d) {
+                Some(Some(crate::deploy::link_mark("t")))
+            } else if unmarked.iter().any(|m| m == d) {
+                Some(None)
+            } else {
+                None
+            }
+        }
+    }
+
+    /// Every step of the plans of the example labs, built from nothing and
+    /// torn down again, passes: confinement refuses no real plan.
+    #[test]
+    fn every_step_of_the_example_plans_is_confined() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            let topo = netloom_core::load(&text).unwrap().topology;
+            let name = t(&topo.name);
+            let f = Facts::default();
+            let targets = plan::targets(&topo, &f);
+            let want = plan::desired(&topo, &f);
+            let empty = State::default();
+            hint(&name, &want).unwrap();
+            for ti in &targets[1..] {
+                target(&name, ti.clone(), "/x/db.sock").unwrap();
+            }
+            let mark = crate::deploy::link_mark(&topo.name);
+            let marked = move |_: &str| Some(Some(mark.clone()));
+            for p in [
+                plan::plan(&topo.name, &targets, &want, &empty),
+                plan::plan(&topo.name, &targets, &empty, &want),
+            ] {
+                for s in p.targets.iter().flat_map(|t| &t.steps) {
+                    let dev_free = |_: &str| None;
+                    let seen: &dyn Fn(&str) -> Option<Option<String>> =
+                        if s.action == Action::Create {
+                            &dev_free
+                        } else {
+                            &marked
+                        };
+                    assert!(step(&name, s, seen).is_ok(), "{}: {s}", topo.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_with_paths_or_other_topologies_are_refused() {
+        for bad in ["", "../etc", "a/b", "T", "x\0", "abcdefghijklm"] {
+            assert!(TopologyName::parse(bad).is_err(), "{bad:?}");
+        }
+        let n = t("t");
+        assert!(netns(&n, "nl-t.h1.vm1").is_ok());
+        assert!(netns(&n, "nl-t._underlay").is_ok());
+        for ns in [
+            "",
+            "nl-t.",
+            "nl-tt.h1",
+            "victim",
+            "nl-t./../x",
+            "nl-t.h1..x",
+            "nl-t.h1/x",
+            "nl-t.h\0",
+        ] {
+            assert!(netns(&n, ns).is_err(), "{ns:?}");
+        }
+        for d in ["", ".", "..", "a/b", "eth0\0", "0123456789abcdef", "a b"] {
+            assert!(device(d).is_err(), "{d:?}");
+        }
+        let ti = TargetInfo {
+            name: "h1".into(),
+            agent: None,
+            emulated: true,
+            netns: "nl-t.h1".into(),
+            ovsdb: "/var/run/elsewhere.sock".into(),
+            datapath: "netdev".into(),
+        };
+        assert_eq!(
+            target(&n, ti.clone(), "/mine").unwrap().ovsdb,
+            "/run/netloom/t/h1/db.sock"
+        );
+        let real = TargetInfo {
+            emulated: false,
+            ..ti.clone()
+        };
+        assert_eq!(target(&n, real, "/mine").unwrap().ovsdb, "/mine");
+        for bad in [
+            TargetInfo {
+                name: "../../etc".into(),
+                ..ti.clone()
+            },
+            TargetInfo {
+                netns: "nl-u.h1".into(),
+                ..ti.clone()
+            },
+            TargetInfo {
+                datapath: "x".into(),
+                ..ti
+            },
+        ] {
+            assert!(target(&n, bad, "/mine").is_err());
+        }
+    }
+
+    /// The attacks of the safety review, and their neighbours: each is refused.
+    #[test]
+    fn steps_on_other_objects_are_refused() {
+        let s = |n: &str| n.to_string();
+        let hosts_file = |action, path: &str| {
+            step_of(
+                action,
+                Resource::DhcpHost {
+                    path: s(path),
+                    mac: "02:00:00:00:00:01".parse().unwrap(),
+                    ip: "10.0.0.1".parse().unwrap(),
+                },
+            )
+        };
+        let cases = [
+            step_of(Action::Delete, Resource::Netns { name: s("victim") }),
+            step_of(
+                Action::Delete,
+                Resource::Netns {
+                    name: s("nl-other.h1"),
+                },
+            ),
+            step_of(Action::Delete, Resource::RunDir { path: s("/etc") }),
+            step_of(
+                Action::Delete,
+                Resource::RunDir {
+                    path: s("/run/netloom/t/../../etc"),
+                },
+            ),
+            step_of(
+                Action::Delete,
+                Resource::Agent {
+                    netns: s("nl-t.h1"),
+                    dir: s("/run/netloom/t/../../../etc"),
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::OvsDaemons {
+                    netns: s("nl-t.h1"),
+                    dir: s("/run/netloom/t"),
+                },
+            ),
+            // The review's write-anywhere: a sysctl key that climbs out of /proc/sys.
+            step_of(
+                Action::Create,
+                Resource::Sysctl {
+                    netns: s("nl-t.h1"),
+                    key: s("../../etc/cron.d/x"),
+                    value: s("1"),
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::Sysctl {
+                    netns: s("nl-t.h1"),
+                    key: s("kernel/core_pattern"),
+                    value: s("1"),
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::Sysctl {
+                    netns: s("nl-t.h1"),
+                    key: s("net/ipv4/ip_forward"),
+                    value: s("|/x"),
+                },
+            ),
+            // The review's delete-anywhere: a DHCP client device that is a path.
+            step_of(
+                Action::Delete,
+                Resource::DhcpClient {
+                    netns: s("nl-t.h1.vm1"),
+                    dev: s("../../../etc/passwd"),
+                    order: 0,
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::Nft {
+                    netns: s(""),
+                    ruleset: s("{}"),
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::Nft {
+                    netns: s("nl-t.h1.router.r1"),
+                    ruleset: s(r#"{"nftables":[{"flush":{"ruleset":null}}]}"#),
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::Nft {
+                    netns: s("nl-t.h1.router.r1"),
+                    ruleset: s(
+                        r#"{"nftables":[{"add":{"table":{"family":"inet","name":"filter"}}}]}"#,
+                    ),
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::Dnsmasq {
+                    netns: s("nl-t.h1"),
+                    name: s("dhcp-d"),
+                    args: vec![s("--dhcp-script=/tmp/evil")],
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::Dnsmasq {
+                    netns: s("nl-t.h1"),
+                    name: s("dhcp-d"),
+                    args: vec![s("--pid-file=/etc/passwd")],
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::Dnsmasq {
+                    netns: s("nl-t.h1"),
+                    name: s("../../x"),
+                    args: vec![],
+                },
+            ),
+            hosts_file(Action::Create, "/etc/dnsmasq.d/x.hosts/evil"),
+            hosts_file(Action::Delete, "/run/netloom/t/h1/vswitchd.hosts/x"),
+            hosts_file(Action::Delete, "/run/netloom/t/agent.token"),
+            hosts_file(
+                Action::Create,
+                "/run/netloom/t/h1/dhcp-a.hosts/../../../../etc/x",
+            ),
+            // The host's own devices: not netloom's names.
+            step_of(
+                Action::Delete,
+                Resource::Segment {
+                    netns: s(""),
+                    name: s("lo"),
+                    mac: None,
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::TxOffloadOff {
+                    netns: s(""),
+                    dev: s("eth0"),
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::OvsPort {
+                    bridge: s("nl0000b1"),
+                    name: s("eth0"),
+                    tag: None,
+                    iface: OvsIface::System,
+                },
+            ),
+            step_of(
+                Action::Delete,
+                Resource::OvsBridge {
+                    name: s("br-int"),
+                    datapath: s("system"),
+                },
+            ),
+        ];
+        let n = t("t");
+        let none = host(vec![], vec![]);
+        for c in &cases {
+            assert!(step(&n, c, &none).is_err(), "{c}");
+        }
+    }
+
+    #[test]
+    fn a_host_device_must_carry_the_mark_unless_created() {
+        let n = t("t");
+        let own = format!("{}x1", n.device_prefix());
+        let seg = |action| {
+            step_of(
+                action,
+                Resource::Segment {
+                    netns: String::new(),
+                    name: own.clone(),
+                    mac: None,
+                },
+            )
+        };
+        let marked = host(vec![], vec![]);
+        assert!(
+            step(&n, &seg(Action::Create), &marked).is_ok(),
+            "a new device"
+        );
+        assert!(
+            step(&n, &seg(Action::Delete), &marked).is_ok(),
+            "already gone"
+        );
+        let foreign = host(vec![], vec![own.clone()]);
+        assert!(
+            step(&n, &seg(Action::Delete), &foreign).is_err(),
+            "not ours"
+        );
+        assert!(step(&n, &seg(Action::Create), &foreign).is_err(), "taken");
+        let ours = host(vec![own.clone()], vec![]);
+        assert!(step(&n, &seg(Action::Delete), &ours).is_ok());
+    }
+}

@@ -1,0 +1,586 @@
+//! Root test: a token holder attacks a real `netloom agent`, over its unix
+//! socket and over TCP+TLS, through every field of a request that reaches
+//! the system. Each attack must be refused *and* leave everything as it
+//! was: files untouched, secrets not returned, the agent alive, the OVS rows
+//! unchanged, the other topology's namespace still there.
+//!
+//! The agent runs in a test namespace; its TCP port is on that namespace's
+//! loopback, and it is given a foreign OVS database (`--ovsdb`) standing for
+//! the host's own. Tokens: A may touch topology `e2e-atk`, B only `e2e-atkb`.
+
+mod apply_support;
+
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use apply_support::*;
+
+const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const TOPO: &str = "e2e-atk";
+const OTHER: &str = "e2e-atkb";
+const PORT: u16 = 7396;
+
+trait Conn: Read + Write {}
+impl<T: Read + Write> Conn for T {}
+
+/// How the test reaches the agent.
+enum Transport {
+    Unix(PathBuf),
+    Tls(String, Arc<rustls::ClientConfig>),
+}
+
+impl Transport {
+    fn connect(&self) -> Box<dyn Conn> {
+        match self {
+            Transport::Unix(p) => Box::new(UnixStream::connect(p).expect("unix agent")),
+            Transport::Tls(ns, cfg) => {
+                // The agent listens on its namespace's loopback: reach it from inside.
+                let s =
+                    in_netns(ns, || TcpStream::connect(("127.0.0.1", PORT))).expect("tcp agent");
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+                let c = rustls::ClientConnection::new(cfg.clone(), name).unwrap();
+                Box::new(rustls::StreamOwned::new(c, s))
+            }
+        }
+    }
+
+    /// Send one request line, read every answer line.
+    fn ask(&self, line: &str) -> String {
+        let mut c = self.connect();
+        // The agent may answer and hang up before it has read everything (it should).
+        let _ = c
+            .write_all(line.as_bytes())
+            .and_then(|()| c.write_all(b"\n"))
+            .and_then(|()| c.flush());
+        let mut out = String::new();
+        let _ = BufReader::new(c).read_to_string(&mut out);
+        out
+    }
+}
+
+/// Run `f` on a thread inside namespace `ns` (a socket made there stays there).
+fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let fd = std::fs::File::open(path).expect("netns file");
+        // SAFETY: setns on this fresh thread only; the fd is valid for the call.
+        let r = unsafe {
+            use std::os::fd::AsRawFd;
+            libc_setns(fd.as_raw_fd())
+        };
+        assert_eq!(r, 0, "setns");
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+extern "C" {
+    fn setns(fd: i32, nstype: i32) -> i32;
+}
+
+/// `setns(fd, CLONE_NEWNET)`.
+unsafe fn libc_setns(fd: i32) -> i32 {
+    setns(fd, 0x4000_0000)
+}
+
+/// A request line as netloom's client writes it: the token first.
+fn request(token: &str, request: serde_json::Value) -> String {
+    format!("{{\"token\":\"{token}\",\"request\":{request}}}")
+}
+
+fn execute(token: &str, topology: &str, steps: serde_json::Value) -> String {
+    request(
+        token,
+        serde_json::json!({"execute": {"topology": topology,
+            "target": {"name": "h1", "agent": null, "emulated": false, "netns": "",
+                       "ovsdb": "", "datapath": "netdev"},
+            "steps": steps}}),
+    )
+}
+
+fn step(action: &str, resource: serde_json::Value) -> serde_json::Value {
+    serde_json::json!([{"action": action, "resource": resource}])
+}
+
+/// Everything an attack could change, read before and after.
+#[derive(Debug, PartialEq)]
+struct World {
+    canary: String,
+    victim: bool,
+    other_netns: bool,
+    ovs: String,
+    host_links: Vec<String>,
+    dnsmasq: usize,
+}
+
+struct Env {
+    dir: PathBuf,
+    ovs: ForeignOvs,
+    agent_pid: u32,
+}
+
+impl Env {
+    fn world(&self) -> World {
+        World {
+            canary: std::fs::read_to_string(self.dir.join("canary")).unwrap_or_default(),
+            victim: self.dir.join("victim").exists(),
+            other_netns: netloom_e2e::netns_list().contains(&format!("nl-{OTHER}.h1")),
+            ovs: format!(
+                "{}{}",
+                self.ovs.bridges(),
+                self.ovs
+                    .vsctl(&["--columns=name,external_ids", "list", "port"])
+            ),
+            host_links: root_links(),
+            dnsmasq: count_processes("dnsmasq"),
+        }
+    }
+
+    fn alive(&self) -> bool {
+        Path::new(&format!("/proc/{}", self.agent_pid)).exists()
+    }
+
+    /// Bytes the agent has read through syscalls so far.
+    fn agent_read(&self) -> u64 {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.agent_pid)).unwrap();
+        io.lines()
+            .find_map(|l| l.strip_prefix("rchar: "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap()
+    }
+}
+
+fn count_processes(name: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == name))
+        .count()
+}
+
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &format!("nl-{OTHER}.h1")])
+            .status();
+    }
+}
+
+/// Each attack: the request, and a word its refusal must contain.
+fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
+    let d = dir.display();
+    let tag = netloom_core::names::topology_tag(TOPO);
+    let own = |s: &str| format!("nl{tag}{s}");
+    let ns = format!("nl-{TOPO}.h1");
+    vec![
+        (
+            "a sysctl key that climbs out of /proc/sys writes a file",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "create",
+                    serde_json::json!({"kind": "sysctl", "netns": ns,
+                "key": format!("../../../..{d}/canary"), "value": "1"}),
+                ),
+            ),
+            "sysctl",
+        ),
+        (
+            "the same key in an observe hint reads a file",
+            request(
+                A,
+                serde_json::json!({"observe": {"topology": TOPO, "targets": [],
+                "hint": {"targets": {"h1": {"x": {"kind": "sysctl", "netns": ns,
+                    "key": format!("../../../..{d}/canary"), "value": "1"}}}}}}),
+            ),
+            "sysctl",
+        ),
+        (
+            "a DHCP client's device that is a path deletes a file",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "delete",
+                    serde_json::json!({"kind": "dhcp_client",
+                "netns": ns, "dev": format!("../../../..{d}/victim"), "order": 0}),
+                ),
+            ),
+            "device name",
+        ),
+        (
+            "token A removes topology B's namespace",
+            execute(
+                A,
+                OTHER,
+                step(
+                    "delete",
+                    serde_json::json!({"kind": "netns",
+                "name": format!("nl-{OTHER}.h1")}),
+                ),
+            ),
+            "may not touch",
+        ),
+        (
+            "token A names B's namespace under its own topology",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "delete",
+                    serde_json::json!({"kind": "netns",
+                "name": format!("nl-{OTHER}.h1")}),
+                ),
+            ),
+            "namespace",
+        ),
+        (
+            "token A observes topology B",
+            request(
+                A,
+                serde_json::json!({"observe": {"topology": OTHER, "targets": [],
+                "hint": {"targets": {}}}}),
+            ),
+            "may not touch",
+        ),
+        (
+            "token B pings from topology A's namespaces",
+            request(
+                B,
+                serde_json::json!({"ping": {"topology": TOPO,
+                "pings": [[ns, "127.0.0.1"]]}}),
+            ),
+            "may not touch",
+        ),
+        (
+            "a port of ours on the host's own bridge",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "create",
+                    serde_json::json!({"kind": "ovs_port",
+                "bridge": "br-user", "name": own("p1"), "tag": null,
+                "iface": {"type": "system"}}),
+                ),
+            ),
+            "not a name netloom gives",
+        ),
+        (
+            "a port on another topology's bridge that has a name like ours",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "create",
+                    serde_json::json!({"kind": "ovs_port",
+                "bridge": own("b9"), "name": own("p1"), "tag": null,
+                "iface": {"type": "system"}}),
+                ),
+            ),
+            "not marked as topology",
+        ),
+        (
+            "the host's NIC as a port of ours",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "create",
+                    serde_json::json!({"kind": "ovs_port",
+                "bridge": own("b1"), "name": "lo", "tag": null,
+                "iface": {"type": "system"}}),
+                ),
+            ),
+            "not a name netloom gives",
+        ),
+        (
+            "the host's own bridge deleted",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "delete",
+                    serde_json::json!({"kind": "ovs_bridge",
+                "name": "br-user", "datapath": "netdev"}),
+                ),
+            ),
+            "not a name netloom gives",
+        ),
+        (
+            "the host's loopback deleted as a segment",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "delete",
+                    serde_json::json!({"kind": "segment",
+                "netns": "", "name": "lo", "mac": null}),
+                ),
+            ),
+            "not a name netloom gives",
+        ),
+        (
+            "dnsmasq with a script run as root",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "create",
+                    serde_json::json!({"kind": "dnsmasq",
+                "netns": ns, "name": "dhcp-x",
+                "args": [format!("--dhcp-script={d}/evil")]}),
+                ),
+            ),
+            "dnsmasq option",
+        ),
+        (
+            "nftables flushing every table",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "create",
+                    serde_json::json!({"kind": "nft",
+                "netns": ns, "ruleset": "{\"nftables\":[{\"flush\":{\"ruleset\":null}}]}"}),
+                ),
+            ),
+            "nftables",
+        ),
+        (
+            "a run directory elsewhere",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "delete",
+                    serde_json::json!({"kind": "run_dir",
+                "path": format!("{d}")}),
+                ),
+            ),
+            "is not /run/netloom",
+        ),
+        (
+            "a reservation file outside a DHCP server's directory",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "create",
+                    serde_json::json!({"kind": "dhcp_host",
+                "path": format!("{d}/canary"), "mac": "02:00:00:00:00:01", "ip": "10.0.0.1"}),
+                ),
+            ),
+            "host directory",
+        ),
+        (
+            "a target whose OVSDB is another socket",
+            request(
+                A,
+                serde_json::json!({"execute": {"topology": TOPO,
+                "target": {"name": "../../x", "agent": null, "emulated": true, "netns": "",
+                           "ovsdb": format!("{d}/db.sock"), "datapath": "netdev"},
+                "steps": []}}),
+            ),
+            "host name",
+        ),
+    ]
+}
+
+fn run_attacks(t: &Transport, env: &Env) {
+    let before = env.world();
+    for (what, line, says) in attacks(&env.dir) {
+        let answer = t.ask(&line);
+        assert!(
+            answer.contains("\"error\"") && answer.contains(says),
+            "{what}: not refused as expected: {answer}"
+        );
+        assert!(
+            !answer.contains("\"ok\":true"),
+            "{what}: a step ran: {answer}"
+        );
+        assert!(
+            !answer.contains("secret"),
+            "{what}: the secret came back: {answer}"
+        );
+        assert!(env.alive(), "{what}: the agent died");
+        assert_eq!(env.world(), before, "{what}: something changed");
+    }
+
+    // A client without a token is read no further than its first bytes.
+    let read = env.agent_read();
+    let big = format!(
+        "{{\"token\":\"{}\",\"request\":\"{}\"}}",
+        "x".repeat(40),
+        "y".repeat(4 << 20)
+    );
+    let answer = t.ask(&big);
+    // Over TCP the reset of a half-read connection may overtake the answer.
+    assert!(
+        answer.is_empty() || answer.contains("wrong token"),
+        "{answer}"
+    );
+    let more = env.agent_read() - read;
+    assert!(
+        more < 64 << 10,
+        "the agent read {more} bytes of an unauthenticated request"
+    );
+
+    // A flood of idle connections does not stop the agent; once they go, it answers.
+    let idle: Vec<_> = (0..100).map(|_| t.connect()).collect();
+    assert!(env.alive());
+    drop(idle);
+    let t0 = Instant::now();
+    loop {
+        let answer = t.ask(&request(A, serde_json::json!("facts")));
+        if answer.contains("kernel_datapath") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no answer after the flood: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(env.world(), before, "the flood changed something");
+}
+
+#[test]
+fn every_field_of_a_request_is_confined_to_the_tokens_topology() {
+    if !netloom_e2e::root("every_field_of_a_request_is_confined_to_the_tokens_topology") {
+        return;
+    }
+    let dir = std::env::temp_dir().join("netloom-e2e-atk");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Cleanup(dir.clone());
+    std::fs::write(dir.join("canary"), "secret\n").unwrap();
+    std::fs::write(dir.join("victim"), "").unwrap();
+    let _ = Command::new("ip")
+        .args(["netns", "add", &format!("nl-{OTHER}.h1")])
+        .status();
+    let ovs = ForeignOvs::start(OTHER);
+    // Another topology's bridge whose name looks like one of ours: only its mark tells.
+    let look_alike = format!("nl{}b9", netloom_core::names::topology_tag(TOPO));
+    ovs.vsctl(&[
+        "--no-wait",
+        "add-br",
+        &look_alike,
+        "--",
+        "set",
+        "bridge",
+        &look_alike,
+        &format!("external_ids:netloom-topology={OTHER}"),
+    ]);
+    let ns = netloom_e2e::Netns::new("atk");
+    let token_file = dir.join("tokens");
+    write_private(&token_file, &format!("{A} {TOPO}\n{B} {OTHER}\n"));
+    let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, c.cert.pem()).unwrap();
+    write_private(&key, &c.signing_key.serialize_pem());
+    let ovsdb = format!(
+        "--ovsdb=unix:{}",
+        std::env::temp_dir()
+            .join("netloom-e2e-userovs/db.sock")
+            .display()
+    );
+    let start = |listen: String, tls: bool| {
+        let pidfile = dir.join(format!("agent-{}.pid", tls as u8));
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns.name()])
+            .arg(bin())
+            .args(["agent", "--listen", &listen])
+            .arg(format!("--token-file={}", token_file.display()))
+            .arg(&ovsdb)
+            .arg(format!("--pidfile={}", pidfile.display()));
+        if tls {
+            c.arg(format!("--tls-cert={}", cert.display()))
+                .arg(format!("--tls-key={}", key.display()));
+        }
+        let agent = Agent(c.spawn().expect("agent"));
+        let t0 = Instant::now();
+        while !pidfile.exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "the agent did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let pid = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        (agent, pid)
+    };
+
+    let sock = dir.join("agent.sock");
+    let (_unix, pid) = start(format!("unix:{}", sock.display()), false);
+    let mode = std::fs::metadata(&sock).map(|m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o777
+    });
+    assert_eq!(mode.unwrap(), 0o600, "the agent's socket is for root only");
+    let env = Env {
+        dir: dir.clone(),
+        ovs,
+        agent_pid: pid,
+    };
+    run_attacks(&Transport::Unix(sock), &env);
+
+    let (_tls, pid) = start(format!("tcp:127.0.0.1:{PORT}"), true);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(c.cert.der().clone()).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let env = Env {
+        agent_pid: pid,
+        ..env
+    };
+    run_attacks(&Transport::Tls(ns.name().to_string(), Arc::new(cfg)), &env);
+
+    // A token file others can read: the agent refuses to start.
+    let open = dir.join("open-tokens");
+    std::fs::write(&open, format!("{A} {TOPO}\n")).unwrap();
+    let o = Command::new(bin())
+        .args([
+            "agent",
+            "--listen",
+            &format!("unix:{}/x.sock", dir.display()),
+        ])
+        .arg(format!("--token-file={}", open.display()))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("readable by others"),
+        "{o:?}"
+    );
+}
