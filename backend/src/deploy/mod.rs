@@ -21,6 +21,7 @@ pub mod netns;
 pub mod nl;
 pub mod observe;
 pub mod ovsdb;
+pub mod probe;
 pub mod procs;
 pub mod status;
 pub mod verify;

@@ -8,8 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
@@ -19,10 +17,7 @@ use serde::Serialize;
 use netloom_core::reach::{Probe, ReachReport, ReachResult, Source};
 use netloom_core::topology::{IfaceAddr, NodeRef, Topology};
 
-use super::{netns, Event, Progress};
-
-/// Pings running at once (each mostly waits).
-const PARALLEL: usize = 48;
+use super::{probe, Event, Progress};
 
 /// Per guest with an `ip: dhcp` interface, the `(device, address)` pairs
 /// found in its namespace (whoever ran the client: apply or a script), read
@@ -81,61 +76,41 @@ pub fn real_addresses(topo: &Topology) -> Vec<Vec<Option<Ipv4Addr>>> {
         .collect()
 }
 
-/// `ip netns exec NS ping -c 1 -i 0.2 -w 2 -q ADDR`: whether an echo reply
-/// came, and its round trip as ping measured it.
-fn ping(ns: &str, addr: Ipv4Addr) -> (bool, Option<f64>) {
-    let mut cmd = Command::new("ping");
-    cmd.args([
-        "-c",
-        "1",
-        "-i",
-        "0.2",
-        "-w",
-        "2",
-        "-q",
-        "-n",
-        &addr.to_string(),
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
-    match netns::command_in(ns, cmd).and_then(|mut c| c.output()) {
-        Ok(o) if o.status.success() => (true, rtt(&o.stdout)),
-        _ => (false, None),
-    }
-}
-
-/// The round trip in ping's summary (`rtt min/avg/max/mdev = 0.036/…`), in ms.
-fn rtt(stdout: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(stdout).ok()?;
-    let line = text.lines().find(|l| l.starts_with("rtt "))?;
-    line.split('=')
-        .nth(1)?
-        .trim()
-        .split('/')
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// Ping each (namespace, address) pair on this machine (an agent does this
-/// for its real host): whether each got its echo reply, in order.
+/// Echo each (namespace, address) pair on this machine (an agent does this
+/// for its real host), each sender's pairs in one batch, senders in
+/// parallel: whether each got its echo reply, in order.
 pub fn ping_all(pings: &[(String, Ipv4Addr)]) -> Vec<bool> {
-    let next = AtomicUsize::new(0);
-    let oks: Vec<Mutex<bool>> = pings.iter().map(|_| Mutex::new(false)).collect();
-    std::thread::scope(|sc| {
-        for _ in 0..PARALLEL.min(pings.len()) {
-            sc.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((ns, to)) = pings.get(i) else { break };
-                let ok = ping(ns, *to).0;
-                *oks[i].lock().unwrap_or_else(PoisonError::into_inner) = ok;
-            });
-        }
+    let mut by_sender: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (ns, _)) in pings.iter().enumerate() {
+        by_sender.entry(ns.as_str()).or_default().push(i);
+    }
+    let mut oks = vec![false; pings.len()];
+    let done: Vec<(usize, bool)> = std::thread::scope(|sc| {
+        let hs: Vec<_> = by_sender
+            .iter()
+            .map(|(ns, idx)| {
+                sc.spawn(move || {
+                    let dests: Vec<Ipv4Addr> = idx.iter().map(|&i| pings[i].1).collect();
+                    let echoes = probe::echo_all(ns, &dests, |_, _| {}).unwrap_or_default();
+                    idx.iter()
+                        .zip(
+                            echoes
+                                .into_iter()
+                                .chain(std::iter::repeat(probe::Echo::Silent)),
+                        )
+                        .map(|(&i, e)| (i, matches!(e, probe::Echo::Reply(_))))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     });
-    oks.into_iter()
-        .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
-        .collect()
+    for (i, ok) in done {
+        oks[i] = ok;
+    }
+    oks
 }
 
 /// One ping to run: who sends, from which namespace, to which address
@@ -262,7 +237,11 @@ pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
             remote.entry(a.as_str()).or_default().push(i);
         }
     }
-    let next = AtomicUsize::new(0);
+    // Local senders: one batch each, all at once (each mostly waits for replies).
+    let mut senders: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for &i in &local {
+        senders.entry(pairs[i].ns.as_str()).or_default().push(i);
+    }
     std::thread::scope(|sc| {
         for (addr, idx) in &remote {
             let (pairs, tally) = (&pairs, &tally);
@@ -283,16 +262,27 @@ pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
                 }
             });
         }
-        // A pool rather than batches: a slow (unanswered) ping holds up only its worker.
-        for _ in 0..PARALLEL.min(local.len()) {
-            sc.spawn(|| loop {
-                let Some(&i) = local.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
-                let p = &pairs[i];
+        for (ns, idx) in &senders {
+            let (pairs, tally) = (&pairs, &tally);
+            sc.spawn(move || {
+                let dests: Vec<Ipv4Addr> = idx.iter().map(|&i| pairs[i].to).collect();
                 let t0 = Instant::now();
-                let r = ping(&p.ns, p.to);
-                tally.record(i, p, Ok(r), t0.elapsed().as_secs_f64() * 1000.0);
+                let mut reported = vec![false; idx.len()];
+                let r = probe::echo_all(ns, &dests, |k, e| {
+                    reported[k] = true;
+                    let outcome = match e {
+                        probe::Echo::Reply(rtt) => (true, Some(rtt)),
+                        probe::Echo::Silent | probe::Echo::Unreachable => (false, None),
+                    };
+                    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                    tally.record(idx[k], &pairs[idx[k]], Ok(outcome), ms);
+                });
+                // A sender whose socket could not be made: its pairs are unmeasured.
+                if let Err(e) = r {
+                    for (&i, _) in idx.iter().zip(&reported).filter(|(_, r)| !**r) {
+                        tally.record(i, &pairs[i], Err(e.to_string()), 0.0);
+                    }
+                }
             });
         }
     });
@@ -369,21 +359,4 @@ pub fn compare(real: &ReachReport, predicted: &ReachReport) -> Vec<Disagreement>
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rtt;
-
-    #[test]
-    fn the_round_trip_is_read_from_pings_summary() {
-        let out = b"PING 10.0.0.2 (10.0.0.2) 56(84) bytes of data.\n\n--- 10.0.0.2 ping statistics ---\n1 packets transmitted, 1 received, 0% packet loss, time 0ms\nrtt min/avg/max/mdev = 0.036/0.036/0.036/0.000 ms\n";
-        assert_eq!(rtt(out), Some(0.036));
-        assert_eq!(
-            rtt(b"1 packets transmitted, 0 received, 100% packet loss\n"),
-            None
-        );
-        assert_eq!(rtt(b"rtt min/avg/max/mdev = garbage\n"), None);
-        assert_eq!(rtt(&[0xff, 0xfe]), None);
-    }
 }
