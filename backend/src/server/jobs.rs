@@ -324,14 +324,21 @@ fn log_entry(e: &deploy::Event) -> Value {
         v["type"] = json!("probe");
         return v;
     }
-    json!({
+    let mut v = json!({
         "type": "step",
         "host": host_name(&e.target),
         "step": e.step,
         "ok": e.ok,
         "error": e.error,
         "ms": e.ms,
-    })
+    });
+    // Only when a step has them (a DHCP client the model predicts no lease for).
+    for (k, said) in [("note", &e.note), ("warning", &e.warning)] {
+        if let Some(text) = said {
+            v[k] = json!(text);
+        }
+    }
+    v
 }
 
 /// The `done` event's content: the report, or where it failed.
@@ -624,6 +631,8 @@ mod tests {
             ok: false,
             error: Some("no echo reply within 2 s".into()),
             ms: 2001.5,
+            note: None,
+            warning: None,
             probe,
         };
         job.push(json!({"type": "start", "action": "verify", "topology": "lab"}));
