@@ -33,7 +33,12 @@ pub fn printer(verbose: bool, json: bool) -> impl Fn(&Event) + Sync {
         } else if let Some(w) = &e.warning {
             eprintln!("{}: {}: warning: {w}", host(&e.target), e.step);
         } else if let Some(n) = &e.note {
-            println!("{}: {}: {n}", host(&e.target), e.step);
+            let ms = if verbose {
+                format!(" ({:.1} ms)", e.ms)
+            } else {
+                String::new()
+            };
+            println!("{}: {}: {n}{ms}", host(&e.target), e.step);
         } else if verbose {
             println!("{}: {} ({:.1} ms)", host(&e.target), e.step, e.ms);
         }

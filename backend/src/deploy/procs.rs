@@ -509,6 +509,20 @@ mod tests {
         assert!(!corrupt.0, "a flipped byte must fail the checksum");
     }
 
+    /// A pidfile may outlive its udhcpc (killed, its namespace gone) and name
+    /// another process by now: this test's own.
+    #[test]
+    fn a_pidfile_naming_another_process_is_not_a_dhcp_client_and_is_not_stopped() {
+        let pidfile =
+            std::env::temp_dir().join(format!("netloom-udhcpc-{}.pid", std::process::id()));
+        std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+        assert_eq!(alive_pid(&pidfile), Some(std::process::id() as i32));
+        assert_eq!(udhcpc_pid(&pidfile), None);
+        // Trusting the file would SIGTERM this test.
+        stop_udhcpc(&pidfile);
+        assert!(!pidfile.exists());
+    }
+
     #[test]
     fn new_database_refuses_a_broken_schema() {
         assert!(new_database("{\"name\": ").is_err());

@@ -611,6 +611,31 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_step_carries_its_note_or_warning_only_when_it_has_one() {
+        let step = |note: Option<&str>, warning: Option<&str>| {
+            log_entry(&deploy::Event {
+                target: "node1".into(),
+                step: "+ dhcp-client nl-lab.node1.vm2/eth0".into(),
+                ok: true,
+                error: None,
+                ms: 1000.0,
+                note: note.map(str::to_string),
+                warning: warning.map(str::to_string),
+                probe: None,
+            })
+        };
+        let plain = step(None, None);
+        assert!(plain.get("note").is_none() && plain.get("warning").is_none());
+        assert_eq!(
+            step(Some("no lease (predicted)"), None)["note"],
+            "no lease (predicted)"
+        );
+        let w = step(None, Some("got the lease 10.0.0.5/24"));
+        assert_eq!(w["warning"], "got the lease 10.0.0.5/24");
+        assert!(w.get("note").is_none() && w["ok"] == true);
+    }
+
     #[tokio::test]
     async fn verify_probes_stream_as_probe_events() {
         let st = state();
