@@ -1607,8 +1607,8 @@ pub fn dhcp_client_pidfile(topology: &str, netns: &str, dev: &str) -> String {
 }
 
 /// busybox `udhcpc` for a client the model predicts no lease for, run
-/// inside its namespace: one DISCOVER and a second for an offer (`-t 1 -T
-/// 1`), then it goes to the background (`-b`: its own session, `pidfile`)
+/// inside its namespace: one DISCOVER and one second's wait for an offer
+/// (`-t 1 -T 1`), then it goes to the background (`-b`: its own session, `pidfile`)
 /// and asks again every few seconds (`-A 5`) for as long as it runs. If a
 /// server answers after all, it takes the lease (runs `script`) and goes to
 /// the background then. Either way the command returns within about a second.
