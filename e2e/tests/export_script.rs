@@ -17,8 +17,12 @@ fn script_builds_what_apply_would(example: &str, name: &str, bookkeeping: &[&str
     if !netloom_e2e::root(name) {
         return;
     }
+    script_builds_what_apply_would_of(Lab::new(example, name), bookkeeping);
+}
+
+fn script_builds_what_apply_would_of(lab: Lab, bookkeeping: &[&str]) {
+    let name = lab.name.as_str();
     let links_before = root_links();
-    let lab = Lab::new(example, name);
     let script = ok(&["export", "--shell", lab.path()]);
     let file = std::env::temp_dir().join(format!("netloom-{name}.sh"));
     std::fs::write(&file, &script).unwrap();
@@ -52,4 +56,17 @@ fn seed_lab_script() {
 #[test]
 fn dhcp_lab_script() {
     script_builds_what_apply_would("dhcp.yaml", "e2e-xdhcp", &["node2.vm2", "node2.vm3"]);
+}
+
+/// Clients the model predicts no lease for start in the background, as
+/// apply starts them (apply then finds them running, and plans nothing for them).
+#[test]
+fn no_lease_lab_script() {
+    let name = "e2e-xnolease";
+    if !netloom_e2e::root(name) {
+        return;
+    }
+    let text = include_str!("../../shared/tests/labs/nolease.yaml")
+        .replace("name: nolease", &format!("name: {name}"));
+    script_builds_what_apply_would_of(Lab::from_text(name, text), &["node1.vm3"]);
 }

@@ -23,6 +23,10 @@ use serde::{Deserialize, Serialize};
 use crate::names;
 use crate::topology::{GuestKind, IfaceAddr, Mac, Topology, TunnelKind};
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// Target of the sandbox machine's own steps (segments, host namespaces).
 pub const SANDBOX: &str = "";
 
@@ -171,6 +175,12 @@ pub enum Resource {
         netns: String,
         dev: String,
         order: usize,
+        /// The model predicts no lease (no server in its layer-2 domain, or
+        /// its server's range used up): the client runs in the background
+        /// ([`background_dhcp_client`]) and nobody waits for a lease. Absent
+        /// from the JSON when false, so other plans read as before.
+        #[serde(default, skip_serializing_if = "is_false")]
+        no_lease: bool,
     },
 }
 
@@ -843,7 +853,7 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                 value: if g.is_router() { "1" } else { "0" }.into(),
             },
         );
-        for iface in &g.ifaces {
+        for (ii, iface) in g.ifaces.iter().enumerate() {
             s.insert(
                 target,
                 Resource::Veth {
@@ -889,6 +899,7 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                             netns: g.netns.clone(),
                             dev: iface.name.clone(),
                             order: dhcp_order,
+                            no_lease: !leases.iter().any(|l| l.client == gi && l.iface == ii),
                         },
                     );
                     dhcp_order += 1;
@@ -1555,11 +1566,28 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
                 o
             }
         }
-        Resource::DhcpClient { netns, dev, .. } => {
+        Resource::DhcpClient {
+            netns,
+            dev,
+            no_lease,
+            ..
+        } => {
+            let script = format!("{}/udhcpc.script", names::run_dir(topology));
+            let pidfile = dhcp_client_pidfile(topology, netns, dev);
             if del {
-                vec![ip(netns, &["addr", "flush", "dev", dev])]
+                let mut o = Vec::new();
+                if *no_lease {
+                    o.push(v(&["pkill", "-F", &pidfile]));
+                }
+                o.push(ip(netns, &["addr", "flush", "dev", dev]));
+                o
+            } else if *no_lease {
+                let dir = pidfile.rsplit_once('/').map_or("", |(d, _)| d);
+                vec![
+                    v(&["mkdir", "-p", dir]),
+                    inns(netns, background_dhcp_client(dev, &script, &pidfile)),
+                ]
             } else {
-                let script = format!("{}/udhcpc.script", names::run_dir(topology));
                 vec![inns(
                     netns,
                     v(&[
@@ -1570,6 +1598,28 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
             }
         }
     }
+}
+
+/// Pidfile of a DHCP client the model predicts no lease for, which keeps
+/// running (see [`background_dhcp_client`]); its lease file would be the same path without `.pid`.
+pub fn dhcp_client_pidfile(topology: &str, netns: &str, dev: &str) -> String {
+    format!("{}/leases/{netns}.{dev}.pid", names::run_dir(topology))
+}
+
+/// busybox `udhcpc` for a client the model predicts no lease for, run
+/// inside its namespace: one DISCOVER and one second's wait for an offer
+/// (`-t 1 -T 1`), then it goes to the background (`-b`: its own session, `pidfile`)
+/// and asks again every few seconds (`-A 5`) for as long as it runs. If a
+/// server answers after all, it takes the lease (runs `script`) and goes to
+/// the background then. Either way the command returns within about a second.
+pub fn background_dhcp_client(dev: &str, script: &str, pidfile: &str) -> Vec<String> {
+    [
+        "busybox", "udhcpc", "-i", dev, "-b", "-t", "1", "-T", "1", "-A", "5", "-s", script, "-p",
+        pidfile,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// The lease script of the exported shell script: address and default route from the lease.
@@ -1661,6 +1711,18 @@ mod tests {
     fn full_plan(t: &Topology, observed: &State) -> Plan {
         let f = Facts::default();
         plan(&t.name, &targets(t, &f), &desired(t, &f), observed)
+    }
+
+    /// Every step of a plan as `plan` prints it, sorted.
+    fn sorted_steps(p: &Plan) -> Vec<String> {
+        let mut steps: Vec<String> = p
+            .targets
+            .iter()
+            .flat_map(|t| &t.steps)
+            .map(|s| s.to_string())
+            .collect();
+        steps.sort();
+        steps
     }
 
     /// The plan that adds a vm `vm9` with one `nic` to the last host of `lab`
@@ -1813,6 +1875,103 @@ mod tests {
         );
     }
 
+    const NO_LEASE: &str = include_str!("../tests/labs/nolease.yaml");
+
+    #[test]
+    fn a_client_the_model_gives_no_lease_is_marked_and_a_server_for_it_re_creates_it() {
+        let t = topo(NO_LEASE);
+        let deployed = desired(&t, &Facts::default());
+        let client = |vm: &str| {
+            &deployed.targets["node1"][&format!("dhcp-client nl-nolease.node1.{vm}/eth0")]
+        };
+        let flag = |vm: &str| matches!(client(vm), Resource::DhcpClient { no_lease: true, .. });
+        // vm2: no server in VLAN 20; vm4: the range's one address is vm3's.
+        assert_eq!(["vm2", "vm3", "vm4"].map(flag), [true, false, true]);
+        assert_eq!(reservations(&deployed).len(), 1);
+        assert!(full_plan(&t, &deployed).is_empty());
+
+        // The flag is in the JSON only when set; a plan without it reads as "a lease".
+        let json = |vm: &str| serde_json::to_value(client(vm)).unwrap();
+        assert_eq!(json("vm2")["no_lease"], true);
+        assert!(json("vm3").get("no_lease").is_none(), "{}", json("vm3"));
+        let mut old = json("vm4");
+        old.as_object_mut().unwrap().remove("no_lease");
+        assert!(matches!(
+            serde_json::from_value(old).unwrap(),
+            Resource::DhcpClient {
+                no_lease: false,
+                ..
+            }
+        ));
+
+        // A wider range gives vm4 a lease: its client is re-made as one that waits for it.
+        // (The server restarts with the new range.)
+        let wider = topo(&NO_LEASE.replace(
+            "range: [10.0.10.100, 10.0.10.100]",
+            "range: [10.0.10.100, 10.0.10.101]",
+        ));
+        let p = full_plan(&wider, &deployed);
+        let steps = sorted_steps(&p);
+        let vm4 = "nl-nolease.node1.vm4";
+        assert_eq!(
+            steps,
+            [
+                format!("+ dhcp-client {vm4}/eth0"),
+                format!("+ dhcp-host /run/netloom/nolease/node1/dhcp-dhcp10.hosts/{vm4}.eth0"),
+                format!("- dhcp-client {vm4}/eth0"),
+                "~ dnsmasq nl-nolease.node1.dhcp.dhcp10/dhcp-dhcp10".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_script_starts_a_no_lease_client_in_the_background_and_stops_it_by_its_pidfile() {
+        let t = topo(NO_LEASE);
+        let p = full_plan(&t, &State::default());
+        let script = shell_script(&p);
+        let pidfile = dhcp_client_pidfile("nolease", "nl-nolease.node1.vm2", "eth0");
+        assert_eq!(
+            pidfile,
+            "/run/netloom/nolease/leases/nl-nolease.node1.vm2.eth0.pid"
+        );
+        let vm2 = script
+            .lines()
+            .find(|l| l.contains("udhcpc") && l.contains(".vm2 "))
+            .unwrap();
+        assert!(
+            vm2.ends_with(&format!(
+                " -b -t 1 -T 1 -A 5 -s /run/netloom/nolease/udhcpc.script -p {pidfile}"
+            )),
+            "{vm2}"
+        );
+        let vm3 = script
+            .lines()
+            .find(|l| l.contains("udhcpc") && l.contains(".vm3 "))
+            .unwrap();
+        assert!(vm3.contains(" -n -q ") && !vm3.contains(" -p "), "{vm3}");
+        // Clients in file order, the background ones included.
+        let order: Vec<usize> = ["vm2", "vm3", "vm4"]
+            .iter()
+            .map(|v| script.find(&format!(".{v} busybox udhcpc")).unwrap())
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{script}");
+
+        let tinfo = targets(&t, &Facts::default());
+        let vm2 = desired(&t, &Facts::default()).targets["node1"]
+            ["dhcp-client nl-nolease.node1.vm2/eth0"]
+            .clone();
+        let stop = commands(
+            &Step {
+                action: Action::Delete,
+                resource: vm2,
+                was: None,
+            },
+            &tinfo[1],
+            "nolease",
+        );
+        assert_eq!(stop[0], ["pkill", "-F", pidfile.as_str()]);
+    }
+
     #[test]
     fn destroy_deletes_namespaces_and_processes_but_not_what_goes_with_them() {
         let t = topo(SEED);
@@ -1893,13 +2052,7 @@ mod tests {
         let deployed = desired(&t, &Facts::default());
         let changed = topo(&REAL_PAIR.replace("vni: 7", "vni: 8"));
         let p = full_plan(&changed, &deployed);
-        let mut steps: Vec<String> = p
-            .targets
-            .iter()
-            .flat_map(|t| &t.steps)
-            .map(|s| s.to_string())
-            .collect();
-        steps.sort();
+        let steps = sorted_steps(&p);
         let mut expected: Vec<String> = t.tunnels[0]
             .ports
             .iter()

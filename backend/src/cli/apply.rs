@@ -16,10 +16,12 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Print events as the executor reports them; failures always.
+/// Print events as the executor reports them; failures, warnings (reality
+/// differs from the model) and notes (`no lease (predicted)`) always.
 pub fn printer(verbose: bool, json: bool) -> impl Fn(&Event) + Sync {
     move |e: &Event| {
-        if json && (verbose || !e.ok) {
+        let said = e.note.is_some() || e.warning.is_some();
+        if json && (verbose || !e.ok || said) {
             println!("{}", serde_json::to_string(e).unwrap_or_default());
         } else if !e.ok {
             eprintln!(
@@ -28,6 +30,15 @@ pub fn printer(verbose: bool, json: bool) -> impl Fn(&Event) + Sync {
                 e.step,
                 e.error.as_deref().unwrap_or("")
             );
+        } else if let Some(w) = &e.warning {
+            eprintln!("{}: {}: warning: {w}", host(&e.target), e.step);
+        } else if let Some(n) = &e.note {
+            let ms = if verbose {
+                format!(" ({:.1} ms)", e.ms)
+            } else {
+                String::new()
+            };
+            println!("{}: {}: {n}{ms}", host(&e.target), e.step);
         } else if verbose {
             println!("{}: {} ({:.1} ms)", host(&e.target), e.step, e.ms);
         }

@@ -57,12 +57,13 @@ pub fn run(a: Args) -> ExitCode {
                     .interfaces
                     .iter()
                     .map(|i| {
-                        format!(
-                            "{} {}{}",
-                            i.name,
-                            i.addresses.join(","),
-                            if i.lease.is_some() { " (lease)" } else { "" }
-                        )
+                        let lease = match (i.lease.is_some(), i.no_lease_predicted) {
+                            (true, false) => " (lease)",
+                            (true, true) => " (lease, none predicted)",
+                            (false, true) => " (no lease, predicted)",
+                            (false, false) => "",
+                        };
+                        format!("{} {}{lease}", i.name, i.addresses.join(","))
                     })
                     .collect();
                 let procs: Vec<String> = g

@@ -79,6 +79,13 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub ms: f64,
+    /// A step that went through as the model predicts, with an outcome worth
+    /// showing: `no lease (predicted)` for a DHCP client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// A step that went through, but reality differs from the model's prediction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// Set by verify: the pair just measured, with the count so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<Probe>,
@@ -264,6 +271,8 @@ fn wait_for_lock(name: &str, progress: Progress) -> Result<lock::TopologyLock, A
             ok: true,
             error: None,
             ms: 0.0,
+            note: None,
+            warning: None,
             probe: None,
         })
     })
@@ -629,19 +638,36 @@ fn ovs_rows<'a>(
     let t0 = Instant::now();
     let r = ovs_transaction(topology, &tp.target, rows, fail_at);
     for s in rows {
-        report(progress, &tp.target.name, s, t0, r.as_ref().err());
+        let said = Outcome::default();
+        report(progress, &tp.target.name, s, t0, r.as_ref().map(|_| &said));
     }
     let want = r.map_err(|e| fail(&tp.target.name, first, e))?;
     Ok((rows.len(), want.map(|w| (w, *first))))
 }
 
-fn report(progress: Progress, target: &str, s: &Step, t0: Instant, err: Option<&StepError>) {
+/// What a step that went through says besides "done" (see [`Event`]).
+#[derive(Debug, Default)]
+struct Outcome {
+    note: Option<String>,
+    warning: Option<String>,
+}
+
+fn report(
+    progress: Progress,
+    target: &str,
+    s: &Step,
+    t0: Instant,
+    r: Result<&Outcome, &StepError>,
+) {
+    let said = r.ok();
     progress(&Event {
         target: target.to_string(),
         step: s.to_string(),
-        ok: err.is_none(),
-        error: err.map(|e| e.to_string()),
+        ok: r.is_ok(),
+        error: r.err().map(|e| e.to_string()),
         ms: t0.elapsed().as_secs_f64() * 1000.0,
+        note: said.and_then(|o| o.note.clone()),
+        warning: said.and_then(|o| o.warning.clone()),
         probe: None,
     });
 }
@@ -663,8 +689,8 @@ fn run_one(
 ) -> Result<(), ApplyError> {
     let t0 = Instant::now();
     let r = do_step(topology, s, fail_at);
-    report(progress, &target.name, s, t0, r.as_ref().err());
-    r.map_err(|e| fail(&target.name, s, e))
+    report(progress, &target.name, s, t0, r.as_ref());
+    r.map(|_| ()).map_err(|e| fail(&target.name, s, e))
 }
 
 /// Failure injection for tests: `NETLOOM_FAIL_AT=<substring of a step>` makes that step fail.
@@ -686,7 +712,7 @@ fn injected_failure(s: &Step, fail_at: Option<&str>) -> Result<(), StepError> {
 }
 
 /// One step (anything but OVS rows).
-fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepError> {
+fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, StepError> {
     injected_failure(s, fail_at)?;
     let del = s.action == Action::Delete;
     match s.resource.clone() {
@@ -883,13 +909,24 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
                 procs::hangup_dnsmasq(Path::new(&pidfile));
             }
         }
-        Resource::DhcpClient { netns, dev, order } => {
+        Resource::DhcpClient {
+            netns,
+            dev,
+            order,
+            no_lease,
+        } => {
             let lease = observe::lease_path(topology, &netns, &dev);
             if del {
+                // A client running in the background goes first: it would configure a lease again.
+                procs::stop_udhcpc(Path::new(&plan::dhcp_client_pidfile(
+                    topology, &netns, &dev,
+                )));
                 if let Some(l) = procs::read_lease(Path::new(&lease)) {
                     let _ = nl::with_netlink(&netns, move |n| n.del_addr(&dev, l.ip));
                 }
                 let _ = std::fs::remove_file(&lease);
+            } else if no_lease {
+                return background_client(topology, &netns, &dev, &lease);
             } else {
                 let _ = std::fs::remove_file(&lease);
                 let script = format!("{}/udhcpc.script", names::run_dir(topology));
@@ -915,7 +952,54 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
             unreachable!("OVS rows go through ovs_transaction")
         }
     }
-    Ok(())
+    Ok(Outcome::default())
+}
+
+/// A DHCP client the model predicts no lease for: started in the background
+/// ([`plan::background_dhcp_client`]), which returns after one DISCOVER's
+/// wait for an offer, or once a lease came after all. A lease, now or later,
+/// is configured by its script (netloom is gone by then), so reality shows
+/// in `status` and `verify`; one that came now is this step's warning.
+fn background_client(
+    topology: &str,
+    netns: &str,
+    dev: &str,
+    lease: &str,
+) -> Result<Outcome, StepError> {
+    let pidfile = plan::dhcp_client_pidfile(topology, netns, dev);
+    procs::stop_udhcpc(Path::new(&pidfile));
+    let _ = std::fs::remove_file(lease);
+    let run = names::run_dir(topology);
+    let script = format!("{run}/udhcpc-background.script");
+    // Whole or not at all, as clients of other namespaces may start it meanwhile.
+    let aside = format!("{run}/.{netns}.{dev}.script");
+    std::fs::write(&aside, procs::UDHCPC_BACKGROUND_SCRIPT)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::rename(&aside, &script)?;
+    if let Some(dir) = Path::new(&pidfile).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let d = dev.to_string();
+    nl::with_netlink(netns, move |n| n.set_up(&d))?;
+    procs::start_background_dhcp(
+        netns,
+        &plan::background_dhcp_client(dev, &script, &pidfile),
+        Path::new(lease),
+    )?;
+    Ok(match procs::read_lease(Path::new(lease)) {
+        None => Outcome {
+            note: Some("no lease (predicted)".into()),
+            warning: None,
+        },
+        Some(l) => Outcome {
+            note: None,
+            warning: Some(format!(
+                "got the lease {} although the model predicts none: it is configured; verify shows what differs",
+                l.ip
+            )),
+        },
+    })
 }
 
 /// All OVS row steps of a target as one OVSDB transaction that bumps

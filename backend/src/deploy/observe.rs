@@ -155,11 +155,13 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
     // Leases: DHCP-given addresses and routes belong to the client resource.
     let mut leased: BTreeSet<(String, String)> = BTreeSet::new();
     let mut lease_routes: BTreeSet<(String, Ipv4Addr)> = BTreeSet::new();
-    for ent in std::fs::read_dir(format!("{run}/leases"))
+    let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(format!("{run}/leases"))
         .into_iter()
         .flatten()
         .flatten()
-    {
+        .collect();
+    let background = background_clients(&entries, &ns_set, hint);
+    for ent in &entries {
         let fname = ent.file_name().to_string_lossy().into_owned();
         let Some((ns, dev)) = fname.rsplit_once('.') else {
             continue;
@@ -179,9 +181,15 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                     netns: ns.to_string(),
                     dev: dev.to_string(),
                     order: lease.order,
+                    no_lease: false,
                 },
             );
         }
+    }
+    // A client running in the background is the one apply started for "no
+    // lease", whether or not it got one since (that shows in status and verify).
+    for r in background {
+        s.insert(&target_of_netns(topology, r.netns().unwrap_or_default()), r);
     }
 
     // Veth ends that are the peer of a desired pair are part of that pair's resource.
@@ -484,6 +492,52 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         }
     }
     s
+}
+
+/// The DHCP clients running in the background (`NS.DEV.pid` among the lease
+/// files, a live udhcpc in one of the topology's namespaces `nss`). Their
+/// place in file order is not recorded anywhere: the hint's is taken.
+fn background_clients(
+    entries: &[std::fs::DirEntry],
+    nss: &BTreeSet<&str>,
+    hint: &State,
+) -> Vec<Resource> {
+    let mut out = Vec::new();
+    for ent in entries {
+        let fname = ent.file_name().to_string_lossy().into_owned();
+        let Some((ns, dev)) = fname
+            .strip_suffix(".pid")
+            .and_then(|stem| stem.rsplit_once('.'))
+        else {
+            continue;
+        };
+        let Some(pid) = procs::udhcpc_pid(&ent.path()) else {
+            continue;
+        };
+        let home = super::netns::pid_inode(pid);
+        if !nss.contains(ns) || home.is_none() || home != super::netns::inode(ns) {
+            continue;
+        }
+        let order = hint
+            .iter()
+            .find_map(|(_, r)| match r {
+                Resource::DhcpClient {
+                    netns,
+                    dev: d,
+                    order,
+                    ..
+                } if netns == ns && d == dev => Some(*order),
+                _ => None,
+            })
+            .unwrap_or(0);
+        out.push(Resource::DhcpClient {
+            netns: ns.to_string(),
+            dev: dev.to_string(),
+            order,
+            no_lease: true,
+        });
+    }
+    out
 }
 
 /// The reservations in a dnsmasq hosts directory: one `MAC,IP` file each.

@@ -1,5 +1,6 @@
 //! The processes netloom supervises: one ovsdb-server + ovs-vswitchd per
-//! emulated host, dnsmasq per DHCP server, udhcpc once per DHCP client, nft.
+//! emulated host, dnsmasq per DHCP server, udhcpc once per DHCP client (or
+//! running on, for a client the model predicts no lease for), nft.
 //! Always argv, never a shell; daemons are found again by their pidfiles.
 
 use std::io::{self, Write};
@@ -353,6 +354,46 @@ pub fn cmdline_args(pid: i32) -> Vec<String> {
 pub const UDHCPC_SCRIPT: &str = "#!/bin/sh\n\
 case \"$1\" in bound|renew) printf 'ip=%s\\nmask=%s\\nrouter=%s\\n' \"$ip\" \"$mask\" \"$router\" > \"$NETLOOM_LEASE.new\" && mv \"$NETLOOM_LEASE.new\" \"$NETLOOM_LEASE\";; esac\n";
 
+/// The udhcpc script of a client the model predicts no lease for, which runs
+/// on after apply: a lease it gets anyway has no netloom to configure it,
+/// so the script does (address, then default route), then writes the lease
+/// file as [`UDHCPC_SCRIPT`] does, whole.
+pub const UDHCPC_BACKGROUND_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in bound|renew)
+  busybox ip addr add "$ip/$mask" dev "$interface" 2>/dev/null
+  [ -n "$router" ] && busybox ip route replace default via "${router%% *}"
+  printf 'ip=%s\nmask=%s\nrouter=%s\n' "$ip" "$mask" "$router" > "$NETLOOM_LEASE.new" && mv "$NETLOOM_LEASE.new" "$NETLOOM_LEASE";;
+esac
+exit 0
+"#;
+
+/// The pid of the udhcpc a pidfile names, when it runs (a stale pidfile
+/// may name another process by now).
+pub fn udhcpc_pid(pidfile: &Path) -> Option<i32> {
+    let pid = alive_pid(pidfile)?;
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    cmd.split(|&b| b == 0)
+        .take(2)
+        .any(|a| a == b"udhcpc")
+        .then_some(pid)
+}
+
+/// Stop the udhcpc of a pidfile, if it runs; the pidfile goes either way.
+pub fn stop_udhcpc(pidfile: &Path) {
+    if udhcpc_pid(pidfile).is_some() {
+        stop(pidfile, Duration::from_secs(2));
+    }
+    let _ = std::fs::remove_file(pidfile);
+}
+
+/// Run `argv` (a [`netloom_core::plan::background_dhcp_client`]) inside `ns`
+/// until it has gone to the background, its lease file being `lease`.
+pub fn start_background_dhcp(ns: &str, argv: &[String], lease: &Path) -> Result<(), ProcError> {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]).env("NETLOOM_LEASE", lease);
+    run_command(ns, cmd, &argv.join(" "), None).map(|_| ())
+}
+
 /// A DHCP lease as udhcpc reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
@@ -469,6 +510,20 @@ mod tests {
         assert_eq!(name, (true, "Open_vSwitch".to_string()));
         assert_eq!(version, want);
         assert!(!corrupt.0, "a flipped byte must fail the checksum");
+    }
+
+    /// A pidfile may outlive its udhcpc (killed, its namespace gone) and name
+    /// another process by now: this test's own.
+    #[test]
+    fn a_pidfile_naming_another_process_is_not_a_dhcp_client_and_is_not_stopped() {
+        let pidfile =
+            std::env::temp_dir().join(format!("netloom-udhcpc-{}.pid", std::process::id()));
+        std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+        assert_eq!(alive_pid(&pidfile), Some(std::process::id() as i32));
+        assert_eq!(udhcpc_pid(&pidfile), None);
+        // Trusting the file would SIGTERM this test.
+        stop_udhcpc(&pidfile);
+        assert!(!pidfile.exists());
     }
 
     #[test]

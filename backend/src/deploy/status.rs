@@ -53,6 +53,10 @@ pub struct IfaceStatus {
     /// The DHCP lease it holds, if it asked for one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease: Option<String>,
+    /// It asks for a lease, and the model predicts none (its client runs on
+    /// in the background: a `lease` here means reality differs).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_lease_predicted: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,6 +102,18 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
             _ => {}
         }
     }
+    let no_lease: BTreeSet<(&str, &str)> = want
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Resource::DhcpClient {
+                netns,
+                dev,
+                no_lease: true,
+                ..
+            } => Some((netns.as_str(), dev.as_str())),
+            _ => None,
+        })
+        .collect();
     let remote_leases = if topo.hosts.iter().any(|h| h.agent.is_some()) {
         super::verify::dhcp_found(topo)
     } else {
@@ -132,9 +148,22 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
                     name: i.name.clone(),
                     addresses: a,
                     lease,
+                    no_lease_predicted: no_lease.contains(&(g.netns.as_str(), i.name.as_str())),
                 }
             })
             .collect();
+        // A local vm's clients that run in the background (a real host's are on it).
+        let clients = g
+            .ifaces
+            .iter()
+            .filter(|_| topo.hosts[g.host].agent.is_none())
+            .filter_map(|i| {
+                let pidfile = plan::dhcp_client_pidfile(&topo.name, &g.netns, &i.name);
+                procs::udhcpc_pid(Path::new(&pidfile)).map(|pid| Process {
+                    name: "udhcpc".into(),
+                    pid,
+                })
+            });
         let processes = match g.kind {
             GuestKind::Dhcp(_) => {
                 let pidfile = format!("{run}/{}/dhcp-{}.pid", topo.hosts[g.host].name, g.name);
@@ -146,7 +175,7 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
                     .into_iter()
                     .collect()
             }
-            _ => Vec::new(),
+            _ => clients.collect(),
         };
         GuestStatus {
             name: g.name.clone(),

@@ -159,6 +159,8 @@ impl Tally<'_> {
             ok,
             error: (!ok).then(|| unmeasured.clone().unwrap_or(probe.result().detail)),
             ms,
+            note: None,
+            warning: None,
             probe: Some(probe.clone()),
         });
         f.1[i] = Some((probe, unmeasured));

@@ -324,14 +324,21 @@ fn log_entry(e: &deploy::Event) -> Value {
         v["type"] = json!("probe");
         return v;
     }
-    json!({
+    let mut v = json!({
         "type": "step",
         "host": host_name(&e.target),
         "step": e.step,
         "ok": e.ok,
         "error": e.error,
         "ms": e.ms,
-    })
+    });
+    // Only when a step has them (a DHCP client the model predicts no lease for).
+    for (k, said) in [("note", &e.note), ("warning", &e.warning)] {
+        if let Some(text) = said {
+            v[k] = json!(text);
+        }
+    }
+    v
 }
 
 /// The `done` event's content: the report, or where it failed.
@@ -604,6 +611,31 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_step_carries_its_note_or_warning_only_when_it_has_one() {
+        let step = |note: Option<&str>, warning: Option<&str>| {
+            log_entry(&deploy::Event {
+                target: "node1".into(),
+                step: "+ dhcp-client nl-lab.node1.vm2/eth0".into(),
+                ok: true,
+                error: None,
+                ms: 1000.0,
+                note: note.map(str::to_string),
+                warning: warning.map(str::to_string),
+                probe: None,
+            })
+        };
+        let plain = step(None, None);
+        assert!(plain.get("note").is_none() && plain.get("warning").is_none());
+        assert_eq!(
+            step(Some("no lease (predicted)"), None)["note"],
+            "no lease (predicted)"
+        );
+        let w = step(None, Some("got the lease 10.0.0.5/24"));
+        assert_eq!(w["warning"], "got the lease 10.0.0.5/24");
+        assert!(w.get("note").is_none() && w["ok"] == true);
+    }
+
     #[tokio::test]
     async fn verify_probes_stream_as_probe_events() {
         let st = state();
@@ -624,6 +656,8 @@ mod tests {
             ok: false,
             error: Some("no echo reply within 2 s".into()),
             ms: 2001.5,
+            note: None,
+            warning: None,
             probe,
         };
         job.push(json!({"type": "start", "action": "verify", "topology": "lab"}));
