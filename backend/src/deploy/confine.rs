@@ -738,6 +738,7 @@ mod tests {
                     netns: s("nl-t.h1.vm1"),
                     dev: s("../../../etc/passwd"),
                     order: 0,
+                    no_lease: false,
                 },
             ),
             step_of(
