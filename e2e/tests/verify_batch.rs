@@ -81,6 +81,10 @@ fn batch_verdicts_equal_one_ping_per_pair() {
     // A variant whose failed paths are silent drops (vm1 alone in VLAN 30:
     // its ARP requests reach nobody), where only a wait tells.
     let seed = Lab::new("seedlab-gre.yaml", "e2e-vbvlan");
-    let text = replace_once(&seed.text, "vlan: 10, ip: 10.0.10.1/24", "vlan: 30, ip: 10.0.10.1/24");
+    let text = replace_once(
+        &seed.text,
+        "vlan: 10, ip: 10.0.10.1/24",
+        "vlan: 30, ip: 10.0.10.1/24",
+    );
     compare(&Lab::from_text("e2e-vbvlan", text));
 }

@@ -9,23 +9,78 @@
 //! through userspace Open vSwitch) a first request can be lost to a full
 //! queue or wait on ARP; the old one-ping-per-pair verify sent a request
 //! every 0.2 s for 2 s. A destination with no route fails at once (the
-//! kernel refuses the send) and is not asked again: no answer can come.
+//! kernel refuses the send with `ENETUNREACH`) and is not asked again: no
+//! answer can come. A neighbour that did not answer ARP (`EHOSTUNREACH`) is
+//! asked again in the next round, as a lost request is.
+//!
+//! Why a pace: every request to a new neighbour starts an ARP broadcast
+//! that the userspace datapath floods to every port of the VLAN on every
+//! host; thousands at once overflow its queues and lose most of them. All
+//! probers of a process share one pace, [`PACKETS_PER_SECOND`].
 
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::netns;
 
 /// How long each round waits for replies after its last request.
 pub const WINDOWS: [Duration; 4] = [
-    Duration::from_millis(500),
-    Duration::from_millis(500),
+    Duration::from_millis(1000),
+    Duration::from_millis(1000),
     Duration::from_millis(1000),
     Duration::from_millis(1500),
 ];
+
+/// Requests a second, all probers of this process together, unless
+/// `NETLOOM_PROBE_RATE` says otherwise.
+pub const PACKETS_PER_SECOND: u64 = 10_000;
+
+fn rate() -> u64 {
+    static RATE: OnceLock<u64> = OnceLock::new();
+    *RATE.get_or_init(|| {
+        std::env::var("NETLOOM_PROBE_RATE")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .filter(|&r| r > 0)
+            .unwrap_or(PACKETS_PER_SECOND)
+    })
+}
+
+/// The time of the next request any prober may send, in ns since [`epoch`].
+static NEXT_SEND: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Wait for this request's turn in the shared pace.
+fn pace() {
+    let gap = 1_000_000_000 / rate();
+    let now = epoch().elapsed().as_nanos() as u64;
+    let mut slot = NEXT_SEND.load(Ordering::Relaxed);
+    loop {
+        let mine = slot.max(now);
+        match NEXT_SEND.compare_exchange_weak(
+            slot,
+            mine + gap,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => {
+                if mine > now {
+                    std::thread::sleep(Duration::from_nanos(mine - now));
+                }
+                return;
+            }
+            Err(s) => slot = s,
+        }
+    }
+}
 
 const ICMP_ECHO: u8 = 8;
 const ICMP_ECHOREPLY: u8 = 0;
@@ -43,7 +98,7 @@ pub enum Echo {
     Reply(f64),
     /// No reply in any round.
     Silent,
-    /// No route: the kernel refused to send.
+    /// No route: the kernel refused to send (`ENETUNREACH`).
     Unreachable,
 }
 
@@ -68,13 +123,14 @@ pub fn echo_all(
             }
             sent[i] = Instant::now();
             match send_echo(&sock, *to, id, i as u32) {
-                Ok(()) => {}
-                Err(e) if is_unreachable(&e) => {
+                // Only what went out waits its turn: a refused send costs the wire nothing.
+                Ok(()) => pace(),
+                Err(e) if e.raw_os_error() == Some(libc::ENETUNREACH) => {
                     out[i] = Some(Echo::Unreachable);
                     left -= 1;
                     on_end(i, Echo::Unreachable);
                 }
-                // A full queue loses this request, as the wire would: the next round asks again.
+                // No ARP answer yet, or a full queue: the next round asks again.
                 Err(_) => {}
             }
         }
@@ -109,13 +165,6 @@ pub fn echo_all(
             })
         })
         .collect())
-}
-
-fn is_unreachable(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH)
-    )
 }
 
 fn check(r: libc::c_int) -> io::Result<libc::c_int> {
