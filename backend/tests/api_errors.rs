@@ -16,6 +16,9 @@ const LAB: &str = "version: 1\nname: lab\nhosts:\n  - name: node1\n    bridges: 
 
 mod support;
 
+#[path = "../../shared/tests/support/mod.rs"]
+mod labs;
+
 use support::{scratch, Server};
 
 impl Server {
@@ -551,7 +554,7 @@ fn oversized_bodies_are_413() {
     // A topology file over the format's size limit, in a body under the server's.
     let text = format!(
         "version: 1\nname: lab\n#{}\n",
-        "x".repeat(netloom_core::format::MAX_FILE_BYTES)
+        "x".repeat(netloom_core::limits::MAX_FILE_BYTES)
     );
     let r = s.call(
         "POST",
@@ -561,6 +564,55 @@ fn oversized_bodies_are_413() {
     assert!(r.status == 413 || r.status == 422, "{}", r.status);
     r.error(r.status, "text over MAX_FILE_BYTES");
     assert_eq!(s.call("GET", "/api/designs", None).json(), json!([]));
+}
+
+/// An alias bomb (160 KB of YAML that expands to 1.3 million vms) and a text
+/// with too many hosts: every endpoint answers 413 naming the limit, at once,
+/// the stored design is untouched, and the server stays up.
+#[test]
+fn texts_over_a_budget_are_413_and_change_nothing() {
+    use netloom_core::limits::{MAX_HOSTS, MAX_YAML_NODES};
+    let s = Server::start_named("budgets");
+    let (id, rev) = create(&s, "lab");
+    let design = format!("/api/designs/{id}");
+    let hosts: String = (0..=MAX_HOSTS)
+        .map(|h| format!("  - name: h{h}\n"))
+        .collect();
+    let many = format!("version: 1\nname: big\nhosts:\n{hosts}");
+    let bomb = labs::alias_bomb();
+    for (text, path, limit) in [(&bomb, "", MAX_YAML_NODES), (&many, "hosts", MAX_HOSTS)] {
+        for (m, uri, body) in [
+            ("POST", "/api/validate", json!({"text": text})),
+            (
+                "POST",
+                "/api/simulate",
+                json!({"text": text, "from": "vm1", "to": "vm2"}),
+            ),
+            ("POST", "/api/reach", json!({"text": text})),
+            ("POST", "/api/designs", json!({"name": "x", "text": text})),
+            (
+                "PUT",
+                design.as_str(),
+                json!({"revision": rev, "text": text}),
+            ),
+        ] {
+            let e = s.call(m, uri, Some(body)).error(413, &format!("{m} {uri}"));
+            assert_eq!(e.error.path, path, "{m} {uri}");
+            assert!(
+                e.error.message.ends_with(&format!("the limit is {limit}")),
+                "{m} {uri}: {}",
+                e.error.message
+            );
+        }
+    }
+    let kept = s.call("GET", &design, None).json();
+    assert_eq!(
+        (kept["revision"].as_i64(), kept["text"].as_str()),
+        (Some(rev), Some(LAB))
+    );
+    let list = s.call("GET", "/api/designs", None).json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(s.call("GET", "/api/health", None).status, 200);
 }
 
 #[test]

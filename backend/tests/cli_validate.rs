@@ -3,6 +3,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use netloom_core::limits::MAX_YAML_NODES;
+
+#[path = "../../shared/tests/support/mod.rs"]
+mod labs;
+
 fn netloom(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_netloom"))
         .args(args)
@@ -58,6 +63,20 @@ fn an_invalid_file_exits_one_with_one_line_per_problem() {
     assert!(
         has("tunnels[0].key", "-1 is outside 0..4294967295"),
         "{out}"
+    );
+}
+
+/// 160 KB of nested aliases (1.3 million vms once expanded) is refused with
+/// the one problem that names the limit, not millions of duplicate names.
+#[test]
+fn an_alias_bomb_is_refused_naming_the_node_limit() {
+    let path = temp_file("bomb.yaml", &labs::alias_bomb());
+    let p = path.display().to_string();
+    let (code, out, _) = netloom(&["validate", &p]);
+    assert_eq!(code, 1, "{}", &out[..out.len().min(500)]);
+    assert_eq!(
+        out,
+        format!("{p}: the document has more than {MAX_YAML_NODES} YAML nodes once its aliases are expanded (an alias counts its anchor's nodes again); the limit is {MAX_YAML_NODES}\n")
     );
 }
 

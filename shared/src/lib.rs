@@ -4,6 +4,7 @@
 //!
 //! - [`spec`]: the topology file as written (serde types, the format contract).
 //! - [`format`]: YAML/JSON in and out, syntax errors with line and column.
+//! - [`limits`]: the input budgets (file size, YAML nodes, hosts, guests, ...).
 //! - [`validate`]: every rule of the format, every problem as `path: message`;
 //!   turns a spec into a resolved [`topology::Topology`].
 //! - [`topology`]: the resolved model everything else consumes.
@@ -19,6 +20,7 @@
 
 pub mod format;
 pub mod graph;
+pub mod limits;
 pub mod names;
 pub mod plan;
 pub mod problem;

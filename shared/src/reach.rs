@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sim::net::{Net, StackId, StackKind};
 use crate::sim::packet::DEFAULT_TTL;
-use crate::topology::{NodeRef, Topology};
+use crate::topology::{IfaceAddr, NodeRef, Topology};
 use crate::trace::DropReason;
 
 /// Where a report's verdicts come from.
@@ -117,6 +117,21 @@ pub fn senders(topo: &Topology) -> Vec<NodeRef> {
         .map(NodeRef::Guest);
     vms.chain((0..topo.externals.len()).map(NodeRef::External))
         .collect()
+}
+
+/// The pairs a report of `topo` holds at most: every sender times every
+/// address (a DHCP client counts as one address, a guest's own addresses are
+/// left out of its row). Cheap: no model is built. The server refuses a
+/// report over [`crate::limits::MAX_REACH_PAIRS`] by this count.
+pub fn pairs(topo: &Topology) -> usize {
+    let addresses = topo
+        .guests
+        .iter()
+        .flat_map(|g| &g.ifaces)
+        .filter(|i| i.addr != IfaceAddr::None)
+        .count()
+        + topo.externals.len();
+    senders(topo).len() * addresses
 }
 
 /// Predict the report.

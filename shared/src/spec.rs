@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::limits;
+
 /// A whole topology file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -24,12 +26,17 @@ pub struct TopologySpec {
     pub underlay: Option<String>,
     /// Networks outside the topology ("the internet").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::MAX_EXTERNALS))]
     pub externals: Vec<ExternalSpec>,
-    /// Physical machines; sandbox mode emulates each one.
+    /// Physical machines; sandbox mode emulates each one. All hosts together
+    /// have at most 10,000 bridges, 20,000 guests (vms, dhcp servers and
+    /// routers) and 1,000 dhcp servers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::MAX_HOSTS))]
     pub hosts: Vec<HostSpec>,
     /// GRE and VXLAN tunnels; each entry makes both ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::MAX_TUNNELS))]
     pub tunnels: Vec<TunnelSpec>,
     /// netloom extension: canvas positions of elements, keyed by element id
     /// (`node1`, `node1/vm1`, `ext:internet`, ...). Ignored by everything but the editor.
@@ -92,11 +99,13 @@ pub struct VmSpec {
     pub name: String,
     /// eth0, eth1, ... in this order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::MAX_INTERFACES))]
     pub nics: Vec<NicSpec>,
     /// Default route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::MAX_ROUTES))]
     pub routes: Vec<RouteSpec>,
 }
 
@@ -149,10 +158,12 @@ pub struct DhcpSpec {
 pub struct RouterSpec {
     pub name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::MAX_INTERFACES))]
     pub interfaces: Vec<RouterIfaceSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::MAX_ROUTES))]
     pub routes: Vec<RouteSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snat: Vec<SnatSpec>,

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use netloom_core::format::{self, MAX_FILE_BYTES};
+use netloom_core::format;
+use netloom_core::limits::MAX_FILE_BYTES;
 use netloom_core::spec::*;
 use netloom_core::{load, parse, validate};
 use proptest::prelude::*;

@@ -15,6 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use netloom_core::format::Refusal;
 use serde::Deserialize;
 
 use super::error::ApiError;
@@ -34,6 +35,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "revision", e.to_string())
             }
+            StoreError::Quota(_) => ApiError::over_limit("", e.to_string()),
             StoreError::Db(err) => ApiError::internal("the design database", err),
         }
     }
@@ -70,14 +72,19 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 fn check_text(text: &str) -> Result<(), ApiError> {
-    netloom_core::parse(text).map(|_| ()).map_err(|p| {
-        let mut e = ApiError::problems(vec![p]);
-        e.body.error.message = format!(
-            "the design is not a topology file: {}",
-            e.body.error.message
-        );
-        e
-    })
+    netloom_core::format::try_parse(text)
+        .map(|_| ())
+        .map_err(|r| {
+            let invalid = matches!(r, Refusal::Invalid(_));
+            let mut e = ApiError::from(r);
+            if invalid {
+                e.body.error.message = format!(
+                    "the design is not a topology file: {}",
+                    e.body.error.message
+                );
+            }
+            e
+        })
 }
 
 async fn list(State(s): State<AppState>) -> Result<Json<Vec<DesignInfo>>, ApiError> {
@@ -161,6 +168,54 @@ mod tests {
     use serde_json::json;
 
     const LAB: &str = "version: 1\nname: lab\n";
+
+    #[tokio::test]
+    async fn saves_over_the_quota_are_413_and_change_nothing() {
+        let mut st = state();
+        st.store = st.store.with_quota(super::super::store::Quota {
+            designs: 1,
+            bytes: 1 << 20,
+        });
+        let app = app(st);
+        let (status, d) = call(
+            &app,
+            Method::POST,
+            "/api/designs",
+            Some(json!({"name": "a", "text": LAB})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{d}");
+        let uri = format!("/api/designs/{}", d["id"]);
+        let big = format!("{LAB}#{}\n", "x".repeat(1 << 20));
+        for (method, at, body, limit) in [
+            (
+                Method::POST,
+                "/api/designs",
+                json!({"name": "b", "text": LAB}),
+                "1 designs; the limit is 1".to_string(),
+            ),
+            (
+                Method::PUT,
+                uri.as_str(),
+                json!({"revision": 1, "text": big}),
+                format!("the limit is {}", 1 << 20),
+            ),
+        ] {
+            let (status, e) = call(&app, method, at, Some(body)).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+            assert!(
+                e["error"]["message"].as_str().unwrap().contains(&limit),
+                "{e}"
+            );
+        }
+        let (_, kept) = call(&app, Method::GET, &uri, None).await;
+        assert_eq!(
+            (kept["revision"].as_i64(), kept["text"].as_str()),
+            (Some(1), Some(LAB))
+        );
+        let (_, list) = call(&app, Method::GET, "/api/designs", None).await;
+        assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    }
 
     #[tokio::test]
     async fn create_open_save_rename_delete() {

@@ -5,6 +5,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use netloom_core::format::Refusal;
 use netloom_core::{ErrorBody, Problem};
 
 #[derive(Debug)]
@@ -37,6 +38,17 @@ impl ApiError {
         }
     }
 
+    /// 413: over a budget (a limit of the input, a quota, a number of pairs);
+    /// the message names the limit.
+    pub fn over_limit(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, path, message)
+    }
+
+    /// 429: the server already runs as many of these as it allows at once.
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "", message)
+    }
+
     /// A server-side failure (database, IO): logged in full, reported briefly.
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         eprintln!("netloom serve: {context}: {err}");
@@ -51,6 +63,16 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(self.body)).into_response()
+    }
+}
+
+/// A topology text over a limit is 413 naming it; an invalid one 422 with every problem.
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::OverLimit(p) => Self::over_limit(p.path, p.message),
+            Refusal::Invalid(problems) => Self::problems(problems),
+        }
     }
 }
 

@@ -4,12 +4,14 @@
 //! - `POST /api/status {text}` → what is deployed now, and the drift.
 //! - `POST /api/jobs {action, text}` → 202 `{id, topology, action}`: the
 //!   executor runs on a blocking thread; 409 while another job of the same
-//!   topology runs (jobs of one topology never interleave, others run at once).
+//!   topology runs (jobs of one topology never interleave, others run at
+//!   once), 429 while [`MAX_RUNNING_JOBS`] run.
 //! - `GET /api/jobs/{id}/events` → Server-Sent Events: `start`, one `step` per
 //!   executor step (host, step, error in place) or, for verify, one `probe`
 //!   per pair as its ping ends (`netloom_core::reach::Probe`), then `done`
 //!   with the result (the verify report and its disagreements). A late or
 //!   reconnecting subscriber gets the whole log again (from `Last-Event-ID`).
+//!   429 while [`MAX_EVENT_STREAMS`] streams are open.
 //! - `GET /api/jobs/{id}` → the same log as one JSON document.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -30,11 +32,17 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::error::ApiError;
-use super::AppState;
+use super::{topology, AppState};
 use crate::deploy;
 
 /// Finished jobs kept for late subscribers.
 const KEEP_FINISHED: usize = 32;
+/// Most jobs running at once, all topologies together: each holds a blocking
+/// thread and, for apply, a host's worth of daemons per host.
+pub const MAX_RUNNING_JOBS: usize = 8;
+/// Most event streams open at once: each holds a connection for as long as
+/// its job runs (a browser tab watching a job has one).
+pub const MAX_EVENT_STREAMS: usize = 64;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -55,6 +63,7 @@ struct Registry {
     jobs: BTreeMap<u64, Arc<Job>>,
     finished: VecDeque<u64>,
     busy: HashSet<String>,
+    streams: usize,
 }
 
 /// Holds topology `name` for one job; released on drop (even if the job panics).
@@ -71,14 +80,53 @@ impl Drop for TopologyLock {
     }
 }
 
+/// One open event stream; counted until dropped (the client went away or the job ended).
+struct StreamSlot(Jobs);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.0 .0.lock() {
+            r.streams -= 1;
+        }
+    }
+}
+
 impl Jobs {
-    /// Take topology `name`, or say that it is busy.
-    pub fn lock(&self, name: &str) -> Option<TopologyLock> {
-        let mut r = self.0.lock().ok()?;
-        r.busy.insert(name.to_string()).then(|| TopologyLock {
+    /// Take topology `name` for a job: 409 while a job of it runs, 429 while
+    /// [`MAX_RUNNING_JOBS`] run.
+    pub fn lock(&self, name: &str) -> Result<TopologyLock, ApiError> {
+        let mut r = self.0.lock().expect("jobs registry");
+        if r.busy.contains(name) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "",
+                format!("a job on topology {name:?} is running: wait for it to finish"),
+            ));
+        }
+        if r.busy.len() >= MAX_RUNNING_JOBS {
+            return Err(ApiError::busy(format!(
+                "{} jobs are running; the limit is {MAX_RUNNING_JOBS}: wait for one to finish",
+                r.busy.len()
+            )));
+        }
+        r.busy.insert(name.to_string());
+        Ok(TopologyLock {
             jobs: self.clone(),
             name: name.to_string(),
         })
+    }
+
+    /// A slot for one more event stream, or 429 at [`MAX_EVENT_STREAMS`].
+    fn stream_slot(&self) -> Result<StreamSlot, ApiError> {
+        let mut r = self.0.lock().expect("jobs registry");
+        if r.streams >= MAX_EVENT_STREAMS {
+            return Err(ApiError::busy(format!(
+                "{} event streams are open; the limit is {MAX_EVENT_STREAMS}: close a tab that watches a job",
+                r.streams
+            )));
+        }
+        r.streams += 1;
+        Ok(StreamSlot(self.clone()))
     }
 
     fn add(&self, action: JobAction, topology: &str) -> Arc<Job> {
@@ -176,13 +224,6 @@ struct JobBody {
     text: String,
 }
 
-/// The topology of a request body; 422 with every problem when it is invalid.
-fn topology(text: &str) -> Result<Topology, ApiError> {
-    netloom_core::load(text)
-        .map(|c| c.topology)
-        .map_err(ApiError::problems)
-}
-
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -278,16 +319,10 @@ async fn start(
 ) -> Result<impl IntoResponse, ApiError> {
     let Json(b) = body?;
     let topo = topology(&b.text)?;
-    let lock = s.jobs.lock(&topo.name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "",
-            format!(
-                "a job on topology {:?} is running: wait for it to finish",
-                topo.name
-            ),
-        )
-    })?;
+    if b.action == JobAction::Verify {
+        super::simulate::check_pairs(&topo)?;
+    }
+    let lock = s.jobs.lock(&topo.name)?;
     need_root()?;
     let job = s.jobs.add(b.action, &topo.name);
     let answer = json!({"id": job.id, "topology": job.topology, "action": job.action});
@@ -391,15 +426,17 @@ async fn events(
 ) -> Result<impl IntoResponse, ApiError> {
     let Path(id) = id?;
     let job = s.jobs.get(&id)?;
+    let slot = s.jobs.stream_slot()?;
     // Event ids are log positions: a reconnecting EventSource resumes after the last it saw.
     let from = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         .map_or(0, |n| n + 1);
     let rx = job.changed.subscribe();
+    // The slot travels with the stream's state and is freed when the stream is dropped.
     let stream = futures::stream::unfold(
-        (job, rx, from, false),
-        |(job, mut rx, at, finished)| async move {
+        (job, rx, from, false, slot),
+        |(job, mut rx, at, finished, slot)| async move {
             if finished {
                 return None;
             }
@@ -418,7 +455,7 @@ async fn events(
                         })
                         .collect();
                     let next = at + new.len();
-                    return Some((futures::stream::iter(batch), (job, rx, next, end)));
+                    return Some((futures::stream::iter(batch), (job, rx, next, end, slot)));
                 }
                 if rx.changed().await.is_err() {
                     return None;
@@ -525,7 +562,7 @@ mod tests {
         let jobs = st.jobs.clone();
         let app = super::super::app(st);
         let _held = jobs.lock("busy").expect("free at first");
-        assert!(jobs.lock("busy").is_none(), "one holder at a time");
+        assert!(jobs.lock("busy").is_err(), "one holder at a time");
         let (status, b) = call(
             &app,
             Method::POST,
@@ -565,7 +602,73 @@ mod tests {
         assert_eq!(done["report"]["steps"], 0, "nothing of {other} existed");
         // Its lock is released once done.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert!(jobs.lock(&other).is_some());
+        assert!(jobs.lock(&other).is_ok());
+    }
+
+    #[tokio::test]
+    async fn running_jobs_are_bounded() {
+        let st = state();
+        let jobs = st.jobs.clone();
+        let app = super::super::app(st);
+        let held: Vec<TopologyLock> = (0..MAX_RUNNING_JOBS)
+            .map(|i| jobs.lock(&format!("t{i}")).unwrap())
+            .collect();
+        let (status, b) = call(
+            &app,
+            Method::POST,
+            "/api/jobs",
+            Some(json!({"action": "destroy", "text": lab("one-more")})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{b}");
+        assert_eq!(
+            b["error"]["message"],
+            format!("{MAX_RUNNING_JOBS} jobs are running; the limit is {MAX_RUNNING_JOBS}: wait for one to finish")
+        );
+        assert!(jobs.0.lock().unwrap().jobs.is_empty(), "no job was started");
+        drop(held);
+        assert!(
+            jobs.lock("one-more").is_ok(),
+            "a finished job frees its place"
+        );
+    }
+
+    #[tokio::test]
+    async fn event_streams_are_bounded() {
+        let st = state();
+        let job = st.jobs.add(JobAction::Apply, "lab");
+        job.push(json!({"type": "start"}));
+        let app = super::super::app(st);
+        let uri = format!("/api/jobs/{}/events", job.id);
+        // A running job's stream stays open as long as its response is held.
+        let open = || async {
+            let req = axum::http::Request::get(&uri)
+                .header(
+                    "authorization",
+                    format!("Bearer {}", super::super::tests::TOKEN),
+                )
+                .body(axum::body::Body::empty())
+                .unwrap();
+            tower::ServiceExt::oneshot(app.clone(), req).await.unwrap()
+        };
+        let mut streams = Vec::new();
+        for _ in 0..MAX_EVENT_STREAMS {
+            let resp = open().await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            streams.push(resp);
+        }
+        let (status, b) = call(&app, Method::GET, &uri, None).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{b}");
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("the limit is {MAX_EVENT_STREAMS}")),
+            "{b}"
+        );
+        // A client going away frees its slot.
+        streams.pop();
+        assert_eq!(open().await.status(), StatusCode::OK);
     }
 
     /// The whole event stream of a finished job, resumed after `last` when given.

@@ -24,7 +24,9 @@ use axum::http::{header, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
-use netloom_core::format::MAX_FILE_BYTES;
+use netloom_core::format::Refusal;
+use netloom_core::limits::MAX_FILE_BYTES;
+use netloom_core::Topology;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -84,16 +86,23 @@ struct TextBody {
 }
 
 /// `POST /api/validate {text}` → `{problems: [...]}` (warnings included); 200
-/// even when the topology is invalid, since finding problems is the purpose.
+/// even when the topology is invalid, since finding problems is the purpose;
+/// 413 when the text is over a limit (it was not read, so nothing was found).
 async fn validate(
     body: Result<Json<TextBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
-    let problems = match netloom_core::load(&body.text) {
+    let problems = match netloom_core::format::try_load(&body.text) {
         Ok(c) => c.warnings,
-        Err(p) => p,
+        Err(Refusal::Invalid(p)) => p,
+        Err(over) => return Err(over.into()),
     };
     Ok(Json(serde_json::json!({ "problems": problems })))
+}
+
+/// The topology of a request's text: 413 over a limit, 422 with every problem when invalid.
+fn topology(text: &str) -> Result<Topology, ApiError> {
+    Ok(netloom_core::format::try_load(text)?.topology)
 }
 
 async fn api_not_found(uri: Uri) -> ApiError {
@@ -260,6 +269,46 @@ pub(crate) mod tests {
         let (status, body) = send(&app, req).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(body["error"]["message"].is_string());
+    }
+
+    /// Every endpoint that reads a topology refuses one over a limit with a
+    /// 413 naming it, before any work, and stores nothing.
+    #[tokio::test]
+    async fn texts_over_a_limit_are_413_naming_it() {
+        use netloom_core::limits::MAX_HOSTS;
+        let app = app(state());
+        let hosts: String = (0..=MAX_HOSTS)
+            .map(|h| format!("  - name: h{h}\n"))
+            .collect();
+        let text = format!("version: 1\nname: big\nhosts:\n{hosts}");
+        for (uri, body) in [
+            ("/api/validate", serde_json::json!({"text": text})),
+            (
+                "/api/simulate",
+                serde_json::json!({"text": text, "from": "vm1", "to": "vm2"}),
+            ),
+            ("/api/reach", serde_json::json!({"text": text})),
+            ("/api/plan", serde_json::json!({"text": text})),
+            (
+                "/api/jobs",
+                serde_json::json!({"action": "apply", "text": text}),
+            ),
+            (
+                "/api/designs",
+                serde_json::json!({"name": "big", "text": text}),
+            ),
+        ] {
+            let (status, e) = call(&app, Method::POST, uri, Some(body)).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{uri}: {e}");
+            assert_eq!(e["error"]["path"], "hosts", "{uri}: {e}");
+            assert_eq!(
+                e["error"]["message"],
+                format!("{} hosts; the limit is {MAX_HOSTS}", MAX_HOSTS + 1),
+                "{uri}: {e}"
+            );
+        }
+        let (_, list) = call(&app, Method::GET, "/api/designs", None).await;
+        assert_eq!(list, serde_json::json!([]));
     }
 
     #[tokio::test]

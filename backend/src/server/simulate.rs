@@ -3,7 +3,9 @@
 //! - `POST /api/simulate {text, from, to?, proto?, size?}` → the `Trace` of one
 //!   probe, as `netloom simulate --json` prints it (`proto` defaults to icmp;
 //!   `to` may be left out for dhcp). 200 whatever the probe's outcome.
-//! - `POST /api/reach {text}` → the predicted reachability report, as `netloom reach --json`.
+//! - `POST /api/reach {text}` → the predicted reachability report, as `netloom
+//!   reach --json`; 413 when it would hold more than
+//!   [`netloom_core::limits::MAX_REACH_PAIRS`] pairs.
 //!
 //! An invalid topology is 422 with every problem; a probe that names no node,
 //! an unknown protocol or a bad size is 400 with the field in `path`.
@@ -11,13 +13,14 @@
 use axum::extract::rejection::JsonRejection;
 use axum::routing::post;
 use axum::{Json, Router};
+use netloom_core::limits::MAX_REACH_PAIRS;
 use netloom_core::sim::{simulate, Probe, Proto};
 use netloom_core::Topology;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::AppState;
+use super::{topology, AppState};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -42,12 +45,6 @@ fn icmp() -> String {
 #[derive(Deserialize)]
 struct TextBody {
     text: String,
-}
-
-fn topology(text: &str) -> Result<Topology, ApiError> {
-    netloom_core::load(text)
-        .map(|c| c.topology)
-        .map_err(ApiError::problems)
 }
 
 /// The probe of a request, each mistake reported on its own field.
@@ -103,7 +100,24 @@ async fn simulate_one(
 
 async fn reach(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {
     let Json(b) = body?;
-    compute(move || to_json(netloom_core::reach::reach(&topology(&b.text)?))).await
+    compute(move || {
+        let topo = topology(&b.text)?;
+        check_pairs(&topo)?;
+        to_json(netloom_core::reach::reach(&topo))
+    })
+    .await
+}
+
+/// A report of `topo` (predicted, or measured by verify) stays within [`MAX_REACH_PAIRS`].
+pub(super) fn check_pairs(topo: &Topology) -> Result<(), ApiError> {
+    let pairs = netloom_core::reach::pairs(topo);
+    if pairs > MAX_REACH_PAIRS {
+        return Err(ApiError::over_limit(
+            "",
+            format!("the reachability report would hold {pairs} sender/address pairs; the limit is {MAX_REACH_PAIRS}"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -186,6 +200,42 @@ mod tests {
             assert_eq!(err["error"]["path"], path, "{body}: {err}");
             assert!(err["error"]["message"].is_string(), "{err}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_report_over_the_pair_limit_is_413() {
+        // n vms with one address each: n * n pairs, just over the limit.
+        let n = (MAX_REACH_PAIRS as f64).sqrt() as usize + 1;
+        let vms: String = (0..n)
+            .map(|i| {
+                format!(
+                    "      - {{name: v{i}, nics: [{{bridge: br, ip: 10.0.{}.{}/16}}]}}\n",
+                    i / 250,
+                    i % 250 + 1
+                )
+            })
+            .collect();
+        let text = format!(
+            "version: 1\nname: wide\nhosts:\n  - name: node1\n    bridges: [{{name: br}}]\n    vms:\n{vms}"
+        );
+        let topo = topology(&text).unwrap();
+        assert_eq!(netloom_core::reach::pairs(&topo), n * n);
+        let app = super::super::app(state());
+        let (status, e) = call(
+            &app,
+            Method::POST,
+            "/api/reach",
+            Some(json!({"text": text})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+        assert_eq!(
+            e["error"]["message"],
+            format!(
+                "the reachability report would hold {} sender/address pairs; the limit is {MAX_REACH_PAIRS}",
+                n * n
+            )
+        );
     }
 
     #[tokio::test]

@@ -4,7 +4,9 @@
 //! revision it was based on; when someone else saved in between, the save is
 //! refused ([`StoreError::Conflict`]) instead of overwriting their work. WAL
 //! journaling with `synchronous=FULL` means a save that was answered survives
-//! a crash.
+//! a crash. Only the latest revision's text is kept, and the store has a
+//! quota ([`MAX_DESIGNS`], [`MAX_STORE_BYTES`]) so that no client can fill
+//! the disk.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -12,6 +14,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
+
+/// Most designs stored.
+pub const MAX_DESIGNS: usize = 1_000;
+/// Most bytes the database may hold (its pages in use), all designs together;
+/// a design's text is at most `netloom_core::limits::MAX_FILE_BYTES`.
+pub const MAX_STORE_BYTES: usize = 256 * 1024 * 1024;
 
 /// A design without its text, as listed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,14 +45,34 @@ pub enum StoreError {
     NotFound(i64),
     #[error("design {id} was saved elsewhere since you opened it (you had revision {yours}, it is now at revision {current}); reload it, or save yours as a copy")]
     Conflict { id: i64, yours: i64, current: i64 },
+    /// The save would take the store over its quota; says which limit.
+    #[error("{0}")]
+    Quota(String),
     #[error(transparent)]
     Db(#[from] rusqlite::Error),
+}
+
+/// How much a store may hold; [`MAX_DESIGNS`] and [`MAX_STORE_BYTES`] unless a test says less.
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    pub designs: usize,
+    pub bytes: usize,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Quota {
+            designs: MAX_DESIGNS,
+            bytes: MAX_STORE_BYTES,
+        }
+    }
 }
 
 /// The database; cheap to clone, one connection behind a lock (saves are small).
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    quota: Quota,
 }
 
 fn now() -> i64 {
@@ -87,7 +115,13 @@ impl Store {
         )?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            quota: Quota::default(),
         })
+    }
+
+    #[cfg(test)]
+    pub fn with_quota(self, quota: Quota) -> Store {
+        Store { quota, ..self }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -134,14 +168,25 @@ impl Store {
     }
 
     pub fn create(&self, name: &str, text: &str) -> Result<DesignInfo, StoreError> {
-        let conn = self.lock();
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let (count, bytes) = usage(&tx)?;
+        if count >= self.quota.designs {
+            return Err(StoreError::Quota(format!(
+                "the server stores {count} designs; the limit is {}: delete one first",
+                self.quota.designs
+            )));
+        }
+        self.check_bytes(bytes + name.len() + text.len())?;
         let t = now();
-        conn.execute(
+        tx.execute(
             "INSERT INTO designs (name, text, revision, created, updated) VALUES (?1, ?2, 1, ?3, ?3)",
             params![name, text, t],
         )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
         Ok(DesignInfo {
-            id: conn.last_insert_rowid(),
+            id,
             name: name.to_string(),
             revision: 1,
             updated: t,
@@ -158,14 +203,14 @@ impl Store {
     ) -> Result<DesignInfo, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let current: Option<(i64, String)> = tx
+        let current: Option<(i64, String, usize)> = tx
             .query_row(
-                "SELECT revision, name FROM designs WHERE id = ?1",
+                "SELECT revision, name, length(CAST(text AS BLOB)) FROM designs WHERE id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let (current, old_name) = current.ok_or(StoreError::NotFound(id))?;
+        let (current, old_name, old_text) = current.ok_or(StoreError::NotFound(id))?;
         if current != base {
             return Err(StoreError::Conflict {
                 id,
@@ -173,8 +218,13 @@ impl Store {
                 current,
             });
         }
-        let t = now();
+        let (_, bytes) = usage(&tx)?;
+        let new_name = name.map_or(old_name.len(), str::len);
+        let new_text = text.map_or(old_text, str::len);
+        // What this design holds now is replaced by what it will hold.
+        self.check_bytes((bytes + new_name + new_text).saturating_sub(old_name.len() + old_text))?;
         let name = name.map(str::to_string).unwrap_or(old_name);
+        let t = now();
         tx.execute(
             "UPDATE designs SET name = ?1, text = COALESCE(?2, text), revision = revision + 1, updated = ?3
              WHERE id = ?4",
@@ -189,6 +239,16 @@ impl Store {
         })
     }
 
+    fn check_bytes(&self, bytes: usize) -> Result<(), StoreError> {
+        if bytes > self.quota.bytes {
+            return Err(StoreError::Quota(format!(
+                "the design database would hold {bytes} bytes; the limit is {}: delete designs first",
+                self.quota.bytes
+            )));
+        }
+        Ok(())
+    }
+
     pub fn delete(&self, id: i64) -> Result<(), StoreError> {
         let conn = self.lock();
         match conn.execute("DELETE FROM designs WHERE id = ?1", [id])? {
@@ -196,6 +256,18 @@ impl Store {
             _ => Ok(()),
         }
     }
+}
+
+/// Designs stored, and the bytes of the database's pages in use (read from
+/// its header: no scan of the texts).
+fn usage(conn: &Connection) -> rusqlite::Result<(usize, usize)> {
+    conn.query_row(
+        "SELECT (SELECT count(*) FROM designs),
+                (p.page_count - f.freelist_count) * s.page_size
+         FROM pragma_page_count() p, pragma_freelist_count() f, pragma_page_size() s",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 #[cfg(test)]
@@ -231,6 +303,35 @@ mod tests {
         let id = Store::open(&dir).unwrap().create("x", "text").unwrap().id;
         assert_eq!(Store::open(&dir).unwrap().get(id).unwrap().text, "text");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_quota_refuses_saves_and_keeps_what_was_stored() {
+        let s = Store::in_memory().with_quota(Quota {
+            designs: 2,
+            bytes: 1 << 20,
+        });
+        let a = s.create("a", "x").unwrap();
+        s.create("b", "y").unwrap();
+        let e = s.create("c", "z").unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Quota(m) if m.contains("2 designs; the limit is 2")),
+            "{e}"
+        );
+        // Bytes: a text that would take the database over is refused, the old one stays.
+        let big = "#".repeat(1 << 20);
+        let e = s.update(a.id, 1, None, Some(&big)).unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Quota(m) if m.contains(&format!("the limit is {}", 1 << 20))),
+            "{e}"
+        );
+        assert_eq!(
+            (s.get(a.id).unwrap().text.as_str(), s.list().unwrap().len()),
+            ("x", 2)
+        );
+        // Deleting makes room again.
+        s.delete(a.id).unwrap();
+        s.create("c", &big[..1000]).unwrap();
     }
 
     #[test]

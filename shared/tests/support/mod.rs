@@ -138,3 +138,17 @@ pub fn generated(hosts: usize, vms: usize) -> String {
     }
     y
 }
+
+/// About 160 KB of YAML whose aliases nest: a host whose `vms` are thousands
+/// of aliases of one vm, then aliases of that host. Written out it would be
+/// about 1.3 million vms.
+pub fn alias_bomb() -> String {
+    let mut y = String::from(
+        "version: 1\nname: bomb\nhosts:\n  - &h\n    name: node1\n    bridges: [{name: br0}]\n    vms:\n      - &v {name: vm1, nics: [{bridge: br0, ip: 10.0.0.1/24}]}\n",
+    );
+    let hosts = "  - *h\n".repeat(90);
+    while y.len() + hosts.len() < 160_000 {
+        y.push_str("      - *v\n");
+    }
+    y + &hosts
+}
