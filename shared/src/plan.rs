@@ -403,6 +403,27 @@ pub const VXLAN_INNER_MTU: u32 = 1450;
 /// System OVSDB socket of a real host.
 pub const SYSTEM_OVSDB: &str = "/var/run/openvswitch/db.sock";
 
+/// The sysctl bounding the machine's IPv4 neighbour (ARP) table: the kernel
+/// keeps one table for every namespace, 1,024 entries by default.
+pub const NEIGH_TABLE_SYSCTL: &str = "net/ipv4/neigh/default/gc_thresh3";
+
+/// Neighbour entries the sandbox may need at once: every sender that talks
+/// to every address of its segment (verify does) holds one entry per peer,
+/// so at most the square of the interfaces on this machine, rounded up to a
+/// power of two (the value changes rarely as a lab grows); `None` while the
+/// kernel's default suffices.
+pub fn neigh_table_size(topo: &Topology) -> Option<u64> {
+    let ifaces = topo
+        .guests
+        .iter()
+        .filter(|g| topo.hosts[g.host].agent.is_none())
+        .map(|g| g.ifaces.len() as u64)
+        .sum::<u64>()
+        + topo.externals.len() as u64;
+    let need = (ifaces * ifaces).next_power_of_two().min(1 << 24);
+    (need > 1024).then_some(need)
+}
+
 /// The unix socket of an emulated host's agent.
 pub fn agent_socket(topology: &str, host: &str) -> String {
     format!("{}/{host}/agent.sock", names::run_dir(topology))
@@ -631,6 +652,18 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
                 netns: underlay_ns.clone(),
                 name: names::segment(&tag),
                 mac: None,
+            },
+        );
+    }
+    // Many guests on one machine share its one neighbour table: make room
+    // (never less than the machine has: see the executor and observation).
+    if let Some(n) = neigh_table_size(topo) {
+        s.insert(
+            SANDBOX,
+            Resource::Sysctl {
+                netns: String::new(),
+                key: NEIGH_TABLE_SYSCTL.into(),
+                value: n.to_string(),
             },
         );
     }
@@ -1794,6 +1827,40 @@ mod tests {
     }
 
     const DHCP: &str = include_str!("../../examples/dhcp.yaml");
+
+    /// A sandbox of `hosts` hosts with `vms` vms each, one VLAN.
+    fn big(hosts: usize, vms: usize) -> Topology {
+        let mut t = String::from("version: 1\nname: big\nhosts:\n");
+        for h in 0..hosts {
+            t += &format!("  - name: h{h}\n    bridges:\n      - name: br\n    vms:\n");
+            for v in 0..vms {
+                t += &format!(
+                    "      - name: vm{h}-{v}\n        nics: [{{bridge: br, ip: 10.{h}.{v}.1/8}}]\n"
+                );
+            }
+        }
+        topo(&t)
+    }
+
+    #[test]
+    fn a_large_sandbox_grows_the_machines_neighbour_table_and_a_small_one_does_not() {
+        assert_eq!(neigh_table_size(&topo(DHCP)), None);
+        assert_eq!(neigh_table_size(&big(2, 10)), None, "400 entries fit 1024");
+        // 200 interfaces: up to 40,000 entries.
+        assert_eq!(neigh_table_size(&big(20, 10)), Some(65_536));
+        let want = desired(&big(20, 10), &Facts::default());
+        let table = want.targets[SANDBOX]
+            .values()
+            .find(|r| matches!(r, Resource::Sysctl { key, .. } if key == NEIGH_TABLE_SYSCTL));
+        assert_eq!(
+            table,
+            Some(&Resource::Sysctl {
+                netns: String::new(),
+                key: NEIGH_TABLE_SYSCTL.into(),
+                value: "65536".into()
+            })
+        );
+    }
 
     fn reservations(st: &State) -> Vec<(String, Ipv4Addr)> {
         st.iter()

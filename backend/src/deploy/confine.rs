@@ -78,6 +78,9 @@ pub enum SysctlKey {
     IpForward,
     /// `net/ipv4/conf/all/arp_ignore`: emulated hosts (see docs/deploy.md).
     ArpIgnore,
+    /// `net/ipv4/neigh/default/gc_thresh3`: the machine's neighbour table, in
+    /// its own namespace only (the kernel has one table for all).
+    NeighTable,
 }
 
 impl SysctlKey {
@@ -85,6 +88,7 @@ impl SysctlKey {
         match key {
             "net/ipv4/ip_forward" => Ok(SysctlKey::IpForward),
             "net/ipv4/conf/all/arp_ignore" => Ok(SysctlKey::ArpIgnore),
+            netloom_core::plan::NEIGH_TABLE_SYSCTL => Ok(SysctlKey::NeighTable),
             _ => refuse(format!("sysctl {:?} is not one netloom sets", clip(key))),
         }
     }
@@ -94,6 +98,7 @@ impl SysctlKey {
         match self {
             SysctlKey::IpForward => "/proc/sys/net/ipv4/ip_forward",
             SysctlKey::ArpIgnore => "/proc/sys/net/ipv4/conf/all/arp_ignore",
+            SysctlKey::NeighTable => "/proc/sys/net/ipv4/neigh/default/gc_thresh3",
         }
     }
 }
@@ -418,15 +423,27 @@ fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
             netns: ns,
             key,
             value,
-        } => {
-            netns(t, ns)?;
-            SysctlKey::parse(key)?;
-            if matches!(value.as_str(), "0" | "1" | "2") {
-                Ok(())
-            } else {
-                refuse(format!("sysctl value {:?} is not 0, 1 or 2", clip(value)))
+        } => match SysctlKey::parse(key)? {
+            // The machine's own table: a size, never a switch.
+            SysctlKey::NeighTable if ns.is_empty() => match value.parse::<u32>() {
+                Ok(n) if (1024..=1 << 24).contains(&n) => Ok(()),
+                _ => refuse(format!(
+                    "neighbour table size {:?} is outside 1024..16777216",
+                    clip(value)
+                )),
+            },
+            SysctlKey::NeighTable => {
+                refuse("the neighbour table is the machine's, not a namespace's")
             }
-        }
+            SysctlKey::IpForward | SysctlKey::ArpIgnore => {
+                netns(t, ns)?;
+                if matches!(value.as_str(), "0" | "1" | "2") {
+                    Ok(())
+                } else {
+                    refuse(format!("sysctl value {:?} is not 0, 1 or 2", clip(value)))
+                }
+            }
+        },
         Resource::Addr { netns: ns, dev, .. } | Resource::DhcpClient { netns: ns, dev, .. } => {
             netns(t, ns)?;
             device(dev).map(drop)
@@ -729,6 +746,31 @@ mod tests {
                     netns: s("nl-t.h1"),
                     key: s("net/ipv4/ip_forward"),
                     value: s("|/x"),
+                },
+            ),
+            // The machine's neighbour table: only in its own namespace, only a size.
+            step_of(
+                Action::Create,
+                Resource::Sysctl {
+                    netns: s("nl-t.h1"),
+                    key: s("net/ipv4/neigh/default/gc_thresh3"),
+                    value: s("4096"),
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::Sysctl {
+                    netns: s(""),
+                    key: s("net/ipv4/neigh/default/gc_thresh3"),
+                    value: s("1"),
+                },
+            ),
+            step_of(
+                Action::Create,
+                Resource::Sysctl {
+                    netns: s(""),
+                    key: s("net/ipv4/ip_forward"),
+                    value: s("1"),
                 },
             ),
             // The review's delete-anywhere: a DHCP client device that is a path.

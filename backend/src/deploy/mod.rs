@@ -830,7 +830,15 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
         Resource::Sysctl { netns, key, value } => {
             if !del {
                 let key = confine::SysctlKey::parse(&key).map_err(std::io::Error::other)?;
-                netns::run_in(&netns, move || nl::sysctl_set(key, &value))??;
+                // A table size only grows: the machine may need more for others.
+                let grow = key == confine::SysctlKey::NeighTable;
+                netns::run_in(&netns, move || {
+                    let have = nl::sysctl_get(key).ok().and_then(|v| v.parse::<u64>().ok());
+                    match (grow, have, value.parse::<u64>()) {
+                        (true, Some(h), Ok(want)) if h >= want => Ok(()),
+                        _ => nl::sysctl_set(key, &value),
+                    }
+                })??;
             }
         }
         Resource::Addr { netns, dev, cidr } => {

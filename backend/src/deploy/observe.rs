@@ -87,7 +87,11 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
     // among the machine's own: only those marked as ours are read there.
     let real_host = targets.iter().any(|t| !t.emulated);
     let mut nss = own.clone();
-    if real_host {
+    // The machine's own namespace: a real host's links, or the sandbox's neighbour table.
+    let machine_sysctl = hint
+        .iter()
+        .any(|(_, r)| matches!(r, Resource::Sysctl { netns, .. } if netns.is_empty()));
+    if real_host || machine_sysctl {
         nss.push(String::new());
     }
     for ns in &own {
@@ -263,6 +267,23 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                     .map(|t| t.name.clone())
                     .unwrap_or_default();
                 s.insert(&hint_target.get(&r.key()).cloned().unwrap_or(real), r);
+            }
+            // The neighbour table is big enough when it is at least the size wanted.
+            for (key, value) in &v.sysctls {
+                let want = Resource::Sysctl {
+                    netns: String::new(),
+                    key: key.clone(),
+                    value: value.clone(),
+                };
+                let r = match hint_by_key.get(&want.key()) {
+                    Some(Resource::Sysctl { value: w, .. })
+                        if value.parse::<u64>().ok() >= w.parse::<u64>().ok() =>
+                    {
+                        (*hint_by_key[&want.key()]).clone()
+                    }
+                    _ => want,
+                };
+                s.insert(SANDBOX, r);
             }
             continue;
         }
