@@ -403,9 +403,14 @@ pub const VXLAN_INNER_MTU: u32 = 1450;
 /// System OVSDB socket of a real host.
 pub const SYSTEM_OVSDB: &str = "/var/run/openvswitch/db.sock";
 
-/// The sysctl bounding the machine's IPv4 neighbour (ARP) table: the kernel
-/// keeps one table for every namespace, 1,024 entries by default.
-pub const NEIGH_TABLE_SYSCTL: &str = "net/ipv4/neigh/default/gc_thresh3";
+/// The sysctls bounding the machine's IPv4 neighbour (ARP) table: the kernel
+/// keeps one table for every namespace, at most 1,024 entries by default
+/// (`gc_thresh3`), and above `gc_thresh2` (512) it evicts entries older than
+/// 5 s whenever it makes a new one, which a full mesh of probes never survives.
+pub const NEIGH_TABLE_SYSCTLS: [&str; 2] = [
+    "net/ipv4/neigh/default/gc_thresh2",
+    "net/ipv4/neigh/default/gc_thresh3",
+];
 
 /// Neighbour entries the sandbox may need at once: every sender that talks
 /// to every address of its segment (verify does) holds one entry per peer,
@@ -658,14 +663,16 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
     // Many guests on one machine share its one neighbour table: make room
     // (never less than the machine has: see the executor and observation).
     if let Some(n) = neigh_table_size(topo) {
-        s.insert(
-            SANDBOX,
-            Resource::Sysctl {
-                netns: String::new(),
-                key: NEIGH_TABLE_SYSCTL.into(),
-                value: n.to_string(),
-            },
-        );
+        for key in NEIGH_TABLE_SYSCTLS {
+            s.insert(
+                SANDBOX,
+                Resource::Sysctl {
+                    netns: String::new(),
+                    key: key.into(),
+                    value: n.to_string(),
+                },
+            );
+        }
     }
     for e in &topo.externals {
         s.insert(
@@ -1849,17 +1856,14 @@ mod tests {
         // 200 interfaces: up to 40,000 entries.
         assert_eq!(neigh_table_size(&big(20, 10)), Some(65_536));
         let want = desired(&big(20, 10), &Facts::default());
-        let table = want.targets[SANDBOX]
-            .values()
-            .find(|r| matches!(r, Resource::Sysctl { key, .. } if key == NEIGH_TABLE_SYSCTL));
-        assert_eq!(
-            table,
-            Some(&Resource::Sysctl {
+        for key in NEIGH_TABLE_SYSCTLS {
+            let r = Resource::Sysctl {
                 netns: String::new(),
-                key: NEIGH_TABLE_SYSCTL.into(),
-                value: "65536".into()
-            })
-        );
+                key: key.into(),
+                value: "65536".into(),
+            };
+            assert_eq!(want.targets[SANDBOX].get(&r.key()), Some(&r));
+        }
     }
 
     fn reservations(st: &State) -> Vec<(String, Ipv4Addr)> {

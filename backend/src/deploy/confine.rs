@@ -78,17 +78,27 @@ pub enum SysctlKey {
     IpForward,
     /// `net/ipv4/conf/all/arp_ignore`: emulated hosts (see docs/deploy.md).
     ArpIgnore,
-    /// `net/ipv4/neigh/default/gc_thresh3`: the machine's neighbour table, in
-    /// its own namespace only (the kernel has one table for all).
-    NeighTable,
+    /// `net/ipv4/neigh/default/gc_thresh2` and `gc_thresh3` (see
+    /// `plan::NEIGH_TABLE_SYSCTLS`): the machine's neighbour table, set in
+    /// its own namespace only, and only ever grown.
+    NeighTable(NeighThreshold),
+}
+
+/// Which bound of the neighbour table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NeighThreshold {
+    Soft,
+    Hard,
 }
 
 impl SysctlKey {
     pub fn parse(key: &str) -> Result<SysctlKey, Refusal> {
+        let [soft, hard] = netloom_core::plan::NEIGH_TABLE_SYSCTLS;
         match key {
             "net/ipv4/ip_forward" => Ok(SysctlKey::IpForward),
             "net/ipv4/conf/all/arp_ignore" => Ok(SysctlKey::ArpIgnore),
-            netloom_core::plan::NEIGH_TABLE_SYSCTL => Ok(SysctlKey::NeighTable),
+            k if k == soft => Ok(SysctlKey::NeighTable(NeighThreshold::Soft)),
+            k if k == hard => Ok(SysctlKey::NeighTable(NeighThreshold::Hard)),
             _ => refuse(format!("sysctl {:?} is not one netloom sets", clip(key))),
         }
     }
@@ -98,7 +108,12 @@ impl SysctlKey {
         match self {
             SysctlKey::IpForward => "/proc/sys/net/ipv4/ip_forward",
             SysctlKey::ArpIgnore => "/proc/sys/net/ipv4/conf/all/arp_ignore",
-            SysctlKey::NeighTable => "/proc/sys/net/ipv4/neigh/default/gc_thresh3",
+            SysctlKey::NeighTable(NeighThreshold::Soft) => {
+                "/proc/sys/net/ipv4/neigh/default/gc_thresh2"
+            }
+            SysctlKey::NeighTable(NeighThreshold::Hard) => {
+                "/proc/sys/net/ipv4/neigh/default/gc_thresh3"
+            }
         }
     }
 }
@@ -425,14 +440,14 @@ fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
             value,
         } => match SysctlKey::parse(key)? {
             // The machine's own table: a size, never a switch.
-            SysctlKey::NeighTable if ns.is_empty() => match value.parse::<u32>() {
+            SysctlKey::NeighTable(_) if ns.is_empty() => match value.parse::<u32>() {
                 Ok(n) if (1024..=1 << 24).contains(&n) => Ok(()),
                 _ => refuse(format!(
                     "neighbour table size {:?} is outside 1024..16777216",
                     clip(value)
                 )),
             },
-            SysctlKey::NeighTable => {
+            SysctlKey::NeighTable(_) => {
                 refuse("the neighbour table is the machine's, not a namespace's")
             }
             SysctlKey::IpForward | SysctlKey::ArpIgnore => {

@@ -793,16 +793,20 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
             if del {
                 nl::with_netlink(&ns, move |n| n.del_link(&name))?;
             } else {
-                // Created from the peer's side: its MAC and master apply there in the same request.
-                // The end named `name` moves to `ns`, the host's own ("") included.
-                let fd = netns::open(&ns)?;
-                let n2 = name.clone();
-                nl::with_netlink(&peer_netns, move |n| {
-                    use std::os::fd::AsRawFd;
-                    n.add_veth(&peer, peer_mac, peer_master.as_deref(), &n2, fd.as_raw_fd())
-                })?;
+                // Created from the side of the end named `name` (an OVS port, or
+                // the host's own namespace's), up at once; the peer is made
+                // directly in its namespace with its MAC, then enslaved and up there.
+                let fd = netns::open(&peer_netns)?;
                 let mark = link_mark(topology);
-                nl::with_netlink(&ns, move |n| n.set_up_marked(&name, &mark))?;
+                let p2 = peer.clone();
+                nl::with_netlink(&ns, move |n| {
+                    use std::os::fd::AsRawFd;
+                    n.add_veth(&name, &p2, peer_mac, fd.as_raw_fd())?;
+                    n.mark(&name, &mark)
+                })?;
+                nl::with_netlink(&peer_netns, move |n| {
+                    n.set_up_in(&peer, peer_master.as_deref())
+                })?;
             }
         }
         Resource::VxlanLink {
@@ -818,7 +822,7 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
                     n.del_link(&name)
                 } else {
                     n.add_vxlan(&name, vni, local, remote, plan::VXLAN_INNER_MTU)?;
-                    n.set_up_marked(&name, &mark)
+                    n.mark(&name, &mark)
                 }
             })?;
         }
@@ -831,7 +835,7 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
             if !del {
                 let key = confine::SysctlKey::parse(&key).map_err(std::io::Error::other)?;
                 // A table size only grows: the machine may need more for others.
-                let grow = key == confine::SysctlKey::NeighTable;
+                let grow = matches!(key, confine::SysctlKey::NeighTable(_));
                 netns::run_in(&netns, move || {
                     let have = nl::sysctl_get(key).ok().and_then(|v| v.parse::<u64>().ok());
                     match (grow, have, value.parse::<u64>()) {

@@ -184,13 +184,6 @@ impl Nl {
         Ok(self.rt.block_on(self.handle.link().set(msg).execute())?)
     }
 
-    /// `ip link set NAME alias ALIAS up` (the kernel ignores an alias given at creation).
-    pub fn set_up_marked(&self, name: &str, alias: &str) -> Result<(), NlError> {
-        let idx = self.must_index(name)?;
-        let msg = LinkUnspec::new_with_index(idx).up().alias(alias).build();
-        Ok(self.rt.block_on(self.handle.link().set(msg).execute())?)
-    }
-
     /// `ip link add NAME [address MAC] type bridge && ip link set NAME up`
     pub fn add_bridge(&self, name: &str, mac: Option<Mac>) -> Result<(), NlError> {
         let mut b = LinkBridge::new(name).up();
@@ -202,32 +195,51 @@ impl Nl {
             .block_on(self.handle.link().add(b.build()).execute())?)
     }
 
-    /// `ip link add NAME [address MAC] [master M] up type veth peer name PEER netns PEER_NS`:
-    /// one request, the peer created directly in its namespace. The peer stays
-    /// down: the kernel refuses to open a veth end before the pair is linked.
+    /// `ip link add NAME up type veth peer name PEER netns PEER_NS [address MAC]`:
+    /// one request, NAME up from its first moment (a userspace ovs-vswitchd
+    /// adding it as a port meanwhile rewrites its flags from what it read:
+    /// an end that came down and went up in between would end down). The
+    /// peer, made directly in its namespace, stays down: the kernel refuses
+    /// to open a veth end before the pair is linked.
     pub fn add_veth(
         &self,
         name: &str,
-        mac: Option<Mac>,
-        master: Option<&str>,
         peer: &str,
+        peer_mac: Option<Mac>,
         peer_ns_fd: RawFd,
     ) -> Result<(), NlError> {
-        let p = LinkMessageBuilder::<LinkUnspec>::new()
+        let mut p = LinkMessageBuilder::<LinkUnspec>::new()
             .name(peer.to_string())
             .setns_by_fd(peer_ns_fd);
-        let mut b = LinkVeth::new(name, peer)
+        if let Some(m) = peer_mac {
+            p = p.address(m.0.to_vec());
+        }
+        let b = LinkVeth::new(name, peer)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(p.build())))
             .up();
-        if let Some(m) = mac {
-            b = b.address(m.0.to_vec());
-        }
+        Ok(self
+            .rt
+            .block_on(self.handle.link().add(b.build()).execute())?)
+    }
+
+    /// `ip link set NAME alias ALIAS` (the kernel ignores an alias given at
+    /// creation); the flags stay as they are.
+    pub fn mark(&self, name: &str, alias: &str) -> Result<(), NlError> {
+        let idx = self.must_index(name)?;
+        let msg = LinkUnspec::new_with_index(idx).alias(alias).build();
+        Ok(self.rt.block_on(self.handle.link().set(msg).execute())?)
+    }
+
+    /// `ip link set NAME [master M] up`.
+    pub fn set_up_in(&self, name: &str, master: Option<&str>) -> Result<(), NlError> {
+        let idx = self.must_index(name)?;
+        let mut b = LinkUnspec::new_with_index(idx).up();
         if let Some(m) = master {
             b = b.controller(self.must_index(m)?);
         }
         Ok(self
             .rt
-            .block_on(self.handle.link().add(b.build()).execute())?)
+            .block_on(self.handle.link().set(b.build()).execute())?)
     }
 
     /// `ip link add NAME mtu MTU type vxlan id VNI local L remote R dstport 4789 nolearning df set`.
@@ -239,7 +251,9 @@ impl Nl {
         remote: Ipv4Addr,
         mtu: u32,
     ) -> Result<(), NlError> {
+        // Up from its first moment, as a veth end (see add_veth).
         let b = LinkVxlan::new(name, vni)
+            .up()
             .local(local)
             .remote(remote)
             .port(4789)
