@@ -49,6 +49,13 @@ pub fn try_run(argv: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", argv[0]))
 }
 
+/// Write a secret (a token file): 0600, as netloom requires of them.
+pub fn write_secret(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// Names of the network namespaces that exist now.
 pub fn netns_list() -> Vec<String> {
     let out = try_run(&["ip", "netns", "list"]);

@@ -52,7 +52,7 @@ fn tls_agent_and_https_controller() {
     let (cert, key, token) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("token"));
     std::fs::write(&cert, c.cert.pem()).unwrap();
     std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
-    std::fs::write(&token, TOKEN).unwrap();
+    netloom_e2e::write_secret(&token, TOKEN);
     let p = |f: &Path| f.to_str().unwrap().to_string();
 
     // Plain TCP on a non-loopback address is refused without --insecure.

@@ -701,9 +701,16 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<(), StepEr
                 // The parent is shared by topologies: remove it only when empty.
                 let _ = std::fs::remove_dir("/run/netloom");
             } else {
-                std::fs::create_dir_all(&path)?;
+                use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+                // Root's only (the agents' token, pidfiles, leases), also when made before.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&path)?;
+                for d in Path::new(&path).ancestors().take(2) {
+                    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
+                }
                 std::fs::write(format!("{path}/udhcpc.script"), procs::UDHCPC_SCRIPT)?;
-                use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(
                     format!("{path}/udhcpc.script"),
                     std::fs::Permissions::from_mode(0o755),

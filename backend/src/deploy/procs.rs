@@ -259,8 +259,10 @@ pub fn start_agent(topology: &str, ns: &str, dir: &str) -> Result<(), ProcError>
     let token_path = crate::agent::sandbox_token_path(topology);
     if !Path::new(&token_path).exists() {
         let token = crate::agent::new_token().map_err(io_err("read /dev/urandom"))?;
-        // Write aside, then rename: hosts' agents start in parallel, and none may read half a token.
-        let tmp = format!("{token_path}.{token}");
+        // Write aside, then link: hosts' agents start in parallel, and none may read half a token.
+        // (The name aside is random too, but not the token: names are visible to all.)
+        let aside = crate::agent::new_token().map_err(io_err("read /dev/urandom"))?;
+        let tmp = format!("{token_path}.{aside}.tmp");
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
