@@ -296,12 +296,14 @@ pub fn start_agent(topology: &str, ns: &str, dir: &str) -> Result<(), ProcError>
         .stdout(Stdio::null())
         .stderr(log);
     let mut cmd = netns::command_in(ns, cmd).map_err(io_err(&what))?;
-    // Its own session: the agent outlives the command that started it.
-    // SAFETY: setsid is async-signal-safe.
+    // Its own session: the agent outlives the command that started it. Its
+    // socket is root's only from the moment it is bound (umask).
+    // SAFETY: setsid and umask are async-signal-safe.
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(|| {
             libc::setsid();
+            libc::umask(0o077);
             Ok(())
         });
     }
