@@ -228,7 +228,7 @@ fn start(args: Args) -> Result<(), String> {
         store,
         token: token.clone(),
         tls: tls.is_some(),
-        dist,
+        dist: dist.clone(),
         jobs: Default::default(),
     };
     let rt =
@@ -290,6 +290,11 @@ fn start(args: Args) -> Result<(), String> {
                             .into_response()
                         }
                     }
+                },
+            ))
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    server::security_headers(dist.clone(), req, next)
                 },
             ));
         tokio::select! {

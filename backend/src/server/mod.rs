@@ -132,10 +132,15 @@ const NOTHING_POLICY: &str =
     "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// See the module doc. `/login` is no-store too: its URL holds the token.
-async fn security_headers(dist: Option<PathBuf>, req: Request, next: Next) -> Response {
+/// Answers that have a policy already are left alone, so a layer around
+/// [`app`] (serve's Host check) can add them to its own answers.
+pub async fn security_headers(dist: Option<PathBuf>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let private = path == "/api" || path.starts_with("/api/") || path == "/login";
     let mut r = next.run(req).await;
+    if r.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+        return r;
+    }
     let html = r
         .headers()
         .get(header::CONTENT_TYPE)
