@@ -6,10 +6,12 @@
 //! - [`deploy`]: apply/destroy on real namespaces, OVS (OVSDB), rtnetlink, nft, dnsmasq.
 //! - [`server`]: `netloom serve`, the web app's HTTP API.
 //! - [`tls`]: rustls configurations for serve, the agent and the agent client.
+//! - [`secret`]: token files, refused when other users may read them.
 
 mod agent;
 mod cli;
 mod deploy;
+mod secret;
 mod server;
 mod tls;
 

@@ -718,6 +718,10 @@ fn the_network_needs_a_token_file_and_tls_or_insecure() {
     std::fs::write(&token, "a-long-enough-token-0123456789\n").unwrap();
     let short = dir.join("short");
     std::fs::write(&short, "short\n").unwrap();
+    for f in [&token, &short] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let data = dir.join("data");
     let (token, short, data) = (
         token.to_str().unwrap(),

@@ -44,6 +44,12 @@ fn only_known_host_names_are_answered() {
         let a = get(&s, &host);
         assert!(a.starts_with("HTTP/1.1 421"), "{host}: {a}");
         assert!(
+            a.contains("content-security-policy: default-src 'none';")
+                && a.contains("x-content-type-options: nosniff")
+                && a.contains("cache-control: no-store"),
+            "{host}: {a}"
+        );
+        assert!(
             a.contains("\"error\"") && a.contains("--allowed-host"),
             "{host}: {a}"
         );

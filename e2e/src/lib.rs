@@ -49,6 +49,21 @@ pub fn try_run(argv: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", argv[0]))
 }
 
+/// Write a secret (a token file): 0600, as netloom requires of them.
+pub fn write_secret(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Private from its first byte: made 0600, never chmod-ed after.
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
 /// Names of the network namespaces that exist now.
 pub fn netns_list() -> Vec<String> {
     let out = try_run(&["ip", "netns", "list"]);

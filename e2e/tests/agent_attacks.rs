@@ -495,11 +495,11 @@ fn every_field_of_a_request_is_confined_to_the_tokens_topology() {
     ]);
     let ns = netloom_e2e::Netns::new("atk");
     let token_file = dir.join("tokens");
-    write_private(&token_file, &format!("{A} {TOPO}\n{B} {OTHER}\n"));
+    netloom_e2e::write_secret(&token_file, &format!("{A} {TOPO}\n{B} {OTHER}\n"));
     let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, c.cert.pem()).unwrap();
-    write_private(&key, &c.signing_key.serialize_pem());
+    netloom_e2e::write_secret(&key, &c.signing_key.serialize_pem());
     let ovsdb = format!(
         "--ovsdb=unix:{}",
         std::env::temp_dir()
@@ -580,7 +580,7 @@ fn every_field_of_a_request_is_confined_to_the_tokens_topology() {
         .unwrap();
     assert!(!o.status.success());
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("readable by others"),
+        String::from_utf8_lossy(&o.stderr).contains("lets other users read"),
         "{o:?}"
     );
 }

@@ -42,7 +42,7 @@ fn tcp_agent_requires_its_token_and_observes() {
     let dir = std::env::temp_dir().join("netloom-e2e-agent");
     let _ = std::fs::create_dir_all(&dir);
     let token_file = dir.join("token");
-    write_private(&token_file, "0123456789abcdef0123456789abcdef e2e-agent\n");
+    netloom_e2e::write_secret(&token_file, "0123456789abcdef0123456789abcdef e2e-agent\n");
     let mut agent = Command::new("ip")
         .args([
             "netns",

@@ -52,7 +52,7 @@ fn tls_agent_and_https_controller() {
     let (cert, key, token) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("token"));
     std::fs::write(&cert, c.cert.pem()).unwrap();
     std::fs::write(&key, c.signing_key.serialize_pem()).unwrap();
-    write_private(&token, &format!("{TOKEN} e2e-agenttls\n"));
+    netloom_e2e::write_secret(&token, &format!("{TOKEN} e2e-agenttls\n"));
     let p = |f: &Path| f.to_str().unwrap().to_string();
 
     // Plain TCP on a non-loopback address is refused without --insecure.
@@ -123,7 +123,7 @@ fn tls_agent_and_https_controller() {
     // An agent the operator did not configure gets no token: the design's
     // address alone is not enough.
     let none = dir.join("no-agents");
-    write_private(&none, "# none\n");
+    netloom_e2e::write_secret(&none, "# none\n");
     let o = plan(&[("NETLOOM_AGENTS", &p(&none))]);
     assert!(
         !o.status.success() && text(&o).contains("not one this controller is configured to trust"),
@@ -136,7 +136,7 @@ fn tls_agent_and_https_controller() {
     std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let o = plan(&[("NETLOOM_AGENTS", &p(&open))]);
     assert!(
-        !o.status.success() && text(&o).contains("readable by others"),
+        !o.status.success() && text(&o).contains("lets other users read"),
         "{}",
         text(&o)
     );

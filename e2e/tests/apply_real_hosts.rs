@@ -298,7 +298,7 @@ fn real_hosts_full_cycle() {
 
     // One certificate per agent, for its address; the controller trusts both.
     let token = root.join("token");
-    write_private(&token, &format!("{TOKEN} {NAME}\n"));
+    netloom_e2e::write_secret(&token, &format!("{TOKEN} {NAME}\n"));
     let mut trust = String::new();
     for m in [&mut a, &mut b] {
         let c = rcgen::generate_simple_self_signed(vec![m.ip.clone()]).unwrap();

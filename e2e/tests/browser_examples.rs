@@ -57,4 +57,9 @@ fn every_example_renders_without_problems() {
         );
         b.screenshot(&format!("example-{name}"));
     }
+    let refused = b.csp_violations();
+    assert!(
+        refused.is_empty(),
+        "the page broke its own CSP: {refused:#?}"
+    );
 }

@@ -238,8 +238,18 @@ fn build_the_seed_lab_by_drag_and_drop_then_simulate() {
         "reason {reason:?}"
     );
     b.screenshot("seedlab-6-dropped");
+    let refused = b.csp_violations();
+    assert!(
+        refused.is_empty(),
+        "the page broke its own CSP: {refused:#?}"
+    );
 
     deploy_verify_destroy(&b);
+    let refused = b.csp_violations();
+    assert!(
+        refused.is_empty(),
+        "the page broke its own CSP: {refused:#?}"
+    );
 }
 
 /// Apply the lab to this machine, verify it for real, destroy it.

@@ -18,42 +18,8 @@ use crate::sim::SimOverlay;
 use crate::state::{Ctx, Drag};
 
 /// Styles of the canvas, inside the SVG itself so an exported SVG looks the same.
-const CANVAS_CSS: &str = r#"
-.host-box{fill:#f6f8fb;stroke:#9aa7b6;stroke-width:1.5;rx:10}
-.host-title{font:600 13px sans-serif;fill:#3b4754}
-.node text{font:12px sans-serif;fill:#1d2731;text-anchor:middle;dominant-baseline:central;pointer-events:none}
-.node{cursor:move}
-.vm rect{fill:#fff;stroke:#4a6fa5;stroke-width:1.5}
-.router rect{fill:#fff7e6;stroke:#c77d12;stroke-width:1.5}
-.dhcp rect{fill:#eefaf0;stroke:#2e8b57;stroke-width:1.5}
-.bridge rect{fill:#dfe8f3;stroke:#3d5a80;stroke-width:1.5}
-.external path{fill:#eef3f8;stroke:#6b7f95;stroke-width:1.5}
-.kind{font-size:9px!important;fill:#6b7885!important}
-.handle{fill:#fff;stroke:#3d5a80;stroke-width:1.5;cursor:crosshair}
-.handle:hover{fill:#3d5a80}
-.selected rect,.selected path,rect.selected{stroke:#0a66ff!important;stroke-width:3!important}
-.bad rect,.bad path,rect.bad{stroke:#d92c2c;stroke-dasharray:5 3}
-.badge{fill:#d92c2c}
-.badge-text{font:bold 10px sans-serif;fill:#fff;text-anchor:middle;dominant-baseline:central}
-.link{stroke-width:2.5;fill:none}
-.link-hit{stroke:transparent;stroke-width:12;cursor:pointer;fill:none}
-.link.sel{stroke-width:5}
-.tunnel{stroke:#5b2c83;stroke-dasharray:9 6;stroke-width:2.5}
-.uplink{stroke:#444;stroke-width:2.5}
-.tag{font:bold 10px sans-serif;text-anchor:middle;dominant-baseline:central}
-.tag-bg{fill:#fff;stroke-width:1.2}
-.tlabel{font:bold 11px sans-serif;fill:#5b2c83;text-anchor:middle}
-.rubber{stroke:#0a66ff;stroke-width:2;stroke-dasharray:4 3}
-.band{fill:rgba(10,102,255,.08);stroke:#0a66ff;stroke-dasharray:4 3}
-.ghost{opacity:.55;pointer-events:none}
-.trail{fill:none;stroke:#f5b700;stroke-width:5;opacity:.9}
-.hop-mark{fill:none;stroke:#f5b700;stroke-width:3}
-.packet rect{fill:#ffd23f;stroke:#8a6d00;stroke-width:1.5}
-.packet .capsule{fill:rgba(91,44,131,.18);stroke:#5b2c83;stroke-width:1.5}
-.packet text{font:bold 9px sans-serif;text-anchor:middle;dominant-baseline:central;fill:#3a2d00}
-.drop-x{stroke:#d92c2c;stroke-width:4}
-.drop-text{font:bold 12px sans-serif;fill:#d92c2c}
-"#;
+// (`netloom serve` allows exactly this text in its Content-Security-Policy, by hash.)
+const CANVAS_CSS: &str = include_str!("canvas.css");
 
 fn cloud_path(hw: f64, hh: f64) -> String {
     format!(
@@ -568,7 +534,11 @@ fn drag_overlay(ctx: Ctx) -> impl IntoView {
 fn tunnel_chooser(ctx: Ctx) -> impl IntoView {
     let (a, b, p) = ctx.pending_tunnel.get()?;
     let v = ctx.view.get_untracked();
-    let style = format!("left:{}px;top:{}px", p.0 * v.k + v.tx, p.1 * v.k + v.ty);
+    // Set through the CSSOM: the Content-Security-Policy refuses style attributes.
+    let (left, top) = (
+        format!("{}px", p.0 * v.k + v.tx),
+        format!("{}px", p.1 * v.k + v.ty),
+    );
     let make = move |kind: &'static str| {
         move |_| {
             ctx.pending_tunnel.set(None);
@@ -580,7 +550,7 @@ fn tunnel_chooser(ctx: Ctx) -> impl IntoView {
         }
     };
     Some(view! {
-        <div class="chooser" style=style>
+        <div class="chooser" style:left=left style:top=top>
             <span>"Tunnel type"</span>
             <button id="tunnel-gre" on:click=make("gre")>"GRE"</button>
             <button id="tunnel-vxlan" on:click=make("vxlan")>"VXLAN"</button>

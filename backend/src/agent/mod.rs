@@ -23,7 +23,6 @@ pub mod proto;
 pub mod server;
 
 use std::io::{self, Read as _};
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -36,17 +35,9 @@ pub fn kernel_datapath() -> bool {
     Path::new("/sys/module/openvswitch").exists()
 }
 
-/// A file holding secrets: refused when group or others may read it.
+/// A file holding tokens ([`crate::secret::read_token_file`]'s rule).
 pub fn read_private(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "{} is readable by others (mode {:o}): it holds a token; chmod 600 it",
-            path.display(),
-            meta.mode() & 0o777
-        ));
-    }
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+    crate::secret::read_token_file(path).map_err(|e| e.to_string())
 }
 
 /// A fresh random token (hex of 16 bytes from the kernel's CSPRNG).

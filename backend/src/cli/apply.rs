@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::deploy::{self, Event};
+use crate::deploy::{self, lock, ApplyError, Event, StepError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,7 +21,10 @@ pub struct Args {
 pub fn printer(verbose: bool, json: bool) -> impl Fn(&Event) + Sync {
     move |e: &Event| {
         let said = e.note.is_some() || e.warning.is_some();
-        if json && (verbose || !e.ok || said) {
+        if deploy::is_lock_wait(e) && !(json && verbose) {
+            // Always said: otherwise a wait looks like a hang.
+            eprintln!("{}", e.step);
+        } else if json && (verbose || !e.ok || said) {
             println!("{}", serde_json::to_string(e).unwrap_or_default());
         } else if !e.ok {
             eprintln!(
@@ -53,12 +56,31 @@ pub fn host(t: &str) -> &str {
     }
 }
 
+/// Ctrl-C and SIGTERM cancel a wait for the topology's lock (see
+/// `lock::cancel_waits_on_signals`); what to ask the executor.
+pub fn cancel_on_signals() -> impl Fn() -> bool + Sync {
+    lock::cancel_waits_on_signals();
+    || lock::interrupted().is_some()
+}
+
+/// When a signal cancelled the wait for the lock: say so, and exit as the signal would.
+pub fn cancelled(command: &str, e: &ApplyError) -> Option<ExitCode> {
+    let sig = lock::interrupted()?;
+    match &e.source {
+        StepError::Io(io) if io.kind() == std::io::ErrorKind::Interrupted => {
+            eprintln!("netloom {command}: {io}");
+            Some(ExitCode::from(128 + sig as u8))
+        }
+        _ => None,
+    }
+}
+
 pub fn run(a: Args) -> ExitCode {
     let topo = match super::load_as_root(&a.file, "apply") {
         Ok(t) => t,
         Err(c) => return c,
     };
-    match deploy::apply(&topo, &printer(a.verbose, a.json)) {
+    match deploy::apply(&topo, &printer(a.verbose, a.json), &cancel_on_signals()) {
         Ok(r) => {
             if a.json {
                 println!("{}", serde_json::to_string(&r).unwrap_or_default());
@@ -71,6 +93,9 @@ pub fn run(a: Args) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            if let Some(c) = cancelled("apply", &e) {
+                return c;
+            }
             eprintln!("netloom apply: {e}");
             eprintln!(
                 "(what was done stays; run apply again to converge, or destroy to remove it)"

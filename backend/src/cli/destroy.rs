@@ -43,6 +43,7 @@ pub fn run(a: Args) -> ExitCode {
         &name,
         topo.as_ref(),
         &super::apply::printer(a.verbose, false),
+        &super::apply::cancel_on_signals(),
     ) {
         Ok(r) => {
             println!(
@@ -52,6 +53,9 @@ pub fn run(a: Args) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            if let Some(c) = super::apply::cancelled("destroy", &e) {
+                return c;
+            }
             eprintln!("netloom destroy: {e}");
             ExitCode::from(3)
         }

@@ -21,10 +21,12 @@ pub struct Args {
     /// /var/lib/netloom for root, else ~/.local/share/netloom.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// The built web app (Trunk's dist). Default: the `dist` of the source tree.
+    /// The built web app (Trunk's dist). Default: the `dist` of the source
+    /// tree. Refused when another user could change it.
     #[arg(long, value_name = "DIR")]
     dist: Option<PathBuf>,
-    /// Read the access token from this file instead of making a random one.
+    /// Read the access token from this file (mode 0600 or stricter) instead
+    /// of making a random one; the login URL is then printed without it.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
     /// Allow plain HTTP on a non-loopback address (the token then crosses the network in clear).
@@ -78,7 +80,8 @@ fn default_data_dir() -> PathBuf {
 }
 
 /// Trunk's output: beside or above the binary (target/<profile>/netloom in the
-/// source tree), in the current directory, or in the tree this was built from.
+/// source tree), in the current directory, or in the tree this was built from;
+/// one another user could change is passed over, saying why.
 fn find_dist() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok();
     let above_exe = exe
@@ -90,19 +93,75 @@ fn find_dist() -> Option<PathBuf> {
     above_exe
         .chain(cwd)
         .chain(std::iter::once(built_from))
-        .find(|d| d.join("index.html").is_file())
+        .filter(|d| d.join("index.html").is_file())
+        .find(|d| match only_ours(d) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!(
+                    "netloom serve: not serving the web app in {}: {e}",
+                    d.display()
+                );
+                false
+            }
+        })
+}
+
+/// Whether `path` is a directory that only this user or root can change: it
+/// and everything in it owned by one of them and not writable by group or
+/// others, and so are the directories above it (but for sticky ones such as
+/// /tmp, where others cannot rename what is ours). Otherwise another local
+/// user could swap the app the browser runs, token cookie and all.
+fn only_ours(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    let real = path
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let check = |p: &Path, m: &std::fs::Metadata, above: bool| -> Result<(), String> {
+        if m.uid() != 0 && m.uid() != euid {
+            return Err(format!("{} is owned by uid {}", p.display(), m.uid()));
+        }
+        let sticky_dir = above && m.is_dir() && m.mode() & 0o1000 != 0;
+        if m.mode() & 0o022 != 0 && !sticky_dir {
+            return Err(format!(
+                "{} is mode {:04o}: others can write there",
+                p.display(),
+                m.mode() & 0o7777
+            ));
+        }
+        Ok(())
+    };
+    for (i, p) in real.ancestors().enumerate() {
+        let m = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        check(p, &m, i > 0)?;
+    }
+    let mut dirs = vec![real];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))? {
+            let p = entry.map_err(|e| format!("{}: {e}", d.display()))?.path();
+            let m = std::fs::symlink_metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            if m.file_type().is_symlink() {
+                return Err(format!("{} is a symbolic link", p.display()));
+            }
+            check(&p, &m, false)?;
+            if m.is_dir() {
+                dirs.push(p);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_token(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let t = text.trim();
+    let t = crate::secret::read_token_file(path).map_err(|e| e.to_string())?;
     if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(format!(
             "{}: the token must be at least 16 printable characters without spaces",
             path.display()
         ));
     }
-    Ok(t.to_string())
+    Ok(t)
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -149,11 +208,19 @@ fn start(args: Args) -> Result<(), String> {
         Some(p) => read_token(p)?,
         None => auth::random_token().map_err(|e| format!("cannot make a token: {e}"))?,
     };
+    // Whatever serve makes (the database, its journals, deploy jobs' files
+    // and sockets) is its user's only, from the start.
+    // SAFETY: umask has no preconditions; no other thread runs yet.
+    unsafe {
+        libc::umask(0o077);
+    }
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     let store = Store::open(&data_dir)?;
     let dist = args.dist.or_else(find_dist);
     match &dist {
-        Some(d) if d.join("index.html").is_file() => {}
+        Some(d) if d.join("index.html").is_file() => only_ours(d).map_err(|e| {
+            format!("refusing to serve the web app in {}: {e}", d.display())
+        })?,
         Some(d) => return Err(format!("{}: no index.html there (run `trunk build --release`)", d.display())),
         None => eprintln!("netloom serve: the web app is not built (run `trunk build --release`); serving the API only"),
     }
@@ -161,7 +228,7 @@ fn start(args: Args) -> Result<(), String> {
         store,
         token: token.clone(),
         tls: tls.is_some(),
-        dist,
+        dist: dist.clone(),
         jobs: Default::default(),
     };
     let rt =
@@ -183,8 +250,19 @@ fn start(args: Args) -> Result<(), String> {
         };
         eprintln!("netloom serve: designs in {}", data_dir.display());
         // stdout carries only the URL, so scripts (and the browser tests) can read it.
+        // A token kept in a file stays there: not on a terminal, in a log or in scrollback.
         let scheme = if tls.is_some() { "https" } else { "http" };
-        println!("{scheme}://{host}:{}/login?token={token}", addr.port());
+        let base = format!("{scheme}://{host}:{}/", addr.port());
+        match &args.token_file {
+            Some(f) => {
+                println!("{base}");
+                eprintln!(
+                    "netloom serve: log in at {base}login?token=TOKEN, TOKEN being the content of {}",
+                    f.display()
+                );
+            }
+            None => println!("{base}login?token={token}"),
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
         let timeout = Duration::from_secs(args.client_timeout);
@@ -212,6 +290,11 @@ fn start(args: Args) -> Result<(), String> {
                             .into_response()
                         }
                     }
+                },
+            ))
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    server::security_headers(dist.clone(), req, next)
                 },
             ));
         tokio::select! {

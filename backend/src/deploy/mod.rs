@@ -256,18 +256,33 @@ fn targets_from(topology: &str, have: &State) -> Vec<TargetInfo> {
 
 /// Apply: observe, plan, execute — after any other apply or destroy of the
 /// same topology on this machine has finished (they never interleave).
-pub fn apply(topo: &Topology, progress: Progress) -> Result<Report, ApplyError> {
-    let _lock = wait_for_lock(&topo.name, progress)?;
+/// While it waits for the lock, `cancel` is asked whether to give up (an
+/// `Interrupted` error naming the holder, see [`lock::lock`]).
+pub fn apply(topo: &Topology, progress: Progress, cancel: Cancel) -> Result<Report, ApplyError> {
+    let _lock = wait_for_lock(&topo.name, "apply", progress, cancel)?;
     execute(&plan_for(topo)?, progress)
 }
 
-/// Take the topology's lock, telling the caller when it has to wait.
-fn wait_for_lock(name: &str, progress: Progress) -> Result<lock::TopologyLock, ApplyError> {
+/// Asked while waiting for a topology's lock: give up?
+pub type Cancel<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// Whether an event says that an apply or destroy waits for another's lock.
+pub fn is_lock_wait(e: &Event) -> bool {
+    e.target.is_empty() && e.step.starts_with("waiting for topology ")
+}
+
+/// Take the topology's lock, telling the caller whom it waits for.
+fn wait_for_lock(
+    name: &str,
+    what: &str,
+    progress: Progress,
+    cancel: Cancel,
+) -> Result<lock::TopologyLock, ApplyError> {
     let step = format!("lock topology {name}");
-    lock::lock(name, || {
+    lock::lock(name, what, cancel, |holder| {
         progress(&Event {
             target: String::new(),
-            step: format!("{step}: waiting for another apply or destroy of {name}"),
+            step: format!("waiting for topology {name}: held by {holder}"),
             ok: true,
             error: None,
             ms: 0.0,
@@ -288,8 +303,9 @@ pub fn destroy(
     name: &str,
     topo: Option<&Topology>,
     progress: Progress,
+    cancel: Cancel,
 ) -> Result<Report, ApplyError> {
-    let _lock = wait_for_lock(name, progress)?;
+    let _lock = wait_for_lock(name, "destroy", progress, cancel)?;
     let start = Instant::now();
     let (p, mut unreachable) = destroy_plan(name, topo)?;
     let mut r = execute(&p, progress)?;
@@ -724,9 +740,16 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
                 // The parent is shared by topologies: remove it only when empty.
                 let _ = std::fs::remove_dir("/run/netloom");
             } else {
-                std::fs::create_dir_all(&path)?;
+                use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+                // Root's only (the agents' token, pidfiles, leases), also when made before.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&path)?;
+                for d in Path::new(&path).ancestors().take(2) {
+                    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
+                }
                 std::fs::write(format!("{path}/udhcpc.script"), procs::UDHCPC_SCRIPT)?;
-                use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(
                     format!("{path}/udhcpc.script"),
                     std::fs::Permissions::from_mode(0o755),

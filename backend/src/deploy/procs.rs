@@ -260,11 +260,10 @@ pub fn start_agent(topology: &str, ns: &str, dir: &str) -> Result<(), ProcError>
     let token_path = crate::agent::sandbox_token_path(topology);
     if !Path::new(&token_path).exists() {
         let token = crate::agent::new_token().map_err(io_err("read /dev/urandom"))?;
-        // Write aside, then link: hosts' agents start in parallel, and none may
-        // read half a token. The aside file is named after the agent, never the token.
-        static ASIDE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = ASIDE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = format!("{token_path}.{}.{n}", std::process::id());
+        // Write aside, then link: hosts' agents start in parallel, and none may read half a token.
+        // (The name aside is random too, but not the token: names are visible to all.)
+        let aside = crate::agent::new_token().map_err(io_err("read /dev/urandom"))?;
+        let tmp = format!("{token_path}.{aside}.tmp");
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -298,12 +297,14 @@ pub fn start_agent(topology: &str, ns: &str, dir: &str) -> Result<(), ProcError>
         .stdout(Stdio::null())
         .stderr(log);
     let mut cmd = netns::command_in(ns, cmd).map_err(io_err(&what))?;
-    // Its own session: the agent outlives the command that started it.
-    // SAFETY: setsid is async-signal-safe.
+    // Its own session: the agent outlives the command that started it. Its
+    // socket is root's only from the moment it is bound (umask).
+    // SAFETY: setsid and umask are async-signal-safe.
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(|| {
             libc::setsid();
+            libc::umask(0o077);
             Ok(())
         });
     }

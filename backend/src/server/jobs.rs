@@ -13,9 +13,14 @@
 //!   reconnecting subscriber gets the whole log again (from `Last-Event-ID`).
 //!   429 while [`MAX_EVENT_STREAMS`] streams are open.
 //! - `GET /api/jobs/{id}` → the same log as one JSON document.
+//! - `DELETE /api/jobs/{id}` → 202: an apply or destroy still waiting for its
+//!   topology's lock (held by a `netloom` command, whose pid the job's
+//!   `step` event names) gives up, and its `done` says `cancelled`; a job
+//!   already running goes on to its end. 409 once the job is done.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
@@ -49,7 +54,7 @@ pub fn routes() -> Router<AppState> {
         .route("/plan", post(plan))
         .route("/status", post(status))
         .route("/jobs", post(start))
-        .route("/jobs/{id}", get(show))
+        .route("/jobs/{id}", get(show).delete(cancel))
         .route("/jobs/{id}/events", get(events))
 }
 
@@ -139,6 +144,7 @@ impl Jobs {
             topology: topology.to_string(),
             log: Mutex::new(Vec::new()),
             changed: tx,
+            cancel: AtomicBool::new(false),
         });
         r.jobs.insert(job.id, job.clone());
         job
@@ -183,6 +189,8 @@ struct Job {
     log: Mutex<Vec<Value>>,
     /// The log's length, for subscribers to wait on.
     changed: watch::Sender<usize>,
+    /// Asked to give up its wait for the topology's lock.
+    cancel: AtomicBool,
 }
 
 impl Job {
@@ -378,10 +386,11 @@ fn log_entry(e: &deploy::Event) -> Value {
 
 /// The `done` event's content: the report, or where it failed.
 fn outcome(job: &Job, topo: &Topology, progress: deploy::Progress) -> Value {
+    let cancel = || job.cancel.load(Ordering::SeqCst);
     let result = match job.action {
-        JobAction::Apply => deploy::apply(topo, progress).map(|r| json!({"report": r})),
+        JobAction::Apply => deploy::apply(topo, progress, &cancel).map(|r| json!({"report": r})),
         JobAction::Destroy => {
-            deploy::destroy(&topo.name, Some(topo), progress).map(|r| json!({"report": r}))
+            deploy::destroy(&topo.name, Some(topo), progress, &cancel).map(|r| json!({"report": r}))
         }
         JobAction::Verify => {
             let real = deploy::verify::measure(topo, progress);
@@ -394,6 +403,12 @@ fn outcome(job: &Job, topo: &Topology, progress: deploy::Progress) -> Value {
         Ok(mut v) => {
             v["ok"] = json!(true);
             v
+        }
+        Err(deploy::ApplyError {
+            source: deploy::StepError::Io(e),
+            ..
+        }) if e.kind() == std::io::ErrorKind::Interrupted => {
+            json!({"ok": false, "cancelled": true, "error": e.to_string()})
         }
         Err(e) => json!({
             "ok": false,
@@ -417,6 +432,26 @@ async fn show(
         "done": job.done(),
         "events": job.since(0),
     })))
+}
+
+async fn cancel(
+    State(s): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Path(id) = id?;
+    let job = s.jobs.get(&id)?;
+    if job.done() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "",
+            format!("job {} has finished", job.id),
+        ));
+    }
+    job.cancel.store(true, Ordering::SeqCst);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": job.id, "cancel": "requested"})),
+    ))
 }
 
 async fn events(
@@ -669,6 +704,80 @@ mod tests {
         // A client going away frees its slot.
         streams.pop();
         assert_eq!(open().await.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_job_waiting_for_the_lock_names_its_holder_and_can_be_cancelled() {
+        if !is_root() {
+            // The lock directory is root's.
+            return;
+        }
+        let app = super::super::app(state());
+        let name = format!("t-wait{}", std::process::id() % 10000);
+        let held = deploy::lock::try_lock(&name, "test holder")
+            .unwrap()
+            .expect("free at first");
+        let (status, b) = call(
+            &app,
+            Method::POST,
+            "/api/jobs",
+            Some(json!({"action": "destroy", "text": lab(&name)})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{b}");
+        let id = b["id"].as_u64().unwrap();
+        let log = |app: Router| async move {
+            call(&app, Method::GET, &format!("/api/jobs/{id}"), None)
+                .await
+                .1
+        };
+        let waiting = loop {
+            let j = log(app.clone()).await;
+            if let Some(e) = j["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["type"] == "step")
+            {
+                break e.clone();
+            }
+            assert_ne!(j["done"], true, "{j}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        let said = waiting["step"].as_str().unwrap();
+        assert!(
+            said.contains(&format!(
+                "waiting for topology {name}: held by pid {} (test holder: ",
+                std::process::id()
+            )),
+            "{said}"
+        );
+
+        let (status, b) = call(&app, Method::DELETE, &format!("/api/jobs/{id}"), None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{b}");
+        let done = loop {
+            let j = log(app.clone()).await;
+            if j["done"] == true {
+                break j["events"].as_array().unwrap().last().unwrap().clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(done["ok"], false, "{done}");
+        assert_eq!(done["cancelled"], true, "{done}");
+        assert!(
+            done["error"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was changed"),
+            "{done}"
+        );
+        assert!(
+            deploy::lock::try_lock(&name, "x").unwrap().is_err(),
+            "the holder still holds it"
+        );
+        drop(held);
+        let (status, b) = call(&app, Method::DELETE, &format!("/api/jobs/{id}"), None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{b}");
     }
 
     /// The whole event stream of a finished job, resumed after `last` when given.

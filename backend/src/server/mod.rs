@@ -9,6 +9,10 @@
 //! - `/api/plan`, `/api/status`, `/api/jobs…`: deploying, with progress over SSE ([`jobs`]).
 //! - `/api/simulate`, `/api/reach`: the simulator ([`simulate`]).
 //! - everything else: the static files of the app.
+//!
+//! Every answer carries [`security_headers`]: a Content-Security-Policy that
+//! lets a page run only the app, no framing, no sniffing, no Referer; API
+//! and login answers are never cached.
 
 pub mod auth;
 mod designs;
@@ -17,10 +21,12 @@ pub mod jobs;
 mod simulate;
 pub mod store;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, StatusCode, Uri};
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
@@ -71,9 +77,98 @@ pub fn app(state: AppState) -> Router {
         ),
         None => router.fallback(not_built),
     };
+    let dist = state.dist.clone();
     router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            security_headers(dist.clone(), req, next)
+        }))
+}
+
+/// The canvas's own `<style>` (in the SVG, so an exported SVG looks the same).
+const CANVAS_CSS: &str = include_str!("../../../frontend/src/canvas.css");
+
+/// `'sha256-…'`: a CSP source allowing exactly this inline text.
+fn csp_hash(text: &str) -> String {
+    use base64::Engine;
+    let d = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(d)
+    )
+}
+
+/// The text of the inline `<script>`s of an HTML page (Trunk's loader of the wasm app).
+fn inline_scripts(html: &str) -> Vec<&str> {
+    html.split("<script")
+        .skip(1)
+        .filter_map(|rest| {
+            let (tag, body) = rest.split_once('>')?;
+            let (text, _) = body.split_once("</script>")?;
+            (!tag.contains("src=")).then_some(text)
+        })
+        .collect()
+}
+
+/// The policy of the app's pages: its own scripts and wasm, the loader in
+/// `index.html` and the canvas's style by hash (read each time: a rebuilt
+/// app needs no restart), requests to this server only. No `unsafe-inline`.
+fn app_policy(dist: Option<&Path>) -> String {
+    let index = dist
+        .and_then(|d| std::fs::read_to_string(d.join("index.html")).ok())
+        .unwrap_or_default();
+    let scripts: String = inline_scripts(&index)
+        .into_iter()
+        .map(|s| format!(" {}", csp_hash(s)))
+        .collect();
+    format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{scripts}; style-src 'self' {}; \
+         img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        csp_hash(CANVAS_CSS)
+    )
+}
+
+/// The policy of everything but HTML pages (JSON, scripts, images): nothing runs.
+const NOTHING_POLICY: &str =
+    "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// See the module doc. `/login` is no-store too: its URL holds the token.
+/// Answers that have a policy already are left alone, so a layer around
+/// [`app`] (serve's Host check) can add them to its own answers.
+pub async fn security_headers(dist: Option<PathBuf>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let private = path == "/api" || path.starts_with("/api/") || path == "/login";
+    let mut r = next.run(req).await;
+    if r.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+        return r;
+    }
+    let html = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let policy = if html {
+        HeaderValue::from_str(&app_policy(dist.as_deref()))
+            .unwrap_or(HeaderValue::from_static(NOTHING_POLICY))
+    } else {
+        HeaderValue::from_static(NOTHING_POLICY)
+    };
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, policy);
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if private {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -309,6 +404,78 @@ pub(crate) mod tests {
         }
         let (_, list) = call(&app, Method::GET, "/api/designs", None).await;
         assert_eq!(list, serde_json::json!([]));
+    }
+
+    #[tokio::test]
+    async fn every_answer_carries_the_security_headers() {
+        let dist = std::env::temp_dir().join(format!("netloom-headers-{}", std::process::id()));
+        std::fs::create_dir_all(&dist).unwrap();
+        std::fs::write(
+            dist.join("index.html"),
+            "<html><head><link rel=\"modulepreload\" href=\"/app.js\"><script type=\"module\">import init from '/app.js'; init();</script>\
+             <script src=\"/other.js\"></script></head><body></body></html>",
+        )
+        .unwrap();
+        std::fs::write(dist.join("app.js"), "export default function init() {}").unwrap();
+        let app = app(AppState {
+            dist: Some(dist.clone()),
+            ..state()
+        });
+        let bearer = format!("Bearer {TOKEN}");
+        for (uri, auth, html, private) in [
+            ("/", false, true, false),
+            ("/some/page", false, true, false),
+            ("/app.js", false, false, false),
+            ("/api/health", true, false, true),
+            ("/api/health", false, false, true),
+            ("/api/nothing", true, false, true),
+            ("/login?token=t0ken", false, false, true),
+            ("/login?token=nope", false, false, true),
+        ] {
+            let mut req = Request::get(uri);
+            if auth {
+                req = req.header(header::AUTHORIZATION, &bearer);
+            }
+            let resp = app
+                .clone()
+                .oneshot(req.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let h = resp.headers();
+            let get = |name: header::HeaderName| {
+                h.get(&name)
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_else(|| panic!("{uri}: no {name}"))
+            };
+            let csp = get(header::CONTENT_SECURITY_POLICY);
+            assert!(csp.contains("frame-ancestors 'none'"), "{uri}: {csp}");
+            assert!(csp.starts_with("default-src 'none';"), "{uri}: {csp}");
+            assert!(
+                !csp.contains("unsafe-inline") && !csp.contains('*'),
+                "{uri}: {csp}"
+            );
+            assert_eq!(get(header::X_CONTENT_TYPE_OPTIONS), "nosniff", "{uri}");
+            assert_eq!(get(header::REFERRER_POLICY), "no-referrer", "{uri}");
+            assert_eq!(get(header::X_FRAME_OPTIONS), "DENY", "{uri}");
+            if private {
+                assert_eq!(get(header::CACHE_CONTROL), "no-store", "{uri}");
+            }
+            if html {
+                // The loader script by its SHA-256 (computed apart: Python's hashlib).
+                assert!(
+                    csp.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-WN3FHuG6vmV+0abH/qaNAU0XcODQuncbcPlsPt0rWSU=';"),
+                    "{uri}: {csp}"
+                );
+                assert!(
+                    csp.contains(&format!("style-src 'self' {};", csp_hash(CANVAS_CSS))),
+                    "{csp}"
+                );
+                assert!(csp.contains("connect-src 'self';"), "{csp}");
+            } else {
+                assert!(!csp.contains("script-src"), "{uri}: nothing runs: {csp}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dist);
     }
 
     #[tokio::test]

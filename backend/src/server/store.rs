@@ -8,6 +8,7 @@
 //! quota ([`MAX_DESIGNS`], [`MAX_STORE_BYTES`]) so that no client can fill
 //! the disk.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -68,6 +69,16 @@ impl Default for Quota {
     }
 }
 
+/// Take group's and others' access away from `path` (keeping at most `mode`).
+fn private(path: &Path, mode: u32) -> Result<(), String> {
+    let m = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if m.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("cannot make {} private: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// The database; cheap to clone, one connection behind a lock (saves are small).
 #[derive(Clone)]
 pub struct Store {
@@ -83,11 +94,33 @@ fn now() -> i64 {
 }
 
 impl Store {
-    /// Open (or create) `netloom.db` in `dir`, creating the directory.
+    /// Open (or create) `netloom.db` in `dir`, creating the directory. The
+    /// directory and the database's files are made private (0700, 0600) if
+    /// they were not; SQLite gives the journals it makes later the
+    /// database's mode.
     pub fn open(dir: &Path) -> Result<Store, String> {
-        std::fs::create_dir_all(dir)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        private(dir, 0o700)?;
         let path = dir.join("netloom.db");
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let f = dir.join(format!("netloom.db{suffix}"));
+            if f.exists() {
+                private(&f, 0o600)?;
+            }
+        }
+        if !path.exists() {
+            // Made here, not by SQLite: private from the start, whatever the umask.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        }
         let conn =
             Connection::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         Self::init(conn).map_err(|e| format!("{}: {e}", path.display()))
@@ -332,6 +365,37 @@ mod tests {
         // Deleting makes room again.
         s.delete(a.id).unwrap();
         s.create("c", &big[..1000]).unwrap();
+    }
+
+    #[test]
+    fn the_data_directory_and_database_files_are_private() {
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = std::env::temp_dir().join(format!("netloom-store-modes-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let s = Store::open(&dir).unwrap();
+        s.create("x", "text").unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for f in ["netloom.db", "netloom.db-wal", "netloom.db-shm"] {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+        }
+        drop(s);
+        // Made by an older netloom: opening makes them private.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            dir.join("netloom.db"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let s = Store::open(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("netloom.db")), 0o600);
+        s.create("y", "text").unwrap();
+        assert_eq!(s.list().unwrap().len(), 2);
+        // SQLite makes its journals again with the database's mode.
+        for f in ["netloom.db-wal", "netloom.db-shm"] {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -6,8 +6,6 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -43,29 +41,17 @@ pub fn netloom_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().expect("run netloom")
 }
 
-/// Write a file only its owner may read (netloom refuses token files others can).
-pub fn write_private(path: &Path, text: &str) {
-    let _ = std::fs::remove_file(path);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-}
-
 /// The controller's agents file in `dir` (for `NETLOOM_AGENTS`): each agent
 /// `(url, token, certificate)`, its token in a file of its own.
 pub fn agents_file(dir: &Path, agents: &[(&str, &str, Option<&str>)]) -> PathBuf {
     let mut lines = String::new();
     for (i, (url, token, cert)) in agents.iter().enumerate() {
         let tf = dir.join(format!("controller-{i}.token"));
-        write_private(&tf, &format!("{token}\n"));
+        netloom_e2e::write_secret(&tf, &format!("{token}\n"));
         lines.push_str(&format!("{url} {} {}\n", tf.display(), cert.unwrap_or("")));
     }
     let f = dir.join("agents");
-    write_private(&f, &lines);
+    netloom_e2e::write_secret(&f, &lines);
     f
 }
 

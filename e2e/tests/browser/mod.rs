@@ -239,6 +239,8 @@ impl Browser {
             std::env::temp_dir().join(format!("netloom-chromium-{}-{port}", std::process::id()));
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            // The console, for csp_violations.
+            "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -279,6 +281,19 @@ impl Browser {
             "browser tests talk only to 127.0.0.1"
         );
         self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    /// What the console reported since the last call about things the
+    /// server's Content-Security-Policy refused (scripts, styles, requests).
+    pub fn csp_violations(&self) -> Vec<String> {
+        let log = self.cmd("POST", "/se/log", Some(json!({"type": "browser"})));
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["message"].as_str())
+            .filter(|m| m.contains("Content Security Policy"))
+            .map(str::to_string)
+            .collect()
     }
 
     /// Run a script (its `arguments` are `args`); returns its value.
