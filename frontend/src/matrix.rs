@@ -41,6 +41,7 @@ struct CellView {
     j: usize,
     ok: bool,
     measured: Option<bool>,
+    found: bool,
 }
 
 /// The slots of an axis that overlap `[from, from + len)` px (the axis starts at 0).
@@ -117,7 +118,8 @@ pub fn Matrix() -> impl IntoView {
         })
     };
     // The visible slot ranges (rows, columns).
-    let window = move || {
+    // Downstream work happens only when a row or column comes into view or leaves it.
+    let window = Memo::new(move |_| {
         let (left, top, w, h) = viewport.get();
         // Hidden (its tab not shown) until the first measure: draw a panel's worth.
         let (w, h) = if w > 0.0 { (w, h) } else { (340.0, 300.0) };
@@ -129,10 +131,11 @@ pub fn Matrix() -> impl IntoView {
                 )
             })
         })
-    };
+    });
     let cells = move || {
-        let (rows, cols) = window();
+        let (rows, cols) = window.get();
         let grid = sim.matrix.get();
+        let found = found.get();
         layout.with(|l| {
             let (Some(l), Some(g)) = (l, grid) else {
                 return Vec::new();
@@ -156,6 +159,7 @@ pub fn Matrix() -> impl IntoView {
                             j,
                             ok,
                             measured,
+                            found: found == Some((Some(r), Some(c))),
                         });
                     }
                 }
@@ -192,23 +196,15 @@ pub fn Matrix() -> impl IntoView {
             (true, _) => "✓",
             (false, _) => "✗",
         };
-        let is_found = move || found.get() == Some((Some(v.r), Some(v.c)));
-        let (ff, tt) = (from.clone(), to.clone());
         view! {
-            <div class=class class:found=is_found title=title data-from=from data-to=to
+            <div class=class class:found=v.found title=title data-from=from data-to=to
                 style:left=format!("{}px", LABEL_W + v.j as f64 * CW)
-                style:top=format!("{}px", HEAD_H + v.i as f64 * CH)
-                on:click=move |_| {
-                    sim.from.set(ff.clone());
-                    sim.to.set(tt.clone());
-                    sim.proto.set("icmp".into());
-                    sim.run(ctx, &ff, &tt, "icmp");
-                }>{mark}</div>
+                style:top=format!("{}px", HEAD_H + v.i as f64 * CH)>{mark}</div>
         }
     };
     // Row labels (sticky on the left) or column headings (sticky on top) in view, host headings included.
     let heads = move |row: bool| {
-        let (rows, cols) = window();
+        let (rows, cols) = window.get();
         let grid = sim.matrix.get();
         layout.with(|l| {
             let (Some(l), Some(g)) = (l, grid) else {
@@ -245,7 +241,7 @@ pub fn Matrix() -> impl IntoView {
     // Host headings across the cells: a band per row group, a stripe per column group.
     let bands =
         move || {
-            let (rows, cols) = window();
+            let (rows, cols) = window.get();
             let (w, h) = size();
             layout.with(|l| {
                 let Some(l) = l else { return Vec::new() };
@@ -362,7 +358,7 @@ pub fn Matrix() -> impl IntoView {
             </div>
             {move || find_error.get().map(|e| view! { <p class="error" id="matrix-find-error">{e}</p> })}
             <div class="matrix-scroll" id="reach-matrix" node_ref=scroller on:scroll=move |_| measure()>
-                <div class="mx" style:width=move || format!("{}px", size().0) style:height=move || format!("{}px", size().1)>
+                <div class="mx" on:click=move |ev| animate(ctx, sim, &ev) style:width=move || format!("{}px", size().0) style:height=move || format!("{}px", size().1)>
                     <div class="mx-head" style:height=format!("{HEAD_H}px")>
                         <div class="mx-corner" style:width=format!("{LABEL_W}px")>"from \\ to"</div>
                         <For each=move || heads(false) key=|h| h.clone() children=head_view />
@@ -417,4 +413,26 @@ fn document_value(id: &str) -> String {
         .and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok())
         .map(|e| e.value().trim().to_string())
         .unwrap_or_default()
+}
+
+/// A click on a cell animates its pair (one listener for all cells: cells
+/// come and go as the view scrolls).
+fn animate(ctx: Ctx, sim: Sim, ev: &web_sys::MouseEvent) {
+    let Some(cell) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .and_then(|e| e.closest(".cell").ok().flatten())
+    else {
+        return;
+    };
+    let (Some(from), Some(to)) = (
+        cell.get_attribute("data-from"),
+        cell.get_attribute("data-to"),
+    ) else {
+        return;
+    };
+    sim.from.set(from.clone());
+    sim.to.set(to.clone());
+    sim.proto.set("icmp".into());
+    sim.run(ctx, &from, &to, "icmp");
 }
