@@ -11,6 +11,8 @@
 //! `browser_scale_figures`: a 1,000-vm design (drag; its million-pair matrix
 //! computed in the worker while the page's frames are watched) and the
 //! 40,000-cell matrix (shown, scrolled).
+//! `browser_verify_figures` (root): the page while Verify of a 20-host lab
+//! streams its 39,800 pairs into the Deploy tab's counter and the matrix.
 
 mod browser;
 
@@ -19,7 +21,7 @@ mod support;
 
 use std::process::Command;
 
-use browser::{chain_lab, wait_for, Browser, Server};
+use browser::{chain_lab, job, wait_for, Browser, Deployed, Server};
 use serde_json::{json, Value};
 
 fn gzip_size(path: &std::path::Path) -> u64 {
@@ -112,21 +114,29 @@ fn browser_app_figures() {
         return;
     }
     let server = Server::start();
-    let (mut wasm, mut js) = (0, 0);
-    for e in std::fs::read_dir(&server.dist).unwrap().flatten() {
-        let p = e.path();
-        match p.extension().and_then(|x| x.to_str()) {
-            Some("wasm") => wasm += gzip_size(&p),
-            Some("js") => js += gzip_size(&p),
-            _ => {}
+    // The page loads the app; the worker (simulation, matrices) is fetched
+    // when the Simulate or Deploy tab first opens.
+    for (what, worker) in [("page", false), ("worker", true)] {
+        let (mut wasm, mut js) = (0, 0);
+        for e in std::fs::read_dir(&server.dist).unwrap().flatten() {
+            let p = e.path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with("netloom-worker") != worker {
+                continue;
+            }
+            match p.extension().and_then(|x| x.to_str()) {
+                Some("wasm") => wasm += gzip_size(&p),
+                Some("js") => js += gzip_size(&p),
+                _ => {}
+            }
         }
+        println!(
+            "gzip -9, {what}: wasm {:.1} KB + js {:.1} KB = {:.1} KB",
+            wasm as f64 / 1024.0,
+            js as f64 / 1024.0,
+            (wasm + js) as f64 / 1024.0
+        );
     }
-    println!(
-        "gzip -9: wasm {:.1} KB + js {:.1} KB = {:.1} KB",
-        wasm as f64 / 1024.0,
-        js as f64 / 1024.0,
-        (wasm + js) as f64 / 1024.0
-    );
 
     let b = Browser::start(1400, 900);
     b.goto(&server.login_url);
@@ -333,4 +343,82 @@ fn browser_scale_figures() {
             if wide { "enlarged, 1,240 × 640 px" } else { "side panel" }
         );
     }
+}
+
+#[test]
+#[ignore = "measurement, not a test: run as root with --ignored --nocapture"]
+fn browser_verify_figures() {
+    if !browser::available("browser_verify_figures") || !netloom_e2e::root("browser_verify_figures")
+    {
+        return;
+    }
+    const NAME: &str = "bwebperf";
+    let _guard = Deployed(NAME);
+    let server = Server::start();
+    let b = Browser::start(1400, 900);
+    b.goto(&server.login_url);
+    b.wait_css("#canvas", 30);
+    open(
+        &b,
+        &chain_lab(20, 10).replace("name: bigmx", &format!("name: {NAME}")),
+        220,
+    );
+    b.click("#tab-deploy");
+    let t = std::time::Instant::now();
+    assert!(
+        job(&b, "#deploy-apply", "apply", 600),
+        "{}",
+        b.text("#job-result")
+    );
+    println!(
+        "apply 20 x 10 from the Deploy tab: {:.1} s (click → result shown)",
+        t.elapsed().as_secs_f64()
+    );
+    // Watch every frame while Verify runs: the counter's values, the frame
+    // intervals, the long tasks.
+    let r = b.js_async(
+        r#"const done = arguments[arguments.length - 1];
+        const long = [];
+        const t0 = performance.now();
+        const obs = new PerformanceObserver(l => l.getEntries().forEach(e => { long.push(e.duration); at.push([Math.round(e.startTime - t0), Math.round(e.duration)]); }));
+        obs.observe({type: 'longtask'});
+        const at = [], frames = [], counts = new Set();
+        let last = t0;
+        document.getElementById('deploy-verify').click();
+        const tick = t => {
+            frames.push(t - last);
+            last = t;
+            const p = document.getElementById('verify-progress');
+            if (p) counts.add(p.dataset.done);
+            const r = document.getElementById('job-result');
+            if (r && r.dataset.action === 'verify') {
+                obs.disconnect();
+                done({s: (t - t0) / 1000, frames, long, at, updates: counts.size, ok: r.dataset.ok,
+                      total: p && p.dataset.total, done: p && p.dataset.done});
+            } else {
+                requestAnimationFrame(tick);
+            }
+        };
+        requestAnimationFrame(tick);"#,
+        json!([]),
+    );
+    assert_eq!(r["ok"], "true", "verify failed: {}", b.text("#job-result"));
+    let (fm, fp, fx) = stats(&r["frames"]);
+    let long: Vec<f64> = serde_json::from_value(r["long"].clone()).unwrap();
+    println!(
+        "verify 20 x 10 from the Deploy tab ({} of {} pairs): {:.1} s; the counter took {} values; frame interval {fm:.1} ms mean, {fp:.1} ms p95, {fx:.1} ms max; long tasks (> 50 ms) {}, longest {:.0} ms",
+        r["done"], r["total"], r["s"].as_f64().unwrap(), r["updates"], long.len(), long.iter().copied().fold(0.0, f64::max)
+    );
+    b.click("#show-matrix");
+    b.wait_css("#verify-summary", 30);
+    println!("long tasks (start ms, duration ms): {}", r["at"]);
+    println!("{}", b.text("#verify-summary"));
+    b.screenshot("perf-verify-20x10");
+    b.click("#tab-deploy");
+    b.js("window.confirm = () => true; return null", json!([]));
+    assert!(
+        job(&b, "#deploy-destroy", "destroy", 600),
+        "{}",
+        b.text("#job-result")
+    );
 }

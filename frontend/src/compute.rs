@@ -43,7 +43,7 @@ pub fn reaches() -> Client {
     REACHES.with(Client::clone)
 }
 
-/// Start both workers now, so the first click finds them loaded.
+/// Start both workers now (if not yet), so the first click finds them loaded.
 pub fn start() {
     traces().ensure();
     reaches().ensure();

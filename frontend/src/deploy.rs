@@ -12,6 +12,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use netloom_core::reach::{Probe, ReachReport};
 use netloom_frontend::grid::Measured;
+use netloom_frontend::work::design_json;
 use serde_json::{json, Value};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -63,9 +64,11 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
     d.error.set(None);
     d.log.set(Vec::new());
     d.running.set(Some(action));
+    // The design verified, for its prediction.
+    let json = ctx.spec.with_untracked(design_json);
     if action == "verify" {
         // The measured pairs go over a fresh prediction as they arrive.
-        sim.predict(text.clone());
+        sim.predict(json.clone());
         sim.real.set(None);
         sim.probes.set(Some((0, 0)));
     } else {
@@ -112,7 +115,7 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 // The counter ends where the probes took it; the report then stands.
                 flush(sim, d, &pending);
                 if action == "verify" {
-                    show_verify(sim, &text, &ev);
+                    show_verify(sim, &json, &ev);
                 } else {
                     d.status.set(None);
                     d.plan.set(None);
@@ -186,8 +189,8 @@ fn flush(sim: Sim, d: Deploy, pending: &RefCell<Vec<Value>>) {
     sim.probes.set(Some(counts));
 }
 
-/// Overlay the measured matrix on the simulated one (of the design verified, `text`).
-fn show_verify(sim: Sim, text: &str, done: &Value) {
+/// Overlay the measured matrix on the simulated one (of the design verified, as JSON).
+fn show_verify(sim: Sim, design: &str, done: &Value) {
     let Ok(real) = serde_json::from_value::<ReachReport>(done["real"].clone()) else {
         // A verify that failed keeps no half-measured matrix.
         sim.probes.set(None);
@@ -196,7 +199,7 @@ fn show_verify(sim: Sim, text: &str, done: &Value) {
     };
     // An edit during the run dropped the prediction: make it again for what was verified.
     if sim.matrix.with_untracked(Option::is_none) && !sim.reaching.get_untracked() {
-        sim.predict(text.to_string());
+        sim.predict(design.to_string());
     }
     if real.results.is_empty() {
         // Nothing to ping: no counter waiting for a first pair.

@@ -269,6 +269,13 @@ fn App() -> impl IntoView {
         ctx.spec.track();
         sim.forget();
     });
+    // The workers' wasm is fetched when a tab that uses them opens, not with
+    // the page: it loads while the user picks a probe.
+    Effect::new(move |_| {
+        if matches!(ctx.tab.get(), "sim" | "deploy") {
+            compute::start();
+        }
+    });
     Effect::new(move |_| {
         if ctx.toast.get().is_some() {
             set_timeout(
@@ -300,7 +307,6 @@ fn App() -> impl IntoView {
 fn main() {
     console_error_panic_hook::set_once();
     mount_to_body(App);
-    compute::start();
     // The performance script (e2e/tests/browser_perf.rs) reads this mark.
     if let Some(p) = window().performance() {
         let _ = p.mark("netloom-interactive");

@@ -320,7 +320,7 @@ pub fn Matrix() -> impl IntoView {
             ));
             return;
         }
-        sim.predict(ctx.spec.with_untracked(netloom_core::format::to_yaml));
+        sim.predict(ctx.spec.with_untracked(netloom_frontend::work::design_json));
     };
     let state = move || {
         if sim.reaching.get() {

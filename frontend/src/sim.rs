@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use netloom_core::topology::Topology;
 use netloom_core::trace::{Action, Layer};
 use netloom_frontend::grid::{Grid, Measured};
-use netloom_frontend::work::{Answer, Job, Played};
+use netloom_frontend::work::{design_json, Answer, Job, Played};
 
 use crate::canvas::pos_of;
 use crate::compute;
@@ -131,7 +131,7 @@ impl Sim {
             to: to.into(),
             proto: proto.into(),
         };
-        let text = ctx.spec.with_untracked(netloom_core::format::to_yaml);
+        let text = ctx.spec.with_untracked(design_json);
         compute::traces().send(text, job, move |answer| {
             if sim.trace_ticket.get_value() != ticket {
                 return;
@@ -149,7 +149,7 @@ impl Sim {
         });
     }
 
-    /// Compute the reachability matrix of the design `text` in the worker.
+    /// Compute the reachability matrix of the design `text` ([`design_json`]) in the worker.
     pub fn predict(&self, text: String) {
         let ticket = next(self.reach_ticket);
         self.reaching.set(true);

@@ -1,7 +1,6 @@
 //! The work done in the app's web worker, and its messages. The app sends a
-//! design's text with a job ([`Request`]); the worker parses and validates
-//! it (the last design is kept, so a run of probes on one design parses it
-//! once), runs `netloom_core`'s simulator or reach, and answers with a trace
+//! design with a job ([`Request`]); the worker decodes and validates it (the
+//! last design is kept, so a run of probes on one design decodes it once), runs `netloom_core`'s simulator or reach, and answers with a trace
 //! prepared for playing or a [`Grid`]. A grid crosses as JSON for its names
 //! plus two typed arrays for its cells, moved (transferred), not copied.
 
@@ -37,7 +36,7 @@ pub enum Job {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Request {
     pub id: u32,
-    /// The design as YAML.
+    /// The design as JSON ([`design_json`]: no YAML parser in the worker).
     pub text: String,
     pub job: Job,
 }
@@ -93,7 +92,7 @@ impl Worker {
         if self.last.as_ref().is_none_or(|(t, _, _)| *t != text) {
             self.last = None;
             let errors = || "the design has errors: fix the problems listed first".to_string();
-            let spec = netloom_core::parse(&text).map_err(|_| errors())?;
+            let spec: TopologySpec = serde_json::from_str(&text).map_err(|_| errors())?;
             let topo = netloom_core::validate(&spec)
                 .map_err(|_| errors())?
                 .topology;
@@ -102,6 +101,11 @@ impl Worker {
         let (_, spec, topo) = self.last.as_ref().expect("just set");
         Ok((spec, topo))
     }
+}
+
+/// A design as the worker takes it.
+pub fn design_json(spec: &TopologySpec) -> String {
+    serde_json::to_string(spec).unwrap_or_default()
 }
 
 /// The layout id of the node a hop names.
