@@ -97,18 +97,20 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 .set(Some("this browser cannot follow the job's events".into()));
         };
         let source = es.clone();
-        let pending = Rc::new(RefCell::new(Vec::<Value>::new()));
+        let pending = Rc::new(RefCell::new(Vec::<(String, String)>::new()));
         let on_event =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |m: web_sys::MessageEvent| {
                 let Some(data) = m.data().as_string() else {
                     return;
                 };
-                let Ok(ev) = serde_json::from_str::<Value>(&data) else {
+                // Decoded in the frame that draws it: thousands of pairs a second come in.
+                let kind = m.type_();
+                if kind != "done" {
+                    return queue(sim, d, &pending, (kind, data));
+                }
+                let Ok(mut ev) = serde_json::from_str::<Value>(&data) else {
                     return;
                 };
-                if ev["type"] != "done" {
-                    return queue(sim, d, &pending, ev);
-                }
                 // Closing stops the browser from reconnecting to a finished stream.
                 source.close();
                 d.running.set(None);
@@ -116,6 +118,10 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 flush(sim, d, &pending);
                 if action == "verify" {
                     show_verify(sim, &json, &ev);
+                    // Now on the matrix; the log keeps the verdict and the disagreements.
+                    if let Some(o) = ev.as_object_mut() {
+                        o.remove("real");
+                    }
                 } else {
                     d.status.set(None);
                     d.plan.set(None);
@@ -150,7 +156,7 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
 /// Hold an event for the next frame: the log, the counter and the matrix
 /// are redrawn once per frame, not once per event (a large lab sends
 /// thousands of steps and pairs).
-fn queue(sim: Sim, d: Deploy, pending: &Rc<RefCell<Vec<Value>>>, ev: Value) {
+fn queue(sim: Sim, d: Deploy, pending: &Rc<RefCell<Vec<(String, String)>>>, ev: (String, String)) {
     let mut queue = pending.borrow_mut();
     queue.push(ev);
     if queue.len() > 1 {
@@ -160,18 +166,22 @@ fn queue(sim: Sim, d: Deploy, pending: &Rc<RefCell<Vec<Value>>>, ev: Value) {
     request_animation_frame(move || flush(sim, d, &pending));
 }
 
-/// Put the held events on the log, and the held pairs on the matrix and the counter.
-fn flush(sim: Sim, d: Deploy, pending: &RefCell<Vec<Value>>) {
+/// Put the held events (type, JSON) on the log, and the held pairs on the
+/// matrix and the counter.
+fn flush(sim: Sim, d: Deploy, pending: &RefCell<Vec<(String, String)>>) {
     let batch = std::mem::take(&mut *pending.borrow_mut());
-    let (probes, log): (Vec<Value>, Vec<Value>) =
-        batch.into_iter().partition(|e| e["type"] == "probe");
+    let mut probes: Vec<Probe> = Vec::new();
+    let mut log: Vec<Value> = Vec::new();
+    for (kind, data) in batch {
+        if kind == "probe" {
+            probes.extend(serde_json::from_str::<Probe>(&data).ok());
+        } else {
+            log.extend(serde_json::from_str::<Value>(&data).ok());
+        }
+    }
     if !log.is_empty() {
         d.log.update(|l| l.extend(log));
     }
-    let probes: Vec<Probe> = probes
-        .into_iter()
-        .filter_map(|p| serde_json::from_value(p).ok())
-        .collect();
     // A job that was lost meanwhile keeps no half matrix.
     let Some(last) = probes
         .last()
