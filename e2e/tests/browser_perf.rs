@@ -169,8 +169,8 @@ fn browser_app_figures() {
     println!("drag, 300 elements, 120 moves: {d}");
 
     // One simulation on the seed lab: click → the packet moves on the canvas.
-    // Leptos patches the overlay in place (the same #packet element stays from
-    // one run to the next), so the sign is the packet's position changing.
+    // The click takes the last trace off; the worker's answer draws the packet
+    // again: the sign is the packet at a position other than before the click.
     b.click("#examples-menu summary");
     b.click("#example-seedlab-gre");
     b.wait_css("#no-problems", 10);
