@@ -7,7 +7,7 @@
 
 mod browser;
 
-use browser::{wait_for, Browser, Server, CONTROL, SHIFT};
+use browser::{job, wait_for, Browser, Deployed, Server, CONTROL, SHIFT};
 use serde_json::json;
 
 const ESCAPE: &str = "\u{E00C}";
@@ -17,34 +17,6 @@ const ESCAPE: &str = "\u{E00C}";
 /// namespaces (`nl-<name>.…`) are touched.
 const DEPLOYED: &str = "bseedlab";
 const FAILING: &str = "bfaillab";
-
-/// Tears a deployed lab down whatever happens to the test: netloom's own
-/// destroy, then a sweep of its namespaces by prefix.
-struct Deployed(&'static str);
-
-impl Drop for Deployed {
-    fn drop(&mut self) {
-        if let Some(bin) = browser::netloom_bin() {
-            let _ = std::process::Command::new(bin)
-                .args(["destroy", "--name", self.0])
-                .output();
-        }
-        netloom_e2e::sweep(&format!("nl-{}.", self.0));
-        let _ = std::fs::remove_dir_all(format!("/run/netloom/{}", self.0));
-    }
-}
-
-/// Start a Deploy-tab job and wait for its result; returns `data-ok`.
-fn job(b: &Browser, button: &str, action: &str, secs: u64) -> bool {
-    b.click(button);
-    wait_for(&format!("{action} to finish"), secs, || {
-        let r = b.js(
-            "const r = document.getElementById('job-result'); return r ? [r.dataset.action, r.dataset.ok] : null",
-            json!([]),
-        );
-        (r[0] == action).then(|| r[1] == "true")
-    })
-}
 
 fn yaml(b: &Browser) -> String {
     b.text("#yaml")
@@ -238,18 +210,10 @@ fn build_the_seed_lab_by_drag_and_drop_then_simulate() {
         "reason {reason:?}"
     );
     b.screenshot("seedlab-6-dropped");
-    let refused = b.csp_violations();
-    assert!(
-        refused.is_empty(),
-        "the page broke its own CSP: {refused:#?}"
-    );
+    b.assert_csp_kept();
 
     deploy_verify_destroy(&b);
-    let refused = b.csp_violations();
-    assert!(
-        refused.is_empty(),
-        "the page broke its own CSP: {refused:#?}"
-    );
+    b.assert_csp_kept();
 }
 
 /// Apply the lab to this machine, verify it for real, destroy it.
@@ -338,17 +302,17 @@ fn deploy_verify_destroy(b: &Browser) {
     );
     b.click("#show-matrix");
     b.wait_css("#verify-summary[data-disagreements=\"0\"]", 10);
-    assert!(!b.exists("#reach-matrix td.disagree"));
+    assert!(!b.exists("#reach-matrix .cell.disagree"));
     assert_eq!(
         b.js(
-            "return document.querySelectorAll('#reach-matrix td.cell:not(.verified)').length",
+            "return document.querySelectorAll('#reach-matrix .cell:not(.verified)').length",
             json!([])
         ),
         json!(0),
         "every simulated pair was measured"
     );
     let cells = b.js(
-        "return document.querySelectorAll('#reach-matrix td.cell.verified').length",
+        "return document.querySelectorAll('#reach-matrix .cell.verified').length",
         json!([]),
     );
     assert_eq!(
@@ -361,7 +325,7 @@ fn deploy_verify_destroy(b: &Browser) {
         json!([]),
     );
     assert!(
-        b.exists("#reach-matrix td.cell.no"),
+        b.exists("#reach-matrix .cell.no"),
         "the VLAN drop is part of the matrix"
     );
     b.screenshot("seedlab-10-verified");

@@ -322,7 +322,7 @@ pub fn Canvas() -> impl IntoView {
         >
             <style>{CANVAS_CSS}</style>
             <g id="viewport" transform=transform>
-                {move || ctx.spec.with(|s| design_view(ctx, s))}
+                {design_view(ctx)}
                 <SimOverlay />
                 {move || drag_overlay(ctx)}
             </g>
@@ -331,25 +331,51 @@ pub fn Canvas() -> impl IntoView {
     }
 }
 
-fn design_view(ctx: Ctx, s: &TopologySpec) -> impl IntoView {
-    let hosts = (0..s.hosts.len())
-        .map(|h| host_view(ctx, s, h))
-        .collect_view();
-    let links = model::links(s)
-        .into_iter()
-        .map(|l| link_view(ctx, s, l))
-        .collect_view();
-    let nodes = model::nodes(s)
-        .into_iter()
-        .filter(|e| !matches!(e, Elem::Host(_)))
-        .map(|e| node_view(ctx, s, e))
-        .collect_view();
-    view! { <g class="hosts">{hosts}</g><g class="links">{links}</g><g class="nodes">{nodes}</g> }
+/// Hosts, links and nodes, each keyed by what it draws once (its identity,
+/// names, tags): an edit redraws only what it changed, and a drop on a
+/// 1,000-vm design moves one node instead of rebuilding 2,000 elements.
+fn design_view(ctx: Ctx) -> impl IntoView {
+    let hosts = move || {
+        ctx.spec.with(|s| {
+            s.hosts
+                .iter()
+                .enumerate()
+                .map(|(h, x)| (h, x.name.clone()))
+                .collect::<Vec<_>>()
+        })
+    };
+    let links = move || {
+        ctx.spec.with(|s| {
+            model::links(s)
+                .into_iter()
+                .map(|l| {
+                    let ends = (
+                        l.a.key(s).unwrap_or_default(),
+                        l.b.key(s).unwrap_or_default(),
+                    );
+                    (l, ends)
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let nodes = move || {
+        ctx.spec.with(|s| {
+            model::nodes(s)
+                .into_iter()
+                .filter(|e| !matches!(e, Elem::Host(_)))
+                .map(|e| (e, e.key(s).unwrap_or_default()))
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <g class="hosts"><For each=hosts key=|x| x.clone() children=move |(h, name)| host_view(ctx, h, name) /></g>
+        <g class="links"><For each=links key=|x| x.clone() children=move |(l, ends)| link_view(ctx, l, ends) /></g>
+        <g class="nodes"><For each=nodes key=|x| x.clone() children=move |(e, key)| node_view(ctx, e, key) /></g>
+    }
 }
 
-fn host_view(ctx: Ctx, s: &TopologySpec, h: usize) -> impl IntoView {
+fn host_view(ctx: Ctx, h: usize, name: String) -> impl IntoView {
     let e = Elem::Host(h);
-    let name = s.hosts[h].name.clone();
     let rect = Memo::new(move |_| {
         ctx.spec.with(|s| {
             if h < s.hosts.len() {
@@ -365,7 +391,7 @@ fn host_view(ctx: Ctx, s: &TopologySpec, h: usize) -> impl IntoView {
         })
     });
     view! {
-        <g class="host" id=e.dom_id() data-elem=e.key(s).unwrap_or_default()
+        <g class="host" id=e.dom_id() data-elem=name.clone()
             on:pointerdown=move |ev| node_down(ctx, e, &ev)>
             <rect class="host-box"
                 class:selected=move || ctx.sel.with(|x| x.contains(&e))
@@ -380,11 +406,10 @@ fn host_view(ctx: Ctx, s: &TopologySpec, h: usize) -> impl IntoView {
     }
 }
 
-fn node_view(ctx: Ctx, s: &TopologySpec, e: Elem) -> impl IntoView {
+fn node_view(ctx: Ctx, e: Elem, key: String) -> impl IntoView {
     let Some(kind) = e.kind() else {
         return ().into_any();
     };
-    let key = e.key(s).unwrap_or_default();
     let name = key
         .rsplit(['/', ':'])
         .next()
@@ -440,11 +465,7 @@ fn node_view(ctx: Ctx, s: &TopologySpec, e: Elem) -> impl IntoView {
     .into_any()
 }
 
-fn link_view(ctx: Ctx, s: &TopologySpec, l: model::Link) -> impl IntoView {
-    let (ka, kb) = (
-        l.a.key(s).unwrap_or_default(),
-        l.b.key(s).unwrap_or_default(),
-    );
+fn link_view(ctx: Ctx, l: model::Link, (ka, kb): (String, String)) -> impl IntoView {
     let ends = Memo::new(move |_| (pos_of(ctx, &ka), pos_of(ctx, &kb)));
     let class = if l.tunnel {
         "link tunnel"

@@ -10,7 +10,9 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use netloom_core::reach::{Probe, ReachReport, Source};
+use netloom_core::reach::{Probe, ReachReport};
+use netloom_frontend::grid::Measured;
+use netloom_frontend::work::design_json;
 use serde_json::{json, Value};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -59,15 +61,14 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
         Ok(t) => t,
         Err(e) => return d.error.set(Some(e)),
     };
-    let topo = ctx.check.with_untracked(|c| c.topo.clone());
     d.error.set(None);
     d.log.set(Vec::new());
     d.running.set(Some(action));
+    // The design verified, for its prediction.
+    let json = ctx.spec.with_untracked(design_json);
     if action == "verify" {
         // The measured pairs go over a fresh prediction as they arrive.
-        if let Some(t) = &topo {
-            sim.matrix.set(Some(netloom_core::reach::reach(t)));
-        }
+        sim.predict(json.clone());
         sim.real.set(None);
         sim.probes.set(Some((0, 0)));
     } else {
@@ -96,34 +97,34 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 .set(Some("this browser cannot follow the job's events".into()));
         };
         let source = es.clone();
-        let pending = Rc::new(RefCell::new(Vec::<Probe>::new()));
+        let pending = Rc::new(RefCell::new(Vec::<(String, String)>::new()));
         let on_event =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |m: web_sys::MessageEvent| {
                 let Some(data) = m.data().as_string() else {
                     return;
                 };
-                let Ok(ev) = serde_json::from_str::<Value>(&data) else {
+                // Decoded in the frame that draws it: thousands of pairs a second come in.
+                let kind = m.type_();
+                if kind != "done" {
+                    return queue(sim, d, &pending, (kind, data));
+                }
+                let Ok(mut ev) = serde_json::from_str::<Value>(&data) else {
                     return;
                 };
-                if ev["type"] == "probe" {
-                    if let Ok(p) = serde_json::from_value::<Probe>(ev) {
-                        queue_probe(sim, &pending, p);
+                // Closing stops the browser from reconnecting to a finished stream.
+                source.close();
+                d.running.set(None);
+                // The counter ends where the probes took it; the report then stands.
+                flush(sim, d, &pending);
+                if action == "verify" {
+                    show_verify(sim, &json, &ev);
+                    // Now on the matrix; the log keeps the verdict and the disagreements.
+                    if let Some(o) = ev.as_object_mut() {
+                        o.remove("real");
                     }
-                    return;
-                }
-                if ev["type"] == "done" {
-                    // Closing stops the browser from reconnecting to a finished stream.
-                    source.close();
-                    d.running.set(None);
-                    if action == "verify" {
-                        // The counter ends where the probes took it; the report then stands.
-                        flush_probes(sim, &pending);
-                        show_verify(sim, topo.as_ref(), &ev);
-                    }
-                    if action != "verify" {
-                        d.status.set(None);
-                        d.plan.set(None);
-                    }
+                } else {
+                    d.status.set(None);
+                    d.plan.set(None);
                 }
                 d.log.update(|l| l.push(ev));
             });
@@ -152,23 +153,37 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
     });
 }
 
-/// Hold a measured pair for the next frame: the matrix is redrawn once per
-/// frame, not once per pair (a large lab has thousands).
-fn queue_probe(sim: Sim, pending: &Rc<RefCell<Vec<Probe>>>, p: Probe) {
+/// Hold an event for the next frame: the log, the counter and the matrix
+/// are redrawn once per frame, not once per event (a large lab sends
+/// thousands of steps and pairs).
+fn queue(sim: Sim, d: Deploy, pending: &Rc<RefCell<Vec<(String, String)>>>, ev: (String, String)) {
     let mut queue = pending.borrow_mut();
-    queue.push(p);
+    queue.push(ev);
     if queue.len() > 1 {
         return;
     }
     let pending = pending.clone();
-    request_animation_frame(move || flush_probes(sim, &pending));
+    request_animation_frame(move || flush(sim, d, &pending));
 }
 
-/// Put the held pairs on the matrix and the counter.
-fn flush_probes(sim: Sim, pending: &RefCell<Vec<Probe>>) {
+/// Put the held events (type, JSON) on the log, and the held pairs on the
+/// matrix and the counter.
+fn flush(sim: Sim, d: Deploy, pending: &RefCell<Vec<(String, String)>>) {
     let batch = std::mem::take(&mut *pending.borrow_mut());
+    let mut probes: Vec<Probe> = Vec::new();
+    let mut log: Vec<Value> = Vec::new();
+    for (kind, data) in batch {
+        if kind == "probe" {
+            probes.extend(serde_json::from_str::<Probe>(&data).ok());
+        } else {
+            log.extend(serde_json::from_str::<Value>(&data).ok());
+        }
+    }
+    if !log.is_empty() {
+        d.log.update(|l| l.extend(log));
+    }
     // A job that was lost meanwhile keeps no half matrix.
-    let Some(last) = batch
+    let Some(last) = probes
         .last()
         .filter(|_| sim.probes.with_untracked(Option::is_some))
     else {
@@ -176,32 +191,35 @@ fn flush_probes(sim: Sim, pending: &RefCell<Vec<Probe>>) {
     };
     let counts = (last.done, last.total);
     sim.real.update(|r| {
-        let r = r.get_or_insert_with(|| ReachReport {
-            topology: String::new(),
-            source: Source::Real,
-            results: Vec::new(),
-        });
-        r.results.extend(batch.iter().map(Probe::result));
+        let r = r.get_or_insert_with(Measured::default);
+        for p in &probes {
+            r.insert(&p.from, &p.to, p.ok);
+        }
     });
     sim.probes.set(Some(counts));
 }
 
-/// Overlay the measured matrix on the simulated one.
-fn show_verify(sim: Sim, topo: Option<&netloom_core::Topology>, done: &Value) {
+/// Overlay the measured matrix on the simulated one (of the design verified, as JSON).
+fn show_verify(sim: Sim, design: &str, done: &Value) {
     let Ok(real) = serde_json::from_value::<ReachReport>(done["real"].clone()) else {
         // A verify that failed keeps no half-measured matrix.
         sim.probes.set(None);
         sim.real.set(None);
         return;
     };
-    if let Some(t) = topo {
-        sim.matrix.set(Some(netloom_core::reach::reach(t)));
+    // An edit during the run dropped the prediction: make it again for what was verified.
+    if sim.matrix.with_untracked(Option::is_none) && !sim.reaching.get_untracked() {
+        sim.predict(design.to_string());
     }
     if real.results.is_empty() {
         // Nothing to ping: no counter waiting for a first pair.
         sim.probes.set(None);
     }
-    sim.real.set(Some(real));
+    let mut measured = Measured::default();
+    for r in &real.results {
+        measured.insert(&r.from, &r.to, r.ok);
+    }
+    sim.real.set(Some(measured));
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -348,27 +366,32 @@ fn StatusView(status: Value) -> impl IntoView {
     }
 }
 
+/// Disagreements listed under the result; the matrix has them all.
+const LISTED: usize = 50;
+
 /// The job's log: per step, the host and the outcome; a failed step carries its error.
 #[component]
 fn JobLog(d: Deploy) -> impl IntoView {
-    let rows = move || {
+    // Steps by their place in the log: a new event adds its row, the others stay.
+    let steps = move || {
         d.log.with(|log| {
-            log.iter()
-                .filter(|e| e["type"] == "step")
-                .map(|e| {
-                    let ok = e["ok"].as_bool().unwrap_or(false);
-                    let error = e["error"].as_str().map(str::to_string);
-                    view! {
-                        <tr class:failed=!ok>
-                            <td>{e["host"].as_str().unwrap_or_default().to_string()}</td>
-                            <td class="mono">{e["step"].as_str().unwrap_or_default().to_string()}
-                                {error.map(|m| view! { <div class="error step-error">{m}</div> })}</td>
-                            <td class="num">{if ok { format!("{:.0} ms", e["ms"].as_f64().unwrap_or(0.0)) } else { "failed".into() }}</td>
-                        </tr>
-                    }
-                })
-                .collect_view()
+            (0..log.len())
+                .filter(|&i| log[i]["type"] == "step")
+                .collect::<Vec<_>>()
         })
+    };
+    let row = move |i: usize| {
+        let e = d.log.with_untracked(|l| l[i].clone());
+        let ok = e["ok"].as_bool().unwrap_or(false);
+        let error = e["error"].as_str().map(str::to_string);
+        view! {
+            <tr class:failed=!ok>
+                <td>{e["host"].as_str().unwrap_or_default().to_string()}</td>
+                <td class="mono">{e["step"].as_str().unwrap_or_default().to_string()}
+                    {error.map(|m| view! { <div class="error step-error">{m}</div> })}</td>
+                <td class="num">{if ok { format!("{:.0} ms", e["ms"].as_f64().unwrap_or(0.0)) } else { "failed".into() }}</td>
+            </tr>
+        }
     };
     let hosts = move || {
         d.log.with(|log| {
@@ -414,10 +437,13 @@ fn JobLog(d: Deploy) -> impl IntoView {
                     Some(false) => "no reply",
                     None => "absent",
                 };
+                // The matrix shows them all, first; a list of thousands would bury the rest of the tab.
+                let more = ds.len().saturating_sub(LISTED);
                 view! {
-                    <ul class="disagreements">{ds.iter().map(|x| view! {
+                    <ul class="disagreements">{ds.iter().take(LISTED).map(|x| view! {
                         <li>{format!("{} → {}: real {}, simulation {}", x["from"].as_str().unwrap_or_default(), x["to"].as_str().unwrap_or_default(), show(&x["real"]), show(&x["simulation"]))}</li>
-                    }).collect_view()}</ul>
+                    }).collect_view()}
+                    {(more > 0).then(|| view! { <li class="muted">{format!("and {more} more (on the matrix)")}</li> })}</ul>
                 }
             });
             Some(view! {
@@ -441,7 +467,7 @@ fn JobLog(d: Deploy) -> impl IntoView {
             {done}
             <div class="hosts-progress">{hosts}</div>
             <div class="job-scroll">
-                <table class="job-log" id="job-log"><tbody>{rows}</tbody></table>
+                <table class="job-log" id="job-log"><tbody><For each=steps key=|i| *i children=row /></tbody></table>
             </div>
         </Show>
     }

@@ -6,17 +6,21 @@
 //! - [`state`]: shared signals, undo/redo.
 //! - [`canvas`]: the SVG design canvas and the palette.
 //! - [`panels`]: properties, problems, YAML.
-//! - [`sim`]: simulation mode and the reachability matrix.
+//! - [`sim`]: simulation mode; [`matrix`]: the reachability matrix.
+//! - [`compute`]: the web workers that simulate and compute matrices.
 //! - [`api`]: designs stored on the server.
 //! - [`deploy`]: plan, apply, verify, destroy and status through the server.
 
 mod api;
 mod canvas;
+mod compute;
 mod deploy;
-mod model;
+mod matrix;
 mod panels;
 mod sim;
 mod state;
+
+use netloom_frontend::model;
 
 use leptos::ev;
 use leptos::prelude::*;
@@ -263,10 +267,14 @@ fn App() -> impl IntoView {
     let sim = expect_context::<sim::Sim>();
     Effect::new(move |_| {
         ctx.spec.track();
-        sim.playing.set(false);
-        sim.played.set(None);
-        sim.matrix.set(None);
-        sim.real.set(None);
+        sim.forget();
+    });
+    // The workers' wasm is fetched when a tab that uses them opens, not with
+    // the page: it loads while the user picks a probe.
+    Effect::new(move |_| {
+        if matches!(ctx.tab.get(), "sim" | "deploy") {
+            compute::start();
+        }
     });
     Effect::new(move |_| {
         if ctx.toast.get().is_some() {

@@ -212,7 +212,7 @@ pub fn children(s: &TopologySpec, h: usize) -> Vec<Elem> {
 }
 
 /// A link drawn between two nodes.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Link {
     pub elem: Elem,
     pub a: Elem,

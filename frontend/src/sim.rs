@@ -1,33 +1,22 @@
 //! Simulation mode (after Packet Tracer's): pick a probe, run
-//! `netloom_core::sim::simulate` in the browser, and play the trace on the
-//! canvas hop by hop, with an event list, a per-layer inspector and the
-//! reachability matrix from `netloom_core::reach`.
+//! `netloom_core::sim::simulate` in the browser's web worker
+//! ([`crate::compute`]), and play the trace on the canvas hop by hop, with an
+//! event list, a per-layer inspector and the reachability matrix
+//! ([`crate::matrix`], computed by `netloom_core::reach` in the worker too).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use leptos::prelude::*;
-use netloom_core::reach::{ReachReport, ReachResult};
-use netloom_core::sim::{simulate, Probe};
-use netloom_core::topology::{NodeRef, Topology};
-use netloom_core::trace::{Action, Disposition, Layer, NodeKind, Trace};
+use netloom_core::topology::Topology;
+use netloom_core::trace::{Action, Layer};
+use netloom_frontend::grid::{Grid, Measured};
+use netloom_frontend::work::{design_json, Answer, Job, Played};
 
 use crate::canvas::pos_of;
-use crate::model;
+use crate::compute;
+use crate::matrix::Matrix;
 use crate::state::Ctx;
-
-/// A trace prepared for playing: where each hop is drawn and where it came from.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Played {
-    pub trace: Trace,
-    /// Layout id of each hop's node.
-    pub keys: Vec<String>,
-    /// The earlier hop that handed the frame to each hop (flood copies branch).
-    pub parents: Vec<Option<usize>>,
-    /// For a hop reached through a tunnel: the tunnel's label (the capsule).
-    pub capsule: Vec<Option<String>>,
-    /// The hop where the probe was dropped.
-    pub drop_hop: Option<usize>,
-}
 
 /// Simulation state, shared through context.
 #[derive(Clone, Copy)]
@@ -46,12 +35,20 @@ pub struct Sim {
     /// Protocol classes hidden from the event list.
     pub hidden: RwSignal<BTreeSet<&'static str>>,
     pub error: RwSignal<Option<String>>,
-    pub matrix: RwSignal<Option<ReachReport>>,
-    /// The measured report from Verify, overlaid on the matrix (filled in
+    pub matrix: RwSignal<Option<Arc<Grid>>>,
+    /// The pairs measured by Verify, overlaid on the matrix (filled in
     /// pair by pair while Verify runs).
-    pub real: RwSignal<Option<ReachReport>>,
+    pub real: RwSignal<Option<Measured>>,
     /// Pairs measured and in all by the running or last Verify.
     pub probes: RwSignal<Option<(usize, usize)>>,
+    /// A probe is being simulated in the worker.
+    pub simulating: RwSignal<bool>,
+    /// A matrix is being computed in the worker.
+    pub reaching: RwSignal<bool>,
+    /// The last probe and matrix asked for: only their answers are shown
+    /// (an edit of the design moves both on, see [`Sim::forget`]).
+    trace_ticket: StoredValue<u32>,
+    reach_ticket: StoredValue<u32>,
 }
 
 impl Sim {
@@ -71,6 +68,10 @@ impl Sim {
             matrix: RwSignal::new(None),
             real: RwSignal::new(None),
             probes: RwSignal::new(None),
+            simulating: RwSignal::new(false),
+            reaching: RwSignal::new(false),
+            trace_ticket: StoredValue::new(0),
+            reach_ticket: StoredValue::new(0),
         }
     }
 
@@ -109,27 +110,80 @@ impl Sim {
         self.cursor.set(0.0);
     }
 
-    /// Run one probe and start playing it.
+    /// Run one probe in the worker and start playing it when it comes back.
     pub fn run(&self, ctx: Ctx, from: &str, to: &str, proto: &str) {
         self.error.set(None);
-        let Some(topo) = ctx.check.with_untracked(|c| c.topo.clone()) else {
+        if ctx.check.with_untracked(|c| c.topo.is_none()) {
             self.error.set(Some(
                 "the design has errors: fix the problems listed first".into(),
             ));
             return;
-        };
-        match Probe::parse(&topo, from, to, proto, None) {
-            Ok(probe) => {
-                let trace = simulate(&topo, &probe);
-                let spec = ctx.spec.get_untracked();
-                self.played.set(Some(prepare(&topo, &spec, trace)));
-                self.cursor.set(0.0);
-                ctx.tab.set("sim");
-                self.play();
-            }
-            Err(e) => self.error.set(Some(e)),
         }
+        ctx.tab.set("sim");
+        let ticket = next(self.trace_ticket);
+        self.simulating.set(true);
+        // The last trace answered another probe: no result of it stays up meanwhile.
+        self.playing.set(false);
+        self.played.set(None);
+        let sim = *self;
+        let job = Job::Simulate {
+            from: from.into(),
+            to: to.into(),
+            proto: proto.into(),
+        };
+        let text = ctx.spec.with_untracked(design_json);
+        compute::traces().send(text, job, move |answer| {
+            if sim.trace_ticket.get_value() != ticket {
+                return;
+            }
+            sim.simulating.set(false);
+            match answer {
+                Answer::Played(p) => {
+                    sim.played.set(Some(*p));
+                    sim.cursor.set(0.0);
+                    sim.play();
+                }
+                Answer::Failed(e) => sim.error.set(Some(e)),
+                Answer::Grid(_) => {}
+            }
+        });
     }
+
+    /// Compute the reachability matrix of the design `text` ([`design_json`]) in the worker.
+    pub fn predict(&self, text: String) {
+        let ticket = next(self.reach_ticket);
+        self.reaching.set(true);
+        let sim = *self;
+        compute::reaches().send(text, Job::Reach, move |answer| {
+            if sim.reach_ticket.get_value() != ticket {
+                return;
+            }
+            sim.reaching.set(false);
+            match answer {
+                Answer::Grid(g) => sim.matrix.set(Some(Arc::new(*g))),
+                Answer::Failed(e) => sim.error.set(Some(e)),
+                Answer::Played(_) => {}
+            }
+        });
+    }
+
+    /// The design changed: what was shown and what is on its way belong to the old one.
+    pub fn forget(&self) {
+        next(self.trace_ticket);
+        next(self.reach_ticket);
+        self.simulating.set(false);
+        self.reaching.set(false);
+        self.playing.set(false);
+        self.played.set(None);
+        self.matrix.set(None);
+        self.real.set(None);
+    }
+}
+
+/// Move a ticket on; returns the new one.
+fn next(ticket: StoredValue<u32>) -> u32 {
+    ticket.update_value(|t| *t = t.wrapping_add(1));
+    ticket.get_value()
 }
 
 fn now() -> f64 {
@@ -152,72 +206,6 @@ fn tick(sim: Sim, last: f64) {
             tick(sim, t);
         }
     });
-}
-
-/// The layout id of the node a hop names.
-fn hop_key(topo: &Topology, kind: NodeKind, node: &str) -> String {
-    match kind {
-        NodeKind::Bridge | NodeKind::Dhcp | NodeKind::Router => node.to_string(),
-        NodeKind::Segment => format!("ext:{}", node.trim_end_matches(" (segment)")),
-        NodeKind::External => format!("ext:{node}"),
-        NodeKind::Vm => match topo.resolve_node(node) {
-            Ok(NodeRef::Guest(g)) => {
-                let guest = &topo.guests[g];
-                format!("{}/{}", topo.hosts[guest.host].name, guest.name)
-            }
-            _ => node.to_string(),
-        },
-    }
-}
-
-pub fn prepare(topo: &Topology, spec: &netloom_core::spec::TopologySpec, trace: Trace) -> Played {
-    let keys: Vec<String> = trace
-        .hops
-        .iter()
-        .map(|h| hop_key(topo, h.kind, &h.node))
-        .collect();
-    let links = model::links(spec);
-    let key_of = |e: model::Elem| e.key(spec).unwrap_or_default();
-    let adjacent = |a: &str, b: &str| {
-        a == b
-            || links.iter().any(|l| {
-                let (x, y) = (key_of(l.a), key_of(l.b));
-                (x == a && y == b) || (x == b && y == a)
-            })
-    };
-    let parents: Vec<Option<usize>> = (0..keys.len())
-        .map(|i| (0..i).rev().find(|&j| adjacent(&keys[j], &keys[i])))
-        .collect();
-    let capsule = (0..keys.len())
-        .map(|i| {
-            let p = parents[i]?;
-            links
-                .iter()
-                .find(|l| {
-                    l.tunnel && {
-                        let (x, y) = (key_of(l.a), key_of(l.b));
-                        (x == keys[p] && y == keys[i]) || (x == keys[i] && y == keys[p])
-                    }
-                })
-                .map(|l| l.label.clone())
-        })
-        .collect();
-    let drop_hop = match &trace.disposition {
-        Disposition::Delivered { .. } => None,
-        Disposition::Dropped { node, .. } => trace
-            .hops
-            .iter()
-            .rposition(|h| h.steps.iter().any(|s| s.action == Action::Drop))
-            .or_else(|| trace.hops.iter().rposition(|h| &h.node == node))
-            .or(Some(keys.len().saturating_sub(1))),
-    };
-    Played {
-        trace,
-        keys,
-        parents,
-        capsule,
-        drop_hop,
-    }
 }
 
 /// The protocol a packet is about, for filters and the packet's label.
@@ -414,6 +402,7 @@ pub fn SimPanel() -> impl IntoView {
             </div>
             <div class="row">
                 <button id="sim-run" class="primary" on:click=run>"Simulate"</button>
+                {move || sim.simulating.get().then(|| view! { <span class="muted" id="sim-busy">"simulating…"</span> })}
                 <label class="speed">"speed"
                         <input type="range" id="sim-speed" min="0.25" max="8" step="0.25" prop:value=move || sim.speed.get().to_string()
                             on:input=move |ev| sim.speed.set(event_target_value(&ev).parse().unwrap_or(1.5)) />
@@ -619,128 +608,5 @@ fn Inspector() -> impl IntoView {
                 {layers}
             </div>
         })
-    }
-}
-
-/// Every sender × every address, green or red; a click animates that pair.
-#[component]
-fn Matrix() -> impl IntoView {
-    let ctx = expect_context::<Ctx>();
-    let sim = expect_context::<Sim>();
-    let compute = move |_| {
-        if let Some(t) = ctx.check.with_untracked(|c| c.topo.clone()) {
-            sim.matrix.set(Some(netloom_core::reach::reach(&t)));
-        }
-    };
-    let table = move || {
-        let rep = sim.matrix.get()?;
-        let real = sim.real.get();
-        let mut froms: Vec<String> = Vec::new();
-        let mut tos: Vec<String> = Vec::new();
-        for r in &rep.results {
-            if !froms.contains(&r.from) {
-                froms.push(r.from.clone());
-            }
-            if !tos.contains(&r.to) {
-                tos.push(r.to.clone());
-            }
-        }
-        let head = tos
-            .iter()
-            .map(|t| view! { <th class="to">{t.clone()}</th> })
-            .collect_view();
-        // Looked up per cell, and redrawn as measured pairs arrive: no scans per cell.
-        let predicted: BTreeMap<(&str, &str), &ReachResult> = rep
-            .results
-            .iter()
-            .map(|r| ((r.from.as_str(), r.to.as_str()), r))
-            .collect();
-        let measured: Option<BTreeMap<(&str, &str), bool>> = real.as_ref().map(|real| {
-            real.results
-                .iter()
-                .map(|x| ((x.from.as_str(), x.to.as_str()), x.ok))
-                .collect()
-        });
-        let probing = sim
-            .probes
-            .get()
-            .filter(|&(done, total)| total == 0 || done < total);
-        let disagreements = measured.as_ref().filter(|_| probing.is_none()).map(|m| {
-            rep.results
-                .iter()
-                .filter(|r| {
-                    m.get(&(r.from.as_str(), r.to.as_str()))
-                        .is_some_and(|&ok| ok != r.ok)
-                })
-                .count()
-        });
-        let body = froms
-            .iter()
-            .map(|f| {
-                let cells = tos
-                    .iter()
-                    .map(|t| {
-                        let r = predicted.get(&(f.as_str(), t.as_str())).copied().cloned();
-                        let measured = measured.as_ref().and_then(|m| m.get(&(f.as_str(), t.as_str())).copied());
-                        match r {
-                            None => view! { <td class="self">"·"</td> }.into_any(),
-                            Some(r) => {
-                                let disagree = measured.is_some_and(|m| m != r.ok);
-                                let class = format!(
-                                    "cell {}{}{}",
-                                    if r.ok { "ok" } else { "no" },
-                                    if measured.is_some() { " verified" } else { "" },
-                                    if disagree { " disagree" } else { "" }
-                                );
-                                let real_said = match measured {
-                                    Some(true) => "; real ping: reply",
-                                    Some(false) => "; real ping: no reply",
-                                    None => "",
-                                };
-                                let title = format!("{} → {}: {}{real_said}", r.from, r.to, r.detail);
-                                let (ff, tt) = (r.from.clone(), r.to.clone());
-                                let mark = match (r.ok, measured) {
-                                    (_, Some(m)) if m != r.ok => "≠",
-                                    (true, _) => "✓",
-                                    (false, _) => "✗",
-                                };
-                                view! {
-                                    <td class=class title=title data-from=ff.clone() data-to=tt.clone()
-                                        on:click=move |_| {
-                                            sim.from.set(ff.clone());
-                                            sim.to.set(tt.clone());
-                                            sim.proto.set("icmp".into());
-                                            sim.run(ctx, &ff, &tt, "icmp");
-                                        }>{mark}</td>
-                                }
-                                .into_any()
-                            }
-                        }
-                    })
-                    .collect_view();
-                view! { <tr><th>{f.clone()}</th>{cells}</tr> }
-            })
-            .collect_view();
-        Some(view! {
-            {probing.map(|(done, total)| view! {
-                <p id="verify-running" class="result">{if total == 0 { "Verifying: waiting for the first ping…".to_string() } else { format!("Verifying: {done} of {total} pairs measured so far…") }}</p>
-            })}
-            {disagreements.map(|n| view! {
-                <p id="verify-summary" class=if n == 0 { "result ok" } else { "result bad" } data-disagreements=n.to_string()>
-                    {if n == 0 { "Real pings agree with the simulation on every pair (verified cells are underlined).".to_string() } else { format!("{n} pairs disagree with the simulation (marked ≠).") }}
-                </p>
-            })}
-            <div class="matrix-scroll">
-                <table class="matrix" id="reach-matrix">
-                    <thead><tr><th>"from \\ to"</th>{head}</tr></thead>
-                    <tbody>{body}</tbody>
-                </table>
-            </div>
-        })
-    };
-    view! {
-        <h4>"Reachability"</h4>
-        <button id="reach-run" on:click=compute>"Compute matrix"</button>
-        {table}
     }
 }

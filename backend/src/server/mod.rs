@@ -124,14 +124,25 @@ fn app_policy(dist: Option<&Path>) -> String {
         .collect();
     format!(
         "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{scripts}; style-src 'self' {}; \
-         img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+         img-src 'self'; connect-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'",
         csp_hash(CANVAS_CSS)
     )
 }
 
-/// The policy of everything but HTML pages (JSON, scripts, images): nothing runs.
+/// The policy of everything but HTML pages and the worker (JSON, scripts, images): nothing runs.
 const NOTHING_POLICY: &str =
     "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The app's web worker script (Trunk's loader of the `netloom-worker` binary,
+/// `WORKER_SCRIPT` in frontend/src/work.rs). A worker runs under the policy
+/// its script is served with, not the page's.
+const WORKER_SCRIPT: &str = "/netloom-worker_loader.js";
+
+/// The worker's policy: it loads its own script and wasm from this server
+/// and talks to nothing else (its answers go to the page by `postMessage`).
+const WORKER_POLICY: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
+     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// See the module doc. `/login` is no-store too: its URL holds the token.
 /// Answers that have a policy already are left alone, so a layer around
@@ -139,6 +150,7 @@ const NOTHING_POLICY: &str =
 pub async fn security_headers(dist: Option<PathBuf>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let private = path == "/api" || path.starts_with("/api/") || path == "/login";
+    let worker = path == WORKER_SCRIPT;
     let mut r = next.run(req).await;
     if r.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
         return r;
@@ -151,6 +163,8 @@ pub async fn security_headers(dist: Option<PathBuf>, req: Request, next: Next) -
     let policy = if html {
         HeaderValue::from_str(&app_policy(dist.as_deref()))
             .unwrap_or(HeaderValue::from_static(NOTHING_POLICY))
+    } else if worker {
+        HeaderValue::from_static(WORKER_POLICY)
     } else {
         HeaderValue::from_static(NOTHING_POLICY)
     };
@@ -417,6 +431,11 @@ pub(crate) mod tests {
         )
         .unwrap();
         std::fs::write(dist.join("app.js"), "export default function init() {}").unwrap();
+        std::fs::write(
+            dist.join(WORKER_SCRIPT.trim_start_matches('/')),
+            "importScripts(\"./netloom-worker.js\");",
+        )
+        .unwrap();
         let app = app(AppState {
             dist: Some(dist.clone()),
             ..state()
@@ -471,10 +490,31 @@ pub(crate) mod tests {
                     "{csp}"
                 );
                 assert!(csp.contains("connect-src 'self';"), "{csp}");
+                assert!(csp.contains("worker-src 'self';"), "{csp}");
             } else {
                 assert!(!csp.contains("script-src"), "{uri}: nothing runs: {csp}");
             }
         }
+        // The worker's script alone may run this server's scripts and wasm.
+        let resp = app
+            .clone()
+            .oneshot(Request::get(WORKER_SCRIPT).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let csp = resp.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            csp.starts_with("default-src 'none';")
+                && csp.contains("script-src 'self' 'wasm-unsafe-eval';")
+                && csp.contains("connect-src 'self';")
+                && csp.contains("frame-ancestors 'none'")
+                && !csp.contains("unsafe-inline")
+                && !csp.contains('*'),
+            "{csp}"
+        );
         let _ = std::fs::remove_dir_all(&dist);
     }
 

@@ -296,6 +296,15 @@ impl Browser {
             .collect()
     }
 
+    /// Fail the test if the page broke its own Content-Security-Policy.
+    pub fn assert_csp_kept(&self) {
+        let refused = self.csp_violations();
+        assert!(
+            refused.is_empty(),
+            "the page broke its own CSP: {refused:#?}"
+        );
+    }
+
     /// Run a script (its `arguments` are `args`); returns its value.
     pub fn js(&self, script: &str, args: Value) -> Value {
         self.cmd(
@@ -451,6 +460,52 @@ impl Drop for Browser {
         );
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// `benchmarks/apply/gen_big.py`'s lab: `hosts` hosts of `vms` vms, a GRE chain, VLANs 10 and 20.
+pub fn chain_lab(hosts: usize, vms: usize) -> String {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../benchmarks/apply/gen_big.py"
+    );
+    let out = std::process::Command::new("python3")
+        .args([script, &hosts.to_string(), &vms.to_string(), "bigmx"])
+        .output()
+        .expect("python3 runs gen_big.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Tears a deployed lab down whatever happens to the test: netloom's own
+/// destroy, then a sweep of its namespaces by prefix.
+pub struct Deployed(pub &'static str);
+
+impl Drop for Deployed {
+    fn drop(&mut self) {
+        if let Some(bin) = netloom_bin() {
+            let _ = std::process::Command::new(bin)
+                .args(["destroy", "--name", self.0])
+                .output();
+        }
+        netloom_e2e::sweep(&format!("nl-{}.", self.0));
+        let _ = std::fs::remove_dir_all(format!("/run/netloom/{}", self.0));
+    }
+}
+
+/// Start a Deploy-tab job and wait for its result; returns `data-ok`.
+pub fn job(b: &Browser, button: &str, action: &str, secs: u64) -> bool {
+    b.click(button);
+    wait_for(&format!("{action} to finish"), secs, || {
+        let r = b.js(
+            "const r = document.getElementById('job-result'); return r ? [r.dataset.action, r.dataset.ok] : null",
+            json!([]),
+        );
+        (r[0] == action).then(|| r[1] == "true")
+    })
 }
 
 pub const CONTROL: &str = "\u{E009}";

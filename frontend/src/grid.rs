@@ -1,0 +1,249 @@
+//! The reachability matrix in the compact form the app draws from: senders
+//! and addresses with the host each belongs to, and one byte per pair. A
+//! 1,000-vm design has a million pairs; as `ReachResult`s they would be a
+//! few hundred megabytes of strings to copy out of the worker, as a grid they
+//! are a megabyte of cells plus the few thousand distinct details.
+//!
+//! [`order`] lays an axis out for the view: grouped by host, and once real
+//! pings are in, the hosts and members with disagreements first.
+
+use std::collections::HashMap;
+
+use netloom_core::reach::{reach, senders};
+use netloom_core::sim::net::Net;
+use netloom_core::topology::{NodeRef, Topology};
+use serde::{Deserialize, Serialize};
+
+/// The group of external networks (they belong to no host).
+pub const EXTERNALS: &str = "external networks";
+
+/// A cell: the sender's own address (not pinged).
+pub const OWN: u8 = 0;
+/// A cell: the simulation predicts an echo reply.
+pub const REPLY: u8 = 1;
+/// A cell: the simulation predicts no reply.
+pub const NO_REPLY: u8 = 2;
+
+/// A row (sender) or column (address), and the host it lives on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Axis {
+    pub name: String,
+    pub host: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Grid {
+    pub topology: String,
+    /// Senders in the report's order (file order).
+    pub rows: Vec<Axis>,
+    /// Addresses in the report's order (file order).
+    pub cols: Vec<Axis>,
+    /// Distinct details (a verdict in words), indexed by `detail_of`.
+    pub details: Vec<String>,
+    /// Row-major, `rows.len() * cols.len()`: [`OWN`], [`REPLY`] or [`NO_REPLY`].
+    /// Carried beside the JSON as a byte array.
+    #[serde(skip)]
+    pub cells: Vec<u8>,
+    /// Per cell, its detail (index into `details`).
+    #[serde(skip)]
+    pub detail_of: Vec<u32>,
+    #[serde(skip)]
+    row_index: HashMap<String, usize>,
+    #[serde(skip)]
+    col_index: HashMap<String, usize>,
+}
+
+impl Grid {
+    /// Predict the matrix of a topology (what `netloom_core::reach` reports).
+    pub fn predict(topo: &Topology) -> Grid {
+        let report = reach(topo);
+        let net = Net::new(topo);
+        let host_of = |node: NodeRef| match node {
+            NodeRef::Guest(g) => topo.hosts[topo.guests[g].host].name.clone(),
+            NodeRef::External(_) => EXTERNALS.to_string(),
+        };
+        let rows = senders(topo)
+            .into_iter()
+            .map(|n| Axis {
+                name: net.stacks[net.stack_of(n)].label.clone(),
+                host: host_of(n),
+            })
+            .collect();
+        // The report's targets, in its order (`reach::addresses`), with their owners.
+        let cols = net
+            .stacks
+            .iter()
+            .flat_map(|s| {
+                s.ifaces.iter().filter_map(|i| {
+                    i.addr.map(|a| Axis {
+                        name: a.addr().to_string(),
+                        host: host_of(s.node),
+                    })
+                })
+            })
+            .collect();
+        let mut grid = Grid {
+            topology: report.topology.clone(),
+            rows,
+            cols,
+            ..Grid::default()
+        };
+        grid.dedup();
+        grid.index();
+        let n = grid.rows.len() * grid.cols.len();
+        grid.cells = vec![OWN; n];
+        grid.detail_of = vec![0; n];
+        let mut interned: HashMap<String, u32> = HashMap::new();
+        for r in report.results {
+            let Some(i) = grid.at(&r.from, &r.to) else {
+                continue;
+            };
+            grid.cells[i] = if r.ok { REPLY } else { NO_REPLY };
+            grid.detail_of[i] = *interned.entry(r.detail).or_insert_with_key(|d| {
+                grid.details.push(d.clone());
+                (grid.details.len() - 1) as u32
+            });
+        }
+        grid
+    }
+
+    /// An address held twice (in separate layer-2 domains) or a sender
+    /// label seen twice is one row or column, as a pair is named by its two words.
+    fn dedup(&mut self) {
+        for axis in [&mut self.rows, &mut self.cols] {
+            let mut seen = std::collections::HashSet::new();
+            axis.retain(|a| seen.insert(a.name.clone()));
+        }
+    }
+
+    /// Rebuild the name lookups (after decoding, which skips them).
+    pub fn index(&mut self) {
+        let map = |axis: &[Axis]| {
+            axis.iter()
+                .enumerate()
+                .map(|(i, a)| (a.name.clone(), i))
+                .collect()
+        };
+        self.row_index = map(&self.rows);
+        self.col_index = map(&self.cols);
+    }
+
+    pub fn row_of(&self, name: &str) -> Option<usize> {
+        self.row_index.get(name).copied()
+    }
+
+    pub fn col_of(&self, name: &str) -> Option<usize> {
+        self.col_index.get(name).copied()
+    }
+
+    /// The cell index of a pair.
+    fn at(&self, from: &str, to: &str) -> Option<usize> {
+        Some(self.row_of(from)? * self.cols.len() + self.col_of(to)?)
+    }
+
+    /// The prediction for row `r`, column `c`: `None` for a sender's own address.
+    pub fn cell(&self, r: usize, c: usize) -> Option<(bool, &str)> {
+        let i = r * self.cols.len() + c;
+        match self.cells.get(i) {
+            Some(&REPLY) => Some((true, self.detail(i))),
+            Some(&NO_REPLY) => Some((false, self.detail(i))),
+            _ => None,
+        }
+    }
+
+    fn detail(&self, i: usize) -> &str {
+        self.detail_of
+            .get(i)
+            .and_then(|&d| self.details.get(d as usize))
+            .map_or("", String::as_str)
+    }
+
+    /// Pairs pinged (cells that are not a sender's own address).
+    pub fn pairs(&self) -> usize {
+        self.cells.iter().filter(|&&c| c != OWN).count()
+    }
+
+    /// How many measured pairs disagree with the prediction: in all, per row and per column.
+    pub fn disagreements(&self, real: &Measured) -> (usize, Vec<u32>, Vec<u32>) {
+        let (mut rows, mut cols) = (vec![0; self.rows.len()], vec![0; self.cols.len()]);
+        let mut all = 0;
+        for (from, tos) in &real.pairs {
+            let Some(r) = self.row_of(from) else { continue };
+            for (to, &ok) in tos {
+                let Some(c) = self.col_of(to) else { continue };
+                if self.cell(r, c).is_some_and(|(want, _)| want != ok) {
+                    rows[r] += 1;
+                    cols[c] += 1;
+                    all += 1;
+                }
+            }
+        }
+        (all, rows, cols)
+    }
+}
+
+/// Pairs measured by real pings: sender → address → a reply came.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Measured {
+    pairs: HashMap<String, HashMap<String, bool>>,
+    len: usize,
+}
+
+impl Measured {
+    pub fn insert(&mut self, from: &str, to: &str, ok: bool) {
+        let row = self.pairs.entry(from.to_string()).or_default();
+        if row.insert(to.to_string(), ok).is_none() {
+            self.len += 1;
+        }
+    }
+
+    pub fn get(&self, from: &str, to: &str) -> Option<bool> {
+        self.pairs.get(from)?.get(to).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// One line (row) or column of the view: a host's heading or a member.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Slot {
+    /// A host's heading and how many members follow it.
+    Group(String, usize),
+    /// A member, by its index on the axis.
+    Item(usize),
+}
+
+/// Lay an axis out: members grouped by host, hosts in order of first
+/// appearance. With `bad` (disagreements per member), hosts with more
+/// disagreements come first and so do such members within a host; ties
+/// keep that order.
+pub fn order(axis: &[Axis], bad: Option<&[u32]>) -> Vec<Slot> {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for (i, a) in axis.iter().enumerate() {
+        let g = *at.entry(&a.host).or_insert_with(|| {
+            groups.push((&a.host, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push(i);
+    }
+    if let Some(bad) = bad {
+        let count = |i: &usize| bad.get(*i).copied().unwrap_or(0);
+        for (_, members) in &mut groups {
+            members.sort_by_key(|i| std::cmp::Reverse(count(i)));
+        }
+        groups.sort_by_key(|(_, m)| std::cmp::Reverse(m.iter().map(count).sum::<u32>()));
+    }
+    let mut out = Vec::with_capacity(axis.len() + groups.len());
+    for (host, members) in groups {
+        out.push(Slot::Group(host.to_string(), members.len()));
+        out.extend(members.into_iter().map(Slot::Item));
+    }
+    out
+}

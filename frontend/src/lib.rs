@@ -1,0 +1,7 @@
+//! What the app (`src/main.rs`) and its web worker (`src/bin/netloom-worker.rs`)
+//! share: the editor's model of a design, and the work the worker does off the
+//! main thread with the messages that carry it.
+
+pub mod grid;
+pub mod model;
+pub mod work;
