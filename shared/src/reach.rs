@@ -182,15 +182,19 @@ impl<'t> Matrix<'t> {
     /// Walk every pair; on native targets the senders are shared out among the cores.
     pub fn new(topo: &'t Topology) -> Matrix<'t> {
         let pairs = pairs(topo);
-        Matrix::with_threads(topo, workers().min(pairs / MIN_PAIRS_PER_THREAD).max(1))
+        let split = Split {
+            threads: workers().min(pairs / MIN_PAIRS_PER_THREAD).max(1),
+            tile: TILE,
+        };
+        Matrix::split(topo, split)
     }
 
-    fn with_threads(topo: &'t Topology, threads: usize) -> Matrix<'t> {
+    fn split(topo: &'t Topology, split: Split) -> Matrix<'t> {
         let net = Net::new(topo);
         let targets = addresses(&net);
         let senders: Vec<StackId> = senders(topo).into_iter().map(|n| net.stack_of(n)).collect();
         let mut cells = vec![OWN; senders.len() * targets.len()];
-        let outcomes = fill(&net, &senders, &targets, &mut cells, threads);
+        let outcomes = fill(&net, &senders, &targets, &mut cells, split);
         Matrix {
             target_words: targets.iter().map(|a| a.to_string()).collect(),
             tables: (0..net.stacks.len()).map(|s| net.table_words(s)).collect(),
@@ -332,6 +336,14 @@ impl<'m> Pair<'m> {
     }
 }
 
+/// How the pairs are shared out: rows in blocks, one per thread; each block
+/// walked in columns of `tile` addresses.
+#[derive(Clone, Copy)]
+struct Split {
+    threads: usize,
+    tile: usize,
+}
+
 /// Walk every pair into `cells` (one row of `targets` per sender), the rows
 /// in blocks on their own threads; returns the outcome table the cells index.
 fn fill(
@@ -339,14 +351,14 @@ fn fill(
     senders: &[StackId],
     targets: &[Ipv4Addr],
     cells: &mut [u32],
-    threads: usize,
+    split: Split,
 ) -> Vec<Outcome> {
     let width = targets.len().max(1);
-    let rows = senders.len().div_ceil(threads).max(1);
+    let rows = senders.len().div_ceil(split.threads).max(1);
     let jobs = cells
         .chunks_mut(rows * width)
         .zip(senders.chunks(rows))
-        .map(|(block, senders)| move || fill_rows(net, senders, targets, block));
+        .map(|(block, senders)| move || fill_rows(net, senders, targets, block, split.tile));
     let tables = run(jobs.collect());
     // Number the outcomes of all blocks in one table.
     let mut all = Table::default();
@@ -365,6 +377,7 @@ fn fill_rows(
     senders: &[StackId],
     targets: &[Ipv4Addr],
     cells: &mut [u32],
+    tile: usize,
 ) -> Vec<Outcome> {
     let mut walker = Walker {
         net,
@@ -373,9 +386,9 @@ fn fill_rows(
     };
     let mut table = Table::default();
     let width = targets.len().max(1);
-    // Column by column of TILE addresses, so that their owners' data stays in cache.
-    for first in (0..targets.len()).step_by(TILE) {
-        let cols = first..(first + TILE).min(targets.len());
+    // Column by column of `tile` addresses, so that their owners' data stays in cache.
+    for first in (0..targets.len()).step_by(tile) {
+        let cols = first..(first + tile).min(targets.len());
         for (&s, row) in senders.iter().zip(cells.chunks_mut(width)) {
             for (&t, cell) in targets[cols.clone()].iter().zip(&mut row[cols.clone()]) {
                 if !net.is_local(s, t) {
@@ -755,25 +768,32 @@ mod tests {
         assert!(serde_json::from_str::<Probe>(r#"{"from": "a", "to": "b"}"#).is_err());
     }
 
-    /// Rows walked in blocks on several threads, their outcome tables merged,
-    /// make the same report as one thread walking them all.
+    /// Rows walked in blocks on several threads (their outcome tables
+    /// merged) and in columns make the same report as one thread walking
+    /// every row whole.
     #[test]
-    fn threads_change_nothing() {
+    fn the_split_changes_nothing() {
         let yaml = include_str!("../../examples/nat.yaml");
         let t = crate::load(yaml).unwrap().topology;
-        let lines = |m: Matrix| -> Vec<ReachResult> { m.pairs().map(|p| p.result()).collect() };
-        let one = lines(Matrix::with_threads(&t, 1));
+        let lines = |threads, tile| -> Vec<ReachResult> {
+            let m = Matrix::split(&t, Split { threads, tile });
+            m.pairs().map(|p| p.result()).collect()
+        };
+        let whole = lines(1, TILE);
         // Blocks number their outcomes apart: answers and failures make the tables differ.
         assert!(
-            one.iter().any(|r| r.ok) && one.iter().any(|r| !r.ok),
-            "{one:?}"
+            whole.iter().any(|r| r.ok) && whole.iter().any(|r| !r.ok),
+            "{whole:?}"
         );
-        for threads in 2..=senders(&t).len() + 1 {
-            assert_eq!(
-                lines(Matrix::with_threads(&t, threads)),
-                one,
-                "{threads} threads"
-            );
+        // 3 senders, 5 addresses: blocks and columns of every size, the last one short.
+        for threads in 1..=4 {
+            for tile in 1..=6 {
+                assert_eq!(
+                    lines(threads, tile),
+                    whole,
+                    "{threads} threads, tile {tile}"
+                );
+            }
         }
     }
 
