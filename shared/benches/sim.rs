@@ -8,8 +8,8 @@ mod support;
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use netloom_core::reach::reach;
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use netloom_core::reach::{reach, Matrix};
 use netloom_core::sim::{simulate, Probe, Simulator};
 
 fn ping_seed_lab(c: &mut Criterion) {
@@ -42,8 +42,26 @@ fn big(c: &mut Criterion) {
         b.iter(|| simulate(black_box(&t), &probe))
     });
     g.bench_function("reach (whole report)", |b| b.iter(|| reach(black_box(&t))));
+    g.bench_function("reach (whole report, compact Matrix)", |b| {
+        b.iter(|| Matrix::new(black_box(&t)))
+    });
     g.finish();
 }
 
-criterion_group!(benches, ping_seed_lab, big);
+/// 10,000 vms: 100 million pairs, several seconds an iteration. Only the
+/// compact report: the expanded one would take some 40 GB.
+fn huge(c: &mut Criterion) {
+    let t = support::lab(&support::generated(100, 100));
+    let mut g = c.benchmark_group("generated 100 hosts x 100 vms");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(60))
+        .warm_up_time(Duration::from_secs(1));
+    g.bench_function("reach (whole report, compact Matrix)", |b| {
+        b.iter(|| Matrix::new(black_box(&t)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, ping_seed_lab, big, huge);
 criterion_main!(benches);

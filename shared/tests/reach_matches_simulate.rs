@@ -3,7 +3,7 @@
 
 mod support;
 
-use netloom_core::reach::{reach, Source};
+use netloom_core::reach::{reach, Matrix, Source};
 use netloom_core::sim::{Probe, Simulator};
 use netloom_core::Topology;
 
@@ -11,6 +11,12 @@ fn check(name: &str, t: &Topology) -> usize {
     let report = reach(t);
     assert_eq!(report.source, Source::Simulation);
     assert_eq!(report.topology, t.name);
+    // The CLI streams the compact report's JSON: the report's own, to the byte.
+    assert_eq!(
+        serde_json::to_string_pretty(&Matrix::new(t)).unwrap(),
+        serde_json::to_string_pretty(&report).unwrap(),
+        "{name}"
+    );
     let sim = Simulator::new(t);
     for r in &report.results {
         let from = t.resolve_node(&r.from).unwrap();

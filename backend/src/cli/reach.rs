@@ -1,10 +1,11 @@
 //! `netloom reach FILE [--json]`: the predicted reachability report.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-use netloom_core::reach::{reach, ReachReport};
+use netloom_core::reach::{Matrix, Pair};
 
 use super::load_topology;
 
@@ -29,14 +30,11 @@ pub fn run(args: Args) -> ExitCode {
         Ok(t) => t,
         Err(code) => return code,
     };
-    let report = reach(&topo);
+    let report = Matrix::new(&topo);
     if args.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("netloom reach: {e}");
-                return ExitCode::from(2);
-            }
+        if let Err(e) = write_json(&report) {
+            eprintln!("netloom reach: {e}");
+            return ExitCode::from(2);
         }
     } else {
         print!("{}", render(&report));
@@ -44,92 +42,113 @@ pub fn run(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The report as JSON, line by line: 10,000 vms make about 15 GB of it.
+fn write_json(report: &Matrix) -> std::io::Result<()> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, report)?;
+    writeln!(out)?;
+    out.flush()
+}
+
 /// Senders down, addresses across: `✓` (answers), `x` (fails), `-` (own address);
-/// then the failures with their reasons.
-fn render(report: &ReachReport) -> String {
+/// then the failures with their reasons. One pass over the pairs, words made
+/// only for the failures listed.
+fn render(report: &Matrix) -> String {
+    let (mut ok, mut pairs) = (0, 0);
+    let mut senders: Vec<&str> = Vec::new();
+    let mut last_sender = None;
+    let mut targets: BTreeMap<usize, &str> = BTreeMap::new();
+    let mut failed = Vec::new();
+    let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in report.pairs() {
+        pairs += 1;
+        // Pairs come sender by sender.
+        if last_sender != Some(p.sender()) {
+            last_sender = Some(p.sender());
+            senders.push(p.from());
+        }
+        // Past MAX_COLUMNS only their number matters (no grid).
+        if targets.len() <= MAX_COLUMNS {
+            targets.entry(p.target()).or_insert(p.to());
+        }
+        if p.ok() {
+            ok += 1;
+            continue;
+        }
+        *by_reason.entry(why(&p)).or_default() += 1;
+        if failed.len() <= MAX_LISTED {
+            failed.push(p);
+        }
+    }
     let mut out = String::new();
-    let ok = report.results.iter().filter(|r| r.ok).count();
     let _ = writeln!(
         out,
-        "reach {} ({}): {ok} of {} pairs answer ping",
-        report.topology,
-        match report.source {
-            netloom_core::reach::Source::Simulation => "simulation",
-            netloom_core::reach::Source::Real => "real",
-        },
-        report.results.len()
+        "reach {} (simulation): {ok} of {pairs} pairs answer ping",
+        report.topology()
     );
-    let mut senders: Vec<&str> = Vec::new();
-    let mut targets: Vec<&str> = Vec::new();
-    for r in &report.results {
-        if !senders.contains(&r.from.as_str()) {
-            senders.push(&r.from);
-        }
-        if !targets.contains(&r.to.as_str()) {
-            targets.push(&r.to);
-        }
-    }
-    // Addresses in numeric order (each sender skips its own, so first appearance would not do).
-    targets.sort_by_key(|t| t.parse::<std::net::Ipv4Addr>().ok());
-    let cell: BTreeMap<(&str, &str), bool> = report
-        .results
-        .iter()
-        .map(|r| ((r.from.as_str(), r.to.as_str()), r.ok))
-        .collect();
     if targets.len() <= MAX_COLUMNS {
-        let w0 = senders.iter().map(|s| s.len()).max().unwrap_or(0).max(4);
-        out.push('\n');
-        // Addresses are long: number the columns, with a legend below.
-        let _ = write!(out, "{:w0$} ", "");
-        for n in 1..=targets.len() {
-            let _ = write!(out, "{n:>3}");
-        }
-        out.push('\n');
-        for s in &senders {
-            let _ = write!(out, "{s:w0$} ");
-            for t in &targets {
-                let c = match cell.get(&(*s, *t)) {
-                    Some(true) => '✓',
-                    Some(false) => 'x',
-                    None => '-',
-                };
-                let _ = write!(out, "  {c}");
-            }
-            out.push('\n');
-        }
-        out.push('\n');
-        for (n, t) in targets.iter().enumerate() {
-            let _ = writeln!(out, "{:>3}  {t}", n + 1);
-        }
+        let mut targets: Vec<&str> = targets.into_values().collect();
+        // Addresses in numeric order (each sender skips its own, so first appearance would not do).
+        targets.sort_by_key(|t| t.parse::<std::net::Ipv4Addr>().ok());
+        grid(&mut out, report, &senders, &targets);
     }
-    let failed: Vec<_> = report.results.iter().filter(|r| !r.ok).collect();
     if failed.is_empty() {
         return out;
     }
     out.push('\n');
     if failed.len() <= MAX_LISTED {
-        for r in failed {
-            let why = r
-                .reason
-                .map(|x| x.to_string())
-                .unwrap_or_else(|| "failed".into());
-            let _ = writeln!(out, "{} -> {}: {why}: {}", r.from, r.to, r.detail);
+        for p in failed {
+            let _ = writeln!(
+                out,
+                "{} -> {}: {}: {}",
+                p.from(),
+                p.to(),
+                why(&p),
+                p.detail()
+            );
         }
     } else {
-        let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
-        for r in failed {
-            *by_reason
-                .entry(
-                    r.reason
-                        .map(|x| x.to_string())
-                        .unwrap_or_else(|| "failed".into()),
-                )
-                .or_default() += 1;
-        }
         for (why, n) in by_reason {
             let _ = writeln!(out, "{n:>8} pairs: {why}");
         }
         let _ = writeln!(out, "(--json lists every pair with its detail)");
     }
     out
+}
+
+/// A failed pair's reason in words (a predicted failure always has one).
+fn why(p: &Pair) -> &'static str {
+    p.reason().map_or("failed", |r| r.as_str())
+}
+
+/// The matrix of a report with few addresses, and its legend.
+fn grid(out: &mut String, report: &Matrix, senders: &[&str], targets: &[&str]) {
+    let cell: BTreeMap<(&str, &str), bool> = report
+        .pairs()
+        .map(|p| ((p.from(), p.to()), p.ok()))
+        .collect();
+    let w0 = senders.iter().map(|s| s.len()).max().unwrap_or(0).max(4);
+    out.push('\n');
+    // Addresses are long: number the columns, with a legend below.
+    let _ = write!(out, "{:w0$} ", "");
+    for n in 1..=targets.len() {
+        let _ = write!(out, "{n:>3}");
+    }
+    out.push('\n');
+    for s in senders {
+        let _ = write!(out, "{s:w0$} ");
+        for t in targets {
+            let c = match cell.get(&(*s, *t)) {
+                Some(true) => '✓',
+                Some(false) => 'x',
+                None => '-',
+            };
+            let _ = write!(out, "  {c}");
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for (n, t) in targets.iter().enumerate() {
+        let _ = writeln!(out, "{:>3}  {t}", n + 1);
+    }
 }

@@ -4,7 +4,7 @@
 //! upstream router) with interfaces, addresses (DHCP leases applied) and
 //! routing tables.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -27,7 +27,17 @@ pub struct Net<'t> {
     /// Per guest: the address its DHCP server would offer next.
     pub next_free: Vec<Option<Ipv4Addr>>,
     /// Who owns each address (a guest answers for all of its addresses on any interface).
-    owners: BTreeMap<Ipv4Addr, StackId>,
+    owners: HashMap<Ipv4Addr, Owner>,
+}
+
+/// An address's owner, and where it answers ARP for it in the usual case.
+#[derive(Clone, Copy)]
+struct Owner {
+    stack: StackId,
+    /// The domain of the interface holding the address, and the owner's first
+    /// interface in it: `reach` asks about this domain nearly every time, and
+    /// the answer is then found without reading the owner's interfaces.
+    home: (Domain, usize),
 }
 
 pub struct Switch {
@@ -119,6 +129,34 @@ pub struct RouteEntry {
 
 /// A layer-2 broadcast domain: (segment, VLAN).
 pub type Domain = (usize, u16);
+
+/// Why an ARP request got no answer (see [`Net::arp_miss`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArpMiss {
+    /// No interface has the address.
+    NoOwner,
+    /// The owner's interface (stack, interface) is on an untagged port of the
+    /// segment, and the request came in a VLAN.
+    Tagged(StackId, usize),
+    /// The owner is the only one in the domain: it sent the request itself.
+    Own(StackId),
+    /// The owner's interface (stack, interface) is on the segment, in another VLAN.
+    OtherVlan(StackId, usize),
+    /// The owner is not on the segment.
+    OffSegment(StackId),
+}
+
+impl ArpMiss {
+    pub fn reason(self) -> DropReason {
+        match self {
+            ArpMiss::Tagged(..) => DropReason::TaggedFrameAtGuest,
+            ArpMiss::OtherVlan(..) => DropReason::VlanMismatch,
+            ArpMiss::NoOwner | ArpMiss::Own(_) | ArpMiss::OffSegment(_) => {
+                DropReason::NeighborUnreachable
+            }
+        }
+    }
+}
 
 impl<'t> Net<'t> {
     pub fn new(topo: &'t Topology) -> Net<'t> {
@@ -307,27 +345,39 @@ impl<'t> Net<'t> {
             });
         }
 
-        let mut owners = BTreeMap::new();
-        for (s, st) in stacks.iter().enumerate() {
-            for i in &st.ifaces {
-                if let Some(a) = i.addr {
-                    owners.entry(a.addr()).or_insert(s);
-                }
-            }
-        }
-        Net {
+        let mut net = Net {
             topo,
             switches,
             stacks,
             leases: alloc.leases,
             next_free: alloc.next_free,
-            owners,
+            owners: HashMap::new(),
+        };
+        net.owners = net.find_owners();
+        net
+    }
+
+    fn find_owners(&self) -> HashMap<Ipv4Addr, Owner> {
+        let mut owners = HashMap::new();
+        for (s, st) in self.stacks.iter().enumerate() {
+            for (i, ifc) in st.ifaces.iter().enumerate() {
+                let Some(a) = ifc.addr else { continue };
+                owners.entry(a.addr()).or_insert_with(|| {
+                    let domain = self.domain(s, i);
+                    let first = (0..=i).find(|&j| self.domain(s, j) == domain);
+                    Owner {
+                        stack: s,
+                        home: (domain, first.unwrap_or(i)),
+                    }
+                });
+            }
         }
+        owners
     }
 
     /// The stack that owns an address.
     pub fn owner(&self, addr: Ipv4Addr) -> Option<StackId> {
-        self.owners.get(&addr).copied()
+        self.owners.get(&addr).map(|o| o.stack)
     }
 
     /// Is `addr` one of this stack's own addresses (on any interface)?
@@ -399,63 +449,74 @@ impl<'t> Net<'t> {
     /// an interface of the address's owner that receives the domain's
     /// broadcasts untagged (weak host: any of the owner's interfaces answers).
     pub fn arp_answerer(&self, domain: Domain, addr: Ipv4Addr) -> Option<(StackId, usize)> {
-        let s = self.owner(addr)?;
+        let Owner { stack: s, home } = *self.owners.get(&addr)?;
+        if home.0 == domain {
+            return Some((s, home.1));
+        }
         (0..self.stacks[s].ifaces.len())
             .find(|&i| self.domain(s, i) == domain)
             .map(|i| (s, i))
     }
 
+    /// Why nobody answered ARP for `addr` in `domain`, with the words a
+    /// trace gives.
+    pub fn arp_failure(&self, domain: Domain, addr: Ipv4Addr) -> (DropReason, String) {
+        let miss = self.arp_miss(domain, addr);
+        (miss.reason(), self.arp_miss_words(miss, domain.1, addr))
+    }
+
     /// Why nobody answered ARP for `addr` in `domain`: the owner is on this
     /// segment in another VLAN, or on an untagged port where the request
-    /// arrived tagged, or not on this segment at all.
-    pub fn arp_failure(&self, domain: Domain, addr: Ipv4Addr) -> (DropReason, String) {
+    /// arrived tagged, or not on this segment at all. No words: `reach`
+    /// makes them only for the pairs it writes out.
+    pub fn arp_miss(&self, domain: Domain, addr: Ipv4Addr) -> ArpMiss {
         let (segment, vlan) = domain;
         let Some(s) = self.owner(addr) else {
-            return (
-                DropReason::NeighborUnreachable,
-                format!("no ARP reply for {addr}: no interface has that address"),
-            );
+            return ArpMiss::NoOwner;
         };
-        let st = &self.stacks[s];
-        let on_segment: Vec<&Iface> = st
-            .ifaces
-            .iter()
-            .filter(|i| self.switches[i.sw].segment == segment)
-            .collect();
-        let name = &st.label;
+        let on_segment = || {
+            let ifaces = self.stacks[s].ifaces.iter().enumerate();
+            ifaces.filter(move |(_, i)| self.switches[i.sw].segment == segment)
+        };
         if vlan != 0 {
-            if let Some(i) = on_segment
-                .iter()
-                .find(|i| self.switches[i.sw].ports[i.port].tag.is_none())
-            {
-                return (
-                    DropReason::TaggedFrameAtGuest,
-                    format!("no ARP reply for {addr}: {name} {} is on an untagged port, so the request in VLAN {vlan} reached it tagged and it dropped it", i.name),
-                );
+            let untagged = |i: &Iface| self.switches[i.sw].ports[i.port].tag.is_none();
+            if let Some((i, _)) = on_segment().find(|(_, i)| untagged(i)) {
+                return ArpMiss::Tagged(s, i);
             }
         }
-        if on_segment.iter().any(|i| i.vlan == vlan) {
+        if on_segment().any(|(_, i)| i.vlan == vlan) {
             // Only the owner itself is in the domain: nobody hears its own request.
-            return (
-                DropReason::NeighborUnreachable,
-                format!("no ARP reply for {addr}: it is {name}'s own address"),
-            );
+            return ArpMiss::Own(s);
         }
-        if let Some(i) = on_segment.first() {
-            return (
-                DropReason::VlanMismatch,
-                format!(
-                    "no ARP reply for {addr}: {name} {} is on this segment but in {}, not {}",
-                    i.name,
-                    vlan_name(i.vlan),
-                    vlan_name(vlan)
-                ),
-            );
+        match on_segment().next() {
+            Some((i, _)) => ArpMiss::OtherVlan(s, i),
+            None => ArpMiss::OffSegment(s),
         }
-        (
-            DropReason::NeighborUnreachable,
-            format!("no ARP reply for {addr}: {name} is not on this layer-2 segment"),
-        )
+    }
+
+    /// The detail of an ARP request for `addr` in `vlan` that got no answer.
+    pub fn arp_miss_words(&self, miss: ArpMiss, vlan: u16, addr: Ipv4Addr) -> String {
+        let name = |s: StackId| &self.stacks[s].label;
+        let iface = |s: StackId, i: usize| &self.stacks[s].ifaces[i];
+        match miss {
+            ArpMiss::NoOwner => format!("no ARP reply for {addr}: no interface has that address"),
+            ArpMiss::Tagged(s, i) => format!(
+                "no ARP reply for {addr}: {} {} is on an untagged port, so the request in VLAN {vlan} reached it tagged and it dropped it",
+                name(s),
+                iface(s, i).name
+            ),
+            ArpMiss::Own(s) => format!("no ARP reply for {addr}: it is {}'s own address", name(s)),
+            ArpMiss::OtherVlan(s, i) => format!(
+                "no ARP reply for {addr}: {} {} is on this segment but in {}, not {}",
+                name(s),
+                iface(s, i).name,
+                vlan_name(iface(s, i).vlan),
+                vlan_name(vlan)
+            ),
+            ArpMiss::OffSegment(s) => {
+                format!("no ARP reply for {addr}: {} is not on this layer-2 segment", name(s))
+            }
+        }
     }
 
     pub fn node_kind(&self, s: StackId) -> NodeKind {
