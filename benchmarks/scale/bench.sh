@@ -44,7 +44,7 @@ range() { sort -n | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.2f-%.2f", lo, hi}'
 daemons_kib() {
     local rss=0 pss=0 p exe
     for p in /proc/[0-9]*; do
-        exe=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
+        exe=$({ tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null) || continue
         case "$exe" in
         *"/run/netloom/$NAME/"*) ;;
         *) continue ;;
