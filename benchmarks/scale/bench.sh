@@ -8,14 +8,19 @@
 # and where the time went (`apply -v` / `destroy -v`: each kind of step, how
 # many, their median and slowest ms, and when the last one ended). Run as root:
 #   bash benchmarks/scale/bench.sh                 (HOSTS="10 20 50 100" RUNS=3 VMS=10)
+# NETLOOM=PATH measures another build (e.g. an older commit's) instead.
 # The per-step tables and raw logs go to $OUT (default: a new temporary
 # directory, printed at the end). It creates only topology bench-scale
 # (namespaces nl-bench-scale.*), and destroys it on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-T=${CARGO_TARGET_DIR:-target}
-cargo build -q --release -p netloom
-NL=$(realpath "$T/release/netloom")
+if [ -n "${NETLOOM:-}" ]; then
+    NL=$(realpath "$NETLOOM")
+else
+    T=${CARGO_TARGET_DIR:-target}
+    cargo build -q --release -p netloom
+    NL=$(realpath "$T/release/netloom")
+fi
 HOSTS=${HOSTS:-10 20 50 100}; RUNS=${RUNS:-3}; VMS=${VMS:-10}
 NAME=bench-scale
 OUT=${OUT:-$(mktemp -d)}

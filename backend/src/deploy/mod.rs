@@ -27,6 +27,7 @@ pub mod status;
 pub mod verify;
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -581,15 +582,27 @@ pub fn run_target<'a>(
                     .iter()
                     .partition(|s| has_ovs && s.action != Action::Delete && on_ovs_devices(s));
                 deferred.extend(later);
-                // Nothing of the sandbox's needs a host's OVS daemons, so the
-                // links are made while they start; the hosts' steps come after.
-                let (daemons, now): (Vec<&Step>, Vec<&Step>) = now.into_iter().partition(|s| {
-                    s.action == Action::Create && matches!(s.resource, Resource::OvsDaemons { .. })
-                });
-                if !daemons.is_empty() {
-                    starting.push(
-                        sc.spawn(move || run_parallel(topology, tp, &daemons, progress, fail_at)),
-                    );
+                // Nothing else of the sandbox's needs the hosts' OVS daemons and
+                // agents, so the links are made while they start (each kind on
+                // workers of its own); the hosts' steps come after.
+                let starts = |s: &&Step, daemons: bool| {
+                    s.action == Action::Create
+                        && match s.resource {
+                            Resource::OvsDaemons { .. } => daemons,
+                            Resource::Agent { .. } => !daemons,
+                            _ => false,
+                        }
+                };
+                let (daemons, now): (Vec<&Step>, Vec<&Step>) =
+                    now.into_iter().partition(|s| starts(s, true));
+                let (agents, now): (Vec<&Step>, Vec<&Step>) =
+                    now.into_iter().partition(|s| starts(s, false));
+                for background in [daemons, agents] {
+                    if !background.is_empty() {
+                        starting.push(sc.spawn(move || {
+                            run_parallel(topology, tp, &background, progress, fail_at)
+                        }));
+                    }
                 }
                 count += run_parallel(topology, tp, &now, progress, fail_at)?;
             }
@@ -624,11 +637,9 @@ fn host_goes(topology: &str, tp: &TargetPlan, rows: &[&Step]) -> bool {
 }
 
 /// Steps of one rank at once, at most 16 running (2 cores, and every step
-/// has its own thread anyway); returns how many ran. Each worker takes the
-/// next step when it finishes one, so a slow step holds up only itself (in
-/// fixed chunks of 16, each chunk waited for its slowest: 100 hosts' agents
-/// and daemons started in 7 rounds). After a failure no further step starts;
-/// the error is that of the first failed step in the group's order.
+/// has its own thread anyway); returns how many ran. After a failure no
+/// further step starts; the error is that of the first failed step in the
+/// group's order.
 fn run_parallel(
     topology: &str,
     tp: &TargetPlan,
@@ -636,32 +647,62 @@ fn run_parallel(
     progress: Progress,
     fail_at: Option<&str>,
 ) -> Result<usize, ApplyError> {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let errors = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|sc| {
-        for _ in 0..group.len().min(16) {
-            sc.spawn(|| {
-                while !failed.load(Ordering::SeqCst) {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(s) = group.get(i) else { break };
-                    if let Err(e) = run_one(topology, &tp.target, s, progress, fail_at) {
-                        failed.store(true, Ordering::SeqCst);
-                        errors
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push((i, e));
-                    }
-                }
-            });
+    let results = on_workers(group, 16, |s| {
+        match run_one(topology, &tp.target, s, progress, fail_at) {
+            Ok(()) => ControlFlow::Continue(Ok(())),
+            Err(e) => ControlFlow::Break(Err(e)),
         }
     });
-    let errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
-    match errors.into_iter().min_by_key(|(i, _)| *i) {
-        Some((_, e)) => Err(e),
-        None => Ok(group.len()),
+    for r in results.into_iter().flatten() {
+        r?;
     }
+    Ok(group.len())
+}
+
+/// `f` on each item, on at most `width` threads that each take the next item
+/// as they finish one, so a slow item holds up only its own thread (in fixed
+/// chunks, each chunk waited for its slowest: 100 hosts' agents started in 7
+/// rounds). Once `f` breaks, no further item is taken. The results are in
+/// the items' order, `None` for an item not taken.
+fn on_workers<T: Sync, R: Send>(
+    items: &[T],
+    width: usize,
+    f: impl Fn(&T) -> ControlFlow<R, R> + Sync,
+) -> Vec<Option<R>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let done: Vec<Vec<(usize, R)>> = std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..items.len().min(width))
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut mine = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(item) = items.get(i) else { break };
+                        let r = match f(item) {
+                            ControlFlow::Continue(r) => r,
+                            ControlFlow::Break(r) => {
+                                stop.store(true, Ordering::SeqCst);
+                                r
+                            }
+                        };
+                        mine.push((i, r));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|h| h.join().expect("worker thread"))
+            .collect()
+    });
+    let mut out: Vec<Option<R>> = items.iter().map(|_| None).collect();
+    for (i, r) in done.into_iter().flatten() {
+        out[i] = Some(r);
+    }
+    out
 }
 
 /// The configuration ovs-vswitchd must reach before addresses go on its
