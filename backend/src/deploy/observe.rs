@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use ipnet::Ipv4Net;
@@ -117,44 +118,42 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         }
     }
 
-    // Read every namespace in parallel, each on its own thread inside it.
-    let views: BTreeMap<String, NsView> = std::thread::scope(|sc| {
-        let handles: Vec<_> = nss
-            .iter()
-            .map(|ns| {
-                let keys = want_sysctl.get(ns).cloned().unwrap_or_default();
-                let devs = want_tx.get(ns).cloned().unwrap_or_default();
-                let ns2 = ns.clone();
-                sc.spawn(move || {
-                    let v = nl::with_netlink(&ns2, move |n| {
-                        let mut v = NsView {
-                            links: n.links()?,
-                            addrs: n.addrs()?,
-                            routes: n.routes()?,
-                            ..Default::default()
-                        };
-                        // Only the sysctls plans set: the key names a file.
-                        for k in keys {
-                            let Ok(key) = super::confine::SysctlKey::parse(&k) else {
-                                continue;
-                            };
-                            if let Ok(val) = nl::sysctl_get(key) {
-                                v.sysctls.insert(k, val);
-                            }
-                        }
-                        for d in devs {
-                            if let Ok(on) = nl::tx_csum(&d) {
-                                v.tx_on.insert(d, on);
-                            }
-                        }
-                        Ok(v)
-                    });
-                    (ns2, v.unwrap_or_default())
-                })
-            })
+    // Read the namespaces 16 at a time, each on a thread of its own inside it
+    // (all at once, 1,100 threads at 100 hosts, took 0.25 s instead of 0.15).
+    let read = |ns: &String| {
+        let keys = want_sysctl.get(ns).cloned().unwrap_or_default();
+        let devs = want_tx.get(ns).cloned().unwrap_or_default();
+        nl::with_netlink(ns, move |n| {
+            let mut v = NsView {
+                links: n.links()?,
+                addrs: n.addrs()?,
+                routes: n.routes()?,
+                ..Default::default()
+            };
+            // Only the sysctls plans set: the key names a file.
+            for k in keys {
+                let Ok(key) = super::confine::SysctlKey::parse(&k) else {
+                    continue;
+                };
+                if let Ok(val) = nl::sysctl_get(key) {
+                    v.sysctls.insert(k, val);
+                }
+            }
+            for d in devs {
+                if let Ok(on) = nl::tx_csum(&d) {
+                    v.tx_on.insert(d, on);
+                }
+            }
+            Ok(v)
+        })
+        .unwrap_or_default()
+    };
+    let views: BTreeMap<String, NsView> =
+        super::on_workers(&nss, 16, |ns| ControlFlow::Continue(read(ns)))
+            .into_iter()
+            .zip(&nss)
+            .filter_map(|(v, ns)| Some((ns.clone(), v?)))
             .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
 
     // Leases: DHCP-given addresses and routes belong to the client resource.
     let mut leased: BTreeSet<(String, String)> = BTreeSet::new();
@@ -446,73 +445,88 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         .iter()
         .filter_map(|n| super::netns::inode(n).map(|i| (i, n.clone())))
         .collect();
-    for host in host_dirs {
-        let dir = format!("{run}/{host}");
-        let agent_pid = procs::alive_pid(&Path::new(&dir).join("agent.pid"));
-        if let Some(pid) = agent_pid.filter(|_| crate::agent::alive(&format!("{dir}/agent.sock"))) {
-            let ns = super::netns::pid_inode(pid)
-                .and_then(|i| ns_inodes.get(&i).cloned())
-                .unwrap_or_else(|| names::host_netns(topology, &host));
-            s.insert(
-                SANDBOX,
-                Resource::Agent {
-                    netns: ns,
-                    dir: dir.clone(),
-                },
-            );
-        }
-        if let Some(pid) = procs::ovs_running(&dir) {
-            let ns = super::netns::pid_inode(pid)
-                .and_then(|i| ns_inodes.get(&i).cloned())
-                .unwrap_or_else(|| names::host_netns(topology, &host));
-            s.insert(
-                SANDBOX,
-                Resource::OvsDaemons {
-                    netns: ns,
-                    dir: dir.clone(),
-                },
-            );
-            if let Ok(mut db) = Ovsdb::connect(&format!("{dir}/db.sock")) {
-                for r in ovs_rows(&mut db, topology) {
-                    s.insert(&host, r);
-                }
-            }
-        }
-        // dnsmasq processes of this host, and their reservations.
-        for ent in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let fname = ent.file_name().to_string_lossy().into_owned();
-            if fname.starts_with("dhcp-") && fname.ends_with(".hosts") {
-                for r in dhcp_hosts(&ent.path()) {
-                    s.insert(&host, r);
-                }
-                continue;
-            }
-            let Some(stem) = fname
-                .strip_suffix(".pid")
-                .filter(|s| s.starts_with("dhcp-"))
-            else {
-                continue;
-            };
-            let Some(pid) = procs::alive_pid(&ent.path()) else {
-                continue;
-            };
-            let Some(ns) = super::netns::pid_inode(pid).and_then(|i| ns_inodes.get(&i).cloned())
-            else {
-                continue;
-            };
-            if ns_set.contains(ns.as_str()) {
-                s.insert(
-                    &host,
-                    Resource::Dnsmasq {
-                        netns: ns,
-                        name: stem.to_string(),
-                        args: procs::cmdline_args(pid),
-                    },
-                );
+    // Each host's daemons answer on their own sockets: asked all at once.
+    let found: Vec<Vec<(String, Resource)>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = host_dirs
+            .iter()
+            .map(|host| {
+                let (run, ns_inodes, ns_set) = (&run, &ns_inodes, &ns_set);
+                sc.spawn(move || observe_host(topology, run, host, ns_inodes, ns_set))
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for (target, r) in found.into_iter().flatten() {
+        s.insert(&target, r);
+    }
+    s
+}
+
+/// What runs for `host` (its directory `run/host`): its agent, its OVS
+/// daemons and their rows, its DHCP servers and their reservations, each
+/// with the target it belongs to.
+fn observe_host(
+    topology: &str,
+    run: &str,
+    host: &str,
+    ns_inodes: &BTreeMap<u64, String>,
+    ns_set: &BTreeSet<&str>,
+) -> Vec<(String, Resource)> {
+    let mut out = Vec::new();
+    let dir = format!("{run}/{host}");
+    // The namespace a daemon runs in (the host's, unless it was moved).
+    let home = |pid: i32| {
+        super::netns::pid_inode(pid)
+            .and_then(|i| ns_inodes.get(&i).cloned())
+            .unwrap_or_else(|| names::host_netns(topology, host))
+    };
+    let agent_pid = procs::alive_pid(&Path::new(&dir).join("agent.pid"));
+    if let Some(pid) = agent_pid.filter(|_| crate::agent::alive(&format!("{dir}/agent.sock"))) {
+        let (netns, dir) = (home(pid), dir.clone());
+        out.push((SANDBOX.to_string(), Resource::Agent { netns, dir }));
+    }
+    if let Some(pid) = procs::ovs_running(&dir) {
+        let (netns, d) = (home(pid), dir.clone());
+        out.push((SANDBOX.to_string(), Resource::OvsDaemons { netns, dir: d }));
+        if let Ok(mut db) = Ovsdb::connect(&format!("{dir}/db.sock")) {
+            for r in ovs_rows(&mut db, topology) {
+                out.push((host.to_string(), r));
             }
         }
     }
-    s
+    // dnsmasq processes of this host, and their reservations.
+    for ent in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let fname = ent.file_name().to_string_lossy().into_owned();
+        if fname.starts_with("dhcp-") && fname.ends_with(".hosts") {
+            for r in dhcp_hosts(&ent.path()) {
+                out.push((host.to_string(), r));
+            }
+            continue;
+        }
+        let Some(stem) = fname
+            .strip_suffix(".pid")
+            .filter(|s| s.starts_with("dhcp-"))
+        else {
+            continue;
+        };
+        let Some(pid) = procs::alive_pid(&ent.path()) else {
+            continue;
+        };
+        let Some(ns) = super::netns::pid_inode(pid).and_then(|i| ns_inodes.get(&i).cloned()) else {
+            continue;
+        };
+        if ns_set.contains(ns.as_str()) {
+            out.push((
+                host.to_string(),
+                Resource::Dnsmasq {
+                    netns: ns,
+                    name: stem.to_string(),
+                    args: procs::cmdline_args(pid),
+                },
+            ));
+        }
+    }
+    out
 }
 
 /// The DHCP clients running in the background (`NS.DEV.pid` among the lease

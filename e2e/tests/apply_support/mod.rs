@@ -268,6 +268,26 @@ pub fn root_links() -> Vec<String> {
     v
 }
 
+/// Assert that no namespace of topology `name` has IPv6 (no address, not even
+/// a link-local one): topologies are IPv4, and IPv6's own chatter flooded big sandboxes.
+pub fn assert_no_ipv6(name: &str) {
+    let prefix = format!("nl-{name}.");
+    let nss: Vec<String> = netloom_e2e::netns_list()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(!nss.is_empty(), "no namespace of {name}");
+    for ns in nss {
+        let o = Command::new("ip")
+            .args(["-n", &ns, "-6", "-o", "addr", "show"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "ip -n {ns}: {o:?}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.trim().is_empty(), "IPv6 in {ns}: {out}");
+    }
+}
+
 /// Assert nothing of topology `name` is left: namespaces, processes, files.
 pub fn assert_no_residue(name: &str, links_before: &[String]) {
     let prefix = format!("nl-{name}.");
@@ -308,6 +328,7 @@ pub fn full_cycle(example: &str, name: &str, change: impl Fn(&str) -> (String, V
 
     let first = ok(&["apply", lab.path()]);
     assert!(first.contains("applied"), "{first}");
+    assert_no_ipv6(name);
     let d = lab.verify();
     assert!(
         d.is_empty(),
