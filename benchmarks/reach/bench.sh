@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Wall time and peak memory of `netloom reach` on the generated lab of the
 # simulator benchmarks (shared/tests/support/mod.rs `generated`), 100 hosts x
-# 100 vms by default: 10,000 vms, about 100 million pairs and 15 GB of JSON
+# 100 vms by default: 10,000 vms, about 100 million pairs and 17 GB of JSON
 # (written to a pipe, counted, not kept). Figures: docs/performance.md,
 # "Simulator". Usage: bash benchmarks/reach/bench.sh [HOSTS VMS]   (RUNS=3)
 set -euo pipefail
@@ -24,7 +24,7 @@ measure() { # label, netloom arguments...
           /usr/bin/time -f '%e %M' -o "$dir/t" ./target/release/netloom "$@" "$lab" | wc -c >"$dir/bytes" )
         echo "$(cat "$dir/t") $(cat "$dir/bytes")"
     done | sort -n | awk -v l="$label" '{ s[NR] = $1; if ($2 > m) m = $2; b = $3 } END {
-        printf "%s: wall s: min %s median %s max %s; peak RSS: max %d MB; output %d bytes\n",
+        printf "%s: wall s: min %s median %s max %s; peak RSS: max %d MB; output %.0f bytes\n",
             l, s[1], s[int((NR + 1) / 2)], s[NR], m / 1024, b }'
 }
 measure "netloom reach (text)" reach
