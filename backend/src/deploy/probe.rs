@@ -1,7 +1,8 @@
 //! Echo probes in batches, as fping sends them: one raw ICMP socket per
 //! sender namespace sends an echo request to each of its destinations, then
 //! waits a short common window for the replies; the destinations that did
-//! not answer are asked again with a longer window, [`WINDOWS`] in all. In
+//! not answer are asked again with a longer window, [`WINDOWS`] in all, and
+//! again (up to [`MAX_ROUNDS`]) while the last round still brought replies. In
 //! process, no process per ping; a sender's probes cost one socket and one
 //! thread however many destinations it has.
 //!
@@ -34,6 +35,11 @@ pub const WINDOWS: [Duration; 4] = [
     Duration::from_millis(1000),
     Duration::from_millis(1500),
 ];
+
+/// Rounds in all while the last one still brought replies: a network just
+/// built (switches learning, ARP resolving under load) answers some first
+/// contacts only after [`WINDOWS`]; one that stays silent ends with them.
+pub const MAX_ROUNDS: usize = 8;
 
 /// Requests a second, all probers of this process together, unless
 /// `NETLOOM_PROBE_RATE` says otherwise: at 20 hosts x 10 vms, 10,000 lost a
@@ -118,7 +124,8 @@ pub fn echo_all(
     let mut out: Vec<Option<Echo>> = vec![None; dests.len()];
     let mut sent: Vec<Instant> = vec![Instant::now(); dests.len()];
     let mut left = dests.len();
-    for (round, window) in WINDOWS.iter().enumerate() {
+    for round in 0..MAX_ROUNDS {
+        let window = WINDOWS[round.min(WINDOWS.len() - 1)];
         for (i, to) in dests.iter().enumerate() {
             if out[i].is_some() {
                 continue;
@@ -136,7 +143,8 @@ pub fn echo_all(
                 Err(_) => {}
             }
         }
-        let deadline = Instant::now() + *window;
+        let deadline = Instant::now() + window;
+        let mut answered = 0;
         while left > 0 {
             let now = Instant::now();
             if now >= deadline {
@@ -150,10 +158,12 @@ pub fn echo_all(
                 let e = Echo::Reply(sent[i].elapsed().as_secs_f64() * 1000.0);
                 out[i] = Some(e);
                 left -= 1;
+                answered += 1;
                 on_end(i, e);
             }
         }
-        if left == 0 || round + 1 == WINDOWS.len() {
+        // Past the base rounds, only a network still answering is asked again.
+        if left == 0 || (round + 1 >= WINDOWS.len() && answered == 0) {
             break;
         }
     }
