@@ -240,13 +240,19 @@ pub fn ping(
         Answer::Pinged(v) => Some(v),
         _ => None,
     })?;
-    if oks.len() != pings.len() {
-        return Err(AgentError::Protocol {
+    one_each(peer, oks, pings.len(), "pings")
+}
+
+/// An answer with one item per item asked (`what`), or a protocol error.
+fn one_each<T>(peer: &Peer, v: Vec<T>, asked: usize, what: &str) -> Result<Vec<T>, AgentError> {
+    if v.len() == asked {
+        Ok(v)
+    } else {
+        Err(AgentError::Protocol {
             addr: peer.addr.clone(),
-            message: format!("{} ping results for {} pings", oks.len(), pings.len()),
-        });
+            message: format!("{} answers for {asked} {what}", v.len()),
+        })
     }
-    Ok(oks)
 }
 
 /// The IPv4 addresses in each of these namespaces of an agent's host, in order.
@@ -263,13 +269,7 @@ pub fn addrs(
         Answer::Addrs(v) => Some(v),
         _ => None,
     })?;
-    if v.len() != netns.len() {
-        return Err(AgentError::Protocol {
-            addr: peer.addr.clone(),
-            message: format!("addresses of {} namespaces for {}", v.len(), netns.len()),
-        });
-    }
-    Ok(v)
+    one_each(peer, v, netns.len(), "namespaces")
 }
 
 /// Ask an agent about its host. An agent older than `HostFacts` refuses it
