@@ -90,3 +90,87 @@ fn nat_port_forward_carries_tcp() {
         "no answer through the port forward: {out:?}"
     );
 }
+
+/// `verify` also measures the port forward the design asks for (a TCP
+/// handshake from every sender to 198.51.100.2:8080, a listener on vm1:80
+/// meanwhile), agrees with `reach`, leaves no listener behind, and finds
+/// the forward missing once its nftables rule is gone.
+#[test]
+fn verify_measures_the_port_forward() {
+    if !netloom_e2e::root("verify_measures_the_port_forward") {
+        return;
+    }
+    let lab = Lab::new("nat.yaml", "e2e-natport");
+    ok(&["apply", lab.path()]);
+    assert_eq!(lab.verify(), Vec::<serde_json::Value>::new());
+    let v: serde_json::Value =
+        serde_json::from_slice(&netloom(&["verify", "--json", lab.path()]).stdout).unwrap();
+    let ports = v["report"]["ports"]
+        .as_array()
+        .expect("ports in the report");
+    let verdict = |from: &str| {
+        ports
+            .iter()
+            .find(|r| r["from"] == from && r["to"] == "198.51.100.2" && r["proto"] == "tcp:8080")
+            .unwrap_or_else(|| panic!("no tcp:8080 probe from {from}: {ports:?}"))["ok"]
+            .clone()
+    };
+    assert_eq!(verdict("internet"), true);
+    // From inside, packets reach r1 by qr0: no forward, and r1 listens on nothing.
+    assert_eq!(verdict("vm1"), false);
+    let listening = |ns: &str| {
+        let o = std::process::Command::new("ip")
+            .args(["netns", "exec", ns, "ss", "-Hltn"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    assert_eq!(
+        listening("nl-e2e-natport.node1.vm1").trim(),
+        "",
+        "a listener left behind"
+    );
+
+    let r1 = "nl-e2e-natport.node1.router.r1";
+    let o = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            r1,
+            "nft",
+            "flush",
+            "chain",
+            "ip",
+            "netloom",
+            "prerouting",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let o = netloom(&["verify", "--json", lab.path()]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "verify must report the broken forward"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let diff = v["disagreements"].as_array().unwrap();
+    assert_eq!(
+        diff.iter()
+            .map(|d| (
+                d["from"].clone(),
+                d["to"].clone(),
+                d["proto"].clone(),
+                d["real"].clone()
+            ))
+            .collect::<Vec<_>>(),
+        vec![(
+            "internet".into(),
+            "198.51.100.2".into(),
+            "tcp:8080".into(),
+            false.into()
+        )],
+        "{diff:?}"
+    );
+    ok(&["destroy", lab.path()]);
+}

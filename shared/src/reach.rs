@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::sim::net::{ArpMiss, Net, StackId, StackKind};
 use crate::sim::packet::DEFAULT_TTL;
-use crate::topology::{IfaceAddr, NodeRef, Topology};
-use crate::trace::DropReason;
+use crate::sim::{Probe as SimProbe, Proto, Simulator};
+use crate::topology::{GuestKind, IfaceAddr, L4Proto, NodeRef, Topology};
+use crate::trace::{Disposition, DropReason};
 
 /// Where a report's verdicts come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +43,10 @@ pub struct ReachReport {
     pub topology: String,
     pub source: Source,
     pub results: Vec<ReachResult>,
+    /// Extra key: the TCP connections the design asks for (see [`ports`]);
+    /// left out when it has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ReachResult>,
 }
 
 /// One sender/address pair.
@@ -51,7 +56,8 @@ pub struct ReachResult {
     pub from: String,
     /// An IPv4 address.
     pub to: String,
-    /// Always `icmp` (echo request of the default size).
+    /// `icmp` (echo request of the default size) in `results`, `tcp:PORT`
+    /// (a connection to that port) in `ports`.
     pub proto: String,
     /// An echo reply came back.
     pub ok: bool,
@@ -87,21 +93,31 @@ pub struct Probe {
     pub done: usize,
     /// Pairs the measurement holds in all (the report's length).
     pub total: usize,
+    /// Extra key: `tcp:PORT` for a connection probe (a line of the report's
+    /// `ports`); absent for a ping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto: Option<String>,
+    /// Why a connection probe failed, when it did (pings fail in one way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl Probe {
     /// The pair's line in the measured report.
     pub fn result(&self) -> ReachResult {
+        let detail = match (&self.proto, &self.detail) {
+            (_, Some(d)) => d.clone(),
+            (Some(_), None) if self.ok => "connection established (SYN-ACK received)".into(),
+            (Some(_), None) => "no connection".into(),
+            (None, None) if self.ok => "echo reply received".into(),
+            (None, None) => "no echo reply within 2 s".into(),
+        };
         ReachResult {
             from: self.from.clone(),
             to: self.to.clone(),
-            proto: "icmp".into(),
+            proto: self.proto.clone().unwrap_or_else(|| "icmp".into()),
             ok: self.ok,
-            detail: if self.ok {
-                "echo reply received".into()
-            } else {
-                "no echo reply within 2 s".into()
-            },
+            detail,
             reason: None,
         }
     }
@@ -147,7 +163,78 @@ pub fn reach(topo: &Topology) -> ReachReport {
         topology: topo.name.clone(),
         source: Source::Simulation,
         results: m.pairs().map(|p| p.result()).collect(),
+        ports: m.ports.clone(),
     }
+}
+
+/// A TCP port the design asks to reach: a router's port forward (`dnat`
+/// with `proto: tcp`), at the address of the interface it listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortTarget {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    /// Where the router forwards it: the listener `verify` starts there.
+    pub to: Ipv4Addr,
+    pub to_port: u16,
+}
+
+/// Every TCP port forward of the design, in file order (routers' static
+/// addresses only: a router's interfaces cannot use DHCP).
+pub fn port_targets(topo: &Topology) -> Vec<PortTarget> {
+    let mut out = Vec::new();
+    for g in &topo.guests {
+        let GuestKind::Router(nat) = &g.kind else {
+            continue;
+        };
+        for d in nat.dnat.iter().filter(|d| d.proto == L4Proto::Tcp) {
+            if let Some(IfaceAddr::Static(a)) = g.ifaces.get(d.in_iface).map(|i| i.addr) {
+                out.push(PortTarget {
+                    addr: a.addr(),
+                    port: d.port,
+                    to: d.to,
+                    to_port: d.to_port,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The predicted `ports` of a report: every sender connects to every
+/// [`port_targets`] entry (a TCP SYN, ok when the SYN-ACK is back), each
+/// traced by the simulator.
+pub fn ports(topo: &Topology) -> Vec<ReachResult> {
+    let targets = port_targets(topo);
+    if targets.is_empty() {
+        return Vec::new();
+    }
+    let sim = Simulator::new(topo);
+    let mut out = Vec::new();
+    for from in senders(topo) {
+        let label = &sim.net().stacks[sim.net().stack_of(from)].label;
+        for t in &targets {
+            let proto = Proto::Tcp(t.port);
+            let trace = sim.simulate(&SimProbe {
+                from,
+                to: t.addr,
+                proto,
+                size: None,
+            });
+            let (ok, detail, reason) = match trace.disposition {
+                Disposition::Delivered { detail } => (true, detail, None),
+                Disposition::Dropped { reason, detail, .. } => (false, detail, Some(reason)),
+            };
+            out.push(ReachResult {
+                from: label.clone(),
+                to: t.addr.to_string(),
+                proto: proto.to_string(),
+                ok,
+                detail,
+                reason,
+            });
+        }
+    }
+    out
 }
 
 /// Addresses walked to by every sender of a block before the next ones.
@@ -176,6 +263,8 @@ pub struct Matrix<'t> {
     outcomes: Vec<Outcome>,
     /// Sender-major, `targets.len()` per sender: an index into `outcomes`, or [`OWN`].
     cells: Vec<u32>,
+    /// The report's `ports` (few: senders times TCP port forwards).
+    pub ports: Vec<ReachResult>,
 }
 
 impl<'t> Matrix<'t> {
@@ -203,6 +292,7 @@ impl<'t> Matrix<'t> {
             targets,
             outcomes,
             cells,
+            ports: ports(topo),
         }
     }
 
@@ -273,10 +363,15 @@ impl Serialize for Matrix<'_> {
                 s.collect_seq(self.0.pairs().map(|p| p.result()))
             }
         }
-        let mut r = s.serialize_struct("ReachReport", 3)?;
+        let mut r = s.serialize_struct("ReachReport", 4)?;
         r.serialize_field("topology", self.topology())?;
         r.serialize_field("source", &Source::Simulation)?;
         r.serialize_field("results", &Results(self))?;
+        if self.ports.is_empty() {
+            r.skip_field("ports")?;
+        } else {
+            r.serialize_field("ports", &self.ports)?;
+        }
         r.end()
     }
 }
@@ -741,6 +836,8 @@ mod tests {
             ms: 3.5,
             done: 3,
             total: 12,
+            proto: None,
+            detail: None,
         };
         let lost = Probe {
             owner: None,
@@ -808,6 +905,8 @@ mod tests {
             ms: 2000.0,
             done: 1,
             total: 1,
+            proto: None,
+            detail: None,
         };
         let r = p.result();
         assert_eq!(

@@ -31,10 +31,12 @@ fn printer(verbose: bool) -> impl Fn(&Event) + Sync {
             Some(o) => format!("{} ({o})", p.to),
             None => p.to.clone(),
         };
-        let verdict = match (p.ok, p.rtt_ms) {
-            (true, Some(rtt)) => format!("reply {rtt:.2} ms"),
-            (true, None) => format!("reply (probe {:.0} ms)", p.ms),
-            (false, _) => format!("no reply in {:.0} ms", p.ms),
+        let verdict = match (p.ok, p.rtt_ms, &p.proto) {
+            (true, Some(rtt), None) => format!("reply {rtt:.2} ms"),
+            (true, None, None) => format!("reply (probe {:.0} ms)", p.ms),
+            (false, _, None) => format!("no reply in {:.0} ms", p.ms),
+            (true, _, Some(proto)) => format!("{proto} connected"),
+            (false, _, Some(proto)) => format!("{proto} {}", p.result().detail),
         };
         eprintln!("{} -> {to}: {verdict} [{}/{}]", p.from, p.done, p.total);
     }
@@ -59,6 +61,10 @@ pub fn run(a: Args) -> ExitCode {
                 if r.ok { "ok" } else { "no reply" }
             );
         }
+        for r in &real.ports {
+            let verdict = if r.ok { "connected" } else { &r.detail };
+            println!("{:<14} -> {:<16} {} {verdict}", r.from, r.to, r.proto);
+        }
         let ok = real.results.iter().filter(|r| r.ok).count();
         println!(
             "{}: {} pairs, {} reachable (real)",
@@ -66,6 +72,14 @@ pub fn run(a: Args) -> ExitCode {
             real.results.len(),
             ok
         );
+        if !real.ports.is_empty() {
+            let connected = real.ports.iter().filter(|r| r.ok).count();
+            println!(
+                "{}: {} connection probes, {connected} connected (real)",
+                real.topology,
+                real.ports.len()
+            );
+        }
         if diff.is_empty() {
             println!("reality agrees with the simulation on every pair");
         } else {
@@ -76,8 +90,12 @@ pub fn run(a: Args) -> ExitCode {
                 None => "absent",
             };
             for d in &diff {
+                let proto = d
+                    .proto
+                    .as_deref()
+                    .map_or(String::new(), |p| format!(" {p}"));
                 println!(
-                    "  {} -> {}: real {}, simulation {} {}",
+                    "  {} -> {}{proto}: real {}, simulation {} {}",
                     d.from,
                     d.to,
                     show(d.real),

@@ -14,13 +14,30 @@
 //! answer can come. A neighbour that did not answer ARP (`EHOSTUNREACH`) is
 //! asked again in the next round, as a lost request is.
 //!
+//! Why announce first: a cold network's cost is ARP. Each sender asking
+//! each neighbour floods a broadcast to every port of the VLAN on every
+//! host (at 20 hosts x 10 vms, about 10,000 broadcasts through 20 userspace
+//! switches: half the switches' CPU of a first verify). So every sender
+//! first announces its addresses once (a gratuitous ARP per interface,
+//! [`announce`]); netloom's namespaces accept them (`arp_accept`, see
+//! `plan::NETNS_SYSCTLS`), so 200 broadcasts fill the neighbour tables that
+//! 10,000 would have. What this leaves unexercised is only the ARP request
+//! and reply between two guests: the broadcast path from the target, and
+//! the unicast path both ways, are still what the echo crosses. A network
+//! that drops an announcement costs nothing but time: the echo then asks
+//! by ARP as before.
+//!
+//! Connection probes ([`connect_all`]) are TCP handshakes, all of a
+//! sender's at once, non-blocking, with the kernel's own SYN retransmits;
+//! [`listen`] opens the port on the far side for as long as they run.
+//!
 //! Why a pace: every request to a new neighbour starts an ARP broadcast
 //! that the userspace datapath floods to every port of the VLAN on every
 //! host; thousands at once overflow its queues and lose most of them. All
 //! probers of a process share one pace, [`PACKETS_PER_SECOND`].
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -179,6 +196,278 @@ pub fn echo_all(
         .collect())
 }
 
+/// Send a gratuitous ARP (a request for its own address, to everyone) from
+/// each interface of namespace `ns` that has an IPv4 address, as a host
+/// that comes up does: switches learn where it is, and neighbours that
+/// accept announcements (`arp_accept`) learn its MAC.
+pub fn announce(ns: &str) -> io::Result<()> {
+    netns::run_in(ns, || -> io::Result<()> {
+        for (ifname, ip) in ipv4_interfaces()? {
+            gratuitous_arp(&ifname, ip)?;
+        }
+        Ok(())
+    })?
+}
+
+/// `(interface, address)` for each IPv4 address of the calling thread's namespace but loopback's.
+fn ipv4_interfaces() -> io::Result<Vec<(std::ffi::CString, Ipv4Addr)>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list freed below.
+    check(unsafe { libc::getifaddrs(&mut head) })?;
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: a node of the list getifaddrs made, alive until freeifaddrs.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_flags & libc::IFF_LOOPBACK as u32 != 0 {
+            continue;
+        }
+        // SAFETY: ifa_addr is valid; its family says which sockaddr it is.
+        if i32::from(unsafe { (*ifa.ifa_addr).sa_family }) != libc::AF_INET {
+            continue;
+        }
+        // SAFETY: an AF_INET address is a sockaddr_in; the name is a C string.
+        let (sin, name) = unsafe {
+            (
+                *(ifa.ifa_addr as *const libc::sockaddr_in),
+                std::ffi::CStr::from_ptr(ifa.ifa_name),
+            )
+        };
+        out.push((
+            name.to_owned(),
+            Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+        ));
+    }
+    // SAFETY: the list getifaddrs made, freed once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
+
+/// One gratuitous ARP request for `ip` out of interface `ifname`.
+fn gratuitous_arp(ifname: &std::ffi::CStr, ip: Ipv4Addr) -> io::Result<()> {
+    const ETH_P_ARP: u16 = 0x0806;
+    // SAFETY: plain socket(2); the fd is owned at once.
+    let fd = unsafe {
+        OwnedFd::from_raw_fd(check(libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            i32::from(ETH_P_ARP.to_be()),
+        ))?)
+    };
+    // SAFETY: a zeroed ifreq holds any name; the ioctls fill its union.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    let name = ifname.to_bytes();
+    if name.len() >= req.ifr_name.len() {
+        return Err(io::Error::other("interface name too long"));
+    }
+    for (d, s) in req.ifr_name.iter_mut().zip(name) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: valid fd and ifreq.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) })?;
+    // SAFETY: SIOCGIFHWADDR filled ifru_hwaddr.
+    let mac: [u8; 6] =
+        std::array::from_fn(|i| unsafe { req.ifr_ifru.ifru_hwaddr.sa_data[i] } as u8);
+    // SAFETY: valid fd and ifreq.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFINDEX, &mut req) })?;
+    // SAFETY: SIOCGIFINDEX filled ifru_ifindex.
+    let ifindex = unsafe { req.ifr_ifru.ifru_ifindex };
+    let arp = gratuitous_arp_packet(mac, ip);
+    // SAFETY: a zeroed sockaddr_ll, then filled.
+    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    to.sll_family = libc::AF_PACKET as u16;
+    to.sll_protocol = ETH_P_ARP.to_be();
+    to.sll_ifindex = ifindex;
+    to.sll_halen = 6;
+    to.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+    // SAFETY: valid fd; buffer and address live for the call, sizes match.
+    check(unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            arp.as_ptr().cast(),
+            arp.len(),
+            0,
+            (&to as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        ) as libc::c_int
+    })
+    .map(drop)
+}
+
+/// An ARP request from `mac`/`ip` for `ip` itself (RFC 5227's announcement).
+fn gratuitous_arp_packet(mac: [u8; 6], ip: Ipv4Addr) -> [u8; 28] {
+    let mut p = [0u8; 28];
+    p[0..2].copy_from_slice(&1u16.to_be_bytes()); // Ethernet
+    p[2..4].copy_from_slice(&0x0800u16.to_be_bytes()); // IPv4
+    p[4] = 6;
+    p[5] = 4;
+    p[6..8].copy_from_slice(&1u16.to_be_bytes()); // request
+    p[8..14].copy_from_slice(&mac);
+    p[14..18].copy_from_slice(&ip.octets());
+    p[24..28].copy_from_slice(&ip.octets());
+    p
+}
+
+/// A listening TCP socket on `port` of every address of namespace `ns`, for
+/// connection probes to reach; closed when dropped. `None` when something
+/// listens there already (then that answers).
+pub fn listen(ns: &str, port: u16) -> io::Result<Option<OwnedFd>> {
+    netns::run_in(ns, move || -> io::Result<Option<OwnedFd>> {
+        let fd = tcp_socket()?;
+        let one: libc::c_int = 1;
+        let addr = sockaddr(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port));
+        // SAFETY: valid fd; option and address of the sizes passed.
+        unsafe {
+            check(libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                (&one as *const libc::c_int).cast(),
+                4,
+            ))?;
+            match check(libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )) {
+                Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => return Ok(None),
+                r => r?,
+            };
+            // The kernel completes handshakes without accept(); the backlog holds them.
+            check(libc::listen(fd.as_raw_fd(), 4096))?;
+        }
+        Ok(Some(fd))
+    })?
+}
+
+/// What became of one connection probe.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Connect {
+    /// The handshake completed; its time in ms.
+    Established(f64),
+    /// The far side answered RST: nothing listens there.
+    Refused,
+    /// No answer within [`CONNECT_WAIT`] (the kernel retransmitted the SYN meanwhile).
+    Silent,
+    /// No route, or no ARP answer (`ENETUNREACH`, `EHOSTUNREACH`).
+    Unreachable,
+}
+
+/// How long a connection probe waits: the kernel sends its SYN again after
+/// 1 s and 3 s, so a lost first SYN or SYN-ACK still makes it in time.
+pub const CONNECT_WAIT: Duration = Duration::from_millis(4500);
+
+/// Connect to each of `dests` from inside namespace `ns`, all at once.
+pub fn connect_all(ns: &str, dests: &[SocketAddrV4]) -> io::Result<Vec<Connect>> {
+    let n = dests.len();
+    // A socket belongs to the namespace it was made in, whichever thread uses it.
+    let socks = netns::run_in(ns, move || (0..n).map(|_| tcp_socket()).collect::<Vec<_>>())?
+        .into_iter()
+        .collect::<io::Result<Vec<OwnedFd>>>()?;
+    let mut out: Vec<Option<Connect>> = vec![None; n];
+    let started = Instant::now();
+    for (i, (sock, to)) in socks.iter().zip(dests).enumerate() {
+        let addr = sockaddr(*to);
+        pace();
+        // SAFETY: valid fd; address of the size passed.
+        let r = check(unsafe {
+            libc::connect(
+                sock.as_raw_fd(),
+                (&addr as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        });
+        match r {
+            Ok(_) => out[i] = Some(Connect::Established(0.0)),
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => out[i] = Some(connect_error(e)),
+        }
+    }
+    let deadline = started + CONNECT_WAIT;
+    loop {
+        let mut pfds: Vec<libc::pollfd> = Vec::new();
+        let mut which: Vec<usize> = Vec::new();
+        for (i, sock) in socks.iter().enumerate().filter(|(i, _)| out[*i].is_none()) {
+            pfds.push(libc::pollfd {
+                fd: sock.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            });
+            which.push(i);
+        }
+        let now = Instant::now();
+        if pfds.is_empty() || now >= deadline {
+            break;
+        }
+        let ms = (deadline - now).as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+        // SAFETY: pfds is a valid array of its length.
+        match unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) } {
+            r if r < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            _ => {}
+        }
+        for (p, &i) in pfds.iter().zip(&which).filter(|(p, _)| p.revents != 0) {
+            let mut err: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: valid fd; err and len sized for SO_ERROR.
+            check(unsafe {
+                libc::getsockopt(
+                    p.fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_ERROR,
+                    (&mut err as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            })?;
+            out[i] = Some(if err == 0 {
+                Connect::Established(started.elapsed().as_secs_f64() * 1000.0)
+            } else {
+                connect_error(io::Error::from_raw_os_error(err))
+            });
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|c| c.unwrap_or(Connect::Silent))
+        .collect())
+}
+
+fn connect_error(e: io::Error) -> Connect {
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => Connect::Refused,
+        Some(libc::ENETUNREACH | libc::EHOSTUNREACH) => Connect::Unreachable,
+        _ => Connect::Silent,
+    }
+}
+
+/// A non-blocking IPv4 TCP socket.
+fn tcp_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the fd is owned at once.
+    Ok(unsafe {
+        OwnedFd::from_raw_fd(check(libc::socket(
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        ))?)
+    })
+}
+
+fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*a.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
 fn check(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -248,14 +537,7 @@ fn echo_request(id: u16, index: u32) -> [u8; 16] {
 
 fn send_echo(sock: &OwnedFd, to: Ipv4Addr, id: u16, index: u32) -> io::Result<()> {
     let p = echo_request(id, index);
-    let addr = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(to).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
+    let addr = sockaddr(SocketAddrV4::new(to, 0));
     // SAFETY: valid fd; buffer and address live for the call, sizes match.
     check(unsafe {
         libc::sendto(

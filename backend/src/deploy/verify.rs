@@ -7,9 +7,9 @@
 //! created, whose only links lead to other namespaces of the same topology.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
-use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::{Barrier, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
 use serde::Serialize;
@@ -78,19 +78,23 @@ pub fn real_addresses(topo: &Topology) -> Vec<Vec<Option<Ipv4Addr>>> {
 
 /// Echo each (namespace, address) pair on this machine (an agent does this
 /// for its real host), each sender's pairs in one batch, senders in
-/// parallel: whether each got its echo reply, in order.
+/// parallel after they all announced themselves: whether each got its echo
+/// reply, in order.
 pub fn ping_all(pings: &[(String, Ipv4Addr)]) -> Vec<bool> {
     let mut by_sender: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, (ns, _)) in pings.iter().enumerate() {
         by_sender.entry(ns.as_str()).or_default().push(i);
     }
     let mut oks = vec![false; pings.len()];
+    let announced = Barrier::new(by_sender.len());
     let done: Vec<(usize, bool)> = std::thread::scope(|sc| {
         let hs: Vec<_> = by_sender
             .iter()
             .map(|(ns, idx)| {
+                let announced = &announced;
                 sc.spawn(move || {
                     let dests: Vec<Ipv4Addr> = idx.iter().map(|&i| pings[i].1).collect();
+                    announce_then_wait(ns, announced);
                     let echoes = probe::echo_all(ns, &dests, |_, _| {}).unwrap_or_default();
                     idx.iter()
                         .zip(
@@ -113,9 +117,10 @@ pub fn ping_all(pings: &[(String, Ipv4Addr)]) -> Vec<bool> {
     oks
 }
 
-/// One ping to run: who sends, from which namespace, to which address
+/// One probe to run: who sends, from which namespace, to which address
 /// (and whose), and where it runs: `None` this machine, else the agent of
 /// the sender's real host.
+#[derive(Clone)]
 struct Pair {
     host: String,
     from: String,
@@ -123,10 +128,13 @@ struct Pair {
     to: Ipv4Addr,
     owner: String,
     place: Option<String>,
+    /// A connection probe to this TCP port; `None`: a ping.
+    port: Option<u16>,
 }
 
-/// What a pair found: ping's verdict and round trip, or why it was not measured.
-type Outcome = Result<(bool, Option<f64>), String>;
+/// What a pair found: its verdict, the round trip, the words of a failed
+/// connection; or why it was not measured.
+type Outcome = Result<(bool, Option<f64>, Option<String>), String>;
 
 /// Measured pairs, reported one at a time so `done` counts up in order.
 struct Tally<'a> {
@@ -137,9 +145,9 @@ struct Tally<'a> {
 
 impl Tally<'_> {
     fn record(&self, i: usize, p: &Pair, outcome: Outcome, ms: f64) {
-        let (ok, rtt_ms, unmeasured) = match outcome {
-            Ok((ok, rtt)) => (ok, rtt, None),
-            Err(e) => (false, None, Some(format!("not measured: {e}"))),
+        let (ok, rtt_ms, detail, unmeasured) = match outcome {
+            Ok((ok, rtt, detail)) => (ok, rtt, detail, None),
+            Err(e) => (false, None, None, Some(format!("not measured: {e}"))),
         };
         let mut f = self.found.lock().unwrap_or_else(PoisonError::into_inner);
         f.0 += 1;
@@ -152,10 +160,16 @@ impl Tally<'_> {
             ms,
             done: f.0,
             total: self.total,
+            proto: p.port.map(|port| format!("tcp:{port}")),
+            detail,
+        };
+        let step = match p.port {
+            None => format!("ping {} ({}) from {}", p.to, p.owner, p.from),
+            Some(port) => format!("connect to {}:{port} ({}) from {}", p.to, p.owner, p.from),
         };
         (self.progress)(&Event {
             target: p.host.clone(),
-            step: format!("ping {} ({}) from {}", p.to, p.owner, p.from),
+            step,
             ok,
             error: (!ok).then(|| unmeasured.clone().unwrap_or(probe.result().detail)),
             ms,
@@ -173,7 +187,47 @@ impl Tally<'_> {
 /// by its agent, all in one request, and reported when it answers.
 pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
     let addrs = real_addresses(topo);
-    let mut owned: Vec<(Ipv4Addr, String)> = Vec::new();
+    let owned = owners(topo, &addrs);
+    let (pairs, echoes) = pairs(topo, &addrs, &owned);
+    let total = pairs.len();
+    let tally = Tally {
+        progress,
+        total,
+        found: Mutex::new((0, vec![None; total])),
+    };
+    run_echoes(topo, &pairs[..echoes], &tally);
+    run_connects(topo, &addrs, &pairs, echoes, &tally);
+    let (_, found) = tally
+        .found
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    let mut results: Vec<ReachResult> = found
+        .into_iter()
+        .flatten()
+        .map(|(probe, unmeasured)| {
+            let mut r = probe.result();
+            if let Some(d) = unmeasured {
+                r.detail = d;
+            }
+            r
+        })
+        .collect();
+    let ports = results.split_off(echoes.min(results.len()));
+    ReachReport {
+        topology: topo.name.clone(),
+        source: Source::Real,
+        results,
+        ports,
+    }
+}
+
+/// Every address of the topology (leases as found) with who holds it: the
+/// guest's name in the report, and the guest (`None`: an external gateway).
+fn owners(
+    topo: &Topology,
+    addrs: &[Vec<Option<Ipv4Addr>>],
+) -> Vec<(Ipv4Addr, String, Option<usize>)> {
+    let mut owned = Vec::new();
     for (g, guest_addrs) in addrs.iter().enumerate() {
         let guest = &topo.guests[g];
         let owner = if guest.is_vm() {
@@ -181,72 +235,109 @@ pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
         } else {
             format!("{}/{}", topo.hosts[guest.host].name, guest.name)
         };
-        owned.extend(guest_addrs.iter().flatten().map(|a| (*a, owner.clone())));
+        owned.extend(
+            guest_addrs
+                .iter()
+                .flatten()
+                .map(|a| (*a, owner.clone(), Some(g))),
+        );
     }
     owned.extend(
         topo.externals
             .iter()
-            .map(|e| (e.gateway.addr(), e.name.clone())),
+            .map(|e| (e.gateway.addr(), e.name.clone(), None)),
     );
-    let mut pairs: Vec<Pair> = Vec::new();
+    owned
+}
+
+/// The pairs to measure, as `reach` reports them: every sender's pings to
+/// every address but its own, then every sender's connections to the
+/// design's TCP ports ([`netloom_core::reach::port_targets`]). Also how many
+/// pings come first.
+fn pairs(
+    topo: &Topology,
+    addrs: &[Vec<Option<Ipv4Addr>>],
+    owned: &[(Ipv4Addr, String, Option<usize>)],
+) -> (Vec<Pair>, usize) {
+    let mut senders = Vec::new();
     for node in netloom_core::reach::senders(topo) {
-        let (host, from, ns, own, place) = match node {
+        senders.push(match node {
             NodeRef::Guest(g) => {
                 let h = &topo.hosts[topo.guests[g].host];
-                (
-                    h.name.clone(),
-                    topo.vm_label(g),
-                    topo.guests[g].netns.clone(),
-                    addrs[g].iter().flatten().copied().collect::<Vec<_>>(),
-                    h.agent.clone(),
-                )
+                let own = addrs[g].iter().flatten().copied().collect::<Vec<_>>();
+                let p = Pair {
+                    host: h.name.clone(),
+                    from: topo.vm_label(g),
+                    ns: topo.guests[g].netns.clone(),
+                    to: Ipv4Addr::UNSPECIFIED,
+                    owner: String::new(),
+                    place: h.agent.clone(),
+                    port: None,
+                };
+                (p, own)
             }
             NodeRef::External(e) => {
                 let x = &topo.externals[e];
                 // External networks live on this machine, like the sandbox's own steps.
-                (
-                    String::new(),
-                    x.name.clone(),
-                    x.netns.clone(),
-                    vec![x.gateway.addr()],
-                    None,
-                )
+                let p = Pair {
+                    host: String::new(),
+                    from: x.name.clone(),
+                    ns: x.netns.clone(),
+                    to: Ipv4Addr::UNSPECIFIED,
+                    owner: String::new(),
+                    place: None,
+                    port: None,
+                };
+                (p, vec![x.gateway.addr()])
             }
-        };
-        for (to, owner) in &owned {
-            if !own.contains(to) {
-                pairs.push(Pair {
-                    host: host.clone(),
-                    from: from.clone(),
-                    ns: ns.clone(),
-                    to: *to,
-                    owner: owner.clone(),
-                    place: place.clone(),
-                });
-            }
-        }
+        });
     }
-    let total = pairs.len();
-    let tally = Tally {
-        progress,
-        total,
-        found: Mutex::new((0, vec![None; total])),
+    let owner_of = |a: Ipv4Addr| {
+        owned
+            .iter()
+            .find(|(o, _, _)| *o == a)
+            .map_or_else(String::new, |(_, name, _)| name.clone())
     };
-    let local: Vec<usize> = (0..total).filter(|&i| pairs[i].place.is_none()).collect();
-    let mut remote: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, p) in pairs.iter().enumerate() {
-        if let Some(a) = &p.place {
-            remote.entry(a.as_str()).or_default().push(i);
+    let mut pairs = Vec::new();
+    for (s, own) in &senders {
+        for (to, owner, _) in owned.iter().filter(|(to, _, _)| !own.contains(to)) {
+            pairs.push(Pair {
+                to: *to,
+                owner: owner.clone(),
+                ..s.clone()
+            });
         }
     }
-    // Local senders: one batch each, all at once (each mostly waits for replies).
-    let mut senders: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for &i in &local {
-        senders.entry(pairs[i].ns.as_str()).or_default().push(i);
+    let echoes = pairs.len();
+    let targets = netloom_core::reach::port_targets(topo);
+    for (s, _) in &senders {
+        for t in &targets {
+            pairs.push(Pair {
+                to: t.addr,
+                owner: owner_of(t.addr),
+                port: Some(t.port),
+                ..s.clone()
+            });
+        }
     }
+    (pairs, echoes)
+}
+
+/// Ping every pair: a real host's pairs by its agent, all in one request,
+/// reported when it answers; this machine's senders one batch each, all at
+/// once (each mostly waits for replies), after they all announced themselves.
+fn run_echoes(topo: &Topology, pairs: &[Pair], tally: &Tally) {
+    let mut remote: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut senders: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, p) in pairs.iter().enumerate() {
+        match &p.place {
+            Some(a) => remote.entry(a.as_str()).or_default().push(i),
+            None => senders.entry(p.ns.as_str()).or_default().push(i),
+        }
+    }
+    let announced = Barrier::new(senders.len());
     std::thread::scope(|sc| {
         for (addr, idx) in &remote {
-            let (pairs, tally) = (&pairs, &tally);
             sc.spawn(move || {
                 let pings: Vec<(String, Ipv4Addr)> = idx
                     .iter()
@@ -257,7 +348,7 @@ pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
                 for (k, &i) in idx.iter().enumerate() {
                     let outcome = match &r {
-                        Ok(oks) => Ok((oks.get(k).copied().unwrap_or(false), None)),
+                        Ok(oks) => Ok((oks.get(k).copied().unwrap_or(false), None, None)),
                         Err(e) => Err(e.clone()),
                     };
                     tally.record(i, &pairs[i], outcome, ms);
@@ -265,16 +356,17 @@ pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
             });
         }
         for (ns, idx) in &senders {
-            let (pairs, tally) = (&pairs, &tally);
+            let announced = &announced;
             sc.spawn(move || {
                 let dests: Vec<Ipv4Addr> = idx.iter().map(|&i| pairs[i].to).collect();
+                announce_then_wait(ns, announced);
                 let t0 = Instant::now();
                 let mut reported = vec![false; idx.len()];
                 let r = probe::echo_all(ns, &dests, |k, e| {
                     reported[k] = true;
                     let outcome = match e {
-                        probe::Echo::Reply(rtt) => (true, Some(rtt)),
-                        probe::Echo::Silent | probe::Echo::Unreachable => (false, None),
+                        probe::Echo::Reply(rtt) => (true, Some(rtt), None),
+                        probe::Echo::Silent | probe::Echo::Unreachable => (false, None, None),
                     };
                     let ms = t0.elapsed().as_secs_f64() * 1000.0;
                     tally.record(idx[k], &pairs[idx[k]], Ok(outcome), ms);
@@ -288,24 +380,118 @@ pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
             });
         }
     });
-    let (_, found) = tally
-        .found
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner);
-    ReachReport {
-        topology: topo.name.clone(),
-        source: Source::Real,
-        results: found
-            .into_iter()
-            .flatten()
-            .map(|(probe, unmeasured)| {
-                let mut r = probe.result();
-                if let Some(d) = unmeasured {
-                    r.detail = d;
+}
+
+/// Announce `ns`'s addresses ([`probe::announce`]: a failure only costs
+/// time), wait until every sender has, then a moment for the announcements
+/// to cross the switches.
+fn announce_then_wait(ns: &str, announced: &Barrier) {
+    let _ = probe::announce(ns);
+    announced.wait();
+    std::thread::sleep(ANNOUNCE_SETTLE);
+}
+
+/// Time for the senders' announcements to reach every switch and neighbour
+/// before the first echo: a few hundred broadcasts cross even 100 hosts'
+/// userspace switches in less; one that is late only means an ARP request.
+const ANNOUNCE_SETTLE: Duration = Duration::from_millis(300);
+
+/// Connect every TCP pair (index `first` on in `pairs`), with a listener on
+/// the forwarded-to port of its guest meanwhile. This machine's guests
+/// only: a real host's agent does not open ports or connect (yet), so those
+/// pairs are reported as not measured.
+fn run_connects(
+    topo: &Topology,
+    addrs: &[Vec<Option<Ipv4Addr>>],
+    pairs: &[Pair],
+    first: usize,
+    tally: &Tally,
+) {
+    if first == pairs.len() {
+        return;
+    }
+    let mut listeners = Vec::new();
+    let mut unmeasured: BTreeMap<(Ipv4Addr, u16), String> = BTreeMap::new();
+    for t in netloom_core::reach::port_targets(topo) {
+        let owner = (0..addrs.len()).find(|&g| addrs[g].contains(&Some(t.to)));
+        let Some(g) = owner else { continue };
+        let guest = &topo.guests[g];
+        if topo.hosts[guest.host].agent.is_some() {
+            unmeasured.insert(
+                (t.addr, t.port),
+                format!(
+                    "{} is on a real host: its agent does not open ports for connection probes",
+                    t.to
+                ),
+            );
+            continue;
+        }
+        match probe::listen(&guest.netns, t.to_port) {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                unmeasured.insert(
+                    (t.addr, t.port),
+                    format!("cannot listen on {}:{}: {e}", t.to, t.to_port),
+                );
+            }
+        }
+    }
+    let mut senders: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for i in first..pairs.len() {
+        let p = &pairs[i];
+        let why = unmeasured
+            .get(&(p.to, p.port.unwrap_or(0)))
+            .cloned()
+            .or_else(|| {
+                p.place.as_ref().map(|_| {
+                    "the sender is on a real host: its agent does not make connection probes"
+                        .to_string()
+                })
+            });
+        match why {
+            Some(why) => tally.record(i, p, Err(why), 0.0),
+            None => senders.entry(p.ns.as_str()).or_default().push(i),
+        }
+    }
+    std::thread::scope(|sc| {
+        for (ns, idx) in &senders {
+            sc.spawn(move || {
+                let dests: Vec<SocketAddrV4> = idx
+                    .iter()
+                    .map(|&i| SocketAddrV4::new(pairs[i].to, pairs[i].port.unwrap_or(0)))
+                    .collect();
+                let t0 = Instant::now();
+                let r = probe::connect_all(ns, &dests);
+                let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                for (k, &i) in idx.iter().enumerate() {
+                    let outcome = match &r {
+                        Ok(c) => Ok(connected(c[k])),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    tally.record(i, &pairs[i], outcome, ms);
                 }
-                r
-            })
-            .collect(),
+            });
+        }
+    });
+    drop(listeners);
+}
+
+/// A connection probe's verdict, round trip and words.
+fn connected(c: probe::Connect) -> (bool, Option<f64>, Option<String>) {
+    let wait = probe::CONNECT_WAIT.as_secs_f64();
+    match c {
+        probe::Connect::Established(ms) => (true, Some(ms), None),
+        probe::Connect::Refused => (
+            false,
+            None,
+            Some("refused: RST, nothing listens there".into()),
+        ),
+        probe::Connect::Silent => (
+            false,
+            None,
+            Some(format!("no answer to the SYN within {wait} s")),
+        ),
+        probe::Connect::Unreachable => (false, None, Some("no route, or no ARP answer".into())),
     }
 }
 
@@ -324,6 +510,9 @@ fn agent_pings(
 pub struct Disagreement {
     pub from: String,
     pub to: String,
+    /// `tcp:PORT` for a connection probe; left out for a ping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proto: Option<String>,
     /// `None`: the pair is missing on that side (e.g. a lease at another address).
     pub real: Option<bool>,
     pub simulation: Option<bool>,
@@ -331,33 +520,37 @@ pub struct Disagreement {
     pub simulation_detail: String,
 }
 
-/// Pairs where `real` and `predicted` disagree (or that only one of them has).
+/// Pairs where `real` and `predicted` disagree (or that only one of them
+/// has): pings, then connection probes.
 pub fn compare(real: &ReachReport, predicted: &ReachReport) -> Vec<Disagreement> {
-    let key = |r: &ReachResult| (r.from.clone(), r.to.clone());
-    let sim: BTreeMap<_, &ReachResult> = predicted.results.iter().map(|r| (key(r), r)).collect();
-    let re: BTreeMap<_, &ReachResult> = real.results.iter().map(|r| (key(r), r)).collect();
+    let mut out = differ(&real.results, &predicted.results);
+    out.extend(differ(&real.ports, &predicted.ports));
+    out
+}
+
+fn differ(real: &[ReachResult], predicted: &[ReachResult]) -> Vec<Disagreement> {
+    let key = |r: &ReachResult| (r.from.clone(), r.to.clone(), r.proto.clone());
+    let sim: BTreeMap<_, &ReachResult> = predicted.iter().map(|r| (key(r), r)).collect();
+    let re: BTreeMap<_, &ReachResult> = real.iter().map(|r| (key(r), r)).collect();
+    let one =
+        |k: &(String, String, String), real: Option<bool>, s: Option<&&ReachResult>| Disagreement {
+            from: k.0.clone(),
+            to: k.1.clone(),
+            proto: (k.2 != "icmp").then(|| k.2.clone()),
+            real,
+            simulation: s.map(|s| s.ok),
+            simulation_detail: s.map(|s| s.detail.clone()).unwrap_or_default(),
+        };
     let mut out = Vec::new();
     for (k, r) in &re {
         match sim.get(k) {
             Some(s) if s.ok == r.ok => {}
-            s => out.push(Disagreement {
-                from: k.0.clone(),
-                to: k.1.clone(),
-                real: Some(r.ok),
-                simulation: s.map(|s| s.ok),
-                simulation_detail: s.map(|s| s.detail.clone()).unwrap_or_default(),
-            }),
+            s => out.push(one(k, Some(r.ok), s)),
         }
     }
     for (k, s) in &sim {
         if !re.contains_key(k) {
-            out.push(Disagreement {
-                from: k.0.clone(),
-                to: k.1.clone(),
-                real: None,
-                simulation: Some(s.ok),
-                simulation_detail: s.detail.clone(),
-            });
+            out.push(one(k, None, Some(s)));
         }
     }
     out

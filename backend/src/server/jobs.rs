@@ -861,6 +861,8 @@ mod tests {
             ms: 2001.5,
             done: 1,
             total: 2,
+            proto: None,
+            detail: None,
         };
         let event = |probe: Option<netloom_core::reach::Probe>| deploy::Event {
             target: "node1".into(),

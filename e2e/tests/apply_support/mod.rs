@@ -148,31 +148,35 @@ impl Lab {
         assert_eq!(v["report"]["topology"], self.name.as_str());
         let results = v["report"]["results"].as_array().unwrap();
         assert!(!results.is_empty());
+        let ports = v["report"]["ports"].as_array().cloned().unwrap_or_default();
 
         let lines: Vec<&str> = stderr
             .lines()
             .filter(|l| l.contains(" -> ") && l.ends_with(']'))
             .collect();
-        let total = results.len();
+        let total = results.len() + ports.len();
         assert_eq!(lines.len(), total, "one progress line per pair:\n{stderr}");
         for (i, l) in lines.iter().enumerate() {
             assert!(l.ends_with(&format!(" [{}/{total}]", i + 1)), "{l}");
         }
-        for r in results {
-            // `vm1 -> 10.0.10.2 (vm3): reply 0.12 ms [3/12]`, or `no reply in 2001 ms`.
+        // `vm1 -> 10.0.10.2 (vm3): reply 0.12 ms [3/12]`, or `no reply in 2001 ms`;
+        // `internet -> 198.51.100.2 (node1/r1): tcp:8080 connected [13/15]`.
+        for r in results.iter().chain(&ports) {
             let head = format!(
                 "{} -> {} (",
                 r["from"].as_str().unwrap(),
                 r["to"].as_str().unwrap()
             );
-            let verdict = if r["ok"] == true {
-                "): reply "
-            } else {
-                "): no reply "
+            let verdict = match (r["proto"].as_str(), r["ok"] == true) {
+                (Some("icmp"), true) => "): reply ".to_string(),
+                (Some("icmp"), false) => "): no reply ".to_string(),
+                (Some(p), true) => format!("): {p} connected"),
+                (Some(p), false) => format!("): {p} {}", r["detail"].as_str().unwrap()),
+                (None, _) => panic!("a result without proto: {r}"),
             };
             let n = lines
                 .iter()
-                .filter(|l| l.starts_with(&head) && l.contains(verdict))
+                .filter(|l| l.starts_with(&head) && l.contains(&verdict))
                 .count();
             assert_eq!(n, 1, "progress lines for {r}:\n{stderr}");
         }
