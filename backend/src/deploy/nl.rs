@@ -76,13 +76,13 @@ pub fn with_netlink<R: Send + 'static>(
     netns::run_in(ns, move || Nl::open().and_then(|nl| f(&nl)))?
 }
 
-/// Create namespace `ns`, set its sysctls, bring its `lo` up, then run `f` inside it.
+/// Create namespace `ns`, turn IPv6 off in it, bring its `lo` up, then run `f` inside it.
 pub fn create_netns_then<R: Send + 'static>(
     ns: &str,
     f: impl FnOnce(&Nl) -> Result<R, NlError> + Send + 'static,
 ) -> Result<R, NlError> {
     netns::create_then(ns, move || {
-        netns_sysctls()?;
+        no_ipv6()?;
         let nl = Nl::open()?;
         nl.set_up("lo")?;
         f(&nl)
@@ -396,10 +396,10 @@ pub fn sysctl_get(key: super::confine::SysctlKey) -> io::Result<String> {
     Ok(std::fs::read_to_string(key.path())?.trim().to_string())
 }
 
-/// Set the calling thread's new namespace's sysctls, for the devices made
-/// or moved there later ([`netloom_core::plan::NETNS_SYSCTLS`]).
-fn netns_sysctls() -> io::Result<()> {
-    for setting in netloom_core::plan::NETNS_SYSCTLS {
+/// Turn IPv6 off in the calling thread's new namespace, for the devices made
+/// or moved there later ([`netloom_core::plan::NO_IPV6`]).
+fn no_ipv6() -> io::Result<()> {
+    for setting in netloom_core::plan::NO_IPV6 {
         let (key, value) = setting.split_once('=').unwrap_or((setting, ""));
         match std::fs::write(format!("/proc/sys/{}", key.replace('.', "/")), value) {
             // A kernel without IPv6 has nothing to turn off.

@@ -14,19 +14,6 @@
 //! answer can come. A neighbour that did not answer ARP (`EHOSTUNREACH`) is
 //! asked again in the next round, as a lost request is.
 //!
-//! Why announce first: a cold network's cost is ARP. Each sender asking
-//! each neighbour floods a broadcast to every port of the VLAN on every
-//! host (at 20 hosts x 10 vms, about 10,000 broadcasts through 20 userspace
-//! switches: half the switches' CPU of a first verify). So every sender
-//! first announces its addresses once (a gratuitous ARP per interface,
-//! [`announce`]); netloom's namespaces accept them (`arp_accept`, see
-//! `plan::NETNS_SYSCTLS`), so 200 broadcasts fill the neighbour tables that
-//! 10,000 would have. What this leaves unexercised is only the ARP request
-//! and reply between two guests: the broadcast path from the target, and
-//! the unicast path both ways, are still what the echo crosses. A network
-//! that drops an announcement costs nothing but time: the echo then asks
-//! by ARP as before.
-//!
 //! Connection probes ([`connect_all`]) are TCP handshakes, all of a
 //! sender's at once, non-blocking, with the kernel's own SYN retransmits;
 //! [`listen`] opens the port on the far side for as long as they run.
@@ -194,119 +181,6 @@ pub fn echo_all(
             })
         })
         .collect())
-}
-
-/// Send a gratuitous ARP (a request for its own address, to everyone) from
-/// each interface of namespace `ns` that has an IPv4 address, as a host
-/// that comes up does: switches learn where it is, and neighbours that
-/// accept announcements (`arp_accept`) learn its MAC.
-pub fn announce(ns: &str) -> io::Result<()> {
-    netns::run_in(ns, || -> io::Result<()> {
-        for (ifname, ip) in ipv4_interfaces()? {
-            gratuitous_arp(&ifname, ip)?;
-        }
-        Ok(())
-    })?
-}
-
-/// `(interface, address)` for each IPv4 address of the calling thread's namespace but loopback's.
-fn ipv4_interfaces() -> io::Result<Vec<(std::ffi::CString, Ipv4Addr)>> {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list freed below.
-    check(unsafe { libc::getifaddrs(&mut head) })?;
-    let mut out = Vec::new();
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: a node of the list getifaddrs made, alive until freeifaddrs.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_flags & libc::IFF_LOOPBACK as u32 != 0 {
-            continue;
-        }
-        // SAFETY: ifa_addr is valid; its family says which sockaddr it is.
-        if i32::from(unsafe { (*ifa.ifa_addr).sa_family }) != libc::AF_INET {
-            continue;
-        }
-        // SAFETY: an AF_INET address is a sockaddr_in; the name is a C string.
-        let (sin, name) = unsafe {
-            (
-                *(ifa.ifa_addr as *const libc::sockaddr_in),
-                std::ffi::CStr::from_ptr(ifa.ifa_name),
-            )
-        };
-        out.push((
-            name.to_owned(),
-            Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
-        ));
-    }
-    // SAFETY: the list getifaddrs made, freed once.
-    unsafe { libc::freeifaddrs(head) };
-    Ok(out)
-}
-
-/// One gratuitous ARP request for `ip` out of interface `ifname`.
-fn gratuitous_arp(ifname: &std::ffi::CStr, ip: Ipv4Addr) -> io::Result<()> {
-    const ETH_P_ARP: u16 = 0x0806;
-    // SAFETY: plain socket(2); the fd is owned at once.
-    let fd = unsafe {
-        OwnedFd::from_raw_fd(check(libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-            i32::from(ETH_P_ARP.to_be()),
-        ))?)
-    };
-    // SAFETY: a zeroed ifreq holds any name; the ioctls fill its union.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    let name = ifname.to_bytes();
-    if name.len() >= req.ifr_name.len() {
-        return Err(io::Error::other("interface name too long"));
-    }
-    for (d, s) in req.ifr_name.iter_mut().zip(name) {
-        *d = *s as libc::c_char;
-    }
-    // SAFETY: valid fd and ifreq.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) })?;
-    // SAFETY: SIOCGIFHWADDR filled ifru_hwaddr.
-    let mac: [u8; 6] =
-        std::array::from_fn(|i| unsafe { req.ifr_ifru.ifru_hwaddr.sa_data[i] } as u8);
-    // SAFETY: valid fd and ifreq.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFINDEX, &mut req) })?;
-    // SAFETY: SIOCGIFINDEX filled ifru_ifindex.
-    let ifindex = unsafe { req.ifr_ifru.ifru_ifindex };
-    let arp = gratuitous_arp_packet(mac, ip);
-    // SAFETY: a zeroed sockaddr_ll, then filled.
-    let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    to.sll_family = libc::AF_PACKET as u16;
-    to.sll_protocol = ETH_P_ARP.to_be();
-    to.sll_ifindex = ifindex;
-    to.sll_halen = 6;
-    to.sll_addr[..6].copy_from_slice(&[0xff; 6]);
-    // SAFETY: valid fd; buffer and address live for the call, sizes match.
-    check(unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            arp.as_ptr().cast(),
-            arp.len(),
-            0,
-            (&to as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        ) as libc::c_int
-    })
-    .map(drop)
-}
-
-/// An ARP request from `mac`/`ip` for `ip` itself (RFC 5227's announcement).
-fn gratuitous_arp_packet(mac: [u8; 6], ip: Ipv4Addr) -> [u8; 28] {
-    let mut p = [0u8; 28];
-    p[0..2].copy_from_slice(&1u16.to_be_bytes()); // Ethernet
-    p[2..4].copy_from_slice(&0x0800u16.to_be_bytes()); // IPv4
-    p[4] = 6;
-    p[5] = 4;
-    p[6..8].copy_from_slice(&1u16.to_be_bytes()); // request
-    p[8..14].copy_from_slice(&mac);
-    p[14..18].copy_from_slice(&ip.octets());
-    p[24..28].copy_from_slice(&ip.octets());
-    p
 }
 
 /// A listening TCP socket on `port` of every address of namespace `ns`, for

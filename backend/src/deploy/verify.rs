@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::{Barrier, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
 
 use ipnet::Ipv4Net;
 use serde::Serialize;
@@ -78,23 +78,19 @@ pub fn real_addresses(topo: &Topology) -> Vec<Vec<Option<Ipv4Addr>>> {
 
 /// Echo each (namespace, address) pair on this machine (an agent does this
 /// for its real host), each sender's pairs in one batch, senders in
-/// parallel after they all announced themselves: whether each got its echo
-/// reply, in order.
+/// parallel: whether each got its echo reply, in order.
 pub fn ping_all(pings: &[(String, Ipv4Addr)]) -> Vec<bool> {
     let mut by_sender: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, (ns, _)) in pings.iter().enumerate() {
         by_sender.entry(ns.as_str()).or_default().push(i);
     }
     let mut oks = vec![false; pings.len()];
-    let announced = Barrier::new(by_sender.len());
     let done: Vec<(usize, bool)> = std::thread::scope(|sc| {
         let hs: Vec<_> = by_sender
             .iter()
             .map(|(ns, idx)| {
-                let announced = &announced;
                 sc.spawn(move || {
                     let dests: Vec<Ipv4Addr> = idx.iter().map(|&i| pings[i].1).collect();
-                    announce_then_wait(ns, announced);
                     let echoes = probe::echo_all(ns, &dests, |_, _| {}).unwrap_or_default();
                     idx.iter()
                         .zip(
@@ -325,7 +321,7 @@ fn pairs(
 
 /// Ping every pair: a real host's pairs by its agent, all in one request,
 /// reported when it answers; this machine's senders one batch each, all at
-/// once (each mostly waits for replies), after they all announced themselves.
+/// once (each mostly waits for replies).
 fn run_echoes(topo: &Topology, pairs: &[Pair], tally: &Tally) {
     let mut remote: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     let mut senders: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -335,7 +331,6 @@ fn run_echoes(topo: &Topology, pairs: &[Pair], tally: &Tally) {
             None => senders.entry(p.ns.as_str()).or_default().push(i),
         }
     }
-    let announced = Barrier::new(senders.len());
     std::thread::scope(|sc| {
         for (addr, idx) in &remote {
             sc.spawn(move || {
@@ -356,10 +351,8 @@ fn run_echoes(topo: &Topology, pairs: &[Pair], tally: &Tally) {
             });
         }
         for (ns, idx) in &senders {
-            let announced = &announced;
             sc.spawn(move || {
                 let dests: Vec<Ipv4Addr> = idx.iter().map(|&i| pairs[i].to).collect();
-                announce_then_wait(ns, announced);
                 let t0 = Instant::now();
                 let mut reported = vec![false; idx.len()];
                 let r = probe::echo_all(ns, &dests, |k, e| {
@@ -381,20 +374,6 @@ fn run_echoes(topo: &Topology, pairs: &[Pair], tally: &Tally) {
         }
     });
 }
-
-/// Announce `ns`'s addresses ([`probe::announce`]: a failure only costs
-/// time), wait until every sender has, then a moment for the announcements
-/// to cross the switches.
-fn announce_then_wait(ns: &str, announced: &Barrier) {
-    let _ = probe::announce(ns);
-    announced.wait();
-    std::thread::sleep(ANNOUNCE_SETTLE);
-}
-
-/// Time for the senders' announcements to reach every switch and neighbour
-/// before the first echo: a few hundred broadcasts cross even 100 hosts'
-/// userspace switches in less; one that is late only means an ARP request.
-const ANNOUNCE_SETTLE: Duration = Duration::from_millis(300);
 
 /// Connect every TCP pair (index `first` on in `pairs`), with a listener on
 /// the forwarded-to port of its guest meanwhile. This machine's guests
