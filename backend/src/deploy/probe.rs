@@ -2,7 +2,9 @@
 //! sender namespace sends an echo request to each of its destinations, then
 //! waits a short common window for the replies; the destinations that did
 //! not answer are asked again with a longer window, [`WINDOWS`] in all, and
-//! again (up to [`MAX_ROUNDS`]) while the last round still brought replies. In
+//! again (up to [`MAX_ROUNDS`]) while the last round still brought replies.
+//! Once every sender has ended those rounds, the destinations still silent
+//! are asked again at a tenth of the pace ([`Quiet`], the sweep). In
 //! process, no process per ping; a sender's probes cost one socket and one
 //! thread however many destinations it has.
 //!
@@ -27,7 +29,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::netns;
@@ -70,9 +72,9 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-/// Wait for this request's turn in the shared pace.
-fn pace() {
-    let gap = 1_000_000_000 / rate();
+/// Wait for this request's turn in the shared pace of `rate` requests a second.
+fn pace(rate: u64) {
+    let gap = 1_000_000_000 / rate;
     let now = epoch().elapsed().as_nanos() as u64;
     let mut slot = NEXT_SEND.load(Ordering::Relaxed);
     loop {
@@ -120,58 +122,38 @@ pub enum Echo {
 pub fn echo_all(
     ns: &str,
     dests: &[Ipv4Addr],
+    quiet: &Quiet,
     mut on_end: impl FnMut(usize, Echo),
 ) -> io::Result<Vec<Echo>> {
+    let fast = Busy(quiet);
     // A socket belongs to the namespace it was made in, whichever thread uses it.
     let sock = netns::run_in(ns, raw_icmp_socket)??;
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed) ^ (std::process::id() as u16);
-    let mut out: Vec<Option<Echo>> = vec![None; dests.len()];
-    let mut sent: Vec<Instant> = vec![Instant::now(); dests.len()];
-    let mut left = dests.len();
+    let mut b = Batch {
+        sock,
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed) ^ (std::process::id() as u16),
+        dests,
+        out: vec![None; dests.len()],
+        sent: vec![Instant::now(); dests.len()],
+        left: dests.len(),
+    };
     for round in 0..MAX_ROUNDS {
         let window = WINDOWS[round.min(WINDOWS.len() - 1)];
-        for (i, to) in dests.iter().enumerate() {
-            if out[i].is_some() {
-                continue;
-            }
-            sent[i] = Instant::now();
-            match send_echo(&sock, *to, id, i as u32) {
-                // Only what went out waits its turn: a refused send costs the wire nothing.
-                Ok(()) => pace(),
-                Err(e) if e.raw_os_error() == Some(libc::ENETUNREACH) => {
-                    out[i] = Some(Echo::Unreachable);
-                    left -= 1;
-                    on_end(i, Echo::Unreachable);
-                }
-                // No ARP answer yet, or a full queue: the next round asks again.
-                Err(_) => {}
-            }
-        }
-        let deadline = Instant::now() + window;
-        let mut answered = 0;
-        while left > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            let Some((from, seq)) = recv_reply(&sock, id, deadline - now)? else {
-                continue;
-            };
-            let i = seq as usize;
-            if i < dests.len() && dests[i] == from && out[i].is_none() {
-                let e = Echo::Reply(sent[i].elapsed().as_secs_f64() * 1000.0);
-                out[i] = Some(e);
-                left -= 1;
-                answered += 1;
-                on_end(i, e);
-            }
-        }
+        let answered = b.round(rate(), window, &mut on_end)?;
         // Past the base rounds, only a network still answering is asked again.
-        if left == 0 || (round + 1 >= WINDOWS.len() && answered == 0) {
+        if b.left == 0 || (round + 1 >= WINDOWS.len() && answered == 0) {
             break;
         }
     }
-    Ok(out
+    drop(fast);
+    if b.left > 0 {
+        quiet.wait();
+        for _ in 0..SWEEP_ROUNDS {
+            if b.round(sweep_rate(), SWEEP_WINDOW, &mut on_end)? == 0 || b.left == 0 {
+                break;
+            }
+        }
+    }
+    Ok(b.out
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
@@ -181,6 +163,121 @@ pub fn echo_all(
             })
         })
         .collect())
+}
+
+/// The sweep's pace: a tenth of the full one. Measured at 40 hosts x 10 vms
+/// on a chain: past about 20 userspace switches in a row, the full pace
+/// loses requests midway on every hop (the farther the pair, the likelier),
+/// and rounds at that pace never bring the far pairs in; alone on a quiet
+/// network they answer (docs/performance.md, "Verify at scale").
+fn sweep_rate() -> u64 {
+    (rate() / 10).max(1)
+}
+
+/// Sweep rounds at most, each while the last still brought replies.
+pub const SWEEP_ROUNDS: usize = 4;
+/// How long a sweep round waits for replies after its last request.
+pub const SWEEP_WINDOW: Duration = Duration::from_millis(2000);
+
+/// The probers of one measurement, so that those with destinations still
+/// silent after their rounds at full pace ask them again, slowly, only once
+/// every prober has ended those rounds: then the network carries nothing
+/// else, and a request lost to its load is asked again on a quiet one.
+pub struct Quiet {
+    busy: Mutex<usize>,
+    ended: Condvar,
+}
+
+impl Quiet {
+    /// For `probers` calls of [`echo_all`].
+    pub fn new(probers: usize) -> Quiet {
+        Quiet {
+            busy: Mutex::new(probers),
+            ended: Condvar::new(),
+        }
+    }
+
+    fn wait(&self) {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        while *busy > 0 {
+            busy = self
+                .ended
+                .wait(busy)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// A prober in its rounds at full pace; ended when dropped, however it ends
+/// (an error too), so that no sweep waits for it forever.
+struct Busy<'q>(&'q Quiet);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.0.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        *busy = busy.saturating_sub(1);
+        self.0.ended.notify_all();
+    }
+}
+
+/// One sender's destinations and what became of them so far.
+struct Batch<'d> {
+    sock: OwnedFd,
+    id: u16,
+    dests: &'d [Ipv4Addr],
+    out: Vec<Option<Echo>>,
+    sent: Vec<Instant>,
+    left: usize,
+}
+
+impl Batch<'_> {
+    /// Ask every destination without an outcome, `rate` requests a second
+    /// (all probers together), then wait `window` for replies. Returns how
+    /// many answered.
+    fn round(
+        &mut self,
+        rate: u64,
+        window: Duration,
+        on_end: &mut impl FnMut(usize, Echo),
+    ) -> io::Result<usize> {
+        for (i, to) in self.dests.iter().enumerate() {
+            if self.out[i].is_some() {
+                continue;
+            }
+            self.sent[i] = Instant::now();
+            match send_echo(&self.sock, *to, self.id, i as u32) {
+                // Only what went out waits its turn: a refused send costs the wire nothing.
+                Ok(()) => pace(rate),
+                Err(e) if e.raw_os_error() == Some(libc::ENETUNREACH) => {
+                    self.out[i] = Some(Echo::Unreachable);
+                    self.left -= 1;
+                    on_end(i, Echo::Unreachable);
+                }
+                // No ARP answer yet, or a full queue: the next round asks again.
+                Err(_) => {}
+            }
+        }
+        let deadline = Instant::now() + window;
+        let mut answered = 0;
+        while self.left > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let Some((from, seq)) = recv_reply(&self.sock, self.id, deadline - now)? else {
+                continue;
+            };
+            let i = seq as usize;
+            if i < self.dests.len() && self.dests[i] == from && self.out[i].is_none() {
+                let e = Echo::Reply(self.sent[i].elapsed().as_secs_f64() * 1000.0);
+                self.out[i] = Some(e);
+                self.left -= 1;
+                answered += 1;
+                on_end(i, e);
+            }
+        }
+        Ok(answered)
+    }
 }
 
 /// A listening TCP socket on `port` of every address of namespace `ns`, for
@@ -243,7 +340,7 @@ pub fn connect_all(ns: &str, dests: &[SocketAddrV4]) -> io::Result<Vec<Connect>>
     let started = Instant::now();
     for (i, (sock, to)) in socks.iter().zip(dests).enumerate() {
         let addr = sockaddr(*to);
-        pace();
+        pace(rate());
         // SAFETY: valid fd; address of the size passed.
         let r = check(unsafe {
             libc::connect(

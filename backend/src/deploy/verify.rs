@@ -85,13 +85,15 @@ pub fn ping_all(pings: &[(String, Ipv4Addr)]) -> Vec<bool> {
         by_sender.entry(ns.as_str()).or_default().push(i);
     }
     let mut oks = vec![false; pings.len()];
+    let quiet = probe::Quiet::new(by_sender.len());
     let done: Vec<(usize, bool)> = std::thread::scope(|sc| {
         let hs: Vec<_> = by_sender
             .iter()
             .map(|(ns, idx)| {
+                let quiet = &quiet;
                 sc.spawn(move || {
                     let dests: Vec<Ipv4Addr> = idx.iter().map(|&i| pings[i].1).collect();
-                    let echoes = probe::echo_all(ns, &dests, |_, _| {}).unwrap_or_default();
+                    let echoes = probe::echo_all(ns, &dests, quiet, |_, _| {}).unwrap_or_default();
                     idx.iter()
                         .zip(
                             echoes
@@ -331,6 +333,7 @@ fn run_echoes(topo: &Topology, pairs: &[Pair], tally: &Tally) {
             None => senders.entry(p.ns.as_str()).or_default().push(i),
         }
     }
+    let quiet = probe::Quiet::new(senders.len());
     std::thread::scope(|sc| {
         for (addr, idx) in &remote {
             sc.spawn(move || {
@@ -351,11 +354,12 @@ fn run_echoes(topo: &Topology, pairs: &[Pair], tally: &Tally) {
             });
         }
         for (ns, idx) in &senders {
+            let quiet = &quiet;
             sc.spawn(move || {
                 let dests: Vec<Ipv4Addr> = idx.iter().map(|&i| pairs[i].to).collect();
                 let t0 = Instant::now();
                 let mut reported = vec![false; idx.len()];
-                let r = probe::echo_all(ns, &dests, |k, e| {
+                let r = probe::echo_all(ns, &dests, quiet, |k, e| {
                     reported[k] = true;
                     let outcome = match e {
                         probe::Echo::Reply(rtt) => (true, Some(rtt), None),
