@@ -21,22 +21,30 @@ cleanup() {
 }
 trap cleanup EXIT
 now() { date +%s.%N; }
+# CPU seconds used so far by this lab's ovs-vswitchd processes (utime + stime).
+switch_cpu() {
+    local t=0 p
+    for p in $(pgrep -f "ovs-vswitchd.*bench-verify" || true); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    awk "BEGIN {print $t / $(getconf CLK_TCK)}"
+}
 python3 benchmarks/apply/gen_big.py "$H" "$V" bench-verify > "$work/big.yaml"
 t0=$(now); "$NL" apply "$work/big.yaml" >/dev/null; t1=$(now)
 printf 'apply %dx%d: %.1f s\n' "$H" "$V" "$(awk "BEGIN {print $t1 - $t0}")"
 for _ in $(seq "$LOAD"); do (while :; do :; done) & busy+=($!); done
-echo "| lab | pairs | expected to reach | verify (s) | disagreements | load |"
-echo "| --- | --- | --- | --- | --- | --- |"
+echo "| lab | pairs | expected to reach | verify (s) | disagreements | load | ovs-vswitchd CPU (s) |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
 for _ in $(seq "$RUNS"); do
-    t0=$(now)
+    c0=$(switch_cpu); t0=$(now)
     "$NL" verify --json "$work/big.yaml" > "$work/v.json" || true
-    t1=$(now)
-    python3 - "$work/v.json" "$H" "$V" "$(awk "BEGIN {print $t1 - $t0}")" "$LOAD" <<'PY'
+    t1=$(now); c1=$(switch_cpu)
+    python3 - "$work/v.json" "$H" "$V" "$(awk "BEGIN {print $t1 - $t0}")" "$LOAD" "$(awk "BEGIN {print $c1 - $c0}")" <<'PY'
 import json, sys
 v = json.load(open(sys.argv[1]))
 res = v["report"]["results"]
 ok = sum(1 for r in res if r["ok"])
-print(f"| {sys.argv[2]}x{sys.argv[3]} | {len(res)} | {ok} reached | {float(sys.argv[4]):.1f} | {len(v.get('disagreements', []))} | {sys.argv[5]} busy loops |")
+print(f"| {sys.argv[2]}x{sys.argv[3]} | {len(res)} | {ok} reached | {float(sys.argv[4]):.1f} | {len(v.get('disagreements', []))} | {sys.argv[5]} busy loops | {float(sys.argv[6]):.1f} |")
 PY
 done
 t0=$(now); "$NL" destroy "$work/big.yaml" >/dev/null; t1=$(now)
