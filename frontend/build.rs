@@ -16,6 +16,8 @@ fn main() {
     for p in &files {
         let stem = p.file_stem().unwrap_or_default().to_string_lossy();
         let path = p.canonicalize().unwrap_or_else(|_| p.clone());
+        // A file's edit does not change the directory's mtime.
+        println!("cargo:rerun-if-changed={}", path.display());
         writeln!(
             out,
             "    ({stem:?}, include_str!({:?})),",

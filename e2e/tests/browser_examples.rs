@@ -1,4 +1,5 @@
-//! Every example lab opens from the Examples menu and renders without problems.
+//! Every example lab opens from the Examples menu, renders without problems
+//! and shows its description and expected result (the file's header comment).
 //! Screenshots: e2e/artifacts/example-<name>.png.
 
 mod browser;
@@ -55,7 +56,19 @@ fn every_example_renders_without_problems() {
             json!(0),
             "{name}: elements marked with problems"
         );
+        // The header's first words and its "Expected" line, as the file has them.
+        let header: Vec<&str> = text
+            .lines()
+            .map_while(|l| l.strip_prefix('#'))
+            .map(str::trim)
+            .collect();
+        let about = b.text("#lab-about");
+        assert!(about.contains(header[0]), "{name}: {about:?}");
+        let expected = header.iter().find(|l| l.starts_with("Expected")).unwrap();
+        assert!(about.contains(expected), "{name}: {about:?} lacks {expected:?}");
         b.screenshot(&format!("example-{name}"));
     }
+    b.click("#lab-about .close");
+    wait_for("the description closed", 10, || (!b.exists("#lab-about")).then_some(()));
     b.assert_csp_kept();
 }

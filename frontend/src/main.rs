@@ -72,7 +72,9 @@ fn download(name: &str, mime: &str, text: &str) {
     let _ = web_sys::Url::revoke_object_url(&url);
 }
 
-fn load_text(ctx: Ctx, text: &str, what: &str) {
+fn load_text(ctx: Ctx, about: LabAbout, text: &str, what: &str) {
+    // A description belongs to the example as opened: another design ends it.
+    about.0.set(None);
     match netloom_core::parse(text) {
         Ok(spec) => {
             ctx.replace(spec, None);
@@ -82,13 +84,38 @@ fn load_text(ctx: Ctx, text: &str, what: &str) {
     }
 }
 
-fn open_example(ctx: Ctx, name: &str) {
+fn open_example(ctx: Ctx, about: LabAbout, name: &'static str) {
     if let Some((_, text)) = examples::EXAMPLES.iter().find(|(n, _)| *n == name) {
-        load_text(ctx, text, &format!("example {name}"));
+        load_text(ctx, about, text, &format!("example {name}"));
+        about.0.set(Some(name));
     }
 }
 
-fn import_file(ctx: Ctx, ev: ev::Event) {
+/// The example lab whose description is shown over the canvas, if any.
+#[derive(Clone, Copy)]
+struct LabAbout(RwSignal<Option<&'static str>>);
+
+/// An opened example's description and expected result, until closed or
+/// until another design is opened.
+#[component]
+fn AboutLab() -> impl IntoView {
+    let shown = expect_context::<LabAbout>().0;
+    move || {
+        let name = shown.get()?;
+        let text = examples::EXAMPLES.iter().find(|(n, _)| *n == name)?.1;
+        let a = netloom_frontend::about::about(text);
+        Some(view! {
+            <div class="lab-about" id="lab-about">
+                <button class="small close" title="close" on:click=move |_| shown.set(None)>"×"</button>
+                <b>{format!("Example {name}")}</b>
+                <p class="what">{a.what}</p>
+                {a.expected.map(|e| view! { <p class="expected">{e}</p> })}
+            </div>
+        })
+    }
+}
+
+fn import_file(ctx: Ctx, about: LabAbout, ev: ev::Event) {
     let input: web_sys::HtmlInputElement = event_target(&ev);
     let Some(file) = input.files().and_then(|f| f.get(0)) else {
         return;
@@ -97,7 +124,7 @@ fn import_file(ctx: Ctx, ev: ev::Event) {
     input.set_value("");
     leptos::task::spawn_local(async move {
         match wasm_bindgen_futures::JsFuture::from(file.text()).await {
-            Ok(t) => load_text(ctx, &t.as_string().unwrap_or_default(), &name),
+            Ok(t) => load_text(ctx, about, &t.as_string().unwrap_or_default(), &name),
             Err(_) => ctx.say(format!("cannot read {name}"), true),
         }
     });
@@ -147,12 +174,13 @@ fn keyboard(ctx: Ctx, ev: web_sys::KeyboardEvent) {
 #[component]
 fn Toolbar() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
+    let about = expect_context::<LabAbout>();
     let examples = examples::EXAMPLES
         .iter()
         .map(|(name, _)| {
             view! {
                 <button class="menu-item" id=format!("example-{name}") on:click=move |_| {
-                    open_example(ctx, name);
+                    open_example(ctx, about, name);
                     if let Some(menu) = document().get_element_by_id("examples-menu") {
                         let _ = menu.remove_attribute("open");
                     }
@@ -165,13 +193,16 @@ fn Toolbar() -> impl IntoView {
     view! {
         <header class="toolbar">
             <span class="brand">"netloom"</span>
-            <button id="new" on:click=move |_| ctx.replace(empty_design(), None)>"New"</button>
+            <button id="new" on:click=move |_| {
+                about.0.set(None);
+                ctx.replace(empty_design(), None)
+            }>"New"</button>
             <details class="menu" id="examples-menu">
                 <summary>"Examples"</summary>
                 <div class="menu-list">{examples}</div>
             </details>
             <label class="button" for="import-file">"Import…"</label>
-            <input type="file" id="import-file" accept=".yaml,.yml,.json" on:change=move |ev| import_file(ctx, ev) />
+            <input type="file" id="import-file" accept=".yaml,.yml,.json" on:change=move |ev| import_file(ctx, about, ev) />
             <button id="export-yaml" on:click=move |_| {
                 let s = ctx.spec.get_untracked();
                 download(&format!("{}.yaml", s.name), "application/yaml", &netloom_core::format::to_yaml(&s));
@@ -203,6 +234,7 @@ fn Toolbar() -> impl IntoView {
 #[component]
 fn Welcome() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
+    let about = expect_context::<LabAbout>();
     let empty = move || {
         ctx.spec
             .with(|s| s.hosts.is_empty() && s.externals.is_empty())
@@ -213,7 +245,7 @@ fn Welcome() -> impl IntoView {
                 <b>"Empty canvas."</b>
                 " Drag a host from the palette, or open an example lab: "
                 {examples::EXAMPLES.iter().map(|(name, _)| view! {
-                    <button class="small" on:click=move |_| open_example(ctx, name)>{*name}</button>
+                    <button class="small" on:click=move |_| open_example(ctx, about, name)>{*name}</button>
                 }).collect_view()}
             </div>
         </Show>
@@ -255,6 +287,7 @@ fn App() -> impl IntoView {
     let ctx = Ctx::new(saved.unwrap_or_else(empty_design));
     provide_context(ctx);
     provide_context(sim::Sim::new());
+    provide_context(LabAbout(RwSignal::new(None)));
     canvas::install_pointer_handlers(ctx);
     let _ = window_event_listener(ev::keydown, move |ev| keyboard(ctx, ev));
     Effect::new(move |_| {
@@ -293,6 +326,7 @@ fn App() -> impl IntoView {
             <div class="canvas-wrap">
                 <canvas::Canvas />
                 <Welcome />
+                <AboutLab />
             </div>
             <SideTabs />
         </main>
