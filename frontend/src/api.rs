@@ -66,7 +66,8 @@ struct Info {
 
 /// Save the design: a new revision of the stored one, or a new stored design.
 pub fn save(ctx: Ctx, as_new: bool) {
-    let text = ctx.spec.with_untracked(netloom_core::format::to_yaml);
+    let spec = ctx.spec.get_untracked();
+    let text = netloom_core::format::to_yaml(&spec);
     let stored = ctx.stored.get_untracked().filter(|_| !as_new);
     spawn_local(async move {
         let result = match &stored {
@@ -79,7 +80,7 @@ pub fn save(ctx: Ctx, as_new: bool) {
                 .await
             }
             None => {
-                let name = ctx.spec.with_untracked(|s| s.name.clone());
+                let name = spec.name.clone();
                 call(
                     "POST",
                     "/api/designs",
@@ -90,11 +91,14 @@ pub fn save(ctx: Ctx, as_new: bool) {
         };
         match result.and_then(|v| serde_json::from_value::<Info>(v).map_err(|e| e.to_string())) {
             Ok(info) => {
-                ctx.stored.set(Some(Stored {
-                    id: info.id,
-                    name: info.name.clone(),
-                    revision: info.revision,
-                }));
+                ctx.saved(
+                    spec,
+                    Stored {
+                        id: info.id,
+                        name: info.name.clone(),
+                        revision: info.revision,
+                    },
+                );
                 ctx.say(
                     format!("Saved “{}” (revision {})", info.name, info.revision),
                     false,
@@ -117,7 +121,8 @@ fn open(ctx: Ctx, id: i64) {
                             name: v["name"].as_str().unwrap_or_default().to_string(),
                             revision: v["revision"].as_i64().unwrap_or(0),
                         };
-                        ctx.replace(spec, Some(stored));
+                        let what = format!("“{}” from the server", stored.name);
+                        ctx.replace(&what, spec, Some(stored), || ());
                     }
                     Err(p) => ctx.say(format!("The stored design does not parse: {p}"), true),
                 }
@@ -181,27 +186,27 @@ pub fn DesignsPanel() -> impl IntoView {
             }
         });
     };
-    let remove = move |id: i64| {
-        if !window()
-            .confirm_with_message("Delete this design from the server?")
-            .unwrap_or(false)
-        {
-            return;
-        }
-        spawn_local(async move {
-            match call("DELETE", &format!("/api/designs/{id}"), None).await {
-                Ok(_) => {
-                    if ctx
-                        .stored
-                        .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
-                    {
-                        ctx.stored.set(None);
+    let remove = move |id: i64, name: String| {
+        ctx.confirm(
+            format!("Delete “{name}” from the server?"),
+            "Delete",
+            move || {
+                spawn_local(async move {
+                    match call("DELETE", &format!("/api/designs/{id}"), None).await {
+                        Ok(_) => {
+                            if ctx
+                                .stored
+                                .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
+                            {
+                                ctx.stored.set(None);
+                            }
+                            refresh();
+                        }
+                        Err(e) => ctx.say(e, true),
                     }
-                    refresh();
-                }
-                Err(e) => ctx.say(e, true),
-            }
-        });
+                })
+            },
+        );
     };
     let rows = move || {
         list.get()
@@ -219,7 +224,10 @@ pub fn DesignsPanel() -> impl IntoView {
                         <span class="actions">
                             <button class="small" on:click=move |_| open(ctx, d.id)>"Open"</button>
                             <button class="small" on:click=move |_| rename(d.id, d.revision)>"Rename"</button>
-                            <button class="small danger" on:click=move |_| remove(d.id)>"Delete"</button>
+                            <button class="small danger" on:click={
+                                let name = d.name.clone();
+                                move |_| remove(d.id, name.clone())
+                            }>"Delete"</button>
                         </span>
                     </li>
                 }

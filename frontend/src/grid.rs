@@ -4,8 +4,9 @@
 //! few hundred megabytes of strings to copy out of the worker, as a grid they
 //! are a megabyte of cells plus the few thousand distinct details.
 //!
-//! [`order`] lays an axis out for the view: grouped by host, and once real
-//! pings are in, the hosts and members with disagreements first.
+//! [`Grid::layout`] lays the axes out for the view: grouped by host, the
+//! columns in the rows' order (each sender's own cell on the diagonal), and
+//! once real pings are in, the hosts and members with disagreements first.
 
 use std::collections::HashMap;
 
@@ -29,6 +30,8 @@ pub const NO_REPLY: u8 = 2;
 pub struct Axis {
     pub name: String,
     pub host: String,
+    /// Whose it is: a sender's label (for a row, its own name).
+    pub owner: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -36,8 +39,11 @@ pub struct Grid {
     pub topology: String,
     /// Senders in the report's order (file order).
     pub rows: Vec<Axis>,
-    /// Addresses in the report's order (file order).
+    /// Addresses: first each sender's first address, in the rows' order
+    /// (`primary` of them), then the others (routers', DHCP servers', a
+    /// sender's second nic) in the report's order.
     pub cols: Vec<Axis>,
+    pub primary: usize,
     /// Distinct details (a verdict in words), indexed by `detail_of`.
     pub details: Vec<String>,
     /// Row-major, `rows.len() * cols.len()`: [`OWN`], [`REPLY`] or [`NO_REPLY`].
@@ -51,6 +57,9 @@ pub struct Grid {
     row_index: HashMap<String, usize>,
     #[serde(skip)]
     col_index: HashMap<String, usize>,
+    /// Per row, its first address's column (under `primary`).
+    #[serde(skip)]
+    own_col: Vec<Option<usize>>,
 }
 
 impl Grid {
@@ -64,9 +73,13 @@ impl Grid {
         };
         let rows = senders(topo)
             .into_iter()
-            .map(|n| Axis {
-                name: net.stacks[net.stack_of(n)].label.clone(),
-                host: host_of(n),
+            .map(|n| {
+                let name = net.stacks[net.stack_of(n)].label.clone();
+                Axis {
+                    owner: name.clone(),
+                    name,
+                    host: host_of(n),
+                }
             })
             .collect();
         // The report's targets, in its order (`reach::addresses`), with their owners.
@@ -78,6 +91,7 @@ impl Grid {
                     i.addr.map(|a| Axis {
                         name: a.addr().to_string(),
                         host: host_of(s.node),
+                        owner: s.label.clone(),
                     })
                 })
             })
@@ -89,6 +103,7 @@ impl Grid {
             ..Grid::default()
         };
         grid.dedup();
+        grid.arrange();
         grid.index();
         let n = grid.rows.len() * grid.cols.len();
         grid.cells = vec![OWN; n];
@@ -116,6 +131,42 @@ impl Grid {
         }
     }
 
+    /// Put each sender's first address first, in the rows' order, so the
+    /// square of senders × their addresses has every sender's own cell on
+    /// its diagonal; the other addresses follow, grouped apart per host.
+    fn arrange(&mut self) {
+        let rows: HashMap<&str, usize> = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.as_str(), i))
+            .collect();
+        let mut first: Vec<Option<usize>> = vec![None; self.rows.len()];
+        for (c, a) in self.cols.iter().enumerate() {
+            if let Some(&r) = rows.get(a.owner.as_str()) {
+                first[r].get_or_insert(c);
+            }
+        }
+        let primary: Vec<usize> = first.iter().flatten().copied().collect();
+        let mut taken = vec![false; self.cols.len()];
+        for &c in &primary {
+            taken[c] = true;
+        }
+        let mut cols: Vec<Axis> = primary.iter().map(|&c| self.cols[c].clone()).collect();
+        cols.extend(
+            self.cols
+                .iter()
+                .zip(&taken)
+                .filter(|(_, t)| !**t)
+                .map(|(a, _)| Axis {
+                    host: format!("{} (other addresses)", a.host),
+                    ..a.clone()
+                }),
+        );
+        self.primary = primary.len();
+        self.cols = cols;
+    }
+
     /// Rebuild the name lookups (after decoding, which skips them).
     pub fn index(&mut self) {
         let map = |axis: &[Axis]| {
@@ -126,6 +177,59 @@ impl Grid {
         };
         self.row_index = map(&self.rows);
         self.col_index = map(&self.cols);
+        self.own_col = vec![None; self.rows.len()];
+        for c in 0..self.primary.min(self.cols.len()) {
+            if let Some(r) = self.row_of(&self.cols[c].owner) {
+                self.own_col[r] = Some(c);
+            }
+        }
+    }
+
+    /// Lay both axes out for the view: the rows by [`order`], the columns
+    /// under them (each sender's first address in its row's place), then
+    /// the other addresses by [`order`]. With disagreements (per row and per
+    /// column), a sender counts those of its row and of its addresses: one
+    /// that stopped answering comes first too.
+    pub fn layout(&self, bad: Option<(&[u32], &[u32])>) -> (Vec<Slot>, Vec<Slot>) {
+        let score = bad.map(|(rows, cols)| {
+            let mut s = rows.to_vec();
+            for (c, a) in self.cols.iter().enumerate() {
+                if let (Some(r), Some(n)) = (self.row_of(&a.owner), cols.get(c)) {
+                    s[r] += n;
+                }
+            }
+            s
+        });
+        let rows = order(&self.rows, score.as_deref());
+        let mut cols: Vec<Slot> = Vec::with_capacity(self.cols.len() + rows.len());
+        let mut heading = 0;
+        for slot in &rows {
+            match slot {
+                Slot::Group(host, _) => {
+                    heading = cols.len();
+                    cols.push(Slot::Group(host.clone(), 0));
+                }
+                Slot::Item(r) => {
+                    if let Some(c) = self.own_col.get(*r).copied().flatten() {
+                        cols.push(Slot::Item(c));
+                        if let Slot::Group(_, n) = &mut cols[heading] {
+                            *n += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let primary = self.primary.min(self.cols.len());
+        let rest_bad = bad.map(|(_, c)| c.get(primary..).unwrap_or_default());
+        cols.extend(
+            order(&self.cols[primary..], rest_bad)
+                .into_iter()
+                .map(|s| match s {
+                    Slot::Item(i) => Slot::Item(primary + i),
+                    group => group,
+                }),
+        );
+        (rows, cols)
     }
 
     pub fn row_of(&self, name: &str) -> Option<usize> {

@@ -36,6 +36,11 @@ mod examples {
 
 /// Where the design in progress is kept between page loads.
 const AUTOSAVE: &str = "netloom.design";
+/// Where on the server it is stored (JSON of [`state::Stored`]), and the
+/// design as last saved, opened or started: Save after a reload updates the
+/// stored design, and New asks only when there is unsaved work.
+const STORED: &str = "netloom.stored";
+const CLEAN: &str = "netloom.clean";
 
 fn empty_design() -> TopologySpec {
     TopologySpec {
@@ -75,8 +80,8 @@ fn download(name: &str, mime: &str, text: &str) {
 fn load_text(ctx: Ctx, text: &str, what: &str) {
     match netloom_core::parse(text) {
         Ok(spec) => {
-            ctx.replace(spec, None);
-            ctx.say(format!("Opened {what}"), false);
+            let said = format!("Opened {what}");
+            ctx.replace(what, spec, None, move || ctx.say(said, false));
         }
         Err(p) => ctx.say(format!("{what} is not a topology file: {p}"), true),
     }
@@ -119,6 +124,14 @@ fn typing_in_field(ev: &web_sys::KeyboardEvent) -> bool {
 fn keyboard(ctx: Ctx, ev: web_sys::KeyboardEvent) {
     let cmd = ev.ctrl_key() || ev.meta_key();
     let key = ev.key();
+    // While the dialog asks, the design is not edited behind it.
+    if ctx.question.with_untracked(Option::is_some) {
+        if key == "Escape" {
+            ctx.answered(false);
+            ev.prevent_default();
+        }
+        return;
+    }
     if typing_in_field(&ev) {
         return;
     }
@@ -165,7 +178,7 @@ fn Toolbar() -> impl IntoView {
     view! {
         <header class="toolbar">
             <span class="brand">"netloom"</span>
-            <button id="new" on:click=move |_| ctx.replace(empty_design(), None)>"New"</button>
+            <button id="new" on:click=move |_| ctx.replace("a new design", empty_design(), None, || ())>"New"</button>
             <details class="menu" id="examples-menu">
                 <summary>"Examples"</summary>
                 <div class="menu-list">{examples}</div>
@@ -190,12 +203,35 @@ fn Toolbar() -> impl IntoView {
             <button id="fit" on:click=move |_| ctx.fit()>"Fit"</button>
             <span class="title">{move || {
                 let name = ctx.spec.with(|s| s.name.clone());
+                ctx.clean.track();
+                let changed = if ctx.unsaved() { " (unsaved changes)" } else { "" };
                 match ctx.stored.get() {
-                    Some(s) => format!("{name} — saved as “{}” r{}", s.name, s.revision),
-                    None => name,
+                    Some(s) => format!("{name} — saved as “{}” r{}{changed}", s.name, s.revision),
+                    None => format!("{name}{changed}"),
                 }
             }}</span>
         </header>
+    }
+}
+
+/// The app's confirmation ([`Ctx::confirm`]): a modal question with Cancel and Yes.
+#[component]
+fn ConfirmDialog() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    move || {
+        ctx.question.get().map(|(q, yes)| {
+            view! {
+                <div class="modal-back">
+                    <div class="modal" id="confirm-dialog" role="alertdialog" aria-modal="true">
+                        <p>{q}</p>
+                        <div class="row">
+                            <button id="confirm-no" on:click=move |_| ctx.answered(false)>"Cancel"</button>
+                            <button id="confirm-yes" class="primary" on:click=move |_| ctx.answered(true)>{yes}</button>
+                        </div>
+                    </div>
+                </div>
+            }
+        })
     }
 }
 
@@ -249,10 +285,15 @@ fn SideTabs() -> impl IntoView {
 
 #[component]
 fn App() -> impl IntoView {
-    let saved = storage()
-        .and_then(|s| s.get_item(AUTOSAVE).ok().flatten())
-        .and_then(|t| netloom_core::parse(&t).ok());
-    let ctx = Ctx::new(saved.unwrap_or_else(empty_design));
+    let kept = |key: &str| storage().and_then(|s| s.get_item(key).ok().flatten());
+    let design = kept(AUTOSAVE)
+        .and_then(|t| netloom_core::parse(&t).ok())
+        .unwrap_or_else(empty_design);
+    let clean = kept(CLEAN)
+        .and_then(|t| netloom_core::parse(&t).ok())
+        .unwrap_or_else(empty_design);
+    let stored = kept(STORED).and_then(|t| serde_json::from_str(&t).ok());
+    let ctx = Ctx::new(design, clean, stored);
     provide_context(ctx);
     provide_context(sim::Sim::new());
     canvas::install_pointer_handlers(ctx);
@@ -261,6 +302,21 @@ fn App() -> impl IntoView {
         let yaml = ctx.spec.with(netloom_core::format::to_yaml);
         if let Some(s) = storage() {
             let _ = s.set_item(AUTOSAVE, &yaml);
+        }
+    });
+    Effect::new(move |_| {
+        let clean = ctx.clean.with(netloom_core::format::to_yaml);
+        if let Some(s) = storage() {
+            let _ = s.set_item(CLEAN, &clean);
+        }
+    });
+    Effect::new(move |_| {
+        let stored = ctx.stored.with(|s| s.as_ref().map(serde_json::to_string));
+        if let Some(s) = storage() {
+            let _ = match stored {
+                Some(Ok(json)) => s.set_item(STORED, &json),
+                _ => s.remove_item(STORED),
+            };
         }
     });
     // A trace belongs to the design it was run on.
@@ -301,6 +357,7 @@ fn App() -> impl IntoView {
             <panels::YamlPanel yaml_error=yaml_error />
         </footer>
         {move || ctx.toast.get().map(|(m, err)| view! { <div class="toast" id="toast" class:error=err>{m}</div> })}
+        <ConfirmDialog />
     }
 }
 
