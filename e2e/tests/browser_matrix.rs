@@ -319,7 +319,6 @@ fn after_verify_the_disagreements_come_first() {
     b.assert_csp_kept();
 
     b.click("#tab-deploy");
-    b.js("window.confirm = () => true; return null", json!([]));
     assert!(
         job(&b, "#deploy-destroy", "destroy", 300),
         "destroy failed: {}",

@@ -312,9 +312,8 @@ fn deploy_verify_destroy(b: &Browser) {
     );
     b.screenshot("seedlab-10-verified");
 
-    // Destroy (the confirmation answered yes) and see nothing is left.
+    // Destroy and see nothing is left.
     b.click("#tab-deploy");
-    b.js("window.confirm = () => true; return null", json!([]));
     assert!(
         job(b, "#deploy-destroy", "destroy", 300),
         "destroy failed: {}",
@@ -378,7 +377,6 @@ fn a_failed_apply_step_is_shown_in_place() {
     b.screenshot("seedlab-failed-apply");
 
     // What was done stays; Destroy takes it all away.
-    b.js("window.confirm = () => true; return null", json!([]));
     assert!(
         job(&b, "#deploy-destroy", "destroy", 300),
         "destroy failed: {}",

@@ -286,6 +286,15 @@ impl Grid {
     }
 }
 
+/// "1 pair disagrees", "3 pairs disagree": for the sentences about Verify.
+pub fn pairs_disagree(n: usize) -> String {
+    if n == 1 {
+        "1 pair disagrees".into()
+    } else {
+        format!("{n} pairs disagree")
+    }
+}
+
 /// Pairs measured by real pings: sender → address → a reply came.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Measured {

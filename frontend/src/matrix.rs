@@ -17,7 +17,7 @@ use wasm_bindgen::JsCast;
 
 use crate::sim::Sim;
 use crate::state::Ctx;
-use netloom_frontend::grid::{Grid, Slot};
+use netloom_frontend::grid::{pairs_disagree, Grid, Slot};
 
 /// Cell width and height, the row labels' width and the column headings' height (px).
 const CW: f64 = 24.0;
@@ -310,7 +310,7 @@ pub fn Matrix(#[prop(optional)] deploy: bool) -> impl IntoView {
         let n = layout.with(|l| l.as_ref().and_then(|l| l.disagreements))?;
         Some(view! {
             <p id=id("verify-summary") class=if n == 0 { "result ok" } else { "result bad" } data-disagreements=n.to_string()>
-                {if n == 0 { "Real pings agree with the simulation on every pair (verified cells are underlined).".to_string() } else { format!("{n} pairs disagree with the simulation (marked ≠, listed first).") }}
+                {if n == 0 { "Real pings agree with the simulation on every pair (verified cells are underlined).".to_string() } else { format!("{} with the simulation (marked ≠, listed first).", pairs_disagree(n)) }}
             </p>
         })
     };

@@ -561,9 +561,13 @@ pub fn ignore_pings(netns: &str) {
     );
 }
 
-/// Start a Deploy-tab job and wait for its result; returns `data-ok`.
+/// Start a Deploy-tab job (Destroy: answering its confirmation yes) and
+/// wait for its result; returns `data-ok`.
 pub fn job(b: &Browser, button: &str, action: &str, secs: u64) -> bool {
     b.click(button);
+    if action == "destroy" {
+        confirm(b, true);
+    }
     wait_for(&format!("{action} to finish"), secs, || {
         let r = b.js(
             "const r = document.getElementById('job-result'); return r ? [r.dataset.action, r.dataset.ok] : null",
