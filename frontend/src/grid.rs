@@ -159,7 +159,7 @@ impl Grid {
                 .zip(&taken)
                 .filter(|(_, t)| !**t)
                 .map(|(a, _)| Axis {
-                    host: format!("{} (other addresses)", a.host),
+                    host: format!("{} (others)", a.host),
                     ..a.clone()
                 }),
         );
