@@ -157,8 +157,8 @@ fn the_deploy_tab_says_what_is_deployed_and_what_verify_found() {
     // Status and Plan: nothing to change, but the broken pair is mentioned.
     b.click("#deploy-status-button");
     b.wait_css("#deploy-status[data-deployed=\"true\"]", 60);
-    b.wait_css("#deploy-status #status-drift[data-drift=\"0\"]", 10);
-    b.wait_css("#deploy-status .last-verify[data-disagreements=\"1\"]", 10);
+    b.wait_css("#deploy-status #status-drift[data-drift=\"0\"]", 30);
+    b.wait_css("#deploy-status .last-verify[data-disagreements=\"1\"]", 30);
     assert!(
         b.text("#deploy-status .last-verify")
             .contains("vm4 → 10.0.20.1"),
@@ -167,7 +167,7 @@ fn the_deploy_tab_says_what_is_deployed_and_what_verify_found() {
     );
     b.click("#deploy-plan-button");
     b.wait_css("#deploy-plan[data-steps=\"0\"]", 60);
-    b.wait_css("#deploy-plan .last-verify[data-disagreements=\"1\"]", 10);
+    b.wait_css("#deploy-plan .last-verify[data-disagreements=\"1\"]", 30);
     b.screenshot("deploytab-4-status");
 
     // Destroy: Status says nothing is deployed (no drift box, no empty host).

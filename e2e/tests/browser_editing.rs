@@ -41,7 +41,7 @@ fn fields_matrix_and_keyboard_follow_what_is_selected() {
     // order, so every sender's own address is on the diagonal; the
     // router's addresses (it sends no pings) come after.
     open_example(&b, "nat");
-    b.wait_css("#no-problems", 10);
+    b.wait_css("#no-problems", 30);
     b.click("#tab-sim");
     b.click("#reach-run");
     b.wait_css("#reach-status[data-state=\"done\"]", 60);
@@ -88,25 +88,25 @@ fn fields_matrix_and_keyboard_follow_what_is_selected() {
     // A click on a cell runs its pair, and the Source list says whose.
     b.click("#reach-matrix .cell[data-from=\"vm2\"][data-to=\"198.51.100.1\"]");
     b.wait_css("#sim-result", 60);
-    b.wait_value("#sim-from", "vm2", 10);
-    b.wait_value("#sim-to", "198.51.100.1", 10);
+    b.wait_value("#sim-from", "vm2", 30);
+    b.wait_value("#sim-to", "198.51.100.1", 30);
     b.click("#matrix-wide");
 
     // The fields: after typing in vm2's VLAN, vm3 shows its own values.
     b.click("#tab-props");
     open_example(&b, "seedlab-gre");
-    b.wait_css("#hosts-1-vms-1", 10);
+    b.wait_css("#hosts-1-vms-1", 30);
     select(&b, "hosts-0-vms-1");
-    b.wait_value("#prop-nic0-vlan", "20", 10);
+    b.wait_value("#prop-nic0-vlan", "20", 30);
     b.set_field("#prop-nic0-vlan", "21");
     wait_yaml(&b, "vlan: 21");
     select(&b, "hosts-1-vms-0");
-    b.wait_value("#prop-name", "vm3", 10);
-    b.wait_value("#prop-nic0-vlan", "10", 10);
-    b.wait_value("#prop-nic0-ip", "10.0.10.2/24", 10);
+    b.wait_value("#prop-name", "vm3", 30);
+    b.wait_value("#prop-nic0-vlan", "10", 30);
+    b.wait_value("#prop-nic0-ip", "10.0.10.2/24", 30);
     // Typed after what the field shows, as a user clicking into it does.
     b.type_keys("#prop-nic0-vlan", &format!("0{TAB}"));
-    wait_for("vm3's VLAN 100", 10, || {
+    wait_for("vm3's VLAN 100", 30, || {
         let spec = netloom_core::parse(&yaml(&b)).ok()?;
         (spec.hosts[1].vms[0].nics[0].vlan == Some(100)).then_some(())
     });
@@ -115,18 +115,18 @@ fn fields_matrix_and_keyboard_follow_what_is_selected() {
     // Undo: the field shows the value again.
     b.js("document.activeElement.blur(); return null", json!([]));
     b.keys(&[], ESCAPE);
-    b.wait_value("#prop-design-name", "seedlab", 10);
+    b.wait_value("#prop-design-name", "seedlab", 30);
     b.set_field("#prop-design-name", "renamed");
     wait_yaml(&b, "name: renamed");
     b.keys(&[CONTROL], "z");
     wait_yaml(&b, "name: seedlab");
-    b.wait_value("#prop-design-name", "seedlab", 10);
+    b.wait_value("#prop-design-name", "seedlab", 30);
 
     // Delete after clicking a node deletes the node, wherever the keyboard was.
     b.click("#yaml");
     select(&b, "hosts-1-vms-1");
     b.keys(&[], DELETE);
-    wait_for("vm4 deleted", 10, || {
+    wait_for("vm4 deleted", 30, || {
         let spec = netloom_core::parse(&yaml(&b)).ok()?;
         (spec.hosts[1].vms.len() == 1 && !b.exists("#hosts-1-vms-1")).then_some(())
     });
@@ -134,7 +134,7 @@ fn fields_matrix_and_keyboard_follow_what_is_selected() {
     b.click("#prop-nic0-ip");
     select(&b, "hosts-0-vms-0");
     b.keys(&[], DELETE);
-    wait_for("vm1 deleted", 10, || {
+    wait_for("vm1 deleted", 30, || {
         let spec = netloom_core::parse(&yaml(&b)).ok()?;
         (spec.hosts[0].vms.len() == 1 && spec.hosts[0].vms[0].name == "vm2").then_some(())
     });
@@ -173,7 +173,7 @@ fn replacing_work_asks_and_undoes_and_save_after_reload_updates() {
     let b = app(&server);
     // From an empty canvas nothing is lost: no question.
     open_example(&b, "seedlab-gre");
-    b.wait_css("#hosts-1-vms-1", 10);
+    b.wait_css("#hosts-1-vms-1", 30);
     assert!(!b.exists("#confirm-dialog"));
     b.keys(&[], ESCAPE);
     b.set_field("#prop-design-name", "mine");
@@ -181,7 +181,7 @@ fn replacing_work_asks_and_undoes_and_save_after_reload_updates() {
 
     // New over unsaved work asks; No keeps the work.
     b.click("#new");
-    b.wait_css("#confirm-dialog", 10);
+    b.wait_css("#confirm-dialog", 30);
     assert!(
         b.text("#confirm-dialog").contains("unsaved"),
         "{}",
@@ -193,10 +193,10 @@ fn replacing_work_asks_and_undoes_and_save_after_reload_updates() {
     // Yes replaces it, and Undo brings it back.
     b.click("#new");
     confirm(&b, true);
-    b.wait_css("#welcome", 10);
+    b.wait_css("#welcome", 30);
     b.click("#undo");
     wait_yaml(&b, "name: mine");
-    b.wait_css("#hosts-1-vms-1", 10);
+    b.wait_css("#hosts-1-vms-1", 30);
 
     // An example too.
     open_example(&b, "nat");
@@ -249,7 +249,7 @@ fn replacing_work_asks_and_undoes_and_save_after_reload_updates() {
     assert!(text[1]["text"].as_str().unwrap().contains("10.99.0.0/24"));
     // Saved: New does not ask.
     b.click("#new");
-    b.wait_css("#welcome", 10);
+    b.wait_css("#welcome", 30);
     assert!(!b.exists("#confirm-dialog"));
     b.assert_csp_kept();
 }

@@ -385,7 +385,8 @@ impl Browser {
 
     /// The WebDriver id of the element matching `css` (waiting for it).
     fn element(&self, css: &str) -> String {
-        self.wait_css(css, 10);
+        // Generous: a deadline, not a wait, and the machine may be busy.
+        self.wait_css(css, 30);
         let r = self.cmd(
             "POST",
             "/element",
@@ -591,7 +592,7 @@ pub fn yaml(b: &Browser) -> String {
 }
 
 pub fn wait_yaml(b: &Browser, needle: &str) {
-    wait_for(&format!("YAML containing {needle:?}"), 10, || {
+    wait_for(&format!("YAML containing {needle:?}"), 30, || {
         yaml(b).contains(needle).then_some(())
     });
 }
@@ -613,7 +614,7 @@ pub fn open_example(b: &Browser, name: &str) {
 /// Click a node on the canvas (by its element id) and wait until it is selected.
 pub fn select(b: &Browser, id: &str) {
     b.click(&format!("#{id} rect"));
-    wait_for(&format!("{id} selected"), 10, || {
+    wait_for(&format!("{id} selected"), 30, || {
         b.exists(&format!("#{id}.selected, #{id} rect.selected"))
             .then_some(())
     });
@@ -622,7 +623,7 @@ pub fn select(b: &Browser, id: &str) {
 /// Answer the app's own confirmation dialog (Destroy, New over unsaved work…).
 pub fn confirm(b: &Browser, yes: bool) {
     b.click(if yes { "#confirm-yes" } else { "#confirm-no" });
-    wait_for("the confirmation to close", 10, || {
+    wait_for("the confirmation to close", 30, || {
         (!b.exists("#confirm-dialog")).then_some(())
     });
 }
