@@ -360,3 +360,100 @@ pub fn order(axis: &[Axis], bad: Option<&[u32]>) -> Vec<Slot> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(text: &str) -> Grid {
+        let checked = netloom_core::format::try_load(text).expect("a valid design");
+        Grid::predict(&checked.topology)
+    }
+
+    /// Row slot by slot: the column in the same place is the same host's
+    /// heading, or the sender's own (first) address.
+    fn assert_diagonal(g: &Grid, rows: &[Slot], cols: &[Slot]) {
+        for (i, r) in rows.iter().enumerate() {
+            match (r, &cols[i]) {
+                (Slot::Group(a, _), Slot::Group(b, _)) => assert_eq!(a, b, "slot {i}"),
+                (Slot::Item(r), Slot::Item(c)) => {
+                    assert_eq!(g.cols[*c].owner, g.rows[*r].name, "slot {i}");
+                    assert!(g.cell(*r, *c).is_none(), "slot {i}: an own cell");
+                }
+                (r, c) => panic!("slot {i}: row {r:?} against column {c:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_example_has_each_senders_own_cell_on_the_diagonal() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_none_or(|x| x != "yaml") {
+                continue;
+            }
+            let g = grid(&std::fs::read_to_string(&path).unwrap());
+            let (rows, cols) = g.layout(None);
+            assert_diagonal(&g, &rows, &cols);
+            // Every address once: the senders' first ones, then the others.
+            let mut seen: Vec<usize> = cols
+                .iter()
+                .filter_map(|s| match s {
+                    Slot::Item(c) => Some(*c),
+                    Slot::Group(..) => None,
+                })
+                .collect();
+            seen.sort();
+            assert_eq!(seen, (0..g.cols.len()).collect::<Vec<_>>(), "{path:?}");
+        }
+    }
+
+    /// A vm with two nics: its first address on the diagonal, the second
+    /// among its host's others, named as its.
+    #[test]
+    fn a_second_address_goes_after_the_senders() {
+        let g = grid(
+            "version: 1\nname: two\nhosts:\n- name: h\n  bridges: [{name: a}, {name: b}]\n  vms:\n  \
+             - {name: v1, nics: [{bridge: a, ip: 10.0.0.1/24}, {bridge: b, ip: 10.0.1.1/24}]}\n  \
+             - {name: v2, nics: [{bridge: a, ip: 10.0.0.2/24}]}\n",
+        );
+        let (rows, cols) = g.layout(None);
+        assert_diagonal(&g, &rows, &cols);
+        let names: Vec<String> = cols
+            .iter()
+            .map(|s| match s {
+                Slot::Group(h, n) => format!("#{h} {n}"),
+                Slot::Item(c) => format!("{} {}", g.cols[*c].owner, g.cols[*c].name),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "#h 2",
+                "v1 10.0.0.1",
+                "v2 10.0.0.2",
+                "#h (others) 1",
+                "v1 10.0.1.1"
+            ]
+        );
+    }
+
+    /// One sender that stopped answering: it comes first on both axes, so
+    /// the diagonal stays.
+    #[test]
+    fn a_disagreement_moves_both_axes_alike() {
+        let g = grid(include_str!("../../examples/seedlab-gre.yaml"));
+        let mut real = Measured::default();
+        real.insert("vm4", "10.0.20.1", false);
+        let (_, rows_bad, cols_bad) = g.disagreements(&real);
+        let (rows, cols) = g.layout(Some((&rows_bad, &cols_bad)));
+        assert_diagonal(&g, &rows, &cols);
+        let first = |slots: &[Slot], axis: &[Axis]| match slots[1] {
+            Slot::Item(i) => axis[i].owner.clone(),
+            Slot::Group(..) => unreachable!("a member follows its host's heading"),
+        };
+        assert_eq!(first(&rows, &g.rows), "vm2");
+        assert_eq!(first(&cols, &g.cols), "vm2");
+    }
+}
