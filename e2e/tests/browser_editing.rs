@@ -247,6 +247,21 @@ fn replacing_work_asks_and_undoes_and_save_after_reload_updates() {
     let saved = b.api("GET", "/api/designs", None)[1][0]["id"].clone();
     let text: Value = b.api("GET", &format!("/api/designs/{saved}"), None);
     assert!(text[1]["text"].as_str().unwrap().contains("10.99.0.0/24"));
+    // Deleted on the server meanwhile: after a reload the app forgets it,
+    // and Save makes a new design.
+    let r = b.api("DELETE", &format!("/api/designs/{saved}"), None);
+    assert_eq!(r[0], 204, "{r}");
+    b.js("location.reload(); return null", json!([]));
+    wait_for("the deleted design forgotten", 30, || {
+        let title = b.text("header .title");
+        (title.starts_with("mine") && !title.contains("saved as")).then_some(())
+    });
+    b.click("#tab-server");
+    b.click("#save");
+    wait_for("a new design saved", 30, || {
+        (stored(&b) == [("mine".to_string(), 1)]).then_some(())
+    });
+
     // Saved: New does not ask.
     b.click("#new");
     b.wait_css("#welcome", 30);

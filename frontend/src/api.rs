@@ -109,6 +109,27 @@ pub fn save(ctx: Ctx, as_new: bool) {
     });
 }
 
+/// The stored design remembered from the last visit, checked once against
+/// the server's list: gone (deleted, another database), it is forgotten, so
+/// Save makes a new design rather than failing, or writing over another
+/// design that took its id.
+pub fn recheck(ctx: Ctx) {
+    let Some(kept) = ctx.stored.get_untracked() else {
+        return;
+    };
+    spawn_local(async move {
+        let Ok(list) = call("GET", "/api/designs", None).await else {
+            return;
+        };
+        let list: Vec<Info> = serde_json::from_value(list).unwrap_or_default();
+        let there = list.iter().any(|d| d.id == kept.id && d.name == kept.name);
+        // A save meanwhile has the last word.
+        if !there && ctx.stored.with_untracked(|s| s.as_ref() == Some(&kept)) {
+            ctx.stored.set(None);
+        }
+    });
+}
+
 fn open(ctx: Ctx, id: i64) {
     spawn_local(async move {
         match call("GET", &format!("/api/designs/{id}"), None).await {

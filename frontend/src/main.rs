@@ -294,6 +294,7 @@ fn App() -> impl IntoView {
         .unwrap_or_else(empty_design);
     let stored = kept(STORED).and_then(|t| serde_json::from_str(&t).ok());
     let ctx = Ctx::new(design, clean, stored);
+    api::recheck(ctx);
     provide_context(ctx);
     provide_context(sim::Sim::new());
     canvas::install_pointer_handlers(ctx);
