@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 const DELETE: &str = "\u{E017}";
 const ESCAPE: &str = "\u{E00C}";
 const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
 
 /// One axis of the matrix in on-screen order, as (text, name): the text
 /// `#host` for a host's heading.
@@ -189,6 +190,14 @@ fn replacing_work_asks_and_undoes_and_save_after_reload_updates() {
     );
     b.screenshot("editing-4-confirm");
     confirm(&b, false);
+    assert!(yaml(&b).contains("name: mine") && b.exists("#hosts-1-vms-1"));
+    // Enter answers Cancel too (it has the keyboard).
+    b.click("#new");
+    b.wait_css("#confirm-dialog", 30);
+    b.keys(&[], ENTER);
+    wait_for("the confirmation to close", 30, || {
+        (!b.exists("#confirm-dialog")).then_some(())
+    });
     assert!(yaml(&b).contains("name: mine") && b.exists("#hosts-1-vms-1"));
     // Yes replaces it, and Undo brings it back.
     b.click("#new");

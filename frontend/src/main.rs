@@ -218,6 +218,13 @@ fn Toolbar() -> impl IntoView {
 #[component]
 fn ConfirmDialog() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
+    // Cancel has the keyboard: Enter keeps the work, as Escape does.
+    let no = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |_| {
+        if let Some(b) = no.get() {
+            let _ = b.focus();
+        }
+    });
     move || {
         ctx.question.get().map(|(q, yes)| {
             view! {
@@ -225,7 +232,7 @@ fn ConfirmDialog() -> impl IntoView {
                     <div class="modal" id="confirm-dialog" role="alertdialog" aria-modal="true">
                         <p>{q}</p>
                         <div class="row">
-                            <button id="confirm-no" on:click=move |_| ctx.answered(false)>"Cancel"</button>
+                            <button id="confirm-no" node_ref=no on:click=move |_| ctx.answered(false)>"Cancel"</button>
                             <button id="confirm-yes" class="primary" on:click=move |_| ctx.answered(true)>{yes}</button>
                         </div>
                     </div>
