@@ -209,14 +209,16 @@ impl Grid {
                     heading = cols.len();
                     cols.push(Slot::Group(host.clone(), 0));
                 }
-                Slot::Item(r) => {
-                    if let Some(c) = self.own_col.get(*r).copied().flatten() {
+                Slot::Item(r) => match self.own_col.get(*r).copied().flatten() {
+                    Some(c) => {
                         cols.push(Slot::Item(c));
                         if let Slot::Group(_, n) = &mut cols[heading] {
                             *n += 1;
                         }
                     }
-                }
+                    None => cols.push(Slot::Blank(*r)),
+                },
+                Slot::Blank(_) => {}
             }
         }
         let primary = self.primary.min(self.cols.len());
@@ -330,6 +332,9 @@ pub enum Slot {
     Group(String, usize),
     /// A member, by its index on the axis.
     Item(usize),
+    /// A column kept for a sender (by its row) that has no address, so the
+    /// senders after it stay on the diagonal.
+    Blank(usize),
 }
 
 /// Lay an axis out: members grouped by host, hosts in order of first
@@ -380,6 +385,7 @@ mod tests {
                     assert_eq!(g.cols[*c].owner, g.rows[*r].name, "slot {i}");
                     assert!(g.cell(*r, *c).is_none(), "slot {i}: an own cell");
                 }
+                (Slot::Item(r), Slot::Blank(b)) => assert_eq!(r, b, "slot {i}"),
                 (r, c) => panic!("slot {i}: row {r:?} against column {c:?}"),
             }
         }
@@ -401,7 +407,7 @@ mod tests {
                 .iter()
                 .filter_map(|s| match s {
                     Slot::Item(c) => Some(*c),
-                    Slot::Group(..) => None,
+                    _ => None,
                 })
                 .collect();
             seen.sort();
@@ -410,11 +416,13 @@ mod tests {
     }
 
     /// A vm with two nics: its first address on the diagonal, the second
-    /// among its host's others, named as its.
+    /// among its host's others, named as its. A vm with none keeps its
+    /// place, blank.
     #[test]
     fn a_second_address_goes_after_the_senders() {
         let g = grid(
             "version: 1\nname: two\nhosts:\n- name: h\n  bridges: [{name: a}, {name: b}]\n  vms:\n  \
+             - {name: v0, nics: [{bridge: a}]}\n  \
              - {name: v1, nics: [{bridge: a, ip: 10.0.0.1/24}, {bridge: b, ip: 10.0.1.1/24}]}\n  \
              - {name: v2, nics: [{bridge: a, ip: 10.0.0.2/24}]}\n",
         );
@@ -425,12 +433,14 @@ mod tests {
             .map(|s| match s {
                 Slot::Group(h, n) => format!("#{h} {n}"),
                 Slot::Item(c) => format!("{} {}", g.cols[*c].owner, g.cols[*c].name),
+                Slot::Blank(r) => format!("{} -", g.rows[*r].name),
             })
             .collect();
         assert_eq!(
             names,
             [
                 "#h 2",
+                "v0 -",
                 "v1 10.0.0.1",
                 "v2 10.0.0.2",
                 "#h (others) 1",
@@ -451,7 +461,7 @@ mod tests {
         assert_diagonal(&g, &rows, &cols);
         let first = |slots: &[Slot], axis: &[Axis]| match slots[1] {
             Slot::Item(i) => axis[i].owner.clone(),
-            Slot::Group(..) => unreachable!("a member follows its host's heading"),
+            _ => unreachable!("a member follows its host's heading"),
         };
         assert_eq!(first(&rows, &g.rows), "vm2");
         assert_eq!(first(&cols, &g.cols), "vm2");

@@ -244,7 +244,7 @@ pub fn Matrix(#[prop(optional)] deploy: bool) -> impl IntoView {
         };
         let name = h.name.clone();
         view! {
-            <div class=if h.row { "mx-label row" } else { "mx-label col" } class:group=h.member.is_none()
+            <div class=if h.row { "mx-label row" } else { "mx-label col" } class:group=h.group
                 class:found=is_found title=h.title data-name=name
                 style:left=format!("{}px", pos.0) style:top=format!("{}px", pos.1)>
                 <span>{h.text}</span>
@@ -394,8 +394,10 @@ pub fn Matrix(#[prop(optional)] deploy: bool) -> impl IntoView {
 struct Head {
     row: bool,
     slot: usize,
-    /// The member (grid index); `None` for a host's heading.
+    /// The member (grid index); `None` for a host's heading or a blank.
     member: Option<usize>,
+    /// A host's heading.
+    group: bool,
     /// A sender's name or an address (what Find takes).
     name: String,
     /// What the label shows: a column names the address's owner too.
@@ -409,6 +411,7 @@ fn head_of(g: &Grid, s: &Slot, slot: usize, row: bool) -> Head {
             row,
             slot,
             member: None,
+            group: true,
             name: host.clone(),
             text: host.clone(),
             title: format!("{host}: {n} {}", if row { "senders" } else { "addresses" }),
@@ -419,6 +422,7 @@ fn head_of(g: &Grid, s: &Slot, slot: usize, row: bool) -> Head {
                 row,
                 slot,
                 member: Some(*m),
+                group: false,
                 name: a.name.clone(),
                 text: a.name.clone(),
                 title: format!("{} (on {})", a.name, a.host),
@@ -430,9 +434,22 @@ fn head_of(g: &Grid, s: &Slot, slot: usize, row: bool) -> Head {
                 row,
                 slot,
                 member: Some(*m),
+                group: false,
                 name: a.name.clone(),
                 text: format!("{} {}", a.owner, a.name),
                 title: format!("{} of {} (on {})", a.name, a.owner, a.host),
+            }
+        }
+        Slot::Blank(r) => {
+            let a = &g.rows[*r];
+            Head {
+                row,
+                slot,
+                member: None,
+                group: false,
+                name: String::new(),
+                text: format!("{} —", a.name),
+                title: format!("{} has no address", a.name),
             }
         }
     }
