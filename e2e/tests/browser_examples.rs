@@ -65,10 +65,15 @@ fn every_example_renders_without_problems() {
         let about = b.text("#lab-about");
         assert!(about.contains(header[0]), "{name}: {about:?}");
         let expected = header.iter().find(|l| l.starts_with("Expected")).unwrap();
-        assert!(about.contains(expected), "{name}: {about:?} lacks {expected:?}");
+        assert!(
+            about.contains(expected),
+            "{name}: {about:?} lacks {expected:?}"
+        );
         b.screenshot(&format!("example-{name}"));
     }
     b.click("#lab-about .close");
-    wait_for("the description closed", 10, || (!b.exists("#lab-about")).then_some(()));
+    wait_for("the description closed", 10, || {
+        (!b.exists("#lab-about")).then_some(())
+    });
     b.assert_csp_kept();
 }

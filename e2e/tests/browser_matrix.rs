@@ -12,20 +12,11 @@ mod support;
 
 use std::collections::HashMap;
 
-use browser::{chain_lab, job, wait_for, Browser, Deployed, Server};
+use browser::{chain_lab, job, open_design, wait_for, Browser, Deployed, Server};
 use serde_json::{json, Value};
 
 /// The lab Verify runs on (namespaces `nl-bwebmx.…`, used by no other test).
 const DEPLOYED: &str = "bwebmx";
-
-/// Open a design through the YAML panel and wait until it is the app's, valid.
-fn open_design(b: &Browser, text: &str, name: &str) {
-    b.set_field("#yaml", text);
-    wait_for(&format!("design {name} opened"), 60, || {
-        b.text("header .title").starts_with(name).then_some(())
-    });
-    assert!(!b.exists(".problem.error"), "{name} has errors");
-}
 
 /// Compute the matrix and wait for it.
 fn compute(b: &Browser, secs: u64) {
@@ -241,9 +232,9 @@ fn the_page_handles_events_while_the_worker_computes_a_million_pairs() {
 
 /// As root: apply the seed lab, make vm2 ignore pings (so vm4 → vm2 fails
 /// for real while the simulation says it works), verify from the Deploy tab.
-/// The counter and the cells fill pair by pair; then node2 (whose vm4 sent
-/// the failed ping) comes first among the rows, vm4 first in it, and vm2's
-/// address first among node1's columns.
+/// The counter and the cells fill pair by pair; then the two involved come
+/// first in their hosts, on both axes alike (the columns follow the rows):
+/// vm2 (which stopped answering) and vm4 (whose ping failed).
 #[test]
 fn after_verify_the_disagreements_come_first() {
     if !browser::available("after_verify_the_disagreements_come_first")
@@ -265,23 +256,7 @@ fn after_verify_the_disagreements_come_first() {
         "apply failed: {}",
         b.text("#job-result")
     );
-    let vm2 = format!("nl-{DEPLOYED}.node1.vm2");
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &vm2,
-            "sysctl",
-            "-qw",
-            "net.ipv4.icmp_echo_ignore_all=1",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    browser::ignore_pings(&format!("nl-{DEPLOYED}.node1.vm2"));
 
     // Before Verify: grouped by host in file order.
     compute(&b, 60);
@@ -309,7 +284,7 @@ fn after_verify_the_disagreements_come_first() {
     b.wait_css("#verify-summary[data-disagreements=\"1\"]", 30);
     assert_eq!(
         labels(&b, "row"),
-        ["#node2", "vm4", "vm3", "#node1", "vm1", "vm2"]
+        ["#node1", "vm2", "vm1", "#node2", "vm4", "vm3"]
     );
     assert_eq!(
         labels(&b, "col"),
@@ -318,8 +293,8 @@ fn after_verify_the_disagreements_come_first() {
             "10.0.20.1",
             "10.0.10.1",
             "#node2",
-            "10.0.10.2",
-            "10.0.20.2"
+            "10.0.20.2",
+            "10.0.10.2"
         ]
     );
     let bad = rendered(&b)
@@ -344,7 +319,6 @@ fn after_verify_the_disagreements_come_first() {
     b.assert_csp_kept();
 
     b.click("#tab-deploy");
-    b.js("window.confirm = () => true; return null", json!([]));
     assert!(
         job(&b, "#deploy-destroy", "destroy", 300),
         "destroy failed: {}",

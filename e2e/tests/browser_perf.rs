@@ -415,7 +415,6 @@ fn browser_verify_figures() {
     println!("{}", b.text("#verify-summary"));
     b.screenshot("perf-verify-20x10");
     b.click("#tab-deploy");
-    b.js("window.confirm = () => true; return null", json!([]));
     assert!(
         job(&b, "#deploy-destroy", "destroy", 600),
         "{}",

@@ -7,7 +7,7 @@
 
 mod browser;
 
-use browser::{job, wait_for, Browser, Deployed, Server, CONTROL, SHIFT};
+use browser::{job, select, wait_yaml, yaml, Browser, Deployed, Server, CONTROL, SHIFT};
 use serde_json::json;
 
 const ESCAPE: &str = "\u{E00C}";
@@ -17,16 +17,6 @@ const ESCAPE: &str = "\u{E00C}";
 /// namespaces (`nl-<name>.…`) are touched.
 const DEPLOYED: &str = "bseedlab";
 const FAILING: &str = "bfaillab";
-
-fn yaml(b: &Browser) -> String {
-    b.text("#yaml")
-}
-
-fn wait_yaml(b: &Browser, needle: &str) {
-    wait_for(&format!("YAML containing {needle:?}"), 10, || {
-        yaml(b).contains(needle).then_some(())
-    });
-}
 
 /// Drag a palette item to a point given relative to the canvas.
 fn place(b: &Browser, kind: &str, x: i64, y: i64) {
@@ -38,14 +28,6 @@ fn connect(b: &Browser, from: &str, to: &str) {
     let start = b.center(&format!("[data-handle=\"{from}\"]"));
     let end = b.center(&format!("#{to} rect"));
     b.drag(start, end);
-}
-
-fn select(b: &Browser, id: &str) {
-    b.click(&format!("#{id} rect"));
-    wait_for(&format!("{id} selected"), 10, || {
-        b.exists(&format!("#{id}.selected, #{id} rect.selected"))
-            .then_some(())
-    });
 }
 
 fn nic(b: &Browser, vm: &str, vlan: &str, ip: &str) {
@@ -330,9 +312,8 @@ fn deploy_verify_destroy(b: &Browser) {
     );
     b.screenshot("seedlab-10-verified");
 
-    // Destroy (the confirmation answered yes) and see nothing is left.
+    // Destroy and see nothing is left.
     b.click("#tab-deploy");
-    b.js("window.confirm = () => true; return null", json!([]));
     assert!(
         job(b, "#deploy-destroy", "destroy", 300),
         "destroy failed: {}",
@@ -396,7 +377,6 @@ fn a_failed_apply_step_is_shown_in_place() {
     b.screenshot("seedlab-failed-apply");
 
     // What was done stays; Destroy takes it all away.
-    b.js("window.confirm = () => true; return null", json!([]));
     assert!(
         job(&b, "#deploy-destroy", "destroy", 300),
         "destroy failed: {}",

@@ -66,7 +66,8 @@ struct Info {
 
 /// Save the design: a new revision of the stored one, or a new stored design.
 pub fn save(ctx: Ctx, as_new: bool) {
-    let text = ctx.spec.with_untracked(netloom_core::format::to_yaml);
+    let spec = ctx.spec.get_untracked();
+    let text = netloom_core::format::to_yaml(&spec);
     let stored = ctx.stored.get_untracked().filter(|_| !as_new);
     spawn_local(async move {
         let result = match &stored {
@@ -79,7 +80,7 @@ pub fn save(ctx: Ctx, as_new: bool) {
                 .await
             }
             None => {
-                let name = ctx.spec.with_untracked(|s| s.name.clone());
+                let name = spec.name.clone();
                 call(
                     "POST",
                     "/api/designs",
@@ -90,17 +91,41 @@ pub fn save(ctx: Ctx, as_new: bool) {
         };
         match result.and_then(|v| serde_json::from_value::<Info>(v).map_err(|e| e.to_string())) {
             Ok(info) => {
-                ctx.stored.set(Some(Stored {
-                    id: info.id,
-                    name: info.name.clone(),
-                    revision: info.revision,
-                }));
+                ctx.saved(
+                    spec,
+                    Stored {
+                        id: info.id,
+                        name: info.name.clone(),
+                        revision: info.revision,
+                    },
+                );
                 ctx.say(
                     format!("Saved “{}” (revision {})", info.name, info.revision),
                     false,
                 );
             }
             Err(e) => ctx.say(format!("Not saved: {e}"), true),
+        }
+    });
+}
+
+/// The stored design remembered from the last visit, checked once against
+/// the server's list: gone (deleted, another database), it is forgotten, so
+/// Save makes a new design rather than failing, or writing over another
+/// design that took its id.
+pub fn recheck(ctx: Ctx) {
+    let Some(kept) = ctx.stored.get_untracked() else {
+        return;
+    };
+    spawn_local(async move {
+        let Ok(list) = call("GET", "/api/designs", None).await else {
+            return;
+        };
+        let list: Vec<Info> = serde_json::from_value(list).unwrap_or_default();
+        let there = list.iter().any(|d| d.id == kept.id && d.name == kept.name);
+        // A save meanwhile has the last word.
+        if !there && ctx.stored.with_untracked(|s| s.as_ref() == Some(&kept)) {
+            ctx.stored.set(None);
         }
     });
 }
@@ -117,7 +142,8 @@ fn open(ctx: Ctx, id: i64) {
                             name: v["name"].as_str().unwrap_or_default().to_string(),
                             revision: v["revision"].as_i64().unwrap_or(0),
                         };
-                        ctx.replace(spec, Some(stored));
+                        let what = format!("“{}” from the server", stored.name);
+                        ctx.replace(&what, spec, Some(stored), || ());
                     }
                     Err(p) => ctx.say(format!("The stored design does not parse: {p}"), true),
                 }
@@ -181,27 +207,27 @@ pub fn DesignsPanel() -> impl IntoView {
             }
         });
     };
-    let remove = move |id: i64| {
-        if !window()
-            .confirm_with_message("Delete this design from the server?")
-            .unwrap_or(false)
-        {
-            return;
-        }
-        spawn_local(async move {
-            match call("DELETE", &format!("/api/designs/{id}"), None).await {
-                Ok(_) => {
-                    if ctx
-                        .stored
-                        .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
-                    {
-                        ctx.stored.set(None);
+    let remove = move |id: i64, name: String| {
+        ctx.confirm(
+            format!("Delete “{name}” from the server?"),
+            "Delete",
+            move || {
+                spawn_local(async move {
+                    match call("DELETE", &format!("/api/designs/{id}"), None).await {
+                        Ok(_) => {
+                            if ctx
+                                .stored
+                                .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
+                            {
+                                ctx.stored.set(None);
+                            }
+                            refresh();
+                        }
+                        Err(e) => ctx.say(e, true),
                     }
-                    refresh();
-                }
-                Err(e) => ctx.say(e, true),
-            }
-        });
+                })
+            },
+        );
     };
     let rows = move || {
         list.get()
@@ -219,7 +245,10 @@ pub fn DesignsPanel() -> impl IntoView {
                         <span class="actions">
                             <button class="small" on:click=move |_| open(ctx, d.id)>"Open"</button>
                             <button class="small" on:click=move |_| rename(d.id, d.revision)>"Rename"</button>
-                            <button class="small danger" on:click=move |_| remove(d.id)>"Delete"</button>
+                            <button class="small danger" on:click={
+                                let name = d.name.clone();
+                                move |_| remove(d.id, name.clone())
+                            }>"Delete"</button>
                         </span>
                     </li>
                 }

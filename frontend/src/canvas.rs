@@ -95,6 +95,7 @@ fn moving_keys(s: &TopologySpec, sel: &[Elem]) -> BTreeSet<String> {
 fn node_down(ctx: Ctx, e: Elem, ev: &PointerEvent) {
     ev.stop_propagation();
     ev.prevent_default();
+    crate::state::release_keyboard();
     let additive = ev.shift_key() || ev.ctrl_key() || ev.meta_key();
     let mut sel = ctx.sel.get_untracked();
     if additive {
@@ -131,6 +132,7 @@ fn background_down(ctx: Ctx, ev: &PointerEvent) {
         return;
     }
     ev.prevent_default();
+    crate::state::release_keyboard();
     let (p, _) = ctx.to_canvas(ev.client_x() as f64, ev.client_y() as f64);
     ctx.pending_tunnel.set(None);
     if ev.shift_key() {

@@ -3,7 +3,10 @@
 //! streamed over Server-Sent Events as it runs: each step on each host, and
 //! an error where it happened. Verify puts the real ping matrix over the
 //! simulated one (the Simulate tab's matrix marks every disagreement),
-//! filling it in pair by pair as each ping ends, with a done/total counter.
+//! filling it in pair by pair as each ping ends, with a done/total counter;
+//! the tab shows that matrix too, disagreements first. A job waiting for its
+//! topology's lock can be cancelled. Status and Plan say what the last
+//! Verify found broken: they compare configuration, not traffic.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -11,13 +14,14 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use netloom_core::reach::{Probe, ReachReport};
-use netloom_frontend::grid::Measured;
+use netloom_frontend::grid::{pairs_disagree, Measured};
 use netloom_frontend::work::design_json;
 use serde_json::{json, Value};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
 use crate::api::call;
+use crate::matrix::Matrix;
 use crate::sim::Sim;
 use crate::state::Ctx;
 
@@ -26,6 +30,13 @@ use crate::state::Ctx;
 struct Deploy {
     /// The running job's action, while it runs.
     running: RwSignal<Option<&'static str>>,
+    /// The running job's id, once the server took it.
+    job: RwSignal<Option<u64>>,
+    /// Cancel was asked of the running job.
+    cancelling: RwSignal<bool>,
+    /// The disagreements the last Verify of this design found, until the
+    /// deployment or the design changes.
+    verified: RwSignal<Option<Vec<Value>>>,
     /// Events of the last job (`start`, `step`…, `done`), as the server sent them.
     log: RwSignal<Vec<Value>>,
     plan: RwSignal<Option<Value>>,
@@ -55,6 +66,12 @@ fn fetch(ctx: Ctx, d: Deploy, path: &'static str, into: RwSignal<Option<Value>>)
     });
 }
 
+/// Whether anything of the design is deployed, or why that is not known.
+async fn deployed(text: &str) -> Result<bool, String> {
+    let status = call("POST", "/api/status", Some(json!({ "text": text }))).await?;
+    Ok(status["deployed"].as_bool().unwrap_or(false))
+}
+
 /// Start a job and follow its events until `done`.
 fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
     let text = match design_text(ctx) {
@@ -63,18 +80,35 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
     };
     d.error.set(None);
     d.log.set(Vec::new());
+    d.job.set(None);
+    d.cancelling.set(false);
     d.running.set(Some(action));
     // The design verified, for its prediction.
     let json = ctx.spec.with_untracked(design_json);
-    if action == "verify" {
-        // The measured pairs go over a fresh prediction as they arrive.
-        sim.predict(json.clone());
-        sim.real.set(None);
-        sim.probes.set(Some((0, 0)));
-    } else {
-        sim.probes.set(None);
-    }
+    let name = ctx.spec.with_untracked(|s| s.name.clone());
     spawn_local(async move {
+        // Pinging what is not there would report every reachable pair as a disagreement.
+        if action == "verify" {
+            match deployed(&text).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    d.running.set(None);
+                    return d.error.set(Some(format!(
+                        "Nothing is deployed of “{name}”: Apply it first, then Verify."
+                    )));
+                }
+                Err(e) => {
+                    d.running.set(None);
+                    return d.error.set(Some(e));
+                }
+            }
+            // The measured pairs go over a fresh prediction as they arrive.
+            sim.predict(json.clone());
+            sim.real.set(None);
+            sim.probes.set(Some((0, 0)));
+        } else {
+            sim.probes.set(None);
+        }
         let id = match call(
             "POST",
             "/api/jobs",
@@ -82,7 +116,11 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
         )
         .await
         {
-            Ok(v) => v["id"].as_u64().unwrap_or_default(),
+            Ok(v) => {
+                let id = v["id"].as_u64().unwrap_or_default();
+                d.job.set(Some(id));
+                id
+            }
             Err(e) => {
                 d.running.set(None);
                 sim.probes.set(None);
@@ -114,10 +152,16 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 // Closing stops the browser from reconnecting to a finished stream.
                 source.close();
                 d.running.set(None);
+                d.job.set(None);
                 // The counter ends where the probes took it; the report then stands.
                 flush(sim, d, &pending);
                 if action == "verify" {
                     show_verify(sim, &json, &ev);
+                    if ev["ok"] == true {
+                        d.verified.set(Some(
+                            ev["disagreements"].as_array().cloned().unwrap_or_default(),
+                        ));
+                    }
                     // Now on the matrix; the log keeps the verdict and the disagreements.
                     if let Some(o) = ev.as_object_mut() {
                         o.remove("real");
@@ -125,6 +169,8 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 } else {
                     d.status.set(None);
                     d.plan.set(None);
+                    // What Verify found was of the deployment before.
+                    d.verified.set(None);
                 }
                 d.log.update(|l| l.push(ev));
             });
@@ -138,6 +184,7 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 && d.running.get_untracked().is_some()
             {
                 d.running.set(None);
+                d.job.set(None);
                 // A half-measured matrix would read as an answer.
                 sim.probes.set(None);
                 sim.real.set(None);
@@ -150,6 +197,21 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
         // The listeners live as long as the EventSource, which the browser owns.
         on_event.forget();
         on_error.forget();
+    });
+}
+
+/// Ask the server to cancel the running job: one waiting for its
+/// topology's lock gives up, one already running goes on to its end.
+fn cancel(d: Deploy) {
+    let Some(id) = d.job.get_untracked() else {
+        return;
+    };
+    d.cancelling.set(true);
+    spawn_local(async move {
+        if let Err(e) = call("DELETE", &format!("/api/jobs/{id}"), None).await {
+            d.cancelling.set(false);
+            d.error.set(Some(e));
+        }
     });
 }
 
@@ -232,8 +294,38 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Disagreements of a Verify as a list, the first [`LISTED`] of them.
+fn disagreement_list(ds: &[Value]) -> impl IntoView {
+    let show = |v: &Value| match v.as_bool() {
+        Some(true) => "reply",
+        Some(false) => "no reply",
+        None => "absent",
+    };
+    // The matrix shows them all, first; a list of thousands would bury the rest of the tab.
+    let more = ds.len().saturating_sub(LISTED);
+    view! {
+        <ul class="disagreements">{ds.iter().take(LISTED).map(|x| view! {
+            <li>{format!("{} → {}: real {}, simulation {}", x["from"].as_str().unwrap_or_default(), x["to"].as_str().unwrap_or_default(), show(&x["real"]), show(&x["simulation"]))}</li>
+        }).collect_view()}
+        {(more > 0).then(|| view! { <li class="muted">{format!("and {more} more (on the matrix)")}</li> })}</ul>
+    }
+}
+
+/// Under Status and Plan, which compare configuration and so cannot see a
+/// broken link: the pairs the last Verify found disagreeing, if any.
+fn last_verify(verified: Option<Vec<Value>>) -> Option<impl IntoView> {
+    let ds = verified.filter(|d| !d.is_empty())?;
+    let n = ds.len();
+    Some(view! {
+        <div class="last-verify" data-disagreements=n.to_string()>
+            <p class="result bad">{format!("But in the last Verify, {} with the simulation:", pairs_disagree(n))}</p>
+            {disagreement_list(&ds)}
+        </div>
+    })
+}
+
 #[component]
-fn PlanView(plan: Value) -> impl IntoView {
+fn PlanView(plan: Value, verified: Option<Vec<Value>>) -> impl IntoView {
     let steps = plan["steps"].as_u64().unwrap_or(0);
     let hosts = plan["hosts"]
         .as_array()
@@ -270,17 +362,18 @@ fn PlanView(plan: Value) -> impl IntoView {
         <div id="deploy-plan" data-steps=steps.to_string()>
             <h4>"Plan"</h4>
             {if steps == 0 {
-                view! { <p class="result ok">"Nothing to do: what is deployed matches the design."</p> }.into_any()
+                view! { <p class="result ok">"Nothing to do: what is deployed is configured as the design says."</p> }.into_any()
             } else {
                 view! { <p class="muted">{format!("{steps} steps")}</p> }.into_any()
             }}
+            {last_verify(verified)}
             {hosts}
         </div>
     }
 }
 
 #[component]
-fn StatusView(status: Value) -> impl IntoView {
+fn StatusView(status: Value, verified: Option<Vec<Value>>) -> impl IntoView {
     let drift = status["drift"].as_array().cloned().unwrap_or_default();
     let deployed = status["deployed"].as_bool().unwrap_or(false);
     let guest_rows = |h: &Value| {
@@ -345,14 +438,22 @@ fn StatusView(status: Value) -> impl IntoView {
             }
         })
         .collect_view();
-    let drift_view = if drift.is_empty() {
-        view! { <p class="result ok" id="status-drift" data-drift="0">"No drift: the deployment matches the design."</p> }.into_any()
+    let drift_view = if !deployed {
+        // Everything is "drift" then: say so once, not step by step.
+        let n = drift.len();
+        view! { <p class="result" id="status-drift" data-drift=n.to_string()>{format!("Nothing is deployed of this design: Apply would take {n} steps.")}</p> }.into_any()
+    } else if drift.is_empty() {
+        view! {
+            <p class="result ok" id="status-drift" data-drift="0">"No drift: what is deployed is configured as the design says."</p>
+            {last_verify(verified)}
+        }
+        .into_any()
     } else {
         let n = drift.len();
         view! {
             <div id="status-drift" data-drift=n.to_string()>
                 <p class="result bad">{format!("Drift: {n} steps would be needed to match the design")}</p>
-                <ul class="drift">{drift.iter().map(|d| view! { <li>{format!("{}: {}", d["host"].as_str().unwrap_or("sandbox"), d["step"].as_str().unwrap_or_default())}</li> }).collect_view()}</ul>
+                <ul class="drift">{drift.iter().map(|d| view! { <li>{format!("{}: {}", d["host"].as_str().filter(|h| !h.is_empty()).unwrap_or("this machine"), d["step"].as_str().unwrap_or_default())}</li> }).collect_view()}</ul>
             </div>
         }
         .into_any()
@@ -426,26 +527,15 @@ fn JobLog(d: Deploy) -> impl IntoView {
             let disagreements = e["disagreements"].as_array().cloned();
             let text = match (&disagreements, ok) {
                 (Some(ds), true) if ds.is_empty() => format!("Verified in {secs:.1} s: reality agrees with the simulation on every pair."),
-                (Some(ds), true) => format!("Verified in {secs:.1} s: {} pairs disagree with the simulation (marked ≠ on the matrix).", ds.len()),
+                (Some(ds), true) => format!("Verified in {secs:.1} s: {} with the simulation (marked ≠ on the matrix).", pairs_disagree(ds.len())),
                 (None, true) => format!("Done in {secs:.1} s: {} steps.", e["report"]["steps"].as_u64().unwrap_or(0)),
+                _ if e["cancelled"] == true => format!("Cancelled: {}", e["error"].as_str().unwrap_or_default()),
                 _ => format!("Failed: {}", e["error"].as_str().unwrap_or("unknown error")),
             };
             let good = ok && disagreements.as_ref().is_none_or(|d| d.is_empty());
-            let list = disagreements.filter(|d| !d.is_empty()).map(|ds| {
-                let show = |v: &Value| match v.as_bool() {
-                    Some(true) => "reply",
-                    Some(false) => "no reply",
-                    None => "absent",
-                };
-                // The matrix shows them all, first; a list of thousands would bury the rest of the tab.
-                let more = ds.len().saturating_sub(LISTED);
-                view! {
-                    <ul class="disagreements">{ds.iter().take(LISTED).map(|x| view! {
-                        <li>{format!("{} → {}: real {}, simulation {}", x["from"].as_str().unwrap_or_default(), x["to"].as_str().unwrap_or_default(), show(&x["real"]), show(&x["simulation"]))}</li>
-                    }).collect_view()}
-                    {(more > 0).then(|| view! { <li class="muted">{format!("and {more} more (on the matrix)")}</li> })}</ul>
-                }
-            });
+            let list = disagreements
+                .filter(|d| !d.is_empty())
+                .map(|ds| disagreement_list(&ds));
             Some(view! {
                 <p id="job-result" class=if good { "result ok" } else { "result bad" }
                     data-ok=ok.to_string() data-action=log.first().and_then(|s| s["action"].as_str()).unwrap_or_default().to_string()>{text}</p>
@@ -479,6 +569,9 @@ pub fn DeployPanel() -> impl IntoView {
     let sim = expect_context::<Sim>();
     let d = Deploy {
         running: RwSignal::new(None),
+        job: RwSignal::new(None),
+        cancelling: RwSignal::new(false),
+        verified: RwSignal::new(None),
         log: RwSignal::new(Vec::new()),
         plan: RwSignal::new(None),
         status: RwSignal::new(None),
@@ -489,6 +582,7 @@ pub fn DeployPanel() -> impl IntoView {
         ctx.spec.track();
         d.plan.set(None);
         d.status.set(None);
+        d.verified.set(None);
     });
     let busy = move || d.running.get().is_some();
     view! {
@@ -499,13 +593,23 @@ pub fn DeployPanel() -> impl IntoView {
             <button id="deploy-apply" class="primary" disabled=busy on:click=move |_| start(ctx, sim, d, "apply")>"Apply to hosts"</button>
             <button id="deploy-verify" disabled=busy on:click=move |_| start(ctx, sim, d, "verify")>"Verify"</button>
             <button id="deploy-destroy" class="danger" disabled=busy on:click=move |_| {
-                if window().confirm_with_message("Tear down everything deployed of this design?").unwrap_or(false) {
-                    start(ctx, sim, d, "destroy");
-                }
+                let name = ctx.spec.with_untracked(|s| s.name.clone());
+                ctx.confirm(format!("Tear down everything deployed of “{name}”?"), "Destroy", move || start(ctx, sim, d, "destroy"));
             }>"Destroy"</button>
             <button id="deploy-status-button" disabled=busy on:click=move |_| fetch(ctx, d, "/api/status", d.status)>"Status"</button>
         </div>
-        {move || d.running.get().map(|a| view! { <p class="running" id="job-running">{format!("{a}: running…")}</p> })}
+        {move || d.running.get().map(|a| view! {
+            <p class="running row" id="job-running">
+                <span>{move || if d.cancelling.get() {
+                    format!("{a}: cancel asked (a job waiting for the lock gives up; one already at work finishes)…")
+                } else {
+                    format!("{a}: running…")
+                }}</span>
+                {move || d.job.get().map(|_| view! {
+                    <button class="small" id="deploy-cancel" disabled=move || d.cancelling.get() on:click=move |_| cancel(d)>"Cancel"</button>
+                })}
+            </p>
+        })}
         {move || d.error.get().map(|e| view! { <p class="error" id="deploy-error">{e}</p> })}
         {move || sim.probes.get().map(|(done, total)| view! {
             <div class="verify-progress" id="verify-progress" data-done=done.to_string() data-total=total.to_string()>
@@ -514,11 +618,15 @@ pub fn DeployPanel() -> impl IntoView {
                 <span>{if total == 0 { "waiting for the first ping…".to_string() } else { format!("{done} / {total} pairs measured") }}</span>
             </div>
         })}
+        // Asked for after a job: above its log and the matrix, where it is seen.
+        {move || d.plan.get().map(|p| view! { <PlanView plan=p verified=d.verified.get_untracked() /> })}
+        {move || d.status.get().map(|s| view! { <StatusView status=s verified=d.verified.get_untracked() /> })}
         <JobLog d=d />
         {move || sim.real.with(Option::is_some).then(|| view! {
             <button class="small" id="show-matrix" on:click=move |_| ctx.tab.set("sim")>"Show the verified matrix"</button>
         })}
-        {move || d.plan.get().map(|p| view! { <PlanView plan=p /> })}
-        {move || d.status.get().map(|s| view! { <StatusView status=s /> })}
+        <Show when=move || sim.probes.with(Option::is_some) || sim.real.with(Option::is_some)>
+            <Matrix deploy=true />
+        </Show>
     }
 }

@@ -4,8 +4,9 @@
 //! few hundred megabytes of strings to copy out of the worker, as a grid they
 //! are a megabyte of cells plus the few thousand distinct details.
 //!
-//! [`order`] lays an axis out for the view: grouped by host, and once real
-//! pings are in, the hosts and members with disagreements first.
+//! [`Grid::layout`] lays the axes out for the view: grouped by host, the
+//! columns in the rows' order (each sender's own cell on the diagonal), and
+//! once real pings are in, the hosts and members with disagreements first.
 
 use std::collections::HashMap;
 
@@ -29,6 +30,8 @@ pub const NO_REPLY: u8 = 2;
 pub struct Axis {
     pub name: String,
     pub host: String,
+    /// Whose it is: a sender's label (for a row, its own name).
+    pub owner: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -36,8 +39,11 @@ pub struct Grid {
     pub topology: String,
     /// Senders in the report's order (file order).
     pub rows: Vec<Axis>,
-    /// Addresses in the report's order (file order).
+    /// Addresses: first each sender's first address, in the rows' order
+    /// (`primary` of them), then the others (routers', DHCP servers', a
+    /// sender's second nic) in the report's order.
     pub cols: Vec<Axis>,
+    pub primary: usize,
     /// Distinct details (a verdict in words), indexed by `detail_of`.
     pub details: Vec<String>,
     /// Row-major, `rows.len() * cols.len()`: [`OWN`], [`REPLY`] or [`NO_REPLY`].
@@ -51,6 +57,9 @@ pub struct Grid {
     row_index: HashMap<String, usize>,
     #[serde(skip)]
     col_index: HashMap<String, usize>,
+    /// Per row, its first address's column (under `primary`).
+    #[serde(skip)]
+    own_col: Vec<Option<usize>>,
 }
 
 impl Grid {
@@ -64,9 +73,13 @@ impl Grid {
         };
         let rows = senders(topo)
             .into_iter()
-            .map(|n| Axis {
-                name: net.stacks[net.stack_of(n)].label.clone(),
-                host: host_of(n),
+            .map(|n| {
+                let name = net.stacks[net.stack_of(n)].label.clone();
+                Axis {
+                    owner: name.clone(),
+                    name,
+                    host: host_of(n),
+                }
             })
             .collect();
         // The report's targets, in its order (`reach::addresses`), with their owners.
@@ -78,6 +91,7 @@ impl Grid {
                     i.addr.map(|a| Axis {
                         name: a.addr().to_string(),
                         host: host_of(s.node),
+                        owner: s.label.clone(),
                     })
                 })
             })
@@ -89,6 +103,7 @@ impl Grid {
             ..Grid::default()
         };
         grid.dedup();
+        grid.arrange();
         grid.index();
         let n = grid.rows.len() * grid.cols.len();
         grid.cells = vec![OWN; n];
@@ -116,6 +131,42 @@ impl Grid {
         }
     }
 
+    /// Put each sender's first address first, in the rows' order, so the
+    /// square of senders × their addresses has every sender's own cell on
+    /// its diagonal; the other addresses follow, grouped apart per host.
+    fn arrange(&mut self) {
+        let rows: HashMap<&str, usize> = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.as_str(), i))
+            .collect();
+        let mut first: Vec<Option<usize>> = vec![None; self.rows.len()];
+        for (c, a) in self.cols.iter().enumerate() {
+            if let Some(&r) = rows.get(a.owner.as_str()) {
+                first[r].get_or_insert(c);
+            }
+        }
+        let primary: Vec<usize> = first.iter().flatten().copied().collect();
+        let mut taken = vec![false; self.cols.len()];
+        for &c in &primary {
+            taken[c] = true;
+        }
+        let mut cols: Vec<Axis> = primary.iter().map(|&c| self.cols[c].clone()).collect();
+        cols.extend(
+            self.cols
+                .iter()
+                .zip(&taken)
+                .filter(|(_, t)| !**t)
+                .map(|(a, _)| Axis {
+                    host: format!("{} (others)", a.host),
+                    ..a.clone()
+                }),
+        );
+        self.primary = primary.len();
+        self.cols = cols;
+    }
+
     /// Rebuild the name lookups (after decoding, which skips them).
     pub fn index(&mut self) {
         let map = |axis: &[Axis]| {
@@ -126,6 +177,61 @@ impl Grid {
         };
         self.row_index = map(&self.rows);
         self.col_index = map(&self.cols);
+        self.own_col = vec![None; self.rows.len()];
+        for c in 0..self.primary.min(self.cols.len()) {
+            if let Some(r) = self.row_of(&self.cols[c].owner) {
+                self.own_col[r] = Some(c);
+            }
+        }
+    }
+
+    /// Lay both axes out for the view: the rows by [`order`], the columns
+    /// under them (each sender's first address in its row's place), then
+    /// the other addresses by [`order`]. With disagreements (per row and per
+    /// column), a sender counts those of its row and of its addresses: one
+    /// that stopped answering comes first too.
+    pub fn layout(&self, bad: Option<(&[u32], &[u32])>) -> (Vec<Slot>, Vec<Slot>) {
+        let score = bad.map(|(rows, cols)| {
+            let mut s = rows.to_vec();
+            for (c, a) in self.cols.iter().enumerate() {
+                if let (Some(r), Some(n)) = (self.row_of(&a.owner), cols.get(c)) {
+                    s[r] += n;
+                }
+            }
+            s
+        });
+        let rows = order(&self.rows, score.as_deref());
+        let mut cols: Vec<Slot> = Vec::with_capacity(self.cols.len() + rows.len());
+        let mut heading = 0;
+        for slot in &rows {
+            match slot {
+                Slot::Group(host, _) => {
+                    heading = cols.len();
+                    cols.push(Slot::Group(host.clone(), 0));
+                }
+                Slot::Item(r) => match self.own_col.get(*r).copied().flatten() {
+                    Some(c) => {
+                        cols.push(Slot::Item(c));
+                        if let Slot::Group(_, n) = &mut cols[heading] {
+                            *n += 1;
+                        }
+                    }
+                    None => cols.push(Slot::Blank(*r)),
+                },
+                Slot::Blank(_) => {}
+            }
+        }
+        let primary = self.primary.min(self.cols.len());
+        let rest_bad = bad.map(|(_, c)| c.get(primary..).unwrap_or_default());
+        cols.extend(
+            order(&self.cols[primary..], rest_bad)
+                .into_iter()
+                .map(|s| match s {
+                    Slot::Item(i) => Slot::Item(primary + i),
+                    group => group,
+                }),
+        );
+        (rows, cols)
     }
 
     pub fn row_of(&self, name: &str) -> Option<usize> {
@@ -182,6 +288,15 @@ impl Grid {
     }
 }
 
+/// "1 pair disagrees", "3 pairs disagree": for the sentences about Verify.
+pub fn pairs_disagree(n: usize) -> String {
+    if n == 1 {
+        "1 pair disagrees".into()
+    } else {
+        format!("{n} pairs disagree")
+    }
+}
+
 /// Pairs measured by real pings: sender → address → a reply came.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Measured {
@@ -217,6 +332,9 @@ pub enum Slot {
     Group(String, usize),
     /// A member, by its index on the axis.
     Item(usize),
+    /// A column kept for a sender (by its row) that has no address, so the
+    /// senders after it stay on the diagonal.
+    Blank(usize),
 }
 
 /// Lay an axis out: members grouped by host, hosts in order of first
@@ -246,4 +364,106 @@ pub fn order(axis: &[Axis], bad: Option<&[u32]>) -> Vec<Slot> {
         out.extend(members.into_iter().map(Slot::Item));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(text: &str) -> Grid {
+        let checked = netloom_core::format::try_load(text).expect("a valid design");
+        Grid::predict(&checked.topology)
+    }
+
+    /// Row slot by slot: the column in the same place is the same host's
+    /// heading, or the sender's own (first) address.
+    fn assert_diagonal(g: &Grid, rows: &[Slot], cols: &[Slot]) {
+        for (i, r) in rows.iter().enumerate() {
+            match (r, &cols[i]) {
+                (Slot::Group(a, _), Slot::Group(b, _)) => assert_eq!(a, b, "slot {i}"),
+                (Slot::Item(r), Slot::Item(c)) => {
+                    assert_eq!(g.cols[*c].owner, g.rows[*r].name, "slot {i}");
+                    assert!(g.cell(*r, *c).is_none(), "slot {i}: an own cell");
+                }
+                (Slot::Item(r), Slot::Blank(b)) => assert_eq!(r, b, "slot {i}"),
+                (r, c) => panic!("slot {i}: row {r:?} against column {c:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_example_has_each_senders_own_cell_on_the_diagonal() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_none_or(|x| x != "yaml") {
+                continue;
+            }
+            let g = grid(&std::fs::read_to_string(&path).unwrap());
+            let (rows, cols) = g.layout(None);
+            assert_diagonal(&g, &rows, &cols);
+            // Every address once: the senders' first ones, then the others.
+            let mut seen: Vec<usize> = cols
+                .iter()
+                .filter_map(|s| match s {
+                    Slot::Item(c) => Some(*c),
+                    _ => None,
+                })
+                .collect();
+            seen.sort();
+            assert_eq!(seen, (0..g.cols.len()).collect::<Vec<_>>(), "{path:?}");
+        }
+    }
+
+    /// A vm with two nics: its first address on the diagonal, the second
+    /// among its host's others, named as its. A vm with none keeps its
+    /// place, blank.
+    #[test]
+    fn a_second_address_goes_after_the_senders() {
+        let g = grid(
+            "version: 1\nname: two\nhosts:\n- name: h\n  bridges: [{name: a}, {name: b}]\n  vms:\n  \
+             - {name: v0, nics: [{bridge: a}]}\n  \
+             - {name: v1, nics: [{bridge: a, ip: 10.0.0.1/24}, {bridge: b, ip: 10.0.1.1/24}]}\n  \
+             - {name: v2, nics: [{bridge: a, ip: 10.0.0.2/24}]}\n",
+        );
+        let (rows, cols) = g.layout(None);
+        assert_diagonal(&g, &rows, &cols);
+        let names: Vec<String> = cols
+            .iter()
+            .map(|s| match s {
+                Slot::Group(h, n) => format!("#{h} {n}"),
+                Slot::Item(c) => format!("{} {}", g.cols[*c].owner, g.cols[*c].name),
+                Slot::Blank(r) => format!("{} -", g.rows[*r].name),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "#h 2",
+                "v0 -",
+                "v1 10.0.0.1",
+                "v2 10.0.0.2",
+                "#h (others) 1",
+                "v1 10.0.1.1"
+            ]
+        );
+    }
+
+    /// One sender that stopped answering: it comes first on both axes, so
+    /// the diagonal stays.
+    #[test]
+    fn a_disagreement_moves_both_axes_alike() {
+        let g = grid(include_str!("../../examples/seedlab-gre.yaml"));
+        let mut real = Measured::default();
+        real.insert("vm4", "10.0.20.1", false);
+        let (_, rows_bad, cols_bad) = g.disagreements(&real);
+        let (rows, cols) = g.layout(Some((&rows_bad, &cols_bad)));
+        assert_diagonal(&g, &rows, &cols);
+        let first = |slots: &[Slot], axis: &[Axis]| match slots[1] {
+            Slot::Item(i) => axis[i].owner.clone(),
+            _ => unreachable!("a member follows its host's heading"),
+        };
+        assert_eq!(first(&rows, &g.rows), "vm2");
+        assert_eq!(first(&cols, &g.cols), "vm2");
+    }
 }

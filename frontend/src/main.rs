@@ -36,6 +36,11 @@ mod examples {
 
 /// Where the design in progress is kept between page loads.
 const AUTOSAVE: &str = "netloom.design";
+/// Where on the server it is stored (JSON of [`state::Stored`]), and the
+/// design as last saved, opened or started: Save after a reload updates the
+/// stored design, and New asks only when there is unsaved work.
+const STORED: &str = "netloom.stored";
+const CLEAN: &str = "netloom.clean";
 
 fn empty_design() -> TopologySpec {
     TopologySpec {
@@ -72,13 +77,11 @@ fn download(name: &str, mime: &str, text: &str) {
     let _ = web_sys::Url::revoke_object_url(&url);
 }
 
-fn load_text(ctx: Ctx, about: LabAbout, text: &str, what: &str) {
-    // A description belongs to the example as opened: another design ends it.
-    about.0.set(None);
+fn load_text(ctx: Ctx, text: &str, what: &str) {
     match netloom_core::parse(text) {
         Ok(spec) => {
-            ctx.replace(spec, None);
-            ctx.say(format!("Opened {what}"), false);
+            let said = format!("Opened {what}");
+            ctx.replace(what, spec, None, move || ctx.say(said, false));
         }
         Err(p) => ctx.say(format!("{what} is not a topology file: {p}"), true),
     }
@@ -86,7 +89,7 @@ fn load_text(ctx: Ctx, about: LabAbout, text: &str, what: &str) {
 
 fn open_example(ctx: Ctx, about: LabAbout, name: &'static str) {
     if let Some((_, text)) = examples::EXAMPLES.iter().find(|(n, _)| *n == name) {
-        load_text(ctx, about, text, &format!("example {name}"));
+        load_text(ctx, text, &format!("example {name}"));
         about.0.set(Some(name));
     }
 }
@@ -95,14 +98,20 @@ fn open_example(ctx: Ctx, about: LabAbout, name: &'static str) {
 #[derive(Clone, Copy)]
 struct LabAbout(RwSignal<Option<&'static str>>);
 
-/// An opened example's description and expected result, until closed or
-/// until another design is opened.
+/// An opened example's description and expected result, until closed, or
+/// saved, or another design is opened (while the design last opened or
+/// saved is that example's; Cancel in the confirmation opens nothing).
 #[component]
 fn AboutLab() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
     let shown = expect_context::<LabAbout>().0;
     move || {
         let name = shown.get()?;
         let text = examples::EXAMPLES.iter().find(|(n, _)| *n == name)?.1;
+        let opened = netloom_core::parse(text).ok()?;
+        if !ctx.clean.with(|c| *c == opened) {
+            return None;
+        }
         let a = netloom_frontend::about::about(text);
         Some(view! {
             <div class="lab-about" id="lab-about">
@@ -115,7 +124,7 @@ fn AboutLab() -> impl IntoView {
     }
 }
 
-fn import_file(ctx: Ctx, about: LabAbout, ev: ev::Event) {
+fn import_file(ctx: Ctx, ev: ev::Event) {
     let input: web_sys::HtmlInputElement = event_target(&ev);
     let Some(file) = input.files().and_then(|f| f.get(0)) else {
         return;
@@ -124,7 +133,7 @@ fn import_file(ctx: Ctx, about: LabAbout, ev: ev::Event) {
     input.set_value("");
     leptos::task::spawn_local(async move {
         match wasm_bindgen_futures::JsFuture::from(file.text()).await {
-            Ok(t) => load_text(ctx, about, &t.as_string().unwrap_or_default(), &name),
+            Ok(t) => load_text(ctx, &t.as_string().unwrap_or_default(), &name),
             Err(_) => ctx.say(format!("cannot read {name}"), true),
         }
     });
@@ -146,6 +155,14 @@ fn typing_in_field(ev: &web_sys::KeyboardEvent) -> bool {
 fn keyboard(ctx: Ctx, ev: web_sys::KeyboardEvent) {
     let cmd = ev.ctrl_key() || ev.meta_key();
     let key = ev.key();
+    // While the dialog asks, the design is not edited behind it.
+    if ctx.question.with_untracked(Option::is_some) {
+        if key == "Escape" {
+            ctx.answered(false);
+            ev.prevent_default();
+        }
+        return;
+    }
     if typing_in_field(&ev) {
         return;
     }
@@ -193,16 +210,13 @@ fn Toolbar() -> impl IntoView {
     view! {
         <header class="toolbar">
             <span class="brand">"netloom"</span>
-            <button id="new" on:click=move |_| {
-                about.0.set(None);
-                ctx.replace(empty_design(), None)
-            }>"New"</button>
+            <button id="new" on:click=move |_| ctx.replace("a new design", empty_design(), None, || ())>"New"</button>
             <details class="menu" id="examples-menu">
                 <summary>"Examples"</summary>
                 <div class="menu-list">{examples}</div>
             </details>
             <label class="button" for="import-file">"Import…"</label>
-            <input type="file" id="import-file" accept=".yaml,.yml,.json" on:change=move |ev| import_file(ctx, about, ev) />
+            <input type="file" id="import-file" accept=".yaml,.yml,.json" on:change=move |ev| import_file(ctx, ev) />
             <button id="export-yaml" on:click=move |_| {
                 let s = ctx.spec.get_untracked();
                 download(&format!("{}.yaml", s.name), "application/yaml", &netloom_core::format::to_yaml(&s));
@@ -221,12 +235,42 @@ fn Toolbar() -> impl IntoView {
             <button id="fit" on:click=move |_| ctx.fit()>"Fit"</button>
             <span class="title">{move || {
                 let name = ctx.spec.with(|s| s.name.clone());
+                ctx.clean.track();
+                let changed = if ctx.unsaved() { " (unsaved changes)" } else { "" };
                 match ctx.stored.get() {
-                    Some(s) => format!("{name} — saved as “{}” r{}", s.name, s.revision),
-                    None => name,
+                    Some(s) => format!("{name} — saved as “{}” r{}{changed}", s.name, s.revision),
+                    None => format!("{name}{changed}"),
                 }
             }}</span>
         </header>
+    }
+}
+
+/// The app's confirmation ([`Ctx::confirm`]): a modal question with Cancel and Yes.
+#[component]
+fn ConfirmDialog() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    // Cancel has the keyboard: Enter keeps the work, as Escape does.
+    let no = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |_| {
+        if let Some(b) = no.get() {
+            let _ = b.focus();
+        }
+    });
+    move || {
+        ctx.question.get().map(|(q, yes)| {
+            view! {
+                <div class="modal-back">
+                    <div class="modal" id="confirm-dialog" role="alertdialog" aria-modal="true">
+                        <p>{q}</p>
+                        <div class="row">
+                            <button id="confirm-no" node_ref=no on:click=move |_| ctx.answered(false)>"Cancel"</button>
+                            <button id="confirm-yes" class="primary" on:click=move |_| ctx.answered(true)>{yes}</button>
+                        </div>
+                    </div>
+                </div>
+            }
+        })
     }
 }
 
@@ -281,10 +325,16 @@ fn SideTabs() -> impl IntoView {
 
 #[component]
 fn App() -> impl IntoView {
-    let saved = storage()
-        .and_then(|s| s.get_item(AUTOSAVE).ok().flatten())
-        .and_then(|t| netloom_core::parse(&t).ok());
-    let ctx = Ctx::new(saved.unwrap_or_else(empty_design));
+    let kept = |key: &str| storage().and_then(|s| s.get_item(key).ok().flatten());
+    let design = kept(AUTOSAVE)
+        .and_then(|t| netloom_core::parse(&t).ok())
+        .unwrap_or_else(empty_design);
+    let clean = kept(CLEAN)
+        .and_then(|t| netloom_core::parse(&t).ok())
+        .unwrap_or_else(empty_design);
+    let stored = kept(STORED).and_then(|t| serde_json::from_str(&t).ok());
+    let ctx = Ctx::new(design, clean, stored);
+    api::recheck(ctx);
     provide_context(ctx);
     provide_context(sim::Sim::new());
     provide_context(LabAbout(RwSignal::new(None)));
@@ -294,6 +344,21 @@ fn App() -> impl IntoView {
         let yaml = ctx.spec.with(netloom_core::format::to_yaml);
         if let Some(s) = storage() {
             let _ = s.set_item(AUTOSAVE, &yaml);
+        }
+    });
+    Effect::new(move |_| {
+        let clean = ctx.clean.with(netloom_core::format::to_yaml);
+        if let Some(s) = storage() {
+            let _ = s.set_item(CLEAN, &clean);
+        }
+    });
+    Effect::new(move |_| {
+        let stored = ctx.stored.with(|s| s.as_ref().map(serde_json::to_string));
+        if let Some(s) = storage() {
+            let _ = match stored {
+                Some(Ok(json)) => s.set_item(STORED, &json),
+                _ => s.remove_item(STORED),
+            };
         }
     });
     // A trace belongs to the design it was run on.
@@ -335,6 +400,7 @@ fn App() -> impl IntoView {
             <panels::YamlPanel yaml_error=yaml_error />
         </footer>
         {move || ctx.toast.get().map(|(m, err)| view! { <div class="toast" id="toast" class:error=err>{m}</div> })}
+        <ConfirmDialog />
     }
 }
 

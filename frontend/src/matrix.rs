@@ -3,7 +3,10 @@
 //! runs). Virtualised: only the cells in view are in the DOM, so 40,000 or a
 //! million pairs scroll like forty. Rows and columns are grouped by host (a
 //! heading line per host); once Verify is done, hosts and members with
-//! disagreements come first. A click on a cell animates that pair.
+//! disagreements come first. A click on a cell animates that pair. Columns
+//! are named by owner and address and follow the rows, so every sender's
+//! own cell is on the diagonal. The Simulate tab has one, and the Deploy tab
+//! one of its own for Verify.
 
 use std::ops::Range;
 
@@ -14,13 +17,13 @@ use wasm_bindgen::JsCast;
 
 use crate::sim::Sim;
 use crate::state::Ctx;
-use netloom_frontend::grid::{order, Grid, Slot};
+use netloom_frontend::grid::{pairs_disagree, Grid, Slot};
 
 /// Cell width and height, the row labels' width and the column headings' height (px).
 const CW: f64 = 24.0;
 const CH: f64 = 20.0;
 const LABEL_W: f64 = 132.0;
-const HEAD_H: f64 = 84.0;
+const HEAD_H: f64 = 124.0;
 /// Cells drawn beyond each edge of the view, so a short scroll shows no gap.
 const OVERSCAN: usize = 3;
 
@@ -56,10 +59,19 @@ fn slot_of(slots: &[Slot], member: usize) -> Option<usize> {
     slots.iter().position(|s| *s == Slot::Item(member))
 }
 
+/// The matrix; `deploy`: the Deploy tab's, which shows what Verify measured
+/// (its ids start with `deploy-`, and it has no Compute button).
 #[component]
-pub fn Matrix() -> impl IntoView {
+pub fn Matrix(#[prop(optional)] deploy: bool) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let sim = expect_context::<Sim>();
+    let id = move |name: &str| {
+        if deploy {
+            format!("deploy-{name}")
+        } else {
+            name.to_string()
+        }
+    };
     let scroller = NodeRef::<html::Div>::new();
     // The scroll position and size of the view: left, top, width, height.
     let viewport = RwSignal::new((0.0, 0.0, 0.0, 0.0));
@@ -101,9 +113,10 @@ pub fn Matrix() -> impl IntoView {
         let bad = done
             .then(|| sim.real.with(|r| r.as_ref().map(|r| grid.disagreements(r))))
             .flatten();
+        let (rows, cols) = grid.layout(bad.as_ref().map(|b| (b.1.as_slice(), b.2.as_slice())));
         Some(Layout {
-            rows: order(&grid.rows, bad.as_ref().map(|b| b.1.as_slice())),
-            cols: order(&grid.cols, bad.as_ref().map(|b| b.2.as_slice())),
+            rows,
+            cols,
             disagreements: bad.map(|b| b.0),
         })
     });
@@ -231,10 +244,10 @@ pub fn Matrix() -> impl IntoView {
         };
         let name = h.name.clone();
         view! {
-            <div class=if h.row { "mx-label row" } else { "mx-label col" } class:group=h.member.is_none()
+            <div class=if h.row { "mx-label row" } else { "mx-label col" } class:group=h.group
                 class:found=is_found title=h.title data-name=name
                 style:left=format!("{}px", pos.0) style:top=format!("{}px", pos.1)>
-                <span>{h.name}</span>
+                <span>{h.text}</span>
             </div>
         }
     };
@@ -260,8 +273,8 @@ pub fn Matrix() -> impl IntoView {
             })
         };
     let find = move || {
-        let from = document_value("matrix-find-from");
-        let to = document_value("matrix-find-to");
+        let from = document_value(&id("matrix-find-from"));
+        let to = document_value(&id("matrix-find-to"));
         find_error.set(None);
         let Some(grid) = sim.matrix.get_untracked() else {
             return;
@@ -296,8 +309,8 @@ pub fn Matrix() -> impl IntoView {
     let summary = move || {
         let n = layout.with(|l| l.as_ref().and_then(|l| l.disagreements))?;
         Some(view! {
-            <p id="verify-summary" class=if n == 0 { "result ok" } else { "result bad" } data-disagreements=n.to_string()>
-                {if n == 0 { "Real pings agree with the simulation on every pair (verified cells are underlined).".to_string() } else { format!("{n} pairs disagree with the simulation (marked ≠, listed first).") }}
+            <p id=id("verify-summary") class=if n == 0 { "result ok" } else { "result bad" } data-disagreements=n.to_string()>
+                {if n == 0 { "Real pings agree with the simulation on every pair (verified cells are underlined).".to_string() } else { format!("{} with the simulation (marked ≠, listed first).", pairs_disagree(n)) }}
             </p>
         })
     };
@@ -332,32 +345,34 @@ pub fn Matrix() -> impl IntoView {
         }
     };
     view! {
-        <h4>"Reachability"</h4>
+        <h4>{if deploy { "Verified matrix" } else { "Reachability" }}</h4>
         <div class="row">
-            <button id="reach-run" disabled=move || sim.reaching.get() on:click=compute>
-                {move || if sim.reaching.get() { "Computing…" } else { "Compute matrix" }}
-            </button>
-            <span id="reach-status" class="muted" data-state=state>{move || if sim.reaching.get() {
+            {(!deploy).then(|| view! {
+                <button id="reach-run" disabled=move || sim.reaching.get() on:click=compute>
+                    {move || if sim.reaching.get() { "Computing…" } else { "Compute matrix" }}
+                </button>
+            })}
+            <span id=id("reach-status") class="muted" data-state=state>{move || if sim.reaching.get() {
                 Some("computing in the background…".to_string())
             } else {
                 shape()
             }}</span>
         </div>
         {move || probing().map(|(done, total)| view! {
-            <p id="verify-running" class="result">{if total == 0 { "Verifying: waiting for the first ping…".to_string() } else { format!("Verifying: {done} of {total} pairs measured so far…") }}</p>
+            <p id=id("verify-running") class="result">{if total == 0 { "Verifying: waiting for the first ping…".to_string() } else { format!("Verifying: {done} of {total} pairs measured so far…") }}</p>
         })}
         {summary}
         <div class="matrix-panel" class:wide=move || wide.get() class:hidden=move || sim.matrix.with(Option::is_none)>
             <div class="row matrix-tools">
-                <input id="matrix-find-from" placeholder="sender" on:change=move |_| find() />
-                <input id="matrix-find-to" placeholder="address" on:change=move |_| find() />
-                <button class="small" id="matrix-find" on:click=move |_| find()>"Find"</button>
-                <button class="small" id="matrix-wide" on:click=move |_| wide.update(|w| *w = !*w)>
+                <input id=id("matrix-find-from") placeholder="sender" on:change=move |_| find() />
+                <input id=id("matrix-find-to") placeholder="address" on:change=move |_| find() />
+                <button class="small" id=id("matrix-find") on:click=move |_| find()>"Find"</button>
+                <button class="small" id=id("matrix-wide") on:click=move |_| wide.update(|w| *w = !*w)>
                     {move || if wide.get() { "Back to the panel" } else { "Enlarge" }}
                 </button>
             </div>
-            {move || find_error.get().map(|e| view! { <p class="error" id="matrix-find-error">{e}</p> })}
-            <div class="matrix-scroll" id="reach-matrix" node_ref=scroller on:scroll=move |_| measure()>
+            {move || find_error.get().map(|e| view! { <p class="error" id=id("matrix-find-error")>{e}</p> })}
+            <div class="matrix-scroll" id=id("reach-matrix") node_ref=scroller on:scroll=move |_| measure()>
                 <div class="mx" on:click=move |ev| animate(ctx, sim, &ev) style:width=move || format!("{}px", size().0) style:height=move || format!("{}px", size().1)>
                     <div class="mx-head" style:height=format!("{HEAD_H}px")>
                         <div class="mx-corner" style:width=format!("{LABEL_W}px")>"from \\ to"</div>
@@ -379,9 +394,14 @@ pub fn Matrix() -> impl IntoView {
 struct Head {
     row: bool,
     slot: usize,
-    /// The member (grid index); `None` for a host's heading.
+    /// The member (grid index); `None` for a host's heading or a blank.
     member: Option<usize>,
+    /// A host's heading.
+    group: bool,
+    /// A sender's name or an address (what Find takes).
     name: String,
+    /// What the label shows: a column names the address's owner too.
+    text: String,
     title: String,
 }
 
@@ -391,17 +411,45 @@ fn head_of(g: &Grid, s: &Slot, slot: usize, row: bool) -> Head {
             row,
             slot,
             member: None,
+            group: true,
             name: host.clone(),
+            text: host.clone(),
             title: format!("{host}: {n} {}", if row { "senders" } else { "addresses" }),
         },
-        Slot::Item(m) => {
-            let a = if row { &g.rows[*m] } else { &g.cols[*m] };
+        Slot::Item(m) if row => {
+            let a = &g.rows[*m];
             Head {
                 row,
                 slot,
                 member: Some(*m),
+                group: false,
                 name: a.name.clone(),
+                text: a.name.clone(),
                 title: format!("{} (on {})", a.name, a.host),
+            }
+        }
+        Slot::Item(m) => {
+            let a = &g.cols[*m];
+            Head {
+                row,
+                slot,
+                member: Some(*m),
+                group: false,
+                name: a.name.clone(),
+                text: format!("{} {}", a.owner, a.name),
+                title: format!("{} of {} (on {})", a.name, a.owner, a.host),
+            }
+        }
+        Slot::Blank(r) => {
+            let a = &g.rows[*r];
+            Head {
+                row,
+                slot,
+                member: None,
+                group: false,
+                name: String::new(),
+                text: format!("{} —", a.name),
+                title: format!("{} has no address", a.name),
             }
         }
     }

@@ -8,7 +8,10 @@ use netloom_core::{Problem, Severity};
 use crate::model::{self, Elem};
 use crate::state::Ctx;
 
-/// A text input that commits on change (Enter or leaving the field).
+/// A text input that commits on change (Enter or leaving the field). The
+/// panel is redrawn over the same inputs when the selection or the design
+/// changes, so the value is set as a property: once typed in, an input no
+/// longer shows its `value` attribute.
 fn field(
     label: &'static str,
     id: String,
@@ -18,7 +21,7 @@ fn field(
     view! {
         <label class="field">
             <span>{label}</span>
-            <input type="text" id=id value=value spellcheck="false"
+            <input type="text" id=id prop:value=value spellcheck="false"
                 on:change=move |ev| set(event_target_value(&ev)) />
         </label>
     }
@@ -35,7 +38,8 @@ fn select(
         .into_iter()
         .map(|(v, text)| {
             let sel = v == current;
-            view! { <option value=v selected=sel>{text}</option> }
+            // A property too: the user's last pick would otherwise stay shown.
+            view! { <option value=v prop:selected=sel>{text}</option> }
         })
         .collect_view();
     view! {

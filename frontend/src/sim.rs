@@ -353,7 +353,8 @@ pub fn SimPanel() -> impl IntoView {
                 .collect_view();
             view! {
                 <label class="field"><span>"Source"</span>
-                    <select id="sim-from" on:change=move |ev| sim.from.set(event_target_value(&ev))>{froms}</select>
+                    // Follows the sender set elsewhere too (a click on a matrix cell).
+                    <select id="sim-from" prop:value=move || sim.from.get() on:change=move |ev| sim.from.set(event_target_value(&ev))>{froms}</select>
                 </label>
                 <datalist id="sim-targets">{targets}</datalist>
             }
@@ -386,7 +387,7 @@ pub fn SimPanel() -> impl IntoView {
             </label>
             <div class="row">
                 <label class="field"><span>"Protocol"</span>
-                    <select id="sim-proto" on:change=move |ev| sim.proto.set(event_target_value(&ev))>
+                    <select id="sim-proto" prop:value=move || sim.proto.get() on:change=move |ev| sim.proto.set(event_target_value(&ev))>
                         <option value="icmp">"icmp (ping)"</option>
                         <option value="arp">"arp"</option>
                         <option value="tcp">"tcp"</option>

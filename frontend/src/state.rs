@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 use netloom_core::spec::{Position, TopologySpec};
 use netloom_core::{Problem, Topology};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsCast;
 
 use crate::model::{self, Elem, Kind, Layout};
 
@@ -51,20 +53,39 @@ pub enum Drag {
     Place { kind: Kind, cur: Option<(f64, f64)> },
 }
 
-/// The design's place on the server, once saved or opened.
-#[derive(Clone, Debug, PartialEq)]
+/// The design's place on the server, once saved or opened (kept in the
+/// browser with the design, so Save after a reload updates it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stored {
     pub id: i64,
     pub name: String,
     pub revision: i64,
 }
 
+/// What undoing a step puts back besides the design, when the step replaced
+/// it (New, an example, Import, Open): where it was stored and as what.
+#[derive(Clone)]
+struct Origin {
+    stored: Option<Stored>,
+    clean: TopologySpec,
+}
+
+/// One undo (or redo) step: the design before it.
+#[derive(Clone)]
+struct Step {
+    spec: TopologySpec,
+    origin: Option<Origin>,
+}
+
+/// A question in the app's dialog, and what Yes does.
+type Answer = Box<dyn FnOnce()>;
+
 /// Handles to all shared state; `Copy`, so every closure can take one.
 #[derive(Clone, Copy)]
 pub struct Ctx {
     pub spec: RwSignal<TopologySpec>,
-    undo: StoredValue<Vec<TopologySpec>>,
-    redo: StoredValue<Vec<TopologySpec>>,
+    undo: StoredValue<Vec<Step>>,
+    redo: StoredValue<Vec<Step>>,
     /// The coalescing key and time of the last edit (typing merges into one undo step).
     last: StoredValue<(Option<&'static str>, f64)>,
     pub history_len: RwSignal<(usize, usize)>,
@@ -85,12 +106,18 @@ pub struct Ctx {
     /// A tunnel waiting for the user to pick GRE or VXLAN: the two bridges and where to ask.
     pub pending_tunnel: RwSignal<Option<(Elem, Elem, (f64, f64))>>,
     pub stored: RwSignal<Option<Stored>>,
+    /// The design as last saved, opened or started: anything else is unsaved work.
+    pub clean: RwSignal<TopologySpec>,
+    /// The confirmation asked ([`Ctx::confirm`]): the question and the Yes button's word.
+    pub question: RwSignal<Option<(String, &'static str)>>,
+    answer: StoredValue<Option<Answer>, LocalStorage>,
     /// Right-hand panel tab.
     pub tab: RwSignal<&'static str>,
 }
 
 impl Ctx {
-    pub fn new(spec: TopologySpec) -> Ctx {
+    /// The app on `spec`, saved as `clean` (stored on the server as `stored`).
+    pub fn new(spec: TopologySpec, clean: TopologySpec, stored: Option<Stored>) -> Ctx {
         let spec = RwSignal::new(spec);
         let check = Memo::new(move |_| {
             spec.with(|s| match netloom_core::validate(s) {
@@ -132,7 +159,10 @@ impl Ctx {
             flagged,
             layout: Memo::new(move |_| spec.with(model::effective_layout)),
             pending_tunnel: RwSignal::new(None),
-            stored: RwSignal::new(None),
+            stored: RwSignal::new(stored),
+            clean: RwSignal::new(clean),
+            question: RwSignal::new(None),
+            answer: StoredValue::new_local(None),
             tab: RwSignal::new("props"),
         }
     }
@@ -178,11 +208,9 @@ impl Ctx {
         let (lk, lt) = self.last.get_value();
         let merge = coalesce.is_some() && lk == coalesce && now - lt < 1500.0;
         if !merge {
-            self.undo.update_value(|u| {
-                u.push(old);
-                if u.len() > 500 {
-                    u.remove(0);
-                }
+            self.push_undo(Step {
+                spec: old,
+                origin: None,
             });
         }
         self.redo.update_value(Vec::clear);
@@ -191,16 +219,96 @@ impl Ctx {
         self.sync_history();
     }
 
-    /// Replace the design (open, import, example, new): a fresh history.
-    pub fn replace(&self, spec: TopologySpec, stored: Option<Stored>) {
-        self.undo.update_value(Vec::clear);
-        self.redo.update_value(Vec::clear);
-        self.last.set_value((None, 0.0));
-        self.sel.set(Vec::new());
-        self.spec.set(spec);
-        self.stored.set(stored);
-        self.sync_history();
-        self.fit();
+    fn push_undo(&self, step: Step) {
+        self.undo.update_value(|u| {
+            u.push(step);
+            if u.len() > 500 {
+                u.remove(0);
+            }
+        });
+    }
+
+    /// Replace the design (open, import, example, new) as one undo step,
+    /// asking first when that would drop unsaved changes; `done` runs once
+    /// it is replaced.
+    pub fn replace(
+        &self,
+        what: &str,
+        spec: TopologySpec,
+        stored: Option<Stored>,
+        done: impl FnOnce() + 'static,
+    ) {
+        let ctx = *self;
+        let go = move || {
+            let origin = ctx.origin();
+            ctx.push_undo(Step {
+                spec: ctx.spec.get_untracked(),
+                origin: Some(origin),
+            });
+            ctx.redo.update_value(Vec::clear);
+            ctx.last.set_value((None, 0.0));
+            ctx.sel.set(Vec::new());
+            ctx.clean.set(spec.clone());
+            ctx.spec.set(spec);
+            ctx.stored.set(stored);
+            ctx.sync_history();
+            ctx.fit();
+            done();
+        };
+        if self.unsaved() {
+            self.confirm(
+                format!("This design has unsaved changes. Replace it with {what}? (Undo brings it back.)"),
+                "Replace",
+                go,
+            );
+        } else {
+            go();
+        }
+    }
+
+    /// Changes since the design was last saved, opened or started (an
+    /// empty canvas has nothing to lose).
+    pub fn unsaved(&self) -> bool {
+        let empty = self
+            .spec
+            .with_untracked(|s| s.hosts.is_empty() && s.externals.is_empty());
+        !empty
+            && self
+                .spec
+                .with_untracked(|s| self.clean.with_untracked(|c| s != c))
+    }
+
+    /// The design as it is now was saved on the server as `stored`.
+    pub fn saved(&self, spec: TopologySpec, stored: Stored) {
+        self.clean.set(spec);
+        self.stored.set(Some(stored));
+    }
+
+    fn origin(&self) -> Origin {
+        Origin {
+            stored: self.stored.get_untracked(),
+            clean: self.clean.get_untracked(),
+        }
+    }
+
+    /// Ask `question` in the app's dialog; `then` runs on `yes`.
+    pub fn confirm(
+        &self,
+        question: impl Into<String>,
+        yes: &'static str,
+        then: impl FnOnce() + 'static,
+    ) {
+        self.answer.set_value(Some(Box::new(then)));
+        self.question.set(Some((question.into(), yes)));
+    }
+
+    /// The dialog's answer.
+    pub fn answered(&self, yes: bool) {
+        self.question.set(None);
+        let then = self.answer.try_update_value(Option::take).flatten();
+        if let Some(f) = then.filter(|_| yes) {
+            f();
+        }
     }
 
     fn sync_history(&self) {
@@ -211,25 +319,37 @@ impl Ctx {
 
     pub fn undo(&self) {
         if let Some(prev) = self.undo.try_update_value(Vec::pop).flatten() {
-            let cur = self.spec.get_untracked();
-            self.redo.update_value(|r| r.push(cur));
+            let back = self.step_back(&prev);
+            self.redo.update_value(|r| r.push(back));
             self.after_history(prev);
         }
     }
 
     pub fn redo(&self) {
         if let Some(next) = self.redo.try_update_value(Vec::pop).flatten() {
-            let cur = self.spec.get_untracked();
-            self.undo.update_value(|u| u.push(cur));
+            let back = self.step_back(&next);
+            self.undo.update_value(|u| u.push(back));
             self.after_history(next);
         }
     }
 
-    fn after_history(&self, spec: TopologySpec) {
+    /// The step that returns to now from where `step` leads.
+    fn step_back(&self, step: &Step) -> Step {
+        Step {
+            spec: self.spec.get_untracked(),
+            origin: step.origin.as_ref().map(|_| self.origin()),
+        }
+    }
+
+    fn after_history(&self, step: Step) {
         self.last.set_value((None, 0.0));
         // Indices may point elsewhere now.
         self.sel.set(Vec::new());
-        self.spec.set(spec);
+        if let Some(o) = step.origin {
+            self.stored.set(o.stored);
+            self.clean.set(o.clean);
+        }
+        self.spec.set(step.spec);
         self.sync_history();
     }
 
@@ -283,6 +403,18 @@ impl Ctx {
         let (l, t, w, h) = canvas_rect();
         let inside = cx >= l && cx <= l + w && cy >= t && cy <= t + h;
         (((cx - l - v.tx) / v.k, (cy - t - v.ty) / v.k), inside)
+    }
+}
+
+/// Take the keyboard from a text field: a click on the canvas does not (it
+/// prevents the default), and Delete must then delete the selection, not text.
+pub fn release_keyboard() {
+    if let Some(el) = document()
+        .active_element()
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        // Blurring cannot fail in a way that matters here.
+        let _ = el.blur();
     }
 }
 

@@ -12,7 +12,8 @@
 //!
 //! Every answer carries [`security_headers`]: a Content-Security-Policy that
 //! lets a page run only the app, no framing, no sniffing, no Referer; API
-//! and login answers are never cached.
+//! and login answers are never cached. A 304 carries no policy: the browser
+//! keeps the one stored with what it revalidated.
 
 pub mod auth;
 mod designs;
@@ -155,6 +156,10 @@ pub async fn security_headers(dist: Option<PathBuf>, req: Request, next: Next) -
     if r.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
         return r;
     }
+    // A 304 has no type to choose a policy by, and the browser would put the
+    // policy it carries over the one stored with the page: a reloaded app
+    // would then run nothing. It keeps the policy of the answer it stored.
+    let fresh = r.status() != StatusCode::NOT_MODIFIED;
     let html = r
         .headers()
         .get(header::CONTENT_TYPE)
@@ -169,7 +174,9 @@ pub async fn security_headers(dist: Option<PathBuf>, req: Request, next: Next) -
         HeaderValue::from_static(NOTHING_POLICY)
     };
     let h = r.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, policy);
+    if fresh {
+        h.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -515,6 +522,47 @@ pub(crate) mod tests {
                 && !csp.contains('*'),
             "{csp}"
         );
+        let _ = std::fs::remove_dir_all(&dist);
+    }
+
+    /// A reload asks with `If-Modified-Since`: the 304 must not carry a
+    /// policy, which the browser would put over the page's (blank page).
+    #[tokio::test]
+    async fn a_not_modified_page_keeps_its_policy() {
+        let dist = std::env::temp_dir().join(format!("netloom-304-{}", std::process::id()));
+        std::fs::create_dir_all(&dist).unwrap();
+        std::fs::write(dist.join("index.html"), "<html><body></body></html>").unwrap();
+        let app = app(AppState {
+            dist: Some(dist.clone()),
+            ..state()
+        });
+        let get = |since: Option<String>| {
+            let mut req = Request::get("/");
+            if let Some(t) = since {
+                req = req.header(header::IF_MODIFIED_SINCE, t);
+            }
+            app.clone().oneshot(req.body(Body::empty()).unwrap())
+        };
+        let first = get(None).await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        assert!(first.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'"));
+        let modified = first.headers()[header::LAST_MODIFIED]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let again = get(Some(modified)).await.unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert!(
+            !again
+                .headers()
+                .contains_key(header::CONTENT_SECURITY_POLICY),
+            "{:?}",
+            again.headers()
+        );
+        assert_eq!(again.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         let _ = std::fs::remove_dir_all(&dist);
     }
 

@@ -383,18 +383,63 @@ impl Browser {
         self.cmd("DELETE", "/actions", None);
     }
 
-    pub fn click(&self, css: &str) {
-        self.wait_css(css, 10);
+    /// The WebDriver id of the element matching `css` (waiting for it).
+    fn element(&self, css: &str) -> String {
+        // Generous: a deadline, not a wait, and the machine may be busy.
+        self.wait_css(css, 30);
         let r = self.cmd(
             "POST",
             "/element",
             Some(json!({"using": "css selector", "value": css})),
         );
-        let id = r[ELEMENT]
+        r[ELEMENT]
             .as_str()
             .unwrap_or_else(|| panic!("no element {css}: {r}"))
-            .to_string();
+            .to_string()
+    }
+
+    pub fn click(&self, css: &str) {
+        let id = self.element(css);
         self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    /// Type with the keyboard into an element, after what it holds (as a
+    /// user who clicks a field and types); for a file input, `text` is a path.
+    pub fn type_keys(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    /// Wait until the field matching `css` shows `want`; fail with what it shows.
+    pub fn wait_value(&self, css: &str, want: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let seen = self.text(css);
+            if seen == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} shows {seen:?}, not {want:?} (after {secs} s)"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// An API call from the page, with its session: `[status, body]`.
+    pub fn api(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.js_async(
+            "const [method, path, body, done] = arguments;
+             const init = {method, headers: {'content-type': 'application/json'}};
+             if (body !== null) init.body = JSON.stringify(body);
+             fetch(path, init).then(async r => done([r.status, await r.json().catch(() => null)]))
+                 .catch(e => done([0, String(e)]));",
+            json!([method, path, body]),
+        )
     }
 
     /// Type into a field as a user would commit it: the value, then `change`.
@@ -496,9 +541,34 @@ impl Drop for Deployed {
     }
 }
 
-/// Start a Deploy-tab job and wait for its result; returns `data-ok`.
+/// Make a deployed guest (its namespace) ignore pings: a broken link the
+/// simulation cannot know of.
+pub fn ignore_pings(netns: &str) {
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            netns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.icmp_echo_ignore_all=1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Start a Deploy-tab job (Destroy: answering its confirmation yes) and
+/// wait for its result; returns `data-ok`.
 pub fn job(b: &Browser, button: &str, action: &str, secs: u64) -> bool {
     b.click(button);
+    if action == "destroy" {
+        confirm(b, true);
+    }
     wait_for(&format!("{action} to finish"), secs, || {
         let r = b.js(
             "const r = document.getElementById('job-result'); return r ? [r.dataset.action, r.dataset.ok] : null",
@@ -506,6 +576,56 @@ pub fn job(b: &Browser, button: &str, action: &str, secs: u64) -> bool {
         );
         (r[0] == action).then(|| r[1] == "true")
     })
+}
+
+/// A browser logged in to `server`'s app, the canvas drawn.
+pub fn app(server: &Server) -> Browser {
+    let b = Browser::start(1400, 900);
+    b.goto(&server.login_url);
+    b.wait_css("#canvas", 30);
+    b
+}
+
+/// The YAML panel's text.
+pub fn yaml(b: &Browser) -> String {
+    b.text("#yaml")
+}
+
+pub fn wait_yaml(b: &Browser, needle: &str) {
+    wait_for(&format!("YAML containing {needle:?}"), 30, || {
+        yaml(b).contains(needle).then_some(())
+    });
+}
+
+/// Open a design through the YAML panel and wait until it is the app's, valid.
+pub fn open_design(b: &Browser, text: &str, name: &str) {
+    b.set_field("#yaml", text);
+    wait_for(&format!("design {name} opened"), 60, || {
+        b.text("header .title").starts_with(name).then_some(())
+    });
+    assert!(!b.exists(".problem.error"), "{name} has errors");
+}
+
+pub fn open_example(b: &Browser, name: &str) {
+    b.click("#examples-menu summary");
+    b.click(&format!("#example-{name}"));
+}
+
+/// Click a node on the canvas (by its element id) and wait until it is selected.
+pub fn select(b: &Browser, id: &str) {
+    b.click(&format!("#{id} rect"));
+    wait_for(&format!("{id} selected"), 30, || {
+        b.exists(&format!("#{id}.selected, #{id} rect.selected"))
+            .then_some(())
+    });
+}
+
+/// Answer the app's own confirmation dialog (Destroy, New over unsaved work…).
+pub fn confirm(b: &Browser, yes: bool) {
+    b.click(if yes { "#confirm-yes" } else { "#confirm-no" });
+    wait_for("the confirmation to close", 30, || {
+        (!b.exists("#confirm-dialog")).then_some(())
+    });
 }
 
 pub const CONTROL: &str = "\u{E009}";
