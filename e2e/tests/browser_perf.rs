@@ -198,17 +198,10 @@ fn browser_app_figures() {
     println!("simulate vm1 → vm3 on the seed lab, click → packet moving (next frame painted), 5 runs: median {:.1} ms, max {:.1} ms", starts[2], starts[4]);
 }
 
-/// Open a design through the YAML panel; wait until its `nodes` elements are drawn.
+/// Open a design through the YAML panel; the time until its `nodes` elements are drawn.
 fn open(b: &Browser, text: &str, nodes: usize) -> f64 {
     let t = std::time::Instant::now();
-    b.set_field("#yaml", text);
-    wait_for("the design drawn", 120, || {
-        (b.js(
-            "return document.querySelectorAll('#canvas g.node').length",
-            json!([]),
-        ) == json!(nodes))
-        .then_some(())
-    });
+    b.open_design(text, nodes, 120);
     t.elapsed().as_secs_f64() * 1000.0
 }
 

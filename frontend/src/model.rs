@@ -219,6 +219,8 @@ pub struct Link {
     pub b: Elem,
     pub vlan: Option<i64>,
     pub label: String,
+    /// The address configured on the guest's end, as written.
+    pub addr: Option<String>,
     pub tunnel: bool,
 }
 
@@ -246,6 +248,7 @@ pub fn links(s: &TopologySpec) -> Vec<Link> {
                         b: Elem::Bridge(h, b),
                         vlan: nic.vlan,
                         label: format!("eth{n}"),
+                        addr: nic.ip.clone(),
                         tunnel: false,
                     });
                 }
@@ -259,6 +262,7 @@ pub fn links(s: &TopologySpec) -> Vec<Link> {
                     b: Elem::Bridge(h, b),
                     vlan: dh.vlan,
                     label: "eth0".into(),
+                    addr: opt(&dh.ip),
                     tunnel: false,
                 });
             }
@@ -272,6 +276,7 @@ pub fn links(s: &TopologySpec) -> Vec<Link> {
                         b: Elem::Bridge(h, b),
                         vlan: ifc.vlan,
                         label: ifc.name.clone(),
+                        addr: opt(&ifc.ip),
                         tunnel: false,
                     });
                 }
@@ -289,6 +294,7 @@ pub fn links(s: &TopologySpec) -> Vec<Link> {
                     b: Elem::Ext(e),
                     vlan: None,
                     label: "uplink".into(),
+                    addr: None,
                     tunnel: false,
                 });
             }
@@ -307,11 +313,75 @@ pub fn links(s: &TopologySpec) -> Vec<Link> {
                 b,
                 vlan: None,
                 label: tunnel_label(tun),
+                addr: None,
                 tunnel: true,
             });
         }
     }
     out
+}
+
+/// What a node's tooltip says: its kind, name, and each interface's
+/// address, bridge and VLAN.
+pub fn tooltip(s: &TopologySpec, e: Elem) -> String {
+    let port = |name: &str, ip: Option<&str>, bridge: &str, vlan: Option<i64>| {
+        let vlan = vlan.map(|v| format!(", VLAN {v}")).unwrap_or_default();
+        format!(
+            "\n{name}: {} on {bridge}{vlan}",
+            ip.filter(|i| !i.is_empty()).unwrap_or("no address")
+        )
+    };
+    let Some(host) = e.host().and_then(|h| s.hosts.get(h)) else {
+        return match e {
+            Elem::Ext(x) => s
+                .externals
+                .get(x)
+                .map(|x| format!("external network {}\ngateway {}", x.name, x.gateway))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+    };
+    let on = format!(" (host {})", host.name);
+    match e {
+        Elem::Host(_) => format!(
+            "host {}{}",
+            host.name,
+            host.underlay_ip
+                .as_ref()
+                .map(|i| format!("\nunderlay {i}"))
+                .unwrap_or_default()
+        ),
+        Elem::Bridge(_, b) => host.bridges.get(b).map_or_else(String::new, |b| {
+            let up = b.uplink.as_ref().map(|u| format!("\nuplink to {u}"));
+            format!("OVS bridge {}{on}{}", b.name, up.unwrap_or_default())
+        }),
+        Elem::Vm(_, v) => host.vms.get(v).map_or_else(String::new, |vm| {
+            let nics: String = vm
+                .nics
+                .iter()
+                .enumerate()
+                .map(|(n, x)| port(&format!("eth{n}"), x.ip.as_deref(), &x.bridge, x.vlan))
+                .collect();
+            format!("vm {}{on}{nics}", vm.name)
+        }),
+        Elem::Router(_, r) => host.routers.get(r).map_or_else(String::new, |r| {
+            let ifs: String = r
+                .interfaces
+                .iter()
+                .map(|i| port(&i.name, Some(&i.ip), &i.bridge, i.vlan))
+                .collect();
+            format!("router {}{on}{ifs}", r.name)
+        }),
+        Elem::Dhcp(_, d) => host.dhcp.get(d).map_or_else(String::new, |d| {
+            format!(
+                "dhcp {}{on}{}\nleases {}",
+                d.name,
+                port("eth0", Some(&d.ip), &d.bridge, d.vlan),
+                d.range.join(" – ")
+            )
+        }),
+        _ => String::new(),
+    }
 }
 
 /// `GRE key 5`, `GRE`, `VXLAN 100`.
@@ -354,81 +424,221 @@ pub fn effective_layout(s: &TopologySpec) -> Layout {
     out
 }
 
-/// A tidy arrangement: hosts side by side; in each, a column per bridge with
-/// its guests above and below it; externals above the bridges they serve.
+/// A tidy arrangement that reads at any size: each host laid out on its own
+/// (a column per bridge with its guests above and below it), the hosts in a
+/// grid ordered by the tunnel graph, externals above the bridges they serve.
 pub fn auto_layout(s: &TopologySpec) -> Layout {
-    let mut out = Layout::new();
-    let mut x = 40.0;
+    const GAP: (f64, f64) = (70.0, 80.0);
     let top = 170.0;
-    let mut uplinked: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (h, host) in s.hosts.iter().enumerate() {
-        // Guests go to the column of the first bridge they plug into.
-        let ncols = host.bridges.len() + 1;
-        let mut cols: Vec<Vec<Elem>> = vec![Vec::new(); ncols];
-        let col_of = |bridge: Option<&str>| {
-            bridge
-                .and_then(|b| bridge_index(s, h, b))
-                .unwrap_or(host.bridges.len())
-        };
-        for (i, vm) in host.vms.iter().enumerate() {
-            cols[col_of(vm.nics.first().map(|n| n.bridge.as_str()))].push(Elem::Vm(h, i));
-        }
-        for (i, d) in host.dhcp.iter().enumerate() {
-            cols[col_of(Some(&d.bridge))].push(Elem::Dhcp(h, i));
-        }
-        for (i, r) in host.routers.iter().enumerate() {
-            cols[col_of(r.interfaces.first().map(|f| f.bridge.as_str()))].push(Elem::Router(h, i));
-        }
-        out.insert(host.name.clone(), (x, top));
-        let mut cx = x + PAD;
-        for (c, guests) in cols.iter().enumerate() {
-            let is_bridge = c < host.bridges.len();
-            if !is_bridge && guests.is_empty() {
-                continue;
-            }
-            let per_row = guests.len().div_ceil(2).max(1);
-            let width = (per_row as f64 * 112.0).max(170.0);
-            let mid = cx + width / 2.0;
-            if is_bridge {
-                let key = format!("{}/{}", host.name, host.bridges[c].name);
-                out.insert(key, (mid, top + TITLE + 110.0));
-                if let Some(u) = &host.bridges[c].uplink {
-                    uplinked.entry(u.clone()).or_default().push(mid);
-                }
-            }
-            for (i, g) in guests.iter().enumerate() {
-                let (row, idx) = if i < per_row {
-                    (0, i)
-                } else {
-                    (1, i - per_row)
-                };
-                let in_row = if row == 0 {
-                    per_row
-                } else {
-                    guests.len() - per_row
-                };
-                let gx = mid + (idx as f64 - (in_row as f64 - 1.0) / 2.0) * 112.0;
-                let gy = top + TITLE + 40.0 + row as f64 * 140.0;
-                if let Some(k) = g.key(s) {
-                    out.insert(k, (gx, gy));
-                }
-            }
-            cx += width;
-        }
-        let width = (cx - x + PAD).max(2.0 * Kind::Host.half().0);
-        x += width + 70.0;
+    let n = s.hosts.len();
+    // Each host at the origin first: its own layout and its size.
+    let mut local: Vec<Layout> = Vec::with_capacity(n);
+    let mut sizes = Vec::with_capacity(n);
+    for h in 0..n {
+        let lay = host_layout(s, h);
+        let pos = |k: &str| lay.get(k).copied().unwrap_or_default();
+        let r = host_rect(s, h, &pos);
+        sizes.push((r.r - r.l, r.b - r.t));
+        local.push(lay);
     }
+    let cells = grid_cells(&host_order(s), n);
+    let cols = cells.iter().map(|c| c.0 + 1).max().unwrap_or(0);
+    let rows = cells.iter().map(|c| c.1 + 1).max().unwrap_or(0);
+    let (mut widths, mut heights) = (vec![0.0f64; cols], vec![0.0f64; rows]);
+    for (h, &(c, r)) in cells.iter().enumerate() {
+        widths[c] = widths[c].max(sizes[h].0);
+        heights[r] = heights[r].max(sizes[h].1);
+    }
+    let starts = |sizes: &[f64], from: f64, gap: f64| {
+        sizes
+            .iter()
+            .scan(from, |at, w| {
+                let here = *at;
+                *at += w + gap;
+                Some(here)
+            })
+            .collect::<Vec<f64>>()
+    };
+    let (xs, ys) = (starts(&widths, 40.0, GAP.0), starts(&heights, top, GAP.1));
+    let mut out = Layout::new();
+    let mut uplinked: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (h, &(c, r)) in cells.iter().enumerate() {
+        // Centred in its cell, so a column of hosts of different widths lines up.
+        let (dx, dy) = (xs[c] + (widths[c] - sizes[h].0) / 2.0, ys[r]);
+        for (k, &(x, y)) in &local[h] {
+            out.insert(k.clone(), (x + dx, y + dy));
+        }
+        for b in &s.hosts[h].bridges {
+            if let (Some(u), Some(&(x, _))) = (
+                &b.uplink,
+                out.get(&format!("{}/{}", s.hosts[h].name, b.name)),
+            ) {
+                uplinked.entry(u.as_str()).or_default().push(x);
+            }
+        }
+    }
+    let mut free = xs.last().zip(widths.last()).map_or(40.0, |(x, w)| x + w);
     for ext in &s.externals {
-        let ex = match uplinked.get(&ext.name) {
+        let ex = match uplinked.get(ext.name.as_str()) {
             Some(xs) => xs.iter().sum::<f64>() / xs.len() as f64,
             None => {
-                x += 150.0;
-                x - 80.0
+                free += 150.0;
+                free - 80.0
             }
         };
         out.insert(format!("ext:{}", ext.name), (ex, 60.0));
     }
     out
+}
+
+/// One host's elements relative to its top-left corner at (0, 0).
+fn host_layout(s: &TopologySpec, h: usize) -> Layout {
+    let host = &s.hosts[h];
+    // Guests go to the column of the first bridge they plug into.
+    let ncols = host.bridges.len() + 1;
+    let mut cols: Vec<Vec<Elem>> = vec![Vec::new(); ncols];
+    let col_of = |bridge: Option<&str>| {
+        bridge
+            .and_then(|b| bridge_index(s, h, b))
+            .unwrap_or(host.bridges.len())
+    };
+    for (i, vm) in host.vms.iter().enumerate() {
+        cols[col_of(vm.nics.first().map(|n| n.bridge.as_str()))].push(Elem::Vm(h, i));
+    }
+    for (i, d) in host.dhcp.iter().enumerate() {
+        cols[col_of(Some(&d.bridge))].push(Elem::Dhcp(h, i));
+    }
+    for (i, r) in host.routers.iter().enumerate() {
+        cols[col_of(r.interfaces.first().map(|f| f.bridge.as_str()))].push(Elem::Router(h, i));
+    }
+    let mut out = Layout::new();
+    out.insert(host.name.clone(), (0.0, 0.0));
+    let mut cx = PAD;
+    for (c, guests) in cols.iter().enumerate() {
+        let is_bridge = c < host.bridges.len();
+        if !is_bridge && guests.is_empty() {
+            continue;
+        }
+        let per_row = guests.len().div_ceil(2).max(1);
+        let width = (per_row as f64 * 112.0).max(170.0);
+        let mid = cx + width / 2.0;
+        if is_bridge {
+            let key = format!("{}/{}", host.name, host.bridges[c].name);
+            out.insert(key, (mid, TITLE + 110.0));
+        }
+        for (i, g) in guests.iter().enumerate() {
+            let (row, idx) = if i < per_row {
+                (0, i)
+            } else {
+                (1, i - per_row)
+            };
+            let in_row = if row == 0 {
+                per_row
+            } else {
+                guests.len() - per_row
+            };
+            let gx = mid + (idx as f64 - (in_row as f64 - 1.0) / 2.0) * 112.0;
+            let gy = TITLE + 40.0 + row as f64 * 140.0;
+            if let Some(k) = g.key(s) {
+                out.insert(k, (gx, gy));
+            }
+        }
+        cx += width;
+    }
+    out
+}
+
+/// Hosts joined by tunnels, as adjacency lists by host index.
+fn tunnel_graph(s: &TopologySpec) -> Vec<Vec<usize>> {
+    let mut adj = vec![Vec::new(); s.hosts.len()];
+    for t in &s.tunnels {
+        let ends: Vec<usize> = t
+            .between
+            .iter()
+            .filter_map(|e| {
+                let host = e.split('/').next()?;
+                s.hosts.iter().position(|h| h.name == host)
+            })
+            .collect();
+        if let [a, b] = ends[..] {
+            if a != b && !adj[a].contains(&b) {
+                adj[a].push(b);
+                adj[b].push(a);
+            }
+        }
+    }
+    adj
+}
+
+/// The order hosts are placed in: breadth-first through the tunnel graph, so
+/// hosts joined by a tunnel land near each other. A graph with a hub starts
+/// at the hub (placed in the middle); a chain starts at one of its ends.
+fn host_order(s: &TopologySpec) -> (Vec<usize>, bool) {
+    let adj = tunnel_graph(s);
+    let degree = |h: &usize| adj[*h].len();
+    let hub = adj.iter().any(|a| a.len() > 2);
+    let mut starts: Vec<usize> = (0..adj.len()).collect();
+    // Stable sorts: ties keep the file's order.
+    if hub {
+        starts.sort_by_key(|h| std::cmp::Reverse(degree(h)));
+    } else {
+        starts.sort_by_key(|h| (degree(h) == 0, degree(h)));
+    }
+    let mut seen = vec![false; adj.len()];
+    let mut order = Vec::with_capacity(adj.len());
+    for start in starts {
+        if seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        let mut queue = std::collections::VecDeque::from([start]);
+        while let Some(h) = queue.pop_front() {
+            order.push(h);
+            for &n in &adj[h] {
+                if !seen[n] {
+                    seen[n] = true;
+                    queue.push_back(n);
+                }
+            }
+        }
+    }
+    (order, hub)
+}
+
+/// The grid cell (column, row) of each host. Hubs: a spiral out of the
+/// middle cell, so the spokes of a star point every way; otherwise rows
+/// read alternately left to right and back, so a chain stays a chain.
+fn grid_cells((order, hub): &(Vec<usize>, bool), n: usize) -> Vec<(usize, usize)> {
+    let side = (n as f64).sqrt().ceil() as usize;
+    let mut walk: Vec<(usize, usize)> = Vec::with_capacity(n);
+    if *hub {
+        let (mut x, mut y) = (((side - 1) / 2) as i64, ((side - 1) / 2) as i64);
+        let (mut dx, mut dy, mut len) = (1i64, 0i64, 1);
+        let inside = |x: i64, y: i64| x >= 0 && y >= 0 && x < side as i64 && y < side as i64;
+        while walk.len() < n {
+            for _ in 0..2 {
+                for _ in 0..len {
+                    if inside(x, y) && walk.len() < n {
+                        walk.push((x as usize, y as usize));
+                    }
+                    x += dx;
+                    y += dy;
+                }
+                (dx, dy) = (-dy, dx);
+            }
+            len += 1;
+        }
+    } else {
+        walk.extend((0..n).map(|i| {
+            let (r, c) = (i / side.max(1), i % side.max(1));
+            (if r % 2 == 0 { c } else { side - 1 - c }, r)
+        }));
+    }
+    let mut cells = vec![(0, 0); n];
+    for (i, &h) in order.iter().enumerate() {
+        cells[h] = walk[i];
+    }
+    cells
 }
 
 /// An axis-aligned box: left, top, right, bottom.
@@ -491,6 +701,55 @@ pub fn host_rect(s: &TopologySpec, h: usize, pos: &dyn Fn(&str) -> (f64, f64)) -
         }
     }
     r
+}
+
+/// The box around everything drawn: hosts, their elements, externals.
+pub fn design_bounds(s: &TopologySpec, pos: &dyn Fn(&str) -> (f64, f64)) -> Option<Rect> {
+    nodes(s)
+        .into_iter()
+        .filter_map(|e| match e {
+            Elem::Host(h) => Some(host_rect(s, h, pos)),
+            _ => Some(Rect::around(pos(&e.key(s)?), e.kind()?.half())),
+        })
+        .reduce(Rect::union)
+}
+
+/// Move a guest (vm, dhcp server, router) to another host, dropped at `at`.
+/// Its nics keep their bridge names: on the new host they plug into the
+/// bridge of that name (the validator names any that is missing). Returns
+/// the guest's new identity.
+pub fn move_guest(s: &mut TopologySpec, e: Elem, to: usize, at: (f64, f64)) -> Option<Elem> {
+    let old = e.key(s)?;
+    if e.host() == Some(to) || to >= s.hosts.len() {
+        return None;
+    }
+    let moved = match e {
+        Elem::Vm(h, i) => {
+            let vm = s.hosts[h].vms.remove(i);
+            s.hosts[to].vms.push(vm);
+            Elem::Vm(to, s.hosts[to].vms.len() - 1)
+        }
+        Elem::Dhcp(h, i) => {
+            let d = s.hosts[h].dhcp.remove(i);
+            s.hosts[to].dhcp.push(d);
+            Elem::Dhcp(to, s.hosts[to].dhcp.len() - 1)
+        }
+        Elem::Router(h, i) => {
+            let r = s.hosts[h].routers.remove(i);
+            s.hosts[to].routers.push(r);
+            Elem::Router(to, s.hosts[to].routers.len() - 1)
+        }
+        _ => return None,
+    };
+    s.layout.remove(&old);
+    s.layout.insert(
+        moved.key(s)?,
+        Position {
+            x: at.0.round(),
+            y: at.1.round(),
+        },
+    );
+    Some(moved)
 }
 
 fn unique(base: &str, taken: &[&str]) -> String {

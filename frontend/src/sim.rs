@@ -225,11 +225,49 @@ pub fn class_of(packet: &[Layer]) -> &'static str {
 
 const CLASSES: [&str; 6] = ["arp", "icmp", "tcp", "udp", "dhcp", "other"];
 
+/// Where the packet is at cursor `c`: at hop `reached`, or on its way into
+/// the next hop. Returns the point and the hop it is at or heading for.
+fn packet_at(p: &Played, c: f64, pos: &dyn Fn(&str) -> (f64, f64)) -> ((f64, f64), usize) {
+    let reached = (c.floor() as usize).min(p.keys.len().saturating_sub(1));
+    let next = reached + 1;
+    if c > reached as f64 && next < p.keys.len() {
+        let t = c - reached as f64;
+        let from = p.parents[next]
+            .map(|j| pos(&p.keys[j]))
+            .unwrap_or_else(|| pos(&p.keys[next]));
+        let to = pos(&p.keys[next]);
+        (
+            (from.0 + (to.0 - from.0) * t, from.1 + (to.1 - from.1) * t),
+            next,
+        )
+    } else {
+        (pos(&p.keys[reached]), reached)
+    }
+}
+
 /// Drawn on the canvas: the path so far, the packet, and a drop.
 #[component]
 pub fn SimOverlay() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let sim = expect_context::<Sim>();
+    // The view follows the packet: when it nears the edge of the screen,
+    // the view pans to put it in the middle again.
+    Effect::new(move |_| {
+        let c = sim.cursor.get();
+        // Only the cursor moves the view, not a node dragged meanwhile.
+        let at = sim.played.with(|p| {
+            let p = p.as_ref().filter(|p| !p.keys.is_empty())?;
+            Some(untrack(|| packet_at(p, c, &|k| pos_of(ctx, k)).0))
+        });
+        let Some(at) = at else { return };
+        let k = ctx.view.get_untracked().k;
+        let v = crate::canvas::visible(ctx);
+        let margin = 60.0 / k;
+        if at.0 < v.l + margin || at.0 > v.r - margin || at.1 < v.t + margin || at.1 > v.b - margin
+        {
+            crate::canvas::center_on(ctx, at, k);
+        }
+    });
     move || {
         let Some(p) = sim.played.get() else {
             return ().into_any();
@@ -254,19 +292,9 @@ pub fn SimOverlay() -> impl IntoView {
             })
             .collect_view();
         // Travelling into hop `reached + 1` when between hops.
-        let next = reached + 1;
-        let moving = c > reached as f64 && next < p.keys.len();
-        let (ppos, capsule, packet_hop) = if moving {
-            let t = c - reached as f64;
-            let from = p.parents[next]
-                .map(|j| pos(&p.keys[j]))
-                .unwrap_or_else(|| pos(&p.keys[next]));
-            let to = pos(&p.keys[next]);
-            let at = (from.0 + (to.0 - from.0) * t, from.1 + (to.1 - from.1) * t);
-            (at, p.capsule[next].clone(), next)
-        } else {
-            (pos(&p.keys[reached]), None, reached)
-        };
+        let (ppos, packet_hop) = packet_at(&p, c, &pos);
+        let moving = packet_hop > reached;
+        let capsule = p.capsule[packet_hop].clone().filter(|_| moving);
         let label = p.trace.hops[packet_hop]
             .steps
             .first()

@@ -430,6 +430,18 @@ impl Browser {
         self.cmd("DELETE", "/actions", None);
     }
 
+    /// Open a design through the YAML panel; wait until its `nodes` elements are drawn.
+    pub fn open_design(&self, text: &str, nodes: usize, secs: u64) {
+        self.set_field("#yaml", text);
+        wait_for("the design drawn", secs, || {
+            (self.js(
+                "return document.querySelectorAll('#canvas g.node').length",
+                json!([]),
+            ) == json!(nodes))
+            .then_some(())
+        });
+    }
+
     pub fn text(&self, css: &str) -> String {
         self.js(
             "const e = document.querySelector(arguments[0]); return e ? (e.value !== undefined && e.tagName !== 'LI' ? e.value : e.textContent) : null",
