@@ -11,6 +11,8 @@
 //! `browser_scale_figures`: a 1,000-vm design (drag; its million-pair matrix
 //! computed in the worker while the page's frames are watched) and the
 //! 40,000-cell matrix (shown, scrolled).
+//! `browser_drag_figures`: that drag with Chromium's frame-rate cap lifted,
+//! so a frame's interval is its cost.
 //! `browser_verify_figures` (root): the page while Verify of a 20-host lab
 //! streams its 39,800 pairs into the Deploy tab's counter and the matrix.
 
@@ -196,6 +198,41 @@ fn browser_app_figures() {
     }
     starts.sort_by(f64::total_cmp);
     println!("simulate vm1 → vm3 on the seed lab, click → packet moving (next frame painted), 5 runs: median {:.1} ms, max {:.1} ms", starts[2], starts[4]);
+}
+
+/// Dragging in the 1,000-vm design with Chromium's frame-rate cap lifted
+/// (`--disable-frame-rate-limit --disable-gpu-vsync`): a frame follows as
+/// soon as the last is done, so the frame interval is what one frame of the
+/// drag costs (the app's work, style, layout, paint), not the display's 16.7 ms.
+#[test]
+#[ignore = "measurement, not a test: run with --ignored --nocapture"]
+fn browser_drag_figures() {
+    if !browser::available("browser_drag_figures") {
+        return;
+    }
+    let server = Server::start();
+    let b = Browser::start_with(
+        1400,
+        900,
+        &["--disable-frame-rate-limit", "--disable-gpu-vsync"],
+    );
+    b.goto(&server.login_url);
+    b.wait_css("#canvas", 30);
+    let text = support::generated(100, 10);
+    let spec = netloom_core::parse(&text).unwrap();
+    let nodes = spec
+        .hosts
+        .iter()
+        .map(|h| h.bridges.len() + h.vms.len() + h.dhcp.len() + h.routers.len())
+        .sum::<usize>()
+        + spec.externals.len();
+    open(&b, &text, nodes);
+    for _ in 0..3 {
+        println!(
+            "drag, 1,000 vms, 120 moves, frames uncapped: {}",
+            drag(&b, "#hosts-40-vms-3")
+        );
+    }
 }
 
 /// Open a design through the YAML panel; the time until its `nodes` elements are drawn.
