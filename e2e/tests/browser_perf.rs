@@ -200,6 +200,19 @@ fn browser_app_figures() {
     println!("simulate vm1 → vm3 on the seed lab, click → packet moving (next frame painted), 5 runs: median {:.1} ms, max {:.1} ms", starts[2], starts[4]);
 }
 
+/// The 1,000-vm design of the core's benchmarks and how many elements it draws.
+fn thousand_vms() -> (String, usize) {
+    let text = support::generated(100, 10);
+    let spec = netloom_core::parse(&text).unwrap();
+    let nodes = spec
+        .hosts
+        .iter()
+        .map(|h| h.bridges.len() + h.vms.len() + h.dhcp.len() + h.routers.len())
+        .sum::<usize>()
+        + spec.externals.len();
+    (text, nodes)
+}
+
 /// Dragging in the 1,000-vm design with Chromium's frame-rate cap lifted
 /// (`--disable-frame-rate-limit --disable-gpu-vsync`): a frame follows as
 /// soon as the last is done, so the frame interval is what one frame of the
@@ -218,14 +231,7 @@ fn browser_drag_figures() {
     );
     b.goto(&server.login_url);
     b.wait_css("#canvas", 30);
-    let text = support::generated(100, 10);
-    let spec = netloom_core::parse(&text).unwrap();
-    let nodes = spec
-        .hosts
-        .iter()
-        .map(|h| h.bridges.len() + h.vms.len() + h.dhcp.len() + h.routers.len())
-        .sum::<usize>()
-        + spec.externals.len();
+    let (text, nodes) = thousand_vms();
     open(&b, &text, nodes);
     for _ in 0..3 {
         println!(
@@ -298,14 +304,7 @@ fn browser_scale_figures() {
 
     // The 1,000-vm design of the core's benchmarks (1,103 guests, 100 bridges,
     // an external network: 1,205 elements on the canvas).
-    let text = support::generated(100, 10);
-    let spec = netloom_core::parse(&text).unwrap();
-    let nodes = spec
-        .hosts
-        .iter()
-        .map(|h| h.bridges.len() + h.vms.len() + h.dhcp.len() + h.routers.len())
-        .sum::<usize>()
-        + spec.externals.len();
+    let (text, nodes) = thousand_vms();
     let ms = open(&b, &text, nodes);
     println!("1,000 vms ({nodes} elements): opened through the YAML panel and drawn in {ms:.0} ms");
     for _ in 0..2 {
