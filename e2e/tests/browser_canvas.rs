@@ -308,6 +308,29 @@ fn links_labels_exports_and_moves() {
         "tooltip {tip:?}"
     );
 
+    // A drop (a → 10.0.30.9: no route on the way): its reason sits on the
+    // node that dropped it, over no other node and no tag.
+    b.click("#tab-sim");
+    b.wait_css("#sim-from", 20);
+    b.set_field("#sim-from", "a");
+    b.set_field("#sim-speed", "8");
+    b.set_field("#sim-to", "10.0.30.9");
+    b.click("#sim-run");
+    b.wait_css("#drop-mark .drop-text", 60);
+    let reason = rect(&b, "#drop-mark .drop-text");
+    let boxes = rects("#canvas g.node > rect");
+    let under: Vec<_> = boxes.iter().filter(|r| overlap(reason, **r)).collect();
+    assert!(
+        under.len() == 1 && inside(reason, *under[0]),
+        "the drop's reason {reason:?} runs over the boxes {under:?}"
+    );
+    for t in rects("#canvas .tag-bg") {
+        assert!(
+            !overlap(reason, t),
+            "the drop's reason {reason:?} runs over the tag {t:?}"
+        );
+    }
+
     // Export: the whole design at scale 1, nothing selected; PNG beside it.
     // (The search selects vm b and zooms in on it first.)
     b.set_field("#canvas-search", "b");

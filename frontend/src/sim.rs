@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 use netloom_core::topology::Topology;
-use netloom_core::trace::{Action, Layer};
+use netloom_core::trace::{Action, Disposition, Layer};
 use netloom_frontend::grid::{Grid, Measured};
 use netloom_frontend::work::{design_json, Answer, Job, Played};
 
 use crate::canvas::pos_of;
 use crate::compute;
 use crate::matrix::Matrix;
+use crate::model;
 use crate::state::Ctx;
 
 /// Simulation state, shared through context.
@@ -306,14 +307,32 @@ pub fn SimOverlay() -> impl IntoView {
                 <text class="capsule-label" y="-15">{cap}</text>
             }
         });
+        // The reason's name on the node itself, squeezed to its width if need
+        // be; the whole sentence is in the panel (beside the node it ran over
+        // the nodes and tags around).
         let drop = p.drop_hop.filter(|&d| reached >= d && !moving).map(|d| {
             let (x, y) = pos(&p.keys[d]);
-            let reason = p.trace.disposition.summary();
+            let reason = match &p.trace.disposition {
+                Disposition::Dropped { reason, .. } => reason.to_string(),
+                Disposition::Delivered { .. } => String::new(),
+            };
+            let hw = ctx.spec.with_untracked(|s| {
+                model::nodes(s)
+                    .into_iter()
+                    .find(|e| e.key(s).as_deref() == Some(p.keys[d].as_str()))
+                    .and_then(|e| e.kind())
+                    .map_or(46.0, |k| k.half().0)
+            });
+            let room = 2.0 * hw - 14.0;
+            // Bold 10 px sans-serif: about 6.2 px a character.
+            let squeeze = (reason.chars().count() as f64 * 6.2 > room).then(|| room.to_string());
+            let adjust = squeeze.as_ref().map(|_| "spacingAndGlyphs");
             view! {
                 <g class="drop" id="drop-mark" transform=format!("translate({x},{y})")>
                     <line class="drop-x" x1="-14" y1="-14" x2="14" y2="14" />
                     <line class="drop-x" x1="-14" y1="14" x2="14" y2="-14" />
-                    <text class="drop-text" x="20" y="40">{reason}</text>
+                    <rect class="drop-bg" x=4.0 - hw y="1" width=2.0 * hw - 8.0 height="16" rx="4" />
+                    <text class="drop-text" y="9" textLength=squeeze lengthAdjust=adjust>{reason}</text>
                 </g>
             }
         });
