@@ -107,6 +107,13 @@ fn large_designs_read_and_navigate() {
     tops.sort();
     tops.dedup();
     assert!(tops.len() >= 3, "hosts in {} rows", tops.len());
+    b.screenshot("canvas-20x10-fit");
+    // Far out, the hosts' names stay readable.
+    let title = rect(&b, "#hosts-3 .host-title");
+    assert!(
+        title[3] - title[1] >= 8.0,
+        "host title {title:?} is too small to read"
+    );
 
     // Search by name: selected, and brought on screen at a readable zoom.
     b.set_field("#canvas-search", "vm17-3");
@@ -146,6 +153,12 @@ fn large_designs_read_and_navigate() {
         ((x - (c[0] + c[2]) / 2.0).abs() < 40.0 && (y - (c[1] + c[3]) / 2.0).abs() < 40.0)
             .then_some(())
     });
+
+    // The minimap can be put away.
+    b.click("#toggle-minimap");
+    b.wait_css("#minimap.hidden", 10);
+    b.click("#toggle-minimap");
+    b.wait_css("#minimap:not(.hidden)", 10);
 
     // Zoomed in on h0, the ping to vm19-0 crosses 19 tunnels and back: the
     // view follows the packet. Every frame of the play is watched.
@@ -193,6 +206,7 @@ fn large_designs_read_and_navigate() {
     b.click("#tab-props");
     open(&b, &star(), 18);
     b.click("#fit");
+    b.screenshot("canvas-star");
     let lines = tunnel_lines(&b);
     assert_eq!(lines.len(), 8);
     let angle = |l: &[f64; 4]| (l[3] - l[1]).atan2(l[2] - l[0]);
@@ -302,6 +316,13 @@ fn links_labels_exports_and_moves() {
             && texts.contains(&"eth0 10.0.10.2/24".to_string()))
         .then_some(())
     });
+    b.screenshot("canvas-labels");
+    let addrs = rects("#canvas .addr");
+    for (i, a) in addrs.iter().enumerate() {
+        for t in tags.iter().chain(&addrs[i + 1..]) {
+            assert!(!overlap(*a, *t), "the label at {a:?} runs over {t:?}");
+        }
+    }
     let tip = b.text("#hosts-0-routers-0 > title");
     assert!(
         tip.contains("if10: 10.0.10.1/24 on br0, VLAN 10"),
@@ -317,6 +338,7 @@ fn links_labels_exports_and_moves() {
     b.set_field("#sim-to", "10.0.30.9");
     b.click("#sim-run");
     b.wait_css("#drop-mark .drop-text", 60);
+    b.screenshot("canvas-drop");
     let reason = rect(&b, "#drop-mark .drop-text");
     let boxes = rects("#canvas g.node > rect");
     let under: Vec<_> = boxes.iter().filter(|r| overlap(reason, **r)).collect();

@@ -366,6 +366,7 @@ pub fn Canvas() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     // Interface names and addresses on the links.
     let labels = RwSignal::new(false);
+    let map = RwSignal::new(true);
     let transform = move || {
         let v = ctx.view.get();
         format!("translate({},{}) scale({})", v.tx, v.ty, v.k)
@@ -393,8 +394,11 @@ pub fn Canvas() -> impl IntoView {
             <button id="toggle-labels" class:active=move || labels.get()
                 title="Interface names and addresses on the links"
                 on:click=move |_| labels.update(|l| *l = !*l)>"Labels"</button>
+            <button id="toggle-minimap" class:active=move || map.get()
+                title="The whole design in miniature (press it to go there)"
+                on:click=move |_| map.update(|m| *m = !*m)>"Map"</button>
         </div>
-        <Minimap />
+        <Minimap shown=map />
     }
 }
 
@@ -455,6 +459,15 @@ fn design_view(ctx: Ctx, labels: RwSignal<bool>) -> impl IntoView {
 
 fn host_view(ctx: Ctx, h: usize, name: String) -> impl IntoView {
     let e = Elem::Host(h);
+    // Zoomed far out, the title alone stays, drawn 11 px high whatever the zoom.
+    let title_scale = move || {
+        let k = ctx.view.get().k;
+        if k < FAR {
+            11.0 / (13.0 * k)
+        } else {
+            1.0
+        }
+    };
     let rect = Memo::new(move |_| {
         ctx.spec.with(|s| {
             if h < s.hosts.len() {
@@ -469,6 +482,15 @@ fn host_view(ctx: Ctx, h: usize, name: String) -> impl IntoView {
             }
         })
     });
+    let title_at = move || {
+        let r = rect.get();
+        format!(
+            "translate({},{}) scale({})",
+            r.l + 10.0,
+            r.t + 6.0,
+            title_scale()
+        )
+    };
     view! {
         <g class="host" id=e.dom_id() data-elem=name.clone()
             on:pointerdown=move |ev| node_down(ctx, e, &ev)>
@@ -478,7 +500,7 @@ fn host_view(ctx: Ctx, h: usize, name: String) -> impl IntoView {
                 x=move || rect.get().l y=move || rect.get().t
                 width=move || rect.get().r - rect.get().l
                 height=move || rect.get().b - rect.get().t rx="10" />
-            <text class="host-title" x=move || rect.get().l + 10.0 y=move || rect.get().t + 19.0>
+            <text class="host-title" y="13" transform=title_at>
                 {format!("host {name}")}
             </text>
             <title>{move || ctx.spec.with(|s| model::tooltip(s, e))}</title>
@@ -633,10 +655,23 @@ fn link_view(
     } else {
         l.label.clone()
     };
+    // Beside the tag, on the side away from the link's neighbours: the outer
+    // side of parallel links, else the side the link comes from (guests left
+    // of their bridge get their label on the left).
+    let left = move || {
+        if of > 1 {
+            slot * 2 < of - 1
+        } else {
+            let ((x1, _), (x2, _)) = ends.get();
+            x2 - x1 > 1.0
+        }
+    };
     let addr = move || {
         (named && labels.get()).then(|| {
             view! {
-                <text class="addr" x=move || near.get().0 + 17.0 y=move || near.get().1>{text.clone()}</text>
+                <text class="addr" class:end=left
+                    x=move || near.get().0 + if left() { -17.0 } else { 17.0 }
+                    y=move || near.get().1>{text.clone()}</text>
             }
         })
     };
@@ -842,12 +877,12 @@ fn find(ctx: Ctx, q: &str) {
 }
 
 /// Minimap size in pixels.
-const MAP: (f64, f64) = (200.0, 130.0);
+const MAP: (f64, f64) = (160.0, 100.0);
 
 /// The whole design in miniature with the part on screen framed; a press
 /// (or a drag) moves the view there.
 #[component]
-fn Minimap() -> impl IntoView {
+fn Minimap(shown: RwSignal<bool>) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     // Hosts and externals, and the scale: from the layout, not the drag offset.
     let shapes = Memo::new(move |_| {
@@ -927,7 +962,7 @@ fn Minimap() -> impl IntoView {
     view! {
         <svg id="minimap" class="minimap" xmlns="http://www.w3.org/2000/svg"
             width=MAP.0 height=MAP.1
-            class:hidden=move || shapes.with(Option::is_none)
+            class:hidden=move || !shown.get() || shapes.with(Option::is_none)
             on:pointerdown=move |ev| { ev.stop_propagation(); pressed.set(true); go(&ev); }
             on:pointermove=move |ev| if pressed.get_untracked() { go(&ev) }
             on:pointerup=move |_| pressed.set(false)
