@@ -39,17 +39,17 @@ fn start() -> (Server, Browser) {
     (server, b)
 }
 
-/// A hub host joined by GRE to eight others.
+/// A hub host joined by GRE to twelve others.
 fn star() -> String {
     let mut y = String::from("version: 1\nname: cstar\nhosts:\n");
-    for h in 0..9 {
+    for h in 0..13 {
         y += &format!(
             "- name: s{h}\n  bridges: [{{name: br0}}]\n  vms:\n  - {{name: v{h}, nics: [{{bridge: br0, ip: 10.0.0.{}/24}}]}}\n",
             h + 1
         );
     }
     y += "tunnels:\n";
-    for h in 1..9 {
+    for h in 1..13 {
         y += &format!("- {{type: gre, between: [s0/br0, s{h}/br0], key: {h}}}\n");
     }
     y
@@ -204,11 +204,11 @@ fn large_designs_read_and_navigate() {
     // A star of tunnels looks like one: no two spokes (each drawn from the
     // hub) leave it in the same direction.
     b.click("#tab-props");
-    open(&b, &star(), 18);
+    open(&b, &star(), 26);
     b.click("#fit");
     b.screenshot("canvas-star");
     let lines = tunnel_lines(&b);
-    assert_eq!(lines.len(), 8);
+    assert_eq!(lines.len(), 12);
     let angle = |l: &[f64; 4]| (l[3] - l[1]).atan2(l[2] - l[0]);
     for (i, a) in lines.iter().enumerate() {
         for l in &lines[i + 1..] {

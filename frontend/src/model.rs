@@ -425,11 +425,9 @@ pub fn effective_layout(s: &TopologySpec) -> Layout {
 }
 
 /// A tidy arrangement that reads at any size: each host laid out on its own
-/// (a column per bridge with its guests above and below it), the hosts in a
-/// grid ordered by the tunnel graph, externals above the bridges they serve.
+/// (a column per bridge with its guests above and below it), the hosts
+/// placed by the tunnel graph, externals above the bridges they serve.
 pub fn auto_layout(s: &TopologySpec) -> Layout {
-    const GAP: (f64, f64) = (70.0, 80.0);
-    let top = 170.0;
     let n = s.hosts.len();
     // Each host at the origin first: its own layout and its size.
     let mut local: Vec<Layout> = Vec::with_capacity(n);
@@ -441,30 +439,19 @@ pub fn auto_layout(s: &TopologySpec) -> Layout {
         sizes.push((r.r - r.l, r.b - r.t));
         local.push(lay);
     }
-    let cells = grid_cells(&host_order(s), n);
-    let cols = cells.iter().map(|c| c.0 + 1).max().unwrap_or(0);
-    let rows = cells.iter().map(|c| c.1 + 1).max().unwrap_or(0);
-    let (mut widths, mut heights) = (vec![0.0f64; cols], vec![0.0f64; rows]);
-    for (h, &(c, r)) in cells.iter().enumerate() {
-        widths[c] = widths[c].max(sizes[h].0);
-        heights[r] = heights[r].max(sizes[h].1);
-    }
-    let starts = |sizes: &[f64], from: f64, gap: f64| {
-        sizes
-            .iter()
-            .scan(from, |at, w| {
-                let here = *at;
-                *at += w + gap;
-                Some(here)
-            })
-            .collect::<Vec<f64>>()
-    };
-    let (xs, ys) = (starts(&widths, 40.0, GAP.0), starts(&heights, top, GAP.1));
+    let corners = place_hosts(&tunnel_graph(s), &sizes);
+    // Shifted so the hosts start at (40, 170), below the externals' row.
+    let (x0, y0) = corners
+        .iter()
+        .fold((f64::INFINITY, f64::INFINITY), |(x, y), c| {
+            (x.min(c.0), y.min(c.1))
+        });
     let mut out = Layout::new();
     let mut uplinked: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for (h, &(c, r)) in cells.iter().enumerate() {
-        // Centred in its cell, so a column of hosts of different widths lines up.
-        let (dx, dy) = (xs[c] + (widths[c] - sizes[h].0) / 2.0, ys[r]);
+    let mut free: f64 = 40.0;
+    for (h, &(cx, cy)) in corners.iter().enumerate() {
+        let (dx, dy) = (cx - x0 + 40.0, cy - y0 + 170.0);
+        free = free.max(dx + sizes[h].0);
         for (k, &(x, y)) in &local[h] {
             out.insert(k.clone(), (x + dx, y + dy));
         }
@@ -477,7 +464,6 @@ pub fn auto_layout(s: &TopologySpec) -> Layout {
             }
         }
     }
-    let mut free = xs.last().zip(widths.last()).map_or(40.0, |(x, w)| x + w);
     for ext in &s.externals {
         let ex = match uplinked.get(ext.name.as_str()) {
             Some(xs) => xs.iter().sum::<f64>() / xs.len() as f64,
@@ -490,6 +476,9 @@ pub fn auto_layout(s: &TopologySpec) -> Layout {
     }
     out
 }
+
+/// Room between hosts.
+const GAP: (f64, f64) = (70.0, 80.0);
 
 /// One host's elements relative to its top-left corner at (0, 0).
 fn host_layout(s: &TopologySpec, h: usize) -> Layout {
@@ -548,6 +537,91 @@ fn host_layout(s: &TopologySpec, h: usize) -> Layout {
     out
 }
 
+/// Each host's top-left corner. With a hub (a host with tunnels to three
+/// or more, and every host it reaches at most two tunnels away), its hosts
+/// go on rings around it by their distance in tunnels, so every tunnel of a
+/// star leaves the hub its own way. The other hosts (all of them in deeper
+/// graphs, where rings would make hosts tiny) go in a grid whose rows read
+/// alternately left to right and back, so a chain stays a chain.
+fn place_hosts(adj: &[Vec<usize>], sizes: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let n = adj.len();
+    let mut corners = vec![(0.0, 0.0); n];
+    let mut placed = vec![false; n];
+    let mut bottom = 0.0f64;
+    let hub = (0..n).max_by_key(|&h| (adj[h].len(), std::cmp::Reverse(h)));
+    let rings = hub
+        .filter(|&h| adj[h].len() > 2)
+        .map(|h| rings_from(adj, h))
+        .filter(|r| r.len() <= 3);
+    if let Some(rings) = rings {
+        // Far enough apart for the largest host in any direction.
+        let (w, h) = sizes
+            .iter()
+            .fold((0.0f64, 0.0f64), |a, s| (a.0.max(s.0), a.1.max(s.1)));
+        let step = (w + GAP.0).hypot(h + GAP.1);
+        let mut radius = 0.0;
+        for (d, ring) in rings.iter().enumerate() {
+            let count = ring.len() as f64;
+            if d > 0 {
+                let around = if ring.len() > 1 {
+                    step / (2.0 * (std::f64::consts::PI / count).sin())
+                } else {
+                    0.0
+                };
+                radius = (radius + step).max(around);
+            }
+            for (i, &x) in ring.iter().enumerate() {
+                // Starting at the top, clockwise; a second ring's hosts in the
+                // order of their first rings', so they lie behind them.
+                let a = -std::f64::consts::FRAC_PI_2 + std::f64::consts::TAU * i as f64 / count;
+                let c = (radius * a.cos(), radius * a.sin());
+                corners[x] = (c.0 - sizes[x].0 / 2.0, c.1 - sizes[x].1 / 2.0);
+                placed[x] = true;
+                bottom = bottom.max(corners[x].1 + sizes[x].1 + GAP.1);
+            }
+        }
+    }
+    let rest = snake_order(adj, &placed);
+    let side = (rest.len() as f64).sqrt().ceil().max(1.0) as usize;
+    let (mut widths, mut heights) = (vec![0.0f64; side], vec![0.0f64; rest.len().div_ceil(side)]);
+    let cell = |i: usize| {
+        let (r, c) = (i / side, i % side);
+        (if r % 2 == 0 { c } else { side - 1 - c }, r)
+    };
+    for (i, &h) in rest.iter().enumerate() {
+        let (c, r) = cell(i);
+        widths[c] = widths[c].max(sizes[h].0);
+        heights[r] = heights[r].max(sizes[h].1);
+    }
+    let starts = |sizes: &[f64], from: f64, gap: f64| {
+        sizes
+            .iter()
+            .scan(from, |at, w| {
+                let here = *at;
+                *at += w + gap;
+                Some(here)
+            })
+            .collect::<Vec<f64>>()
+    };
+    let left = corners
+        .iter()
+        .zip(&placed)
+        .filter(|(_, p)| **p)
+        .map(|(c, _)| c.0)
+        .fold(f64::INFINITY, f64::min);
+    let left = if left.is_finite() { left } else { 0.0 };
+    let (xs, ys) = (
+        starts(&widths, left, GAP.0),
+        starts(&heights, bottom, GAP.1),
+    );
+    for (i, &h) in rest.iter().enumerate() {
+        let (c, r) = cell(i);
+        // Centred in its column, so a column of hosts of different widths lines up.
+        corners[h] = (xs[c] + (widths[c] - sizes[h].0) / 2.0, ys[r]);
+    }
+    corners
+}
+
 /// Hosts joined by tunnels, as adjacency lists by host index.
 fn tunnel_graph(s: &TopologySpec) -> Vec<Vec<usize>> {
     let mut adj = vec![Vec::new(); s.hosts.len()];
@@ -570,22 +644,33 @@ fn tunnel_graph(s: &TopologySpec) -> Vec<Vec<usize>> {
     adj
 }
 
-/// The order hosts are placed in: breadth-first through the tunnel graph, so
-/// hosts joined by a tunnel land near each other. A graph with a hub starts
-/// at the hub (placed in the middle); a chain starts at one of its ends.
-fn host_order(s: &TopologySpec) -> (Vec<usize>, bool) {
-    let adj = tunnel_graph(s);
-    let degree = |h: &usize| adj[*h].len();
-    let hub = adj.iter().any(|a| a.len() > 2);
-    let mut starts: Vec<usize> = (0..adj.len()).collect();
-    // Stable sorts: ties keep the file's order.
-    if hub {
-        starts.sort_by_key(|h| std::cmp::Reverse(degree(h)));
-    } else {
-        starts.sort_by_key(|h| (degree(h) == 0, degree(h)));
-    }
+/// Hosts by their distance in tunnels from `start`, breadth first.
+fn rings_from(adj: &[Vec<usize>], start: usize) -> Vec<Vec<usize>> {
     let mut seen = vec![false; adj.len()];
-    let mut order = Vec::with_capacity(adj.len());
+    seen[start] = true;
+    let mut rings = vec![vec![start]];
+    loop {
+        let next: Vec<usize> = rings[rings.len() - 1]
+            .iter()
+            .flat_map(|&h| adj[h].iter().copied())
+            .filter(|&x| !std::mem::replace(&mut seen[x], true))
+            .collect();
+        if next.is_empty() {
+            return rings;
+        }
+        rings.push(next);
+    }
+}
+
+/// The hosts not yet placed, breadth first through the tunnel graph from an
+/// end of each chain (the file's order otherwise), so hosts joined by a
+/// tunnel land next to each other.
+fn snake_order(adj: &[Vec<usize>], placed: &[bool]) -> Vec<usize> {
+    let mut starts: Vec<usize> = (0..adj.len()).filter(|&h| !placed[h]).collect();
+    // Stable: ties keep the file's order; hosts without tunnels last.
+    starts.sort_by_key(|&h| (adj[h].is_empty(), adj[h].len()));
+    let mut seen = placed.to_vec();
+    let mut order = Vec::new();
     for start in starts {
         if seen[start] {
             continue;
@@ -594,51 +679,15 @@ fn host_order(s: &TopologySpec) -> (Vec<usize>, bool) {
         let mut queue = std::collections::VecDeque::from([start]);
         while let Some(h) = queue.pop_front() {
             order.push(h);
-            for &n in &adj[h] {
-                if !seen[n] {
-                    seen[n] = true;
-                    queue.push_back(n);
+            for &x in &adj[h] {
+                if !seen[x] {
+                    seen[x] = true;
+                    queue.push_back(x);
                 }
             }
         }
     }
-    (order, hub)
-}
-
-/// The grid cell (column, row) of each host. Hubs: a spiral out of the
-/// middle cell, so the spokes of a star point every way; otherwise rows
-/// read alternately left to right and back, so a chain stays a chain.
-fn grid_cells((order, hub): &(Vec<usize>, bool), n: usize) -> Vec<(usize, usize)> {
-    let side = (n as f64).sqrt().ceil() as usize;
-    let mut walk: Vec<(usize, usize)> = Vec::with_capacity(n);
-    if *hub {
-        let (mut x, mut y) = (((side - 1) / 2) as i64, ((side - 1) / 2) as i64);
-        let (mut dx, mut dy, mut len) = (1i64, 0i64, 1);
-        let inside = |x: i64, y: i64| x >= 0 && y >= 0 && x < side as i64 && y < side as i64;
-        while walk.len() < n {
-            for _ in 0..2 {
-                for _ in 0..len {
-                    if inside(x, y) && walk.len() < n {
-                        walk.push((x as usize, y as usize));
-                    }
-                    x += dx;
-                    y += dy;
-                }
-                (dx, dy) = (-dy, dx);
-            }
-            len += 1;
-        }
-    } else {
-        walk.extend((0..n).map(|i| {
-            let (r, c) = (i / side.max(1), i % side.max(1));
-            (if r % 2 == 0 { c } else { side - 1 - c }, r)
-        }));
-    }
-    let mut cells = vec![(0, 0); n];
-    for (i, &h) in order.iter().enumerate() {
-        cells[h] = walk[i];
-    }
-    cells
+    order
 }
 
 /// An axis-aligned box: left, top, right, bottom.
@@ -1183,4 +1232,92 @@ pub fn parse_vlan(text: &str) -> Result<Option<i64>, String> {
     t.parse::<i64>().map(Some).map_err(|_| {
         format!("{t:?} is not a VLAN number (1..4094), or leave it empty for untagged")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A design of `n` hosts with one bridge and two vms each, and tunnels between the given pairs.
+    fn design(n: usize, tunnels: &[(usize, usize)]) -> TopologySpec {
+        let mut y = String::from("version: 1\nname: t\nhosts:\n");
+        for h in 0..n {
+            y += &format!(
+                "- name: h{h}\n  bridges: [{{name: br}}]\n  vms:\n  - {{name: a{h}, nics: [{{bridge: br}}]}}\n  - {{name: b{h}, nics: [{{bridge: br}}]}}\n"
+            );
+        }
+        if !tunnels.is_empty() {
+            y += "tunnels:\n";
+        }
+        for (k, (a, b)) in tunnels.iter().enumerate() {
+            y += &format!(
+                "- {{type: gre, between: [h{a}/br, h{b}/br], key: {}}}\n",
+                k + 1
+            );
+        }
+        netloom_core::parse(&y).unwrap()
+    }
+
+    fn host_boxes(s: &TopologySpec) -> Vec<Rect> {
+        let lay = auto_layout(s);
+        let pos = |k: &str| lay.get(k).copied().unwrap_or_default();
+        (0..s.hosts.len()).map(|h| host_rect(s, h, &pos)).collect()
+    }
+
+    fn assert_apart(s: &TopologySpec) {
+        let boxes = host_boxes(s);
+        for (i, a) in boxes.iter().enumerate() {
+            for (j, b) in boxes.iter().enumerate().skip(i + 1) {
+                assert!(!a.intersects(b), "hosts {i} and {j} overlap: {a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn chains_go_in_rows_read_back_and_forth() {
+        let chain: Vec<_> = (0..19).map(|h| (h, h + 1)).collect();
+        let s = design(20, &chain);
+        assert_apart(&s);
+        let boxes = host_boxes(&s);
+        let rows: std::collections::BTreeSet<i64> = boxes.iter().map(|r| r.t as i64).collect();
+        assert_eq!(rows.len(), 4, "20 hosts in rows of 5");
+        // Neighbours in the chain are neighbours on the canvas.
+        for (a, b) in chain {
+            let (ra, rb) = (boxes[a], boxes[b]);
+            let far = (ra.l - rb.l).abs() + (ra.t - rb.t).abs();
+            assert!(far < 800.0, "h{a} and h{b} are {far} apart");
+        }
+    }
+
+    #[test]
+    fn a_star_goes_round_its_hub() {
+        let star: Vec<_> = (1..20).map(|h| (0, h)).collect();
+        let s = design(20, &star);
+        assert_apart(&s);
+        let boxes = host_boxes(&s);
+        let centre = |r: &Rect| ((r.l + r.r) / 2.0, (r.t + r.b) / 2.0);
+        let hub = centre(&boxes[0]);
+        let mut angles: Vec<f64> = boxes[1..]
+            .iter()
+            .map(|r| {
+                let c = centre(r);
+                (c.1 - hub.1).atan2(c.0 - hub.0)
+            })
+            .collect();
+        angles.sort_by(f64::total_cmp);
+        for w in angles.windows(2) {
+            assert!(
+                w[1] - w[0] > 0.2,
+                "two spokes point the same way: {angles:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_trees_and_loose_hosts_stay_apart() {
+        let tree: Vec<_> = (1..40).map(|h| ((h - 1) / 2, h)).collect();
+        assert_apart(&design(45, &tree));
+        assert_apart(&design(7, &[(0, 1), (0, 2), (0, 3)]));
+        assert_apart(&design(3, &[]));
+    }
 }
