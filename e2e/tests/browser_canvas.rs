@@ -186,7 +186,7 @@ fn large_designs_read_and_navigate() {
         json!([]),
     );
     b.click("#sim-run");
-    b.wait_css("#sim-result", 60);
+    b.wait_css("#sim-result", 180);
     let at_end = || {
         let pos = b.text("#sim-position");
         let words: Vec<&str> = pos.split(' ').collect();
@@ -337,7 +337,7 @@ fn links_labels_exports_and_moves() {
     b.set_field("#sim-speed", "8");
     b.set_field("#sim-to", "10.0.30.9");
     b.click("#sim-run");
-    b.wait_css("#drop-mark .drop-text", 60);
+    b.wait_css("#drop-mark .drop-text", 180);
     b.screenshot("canvas-drop");
     let reason = rect(&b, "#drop-mark .drop-text");
     let boxes = rects("#canvas g.node > rect");

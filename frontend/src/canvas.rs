@@ -450,24 +450,25 @@ fn design_view(ctx: Ctx, labels: RwSignal<bool>) -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
-    view! {
-        <g class="hosts"><For each=hosts key=|x| x.clone() children=move |(h, name)| host_view(ctx, h, name) /></g>
-        <g class="links"><For each=links key=|x| x.clone() children=move |(l, ends, par)| link_view(ctx, l, ends, par, labels) /></g>
-        <g class="nodes"><For each=nodes key=|x| x.clone() children=move |(e, key)| node_view(ctx, e, key) /></g>
-    }
-}
-
-fn host_view(ctx: Ctx, h: usize, name: String) -> impl IntoView {
-    let e = Elem::Host(h);
-    // Zoomed far out, the title alone stays, drawn 11 px high whatever the zoom.
-    let title_scale = move || {
+    // Zoomed far out, the hosts' titles alone stay, drawn 11 px high
+    // whatever the zoom (a memo: a pan changes no title).
+    let title_scale = Memo::new(move |_| {
         let k = ctx.view.get().k;
         if k < FAR {
             11.0 / (13.0 * k)
         } else {
             1.0
         }
-    };
+    });
+    view! {
+        <g class="hosts"><For each=hosts key=|x| x.clone() children=move |(h, name)| host_view(ctx, h, name, title_scale) /></g>
+        <g class="links"><For each=links key=|x| x.clone() children=move |(l, ends, par)| link_view(ctx, l, ends, par, labels) /></g>
+        <g class="nodes"><For each=nodes key=|x| x.clone() children=move |(e, key)| node_view(ctx, e, key) /></g>
+    }
+}
+
+fn host_view(ctx: Ctx, h: usize, name: String, title_scale: Memo<f64>) -> impl IntoView {
+    let e = Elem::Host(h);
     let rect = Memo::new(move |_| {
         ctx.spec.with(|s| {
             if h < s.hosts.len() {
@@ -488,7 +489,7 @@ fn host_view(ctx: Ctx, h: usize, name: String) -> impl IntoView {
             "translate({},{}) scale({})",
             r.l + 10.0,
             r.t + 6.0,
-            title_scale()
+            title_scale.get()
         )
     };
     view! {
