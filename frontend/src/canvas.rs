@@ -15,7 +15,7 @@ use web_sys::PointerEvent;
 
 use crate::model::{self, Connection, Elem, Kind, Rect};
 use crate::sim::SimOverlay;
-use crate::state::{Ctx, Drag};
+use crate::state::{Ctx, Drag, View, MIN_ZOOM};
 
 /// Styles of the canvas, inside the SVG itself so an exported SVG looks the same.
 // (`netloom serve` allows exactly this text in its Content-Security-Policy, by hash.)
@@ -90,6 +90,41 @@ fn moving_keys(s: &TopologySpec, sel: &[Elem]) -> BTreeSet<String> {
         }
     }
     keys
+}
+
+/// Guests of a move that were dropped inside another host (and outside
+/// their own): the host each goes to. Guests of a host that moves along stay.
+fn new_homes(
+    s: &TopologySpec,
+    ctx: Ctx,
+    keys: &BTreeSet<String>,
+    d: (f64, f64),
+) -> std::collections::BTreeMap<String, usize> {
+    let lay = ctx.layout.get_untracked();
+    let pos = |k: &str| lay.get(k).copied().unwrap_or_default();
+    let rects: Vec<Rect> = (0..s.hosts.len())
+        .map(|h| model::host_rect(s, h, &pos))
+        .collect();
+    model::nodes(s)
+        .into_iter()
+        .filter(|e| matches!(e, Elem::Vm(..) | Elem::Dhcp(..) | Elem::Router(..)))
+        .filter_map(|e| {
+            let k = e.key(s)?;
+            let own = e.host()?;
+            if !keys.contains(&k) || keys.contains(&s.hosts[own].name) {
+                return None;
+            }
+            let (x, y) = pos(&k);
+            let at = (x + d.0, y + d.1);
+            if rects[own].contains(at) {
+                return None;
+            }
+            let to = (0..rects.len())
+                .rev()
+                .find(|&h| h != own && rects[h].contains(at))?;
+            Some((k, to))
+        })
+        .collect()
 }
 
 fn node_down(ctx: Ctx, e: Elem, ev: &PointerEvent) {
@@ -169,7 +204,7 @@ pub fn install_pointer_handlers(ctx: Ctx) {
         let next = match drag {
             Drag::Move { .. } => return,
             Drag::Pan { start, orig, .. } => {
-                ctx.view.set(crate::state::View {
+                ctx.view.set(View {
                     tx: orig.tx + cx - start.0,
                     ty: orig.ty + cy - start.1,
                     k: orig.k,
@@ -206,19 +241,36 @@ fn finish(ctx: Ctx, drag: Drag, p: (f64, f64), inside: bool) {
                 return;
             }
             let lay = ctx.layout.get_untracked();
+            let homes = ctx.spec.with_untracked(|s| new_homes(s, ctx, &keys, d));
+            let mut moved = Vec::new();
             ctx.edit(None, |s| {
                 for k in &keys {
-                    if let Some(&(x, y)) = lay.get(k) {
-                        s.layout.insert(
-                            k.clone(),
-                            Position {
-                                x: (x + d.0).round(),
-                                y: (y + d.1).round(),
-                            },
-                        );
+                    let Some(&(x, y)) = lay.get(k) else { continue };
+                    let at = (x + d.0, y + d.1);
+                    let guest = homes.get(k).and_then(|&to| {
+                        let e = model::nodes(s)
+                            .into_iter()
+                            .find(|e| e.key(s).as_ref() == Some(k))?;
+                        model::move_guest(s, e, to, at)
+                    });
+                    match guest {
+                        Some(e) => moved.push(e),
+                        None => {
+                            s.layout.insert(
+                                k.clone(),
+                                Position {
+                                    x: at.0.round(),
+                                    y: at.1.round(),
+                                },
+                            );
+                        }
                     }
                 }
             });
+            // Guests moved to another host have new indices: select them there.
+            if !moved.is_empty() {
+                ctx.sel.set(moved);
+            }
         }
         Drag::Pan { moved, .. } => {
             if !moved {
@@ -300,17 +352,23 @@ fn wheel(ctx: Ctx, ev: &web_sys::WheelEvent) {
     ev.prevent_default();
     let v = ctx.view.get_untracked();
     let (p, _) = ctx.to_canvas(ev.client_x() as f64, ev.client_y() as f64);
-    let k = (v.k * (-ev.delta_y() * 0.0015).exp()).clamp(0.15, 4.0);
-    ctx.view.set(crate::state::View {
+    let k = (v.k * (-ev.delta_y() * 0.0015).exp()).clamp(MIN_ZOOM, 4.0);
+    ctx.view.set(View {
         tx: v.tx + p.0 * (v.k - k),
         ty: v.ty + p.1 * (v.k - k),
         k,
     });
 }
 
+/// Below this zoom, text is too small to read and only costs painting: labels are hidden.
+const FAR: f64 = 0.4;
+
 #[component]
 pub fn Canvas() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
+    // Interface names and addresses on the links.
+    let labels = RwSignal::new(false);
+    let map = RwSignal::new(true);
     let transform = move || {
         let v = ctx.view.get();
         format!("translate({},{}) scale({})", v.tx, v.ty, v.k)
@@ -319,24 +377,37 @@ pub fn Canvas() -> impl IntoView {
         <svg
             id="canvas"
             xmlns="http://www.w3.org/2000/svg"
+            class:far=move || ctx.view.get().k < FAR
             on:pointerdown=move |ev| background_down(ctx, &ev)
             on:wheel=move |ev| wheel(ctx, &ev)
         >
             <style>{CANVAS_CSS}</style>
             <g id="viewport" transform=transform>
-                {design_view(ctx)}
+                {design_view(ctx, labels)}
                 <SimOverlay />
                 {move || drag_overlay(ctx)}
             </g>
         </svg>
         {move || tunnel_chooser(ctx)}
+        <div class="canvas-tools">
+            <input id="canvas-search" type="search" placeholder="find name or address"
+                title="Jump to an element by its name or an address (Enter)"
+                on:change=move |ev| find(ctx, &event_target_value(&ev)) />
+            <button id="toggle-labels" class:active=move || labels.get()
+                title="Interface names and addresses on the links"
+                on:click=move |_| labels.update(|l| *l = !*l)>"Labels"</button>
+            <button id="toggle-minimap" class:active=move || map.get()
+                title="The whole design in miniature (press it to go there)"
+                on:click=move |_| map.update(|m| *m = !*m)>"Map"</button>
+        </div>
+        <Minimap shown=map />
     }
 }
 
 /// Hosts, links and nodes, each keyed by what it draws once (its identity,
 /// names, tags): an edit redraws only what it changed, and a drop on a
 /// 1,000-vm design moves one node instead of rebuilding 2,000 elements.
-fn design_view(ctx: Ctx) -> impl IntoView {
+fn design_view(ctx: Ctx, labels: RwSignal<bool>) -> impl IntoView {
     let hosts = move || {
         ctx.spec.with(|s| {
             s.hosts
@@ -348,14 +419,26 @@ fn design_view(ctx: Ctx) -> impl IntoView {
     };
     let links = move || {
         ctx.spec.with(|s| {
-            model::links(s)
+            let links = model::links(s);
+            // Links between the same two nodes (two interfaces of a router on
+            // one bridge) are drawn side by side: each its slot of how many.
+            let mut pairs = std::collections::HashMap::new();
+            let pair = |l: &model::Link| (l.a.min(l.b), l.a.max(l.b));
+            for l in &links {
+                *pairs.entry(pair(l)).or_insert(0usize) += 1;
+            }
+            let mut seen = std::collections::HashMap::new();
+            links
                 .into_iter()
                 .map(|l| {
+                    let slot = seen.entry(pair(&l)).or_insert(0usize);
+                    let par = (*slot, pairs[&pair(&l)]);
+                    *slot += 1;
                     let ends = (
                         l.a.key(s).unwrap_or_default(),
                         l.b.key(s).unwrap_or_default(),
                     );
-                    (l, ends)
+                    (l, ends, par)
                 })
                 .collect::<Vec<_>>()
         })
@@ -369,14 +452,24 @@ fn design_view(ctx: Ctx) -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     };
+    // Zoomed far out, the hosts' titles alone stay, drawn 11 px high
+    // whatever the zoom (a memo: a pan changes no title).
+    let title_scale = Memo::new(move |_| {
+        let k = ctx.view.get().k;
+        if k < FAR {
+            11.0 / (13.0 * k)
+        } else {
+            1.0
+        }
+    });
     view! {
-        <g class="hosts"><For each=hosts key=|x| x.clone() children=move |(h, name)| host_view(ctx, h, name) /></g>
-        <g class="links"><For each=links key=|x| x.clone() children=move |(l, ends)| link_view(ctx, l, ends) /></g>
+        <g class="hosts"><For each=hosts key=|x| x.clone() children=move |(h, name)| host_view(ctx, h, name, title_scale) /></g>
+        <g class="links"><For each=links key=|x| x.clone() children=move |(l, ends, par)| link_view(ctx, l, ends, par, labels) /></g>
         <g class="nodes"><For each=nodes key=|x| x.clone() children=move |(e, key)| node_view(ctx, e, key) /></g>
     }
 }
 
-fn host_view(ctx: Ctx, h: usize, name: String) -> impl IntoView {
+fn host_view(ctx: Ctx, h: usize, name: String, title_scale: Memo<f64>) -> impl IntoView {
     let e = Elem::Host(h);
     let rect = Memo::new(move |_| {
         ctx.spec.with(|s| {
@@ -392,6 +485,15 @@ fn host_view(ctx: Ctx, h: usize, name: String) -> impl IntoView {
             }
         })
     });
+    let title_at = move || {
+        let r = rect.get();
+        format!(
+            "translate({},{}) scale({})",
+            r.l + 10.0,
+            r.t + 6.0,
+            title_scale.get()
+        )
+    };
     view! {
         <g class="host" id=e.dom_id() data-elem=name.clone()
             on:pointerdown=move |ev| node_down(ctx, e, &ev)>
@@ -401,9 +503,10 @@ fn host_view(ctx: Ctx, h: usize, name: String) -> impl IntoView {
                 x=move || rect.get().l y=move || rect.get().t
                 width=move || rect.get().r - rect.get().l
                 height=move || rect.get().b - rect.get().t rx="10" />
-            <text class="host-title" x=move || rect.get().l + 10.0 y=move || rect.get().t + 19.0>
+            <text class="host-title" y="13" transform=title_at>
                 {format!("host {name}")}
             </text>
+            <title>{move || ctx.spec.with(|s| model::tooltip(s, e))}</title>
         </g>
     }
 }
@@ -453,6 +556,7 @@ fn node_view(ctx: Ctx, e: Elem, key: String) -> impl IntoView {
             class:bad=move || ctx.flagged.with(|x| x.contains(&e))
             transform=transform
             on:pointerdown=move |ev| node_down(ctx, e, &ev)>
+            <title>{move || ctx.spec.with(|s| model::tooltip(s, e))}</title>
             {shape}
             <text y=label_y>{name}</text>
             {(kind != Kind::Bridge).then(|| view! { <text class="kind" y="9">{subtitle}</text> })}
@@ -467,8 +571,47 @@ fn node_view(ctx: Ctx, e: Elem, key: String) -> impl IntoView {
     .into_any()
 }
 
-fn link_view(ctx: Ctx, l: model::Link, (ka, kb): (String, String)) -> impl IntoView {
-    let ends = Memo::new(move |_| (pos_of(ctx, &ka), pos_of(ctx, &kb)));
+/// Parallel links are this far apart: enough for their tags (28 × 16) not
+/// to touch at any angle.
+const SPREAD: f64 = 34.0;
+
+/// Where a link's tag goes: on the link, just outside the guest's box (so
+/// the box never hides it).
+fn tag_point(a: (f64, f64), b: (f64, f64), half: (f64, f64)) -> (f64, f64) {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let len = dx.hypot(dy);
+    if len < 1.0 {
+        return a;
+    }
+    let (ux, uy) = (dx / len, dy / len);
+    // The tag (28 × 16) clears the box once one axis is past the box's edge.
+    let clear = |half: f64, tag: f64, u: f64| {
+        if u.abs() < 1e-6 {
+            f64::INFINITY
+        } else {
+            (half + tag) / u.abs()
+        }
+    };
+    let t = clear(half.0, 14.0, ux).min(clear(half.1, 8.0, uy)) + 3.0;
+    let t = t.min(len * 0.6);
+    (a.0 + ux * t, a.1 + uy * t)
+}
+
+fn link_view(
+    ctx: Ctx,
+    l: model::Link,
+    (ka, kb): (String, String),
+    (slot, of): (usize, usize),
+    labels: RwSignal<bool>,
+) -> impl IntoView {
+    let offset = (slot as f64 - (of as f64 - 1.0) / 2.0) * SPREAD;
+    // Both ends shifted sideways by the link's offset among parallel links.
+    let ends = Memo::new(move |_| {
+        let (a, b) = (pos_of(ctx, &ka), pos_of(ctx, &kb));
+        let len = (b.0 - a.0).hypot(b.1 - a.1).max(1.0);
+        let (nx, ny) = (-(b.1 - a.1) / len * offset, (b.0 - a.0) / len * offset);
+        ((a.0 + nx, a.1 + ny), (b.0 + nx, b.1 + ny))
+    });
     let class = if l.tunnel {
         "link tunnel"
     } else if matches!(l.elem, Elem::Uplink(..)) {
@@ -484,22 +627,56 @@ fn link_view(ctx: Ctx, l: model::Link, (ka, kb): (String, String)) -> impl IntoV
         let ((x1, y1), (x2, y2)) = ends.get();
         ((x1 + x2) / 2.0, (y1 + y2) / 2.0)
     };
-    // The tag sits near the guest end, where it applies.
-    let near = move || {
-        let ((x1, y1), (x2, y2)) = ends.get();
-        (x1 + (x2 - x1) * 0.35, y1 + (y2 - y1) * 0.35)
-    };
+    let half = l.a.kind().map_or((0.0, 0.0), Kind::half);
+    let near = Memo::new(move |_| {
+        let (a, b) = ends.get();
+        tag_point(a, b, half)
+    });
     let tag = match (l.tunnel, l.vlan) {
         (true, _) => view! {
             <text class="tlabel" x=move || mid().0 y=move || mid().1 - 8.0>{l.label.clone()}</text>
         }
         .into_any(),
         (false, Some(v)) => view! {
-            <rect class="tag-bg" stroke=color x=move || near().0 - 14.0 y=move || near().1 - 8.0 width="28" height="16" rx="8" />
-            <text class="tag" fill=color x=move || near().0 y=move || near().1>{v.to_string()}</text>
+            <rect class="tag-bg" stroke=color x=move || near.get().0 - 14.0 y=move || near.get().1 - 8.0 width="28" height="16" rx="8" />
+            <text class="tag" fill=color x=move || near.get().0 y=move || near.get().1>{v.to_string()}</text>
         }
         .into_any(),
         _ => ().into_any(),
+    };
+    // "eth0 10.0.0.1/24" beside the tag, when labels are on.
+    let named = !l.tunnel && !matches!(e, Elem::Uplink(..));
+    let text = match &l.addr {
+        Some(a) => format!("{} {a}", l.label),
+        None => l.label.clone(),
+    };
+    let title = if named {
+        format!(
+            "{text}{}",
+            l.vlan.map(|v| format!(", VLAN {v}")).unwrap_or_default()
+        )
+    } else {
+        l.label.clone()
+    };
+    // Beside the tag, on the side away from the link's neighbours: the outer
+    // side of parallel links, else the side the link comes from (guests left
+    // of their bridge get their label on the left).
+    let left = move || {
+        if of > 1 {
+            slot * 2 < of - 1
+        } else {
+            let ((x1, _), (x2, _)) = ends.get();
+            x2 - x1 > 1.0
+        }
+    };
+    let addr = move || {
+        (named && labels.get()).then(|| {
+            view! {
+                <text class="addr" class:end=left
+                    x=move || near.get().0 + if left() { -17.0 } else { 17.0 }
+                    y=move || near.get().1>{text.clone()}</text>
+            }
+        })
     };
     let stroke = if l.tunnel || matches!(e, Elem::Uplink(..)) {
         None
@@ -508,6 +685,7 @@ fn link_view(ctx: Ctx, l: model::Link, (ka, kb): (String, String)) -> impl IntoV
     };
     view! {
         <g class="linkg" id=e.dom_id() data-vlan=l.vlan.map(|v| v.to_string()).unwrap_or_default()>
+            <title>{title}</title>
             <line class=class class:sel=sel stroke=stroke
                 x1=move || ends.get().0.0 y1=move || ends.get().0.1
                 x2=move || ends.get().1.0 y2=move || ends.get().1.1 />
@@ -520,6 +698,7 @@ fn link_view(ctx: Ctx, l: model::Link, (ka, kb): (String, String)) -> impl IntoV
                     ctx.tab.set("props");
                 } />
             {tag}
+            {addr}
         </g>
     }
 }
@@ -613,4 +792,319 @@ pub fn Palette() -> impl IntoView {
             <p class="pal-help">"Drag onto the canvas. Connect: drag from a node's round handle to a bridge (nic), to a bridge on another host (tunnel) or to a cloud (uplink). Shift-drag: select an area. Wheel: zoom."</p>
         </div>
     }
+}
+
+/// The part of the canvas on screen, in canvas coordinates.
+pub fn visible(ctx: Ctx) -> Rect {
+    let v = ctx.view.get_untracked();
+    let (w, h) = document()
+        .get_element_by_id("canvas")
+        .map(|e| {
+            let r = e.get_bounding_client_rect();
+            (r.width(), r.height())
+        })
+        .unwrap_or((800.0, 600.0));
+    Rect {
+        l: -v.tx / v.k,
+        t: -v.ty / v.k,
+        r: (w - v.tx) / v.k,
+        b: (h - v.ty) / v.k,
+    }
+}
+
+/// Pan so canvas point `p` is in the middle of the screen, at zoom `k`.
+pub fn center_on(ctx: Ctx, p: (f64, f64), k: f64) {
+    let now = visible(ctx);
+    let v = ctx.view.get_untracked();
+    let (w, h) = ((now.r - now.l) * v.k, (now.b - now.t) * v.k);
+    ctx.view.set(View {
+        tx: w / 2.0 - p.0 * k,
+        ty: h / 2.0 - p.1 * k,
+        k,
+    });
+}
+
+/// The element a search means: a layout id or name, then an address, then
+/// the first name containing the text.
+fn search(s: &TopologySpec, q: &str) -> Option<Elem> {
+    let q = q.trim();
+    if q.is_empty() {
+        return None;
+    }
+    let nodes = model::nodes(s);
+    let keys: Vec<(Elem, String)> = nodes.iter().filter_map(|&e| Some((e, e.key(s)?))).collect();
+    let name = |k: &str| k.rsplit(['/', ':']).next().unwrap_or_default().to_string();
+    let addr = |a: &str| a.split('/').next().unwrap_or_default() == q;
+    let by_address = || {
+        let owner = model::links(s)
+            .into_iter()
+            .find(|l| l.addr.as_deref().is_some_and(addr))
+            .map(|l| l.a);
+        owner.or_else(|| {
+            s.hosts
+                .iter()
+                .position(|h| h.underlay_ip.as_deref().is_some_and(addr))
+                .map(Elem::Host)
+        })
+    };
+    keys.iter()
+        .find(|(_, k)| k == q || name(k) == q)
+        .map(|(e, _)| *e)
+        .or_else(by_address)
+        .or_else(|| keys.iter().find(|(_, k)| k.contains(q)).map(|(e, _)| *e))
+}
+
+/// Select what a search names and bring it to the middle of the screen, readable.
+fn find(ctx: Ctx, q: &str) {
+    let hit = ctx.spec.with_untracked(|s| {
+        let e = search(s, q)?;
+        let lay = ctx.layout.get_untracked();
+        let pos = |k: &str| lay.get(k).copied().unwrap_or_default();
+        let r = match e {
+            Elem::Host(h) => model::host_rect(s, h, &pos),
+            _ => Rect::around(pos(&e.key(s)?), e.kind()?.half()),
+        };
+        Some((e, ((r.l + r.r) / 2.0, (r.t + r.b) / 2.0)))
+    });
+    match hit {
+        Some((e, p)) => {
+            ctx.select_only(e);
+            center_on(ctx, p, ctx.view.get_untracked().k.max(0.8));
+        }
+        None if q.trim().is_empty() => {}
+        None => ctx.say(
+            format!("nothing is named or addressed “{}”", q.trim()),
+            true,
+        ),
+    }
+}
+
+/// Minimap size in pixels.
+const MAP: (f64, f64) = (160.0, 100.0);
+
+/// The whole design in miniature with the part on screen framed; a press
+/// (or a drag) moves the view there.
+#[component]
+fn Minimap(shown: RwSignal<bool>) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    // Hosts and externals, and the scale: from the layout, not the drag offset.
+    let shapes = Memo::new(move |_| {
+        ctx.spec.with(|s| {
+            ctx.layout.with(|lay| {
+                let pos = |k: &str| lay.get(k).copied().unwrap_or_default();
+                let bb = model::design_bounds(s, &pos)?;
+                let rects: Vec<(bool, Rect)> = model::nodes(s)
+                    .into_iter()
+                    .filter_map(|e| match e {
+                        Elem::Host(h) => Some((true, model::host_rect(s, h, &pos))),
+                        Elem::Ext(_) => {
+                            Some((false, Rect::around(pos(&e.key(s)?), Kind::Ext.half())))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                Some((bb, rects))
+            })
+        })
+    });
+    // Design → minimap pixels: (scale, left, top) with the design centred.
+    let scale = move || {
+        shapes.with(|x| {
+            x.as_ref().map(|(bb, _)| {
+                let k = (MAP.0 / (bb.r - bb.l)).min(MAP.1 / (bb.b - bb.t));
+                let l = bb.l - (MAP.0 / k - (bb.r - bb.l)) / 2.0;
+                let t = bb.t - (MAP.1 / k - (bb.b - bb.t)) / 2.0;
+                (k, l, t)
+            })
+        })
+    };
+    let go = move |ev: &PointerEvent| {
+        let Some((k, l, t)) = scale() else { return };
+        let Some(map) = document().get_element_by_id("minimap") else {
+            return;
+        };
+        let r = map.get_bounding_client_rect();
+        let p = (
+            (ev.client_x() as f64 - r.left()) / k + l,
+            (ev.client_y() as f64 - r.top()) / k + t,
+        );
+        center_on(ctx, p, ctx.view.get_untracked().k);
+    };
+    let pressed = RwSignal::new(false);
+    let body = move || {
+        let (k, l, t) = scale()?;
+        let px = move |r: &Rect| {
+            (
+                (r.l - l) * k,
+                (r.t - t) * k,
+                ((r.r - r.l) * k).max(1.0),
+                ((r.b - r.t) * k).max(1.0),
+            )
+        };
+        let boxes = shapes.with(|x| {
+            x.as_ref().map(|(_, rects)| {
+                rects
+                    .iter()
+                    .map(|(host, r)| {
+                        let (x, y, w, h) = px(r);
+                        view! { <rect class=if *host { "mm-host" } else { "mm-ext" } x=x y=y width=w height=h /> }
+                    })
+                    .collect_view()
+            })
+        });
+        let frame = move || {
+            ctx.view.track();
+            px(&visible(ctx))
+        };
+        Some(view! {
+            {boxes}
+            <rect id="minimap-view" class="mm-view" x=move || frame().0 y=move || frame().1
+                width=move || frame().2 height=move || frame().3 />
+        })
+    };
+    view! {
+        <svg id="minimap" class="minimap" xmlns="http://www.w3.org/2000/svg"
+            width=MAP.0 height=MAP.1
+            class:hidden=move || !shown.get() || shapes.with(Option::is_none)
+            on:pointerdown=move |ev| { ev.stop_propagation(); pressed.set(true); go(&ev); }
+            on:pointermove=move |ev| if pressed.get_untracked() { go(&ev) }
+            on:pointerup=move |_| pressed.set(false)
+            on:pointerleave=move |_| pressed.set(false)>
+            {body}
+        </svg>
+    }
+}
+
+/// The design as a file of its own: all of it at scale 1 whatever the
+/// view's zoom, nothing selected, no handles. Returns the markup and its size.
+fn export_markup(ctx: Ctx) -> Option<(String, f64, f64)> {
+    use wasm_bindgen::JsCast;
+    let bb = ctx.spec.with_untracked(|s| {
+        ctx.layout.with_untracked(|lay| {
+            model::design_bounds(s, &|k| lay.get(k).copied().unwrap_or_default())
+        })
+    })?;
+    let copy: web_sys::Element = document()
+        .get_element_by_id("canvas")?
+        .clone_node_with_deep(true)
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    // Room for tunnel labels and the links' text around the boxes.
+    let pad = 40.0;
+    let (x, y) = (bb.l - pad, bb.t - pad);
+    let (w, h) = (bb.r - bb.l + 2.0 * pad, bb.b - bb.t + 2.0 * pad);
+    let _ = copy.set_attribute("viewBox", &format!("{x} {y} {w} {h}"));
+    let _ = copy.set_attribute("width", &w.to_string());
+    let _ = copy.set_attribute("height", &h.to_string());
+    let _ = copy.remove_attribute("class");
+    let all = |css: &str| {
+        let list = copy.query_selector_all(css).ok();
+        let n = list.as_ref().map_or(0, |l| l.length());
+        (0..n)
+            .filter_map(|i| list.as_ref()?.item(i)?.dyn_into::<web_sys::Element>().ok())
+            .collect::<Vec<_>>()
+    };
+    for v in all("#viewport") {
+        let _ = v.remove_attribute("transform");
+    }
+    for e in all(".selected") {
+        let _ = e.class_list().remove_1("selected");
+    }
+    for e in all(".sel") {
+        let _ = e.class_list().remove_1("sel");
+    }
+    for e in all(".handle, .link-hit, .rubber, .band, .ghost") {
+        e.remove();
+    }
+    let text = web_sys::XmlSerializer::new()
+        .ok()?
+        .serialize_to_string(&copy)
+        .ok()?;
+    Some((text, w, h))
+}
+
+/// Save a blob as a download named `name`.
+pub fn save_blob(name: &str, blob: &web_sys::Blob) {
+    use wasm_bindgen::JsCast;
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(blob) else {
+        return;
+    };
+    if let Ok(a) = document().create_element("a") {
+        let a: web_sys::HtmlAnchorElement = a.unchecked_into();
+        a.set_href(&url);
+        a.set_download(name);
+        a.click();
+    }
+    let _ = web_sys::Url::revoke_object_url(&url);
+}
+
+fn svg_blob(text: &str) -> Option<web_sys::Blob> {
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
+    let bag = web_sys::BlobPropertyBag::new();
+    bag.set_type("image/svg+xml");
+    web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag).ok()
+}
+
+pub fn export_svg(ctx: Ctx) {
+    if let Some(blob) = export_markup(ctx).and_then(|(text, _, _)| svg_blob(&text)) {
+        let name = ctx.spec.with_untracked(|s| s.name.clone());
+        save_blob(&format!("{name}.svg"), &blob);
+    }
+}
+
+/// The exported SVG drawn into a bitmap: twice the size for sharpness, at
+/// most 8,192 pixels a side (what browsers' canvases allow).
+pub fn export_png(ctx: Ctx) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    let Some((text, w, h)) = export_markup(ctx) else {
+        return;
+    };
+    let Some(url) =
+        svg_blob(&text).and_then(|b| web_sys::Url::create_object_url_with_blob(&b).ok())
+    else {
+        return;
+    };
+    let Ok(img) = web_sys::HtmlImageElement::new() else {
+        return;
+    };
+    let name = ctx.spec.with_untracked(|s| s.name.clone());
+    let scale = 2.0f64.min(8192.0 / w.max(h));
+    let (pw, ph) = ((w * scale).round() as u32, (h * scale).round() as u32);
+    let img2 = img.clone();
+    let src = url.clone();
+    let loaded = Closure::once_into_js(move || {
+        let _ = web_sys::Url::revoke_object_url(&src);
+        let Some(canvas) = document()
+            .create_element("canvas")
+            .ok()
+            .and_then(|c| c.dyn_into::<web_sys::HtmlCanvasElement>().ok())
+        else {
+            return;
+        };
+        canvas.set_width(pw);
+        canvas.set_height(ph);
+        let Some(g) = canvas
+            .get_context("2d")
+            .ok()
+            .flatten()
+            .and_then(|g| g.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+        else {
+            return;
+        };
+        g.set_fill_style_str("#fff");
+        g.fill_rect(0.0, 0.0, pw as f64, ph as f64);
+        let _ = g.draw_image_with_html_image_element_and_dw_and_dh(
+            &img2, 0.0, 0.0, pw as f64, ph as f64,
+        );
+        let done = Closure::once_into_js(move |blob: Option<web_sys::Blob>| {
+            if let Some(b) = blob {
+                save_blob(&format!("{name}.png"), &b);
+            }
+        });
+        let _ = canvas.to_blob(done.unchecked_ref());
+    });
+    img.set_onload(Some(loaded.unchecked_ref()));
+    img.set_src(&url);
 }

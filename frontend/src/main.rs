@@ -65,16 +65,7 @@ fn download(name: &str, mime: &str, text: &str) {
     let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag) else {
         return;
     };
-    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
-        return;
-    };
-    if let Ok(a) = document().create_element("a") {
-        let a: web_sys::HtmlAnchorElement = a.unchecked_into();
-        a.set_href(&url);
-        a.set_download(name);
-        a.click();
-    }
-    let _ = web_sys::Url::revoke_object_url(&url);
+    canvas::save_blob(name, &blob);
 }
 
 fn load_text(ctx: Ctx, text: &str, what: &str) {
@@ -137,13 +128,6 @@ fn import_file(ctx: Ctx, ev: ev::Event) {
             Err(_) => ctx.say(format!("cannot read {name}"), true),
         }
     });
-}
-
-fn export_svg(ctx: Ctx) {
-    if let Some(svg) = document().get_element_by_id("canvas") {
-        let name = ctx.spec.with_untracked(|s| s.name.clone());
-        download(&format!("{name}.svg"), "image/svg+xml", &svg.outer_html());
-    }
 }
 
 fn typing_in_field(ev: &web_sys::KeyboardEvent) -> bool {
@@ -221,7 +205,8 @@ fn Toolbar() -> impl IntoView {
                 let s = ctx.spec.get_untracked();
                 download(&format!("{}.yaml", s.name), "application/yaml", &netloom_core::format::to_yaml(&s));
             }>"Export YAML"</button>
-            <button id="export-svg" on:click=move |_| export_svg(ctx)>"Export SVG"</button>
+            <button id="export-svg" title="the whole design, as a vector drawing" on:click=move |_| canvas::export_svg(ctx)>"Export SVG"</button>
+            <button id="export-png" title="the whole design, as a picture" on:click=move |_| canvas::export_png(ctx)>"Export PNG"</button>
             <span class="sep"></span>
             <button id="undo" title="Ctrl+Z" disabled=undo_off on:click=move |_| ctx.undo()>"Undo"</button>
             <button id="redo" title="Ctrl+Shift+Z" disabled=redo_off on:click=move |_| ctx.redo()>"Redo"</button>

@@ -219,6 +219,8 @@ pub struct Link {
     pub b: Elem,
     pub vlan: Option<i64>,
     pub label: String,
+    /// The address configured on the guest's end, as written.
+    pub addr: Option<String>,
     pub tunnel: bool,
 }
 
@@ -246,6 +248,7 @@ pub fn links(s: &TopologySpec) -> Vec<Link> {
                         b: Elem::Bridge(h, b),
                         vlan: nic.vlan,
                         label: format!("eth{n}"),
+                        addr: nic.ip.clone(),
                         tunnel: false,
                     });
                 }
@@ -259,6 +262,7 @@ pub fn links(s: &TopologySpec) -> Vec<Link> {
                     b: Elem::Bridge(h, b),
                     vlan: dh.vlan,
                     label: "eth0".into(),
+                    addr: opt(&dh.ip),
                     tunnel: false,
                 });
             }
@@ -272,6 +276,7 @@ pub fn links(s: &TopologySpec) -> Vec<Link> {
                         b: Elem::Bridge(h, b),
                         vlan: ifc.vlan,
                         label: ifc.name.clone(),
+                        addr: opt(&ifc.ip),
                         tunnel: false,
                     });
                 }
@@ -289,6 +294,7 @@ pub fn links(s: &TopologySpec) -> Vec<Link> {
                     b: Elem::Ext(e),
                     vlan: None,
                     label: "uplink".into(),
+                    addr: None,
                     tunnel: false,
                 });
             }
@@ -307,11 +313,75 @@ pub fn links(s: &TopologySpec) -> Vec<Link> {
                 b,
                 vlan: None,
                 label: tunnel_label(tun),
+                addr: None,
                 tunnel: true,
             });
         }
     }
     out
+}
+
+/// What a node's tooltip says: its kind, name, and each interface's
+/// address, bridge and VLAN.
+pub fn tooltip(s: &TopologySpec, e: Elem) -> String {
+    let port = |name: &str, ip: Option<&str>, bridge: &str, vlan: Option<i64>| {
+        let vlan = vlan.map(|v| format!(", VLAN {v}")).unwrap_or_default();
+        format!(
+            "\n{name}: {} on {bridge}{vlan}",
+            ip.filter(|i| !i.is_empty()).unwrap_or("no address")
+        )
+    };
+    let Some(host) = e.host().and_then(|h| s.hosts.get(h)) else {
+        return match e {
+            Elem::Ext(x) => s
+                .externals
+                .get(x)
+                .map(|x| format!("external network {}\ngateway {}", x.name, x.gateway))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+    };
+    let on = format!(" (host {})", host.name);
+    match e {
+        Elem::Host(_) => format!(
+            "host {}{}",
+            host.name,
+            host.underlay_ip
+                .as_ref()
+                .map(|i| format!("\nunderlay {i}"))
+                .unwrap_or_default()
+        ),
+        Elem::Bridge(_, b) => host.bridges.get(b).map_or_else(String::new, |b| {
+            let up = b.uplink.as_ref().map(|u| format!("\nuplink to {u}"));
+            format!("OVS bridge {}{on}{}", b.name, up.unwrap_or_default())
+        }),
+        Elem::Vm(_, v) => host.vms.get(v).map_or_else(String::new, |vm| {
+            let nics: String = vm
+                .nics
+                .iter()
+                .enumerate()
+                .map(|(n, x)| port(&format!("eth{n}"), x.ip.as_deref(), &x.bridge, x.vlan))
+                .collect();
+            format!("vm {}{on}{nics}", vm.name)
+        }),
+        Elem::Router(_, r) => host.routers.get(r).map_or_else(String::new, |r| {
+            let ifs: String = r
+                .interfaces
+                .iter()
+                .map(|i| port(&i.name, Some(&i.ip), &i.bridge, i.vlan))
+                .collect();
+            format!("router {}{on}{ifs}", r.name)
+        }),
+        Elem::Dhcp(_, d) => host.dhcp.get(d).map_or_else(String::new, |d| {
+            format!(
+                "dhcp {}{on}{}\nleases {}",
+                d.name,
+                port("eth0", Some(&d.ip), &d.bridge, d.vlan),
+                d.range.join(" – ")
+            )
+        }),
+        _ => String::new(),
+    }
 }
 
 /// `GRE key 5`, `GRE`, `VXLAN 100`.
@@ -354,81 +424,270 @@ pub fn effective_layout(s: &TopologySpec) -> Layout {
     out
 }
 
-/// A tidy arrangement: hosts side by side; in each, a column per bridge with
-/// its guests above and below it; externals above the bridges they serve.
+/// A tidy arrangement that reads at any size: each host laid out on its own
+/// (a column per bridge with its guests above and below it), the hosts
+/// placed by the tunnel graph, externals above the bridges they serve.
 pub fn auto_layout(s: &TopologySpec) -> Layout {
+    let n = s.hosts.len();
+    // Each host at the origin first: its own layout and its size.
+    let mut local: Vec<Layout> = Vec::with_capacity(n);
+    let mut sizes = Vec::with_capacity(n);
+    for h in 0..n {
+        let lay = host_layout(s, h);
+        let pos = |k: &str| lay.get(k).copied().unwrap_or_default();
+        let r = host_rect(s, h, &pos);
+        sizes.push((r.r - r.l, r.b - r.t));
+        local.push(lay);
+    }
+    let corners = place_hosts(&tunnel_graph(s), &sizes);
+    // Shifted so the hosts start at (40, 170), below the externals' row.
+    let (x0, y0) = corners
+        .iter()
+        .fold((f64::INFINITY, f64::INFINITY), |(x, y), c| {
+            (x.min(c.0), y.min(c.1))
+        });
     let mut out = Layout::new();
-    let mut x = 40.0;
-    let top = 170.0;
-    let mut uplinked: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (h, host) in s.hosts.iter().enumerate() {
-        // Guests go to the column of the first bridge they plug into.
-        let ncols = host.bridges.len() + 1;
-        let mut cols: Vec<Vec<Elem>> = vec![Vec::new(); ncols];
-        let col_of = |bridge: Option<&str>| {
-            bridge
-                .and_then(|b| bridge_index(s, h, b))
-                .unwrap_or(host.bridges.len())
-        };
-        for (i, vm) in host.vms.iter().enumerate() {
-            cols[col_of(vm.nics.first().map(|n| n.bridge.as_str()))].push(Elem::Vm(h, i));
+    let mut uplinked: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut free: f64 = 40.0;
+    for (h, &(cx, cy)) in corners.iter().enumerate() {
+        let (dx, dy) = (cx - x0 + 40.0, cy - y0 + 170.0);
+        free = free.max(dx + sizes[h].0);
+        for (k, &(x, y)) in &local[h] {
+            out.insert(k.clone(), (x + dx, y + dy));
         }
-        for (i, d) in host.dhcp.iter().enumerate() {
-            cols[col_of(Some(&d.bridge))].push(Elem::Dhcp(h, i));
-        }
-        for (i, r) in host.routers.iter().enumerate() {
-            cols[col_of(r.interfaces.first().map(|f| f.bridge.as_str()))].push(Elem::Router(h, i));
-        }
-        out.insert(host.name.clone(), (x, top));
-        let mut cx = x + PAD;
-        for (c, guests) in cols.iter().enumerate() {
-            let is_bridge = c < host.bridges.len();
-            if !is_bridge && guests.is_empty() {
-                continue;
+        for b in &s.hosts[h].bridges {
+            if let (Some(u), Some(&(x, _))) = (
+                &b.uplink,
+                out.get(&format!("{}/{}", s.hosts[h].name, b.name)),
+            ) {
+                uplinked.entry(u.as_str()).or_default().push(x);
             }
-            let per_row = guests.len().div_ceil(2).max(1);
-            let width = (per_row as f64 * 112.0).max(170.0);
-            let mid = cx + width / 2.0;
-            if is_bridge {
-                let key = format!("{}/{}", host.name, host.bridges[c].name);
-                out.insert(key, (mid, top + TITLE + 110.0));
-                if let Some(u) = &host.bridges[c].uplink {
-                    uplinked.entry(u.clone()).or_default().push(mid);
-                }
-            }
-            for (i, g) in guests.iter().enumerate() {
-                let (row, idx) = if i < per_row {
-                    (0, i)
-                } else {
-                    (1, i - per_row)
-                };
-                let in_row = if row == 0 {
-                    per_row
-                } else {
-                    guests.len() - per_row
-                };
-                let gx = mid + (idx as f64 - (in_row as f64 - 1.0) / 2.0) * 112.0;
-                let gy = top + TITLE + 40.0 + row as f64 * 140.0;
-                if let Some(k) = g.key(s) {
-                    out.insert(k, (gx, gy));
-                }
-            }
-            cx += width;
         }
-        let width = (cx - x + PAD).max(2.0 * Kind::Host.half().0);
-        x += width + 70.0;
     }
     for ext in &s.externals {
-        let ex = match uplinked.get(&ext.name) {
+        let ex = match uplinked.get(ext.name.as_str()) {
             Some(xs) => xs.iter().sum::<f64>() / xs.len() as f64,
             None => {
-                x += 150.0;
-                x - 80.0
+                free += 150.0;
+                free - 80.0
             }
         };
         out.insert(format!("ext:{}", ext.name), (ex, 60.0));
     }
     out
+}
+
+/// Room between hosts.
+const GAP: (f64, f64) = (70.0, 80.0);
+
+/// One host's elements relative to its top-left corner at (0, 0).
+fn host_layout(s: &TopologySpec, h: usize) -> Layout {
+    let host = &s.hosts[h];
+    // Guests go to the column of the first bridge they plug into.
+    let ncols = host.bridges.len() + 1;
+    let mut cols: Vec<Vec<Elem>> = vec![Vec::new(); ncols];
+    let col_of = |bridge: Option<&str>| {
+        bridge
+            .and_then(|b| bridge_index(s, h, b))
+            .unwrap_or(host.bridges.len())
+    };
+    for (i, vm) in host.vms.iter().enumerate() {
+        cols[col_of(vm.nics.first().map(|n| n.bridge.as_str()))].push(Elem::Vm(h, i));
+    }
+    for (i, d) in host.dhcp.iter().enumerate() {
+        cols[col_of(Some(&d.bridge))].push(Elem::Dhcp(h, i));
+    }
+    for (i, r) in host.routers.iter().enumerate() {
+        cols[col_of(r.interfaces.first().map(|f| f.bridge.as_str()))].push(Elem::Router(h, i));
+    }
+    let mut out = Layout::new();
+    out.insert(host.name.clone(), (0.0, 0.0));
+    let mut cx = PAD;
+    for (c, guests) in cols.iter().enumerate() {
+        let is_bridge = c < host.bridges.len();
+        if !is_bridge && guests.is_empty() {
+            continue;
+        }
+        let per_row = guests.len().div_ceil(2).max(1);
+        let width = (per_row as f64 * 112.0).max(170.0);
+        let mid = cx + width / 2.0;
+        if is_bridge {
+            let key = format!("{}/{}", host.name, host.bridges[c].name);
+            out.insert(key, (mid, TITLE + 110.0));
+        }
+        for (i, g) in guests.iter().enumerate() {
+            let (row, idx) = if i < per_row {
+                (0, i)
+            } else {
+                (1, i - per_row)
+            };
+            let in_row = if row == 0 {
+                per_row
+            } else {
+                guests.len() - per_row
+            };
+            let gx = mid + (idx as f64 - (in_row as f64 - 1.0) / 2.0) * 112.0;
+            let gy = TITLE + 40.0 + row as f64 * 140.0;
+            if let Some(k) = g.key(s) {
+                out.insert(k, (gx, gy));
+            }
+        }
+        cx += width;
+    }
+    out
+}
+
+/// Each host's top-left corner. With a hub (a host with tunnels to three
+/// or more, and every host it reaches at most two tunnels away), its hosts
+/// go on rings around it by their distance in tunnels, so every tunnel of a
+/// star leaves the hub its own way. The other hosts (all of them in deeper
+/// graphs, where rings would make hosts tiny) go in a grid whose rows read
+/// alternately left to right and back, so a chain stays a chain.
+fn place_hosts(adj: &[Vec<usize>], sizes: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let n = adj.len();
+    let mut corners = vec![(0.0, 0.0); n];
+    let mut placed = vec![false; n];
+    let mut bottom = 0.0f64;
+    let hub = (0..n).max_by_key(|&h| (adj[h].len(), std::cmp::Reverse(h)));
+    let rings = hub
+        .filter(|&h| adj[h].len() > 2)
+        .map(|h| rings_from(adj, h))
+        .filter(|r| r.len() <= 3);
+    if let Some(rings) = rings {
+        // Far enough apart for the largest host in any direction.
+        let (w, h) = sizes
+            .iter()
+            .fold((0.0f64, 0.0f64), |a, s| (a.0.max(s.0), a.1.max(s.1)));
+        let step = (w + GAP.0).hypot(h + GAP.1);
+        let mut radius = 0.0;
+        for (d, ring) in rings.iter().enumerate() {
+            let count = ring.len() as f64;
+            if d > 0 {
+                let around = if ring.len() > 1 {
+                    step / (2.0 * (std::f64::consts::PI / count).sin())
+                } else {
+                    0.0
+                };
+                radius = (radius + step).max(around);
+            }
+            for (i, &x) in ring.iter().enumerate() {
+                // Starting at the top, clockwise; a second ring's hosts in the
+                // order of their first rings', so they lie behind them.
+                let a = -std::f64::consts::FRAC_PI_2 + std::f64::consts::TAU * i as f64 / count;
+                let c = (radius * a.cos(), radius * a.sin());
+                corners[x] = (c.0 - sizes[x].0 / 2.0, c.1 - sizes[x].1 / 2.0);
+                placed[x] = true;
+                bottom = bottom.max(corners[x].1 + sizes[x].1 + GAP.1);
+            }
+        }
+    }
+    let rest = snake_order(adj, &placed);
+    let side = (rest.len() as f64).sqrt().ceil().max(1.0) as usize;
+    let (mut widths, mut heights) = (vec![0.0f64; side], vec![0.0f64; rest.len().div_ceil(side)]);
+    let cell = |i: usize| {
+        let (r, c) = (i / side, i % side);
+        (if r % 2 == 0 { c } else { side - 1 - c }, r)
+    };
+    for (i, &h) in rest.iter().enumerate() {
+        let (c, r) = cell(i);
+        widths[c] = widths[c].max(sizes[h].0);
+        heights[r] = heights[r].max(sizes[h].1);
+    }
+    let starts = |sizes: &[f64], from: f64, gap: f64| {
+        sizes
+            .iter()
+            .scan(from, |at, w| {
+                let here = *at;
+                *at += w + gap;
+                Some(here)
+            })
+            .collect::<Vec<f64>>()
+    };
+    let left = corners
+        .iter()
+        .zip(&placed)
+        .filter(|(_, p)| **p)
+        .map(|(c, _)| c.0)
+        .fold(f64::INFINITY, f64::min);
+    let left = if left.is_finite() { left } else { 0.0 };
+    let (xs, ys) = (
+        starts(&widths, left, GAP.0),
+        starts(&heights, bottom, GAP.1),
+    );
+    for (i, &h) in rest.iter().enumerate() {
+        let (c, r) = cell(i);
+        // Centred in its column, so a column of hosts of different widths lines up.
+        corners[h] = (xs[c] + (widths[c] - sizes[h].0) / 2.0, ys[r]);
+    }
+    corners
+}
+
+/// Hosts joined by tunnels, as adjacency lists by host index.
+fn tunnel_graph(s: &TopologySpec) -> Vec<Vec<usize>> {
+    let mut adj = vec![Vec::new(); s.hosts.len()];
+    for t in &s.tunnels {
+        let ends: Vec<usize> = t
+            .between
+            .iter()
+            .filter_map(|e| {
+                let host = e.split('/').next()?;
+                s.hosts.iter().position(|h| h.name == host)
+            })
+            .collect();
+        if let [a, b] = ends[..] {
+            if a != b && !adj[a].contains(&b) {
+                adj[a].push(b);
+                adj[b].push(a);
+            }
+        }
+    }
+    adj
+}
+
+/// Hosts by their distance in tunnels from `start`, breadth first.
+fn rings_from(adj: &[Vec<usize>], start: usize) -> Vec<Vec<usize>> {
+    let mut seen = vec![false; adj.len()];
+    seen[start] = true;
+    let mut rings = vec![vec![start]];
+    loop {
+        let next: Vec<usize> = rings[rings.len() - 1]
+            .iter()
+            .flat_map(|&h| adj[h].iter().copied())
+            .filter(|&x| !std::mem::replace(&mut seen[x], true))
+            .collect();
+        if next.is_empty() {
+            return rings;
+        }
+        rings.push(next);
+    }
+}
+
+/// The hosts not yet placed, breadth first through the tunnel graph from an
+/// end of each chain (the file's order otherwise), so hosts joined by a
+/// tunnel land next to each other.
+fn snake_order(adj: &[Vec<usize>], placed: &[bool]) -> Vec<usize> {
+    let mut starts: Vec<usize> = (0..adj.len()).filter(|&h| !placed[h]).collect();
+    // Stable: ties keep the file's order; hosts without tunnels last.
+    starts.sort_by_key(|&h| (adj[h].is_empty(), adj[h].len()));
+    let mut seen = placed.to_vec();
+    let mut order = Vec::new();
+    for start in starts {
+        if seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        let mut queue = std::collections::VecDeque::from([start]);
+        while let Some(h) = queue.pop_front() {
+            order.push(h);
+            for &x in &adj[h] {
+                if !seen[x] {
+                    seen[x] = true;
+                    queue.push_back(x);
+                }
+            }
+        }
+    }
+    order
 }
 
 /// An axis-aligned box: left, top, right, bottom.
@@ -491,6 +750,55 @@ pub fn host_rect(s: &TopologySpec, h: usize, pos: &dyn Fn(&str) -> (f64, f64)) -
         }
     }
     r
+}
+
+/// The box around everything drawn: hosts, their elements, externals.
+pub fn design_bounds(s: &TopologySpec, pos: &dyn Fn(&str) -> (f64, f64)) -> Option<Rect> {
+    nodes(s)
+        .into_iter()
+        .filter_map(|e| match e {
+            Elem::Host(h) => Some(host_rect(s, h, pos)),
+            _ => Some(Rect::around(pos(&e.key(s)?), e.kind()?.half())),
+        })
+        .reduce(Rect::union)
+}
+
+/// Move a guest (vm, dhcp server, router) to another host, dropped at `at`.
+/// Its nics keep their bridge names: on the new host they plug into the
+/// bridge of that name (the validator names any that is missing). Returns
+/// the guest's new identity.
+pub fn move_guest(s: &mut TopologySpec, e: Elem, to: usize, at: (f64, f64)) -> Option<Elem> {
+    let old = e.key(s)?;
+    if e.host() == Some(to) || to >= s.hosts.len() {
+        return None;
+    }
+    let moved = match e {
+        Elem::Vm(h, i) => {
+            let vm = s.hosts[h].vms.remove(i);
+            s.hosts[to].vms.push(vm);
+            Elem::Vm(to, s.hosts[to].vms.len() - 1)
+        }
+        Elem::Dhcp(h, i) => {
+            let d = s.hosts[h].dhcp.remove(i);
+            s.hosts[to].dhcp.push(d);
+            Elem::Dhcp(to, s.hosts[to].dhcp.len() - 1)
+        }
+        Elem::Router(h, i) => {
+            let r = s.hosts[h].routers.remove(i);
+            s.hosts[to].routers.push(r);
+            Elem::Router(to, s.hosts[to].routers.len() - 1)
+        }
+        _ => return None,
+    };
+    s.layout.remove(&old);
+    s.layout.insert(
+        moved.key(s)?,
+        Position {
+            x: at.0.round(),
+            y: at.1.round(),
+        },
+    );
+    Some(moved)
 }
 
 fn unique(base: &str, taken: &[&str]) -> String {
@@ -924,4 +1232,92 @@ pub fn parse_vlan(text: &str) -> Result<Option<i64>, String> {
     t.parse::<i64>().map(Some).map_err(|_| {
         format!("{t:?} is not a VLAN number (1..4094), or leave it empty for untagged")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A design of `n` hosts with one bridge and two vms each, and tunnels between the given pairs.
+    fn design(n: usize, tunnels: &[(usize, usize)]) -> TopologySpec {
+        let mut y = String::from("version: 1\nname: t\nhosts:\n");
+        for h in 0..n {
+            y += &format!(
+                "- name: h{h}\n  bridges: [{{name: br}}]\n  vms:\n  - {{name: a{h}, nics: [{{bridge: br}}]}}\n  - {{name: b{h}, nics: [{{bridge: br}}]}}\n"
+            );
+        }
+        if !tunnels.is_empty() {
+            y += "tunnels:\n";
+        }
+        for (k, (a, b)) in tunnels.iter().enumerate() {
+            y += &format!(
+                "- {{type: gre, between: [h{a}/br, h{b}/br], key: {}}}\n",
+                k + 1
+            );
+        }
+        netloom_core::parse(&y).unwrap()
+    }
+
+    fn host_boxes(s: &TopologySpec) -> Vec<Rect> {
+        let lay = auto_layout(s);
+        let pos = |k: &str| lay.get(k).copied().unwrap_or_default();
+        (0..s.hosts.len()).map(|h| host_rect(s, h, &pos)).collect()
+    }
+
+    fn assert_apart(s: &TopologySpec) {
+        let boxes = host_boxes(s);
+        for (i, a) in boxes.iter().enumerate() {
+            for (j, b) in boxes.iter().enumerate().skip(i + 1) {
+                assert!(!a.intersects(b), "hosts {i} and {j} overlap: {a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn chains_go_in_rows_read_back_and_forth() {
+        let chain: Vec<_> = (0..19).map(|h| (h, h + 1)).collect();
+        let s = design(20, &chain);
+        assert_apart(&s);
+        let boxes = host_boxes(&s);
+        let rows: std::collections::BTreeSet<i64> = boxes.iter().map(|r| r.t as i64).collect();
+        assert_eq!(rows.len(), 4, "20 hosts in rows of 5");
+        // Neighbours in the chain are neighbours on the canvas.
+        for (a, b) in chain {
+            let (ra, rb) = (boxes[a], boxes[b]);
+            let far = (ra.l - rb.l).abs() + (ra.t - rb.t).abs();
+            assert!(far < 800.0, "h{a} and h{b} are {far} apart");
+        }
+    }
+
+    #[test]
+    fn a_star_goes_round_its_hub() {
+        let star: Vec<_> = (1..20).map(|h| (0, h)).collect();
+        let s = design(20, &star);
+        assert_apart(&s);
+        let boxes = host_boxes(&s);
+        let centre = |r: &Rect| ((r.l + r.r) / 2.0, (r.t + r.b) / 2.0);
+        let hub = centre(&boxes[0]);
+        let mut angles: Vec<f64> = boxes[1..]
+            .iter()
+            .map(|r| {
+                let c = centre(r);
+                (c.1 - hub.1).atan2(c.0 - hub.0)
+            })
+            .collect();
+        angles.sort_by(f64::total_cmp);
+        for w in angles.windows(2) {
+            assert!(
+                w[1] - w[0] > 0.2,
+                "two spokes point the same way: {angles:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_trees_and_loose_hosts_stay_apart() {
+        let tree: Vec<_> = (1..40).map(|h| ((h - 1) / 2, h)).collect();
+        assert_apart(&design(45, &tree));
+        assert_apart(&design(7, &[(0, 1), (0, 2), (0, 3)]));
+        assert_apart(&design(3, &[]));
+    }
 }

@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 use netloom_core::topology::Topology;
-use netloom_core::trace::{Action, Layer};
+use netloom_core::trace::{Action, Disposition, Layer};
 use netloom_frontend::grid::{Grid, Measured};
 use netloom_frontend::work::{design_json, Answer, Job, Played};
 
 use crate::canvas::pos_of;
 use crate::compute;
 use crate::matrix::Matrix;
+use crate::model;
 use crate::state::Ctx;
 
 /// Simulation state, shared through context.
@@ -225,11 +226,49 @@ pub fn class_of(packet: &[Layer]) -> &'static str {
 
 const CLASSES: [&str; 6] = ["arp", "icmp", "tcp", "udp", "dhcp", "other"];
 
+/// Where the packet is at cursor `c`: at hop `reached`, or on its way into
+/// the next hop. Returns the point and the hop it is at or heading for.
+fn packet_at(p: &Played, c: f64, pos: &dyn Fn(&str) -> (f64, f64)) -> ((f64, f64), usize) {
+    let reached = (c.floor() as usize).min(p.keys.len().saturating_sub(1));
+    let next = reached + 1;
+    if c > reached as f64 && next < p.keys.len() {
+        let t = c - reached as f64;
+        let from = p.parents[next]
+            .map(|j| pos(&p.keys[j]))
+            .unwrap_or_else(|| pos(&p.keys[next]));
+        let to = pos(&p.keys[next]);
+        (
+            (from.0 + (to.0 - from.0) * t, from.1 + (to.1 - from.1) * t),
+            next,
+        )
+    } else {
+        (pos(&p.keys[reached]), reached)
+    }
+}
+
 /// Drawn on the canvas: the path so far, the packet, and a drop.
 #[component]
 pub fn SimOverlay() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let sim = expect_context::<Sim>();
+    // The view follows the packet: when it nears the edge of the screen,
+    // the view pans to put it in the middle again.
+    Effect::new(move |_| {
+        let c = sim.cursor.get();
+        // Only the cursor moves the view, not a node dragged meanwhile.
+        let at = sim.played.with(|p| {
+            let p = p.as_ref().filter(|p| !p.keys.is_empty())?;
+            Some(untrack(|| packet_at(p, c, &|k| pos_of(ctx, k)).0))
+        });
+        let Some(at) = at else { return };
+        let k = ctx.view.get_untracked().k;
+        let v = crate::canvas::visible(ctx);
+        let margin = 60.0 / k;
+        if at.0 < v.l + margin || at.0 > v.r - margin || at.1 < v.t + margin || at.1 > v.b - margin
+        {
+            crate::canvas::center_on(ctx, at, k);
+        }
+    });
     move || {
         let Some(p) = sim.played.get() else {
             return ().into_any();
@@ -254,19 +293,9 @@ pub fn SimOverlay() -> impl IntoView {
             })
             .collect_view();
         // Travelling into hop `reached + 1` when between hops.
-        let next = reached + 1;
-        let moving = c > reached as f64 && next < p.keys.len();
-        let (ppos, capsule, packet_hop) = if moving {
-            let t = c - reached as f64;
-            let from = p.parents[next]
-                .map(|j| pos(&p.keys[j]))
-                .unwrap_or_else(|| pos(&p.keys[next]));
-            let to = pos(&p.keys[next]);
-            let at = (from.0 + (to.0 - from.0) * t, from.1 + (to.1 - from.1) * t);
-            (at, p.capsule[next].clone(), next)
-        } else {
-            (pos(&p.keys[reached]), None, reached)
-        };
+        let (ppos, packet_hop) = packet_at(&p, c, &pos);
+        let moving = packet_hop > reached;
+        let capsule = p.capsule[packet_hop].clone().filter(|_| moving);
         let label = p.trace.hops[packet_hop]
             .steps
             .first()
@@ -278,14 +307,32 @@ pub fn SimOverlay() -> impl IntoView {
                 <text class="capsule-label" y="-15">{cap}</text>
             }
         });
+        // The reason's name on the node itself, squeezed to its width if need
+        // be; the whole sentence is in the panel (beside the node it ran over
+        // the nodes and tags around).
         let drop = p.drop_hop.filter(|&d| reached >= d && !moving).map(|d| {
             let (x, y) = pos(&p.keys[d]);
-            let reason = p.trace.disposition.summary();
+            let reason = match &p.trace.disposition {
+                Disposition::Dropped { reason, .. } => reason.to_string(),
+                Disposition::Delivered { .. } => String::new(),
+            };
+            let hw = ctx.spec.with_untracked(|s| {
+                model::nodes(s)
+                    .into_iter()
+                    .find(|e| e.key(s).as_deref() == Some(p.keys[d].as_str()))
+                    .and_then(|e| e.kind())
+                    .map_or(46.0, |k| k.half().0)
+            });
+            let room = 2.0 * hw - 14.0;
+            // Bold 10 px sans-serif: about 6.2 px a character.
+            let squeeze = (reason.chars().count() as f64 * 6.2 > room).then(|| room.to_string());
+            let adjust = squeeze.as_ref().map(|_| "spacingAndGlyphs");
             view! {
                 <g class="drop" id="drop-mark" transform=format!("translate({x},{y})")>
                     <line class="drop-x" x1="-14" y1="-14" x2="14" y2="14" />
                     <line class="drop-x" x1="-14" y1="14" x2="14" y2="-14" />
-                    <text class="drop-text" x="20" y="40">{reason}</text>
+                    <rect class="drop-bg" x=4.0 - hw y="1" width=2.0 * hw - 8.0 height="16" rx="4" />
+                    <text class="drop-text" y="9" textLength=squeeze lengthAdjust=adjust>{reason}</text>
                 </g>
             }
         });

@@ -22,6 +22,9 @@ pub struct Check {
     pub topo: Option<Topology>,
 }
 
+/// The farthest Fit and the wheel zoom out: small enough for hundreds of hosts.
+pub const MIN_ZOOM: f64 = 0.01;
+
 /// Pan and zoom: canvas point p is drawn at `p * k + (tx, ty)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct View {
@@ -367,17 +370,7 @@ impl Ctx {
         let s = self.spec.get_untracked();
         let lay = model::effective_layout(&s);
         let pos = |k: &str| lay.get(k).copied().unwrap_or_default();
-        let mut bb: Option<model::Rect> = None;
-        for e in model::nodes(&s) {
-            let r = match e {
-                Elem::Host(h) => model::host_rect(&s, h, &pos),
-                _ => match (e.key(&s), e.kind()) {
-                    (Some(k), Some(kind)) => model::Rect::around(pos(&k), kind.half()),
-                    _ => continue,
-                },
-            };
-            bb = Some(bb.map_or(r, |b| b.union(r)));
-        }
+        let bb = model::design_bounds(&s, &pos);
         let Some(bb) = bb else {
             self.view.set(View {
                 tx: 20.0,
@@ -389,7 +382,7 @@ impl Ctx {
         let (w, h) = canvas_size();
         let k = ((w - 40.0) / (bb.r - bb.l))
             .min((h - 40.0) / (bb.b - bb.t))
-            .clamp(0.2, 1.2);
+            .clamp(MIN_ZOOM, 1.2);
         self.view.set(View {
             tx: (w - (bb.r - bb.l) * k) / 2.0 - bb.l * k,
             ty: (h - (bb.b - bb.t) * k) / 2.0 - bb.t * k,

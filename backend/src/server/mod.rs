@@ -115,6 +115,8 @@ fn inline_scripts(html: &str) -> Vec<&str> {
 /// The policy of the app's pages: its own scripts and wasm, the loader in
 /// `index.html` and the canvas's style by hash (read each time: a rebuilt
 /// app needs no restart), requests to this server only. No `unsafe-inline`.
+/// Images also from `blob:`: Export PNG draws the page's own SVG, made in
+/// the page, into a bitmap.
 fn app_policy(dist: Option<&Path>) -> String {
     let index = dist
         .and_then(|d| std::fs::read_to_string(d.join("index.html")).ok())
@@ -125,7 +127,7 @@ fn app_policy(dist: Option<&Path>) -> String {
         .collect();
     format!(
         "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{scripts}; style-src 'self' {}; \
-         img-src 'self'; connect-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; \
+         img-src 'self' blob:; connect-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; \
          frame-ancestors 'none'",
         csp_hash(CANVAS_CSS)
     )

@@ -222,6 +222,11 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Browser {
     pub fn start(width: u32, height: u32) -> Browser {
+        Self::start_with(width, height, &[])
+    }
+
+    /// With extra Chromium switches (the benchmarks lift the frame-rate cap).
+    pub fn start_with(width: u32, height: u32, extra: &[&str]) -> Browser {
         let port = free_port();
         let driver = Proc(
             Command::new(CHROMEDRIVER)
@@ -237,16 +242,27 @@ impl Browser {
         });
         let profile =
             std::env::temp_dir().join(format!("netloom-chromium-{}-{port}", std::process::id()));
+        let mut args = vec![
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-dev-shm-usage".into(),
+            format!("--user-data-dir={}", profile.display()),
+            format!("--window-size={width},{height}"),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             // The console, for csp_violations.
             "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.display()),
-                         format!("--window-size={width},{height}")]
+                "args": args
             }
         }}});
         let r = http(port, "POST", "/session", Some(&caps));
@@ -473,6 +489,18 @@ impl Browser {
             Some(json!({"actions": [{"type": "key", "id": "kbd", "actions": a}]})),
         );
         self.cmd("DELETE", "/actions", None);
+    }
+
+    /// Open a design through the YAML panel; wait until its `nodes` elements are drawn.
+    pub fn open_design(&self, text: &str, nodes: usize, secs: u64) {
+        self.set_field("#yaml", text);
+        wait_for("the design drawn", secs, || {
+            (self.js(
+                "return document.querySelectorAll('#canvas g.node').length",
+                json!([]),
+            ) == json!(nodes))
+            .then_some(())
+        });
     }
 
     pub fn text(&self, css: &str) -> String {
