@@ -254,7 +254,8 @@ fn flush(sim: Sim, d: Deploy, pending: &RefCell<Vec<(String, String)>>) {
     let counts = (last.done, last.total);
     sim.real.update(|r| {
         let r = r.get_or_insert_with(Measured::default);
-        for p in &probes {
+        // The matrix holds pings; connection probes (`tcp:PORT`) only count.
+        for p in probes.iter().filter(|p| p.proto.is_none()) {
             r.insert(&p.from, &p.to, p.ok);
         }
     });
