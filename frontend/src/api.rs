@@ -3,7 +3,8 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::Deserialize;
+use netloom_core::api::{Design, DesignInfo as Info};
+use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -56,12 +57,14 @@ fn js_err(e: JsValue) -> String {
         .unwrap_or_else(|| "browser error".into())
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-struct Info {
-    id: i64,
-    name: String,
-    revision: i64,
-    updated: i64,
+/// An API call whose answer is the wire type `T`.
+pub async fn call_as<T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<T, String> {
+    let v = call(method, path, body).await?;
+    serde_json::from_value(v).map_err(|e| format!("the server's answer to {path}: {e}"))
 }
 
 /// Save the design: a new revision of the stored one, or a new stored design.
@@ -71,7 +74,7 @@ pub fn save(ctx: Ctx, as_new: bool) {
     spawn_local(async move {
         let result = match &stored {
             Some(s) => {
-                call(
+                call_as::<Info>(
                     "PUT",
                     &format!("/api/designs/{}", s.id),
                     Some(serde_json::json!({"revision": s.revision, "text": text})),
@@ -80,7 +83,7 @@ pub fn save(ctx: Ctx, as_new: bool) {
             }
             None => {
                 let name = ctx.spec.with_untracked(|s| s.name.clone());
-                call(
+                call_as::<Info>(
                     "POST",
                     "/api/designs",
                     Some(serde_json::json!({"name": name, "text": text})),
@@ -88,7 +91,7 @@ pub fn save(ctx: Ctx, as_new: bool) {
                 .await
             }
         };
-        match result.and_then(|v| serde_json::from_value::<Info>(v).map_err(|e| e.to_string())) {
+        match result {
             Ok(info) => {
                 ctx.stored.set(Some(Stored {
                     id: info.id,
@@ -107,21 +110,18 @@ pub fn save(ctx: Ctx, as_new: bool) {
 
 fn open(ctx: Ctx, id: i64) {
     spawn_local(async move {
-        match call("GET", &format!("/api/designs/{id}"), None).await {
-            Ok(v) => {
-                let text = v["text"].as_str().unwrap_or_default();
-                match netloom_core::parse(text) {
-                    Ok(spec) => {
-                        let stored = Stored {
-                            id,
-                            name: v["name"].as_str().unwrap_or_default().to_string(),
-                            revision: v["revision"].as_i64().unwrap_or(0),
-                        };
-                        ctx.replace(spec, Some(stored));
-                    }
-                    Err(p) => ctx.say(format!("The stored design does not parse: {p}"), true),
+        match call_as::<Design>("GET", &format!("/api/designs/{id}"), None).await {
+            Ok(d) => match netloom_core::parse(&d.text) {
+                Ok(spec) => {
+                    let stored = Stored {
+                        id,
+                        name: d.info.name,
+                        revision: d.info.revision,
+                    };
+                    ctx.replace(spec, Some(stored));
                 }
-            }
+                Err(p) => ctx.say(format!("The stored design does not parse: {p}"), true),
+            },
             Err(e) => ctx.say(e, true),
         }
     });
@@ -135,9 +135,9 @@ pub fn DesignsPanel() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let refresh = move || {
         spawn_local(async move {
-            match call("GET", "/api/designs", None).await {
+            match call_as::<Vec<Info>>("GET", "/api/designs", None).await {
                 Ok(v) => {
-                    list.set(serde_json::from_value(v).unwrap_or_default());
+                    list.set(v);
                     error.set(None);
                 }
                 Err(e) => error.set(Some(e)),
@@ -155,25 +155,23 @@ pub fn DesignsPanel() -> impl IntoView {
             return;
         };
         spawn_local(async move {
-            match call(
+            match call_as::<Info>(
                 "PUT",
                 &format!("/api/designs/{id}"),
                 Some(serde_json::json!({"revision": revision, "name": name})),
             )
             .await
             {
-                Ok(v) => {
-                    if let Ok(info) = serde_json::from_value::<Info>(v) {
-                        if ctx
-                            .stored
-                            .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
-                        {
-                            ctx.stored.set(Some(Stored {
-                                id,
-                                name: info.name,
-                                revision: info.revision,
-                            }));
-                        }
+                Ok(info) => {
+                    if ctx
+                        .stored
+                        .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
+                    {
+                        ctx.stored.set(Some(Stored {
+                            id,
+                            name: info.name,
+                            revision: info.revision,
+                        }));
                     }
                     refresh();
                 }
