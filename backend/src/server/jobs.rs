@@ -40,7 +40,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::error::ApiError;
-use super::{topology, wire, AppState};
+use super::{topology, wire, AppState, TextBody};
 use crate::deploy;
 
 /// Finished jobs kept for late subscribers.
@@ -216,14 +216,10 @@ impl Job {
     }
 }
 
-#[derive(Deserialize)]
-struct TextBody {
-    text: String,
-}
-
-#[derive(Deserialize)]
-struct JobBody {
+#[derive(Deserialize, schemars::JsonSchema)]
+pub(super) struct JobBody {
     action: JobAction,
+    /// A topology file (YAML or JSON).
     text: String,
 }
 

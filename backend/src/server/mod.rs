@@ -8,6 +8,7 @@
 //! - `/api/designs…`: designs stored in SQLite with revisions ([`designs`], [`store`]).
 //! - `/api/plan`, `/api/status`, `/api/jobs…`: deploying, with progress over SSE ([`jobs`]).
 //! - `/api/simulate`, `/api/reach`: the simulator ([`simulate`]).
+//! - `/api/openapi.json`: the OpenAPI document of all this ([`openapi`]).
 //! - everything else: the static files of the app.
 //!
 //! Every answer carries [`security_headers`]: a Content-Security-Policy that
@@ -18,6 +19,7 @@ pub mod auth;
 mod designs;
 pub mod error;
 pub mod jobs;
+mod openapi;
 mod simulate;
 pub mod store;
 
@@ -61,6 +63,7 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health))
+        .route("/openapi.json", get(openapi::serve))
         .route("/validate", post(validate))
         .merge(designs::routes())
         .merge(jobs::routes())
@@ -199,8 +202,11 @@ async fn health() -> Json<serde_json::Value> {
     }))
 }
 
-#[derive(serde::Deserialize)]
+/// The body of the endpoints that take a topology text alone.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 struct TextBody {
+    /// A topology file (YAML or JSON).
+    #[schemars(example = openapi::EXAMPLE_LAB)]
     text: String,
 }
 
