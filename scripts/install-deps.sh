@@ -4,11 +4,15 @@
 set -euo pipefail
 
 TRUNK_VERSION=0.21.14
+# The API fuzzer of e2e/tests/api_fuzz.rs (PyPI), in its own venv under tools/.
+SCHEMATHESIS_VERSION=4.32.5
 # Must equal the wasm-bindgen version pinned in Cargo.toml (Trunk calls this CLI).
 WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' Cargo.toml)
 
 APT_PACKAGES=(openvswitch-switch dnsmasq-base nftables iproute2 ethtool busybox
   iputils-ping tcpdump chromium chromium-driver procps psmisc)
+# A Python with venv for schemathesis (a python3 on PATH that has it will do).
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || APT_PACKAGES+=(python3-venv)
 # Node.js runs binaryen's wasm-opt from the npm registry (tools/package.json).
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 
@@ -39,4 +43,9 @@ fi
 if [ "$(tools/node_modules/.bin/wasm-opt --version 2>/dev/null)" != "wasm-opt version 132 (version_132)" ]; then
   echo "install-deps: npm ci in tools/ (binaryen's wasm-opt)"
   (cd tools && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ "$(tools/schemathesis/bin/st --version 2>/dev/null)" != "st, version $SCHEMATHESIS_VERSION" ]; then
+  echo "install-deps: schemathesis $SCHEMATHESIS_VERSION into tools/schemathesis (a venv)"
+  python3 -m venv tools/schemathesis
+  tools/schemathesis/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi

@@ -3,7 +3,8 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::Deserialize;
+use netloom_core::api::{Design, DesignInfo as Info};
+use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -56,12 +57,14 @@ fn js_err(e: JsValue) -> String {
         .unwrap_or_else(|| "browser error".into())
 }
 
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-struct Info {
-    id: i64,
-    name: String,
-    revision: i64,
-    updated: i64,
+/// An API call whose answer is the wire type `T`.
+pub async fn call_as<T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<T, String> {
+    let v = call(method, path, body).await?;
+    serde_json::from_value(v).map_err(|e| format!("the server's answer to {path}: {e}"))
 }
 
 /// Save the design: a new revision of the stored one, or a new stored design.
@@ -72,7 +75,7 @@ pub fn save(ctx: Ctx, as_new: bool) {
     spawn_local(async move {
         let result = match &stored {
             Some(s) => {
-                call(
+                call_as::<Info>(
                     "PUT",
                     &format!("/api/designs/{}", s.id),
                     Some(serde_json::json!({"revision": s.revision, "text": text})),
@@ -81,7 +84,7 @@ pub fn save(ctx: Ctx, as_new: bool) {
             }
             None => {
                 let name = spec.name.clone();
-                call(
+                call_as::<Info>(
                     "POST",
                     "/api/designs",
                     Some(serde_json::json!({"name": name, "text": text})),
@@ -89,7 +92,7 @@ pub fn save(ctx: Ctx, as_new: bool) {
                 .await
             }
         };
-        match result.and_then(|v| serde_json::from_value::<Info>(v).map_err(|e| e.to_string())) {
+        match result {
             Ok(info) => {
                 ctx.saved(
                     spec,
@@ -118,10 +121,9 @@ pub fn recheck(ctx: Ctx) {
         return;
     };
     spawn_local(async move {
-        let Ok(list) = call("GET", "/api/designs", None).await else {
+        let Ok(list) = call_as::<Vec<Info>>("GET", "/api/designs", None).await else {
             return;
         };
-        let list: Vec<Info> = serde_json::from_value(list).unwrap_or_default();
         let there = list.iter().any(|d| d.id == kept.id && d.name == kept.name);
         // A save meanwhile has the last word.
         if !there && ctx.stored.with_untracked(|s| s.as_ref() == Some(&kept)) {
@@ -132,22 +134,19 @@ pub fn recheck(ctx: Ctx) {
 
 fn open(ctx: Ctx, id: i64) {
     spawn_local(async move {
-        match call("GET", &format!("/api/designs/{id}"), None).await {
-            Ok(v) => {
-                let text = v["text"].as_str().unwrap_or_default();
-                match netloom_core::parse(text) {
-                    Ok(spec) => {
-                        let stored = Stored {
-                            id,
-                            name: v["name"].as_str().unwrap_or_default().to_string(),
-                            revision: v["revision"].as_i64().unwrap_or(0),
-                        };
-                        let what = format!("“{}” from the server", stored.name);
-                        ctx.replace(&what, spec, Some(stored), || ());
-                    }
-                    Err(p) => ctx.say(format!("The stored design does not parse: {p}"), true),
+        match call_as::<Design>("GET", &format!("/api/designs/{id}"), None).await {
+            Ok(d) => match netloom_core::parse(&d.text) {
+                Ok(spec) => {
+                    let stored = Stored {
+                        id,
+                        name: d.info.name,
+                        revision: d.info.revision,
+                    };
+                    let what = format!("“{}” from the server", stored.name);
+                    ctx.replace(&what, spec, Some(stored), || ());
                 }
-            }
+                Err(p) => ctx.say(format!("The stored design does not parse: {p}"), true),
+            },
             Err(e) => ctx.say(e, true),
         }
     });
@@ -161,9 +160,9 @@ pub fn DesignsPanel() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let refresh = move || {
         spawn_local(async move {
-            match call("GET", "/api/designs", None).await {
+            match call_as::<Vec<Info>>("GET", "/api/designs", None).await {
                 Ok(v) => {
-                    list.set(serde_json::from_value(v).unwrap_or_default());
+                    list.set(v);
                     error.set(None);
                 }
                 Err(e) => error.set(Some(e)),
@@ -181,25 +180,23 @@ pub fn DesignsPanel() -> impl IntoView {
             return;
         };
         spawn_local(async move {
-            match call(
+            match call_as::<Info>(
                 "PUT",
                 &format!("/api/designs/{id}"),
                 Some(serde_json::json!({"revision": revision, "name": name})),
             )
             .await
             {
-                Ok(v) => {
-                    if let Ok(info) = serde_json::from_value::<Info>(v) {
-                        if ctx
-                            .stored
-                            .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
-                        {
-                            ctx.stored.set(Some(Stored {
-                                id,
-                                name: info.name,
-                                revision: info.revision,
-                            }));
-                        }
+                Ok(info) => {
+                    if ctx
+                        .stored
+                        .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
+                    {
+                        ctx.stored.set(Some(Stored {
+                            id,
+                            name: info.name,
+                            revision: info.revision,
+                        }));
                     }
                     refresh();
                 }

@@ -13,14 +13,18 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use netloom_core::reach::{Probe, ReachReport};
+use netloom_core::api::{
+    Disagreement, GuestStatus, JobCancel, JobDone, JobEvent, JobStarted, PlanView as Plan, Status,
+};
+use netloom_core::reach::Probe;
 use netloom_frontend::grid::{pairs_disagree, Measured};
 use netloom_frontend::work::design_json;
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde_json::json;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
-use crate::api::call;
+use crate::api::call_as;
 use crate::matrix::Matrix;
 use crate::sim::Sim;
 use crate::state::Ctx;
@@ -36,11 +40,11 @@ struct Deploy {
     cancelling: RwSignal<bool>,
     /// The disagreements the last Verify of this design found, until the
     /// deployment or the design changes.
-    verified: RwSignal<Option<Vec<Value>>>,
+    verified: RwSignal<Option<Vec<Disagreement>>>,
     /// Events of the last job (`start`, `step`…, `done`), as the server sent them.
-    log: RwSignal<Vec<Value>>,
-    plan: RwSignal<Option<Value>>,
-    status: RwSignal<Option<Value>>,
+    log: RwSignal<Vec<JobEvent>>,
+    plan: RwSignal<Option<Plan>>,
+    status: RwSignal<Option<Status>>,
     error: RwSignal<Option<String>>,
 }
 
@@ -52,14 +56,19 @@ fn design_text(ctx: Ctx) -> Result<String, String> {
     Ok(ctx.spec.with_untracked(netloom_core::format::to_yaml))
 }
 
-fn fetch(ctx: Ctx, d: Deploy, path: &'static str, into: RwSignal<Option<Value>>) {
+fn fetch<T: DeserializeOwned + Send + Sync + 'static>(
+    ctx: Ctx,
+    d: Deploy,
+    path: &'static str,
+    into: RwSignal<Option<T>>,
+) {
     let text = match design_text(ctx) {
         Ok(t) => t,
         Err(e) => return d.error.set(Some(e)),
     };
     d.error.set(None);
     spawn_local(async move {
-        match call("POST", path, Some(json!({ "text": text }))).await {
+        match call_as::<T>("POST", path, Some(json!({ "text": text }))).await {
             Ok(v) => into.set(Some(v)),
             Err(e) => d.error.set(Some(e)),
         }
@@ -68,8 +77,8 @@ fn fetch(ctx: Ctx, d: Deploy, path: &'static str, into: RwSignal<Option<Value>>)
 
 /// Whether anything of the design is deployed, or why that is not known.
 async fn deployed(text: &str) -> Result<bool, String> {
-    let status = call("POST", "/api/status", Some(json!({ "text": text }))).await?;
-    Ok(status["deployed"].as_bool().unwrap_or(false))
+    let status = call_as::<Status>("POST", "/api/status", Some(json!({ "text": text }))).await?;
+    Ok(status.deployed)
 }
 
 /// Start a job and follow its events until `done`.
@@ -109,7 +118,7 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
         } else {
             sim.probes.set(None);
         }
-        let id = match call(
+        let id = match call_as::<JobStarted>(
             "POST",
             "/api/jobs",
             Some(json!({"action": action, "text": text})),
@@ -117,9 +126,8 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
         .await
         {
             Ok(v) => {
-                let id = v["id"].as_u64().unwrap_or_default();
-                d.job.set(Some(id));
-                id
+                d.job.set(Some(v.id));
+                v.id
             }
             Err(e) => {
                 d.running.set(None);
@@ -146,7 +154,7 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 if kind != "done" {
                     return queue(sim, d, &pending, (kind, data));
                 }
-                let Ok(mut ev) = serde_json::from_str::<Value>(&data) else {
+                let Ok(JobEvent::Done(mut done)) = serde_json::from_str::<JobEvent>(&data) else {
                     return;
                 };
                 // Closing stops the browser from reconnecting to a finished stream.
@@ -156,23 +164,19 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 // The counter ends where the probes took it; the report then stands.
                 flush(sim, d, &pending);
                 if action == "verify" {
-                    show_verify(sim, &json, &ev);
-                    if ev["ok"] == true {
-                        d.verified.set(Some(
-                            ev["disagreements"].as_array().cloned().unwrap_or_default(),
-                        ));
+                    if done.ok {
+                        d.verified
+                            .set(Some(done.disagreements.clone().unwrap_or_default()));
                     }
                     // Now on the matrix; the log keeps the verdict and the disagreements.
-                    if let Some(o) = ev.as_object_mut() {
-                        o.remove("real");
-                    }
+                    show_verify(sim, &json, done.real.take());
                 } else {
                     d.status.set(None);
                     d.plan.set(None);
                     // What Verify found was of the deployment before.
                     d.verified.set(None);
                 }
-                d.log.update(|l| l.push(ev));
+                d.log.update(|l| l.push(JobEvent::Done(done)));
             });
         for kind in ["start", "step", "probe", "done"] {
             let _ = es.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
@@ -208,7 +212,7 @@ fn cancel(d: Deploy) {
     };
     d.cancelling.set(true);
     spawn_local(async move {
-        if let Err(e) = call("DELETE", &format!("/api/jobs/{id}"), None).await {
+        if let Err(e) = call_as::<JobCancel>("DELETE", &format!("/api/jobs/{id}"), None).await {
             d.cancelling.set(false);
             d.error.set(Some(e));
         }
@@ -233,12 +237,12 @@ fn queue(sim: Sim, d: Deploy, pending: &Rc<RefCell<Vec<(String, String)>>>, ev: 
 fn flush(sim: Sim, d: Deploy, pending: &RefCell<Vec<(String, String)>>) {
     let batch = std::mem::take(&mut *pending.borrow_mut());
     let mut probes: Vec<Probe> = Vec::new();
-    let mut log: Vec<Value> = Vec::new();
+    let mut log: Vec<JobEvent> = Vec::new();
     for (kind, data) in batch {
         if kind == "probe" {
             probes.extend(serde_json::from_str::<Probe>(&data).ok());
         } else {
-            log.extend(serde_json::from_str::<Value>(&data).ok());
+            log.extend(serde_json::from_str::<JobEvent>(&data).ok());
         }
     }
     if !log.is_empty() {
@@ -263,8 +267,8 @@ fn flush(sim: Sim, d: Deploy, pending: &RefCell<Vec<(String, String)>>) {
 }
 
 /// Overlay the measured matrix on the simulated one (of the design verified, as JSON).
-fn show_verify(sim: Sim, design: &str, done: &Value) {
-    let Ok(real) = serde_json::from_value::<ReachReport>(done["real"].clone()) else {
+fn show_verify(sim: Sim, design: &str, real: Option<netloom_core::reach::ReachReport>) {
+    let Some(real) = real else {
         // A verify that failed keeps no half-measured matrix.
         sim.probes.set(None);
         sim.real.set(None);
@@ -285,19 +289,9 @@ fn show_verify(sim: Sim, design: &str, done: &Value) {
     sim.real.set(Some(measured));
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Disagreements of a Verify as a list, the first [`LISTED`] of them.
-fn disagreement_list(ds: &[Value]) -> impl IntoView {
-    let show = |v: &Value| match v.as_bool() {
+fn disagreement_list(ds: &[Disagreement]) -> impl IntoView {
+    let show = |v: Option<bool>| match v {
         Some(true) => "reply",
         Some(false) => "no reply",
         None => "absent",
@@ -305,8 +299,11 @@ fn disagreement_list(ds: &[Value]) -> impl IntoView {
     // The matrix shows them all, first; a list of thousands would bury the rest of the tab.
     let more = ds.len().saturating_sub(LISTED);
     view! {
-        <ul class="disagreements">{ds.iter().take(LISTED).map(|x| view! {
-            <li>{format!("{} → {}: real {}, simulation {}", x["from"].as_str().unwrap_or_default(), x["to"].as_str().unwrap_or_default(), show(&x["real"]), show(&x["simulation"]))}</li>
+        <ul class="disagreements">{ds.iter().take(LISTED).map(|x| {
+            let proto = x.proto.as_deref().map_or(String::new(), |p| format!(" {p}"));
+            view! {
+                <li>{format!("{} → {}{proto}: real {}, simulation {}", x.from, x.to, show(x.real), show(x.simulation))}</li>
+            }
         }).collect_view()}
         {(more > 0).then(|| view! { <li class="muted">{format!("and {more} more (on the matrix)")}</li> })}</ul>
     }
@@ -314,7 +311,7 @@ fn disagreement_list(ds: &[Value]) -> impl IntoView {
 
 /// Under Status and Plan, which compare configuration and so cannot see a
 /// broken link: the pairs the last Verify found disagreeing, if any.
-fn last_verify(verified: Option<Vec<Value>>) -> Option<impl IntoView> {
+fn last_verify(verified: Option<Vec<Disagreement>>) -> Option<impl IntoView> {
     let ds = verified.filter(|d| !d.is_empty())?;
     let n = ds.len();
     Some(view! {
@@ -326,21 +323,15 @@ fn last_verify(verified: Option<Vec<Value>>) -> Option<impl IntoView> {
 }
 
 #[component]
-fn PlanView(plan: Value, verified: Option<Vec<Value>>) -> impl IntoView {
-    let steps = plan["steps"].as_u64().unwrap_or(0);
-    let hosts = plan["hosts"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+fn PlanView(plan: Plan, verified: Option<Vec<Disagreement>>) -> impl IntoView {
+    let steps = plan.steps;
+    let hosts = plan
+        .hosts
         .into_iter()
-        .filter(|h| {
-            h["create"].as_array().is_some_and(|a| !a.is_empty())
-                || h["change"].as_array().is_some_and(|a| !a.is_empty())
-                || h["remove"].as_array().is_some_and(|a| !a.is_empty())
-        })
+        .filter(|h| !h.create.is_empty() || !h.change.is_empty() || !h.remove.is_empty())
         .map(|h| {
-            let group = |key: &str, label: &'static str, class: &'static str| {
-                let items = strings(&h[key]);
+            let group = |items: &Vec<String>, label: &'static str, class: &'static str| {
+                let items = items.clone();
                 let few = items.len() <= 12;
                 (!items.is_empty()).then(|| view! {
                     <details class=format!("plan-group {class}") open=few>
@@ -350,11 +341,11 @@ fn PlanView(plan: Value, verified: Option<Vec<Value>>) -> impl IntoView {
                 })
             };
             view! {
-                <div class="plan-host" data-host=h["host"].as_str().unwrap_or_default().to_string()>
-                    <b>{h["host"].as_str().unwrap_or_default().to_string()}</b>
-                    {group("create", "create", "create")}
-                    {group("change", "change", "change")}
-                    {group("remove", "remove", "remove")}
+                <div class="plan-host" data-host=h.host.clone()>
+                    <b>{h.host.clone()}</b>
+                    {group(&h.create, "create", "create")}
+                    {group(&h.change, "change", "change")}
+                    {group(&h.remove, "remove", "remove")}
                 </div>
             }
         })
@@ -374,26 +365,19 @@ fn PlanView(plan: Value, verified: Option<Vec<Value>>) -> impl IntoView {
 }
 
 #[component]
-fn StatusView(status: Value, verified: Option<Vec<Value>>) -> impl IntoView {
-    let drift = status["drift"].as_array().cloned().unwrap_or_default();
-    let deployed = status["deployed"].as_bool().unwrap_or(false);
-    let guest_rows = |h: &Value| {
-        ["vms", "routers", "dhcp"]
+fn StatusView(status: Status, verified: Option<Vec<Disagreement>>) -> impl IntoView {
+    let drift = status.drift;
+    let deployed = status.deployed;
+    let guest_rows = |guests: Vec<&GuestStatus>| {
+        guests
             .into_iter()
-            .flat_map(|k| h[k].as_array().cloned().unwrap_or_default())
             .map(|g| {
-                let addrs = g["interfaces"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
+                let addrs = g
+                    .interfaces
                     .iter()
                     .map(|i| {
-                        let mut s = format!(
-                            "{} {}",
-                            i["name"].as_str().unwrap_or_default(),
-                            strings(&i["addresses"]).join(", ")
-                        );
-                        if let Some(l) = i["lease"].as_str() {
+                        let mut s = format!("{} {}", i.name, i.addresses.join(", "));
+                        if let Some(l) = &i.lease {
                             s.push_str(&format!(" (lease {l})"));
                         }
                         s
@@ -401,40 +385,36 @@ fn StatusView(status: Value, verified: Option<Vec<Value>>) -> impl IntoView {
                     .collect::<Vec<_>>()
                     .join("; ");
                 view! {
-                    <tr class:missing=!g["present"].as_bool().unwrap_or(false)>
-                        <td>{g["name"].as_str().unwrap_or_default().to_string()}</td>
-                        <td class="mono">{g["netns"].as_str().unwrap_or_default().to_string()}</td>
+                    <tr class:missing=!g.present>
+                        <td>{g.name.clone()}</td>
+                        <td class="mono">{g.netns.clone()}</td>
                         <td>{addrs}</td>
                     </tr>
                 }
             })
             .collect_view()
     };
-    let hosts = status["hosts"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
+    let hosts = status
+        .hosts
+        .iter()
         .map(|h| {
-            let present = h["present"].as_bool().unwrap_or(false);
+            let present = h.present;
             view! {
-                <h5>{format!("{} — {}", h["name"].as_str().unwrap_or_default(), if present { "deployed" } else { "absent" })}
-                    <span class="muted mono">{format!("  {}", h["netns"].as_str().unwrap_or_default())}</span></h5>
-                <table class="status-table"><tbody>{guest_rows(&h)}</tbody></table>
+                <h5>{format!("{} — {}", h.name, if present { "deployed" } else { "absent" })}
+                    <span class="muted mono">{format!("  {}", h.netns)}</span></h5>
+                <table class="status-table"><tbody>{guest_rows(h.vms.iter().chain(&h.routers).chain(&h.dhcp).collect())}</tbody></table>
             }
         })
         .collect_view();
-    let externals = status["externals"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let externals = status
+        .externals
         .into_iter()
         .map(|e| {
             view! {
-                <tr class:missing=!e["present"].as_bool().unwrap_or(false)>
-                    <td>{format!("external {}", e["name"].as_str().unwrap_or_default())}</td>
-                    <td class="mono">{e["netns"].as_str().unwrap_or_default().to_string()}</td>
-                    <td>{format!("gateway {}", e["gateway"].as_str().unwrap_or_default())}</td>
+                <tr class:missing=!e.present>
+                    <td>{format!("external {}", e.name)}</td>
+                    <td class="mono">{e.netns}</td>
+                    <td>{format!("gateway {}", e.gateway)}</td>
                 </tr>
             }
         })
@@ -454,7 +434,7 @@ fn StatusView(status: Value, verified: Option<Vec<Value>>) -> impl IntoView {
         view! {
             <div id="status-drift" data-drift=n.to_string()>
                 <p class="result bad">{format!("Drift: {n} steps would be needed to match the design")}</p>
-                <ul class="drift">{drift.iter().map(|d| view! { <li>{format!("{}: {}", d["host"].as_str().filter(|h| !h.is_empty()).unwrap_or("this machine"), d["step"].as_str().unwrap_or_default())}</li> }).collect_view()}</ul>
+                <ul class="drift">{drift.iter().map(|d| view! { <li>{format!("{}: {}", if d.host.is_empty() { "this machine" } else { d.host.as_str() }, d.step)}</li> }).collect_view()}</ul>
             </div>
         }
         .into_any()
@@ -478,28 +458,32 @@ fn JobLog(d: Deploy) -> impl IntoView {
     let steps = move || {
         d.log.with(|log| {
             (0..log.len())
-                .filter(|&i| log[i]["type"] == "step")
+                .filter(|&i| matches!(log[i], JobEvent::Step(_)))
                 .collect::<Vec<_>>()
         })
     };
     let row = move |i: usize| {
-        let e = d.log.with_untracked(|l| l[i].clone());
-        let ok = e["ok"].as_bool().unwrap_or(false);
-        let error = e["error"].as_str().map(str::to_string);
-        view! {
+        let Some(JobEvent::Step(e)) = d.log.with_untracked(|l| l.get(i).cloned()) else {
+            return None;
+        };
+        let ok = e.ok;
+        Some(view! {
             <tr class:failed=!ok>
-                <td>{e["host"].as_str().unwrap_or_default().to_string()}</td>
-                <td class="mono">{e["step"].as_str().unwrap_or_default().to_string()}
-                    {error.map(|m| view! { <div class="error step-error">{m}</div> })}</td>
-                <td class="num">{if ok { format!("{:.0} ms", e["ms"].as_f64().unwrap_or(0.0)) } else { "failed".into() }}</td>
+                <td>{e.host}</td>
+                <td class="mono">{e.step}
+                    {e.error.map(|m| view! { <div class="error step-error">{m}</div> })}</td>
+                <td class="num">{if ok { format!("{:.0} ms", e.ms) } else { "failed".into() }}</td>
             </tr>
-        }
+        })
     };
     let hosts = move || {
         d.log.with(|log| {
             let mut per: Vec<(String, usize, usize)> = Vec::new();
-            for e in log.iter().filter(|e| e["type"] == "step") {
-                let h = e["host"].as_str().unwrap_or_default().to_string();
+            for e in log.iter().filter_map(|e| match e {
+                JobEvent::Step(s) => Some(s),
+                _ => None,
+            }) {
+                let h = e.host.clone();
                 let i = match per.iter().position(|p| p.0 == h) {
                     Some(i) => i,
                     None => {
@@ -507,7 +491,7 @@ fn JobLog(d: Deploy) -> impl IntoView {
                         per.len() - 1
                     }
                 };
-                if e["ok"] == true {
+                if e.ok {
                     per[i].1 += 1;
                 } else {
                     per[i].2 += 1;
@@ -522,16 +506,29 @@ fn JobLog(d: Deploy) -> impl IntoView {
     };
     let done = move || {
         d.log.with(|log| {
-            let e = log.iter().find(|e| e["type"] == "done")?.clone();
-            let ok = e["ok"].as_bool().unwrap_or(false);
-            let secs = e["seconds"].as_f64().unwrap_or(0.0);
-            let disagreements = e["disagreements"].as_array().cloned();
+            let e: JobDone = log.iter().find_map(|e| match e {
+                JobEvent::Done(d) => Some(d.clone()),
+                _ => None,
+            })?;
+            let ok = e.ok;
+            let secs = e.seconds;
+            let disagreements = e.disagreements.clone();
             let text = match (&disagreements, ok) {
-                (Some(ds), true) if ds.is_empty() => format!("Verified in {secs:.1} s: reality agrees with the simulation on every pair."),
-                (Some(ds), true) => format!("Verified in {secs:.1} s: {} with the simulation (marked ≠ on the matrix).", pairs_disagree(ds.len())),
-                (None, true) => format!("Done in {secs:.1} s: {} steps.", e["report"]["steps"].as_u64().unwrap_or(0)),
-                _ if e["cancelled"] == true => format!("Cancelled: {}", e["error"].as_str().unwrap_or_default()),
-                _ => format!("Failed: {}", e["error"].as_str().unwrap_or("unknown error")),
+                (Some(ds), true) if ds.is_empty() => format!(
+                    "Verified in {secs:.1} s: reality agrees with the simulation on every pair."
+                ),
+                (Some(ds), true) => format!(
+                    "Verified in {secs:.1} s: {} with the simulation (marked ≠ on the matrix).",
+                    pairs_disagree(ds.len())
+                ),
+                (None, true) => format!(
+                    "Done in {secs:.1} s: {} steps.",
+                    e.report.as_ref().map_or(0, |r| r.steps)
+                ),
+                _ if e.cancelled => {
+                    format!("Cancelled: {}", e.error.as_deref().unwrap_or_default())
+                }
+                _ => format!("Failed: {}", e.error.as_deref().unwrap_or("unknown error")),
             };
             let good = ok && disagreements.as_ref().is_none_or(|d| d.is_empty());
             let list = disagreements
@@ -539,7 +536,10 @@ fn JobLog(d: Deploy) -> impl IntoView {
                 .map(|ds| disagreement_list(&ds));
             Some(view! {
                 <p id="job-result" class=if good { "result ok" } else { "result bad" }
-                    data-ok=ok.to_string() data-action=log.first().and_then(|s| s["action"].as_str()).unwrap_or_default().to_string()>{text}</p>
+                    data-ok=ok.to_string() data-action=log.first().and_then(|s| match s {
+                        JobEvent::Start { action, .. } => Some(action.as_str()),
+                        _ => None,
+                    }).unwrap_or_default()>{text}</p>
                 {list}
             })
         })

@@ -2,6 +2,7 @@
 //!
 //! No IO, no clocks, no threads: it builds for `wasm32-unknown-unknown`.
 //!
+//! - [`api`]: the wire types of the server's API, decoded by the browser with the same types.
 //! - [`spec`]: the topology file as written (serde types, the format contract).
 //! - [`format`]: YAML/JSON in and out, syntax errors with line and column.
 //! - [`limits`]: the input budgets (file size, YAML nodes, hosts, guests, ...).
@@ -18,6 +19,7 @@
 //! - [`trace`]: what a simulation returns (disposition, hops, steps with headers).
 //! - [`reach`]: the reachability report, predicted here or measured by `verify`.
 
+pub mod api;
 pub mod format;
 pub mod graph;
 pub mod limits;

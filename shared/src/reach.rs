@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
+use schemars::JsonSchema;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -29,7 +30,7 @@ use crate::topology::{GuestKind, IfaceAddr, L4Proto, NodeRef, Topology};
 use crate::trace::{Disposition, DropReason};
 
 /// Where a report's verdicts come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Predicted by `reach`.
@@ -38,7 +39,7 @@ pub enum Source {
     Real,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReachReport {
     pub topology: String,
     pub source: Source,
@@ -50,7 +51,7 @@ pub struct ReachReport {
 }
 
 /// One sender/address pair.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReachResult {
     /// A vm (`host/vm` when its name is on several hosts) or an external network.
     pub from: String,
@@ -71,7 +72,7 @@ pub struct ReachResult {
 /// run in parallel, so pairs come in no particular order; `done` counts up).
 /// The server streams it as the job event `probe` (its JSON with `"type":
 /// "probe"` added) and the browser decodes it with this same type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Probe {
     /// The sender, as in [`ReachResult::from`].
     pub from: String,

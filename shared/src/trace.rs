@@ -8,12 +8,13 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::topology::Mac;
 
 /// One simulated probe: what was sent, what became of it, and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Trace {
     pub probe: ProbeSummary,
     pub disposition: Disposition,
@@ -21,7 +22,7 @@ pub struct Trace {
 }
 
 /// The probe as people name it (the resolved form is [`crate::sim::Probe`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProbeSummary {
     /// The sending node (`vm1`, `node1/r1`, `internet`).
     pub from: String,
@@ -35,7 +36,7 @@ pub struct ProbeSummary {
 }
 
 /// The outcome: the round trip succeeded, or why it did not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Disposition {
     Delivered {
@@ -75,7 +76,9 @@ impl Disposition {
 }
 
 /// Why a probe failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum DropReason {
     /// The destination sits on the same layer-2 segment, in another VLAN.
@@ -130,7 +133,7 @@ impl fmt::Display for DropReason {
 }
 
 /// What kind of node a hop is at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NodeKind {
     /// An Open vSwitch bridge.
@@ -158,7 +161,7 @@ impl NodeKind {
 }
 
 /// One node handling one frame.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Hop {
     pub node: String,
     pub kind: NodeKind,
@@ -166,7 +169,7 @@ pub struct Hop {
 }
 
 /// One thing a node did, and the packet as it was right after.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Step {
     pub action: Action,
     pub detail: String,
@@ -175,7 +178,7 @@ pub struct Step {
 }
 
 /// Step kinds, after `ofproto/trace` (bridges) and the Linux stack (guests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// A frame enters a bridge port (with the VLAN it is in).
@@ -239,7 +242,7 @@ impl Action {
 }
 
 /// One protocol header.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "layer", rename_all = "kebab-case")]
 pub enum Layer {
     Ethernet {
@@ -308,14 +311,14 @@ pub enum Layer {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ArpOp {
     Request,
     Reply,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum IcmpKind {
     EchoRequest,
@@ -335,7 +338,7 @@ impl IcmpKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TcpFlags {
     Syn,
@@ -343,7 +346,7 @@ pub enum TcpFlags {
     RstAck,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum DhcpMessage {
     Discover,

@@ -80,7 +80,15 @@ pub fn run(a: Args) -> ExitCode {
         Ok(t) => t,
         Err(c) => return c,
     };
-    match deploy::apply(&topo, &printer(a.verbose, a.json), &cancel_on_signals()) {
+    let bar = super::progress::Bar::steps(a.json);
+    let print = printer(a.verbose, a.json);
+    let result = deploy::apply(
+        &topo,
+        &|e: &Event| bar.event(e, &print),
+        &cancel_on_signals(),
+    );
+    bar.finish();
+    match result {
         Ok(r) => {
             if a.json {
                 println!("{}", serde_json::to_string(&r).unwrap_or_default());

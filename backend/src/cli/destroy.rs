@@ -39,12 +39,16 @@ pub fn run(a: Args) -> ExitCode {
     if let Err(c) = super::require_root("destroy") {
         return c;
     }
-    match deploy::destroy(
+    let bar = super::progress::Bar::steps(false);
+    let print = super::apply::printer(a.verbose, false);
+    let result = deploy::destroy(
         &name,
         topo.as_ref(),
-        &super::apply::printer(a.verbose, false),
+        &|e: &deploy::Event| bar.event(e, &print),
         &super::apply::cancel_on_signals(),
-    ) {
+    );
+    bar.finish();
+    match result {
         Ok(r) => {
             println!(
                 "{}: destroyed ({} steps in {:.3} s)",

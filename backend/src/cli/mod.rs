@@ -5,6 +5,7 @@ mod apply;
 mod destroy;
 mod export;
 mod plan;
+mod progress;
 mod reach;
 mod schema;
 mod serve;
@@ -15,7 +16,7 @@ mod verify;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Design, simulate and deploy multi-host virtual networks (Open vSwitch,
 /// VLANs, GRE/VXLAN tunnels, DHCP, NAT routers) from one topology file.
@@ -52,6 +53,11 @@ enum Command {
     Serve(serve::Args),
     /// Run the per-host agent: executes its host's part of a plan for the controller.
     Agent(crate::agent::Args),
+    /// Print the shell completion script (e.g. `netloom completions bash > /etc/bash_completion.d/netloom`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -68,6 +74,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Export(a) => export::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Agent(a) => agent(a),
+        Command::Completions { shell } => {
+            completions(shell, &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -132,6 +142,40 @@ pub fn load_topology(path: &str) -> Result<netloom_core::Topology, ExitCode> {
                 eprintln!("{path}: {p}");
             }
             Err(ExitCode::from(1))
+        }
+    }
+}
+
+fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    clap_complete::generate(shell, &mut Cli::command(), "netloom", out);
+}
+
+#[cfg(test)]
+mod completion_tests {
+    use super::*;
+
+    #[test]
+    fn the_bash_script_completes_every_subcommand() {
+        let mut out = Vec::new();
+        completions(clap_complete::Shell::Bash, &mut out);
+        let script = String::from_utf8(out).unwrap();
+        assert!(script.contains("complete -F _netloom"), "{script}");
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        assert!(names.len() >= 13, "{names:?}");
+        for name in ["apply", "verify", "destroy", "serve", "completions"] {
+            assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+        }
+        // The words offered after `netloom`, and a case for each subcommand's own options.
+        let top = script
+            .lines()
+            .find(|l| l.trim().starts_with("opts=\"-h -V --help --version "))
+            .expect("the top-level words");
+        for name in &names {
+            assert!(top.split([' ', '"']).any(|w| w == name), "{name}: {top}");
+            assert!(script.contains(&format!("netloom,{name})")), "{name}");
         }
     }
 }

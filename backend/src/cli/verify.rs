@@ -47,7 +47,10 @@ pub fn run(a: Args) -> ExitCode {
         Ok(t) => t,
         Err(c) => return c,
     };
-    let real = verify::measure(&topo, &printer(a.verbose));
+    let bar = super::progress::Bar::pairs(a.json);
+    let print = printer(a.verbose);
+    let real = verify::measure(&topo, &|e: &Event| bar.event(e, &print));
+    bar.finish();
     let predicted = netloom_core::reach::reach(&topo);
     let diff = verify::compare(&real, &predicted);
     if a.json {

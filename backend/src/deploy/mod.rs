@@ -92,13 +92,8 @@ pub struct Event {
     pub probe: Option<Probe>,
 }
 
-/// What an apply or destroy did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub topology: String,
-    pub steps: usize,
-    pub seconds: f64,
-}
+/// What an apply or destroy did (a job's `done` event carries it).
+pub use netloom_core::api::Report;
 
 /// Progress callback.
 pub type Progress<'a> = &'a (dyn Fn(&Event) + Sync);

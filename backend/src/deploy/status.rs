@@ -4,81 +4,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use serde::Serialize;
-
 use netloom_core::plan::{self, Resource};
 use netloom_core::topology::{GuestKind, IfaceAddr, Topology};
 
 use super::{facts, observe, procs};
 
-#[derive(Debug, Serialize)]
-pub struct Status {
-    pub topology: String,
-    /// True when anything of the topology exists on this machine.
-    pub deployed: bool,
-    pub hosts: Vec<HostStatus>,
-    pub externals: Vec<ExternalStatus>,
-    /// Every step apply would run now; empty when reality matches the file.
-    pub drift: Vec<DriftItem>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct HostStatus {
-    pub name: String,
-    pub netns: String,
-    /// Emulated here (sandbox) or real (its agent).
-    pub emulated: bool,
-    pub present: bool,
-    pub processes: Vec<Process>,
-    pub vms: Vec<GuestStatus>,
-    pub routers: Vec<GuestStatus>,
-    pub dhcp: Vec<GuestStatus>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct GuestStatus {
-    pub name: String,
-    pub netns: String,
-    pub present: bool,
-    pub interfaces: Vec<IfaceStatus>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub processes: Vec<Process>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct IfaceStatus {
-    pub name: String,
-    /// Addresses found on it (CIDR).
-    pub addresses: Vec<String>,
-    /// The DHCP lease it holds, if it asked for one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lease: Option<String>,
-    /// It asks for a lease, and the model predicts none (its client runs on
-    /// in the background: a `lease` here means reality differs).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub no_lease_predicted: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Process {
-    pub name: String,
-    pub pid: i32,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ExternalStatus {
-    pub name: String,
-    /// The upstream router's namespace.
-    pub netns: String,
-    pub gateway: String,
-    pub present: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DriftItem {
-    pub host: String,
-    pub step: String,
-}
+// The wire types: the browser decodes `/api/status` with them.
+pub use netloom_core::api::{
+    DriftItem, ExternalStatus, GuestStatus, HostStatus, IfaceStatus, Process, Status,
+};
 
 pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
     let f = facts(topo)?;

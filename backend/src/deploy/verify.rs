@@ -12,7 +12,6 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use ipnet::Ipv4Net;
-use serde::Serialize;
 
 use netloom_core::reach::{Probe, ReachReport, ReachResult, Source};
 use netloom_core::topology::{IfaceAddr, NodeRef, Topology};
@@ -488,20 +487,8 @@ fn agent_pings(
     crate::agent::ping(&peer, topology, pings).map_err(|e| e.to_string())
 }
 
-/// One pair where reality and the prediction differ.
-#[derive(Debug, Clone, Serialize)]
-pub struct Disagreement {
-    pub from: String,
-    pub to: String,
-    /// `tcp:PORT` for a connection probe; left out for a ping.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub proto: Option<String>,
-    /// `None`: the pair is missing on that side (e.g. a lease at another address).
-    pub real: Option<bool>,
-    pub simulation: Option<bool>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub simulation_detail: String,
-}
+/// One pair where reality and the prediction differ (a verify job's `done` event lists them).
+pub use netloom_core::api::Disagreement;
 
 /// Pairs where `real` and `predicted` disagree (or that only one of them
 /// has): pings, then connection probes.

@@ -91,9 +91,9 @@ async fn list(State(s): State<AppState>) -> Result<Json<Vec<DesignInfo>>, ApiErr
     Ok(Json(blocking(&s.store, |st| st.list()).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewDesign {
+pub(super) struct NewDesign {
     name: String,
     text: String,
 }
@@ -117,9 +117,9 @@ async fn open(
     Ok(Json(blocking(&s.store, move |st| st.get(id)).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Save {
+pub(super) struct Save {
     /// The revision this save is based on.
     revision: i64,
     name: Option<String>,

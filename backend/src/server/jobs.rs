@@ -30,14 +30,17 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use netloom_core::api::{
+    JobAction, JobCancel, JobDone, JobEvent, JobLog, JobStarted, PlanHost, PlanView, StepEvent,
+};
 use netloom_core::plan::{Action, Plan, SANDBOX};
 use netloom_core::Topology;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::Value;
 use tokio::sync::watch;
 
 use super::error::ApiError;
-use super::{topology, AppState};
+use super::{topology, wire, AppState, TextBody};
 use crate::deploy;
 
 /// Finished jobs kept for late subscribers.
@@ -173,20 +176,12 @@ impl Jobs {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobAction {
-    Apply,
-    Destroy,
-    Verify,
-}
-
-/// One job: its log of events (JSON objects with a `type`), appended as it runs.
+/// One job: its log of events, appended as it runs.
 struct Job {
     id: u64,
     action: JobAction,
     topology: String,
-    log: Mutex<Vec<Value>>,
+    log: Mutex<Vec<JobEvent>>,
     /// The log's length, for subscribers to wait on.
     changed: watch::Sender<usize>,
     /// Asked to give up its wait for the topology's lock.
@@ -194,7 +189,7 @@ struct Job {
 }
 
 impl Job {
-    fn push(&self, event: Value) {
+    fn push(&self, event: JobEvent) {
         let n = {
             let mut log = self.log.lock().expect("job log");
             log.push(event);
@@ -203,12 +198,12 @@ impl Job {
         self.changed.send_replace(n);
     }
 
-    fn since(&self, from: usize) -> Vec<Value> {
+    fn since(&self, from: usize) -> Vec<JobEvent> {
         self.log
             .lock()
             .expect("job log")
             .get(from..)
-            .map(<[Value]>::to_vec)
+            .map(<[JobEvent]>::to_vec)
             .unwrap_or_default()
     }
 
@@ -217,18 +212,14 @@ impl Job {
             .lock()
             .expect("job log")
             .last()
-            .is_some_and(|e| e["type"] == "done")
+            .is_some_and(|e| matches!(e, JobEvent::Done(_)))
     }
 }
 
-#[derive(Deserialize)]
-struct TextBody {
-    text: String,
-}
-
-#[derive(Deserialize)]
-struct JobBody {
+#[derive(Deserialize, schemars::JsonSchema)]
+pub(super) struct JobBody {
     action: JobAction,
+    /// A topology file (YAML or JSON).
     text: String,
 }
 
@@ -258,8 +249,8 @@ fn host_name(name: &str) -> String {
 }
 
 /// A plan as the app shows it: per host, the steps grouped by action.
-fn plan_view(p: &Plan) -> Value {
-    let hosts: Vec<Value> = p
+fn plan_view(p: &Plan) -> PlanView {
+    let hosts = p
         .targets
         .iter()
         .map(|t| {
@@ -270,17 +261,21 @@ fn plan_view(p: &Plan) -> Value {
                     .map(|s| s.to_string())
                     .collect()
             };
-            json!({
-                "host": host_name(&t.target.name),
-                "netns": t.target.netns,
-                "emulated": t.target.emulated,
-                "create": of(Action::Create),
-                "change": of(Action::Update),
-                "remove": of(Action::Delete),
-            })
+            PlanHost {
+                host: host_name(&t.target.name),
+                netns: t.target.netns.clone(),
+                emulated: t.target.emulated,
+                create: of(Action::Create),
+                change: of(Action::Update),
+                remove: of(Action::Delete),
+            }
         })
         .collect();
-    json!({"topology": p.topology, "steps": p.len(), "hosts": hosts})
+    PlanView {
+        topology: p.topology.clone(),
+        steps: p.len(),
+        hosts,
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -306,7 +301,7 @@ async fn plan(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Value>
         deploy::plan_for(&topo).map_err(|e| e.to_string())
     })
     .await?;
-    Ok(Json(plan_view(&p)))
+    Ok(Json(wire(&plan_view(&p))))
 }
 
 async fn status(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {
@@ -316,9 +311,7 @@ async fn status(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Valu
         deploy::status::status(&topo).map_err(|e| e.to_string())
     })
     .await?;
-    Ok(Json(
-        serde_json::to_value(s).map_err(|e| ApiError::internal("status", e))?,
-    ))
+    Ok(Json(wire(&s)))
 }
 
 async fn start(
@@ -333,7 +326,11 @@ async fn start(
     let lock = s.jobs.lock(&topo.name)?;
     need_root()?;
     let job = s.jobs.add(b.action, &topo.name);
-    let answer = json!({"id": job.id, "topology": job.topology, "action": job.action});
+    let answer = wire(&JobStarted {
+        id: job.id,
+        topology: job.topology.clone(),
+        action: job.action,
+    });
     let jobs = s.jobs.clone();
     tokio::task::spawn_blocking(move || {
         run(&job, &topo);
@@ -345,77 +342,84 @@ async fn start(
 
 /// Run a job to its `done` event; a panic in the executor is reported, not lost.
 fn run(job: &Job, topo: &Topology) {
-    job.push(json!({"type": "start", "action": job.action, "topology": job.topology}));
+    job.push(JobEvent::Start {
+        action: job.action,
+        topology: job.topology.clone(),
+    });
     let started = std::time::Instant::now();
     let progress = |e: &deploy::Event| job.push(log_entry(e));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         outcome(job, topo, &progress)
     }));
-    let mut done = outcome.unwrap_or_else(
-        |_| json!({"ok": false, "error": "the executor crashed (a bug: see the server log)"}),
-    );
-    done["type"] = json!("done");
-    done["seconds"] = json!(started.elapsed().as_secs_f64());
-    job.push(done);
+    let done = outcome.unwrap_or_else(|_| JobDone {
+        error: Some("the executor crashed (a bug: see the server log)".into()),
+        ..JobDone::default()
+    });
+    job.push(JobEvent::Done(JobDone {
+        seconds: started.elapsed().as_secs_f64(),
+        ..done
+    }));
 }
 
 /// The log entry of an executor event: a `step`, or a verify `probe` (the
 /// `Probe` itself, so the browser decodes it with the same type).
-fn log_entry(e: &deploy::Event) -> Value {
+fn log_entry(e: &deploy::Event) -> JobEvent {
     if let Some(p) = &e.probe {
-        let mut v = serde_json::to_value(p).unwrap_or_default();
-        v["type"] = json!("probe");
-        return v;
+        return JobEvent::Probe(p.clone());
     }
-    let mut v = json!({
-        "type": "step",
-        "host": host_name(&e.target),
-        "step": e.step,
-        "ok": e.ok,
-        "error": e.error,
-        "ms": e.ms,
-    });
-    // Only when a step has them (a DHCP client the model predicts no lease for).
-    for (k, said) in [("note", &e.note), ("warning", &e.warning)] {
-        if let Some(text) = said {
-            v[k] = json!(text);
-        }
-    }
-    v
+    JobEvent::Step(StepEvent {
+        host: host_name(&e.target),
+        step: e.step.clone(),
+        ok: e.ok,
+        error: e.error.clone(),
+        ms: e.ms,
+        // Only when a step has them (a DHCP client the model predicts no lease for).
+        note: e.note.clone(),
+        warning: e.warning.clone(),
+    })
 }
 
 /// The `done` event's content: the report, or where it failed.
-fn outcome(job: &Job, topo: &Topology, progress: deploy::Progress) -> Value {
+fn outcome(job: &Job, topo: &Topology, progress: deploy::Progress) -> JobDone {
     let cancel = || job.cancel.load(Ordering::SeqCst);
+    let report = |r: deploy::Report| JobDone {
+        ok: true,
+        report: Some(r),
+        ..JobDone::default()
+    };
     let result = match job.action {
-        JobAction::Apply => deploy::apply(topo, progress, &cancel).map(|r| json!({"report": r})),
+        JobAction::Apply => deploy::apply(topo, progress, &cancel).map(report),
         JobAction::Destroy => {
-            deploy::destroy(&topo.name, Some(topo), progress, &cancel).map(|r| json!({"report": r}))
+            deploy::destroy(&topo.name, Some(topo), progress, &cancel).map(report)
         }
         JobAction::Verify => {
             let real = deploy::verify::measure(topo, progress);
             let predicted = netloom_core::reach::reach(topo);
             let disagreements = deploy::verify::compare(&real, &predicted);
-            Ok(json!({"real": real, "disagreements": disagreements}))
+            Ok(JobDone {
+                ok: true,
+                real: Some(real),
+                disagreements: Some(disagreements),
+                ..JobDone::default()
+            })
         }
     };
     match result {
-        Ok(mut v) => {
-            v["ok"] = json!(true);
-            v
-        }
+        Ok(done) => done,
         Err(deploy::ApplyError {
             source: deploy::StepError::Io(e),
             ..
-        }) if e.kind() == std::io::ErrorKind::Interrupted => {
-            json!({"ok": false, "cancelled": true, "error": e.to_string()})
-        }
-        Err(e) => json!({
-            "ok": false,
-            "host": host_name(&e.target),
-            "step": e.step,
-            "error": e.to_string(),
-        }),
+        }) if e.kind() == std::io::ErrorKind::Interrupted => JobDone {
+            cancelled: true,
+            error: Some(e.to_string()),
+            ..JobDone::default()
+        },
+        Err(e) => JobDone {
+            host: Some(host_name(&e.target)),
+            step: Some(e.step.clone()),
+            error: Some(e.to_string()),
+            ..JobDone::default()
+        },
     }
 }
 
@@ -425,12 +429,12 @@ async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let Path(id) = id?;
     let job = s.jobs.get(&id)?;
-    Ok(Json(json!({
-        "id": job.id,
-        "action": job.action,
-        "topology": job.topology,
-        "done": job.done(),
-        "events": job.since(0),
+    Ok(Json(wire(&JobLog {
+        id: job.id,
+        action: job.action,
+        topology: job.topology.clone(),
+        done: job.done(),
+        events: job.since(0),
     })))
 }
 
@@ -450,7 +454,10 @@ async fn cancel(
     job.cancel.store(true, Ordering::SeqCst);
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"id": job.id, "cancel": "requested"})),
+        Json(wire(&JobCancel {
+            id: job.id,
+            cancel: "requested".into(),
+        })),
     ))
 }
 
@@ -478,15 +485,16 @@ async fn events(
             loop {
                 let new = job.since(at);
                 if !new.is_empty() {
-                    let end = new.last().is_some_and(|e| e["type"] == "done");
+                    let end = new.last().is_some_and(|e| matches!(e, JobEvent::Done(_)));
                     let batch: Vec<Result<SseEvent, Infallible>> = new
                         .iter()
                         .enumerate()
                         .map(|(i, e)| {
+                            let data = wire(e);
                             Ok(SseEvent::default()
                                 .id((at + i).to_string())
-                                .event(e["type"].as_str().unwrap_or("step"))
-                                .data(e.to_string()))
+                                .event(data["type"].as_str().unwrap_or("step"))
+                                .data(data.to_string()))
                         })
                         .collect();
                     let next = at + new.len();
@@ -507,6 +515,14 @@ mod tests {
     use super::super::tests::{call, state};
     use super::*;
     use axum::http::Method;
+    use serde_json::json;
+
+    fn start_event() -> JobEvent {
+        JobEvent::Start {
+            action: JobAction::Verify,
+            topology: "lab".into(),
+        }
+    }
 
     fn lab(name: &str) -> String {
         format!("version: 1\nname: {name}\nhosts:\n  - name: node1\n    bridges: [{{name: br0}}]\n")
@@ -569,6 +585,62 @@ mod tests {
                 .map(|h| h["create"].as_array().unwrap().len())
                 .sum::<usize>()
         });
+    }
+
+    /// The deploy answers and every event of a job's log and stream decode
+    /// into the browser's wire types and encode back to the same JSON.
+    #[tokio::test]
+    async fn deploy_answers_decode_into_the_wire_types() {
+        use super::super::tests::round_trips;
+        use netloom_core::api::Status;
+        if !is_root() {
+            // Observing and deploying need root; CI and the e2e tests run as root.
+            return;
+        }
+        let app = super::super::app(state());
+        let name = format!("t-wire{}", std::process::id() % 10000);
+        let text = json!({"text": lab(&name)});
+        let (_, b) = call(&app, Method::POST, "/api/plan", Some(text.clone())).await;
+        assert!(round_trips::<PlanView>("plan", &b).steps > 0);
+        let (_, b) = call(&app, Method::POST, "/api/status", Some(text)).await;
+        assert!(!round_trips::<Status>("status", &b).deployed);
+        // Destroying what was never deployed: a job with nothing to do.
+        let (status, b) = call(
+            &app,
+            Method::POST,
+            "/api/jobs",
+            Some(json!({"action": "destroy", "text": lab(&name)})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{b}");
+        let id = round_trips::<JobStarted>("job", &b).id;
+        let log = loop {
+            let (_, j) = call(&app, Method::GET, &format!("/api/jobs/{id}"), None).await;
+            let log = round_trips::<JobLog>("job log", &j);
+            if log.done {
+                break log;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert!(matches!(log.events.first(), Some(JobEvent::Start { .. })));
+        let Some(JobEvent::Done(done)) = log.events.last() else {
+            panic!("{log:?}")
+        };
+        assert!(
+            done.ok && done.report.as_ref().is_some_and(|r| r.steps == 0),
+            "{done:?}"
+        );
+        let text = stream(app.clone(), id, None).await;
+        let data: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l.strip_prefix("data: ")?).ok())
+            .collect();
+        assert_eq!(data.len(), log.events.len(), "{text}");
+        for d in &data {
+            round_trips::<JobEvent>("event", d);
+        }
+        let (status, b) = call(&app, Method::DELETE, &format!("/api/jobs/{id}"), None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{b}");
     }
 
     #[tokio::test]
@@ -672,7 +744,7 @@ mod tests {
     async fn event_streams_are_bounded() {
         let st = state();
         let job = st.jobs.add(JobAction::Apply, "lab");
-        job.push(json!({"type": "start"}));
+        job.push(start_event());
         let app = super::super::app(st);
         let uri = format!("/api/jobs/{}/events", job.id);
         // A running job's stream stays open as long as its response is held.
@@ -803,11 +875,17 @@ mod tests {
     async fn events_stream_replays_the_log() {
         let st = state();
         let job = st.jobs.add(JobAction::Verify, "lab");
-        job.push(json!({"type": "start"}));
-        job.push(
-            json!({"type": "step", "host": "node1", "step": "+ x", "ok": false, "error": "boom"}),
-        );
-        job.push(json!({"type": "done", "ok": false}));
+        job.push(start_event());
+        job.push(JobEvent::Step(StepEvent {
+            host: "node1".into(),
+            step: "+ x".into(),
+            ok: false,
+            error: Some("boom".into()),
+            ms: 1.0,
+            note: None,
+            warning: None,
+        }));
+        job.push(JobEvent::Done(JobDone::default()));
         let text = stream(super::super::app(st), job.id, Some("0")).await;
         assert!(
             !text.contains("event: start"),
@@ -826,7 +904,7 @@ mod tests {
     #[test]
     fn a_step_carries_its_note_or_warning_only_when_it_has_one() {
         let step = |note: Option<&str>, warning: Option<&str>| {
-            log_entry(&deploy::Event {
+            wire(&log_entry(&deploy::Event {
                 target: "node1".into(),
                 step: "+ dhcp-client nl-lab.node1.vm2/eth0".into(),
                 ok: true,
@@ -835,7 +913,7 @@ mod tests {
                 note: note.map(str::to_string),
                 warning: warning.map(str::to_string),
                 probe: None,
-            })
+            }))
         };
         let plain = step(None, None);
         assert!(plain.get("note").is_none() && plain.get("warning").is_none());
@@ -874,10 +952,13 @@ mod tests {
             warning: None,
             probe,
         };
-        job.push(json!({"type": "start", "action": "verify", "topology": "lab"}));
+        job.push(start_event());
         job.push(log_entry(&event(Some(probe.clone()))));
         job.push(log_entry(&event(None)));
-        job.push(json!({"type": "done", "ok": true}));
+        job.push(JobEvent::Done(JobDone {
+            ok: true,
+            ..JobDone::default()
+        }));
         let text = stream(super::super::app(st.clone()), job.id, None).await;
         let blocks: Vec<(&str, Value)> = text
             .split("\n\n")

@@ -8,6 +8,7 @@
 //! - `/api/designs…`: designs stored in SQLite with revisions ([`designs`], [`store`]).
 //! - `/api/plan`, `/api/status`, `/api/jobs…`: deploying, with progress over SSE ([`jobs`]).
 //! - `/api/simulate`, `/api/reach`: the simulator ([`simulate`]).
+//! - `/api/openapi.json`: the OpenAPI document of all this ([`openapi`]).
 //! - everything else: the static files of the app.
 //!
 //! Every answer carries [`security_headers`]: a Content-Security-Policy that
@@ -19,6 +20,7 @@ pub mod auth;
 mod designs;
 pub mod error;
 pub mod jobs;
+mod openapi;
 mod simulate;
 pub mod store;
 
@@ -31,6 +33,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
+use netloom_core::api::{Health, Validation};
 use netloom_core::format::Refusal;
 use netloom_core::limits::MAX_FILE_BYTES;
 use netloom_core::Topology;
@@ -61,6 +64,7 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health))
+        .route("/openapi.json", get(openapi::serve))
         .route("/validate", post(validate))
         .merge(designs::routes())
         .merge(jobs::routes())
@@ -194,12 +198,24 @@ pub async fn security_headers(dist: Option<PathBuf>, req: Request, next: Next) -
     r
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"ok": true, "version": env!("CARGO_PKG_VERSION")}))
+/// A wire type as JSON through a `Value`: its keys sorted, as the answers
+/// built by hand had them, so the bytes on the wire stay the same.
+fn wire(v: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
 }
 
-#[derive(serde::Deserialize)]
+async fn health() -> Json<serde_json::Value> {
+    Json(wire(&Health {
+        ok: true,
+        version: env!("CARGO_PKG_VERSION").into(),
+    }))
+}
+
+/// The body of the endpoints that take a topology text alone.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 struct TextBody {
+    /// A topology file (YAML or JSON).
+    #[schemars(example = openapi::EXAMPLE_LAB)]
     text: String,
 }
 
@@ -215,7 +231,7 @@ async fn validate(
         Err(Refusal::Invalid(p)) => p,
         Err(over) => return Err(over.into()),
     };
-    Ok(Json(serde_json::json!({ "problems": problems })))
+    Ok(Json(wire(&Validation { problems })))
 }
 
 /// The topology of a request's text: 413 over a limit, 422 with every problem when invalid.
@@ -566,6 +582,79 @@ pub(crate) mod tests {
         );
         assert_eq!(again.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         let _ = std::fs::remove_dir_all(&dist);
+    }
+
+    /// `body` decodes into the wire type `T` and encodes back to the same
+    /// JSON: no field of the answer is unknown to the browser's type, none renamed.
+    #[track_caller]
+    pub fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(
+        what: &str,
+        body: &serde_json::Value,
+    ) -> T {
+        let typed: T =
+            serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));
+        assert_eq!(&wire(&typed), body, "{what}");
+        typed
+    }
+
+    #[tokio::test]
+    async fn answers_decode_into_the_wire_types() {
+        use netloom_core::api::*;
+        let app = app(state());
+        let seedlab = include_str!("../../../examples/seedlab-gre.yaml");
+        let (_, b) = call(&app, Method::GET, "/api/health", None).await;
+        round_trips::<Health>("health", &b);
+        let (_, b) = call(
+            &app,
+            Method::POST,
+            "/api/validate",
+            Some(serde_json::json!({"text": "version: 1\nname: Bad\n"})),
+        )
+        .await;
+        assert!(!round_trips::<Validation>("validate", &b)
+            .problems
+            .is_empty());
+        let (status, b) = call(
+            &app,
+            Method::POST,
+            "/api/designs",
+            Some(serde_json::json!({"name": "lab", "text": seedlab})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let info = round_trips::<DesignInfo>("create", &b);
+        let uri = format!("/api/designs/{}", info.id);
+        let (_, b) = call(&app, Method::GET, &uri, None).await;
+        assert_eq!(round_trips::<Design>("open", &b).text, seedlab);
+        let (_, b) = call(
+            &app,
+            Method::PUT,
+            &uri,
+            Some(serde_json::json!({"revision": 1, "name": "lab2"})),
+        )
+        .await;
+        assert_eq!(round_trips::<DesignInfo>("save", &b).revision, 2);
+        let (_, b) = call(&app, Method::GET, "/api/designs", None).await;
+        assert_eq!(round_trips::<Vec<DesignInfo>>("list", &b).len(), 1);
+        let (_, b) = call(
+            &app,
+            Method::POST,
+            "/api/simulate",
+            Some(serde_json::json!({"text": seedlab, "from": "vm1", "to": "vm3"})),
+        )
+        .await;
+        round_trips::<netloom_core::trace::Trace>("simulate", &b);
+        let (_, b) = call(
+            &app,
+            Method::POST,
+            "/api/reach",
+            Some(serde_json::json!({"text": seedlab})),
+        )
+        .await;
+        round_trips::<netloom_core::reach::ReachReport>("reach", &b);
+        let (status, b) = call(&app, Method::GET, "/api/nothing", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        round_trips::<netloom_core::ErrorBody>("error", &b);
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::{topology, AppState};
+use super::{topology, AppState, TextBody};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -28,11 +28,18 @@ pub fn routes() -> Router<AppState> {
         .route("/reach", post(reach))
 }
 
-#[derive(Deserialize)]
-struct SimulateBody {
+#[derive(Deserialize, schemars::JsonSchema)]
+pub(super) struct SimulateBody {
+    /// A topology file (YAML or JSON).
+    #[schemars(example = super::openapi::EXAMPLE_LAB)]
     text: String,
+    /// The sending node.
+    #[schemars(example = &"vm1")]
     from: String,
+    /// An address or a node; may be left out for `dhcp`.
+    #[schemars(example = &"vm2")]
     to: Option<String>,
+    /// `icmp` (the default), `arp`, `tcp:PORT`, `udp:PORT` or `dhcp`.
     #[serde(default = "icmp")]
     proto: String,
     size: Option<u16>,
@@ -40,11 +47,6 @@ struct SimulateBody {
 
 fn icmp() -> String {
     "icmp".into()
-}
-
-#[derive(Deserialize)]
-struct TextBody {
-    text: String,
 }
 
 /// The probe of a request, each mistake reported on its own field.

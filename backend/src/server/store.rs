@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
 
 /// Most designs stored.
 pub const MAX_DESIGNS: usize = 1_000;
@@ -22,23 +21,7 @@ pub const MAX_DESIGNS: usize = 1_000;
 /// a design's text is at most `netloom_core::limits::MAX_FILE_BYTES`.
 pub const MAX_STORE_BYTES: usize = 256 * 1024 * 1024;
 
-/// A design without its text, as listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DesignInfo {
-    pub id: i64,
-    pub name: String,
-    pub revision: i64,
-    /// Seconds since the Unix epoch.
-    pub updated: i64,
-}
-
-/// A design with its topology text.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Design {
-    #[serde(flatten)]
-    pub info: DesignInfo,
-    pub text: String,
-}
+pub use netloom_core::api::{Design, DesignInfo};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
