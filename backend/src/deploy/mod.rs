@@ -330,35 +330,7 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
     let topology = plan.topology.as_str();
     let fail_at = fail_at();
     let fail_at = fail_at.as_deref();
-    let order = plan::execution_order(plan);
-    // Four passes: hosts' deletions, sandbox deletions, sandbox creations, hosts' creations.
-    let mut passes: Vec<BTreeMap<usize, Vec<&Step>>> = vec![BTreeMap::new(); 4];
-    for (ti, si) in order {
-        let tp = &plan.targets[ti];
-        let s = &tp.steps[si];
-        let sandbox = tp.target.name == SANDBOX;
-        let pass = match (s.action == Action::Delete, sandbox) {
-            (true, false) => 0,
-            (true, true) => 1,
-            (false, true) => 2,
-            (false, false) => 3,
-        };
-        passes[pass].entry(ti).or_default().push(s);
-    }
-    // DHCP clients ask after everything else, per target.
-    let mut clients: BTreeMap<usize, Vec<&Step>> = BTreeMap::new();
-    for pass in passes.iter_mut() {
-        for (&ti, steps) in pass.iter_mut() {
-            steps.retain(|s| {
-                let client =
-                    s.action != Action::Delete && matches!(s.resource, Resource::DhcpClient { .. });
-                if client {
-                    clients.entry(ti).or_default().push(s);
-                }
-                !client
-            });
-        }
-    }
+    let (passes, clients) = passes(plan);
     let mut count = 0;
     for pass in &passes {
         count += run_targets(plan, pass, progress, fail_at)?;
@@ -373,6 +345,44 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
         steps: count,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// A target's steps in one pass, by target index.
+type Pass<'p> = BTreeMap<usize, Vec<&'p Step>>;
+
+/// The passes `execute` runs one after the other (targets of a pass in
+/// parallel), then the DHCP clients.
+fn passes(plan: &Plan) -> (Vec<Pass<'_>>, Pass<'_>) {
+    let order = plan::execution_order(plan);
+    // Four passes: hosts' deletions, sandbox deletions, sandbox creations, hosts' creations.
+    let mut passes: Vec<Pass> = vec![BTreeMap::new(); 4];
+    for (ti, si) in order {
+        let tp = &plan.targets[ti];
+        let s = &tp.steps[si];
+        let sandbox = tp.target.name == SANDBOX;
+        let pass = match (s.action == Action::Delete, sandbox) {
+            (true, false) => 0,
+            (true, true) => 1,
+            (false, true) => 2,
+            (false, false) => 3,
+        };
+        passes[pass].entry(ti).or_default().push(s);
+    }
+    // DHCP clients ask after everything else, per target.
+    let mut clients: Pass = BTreeMap::new();
+    for pass in passes.iter_mut() {
+        for (&ti, steps) in pass.iter_mut() {
+            steps.retain(|s| {
+                let client =
+                    s.action != Action::Delete && matches!(s.resource, Resource::DhcpClient { .. });
+                if client {
+                    clients.entry(ti).or_default().push(s);
+                }
+                !client
+            });
+        }
+    }
+    (passes, clients)
 }
 
 /// Each target's steps, targets in parallel; how many steps ran.
@@ -1120,9 +1130,8 @@ fn ovs_transaction(
         injected_failure(s, fail_at)?;
     }
     let mut db = Ovsdb::connect(&target.ovsdb)?;
-    let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
     // Rows by name, with whether they carry the topology's owner mark.
-    let uuid_of = |rows: &[Value]| -> BTreeMap<String, (Value, bool)> {
+    let uuid_of = |rows: &[Value]| -> Rows {
         rows.iter()
             .map(|r| {
                 let ours = r["external_ids"][1]
@@ -1137,6 +1146,34 @@ fn ovs_transaction(
     };
     let bridges = uuid_of(&db.select("Bridge", &["name", "external_ids"])?);
     let ports = uuid_of(&db.select("Port", &["name", "external_ids"])?);
+    let mut ops = ovs_ops(topology, steps, &bridges, &ports)?;
+    if ops.is_empty() {
+        return Ok(None);
+    }
+    ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [], "mutations": [["next_cfg", "+=", 1]]}));
+    ops.push(
+        json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["next_cfg"]}),
+    );
+    let res = db.transact(ops)?;
+    let want = res
+        .last()
+        .and_then(|r| r["rows"][0]["next_cfg"].as_i64())
+        .unwrap_or(0);
+    Ok(Some(want))
+}
+
+/// OVS rows by name: their `_uuid` and whether they carry the topology's owner mark.
+type Rows = BTreeMap<String, (Value, bool)>;
+
+/// The OVSDB operations that carry out `steps` on a database holding
+/// `bridges` and `ports` (pure: the transaction around them is the caller's);
+/// refuses a step on a row of someone else's.
+fn ovs_ops(
+    topology: &str,
+    steps: &[&Step],
+    bridges: &Rows,
+    ports: &Rows,
+) -> Result<Vec<Value>, StepError> {
     // Defence in depth: a row of the host's own (another topology's, or not netloom's)
     // is never removed or changed, whatever the plan says. A port on a bridge
     // of ours that goes away goes with it, marked or not (someone may have
@@ -1150,13 +1187,13 @@ fn ovs_transaction(
     };
     for s in steps {
         let (table, name) = match &s.resource {
-            Resource::OvsBridge { name, .. } => (&bridges, name),
+            Resource::OvsBridge { name, .. } => (bridges, name),
             Resource::OvsPort { bridge, .. }
                 if s.action == Action::Delete && bridge_goes(bridge) =>
             {
                 continue
             }
-            Resource::OvsPort { name, .. } => (&ports, name),
+            Resource::OvsPort { name, .. } => (ports, name),
             _ => continue,
         };
         if table.get(name).is_some_and(|(_, ours)| !ours) {
@@ -1179,6 +1216,7 @@ fn ovs_transaction(
             }
         }
     }
+    let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
     let mut ops: Vec<Value> = Vec::new();
     let mut new_bridges: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut deleted_bridges: Vec<String> = Vec::new();
@@ -1295,17 +1333,171 @@ fn ovs_transaction(
                 "mutations": [["bridges", "insert", ["set", [["named-uuid", bu]]]]]}));
         }
     }
-    if ops.is_empty() {
-        return Ok(None);
+    Ok(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every example lab: (file stem, topology), sorted.
+    fn examples() -> Vec<(String, Topology)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(p).unwrap();
+                let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+                (stem, netloom_core::load(&text).unwrap().topology)
+            })
+            .collect()
     }
-    ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [], "mutations": [["next_cfg", "+=", 1]]}));
-    ops.push(
-        json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["next_cfg"]}),
-    );
-    let res = db.transact(ops)?;
-    let want = res
-        .last()
-        .and_then(|r| r["rows"][0]["next_cfg"].as_i64())
-        .unwrap_or(0);
-    Ok(Some(want))
+
+    fn show_passes(out: &mut String, p: &Plan) {
+        let (passes, clients) = passes(p);
+        for (i, pass) in passes.iter().chain([&clients]).enumerate() {
+            out.push_str(&format!("pass {i}\n"));
+            for (ti, steps) in pass {
+                out.push_str(&format!("  target {:?}\n", p.targets[*ti].target.name));
+                for s in steps {
+                    out.push_str(&format!("    {s}\n"));
+                }
+            }
+        }
+    }
+
+    /// The passes of each example's apply (from nothing) and destroy plans.
+    #[test]
+    fn the_passes_of_every_example_are_as_before() {
+        for (name, t) in examples() {
+            let f = Facts::default();
+            let targets = plan::targets(&t, &f);
+            let want = plan::desired(&t, &f);
+            let mut out = String::from("# apply\n");
+            show_passes(
+                &mut out,
+                &plan::plan(&t.name, &targets, &want, &State::default()),
+            );
+            out.push_str("# destroy\n");
+            show_passes(
+                &mut out,
+                &plan::plan(&t.name, &targets, &State::default(), &want),
+            );
+            insta::assert_snapshot!(format!("passes-{name}"), out);
+        }
+    }
+
+    /// Each desired OVS row of `want` as found in the database, marked as the
+    /// topology's (`ours`) or not.
+    fn rows_of(want: &State, ours: bool) -> (Rows, Rows) {
+        let (mut bridges, mut ports) = (Rows::new(), Rows::new());
+        for (_, r) in want.iter() {
+            match r {
+                Resource::OvsBridge { name, .. } => {
+                    bridges.insert(name.clone(), (json!(["uuid", format!("b-{name}")]), ours));
+                }
+                Resource::OvsPort { name, .. } => {
+                    ports.insert(name.clone(), (json!(["uuid", format!("p-{name}")]), ours));
+                }
+                _ => {}
+            }
+        }
+        (bridges, ports)
+    }
+
+    fn show_ops(out: &mut String, title: &str, t: &str, p: &Plan, (bridges, ports): &(Rows, Rows)) {
+        out.push_str(&format!("# {title}\n"));
+        for tp in &p.targets {
+            let rows: Vec<&Step> = tp
+                .steps
+                .iter()
+                .filter(|s| s.resource.is_ovs_row())
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("target {:?}\n", tp.target.name));
+            match ovs_ops(t, &rows, bridges, ports) {
+                Ok(ops) => {
+                    for op in ops {
+                        out.push_str(&format!("  {op}\n"));
+                    }
+                }
+                Err(e) => out.push_str(&format!("  error: {e}\n")),
+            }
+        }
+    }
+
+    /// The OVSDB operations of each example's apply on an empty database,
+    /// apply over its own rows with drifted tags, destroy, and a destroy and
+    /// an apply refused on rows that are not the topology's.
+    #[test]
+    fn the_ovsdb_operations_of_every_example_are_as_before() {
+        for (name, t) in examples() {
+            let f = Facts::default();
+            let targets = plan::targets(&t, &f);
+            let want = plan::desired(&t, &f);
+            let mut drifted = want.clone();
+            for rs in drifted.targets.values_mut() {
+                for r in rs.values_mut() {
+                    if let Resource::OvsPort { tag, .. } = r {
+                        *tag = Some(tag.map_or(99, |t| t + 1));
+                    }
+                }
+            }
+            let none = (Rows::new(), Rows::new());
+            let mut out = String::new();
+            let apply = plan::plan(&t.name, &targets, &want, &State::default());
+            show_ops(&mut out, "apply", &t.name, &apply, &none);
+            let update = plan::plan(&t.name, &targets, &want, &drifted);
+            show_ops(&mut out, "update", &t.name, &update, &rows_of(&want, true));
+            let destroy = plan::plan(&t.name, &targets, &State::default(), &want);
+            show_ops(
+                &mut out,
+                "destroy",
+                &t.name,
+                &destroy,
+                &rows_of(&want, true),
+            );
+            show_ops(
+                &mut out,
+                "destroy of foreign rows",
+                &t.name,
+                &destroy,
+                &rows_of(&want, false),
+            );
+            let (foreign_bridges, _) = rows_of(&want, false);
+            let ports_on_foreign = (foreign_bridges, Rows::new());
+            let only_ports = Plan {
+                topology: apply.topology.clone(),
+                targets: apply
+                    .targets
+                    .iter()
+                    .map(|tp| TargetPlan {
+                        target: tp.target.clone(),
+                        steps: tp
+                            .steps
+                            .iter()
+                            .filter(|s| matches!(s.resource, Resource::OvsPort { .. }))
+                            .cloned()
+                            .collect(),
+                    })
+                    .collect(),
+            };
+            show_ops(
+                &mut out,
+                "ports on foreign bridges",
+                &t.name,
+                &only_ports,
+                &ports_on_foreign,
+            );
+            insta::assert_snapshot!(format!("ovsdb-{name}"), out);
+        }
+    }
 }
