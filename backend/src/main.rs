@@ -11,6 +11,8 @@
 mod agent;
 mod cli;
 mod deploy;
+mod host;
+mod report;
 mod secret;
 mod server;
 mod tls;

@@ -9,7 +9,8 @@ use serde::Serialize;
 use netloom_core::plan::{self, Resource};
 use netloom_core::topology::{GuestKind, IfaceAddr, Topology};
 
-use super::{facts, observe, procs};
+use super::facts;
+use crate::host::{observe, procs};
 
 #[derive(Debug, Serialize)]
 pub struct Status {

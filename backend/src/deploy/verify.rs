@@ -17,7 +17,8 @@ use serde::Serialize;
 use netloom_core::reach::{Probe, ReachReport, ReachResult, Source};
 use netloom_core::topology::{IfaceAddr, NodeRef, Topology};
 
-use super::{probe, Event, Progress};
+use super::{Event, Progress};
+use crate::host::probe;
 
 /// Per guest with an `ip: dhcp` interface, the `(device, address)` pairs
 /// found in its namespace (whoever ran the client: apply or a script), read
@@ -31,7 +32,8 @@ pub fn dhcp_found(topo: &Topology) -> Vec<Vec<(String, Ipv4Net)>> {
         }
         match &topo.hosts[g.host].agent {
             None => {
-                found[gi] = super::nl::with_netlink(&g.netns, |n| n.addrs()).unwrap_or_default()
+                found[gi] =
+                    crate::host::nl::with_netlink(&g.netns, |n| n.addrs()).unwrap_or_default()
             }
             Some(a) => remote.entry(a.as_str()).or_default().push(gi),
         }

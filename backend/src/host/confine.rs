@@ -610,7 +610,7 @@ mod tests {
     fn host(marked: Vec<String>, unmarked: Vec<String>) -> impl Fn(&str) -> Option<Option<String>> {
         move |d: &str| {
             if marked.iter().any(|m| m == d) {
-                Some(Some(crate::deploy::link_mark("t")))
+                Some(Some(crate::host::link_mark("t")))
             } else if unmarked.iter().any(|m| m == d) {
                 Some(None)
             } else {
@@ -636,7 +636,7 @@ mod tests {
             for ti in &targets[1..] {
                 target(&name, ti.clone(), "/x/db.sock").unwrap();
             }
-            let mark = crate::deploy::link_mark(&topo.name);
+            let mark = crate::host::link_mark(&topo.name);
             let marked = move |_: &str| Some(Some(mark.clone()));
             for p in [
                 plan::plan(&topo.name, &targets, &want, &empty),
