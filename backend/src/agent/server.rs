@@ -19,9 +19,8 @@ use netloom_core::plan::{Step, TargetPlan, SYSTEM_OVSDB};
 
 use super::grants::Grants;
 use super::proto::{bad_request, Answer, Envelope, HostFacts, Request};
-use crate::deploy;
 use crate::host::confine::{self, TopologyName};
-use crate::host::{exec, nl, observe};
+use crate::host::{exec, nl, observe, ping};
 use crate::report::Event;
 
 /// Connections served at once; more are closed at once.
@@ -278,7 +277,7 @@ fn handle(mut conn: Box<dyn ReadWrite>, token_file: &Path, ovsdb: &str) {
                 .iter()
                 .try_for_each(|(ns, _)| confine::netns(&t, ns).map(drop))
             {
-                Ok(()) => send(&Answer::Pinged(deploy::verify::ping_all(&pings))),
+                Ok(()) => send(&Answer::Pinged(ping::ping_all(&pings))),
                 Err(e) => refuse("ping", e.to_string()),
             }
         }

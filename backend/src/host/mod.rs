@@ -2,7 +2,7 @@
 //! ([`exec`]), what exists ([`observe`]), and the parts they are made of:
 //! namespaces ([`netns`]), rtnetlink ([`nl`]), OVSDB ([`ovsdb`]), processes
 //! ([`procs`]), the confinement of every step to its topology ([`confine`]),
-//! the topology lock ([`lock`]), echo probes ([`probe`]).
+//! the topology lock ([`lock`]), echo probes ([`probe`], [`ping`]).
 //!
 //! Layer: above `netloom_core`, [`crate::report`] and [`crate::secret`];
 //! below the agent and the controller. It knows steps, not agents or other
@@ -15,6 +15,7 @@ pub mod netns;
 pub mod nl;
 pub mod observe;
 pub mod ovsdb;
+pub mod ping;
 pub mod probe;
 pub mod procs;
 
