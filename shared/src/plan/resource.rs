@@ -172,7 +172,7 @@ pub enum Resource {
         order: usize,
         /// The model predicts no lease (no server in its layer-2 domain, or
         /// its server's range used up): the client runs in the background
-        /// ([`background_dhcp_client`]) and nobody waits for a lease. Absent
+        /// ([`background_dhcp_client`](super::background_dhcp_client)) and nobody waits for a lease. Absent
         /// from the JSON when false, so other plans read as before.
         #[serde(default, skip_serializing_if = "is_false")]
         no_lease: bool,
