@@ -264,7 +264,6 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
     if !clients.is_empty() {
         warm_tunnels(plan);
     }
-    // All at once: each server holds a reservation for every client it serves.
     count += run_targets(plan, &clients, progress, fail_at)?;
     Ok(Report {
         topology: topology.to_string(),
@@ -277,38 +276,20 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
 type Pass<'p> = BTreeMap<usize, Vec<&'p Step>>;
 
 /// The passes `execute` runs one after the other (targets of a pass in
-/// parallel), then the DHCP clients.
+/// parallel), then the DHCP clients: [`plan::passes`], with the steps.
 fn passes(plan: &Plan) -> (Vec<Pass<'_>>, Pass<'_>) {
-    let order = plan::execution_order(plan);
-    // Four passes: hosts' deletions, sandbox deletions, sandbox creations, hosts' creations.
-    let mut passes: Vec<Pass> = vec![BTreeMap::new(); 4];
-    for (ti, si) in order {
-        let tp = &plan.targets[ti];
-        let s = &tp.steps[si];
-        let sandbox = tp.target.name == SANDBOX;
-        let pass = match (s.action == Action::Delete, sandbox) {
-            (true, false) => 0,
-            (true, true) => 1,
-            (false, true) => 2,
-            (false, false) => 3,
-        };
-        passes[pass].entry(ti).or_default().push(s);
-    }
-    // DHCP clients ask after everything else, per target.
-    let mut clients: Pass = BTreeMap::new();
-    for pass in passes.iter_mut() {
-        for (&ti, steps) in pass.iter_mut() {
-            steps.retain(|s| {
-                let client =
-                    s.action != Action::Delete && matches!(s.resource, Resource::DhcpClient { .. });
-                if client {
-                    clients.entry(ti).or_default().push(s);
-                }
-                !client
-            });
-        }
-    }
-    (passes, clients)
+    let steps = |pass: &plan::Pass| -> Pass {
+        pass.iter()
+            .map(|(&ti, sis)| {
+                (
+                    ti,
+                    sis.iter().map(|&si| &plan.targets[ti].steps[si]).collect(),
+                )
+            })
+            .collect()
+    };
+    let p = plan::passes(plan);
+    (p.passes.iter().map(steps).collect(), steps(&p.clients))
 }
 
 /// Each target's steps, targets in parallel; how many steps ran.

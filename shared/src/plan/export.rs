@@ -453,42 +453,54 @@ pub fn shell_script(plan: &Plan) -> String {
         "#!/bin/sh\n# netloom plan of topology {} as plain commands\nset -e\n",
         plan.topology
     );
-    let mut dhcp: Vec<(usize, String)> = Vec::new();
-    let order = execution_order(plan);
-    for (ti, si) in order {
-        let tp = &plan.targets[ti];
-        let step = &tp.steps[si];
-        let cmds = commands(step, &tp.target, &plan.topology);
-        let mut text = String::new();
-        let mut i = 0;
-        while i < cmds.len() {
-            let line: Vec<String> = cmds[i].iter().map(|a| sh_quote(a)).collect();
-            if cmds
-                .get(i + 1)
-                .is_some_and(|n| n.first().map(String::as_str) == Some("<<"))
-            {
-                text.push_str(&format!(
-                    "{} <<'NETLOOM_EOF'\n{}\nNETLOOM_EOF\n",
-                    line.join(" "),
-                    cmds[i + 1][1]
-                ));
-                i += 2;
-            } else {
-                text.push_str(&line.join(" "));
-                text.push('\n');
-                i += 1;
-            }
-        }
-        if let (Action::Create, Resource::DhcpClient { order, .. }) = (step.action, &step.resource)
-        {
-            dhcp.push((*order, text));
-        } else {
-            out.push_str(&text);
-        }
+    let Passes { passes, clients } = passes(plan);
+    let steps = |pass: &Pass| -> Vec<(usize, usize)> {
+        pass.iter()
+            .flat_map(|(&ti, sis)| sis.iter().map(move |&si| (ti, si)))
+            .collect()
+    };
+    for (ti, si) in passes.iter().flat_map(steps) {
+        out.push_str(&step_script(plan, ti, si));
     }
+    // Clients in the order the model predicts their leases in.
+    let mut dhcp: Vec<(usize, String)> = steps(&clients)
+        .into_iter()
+        .filter_map(|(ti, si)| match &plan.targets[ti].steps[si].resource {
+            Resource::DhcpClient { order, .. } => Some((*order, step_script(plan, ti, si))),
+            _ => None,
+        })
+        .collect();
     dhcp.sort();
     for (_, t) in dhcp {
         out.push_str(&t);
     }
     out
+}
+
+/// One step of a plan as shell text.
+fn step_script(plan: &Plan, ti: usize, si: usize) -> String {
+    let tp = &plan.targets[ti];
+    let step = &tp.steps[si];
+    let cmds = commands(step, &tp.target, &plan.topology);
+    let mut text = String::new();
+    let mut i = 0;
+    while i < cmds.len() {
+        let line: Vec<String> = cmds[i].iter().map(|a| sh_quote(a)).collect();
+        if cmds
+            .get(i + 1)
+            .is_some_and(|n| n.first().map(String::as_str) == Some("<<"))
+        {
+            text.push_str(&format!(
+                "{} <<'NETLOOM_EOF'\n{}\nNETLOOM_EOF\n",
+                line.join(" "),
+                cmds[i + 1][1]
+            ));
+            i += 2;
+        } else {
+            text.push_str(&line.join(" "));
+            text.push('\n');
+            i += 1;
+        }
+    }
+    text
 }
