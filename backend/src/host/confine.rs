@@ -15,7 +15,7 @@
 //!   (`/run/netloom/T`, `/run/netloom/T/HOST`, a DHCP server's files there);
 //! - dnsmasq: only the options plans give it; nftables: only table `ip netloom`.
 //!
-//! The executor's entry ([`super::run_target`]) takes only [`Confined`]
+//! The executor's entry ([`super::exec::run_target`]) takes only [`Confined`]
 //! steps, and the only way to make one is [`step`]: the checks cannot be
 //! skipped by a new caller. OVS rows are checked again against the database
 //! when the transaction is built (creates only on `T`'s bridges, updates and
