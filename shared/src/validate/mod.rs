@@ -5,15 +5,23 @@
 //! Checks run in passes: names and local values first, then references, then
 //! addresses across the whole file, then the shape of the layer-2 graph.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
 use crate::names;
+
+mod addresses;
+mod loops;
+mod parse;
+mod tunnels;
+
 use crate::problem::Problem;
 use crate::spec::*;
 use crate::topology::*;
+use addresses::Uses;
+use parse::{parse_addr, parse_cidr, parse_prefix, show};
 
 /// A valid topology and the warnings about it.
 #[derive(Debug, Clone)]
@@ -61,55 +69,6 @@ struct RawIface<'a> {
     ip: Option<&'a str>,
     mac: Option<&'a str>,
     path: String,
-}
-
-fn show(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() > MAX {
-        let cut: String = s.chars().take(MAX).collect();
-        format!("{cut:?}...")
-    } else {
-        format!("{s:?}")
-    }
-}
-
-/// Parse `a.b.c.d/n` as an interface address (host bits allowed).
-fn parse_cidr(s: &str) -> Result<Ipv4Net, String> {
-    if !s.contains('/') {
-        return Err(format!(
-            "{} has no prefix length: write an address with its subnet, like 10.0.0.1/24",
-            show(s)
-        ));
-    }
-    s.parse::<Ipv4Net>().map_err(|_| match s.split_once('/') {
-        Some((a, _)) if a.parse::<Ipv4Addr>().is_ok() => {
-            format!(
-                "{}: the prefix length must be a number in 0..32, like 10.0.0.1/24",
-                show(s)
-            )
-        }
-        _ => format!(
-            "{} is not an IPv4 address with prefix, like 10.0.0.1/24",
-            show(s)
-        ),
-    })
-}
-
-fn parse_addr(s: &str) -> Result<Ipv4Addr, String> {
-    s.parse::<Ipv4Addr>()
-        .map_err(|_| format!("{} is not an IPv4 address, like 10.0.0.254", show(s)))
-}
-
-fn parse_prefix(s: &str) -> Result<Ipv4Net, String> {
-    let net = parse_cidr(s)?;
-    if net.network() != net.addr() {
-        return Err(format!(
-            "{} has host bits set: the network is {}",
-            show(s),
-            net.trunc()
-        ));
-    }
-    Ok(net)
 }
 
 impl<'a> Validator<'a> {
@@ -819,209 +778,16 @@ impl<'a> Validator<'a> {
             });
         }
 
-        // Addresses used twice.
-        self.check_duplicate_addrs(&addr_uses, "address");
-        self.check_duplicate_addrs(&underlay_ips, "underlay address");
-        let mut seen_macs: HashMap<Mac, &str> = HashMap::new();
-        for (m, path) in &user_macs {
-            if let Some(first) = seen_macs.get(m) {
-                self.problems.push(Problem::error(
-                    path.clone(),
-                    format!("MAC {m} is already used by {first}"),
-                ));
-            } else {
-                seen_macs.insert(*m, path);
-            }
-        }
-        // Static addresses inside a DHCP range.
-        for a in &static_addrs {
-            for (lo, hi, rp) in &dhcp_ranges {
-                // The server's own address is reported by the range check itself.
-                let server = rp.trim_end_matches(".range");
-                let own = a
-                    .path
-                    .strip_prefix(server)
-                    .is_some_and(|rest| rest.starts_with('.'));
-                if (*lo..=*hi).contains(&a.addr) && !own {
-                    self.err(a.path.clone(), format!("{} lies inside the dhcp range {lo}..{hi} of {server}: a lease could take it; use an address outside the range", a.addr));
-                }
-            }
-        }
-        // Overlapping ranges would hand out one address twice.
-        for (i, (lo1, hi1, p1)) in dhcp_ranges.iter().enumerate() {
-            for (lo2, hi2, p2) in &dhcp_ranges[..i] {
-                if lo1 <= hi2 && lo2 <= hi1 {
-                    self.err(p1.clone(), format!("{lo1}..{hi1} overlaps the range {lo2}..{hi2} of {}: a lease could be handed out twice", p2.trim_end_matches(".range")));
-                }
-            }
-        }
-
-        // Tunnels.
-        let mut tunnels = Vec::new();
-        let mut tunnel_keys: HashMap<(usize, usize, &'static str, u64), String> = HashMap::new();
-        for (t, tu) in spec.tunnels.iter().enumerate() {
-            let tp = format!("tunnels[{t}]");
-            let kind = match tu.kind.as_str() {
-                "gre" => {
-                    if tu.vni.is_some() {
-                        self.err(
-                            format!("{tp}.vni"),
-                            "vni is for vxlan tunnels; a gre tunnel takes key",
-                        );
-                    }
-                    match tu.key {
-                        None => Some(TunnelKind::Gre { key: None }),
-                        Some(k) if (0..=u32::MAX as i64).contains(&k) => Some(TunnelKind::Gre {
-                            key: Some(k as u32),
-                        }),
-                        Some(k) => {
-                            self.err(
-                                format!("{tp}.key"),
-                                format!("GRE key {k} is outside 0..4294967295"),
-                            );
-                            None
-                        }
-                    }
-                }
-                "vxlan" => {
-                    if tu.key.is_some() {
-                        self.err(
-                            format!("{tp}.key"),
-                            "key is for gre tunnels; a vxlan tunnel takes vni",
-                        );
-                    }
-                    match tu.vni {
-                        None => {
-                            self.err(&tp, "a vxlan tunnel needs a vni (0..16777215)");
-                            None
-                        }
-                        Some(v) if (0..=16_777_215).contains(&v) => {
-                            Some(TunnelKind::Vxlan { vni: v as u32 })
-                        }
-                        Some(v) => {
-                            self.err(
-                                format!("{tp}.vni"),
-                                format!("VNI {v} is outside 0..16777215"),
-                            );
-                            None
-                        }
-                    }
-                }
-                other => {
-                    self.err(
-                        format!("{tp}.type"),
-                        format!("{} is not a tunnel type: use gre or vxlan", show(other)),
-                    );
-                    None
-                }
-            };
-            if tu.between.len() != 2 {
-                self.err(
-                    format!("{tp}.between"),
-                    format!("a tunnel joins exactly two ends, not {}", tu.between.len()),
-                );
-                continue;
-            }
-            let mut ends = [usize::MAX; 2];
-            for (e, end) in tu.between.iter().enumerate() {
-                let ep = format!("{tp}.between[{e}]");
-                let Some((hname, bname)) = end.split_once('/') else {
-                    self.err(
-                        ep,
-                        format!(
-                            "{} is not a tunnel end: write host/bridge, like node1/br-in",
-                            show(end)
-                        ),
-                    );
-                    continue;
-                };
-                let Some(h) = spec.hosts.iter().position(|x| x.name == hname) else {
-                    let known: Vec<&str> = spec.hosts.iter().map(|x| x.name.as_str()).collect();
-                    self.err(
-                        ep,
-                        format!("no host {} (hosts: {})", show(hname), known.join(", ")),
-                    );
-                    continue;
-                };
-                match bridge_index.get(&(h, bname)) {
-                    Some(&b) => ends[e] = b,
-                    None => {
-                        let known: Vec<&str> = spec.hosts[h]
-                            .bridges
-                            .iter()
-                            .map(|b| b.name.as_str())
-                            .collect();
-                        self.err(
-                            ep,
-                            format!(
-                                "host {} has no bridge {} (its bridges: {})",
-                                show(hname),
-                                show(bname),
-                                known.join(", ")
-                            ),
-                        );
-                    }
-                }
-            }
-            if ends.contains(&usize::MAX) {
-                continue;
-            }
-            let (h0, h1) = (bridges[ends[0]].host, bridges[ends[1]].host);
-            if h0 == h1 {
-                self.err(
-                    format!("{tp}.between"),
-                    format!(
-                        "both ends are on host {}: a tunnel joins bridges of two different hosts",
-                        show(&spec.hosts[h0].name)
-                    ),
-                );
-                continue;
-            }
-            let Some(kind) = kind else { continue };
-            let (ty, id) = match kind {
-                TunnelKind::Gre { key } => ("gre", u64::from(key.unwrap_or(0))),
-                TunnelKind::Vxlan { vni } => ("vxlan", u64::from(vni)),
-            };
-            let pair = (h0.min(h1), h0.max(h1), ty, id);
-            if let Some(first) = tunnel_keys.get(&pair) {
-                let what = if ty == "gre" { "key" } else { "vni" };
-                self.err(&tp, format!("{first} already joins these two hosts with {ty} {what} {id}: OVS refuses a second tunnel with the same remote, type and {what}; use another {what}"));
-            } else {
-                tunnel_keys.insert(pair, tp.clone());
-            }
-            tunnels.push(Tunnel {
-                kind,
-                ends,
-                ports: [String::new(), String::new()],
-                path: tp,
-            });
-        }
-
-        // Layer-2 loops: bridges and externals joined by tunnels and uplinks form a forest.
-        // Uplinks index the file's externals, which may be more than the resolved ones.
-        let mut uf = UnionFind::new(bridges.len() + spec.externals.len());
-        // A bridge has at most one uplink, so uplinks alone close no loop:
-        // the tunnel that completes one is reported.
-        for (b, br) in bridges.iter().enumerate() {
-            if let Some(e) = br.uplink {
-                uf.union(b, bridges.len() + e);
-            }
-        }
-        for t in &tunnels {
-            if !uf.union(t.ends[0], t.ends[1]) {
-                self.err(t.path.clone(), "this tunnel closes a loop of bridges (through tunnels and uplinks); OVS runs no spanning tree here, so broadcasts would circulate forever");
-            }
-        }
-
-        // Layout positions must be finite numbers.
-        for (key, pos) in &spec.layout {
-            if !pos.x.is_finite() || !pos.y.is_finite() {
-                self.err(
-                    format!("layout.{key}"),
-                    "x and y must be finite numbers, not infinity or NaN",
-                );
-            }
-        }
+        self.check_addresses(&Uses {
+            addrs: &addr_uses,
+            underlay_ips: &underlay_ips,
+            user_macs: &user_macs,
+            static_addrs: &static_addrs,
+            dhcp_ranges: &dhcp_ranges,
+        });
+        let tunnels = self.tunnels(&bridges, &bridge_index);
+        self.check_loops(&bridges, &tunnels);
+        self.check_layout();
 
         let underlay = underlay?;
         if self.problems.iter().any(Problem::is_error) {
@@ -1043,20 +809,6 @@ impl<'a> Validator<'a> {
         Some(topo)
     }
 
-    fn check_duplicate_addrs(&mut self, uses: &[AddrUse], what: &str) {
-        let mut seen: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
-        for u in uses {
-            if let Some(first) = seen.get(&u.addr) {
-                self.problems.push(Problem::error(
-                    u.path.clone(),
-                    format!("{what} {} is already used by {first}", u.addr),
-                ));
-            } else {
-                seen.insert(u.addr, &u.path);
-            }
-        }
-    }
-
     /// A guest with two interfaces on one layer-2 segment answers ARP from either: a race.
     fn warn_arp_flux(&mut self, topo: &Topology) {
         let segment = crate::graph::segments(topo);
@@ -1074,35 +826,5 @@ impl<'a> Validator<'a> {
                 }
             }
         }
-    }
-}
-
-struct UnionFind {
-    parent: Vec<usize>,
-}
-
-impl UnionFind {
-    fn new(n: usize) -> Self {
-        UnionFind {
-            parent: (0..n).collect(),
-        }
-    }
-
-    fn find(&mut self, mut x: usize) -> usize {
-        while self.parent[x] != x {
-            self.parent[x] = self.parent[self.parent[x]];
-            x = self.parent[x];
-        }
-        x
-    }
-
-    /// Join two sets; false when they were already one (the edge closes a cycle).
-    fn union(&mut self, a: usize, b: usize) -> bool {
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra == rb {
-            return false;
-        }
-        self.parent[ra] = rb;
-        true
     }
 }
