@@ -13,7 +13,9 @@ use ipnet::Ipv4Net;
 use crate::names;
 
 mod addresses;
+mod dhcp;
 mod loops;
+mod nat;
 mod parse;
 mod tunnels;
 
@@ -601,81 +603,8 @@ impl<'a> Validator<'a> {
                 let gp = format!("{hp}.dhcp[{d}]");
                 let g = host_guests[host.vms.len() + d];
                 let net = guests[g].ifaces[0].addr.static_net();
-                if dh.range.len() != 2 {
-                    self.err(
-                        format!("{gp}.range"),
-                        format!(
-                            "a range is two addresses [first, last], not {}",
-                            dh.range.len()
-                        ),
-                    );
-                }
-                let parsed: Vec<Option<Ipv4Addr>> = dh
-                    .range
-                    .iter()
-                    .take(2)
-                    .enumerate()
-                    .map(|(i, s)| {
-                        parse_addr(s)
-                            .map_err(|e| self.err(format!("{gp}.range[{i}]"), e))
-                            .ok()
-                    })
-                    .collect();
-                let mut range = None;
-                if let [Some(a), Some(b)] = parsed[..] {
-                    if a > b {
-                        self.err(
-                            format!("{gp}.range"),
-                            format!(
-                                "the range starts at {a}, after its end {b}: write [first, last]"
-                            ),
-                        );
-                    } else if let Some(n) = net {
-                        let inside =
-                            |x: Ipv4Addr| n.contains(&x) && x != n.network() && x != n.broadcast();
-                        let mut ok = true;
-                        for (i, x) in [(0, a), (1, b)] {
-                            if !inside(x) {
-                                ok = false;
-                                self.err(
-                                    format!("{gp}.range[{i}]"),
-                                    format!(
-                                        "{x} is not a host address of the server's subnet {}",
-                                        n.trunc()
-                                    ),
-                                );
-                            }
-                        }
-                        if (a..=b).contains(&n.addr()) {
-                            ok = false;
-                            self.err(format!("{gp}.range"), format!("the range {a}..{b} includes the server's own address {}: leave it out of the range", n.addr()));
-                        }
-                        // A range already reported would only repeat itself in the checks against other addresses.
-                        if ok {
-                            dhcp_ranges.push((a, b, format!("{gp}.range")));
-                        }
-                    }
-                    range = Some((a, b));
-                }
-                let gateway = dh.gateway.as_deref().and_then(|s| match parse_addr(s) {
-                    Ok(a) => {
-                        if let Some(n) = net {
-                            if !n.contains(&a) {
-                                self.err(
-                                    format!("{gp}.gateway"),
-                                    format!("{a} is not in the server's subnet {}", n.trunc()),
-                                );
-                            }
-                        }
-                        Some(a)
-                    }
-                    Err(e) => {
-                        self.err(format!("{gp}.gateway"), e);
-                        None
-                    }
-                });
-                if let Some(range) = range {
-                    guests[g].kind = GuestKind::Dhcp(DhcpServer { range, gateway });
+                if let Some(server) = self.dhcp_server(&gp, dh, net, &mut dhcp_ranges) {
+                    guests[g].kind = GuestKind::Dhcp(server);
                 }
             }
 
@@ -683,86 +612,7 @@ impl<'a> Validator<'a> {
             for (r, rt) in host.routers.iter().enumerate() {
                 let gp = format!("{hp}.routers[{r}]");
                 let g = host_guests[host.vms.len() + host.dhcp.len() + r];
-                let iface_names: Vec<&str> =
-                    rt.interfaces.iter().map(|i| i.name.as_str()).collect();
-                let find_iface = |name: &str| iface_names.iter().position(|n| *n == name);
-                let mut nat = RouterNat::default();
-                for (s, sn) in rt.snat.iter().enumerate() {
-                    let source = parse_prefix(&sn.source)
-                        .map_err(|e| self.err(format!("{gp}.snat[{s}].source"), e))
-                        .ok();
-                    let out = find_iface(&sn.out);
-                    if out.is_none() {
-                        self.err(
-                            format!("{gp}.snat[{s}].out"),
-                            format!(
-                                "router {} has no interface {} (it has: {})",
-                                show(&rt.name),
-                                show(&sn.out),
-                                iface_names.join(", ")
-                            ),
-                        );
-                    }
-                    if let (Some(source), Some(out)) = (source, out) {
-                        nat.snat.push(Snat { source, out });
-                    }
-                }
-                for (d, dn) in rt.dnat.iter().enumerate() {
-                    let dp = format!("{gp}.dnat[{d}]");
-                    let in_iface = find_iface(&dn.in_);
-                    if in_iface.is_none() {
-                        self.err(
-                            format!("{dp}.in"),
-                            format!(
-                                "router {} has no interface {} (it has: {})",
-                                show(&rt.name),
-                                show(&dn.in_),
-                                iface_names.join(", ")
-                            ),
-                        );
-                    }
-                    let proto = match dn.proto.as_str() {
-                        "tcp" => Some(L4Proto::Tcp),
-                        "udp" => Some(L4Proto::Udp),
-                        other => {
-                            self.err(
-                                format!("{dp}.proto"),
-                                format!(
-                                    "{} is not a protocol netloom forwards: use tcp or udp",
-                                    show(other)
-                                ),
-                            );
-                            None
-                        }
-                    };
-                    let mut port_of = |field: &str, p: i64| {
-                        if (1..=65535).contains(&p) {
-                            Some(p as u16)
-                        } else {
-                            self.err(
-                                format!("{dp}.{field}"),
-                                format!("port {p} is outside 1..65535"),
-                            );
-                            None
-                        }
-                    };
-                    let port = port_of("port", dn.port);
-                    let to_port = port_of("to_port", dn.to_port);
-                    let to = parse_addr(&dn.to)
-                        .map_err(|e| self.err(format!("{dp}.to"), e))
-                        .ok();
-                    if let (Some(in_iface), Some(proto), Some(port), Some(to), Some(to_port)) =
-                        (in_iface, proto, port, to, to_port)
-                    {
-                        nat.dnat.push(Dnat {
-                            in_iface,
-                            proto,
-                            port,
-                            to,
-                            to_port,
-                        });
-                    }
-                }
+                let nat = self.router_nat(&gp, rt);
                 guests[g].kind = GuestKind::Router(nat);
             }
 
