@@ -6,17 +6,49 @@ use super::*;
 use crate::names;
 use crate::topology::{GuestKind, IfaceAddr, Topology, TunnelKind};
 
+/// What every part of [`desired`] needs to know.
+struct Ctx<'t> {
+    topo: &'t Topology,
+    tag: String,
+    run: String,
+    tinfo: Vec<TargetInfo>,
+    /// Per host: emulated here (no agent URL).
+    sandbox_hosts: Vec<bool>,
+    underlay_ns: String,
+}
+
 /// Everything a topology needs, per target.
 pub fn desired(topo: &Topology, facts: &Facts) -> State {
+    let c = Ctx {
+        topo,
+        tag: names::topology_tag(&topo.name),
+        run: names::run_dir(&topo.name),
+        tinfo: targets(topo, facts),
+        sandbox_hosts: topo.hosts.iter().map(|h| h.agent.is_none()).collect(),
+        underlay_ns: names::underlay_netns(&topo.name),
+    };
     let mut s = State::default();
-    let tag = names::topology_tag(&topo.name);
-    let run = names::run_dir(&topo.name);
-    let tinfo = targets(topo, facts);
-    let sandbox_hosts: Vec<bool> = topo.hosts.iter().map(|h| h.agent.is_none()).collect();
+    sandbox(&mut s, &c);
+    externals(&mut s, &c);
+    hosts(&mut s, &c);
+    tunnels(&mut s, &c);
+    guests(&mut s, &c);
+    s
+}
+
+/// The run directory, the underlay segment and the neighbour table.
+fn sandbox(s: &mut State, c: &Ctx) {
+    let Ctx {
+        topo,
+        ref tag,
+        ref run,
+        ref sandbox_hosts,
+        ref underlay_ns,
+        ..
+    } = *c;
     s.insert(SANDBOX, Resource::RunDir { path: run.clone() });
 
     // The underlay segment joining emulated hosts (real hosts have their own network).
-    let underlay_ns = names::underlay_netns(&topo.name);
     if sandbox_hosts.iter().any(|&b| b) {
         s.insert(
             SANDBOX,
@@ -47,6 +79,11 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
             );
         }
     }
+}
+
+/// The external networks: a namespace and a segment each.
+fn externals(s: &mut State, c: &Ctx) {
+    let Ctx { topo, ref tag, .. } = *c;
     for e in &topo.externals {
         s.insert(
             SANDBOX,
@@ -71,7 +108,18 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
             },
         );
     }
+}
 
+/// Each host's scaffolding: its namespace and daemons when emulated, bridges and uplinks.
+fn hosts(s: &mut State, c: &Ctx) {
+    let Ctx {
+        topo,
+        ref tag,
+        ref run,
+        ref tinfo,
+        ref underlay_ns,
+        ..
+    } = *c;
     for (hi, h) in topo.hosts.iter().enumerate() {
         let t = &tinfo[hi + 1];
         let hns = t.netns.clone();
@@ -195,7 +243,13 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
             }
         }
     }
+}
 
+/// Tunnel ports (or kernel VXLAN devices) on both ends.
+fn tunnels(s: &mut State, c: &Ctx) {
+    let Ctx {
+        topo, ref tinfo, ..
+    } = *c;
     for tun in &topo.tunnels {
         for end in 0..2 {
             let br = &topo.bridges[tun.ends[end]];
@@ -245,7 +299,16 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
             );
         }
     }
+}
 
+/// Each guest: its namespace, interfaces, addresses or DHCP client, routes and services.
+fn guests(s: &mut State, c: &Ctx) {
+    let Ctx {
+        topo,
+        ref run,
+        ref tinfo,
+        ..
+    } = *c;
     let mut dhcp_order = 0;
     let leases = crate::sim::dhcp::leases(topo);
     for (gi, g) in topo.guests.iter().enumerate() {
@@ -379,5 +442,4 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
             );
         }
     }
-    s
 }
