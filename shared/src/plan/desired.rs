@@ -60,7 +60,7 @@ fn sandbox(s: &mut State, c: &Ctx) {
             SANDBOX,
             Resource::Segment {
                 netns: underlay_ns.clone(),
-                name: names::segment(&tag),
+                name: names::segment(tag),
                 mac: None,
             },
         );
@@ -95,7 +95,7 @@ fn externals(s: &mut State, c: &Ctx) {
             SANDBOX,
             Resource::Segment {
                 netns: e.netns.clone(),
-                name: names::segment(&tag),
+                name: names::segment(tag),
                 mac: Some(e.mac),
             },
         );
@@ -103,7 +103,7 @@ fn externals(s: &mut State, c: &Ctx) {
             SANDBOX,
             Resource::Addr {
                 netns: e.netns.clone(),
-                dev: names::segment(&tag),
+                dev: names::segment(tag),
                 cidr: e.gateway,
             },
         );
@@ -138,11 +138,11 @@ fn hosts(s: &mut State, c: &Ctx) {
                 SANDBOX,
                 Resource::Veth {
                     netns: hns.clone(),
-                    name: names::underlay_port(&tag),
+                    name: names::underlay_port(tag),
                     peer_netns: underlay_ns.clone(),
                     peer: h.underlay_peer.clone(),
                     peer_mac: None,
-                    peer_master: Some(names::segment(&tag)),
+                    peer_master: Some(names::segment(tag)),
                 },
             );
             s.insert(
@@ -173,7 +173,7 @@ fn hosts(s: &mut State, c: &Ctx) {
                     value: "1".into(),
                 },
             );
-            let phy = names::phy_bridge(&tag);
+            let phy = names::phy_bridge(tag);
             s.insert(
                 &h.name,
                 Resource::OvsBridge {
@@ -185,7 +185,7 @@ fn hosts(s: &mut State, c: &Ctx) {
                 &h.name,
                 Resource::OvsPort {
                     bridge: phy.clone(),
-                    name: names::underlay_port(&tag),
+                    name: names::underlay_port(tag),
                     tag: None,
                     iface: OvsIface::System,
                 },
@@ -220,7 +220,7 @@ fn hosts(s: &mut State, c: &Ctx) {
                         peer_netns: topo.externals[x].netns.clone(),
                         peer: peer.clone(),
                         peer_mac: None,
-                        peer_master: Some(names::segment(&tag)),
+                        peer_master: Some(names::segment(tag)),
                     },
                 );
                 // The upstream router's own TCP/UDP leaves by this end into a userspace datapath.
