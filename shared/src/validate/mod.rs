@@ -15,6 +15,7 @@ use crate::names;
 mod addresses;
 mod dhcp;
 mod header;
+mod hosts;
 mod loops;
 mod nat;
 mod parse;
@@ -143,89 +144,20 @@ impl<'a> Validator<'a> {
         for (h, host) in spec.hosts.iter().enumerate() {
             let hp = format!("hosts[{h}]");
             // Underlay address.
-            let underlay_ip = match (&host.underlay_ip, underlay) {
-                (Some(s), u) => match parse_addr(s) {
-                    Ok(a) => {
-                        if let Some(u) = u {
-                            if !u.contains(&a) || a == u.network() || a == u.broadcast() {
-                                self.err(
-                                    format!("{hp}.underlay_ip"),
-                                    format!("{a} is not a host address of the underlay {u}"),
-                                );
-                            }
-                        }
-                        Some(a)
-                    }
-                    Err(e) => {
-                        self.err(format!("{hp}.underlay_ip"), e);
-                        None
-                    }
-                },
-                (None, Some(u)) => {
-                    let n = u32::from(u.network()).checked_add(h as u32 + 1);
-                    match n.map(Ipv4Addr::from) {
-                        Some(a) if u.contains(&a) && a != u.broadcast() => Some(a),
-                        _ => {
-                            self.err(
-                                format!("{hp}.underlay_ip"),
-                                format!("the underlay {u} has no address left for host {}: give underlay_ip or a larger underlay", h + 1),
-                            );
-                            None
-                        }
-                    }
-                }
-                (None, None) => None,
-            };
+            let underlay_ip = self.underlay_ip(&hp, h, host, underlay);
             if let Some(a) = underlay_ip {
                 underlay_ips.push(AddrUse {
                     addr: a,
                     path: format!("{hp}.underlay_ip"),
                 });
             }
-            if let Some(agent) = &host.agent {
-                let ok = (agent.starts_with("https://") || agent.starts_with("http://"))
-                    && agent.len() > "https://".len()
-                    && !agent.chars().any(|c| c.is_whitespace() || c.is_control());
-                if !ok {
-                    self.err(
-                        format!("{hp}.agent"),
-                        format!(
-                            "{} is not an agent URL: write it like https://node1.example.net:7311",
-                            show(agent)
-                        ),
-                    );
-                }
-            }
+            self.check_agent(&hp, host);
 
             // Bridges.
             for (b, br) in host.bridges.iter().enumerate() {
                 let bp = format!("{hp}.bridges[{b}]");
                 self.check_name(format!("{bp}.name"), "bridge", &br.name);
-                let uplink = match &br.uplink {
-                    None => None,
-                    Some(u) => match ext_index.get(u.as_str()) {
-                        Some(&e) => Some(e),
-                        None => {
-                            let known = if spec.externals.is_empty() {
-                                "the file has no externals".to_string()
-                            } else {
-                                format!(
-                                    "known: {}",
-                                    spec.externals
-                                        .iter()
-                                        .map(|e| e.name.as_str())
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                )
-                            };
-                            self.err(
-                                format!("{bp}.uplink"),
-                                format!("no external network named {} ({known})", show(u)),
-                            );
-                            None
-                        }
-                    },
-                };
+                let uplink = self.uplink(&bp, br, &ext_index);
                 let id = bridges.len();
                 bridge_index.entry((h, br.name.as_str())).or_insert(id);
                 bridges.push(Bridge {
