@@ -75,6 +75,18 @@ struct RawIface<'a> {
     path: String,
 }
 
+/// A guest (vm, DHCP server or router) in the common form the host loop
+/// checks: kind, name, path, interfaces, gateway, routes, kind word.
+type PendingGuest<'a> = (
+    GuestKind,
+    &'a str,
+    String,
+    Vec<RawIface<'a>>,
+    Option<&'a str>,
+    &'a [RouteSpec],
+    &'a str,
+);
+
 impl<'a> Validator<'a> {
     fn err(&mut self, path: impl Into<String>, msg: impl Into<String>) {
         self.problems.push(Problem::error(path, msg));
@@ -203,15 +215,7 @@ impl<'a> Validator<'a> {
             let mut host_guests = Vec::new();
 
             // Collect every guest of this host in a common form.
-            let mut pending: Vec<(
-                GuestKind,
-                &str,
-                String,
-                Vec<RawIface>,
-                Option<&str>,
-                &[RouteSpec],
-                &str,
-            )> = Vec::new();
+            let mut pending: Vec<PendingGuest> = Vec::new();
             for (v, vm) in host.vms.iter().enumerate() {
                 let gp = format!("{hp}.vms[{v}]");
                 self.check_name(format!("{gp}.name"), "vm", &vm.name);
