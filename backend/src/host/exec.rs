@@ -682,15 +682,14 @@ fn ovs_transaction(
 /// OVS rows by name: their `_uuid` and whether they carry the topology's owner mark.
 type Rows = BTreeMap<String, (Value, bool)>;
 
-/// The OVSDB operations that carry out `steps` on a database holding
-/// `bridges` and `ports` (pure: the transaction around them is the caller's);
-/// refuses a step on a row of someone else's.
-fn ovs_ops(
+/// Defence in depth: the OVS row steps that would touch a row not marked
+/// as `topology`'s, refused (see below).
+fn refuse_foreign_rows(
     topology: &str,
     steps: &[&Step],
     bridges: &Rows,
     ports: &Rows,
-) -> Result<Vec<Value>, StepError> {
+) -> Result<(), StepError> {
     // Defence in depth: a row of the host's own (another topology's, or not netloom's)
     // is never removed or changed, whatever the plan says. A port on a bridge
     // of ours that goes away goes with it, marked or not (someone may have
@@ -733,6 +732,19 @@ fn ovs_ops(
             }
         }
     }
+    Ok(())
+}
+
+/// The OVSDB operations that carry out `steps` on a database holding
+/// `bridges` and `ports` (pure: the transaction around them is the caller's);
+/// refuses a step on a row of someone else's.
+fn ovs_ops(
+    topology: &str,
+    steps: &[&Step],
+    bridges: &Rows,
+    ports: &Rows,
+) -> Result<Vec<Value>, StepError> {
+    refuse_foreign_rows(topology, steps, bridges, ports)?;
     let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
     let mut ops: Vec<Value> = Vec::new();
     let mut new_bridges: BTreeMap<String, Vec<Value>> = BTreeMap::new();
