@@ -1,8 +1,11 @@
 //! A plan as commands: each step as the argv a person would type, and the
 //! whole plan as a shell script (`netloom export --shell`).
 
+use std::net::Ipv4Addr;
+
 use super::*;
 use crate::names;
+use crate::topology::Mac;
 
 /// Quote one argument for a POSIX shell (only `export --shell` builds shell text).
 pub fn sh_quote(s: &str) -> String {
@@ -20,34 +23,6 @@ pub fn sh_quote(s: &str) -> String {
 /// `target` gives the OVSDB socket and the host namespace for OVS and daemons;
 /// `topology` marks the OVS rows. An argv `["<<", TEXT]` is the previous command's standard input.
 pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<String>> {
-    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<String>>();
-    let inns = |ns: &str, argv: Vec<String>| -> Vec<String> {
-        if ns.is_empty() {
-            argv
-        } else {
-            let mut o = v(&["ip", "netns", "exec", ns]);
-            o.extend(argv);
-            o
-        }
-    };
-    let vsctl = |args: Vec<String>| -> Vec<String> {
-        let mut o = v(&["ovs-vsctl", &format!("--db=unix:{}", target.ovsdb)]);
-        o.extend(args);
-        inns(&target.netns, o)
-    };
-    let nsarg = |ns: &str| -> Vec<String> {
-        if ns.is_empty() {
-            vec![]
-        } else {
-            v(&["-n", ns])
-        }
-    };
-    let ip = |ns: &str, args: &[&str]| {
-        let mut o = v(&["ip"]);
-        o.extend(nsarg(ns));
-        o.extend(v(args));
-        o
-    };
     let del = step.action == Action::Delete;
     match &step.resource {
         Resource::RunDir { path } => {
@@ -80,77 +55,8 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
         }
         // The script does the hosts' steps itself: no agent.
         Resource::Agent { .. } => vec![],
-        Resource::OvsDaemons { netns, dir } => {
-            if del {
-                vec![
-                    inns(
-                        netns,
-                        v(&["ovs-appctl", "-t", &format!("{dir}/vswitchd.ctl"), "exit"]),
-                    ),
-                    inns(
-                        netns,
-                        v(&["ovs-appctl", "-t", &format!("{dir}/ovsdb.ctl"), "exit"]),
-                    ),
-                    v(&["rm", "-rf", dir]),
-                ]
-            } else {
-                let db = format!("{dir}/conf.db");
-                let sock = format!("unix:{dir}/db.sock");
-                vec![
-                    v(&["mkdir", "-p", dir]),
-                    v(&[
-                        "ovsdb-tool",
-                        "create",
-                        &db,
-                        "/usr/share/openvswitch/vswitch.ovsschema",
-                    ]),
-                    // Each host's sockets in its own directory, as apply does.
-                    inns(
-                        netns,
-                        v(&[
-                            "env",
-                            &format!("OVS_RUNDIR={dir}"),
-                            "ovsdb-server",
-                            &db,
-                            &format!("--remote=p{sock}"),
-                            &format!("--pidfile={dir}/ovsdb.pid"),
-                            &format!("--unixctl={dir}/ovsdb.ctl"),
-                            &format!("--log-file={dir}/ovsdb.log"),
-                            "--detach",
-                        ]),
-                    ),
-                    inns(
-                        netns,
-                        v(&["ovs-vsctl", &format!("--db={sock}"), "--no-wait", "init"]),
-                    ),
-                    inns(
-                        netns,
-                        v(&[
-                            "env",
-                            &format!("OVS_RUNDIR={dir}"),
-                            "ovs-vswitchd",
-                            &sock,
-                            &format!("--pidfile={dir}/vswitchd.pid"),
-                            &format!("--unixctl={dir}/vswitchd.ctl"),
-                            &format!("--log-file={dir}/vswitchd.log"),
-                            "--detach",
-                        ]),
-                    ),
-                ]
-            }
-        }
-        Resource::Segment { netns, name, mac } => {
-            if del {
-                vec![ip(netns, &["link", "del", name])]
-            } else {
-                let mut a = ip(netns, &["link", "add", name]);
-                if let Some(m) = mac {
-                    a.extend(v(&["address", &m.to_string()]));
-                }
-                a.extend(v(&["type", "bridge"]));
-                vec![a, ip(netns, &["link", "set", name, "up"])]
-            }
-        }
+        Resource::OvsDaemons { netns, dir } => ovs_daemons(del, netns, dir),
+        Resource::Segment { netns, name, mac } => segment(del, netns, name, mac),
         Resource::Veth {
             netns,
             name,
@@ -158,137 +64,40 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
             peer,
             peer_mac,
             peer_master,
-        } => {
-            if del {
-                vec![ip(netns, &["link", "del", name])]
-            } else {
-                let mut a = ip(
-                    netns,
-                    &["link", "add", name, "type", "veth", "peer", "name", peer],
-                );
-                if let Some(m) = peer_mac {
-                    a.extend(v(&["address", &m.to_string()]));
-                }
-                if peer_netns != netns {
-                    a.extend(v(&["netns", peer_netns]));
-                }
-                let mut o = vec![a, ip(netns, &["link", "set", name, "up"])];
-                if let Some(m) = peer_master {
-                    o.push(ip(peer_netns, &["link", "set", peer, "master", m]));
-                }
-                o.push(ip(peer_netns, &["link", "set", peer, "up"]));
-                o
-            }
-        }
+        } => veth(del, netns, name, peer_netns, peer, peer_mac, peer_master),
         Resource::VxlanLink {
             netns,
             name,
             vni,
             local,
             remote,
-        } => {
-            if del {
-                vec![ip(netns, &["link", "del", name])]
-            } else {
-                vec![
-                    ip(
-                        netns,
-                        &[
-                            "link",
-                            "add",
-                            name,
-                            "mtu",
-                            &VXLAN_INNER_MTU.to_string(),
-                            "type",
-                            "vxlan",
-                            "id",
-                            &vni.to_string(),
-                            "local",
-                            &local.to_string(),
-                            "remote",
-                            &remote.to_string(),
-                            "dstport",
-                            "4789",
-                            "nolearning",
-                            "df",
-                            "set",
-                        ],
-                    ),
-                    ip(
-                        netns,
-                        &[
-                            "link",
-                            "set",
-                            name,
-                            "alias",
-                            &format!("netloom:{topology}"),
-                            "up",
-                        ],
-                    ),
-                ]
-            }
-        }
+        } => vxlan_link(del, topology, netns, name, vni, local, remote),
         Resource::OvsBridge { name, datapath } => match step.action {
-            Action::Delete => vec![vsctl(v(&["--if-exists", "del-br", name]))],
-            Action::Create => vec![vsctl(v(&[
-                "add-br",
-                name,
-                "--",
-                "set",
-                "bridge",
-                name,
-                &format!("datapath_type={datapath}"),
-                &format!("external_ids:{OVS_OWNER_KEY}={topology}"),
-            ]))],
-            Action::Update => vec![vsctl(v(&[
-                "set",
-                "bridge",
-                name,
-                &format!("datapath_type={datapath}"),
-            ]))],
+            Action::Delete => vec![vsctl(target, v(&["--if-exists", "del-br", name]))],
+            Action::Create => vec![vsctl(
+                target,
+                v(&[
+                    "add-br",
+                    name,
+                    "--",
+                    "set",
+                    "bridge",
+                    name,
+                    &format!("datapath_type={datapath}"),
+                    &format!("external_ids:{OVS_OWNER_KEY}={topology}"),
+                ]),
+            )],
+            Action::Update => vec![vsctl(
+                target,
+                v(&["set", "bridge", name, &format!("datapath_type={datapath}")]),
+            )],
         },
         Resource::OvsPort {
             bridge,
             name,
             tag,
             iface,
-        } => {
-            let mut set_iface: Vec<String> = Vec::new();
-            if !iface.ovs_type().is_empty() {
-                set_iface.push(format!("type={}", iface.ovs_type()));
-            }
-            for (k, val) in iface.options() {
-                set_iface.push(format!("options:{k}={val}"));
-            }
-            match step.action {
-                Action::Delete => vec![vsctl(v(&["--if-exists", "del-port", bridge, name]))],
-                Action::Create => {
-                    let mut a = v(&["add-port", bridge, name]);
-                    if let Some(t) = tag {
-                        a.push(format!("tag={t}"));
-                    }
-                    // Marked as netloom's own ports are, so `netloom destroy` removes them.
-                    a.push(format!("external_ids:{OVS_OWNER_KEY}={topology}"));
-                    if !set_iface.is_empty() {
-                        a.extend(v(&["--", "set", "interface", name]));
-                        a.extend(set_iface);
-                    }
-                    vec![vsctl(a)]
-                }
-                Action::Update => {
-                    let mut o = vec![match tag {
-                        Some(t) => vsctl(v(&["set", "port", name, &format!("tag={t}")])),
-                        None => vsctl(v(&["clear", "port", name, "tag"])),
-                    }];
-                    if !set_iface.is_empty() {
-                        let mut a = v(&["set", "interface", name]);
-                        a.extend(set_iface);
-                        o.push(vsctl(a));
-                    }
-                    o
-                }
-            }
-        }
+        } => ovs_port(step, target, topology, bridge, name, tag, iface),
         Resource::TxOffloadOff { netns, dev } => {
             if del {
                 vec![]
@@ -415,6 +224,250 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
             }
         }
     }
+}
+
+/// The commands of an OvsDaemons step.
+fn ovs_daemons(del: bool, netns: &str, dir: &str) -> Vec<Vec<String>> {
+    if del {
+        vec![
+            inns(
+                netns,
+                v(&["ovs-appctl", "-t", &format!("{dir}/vswitchd.ctl"), "exit"]),
+            ),
+            inns(
+                netns,
+                v(&["ovs-appctl", "-t", &format!("{dir}/ovsdb.ctl"), "exit"]),
+            ),
+            v(&["rm", "-rf", dir]),
+        ]
+    } else {
+        let db = format!("{dir}/conf.db");
+        let sock = format!("unix:{dir}/db.sock");
+        vec![
+            v(&["mkdir", "-p", dir]),
+            v(&[
+                "ovsdb-tool",
+                "create",
+                &db,
+                "/usr/share/openvswitch/vswitch.ovsschema",
+            ]),
+            // Each host's sockets in its own directory, as apply does.
+            inns(
+                netns,
+                v(&[
+                    "env",
+                    &format!("OVS_RUNDIR={dir}"),
+                    "ovsdb-server",
+                    &db,
+                    &format!("--remote=p{sock}"),
+                    &format!("--pidfile={dir}/ovsdb.pid"),
+                    &format!("--unixctl={dir}/ovsdb.ctl"),
+                    &format!("--log-file={dir}/ovsdb.log"),
+                    "--detach",
+                ]),
+            ),
+            inns(
+                netns,
+                v(&["ovs-vsctl", &format!("--db={sock}"), "--no-wait", "init"]),
+            ),
+            inns(
+                netns,
+                v(&[
+                    "env",
+                    &format!("OVS_RUNDIR={dir}"),
+                    "ovs-vswitchd",
+                    &sock,
+                    &format!("--pidfile={dir}/vswitchd.pid"),
+                    &format!("--unixctl={dir}/vswitchd.ctl"),
+                    &format!("--log-file={dir}/vswitchd.log"),
+                    "--detach",
+                ]),
+            ),
+        ]
+    }
+}
+
+/// The commands of a Segment step.
+fn segment(del: bool, netns: &str, name: &str, mac: &Option<Mac>) -> Vec<Vec<String>> {
+    if del {
+        vec![ip(netns, &["link", "del", name])]
+    } else {
+        let mut a = ip(netns, &["link", "add", name]);
+        if let Some(m) = mac {
+            a.extend(v(&["address", &m.to_string()]));
+        }
+        a.extend(v(&["type", "bridge"]));
+        vec![a, ip(netns, &["link", "set", name, "up"])]
+    }
+}
+
+/// The commands of a Veth step.
+fn veth(
+    del: bool,
+    netns: &str,
+    name: &str,
+    peer_netns: &str,
+    peer: &str,
+    peer_mac: &Option<Mac>,
+    peer_master: &Option<String>,
+) -> Vec<Vec<String>> {
+    if del {
+        vec![ip(netns, &["link", "del", name])]
+    } else {
+        let mut a = ip(
+            netns,
+            &["link", "add", name, "type", "veth", "peer", "name", peer],
+        );
+        if let Some(m) = peer_mac {
+            a.extend(v(&["address", &m.to_string()]));
+        }
+        if peer_netns != netns {
+            a.extend(v(&["netns", peer_netns]));
+        }
+        let mut o = vec![a, ip(netns, &["link", "set", name, "up"])];
+        if let Some(m) = peer_master {
+            o.push(ip(peer_netns, &["link", "set", peer, "master", m]));
+        }
+        o.push(ip(peer_netns, &["link", "set", peer, "up"]));
+        o
+    }
+}
+
+/// The commands of a VxlanLink step.
+fn vxlan_link(
+    del: bool,
+    topology: &str,
+    netns: &str,
+    name: &str,
+    vni: &u32,
+    local: &Ipv4Addr,
+    remote: &Ipv4Addr,
+) -> Vec<Vec<String>> {
+    if del {
+        vec![ip(netns, &["link", "del", name])]
+    } else {
+        vec![
+            ip(
+                netns,
+                &[
+                    "link",
+                    "add",
+                    name,
+                    "mtu",
+                    &VXLAN_INNER_MTU.to_string(),
+                    "type",
+                    "vxlan",
+                    "id",
+                    &vni.to_string(),
+                    "local",
+                    &local.to_string(),
+                    "remote",
+                    &remote.to_string(),
+                    "dstport",
+                    "4789",
+                    "nolearning",
+                    "df",
+                    "set",
+                ],
+            ),
+            ip(
+                netns,
+                &[
+                    "link",
+                    "set",
+                    name,
+                    "alias",
+                    &format!("netloom:{topology}"),
+                    "up",
+                ],
+            ),
+        ]
+    }
+}
+
+/// The commands of an OvsPort step.
+fn ovs_port(
+    step: &Step,
+    target: &TargetInfo,
+    topology: &str,
+    bridge: &str,
+    name: &str,
+    tag: &Option<u16>,
+    iface: &OvsIface,
+) -> Vec<Vec<String>> {
+    let mut set_iface: Vec<String> = Vec::new();
+    if !iface.ovs_type().is_empty() {
+        set_iface.push(format!("type={}", iface.ovs_type()));
+    }
+    for (k, val) in iface.options() {
+        set_iface.push(format!("options:{k}={val}"));
+    }
+    match step.action {
+        Action::Delete => vec![vsctl(target, v(&["--if-exists", "del-port", bridge, name]))],
+        Action::Create => {
+            let mut a = v(&["add-port", bridge, name]);
+            if let Some(t) = tag {
+                a.push(format!("tag={t}"));
+            }
+            // Marked as netloom's own ports are, so `netloom destroy` removes them.
+            a.push(format!("external_ids:{OVS_OWNER_KEY}={topology}"));
+            if !set_iface.is_empty() {
+                a.extend(v(&["--", "set", "interface", name]));
+                a.extend(set_iface);
+            }
+            vec![vsctl(target, a)]
+        }
+        Action::Update => {
+            let mut o = vec![match tag {
+                Some(t) => vsctl(target, v(&["set", "port", name, &format!("tag={t}")])),
+                None => vsctl(target, v(&["clear", "port", name, "tag"])),
+            }];
+            if !set_iface.is_empty() {
+                let mut a = v(&["set", "interface", name]);
+                a.extend(set_iface);
+                o.push(vsctl(target, a));
+            }
+            o
+        }
+    }
+}
+
+fn v(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// `argv` run inside namespace `ns` (`""`: the current one).
+fn inns(ns: &str, argv: Vec<String>) -> Vec<String> {
+    if ns.is_empty() {
+        argv
+    } else {
+        let mut o = v(&["ip", "netns", "exec", ns]);
+        o.extend(argv);
+        o
+    }
+}
+
+/// `ovs-vsctl` on the target's OVSDB, in its host namespace.
+fn vsctl(target: &TargetInfo, args: Vec<String>) -> Vec<String> {
+    let mut o = v(&["ovs-vsctl", &format!("--db=unix:{}", target.ovsdb)]);
+    o.extend(args);
+    inns(&target.netns, o)
+}
+
+/// `ip`'s namespace option.
+fn nsarg(ns: &str) -> Vec<String> {
+    if ns.is_empty() {
+        vec![]
+    } else {
+        v(&["-n", ns])
+    }
+}
+
+fn ip(ns: &str, args: &[&str]) -> Vec<String> {
+    let mut o = v(&["ip"]);
+    o.extend(nsarg(ns));
+    o.extend(v(args));
+    o
 }
 
 /// Pidfile of a DHCP client the model predicts no lease for, which keeps
