@@ -1,16 +1,26 @@
 //! netloom: design, simulate and deploy multi-host virtual networks.
 //!
-//! - [`cli`]: one module per command (`validate`, `simulate`, `reach`, ...);
-//!   each owns its clap arguments and returns an exit code.
-//! - [`agent`]: the per-host agent (unix socket or TCP/TLS, token) and its client.
-//! - [`deploy`]: apply/destroy on real namespaces, OVS (OVSDB), rtnetlink, nft, dnsmasq.
-//! - [`server`]: `netloom serve`, the web app's HTTP API.
-//! - [`tls`]: rustls configurations for serve, the agent and the agent client.
-//! - [`secret`]: token files, refused when other users may read them.
+//! Layers, each importing only from those above it in this list (no circle;
+//! see docs/architecture.md):
+//!
+//! 1. `netloom_core` (the pure core: spec, validate, topology, plan, sim),
+//!    [`report`] (the events apply/destroy/verify tell as they go),
+//!    [`secret`] (token files and fresh tokens), [`tls`] (rustls configurations).
+//! 2. [`host`]: this machine — the executor of a target's steps, observation,
+//!    namespaces, rtnetlink, OVSDB, processes, confinement, the topology lock,
+//!    probes. Never imports the agent or the controller.
+//! 3. [`agent`]: the per-host agent — wire protocol, server (with its
+//!    grants and the confinement guard), peers, client. Never imports the controller.
+//! 4. [`deploy`]: the controller — facts, observe every target, execute a
+//!    plan through agents (or [`host`] directly), verify, status.
+//! 5. [`server`] (`netloom serve`, the web app's HTTP API) and [`cli`] (one
+//!    module per command, each owns its clap arguments and returns an exit code).
 
 mod agent;
 mod cli;
 mod deploy;
+mod host;
+mod report;
 mod secret;
 mod server;
 mod tls;

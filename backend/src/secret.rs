@@ -27,6 +27,13 @@ pub fn read_token_file(path: impl AsRef<Path>) -> io::Result<String> {
     Ok(text.trim().to_string())
 }
 
+/// A fresh random token (hex of 16 bytes from the kernel's CSPRNG).
+pub fn new_token() -> io::Result<String> {
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

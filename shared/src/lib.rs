@@ -1,6 +1,8 @@
 //! netloom-core: the pure heart of netloom, shared by the browser and the server.
 //!
 //! No IO, no clocks, no threads: it builds for `wasm32-unknown-unknown`.
+//! The bottom layer: the backend and the frontend import it, it imports
+//! neither (docs/architecture.md). In pipeline order:
 //!
 //! - [`api`]: the wire types of the server's API, decoded by the browser with the same types.
 //! - [`spec`]: the topology file as written (serde types, the format contract).

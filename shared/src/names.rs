@@ -69,6 +69,11 @@ pub fn run_dir(topology: &str) -> String {
     format!("/run/netloom/{topology}")
 }
 
+/// The token file of a topology's sandbox agents: `TOKEN TOPOLOGY`, made with its run directory.
+pub fn sandbox_token_path(topology: &str) -> String {
+    format!("{}/agent.token", run_dir(topology))
+}
+
 /// Linux bridge forming a segment (underlay, external network) in its namespace: `nl<tag>seg`.
 pub fn segment(tag: &str) -> String {
     format!("nl{tag}seg")

@@ -15,7 +15,8 @@ use netloom_core::plan::{State, Step, TargetInfo, SYSTEM_OVSDB};
 
 use super::peers::Peer;
 use super::proto::{unknown_request, AgentError, Answer, Envelope, HostFacts, Request};
-use crate::deploy::{self, ApplyError, Progress};
+use crate::host::{ApplyError, StepError};
+use crate::report::Progress;
 
 /// Longest answer line (an observation of a large host is a few MB).
 pub const MAX_ANSWER_LINE: u64 = 64 << 20;
@@ -165,7 +166,7 @@ pub fn execute(
             result = Some(Err(ApplyError {
                 target: if t.is_empty() { target.name.clone() } else { t },
                 step,
-                source: deploy::StepError::Io(io::Error::other(message)),
+                source: StepError::Io(io::Error::other(message)),
             }));
             false
         }
@@ -180,7 +181,7 @@ pub fn execute(
         (Err(e), None) => Err(ApplyError {
             target: target.name.clone(),
             step: "reach the agent".into(),
-            source: deploy::StepError::Io(io::Error::other(e.to_string())),
+            source: StepError::Io(io::Error::other(e.to_string())),
         }),
         (Ok(()), None) => unreachable!("call returns Ok only after an answer"),
     }

@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::deploy::confine::TopologyName;
+use crate::host::confine::TopologyName;
 
 /// Shortest token accepted.
 pub const MIN_TOKEN_LEN: usize = 16;

@@ -8,7 +8,7 @@
 //! - [`proto`]: the wire protocol (one JSON request line, JSON answer lines).
 //! - [`grants`]: the agent's token file: which topologies each token may touch.
 //! - [`server`]: listen, authenticate (token first, before the body), confine
-//!   every field to the token's topology ([`crate::deploy::confine`]), answer.
+//!   every field to the token's topology ([`crate::host::confine`]), answer.
 //! - [`peers`]: the agents the controller is configured to talk to.
 //! - [`client`]: the controller's requests, with bounded answers.
 //!
@@ -22,9 +22,9 @@ pub mod peers;
 pub mod proto;
 pub mod server;
 
-use std::io::{self, Read as _};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
+
+use netloom_core::names;
 
 pub use client::{addrs, execute, host_facts, observe, ping};
 pub use peers::Peer;
@@ -40,21 +40,9 @@ pub fn read_private(path: &Path) -> Result<String, String> {
     crate::secret::read_token_file(path).map_err(|e| e.to_string())
 }
 
-/// A fresh random token (hex of 16 bytes from the kernel's CSPRNG).
-pub fn new_token() -> io::Result<String> {
-    let mut b = [0u8; 16];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-/// The token file of a topology's sandbox agents: `TOKEN TOPOLOGY`, made with its run directory.
-pub fn sandbox_token_path(topology: &str) -> String {
-    format!("{}/agent.token", netloom_core::names::run_dir(topology))
-}
-
 /// The peer of an emulated host's agent: its socket and the sandbox's token.
 pub fn sandbox_peer(topology: &str, addr: &str) -> Result<Peer, String> {
-    let text = read_private(Path::new(&sandbox_token_path(topology)))?;
+    let text = read_private(Path::new(&names::sandbox_token_path(topology)))?;
     let token = text
         .split_whitespace()
         .next()
@@ -65,9 +53,4 @@ pub fn sandbox_peer(topology: &str, addr: &str) -> Result<Peer, String> {
         token,
         ca: None,
     })
-}
-
-/// True when a sandbox agent answers on its socket.
-pub fn alive(socket: &str) -> bool {
-    Path::new(socket).exists() && UnixStream::connect(socket).is_ok()
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use netloom_core::plan::{State, Step, TargetInfo};
 
-use crate::deploy::Event;
+use crate::report::Event;
 
 /// Errors talking to an agent.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ pub enum Request {
         topology: String,
         target: TargetInfo,
         steps: Vec<Step>,
-        /// Failure injection for tests (see `deploy::fail_at`).
+        /// Failure injection for tests (see `host::exec::fail_at`).
         #[serde(default)]
         fail_at: Option<String>,
     },

@@ -3,7 +3,7 @@
 //! Each connection: the token is read from the request's first bytes and
 //! checked before anything else is read; the request's topology must be one
 //! the token may touch; every step, target, hint and namespace is confined
-//! to that topology ([`crate::deploy::confine`]); then it runs. A bounded
+//! to that topology ([`crate::host::confine`]); then it runs. A bounded
 //! number of connections is served at once; an error accepting one is
 //! logged and the agent goes on.
 
@@ -19,8 +19,9 @@ use netloom_core::plan::{Step, TargetPlan, SYSTEM_OVSDB};
 
 use super::grants::Grants;
 use super::proto::{bad_request, Answer, Envelope, HostFacts, Request};
-use crate::deploy::confine::{self, TopologyName};
-use crate::deploy::{self, Event};
+use crate::host::confine::{self, TopologyName};
+use crate::host::{exec, nl, observe, ping};
+use crate::report::Event;
 
 /// Connections served at once; more are closed at once.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -267,11 +268,7 @@ fn handle(mut conn: Box<dyn ReadWrite>, token_file: &Path, ovsdb: &str) {
                 .collect::<Result<Vec<_>, _>>()
                 .and_then(|ts| confine::hint(&t, &hint).map(|()| ts));
             match targets {
-                Ok(ts) => send(&Answer::Observed(deploy::observe::observe(
-                    t.as_str(),
-                    &ts,
-                    &hint,
-                ))),
+                Ok(ts) => send(&Answer::Observed(observe::observe(t.as_str(), &ts, &hint))),
                 Err(e) => refuse("observe", e.to_string()),
             }
         }
@@ -280,7 +277,7 @@ fn handle(mut conn: Box<dyn ReadWrite>, token_file: &Path, ovsdb: &str) {
                 .iter()
                 .try_for_each(|(ns, _)| confine::netns(&t, ns).map(drop))
             {
-                Ok(()) => send(&Answer::Pinged(deploy::verify::ping_all(&pings))),
+                Ok(()) => send(&Answer::Pinged(ping::ping_all(&pings))),
                 Err(e) => refuse("ping", e.to_string()),
             }
         }
@@ -292,7 +289,7 @@ fn handle(mut conn: Box<dyn ReadWrite>, token_file: &Path, ovsdb: &str) {
                 Ok(()) => send(&Answer::Addrs(
                     netns
                         .into_iter()
-                        .map(|ns| deploy::nl::with_netlink(&ns, |n| n.addrs()).unwrap_or_default())
+                        .map(|ns| nl::with_netlink(&ns, |n| n.addrs()).unwrap_or_default())
                         .collect(),
                 )),
                 Err(e) => refuse("read addresses", e.to_string()),
@@ -335,7 +332,7 @@ fn execute(
         }
     };
     let progress = |e: &Event| send(&Answer::Event(e.clone()));
-    match deploy::run_target(t, &tp, &confined, &progress, fail_at.as_deref()) {
+    match exec::run_target(t, &tp, &confined, &progress, fail_at.as_deref()) {
         Ok(n) => send(&Answer::Done(n)),
         Err(e) => send(&Answer::Error {
             target: e.target.clone(),

@@ -7,7 +7,8 @@ use std::path::Path;
 use netloom_core::plan::{self, Resource};
 use netloom_core::topology::{GuestKind, IfaceAddr, Topology};
 
-use super::{facts, observe, procs};
+use super::facts;
+use crate::host::{observe, procs};
 
 // The wire types: the browser decodes `/api/status` with them.
 pub use netloom_core::api::{

@@ -16,7 +16,8 @@ use ipnet::Ipv4Net;
 use netloom_core::reach::{Probe, ReachReport, ReachResult, Source};
 use netloom_core::topology::{IfaceAddr, NodeRef, Topology};
 
-use super::{probe, Event, Progress};
+use super::{Event, Progress};
+use crate::host::probe;
 
 /// Per guest with an `ip: dhcp` interface, the `(device, address)` pairs
 /// found in its namespace (whoever ran the client: apply or a script), read
@@ -30,7 +31,8 @@ pub fn dhcp_found(topo: &Topology) -> Vec<Vec<(String, Ipv4Net)>> {
         }
         match &topo.hosts[g.host].agent {
             None => {
-                found[gi] = super::nl::with_netlink(&g.netns, |n| n.addrs()).unwrap_or_default()
+                found[gi] =
+                    crate::host::nl::with_netlink(&g.netns, |n| n.addrs()).unwrap_or_default()
             }
             Some(a) => remote.entry(a.as_str()).or_default().push(gi),
         }
@@ -73,45 +75,6 @@ pub fn real_addresses(topo: &Topology) -> Vec<Vec<Option<Ipv4Addr>>> {
                 .collect()
         })
         .collect()
-}
-
-/// Echo each (namespace, address) pair on this machine (an agent does this
-/// for its real host), each sender's pairs in one batch, senders in
-/// parallel: whether each got its echo reply, in order.
-pub fn ping_all(pings: &[(String, Ipv4Addr)]) -> Vec<bool> {
-    let mut by_sender: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, (ns, _)) in pings.iter().enumerate() {
-        by_sender.entry(ns.as_str()).or_default().push(i);
-    }
-    let mut oks = vec![false; pings.len()];
-    let quiet = probe::Quiet::new(by_sender.len());
-    let done: Vec<(usize, bool)> = std::thread::scope(|sc| {
-        let hs: Vec<_> = by_sender
-            .iter()
-            .map(|(ns, idx)| {
-                let quiet = &quiet;
-                sc.spawn(move || {
-                    let dests: Vec<Ipv4Addr> = idx.iter().map(|&i| pings[i].1).collect();
-                    let echoes = probe::echo_all(ns, &dests, quiet, |_, _| {}).unwrap_or_default();
-                    idx.iter()
-                        .zip(
-                            echoes
-                                .into_iter()
-                                .chain(std::iter::repeat(probe::Echo::Silent)),
-                        )
-                        .map(|(&i, e)| (i, matches!(e, probe::Echo::Reply(_))))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        hs.into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    for (i, ok) in done {
-        oks[i] = ok;
-    }
-    oks
 }
 
 /// One probe to run: who sends, from which namespace, to which address

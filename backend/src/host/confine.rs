@@ -15,7 +15,7 @@
 //!   (`/run/netloom/T`, `/run/netloom/T/HOST`, a DHCP server's files there);
 //! - dnsmasq: only the options plans give it; nftables: only table `ip netloom`.
 //!
-//! The executor's entry ([`super::run_target`]) takes only [`Confined`]
+//! The executor's entry ([`super::exec::run_target`]) takes only [`Confined`]
 //! steps, and the only way to make one is [`step`]: the checks cannot be
 //! skipped by a new caller. OVS rows are checked again against the database
 //! when the transaction is built (creates only on `T`'s bridges, updates and
@@ -610,7 +610,7 @@ mod tests {
     fn host(marked: Vec<String>, unmarked: Vec<String>) -> impl Fn(&str) -> Option<Option<String>> {
         move |d: &str| {
             if marked.iter().any(|m| m == d) {
-                Some(Some(crate::deploy::link_mark("t")))
+                Some(Some(crate::host::link_mark("t")))
             } else if unmarked.iter().any(|m| m == d) {
                 Some(None)
             } else {
@@ -636,7 +636,7 @@ mod tests {
             for ti in &targets[1..] {
                 target(&name, ti.clone(), "/x/db.sock").unwrap();
             }
-            let mark = crate::deploy::link_mark(&topo.name);
+            let mark = crate::host::link_mark(&topo.name);
             let marked = move |_: &str| Some(Some(mark.clone()));
             for p in [
                 plan::plan(&topo.name, &targets, &want, &empty),

@@ -4,6 +4,7 @@
 //! Always argv, never a shell; daemons are found again by their pidfiles.
 
 use std::io::{self, Write};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -257,12 +258,12 @@ pub fn start_agent(topology: &str, ns: &str, dir: &str) -> Result<(), ProcError>
     let d = Path::new(dir);
     stop(&d.join("agent.pid"), Duration::from_secs(2));
     std::fs::create_dir_all(dir).map_err(io_err(format!("mkdir {dir}")))?;
-    let token_path = crate::agent::sandbox_token_path(topology);
+    let token_path = netloom_core::names::sandbox_token_path(topology);
     if !Path::new(&token_path).exists() {
-        let token = crate::agent::new_token().map_err(io_err("read /dev/urandom"))?;
+        let token = crate::secret::new_token().map_err(io_err("read /dev/urandom"))?;
         // Write aside, then link: hosts' agents start in parallel, and none may read half a token.
         // (The name aside is random too, but not the token: names are visible to all.)
-        let aside = crate::agent::new_token().map_err(io_err("read /dev/urandom"))?;
+        let aside = crate::secret::new_token().map_err(io_err("read /dev/urandom"))?;
         let tmp = format!("{token_path}.{aside}.tmp");
         std::fs::OpenOptions::new()
             .write(true)
@@ -311,7 +312,7 @@ pub fn start_agent(topology: &str, ns: &str, dir: &str) -> Result<(), ProcError>
     let mut child = cmd.spawn().map_err(io_err(&what))?;
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(5) {
-        if crate::agent::alive(&sock.to_string_lossy()) {
+        if alive(&sock.to_string_lossy()) {
             return Ok(());
         }
         if let Ok(Some(st)) = child.try_wait() {
@@ -476,6 +477,11 @@ pub fn run_until(ns: &str, argv: &[&str], done: impl Fn(&str) -> bool) -> bool {
     });
     std::thread::spawn(move || child.wait());
     found
+}
+
+/// True when a sandbox agent (or any server) answers on its unix socket.
+pub fn alive(socket: &str) -> bool {
+    Path::new(socket).exists() && UnixStream::connect(socket).is_ok()
 }
 
 #[cfg(test)]

@@ -149,7 +149,7 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         .unwrap_or_default()
     };
     let views: BTreeMap<String, NsView> =
-        super::on_workers(&nss, 16, |ns| ControlFlow::Continue(read(ns)))
+        super::exec::on_workers(&nss, 16, |ns| ControlFlow::Continue(read(ns)))
             .into_iter()
             .zip(&nss)
             .filter_map(|(v, ns)| Some((ns.clone(), v?)))
@@ -481,7 +481,7 @@ fn observe_host(
             .unwrap_or_else(|| names::host_netns(topology, host))
     };
     let agent_pid = procs::alive_pid(&Path::new(&dir).join("agent.pid"));
-    if let Some(pid) = agent_pid.filter(|_| crate::agent::alive(&format!("{dir}/agent.sock"))) {
+    if let Some(pid) = agent_pid.filter(|_| procs::alive(&format!("{dir}/agent.sock"))) {
         let (netns, dir) = (home(pid), dir.clone());
         out.push((SANDBOX.to_string(), Resource::Agent { netns, dir }));
     }

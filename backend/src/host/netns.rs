@@ -258,7 +258,7 @@ fn kill_all_in(ino: u64) {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     for pid in pids {
-        crate::deploy::procs::wait_gone(pid, std::time::Duration::from_secs(2));
+        super::procs::wait_gone(pid, std::time::Duration::from_secs(2));
     }
 }
 

@@ -1,0 +1,1000 @@
+//! The executor: a target's steps on this machine, in the order the plan
+//! gives them. Within a target, steps of one rank run in parallel (they
+//! touch different things) and the OVS rows go in one OVSDB transaction.
+//! Every step reports an [`Event`] to the caller's callback. Runs in the
+//! controller for the sandbox's own steps and in each host's agent for its.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use netloom_core::names;
+use netloom_core::plan::{self, Action, Resource, Step, TargetInfo, TargetPlan, OVS_OWNER_KEY};
+
+use super::nl::NlError;
+use super::ovsdb::{self, Ovsdb};
+use super::{confine, link_mark, netns, nl, observe, procs, ApplyError, StepError};
+use crate::report::{Event, Progress};
+
+/// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
+///
+/// New OVS rows go first, on a thread of their own: a new ovs-vswitchd
+/// spends about 0.1 s calibrating its userspace datapath as soon as it sees
+/// a bridge, and the namespaces, links, offloads and sysctls are made
+/// meanwhile (it picks a port's device up when it appears). Removals keep
+/// rank order.
+pub fn run_target<'a>(
+    topology: &confine::TopologyName,
+    tp: &TargetPlan,
+    steps: &[confine::Confined<'a>],
+    progress: Progress,
+    fail_at: Option<&str>,
+) -> Result<usize, ApplyError> {
+    let topology = topology.as_str();
+    let steps: Vec<&'a Step> = steps.iter().map(|c| c.get()).collect();
+    let rows: Vec<&Step> = steps
+        .iter()
+        .copied()
+        .filter(|s| s.resource.is_ovs_row())
+        .collect();
+    let rows_first = !rows.is_empty() && rows.iter().all(|s| s.action != Action::Delete);
+    std::thread::scope(|sc| {
+        let mut early = rows_first.then(|| {
+            let rows = &rows;
+            sc.spawn(move || ovs_rows(topology, tp, rows, progress, fail_at))
+        });
+        let mut done = 0;
+        let mut ovs_done = rows_first;
+        let mut pending: Pending<'a> = None;
+        type Early<'s, 'a> =
+            Option<std::thread::ScopedJoinHandle<'s, Result<(usize, Pending<'a>), ApplyError>>>;
+        let settle = |pending: &mut Pending<'a>,
+                      early: &mut Early<'_, 'a>,
+                      done: &mut usize|
+         -> Result<(), ApplyError> {
+            if let Some(h) = early.take() {
+                let (n, want) = h.join().expect("OVS thread")?;
+                *done += n;
+                *pending = want;
+            }
+            if let Some((want, s)) = pending.take() {
+                Ovsdb::connect(&tp.target.ovsdb)
+                    .and_then(|mut db| db.wait_applied(want, Duration::from_secs(15)))
+                    .map_err(|e| fail(&tp.target.name, s, e.into()))?;
+            }
+            Ok(())
+        };
+        // Addresses, routes and daemons in the host's own namespace, where
+        // ovs-vswitchd makes its devices (the underlay bridge's port), wait for
+        // it to have applied every configuration, this apply's or an earlier
+        // one it had not finished (a killed apply's); guests' namespaces hold
+        // only veth ends, so theirs go on meanwhile.
+        let on_ovs_devices = |s: &Step| {
+            matches!(
+                s.resource,
+                Resource::Addr { .. }
+                    | Resource::Route { .. }
+                    | Resource::Nft { .. }
+                    | Resource::Dnsmasq { .. }
+                    | Resource::DhcpClient { .. }
+            ) && s.resource.netns() == Some(tp.target.netns.as_str())
+        };
+        let mut deferred: Vec<&Step> = Vec::new();
+        let mut starting = Vec::new();
+        let mut count = 0;
+        let mut i = 0;
+        while i < steps.len() {
+            let rank = steps[i].resource.rank();
+            let mut j = i;
+            while j < steps.len() && steps[j].resource.rank() == rank {
+                j += 1;
+            }
+            let group = &steps[i..j];
+            if group[0].resource.is_ovs_row() {
+                if !ovs_done {
+                    let (n, want) = ovs_rows(topology, tp, &rows, progress, fail_at)?;
+                    count += n;
+                    // Not when the host goes (its underlay bridge goes only with it):
+                    // its daemons are stopped next, and ovs-vswitchd applying the
+                    // removal was a third of a 100-host destroy.
+                    pending = want.filter(|_| !host_goes(topology, tp, &rows));
+                    ovs_done = true;
+                }
+            } else {
+                let has_ovs = !tp.target.ovsdb.is_empty();
+                let (later, now): (Vec<&Step>, Vec<&Step>) = group
+                    .iter()
+                    .partition(|s| has_ovs && s.action != Action::Delete && on_ovs_devices(s));
+                deferred.extend(later);
+                // Nothing else of the sandbox's needs the hosts' OVS daemons and
+                // agents, so the links are made while they start (each kind on
+                // workers of its own); the hosts' steps come after.
+                let starts = |s: &&Step, daemons: bool| {
+                    s.action == Action::Create
+                        && match s.resource {
+                            Resource::OvsDaemons { .. } => daemons,
+                            Resource::Agent { .. } => !daemons,
+                            _ => false,
+                        }
+                };
+                let (daemons, now): (Vec<&Step>, Vec<&Step>) =
+                    now.into_iter().partition(|s| starts(s, true));
+                let (agents, now): (Vec<&Step>, Vec<&Step>) =
+                    now.into_iter().partition(|s| starts(s, false));
+                for background in [daemons, agents] {
+                    if !background.is_empty() {
+                        starting.push(sc.spawn(move || {
+                            run_parallel(topology, tp, &background, progress, fail_at)
+                        }));
+                    }
+                }
+                count += run_parallel(topology, tp, &now, progress, fail_at)?;
+            }
+            i = j;
+        }
+        for h in starting {
+            count += h.join().expect("OVS daemons thread")?;
+        }
+        settle(&mut pending, &mut early, &mut done)?;
+        if let Some(first) = deferred.first() {
+            Ovsdb::connect(&tp.target.ovsdb)
+                .and_then(|mut db| db.wait_all_applied(Duration::from_secs(15)))
+                .map_err(|e| fail(&tp.target.name, first, e.into()))?;
+        }
+        // Already in rank order.
+        for group in deferred.chunk_by(|a, b| a.resource.rank() == b.resource.rank()) {
+            count += run_parallel(topology, tp, group, progress, fail_at)?;
+        }
+        Ok(count + done)
+    })
+}
+
+/// Whether `rows` remove emulated host `tp` as a whole: its underlay bridge
+/// is made with its daemons and removed only with them.
+fn host_goes(topology: &str, tp: &TargetPlan, rows: &[&Step]) -> bool {
+    let phy = names::phy_bridge(&names::topology_tag(topology));
+    tp.target.emulated
+        && rows.iter().any(|s| {
+            s.action == Action::Delete
+                && matches!(&s.resource, Resource::OvsBridge { name, .. } if *name == phy)
+        })
+}
+
+/// Steps of one rank at once, at most 16 running (2 cores, and every step
+/// has its own thread anyway); returns how many ran. After a failure no
+/// further step starts; the error is that of the first failed step in the
+/// group's order.
+fn run_parallel(
+    topology: &str,
+    tp: &TargetPlan,
+    group: &[&Step],
+    progress: Progress,
+    fail_at: Option<&str>,
+) -> Result<usize, ApplyError> {
+    let results = on_workers(group, 16, |s| {
+        match run_one(topology, &tp.target, s, progress, fail_at) {
+            Ok(()) => ControlFlow::Continue(Ok(())),
+            Err(e) => ControlFlow::Break(Err(e)),
+        }
+    });
+    for r in results.into_iter().flatten() {
+        r?;
+    }
+    Ok(group.len())
+}
+
+/// `f` on each item, on at most `width` threads that each take the next item
+/// as they finish one, so a slow item holds up only its own thread (in fixed
+/// chunks, each chunk waited for its slowest: 100 hosts' agents started in 7
+/// rounds). Once `f` breaks, no further item is taken. The results are in
+/// the items' order, `None` for an item not taken.
+pub fn on_workers<T: Sync, R: Send>(
+    items: &[T],
+    width: usize,
+    f: impl Fn(&T) -> ControlFlow<R, R> + Sync,
+) -> Vec<Option<R>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let done: Vec<Vec<(usize, R)>> = std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..items.len().min(width))
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut mine = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(item) = items.get(i) else { break };
+                        let r = match f(item) {
+                            ControlFlow::Continue(r) => r,
+                            ControlFlow::Break(r) => {
+                                stop.store(true, Ordering::SeqCst);
+                                r
+                            }
+                        };
+                        mine.push((i, r));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|h| h.join().expect("worker thread"))
+            .collect()
+    });
+    let mut out: Vec<Option<R>> = items.iter().map(|_| None).collect();
+    for (i, r) in done.into_iter().flatten() {
+        out[i] = Some(r);
+    }
+    out
+}
+
+/// The configuration ovs-vswitchd must reach before addresses go on its
+/// devices, and the step that asked for it.
+type Pending<'a> = Option<(i64, &'a Step)>;
+
+/// A target's OVS rows as one transaction, each reported; returns how many
+/// and the configuration ovs-vswitchd must reach.
+fn ovs_rows<'a>(
+    topology: &str,
+    tp: &TargetPlan,
+    rows: &[&'a Step],
+    progress: Progress,
+    fail_at: Option<&str>,
+) -> Result<(usize, Pending<'a>), ApplyError> {
+    let Some(first) = rows.first() else {
+        return Ok((0, None));
+    };
+    let t0 = Instant::now();
+    let r = ovs_transaction(topology, &tp.target, rows, fail_at);
+    for s in rows {
+        let said = Outcome::default();
+        report(progress, &tp.target.name, s, t0, r.as_ref().map(|_| &said));
+    }
+    let want = r.map_err(|e| fail(&tp.target.name, first, e))?;
+    Ok((rows.len(), want.map(|w| (w, *first))))
+}
+
+/// What a step that went through says besides "done" (see [`Event`]).
+#[derive(Debug, Default)]
+struct Outcome {
+    note: Option<String>,
+    warning: Option<String>,
+}
+
+fn report(
+    progress: Progress,
+    target: &str,
+    s: &Step,
+    t0: Instant,
+    r: Result<&Outcome, &StepError>,
+) {
+    let said = r.ok();
+    progress(&Event {
+        target: target.to_string(),
+        step: s.to_string(),
+        ok: r.is_ok(),
+        error: r.err().map(|e| e.to_string()),
+        ms: t0.elapsed().as_secs_f64() * 1000.0,
+        note: said.and_then(|o| o.note.clone()),
+        warning: said.and_then(|o| o.warning.clone()),
+        probe: None,
+    });
+}
+
+fn fail(target: &str, s: &Step, source: StepError) -> ApplyError {
+    ApplyError {
+        target: target.to_string(),
+        step: s.to_string(),
+        source,
+    }
+}
+
+fn run_one(
+    topology: &str,
+    target: &TargetInfo,
+    s: &Step,
+    progress: Progress,
+    fail_at: Option<&str>,
+) -> Result<(), ApplyError> {
+    let t0 = Instant::now();
+    let r = do_step(topology, s, fail_at);
+    report(progress, &target.name, s, t0, r.as_ref());
+    r.map(|_| ()).map_err(|e| fail(&target.name, s, e))
+}
+
+/// Failure injection for tests: `NETLOOM_FAIL_AT=<substring of a step>` makes that step fail.
+/// The agent gets the pattern with each request, so an agent started by one
+/// apply never fails the next one.
+pub fn fail_at() -> Option<String> {
+    std::env::var("NETLOOM_FAIL_AT")
+        .ok()
+        .filter(|p| !p.is_empty())
+}
+
+fn injected_failure(s: &Step, fail_at: Option<&str>) -> Result<(), StepError> {
+    match fail_at {
+        Some(pat) if s.to_string().contains(pat) => Err(StepError::Io(std::io::Error::other(
+            "failure injected by NETLOOM_FAIL_AT",
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// One step (anything but OVS rows).
+fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, StepError> {
+    injected_failure(s, fail_at)?;
+    let del = s.action == Action::Delete;
+    match s.resource.clone() {
+        Resource::RunDir { path } => {
+            if del {
+                if Path::new(&path).exists() {
+                    std::fs::remove_dir_all(&path)?;
+                }
+                // The parent is shared by topologies: remove it only when empty.
+                let _ = std::fs::remove_dir("/run/netloom");
+            } else {
+                use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+                // Root's only (the agents' token, pidfiles, leases), also when made before.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&path)?;
+                for d in Path::new(&path).ancestors().take(2) {
+                    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
+                }
+                std::fs::write(format!("{path}/udhcpc.script"), procs::UDHCPC_SCRIPT)?;
+                std::fs::set_permissions(
+                    format!("{path}/udhcpc.script"),
+                    std::fs::Permissions::from_mode(0o755),
+                )?;
+                std::fs::create_dir_all(format!("{path}/leases"))?;
+                std::fs::create_dir_all(format!("{path}/nft"))?;
+            }
+        }
+        Resource::Netns { name } => {
+            if del {
+                netns::delete(&name)?;
+            } else {
+                // A namespace deleted a moment ago may still be going: retry briefly.
+                let mut tries = 0;
+                loop {
+                    match nl::create_netns_then(&name, |_| Ok(())) {
+                        Err(NlError::Io(e))
+                            if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 1 =>
+                        {
+                            // A leftover placeholder or mount: clear it and try again.
+                            netns::delete(&name)?;
+                            tries += 1;
+                        }
+                        r => break r?,
+                    }
+                }
+            }
+        }
+        Resource::Agent { netns, dir } => {
+            if del {
+                procs::stop(&Path::new(&dir).join("agent.pid"), Duration::from_secs(2));
+                for f in ["agent.sock", "agent.log"] {
+                    let _ = std::fs::remove_file(Path::new(&dir).join(f));
+                }
+            } else {
+                procs::start_agent(topology, &netns, &dir)?;
+            }
+        }
+        Resource::OvsDaemons { netns, dir } => {
+            if del {
+                procs::stop_ovs(&dir);
+            } else {
+                let phy = names::phy_bridge(&names::topology_tag(topology));
+                procs::start_ovs(&netns, &dir, &phy, topology)?;
+            }
+        }
+        Resource::Segment { netns, name, mac } => {
+            nl::with_netlink(&netns, move |n| {
+                if del {
+                    n.del_link(&name)
+                } else {
+                    n.add_bridge(&name, mac)
+                }
+            })?;
+        }
+        Resource::Veth {
+            netns: ns,
+            name,
+            peer_netns,
+            peer,
+            peer_mac,
+            peer_master,
+        } => {
+            if del {
+                nl::with_netlink(&ns, move |n| n.del_link(&name))?;
+            } else {
+                // Created from the side of the end named `name` (an OVS port, or
+                // the host's own namespace's), up at once; the peer is made
+                // directly in its namespace with its MAC, then enslaved and up there.
+                let fd = netns::open(&peer_netns)?;
+                let mark = link_mark(topology);
+                let p2 = peer.clone();
+                nl::with_netlink(&ns, move |n| {
+                    use std::os::fd::AsRawFd;
+                    n.add_veth(&name, &p2, peer_mac, fd.as_raw_fd())?;
+                    n.mark(&name, &mark)
+                })?;
+                nl::with_netlink(&peer_netns, move |n| {
+                    n.set_up_in(&peer, peer_master.as_deref())
+                })?;
+            }
+        }
+        Resource::VxlanLink {
+            netns,
+            name,
+            vni,
+            local,
+            remote,
+        } => {
+            let mark = link_mark(topology);
+            nl::with_netlink(&netns, move |n| {
+                if del {
+                    n.del_link(&name)
+                } else {
+                    n.add_vxlan(&name, vni, local, remote, plan::VXLAN_INNER_MTU)?;
+                    n.mark(&name, &mark)
+                }
+            })?;
+        }
+        Resource::TxOffloadOff { netns, dev } => {
+            if !del {
+                netns::run_in(&netns, move || nl::tx_csum_off(&dev))??;
+            }
+        }
+        Resource::Sysctl { netns, key, value } => {
+            if !del {
+                let key = confine::SysctlKey::parse(&key).map_err(std::io::Error::other)?;
+                // A table size only grows: the machine may need more for others.
+                let grow = matches!(key, confine::SysctlKey::NeighTable(_));
+                netns::run_in(&netns, move || {
+                    let have = nl::sysctl_get(key).ok().and_then(|v| v.parse::<u64>().ok());
+                    match (grow, have, value.parse::<u64>()) {
+                        (true, Some(h), Ok(want)) if h >= want => Ok(()),
+                        _ => nl::sysctl_set(key, &value),
+                    }
+                })??;
+            }
+        }
+        Resource::Addr { netns, dev, cidr } => {
+            nl::with_netlink(&netns, move |n| {
+                if del {
+                    n.del_addr(&dev, cidr)
+                } else {
+                    n.add_addr(&dev, cidr)
+                }
+            })?;
+        }
+        Resource::Route { netns, to, via } => {
+            nl::with_netlink(&netns, move |n| {
+                if del {
+                    n.route_del(to)
+                } else {
+                    n.route_replace(to, via)
+                }
+            })?;
+        }
+        Resource::Nft { netns, ruleset } => {
+            let rec = observe::nft_record(topology, &netns);
+            if del {
+                let _ = procs::run(&netns, &["nft", "delete", "table", "ip", "netloom"], None);
+                let _ = std::fs::remove_file(rec);
+            } else {
+                procs::run(&netns, &["nft", "-j", "-f", "-"], Some(&ruleset))?;
+                std::fs::write(rec, ruleset)?;
+            }
+        }
+        Resource::Dnsmasq { netns, name, args } => {
+            let dir = args
+                .iter()
+                .find_map(|a| a.strip_prefix("--pid-file="))
+                .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
+                .unwrap_or_default();
+            let pidfile = dir.join(format!("{name}.pid"));
+            if del || s.action == Action::Update {
+                procs::stop(&pidfile, Duration::from_secs(2));
+            }
+            if del {
+                // Its reservations go with it (their own steps find them gone).
+                if let Some(d) = plan::dnsmasq_hosts_dir(&args) {
+                    let _ = std::fs::remove_dir_all(d);
+                }
+            } else {
+                // A real host has no host directory until its first server needs one.
+                std::fs::create_dir_all(&dir)?;
+                if let Some(d) = plan::dnsmasq_hosts_dir(&args) {
+                    std::fs::create_dir_all(d)?;
+                }
+                // A restart starts from the same leases: the lease file is dnsmasq's memory.
+                procs::start_dnsmasq(&netns, &args)?;
+            }
+        }
+        Resource::DhcpHost { path, mac, ip } => {
+            let pidfile = plan::dhcp_host_pidfile(&path)
+                .ok_or_else(|| std::io::Error::other(format!("{path}: not a hosts file")))?;
+            let dir = Path::new(&path).parent().unwrap_or(Path::new("/"));
+            // The directory stays while its dnsmasq runs: dnsmasq watches it
+            // from its start, and would not see a new one of the same name.
+            if del {
+                let _ = std::fs::remove_file(&path);
+                // Only a SIGHUP makes dnsmasq forget a reservation.
+                procs::hangup_dnsmasq(Path::new(&pidfile));
+            } else {
+                std::fs::create_dir_all(dir)?;
+                // Whole or not at all: dnsmasq reads a new file as soon as it appears.
+                // (A dot file: dnsmasq skips those.)
+                let name = Path::new(&path).file_name().unwrap_or_default();
+                let tmp = dir.join(format!(".{}", name.to_string_lossy()));
+                std::fs::write(&tmp, format!("{mac},{ip}\n"))?;
+                std::fs::rename(&tmp, &path)?;
+                // dnsmasq reads a new file by itself, a changed one on SIGHUP; the
+                // signal also covers a watch it lost.
+                procs::hangup_dnsmasq(Path::new(&pidfile));
+            }
+        }
+        Resource::DhcpClient {
+            netns,
+            dev,
+            order,
+            no_lease,
+        } => {
+            let lease = observe::lease_path(topology, &netns, &dev);
+            if del {
+                // A client running in the background goes first: it would configure a lease again.
+                procs::stop_udhcpc(Path::new(&plan::dhcp_client_pidfile(
+                    topology, &netns, &dev,
+                )));
+                if let Some(l) = procs::read_lease(Path::new(&lease)) {
+                    let _ = nl::with_netlink(&netns, move |n| n.del_addr(&dev, l.ip));
+                }
+                let _ = std::fs::remove_file(&lease);
+            } else if no_lease {
+                return background_client(topology, &netns, &dev, &lease);
+            } else {
+                let _ = std::fs::remove_file(&lease);
+                let script = format!("{}/udhcpc.script", names::run_dir(topology));
+                // udhcpc needs the link up to send.
+                let d2 = dev.clone();
+                nl::with_netlink(&netns, move |n| n.set_up(&d2))?;
+                procs::dhcp_request(&netns, &dev, &script, Path::new(&lease))?;
+                let mut text = std::fs::read_to_string(&lease)?;
+                text.push_str(&format!("order={order}\n"));
+                std::fs::write(&lease, &text)?;
+                let l = procs::read_lease(Path::new(&lease))
+                    .ok_or_else(|| std::io::Error::other(format!("unreadable lease {lease}")))?;
+                nl::with_netlink(&netns, move |n| {
+                    n.add_addr(&dev, l.ip)?;
+                    if let Some(r) = l.router {
+                        n.route_replace(None, r)?;
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        Resource::OvsBridge { .. } | Resource::OvsPort { .. } => {
+            unreachable!("OVS rows go through ovs_transaction")
+        }
+    }
+    Ok(Outcome::default())
+}
+
+/// A DHCP client the model predicts no lease for: started in the background
+/// ([`plan::background_dhcp_client`]), which returns after one DISCOVER's
+/// wait for an offer, or once a lease came after all. A lease, now or later,
+/// is configured by its script (netloom is gone by then), so reality shows
+/// in `status` and `verify`; one that came now is this step's warning.
+fn background_client(
+    topology: &str,
+    netns: &str,
+    dev: &str,
+    lease: &str,
+) -> Result<Outcome, StepError> {
+    let pidfile = plan::dhcp_client_pidfile(topology, netns, dev);
+    procs::stop_udhcpc(Path::new(&pidfile));
+    let _ = std::fs::remove_file(lease);
+    let run = names::run_dir(topology);
+    let script = format!("{run}/udhcpc-background.script");
+    // Whole or not at all, as clients of other namespaces may start it meanwhile.
+    let aside = format!("{run}/.{netns}.{dev}.script");
+    std::fs::write(&aside, procs::UDHCPC_BACKGROUND_SCRIPT)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::rename(&aside, &script)?;
+    if let Some(dir) = Path::new(&pidfile).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let d = dev.to_string();
+    nl::with_netlink(netns, move |n| n.set_up(&d))?;
+    procs::start_background_dhcp(
+        netns,
+        &plan::background_dhcp_client(dev, &script, &pidfile),
+        Path::new(lease),
+    )?;
+    Ok(match procs::read_lease(Path::new(lease)) {
+        None => Outcome {
+            note: Some("no lease (predicted)".into()),
+            warning: None,
+        },
+        Some(l) => Outcome {
+            note: None,
+            warning: Some(format!(
+                "got the lease {} although the model predicts none: it is configured; verify shows what differs",
+                l.ip
+            )),
+        },
+    })
+}
+
+/// All OVS row steps of a target as one OVSDB transaction that bumps
+/// `next_cfg`; returns the configuration number ovs-vswitchd must reach
+/// (the caller waits for it when something depends on it).
+fn ovs_transaction(
+    topology: &str,
+    target: &TargetInfo,
+    steps: &[&Step],
+    fail_at: Option<&str>,
+) -> Result<Option<i64>, StepError> {
+    for s in steps {
+        injected_failure(s, fail_at)?;
+    }
+    let mut db = Ovsdb::connect(&target.ovsdb)?;
+    // Rows by name, with whether they carry the topology's owner mark.
+    let uuid_of = |rows: &[Value]| -> Rows {
+        rows.iter()
+            .map(|r| {
+                let ours = r["external_ids"][1]
+                    .as_array()
+                    .is_some_and(|kv| kv.iter().any(|p| *p == json!([OVS_OWNER_KEY, topology])));
+                (
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                    (r["_uuid"].clone(), ours),
+                )
+            })
+            .collect()
+    };
+    let bridges = uuid_of(&db.select("Bridge", &["name", "external_ids"])?);
+    let ports = uuid_of(&db.select("Port", &["name", "external_ids"])?);
+    let mut ops = ovs_ops(topology, steps, &bridges, &ports)?;
+    if ops.is_empty() {
+        return Ok(None);
+    }
+    ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [], "mutations": [["next_cfg", "+=", 1]]}));
+    ops.push(
+        json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["next_cfg"]}),
+    );
+    let res = db.transact(ops)?;
+    let want = res
+        .last()
+        .and_then(|r| r["rows"][0]["next_cfg"].as_i64())
+        .unwrap_or(0);
+    Ok(Some(want))
+}
+
+/// OVS rows by name: their `_uuid` and whether they carry the topology's owner mark.
+type Rows = BTreeMap<String, (Value, bool)>;
+
+/// Defence in depth: the OVS row steps that would touch a row not marked
+/// as `topology`'s, refused (see below).
+fn refuse_foreign_rows(
+    topology: &str,
+    steps: &[&Step],
+    bridges: &Rows,
+    ports: &Rows,
+) -> Result<(), StepError> {
+    // Defence in depth: a row of the host's own (another topology's, or not netloom's)
+    // is never removed or changed, whatever the plan says. A port on a bridge
+    // of ours that goes away goes with it, marked or not (someone may have
+    // added it by hand).
+    let bridge_goes = |b: &str| {
+        bridges.get(b).is_some_and(|(_, ours)| *ours)
+            && steps.iter().any(|s| {
+                s.action == Action::Delete
+                    && matches!(&s.resource, Resource::OvsBridge { name, .. } if name == b)
+            })
+    };
+    for s in steps {
+        let (table, name) = match &s.resource {
+            Resource::OvsBridge { name, .. } => (bridges, name),
+            Resource::OvsPort { bridge, .. }
+                if s.action == Action::Delete && bridge_goes(bridge) =>
+            {
+                continue
+            }
+            Resource::OvsPort { name, .. } => (ports, name),
+            _ => continue,
+        };
+        if table.get(name).is_some_and(|(_, ours)| !ours) {
+            return Err(StepError::Io(std::io::Error::other(format!(
+                "refused: OVS row {name} is not marked as topology {topology}'s"
+            ))));
+        }
+    }
+    // Ports go only on the topology's own bridges: marked, or made in this transaction.
+    for s in steps {
+        if let (Action::Create, Resource::OvsPort { bridge, name, .. }) = (s.action, &s.resource) {
+            let made_now = steps.iter().any(|b| {
+                b.action == Action::Create
+                    && matches!(&b.resource, Resource::OvsBridge { name, .. } if name == bridge)
+            });
+            if !made_now && !bridges.get(bridge).is_some_and(|(_, ours)| *ours) {
+                return Err(StepError::Io(std::io::Error::other(format!(
+                    "refused: port {name} would go on bridge {bridge}, which is not marked as topology {topology}'s"
+                ))));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The OVSDB operations that carry out `steps` on a database holding
+/// `bridges` and `ports` (pure: the transaction around them is the caller's);
+/// refuses a step on a row of someone else's.
+fn ovs_ops(
+    topology: &str,
+    steps: &[&Step],
+    bridges: &Rows,
+    ports: &Rows,
+) -> Result<Vec<Value>, StepError> {
+    refuse_foreign_rows(topology, steps, bridges, ports)?;
+    let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
+    let mut ops: Vec<Value> = Vec::new();
+    let mut new_bridges: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut deleted_bridges: Vec<String> = Vec::new();
+    let mut n = 0;
+    let mut fresh = || {
+        n += 1;
+        format!("row{n}")
+    };
+    // A bridge to create that is already there as ours (made with its host's
+    // daemons) is taken as it is: it only gets its ports.
+    let made = |name: &str| bridges.get(name).is_some_and(|(_, ours)| *ours);
+    for s in steps {
+        if let (Action::Create, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
+            if !made(name) {
+                new_bridges.insert(name.clone(), Vec::new());
+            }
+        }
+        if let (Action::Delete, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
+            deleted_bridges.push(name.clone());
+        }
+    }
+    let mut port_inserts: Vec<(String, Value)> = Vec::new();
+    for s in steps {
+        match (&s.action, &s.resource) {
+            (Action::Delete, Resource::OvsBridge { name, .. }) => {
+                if let Some((u, _)) = bridges.get(name) {
+                    ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
+                        "mutations": [["bridges", "delete", ["set", [u]]]]}));
+                }
+            }
+            (Action::Delete, Resource::OvsPort { bridge, name, .. }) => {
+                if deleted_bridges.contains(bridge) {
+                    continue;
+                }
+                if let Some((u, _)) = ports.get(name) {
+                    ops.push(
+                        json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
+                        "mutations": [["ports", "delete", ["set", [u]]]]}),
+                    );
+                }
+            }
+            (Action::Update, Resource::OvsBridge { name, datapath }) => {
+                ops.push(
+                    json!({"op": "update", "table": "Bridge", "where": [["name", "==", name]],
+                    "row": {"datapath_type": datapath}}),
+                );
+            }
+            (
+                Action::Update,
+                Resource::OvsPort {
+                    name, tag, iface, ..
+                },
+            ) => {
+                let tag = tag.map_or(json!(["set", []]), |t| json!(t));
+                ops.push(json!({"op": "update", "table": "Port", "where": [["name", "==", name]], "row": {"tag": tag}}));
+                ops.push(
+                    json!({"op": "update", "table": "Interface", "where": [["name", "==", name]],
+                    "row": {"type": iface.ovs_type(), "options": ovsdb::map(iface.options())}}),
+                );
+            }
+            (
+                Action::Create,
+                Resource::OvsPort {
+                    bridge,
+                    name,
+                    tag,
+                    iface,
+                },
+            ) => {
+                let iu = fresh();
+                let pu = fresh();
+                ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iu,
+                    "row": {"name": name, "type": iface.ovs_type(), "options": ovsdb::map(iface.options())}}));
+                let mut row =
+                    json!({"name": name, "interfaces": ["named-uuid", iu], "external_ids": owner});
+                if let Some(t) = tag {
+                    row["tag"] = json!(t);
+                }
+                ops.push(json!({"op": "insert", "table": "Port", "uuid-name": pu, "row": row}));
+                port_inserts.push((bridge.clone(), json!(["named-uuid", pu])));
+            }
+            _ => {}
+        }
+    }
+    for (bridge, pu) in &port_inserts {
+        match new_bridges.get_mut(bridge) {
+            Some(v) => v.push(pu.clone()),
+            None => ops.push(
+                json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
+                "mutations": [["ports", "insert", ["set", [pu]]]]}),
+            ),
+        }
+    }
+    for s in steps {
+        if let (Action::Create, Resource::OvsBridge { name, datapath }) = (s.action, &s.resource) {
+            if made(name) {
+                ops.push(
+                    json!({"op": "update", "table": "Bridge", "where": [["name", "==", name]],
+                    "row": {"datapath_type": datapath}}),
+                );
+                continue;
+            }
+            let iu = fresh();
+            let pu = fresh();
+            let bu = fresh();
+            ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iu, "row": {"name": name, "type": "internal"}}));
+            ops.push(json!({"op": "insert", "table": "Port", "uuid-name": pu,
+                "row": {"name": name, "interfaces": ["named-uuid", iu], "external_ids": owner}}));
+            let mut ports = vec![json!(["named-uuid", pu])];
+            ports.extend(new_bridges.get(name).cloned().unwrap_or_default());
+            ops.push(json!({"op": "insert", "table": "Bridge", "uuid-name": bu,
+                "row": {"name": name, "datapath_type": datapath, "ports": ["set", ports], "external_ids": owner}}));
+            ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
+                "mutations": [["bridges", "insert", ["set", [["named-uuid", bu]]]]]}));
+        }
+    }
+    Ok(ops)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use netloom_core::plan::{self, Facts, Plan, State, TargetPlan};
+    use netloom_core::Topology;
+
+    /// Every example lab: (file stem, topology), sorted.
+    pub(crate) fn examples() -> Vec<(String, Topology)> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(p).unwrap();
+                let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+                (stem, netloom_core::load(&text).unwrap().topology)
+            })
+            .collect()
+    }
+
+    /// Each desired OVS row of `want` as found in the database, marked as the
+    /// topology's (`ours`) or not.
+    fn rows_of(want: &State, ours: bool) -> (Rows, Rows) {
+        let (mut bridges, mut ports) = (Rows::new(), Rows::new());
+        for (_, r) in want.iter() {
+            match r {
+                Resource::OvsBridge { name, .. } => {
+                    bridges.insert(name.clone(), (json!(["uuid", format!("b-{name}")]), ours));
+                }
+                Resource::OvsPort { name, .. } => {
+                    ports.insert(name.clone(), (json!(["uuid", format!("p-{name}")]), ours));
+                }
+                _ => {}
+            }
+        }
+        (bridges, ports)
+    }
+
+    fn show_ops(out: &mut String, title: &str, t: &str, p: &Plan, (bridges, ports): &(Rows, Rows)) {
+        out.push_str(&format!("# {title}\n"));
+        for tp in &p.targets {
+            let rows: Vec<&Step> = tp
+                .steps
+                .iter()
+                .filter(|s| s.resource.is_ovs_row())
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("target {:?}\n", tp.target.name));
+            match ovs_ops(t, &rows, bridges, ports) {
+                Ok(ops) => {
+                    for op in ops {
+                        out.push_str(&format!("  {op}\n"));
+                    }
+                }
+                Err(e) => out.push_str(&format!("  error: {e}\n")),
+            }
+        }
+    }
+
+    /// The OVSDB operations of each example's apply on an empty database,
+    /// apply over its own rows with drifted tags, destroy, and a destroy and
+    /// an apply refused on rows that are not the topology's.
+    #[test]
+    fn the_ovsdb_operations_of_every_example_are_as_before() {
+        for (name, t) in examples() {
+            let f = Facts::default();
+            let targets = plan::targets(&t, &f);
+            let want = plan::desired(&t, &f);
+            let mut drifted = want.clone();
+            for rs in drifted.targets.values_mut() {
+                for r in rs.values_mut() {
+                    if let Resource::OvsPort { tag, .. } = r {
+                        *tag = Some(tag.map_or(99, |t| t + 1));
+                    }
+                }
+            }
+            let none = (Rows::new(), Rows::new());
+            let mut out = String::new();
+            let apply = plan::plan(&t.name, &targets, &want, &State::default());
+            show_ops(&mut out, "apply", &t.name, &apply, &none);
+            let update = plan::plan(&t.name, &targets, &want, &drifted);
+            show_ops(&mut out, "update", &t.name, &update, &rows_of(&want, true));
+            let destroy = plan::plan(&t.name, &targets, &State::default(), &want);
+            show_ops(
+                &mut out,
+                "destroy",
+                &t.name,
+                &destroy,
+                &rows_of(&want, true),
+            );
+            show_ops(
+                &mut out,
+                "destroy of foreign rows",
+                &t.name,
+                &destroy,
+                &rows_of(&want, false),
+            );
+            let (foreign_bridges, _) = rows_of(&want, false);
+            let ports_on_foreign = (foreign_bridges, Rows::new());
+            let only_ports = Plan {
+                topology: apply.topology.clone(),
+                targets: apply
+                    .targets
+                    .iter()
+                    .map(|tp| TargetPlan {
+                        target: tp.target.clone(),
+                        steps: tp
+                            .steps
+                            .iter()
+                            .filter(|s| matches!(s.resource, Resource::OvsPort { .. }))
+                            .cloned()
+                            .collect(),
+                    })
+                    .collect(),
+            };
+            show_ops(
+                &mut out,
+                "ports on foreign bridges",
+                &t.name,
+                &only_ports,
+                &ports_on_foreign,
+            );
+            insta::assert_snapshot!(format!("ovsdb-{name}"), out);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! This machine: its kernel and daemons. The executor of a target's steps
+//! ([`exec`]), what exists ([`observe`]), and the parts they are made of:
+//! namespaces ([`netns`]), rtnetlink ([`nl`]), OVSDB ([`ovsdb`]), processes
+//! ([`procs`]), the confinement of every step to its topology ([`confine`]),
+//! the topology lock ([`lock`]), echo probes ([`probe`], [`ping`]).
+//!
+//! Layer: above `netloom_core`, [`crate::report`] and [`crate::secret`];
+//! below the agent and the controller. It knows steps, not agents or other
+//! hosts: nothing here imports `crate::agent` or `crate::deploy`.
+
+pub mod confine;
+pub mod exec;
+pub mod lock;
+pub mod netns;
+pub mod nl;
+pub mod observe;
+pub mod ovsdb;
+pub mod ping;
+pub mod probe;
+pub mod procs;
+
+use nl::NlError;
+use ovsdb::OvsdbError;
+use procs::ProcError;
+
+/// What went wrong in one step.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Netlink(#[from] NlError),
+    #[error(transparent)]
+    Ovsdb(#[from] OvsdbError),
+    #[error(transparent)]
+    Process(#[from] ProcError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A failed apply or destroy: which host, which step, and the error.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: step `{step}` failed: {source}", if target.is_empty() { "sandbox" } else { target.as_str() })]
+pub struct ApplyError {
+    pub target: String,
+    pub step: String,
+    #[source]
+    pub source: StepError,
+}
+
+/// The alias netloom gives the links it creates: `netloom:<topology>`.
+pub fn link_mark(topology: &str) -> String {
+    format!("netloom:{topology}")
+}

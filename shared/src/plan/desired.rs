@@ -1,0 +1,445 @@
+//! What a topology needs: every resource of every target.
+
+use ipnet::Ipv4Net;
+
+use super::*;
+use crate::names;
+use crate::topology::{GuestKind, IfaceAddr, Topology, TunnelKind};
+
+/// What every part of [`desired`] needs to know.
+struct Ctx<'t> {
+    topo: &'t Topology,
+    tag: String,
+    run: String,
+    tinfo: Vec<TargetInfo>,
+    /// Per host: emulated here (no agent URL).
+    sandbox_hosts: Vec<bool>,
+    underlay_ns: String,
+}
+
+/// Everything a topology needs, per target.
+pub fn desired(topo: &Topology, facts: &Facts) -> State {
+    let c = Ctx {
+        topo,
+        tag: names::topology_tag(&topo.name),
+        run: names::run_dir(&topo.name),
+        tinfo: targets(topo, facts),
+        sandbox_hosts: topo.hosts.iter().map(|h| h.agent.is_none()).collect(),
+        underlay_ns: names::underlay_netns(&topo.name),
+    };
+    let mut s = State::default();
+    sandbox(&mut s, &c);
+    externals(&mut s, &c);
+    hosts(&mut s, &c);
+    tunnels(&mut s, &c);
+    guests(&mut s, &c);
+    s
+}
+
+/// The run directory, the underlay segment and the neighbour table.
+fn sandbox(s: &mut State, c: &Ctx) {
+    let Ctx {
+        topo,
+        ref tag,
+        ref run,
+        ref sandbox_hosts,
+        ref underlay_ns,
+        ..
+    } = *c;
+    s.insert(SANDBOX, Resource::RunDir { path: run.clone() });
+
+    // The underlay segment joining emulated hosts (real hosts have their own network).
+    if sandbox_hosts.iter().any(|&b| b) {
+        s.insert(
+            SANDBOX,
+            Resource::Netns {
+                name: underlay_ns.clone(),
+            },
+        );
+        s.insert(
+            SANDBOX,
+            Resource::Segment {
+                netns: underlay_ns.clone(),
+                name: names::segment(tag),
+                mac: None,
+            },
+        );
+    }
+    // Many guests on one machine share its one neighbour table: make room
+    // (never less than the machine has: see the executor and observation).
+    if let Some(n) = neigh_table_size(topo) {
+        for key in NEIGH_TABLE_SYSCTLS {
+            s.insert(
+                SANDBOX,
+                Resource::Sysctl {
+                    netns: String::new(),
+                    key: key.into(),
+                    value: n.to_string(),
+                },
+            );
+        }
+    }
+}
+
+/// The external networks: a namespace and a segment each.
+fn externals(s: &mut State, c: &Ctx) {
+    let Ctx { topo, ref tag, .. } = *c;
+    for e in &topo.externals {
+        s.insert(
+            SANDBOX,
+            Resource::Netns {
+                name: e.netns.clone(),
+            },
+        );
+        s.insert(
+            SANDBOX,
+            Resource::Segment {
+                netns: e.netns.clone(),
+                name: names::segment(tag),
+                mac: Some(e.mac),
+            },
+        );
+        s.insert(
+            SANDBOX,
+            Resource::Addr {
+                netns: e.netns.clone(),
+                dev: names::segment(tag),
+                cidr: e.gateway,
+            },
+        );
+    }
+}
+
+/// Each host's scaffolding: its namespace and daemons when emulated, bridges and uplinks.
+fn hosts(s: &mut State, c: &Ctx) {
+    let Ctx {
+        topo,
+        ref tag,
+        ref run,
+        ref tinfo,
+        ref underlay_ns,
+        ..
+    } = *c;
+    for (hi, h) in topo.hosts.iter().enumerate() {
+        let t = &tinfo[hi + 1];
+        let hns = t.netns.clone();
+        if h.agent.is_some() {
+            // A real host keeps its own files (dnsmasq's, leases, rulesets, the lease script).
+            s.insert(&h.name, Resource::RunDir { path: run.clone() });
+        }
+        if h.agent.is_none() {
+            s.insert(
+                SANDBOX,
+                Resource::Netns {
+                    name: h.netns.clone(),
+                },
+            );
+            s.insert(
+                SANDBOX,
+                Resource::Veth {
+                    netns: hns.clone(),
+                    name: names::underlay_port(tag),
+                    peer_netns: underlay_ns.clone(),
+                    peer: h.underlay_peer.clone(),
+                    peer_mac: None,
+                    peer_master: Some(names::segment(tag)),
+                },
+            );
+            s.insert(
+                SANDBOX,
+                Resource::Agent {
+                    netns: hns.clone(),
+                    dir: format!("{run}/{}", h.name),
+                },
+            );
+            // Started by the sandbox with the host's agent, so the host's own
+            // steps find its Open vSwitch running.
+            s.insert(
+                SANDBOX,
+                Resource::OvsDaemons {
+                    netns: hns.clone(),
+                    dir: format!("{run}/{}", h.name),
+                },
+            );
+            // Only the underlay bridge's port, which holds the address, answers
+            // ARP for it: the underlay veth is an OVS port but also a kernel
+            // device here, and its answer (its own MAC) would make a remote's
+            // tunnel send to a MAC this host's OVS does not take tunnel packets for.
+            s.insert(
+                SANDBOX,
+                Resource::Sysctl {
+                    netns: hns.clone(),
+                    key: "net/ipv4/conf/all/arp_ignore".into(),
+                    value: "1".into(),
+                },
+            );
+            let phy = names::phy_bridge(tag);
+            s.insert(
+                &h.name,
+                Resource::OvsBridge {
+                    name: phy.clone(),
+                    datapath: t.datapath.clone(),
+                },
+            );
+            s.insert(
+                &h.name,
+                Resource::OvsPort {
+                    bridge: phy.clone(),
+                    name: names::underlay_port(tag),
+                    tag: None,
+                    iface: OvsIface::System,
+                },
+            );
+            s.insert(
+                &h.name,
+                Resource::Addr {
+                    netns: hns.clone(),
+                    dev: phy,
+                    cidr: Ipv4Net::new(h.underlay_ip, topo.underlay.prefix_len())
+                        .unwrap_or(topo.underlay),
+                },
+            );
+        }
+        for &b in &h.bridges {
+            let br = &topo.bridges[b];
+            s.insert(
+                &h.name,
+                Resource::OvsBridge {
+                    name: br.ovs_name.clone(),
+                    datapath: t.datapath.clone(),
+                },
+            );
+            if let (Some(x), Some(port), Some(peer)) = (br.uplink, &br.uplink_port, &br.uplink_peer)
+            {
+                // The segment end lives on this machine: uplinks exist in sandbox mode only.
+                s.insert(
+                    SANDBOX,
+                    Resource::Veth {
+                        netns: hns.clone(),
+                        name: port.clone(),
+                        peer_netns: topo.externals[x].netns.clone(),
+                        peer: peer.clone(),
+                        peer_mac: None,
+                        peer_master: Some(names::segment(tag)),
+                    },
+                );
+                // The upstream router's own TCP/UDP leaves by this end into a userspace datapath.
+                s.insert(
+                    SANDBOX,
+                    Resource::TxOffloadOff {
+                        netns: topo.externals[x].netns.clone(),
+                        dev: peer.clone(),
+                    },
+                );
+                s.insert(
+                    &h.name,
+                    Resource::OvsPort {
+                        bridge: br.ovs_name.clone(),
+                        name: port.clone(),
+                        tag: None,
+                        iface: OvsIface::System,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Tunnel ports (or kernel VXLAN devices) on both ends.
+fn tunnels(s: &mut State, c: &Ctx) {
+    let Ctx {
+        topo, ref tinfo, ..
+    } = *c;
+    for tun in &topo.tunnels {
+        for end in 0..2 {
+            let br = &topo.bridges[tun.ends[end]];
+            let here = &topo.hosts[br.host];
+            let other = &topo.hosts[topo.bridges[tun.ends[1 - end]].host];
+            let t = &tinfo[br.host + 1];
+            if let (TunnelKind::Vxlan { vni }, true) = (tun.kind, kernel_vxlan(t)) {
+                s.insert(
+                    &here.name,
+                    Resource::VxlanLink {
+                        netns: t.netns.clone(),
+                        name: tun.ports[end].clone(),
+                        vni,
+                        local: here.underlay_ip,
+                        remote: other.underlay_ip,
+                    },
+                );
+                s.insert(
+                    &here.name,
+                    Resource::OvsPort {
+                        bridge: br.ovs_name.clone(),
+                        name: tun.ports[end].clone(),
+                        tag: None,
+                        iface: OvsIface::System,
+                    },
+                );
+                continue;
+            }
+            let iface = match tun.kind {
+                TunnelKind::Gre { key } => OvsIface::Gre {
+                    remote_ip: other.underlay_ip,
+                    key,
+                },
+                TunnelKind::Vxlan { vni } => OvsIface::Vxlan {
+                    remote_ip: other.underlay_ip,
+                    vni,
+                },
+            };
+            s.insert(
+                &topo.hosts[br.host].name,
+                Resource::OvsPort {
+                    bridge: br.ovs_name.clone(),
+                    name: tun.ports[end].clone(),
+                    tag: None,
+                    iface,
+                },
+            );
+        }
+    }
+}
+
+/// Each guest: its namespace, interfaces, addresses or DHCP client, routes and services.
+fn guests(s: &mut State, c: &Ctx) {
+    let Ctx {
+        topo,
+        ref run,
+        ref tinfo,
+        ..
+    } = *c;
+    let mut dhcp_order = 0;
+    let leases = crate::sim::dhcp::leases(topo);
+    for (gi, g) in topo.guests.iter().enumerate() {
+        let host = &topo.hosts[g.host];
+        let t = &tinfo[g.host + 1];
+        let target = host.name.as_str();
+        s.insert(
+            target,
+            Resource::Netns {
+                name: g.netns.clone(),
+            },
+        );
+        s.insert(
+            target,
+            Resource::Sysctl {
+                netns: g.netns.clone(),
+                key: "net/ipv4/ip_forward".into(),
+                value: if g.is_router() { "1" } else { "0" }.into(),
+            },
+        );
+        for (ii, iface) in g.ifaces.iter().enumerate() {
+            s.insert(
+                target,
+                Resource::Veth {
+                    netns: t.netns.clone(),
+                    name: iface.port.clone(),
+                    peer_netns: g.netns.clone(),
+                    peer: iface.name.clone(),
+                    peer_mac: Some(iface.mac),
+                    peer_master: None,
+                },
+            );
+            s.insert(
+                target,
+                Resource::OvsPort {
+                    bridge: topo.bridges[iface.bridge].ovs_name.clone(),
+                    name: iface.port.clone(),
+                    tag: iface.vlan,
+                    iface: OvsIface::System,
+                },
+            );
+            s.insert(
+                target,
+                Resource::TxOffloadOff {
+                    netns: g.netns.clone(),
+                    dev: iface.name.clone(),
+                },
+            );
+            match iface.addr {
+                IfaceAddr::Static(cidr) => {
+                    s.insert(
+                        target,
+                        Resource::Addr {
+                            netns: g.netns.clone(),
+                            dev: iface.name.clone(),
+                            cidr,
+                        },
+                    );
+                }
+                IfaceAddr::Dhcp => {
+                    s.insert(
+                        target,
+                        Resource::DhcpClient {
+                            netns: g.netns.clone(),
+                            dev: iface.name.clone(),
+                            order: dhcp_order,
+                            no_lease: !leases.iter().any(|l| l.client == gi && l.iface == ii),
+                        },
+                    );
+                    dhcp_order += 1;
+                }
+                IfaceAddr::None => {}
+            }
+        }
+        if let Some(gw) = g.gateway {
+            s.insert(
+                target,
+                Resource::Route {
+                    netns: g.netns.clone(),
+                    to: None,
+                    via: gw,
+                },
+            );
+        }
+        for r in &g.routes {
+            s.insert(
+                target,
+                Resource::Route {
+                    netns: g.netns.clone(),
+                    to: Some(r.to),
+                    via: r.via,
+                },
+            );
+        }
+        if let Some(rules) = nft_ruleset(topo, gi) {
+            s.insert(
+                target,
+                Resource::Nft {
+                    netns: g.netns.clone(),
+                    ruleset: rules,
+                },
+            );
+        }
+        if matches!(g.kind, GuestKind::Dhcp(_)) {
+            let dir = format!("{run}/{}", host.name);
+            let name = format!("dhcp-{}", g.name);
+            for l in leases.iter().filter(|l| l.server == gi) {
+                let client = &topo.guests[l.client];
+                let iface = &client.ifaces[l.iface];
+                s.insert(
+                    target,
+                    Resource::DhcpHost {
+                        path: format!(
+                            "{}/{}.{}",
+                            dhcp_hosts_dir(&dir, &name),
+                            client.netns,
+                            iface.name
+                        ),
+                        mac: iface.mac,
+                        ip: l.addr.addr(),
+                    },
+                );
+            }
+            s.insert(
+                target,
+                Resource::Dnsmasq {
+                    netns: g.netns.clone(),
+                    args: dnsmasq_args(topo, gi, &dir, &name),
+                    name,
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Desired against observed: [`Step`]s per target in dependency order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One operation of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub action: Action,
+    pub resource: Resource,
+    /// For an update: the value it replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was: Option<Resource>,
+}
+
+impl Step {
+    /// The step that undoes this one.
+    pub fn inverse(&self) -> Step {
+        match self.action {
+            Action::Create => Step {
+                action: Action::Delete,
+                resource: self.resource.clone(),
+                was: None,
+            },
+            Action::Delete => Step {
+                action: Action::Create,
+                resource: self.resource.clone(),
+                was: None,
+            },
+            Action::Update => Step {
+                action: Action::Update,
+                resource: self.was.clone().unwrap_or_else(|| self.resource.clone()),
+                was: Some(self.resource.clone()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = match self.action {
+            Action::Create => '+',
+            Action::Update => '~',
+            Action::Delete => '-',
+        };
+        write!(f, "{sign} {}", self.resource.key())?;
+        match (&self.resource, &self.was) {
+            (
+                Resource::OvsPort { tag, iface, .. },
+                Some(Resource::OvsPort {
+                    tag: old,
+                    iface: oi,
+                    ..
+                }),
+            ) => {
+                if tag != old {
+                    write!(f, " (tag {} → {})", show_tag(*old), show_tag(*tag))?;
+                }
+                if iface != oi {
+                    write!(f, " (interface {:?} → {:?})", oi, iface)?;
+                }
+                Ok(())
+            }
+            (Resource::Route { via, .. }, Some(Resource::Route { via: old, .. })) => {
+                write!(f, " (via {old} → {via})")
+            }
+            (Resource::Sysctl { value, .. }, Some(Resource::Sysctl { value: old, .. })) => {
+                write!(f, " ({old} → {value})")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn show_tag(t: Option<u16>) -> String {
+    t.map_or_else(|| "none".to_string(), |t| t.to_string())
+}
+
+/// The steps of one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetPlan {
+    pub target: TargetInfo,
+    /// Deletions first (reverse dependency order), then creations and updates.
+    pub steps: Vec<Step>,
+}
+
+/// A whole plan. Executed as: targets' deletions (hosts, then the sandbox),
+/// then creations (the sandbox, then hosts in parallel, DHCP clients last in `order`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub topology: String,
+    pub targets: Vec<TargetPlan>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.targets.iter().all(|t| t.steps.is_empty())
+    }
+
+    pub fn len(&self) -> usize {
+        self.targets.iter().map(|t| t.steps.len()).sum()
+    }
+}
+
+/// Diff desired against observed. `targets` says how each target is reached;
+/// targets only in `observed` (a host removed from the file) are planned for deletion.
+pub fn plan(topology: &str, targets: &[TargetInfo], desired: &State, observed: &State) -> Plan {
+    let empty = BTreeMap::new();
+    // Keys deleted or re-created anywhere, with what they touch: their dependents go too.
+    let mut gone: BTreeSet<String> = BTreeSet::new();
+    let mut changed: Vec<(String, String)> = Vec::new();
+    for (t, obs) in &observed.targets {
+        let want = desired.targets.get(t).unwrap_or(&empty);
+        for (k, r) in obs {
+            match want.get(k) {
+                None => {
+                    gone.insert(k.clone());
+                    gone.extend(r.touches());
+                }
+                Some(w) if w != r && !r.updates_in_place() => {
+                    gone.insert(k.clone());
+                    gone.extend(r.touches());
+                    changed.push((t.clone(), k.clone()));
+                }
+                _ => {}
+            }
+        }
+    }
+    // Propagate: an existing resource that lives on a gone one is gone too.
+    loop {
+        let before = gone.len();
+        for (_, r) in observed.iter() {
+            if !gone.contains(&r.key()) && r.deps().iter().any(|d| gone.contains(d)) {
+                gone.insert(r.key());
+                gone.extend(r.touches());
+            }
+        }
+        if gone.len() == before {
+            break;
+        }
+    }
+
+    let mut names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    for t in observed.targets.keys().chain(desired.targets.keys()) {
+        if !names.contains(t) {
+            names.push(t.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let want = desired.targets.get(&name).unwrap_or(&empty);
+        let have = observed.targets.get(&name).unwrap_or(&empty);
+        let mut deletes: Vec<&Resource> = Vec::new();
+        let mut creates: Vec<Step> = Vec::new();
+        for (k, r) in have {
+            let wanted = want.get(k);
+            let dep_gone = r.deps().iter().any(|d| gone.contains(d));
+            let replaced = changed.iter().any(|(t, ck)| *t == name && ck == k);
+            if (wanted.is_none() || replaced) && !(dep_gone && r.goes_with_deps()) {
+                deletes.push(r);
+            } else if wanted.is_some() && dep_gone && !r.goes_with_deps() && !replaced {
+                // A process or row whose home is re-created: restart it.
+                deletes.push(r);
+            }
+        }
+        for (k, w) in want {
+            match have.get(k) {
+                None => creates.push(Step {
+                    action: Action::Create,
+                    resource: w.clone(),
+                    was: None,
+                }),
+                Some(_) if gone.contains(k) => {
+                    creates.push(Step {
+                        action: Action::Create,
+                        resource: w.clone(),
+                        was: None,
+                    });
+                }
+                Some(r) if r != w => creates.push(Step {
+                    action: Action::Update,
+                    resource: w.clone(),
+                    was: Some(r.clone()),
+                }),
+                _ => {}
+            }
+        }
+        deletes.sort_by_key(|r| std::cmp::Reverse(r.rank()));
+        creates.sort_by_key(|s| s.resource.rank());
+        let mut steps: Vec<Step> = deletes
+            .into_iter()
+            .map(|r| Step {
+                action: Action::Delete,
+                resource: r.clone(),
+                was: None,
+            })
+            .collect();
+        steps.extend(creates);
+        let target = targets
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
+            .unwrap_or(TargetInfo {
+                name: name.clone(),
+                agent: None,
+                emulated: true,
+                netns: String::new(),
+                ovsdb: String::new(),
+                datapath: String::new(),
+            });
+        out.push(TargetPlan { target, steps });
+    }
+    Plan {
+        topology: topology.to_string(),
+        targets: out,
+    }
+}

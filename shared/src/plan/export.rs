@@ -1,0 +1,559 @@
+//! A plan as commands: each step as the argv a person would type, and the
+//! whole plan as a shell script (`netloom export --shell`).
+
+use std::net::Ipv4Addr;
+
+use super::*;
+use crate::names;
+use crate::topology::Mac;
+
+/// Quote one argument for a POSIX shell (only `export --shell` builds shell text).
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The equivalent commands of a step, as argv lists (`ip`, `ovs-vsctl`, `nft`, ...).
+/// `target` gives the OVSDB socket and the host namespace for OVS and daemons;
+/// `topology` marks the OVS rows. An argv `["<<", TEXT]` is the previous command's standard input.
+pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<String>> {
+    let del = step.action == Action::Delete;
+    match &step.resource {
+        Resource::RunDir { path } => {
+            if del {
+                vec![v(&["rm", "-rf", path])]
+            } else {
+                // udhcpc runs a script on a lease; this one configures it as netloom does.
+                let script = format!("{path}/udhcpc.script");
+                vec![
+                    v(&["mkdir", "-p", path]),
+                    v(&["dd", &format!("of={script}"), "status=none"]),
+                    v(&["<<", EXPORT_UDHCPC_SCRIPT]),
+                    v(&["chmod", "755", &script]),
+                ]
+            }
+        }
+        Resource::Netns { name } => {
+            if del {
+                vec![v(&["ip", "netns", "delete", name])]
+            } else {
+                vec![
+                    v(&["ip", "netns", "add", name]),
+                    inns(
+                        name,
+                        v(&["sysctl", "-q", "-e", "-w", NO_IPV6[0], NO_IPV6[1]]),
+                    ),
+                    ip(name, &["link", "set", "lo", "up"]),
+                ]
+            }
+        }
+        // The script does the hosts' steps itself: no agent.
+        Resource::Agent { .. } => vec![],
+        Resource::OvsDaemons { netns, dir } => ovs_daemons(del, netns, dir),
+        Resource::Segment { netns, name, mac } => segment(del, netns, name, mac),
+        Resource::Veth {
+            netns,
+            name,
+            peer_netns,
+            peer,
+            peer_mac,
+            peer_master,
+        } => veth(del, netns, name, peer_netns, peer, peer_mac, peer_master),
+        Resource::VxlanLink {
+            netns,
+            name,
+            vni,
+            local,
+            remote,
+        } => vxlan_link(del, topology, netns, name, vni, local, remote),
+        Resource::OvsBridge { name, datapath } => match step.action {
+            Action::Delete => vec![vsctl(target, v(&["--if-exists", "del-br", name]))],
+            Action::Create => vec![vsctl(
+                target,
+                v(&[
+                    "add-br",
+                    name,
+                    "--",
+                    "set",
+                    "bridge",
+                    name,
+                    &format!("datapath_type={datapath}"),
+                    &format!("external_ids:{OVS_OWNER_KEY}={topology}"),
+                ]),
+            )],
+            Action::Update => vec![vsctl(
+                target,
+                v(&["set", "bridge", name, &format!("datapath_type={datapath}")]),
+            )],
+        },
+        Resource::OvsPort {
+            bridge,
+            name,
+            tag,
+            iface,
+        } => ovs_port(step, target, topology, bridge, name, tag, iface),
+        Resource::TxOffloadOff { netns, dev } => {
+            if del {
+                vec![]
+            } else {
+                vec![inns(netns, v(&["ethtool", "-K", dev, "tx", "off"]))]
+            }
+        }
+        Resource::Sysctl { netns, key, value } => {
+            if del {
+                vec![]
+            } else {
+                vec![inns(
+                    netns,
+                    v(&[
+                        "sysctl",
+                        "-q",
+                        "-w",
+                        &format!("{}={value}", key.replace('/', ".")),
+                    ]),
+                )]
+            }
+        }
+        Resource::Addr { netns, dev, cidr } => {
+            if del {
+                vec![ip(netns, &["addr", "del", &cidr.to_string(), "dev", dev])]
+            } else {
+                vec![
+                    ip(netns, &["addr", "add", &cidr.to_string(), "dev", dev]),
+                    ip(netns, &["link", "set", dev, "up"]),
+                ]
+            }
+        }
+        Resource::Route { netns, to, via } => {
+            let to = to.map_or_else(|| "default".to_string(), |t| t.to_string());
+            if del {
+                vec![ip(netns, &["route", "del", &to])]
+            } else {
+                vec![ip(
+                    netns,
+                    &["route", "replace", &to, "via", &via.to_string()],
+                )]
+            }
+        }
+        Resource::Nft { netns, ruleset } => {
+            if del {
+                vec![inns(netns, v(&["nft", "delete", "table", "ip", "netloom"]))]
+            } else {
+                // `export` writes the JSON as a here-document; see `shell_script`.
+                vec![
+                    inns(netns, v(&["nft", "-j", "-f", "-"])),
+                    v(&["<<", ruleset]),
+                ]
+            }
+        }
+        Resource::Dnsmasq { netns, args, name } => {
+            let dir = args
+                .iter()
+                .find_map(|a| a.strip_prefix("--pid-file="))
+                .map(|p| p.trim_end_matches(&format!("/{name}.pid")).to_string())
+                .unwrap_or_default();
+            let stop = v(&["pkill", "-F", &format!("{dir}/{name}.pid")]);
+            if del {
+                vec![stop]
+            } else {
+                let mut a = v(&["dnsmasq"]);
+                a.extend(args.iter().cloned());
+                let mut o = Vec::new();
+                if step.action == Action::Update {
+                    o.push(stop);
+                }
+                if let Some(d) = dnsmasq_hosts_dir(args) {
+                    o.push(v(&["mkdir", "-p", d]));
+                }
+                o.push(inns(netns, a));
+                o
+            }
+        }
+        Resource::DhcpHost { path, mac, ip } => {
+            if del {
+                vec![v(&["rm", "-f", path])]
+            } else {
+                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                let mut o = vec![
+                    v(&["mkdir", "-p", dir]),
+                    v(&["dd", &format!("of={path}"), "status=none"]),
+                    v(&["<<", &format!("{mac},{ip}")]),
+                ];
+                // dnsmasq reads new files by itself; a changed one only on SIGHUP.
+                if let (Action::Update, Some(pid)) = (step.action, dhcp_host_pidfile(path)) {
+                    o.push(v(&["pkill", "-HUP", "-F", &pid]));
+                }
+                o
+            }
+        }
+        Resource::DhcpClient {
+            netns,
+            dev,
+            no_lease,
+            ..
+        } => {
+            let script = format!("{}/udhcpc.script", names::run_dir(topology));
+            let pidfile = dhcp_client_pidfile(topology, netns, dev);
+            if del {
+                let mut o = Vec::new();
+                if *no_lease {
+                    o.push(v(&["pkill", "-F", &pidfile]));
+                }
+                o.push(ip(netns, &["addr", "flush", "dev", dev]));
+                o
+            } else if *no_lease {
+                let dir = pidfile.rsplit_once('/').map_or("", |(d, _)| d);
+                vec![
+                    v(&["mkdir", "-p", dir]),
+                    inns(netns, background_dhcp_client(dev, &script, &pidfile)),
+                ]
+            } else {
+                vec![inns(
+                    netns,
+                    v(&[
+                        "busybox", "udhcpc", "-i", dev, "-n", "-q", "-f", "-t", "6", "-T", "1",
+                        "-s", &script,
+                    ]),
+                )]
+            }
+        }
+    }
+}
+
+/// The commands of an OvsDaemons step.
+fn ovs_daemons(del: bool, netns: &str, dir: &str) -> Vec<Vec<String>> {
+    if del {
+        vec![
+            inns(
+                netns,
+                v(&["ovs-appctl", "-t", &format!("{dir}/vswitchd.ctl"), "exit"]),
+            ),
+            inns(
+                netns,
+                v(&["ovs-appctl", "-t", &format!("{dir}/ovsdb.ctl"), "exit"]),
+            ),
+            v(&["rm", "-rf", dir]),
+        ]
+    } else {
+        let db = format!("{dir}/conf.db");
+        let sock = format!("unix:{dir}/db.sock");
+        vec![
+            v(&["mkdir", "-p", dir]),
+            v(&[
+                "ovsdb-tool",
+                "create",
+                &db,
+                "/usr/share/openvswitch/vswitch.ovsschema",
+            ]),
+            // Each host's sockets in its own directory, as apply does.
+            inns(
+                netns,
+                v(&[
+                    "env",
+                    &format!("OVS_RUNDIR={dir}"),
+                    "ovsdb-server",
+                    &db,
+                    &format!("--remote=p{sock}"),
+                    &format!("--pidfile={dir}/ovsdb.pid"),
+                    &format!("--unixctl={dir}/ovsdb.ctl"),
+                    &format!("--log-file={dir}/ovsdb.log"),
+                    "--detach",
+                ]),
+            ),
+            inns(
+                netns,
+                v(&["ovs-vsctl", &format!("--db={sock}"), "--no-wait", "init"]),
+            ),
+            inns(
+                netns,
+                v(&[
+                    "env",
+                    &format!("OVS_RUNDIR={dir}"),
+                    "ovs-vswitchd",
+                    &sock,
+                    &format!("--pidfile={dir}/vswitchd.pid"),
+                    &format!("--unixctl={dir}/vswitchd.ctl"),
+                    &format!("--log-file={dir}/vswitchd.log"),
+                    "--detach",
+                ]),
+            ),
+        ]
+    }
+}
+
+/// The commands of a Segment step.
+fn segment(del: bool, netns: &str, name: &str, mac: &Option<Mac>) -> Vec<Vec<String>> {
+    if del {
+        vec![ip(netns, &["link", "del", name])]
+    } else {
+        let mut a = ip(netns, &["link", "add", name]);
+        if let Some(m) = mac {
+            a.extend(v(&["address", &m.to_string()]));
+        }
+        a.extend(v(&["type", "bridge"]));
+        vec![a, ip(netns, &["link", "set", name, "up"])]
+    }
+}
+
+/// The commands of a Veth step.
+fn veth(
+    del: bool,
+    netns: &str,
+    name: &str,
+    peer_netns: &str,
+    peer: &str,
+    peer_mac: &Option<Mac>,
+    peer_master: &Option<String>,
+) -> Vec<Vec<String>> {
+    if del {
+        vec![ip(netns, &["link", "del", name])]
+    } else {
+        let mut a = ip(
+            netns,
+            &["link", "add", name, "type", "veth", "peer", "name", peer],
+        );
+        if let Some(m) = peer_mac {
+            a.extend(v(&["address", &m.to_string()]));
+        }
+        if peer_netns != netns {
+            a.extend(v(&["netns", peer_netns]));
+        }
+        let mut o = vec![a, ip(netns, &["link", "set", name, "up"])];
+        if let Some(m) = peer_master {
+            o.push(ip(peer_netns, &["link", "set", peer, "master", m]));
+        }
+        o.push(ip(peer_netns, &["link", "set", peer, "up"]));
+        o
+    }
+}
+
+/// The commands of a VxlanLink step.
+fn vxlan_link(
+    del: bool,
+    topology: &str,
+    netns: &str,
+    name: &str,
+    vni: &u32,
+    local: &Ipv4Addr,
+    remote: &Ipv4Addr,
+) -> Vec<Vec<String>> {
+    if del {
+        vec![ip(netns, &["link", "del", name])]
+    } else {
+        vec![
+            ip(
+                netns,
+                &[
+                    "link",
+                    "add",
+                    name,
+                    "mtu",
+                    &VXLAN_INNER_MTU.to_string(),
+                    "type",
+                    "vxlan",
+                    "id",
+                    &vni.to_string(),
+                    "local",
+                    &local.to_string(),
+                    "remote",
+                    &remote.to_string(),
+                    "dstport",
+                    "4789",
+                    "nolearning",
+                    "df",
+                    "set",
+                ],
+            ),
+            ip(
+                netns,
+                &[
+                    "link",
+                    "set",
+                    name,
+                    "alias",
+                    &format!("netloom:{topology}"),
+                    "up",
+                ],
+            ),
+        ]
+    }
+}
+
+/// The commands of an OvsPort step.
+fn ovs_port(
+    step: &Step,
+    target: &TargetInfo,
+    topology: &str,
+    bridge: &str,
+    name: &str,
+    tag: &Option<u16>,
+    iface: &OvsIface,
+) -> Vec<Vec<String>> {
+    let mut set_iface: Vec<String> = Vec::new();
+    if !iface.ovs_type().is_empty() {
+        set_iface.push(format!("type={}", iface.ovs_type()));
+    }
+    for (k, val) in iface.options() {
+        set_iface.push(format!("options:{k}={val}"));
+    }
+    match step.action {
+        Action::Delete => vec![vsctl(target, v(&["--if-exists", "del-port", bridge, name]))],
+        Action::Create => {
+            let mut a = v(&["add-port", bridge, name]);
+            if let Some(t) = tag {
+                a.push(format!("tag={t}"));
+            }
+            // Marked as netloom's own ports are, so `netloom destroy` removes them.
+            a.push(format!("external_ids:{OVS_OWNER_KEY}={topology}"));
+            if !set_iface.is_empty() {
+                a.extend(v(&["--", "set", "interface", name]));
+                a.extend(set_iface);
+            }
+            vec![vsctl(target, a)]
+        }
+        Action::Update => {
+            let mut o = vec![match tag {
+                Some(t) => vsctl(target, v(&["set", "port", name, &format!("tag={t}")])),
+                None => vsctl(target, v(&["clear", "port", name, "tag"])),
+            }];
+            if !set_iface.is_empty() {
+                let mut a = v(&["set", "interface", name]);
+                a.extend(set_iface);
+                o.push(vsctl(target, a));
+            }
+            o
+        }
+    }
+}
+
+fn v(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// `argv` run inside namespace `ns` (`""`: the current one).
+fn inns(ns: &str, argv: Vec<String>) -> Vec<String> {
+    if ns.is_empty() {
+        argv
+    } else {
+        let mut o = v(&["ip", "netns", "exec", ns]);
+        o.extend(argv);
+        o
+    }
+}
+
+/// `ovs-vsctl` on the target's OVSDB, in its host namespace.
+fn vsctl(target: &TargetInfo, args: Vec<String>) -> Vec<String> {
+    let mut o = v(&["ovs-vsctl", &format!("--db=unix:{}", target.ovsdb)]);
+    o.extend(args);
+    inns(&target.netns, o)
+}
+
+/// `ip`'s namespace option.
+fn nsarg(ns: &str) -> Vec<String> {
+    if ns.is_empty() {
+        vec![]
+    } else {
+        v(&["-n", ns])
+    }
+}
+
+fn ip(ns: &str, args: &[&str]) -> Vec<String> {
+    let mut o = v(&["ip"]);
+    o.extend(nsarg(ns));
+    o.extend(v(args));
+    o
+}
+
+/// Pidfile of a DHCP client the model predicts no lease for, which keeps
+/// running (see [`background_dhcp_client`]); its lease file would be the same path without `.pid`.
+pub fn dhcp_client_pidfile(topology: &str, netns: &str, dev: &str) -> String {
+    format!("{}/leases/{netns}.{dev}.pid", names::run_dir(topology))
+}
+
+/// busybox `udhcpc` for a client the model predicts no lease for, run
+/// inside its namespace: one DISCOVER and one second's wait for an offer
+/// (`-t 1 -T 1`), then it goes to the background (`-b`: its own session, `pidfile`)
+/// and asks again every few seconds (`-A 5`) for as long as it runs. If a
+/// server answers after all, it takes the lease (runs `script`) and goes to
+/// the background then. Either way the command returns within about a second.
+pub fn background_dhcp_client(dev: &str, script: &str, pidfile: &str) -> Vec<String> {
+    [
+        "busybox", "udhcpc", "-i", dev, "-b", "-t", "1", "-T", "1", "-A", "5", "-s", script, "-p",
+        pidfile,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The lease script of the exported shell script: address and default route from the lease.
+const EXPORT_UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in bound|renew)
+  ip addr add "$ip/$mask" dev "$interface"
+  [ -n "$router" ] && ip route replace default via "${router%% *}";;
+esac
+exit 0"#;
+
+/// The plan as a plain shell script (`netloom export --shell`).
+pub fn shell_script(plan: &Plan) -> String {
+    let mut out = format!(
+        "#!/bin/sh\n# netloom plan of topology {} as plain commands\nset -e\n",
+        plan.topology
+    );
+    let Passes { passes, clients } = passes(plan);
+    let steps = |pass: &Pass| -> Vec<(usize, usize)> {
+        pass.iter()
+            .flat_map(|(&ti, sis)| sis.iter().map(move |&si| (ti, si)))
+            .collect()
+    };
+    for (ti, si) in passes.iter().flat_map(steps) {
+        out.push_str(&step_script(plan, ti, si));
+    }
+    // Clients in the order the model predicts their leases in.
+    let mut dhcp: Vec<(usize, String)> = steps(&clients)
+        .into_iter()
+        .filter_map(|(ti, si)| match &plan.targets[ti].steps[si].resource {
+            Resource::DhcpClient { order, .. } => Some((*order, step_script(plan, ti, si))),
+            _ => None,
+        })
+        .collect();
+    dhcp.sort();
+    for (_, t) in dhcp {
+        out.push_str(&t);
+    }
+    out
+}
+
+/// One step of a plan as shell text.
+fn step_script(plan: &Plan, ti: usize, si: usize) -> String {
+    let tp = &plan.targets[ti];
+    let step = &tp.steps[si];
+    let cmds = commands(step, &tp.target, &plan.topology);
+    let mut text = String::new();
+    let mut i = 0;
+    while i < cmds.len() {
+        let line: Vec<String> = cmds[i].iter().map(|a| sh_quote(a)).collect();
+        if cmds
+            .get(i + 1)
+            .is_some_and(|n| n.first().map(String::as_str) == Some("<<"))
+        {
+            text.push_str(&format!(
+                "{} <<'NETLOOM_EOF'\n{}\nNETLOOM_EOF\n",
+                line.join(" "),
+                cmds[i + 1][1]
+            ));
+            i += 2;
+        } else {
+            text.push_str(&line.join(" "));
+            text.push('\n');
+            i += 1;
+        }
+    }
+    text
+}

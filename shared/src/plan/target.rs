@@ -1,0 +1,168 @@
+//! Where steps run: the targets of a topology, the facts real hosts report,
+//! and what cannot be planned on them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::names;
+use crate::topology::{Topology, TunnelKind};
+
+/// How a target is reached and what its Open vSwitch is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// `""` for the sandbox machine, else the host name.
+    pub name: String,
+    /// Where its agent listens: a real host's URL, an emulated host's unix
+    /// socket (`unix:PATH`); `None` for the sandbox machine itself.
+    pub agent: Option<String>,
+    /// Emulated on this machine (sandbox) rather than a real host.
+    pub emulated: bool,
+    /// The namespace the host's own devices live in (`""`: the agent's own).
+    pub netns: String,
+    /// Path of the host's OVSDB unix socket.
+    pub ovsdb: String,
+    /// `netdev` (userspace) or `system` (kernel datapath).
+    pub datapath: String,
+}
+
+/// What an observation found out about a real host, which changes the plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    /// Hosts whose kernel has the Open vSwitch datapath (the plan uses `system` there).
+    pub kernel_datapath: BTreeSet<String>,
+    /// Real hosts' OVSDB socket paths, as their agents report them (`--ovsdb`);
+    /// a host absent here (an older agent) uses [`SYSTEM_OVSDB`].
+    #[serde(default)]
+    pub ovsdb: BTreeMap<String, String>,
+}
+
+/// MTU of a kernel VXLAN device: a 1500-byte underlay less VXLAN's 50 bytes.
+pub const VXLAN_INNER_MTU: u32 = 1450;
+
+/// System OVSDB socket of a real host.
+pub const SYSTEM_OVSDB: &str = "/var/run/openvswitch/db.sock";
+
+/// The sysctls bounding the machine's IPv4 neighbour (ARP) table: the kernel
+/// keeps one table for every namespace, at most 1,024 entries by default
+/// (`gc_thresh3`), and above `gc_thresh2` (512) it evicts entries older than
+/// 5 s whenever it makes a new one, which a full mesh of probes never survives.
+pub const NEIGH_TABLE_SYSCTLS: [&str; 2] = [
+    "net/ipv4/neigh/default/gc_thresh2",
+    "net/ipv4/neigh/default/gc_thresh3",
+];
+
+/// Neighbour entries the sandbox may need at once: every sender that talks
+/// to every address of its segment (verify does) holds one entry per peer,
+/// so at most the square of the interfaces on this machine, rounded up to a
+/// power of two (the value changes rarely as a lab grows); `None` while the
+/// kernel's default suffices.
+pub fn neigh_table_size(topo: &Topology) -> Option<u64> {
+    let ifaces = topo
+        .guests
+        .iter()
+        .filter(|g| topo.hosts[g.host].agent.is_none())
+        .map(|g| g.ifaces.len() as u64)
+        .sum::<u64>()
+        + topo.externals.len() as u64;
+    let need = (ifaces * ifaces).next_power_of_two().min(1 << 24);
+    (need > 1024).then_some(need)
+}
+
+/// The unix socket of an emulated host's agent.
+pub fn agent_socket(topology: &str, host: &str) -> String {
+    format!("{}/{host}/agent.sock", names::run_dir(topology))
+}
+
+/// The targets of a topology, sandbox first.
+pub fn targets(topo: &Topology, facts: &Facts) -> Vec<TargetInfo> {
+    let run = names::run_dir(&topo.name);
+    let mut out = vec![TargetInfo {
+        name: SANDBOX.to_string(),
+        agent: None,
+        emulated: true,
+        netns: String::new(),
+        ovsdb: String::new(),
+        datapath: String::new(),
+    }];
+    for h in &topo.hosts {
+        out.push(match &h.agent {
+            None => TargetInfo {
+                name: h.name.clone(),
+                agent: Some(format!("unix:{}", agent_socket(&topo.name, &h.name))),
+                emulated: true,
+                netns: h.netns.clone(),
+                ovsdb: format!("{run}/{}/db.sock", h.name),
+                datapath: "netdev".into(),
+            },
+            Some(url) => TargetInfo {
+                name: h.name.clone(),
+                agent: Some(url.clone()),
+                emulated: false,
+                netns: String::new(),
+                ovsdb: facts
+                    .ovsdb
+                    .get(&h.name)
+                    .cloned()
+                    .unwrap_or_else(|| SYSTEM_OVSDB.into()),
+                datapath: if facts.kernel_datapath.contains(&h.name) {
+                    "system".into()
+                } else {
+                    "netdev".into()
+                },
+            },
+        });
+    }
+    out
+}
+
+/// Whether a target's VXLAN tunnels are kernel devices rather than OVS
+/// tunnel ports: a real host under the userspace datapath. Its OVS could
+/// send tunnel packets only from an address on an OVS bridge, and netloom
+/// does not move a real host's own address off its NIC (emulated hosts get
+/// such a bridge, see [`desired`]).
+pub fn kernel_vxlan(t: &TargetInfo) -> bool {
+    !t.emulated && t.datapath == "netdev"
+}
+
+/// What the plan cannot make work on these hosts, as `(host, message)`: a
+/// tunnel between an emulated and a real host (the emulated hosts' underlay
+/// is a segment on this machine, which reaches no real network), and a GRE
+/// tunnel end on a real host under the userspace datapath (VXLAN goes through
+/// a kernel device there; GRE would need a kernel `gretap` device, which
+/// netloom does not make).
+pub fn unsupported(topo: &Topology, facts: &Facts) -> Vec<(String, String)> {
+    let tinfo = targets(topo, facts);
+    let mut out = Vec::new();
+    for (i, tun) in topo.tunnels.iter().enumerate() {
+        let [a, b] = tun.ends.map(|e| &topo.hosts[topo.bridges[e].host]);
+        if a.agent.is_some() != b.agent.is_some() {
+            let (real, emulated) = if a.agent.is_some() { (a, b) } else { (b, a) };
+            out.push((
+                real.name.clone(),
+                format!(
+                    "tunnels[{i}]: emulated host {} cannot reach real host {}: the emulated hosts' underlay is a segment on this machine",
+                    emulated.name, real.name
+                ),
+            ));
+            continue;
+        }
+        if !matches!(tun.kind, TunnelKind::Gre { .. }) {
+            continue;
+        }
+        for &b in &tun.ends {
+            let h = topo.bridges[b].host;
+            if kernel_vxlan(&tinfo[h + 1]) {
+                out.push((
+                    topo.hosts[h].name.clone(),
+                    format!(
+                        "tunnels[{i}]: a GRE tunnel cannot end on real host {} without the kernel Open vSwitch datapath (its agent reports the userspace one); use vxlan",
+                        topo.hosts[h].name
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}

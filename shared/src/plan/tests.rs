@@ -1,0 +1,478 @@
+use std::net::Ipv4Addr;
+
+use super::*;
+use crate::names;
+use crate::topology::Topology;
+
+const SEED: &str = include_str!("../../../examples/seedlab-gre.yaml");
+
+fn topo(text: &str) -> Topology {
+    crate::load(text).expect("valid").topology
+}
+
+fn full_plan(t: &Topology, observed: &State) -> Plan {
+    let f = Facts::default();
+    plan(&t.name, &targets(t, &f), &desired(t, &f), observed)
+}
+
+/// Every step of a plan as `plan` prints it, sorted.
+fn sorted_steps(p: &Plan) -> Vec<String> {
+    let mut steps: Vec<String> = p
+        .targets
+        .iter()
+        .flat_map(|t| &t.steps)
+        .map(|s| s.to_string())
+        .collect();
+    steps.sort();
+    steps
+}
+
+/// The plan that adds a vm `vm9` with one `nic` to the last host of `lab`
+/// over `deployed`; it only creates.
+fn plan_with_vm9(lab: &str, nic: &str, deployed: &State) -> Plan {
+    let added = topo(&lab.replacen(
+        "tunnels:",
+        &format!("      - name: vm9\n        nics:\n          - {nic}\ntunnels:"),
+        1,
+    ));
+    let p = full_plan(&added, deployed);
+    let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
+    assert!(
+        steps.iter().all(|s| s.action == Action::Create),
+        "{steps:#?}"
+    );
+    p
+}
+
+#[test]
+fn nothing_deployed_plans_every_resource_and_a_deployed_one_plans_nothing() {
+    let t = topo(SEED);
+    let want = desired(&t, &Facts::default());
+    let p = full_plan(&t, &State::default());
+    assert_eq!(p.len(), want.len());
+    assert!(p
+        .targets
+        .iter()
+        .flat_map(|t| &t.steps)
+        .all(|s| s.action == Action::Create));
+    assert!(full_plan(&t, &want).is_empty());
+}
+
+#[test]
+fn a_vlan_change_is_one_port_update_and_a_new_vm_touches_nothing_else() {
+    let t = topo(SEED);
+    let deployed = desired(&t, &Facts::default());
+    let changed = topo(&SEED.replacen(
+        "vlan: 10, ip: 10.0.10.1/24",
+        "vlan: 30, ip: 10.0.10.1/24",
+        1,
+    ));
+    let p = full_plan(&changed, &deployed);
+    assert_eq!(p.len(), 1, "{p:#?}");
+    let s = &p.targets.iter().flat_map(|t| &t.steps).next().unwrap();
+    assert_eq!(s.action, Action::Update);
+    assert!(matches!(
+        s.resource,
+        Resource::OvsPort { tag: Some(30), .. }
+    ));
+
+    // Interface names come from guest indices (names.rs), so the new vm goes last.
+    let p = plan_with_vm9(
+        SEED,
+        "{bridge: br-in, vlan: 10, ip: 10.0.10.9/24}",
+        &deployed,
+    );
+    let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
+    assert!(
+        steps.iter().all(|s| s.resource.key().contains(".vm9")
+            || matches!(
+                &s.resource,
+                Resource::OvsPort { .. } | Resource::Veth { .. }
+            )),
+        "{steps:#?}"
+    );
+    // netns, sysctl, veth, port, offload, addr
+    assert_eq!(steps.len(), 6, "{steps:#?}");
+}
+
+const DHCP: &str = include_str!("../../../examples/dhcp.yaml");
+
+/// A sandbox of `hosts` hosts with `vms` vms each, one VLAN.
+fn big(hosts: usize, vms: usize) -> Topology {
+    let mut t = String::from("version: 1\nname: big\nhosts:\n");
+    for h in 0..hosts {
+        t += &format!("  - name: h{h}\n    bridges:\n      - name: br\n    vms:\n");
+        for v in 0..vms {
+            t += &format!(
+                "      - name: vm{h}-{v}\n        nics: [{{bridge: br, ip: 10.{h}.{v}.1/8}}]\n"
+            );
+        }
+    }
+    topo(&t)
+}
+
+#[test]
+fn a_large_sandbox_grows_the_machines_neighbour_table_and_a_small_one_does_not() {
+    assert_eq!(neigh_table_size(&topo(DHCP)), None);
+    assert_eq!(neigh_table_size(&big(2, 10)), None, "400 entries fit 1024");
+    // 200 interfaces: up to 40,000 entries.
+    assert_eq!(neigh_table_size(&big(20, 10)), Some(65_536));
+    let want = desired(&big(20, 10), &Facts::default());
+    for key in NEIGH_TABLE_SYSCTLS {
+        let r = Resource::Sysctl {
+            netns: String::new(),
+            key: key.into(),
+            value: "65536".into(),
+        };
+        assert_eq!(want.targets[SANDBOX].get(&r.key()), Some(&r));
+    }
+}
+
+fn reservations(st: &State) -> Vec<(String, Ipv4Addr)> {
+    st.iter()
+        .filter_map(|(_, r)| match r {
+            Resource::DhcpHost { path, ip, .. } => {
+                Some((path.rsplit('/').next().unwrap().to_string(), *ip))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_predicted_lease_is_reserved_on_its_server_and_a_new_client_adds_only_its_own() {
+    let t = topo(DHCP);
+    let deployed = desired(&t, &Facts::default());
+    let want: Vec<(String, Ipv4Addr)> = crate::sim::dhcp::leases(&t)
+        .iter()
+        .map(|l| {
+            let g = &t.guests[l.client];
+            (
+                format!("{}.{}", g.netns, g.ifaces[l.iface].name),
+                l.addr.addr(),
+            )
+        })
+        .collect();
+    assert_eq!(want.len(), 2);
+    let mut got = reservations(&deployed);
+    got.sort();
+    let mut sorted = want.clone();
+    sorted.sort();
+    assert_eq!(got, sorted);
+    // On the server's host, in the directory its dnsmasq watches.
+    let server_host = &deployed.targets["node1"];
+    let hostsdir = server_host
+        .values()
+        .find_map(|r| match r {
+            Resource::Dnsmasq { args, .. } => args
+                .iter()
+                .find_map(|a| a.strip_prefix("--dhcp-hostsdir="))
+                .map(str::to_string),
+            _ => None,
+        })
+        .expect("dnsmasq watches a hosts directory");
+    assert!(server_host.values().all(|r| match r {
+        Resource::DhcpHost { path, .. } =>
+            path.starts_with(&format!("{hostsdir}/")) && dhcp_host_pidfile(path).is_some(),
+        _ => true,
+    }));
+
+    let p = plan_with_vm9(DHCP, "{bridge: br-in, vlan: 10, ip: dhcp}", &deployed);
+    let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
+    assert!(
+        !steps
+            .iter()
+            .any(|s| matches!(s.resource, Resource::Dnsmasq { .. })),
+        "the server keeps running: {steps:#?}"
+    );
+    let new: Vec<&Step> = steps
+        .iter()
+        .copied()
+        .filter(|s| matches!(s.resource, Resource::DhcpHost { .. }))
+        .collect();
+    assert_eq!(new.len(), 1, "{steps:#?}");
+    assert!(new[0].resource.key().ends_with(".vm9.eth0"), "{new:#?}");
+    // The next address of the range, as a client asking last would get it.
+    let Resource::DhcpHost { ip, .. } = new[0].resource else {
+        unreachable!()
+    };
+    let last = want.iter().map(|(_, ip)| *ip).max().unwrap();
+    assert_eq!(u32::from(ip), u32::from(last) + 1);
+    let script = shell_script(&p);
+    assert!(
+        script.contains(&format!(
+            "dd of={}",
+            new[0].resource.key().trim_start_matches("dhcp-host ")
+        )),
+        "{script}"
+    );
+}
+
+const NO_LEASE: &str = include_str!("../../tests/labs/nolease.yaml");
+
+#[test]
+fn a_client_the_model_gives_no_lease_is_marked_and_a_server_for_it_re_creates_it() {
+    let t = topo(NO_LEASE);
+    let deployed = desired(&t, &Facts::default());
+    let client =
+        |vm: &str| &deployed.targets["node1"][&format!("dhcp-client nl-nolease.node1.{vm}/eth0")];
+    let flag = |vm: &str| matches!(client(vm), Resource::DhcpClient { no_lease: true, .. });
+    // vm2: no server in VLAN 20; vm4: the range's one address is vm3's.
+    assert_eq!(["vm2", "vm3", "vm4"].map(flag), [true, false, true]);
+    assert_eq!(reservations(&deployed).len(), 1);
+    assert!(full_plan(&t, &deployed).is_empty());
+
+    // The flag is in the JSON only when set; a plan without it reads as "a lease".
+    let json = |vm: &str| serde_json::to_value(client(vm)).unwrap();
+    assert_eq!(json("vm2")["no_lease"], true);
+    assert!(json("vm3").get("no_lease").is_none(), "{}", json("vm3"));
+    let mut old = json("vm4");
+    old.as_object_mut().unwrap().remove("no_lease");
+    assert!(matches!(
+        serde_json::from_value(old).unwrap(),
+        Resource::DhcpClient {
+            no_lease: false,
+            ..
+        }
+    ));
+
+    // A wider range gives vm4 a lease: its client is re-made as one that waits for it.
+    // (The server restarts with the new range.)
+    let wider = topo(&NO_LEASE.replace(
+        "range: [10.0.10.100, 10.0.10.100]",
+        "range: [10.0.10.100, 10.0.10.101]",
+    ));
+    let p = full_plan(&wider, &deployed);
+    let steps = sorted_steps(&p);
+    let vm4 = "nl-nolease.node1.vm4";
+    assert_eq!(
+        steps,
+        [
+            format!("+ dhcp-client {vm4}/eth0"),
+            format!("+ dhcp-host /run/netloom/nolease/node1/dhcp-dhcp10.hosts/{vm4}.eth0"),
+            format!("- dhcp-client {vm4}/eth0"),
+            "~ dnsmasq nl-nolease.node1.dhcp.dhcp10/dhcp-dhcp10".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn the_script_starts_a_no_lease_client_in_the_background_and_stops_it_by_its_pidfile() {
+    let t = topo(NO_LEASE);
+    let p = full_plan(&t, &State::default());
+    let script = shell_script(&p);
+    let pidfile = dhcp_client_pidfile("nolease", "nl-nolease.node1.vm2", "eth0");
+    assert_eq!(
+        pidfile,
+        "/run/netloom/nolease/leases/nl-nolease.node1.vm2.eth0.pid"
+    );
+    let vm2 = script
+        .lines()
+        .find(|l| l.contains("udhcpc") && l.contains(".vm2 "))
+        .unwrap();
+    assert!(
+        vm2.ends_with(&format!(
+            " -b -t 1 -T 1 -A 5 -s /run/netloom/nolease/udhcpc.script -p {pidfile}"
+        )),
+        "{vm2}"
+    );
+    let vm3 = script
+        .lines()
+        .find(|l| l.contains("udhcpc") && l.contains(".vm3 "))
+        .unwrap();
+    assert!(vm3.contains(" -n -q ") && !vm3.contains(" -p "), "{vm3}");
+    // Clients in file order, the background ones included.
+    let order: Vec<usize> = ["vm2", "vm3", "vm4"]
+        .iter()
+        .map(|v| script.find(&format!(".{v} busybox udhcpc")).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{script}");
+
+    let tinfo = targets(&t, &Facts::default());
+    let vm2 = desired(&t, &Facts::default()).targets["node1"]
+        ["dhcp-client nl-nolease.node1.vm2/eth0"]
+        .clone();
+    let stop = commands(
+        &Step {
+            action: Action::Delete,
+            resource: vm2,
+            was: None,
+        },
+        &tinfo[1],
+        "nolease",
+    );
+    assert_eq!(stop[0], ["pkill", "-F", pidfile.as_str()]);
+}
+
+#[test]
+fn destroy_deletes_namespaces_and_processes_but_not_what_goes_with_them() {
+    let t = topo(SEED);
+    let deployed = desired(&t, &Facts::default());
+    let p = plan(
+        &t.name,
+        &targets(&t, &Facts::default()),
+        &State::default(),
+        &deployed,
+    );
+    let steps: Vec<&Step> = p.targets.iter().flat_map(|t| &t.steps).collect();
+    assert!(steps.iter().all(|s| s.action == Action::Delete));
+    assert!(steps
+        .iter()
+        .any(|s| matches!(s.resource, Resource::OvsDaemons { .. })));
+    assert!(!steps.iter().any(|s| matches!(
+        s.resource,
+        Resource::Addr { .. } | Resource::TxOffloadOff { .. }
+    )));
+    // Hosts' deletions run before the sandbox removes their namespaces.
+    let order = execution_order(&p);
+    let last = order.last().unwrap();
+    assert_eq!(p.targets[last.0].target.name, SANDBOX);
+}
+
+#[test]
+fn a_real_host_uses_the_ovsdb_its_agent_reports() {
+    let t = topo("version: 1\nname: r\nhosts:\n  - name: a\n    agent: https://10.0.0.1:7311\n  - name: b\n    agent: https://10.0.0.2:7311\n");
+    let mut f = Facts::default();
+    f.ovsdb.insert("a".into(), "/tmp/a/db.sock".into());
+    let ts = targets(&t, &f);
+    assert_eq!(ts[1].ovsdb, "/tmp/a/db.sock");
+    assert_eq!(ts[2].ovsdb, SYSTEM_OVSDB);
+    // Facts recorded before the field existed still read.
+    let old: Facts = serde_json::from_str(r#"{"kernel_datapath": ["b"]}"#).unwrap();
+    assert!(old.ovsdb.is_empty() && old.kernel_datapath.contains("b"));
+}
+
+const REAL_PAIR: &str = "version: 1\nname: r\nunderlay: 10.1.0.0/24\nhosts:\n  - name: a\n    underlay_ip: 10.1.0.1\n    agent: https://10.1.0.1:7311\n    bridges: [{name: br}]\n  - name: b\n    underlay_ip: 10.1.0.2\n    agent: https://10.1.0.2:7311\n    bridges: [{name: br}]\n  - name: c\n    bridges: [{name: br}]\ntunnels:\n  - {type: vxlan, between: [a/br, b/br], vni: 7}\n  - {type: gre, between: [b/br, c/br]}\n";
+
+#[test]
+fn a_userspace_real_hosts_vxlan_is_a_kernel_device_on_an_ovs_port() {
+    let t = topo(REAL_PAIR);
+    let want = desired(&t, &Facts::default());
+    let a = &want.targets["a"];
+    let port = &t.tunnels[0].ports[0];
+    assert_eq!(
+        a[&format!("link /{port}")],
+        Resource::VxlanLink {
+            netns: String::new(),
+            name: port.clone(),
+            vni: 7,
+            local: "10.1.0.1".parse().unwrap(),
+            remote: "10.1.0.2".parse().unwrap(),
+        }
+    );
+    assert!(matches!(
+        &a[&format!("ovs-port {port}")],
+        Resource::OvsPort {
+            iface: OvsIface::System,
+            tag: None,
+            ..
+        }
+    ));
+    // With the kernel datapath, OVS makes the tunnel itself.
+    let mut f = Facts::default();
+    f.kernel_datapath.insert("a".into());
+    let want = desired(&t, &f);
+    assert!(!want.targets["a"].contains_key(&format!("link /{port}")));
+    assert!(matches!(
+        &want.targets["a"][&format!("ovs-port {port}")],
+        Resource::OvsPort {
+            iface: OvsIface::Vxlan { vni: 7, .. },
+            ..
+        }
+    ));
+    // A changed VNI re-creates the device; the port stays as it is.
+    let deployed = desired(&t, &Facts::default());
+    let changed = topo(&REAL_PAIR.replace("vni: 7", "vni: 8"));
+    let p = full_plan(&changed, &deployed);
+    let steps = sorted_steps(&p);
+    let mut expected: Vec<String> = t.tunnels[0]
+        .ports
+        .iter()
+        .flat_map(|p| [format!("+ link /{p}"), format!("- link /{p}")])
+        .collect();
+    expected.sort();
+    assert_eq!(steps, expected);
+    assert!(shell_script(&full_plan(&t, &State::default()))
+        .contains(&format!("ip link add {port} mtu 1450 type vxlan id 7 local 10.1.0.1 remote 10.1.0.2 dstport 4789 nolearning df set")));
+}
+
+#[test]
+fn a_real_host_has_its_own_run_directory() {
+    let t = topo(REAL_PAIR);
+    let want = desired(&t, &Facts::default());
+    let dir = format!("dir {}", names::run_dir("r"));
+    for target in [SANDBOX, "a", "b"] {
+        assert!(want.targets[target].contains_key(&dir), "{target}");
+    }
+    // An emulated host's files are the sandbox machine's.
+    assert!(!want.targets["c"].contains_key(&dir));
+}
+
+#[test]
+fn gre_on_a_userspace_real_host_and_emulated_to_real_tunnels_are_refused_by_name() {
+    let t = topo(&REAL_PAIR.replace(
+        "{type: vxlan, between: [a/br, b/br], vni: 7}",
+        "{type: gre, between: [a/br, b/br]}",
+    ));
+    let u = unsupported(&t, &Facts::default());
+    let hosts: Vec<&str> = u.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(hosts, ["a", "b", "b"], "{u:?}");
+    assert!(
+        u[0].1
+            .starts_with("tunnels[0]: a GRE tunnel cannot end on real host a"),
+        "{u:?}"
+    );
+    assert!(
+        u[2].1
+            .starts_with("tunnels[1]: emulated host c cannot reach real host b"),
+        "{u:?}"
+    );
+    // With the kernel datapath OVS makes GRE itself; the emulated underlay still reaches nothing real.
+    let mut f = Facts::default();
+    f.kernel_datapath.extend(["a".to_string(), "b".to_string()]);
+    let u = unsupported(&t, &f);
+    assert_eq!(u.len(), 1, "{u:?}");
+    assert!(u[0].1.starts_with("tunnels[1]: "), "{u:?}");
+}
+
+#[test]
+fn inverse_of_an_update_restores_the_old_value() {
+    let old = Resource::Sysctl {
+        netns: "a".into(),
+        key: "k".into(),
+        value: "0".into(),
+    };
+    let new = Resource::Sysctl {
+        netns: "a".into(),
+        key: "k".into(),
+        value: "1".into(),
+    };
+    let s = Step {
+        action: Action::Update,
+        resource: new.clone(),
+        was: Some(old.clone()),
+    };
+    assert_eq!(s.inverse().resource, old);
+    assert_eq!(s.inverse().inverse(), s);
+}
+
+#[test]
+fn shell_export_quotes_and_contains_the_core_commands() {
+    let t = topo(SEED);
+    let s = shell_script(&full_plan(&t, &State::default()));
+    assert!(s.contains("ip netns add nl-seedlab.node1\n"));
+    // IPv6 off before any device is there, as apply does.
+    assert!(s.contains("ip netns add nl-seedlab.node1\nip netns exec nl-seedlab.node1 sysctl -q -e -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1\n"));
+    assert!(s.contains("options:key=5"));
+    assert!(s.contains("tag=10"));
+    // Every row is marked, as apply marks them: destroy takes the script's work away too.
+    let rows = s
+        .lines()
+        .filter(|l| l.contains(" add-br ") || l.contains(" add-port "));
+    assert!(rows
+        .clone()
+        .all(|l| l.contains("external_ids:netloom-topology=seedlab")));
+    // 2 bridges and 4 ports (2 vms, the tunnel, the underlay) per host.
+    assert_eq!(rows.count(), 12);
+    assert_eq!(sh_quote("a b'c"), r"'a b'\''c'");
+}
