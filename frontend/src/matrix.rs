@@ -482,5 +482,5 @@ fn animate(ctx: Ctx, sim: Sim, ev: &web_sys::MouseEvent) {
     sim.from.set(from.clone());
     sim.to.set(to.clone());
     sim.proto.set("icmp".into());
-    sim.run(ctx, &from, &to, "icmp");
+    sim.run(ctx, crate::sim::Asked::ping(&from, &to));
 }

@@ -26,6 +26,12 @@ pub struct Sim {
     pub to: RwSignal<String>,
     pub proto: RwSignal<String>,
     pub port: RwSignal<String>,
+    /// IPv4 length of an icmp or udp probe, as typed; empty: the default.
+    pub size: RwSignal<String>,
+    /// The request's TTL, as typed; empty: 64.
+    pub ttl: RwSignal<String>,
+    /// The probes run on this design, newest first, each to run again.
+    pub asked: RwSignal<Vec<Asked>>,
     pub played: RwSignal<Option<Played>>,
     /// Position in hops: hop k is reached at k; between, the packet travels.
     pub cursor: RwSignal<f64>,
@@ -59,6 +65,9 @@ impl Sim {
             to: RwSignal::new(String::new()),
             proto: RwSignal::new("icmp".into()),
             port: RwSignal::new("80".into()),
+            size: RwSignal::new(String::new()),
+            ttl: RwSignal::new(String::new()),
+            asked: RwSignal::new(Vec::new()),
             played: RwSignal::new(None),
             cursor: RwSignal::new(0.0),
             playing: RwSignal::new(false),
@@ -111,8 +120,9 @@ impl Sim {
         self.cursor.set(0.0);
     }
 
-    /// Run one probe in the worker and start playing it when it comes back.
-    pub fn run(&self, ctx: Ctx, from: &str, to: &str, proto: &str) {
+    /// Run one probe in the worker and start playing it when it comes back;
+    /// it goes first in the list of probes asked.
+    pub fn run(&self, ctx: Ctx, probe: Asked) {
         self.error.set(None);
         if ctx.check.with_untracked(|c| c.topo.is_none()) {
             self.error.set(Some(
@@ -127,10 +137,17 @@ impl Sim {
         self.playing.set(false);
         self.played.set(None);
         let sim = *self;
+        self.asked.update(|a| {
+            a.retain(|p| *p != probe);
+            a.insert(0, probe.clone());
+            a.truncate(ASKED);
+        });
         let job = Job::Simulate {
-            from: from.into(),
-            to: to.into(),
-            proto: proto.into(),
+            from: probe.from,
+            to: probe.to,
+            proto: probe.proto,
+            size: probe.size,
+            ttl: probe.ttl,
         };
         let text = ctx.spec.with_untracked(design_json);
         compute::traces().send(text, job, move |answer| {
@@ -180,6 +197,44 @@ impl Sim {
         self.real.set(None);
     }
 }
+
+/// One probe as asked: the fields of the panel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Asked {
+    pub from: String,
+    pub to: String,
+    /// As `Probe::parse` takes it: `icmp`, `tcp:80`...
+    pub proto: String,
+    pub size: Option<u16>,
+    pub ttl: Option<u16>,
+}
+
+impl Asked {
+    /// A ping of the default size and TTL.
+    pub fn ping(from: &str, to: &str) -> Asked {
+        Asked {
+            from: from.into(),
+            to: to.into(),
+            proto: "icmp".into(),
+            size: None,
+            ttl: None,
+        }
+    }
+
+    fn label(&self) -> String {
+        let mut s = format!("{} → {} {}", self.from, self.to, self.proto);
+        if let Some(n) = self.size {
+            s.push_str(&format!(" size {n}"));
+        }
+        if let Some(t) = self.ttl {
+            s.push_str(&format!(" ttl {t}"));
+        }
+        s
+    }
+}
+
+/// Probes kept in the list.
+const ASKED: usize = 20;
 
 /// Move a ticket on; returns the new one.
 fn next(ticket: StoredValue<u32>) -> u32 {
@@ -416,13 +471,40 @@ pub fn SimPanel() -> impl IntoView {
             p
         }
     };
+    // Empty: the default; anything else must be a number.
+    let number = |what: &str, v: String| -> Result<Option<u16>, String> {
+        let v = v.trim().to_string();
+        if v.is_empty() {
+            return Ok(None);
+        }
+        v.parse()
+            .map(Some)
+            .map_err(|_| format!("{what} {v:?} is not a number"))
+    };
     let run = move |_| {
-        sim.run(
-            ctx,
-            &sim.from.get_untracked(),
-            &sim.to.get_untracked(),
-            &proto_value(),
+        let sized = matches!(sim.proto.get_untracked().as_str(), "icmp" | "udp");
+        let fields = number(
+            "size",
+            if sized {
+                sim.size.get_untracked()
+            } else {
+                String::new()
+            },
         )
+        .and_then(|size| Ok((size, number("ttl", sim.ttl.get_untracked())?)));
+        match fields {
+            Ok((size, ttl)) => sim.run(
+                ctx,
+                Asked {
+                    from: sim.from.get_untracked(),
+                    to: sim.to.get_untracked(),
+                    proto: proto_value(),
+                    size,
+                    ttl,
+                },
+            ),
+            Err(e) => sim.error.set(Some(e)),
+        }
     };
     view! {
         <div class="simpanel">
@@ -447,6 +529,14 @@ pub fn SimPanel() -> impl IntoView {
                         <input id="sim-port" prop:value=move || sim.port.get() on:change=move |ev| sim.port.set(event_target_value(&ev)) />
                     </label>
                 </Show>
+                <Show when=move || matches!(sim.proto.get().as_str(), "icmp" | "udp")>
+                    <label class="field port" title="IPv4 length of the packet, 28..1500 (default 84 for icmp, as ping)"><span>"Size"</span>
+                        <input id="sim-size" placeholder="84" prop:value=move || sim.size.get() on:change=move |ev| sim.size.set(event_target_value(&ev)) />
+                    </label>
+                </Show>
+                <label class="field port" title="TTL of the request, 1..255 (default 64)"><span>"TTL"</span>
+                    <input id="sim-ttl" placeholder="64" prop:value=move || sim.ttl.get() on:change=move |ev| sim.ttl.set(event_target_value(&ev)) />
+                </label>
             </div>
             <div class="row">
                 <button id="sim-run" class="primary" on:click=run>"Simulate"</button>
@@ -457,6 +547,8 @@ pub fn SimPanel() -> impl IntoView {
                     </label>
             </div>
             {move || sim.error.get().map(|e| view! { <p class="error" id="sim-error">{e}</p> })}
+            <AskedList />
+            <Route />
             <Player />
             <Events />
             <Inspector />
@@ -499,6 +591,67 @@ fn Player() -> impl IntoView {
                     </p>
                 </Show>
             </div>
+        })
+    }
+}
+
+/// The probes run so far, newest first, each to run again (with the
+/// panel's fields set to it).
+#[component]
+fn AskedList() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let sim = expect_context::<Sim>();
+    let again = move |a: Asked| {
+        sim.from.set(a.from.clone());
+        sim.to.set(a.to.clone());
+        match a.proto.split_once(':') {
+            Some((p, port)) => {
+                sim.proto.set(p.into());
+                sim.port.set(port.into());
+            }
+            None => sim.proto.set(a.proto.clone()),
+        }
+        sim.size
+            .set(a.size.map(|n| n.to_string()).unwrap_or_default());
+        sim.ttl
+            .set(a.ttl.map(|n| n.to_string()).unwrap_or_default());
+        sim.run(ctx, a);
+    };
+    move || {
+        let asked = sim.asked.get();
+        (!asked.is_empty()).then(|| {
+            view! {
+                <details class="asked" id="probe-list" open=true>
+                    <summary>{format!("Probes ({})", asked.len())}</summary>
+                    <ol>{asked.into_iter().map(|a| {
+                        let label = a.label();
+                        view! {
+                            <li><button class="small rerun" title="run again" on:click=move |_| again(a.clone())>"Run"</button>" "{label}</li>
+                        }
+                    }).collect_view()}</ol>
+                </details>
+            }
+        })
+    }
+}
+
+/// The played probe's path as traceroute prints it: the routers that
+/// forwarded it, then who took it, or where it was dropped.
+#[component]
+fn Route() -> impl IntoView {
+    let sim = expect_context::<Sim>();
+    move || {
+        sim.played.with(|p| {
+            let p = p.as_ref()?;
+            let lines = p.trace.route();
+            Some(view! {
+                <div class="route" id="sim-route">
+                    <h4>"Route"</h4>
+                    <ol>{lines.into_iter().map(|l| view! {
+                        <li><b>{l.node}</b>" "<span class="muted">{l.detail}</span></li>
+                    }).collect_view()}</ol>
+                </div>
+            })
         })
     }
 }

@@ -28,6 +28,10 @@ pub enum Job {
         from: String,
         to: String,
         proto: String,
+        /// IPv4 length of an icmp or udp probe; `None`: the default.
+        size: Option<u16>,
+        /// The request's TTL; `None`: 64.
+        ttl: Option<u16>,
     },
     /// The whole reachability matrix.
     Reach,
@@ -76,14 +80,16 @@ impl Worker {
             Err(e) => return Answer::Failed(e),
         };
         match req.job {
-            Job::Simulate { from, to, proto } => {
-                match Probe::parse(topo, &from, &to, &proto, None) {
-                    Ok(probe) => {
-                        Answer::Played(Box::new(prepare(topo, spec, simulate(topo, &probe))))
-                    }
-                    Err(e) => Answer::Failed(e),
-                }
-            }
+            Job::Simulate {
+                from,
+                to,
+                proto,
+                size,
+                ttl,
+            } => match Probe::parse(topo, &from, &to, &proto, size).and_then(|p| p.with_ttl(ttl)) {
+                Ok(probe) => Answer::Played(Box::new(prepare(topo, spec, simulate(topo, &probe)))),
+                Err(e) => Answer::Failed(e),
+            },
             Job::Reach => Answer::Grid(Box::new(Grid::predict(topo))),
         }
     }

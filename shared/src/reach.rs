@@ -220,6 +220,7 @@ pub fn ports(topo: &Topology) -> Vec<ReachResult> {
                 to: t.addr,
                 proto,
                 size: None,
+                ttl: None,
             });
             let (ok, detail, reason) = match trace.disposition {
                 Disposition::Delivered { detail } => (true, detail, None),

@@ -50,6 +50,58 @@ pub enum Disposition {
     },
 }
 
+/// One line of a trace read as `traceroute` prints it (see [`Trace::route`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteLine {
+    pub node: String,
+    pub detail: String,
+}
+
+impl Trace {
+    /// The request's layer-3 path, as traceroute shows it: each router that
+    /// forwarded it (and the TTL it left with), then the node that took it
+    /// (the first IPv4 delivery; ARP replies are not the request's) or the
+    /// node that dropped it and why. A reply lost on its way back is a last
+    /// line of its own.
+    pub fn route(&self) -> Vec<RouteLine> {
+        let mut out = Vec::new();
+        let mut arrived = false;
+        'hops: for h in &self.hops {
+            for st in &h.steps {
+                let ip = st.packet.iter().any(|l| matches!(l, Layer::Ipv4 { .. }));
+                match st.action {
+                    Action::Forward => out.push(RouteLine {
+                        node: h.node.clone(),
+                        detail: st.detail.clone(),
+                    }),
+                    Action::Deliver if ip => {
+                        out.push(RouteLine {
+                            node: h.node.clone(),
+                            detail: st.detail.clone(),
+                        });
+                        arrived = true;
+                        break 'hops;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Disposition::Dropped {
+            reason,
+            node,
+            detail,
+        } = &self.disposition
+        {
+            let what = if arrived { "reply lost" } else { "dropped" };
+            out.push(RouteLine {
+                node: node.clone(),
+                detail: format!("{what}: {}: {detail}", reason.as_str()),
+            });
+        }
+        out
+    }
+}
+
 impl Disposition {
     pub fn is_delivered(&self) -> bool {
         matches!(self, Disposition::Delivered { .. })

@@ -788,6 +788,8 @@ fn probe(t: &Topology, sim: &Simulator, p: &ProbeShape) -> Option<Probe> {
         },
         proto,
         size,
+        // Low TTLs too: drops on the way, never a panic.
+        ttl: p.size.map(|s| (s % 6) as u8 + 1),
     })
 }
 

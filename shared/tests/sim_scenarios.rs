@@ -303,3 +303,47 @@ fn traces_are_deterministic_and_round_trip_as_json() {
         }
     }
 }
+
+/// A probe read as traceroute prints it: the routers it crossed with the
+/// TTL each left it with, then who took it; with TTL 1 it expires at the
+/// first router, and a TTL outside 1..255 is refused with the range named.
+#[test]
+fn the_route_and_a_ttl_that_expires_on_it() {
+    let t = example("nat.yaml");
+    let lines = |ttl: Option<u16>| {
+        let p = Probe::parse(&t, "vm1", "198.51.100.1", "icmp", None)
+            .and_then(|p| p.with_ttl(ttl))
+            .unwrap();
+        let tr = simulate(&t, &p);
+        let route: Vec<(String, String)> =
+            tr.route().into_iter().map(|l| (l.node, l.detail)).collect();
+        (tr, route)
+    };
+    let (tr, route) = lines(None);
+    assert!(tr.disposition.is_delivered(), "{tr}");
+    assert_eq!(route.len(), 2, "{route:?}");
+    assert_eq!(route[0], ("node1/r1".into(), "ip_forward, TTL 63".into()));
+    assert_eq!(route[1].0, "internet", "{route:?}");
+
+    let (tr, route) = lines(Some(1));
+    assert_eq!(reason(&tr), Some(DropReason::TtlExceeded), "{tr}");
+    assert_eq!(
+        route,
+        vec![(
+            "node1/r1".to_string(),
+            "dropped: ttl-exceeded: TTL 1 expires here".to_string()
+        )]
+    );
+    let (tr, _) = lines(Some(2));
+    assert!(
+        tr.disposition.is_delivered(),
+        "TTL 2 crosses one router: {tr}"
+    );
+
+    let p = Probe::parse(&t, "vm1", "198.51.100.1", "icmp", None).unwrap();
+    assert_eq!(p.with_ttl(Some(0)).unwrap_err(), "ttl 0 is outside 1..255");
+    assert_eq!(
+        p.with_ttl(Some(256)).unwrap_err(),
+        "ttl 256 is outside 1..255"
+    );
+}

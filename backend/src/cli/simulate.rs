@@ -24,6 +24,9 @@ pub struct Args {
     /// IPv4 length of the probe packet (icmp and udp; default 84 for icmp, as ping).
     #[arg(long, value_name = "BYTES")]
     size: Option<u16>,
+    /// TTL of the request (1..255; default 64), as `ping -t`.
+    #[arg(long, value_name = "HOPS")]
+    ttl: Option<u16>,
     /// Print the trace as JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -46,7 +49,9 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let probe = match Probe::parse(&topo, &args.from, to, &args.proto, args.size) {
+    let probe = match Probe::parse(&topo, &args.from, to, &args.proto, args.size)
+        .and_then(|p| p.with_ttl(args.ttl))
+    {
         Ok(p) => p,
         Err(e) => {
             eprintln!("netloom simulate: {e}");

@@ -43,6 +43,8 @@ pub(super) struct SimulateBody {
     #[serde(default = "icmp")]
     proto: String,
     size: Option<u16>,
+    /// The request's TTL, 1..255 (default 64).
+    ttl: Option<u16>,
 }
 
 fn icmp() -> String {
@@ -67,11 +69,13 @@ fn probe(topo: &Topology, b: &SimulateBody) -> Result<Probe, ApiError> {
             ))
         }
     };
-    Probe::parse(topo, &b.from, to, &b.proto, b.size).map_err(|e| {
+    let p = Probe::parse(topo, &b.from, to, &b.proto, b.size).map_err(|e| {
         // What is left to go wrong is the size or the destination.
         let field = if e.contains("size") { "size" } else { "to" };
         ApiError::bad_request(field, e)
-    })
+    })?;
+    p.with_ttl(b.ttl)
+        .map_err(|e| ApiError::bad_request("ttl", e))
 }
 
 /// CPU-bound work off the async workers (a big lab's reach takes a while).

@@ -113,6 +113,9 @@ pub struct Probe {
     /// IPv4 length of the ICMP echo or UDP datagram; `None`: the default
     /// (84, as `ping`; 32 for UDP).
     pub size: Option<u16>,
+    /// The request's TTL; `None`: 64, as Linux sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u8>,
 }
 
 /// Default ICMP echo size: 56 data bytes, as `ping`.
@@ -128,6 +131,20 @@ impl Probe {
             to,
             proto: Proto::Icmp,
             size: None,
+            ttl: None,
+        }
+    }
+
+    /// The same probe sent with TTL `ttl` (1..255; `None`: the default), as
+    /// `ping -t` or a traceroute's probe does.
+    pub fn with_ttl(self, ttl: Option<u16>) -> Result<Probe, String> {
+        match ttl {
+            None => Ok(self),
+            Some(t @ 1..=255) => Ok(Probe {
+                ttl: Some(t as u8),
+                ..self
+            }),
+            Some(t) => Err(format!("ttl {t} is outside 1..255")),
         }
     }
 
@@ -183,6 +200,7 @@ impl Probe {
             to,
             proto,
             size,
+            ttl: None,
         })
     }
 

@@ -62,7 +62,7 @@ impl Sim<'_, '_> {
         Ipv4 {
             src: Ipv4Addr::UNSPECIFIED,
             dst: self.probe.to,
-            ttl: DEFAULT_TTL,
+            ttl: self.probe.ttl.unwrap_or(DEFAULT_TTL),
             len,
             l4,
         }
