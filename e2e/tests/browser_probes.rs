@@ -56,20 +56,17 @@ fn probes_are_listed_rerun_and_routed() {
     route("ip_forward, TTL 63");
     b.wait_value("#sim-ttl", "", 30);
 
-    // A size outside what the MTU carries is refused, naming the range.
-    b.set_field("#sim-size", "2000");
-    b.click("#sim-run");
-    wait_for("the size refused", 30, || {
-        b.exists("#sim-error")
-            .then(|| b.text("#sim-error"))
-            .filter(|e| e.contains("size 2000 is outside 28..1500"))
-    });
-    b.set_field("#sim-size", "abc");
-    b.click("#sim-run");
-    wait_for("a size that is not a number", 30, || {
-        b.exists("#sim-error")
-            .then(|| b.text("#sim-error"))
-            .filter(|e| e.contains("size \"abc\" is not a number"))
-    });
+    // A size outside what the MTU carries is refused, naming the range; so is one that is no number.
+    let refused = |size: &str, words: &str| {
+        b.set_field("#sim-size", size);
+        b.click("#sim-run");
+        wait_for(&format!("size {size} refused"), 30, || {
+            b.exists("#sim-error")
+                .then(|| b.text("#sim-error"))
+                .filter(|e| e.contains(words))
+        });
+    };
+    refused("2000", "size 2000 is outside 28..1500");
+    refused("abc", "size \"abc\" is not a number");
     b.assert_csp_kept();
 }
