@@ -3,7 +3,8 @@
 //! nothing is deployed; a job waiting for its topology's lock can be
 //! cancelled; Verify fills the tab's own matrix pair by pair, disagreements
 //! first; Status and Plan mention the pairs Verify found broken; after
-//! Destroy, Status says nothing is deployed. Screenshots:
+//! Destroy, Status says nothing is deployed; the canvas marks links up or
+//! down as Status and Verify found them. Screenshots:
 //! e2e/artifacts/deploytab-*.png.
 
 mod browser;
@@ -170,6 +171,45 @@ fn the_deploy_tab_says_what_is_deployed_and_what_verify_found() {
     b.wait_css("#deploy-plan .last-verify[data-disagreements=\"1\"]", 30);
     b.screenshot("deploytab-4-status");
 
+    // Links on the canvas as Status and Verify found them: all four up; then
+    // vm1's eth0 goes down: Status marks its link down, and Verify finds vm1
+    // and vm3 (alone in VLAN 10) cut off both ways.
+    let marked = |state: &str| {
+        b.js(
+            "return [...document.querySelectorAll('#canvas .linkg[data-seen=\"' + arguments[0] + '\"]')].map(g => g.id).sort()",
+            json!([state]),
+        )
+    };
+    b.click("#deploy-status-button");
+    wait_for("four links up", 60, || {
+        (marked("up").as_array().map_or(0, Vec::len) == 4).then_some(())
+    });
+    let vm1 = format!("nl-{DEPLOYED}.node1.vm1");
+    let o = Command::new("ip")
+        .args(["-n", &vm1, "link", "set", "eth0", "down"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    b.click("#deploy-status-button");
+    wait_for("vm1's link down", 60, || {
+        (marked("down") == json!(["hosts-0-vms-0-nics-0"])).then_some(())
+    });
+    assert!(
+        b.text("#hosts-0-vms-0-nics-0 title")
+            .contains("eth0 is down or missing"),
+        "{}",
+        b.text("#hosts-0-vms-0-nics-0 title")
+    );
+    assert!(
+        job(&b, "#deploy-verify", "verify", 300),
+        "verify failed: {}",
+        b.text("#job-result")
+    );
+    wait_for("vm1 and vm3 marked down by Verify", 60, || {
+        (marked("down") == json!(["hosts-0-vms-0-nics-0", "hosts-1-vms-0-nics-0"])).then_some(())
+    });
+    b.screenshot("deploytab-4b-links");
+
     // Destroy: Status says nothing is deployed (no drift box, no empty host).
     assert!(
         job(&b, "#deploy-destroy", "destroy", 300),
@@ -184,6 +224,8 @@ fn the_deploy_tab_says_what_is_deployed_and_what_verify_found() {
         !b.exists("#deploy-status .result.bad") && !b.exists("#deploy-status .last-verify"),
         "{status}"
     );
+    assert_eq!(marked("up"), json!([]), "nothing deployed: no link marked");
+    assert_eq!(marked("down"), json!([]));
     b.screenshot("deploytab-5-destroyed");
     b.assert_csp_kept();
 }

@@ -683,8 +683,18 @@ fn link_view(
     } else {
         Some(color)
     };
+    // Up or down as the last Status or Verify found it (deployed designs).
+    let id = e.dom_id();
+    let seen = Memo::new(move |_| ctx.seen.with(|m| m.get(&id).cloned()));
+    let title = move || match seen.get() {
+        Some(x) => format!("{title}\n{}", x.why),
+        None => title.clone(),
+    };
     view! {
-        <g class="linkg" id=e.dom_id() data-vlan=l.vlan.map(|v| v.to_string()).unwrap_or_default()>
+        <g class="linkg" id=e.dom_id() data-vlan=l.vlan.map(|v| v.to_string()).unwrap_or_default()
+            class:up=move || seen.with(|x| x.as_ref().is_some_and(|x| x.up))
+            class:down=move || seen.with(|x| x.as_ref().is_some_and(|x| !x.up))
+            data-seen=move || seen.with(|x| x.as_ref().map_or("", |x| if x.up { "up" } else { "down" }))>
             <title>{title}</title>
             <line class=class class:sel=sel stroke=stroke
                 x1=move || ends.get().0.0 y1=move || ends.get().0.1

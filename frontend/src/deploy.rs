@@ -18,6 +18,7 @@ use netloom_core::api::{
 };
 use netloom_core::reach::Probe;
 use netloom_frontend::grid::{pairs_disagree, Measured};
+use netloom_frontend::seen;
 use netloom_frontend::work::design_json;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -584,6 +585,19 @@ pub fn DeployPanel() -> impl IntoView {
         d.plan.set(None);
         d.status.set(None);
         d.verified.set(None);
+    });
+    // The canvas shows each link up or down as Status and Verify found it.
+    Effect::new(move |_| {
+        let (status, verified) = (d.status.get(), d.verified.get());
+        ctx.seen.set(ctx.spec.with_untracked(|s| {
+            let mut m = status
+                .map(|st| seen::from_status(s, &st))
+                .unwrap_or_default();
+            if let Some(ds) = verified {
+                m.extend(seen::from_verify(s, &ds));
+            }
+            m
+        }));
     });
     let busy = move || d.running.get().is_some();
     view! {

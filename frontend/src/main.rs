@@ -351,6 +351,7 @@ fn App() -> impl IntoView {
     Effect::new(move |_| {
         ctx.spec.track();
         sim.forget();
+        ctx.seen.set(Default::default());
     });
     // The workers' wasm is fetched when a tab that uses them opens, not with
     // the page: it loads while the user picks a probe.

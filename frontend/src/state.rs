@@ -116,6 +116,9 @@ pub struct Ctx {
     answer: StoredValue<Option<Answer>, LocalStorage>,
     /// Right-hand panel tab.
     pub tab: RwSignal<&'static str>,
+    /// What the last Status and Verify found of each link, by DOM id, until
+    /// the design changes.
+    pub seen: RwSignal<std::collections::BTreeMap<String, netloom_frontend::seen::Seen>>,
 }
 
 impl Ctx {
@@ -162,6 +165,7 @@ impl Ctx {
             flagged,
             layout: Memo::new(move |_| spec.with(model::effective_layout)),
             pending_tunnel: RwSignal::new(None),
+            seen: RwSignal::new(Default::default()),
             stored: RwSignal::new(stored),
             clean: RwSignal::new(clean),
             question: RwSignal::new(None),

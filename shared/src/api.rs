@@ -112,6 +112,10 @@ pub struct IfaceStatus {
     /// in the background: a `lease` here means reality differs).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_lease_predicted: bool,
+    /// The interface is there and up (`ip link`'s UP); absent when not
+    /// known (a real host's guest, or a guest that is not there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

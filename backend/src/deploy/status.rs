@@ -56,6 +56,9 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
     };
     let guest = |gi: usize| {
         let g = &topo.guests[gi];
+        // A local guest's links as the kernel has them (a real host's: unknown here).
+        let links = (topo.hosts[g.host].agent.is_none() && nss.contains(&g.netns))
+            .then(|| crate::host::nl::with_netlink(&g.netns, |n| n.links()).unwrap_or_default());
         let interfaces = g
             .ifaces
             .iter()
@@ -84,6 +87,9 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
                     addresses: a,
                     lease,
                     no_lease_predicted: no_lease.contains(&(g.netns.as_str(), i.name.as_str())),
+                    up: links
+                        .as_ref()
+                        .map(|l| l.iter().any(|l| l.name == i.name && l.up)),
                 }
             })
             .collect();
