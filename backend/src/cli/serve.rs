@@ -175,27 +175,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn start(args: Args) -> Result<(), String> {
-    let loopback = args.listen.ip().is_loopback();
-    if !loopback {
-        if args.token_file.is_none() {
-            return Err(format!(
-                "listening on {} needs --token-file: a token printed on this terminal is no protection on a network",
-                args.listen
-            ));
-        }
-        if args.tls_cert.is_none() {
-            if !args.insecure {
-                return Err(format!(
-                    "listening on {} needs TLS (--tls-cert and --tls-key); pass --insecure to serve plain HTTP on a network you trust",
-                    args.listen
-                ));
-            }
-            eprintln!(
-                "netloom serve: WARNING: --insecure: plain HTTP on {}; the token and designs cross the network unencrypted",
-                args.listen
-            );
-        }
-    }
+    exposure(&args)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
             c,
@@ -214,9 +194,9 @@ fn start(args: Args) -> Result<(), String> {
     unsafe {
         libc::umask(0o077);
     }
-    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
     let store = Store::open(&data_dir)?;
-    let dist = args.dist.or_else(find_dist);
+    let dist = args.dist.clone().or_else(find_dist);
     match &dist {
         Some(d) if d.join("index.html").is_file() => only_ours(d).map_err(|e| {
             format!("refusing to serve the web app in {}: {e}", d.display())
@@ -238,70 +218,111 @@ fn start(args: Args) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let host = if addr.ip().is_unspecified() {
-            "127.0.0.1".to_string()
-        } else {
-            addr.ip().to_string()
-        };
-        let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
-            format!("[{host}]")
-        } else {
-            host
-        };
         eprintln!("netloom serve: designs in {}", data_dir.display());
-        // stdout carries only the URL, so scripts (and the browser tests) can read it.
-        // A token kept in a file stays there: not on a terminal, in a log or in scrollback.
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let base = format!("{scheme}://{host}:{}/", addr.port());
-        match &args.token_file {
-            Some(f) => {
-                println!("{base}");
-                eprintln!(
-                    "netloom serve: log in at {base}login?token=TOKEN, TOKEN being the content of {}",
-                    f.display()
-                );
-            }
-            None => println!("{base}login?token={token}"),
-        }
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
+        announce(addr, tls.is_some(), &token, args.token_file.as_deref());
         let timeout = Duration::from_secs(args.client_timeout);
-        let allowed = std::sync::Arc::new(args.allowed_host);
-        let app = server::app(state)
-            .layer(RequestBodyTimeoutLayer::new(timeout))
-            .layer(axum::middleware::from_fn(
-                move |req: axum::extract::Request, next: axum::middleware::Next| {
-                    let allowed = allowed.clone();
-                    async move {
-                        let host = req
-                            .headers()
-                            .get(axum::http::header::HOST)
-                            .and_then(|h| h.to_str().ok())
-                            .unwrap_or_default();
-                        if host_allowed(host, &allowed) {
-                            next.run(req).await
-                        } else {
-                            use axum::response::IntoResponse;
-                            server::error::ApiError::new(
-                                axum::http::StatusCode::MISDIRECTED_REQUEST,
-                                "",
-                                format!("this server does not answer to the name {host:?}: reach it by its address, or start it with --allowed-host NAME"),
-                            )
-                            .into_response()
-                        }
-                    }
-                },
-            ))
-            .layer(axum::middleware::from_fn(
-                move |req: axum::extract::Request, next: axum::middleware::Next| {
-                    server::security_headers(dist.clone(), req, next)
-                },
-            ));
+        let app = layered(server::app(state), args.allowed_host, dist, timeout);
         tokio::select! {
             () = accept_loop(listener, app, tls, timeout) => Ok(()),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })
+}
+
+/// Off loopback, serve needs a token file and TLS (or `--insecure`, said loudly).
+fn exposure(args: &Args) -> Result<(), String> {
+    if args.listen.ip().is_loopback() {
+        return Ok(());
+    }
+    if args.token_file.is_none() {
+        return Err(format!(
+            "listening on {} needs --token-file: a token printed on this terminal is no protection on a network",
+            args.listen
+        ));
+    }
+    if args.tls_cert.is_none() {
+        if !args.insecure {
+            return Err(format!(
+                "listening on {} needs TLS (--tls-cert and --tls-key); pass --insecure to serve plain HTTP on a network you trust",
+                args.listen
+            ));
+        }
+        eprintln!(
+            "netloom serve: WARNING: --insecure: plain HTTP on {}; the token and designs cross the network unencrypted",
+            args.listen
+        );
+    }
+    Ok(())
+}
+
+/// Print where to log in. stdout carries only the URL, so scripts (and the
+/// browser tests) can read it; a token kept in a file stays there: not on a
+/// terminal, in a log or in scrollback.
+fn announce(addr: SocketAddr, tls: bool, token: &str, token_file: Option<&Path>) {
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let scheme = if tls { "https" } else { "http" };
+    let base = format!("{scheme}://{host}:{}/", addr.port());
+    match token_file {
+        Some(f) => {
+            println!("{base}");
+            eprintln!(
+                "netloom serve: log in at {base}login?token=TOKEN, TOKEN being the content of {}",
+                f.display()
+            );
+        }
+        None => println!("{base}login?token={token}"),
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+}
+
+/// The app behind its outer layers: the body timeout, the `Host` check
+/// (421 for names not allowed) and the security headers.
+fn layered(
+    app: axum::Router,
+    allowed_host: Vec<String>,
+    dist: Option<PathBuf>,
+    timeout: Duration,
+) -> axum::Router {
+    let allowed = std::sync::Arc::new(allowed_host);
+    app.layer(RequestBodyTimeoutLayer::new(timeout))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let allowed = allowed.clone();
+                async move {
+                    let host = req
+                        .headers()
+                        .get(axum::http::header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or_default();
+                    if host_allowed(host, &allowed) {
+                        next.run(req).await
+                    } else {
+                        use axum::response::IntoResponse;
+                        server::error::ApiError::new(
+                            axum::http::StatusCode::MISDIRECTED_REQUEST,
+                            "",
+                            format!("this server does not answer to the name {host:?}: reach it by its address, or start it with --allowed-host NAME"),
+                        )
+                        .into_response()
+                    }
+                }
+            },
+        ))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                server::security_headers(dist.clone(), req, next)
+            },
+        ))
 }
 
 /// Accept connections forever; each one (after its TLS handshake) is served
