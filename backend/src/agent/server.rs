@@ -246,7 +246,20 @@ fn handle(mut conn: Box<dyn ReadWrite>, token_file: &Path, ovsdb: &str) {
         }
         Some(Err(e)) => return refuse("read the request", e.to_string()),
     };
-    match (env.request, topology) {
+    answer(env.request, topology, ovsdb, &send, &refuse);
+}
+
+/// Carry out a request whose token was checked and whose topology (if it
+/// names one) the token may touch; every field that reaches the system
+/// goes through `confine` first.
+fn answer(
+    request: Request,
+    topology: Option<TopologyName>,
+    ovsdb: &str,
+    send: &(dyn Fn(&Answer) + Sync),
+    refuse: &dyn Fn(&str, String),
+) {
+    match (request, topology) {
         (Request::Facts, _) => send(&Answer::KernelDatapath(super::kernel_datapath())),
         (Request::HostFacts, _) => send(&Answer::HostFacts(HostFacts {
             kernel_datapath: super::kernel_datapath(),
@@ -260,7 +273,7 @@ fn handle(mut conn: Box<dyn ReadWrite>, token_file: &Path, ovsdb: &str) {
                 ..
             },
             Some(t),
-        ) => execute(&t, target, steps, fail_at, ovsdb, &send),
+        ) => execute(&t, target, steps, fail_at, ovsdb, send),
         (Request::Observe { targets, hint, .. }, Some(t)) => {
             let targets = targets
                 .into_iter()
