@@ -3,6 +3,8 @@
 
 use std::net::Ipv4Addr;
 
+use ipnet::Ipv4Net;
+
 use super::*;
 use crate::names;
 use crate::topology::Mac;
@@ -25,34 +27,8 @@ pub fn sh_quote(s: &str) -> String {
 pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<String>> {
     let del = step.action == Action::Delete;
     match &step.resource {
-        Resource::RunDir { path } => {
-            if del {
-                vec![v(&["rm", "-rf", path])]
-            } else {
-                // udhcpc runs a script on a lease; this one configures it as netloom does.
-                let script = format!("{path}/udhcpc.script");
-                vec![
-                    v(&["mkdir", "-p", path]),
-                    v(&["dd", &format!("of={script}"), "status=none"]),
-                    v(&["<<", EXPORT_UDHCPC_SCRIPT]),
-                    v(&["chmod", "755", &script]),
-                ]
-            }
-        }
-        Resource::Netns { name } => {
-            if del {
-                vec![v(&["ip", "netns", "delete", name])]
-            } else {
-                vec![
-                    v(&["ip", "netns", "add", name]),
-                    inns(
-                        name,
-                        v(&["sysctl", "-q", "-e", "-w", NO_IPV6[0], NO_IPV6[1]]),
-                    ),
-                    ip(name, &["link", "set", "lo", "up"]),
-                ]
-            }
-        }
+        Resource::RunDir { path } => run_dir(del, path),
+        Resource::Netns { name } => netns(del, name),
         // The script does the hosts' steps itself: no agent.
         Resource::Agent { .. } => vec![],
         Resource::OvsDaemons { netns, dir } => ovs_daemons(del, netns, dir),
@@ -72,26 +48,9 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
             local,
             remote,
         } => vxlan_link(del, topology, netns, name, vni, local, remote),
-        Resource::OvsBridge { name, datapath } => match step.action {
-            Action::Delete => vec![vsctl(target, v(&["--if-exists", "del-br", name]))],
-            Action::Create => vec![vsctl(
-                target,
-                v(&[
-                    "add-br",
-                    name,
-                    "--",
-                    "set",
-                    "bridge",
-                    name,
-                    &format!("datapath_type={datapath}"),
-                    &format!("external_ids:{OVS_OWNER_KEY}={topology}"),
-                ]),
-            )],
-            Action::Update => vec![vsctl(
-                target,
-                v(&["set", "bridge", name, &format!("datapath_type={datapath}")]),
-            )],
-        },
+        Resource::OvsBridge { name, datapath } => {
+            ovs_bridge(step.action, target, topology, name, datapath)
+        }
         Resource::OvsPort {
             bridge,
             name,
@@ -105,124 +64,213 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
                 vec![inns(netns, v(&["ethtool", "-K", dev, "tx", "off"]))]
             }
         }
-        Resource::Sysctl { netns, key, value } => {
-            if del {
-                vec![]
-            } else {
-                vec![inns(
-                    netns,
-                    v(&[
-                        "sysctl",
-                        "-q",
-                        "-w",
-                        &format!("{}={value}", key.replace('/', ".")),
-                    ]),
-                )]
-            }
-        }
-        Resource::Addr { netns, dev, cidr } => {
-            if del {
-                vec![ip(netns, &["addr", "del", &cidr.to_string(), "dev", dev])]
-            } else {
-                vec![
-                    ip(netns, &["addr", "add", &cidr.to_string(), "dev", dev]),
-                    ip(netns, &["link", "set", dev, "up"]),
-                ]
-            }
-        }
-        Resource::Route { netns, to, via } => {
-            let to = to.map_or_else(|| "default".to_string(), |t| t.to_string());
-            if del {
-                vec![ip(netns, &["route", "del", &to])]
-            } else {
-                vec![ip(
-                    netns,
-                    &["route", "replace", &to, "via", &via.to_string()],
-                )]
-            }
-        }
-        Resource::Nft { netns, ruleset } => {
-            if del {
-                vec![inns(netns, v(&["nft", "delete", "table", "ip", "netloom"]))]
-            } else {
-                // `export` writes the JSON as a here-document; see `shell_script`.
-                vec![
-                    inns(netns, v(&["nft", "-j", "-f", "-"])),
-                    v(&["<<", ruleset]),
-                ]
-            }
-        }
-        Resource::Dnsmasq { netns, args, name } => {
-            let dir = args
-                .iter()
-                .find_map(|a| a.strip_prefix("--pid-file="))
-                .map(|p| p.trim_end_matches(&format!("/{name}.pid")).to_string())
-                .unwrap_or_default();
-            let stop = v(&["pkill", "-F", &format!("{dir}/{name}.pid")]);
-            if del {
-                vec![stop]
-            } else {
-                let mut a = v(&["dnsmasq"]);
-                a.extend(args.iter().cloned());
-                let mut o = Vec::new();
-                if step.action == Action::Update {
-                    o.push(stop);
-                }
-                if let Some(d) = dnsmasq_hosts_dir(args) {
-                    o.push(v(&["mkdir", "-p", d]));
-                }
-                o.push(inns(netns, a));
-                o
-            }
-        }
-        Resource::DhcpHost { path, mac, ip } => {
-            if del {
-                vec![v(&["rm", "-f", path])]
-            } else {
-                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-                let mut o = vec![
-                    v(&["mkdir", "-p", dir]),
-                    v(&["dd", &format!("of={path}"), "status=none"]),
-                    v(&["<<", &format!("{mac},{ip}")]),
-                ];
-                // dnsmasq reads new files by itself; a changed one only on SIGHUP.
-                if let (Action::Update, Some(pid)) = (step.action, dhcp_host_pidfile(path)) {
-                    o.push(v(&["pkill", "-HUP", "-F", &pid]));
-                }
-                o
-            }
-        }
+        Resource::Sysctl { netns, key, value } => sysctl(del, netns, key, value),
+        Resource::Addr { netns, dev, cidr } => addr(del, netns, dev, cidr),
+        Resource::Route { netns, to, via } => route(del, netns, to, via),
+        Resource::Nft { netns, ruleset } => nft(del, netns, ruleset),
+        Resource::Dnsmasq { netns, args, name } => dnsmasq(step.action, netns, args, name),
+        Resource::DhcpHost { path, mac, ip } => dhcp_host(step.action, path, mac, ip),
         Resource::DhcpClient {
             netns,
             dev,
             no_lease,
             ..
-        } => {
-            let script = format!("{}/udhcpc.script", names::run_dir(topology));
-            let pidfile = dhcp_client_pidfile(topology, netns, dev);
-            if del {
-                let mut o = Vec::new();
-                if *no_lease {
-                    o.push(v(&["pkill", "-F", &pidfile]));
-                }
-                o.push(ip(netns, &["addr", "flush", "dev", dev]));
-                o
-            } else if *no_lease {
-                let dir = pidfile.rsplit_once('/').map_or("", |(d, _)| d);
-                vec![
-                    v(&["mkdir", "-p", dir]),
-                    inns(netns, background_dhcp_client(dev, &script, &pidfile)),
-                ]
-            } else {
-                vec![inns(
-                    netns,
-                    v(&[
-                        "busybox", "udhcpc", "-i", dev, "-n", "-q", "-f", "-t", "6", "-T", "1",
-                        "-s", &script,
-                    ]),
-                )]
-            }
+        } => dhcp_client(del, topology, netns, dev, *no_lease),
+    }
+}
+
+/// The commands of a RunDir step.
+fn run_dir(del: bool, path: &str) -> Vec<Vec<String>> {
+    if del {
+        vec![v(&["rm", "-rf", path])]
+    } else {
+        // udhcpc runs a script on a lease; this one configures it as netloom does.
+        let script = format!("{path}/udhcpc.script");
+        vec![
+            v(&["mkdir", "-p", path]),
+            v(&["dd", &format!("of={script}"), "status=none"]),
+            v(&["<<", EXPORT_UDHCPC_SCRIPT]),
+            v(&["chmod", "755", &script]),
+        ]
+    }
+}
+
+/// The commands of a Netns step.
+fn netns(del: bool, name: &str) -> Vec<Vec<String>> {
+    if del {
+        vec![v(&["ip", "netns", "delete", name])]
+    } else {
+        vec![
+            v(&["ip", "netns", "add", name]),
+            inns(
+                name,
+                v(&["sysctl", "-q", "-e", "-w", NO_IPV6[0], NO_IPV6[1]]),
+            ),
+            ip(name, &["link", "set", "lo", "up"]),
+        ]
+    }
+}
+
+/// The commands of an OvsBridge step.
+fn ovs_bridge(
+    action: Action,
+    target: &TargetInfo,
+    topology: &str,
+    name: &str,
+    datapath: &str,
+) -> Vec<Vec<String>> {
+    match action {
+        Action::Delete => vec![vsctl(target, v(&["--if-exists", "del-br", name]))],
+        Action::Create => vec![vsctl(
+            target,
+            v(&[
+                "add-br",
+                name,
+                "--",
+                "set",
+                "bridge",
+                name,
+                &format!("datapath_type={datapath}"),
+                &format!("external_ids:{OVS_OWNER_KEY}={topology}"),
+            ]),
+        )],
+        Action::Update => vec![vsctl(
+            target,
+            v(&["set", "bridge", name, &format!("datapath_type={datapath}")]),
+        )],
+    }
+}
+
+/// The commands of a Sysctl step.
+fn sysctl(del: bool, netns: &str, key: &str, value: &str) -> Vec<Vec<String>> {
+    if del {
+        vec![]
+    } else {
+        vec![inns(
+            netns,
+            v(&[
+                "sysctl",
+                "-q",
+                "-w",
+                &format!("{}={value}", key.replace('/', ".")),
+            ]),
+        )]
+    }
+}
+
+/// The commands of an Addr step.
+fn addr(del: bool, netns: &str, dev: &str, cidr: &Ipv4Net) -> Vec<Vec<String>> {
+    if del {
+        vec![ip(netns, &["addr", "del", &cidr.to_string(), "dev", dev])]
+    } else {
+        vec![
+            ip(netns, &["addr", "add", &cidr.to_string(), "dev", dev]),
+            ip(netns, &["link", "set", dev, "up"]),
+        ]
+    }
+}
+
+/// The commands of a Route step.
+fn route(del: bool, netns: &str, to: &Option<Ipv4Net>, via: &Ipv4Addr) -> Vec<Vec<String>> {
+    let to = to.map_or_else(|| "default".to_string(), |t| t.to_string());
+    if del {
+        vec![ip(netns, &["route", "del", &to])]
+    } else {
+        vec![ip(
+            netns,
+            &["route", "replace", &to, "via", &via.to_string()],
+        )]
+    }
+}
+
+/// The commands of an Nft step.
+fn nft(del: bool, netns: &str, ruleset: &str) -> Vec<Vec<String>> {
+    if del {
+        vec![inns(netns, v(&["nft", "delete", "table", "ip", "netloom"]))]
+    } else {
+        // `export` writes the JSON as a here-document; see `shell_script`.
+        vec![
+            inns(netns, v(&["nft", "-j", "-f", "-"])),
+            v(&["<<", ruleset]),
+        ]
+    }
+}
+
+/// The commands of a Dnsmasq step.
+fn dnsmasq(action: Action, netns: &str, args: &[String], name: &str) -> Vec<Vec<String>> {
+    let dir = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--pid-file="))
+        .map(|p| p.trim_end_matches(&format!("/{name}.pid")).to_string())
+        .unwrap_or_default();
+    let stop = v(&["pkill", "-F", &format!("{dir}/{name}.pid")]);
+    if action == Action::Delete {
+        vec![stop]
+    } else {
+        let mut a = v(&["dnsmasq"]);
+        a.extend(args.iter().cloned());
+        let mut o = Vec::new();
+        if action == Action::Update {
+            o.push(stop);
         }
+        if let Some(d) = dnsmasq_hosts_dir(args) {
+            o.push(v(&["mkdir", "-p", d]));
+        }
+        o.push(inns(netns, a));
+        o
+    }
+}
+
+/// The commands of a DhcpHost step.
+fn dhcp_host(action: Action, path: &str, mac: &Mac, ip: &Ipv4Addr) -> Vec<Vec<String>> {
+    if action == Action::Delete {
+        vec![v(&["rm", "-f", path])]
+    } else {
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        let mut o = vec![
+            v(&["mkdir", "-p", dir]),
+            v(&["dd", &format!("of={path}"), "status=none"]),
+            v(&["<<", &format!("{mac},{ip}")]),
+        ];
+        // dnsmasq reads new files by itself; a changed one only on SIGHUP.
+        if let (Action::Update, Some(pid)) = (action, dhcp_host_pidfile(path)) {
+            o.push(v(&["pkill", "-HUP", "-F", &pid]));
+        }
+        o
+    }
+}
+
+/// The commands of a DhcpClient step.
+fn dhcp_client(
+    del: bool,
+    topology: &str,
+    netns: &str,
+    dev: &str,
+    no_lease: bool,
+) -> Vec<Vec<String>> {
+    let script = format!("{}/udhcpc.script", names::run_dir(topology));
+    let pidfile = dhcp_client_pidfile(topology, netns, dev);
+    if del {
+        let mut o = Vec::new();
+        if no_lease {
+            o.push(v(&["pkill", "-F", &pidfile]));
+        }
+        o.push(ip(netns, &["addr", "flush", "dev", dev]));
+        o
+    } else if no_lease {
+        let dir = pidfile.rsplit_once('/').map_or("", |(d, _)| d);
+        vec![
+            v(&["mkdir", "-p", dir]),
+            inns(netns, background_dhcp_client(dev, &script, &pidfile)),
+        ]
+    } else {
+        vec![inns(
+            netns,
+            v(&[
+                "busybox", "udhcpc", "-i", dev, "-n", "-q", "-f", "-t", "6", "-T", "1", "-s",
+                &script,
+            ]),
+        )]
     }
 }
 
