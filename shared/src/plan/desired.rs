@@ -4,7 +4,7 @@ use ipnet::Ipv4Net;
 
 use super::*;
 use crate::names;
-use crate::topology::{GuestKind, IfaceAddr, Topology, TunnelKind};
+use crate::topology::{BridgeId, GuestKind, Host, IfaceAddr, Topology, TunnelKind};
 
 /// What every part of [`desired`] needs to know.
 struct Ctx<'t> {
@@ -114,134 +114,154 @@ fn externals(s: &mut State, c: &Ctx) {
 fn hosts(s: &mut State, c: &Ctx) {
     let Ctx {
         topo,
-        ref tag,
         ref run,
         ref tinfo,
-        ref underlay_ns,
         ..
     } = *c;
     for (hi, h) in topo.hosts.iter().enumerate() {
         let t = &tinfo[hi + 1];
-        let hns = t.netns.clone();
         if h.agent.is_some() {
             // A real host keeps its own files (dnsmasq's, leases, rulesets, the lease script).
             s.insert(&h.name, Resource::RunDir { path: run.clone() });
         }
         if h.agent.is_none() {
-            s.insert(
-                SANDBOX,
-                Resource::Netns {
-                    name: h.netns.clone(),
-                },
-            );
-            s.insert(
-                SANDBOX,
-                Resource::Veth {
-                    netns: hns.clone(),
-                    name: names::underlay_port(tag),
-                    peer_netns: underlay_ns.clone(),
-                    peer: h.underlay_peer.clone(),
-                    peer_mac: None,
-                    peer_master: Some(names::segment(tag)),
-                },
-            );
-            s.insert(
-                SANDBOX,
-                Resource::Agent {
-                    netns: hns.clone(),
-                    dir: format!("{run}/{}", h.name),
-                },
-            );
-            // Started by the sandbox with the host's agent, so the host's own
-            // steps find its Open vSwitch running.
-            s.insert(
-                SANDBOX,
-                Resource::OvsDaemons {
-                    netns: hns.clone(),
-                    dir: format!("{run}/{}", h.name),
-                },
-            );
-            // Only the underlay bridge's port, which holds the address, answers
-            // ARP for it: the underlay veth is an OVS port but also a kernel
-            // device here, and its answer (its own MAC) would make a remote's
-            // tunnel send to a MAC this host's OVS does not take tunnel packets for.
-            s.insert(
-                SANDBOX,
-                Resource::Sysctl {
-                    netns: hns.clone(),
-                    key: "net/ipv4/conf/all/arp_ignore".into(),
-                    value: "1".into(),
-                },
-            );
-            let phy = names::phy_bridge(tag);
-            s.insert(
-                &h.name,
-                Resource::OvsBridge {
-                    name: phy.clone(),
-                    datapath: t.datapath.clone(),
-                },
-            );
-            s.insert(
-                &h.name,
-                Resource::OvsPort {
-                    bridge: phy.clone(),
-                    name: names::underlay_port(tag),
-                    tag: None,
-                    iface: OvsIface::System,
-                },
-            );
-            s.insert(
-                &h.name,
-                Resource::Addr {
-                    netns: hns.clone(),
-                    dev: phy,
-                    cidr: Ipv4Net::new(h.underlay_ip, topo.underlay.prefix_len())
-                        .unwrap_or(topo.underlay),
-                },
-            );
+            emulated_host(s, c, h, t);
+            underlay_bridge(s, c, h, t);
         }
         for &b in &h.bridges {
-            let br = &topo.bridges[b];
-            s.insert(
-                &h.name,
-                Resource::OvsBridge {
-                    name: br.ovs_name.clone(),
-                    datapath: t.datapath.clone(),
-                },
-            );
-            if let (Some(x), Some(port), Some(peer)) = (br.uplink, &br.uplink_port, &br.uplink_peer)
-            {
-                // The segment end lives on this machine: uplinks exist in sandbox mode only.
-                s.insert(
-                    SANDBOX,
-                    Resource::Veth {
-                        netns: hns.clone(),
-                        name: port.clone(),
-                        peer_netns: topo.externals[x].netns.clone(),
-                        peer: peer.clone(),
-                        peer_mac: None,
-                        peer_master: Some(names::segment(tag)),
-                    },
-                );
-                // The upstream router's own TCP/UDP leaves by this end into a userspace datapath.
-                s.insert(
-                    SANDBOX,
-                    Resource::TxOffloadOff {
-                        netns: topo.externals[x].netns.clone(),
-                        dev: peer.clone(),
-                    },
-                );
-                s.insert(
-                    &h.name,
-                    Resource::OvsPort {
-                        bridge: br.ovs_name.clone(),
-                        name: port.clone(),
-                        tag: None,
-                        iface: OvsIface::System,
-                    },
-                );
-            }
+            host_bridge(s, c, h, t, b);
         }
+    }
+}
+
+/// An emulated host as the sandbox makes it: its namespace, its link to the
+/// underlay, its agent and Open vSwitch daemons.
+fn emulated_host(s: &mut State, c: &Ctx, h: &Host, t: &TargetInfo) {
+    let Ctx {
+        ref tag,
+        ref run,
+        ref underlay_ns,
+        ..
+    } = *c;
+    let hns = t.netns.clone();
+    s.insert(
+        SANDBOX,
+        Resource::Netns {
+            name: h.netns.clone(),
+        },
+    );
+    s.insert(
+        SANDBOX,
+        Resource::Veth {
+            netns: hns.clone(),
+            name: names::underlay_port(tag),
+            peer_netns: underlay_ns.clone(),
+            peer: h.underlay_peer.clone(),
+            peer_mac: None,
+            peer_master: Some(names::segment(tag)),
+        },
+    );
+    s.insert(
+        SANDBOX,
+        Resource::Agent {
+            netns: hns.clone(),
+            dir: format!("{run}/{}", h.name),
+        },
+    );
+    // Started by the sandbox with the host's agent, so the host's own
+    // steps find its Open vSwitch running.
+    s.insert(
+        SANDBOX,
+        Resource::OvsDaemons {
+            netns: hns.clone(),
+            dir: format!("{run}/{}", h.name),
+        },
+    );
+    // Only the underlay bridge's port, which holds the address, answers
+    // ARP for it: the underlay veth is an OVS port but also a kernel
+    // device here, and its answer (its own MAC) would make a remote's
+    // tunnel send to a MAC this host's OVS does not take tunnel packets for.
+    s.insert(
+        SANDBOX,
+        Resource::Sysctl {
+            netns: hns.clone(),
+            key: "net/ipv4/conf/all/arp_ignore".into(),
+            value: "1".into(),
+        },
+    );
+}
+
+/// An emulated host's bridge to the underlay, which holds its underlay address.
+fn underlay_bridge(s: &mut State, c: &Ctx, h: &Host, t: &TargetInfo) {
+    let Ctx { topo, ref tag, .. } = *c;
+    let phy = names::phy_bridge(tag);
+    s.insert(
+        &h.name,
+        Resource::OvsBridge {
+            name: phy.clone(),
+            datapath: t.datapath.clone(),
+        },
+    );
+    s.insert(
+        &h.name,
+        Resource::OvsPort {
+            bridge: phy.clone(),
+            name: names::underlay_port(tag),
+            tag: None,
+            iface: OvsIface::System,
+        },
+    );
+    s.insert(
+        &h.name,
+        Resource::Addr {
+            netns: t.netns.clone(),
+            dev: phy,
+            cidr: Ipv4Net::new(h.underlay_ip, topo.underlay.prefix_len()).unwrap_or(topo.underlay),
+        },
+    );
+}
+
+/// Bridge `b` of host `h`, and its uplink to an external network if it has one.
+fn host_bridge(s: &mut State, c: &Ctx, h: &Host, t: &TargetInfo, b: BridgeId) {
+    let Ctx { topo, ref tag, .. } = *c;
+    let br = &topo.bridges[b];
+    s.insert(
+        &h.name,
+        Resource::OvsBridge {
+            name: br.ovs_name.clone(),
+            datapath: t.datapath.clone(),
+        },
+    );
+    if let (Some(x), Some(port), Some(peer)) = (br.uplink, &br.uplink_port, &br.uplink_peer) {
+        // The segment end lives on this machine: uplinks exist in sandbox mode only.
+        s.insert(
+            SANDBOX,
+            Resource::Veth {
+                netns: t.netns.clone(),
+                name: port.clone(),
+                peer_netns: topo.externals[x].netns.clone(),
+                peer: peer.clone(),
+                peer_mac: None,
+                peer_master: Some(names::segment(tag)),
+            },
+        );
+        // The upstream router's own TCP/UDP leaves by this end into a userspace datapath.
+        s.insert(
+            SANDBOX,
+            Resource::TxOffloadOff {
+                netns: topo.externals[x].netns.clone(),
+                dev: peer.clone(),
+            },
+        );
+        s.insert(
+            &h.name,
+            Resource::OvsPort {
+                bridge: br.ovs_name.clone(),
+                name: port.clone(),
+                tag: None,
+                iface: OvsIface::System,
+            },
+        );
     }
 }
 
