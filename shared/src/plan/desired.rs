@@ -4,7 +4,8 @@ use ipnet::Ipv4Net;
 
 use super::*;
 use crate::names;
-use crate::topology::{BridgeId, GuestKind, Host, IfaceAddr, Topology, TunnelKind};
+use crate::sim::dhcp::Lease;
+use crate::topology::{BridgeId, Guest, GuestKind, Host, IfaceAddr, Topology, TunnelKind};
 
 /// What every part of [`desired`] needs to know.
 struct Ctx<'t> {
@@ -323,18 +324,11 @@ fn tunnels(s: &mut State, c: &Ctx) {
 
 /// Each guest: its namespace, interfaces, addresses or DHCP client, routes and services.
 fn guests(s: &mut State, c: &Ctx) {
-    let Ctx {
-        topo,
-        ref run,
-        ref tinfo,
-        ..
-    } = *c;
+    let topo = c.topo;
     let mut dhcp_order = 0;
     let leases = crate::sim::dhcp::leases(topo);
     for (gi, g) in topo.guests.iter().enumerate() {
-        let host = &topo.hosts[g.host];
-        let t = &tinfo[g.host + 1];
-        let target = host.name.as_str();
+        let target = topo.hosts[g.host].name.as_str();
         s.insert(
             target,
             Resource::Netns {
@@ -349,80 +343,10 @@ fn guests(s: &mut State, c: &Ctx) {
                 value: if g.is_router() { "1" } else { "0" }.into(),
             },
         );
-        for (ii, iface) in g.ifaces.iter().enumerate() {
-            s.insert(
-                target,
-                Resource::Veth {
-                    netns: t.netns.clone(),
-                    name: iface.port.clone(),
-                    peer_netns: g.netns.clone(),
-                    peer: iface.name.clone(),
-                    peer_mac: Some(iface.mac),
-                    peer_master: None,
-                },
-            );
-            s.insert(
-                target,
-                Resource::OvsPort {
-                    bridge: topo.bridges[iface.bridge].ovs_name.clone(),
-                    name: iface.port.clone(),
-                    tag: iface.vlan,
-                    iface: OvsIface::System,
-                },
-            );
-            s.insert(
-                target,
-                Resource::TxOffloadOff {
-                    netns: g.netns.clone(),
-                    dev: iface.name.clone(),
-                },
-            );
-            match iface.addr {
-                IfaceAddr::Static(cidr) => {
-                    s.insert(
-                        target,
-                        Resource::Addr {
-                            netns: g.netns.clone(),
-                            dev: iface.name.clone(),
-                            cidr,
-                        },
-                    );
-                }
-                IfaceAddr::Dhcp => {
-                    s.insert(
-                        target,
-                        Resource::DhcpClient {
-                            netns: g.netns.clone(),
-                            dev: iface.name.clone(),
-                            order: dhcp_order,
-                            no_lease: !leases.iter().any(|l| l.client == gi && l.iface == ii),
-                        },
-                    );
-                    dhcp_order += 1;
-                }
-                IfaceAddr::None => {}
-            }
+        for ii in 0..g.ifaces.len() {
+            guest_iface(s, c, (gi, ii), &leases, &mut dhcp_order);
         }
-        if let Some(gw) = g.gateway {
-            s.insert(
-                target,
-                Resource::Route {
-                    netns: g.netns.clone(),
-                    to: None,
-                    via: gw,
-                },
-            );
-        }
-        for r in &g.routes {
-            s.insert(
-                target,
-                Resource::Route {
-                    netns: g.netns.clone(),
-                    to: Some(r.to),
-                    via: r.via,
-                },
-            );
-        }
+        guest_routes(s, target, g);
         if let Some(rules) = nft_ruleset(topo, gi) {
             s.insert(
                 target,
@@ -433,33 +357,135 @@ fn guests(s: &mut State, c: &Ctx) {
             );
         }
         if matches!(g.kind, GuestKind::Dhcp(_)) {
-            let dir = format!("{run}/{}", host.name);
-            let name = format!("dhcp-{}", g.name);
-            for l in leases.iter().filter(|l| l.server == gi) {
-                let client = &topo.guests[l.client];
-                let iface = &client.ifaces[l.iface];
-                s.insert(
-                    target,
-                    Resource::DhcpHost {
-                        path: format!(
-                            "{}/{}.{}",
-                            dhcp_hosts_dir(&dir, &name),
-                            client.netns,
-                            iface.name
-                        ),
-                        mac: iface.mac,
-                        ip: l.addr.addr(),
-                    },
-                );
-            }
+            dhcp_server(s, c, gi, &leases);
+        }
+    }
+}
+
+/// Interface `ii` of guest `gi`: its veth to the host's bridge, and its
+/// address or DHCP client. DHCP clients are numbered in the order met, which
+/// `dhcp_order` counts.
+fn guest_iface(
+    s: &mut State,
+    c: &Ctx,
+    (gi, ii): (usize, usize),
+    leases: &[Lease],
+    dhcp_order: &mut usize,
+) {
+    let topo = c.topo;
+    let g = &topo.guests[gi];
+    let iface = &g.ifaces[ii];
+    let t = &c.tinfo[g.host + 1];
+    let target = topo.hosts[g.host].name.as_str();
+    s.insert(
+        target,
+        Resource::Veth {
+            netns: t.netns.clone(),
+            name: iface.port.clone(),
+            peer_netns: g.netns.clone(),
+            peer: iface.name.clone(),
+            peer_mac: Some(iface.mac),
+            peer_master: None,
+        },
+    );
+    s.insert(
+        target,
+        Resource::OvsPort {
+            bridge: topo.bridges[iface.bridge].ovs_name.clone(),
+            name: iface.port.clone(),
+            tag: iface.vlan,
+            iface: OvsIface::System,
+        },
+    );
+    s.insert(
+        target,
+        Resource::TxOffloadOff {
+            netns: g.netns.clone(),
+            dev: iface.name.clone(),
+        },
+    );
+    match iface.addr {
+        IfaceAddr::Static(cidr) => {
             s.insert(
                 target,
-                Resource::Dnsmasq {
+                Resource::Addr {
                     netns: g.netns.clone(),
-                    args: dnsmasq_args(topo, gi, &dir, &name),
-                    name,
+                    dev: iface.name.clone(),
+                    cidr,
                 },
             );
         }
+        IfaceAddr::Dhcp => {
+            s.insert(
+                target,
+                Resource::DhcpClient {
+                    netns: g.netns.clone(),
+                    dev: iface.name.clone(),
+                    order: *dhcp_order,
+                    no_lease: !leases.iter().any(|l| l.client == gi && l.iface == ii),
+                },
+            );
+            *dhcp_order += 1;
+        }
+        IfaceAddr::None => {}
     }
+}
+
+/// A guest's default route and its other routes.
+fn guest_routes(s: &mut State, target: &str, g: &Guest) {
+    if let Some(gw) = g.gateway {
+        s.insert(
+            target,
+            Resource::Route {
+                netns: g.netns.clone(),
+                to: None,
+                via: gw,
+            },
+        );
+    }
+    for r in &g.routes {
+        s.insert(
+            target,
+            Resource::Route {
+                netns: g.netns.clone(),
+                to: Some(r.to),
+                via: r.via,
+            },
+        );
+    }
+}
+
+/// The DHCP server `gi`: a hosts file per lease it gives, and its dnsmasq.
+fn dhcp_server(s: &mut State, c: &Ctx, gi: usize, leases: &[Lease]) {
+    let Ctx { topo, ref run, .. } = *c;
+    let g = &topo.guests[gi];
+    let host = &topo.hosts[g.host];
+    let target = host.name.as_str();
+    let dir = format!("{run}/{}", host.name);
+    let name = format!("dhcp-{}", g.name);
+    for l in leases.iter().filter(|l| l.server == gi) {
+        let client = &topo.guests[l.client];
+        let iface = &client.ifaces[l.iface];
+        s.insert(
+            target,
+            Resource::DhcpHost {
+                path: format!(
+                    "{}/{}.{}",
+                    dhcp_hosts_dir(&dir, &name),
+                    client.netns,
+                    iface.name
+                ),
+                mac: iface.mac,
+                ip: l.addr.addr(),
+            },
+        );
+    }
+    s.insert(
+        target,
+        Resource::Dnsmasq {
+            netns: g.netns.clone(),
+            args: dnsmasq_args(topo, gi, &dir, &name),
+            name,
+        },
+    );
 }
