@@ -119,7 +119,48 @@ impl Plan {
 /// targets only in `observed` (a host removed from the file) are planned for deletion.
 pub fn plan(topology: &str, targets: &[TargetInfo], desired: &State, observed: &State) -> Plan {
     let empty = BTreeMap::new();
-    // Keys deleted or re-created anywhere, with what they touch: their dependents go too.
+    let (gone, changed) = removals(desired, observed);
+    let mut out = Vec::new();
+    for name in target_names(targets, desired, observed) {
+        let want = desired.targets.get(&name).unwrap_or(&empty);
+        let have = observed.targets.get(&name).unwrap_or(&empty);
+        let mut deletes = deletions(&name, want, have, &gone, &changed);
+        let mut creates = creations(want, have, &gone);
+        deletes.sort_by_key(|r| std::cmp::Reverse(r.rank()));
+        creates.sort_by_key(|s| s.resource.rank());
+        let mut steps: Vec<Step> = deletes
+            .into_iter()
+            .map(|r| Step {
+                action: Action::Delete,
+                resource: r.clone(),
+                was: None,
+            })
+            .collect();
+        steps.extend(creates);
+        let target = targets
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
+            .unwrap_or(TargetInfo {
+                name: name.clone(),
+                agent: None,
+                emulated: true,
+                netns: String::new(),
+                ovsdb: String::new(),
+                datapath: String::new(),
+            });
+        out.push(TargetPlan { target, steps });
+    }
+    Plan {
+        topology: topology.to_string(),
+        targets: out,
+    }
+}
+
+/// Keys deleted or re-created anywhere, with what they touch, and the
+/// (target, key) of those re-created: their dependents must go too.
+fn removals(desired: &State, observed: &State) -> (BTreeSet<String>, Vec<(String, String)>) {
+    let empty = BTreeMap::new();
     let mut gone: BTreeSet<String> = BTreeSet::new();
     let mut changed: Vec<(String, String)> = Vec::new();
     for (t, obs) in &observed.targets {
@@ -152,79 +193,73 @@ pub fn plan(topology: &str, targets: &[TargetInfo], desired: &State, observed: &
             break;
         }
     }
+    (gone, changed)
+}
 
+/// The targets to plan for: those given, in their order, then any other
+/// target observed or desired.
+fn target_names(targets: &[TargetInfo], desired: &State, observed: &State) -> Vec<String> {
     let mut names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     for t in observed.targets.keys().chain(desired.targets.keys()) {
         if !names.contains(t) {
             names.push(t.clone());
         }
     }
-    let mut out = Vec::new();
-    for name in names {
-        let want = desired.targets.get(&name).unwrap_or(&empty);
-        let have = observed.targets.get(&name).unwrap_or(&empty);
-        let mut deletes: Vec<&Resource> = Vec::new();
-        let mut creates: Vec<Step> = Vec::new();
-        for (k, r) in have {
-            let wanted = want.get(k);
-            let dep_gone = r.deps().iter().any(|d| gone.contains(d));
-            let replaced = changed.iter().any(|(t, ck)| *t == name && ck == k);
-            if (wanted.is_none() || replaced) && !(dep_gone && r.goes_with_deps()) {
-                deletes.push(r);
-            } else if wanted.is_some() && dep_gone && !r.goes_with_deps() && !replaced {
-                // A process or row whose home is re-created: restart it.
-                deletes.push(r);
-            }
+    names
+}
+
+/// The resources of target `name` to delete: those no longer wanted or
+/// re-created, and processes whose home is re-created.
+fn deletions<'h>(
+    name: &str,
+    want: &BTreeMap<String, Resource>,
+    have: &'h BTreeMap<String, Resource>,
+    gone: &BTreeSet<String>,
+    changed: &[(String, String)],
+) -> Vec<&'h Resource> {
+    let mut deletes: Vec<&Resource> = Vec::new();
+    for (k, r) in have {
+        let wanted = want.get(k);
+        let dep_gone = r.deps().iter().any(|d| gone.contains(d));
+        let replaced = changed.iter().any(|(t, ck)| *t == name && ck == k);
+        if (wanted.is_none() || replaced) && !(dep_gone && r.goes_with_deps()) {
+            deletes.push(r);
+        } else if wanted.is_some() && dep_gone && !r.goes_with_deps() && !replaced {
+            // A process or row whose home is re-created: restart it.
+            deletes.push(r);
         }
-        for (k, w) in want {
-            match have.get(k) {
-                None => creates.push(Step {
+    }
+    deletes
+}
+
+/// The steps that create what is missing or gone and update what differs.
+fn creations(
+    want: &BTreeMap<String, Resource>,
+    have: &BTreeMap<String, Resource>,
+    gone: &BTreeSet<String>,
+) -> Vec<Step> {
+    let mut creates: Vec<Step> = Vec::new();
+    for (k, w) in want {
+        match have.get(k) {
+            None => creates.push(Step {
+                action: Action::Create,
+                resource: w.clone(),
+                was: None,
+            }),
+            Some(_) if gone.contains(k) => {
+                creates.push(Step {
                     action: Action::Create,
                     resource: w.clone(),
                     was: None,
-                }),
-                Some(_) if gone.contains(k) => {
-                    creates.push(Step {
-                        action: Action::Create,
-                        resource: w.clone(),
-                        was: None,
-                    });
-                }
-                Some(r) if r != w => creates.push(Step {
-                    action: Action::Update,
-                    resource: w.clone(),
-                    was: Some(r.clone()),
-                }),
-                _ => {}
+                });
             }
+            Some(r) if r != w => creates.push(Step {
+                action: Action::Update,
+                resource: w.clone(),
+                was: Some(r.clone()),
+            }),
+            _ => {}
         }
-        deletes.sort_by_key(|r| std::cmp::Reverse(r.rank()));
-        creates.sort_by_key(|s| s.resource.rank());
-        let mut steps: Vec<Step> = deletes
-            .into_iter()
-            .map(|r| Step {
-                action: Action::Delete,
-                resource: r.clone(),
-                was: None,
-            })
-            .collect();
-        steps.extend(creates);
-        let target = targets
-            .iter()
-            .find(|t| t.name == name)
-            .cloned()
-            .unwrap_or(TargetInfo {
-                name: name.clone(),
-                agent: None,
-                emulated: true,
-                netns: String::new(),
-                ovsdb: String::new(),
-                datapath: String::new(),
-            });
-        out.push(TargetPlan { target, steps });
     }
-    Plan {
-        topology: topology.to_string(),
-        targets: out,
-    }
+    creates
 }
