@@ -17,6 +17,8 @@ use crate::topology::TunnelKind;
 use crate::trace::{Action, DropReason, Step};
 
 impl Sim<'_, '_> {
+    /// A frame arriving on port `port` of switch `sw` (decapsulated from
+    /// `encap` when it came through a tunnel), forwarded the way NORMAL does.
     pub(super) fn switch_rx(
         &mut self,
         sw: SwId,
@@ -40,6 +42,41 @@ impl Sim<'_, '_> {
             });
         }
         let ingress_tagged = frame.vlan.is_some();
+        let Some(vlan) = self.ingress_vlan(sw, port, &frame, &mut steps) else {
+            self.record_switch(sw, steps);
+            return;
+        };
+        self.learn(sw, port, vlan, &frame, &mut steps);
+        // Inside the bridge the VLAN is metadata; show it as it would leave a trunk.
+        frame.vlan = (vlan != 0).then_some(vlan);
+        let Some(outs) = self.out_ports(sw, port, vlan, &frame, &mut steps) else {
+            self.record_switch(sw, steps);
+            return;
+        };
+        let plain = self.output_groups(sw, vlan, ingress_tagged, &frame, &outs, &mut steps);
+        for q in outs {
+            let out = if swt.ports[q].tag.is_some() || vlan == 0 {
+                plain.clone()
+            } else {
+                frame.clone()
+            };
+            self.port_out(sw, q, out, &mut steps);
+        }
+        self.record_switch(sw, steps);
+    }
+
+    /// The VLAN a frame entering `port` belongs to, with the ingress step;
+    /// `None` when an access port drops it for carrying a tag.
+    fn ingress_vlan(
+        &mut self,
+        sw: SwId,
+        port: usize,
+        frame: &Frame,
+        steps: &mut Vec<Step>,
+    ) -> Option<u16> {
+        let net = self.net;
+        let swt = &net.switches[sw];
+        let p = &swt.ports[port];
         let vlan = match (p.tag, frame.vlan) {
             (Some(tag), None) => tag,
             (Some(tag), Some(v)) => {
@@ -47,12 +84,11 @@ impl Sim<'_, '_> {
                     "access port {} (VLAN {tag}) drops a frame tagged VLAN {v}",
                     p.name
                 );
-                steps.push(step(Action::Drop, detail.clone(), &frame));
+                steps.push(step(Action::Drop, detail.clone(), frame));
                 if matches!(frame.payload, Payload::Ip(_)) {
                     self.lose(DropReason::VlanMismatch, swt.label.clone(), detail);
                 }
-                self.record_switch(sw, steps);
-                return;
+                return None;
             }
             (None, v) => v.unwrap_or(0),
         };
@@ -64,9 +100,14 @@ impl Sim<'_, '_> {
         steps.push(step(
             Action::Ingress,
             format!("in_port {} ({}), {mode}", p.name, p.desc),
-            &frame,
+            frame,
         ));
+        Some(vlan)
+    }
 
+    /// MAC learning: the frame's source is reached by `port` in `vlan`.
+    fn learn(&mut self, sw: SwId, port: usize, vlan: u16, frame: &Frame, steps: &mut Vec<Step>) {
+        let p = &self.net.switches[sw].ports[port];
         let table = &mut self.macs[sw];
         if !frame.src.is_multicast() {
             match table
@@ -79,7 +120,7 @@ impl Sim<'_, '_> {
                     steps.push(step(
                         Action::Learn,
                         format!("{} moved to {} in VLAN {vlan}", frame.src, p.name),
-                        &frame,
+                        frame,
                     ));
                 }
                 None => {
@@ -87,38 +128,49 @@ impl Sim<'_, '_> {
                     steps.push(step(
                         Action::Learn,
                         format!("learned {} on {} in VLAN {vlan}", frame.src, p.name),
-                        &frame,
+                        frame,
                     ));
                 }
             }
         }
-        // Inside the bridge the VLAN is metadata; show it as it would leave a trunk.
-        frame.vlan = (vlan != 0).then_some(vlan);
+    }
+
+    /// The ports a frame leaves by: the learned one, or every other port of
+    /// the VLAN; `None` when its destination was learned on the ingress port.
+    fn out_ports(
+        &mut self,
+        sw: SwId,
+        port: usize,
+        vlan: u16,
+        frame: &Frame,
+        steps: &mut Vec<Step>,
+    ) -> Option<Vec<usize>> {
+        let net = self.net;
+        let swt = &net.switches[sw];
         let known = if frame.dst.is_multicast() {
             None
         } else {
-            table
+            self.macs[sw]
                 .iter()
                 .find(|(v, m, _)| *v == vlan && *m == frame.dst)
                 .map(|e| e.2)
         };
-        let outs: Vec<usize> = match known {
+        match known {
             Some(q) if q == port => {
                 let detail = format!(
                     "{} was learned on the ingress port: not sent back",
                     frame.dst
                 );
-                steps.push(step(Action::Drop, detail, &frame));
-                self.record_switch(sw, steps);
-                return;
+                steps.push(step(Action::Drop, detail, frame));
+                None
             }
             Some(q) => {
                 let detail = format!(
                     "{} in VLAN {vlan} learned on {} ({})",
                     frame.dst, swt.ports[q].name, swt.ports[q].desc
                 );
-                steps.push(step(Action::Lookup, detail, &frame));
-                vec![q]
+                steps.push(step(Action::Lookup, detail, frame));
+                Some(vec![q])
             }
             None => {
                 let outs: Vec<usize> = (0..swt.ports.len())
@@ -137,12 +189,24 @@ impl Sim<'_, '_> {
                         port_list(self, sw, &outs)
                     )
                 };
-                steps.push(step(Action::Flood, detail, &frame));
-                outs
+                steps.push(step(Action::Flood, detail, frame));
+                Some(outs)
             }
-        };
+        }
+    }
 
-        // Group outputs the way the datapath actions read: untagged ones, tagged ones.
+    /// The output steps grouped the way the datapath actions read: untagged
+    /// ports, then tagged ones. Returns the frame as untagged ports send it.
+    fn output_groups(
+        &self,
+        sw: SwId,
+        vlan: u16,
+        ingress_tagged: bool,
+        frame: &Frame,
+        outs: &[usize],
+        steps: &mut Vec<Step>,
+    ) -> Frame {
+        let swt = &self.net.switches[sw];
         let (untagged, tagged): (Vec<usize>, Vec<usize>) = outs
             .iter()
             .partition(|&&q| swt.ports[q].tag.is_some() || vlan == 0);
@@ -169,77 +233,77 @@ impl Sim<'_, '_> {
             steps.push(step(
                 action,
                 format!("tagged VLAN {vlan} to {}", port_list(self, sw, &tagged)),
-                &frame,
+                frame,
             ));
         }
-        for q in outs {
-            let out = if swt.ports[q].tag.is_some() || vlan == 0 {
-                plain.clone()
-            } else {
-                frame.clone()
-            };
-            match swt.ports[q].peer {
-                Peer::Stack { stack, iface } => self.queue.push_back(Event::Stack {
-                    stack,
-                    iface,
-                    frame: out,
-                }),
-                Peer::Wire {
-                    remote: (rsw, rport),
-                } => self.queue.push_back(Event::Switch {
+        plain
+    }
+
+    /// Frame `out` leaving port `q` of switch `sw` to what the port is wired
+    /// to; a tunnel port encapsulates it, or drops it when it exceeds the MTU.
+    fn port_out(&mut self, sw: SwId, q: usize, out: Frame, steps: &mut Vec<Step>) {
+        let net = self.net;
+        let swt = &net.switches[sw];
+        match swt.ports[q].peer {
+            Peer::Stack { stack, iface } => self.queue.push_back(Event::Stack {
+                stack,
+                iface,
+                frame: out,
+            }),
+            Peer::Wire {
+                remote: (rsw, rport),
+            } => self.queue.push_back(Event::Switch {
+                sw: rsw,
+                port: rport,
+                frame: out,
+                encap: None,
+            }),
+            Peer::Tunnel {
+                kind,
+                local_ip,
+                remote_ip,
+                remote: (rsw, rport),
+            } => {
+                let e = Encap {
+                    kind,
+                    src_mac: super::packet::underlay_mac(local_ip),
+                    dst_mac: super::packet::underlay_mac(remote_ip),
+                    src_ip: local_ip,
+                    dst_ip: remote_ip,
+                };
+                let outer = e.outer_len(&out);
+                if outer > u32::from(MTU) {
+                    let detail = format!(
+                        "{} bytes after {} encapsulation ({}) exceed the underlay MTU {MTU}: dropped",
+                        outer,
+                        kind,
+                        overhead_words(kind, out.vlan.is_some())
+                    );
+                    steps.push(step(Action::Drop, detail.clone(), &out));
+                    self.lose(
+                        DropReason::MtuExceeded,
+                        format!("{} {}", swt.label, swt.ports[q].name),
+                        detail,
+                    );
+                    return;
+                }
+                let detail = format!(
+                    "{} {} > {} on {}",
+                    kind, local_ip, remote_ip, swt.ports[q].name
+                );
+                steps.push(Step {
+                    action: Action::TunnelEncap,
+                    detail,
+                    packet: e.layers(&out),
+                });
+                self.queue.push_back(Event::Switch {
                     sw: rsw,
                     port: rport,
                     frame: out,
-                    encap: None,
-                }),
-                Peer::Tunnel {
-                    kind,
-                    local_ip,
-                    remote_ip,
-                    remote: (rsw, rport),
-                } => {
-                    let e = Encap {
-                        kind,
-                        src_mac: super::packet::underlay_mac(local_ip),
-                        dst_mac: super::packet::underlay_mac(remote_ip),
-                        src_ip: local_ip,
-                        dst_ip: remote_ip,
-                    };
-                    let outer = e.outer_len(&out);
-                    if outer > u32::from(MTU) {
-                        let detail = format!(
-                            "{} bytes after {} encapsulation ({}) exceed the underlay MTU {MTU}: dropped",
-                            outer,
-                            kind,
-                            overhead_words(kind, out.vlan.is_some())
-                        );
-                        steps.push(step(Action::Drop, detail.clone(), &out));
-                        self.lose(
-                            DropReason::MtuExceeded,
-                            format!("{} {}", swt.label, swt.ports[q].name),
-                            detail,
-                        );
-                        continue;
-                    }
-                    let detail = format!(
-                        "{} {} > {} on {}",
-                        kind, local_ip, remote_ip, swt.ports[q].name
-                    );
-                    steps.push(Step {
-                        action: Action::TunnelEncap,
-                        detail,
-                        packet: e.layers(&out),
-                    });
-                    self.queue.push_back(Event::Switch {
-                        sw: rsw,
-                        port: rport,
-                        frame: out,
-                        encap: Some(e),
-                    });
-                }
+                    encap: Some(e),
+                });
             }
         }
-        self.record_switch(sw, steps);
     }
 }
 
