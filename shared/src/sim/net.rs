@@ -161,189 +161,11 @@ impl ArpMiss {
 impl<'t> Net<'t> {
     pub fn new(topo: &'t Topology) -> Net<'t> {
         let alloc = allocate(topo);
-        let seg = segments(topo);
-        let nb = topo.bridges.len();
-        let ng = topo.guests.len();
-
-        let mut switches: Vec<Switch> = topo
-            .bridges
-            .iter()
-            .enumerate()
-            .map(|(b, br)| Switch {
-                label: format!("{}/{}", topo.hosts[br.host].name, br.name),
-                kind: NodeKind::Bridge,
-                ports: Vec::new(),
-                segment: seg[b],
-            })
-            .collect();
-        for (e, ext) in topo.externals.iter().enumerate() {
-            let first = topo.bridges.iter().position(|b| b.uplink == Some(e));
-            switches.push(Switch {
-                label: format!("{} (segment)", ext.name),
-                kind: NodeKind::Segment,
-                ports: Vec::new(),
-                // A segment no bridge is uplinked to is a domain of its own.
-                segment: first.map_or(usize::MAX - e, |b| seg[b]),
-            });
-        }
-
-        // `Topology::vm_label`, without its scan of every guest per vm.
-        let mut vm_names: BTreeMap<&str, usize> = BTreeMap::new();
-        for g in topo.guests.iter().filter(|g| g.is_vm()) {
-            *vm_names.entry(g.name.as_str()).or_default() += 1;
-        }
-        let mut leases_of: Vec<Vec<&Lease>> = vec![Vec::new(); ng];
-        for l in &alloc.leases {
-            leases_of[l.client].push(l);
-        }
-        let mut stacks: Vec<Stack> = Vec::with_capacity(ng + topo.externals.len());
-        for (g, guest) in topo.guests.iter().enumerate() {
-            let label = if guest.is_vm() && vm_names.get(guest.name.as_str()) == Some(&1) {
-                guest.name.clone()
-            } else {
-                format!("{}/{}", topo.hosts[guest.host].name, guest.name)
-            };
-            let kind = match &guest.kind {
-                GuestKind::Vm => StackKind::Vm,
-                GuestKind::Dhcp(d) => StackKind::Dhcp {
-                    range: d.range,
-                    gateway: d.gateway,
-                },
-                GuestKind::Router(nat) => StackKind::Router(nat.clone()),
-            };
-            let mut ifaces = Vec::with_capacity(guest.ifaces.len());
-            for (i, ifc) in guest.ifaces.iter().enumerate() {
-                let lease = leases_of[g].iter().find(|l| l.iface == i);
-                let addr = match ifc.addr {
-                    IfaceAddr::Static(n) => Some(n),
-                    IfaceAddr::Dhcp => lease.map(|l| l.addr),
-                    IfaceAddr::None => None,
-                };
-                let port = switches[ifc.bridge].ports.len();
-                switches[ifc.bridge].ports.push(Port {
-                    name: ifc.port.clone(),
-                    desc: format!("{label} {}", ifc.name),
-                    tag: ifc.vlan,
-                    peer: Peer::Stack { stack: g, iface: i },
-                });
-                ifaces.push(Iface {
-                    name: ifc.name.clone(),
-                    mac: ifc.mac,
-                    addr,
-                    dhcp: ifc.addr == IfaceAddr::Dhcp,
-                    sw: ifc.bridge,
-                    port,
-                    vlan: ifc.vlan.unwrap_or(0),
-                });
-            }
-            // The file's gateway wins over a lease's router option (see docs).
-            let lease_router = alloc
-                .leases
-                .iter()
-                .filter(|l| l.client == g)
-                .find_map(|l| l.router);
-            let gateway = guest.gateway.or(lease_router);
-            let statics: Vec<(Ipv4Net, Ipv4Addr)> =
-                guest.routes.iter().map(|r| (r.to, r.via)).collect();
-            let routes = routing_table(&ifaces, &statics, gateway);
-            stacks.push(Stack {
-                label,
-                node: NodeRef::Guest(g),
-                kind,
-                ifaces,
-                routes,
-                forwarding: guest.is_router(),
-            });
-        }
-        for (e, ext) in topo.externals.iter().enumerate() {
-            let sw = nb + e;
-            let port = switches[sw].ports.len();
-            let ifaces = vec![Iface {
-                name: "eth0".into(),
-                mac: ext.mac,
-                addr: Some(ext.gateway),
-                dhcp: false,
-                sw,
-                port,
-                vlan: 0,
-            }];
-            let routes = routing_table(&ifaces, &[], None);
-            stacks.push(Stack {
-                label: ext.name.clone(),
-                node: NodeRef::External(e),
-                kind: StackKind::Upstream,
-                ifaces,
-                routes,
-                forwarding: true,
-            });
-            switches[sw].ports.push(Port {
-                name: format!("{}-gw", ext.name),
-                desc: format!("{} upstream router", ext.name),
-                tag: None,
-                peer: Peer::Stack {
-                    stack: ng + e,
-                    iface: 0,
-                },
-            });
-        }
-        // Uplinks: a veth from the bridge's uplink port into the external's segment.
-        for (b, br) in topo.bridges.iter().enumerate() {
-            if let Some(e) = br.uplink {
-                let sw = nb + e;
-                let (bp, sp) = (switches[b].ports.len(), switches[sw].ports.len());
-                let name = br.uplink_port.clone().unwrap_or_default();
-                let (to_ext, to_bridge) = (
-                    format!("uplink to {}", topo.externals[e].name),
-                    format!("uplink of {}", switches[b].label),
-                );
-                switches[b].ports.push(Port {
-                    name: name.clone(),
-                    desc: to_ext,
-                    tag: None,
-                    peer: Peer::Wire { remote: (sw, sp) },
-                });
-                switches[sw].ports.push(Port {
-                    name,
-                    desc: to_bridge,
-                    tag: None,
-                    peer: Peer::Wire { remote: (b, bp) },
-                });
-            }
-        }
-        for t in &topo.tunnels {
-            let [a, b] = t.ends;
-            let (ia, ib) = (
-                topo.hosts[topo.bridges[a].host].underlay_ip,
-                topo.hosts[topo.bridges[b].host].underlay_ip,
-            );
-            let (pa, pb) = (switches[a].ports.len(), switches[b].ports.len());
-            let (ha, hb) = (
-                &topo.hosts[topo.bridges[a].host].name,
-                &topo.hosts[topo.bridges[b].host].name,
-            );
-            switches[a].ports.push(Port {
-                name: t.ports[0].clone(),
-                desc: format!("{} tunnel to {hb}", t.kind),
-                tag: None,
-                peer: Peer::Tunnel {
-                    kind: t.kind,
-                    local_ip: ia,
-                    remote_ip: ib,
-                    remote: (b, pb),
-                },
-            });
-            switches[b].ports.push(Port {
-                name: t.ports[1].clone(),
-                desc: format!("{} tunnel to {ha}", t.kind),
-                tag: None,
-                peer: Peer::Tunnel {
-                    kind: t.kind,
-                    local_ip: ib,
-                    remote_ip: ia,
-                    remote: (a, pa),
-                },
-            });
-        }
+        let mut switches = switches(topo);
+        let mut stacks = guest_stacks(topo, &alloc.leases, &mut switches);
+        upstream_stacks(topo, &mut stacks, &mut switches);
+        uplinks(topo, &mut switches);
+        tunnel_ports(topo, &mut switches);
 
         let mut net = Net {
             topo,
@@ -615,5 +437,221 @@ impl RouteEntry {
             (_, Some(v)) => format!("{} via {v} dev {dev}", self.dst),
             (_, None) => format!("{} dev {dev} (connected)", self.dst),
         }
+    }
+}
+
+/// A switch per bridge, then one per external network's segment, without ports yet.
+fn switches(topo: &Topology) -> Vec<Switch> {
+    let seg = segments(topo);
+    let mut switches: Vec<Switch> = topo
+        .bridges
+        .iter()
+        .enumerate()
+        .map(|(b, br)| Switch {
+            label: format!("{}/{}", topo.hosts[br.host].name, br.name),
+            kind: NodeKind::Bridge,
+            ports: Vec::new(),
+            segment: seg[b],
+        })
+        .collect();
+    for (e, ext) in topo.externals.iter().enumerate() {
+        let first = topo.bridges.iter().position(|b| b.uplink == Some(e));
+        switches.push(Switch {
+            label: format!("{} (segment)", ext.name),
+            kind: NodeKind::Segment,
+            ports: Vec::new(),
+            // A segment no bridge is uplinked to is a domain of its own.
+            segment: first.map_or(usize::MAX - e, |b| seg[b]),
+        });
+    }
+    switches
+}
+
+/// A stack per guest, in guest order, each interface plugged into its bridge's switch.
+fn guest_stacks(topo: &Topology, leases: &[Lease], switches: &mut [Switch]) -> Vec<Stack> {
+    let ng = topo.guests.len();
+    // `Topology::vm_label`, without its scan of every guest per vm.
+    let mut vm_names: BTreeMap<&str, usize> = BTreeMap::new();
+    for g in topo.guests.iter().filter(|g| g.is_vm()) {
+        *vm_names.entry(g.name.as_str()).or_default() += 1;
+    }
+    let mut leases_of: Vec<Vec<&Lease>> = vec![Vec::new(); ng];
+    for l in leases {
+        leases_of[l.client].push(l);
+    }
+    let mut stacks: Vec<Stack> = Vec::with_capacity(ng + topo.externals.len());
+    for (g, guest) in topo.guests.iter().enumerate() {
+        let label = if guest.is_vm() && vm_names.get(guest.name.as_str()) == Some(&1) {
+            guest.name.clone()
+        } else {
+            format!("{}/{}", topo.hosts[guest.host].name, guest.name)
+        };
+        stacks.push(guest_stack(topo, g, label, &leases_of[g], leases, switches));
+    }
+    stacks
+}
+
+/// Guest `g`'s stack, labelled `label`: its interfaces with their static or
+/// leased addresses (`own` are its leases), and its routing table.
+fn guest_stack(
+    topo: &Topology,
+    g: usize,
+    label: String,
+    own: &[&Lease],
+    leases: &[Lease],
+    switches: &mut [Switch],
+) -> Stack {
+    let guest = &topo.guests[g];
+    let kind = match &guest.kind {
+        GuestKind::Vm => StackKind::Vm,
+        GuestKind::Dhcp(d) => StackKind::Dhcp {
+            range: d.range,
+            gateway: d.gateway,
+        },
+        GuestKind::Router(nat) => StackKind::Router(nat.clone()),
+    };
+    let mut ifaces = Vec::with_capacity(guest.ifaces.len());
+    for (i, ifc) in guest.ifaces.iter().enumerate() {
+        let lease = own.iter().find(|l| l.iface == i);
+        let addr = match ifc.addr {
+            IfaceAddr::Static(n) => Some(n),
+            IfaceAddr::Dhcp => lease.map(|l| l.addr),
+            IfaceAddr::None => None,
+        };
+        let port = switches[ifc.bridge].ports.len();
+        switches[ifc.bridge].ports.push(Port {
+            name: ifc.port.clone(),
+            desc: format!("{label} {}", ifc.name),
+            tag: ifc.vlan,
+            peer: Peer::Stack { stack: g, iface: i },
+        });
+        ifaces.push(Iface {
+            name: ifc.name.clone(),
+            mac: ifc.mac,
+            addr,
+            dhcp: ifc.addr == IfaceAddr::Dhcp,
+            sw: ifc.bridge,
+            port,
+            vlan: ifc.vlan.unwrap_or(0),
+        });
+    }
+    // The file's gateway wins over a lease's router option (see docs).
+    let lease_router = leases
+        .iter()
+        .filter(|l| l.client == g)
+        .find_map(|l| l.router);
+    let gateway = guest.gateway.or(lease_router);
+    let statics: Vec<(Ipv4Net, Ipv4Addr)> = guest.routes.iter().map(|r| (r.to, r.via)).collect();
+    let routes = routing_table(&ifaces, &statics, gateway);
+    Stack {
+        label,
+        node: NodeRef::Guest(g),
+        kind,
+        ifaces,
+        routes,
+        forwarding: guest.is_router(),
+    }
+}
+
+/// Each external network's upstream router, a stack on its segment.
+fn upstream_stacks(topo: &Topology, stacks: &mut Vec<Stack>, switches: &mut [Switch]) {
+    let nb = topo.bridges.len();
+    let ng = topo.guests.len();
+    for (e, ext) in topo.externals.iter().enumerate() {
+        let sw = nb + e;
+        let port = switches[sw].ports.len();
+        let ifaces = vec![Iface {
+            name: "eth0".into(),
+            mac: ext.mac,
+            addr: Some(ext.gateway),
+            dhcp: false,
+            sw,
+            port,
+            vlan: 0,
+        }];
+        let routes = routing_table(&ifaces, &[], None);
+        stacks.push(Stack {
+            label: ext.name.clone(),
+            node: NodeRef::External(e),
+            kind: StackKind::Upstream,
+            ifaces,
+            routes,
+            forwarding: true,
+        });
+        switches[sw].ports.push(Port {
+            name: format!("{}-gw", ext.name),
+            desc: format!("{} upstream router", ext.name),
+            tag: None,
+            peer: Peer::Stack {
+                stack: ng + e,
+                iface: 0,
+            },
+        });
+    }
+}
+
+/// Uplinks: a veth from the bridge's uplink port into the external's segment.
+fn uplinks(topo: &Topology, switches: &mut [Switch]) {
+    let nb = topo.bridges.len();
+    for (b, br) in topo.bridges.iter().enumerate() {
+        if let Some(e) = br.uplink {
+            let sw = nb + e;
+            let (bp, sp) = (switches[b].ports.len(), switches[sw].ports.len());
+            let name = br.uplink_port.clone().unwrap_or_default();
+            let (to_ext, to_bridge) = (
+                format!("uplink to {}", topo.externals[e].name),
+                format!("uplink of {}", switches[b].label),
+            );
+            switches[b].ports.push(Port {
+                name: name.clone(),
+                desc: to_ext,
+                tag: None,
+                peer: Peer::Wire { remote: (sw, sp) },
+            });
+            switches[sw].ports.push(Port {
+                name,
+                desc: to_bridge,
+                tag: None,
+                peer: Peer::Wire { remote: (b, bp) },
+            });
+        }
+    }
+}
+
+/// The two ports of each tunnel, one on the bridge at either end.
+fn tunnel_ports(topo: &Topology, switches: &mut [Switch]) {
+    for t in &topo.tunnels {
+        let [a, b] = t.ends;
+        let (ia, ib) = (
+            topo.hosts[topo.bridges[a].host].underlay_ip,
+            topo.hosts[topo.bridges[b].host].underlay_ip,
+        );
+        let (pa, pb) = (switches[a].ports.len(), switches[b].ports.len());
+        let (ha, hb) = (
+            &topo.hosts[topo.bridges[a].host].name,
+            &topo.hosts[topo.bridges[b].host].name,
+        );
+        switches[a].ports.push(Port {
+            name: t.ports[0].clone(),
+            desc: format!("{} tunnel to {hb}", t.kind),
+            tag: None,
+            peer: Peer::Tunnel {
+                kind: t.kind,
+                local_ip: ia,
+                remote_ip: ib,
+                remote: (b, pb),
+            },
+        });
+        switches[b].ports.push(Port {
+            name: t.ports[1].clone(),
+            desc: format!("{} tunnel to {ha}", t.kind),
+            tag: None,
+            peer: Peer::Tunnel {
+                kind: t.kind,
+                local_ip: ib,
+                remote_ip: ia,
+                remote: (a, pa),
+            },
+        });
     }
 }
