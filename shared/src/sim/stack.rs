@@ -481,155 +481,168 @@ impl Sim<'_, '_> {
 
     /// A packet for one of this guest's addresses.
     fn local_in(&mut self, s: StackId, pkt: Ipv4, steps: &mut Vec<Step>) {
+        match pkt.l4 {
+            L4::Icmp(icmp) => self.local_icmp(s, pkt, icmp, steps),
+            L4::Tcp(t) => self.local_tcp(s, pkt, t, steps),
+            L4::Udp(u) => self.local_udp(s, pkt, u, steps),
+        }
+    }
+
+    /// An ICMP message for this guest: an echo request is answered; a reply
+    /// or port unreachable ends the probe when this guest sent it.
+    fn local_icmp(&mut self, s: StackId, pkt: Ipv4, icmp: Icmp, steps: &mut Vec<Step>) {
+        let is_src = s == self.src;
+        match icmp.kind {
+            IcmpKind::EchoRequest => {
+                self.arrived = true;
+                steps.push(Step {
+                    action: Action::Deliver,
+                    detail: format!("echo request for {}", pkt.dst),
+                    packet: ip_layers(&pkt),
+                });
+                let reply = reply_to(
+                    &pkt,
+                    L4::Icmp(Icmp {
+                        kind: IcmpKind::EchoReply,
+                        ..icmp
+                    }),
+                    pkt.len,
+                );
+                self.ip_out(s, reply, None, None, steps);
+            }
+            IcmpKind::EchoReply if is_src && self.probe.proto == Proto::Icmp => {
+                steps.push(Step {
+                    action: Action::Deliver,
+                    detail: format!("echo reply from {}", pkt.src),
+                    packet: ip_layers(&pkt),
+                });
+                self.success
+                    .get_or_insert_with(|| format!("echo reply received from {}", pkt.src));
+            }
+            IcmpKind::PortUnreachable if is_src => {
+                steps.push(Step {
+                    action: Action::Deliver,
+                    detail: format!("port unreachable from {}", pkt.src),
+                    packet: ip_layers(&pkt),
+                });
+                let detail = format!(
+                    "{} answered ICMP port unreachable: nothing listens there",
+                    pkt.src
+                );
+                self.closed.get_or_insert((self.label(s), detail));
+            }
+            _ => steps.push(Step {
+                action: Action::Drop,
+                detail: "no socket wants it".into(),
+                packet: ip_layers(&pkt),
+            }),
+        }
+    }
+
+    /// A TCP segment for this guest: a SYN is answered by SYN-ACK or RST;
+    /// either answer ends the probe when this guest sent the SYN.
+    fn local_tcp(&mut self, s: StackId, pkt: Ipv4, t: Tcp, steps: &mut Vec<Step>) {
         let net = self.net;
         let is_src = s == self.src;
-        let reply_to = |l4: L4, len: u16| Ipv4 {
-            src: pkt.dst,
-            dst: pkt.src,
-            ttl: DEFAULT_TTL,
-            len,
-            l4,
-        };
-        match pkt.l4 {
-            L4::Icmp(icmp) => match icmp.kind {
-                IcmpKind::EchoRequest => {
-                    self.arrived = true;
-                    steps.push(Step {
-                        action: Action::Deliver,
-                        detail: format!("echo request for {}", pkt.dst),
-                        packet: ip_layers(&pkt),
-                    });
-                    let reply = reply_to(
-                        L4::Icmp(Icmp {
-                            kind: IcmpKind::EchoReply,
-                            ..icmp
-                        }),
-                        pkt.len,
-                    );
-                    self.ip_out(s, reply, None, None, steps);
-                }
-                IcmpKind::EchoReply if is_src && self.probe.proto == Proto::Icmp => {
-                    steps.push(Step {
-                        action: Action::Deliver,
-                        detail: format!("echo reply from {}", pkt.src),
-                        packet: ip_layers(&pkt),
-                    });
-                    self.success
-                        .get_or_insert_with(|| format!("echo reply received from {}", pkt.src));
-                }
-                IcmpKind::PortUnreachable if is_src => {
-                    steps.push(Step {
-                        action: Action::Deliver,
-                        detail: format!("port unreachable from {}", pkt.src),
-                        packet: ip_layers(&pkt),
-                    });
-                    let detail = format!(
-                        "{} answered ICMP port unreachable: nothing listens there",
-                        pkt.src
-                    );
-                    self.closed.get_or_insert((self.label(s), detail));
-                }
-                _ => steps.push(Step {
-                    action: Action::Drop,
-                    detail: "no socket wants it".into(),
-                    packet: ip_layers(&pkt),
-                }),
-            },
-            L4::Tcp(t) => match t.flags {
-                TcpFlags::Syn => {
-                    self.arrived = true;
-                    let listening = listens(&net.stacks[s].kind, PROTO_TCP, t.dport);
-                    let (flags, len, what) = if listening {
-                        (
-                            TcpFlags::SynAck,
-                            TCP_SYN_LEN,
-                            format!("listener on tcp port {}: SYN-ACK", t.dport),
-                        )
-                    } else {
-                        (
-                            TcpFlags::RstAck,
-                            TCP_RST_LEN,
-                            format!("nothing listens on tcp port {}: RST", t.dport),
-                        )
-                    };
-                    steps.push(Step {
-                        action: Action::Deliver,
-                        detail: what,
-                        packet: ip_layers(&pkt),
-                    });
-                    let reply = reply_to(
-                        L4::Tcp(Tcp {
-                            sport: t.dport,
-                            dport: t.sport,
-                            flags,
-                        }),
-                        len,
-                    );
-                    self.ip_out(s, reply, None, None, steps);
-                }
-                TcpFlags::SynAck if is_src => {
-                    steps.push(Step {
-                        action: Action::Deliver,
-                        detail: "SYN-ACK: connection established".into(),
-                        packet: ip_layers(&pkt),
-                    });
-                    self.success.get_or_insert_with(|| {
-                        format!("SYN-ACK received from {}:{}", pkt.src, t.sport)
-                    });
-                }
-                TcpFlags::RstAck if is_src => {
-                    steps.push(Step {
-                        action: Action::Deliver,
-                        detail: "RST: connection refused".into(),
-                        packet: ip_layers(&pkt),
-                    });
-                    let detail = format!(
-                        "{}:{} answered RST: nothing listens there",
-                        pkt.src, t.sport
-                    );
-                    self.closed.get_or_insert((self.label(s), detail));
-                }
-                _ => steps.push(Step {
-                    action: Action::Drop,
-                    detail: "no connection wants it".into(),
-                    packet: ip_layers(&pkt),
-                }),
-            },
-            L4::Udp(u) => {
-                if listens(&net.stacks[s].kind, PROTO_UDP, u.dport) {
-                    self.arrived = true;
-                    steps.push(Step {
-                        action: Action::Deliver,
-                        detail: format!("listener on udp port {}", u.dport),
-                        packet: ip_layers(&pkt),
-                    });
-                    self.success.get_or_insert_with(|| {
-                        format!(
-                            "datagram received by {} on udp port {}",
-                            net.stacks[s].label, u.dport
-                        )
-                    });
+        match t.flags {
+            TcpFlags::Syn => {
+                self.arrived = true;
+                let listening = listens(&net.stacks[s].kind, PROTO_TCP, t.dport);
+                let (flags, len, what) = if listening {
+                    (
+                        TcpFlags::SynAck,
+                        TCP_SYN_LEN,
+                        format!("listener on tcp port {}: SYN-ACK", t.dport),
+                    )
                 } else {
-                    self.arrived = true;
-                    steps.push(Step {
-                        action: Action::Deliver,
-                        detail: format!(
-                            "nothing listens on udp port {}: ICMP port unreachable",
-                            u.dport
-                        ),
-                        packet: ip_layers(&pkt),
-                    });
-                    let about = Icmp {
-                        kind: IcmpKind::PortUnreachable,
-                        id: 0,
-                        seq: 0,
-                        about: Some(pkt.flow()),
-                    };
-                    let len = (IP_HEADER + 8 + pkt.len).min(ICMP_ERROR_MAX);
-                    let reply = reply_to(L4::Icmp(about), len);
-                    self.ip_out(s, reply, None, None, steps);
-                }
+                    (
+                        TcpFlags::RstAck,
+                        TCP_RST_LEN,
+                        format!("nothing listens on tcp port {}: RST", t.dport),
+                    )
+                };
+                steps.push(Step {
+                    action: Action::Deliver,
+                    detail: what,
+                    packet: ip_layers(&pkt),
+                });
+                let reply = reply_to(
+                    &pkt,
+                    L4::Tcp(Tcp {
+                        sport: t.dport,
+                        dport: t.sport,
+                        flags,
+                    }),
+                    len,
+                );
+                self.ip_out(s, reply, None, None, steps);
             }
+            TcpFlags::SynAck if is_src => {
+                steps.push(Step {
+                    action: Action::Deliver,
+                    detail: "SYN-ACK: connection established".into(),
+                    packet: ip_layers(&pkt),
+                });
+                self.success.get_or_insert_with(|| {
+                    format!("SYN-ACK received from {}:{}", pkt.src, t.sport)
+                });
+            }
+            TcpFlags::RstAck if is_src => {
+                steps.push(Step {
+                    action: Action::Deliver,
+                    detail: "RST: connection refused".into(),
+                    packet: ip_layers(&pkt),
+                });
+                let detail = format!(
+                    "{}:{} answered RST: nothing listens there",
+                    pkt.src, t.sport
+                );
+                self.closed.get_or_insert((self.label(s), detail));
+            }
+            _ => steps.push(Step {
+                action: Action::Drop,
+                detail: "no connection wants it".into(),
+                packet: ip_layers(&pkt),
+            }),
+        }
+    }
+
+    /// A UDP datagram for this guest: delivered to a listener, or answered
+    /// with ICMP port unreachable.
+    fn local_udp(&mut self, s: StackId, pkt: Ipv4, u: Udp, steps: &mut Vec<Step>) {
+        let net = self.net;
+        if listens(&net.stacks[s].kind, PROTO_UDP, u.dport) {
+            self.arrived = true;
+            steps.push(Step {
+                action: Action::Deliver,
+                detail: format!("listener on udp port {}", u.dport),
+                packet: ip_layers(&pkt),
+            });
+            self.success.get_or_insert_with(|| {
+                format!(
+                    "datagram received by {} on udp port {}",
+                    net.stacks[s].label, u.dport
+                )
+            });
+        } else {
+            self.arrived = true;
+            steps.push(Step {
+                action: Action::Deliver,
+                detail: format!(
+                    "nothing listens on udp port {}: ICMP port unreachable",
+                    u.dport
+                ),
+                packet: ip_layers(&pkt),
+            });
+            let about = Icmp {
+                kind: IcmpKind::PortUnreachable,
+                id: 0,
+                seq: 0,
+                about: Some(pkt.flow()),
+            };
+            let len = (IP_HEADER + 8 + pkt.len).min(ICMP_ERROR_MAX);
+            let reply = reply_to(&pkt, L4::Icmp(about), len);
+            self.ip_out(s, reply, None, None, steps);
         }
     }
 
@@ -870,4 +883,15 @@ fn ip_layers(p: &Ipv4) -> Vec<crate::trace::Layer> {
     let mut out = Vec::with_capacity(2);
     p.push_layers(&mut out);
     out
+}
+
+/// The answer to `pkt`, from its destination back to its source.
+fn reply_to(pkt: &Ipv4, l4: L4, len: u16) -> Ipv4 {
+    Ipv4 {
+        src: pkt.dst,
+        dst: pkt.src,
+        ttl: DEFAULT_TTL,
+        len,
+        l4,
+    }
 }
