@@ -8,7 +8,7 @@ use netloom_core::plan::{self, Resource};
 use netloom_core::topology::{GuestKind, IfaceAddr, Topology};
 
 use super::facts;
-use crate::host::{observe, procs};
+use crate::host::{kind, procs};
 
 // The wire types: the browser decodes `/api/status` with them.
 pub use netloom_core::api::{
@@ -68,9 +68,9 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
                     .cloned()
                     .unwrap_or_default();
                 let lease = match (&i.addr, &topo.hosts[g.host].agent) {
-                    (IfaceAddr::Dhcp, None) => procs::read_lease(Path::new(&observe::lease_path(
-                        &topo.name, &g.netns, &i.name,
-                    )))
+                    (IfaceAddr::Dhcp, None) => procs::read_lease(Path::new(
+                        &kind::dhcp_client::lease_path(&topo.name, &g.netns, &i.name),
+                    ))
                     .map(|l| l.ip.to_string()),
                     // A real host's lease files are on it: its agent reports the address.
                     (IfaceAddr::Dhcp, Some(_)) => remote_leases[gi]

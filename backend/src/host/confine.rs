@@ -28,12 +28,14 @@ use std::path::{Component, Path};
 use netloom_core::names;
 use netloom_core::plan::{Action, Resource, State, Step, TargetInfo};
 
+use super::kind;
+
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("refused: {0}")]
 pub struct Refusal(pub String);
 
-fn refuse<T>(message: impl Into<String>) -> Result<T, Refusal> {
+pub(super) fn refuse<T>(message: impl Into<String>) -> Result<T, Refusal> {
     Err(Refusal(message.into()))
 }
 
@@ -306,7 +308,7 @@ fn host_name(h: &str) -> Result<&str, Refusal> {
 }
 
 /// A Linux device name: 1 to 15 bytes of `[A-Za-z0-9_.-]`, never `.` or `..`.
-fn device(d: &str) -> Result<&str, Refusal> {
+pub(super) fn device(d: &str) -> Result<&str, Refusal> {
     let ok = (1..=15).contains(&d.len())
         && d != "."
         && d != ".."
@@ -478,15 +480,13 @@ fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
                 }
             }
         },
-        Resource::Addr { netns: ns, dev, .. } | Resource::DhcpClient { netns: ns, dev, .. } => {
+        Resource::Addr { netns: ns, dev, .. } => {
             netns(t, ns)?;
             device(dev).map(drop)
         }
+        Resource::DhcpClient { netns: ns, dev, .. } => kind::dhcp_client::confine(t, ns, dev),
         Resource::Route { netns: ns, .. } => netns(t, ns).map(drop),
-        Resource::Nft { netns: ns, ruleset } => {
-            netns(t, ns)?;
-            nft_ruleset(ruleset)
-        }
+        Resource::Nft { netns: ns, ruleset } => kind::nft::confine(t, ns, ruleset),
         Resource::Dnsmasq {
             netns: ns,
             name,
@@ -543,44 +543,6 @@ fn dnsmasq_arg(t: &TopologyName, arg: &str) -> Result<(), Refusal> {
             "dnsmasq option {:?} is not one netloom gives",
             clip(arg)
         ))
-    }
-}
-
-/// An nftables JSON ruleset that touches table `ip netloom` only: each
-/// command adds or deletes that table, or adds a chain or rule in it.
-fn nft_ruleset(text: &str) -> Result<(), Refusal> {
-    use serde_json::Value;
-    let ours = |cmd: &Value| -> bool {
-        let Some((verb, what)) = cmd
-            .as_object()
-            .filter(|o| o.len() == 1)
-            .and_then(|o| o.iter().next())
-        else {
-            return false;
-        };
-        let Some((kind, obj)) = what
-            .as_object()
-            .filter(|o| o.len() == 1)
-            .and_then(|o| o.iter().next())
-        else {
-            return false;
-        };
-        let in_ours = obj["family"] == "ip" && obj["table"] == "netloom";
-        match (verb.as_str(), kind.as_str()) {
-            ("add" | "delete", "table") => obj["family"] == "ip" && obj["name"] == "netloom",
-            ("add", "chain" | "rule") => in_ours,
-            _ => false,
-        }
-    };
-    let v: Value = serde_json::from_str(text)
-        .map_err(|e| Refusal(format!("the nftables ruleset is not JSON: {e}")))?;
-    match v
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .and_then(|o| o.get("nftables"))
-    {
-        Some(Value::Array(cmds)) if cmds.iter().all(ours) => Ok(()),
-        _ => refuse("the nftables ruleset touches more than table ip netloom"),
     }
 }
 

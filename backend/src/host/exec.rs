@@ -16,7 +16,7 @@ use netloom_core::plan::{self, Action, Resource, Step, TargetInfo, TargetPlan, O
 
 use super::nl::NlError;
 use super::ovsdb::{self, Ovsdb};
-use super::{confine, link_mark, netns, nl, observe, procs, ApplyError, StepError};
+use super::{confine, kind, link_mark, netns, nl, procs, ApplyError, StepError};
 use crate::report::{Event, Progress};
 
 /// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
@@ -260,9 +260,9 @@ fn ovs_rows<'a>(
 
 /// What a step that went through says besides "done" (see [`Event`]).
 #[derive(Debug, Default)]
-struct Outcome {
-    note: Option<String>,
-    warning: Option<String>,
+pub struct Outcome {
+    pub note: Option<String>,
+    pub warning: Option<String>,
 }
 
 fn report(
@@ -483,16 +483,8 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
                 }
             })?;
         }
-        Resource::Nft { netns, ruleset } => {
-            let rec = observe::nft_record(topology, &netns);
-            if del {
-                let _ = procs::run(&netns, &["nft", "delete", "table", "ip", "netloom"], None);
-                let _ = std::fs::remove_file(rec);
-            } else {
-                procs::run(&netns, &["nft", "-j", "-f", "-"], Some(&ruleset))?;
-                std::fs::write(rec, ruleset)?;
-            }
-        }
+        Resource::Nft { netns, .. } if del => kind::nft::delete(topology, &netns),
+        Resource::Nft { netns, ruleset } => kind::nft::create(topology, &netns, &ruleset)?,
         Resource::Dnsmasq { netns, name, args } => {
             let dir = args
                 .iter()
@@ -541,97 +533,20 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
                 procs::hangup_dnsmasq(Path::new(&pidfile));
             }
         }
+        Resource::DhcpClient { netns, dev, .. } if del => {
+            kind::dhcp_client::delete(topology, &netns, &dev)
+        }
         Resource::DhcpClient {
             netns,
             dev,
             order,
             no_lease,
-        } => {
-            let lease = observe::lease_path(topology, &netns, &dev);
-            if del {
-                // A client running in the background goes first: it would configure a lease again.
-                procs::stop_udhcpc(Path::new(&plan::dhcp_client_pidfile(
-                    topology, &netns, &dev,
-                )));
-                if let Some(l) = procs::read_lease(Path::new(&lease)) {
-                    let _ = nl::with_netlink(&netns, move |n| n.del_addr(&dev, l.ip));
-                }
-                let _ = std::fs::remove_file(&lease);
-            } else if no_lease {
-                return background_client(topology, &netns, &dev, &lease);
-            } else {
-                let _ = std::fs::remove_file(&lease);
-                let script = format!("{}/udhcpc.script", names::run_dir(topology));
-                // udhcpc needs the link up to send.
-                let d2 = dev.clone();
-                nl::with_netlink(&netns, move |n| n.set_up(&d2))?;
-                procs::dhcp_request(&netns, &dev, &script, Path::new(&lease))?;
-                let mut text = std::fs::read_to_string(&lease)?;
-                text.push_str(&format!("order={order}\n"));
-                std::fs::write(&lease, &text)?;
-                let l = procs::read_lease(Path::new(&lease))
-                    .ok_or_else(|| std::io::Error::other(format!("unreadable lease {lease}")))?;
-                nl::with_netlink(&netns, move |n| {
-                    n.add_addr(&dev, l.ip)?;
-                    if let Some(r) = l.router {
-                        n.route_replace(None, r)?;
-                    }
-                    Ok(())
-                })?;
-            }
-        }
+        } => return kind::dhcp_client::create(topology, &netns, &dev, order, no_lease),
         Resource::OvsBridge { .. } | Resource::OvsPort { .. } => {
             unreachable!("OVS rows go through ovs_transaction")
         }
     }
     Ok(Outcome::default())
-}
-
-/// A DHCP client the model predicts no lease for: started in the background
-/// ([`plan::background_dhcp_client`]), which returns after one DISCOVER's
-/// wait for an offer, or once a lease came after all. A lease, now or later,
-/// is configured by its script (netloom is gone by then), so reality shows
-/// in `status` and `verify`; one that came now is this step's warning.
-fn background_client(
-    topology: &str,
-    netns: &str,
-    dev: &str,
-    lease: &str,
-) -> Result<Outcome, StepError> {
-    let pidfile = plan::dhcp_client_pidfile(topology, netns, dev);
-    procs::stop_udhcpc(Path::new(&pidfile));
-    let _ = std::fs::remove_file(lease);
-    let run = names::run_dir(topology);
-    let script = format!("{run}/udhcpc-background.script");
-    // Whole or not at all, as clients of other namespaces may start it meanwhile.
-    let aside = format!("{run}/.{netns}.{dev}.script");
-    std::fs::write(&aside, procs::UDHCPC_BACKGROUND_SCRIPT)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o755))?;
-    std::fs::rename(&aside, &script)?;
-    if let Some(dir) = Path::new(&pidfile).parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let d = dev.to_string();
-    nl::with_netlink(netns, move |n| n.set_up(&d))?;
-    procs::start_background_dhcp(
-        netns,
-        &plan::background_dhcp_client(dev, &script, &pidfile),
-        Path::new(lease),
-    )?;
-    Ok(match procs::read_lease(Path::new(lease)) {
-        None => Outcome {
-            note: Some("no lease (predicted)".into()),
-            warning: None,
-        },
-        Some(l) => Outcome {
-            note: None,
-            warning: Some(format!(
-                "got the lease {} although the model predicts none: it is configured; verify shows what differs",
-                l.ip
-            )),
-        },
-    })
 }
 
 /// All OVS row steps of a target as one OVSDB transaction that bumps

@@ -23,7 +23,7 @@ use netloom_core::plan::{
 
 use super::nl::{self, Link};
 use super::ovsdb::{self, Ovsdb};
-use super::procs;
+use super::{kind, procs};
 
 /// What one namespace holds.
 #[derive(Debug, Default)]
@@ -44,16 +44,6 @@ pub fn target_of_netns(topology: &str, ns: &str) -> String {
         Some((host, _)) if !host.starts_with('_') => host.to_string(),
         _ => SANDBOX.to_string(),
     }
-}
-
-/// Lease file of a DHCP client.
-pub fn lease_path(topology: &str, ns: &str, dev: &str) -> String {
-    format!("{}/leases/{ns}.{dev}", names::run_dir(topology))
-}
-
-/// Record of the ruleset applied in a namespace.
-pub fn nft_record(topology: &str, ns: &str) -> String {
-    format!("{}/nft/{ns}.json", names::run_dir(topology))
 }
 
 /// Whether the desired state holds namespace `ns`. A namespace file that is
@@ -163,7 +153,7 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         .flatten()
         .flatten()
         .collect();
-    let background = background_clients(&entries, &ns_set, hint);
+    let background = kind::dhcp_client::observe_background(&entries, &ns_set, hint);
     for ent in &entries {
         let fname = ent.file_name().to_string_lossy().into_owned();
         let Some((ns, dev)) = fname.rsplit_once('.') else {
@@ -404,18 +394,8 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                 );
             }
         }
-        // nftables: the recorded ruleset, if the table is there.
-        let rec = nft_record(topology, ns);
-        if let Ok(text) = std::fs::read_to_string(&rec) {
-            if procs::run(ns, &["nft", "list", "table", "ip", "netloom"], None).is_ok() {
-                s.insert(
-                    &target,
-                    Resource::Nft {
-                        netns: ns.clone(),
-                        ruleset: text,
-                    },
-                );
-            }
+        if let Some(r) = kind::nft::observe(topology, ns) {
+            s.insert(&target, r);
         }
     }
 
@@ -529,53 +509,6 @@ fn observe_host(
     out
 }
 
-/// The DHCP clients running in the background (`NS.DEV.pid` among the lease
-/// files, a live udhcpc in one of the topology's namespaces `nss`). Their
-/// place in file order is not recorded anywhere: the hint's is taken.
-fn background_clients(
-    entries: &[std::fs::DirEntry],
-    nss: &BTreeSet<&str>,
-    hint: &State,
-) -> Vec<Resource> {
-    let mut out = Vec::new();
-    for ent in entries {
-        let fname = ent.file_name().to_string_lossy().into_owned();
-        let Some((ns, dev)) = fname
-            .strip_suffix(".pid")
-            .and_then(|stem| stem.rsplit_once('.'))
-        else {
-            continue;
-        };
-        let Some(pid) = procs::udhcpc_pid(&ent.path()) else {
-            continue;
-        };
-        let home = super::netns::pid_inode(pid);
-        if !nss.contains(ns) || home.is_none() || home != super::netns::inode(ns) {
-            continue;
-        }
-        let order = hint
-            .iter()
-            .find_map(|(_, r)| match r {
-                Resource::DhcpClient {
-                    netns,
-                    dev: d,
-                    order,
-                    ..
-                } if netns == ns && d == dev => Some(*order),
-                _ => None,
-            })
-            .unwrap_or(0);
-        out.push(Resource::DhcpClient {
-            netns: ns.to_string(),
-            dev: dev.to_string(),
-            order,
-            no_lease: true,
-        });
-    }
-    out
-}
-
-/// The reservations in a dnsmasq hosts directory: one `MAC,IP` file each.
 fn dhcp_hosts(dir: &Path) -> Vec<Resource> {
     let mut out = Vec::new();
     for ent in std::fs::read_dir(dir).into_iter().flatten().flatten() {

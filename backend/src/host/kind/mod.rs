@@ -1,0 +1,8 @@
+//! One module per resource kind: how a step makes and removes it, how it is
+//! read back, and the checks that confine it to its topology. The
+//! executor ([`super::exec`]), the observer ([`super::observe`]) and the
+//! confinement ([`super::confine`]) dispatch here by kind; what spans kinds
+//! (rank order, OVS transactions, reading a namespace once) stays with them.
+
+pub mod dhcp_client;
+pub mod nft;
