@@ -345,7 +345,7 @@ fn device_in<'a>(t: &TopologyName, ns: &str, d: &'a str) -> Result<&'a str, Refu
 }
 
 /// `/run/netloom/T/HOST`: a host's directory of daemon files.
-fn host_dir<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refusal> {
+pub(super) fn host_dir<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refusal> {
     let run = t.run_dir();
     match d.strip_prefix(&run).and_then(|r| r.strip_prefix('/')) {
         Some(h) if host_name(h).is_ok() => Ok(d),
@@ -362,7 +362,7 @@ fn file_name(f: &str) -> bool {
 }
 
 /// A file in a host's directory (or in one of its DHCP servers' `.hosts` directories).
-fn host_file<'a>(t: &TopologyName, p: &'a str) -> Result<&'a str, Refusal> {
+pub(super) fn host_file<'a>(t: &TopologyName, p: &'a str) -> Result<&'a str, Refusal> {
     let path = Path::new(p);
     let normal = path
         .components()
@@ -392,7 +392,7 @@ fn host_file<'a>(t: &TopologyName, p: &'a str) -> Result<&'a str, Refusal> {
 }
 
 /// A DHCP server's name: `dhcp-` and a label (it names its pid, lease and log files).
-fn dhcp_name(n: &str) -> Result<&str, Refusal> {
+pub(super) fn dhcp_name(n: &str) -> Result<&str, Refusal> {
     match n.strip_prefix("dhcp-") {
         Some(rest)
             if !rest.is_empty()
@@ -491,63 +491,13 @@ fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
             netns: ns,
             name,
             args,
-        } => {
-            netns(t, ns)?;
-            dhcp_name(name)?;
-            args.iter().try_for_each(|a| dnsmasq_arg(t, a))
-        }
-        Resource::DhcpHost { path, .. } => {
-            host_file(t, path)?;
-            // Its signal goes to the pidfile of the server it belongs to: only a DHCP server's.
-            if netloom_core::plan::dhcp_host_pidfile(path).is_some() {
-                Ok(())
-            } else {
-                refuse(format!(
-                    "{:?} is not in a DHCP server's hosts directory",
-                    clip(path)
-                ))
-            }
-        }
-    }
-}
-
-/// dnsmasq runs as root: only the options netloom's plans use, its files in a host directory.
-fn dnsmasq_arg(t: &TopologyName, arg: &str) -> Result<(), Refusal> {
-    let (opt, value) = arg.split_once('=').unwrap_or((arg, ""));
-    let ok = match opt {
-        "--conf-file" => value == "/dev/null",
-        "--user" => value == "root",
-        "--dhcp-leasefile" | "--pid-file" | "--log-facility" => host_file(t, value).is_ok(),
-        "--dhcp-hostsdir" => value
-            .strip_suffix(".hosts")
-            .and_then(|s| s.rsplit_once('/'))
-            .is_some_and(|(d, n)| host_dir(t, d).is_ok() && dhcp_name(n).is_ok()),
-        "--interface" => device(value).is_ok(),
-        "--no-resolv"
-        | "--no-hosts"
-        | "--bind-interfaces"
-        | "--dhcp-sequential-ip"
-        | "--no-ping"
-        | "--dhcp-authoritative"
-        | "--log-dhcp" => value.is_empty(),
-        "--port" => value == "0",
-        "--dhcp-range" | "--dhcp-option" => value
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b',' | b':')),
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        refuse(format!(
-            "dnsmasq option {:?} is not one netloom gives",
-            clip(arg)
-        ))
+        } => kind::dnsmasq::confine(t, ns, name, args),
+        Resource::DhcpHost { path, .. } => kind::dhcp_host::confine(t, path),
     }
 }
 
 /// Keeps a refusal's message short whatever the request held.
-fn clip(s: &str) -> String {
+pub(super) fn clip(s: &str) -> String {
     s.chars().take(80).collect()
 }
 

@@ -485,54 +485,12 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
         }
         Resource::Nft { netns, .. } if del => kind::nft::delete(topology, &netns),
         Resource::Nft { netns, ruleset } => kind::nft::create(topology, &netns, &ruleset)?,
+        Resource::Dnsmasq { name, args, .. } if del => kind::dnsmasq::delete(&name, &args),
         Resource::Dnsmasq { netns, name, args } => {
-            let dir = args
-                .iter()
-                .find_map(|a| a.strip_prefix("--pid-file="))
-                .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
-                .unwrap_or_default();
-            let pidfile = dir.join(format!("{name}.pid"));
-            if del || s.action == Action::Update {
-                procs::stop(&pidfile, Duration::from_secs(2));
-            }
-            if del {
-                // Its reservations go with it (their own steps find them gone).
-                if let Some(d) = plan::dnsmasq_hosts_dir(&args) {
-                    let _ = std::fs::remove_dir_all(d);
-                }
-            } else {
-                // A real host has no host directory until its first server needs one.
-                std::fs::create_dir_all(&dir)?;
-                if let Some(d) = plan::dnsmasq_hosts_dir(&args) {
-                    std::fs::create_dir_all(d)?;
-                }
-                // A restart starts from the same leases: the lease file is dnsmasq's memory.
-                procs::start_dnsmasq(&netns, &args)?;
-            }
+            kind::dnsmasq::create(&netns, &name, &args, s.action == Action::Update)?
         }
-        Resource::DhcpHost { path, mac, ip } => {
-            let pidfile = plan::dhcp_host_pidfile(&path)
-                .ok_or_else(|| std::io::Error::other(format!("{path}: not a hosts file")))?;
-            let dir = Path::new(&path).parent().unwrap_or(Path::new("/"));
-            // The directory stays while its dnsmasq runs: dnsmasq watches it
-            // from its start, and would not see a new one of the same name.
-            if del {
-                let _ = std::fs::remove_file(&path);
-                // Only a SIGHUP makes dnsmasq forget a reservation.
-                procs::hangup_dnsmasq(Path::new(&pidfile));
-            } else {
-                std::fs::create_dir_all(dir)?;
-                // Whole or not at all: dnsmasq reads a new file as soon as it appears.
-                // (A dot file: dnsmasq skips those.)
-                let name = Path::new(&path).file_name().unwrap_or_default();
-                let tmp = dir.join(format!(".{}", name.to_string_lossy()));
-                std::fs::write(&tmp, format!("{mac},{ip}\n"))?;
-                std::fs::rename(&tmp, &path)?;
-                // dnsmasq reads a new file by itself, a changed one on SIGHUP; the
-                // signal also covers a watch it lost.
-                procs::hangup_dnsmasq(Path::new(&pidfile));
-            }
-        }
+        Resource::DhcpHost { path, .. } if del => kind::dhcp_host::delete(&path)?,
+        Resource::DhcpHost { path, mac, ip } => kind::dhcp_host::create(&path, mac, ip)?,
         Resource::DhcpClient { netns, dev, .. } if del => {
             kind::dhcp_client::delete(topology, &netns, &dev)
         }

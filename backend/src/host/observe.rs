@@ -478,54 +478,13 @@ fn observe_host(
     for ent in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         let fname = ent.file_name().to_string_lossy().into_owned();
         if fname.starts_with("dhcp-") && fname.ends_with(".hosts") {
-            for r in dhcp_hosts(&ent.path()) {
+            for r in kind::dhcp_host::observe(&ent.path()) {
                 out.push((host.to_string(), r));
             }
             continue;
         }
-        let Some(stem) = fname
-            .strip_suffix(".pid")
-            .filter(|s| s.starts_with("dhcp-"))
-        else {
-            continue;
-        };
-        let Some(pid) = procs::alive_pid(&ent.path()) else {
-            continue;
-        };
-        let Some(ns) = super::netns::pid_inode(pid).and_then(|i| ns_inodes.get(&i).cloned()) else {
-            continue;
-        };
-        if ns_set.contains(ns.as_str()) {
-            out.push((
-                host.to_string(),
-                Resource::Dnsmasq {
-                    netns: ns,
-                    name: stem.to_string(),
-                    args: procs::cmdline_args(pid),
-                },
-            ));
-        }
-    }
-    out
-}
-
-fn dhcp_hosts(dir: &Path) -> Vec<Resource> {
-    let mut out = Vec::new();
-    for ent in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = ent.path();
-        if ent.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let Some((mac, ip)) = text.trim().split_once(',') else {
-            continue;
-        };
-        if let (Ok(mac), Ok(ip)) = (mac.parse(), ip.parse()) {
-            out.push(Resource::DhcpHost {
-                path: path.to_string_lossy().into_owned(),
-                mac,
-                ip,
-            });
+        if let Some(r) = kind::dnsmasq::observe(&ent.path(), &fname, ns_inodes, ns_set) {
+            out.push((host.to_string(), r));
         }
     }
     out

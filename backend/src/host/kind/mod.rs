@@ -5,4 +5,6 @@
 //! (rank order, OVS transactions, reading a namespace once) stays with them.
 
 pub mod dhcp_client;
+pub mod dhcp_host;
+pub mod dnsmasq;
 pub mod nft;
