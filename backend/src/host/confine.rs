@@ -57,7 +57,7 @@ impl TopologyName {
     }
 
     /// `/run/netloom/T`.
-    fn run_dir(&self) -> String {
+    pub(super) fn run_dir(&self) -> String {
         names::run_dir(&self.0)
     }
 
@@ -353,6 +353,12 @@ pub(super) fn host_dir<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refu
     }
 }
 
+/// A daemon of a host: in one of the topology's namespaces, its files in a host directory.
+pub(super) fn host_daemon(t: &TopologyName, ns: &str, dir: &str) -> Result<(), Refusal> {
+    netns(t, ns)?;
+    host_dir(t, dir).map(drop)
+}
+
 /// A file name of netloom's: `[A-Za-z0-9_.:-]`, not starting with a dot.
 fn file_name(f: &str) -> bool {
     (1..=64).contains(&f.len())
@@ -410,13 +416,10 @@ pub(super) fn dhcp_name(n: &str) -> Result<&str, Refusal> {
 /// The checks of every field of one resource.
 fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
     match r {
-        Resource::RunDir { path } if *path == t.run_dir() => Ok(()),
-        Resource::RunDir { path } => refuse(format!("{:?} is not {}", clip(path), t.run_dir())),
+        Resource::RunDir { path } => kind::run_dir::confine(t, path),
         Resource::Netns { name } => netns(t, name).map(drop),
-        Resource::Agent { netns: ns, dir } | Resource::OvsDaemons { netns: ns, dir } => {
-            netns(t, ns)?;
-            host_dir(t, dir).map(drop)
-        }
+        Resource::Agent { netns: ns, dir } => kind::agent::confine(t, ns, dir),
+        Resource::OvsDaemons { netns: ns, dir } => kind::ovs_daemons::confine(t, ns, dir),
         Resource::Segment { netns, name, .. } | Resource::VxlanLink { netns, name, .. } => {
             device_in(t, netns, name).map(drop)
         }

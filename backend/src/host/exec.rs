@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -16,7 +15,7 @@ use netloom_core::plan::{self, Action, Resource, Step, TargetInfo, TargetPlan, O
 
 use super::nl::NlError;
 use super::ovsdb::{self, Ovsdb};
-use super::{confine, kind, link_mark, netns, nl, procs, ApplyError, StepError};
+use super::{confine, kind, link_mark, netns, nl, ApplyError, StepError};
 use crate::report::{Event, Progress};
 
 /// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
@@ -329,32 +328,8 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
     injected_failure(s, fail_at)?;
     let del = s.action == Action::Delete;
     match s.resource.clone() {
-        Resource::RunDir { path } => {
-            if del {
-                if Path::new(&path).exists() {
-                    std::fs::remove_dir_all(&path)?;
-                }
-                // The parent is shared by topologies: remove it only when empty.
-                let _ = std::fs::remove_dir("/run/netloom");
-            } else {
-                use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-                // Root's only (the agents' token, pidfiles, leases), also when made before.
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&path)?;
-                for d in Path::new(&path).ancestors().take(2) {
-                    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
-                }
-                std::fs::write(format!("{path}/udhcpc.script"), procs::UDHCPC_SCRIPT)?;
-                std::fs::set_permissions(
-                    format!("{path}/udhcpc.script"),
-                    std::fs::Permissions::from_mode(0o755),
-                )?;
-                std::fs::create_dir_all(format!("{path}/leases"))?;
-                std::fs::create_dir_all(format!("{path}/nft"))?;
-            }
-        }
+        Resource::RunDir { path } if del => kind::run_dir::delete(&path)?,
+        Resource::RunDir { path } => kind::run_dir::create(&path)?,
         Resource::Netns { name } => {
             if del {
                 netns::delete(&name)?;
@@ -375,24 +350,10 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
                 }
             }
         }
-        Resource::Agent { netns, dir } => {
-            if del {
-                procs::stop(&Path::new(&dir).join("agent.pid"), Duration::from_secs(2));
-                for f in ["agent.sock", "agent.log"] {
-                    let _ = std::fs::remove_file(Path::new(&dir).join(f));
-                }
-            } else {
-                procs::start_agent(topology, &netns, &dir)?;
-            }
-        }
-        Resource::OvsDaemons { netns, dir } => {
-            if del {
-                procs::stop_ovs(&dir);
-            } else {
-                let phy = names::phy_bridge(&names::topology_tag(topology));
-                procs::start_ovs(&netns, &dir, &phy, topology)?;
-            }
-        }
+        Resource::Agent { dir, .. } if del => kind::agent::delete(&dir),
+        Resource::Agent { netns, dir } => kind::agent::create(topology, &netns, &dir)?,
+        Resource::OvsDaemons { dir, .. } if del => kind::ovs_daemons::delete(&dir),
+        Resource::OvsDaemons { netns, dir } => kind::ovs_daemons::create(topology, &netns, &dir)?,
         Resource::Segment { netns, name, mac } => {
             nl::with_netlink(&netns, move |n| {
                 if del {

@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::ops::ControlFlow;
-use std::path::Path;
 
 use ipnet::Ipv4Net;
 use serde_json::Value;
@@ -62,12 +61,8 @@ fn wanted_netns(hint: &State, ns: &str) -> bool {
 pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
     let mut s = State::default();
     let run = names::run_dir(topology);
-    if Path::new(&run).exists() {
-        s.insert(SANDBOX, Resource::RunDir { path: run.clone() });
-        // An agent observes its real host, whose run directory this is.
-        for t in targets.iter().filter(|t| !t.emulated) {
-            s.insert(&t.name, Resource::RunDir { path: run.clone() });
-        }
+    for (t, r) in kind::run_dir::observe(&run, targets) {
+        s.insert(&t, r);
     }
     let own: Vec<String> = super::netns::list(&names::netns_prefix(topology))
         .into_iter()
@@ -460,14 +455,11 @@ fn observe_host(
             .and_then(|i| ns_inodes.get(&i).cloned())
             .unwrap_or_else(|| names::host_netns(topology, host))
     };
-    let agent_pid = procs::alive_pid(&Path::new(&dir).join("agent.pid"));
-    if let Some(pid) = agent_pid.filter(|_| procs::alive(&format!("{dir}/agent.sock"))) {
-        let (netns, dir) = (home(pid), dir.clone());
-        out.push((SANDBOX.to_string(), Resource::Agent { netns, dir }));
+    if let Some(r) = kind::agent::observe(&dir, home) {
+        out.push((SANDBOX.to_string(), r));
     }
-    if let Some(pid) = procs::ovs_running(&dir) {
-        let (netns, d) = (home(pid), dir.clone());
-        out.push((SANDBOX.to_string(), Resource::OvsDaemons { netns, dir: d }));
+    if let Some(r) = kind::ovs_daemons::observe(&dir, home) {
+        out.push((SANDBOX.to_string(), r));
         if let Ok(mut db) = Ovsdb::connect(&format!("{dir}/db.sock")) {
             for r in ovs_rows(&mut db, topology) {
                 out.push((host.to_string(), r));

@@ -4,7 +4,10 @@
 //! confinement ([`super::confine`]) dispatch here by kind; what spans kinds
 //! (rank order, OVS transactions, reading a namespace once) stays with them.
 
+pub mod agent;
 pub mod dhcp_client;
 pub mod dhcp_host;
 pub mod dnsmasq;
 pub mod nft;
+pub mod ovs_daemons;
+pub mod run_dir;
