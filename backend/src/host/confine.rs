@@ -335,7 +335,7 @@ fn own_device<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refusal> {
 
 /// A device in namespace `ns`: the topology's own name in the host's own
 /// namespace (`""`), any device name inside one of the topology's namespaces.
-fn device_in<'a>(t: &TopologyName, ns: &str, d: &'a str) -> Result<&'a str, Refusal> {
+pub(super) fn device_in<'a>(t: &TopologyName, ns: &str, d: &'a str) -> Result<&'a str, Refusal> {
     if ns.is_empty() {
         own_device(t, d)
     } else {
@@ -417,12 +417,11 @@ pub(super) fn dhcp_name(n: &str) -> Result<&str, Refusal> {
 fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
     match r {
         Resource::RunDir { path } => kind::run_dir::confine(t, path),
-        Resource::Netns { name } => netns(t, name).map(drop),
+        Resource::Netns { name } => kind::namespace::confine(t, name),
         Resource::Agent { netns: ns, dir } => kind::agent::confine(t, ns, dir),
         Resource::OvsDaemons { netns: ns, dir } => kind::ovs_daemons::confine(t, ns, dir),
-        Resource::Segment { netns, name, .. } | Resource::VxlanLink { netns, name, .. } => {
-            device_in(t, netns, name).map(drop)
-        }
+        Resource::Segment { netns, name, .. } => kind::segment::confine(t, netns, name),
+        Resource::VxlanLink { netns, name, .. } => kind::vxlan::confine(t, netns, name),
         Resource::Veth {
             netns,
             name,
@@ -430,14 +429,7 @@ fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
             peer,
             peer_master,
             ..
-        } => {
-            device_in(t, netns, name)?;
-            device_in(t, peer_netns, peer)?;
-            match peer_master {
-                Some(m) => device_in(t, peer_netns, m).map(drop),
-                None => Ok(()),
-            }
-        }
+        } => kind::veth::confine(t, netns, name, peer_netns, peer, peer_master.as_deref()),
         Resource::TxOffloadOff { netns, dev } => device_in(t, netns, dev).map(drop),
         Resource::OvsBridge { name, datapath } => {
             own_device(t, name)?;

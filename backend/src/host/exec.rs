@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use netloom_core::names;
-use netloom_core::plan::{self, Action, Resource, Step, TargetInfo, TargetPlan, OVS_OWNER_KEY};
+use netloom_core::plan::{Action, Resource, Step, TargetInfo, TargetPlan, OVS_OWNER_KEY};
 
-use super::nl::NlError;
 use super::ovsdb::{self, Ovsdb};
-use super::{confine, kind, link_mark, netns, nl, ApplyError, StepError};
+use super::{confine, kind, netns, nl, ApplyError, StepError};
 use crate::report::{Event, Progress};
 
 /// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
@@ -330,39 +329,21 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
     match s.resource.clone() {
         Resource::RunDir { path } if del => kind::run_dir::delete(&path)?,
         Resource::RunDir { path } => kind::run_dir::create(&path)?,
-        Resource::Netns { name } => {
-            if del {
-                netns::delete(&name)?;
-            } else {
-                // A namespace deleted a moment ago may still be going: retry briefly.
-                let mut tries = 0;
-                loop {
-                    match nl::create_netns_then(&name, |_| Ok(())) {
-                        Err(NlError::Io(e))
-                            if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 1 =>
-                        {
-                            // A leftover placeholder or mount: clear it and try again.
-                            netns::delete(&name)?;
-                            tries += 1;
-                        }
-                        r => break r?,
-                    }
-                }
-            }
-        }
+        Resource::Netns { name } if del => kind::namespace::delete(&name)?,
+        Resource::Netns { name } => kind::namespace::create(&name)?,
         Resource::Agent { dir, .. } if del => kind::agent::delete(&dir),
         Resource::Agent { netns, dir } => kind::agent::create(topology, &netns, &dir)?,
         Resource::OvsDaemons { dir, .. } if del => kind::ovs_daemons::delete(&dir),
         Resource::OvsDaemons { netns, dir } => kind::ovs_daemons::create(topology, &netns, &dir)?,
-        Resource::Segment { netns, name, mac } => {
-            nl::with_netlink(&netns, move |n| {
-                if del {
-                    n.del_link(&name)
-                } else {
-                    n.add_bridge(&name, mac)
-                }
-            })?;
+        // A link goes the same way whatever its kind.
+        Resource::Segment { netns, name, .. }
+        | Resource::Veth { netns, name, .. }
+        | Resource::VxlanLink { netns, name, .. }
+            if del =>
+        {
+            kind::delete_link(&netns, &name)?
         }
+        Resource::Segment { netns, name, mac } => kind::segment::create(&netns, &name, mac)?,
         Resource::Veth {
             netns: ns,
             name,
@@ -370,43 +351,22 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
             peer,
             peer_mac,
             peer_master,
-        } => {
-            if del {
-                nl::with_netlink(&ns, move |n| n.del_link(&name))?;
-            } else {
-                // Created from the side of the end named `name` (an OVS port, or
-                // the host's own namespace's), up at once; the peer is made
-                // directly in its namespace with its MAC, then enslaved and up there.
-                let fd = netns::open(&peer_netns)?;
-                let mark = link_mark(topology);
-                let p2 = peer.clone();
-                nl::with_netlink(&ns, move |n| {
-                    use std::os::fd::AsRawFd;
-                    n.add_veth(&name, &p2, peer_mac, fd.as_raw_fd())?;
-                    n.mark(&name, &mark)
-                })?;
-                nl::with_netlink(&peer_netns, move |n| {
-                    n.set_up_in(&peer, peer_master.as_deref())
-                })?;
-            }
-        }
+        } => kind::veth::create(
+            topology,
+            &ns,
+            &name,
+            &peer_netns,
+            &peer,
+            peer_mac,
+            peer_master,
+        )?,
         Resource::VxlanLink {
             netns,
             name,
             vni,
             local,
             remote,
-        } => {
-            let mark = link_mark(topology);
-            nl::with_netlink(&netns, move |n| {
-                if del {
-                    n.del_link(&name)
-                } else {
-                    n.add_vxlan(&name, vni, local, remote, plan::VXLAN_INNER_MTU)?;
-                    n.mark(&name, &mark)
-                }
-            })?;
-        }
+        } => kind::vxlan::create(topology, &netns, &name, vni, local, remote)?,
         Resource::TxOffloadOff { netns, dev } => {
             if !del {
                 netns::run_in(&netns, move || nl::tx_csum_off(&dev))??;

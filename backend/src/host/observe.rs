@@ -16,9 +16,7 @@ use ipnet::Ipv4Net;
 use serde_json::Value;
 
 use netloom_core::names;
-use netloom_core::plan::{
-    OvsIface, Resource, State, TargetInfo, OVS_OWNER_KEY, SANDBOX, VXLAN_INNER_MTU,
-};
+use netloom_core::plan::{OvsIface, Resource, State, TargetInfo, OVS_OWNER_KEY, SANDBOX};
 
 use super::nl::{self, Link};
 use super::ovsdb::{self, Ovsdb};
@@ -45,17 +43,6 @@ pub fn target_of_netns(topology: &str, ns: &str) -> String {
     }
 }
 
-/// Whether the desired state holds namespace `ns`. A namespace file that is
-/// not mounted (its creator was killed in between) counts as absent when it
-/// is wanted, so apply creates it again (clearing the file), and as present
-/// otherwise, so destroy removes it.
-fn wanted_netns(hint: &State, ns: &str) -> bool {
-    hint.targets
-        .values()
-        .flat_map(|rs| rs.values())
-        .any(|r| matches!(r, Resource::Netns { name } if name == ns))
-}
-
 /// Observe topology `topology` on this machine. `hint` is the desired state
 /// (empty when destroying without a file).
 pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
@@ -64,10 +51,7 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
     for (t, r) in kind::run_dir::observe(&run, targets) {
         s.insert(&t, r);
     }
-    let own: Vec<String> = super::netns::list(&names::netns_prefix(topology))
-        .into_iter()
-        .filter(|ns| super::netns::inode(ns).is_some() || !wanted_netns(hint, ns))
-        .collect();
+    let own: Vec<String> = kind::namespace::observe(topology, hint);
     let ns_set: BTreeSet<&str> = own.iter().map(String::as_str).collect();
     // A real host's bridge-side links live in the agent's own namespace (""),
     // among the machine's own: only those marked as ours are read there.
@@ -233,17 +217,8 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                 .iter()
                 .filter(|l| l.alias.as_deref() == Some(mark.as_str()))
             {
-                let Some(x) = &l.vxlan else { continue };
-                // A device that is down or would not drop what the tunnel cannot
-                // carry is not the one wanted: it reads as another, to be re-made.
-                let sound = l.up && x.mtu == VXLAN_INNER_MTU && x.df_set;
-                let unset = Ipv4Addr::UNSPECIFIED;
-                let r = Resource::VxlanLink {
-                    netns: String::new(),
-                    name: l.name.clone(),
-                    vni: x.vni,
-                    local: x.local.filter(|_| sound).unwrap_or(unset),
-                    remote: x.remote.unwrap_or(unset),
+                let Some(r) = kind::vxlan::observe(l) else {
+                    continue;
                 };
                 let real = targets
                     .iter()
@@ -274,20 +249,10 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         for l in &v.links {
             let key = format!("link {ns}/{}", l.name);
             match l.kind.as_str() {
-                "bridge" => {
-                    let mac = match hint_by_key.get(&key) {
-                        Some(Resource::Segment { mac: Some(_), .. }) => l.mac,
-                        _ => None,
-                    };
-                    s.insert(
-                        &target,
-                        Resource::Segment {
-                            netns: ns.clone(),
-                            name: l.name.clone(),
-                            mac,
-                        },
-                    );
-                }
+                "bridge" => s.insert(
+                    &target,
+                    kind::segment::observe(ns, l, hint_by_key.get(&key).copied()),
+                ),
                 "veth" => {
                     if peer_ends.contains(&(ns.clone(), l.name.clone()))
                         && !hint_by_key.contains_key(&key)

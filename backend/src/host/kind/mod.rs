@@ -8,6 +8,20 @@ pub mod agent;
 pub mod dhcp_client;
 pub mod dhcp_host;
 pub mod dnsmasq;
+pub mod namespace;
 pub mod nft;
 pub mod ovs_daemons;
 pub mod run_dir;
+pub mod segment;
+pub mod veth;
+pub mod vxlan;
+
+use super::{nl, StepError};
+
+/// Removes link `name` of namespace `netns`: a segment, a veth pair (both
+/// ends) or a VXLAN device, all the same way.
+pub fn delete_link(netns: &str, name: &str) -> Result<(), StepError> {
+    let name = name.to_string();
+    nl::with_netlink(netns, move |n| n.del_link(&name))?;
+    Ok(())
+}
