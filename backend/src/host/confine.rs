@@ -430,7 +430,7 @@ fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
             peer_master,
             ..
         } => kind::veth::confine(t, netns, name, peer_netns, peer, peer_master.as_deref()),
-        Resource::TxOffloadOff { netns, dev } => device_in(t, netns, dev).map(drop),
+        Resource::TxOffloadOff { netns, dev } => kind::tx_offload::confine(t, netns, dev),
         Resource::OvsBridge { name, datapath } => {
             own_device(t, name)?;
             match datapath.as_str() {
@@ -454,33 +454,10 @@ fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
             netns: ns,
             key,
             value,
-        } => match SysctlKey::parse(key)? {
-            // The machine's own table: a size, never a switch.
-            SysctlKey::NeighTable(_) if ns.is_empty() => match value.parse::<u32>() {
-                Ok(n) if (1024..=1 << 24).contains(&n) => Ok(()),
-                _ => refuse(format!(
-                    "neighbour table size {:?} is outside 1024..16777216",
-                    clip(value)
-                )),
-            },
-            SysctlKey::NeighTable(_) => {
-                refuse("the neighbour table is the machine's, not a namespace's")
-            }
-            SysctlKey::IpForward | SysctlKey::ArpIgnore => {
-                netns(t, ns)?;
-                if matches!(value.as_str(), "0" | "1" | "2") {
-                    Ok(())
-                } else {
-                    refuse(format!("sysctl value {:?} is not 0, 1 or 2", clip(value)))
-                }
-            }
-        },
-        Resource::Addr { netns: ns, dev, .. } => {
-            netns(t, ns)?;
-            device(dev).map(drop)
-        }
+        } => kind::sysctl::confine(t, ns, key, value),
+        Resource::Addr { netns: ns, dev, .. } => kind::addr::confine(t, ns, dev),
         Resource::DhcpClient { netns: ns, dev, .. } => kind::dhcp_client::confine(t, ns, dev),
-        Resource::Route { netns: ns, .. } => netns(t, ns).map(drop),
+        Resource::Route { netns: ns, .. } => kind::route::confine(t, ns),
         Resource::Nft { netns: ns, ruleset } => kind::nft::confine(t, ns, ruleset),
         Resource::Dnsmasq {
             netns: ns,

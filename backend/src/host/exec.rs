@@ -14,7 +14,7 @@ use netloom_core::names;
 use netloom_core::plan::{Action, Resource, Step, TargetInfo, TargetPlan, OVS_OWNER_KEY};
 
 use super::ovsdb::{self, Ovsdb};
-use super::{confine, kind, netns, nl, ApplyError, StepError};
+use super::{confine, kind, ApplyError, StepError};
 use crate::report::{Event, Progress};
 
 /// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
@@ -367,43 +367,14 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
             local,
             remote,
         } => kind::vxlan::create(topology, &netns, &name, vni, local, remote)?,
-        Resource::TxOffloadOff { netns, dev } => {
-            if !del {
-                netns::run_in(&netns, move || nl::tx_csum_off(&dev))??;
-            }
-        }
-        Resource::Sysctl { netns, key, value } => {
-            if !del {
-                let key = confine::SysctlKey::parse(&key).map_err(std::io::Error::other)?;
-                // A table size only grows: the machine may need more for others.
-                let grow = matches!(key, confine::SysctlKey::NeighTable(_));
-                netns::run_in(&netns, move || {
-                    let have = nl::sysctl_get(key).ok().and_then(|v| v.parse::<u64>().ok());
-                    match (grow, have, value.parse::<u64>()) {
-                        (true, Some(h), Ok(want)) if h >= want => Ok(()),
-                        _ => nl::sysctl_set(key, &value),
-                    }
-                })??;
-            }
-        }
-        Resource::Addr { netns, dev, cidr } => {
-            nl::with_netlink(&netns, move |n| {
-                if del {
-                    n.del_addr(&dev, cidr)
-                } else {
-                    n.add_addr(&dev, cidr)
-                }
-            })?;
-        }
-        Resource::Route { netns, to, via } => {
-            nl::with_netlink(&netns, move |n| {
-                if del {
-                    n.route_del(to)
-                } else {
-                    n.route_replace(to, via)
-                }
-            })?;
-        }
+        // Nothing to undo: the device or namespace goes by its own step.
+        Resource::TxOffloadOff { .. } | Resource::Sysctl { .. } if del => {}
+        Resource::TxOffloadOff { netns, dev } => kind::tx_offload::create(&netns, &dev)?,
+        Resource::Sysctl { netns, key, value } => kind::sysctl::create(&netns, &key, value)?,
+        Resource::Addr { netns, dev, cidr } if del => kind::addr::delete(&netns, &dev, cidr)?,
+        Resource::Addr { netns, dev, cidr } => kind::addr::create(&netns, &dev, cidr)?,
+        Resource::Route { netns, to, .. } if del => kind::route::delete(&netns, to)?,
+        Resource::Route { netns, to, via } => kind::route::create(&netns, to, via)?,
         Resource::Nft { netns, .. } if del => kind::nft::delete(topology, &netns),
         Resource::Nft { netns, ruleset } => kind::nft::create(topology, &netns, &ruleset)?,
         Resource::Dnsmasq { name, args, .. } if del => kind::dnsmasq::delete(&name, &args),

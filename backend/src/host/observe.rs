@@ -344,14 +344,8 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
             );
         }
         for (dev, on) in &v.tx_on {
-            if !on {
-                s.insert(
-                    &target,
-                    Resource::TxOffloadOff {
-                        netns: ns.clone(),
-                        dev: dev.clone(),
-                    },
-                );
+            if let Some(r) = kind::tx_offload::observe(ns, dev, *on) {
+                s.insert(&target, r);
             }
         }
         if let Some(r) = kind::nft::observe(topology, ns) {

@@ -8,7 +8,7 @@ use std::path::Path;
 use netloom_core::names;
 use netloom_core::plan::{self, Resource, State};
 
-use crate::host::confine::{self, Refusal, TopologyName};
+use crate::host::confine::{Refusal, TopologyName};
 use crate::host::exec::Outcome;
 use crate::host::{netns, nl, procs, StepError};
 
@@ -150,7 +150,7 @@ pub fn observe_background(
 }
 
 /// The reservations in a dnsmasq hosts directory: one `MAC,IP` file each.
+/// The checks of an address on the device: the client puts one there.
 pub fn confine(t: &TopologyName, ns: &str, dev: &str) -> Result<(), Refusal> {
-    confine::netns(t, ns)?;
-    confine::device(dev).map(drop)
+    super::addr::confine(t, ns, dev)
 }

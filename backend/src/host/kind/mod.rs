@@ -4,6 +4,7 @@
 //! confinement ([`super::confine`]) dispatch here by kind; what spans kinds
 //! (rank order, OVS transactions, reading a namespace once) stays with them.
 
+pub mod addr;
 pub mod agent;
 pub mod dhcp_client;
 pub mod dhcp_host;
@@ -11,8 +12,11 @@ pub mod dnsmasq;
 pub mod namespace;
 pub mod nft;
 pub mod ovs_daemons;
+pub mod route;
 pub mod run_dir;
 pub mod segment;
+pub mod sysctl;
+pub mod tx_offload;
 pub mod veth;
 pub mod vxlan;
 
