@@ -322,7 +322,7 @@ pub(super) fn device(d: &str) -> Result<&str, Refusal> {
 }
 
 /// A device, bridge or port netloom names for topology `t` (`nl<tag>…`).
-fn own_device<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refusal> {
+pub(super) fn own_device<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refusal> {
     device(d)?;
     if d.starts_with(&t.device_prefix()) {
         Ok(d)
@@ -431,25 +431,10 @@ fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
             ..
         } => kind::veth::confine(t, netns, name, peer_netns, peer, peer_master.as_deref()),
         Resource::TxOffloadOff { netns, dev } => kind::tx_offload::confine(t, netns, dev),
-        Resource::OvsBridge { name, datapath } => {
-            own_device(t, name)?;
-            match datapath.as_str() {
-                "netdev" | "system" => Ok(()),
-                d => refuse(format!("datapath {:?} is not netdev or system", clip(d))),
-            }
-        }
+        Resource::OvsBridge { name, datapath } => kind::ovs::confine_bridge(t, name, datapath),
         Resource::OvsPort {
             bridge, name, tag, ..
-        } => {
-            own_device(t, bridge)?;
-            own_device(t, name)?;
-            match tag {
-                Some(v) if !(1..=4094).contains(v) => {
-                    refuse(format!("VLAN {v} is outside 1..4094"))
-                }
-                _ => Ok(()),
-            }
-        }
+        } => kind::ovs::confine_port(t, bridge, name, *tag),
         Resource::Sysctl {
             netns: ns,
             key,

@@ -4,7 +4,6 @@
 //! Every step reports an [`Event`] to the caller's callback. Runs in the
 //! controller for the sandbox's own steps and in each host's agent for its.
 
-use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,8 @@ use serde_json::{json, Value};
 use netloom_core::names;
 use netloom_core::plan::{Action, Resource, Step, TargetInfo, TargetPlan, OVS_OWNER_KEY};
 
-use super::ovsdb::{self, Ovsdb};
+use super::kind::ovs::{self, Rows};
+use super::ovsdb::Ovsdb;
 use super::{confine, kind, ApplyError, StepError};
 use crate::report::{Event, Progress};
 
@@ -428,7 +428,7 @@ fn ovs_transaction(
     };
     let bridges = uuid_of(&db.select("Bridge", &["name", "external_ids"])?);
     let ports = uuid_of(&db.select("Port", &["name", "external_ids"])?);
-    let mut ops = ovs_ops(topology, steps, &bridges, &ports)?;
+    let mut ops = ovs::ops(topology, steps, &bridges, &ports)?;
     if ops.is_empty() {
         return Ok(None);
     }
@@ -442,192 +442,6 @@ fn ovs_transaction(
         .and_then(|r| r["rows"][0]["next_cfg"].as_i64())
         .unwrap_or(0);
     Ok(Some(want))
-}
-
-/// OVS rows by name: their `_uuid` and whether they carry the topology's owner mark.
-type Rows = BTreeMap<String, (Value, bool)>;
-
-/// Defence in depth: the OVS row steps that would touch a row not marked
-/// as `topology`'s, refused (see below).
-fn refuse_foreign_rows(
-    topology: &str,
-    steps: &[&Step],
-    bridges: &Rows,
-    ports: &Rows,
-) -> Result<(), StepError> {
-    // Defence in depth: a row of the host's own (another topology's, or not netloom's)
-    // is never removed or changed, whatever the plan says. A port on a bridge
-    // of ours that goes away goes with it, marked or not (someone may have
-    // added it by hand).
-    let bridge_goes = |b: &str| {
-        bridges.get(b).is_some_and(|(_, ours)| *ours)
-            && steps.iter().any(|s| {
-                s.action == Action::Delete
-                    && matches!(&s.resource, Resource::OvsBridge { name, .. } if name == b)
-            })
-    };
-    for s in steps {
-        let (table, name) = match &s.resource {
-            Resource::OvsBridge { name, .. } => (bridges, name),
-            Resource::OvsPort { bridge, .. }
-                if s.action == Action::Delete && bridge_goes(bridge) =>
-            {
-                continue
-            }
-            Resource::OvsPort { name, .. } => (ports, name),
-            _ => continue,
-        };
-        if table.get(name).is_some_and(|(_, ours)| !ours) {
-            return Err(StepError::Io(std::io::Error::other(format!(
-                "refused: OVS row {name} is not marked as topology {topology}'s"
-            ))));
-        }
-    }
-    // Ports go only on the topology's own bridges: marked, or made in this transaction.
-    for s in steps {
-        if let (Action::Create, Resource::OvsPort { bridge, name, .. }) = (s.action, &s.resource) {
-            let made_now = steps.iter().any(|b| {
-                b.action == Action::Create
-                    && matches!(&b.resource, Resource::OvsBridge { name, .. } if name == bridge)
-            });
-            if !made_now && !bridges.get(bridge).is_some_and(|(_, ours)| *ours) {
-                return Err(StepError::Io(std::io::Error::other(format!(
-                    "refused: port {name} would go on bridge {bridge}, which is not marked as topology {topology}'s"
-                ))));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The OVSDB operations that carry out `steps` on a database holding
-/// `bridges` and `ports` (pure: the transaction around them is the caller's);
-/// refuses a step on a row of someone else's.
-fn ovs_ops(
-    topology: &str,
-    steps: &[&Step],
-    bridges: &Rows,
-    ports: &Rows,
-) -> Result<Vec<Value>, StepError> {
-    refuse_foreign_rows(topology, steps, bridges, ports)?;
-    let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
-    let mut ops: Vec<Value> = Vec::new();
-    let mut new_bridges: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    let mut deleted_bridges: Vec<String> = Vec::new();
-    let mut n = 0;
-    let mut fresh = || {
-        n += 1;
-        format!("row{n}")
-    };
-    // A bridge to create that is already there as ours (made with its host's
-    // daemons) is taken as it is: it only gets its ports.
-    let made = |name: &str| bridges.get(name).is_some_and(|(_, ours)| *ours);
-    for s in steps {
-        if let (Action::Create, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
-            if !made(name) {
-                new_bridges.insert(name.clone(), Vec::new());
-            }
-        }
-        if let (Action::Delete, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
-            deleted_bridges.push(name.clone());
-        }
-    }
-    let mut port_inserts: Vec<(String, Value)> = Vec::new();
-    for s in steps {
-        match (&s.action, &s.resource) {
-            (Action::Delete, Resource::OvsBridge { name, .. }) => {
-                if let Some((u, _)) = bridges.get(name) {
-                    ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
-                        "mutations": [["bridges", "delete", ["set", [u]]]]}));
-                }
-            }
-            (Action::Delete, Resource::OvsPort { bridge, name, .. }) => {
-                if deleted_bridges.contains(bridge) {
-                    continue;
-                }
-                if let Some((u, _)) = ports.get(name) {
-                    ops.push(
-                        json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
-                        "mutations": [["ports", "delete", ["set", [u]]]]}),
-                    );
-                }
-            }
-            (Action::Update, Resource::OvsBridge { name, datapath }) => {
-                ops.push(
-                    json!({"op": "update", "table": "Bridge", "where": [["name", "==", name]],
-                    "row": {"datapath_type": datapath}}),
-                );
-            }
-            (
-                Action::Update,
-                Resource::OvsPort {
-                    name, tag, iface, ..
-                },
-            ) => {
-                let tag = tag.map_or(json!(["set", []]), |t| json!(t));
-                ops.push(json!({"op": "update", "table": "Port", "where": [["name", "==", name]], "row": {"tag": tag}}));
-                ops.push(
-                    json!({"op": "update", "table": "Interface", "where": [["name", "==", name]],
-                    "row": {"type": iface.ovs_type(), "options": ovsdb::map(iface.options())}}),
-                );
-            }
-            (
-                Action::Create,
-                Resource::OvsPort {
-                    bridge,
-                    name,
-                    tag,
-                    iface,
-                },
-            ) => {
-                let iu = fresh();
-                let pu = fresh();
-                ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iu,
-                    "row": {"name": name, "type": iface.ovs_type(), "options": ovsdb::map(iface.options())}}));
-                let mut row =
-                    json!({"name": name, "interfaces": ["named-uuid", iu], "external_ids": owner});
-                if let Some(t) = tag {
-                    row["tag"] = json!(t);
-                }
-                ops.push(json!({"op": "insert", "table": "Port", "uuid-name": pu, "row": row}));
-                port_inserts.push((bridge.clone(), json!(["named-uuid", pu])));
-            }
-            _ => {}
-        }
-    }
-    for (bridge, pu) in &port_inserts {
-        match new_bridges.get_mut(bridge) {
-            Some(v) => v.push(pu.clone()),
-            None => ops.push(
-                json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
-                "mutations": [["ports", "insert", ["set", [pu]]]]}),
-            ),
-        }
-    }
-    for s in steps {
-        if let (Action::Create, Resource::OvsBridge { name, datapath }) = (s.action, &s.resource) {
-            if made(name) {
-                ops.push(
-                    json!({"op": "update", "table": "Bridge", "where": [["name", "==", name]],
-                    "row": {"datapath_type": datapath}}),
-                );
-                continue;
-            }
-            let iu = fresh();
-            let pu = fresh();
-            let bu = fresh();
-            ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iu, "row": {"name": name, "type": "internal"}}));
-            ops.push(json!({"op": "insert", "table": "Port", "uuid-name": pu,
-                "row": {"name": name, "interfaces": ["named-uuid", iu], "external_ids": owner}}));
-            let mut ports = vec![json!(["named-uuid", pu])];
-            ports.extend(new_bridges.get(name).cloned().unwrap_or_default());
-            ops.push(json!({"op": "insert", "table": "Bridge", "uuid-name": bu,
-                "row": {"name": name, "datapath_type": datapath, "ports": ["set", ports], "external_ids": owner}}));
-            ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
-                "mutations": [["bridges", "insert", ["set", [["named-uuid", bu]]]]]}));
-        }
-    }
-    Ok(ops)
 }
 
 #[cfg(test)]
@@ -685,7 +499,7 @@ pub(crate) mod tests {
                 continue;
             }
             out.push_str(&format!("target {:?}\n", tp.target.name));
-            match ovs_ops(t, &rows, bridges, ports) {
+            match ovs::ops(t, &rows, bridges, ports) {
                 Ok(ops) => {
                     for op in ops {
                         out.push_str(&format!("  {op}\n"));

@@ -13,13 +13,12 @@ use std::net::Ipv4Addr;
 use std::ops::ControlFlow;
 
 use ipnet::Ipv4Net;
-use serde_json::Value;
 
 use netloom_core::names;
-use netloom_core::plan::{OvsIface, Resource, State, TargetInfo, OVS_OWNER_KEY, SANDBOX};
+use netloom_core::plan::{Resource, State, TargetInfo, SANDBOX};
 
 use super::nl::{self, Link};
-use super::ovsdb::{self, Ovsdb};
+use super::ovsdb::Ovsdb;
 use super::{kind, procs};
 
 /// What one namespace holds.
@@ -355,7 +354,7 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
 
     for t in targets.iter().filter(|t| !t.emulated) {
         if let Ok(mut db) = Ovsdb::connect(&t.ovsdb) {
-            for r in ovs_rows(&mut db, topology) {
+            for r in kind::ovs::observe(&mut db, topology) {
                 s.insert(&t.name, r);
             }
         }
@@ -420,7 +419,7 @@ fn observe_host(
     if let Some(r) = kind::ovs_daemons::observe(&dir, home) {
         out.push((SANDBOX.to_string(), r));
         if let Ok(mut db) = Ovsdb::connect(&format!("{dir}/db.sock")) {
-            for r in ovs_rows(&mut db, topology) {
+            for r in kind::ovs::observe(&mut db, topology) {
                 out.push((host.to_string(), r));
             }
         }
@@ -436,81 +435,6 @@ fn observe_host(
         }
         if let Some(r) = kind::dnsmasq::observe(&ent.path(), &fname, ns_inodes, ns_set) {
             out.push((host.to_string(), r));
-        }
-    }
-    out
-}
-
-/// The bridges and ports marked as this topology's in one OVSDB.
-pub fn ovs_rows(db: &mut Ovsdb, topology: &str) -> Vec<Resource> {
-    let (Ok(bridges), Ok(ports), Ok(ifaces)) = (
-        db.select(
-            "Bridge",
-            &["name", "datapath_type", "external_ids", "ports"],
-        ),
-        db.select("Port", &["name", "tag", "interfaces"]),
-        db.select("Interface", &["name", "type", "options"]),
-    ) else {
-        return Vec::new();
-    };
-    let uuid = |r: &Value| r["_uuid"][1].as_str().unwrap_or_default().to_string();
-    let port_by_uuid: BTreeMap<String, &Value> = ports.iter().map(|p| (uuid(p), p)).collect();
-    let iface_by_uuid: BTreeMap<String, &Value> = ifaces.iter().map(|i| (uuid(i), i)).collect();
-    let mut out = Vec::new();
-    for b in &bridges {
-        let owned = ovsdb::read_map(&b["external_ids"])
-            .iter()
-            .any(|(k, v)| k == OVS_OWNER_KEY && v == topology);
-        if !owned {
-            continue;
-        }
-        let bname = b["name"].as_str().unwrap_or_default().to_string();
-        out.push(Resource::OvsBridge {
-            name: bname.clone(),
-            datapath: b["datapath_type"].as_str().unwrap_or_default().to_string(),
-        });
-        for pu in ovsdb::read_uuids(&b["ports"]) {
-            let Some(p) = port_by_uuid.get(&pu) else {
-                continue;
-            };
-            let pname = p["name"].as_str().unwrap_or_default().to_string();
-            if pname == bname {
-                continue;
-            }
-            let iface = ovsdb::read_uuids(&p["interfaces"])
-                .first()
-                .and_then(|u| iface_by_uuid.get(u).copied());
-            let (typ, opts) = iface
-                .map(|i| {
-                    (
-                        i["type"].as_str().unwrap_or_default().to_string(),
-                        ovsdb::read_map(&i["options"]),
-                    )
-                })
-                .unwrap_or_default();
-            let opt = |k: &str| opts.iter().find(|(ok, _)| ok == k).map(|(_, v)| v.clone());
-            let remote: Ipv4Addr = opt("remote_ip")
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(Ipv4Addr::UNSPECIFIED);
-            let iface = match typ.as_str() {
-                "gre" => OvsIface::Gre {
-                    remote_ip: remote,
-                    key: opt("key").and_then(|k| k.parse().ok()),
-                },
-                "vxlan" => OvsIface::Vxlan {
-                    remote_ip: remote,
-                    vni: opt("key").and_then(|k| k.parse().ok()).unwrap_or(0),
-                },
-                "internal" => OvsIface::Internal,
-                _ => OvsIface::System,
-            };
-            let tag = ovsdb::read_opt_int(&p["tag"]).and_then(|t| u16::try_from(t).ok());
-            out.push(Resource::OvsPort {
-                bridge: bname.clone(),
-                name: pname,
-                tag,
-                iface,
-            });
         }
     }
     out

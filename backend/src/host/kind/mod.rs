@@ -11,6 +11,7 @@ pub mod dhcp_host;
 pub mod dnsmasq;
 pub mod namespace;
 pub mod nft;
+pub mod ovs;
 pub mod ovs_daemons;
 pub mod route;
 pub mod run_dir;
