@@ -194,14 +194,7 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                 let key = format!("link /{}", l.name);
                 let r = match hint_by_key.get(&key) {
                     Some(r) => (*r).clone(),
-                    None => Resource::Veth {
-                        netns: String::new(),
-                        name: l.name.clone(),
-                        peer_netns: String::new(),
-                        peer: String::new(),
-                        peer_mac: None,
-                        peer_master: None,
-                    },
+                    None => kind::veth::unmatched("", l),
                 };
                 // An agent observes for its own host, the one real target it is given.
                 let real = targets
@@ -258,51 +251,15 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                     {
                         continue;
                     }
-                    let observed = match hint_by_key.get(&key) {
-                        Some(Resource::Veth {
-                            netns,
-                            name,
-                            peer_netns,
-                            peer,
-                            peer_mac,
-                            peer_master,
-                        }) => {
-                            let p = find_link(peer_netns, peer);
-                            let master_ok = match (peer_master, p.and_then(|p| p.master)) {
-                                (None, None) => true,
-                                (Some(m), Some(idx)) => {
-                                    find_link(peer_netns, m).is_some_and(|ml| ml.index == idx)
-                                }
-                                _ => false,
-                            };
-                            let mac_ok = peer_mac.is_none() || p.and_then(|p| p.mac) == *peer_mac;
-                            // Owner of the target: a guest veth lives in its host's target.
-                            let t = hint_target.get(&key).cloned().unwrap_or(target.clone());
-                            let r = Resource::Veth {
-                                netns: netns.clone(),
-                                name: name.clone(),
-                                peer_netns: peer_netns.clone(),
-                                peer: if p.is_some() && master_ok && mac_ok && l.up {
-                                    peer.clone()
-                                } else {
-                                    String::new()
-                                },
-                                peer_mac: *peer_mac,
-                                peer_master: peer_master.clone(),
-                            };
-                            s.insert(&t, r);
-                            continue;
+                    let want = hint_by_key.get(&key).copied();
+                    // Owner of the target: a guest veth lives in its host's target.
+                    let t = match want {
+                        Some(Resource::Veth { .. }) => {
+                            hint_target.get(&key).cloned().unwrap_or(target.clone())
                         }
-                        _ => Resource::Veth {
-                            netns: ns.clone(),
-                            name: l.name.clone(),
-                            peer_netns: String::new(),
-                            peer: String::new(),
-                            peer_mac: None,
-                            peer_master: None,
-                        },
+                        _ => target.clone(),
                     };
-                    s.insert(&target, observed);
+                    s.insert(&t, kind::veth::observe(ns, l, want, find_link));
                 }
                 _ => {}
             }

@@ -2,10 +2,12 @@
 //! namespace's, marked as the topology's), its peer in `peer_netns`,
 //! optionally enslaved to a segment.
 
+use netloom_core::plan::Resource;
 use netloom_core::topology::Mac;
 
 use crate::host::confine::{self, Refusal, TopologyName};
-use crate::host::{link_mark, netns, nl, StepError};
+use crate::host::nl::{self, Link};
+use crate::host::{link_mark, netns, StepError};
 
 pub fn create(
     topology: &str,
@@ -32,6 +34,59 @@ pub fn create(
         n.set_up_in(&peer, peer_master.as_deref())
     })?;
     Ok(())
+}
+
+/// The veth end `l` of namespace `ns`. As the desired pair `want`, its peer
+/// reads as wanted only when it is there (`find_link` finds a link by
+/// namespace and name) with the MAC and master wanted, and `l` is up.
+pub fn observe<'a>(
+    ns: &str,
+    l: &Link,
+    want: Option<&Resource>,
+    find_link: impl Fn(&str, &str) -> Option<&'a Link>,
+) -> Resource {
+    let Some(Resource::Veth {
+        netns,
+        name,
+        peer_netns,
+        peer,
+        peer_mac,
+        peer_master,
+    }) = want
+    else {
+        return unmatched(ns, l);
+    };
+    let p = find_link(peer_netns, peer);
+    let master_ok = match (peer_master, p.and_then(|p| p.master)) {
+        (None, None) => true,
+        (Some(m), Some(idx)) => find_link(peer_netns, m).is_some_and(|ml| ml.index == idx),
+        _ => false,
+    };
+    let mac_ok = peer_mac.is_none() || p.and_then(|p| p.mac) == *peer_mac;
+    Resource::Veth {
+        netns: netns.clone(),
+        name: name.clone(),
+        peer_netns: peer_netns.clone(),
+        peer: if p.is_some() && master_ok && mac_ok && l.up {
+            peer.clone()
+        } else {
+            String::new()
+        },
+        peer_mac: *peer_mac,
+        peer_master: peer_master.clone(),
+    }
+}
+
+/// A veth end `l` of namespace `ns` that is no desired pair's: one to remove.
+pub fn unmatched(ns: &str, l: &Link) -> Resource {
+    Resource::Veth {
+        netns: ns.to_string(),
+        name: l.name.clone(),
+        peer_netns: String::new(),
+        peer: String::new(),
+        peer_mac: None,
+        peer_master: None,
+    }
 }
 
 pub fn confine(
