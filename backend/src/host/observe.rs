@@ -7,6 +7,10 @@
 //! a veth pair was created first); for those the desired state is the hint:
 //! a resource that exists and matches every fact we can read is reported as
 //! the desired one.
+//!
+//! This reads the machine once (each namespace's links, addresses, routes
+//! and sysctls together, each host directory's daemons); what one resource
+//! kind's reading means is in its module of [`super::kind`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -17,9 +21,9 @@ use ipnet::Ipv4Net;
 use netloom_core::names;
 use netloom_core::plan::{Resource, State, TargetInfo, SANDBOX};
 
+use super::kind;
 use super::nl::{self, Link};
 use super::ovsdb::Ovsdb;
-use super::{kind, procs};
 
 /// What one namespace holds.
 #[derive(Debug, Default)]
@@ -132,30 +136,17 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         .flatten()
         .collect();
     let background = kind::dhcp_client::observe_background(&entries, &ns_set, hint);
-    for ent in &entries {
-        let fname = ent.file_name().to_string_lossy().into_owned();
-        let Some((ns, dev)) = fname.rsplit_once('.') else {
-            continue;
-        };
-        let Some(lease) = procs::read_lease(&ent.path()) else {
-            continue;
-        };
-        let Some(v) = views.get(ns) else { continue };
-        if v.addrs.iter().any(|(d, a)| d == dev && *a == lease.ip) {
-            leased.insert((ns.to_string(), format!("{dev}/{}", lease.ip)));
-            if let Some(r) = lease.router {
-                lease_routes.insert((ns.to_string(), r));
-            }
-            s.insert(
-                &target_of_netns(topology, ns),
-                Resource::DhcpClient {
-                    netns: ns.to_string(),
-                    dev: dev.to_string(),
-                    order: lease.order,
-                    no_lease: false,
-                },
-            );
+    let on_device = |ns: &str, dev: &str, ip: Ipv4Net| {
+        views
+            .get(ns)
+            .is_some_and(|v| v.addrs.iter().any(|(d, a)| d == dev && *a == ip))
+    };
+    for c in kind::dhcp_client::observe_leased(&entries, on_device) {
+        leased.insert((c.ns.clone(), format!("{}/{}", c.dev, c.lease.ip)));
+        if let Some(r) = c.lease.router {
+            lease_routes.insert((c.ns.clone(), r));
         }
+        s.insert(&target_of_netns(topology, &c.ns), c.resource());
     }
     // A client running in the background is the one apply started for "no
     // lease", whether or not it got one since (that shows in status and verify).

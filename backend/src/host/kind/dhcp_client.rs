@@ -5,6 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use ipnet::Ipv4Net;
+
 use netloom_core::names;
 use netloom_core::plan::{self, Resource, State};
 
@@ -101,6 +103,51 @@ fn background(topology: &str, netns: &str, dev: &str, lease: &str) -> Result<Out
             )),
         },
     })
+}
+
+/// A client whose lease is configured: the file `NS.DEV` of the leases
+/// directory, its address on its device.
+pub struct Leased {
+    pub ns: String,
+    pub dev: String,
+    pub lease: procs::Lease,
+}
+
+impl Leased {
+    pub fn resource(&self) -> Resource {
+        Resource::DhcpClient {
+            netns: self.ns.clone(),
+            dev: self.dev.clone(),
+            order: self.lease.order,
+            no_lease: false,
+        }
+    }
+}
+
+/// The clients among the lease files `entries` whose address is on their
+/// device (`on_device(ns, dev, address)`).
+pub fn observe_leased(
+    entries: &[std::fs::DirEntry],
+    on_device: impl Fn(&str, &str, Ipv4Net) -> bool,
+) -> Vec<Leased> {
+    let mut out = Vec::new();
+    for ent in entries {
+        let fname = ent.file_name().to_string_lossy().into_owned();
+        let Some((ns, dev)) = fname.rsplit_once('.') else {
+            continue;
+        };
+        let Some(lease) = procs::read_lease(&ent.path()) else {
+            continue;
+        };
+        if on_device(ns, dev, lease.ip) {
+            out.push(Leased {
+                ns: ns.to_string(),
+                dev: dev.to_string(),
+                lease,
+            });
+        }
+    }
+    out
 }
 
 /// The DHCP clients running in the background (`NS.DEV.pid` among the lease
