@@ -210,22 +210,11 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                     .unwrap_or_default();
                 s.insert(&hint_target.get(&r.key()).cloned().unwrap_or(real), r);
             }
-            // The neighbour table is big enough when it is at least the size wanted.
             for (key, value) in &v.sysctls {
-                let want = Resource::Sysctl {
-                    netns: String::new(),
-                    key: key.clone(),
-                    value: value.clone(),
-                };
-                let r = match hint_by_key.get(&want.key()) {
-                    Some(Resource::Sysctl { value: w, .. })
-                        if value.parse::<u64>().ok() >= w.parse::<u64>().ok() =>
-                    {
-                        (*hint_by_key[&want.key()]).clone()
-                    }
-                    _ => want,
-                };
-                s.insert(SANDBOX, r);
+                s.insert(
+                    SANDBOX,
+                    kind::sysctl::observe_machine(key, value, &hint_by_key),
+                );
             }
             continue;
         }

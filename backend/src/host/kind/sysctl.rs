@@ -2,6 +2,10 @@
 //! machine's neighbour table size; never set back (the namespace goes, the
 //! machine may need the size for others).
 
+use std::collections::BTreeMap;
+
+use netloom_core::plan::Resource;
+
 use crate::host::confine::{self, clip, refuse, Refusal, SysctlKey, TopologyName};
 use crate::host::{netns, nl, StepError};
 
@@ -17,6 +21,29 @@ pub fn create(netns: &str, key: &str, value: String) -> Result<(), StepError> {
         }
     })??;
     Ok(())
+}
+
+/// A sysctl of the machine's own namespace that reads `value`, as the one
+/// desired (`hint_by_key`: the desired resources by key) when it is big
+/// enough: the neighbour table is when it is at least the size wanted.
+pub fn observe_machine(
+    key: &str,
+    value: &str,
+    hint_by_key: &BTreeMap<String, &Resource>,
+) -> Resource {
+    let want = Resource::Sysctl {
+        netns: String::new(),
+        key: key.to_string(),
+        value: value.to_string(),
+    };
+    match hint_by_key.get(&want.key()) {
+        Some(Resource::Sysctl { value: w, .. })
+            if value.parse::<u64>().ok() >= w.parse::<u64>().ok() =>
+        {
+            (*hint_by_key[&want.key()]).clone()
+        }
+        _ => want,
+    }
 }
 
 pub fn confine(t: &TopologyName, ns: &str, key: &str, value: &str) -> Result<(), Refusal> {
