@@ -8,7 +8,7 @@ use netloom_core::plan::{self, Resource, State};
 use netloom_core::topology::{GuestKind, Iface, IfaceAddr, Topology};
 
 use super::facts;
-use crate::host::{nl, observe, procs};
+use crate::host::{kind, nl, procs};
 
 // The wire types: the browser decodes `/api/status` with them.
 pub use netloom_core::api::{
@@ -185,11 +185,9 @@ impl<'a> Found<'a> {
             .cloned()
             .unwrap_or_default();
         let lease = match (&i.addr, &self.topo.hosts[g.host].agent) {
-            (IfaceAddr::Dhcp, None) => procs::read_lease(Path::new(&observe::lease_path(
-                &self.topo.name,
-                &g.netns,
-                &i.name,
-            )))
+            (IfaceAddr::Dhcp, None) => procs::read_lease(Path::new(
+                &kind::dhcp_client::lease_path(&self.topo.name, &g.netns, &i.name),
+            ))
             .map(|l| l.ip.to_string()),
             // A real host's lease files are on it: its agent reports the address.
             (IfaceAddr::Dhcp, Some(_)) => self.remote_leases[gi]

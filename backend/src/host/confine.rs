@@ -28,12 +28,14 @@ use std::path::{Component, Path};
 use netloom_core::names;
 use netloom_core::plan::{Action, Resource, State, Step, TargetInfo};
 
+use super::kind;
+
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("refused: {0}")]
 pub struct Refusal(pub String);
 
-fn refuse<T>(message: impl Into<String>) -> Result<T, Refusal> {
+pub(super) fn refuse<T>(message: impl Into<String>) -> Result<T, Refusal> {
     Err(Refusal(message.into()))
 }
 
@@ -55,7 +57,7 @@ impl TopologyName {
     }
 
     /// `/run/netloom/T`.
-    fn run_dir(&self) -> String {
+    pub(super) fn run_dir(&self) -> String {
         names::run_dir(&self.0)
     }
 
@@ -306,7 +308,7 @@ fn host_name(h: &str) -> Result<&str, Refusal> {
 }
 
 /// A Linux device name: 1 to 15 bytes of `[A-Za-z0-9_.-]`, never `.` or `..`.
-fn device(d: &str) -> Result<&str, Refusal> {
+pub(super) fn device(d: &str) -> Result<&str, Refusal> {
     let ok = (1..=15).contains(&d.len())
         && d != "."
         && d != ".."
@@ -320,7 +322,7 @@ fn device(d: &str) -> Result<&str, Refusal> {
 }
 
 /// A device, bridge or port netloom names for topology `t` (`nl<tag>…`).
-fn own_device<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refusal> {
+pub(super) fn own_device<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refusal> {
     device(d)?;
     if d.starts_with(&t.device_prefix()) {
         Ok(d)
@@ -333,7 +335,7 @@ fn own_device<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refusal> {
 
 /// A device in namespace `ns`: the topology's own name in the host's own
 /// namespace (`""`), any device name inside one of the topology's namespaces.
-fn device_in<'a>(t: &TopologyName, ns: &str, d: &'a str) -> Result<&'a str, Refusal> {
+pub(super) fn device_in<'a>(t: &TopologyName, ns: &str, d: &'a str) -> Result<&'a str, Refusal> {
     if ns.is_empty() {
         own_device(t, d)
     } else {
@@ -343,12 +345,18 @@ fn device_in<'a>(t: &TopologyName, ns: &str, d: &'a str) -> Result<&'a str, Refu
 }
 
 /// `/run/netloom/T/HOST`: a host's directory of daemon files.
-fn host_dir<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refusal> {
+pub(super) fn host_dir<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Refusal> {
     let run = t.run_dir();
     match d.strip_prefix(&run).and_then(|r| r.strip_prefix('/')) {
         Some(h) if host_name(h).is_ok() => Ok(d),
         _ => refuse(format!("{:?} is not a host directory of {run}", clip(d))),
     }
+}
+
+/// A daemon of a host: in one of the topology's namespaces, its files in a host directory.
+pub(super) fn host_daemon(t: &TopologyName, ns: &str, dir: &str) -> Result<(), Refusal> {
+    netns(t, ns)?;
+    host_dir(t, dir).map(drop)
 }
 
 /// A file name of netloom's: `[A-Za-z0-9_.:-]`, not starting with a dot.
@@ -360,7 +368,7 @@ fn file_name(f: &str) -> bool {
 }
 
 /// A file in a host's directory (or in one of its DHCP servers' `.hosts` directories).
-fn host_file<'a>(t: &TopologyName, p: &'a str) -> Result<&'a str, Refusal> {
+pub(super) fn host_file<'a>(t: &TopologyName, p: &'a str) -> Result<&'a str, Refusal> {
     let path = Path::new(p);
     let normal = path
         .components()
@@ -390,7 +398,7 @@ fn host_file<'a>(t: &TopologyName, p: &'a str) -> Result<&'a str, Refusal> {
 }
 
 /// A DHCP server's name: `dhcp-` and a label (it names its pid, lease and log files).
-fn dhcp_name(n: &str) -> Result<&str, Refusal> {
+pub(super) fn dhcp_name(n: &str) -> Result<&str, Refusal> {
     match n.strip_prefix("dhcp-") {
         Some(rest)
             if !rest.is_empty()
@@ -408,16 +416,12 @@ fn dhcp_name(n: &str) -> Result<&str, Refusal> {
 /// The checks of every field of one resource.
 fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
     match r {
-        Resource::RunDir { path } if *path == t.run_dir() => Ok(()),
-        Resource::RunDir { path } => refuse(format!("{:?} is not {}", clip(path), t.run_dir())),
-        Resource::Netns { name } => netns(t, name).map(drop),
-        Resource::Agent { netns: ns, dir } | Resource::OvsDaemons { netns: ns, dir } => {
-            netns(t, ns)?;
-            host_dir(t, dir).map(drop)
-        }
-        Resource::Segment { netns, name, .. } | Resource::VxlanLink { netns, name, .. } => {
-            device_in(t, netns, name).map(drop)
-        }
+        Resource::RunDir { path } => kind::run_dir::confine(t, path),
+        Resource::Netns { name } => kind::namespace::confine(t, name),
+        Resource::Agent { netns: ns, dir } => kind::agent::confine(t, ns, dir),
+        Resource::OvsDaemons { netns: ns, dir } => kind::ovs_daemons::confine(t, ns, dir),
+        Resource::Segment { netns, name, .. } => kind::segment::confine(t, netns, name),
+        Resource::VxlanLink { netns, name, .. } => kind::vxlan::confine(t, netns, name),
         Resource::Veth {
             netns,
             name,
@@ -425,167 +429,32 @@ fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
             peer,
             peer_master,
             ..
-        } => {
-            device_in(t, netns, name)?;
-            device_in(t, peer_netns, peer)?;
-            match peer_master {
-                Some(m) => device_in(t, peer_netns, m).map(drop),
-                None => Ok(()),
-            }
-        }
-        Resource::TxOffloadOff { netns, dev } => device_in(t, netns, dev).map(drop),
-        Resource::OvsBridge { name, datapath } => {
-            own_device(t, name)?;
-            match datapath.as_str() {
-                "netdev" | "system" => Ok(()),
-                d => refuse(format!("datapath {:?} is not netdev or system", clip(d))),
-            }
-        }
+        } => kind::veth::confine(t, netns, name, peer_netns, peer, peer_master.as_deref()),
+        Resource::TxOffloadOff { netns, dev } => kind::tx_offload::confine(t, netns, dev),
+        Resource::OvsBridge { name, datapath } => kind::ovs::confine_bridge(t, name, datapath),
         Resource::OvsPort {
             bridge, name, tag, ..
-        } => {
-            own_device(t, bridge)?;
-            own_device(t, name)?;
-            match tag {
-                Some(v) if !(1..=4094).contains(v) => {
-                    refuse(format!("VLAN {v} is outside 1..4094"))
-                }
-                _ => Ok(()),
-            }
-        }
+        } => kind::ovs::confine_port(t, bridge, name, *tag),
         Resource::Sysctl {
             netns: ns,
             key,
             value,
-        } => match SysctlKey::parse(key)? {
-            // The machine's own table: a size, never a switch.
-            SysctlKey::NeighTable(_) if ns.is_empty() => match value.parse::<u32>() {
-                Ok(n) if (1024..=1 << 24).contains(&n) => Ok(()),
-                _ => refuse(format!(
-                    "neighbour table size {:?} is outside 1024..16777216",
-                    clip(value)
-                )),
-            },
-            SysctlKey::NeighTable(_) => {
-                refuse("the neighbour table is the machine's, not a namespace's")
-            }
-            SysctlKey::IpForward | SysctlKey::ArpIgnore => {
-                netns(t, ns)?;
-                if matches!(value.as_str(), "0" | "1" | "2") {
-                    Ok(())
-                } else {
-                    refuse(format!("sysctl value {:?} is not 0, 1 or 2", clip(value)))
-                }
-            }
-        },
-        Resource::Addr { netns: ns, dev, .. } | Resource::DhcpClient { netns: ns, dev, .. } => {
-            netns(t, ns)?;
-            device(dev).map(drop)
-        }
-        Resource::Route { netns: ns, .. } => netns(t, ns).map(drop),
-        Resource::Nft { netns: ns, ruleset } => {
-            netns(t, ns)?;
-            nft_ruleset(ruleset)
-        }
+        } => kind::sysctl::confine(t, ns, key, value),
+        Resource::Addr { netns: ns, dev, .. } => kind::addr::confine(t, ns, dev),
+        Resource::DhcpClient { netns: ns, dev, .. } => kind::dhcp_client::confine(t, ns, dev),
+        Resource::Route { netns: ns, .. } => kind::route::confine(t, ns),
+        Resource::Nft { netns: ns, ruleset } => kind::nft::confine(t, ns, ruleset),
         Resource::Dnsmasq {
             netns: ns,
             name,
             args,
-        } => {
-            netns(t, ns)?;
-            dhcp_name(name)?;
-            args.iter().try_for_each(|a| dnsmasq_arg(t, a))
-        }
-        Resource::DhcpHost { path, .. } => {
-            host_file(t, path)?;
-            // Its signal goes to the pidfile of the server it belongs to: only a DHCP server's.
-            if netloom_core::plan::dhcp_host_pidfile(path).is_some() {
-                Ok(())
-            } else {
-                refuse(format!(
-                    "{:?} is not in a DHCP server's hosts directory",
-                    clip(path)
-                ))
-            }
-        }
-    }
-}
-
-/// dnsmasq runs as root: only the options netloom's plans use, its files in a host directory.
-fn dnsmasq_arg(t: &TopologyName, arg: &str) -> Result<(), Refusal> {
-    let (opt, value) = arg.split_once('=').unwrap_or((arg, ""));
-    let ok = match opt {
-        "--conf-file" => value == "/dev/null",
-        "--user" => value == "root",
-        "--dhcp-leasefile" | "--pid-file" | "--log-facility" => host_file(t, value).is_ok(),
-        "--dhcp-hostsdir" => value
-            .strip_suffix(".hosts")
-            .and_then(|s| s.rsplit_once('/'))
-            .is_some_and(|(d, n)| host_dir(t, d).is_ok() && dhcp_name(n).is_ok()),
-        "--interface" => device(value).is_ok(),
-        "--no-resolv"
-        | "--no-hosts"
-        | "--bind-interfaces"
-        | "--dhcp-sequential-ip"
-        | "--no-ping"
-        | "--dhcp-authoritative"
-        | "--log-dhcp" => value.is_empty(),
-        "--port" => value == "0",
-        "--dhcp-range" | "--dhcp-option" => value
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b',' | b':')),
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        refuse(format!(
-            "dnsmasq option {:?} is not one netloom gives",
-            clip(arg)
-        ))
-    }
-}
-
-/// An nftables JSON ruleset that touches table `ip netloom` only: each
-/// command adds or deletes that table, or adds a chain or rule in it.
-fn nft_ruleset(text: &str) -> Result<(), Refusal> {
-    use serde_json::Value;
-    let ours = |cmd: &Value| -> bool {
-        let Some((verb, what)) = cmd
-            .as_object()
-            .filter(|o| o.len() == 1)
-            .and_then(|o| o.iter().next())
-        else {
-            return false;
-        };
-        let Some((kind, obj)) = what
-            .as_object()
-            .filter(|o| o.len() == 1)
-            .and_then(|o| o.iter().next())
-        else {
-            return false;
-        };
-        let in_ours = obj["family"] == "ip" && obj["table"] == "netloom";
-        match (verb.as_str(), kind.as_str()) {
-            ("add" | "delete", "table") => obj["family"] == "ip" && obj["name"] == "netloom",
-            ("add", "chain" | "rule") => in_ours,
-            _ => false,
-        }
-    };
-    let v: Value = serde_json::from_str(text)
-        .map_err(|e| Refusal(format!("the nftables ruleset is not JSON: {e}")))?;
-    match v
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .and_then(|o| o.get("nftables"))
-    {
-        Some(Value::Array(cmds)) if cmds.iter().all(ours) => Ok(()),
-        _ => refuse("the nftables ruleset touches more than table ip netloom"),
+        } => kind::dnsmasq::confine(t, ns, name, args),
+        Resource::DhcpHost { path, .. } => kind::dhcp_host::confine(t, path),
     }
 }
 
 /// Keeps a refusal's message short whatever the request held.
-fn clip(s: &str) -> String {
+pub(super) fn clip(s: &str) -> String {
     s.chars().take(80).collect()
 }
 

@@ -4,19 +4,17 @@
 //! Every step reports an [`Event`] to the caller's callback. Runs in the
 //! controller for the sandbox's own steps and in each host's agent for its.
 
-use std::collections::BTreeMap;
 use std::ops::ControlFlow;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use netloom_core::names;
-use netloom_core::plan::{self, Action, Resource, Step, TargetInfo, TargetPlan, OVS_OWNER_KEY};
+use netloom_core::plan::{Action, Resource, Step, TargetInfo, TargetPlan, OVS_OWNER_KEY};
 
-use super::nl::NlError;
-use super::ovsdb::{self, Ovsdb};
-use super::{confine, link_mark, netns, nl, observe, procs, ApplyError, StepError};
+use super::kind::ovs::{self, Rows};
+use super::ovsdb::Ovsdb;
+use super::{confine, kind, ApplyError, StepError};
 use crate::report::{Event, Progress};
 
 /// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
@@ -260,9 +258,9 @@ fn ovs_rows<'a>(
 
 /// What a step that went through says besides "done" (see [`Event`]).
 #[derive(Debug, Default)]
-struct Outcome {
-    note: Option<String>,
-    warning: Option<String>,
+pub struct Outcome {
+    pub note: Option<String>,
+    pub warning: Option<String>,
 }
 
 fn report(
@@ -329,79 +327,23 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
     injected_failure(s, fail_at)?;
     let del = s.action == Action::Delete;
     match s.resource.clone() {
-        Resource::RunDir { path } => {
-            if del {
-                if Path::new(&path).exists() {
-                    std::fs::remove_dir_all(&path)?;
-                }
-                // The parent is shared by topologies: remove it only when empty.
-                let _ = std::fs::remove_dir("/run/netloom");
-            } else {
-                use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-                // Root's only (the agents' token, pidfiles, leases), also when made before.
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&path)?;
-                for d in Path::new(&path).ancestors().take(2) {
-                    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?;
-                }
-                std::fs::write(format!("{path}/udhcpc.script"), procs::UDHCPC_SCRIPT)?;
-                std::fs::set_permissions(
-                    format!("{path}/udhcpc.script"),
-                    std::fs::Permissions::from_mode(0o755),
-                )?;
-                std::fs::create_dir_all(format!("{path}/leases"))?;
-                std::fs::create_dir_all(format!("{path}/nft"))?;
-            }
+        Resource::RunDir { path } if del => kind::run_dir::delete(&path)?,
+        Resource::RunDir { path } => kind::run_dir::create(&path)?,
+        Resource::Netns { name } if del => kind::namespace::delete(&name)?,
+        Resource::Netns { name } => kind::namespace::create(&name)?,
+        Resource::Agent { dir, .. } if del => kind::agent::delete(&dir),
+        Resource::Agent { netns, dir } => kind::agent::create(topology, &netns, &dir)?,
+        Resource::OvsDaemons { dir, .. } if del => kind::ovs_daemons::delete(&dir),
+        Resource::OvsDaemons { netns, dir } => kind::ovs_daemons::create(topology, &netns, &dir)?,
+        // A link goes the same way whatever its kind.
+        Resource::Segment { netns, name, .. }
+        | Resource::Veth { netns, name, .. }
+        | Resource::VxlanLink { netns, name, .. }
+            if del =>
+        {
+            kind::delete_link(&netns, &name)?
         }
-        Resource::Netns { name } => {
-            if del {
-                netns::delete(&name)?;
-            } else {
-                // A namespace deleted a moment ago may still be going: retry briefly.
-                let mut tries = 0;
-                loop {
-                    match nl::create_netns_then(&name, |_| Ok(())) {
-                        Err(NlError::Io(e))
-                            if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 1 =>
-                        {
-                            // A leftover placeholder or mount: clear it and try again.
-                            netns::delete(&name)?;
-                            tries += 1;
-                        }
-                        r => break r?,
-                    }
-                }
-            }
-        }
-        Resource::Agent { netns, dir } => {
-            if del {
-                procs::stop(&Path::new(&dir).join("agent.pid"), Duration::from_secs(2));
-                for f in ["agent.sock", "agent.log"] {
-                    let _ = std::fs::remove_file(Path::new(&dir).join(f));
-                }
-            } else {
-                procs::start_agent(topology, &netns, &dir)?;
-            }
-        }
-        Resource::OvsDaemons { netns, dir } => {
-            if del {
-                procs::stop_ovs(&dir);
-            } else {
-                let phy = names::phy_bridge(&names::topology_tag(topology));
-                procs::start_ovs(&netns, &dir, &phy, topology)?;
-            }
-        }
-        Resource::Segment { netns, name, mac } => {
-            nl::with_netlink(&netns, move |n| {
-                if del {
-                    n.del_link(&name)
-                } else {
-                    n.add_bridge(&name, mac)
-                }
-            })?;
-        }
+        Resource::Segment { netns, name, mac } => kind::segment::create(&netns, &name, mac)?,
         Resource::Veth {
             netns: ns,
             name,
@@ -409,229 +351,52 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
             peer,
             peer_mac,
             peer_master,
-        } => {
-            if del {
-                nl::with_netlink(&ns, move |n| n.del_link(&name))?;
-            } else {
-                // Created from the side of the end named `name` (an OVS port, or
-                // the host's own namespace's), up at once; the peer is made
-                // directly in its namespace with its MAC, then enslaved and up there.
-                let fd = netns::open(&peer_netns)?;
-                let mark = link_mark(topology);
-                let p2 = peer.clone();
-                nl::with_netlink(&ns, move |n| {
-                    use std::os::fd::AsRawFd;
-                    n.add_veth(&name, &p2, peer_mac, fd.as_raw_fd())?;
-                    n.mark(&name, &mark)
-                })?;
-                nl::with_netlink(&peer_netns, move |n| {
-                    n.set_up_in(&peer, peer_master.as_deref())
-                })?;
-            }
-        }
+        } => kind::veth::create(
+            topology,
+            &ns,
+            &name,
+            &peer_netns,
+            &peer,
+            peer_mac,
+            peer_master,
+        )?,
         Resource::VxlanLink {
             netns,
             name,
             vni,
             local,
             remote,
-        } => {
-            let mark = link_mark(topology);
-            nl::with_netlink(&netns, move |n| {
-                if del {
-                    n.del_link(&name)
-                } else {
-                    n.add_vxlan(&name, vni, local, remote, plan::VXLAN_INNER_MTU)?;
-                    n.mark(&name, &mark)
-                }
-            })?;
-        }
-        Resource::TxOffloadOff { netns, dev } => {
-            if !del {
-                netns::run_in(&netns, move || nl::tx_csum_off(&dev))??;
-            }
-        }
-        Resource::Sysctl { netns, key, value } => {
-            if !del {
-                let key = confine::SysctlKey::parse(&key).map_err(std::io::Error::other)?;
-                // A table size only grows: the machine may need more for others.
-                let grow = matches!(key, confine::SysctlKey::NeighTable(_));
-                netns::run_in(&netns, move || {
-                    let have = nl::sysctl_get(key).ok().and_then(|v| v.parse::<u64>().ok());
-                    match (grow, have, value.parse::<u64>()) {
-                        (true, Some(h), Ok(want)) if h >= want => Ok(()),
-                        _ => nl::sysctl_set(key, &value),
-                    }
-                })??;
-            }
-        }
-        Resource::Addr { netns, dev, cidr } => {
-            nl::with_netlink(&netns, move |n| {
-                if del {
-                    n.del_addr(&dev, cidr)
-                } else {
-                    n.add_addr(&dev, cidr)
-                }
-            })?;
-        }
-        Resource::Route { netns, to, via } => {
-            nl::with_netlink(&netns, move |n| {
-                if del {
-                    n.route_del(to)
-                } else {
-                    n.route_replace(to, via)
-                }
-            })?;
-        }
-        Resource::Nft { netns, ruleset } => {
-            let rec = observe::nft_record(topology, &netns);
-            if del {
-                let _ = procs::run(&netns, &["nft", "delete", "table", "ip", "netloom"], None);
-                let _ = std::fs::remove_file(rec);
-            } else {
-                procs::run(&netns, &["nft", "-j", "-f", "-"], Some(&ruleset))?;
-                std::fs::write(rec, ruleset)?;
-            }
-        }
+        } => kind::vxlan::create(topology, &netns, &name, vni, local, remote)?,
+        // Nothing to undo: the device or namespace goes by its own step.
+        Resource::TxOffloadOff { .. } | Resource::Sysctl { .. } if del => {}
+        Resource::TxOffloadOff { netns, dev } => kind::tx_offload::create(&netns, &dev)?,
+        Resource::Sysctl { netns, key, value } => kind::sysctl::create(&netns, &key, value)?,
+        Resource::Addr { netns, dev, cidr } if del => kind::addr::delete(&netns, &dev, cidr)?,
+        Resource::Addr { netns, dev, cidr } => kind::addr::create(&netns, &dev, cidr)?,
+        Resource::Route { netns, to, .. } if del => kind::route::delete(&netns, to)?,
+        Resource::Route { netns, to, via } => kind::route::create(&netns, to, via)?,
+        Resource::Nft { netns, .. } if del => kind::nft::delete(topology, &netns),
+        Resource::Nft { netns, ruleset } => kind::nft::create(topology, &netns, &ruleset)?,
+        Resource::Dnsmasq { name, args, .. } if del => kind::dnsmasq::delete(&name, &args),
         Resource::Dnsmasq { netns, name, args } => {
-            let dir = args
-                .iter()
-                .find_map(|a| a.strip_prefix("--pid-file="))
-                .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
-                .unwrap_or_default();
-            let pidfile = dir.join(format!("{name}.pid"));
-            if del || s.action == Action::Update {
-                procs::stop(&pidfile, Duration::from_secs(2));
-            }
-            if del {
-                // Its reservations go with it (their own steps find them gone).
-                if let Some(d) = plan::dnsmasq_hosts_dir(&args) {
-                    let _ = std::fs::remove_dir_all(d);
-                }
-            } else {
-                // A real host has no host directory until its first server needs one.
-                std::fs::create_dir_all(&dir)?;
-                if let Some(d) = plan::dnsmasq_hosts_dir(&args) {
-                    std::fs::create_dir_all(d)?;
-                }
-                // A restart starts from the same leases: the lease file is dnsmasq's memory.
-                procs::start_dnsmasq(&netns, &args)?;
-            }
+            kind::dnsmasq::create(&netns, &name, &args, s.action == Action::Update)?
         }
-        Resource::DhcpHost { path, mac, ip } => {
-            let pidfile = plan::dhcp_host_pidfile(&path)
-                .ok_or_else(|| std::io::Error::other(format!("{path}: not a hosts file")))?;
-            let dir = Path::new(&path).parent().unwrap_or(Path::new("/"));
-            // The directory stays while its dnsmasq runs: dnsmasq watches it
-            // from its start, and would not see a new one of the same name.
-            if del {
-                let _ = std::fs::remove_file(&path);
-                // Only a SIGHUP makes dnsmasq forget a reservation.
-                procs::hangup_dnsmasq(Path::new(&pidfile));
-            } else {
-                std::fs::create_dir_all(dir)?;
-                // Whole or not at all: dnsmasq reads a new file as soon as it appears.
-                // (A dot file: dnsmasq skips those.)
-                let name = Path::new(&path).file_name().unwrap_or_default();
-                let tmp = dir.join(format!(".{}", name.to_string_lossy()));
-                std::fs::write(&tmp, format!("{mac},{ip}\n"))?;
-                std::fs::rename(&tmp, &path)?;
-                // dnsmasq reads a new file by itself, a changed one on SIGHUP; the
-                // signal also covers a watch it lost.
-                procs::hangup_dnsmasq(Path::new(&pidfile));
-            }
+        Resource::DhcpHost { path, .. } if del => kind::dhcp_host::delete(&path)?,
+        Resource::DhcpHost { path, mac, ip } => kind::dhcp_host::create(&path, mac, ip)?,
+        Resource::DhcpClient { netns, dev, .. } if del => {
+            kind::dhcp_client::delete(topology, &netns, &dev)
         }
         Resource::DhcpClient {
             netns,
             dev,
             order,
             no_lease,
-        } => {
-            let lease = observe::lease_path(topology, &netns, &dev);
-            if del {
-                // A client running in the background goes first: it would configure a lease again.
-                procs::stop_udhcpc(Path::new(&plan::dhcp_client_pidfile(
-                    topology, &netns, &dev,
-                )));
-                if let Some(l) = procs::read_lease(Path::new(&lease)) {
-                    let _ = nl::with_netlink(&netns, move |n| n.del_addr(&dev, l.ip));
-                }
-                let _ = std::fs::remove_file(&lease);
-            } else if no_lease {
-                return background_client(topology, &netns, &dev, &lease);
-            } else {
-                let _ = std::fs::remove_file(&lease);
-                let script = format!("{}/udhcpc.script", names::run_dir(topology));
-                // udhcpc needs the link up to send.
-                let d2 = dev.clone();
-                nl::with_netlink(&netns, move |n| n.set_up(&d2))?;
-                procs::dhcp_request(&netns, &dev, &script, Path::new(&lease))?;
-                let mut text = std::fs::read_to_string(&lease)?;
-                text.push_str(&format!("order={order}\n"));
-                std::fs::write(&lease, &text)?;
-                let l = procs::read_lease(Path::new(&lease))
-                    .ok_or_else(|| std::io::Error::other(format!("unreadable lease {lease}")))?;
-                nl::with_netlink(&netns, move |n| {
-                    n.add_addr(&dev, l.ip)?;
-                    if let Some(r) = l.router {
-                        n.route_replace(None, r)?;
-                    }
-                    Ok(())
-                })?;
-            }
-        }
+        } => return kind::dhcp_client::create(topology, &netns, &dev, order, no_lease),
         Resource::OvsBridge { .. } | Resource::OvsPort { .. } => {
             unreachable!("OVS rows go through ovs_transaction")
         }
     }
     Ok(Outcome::default())
-}
-
-/// A DHCP client the model predicts no lease for: started in the background
-/// ([`plan::background_dhcp_client`]), which returns after one DISCOVER's
-/// wait for an offer, or once a lease came after all. A lease, now or later,
-/// is configured by its script (netloom is gone by then), so reality shows
-/// in `status` and `verify`; one that came now is this step's warning.
-fn background_client(
-    topology: &str,
-    netns: &str,
-    dev: &str,
-    lease: &str,
-) -> Result<Outcome, StepError> {
-    let pidfile = plan::dhcp_client_pidfile(topology, netns, dev);
-    procs::stop_udhcpc(Path::new(&pidfile));
-    let _ = std::fs::remove_file(lease);
-    let run = names::run_dir(topology);
-    let script = format!("{run}/udhcpc-background.script");
-    // Whole or not at all, as clients of other namespaces may start it meanwhile.
-    let aside = format!("{run}/.{netns}.{dev}.script");
-    std::fs::write(&aside, procs::UDHCPC_BACKGROUND_SCRIPT)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o755))?;
-    std::fs::rename(&aside, &script)?;
-    if let Some(dir) = Path::new(&pidfile).parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let d = dev.to_string();
-    nl::with_netlink(netns, move |n| n.set_up(&d))?;
-    procs::start_background_dhcp(
-        netns,
-        &plan::background_dhcp_client(dev, &script, &pidfile),
-        Path::new(lease),
-    )?;
-    Ok(match procs::read_lease(Path::new(lease)) {
-        None => Outcome {
-            note: Some("no lease (predicted)".into()),
-            warning: None,
-        },
-        Some(l) => Outcome {
-            note: None,
-            warning: Some(format!(
-                "got the lease {} although the model predicts none: it is configured; verify shows what differs",
-                l.ip
-            )),
-        },
-    })
 }
 
 /// All OVS row steps of a target as one OVSDB transaction that bumps
@@ -663,7 +428,7 @@ fn ovs_transaction(
     };
     let bridges = uuid_of(&db.select("Bridge", &["name", "external_ids"])?);
     let ports = uuid_of(&db.select("Port", &["name", "external_ids"])?);
-    let mut ops = ovs_ops(topology, steps, &bridges, &ports)?;
+    let mut ops = ovs::ops(topology, steps, &bridges, &ports)?;
     if ops.is_empty() {
         return Ok(None);
     }
@@ -677,192 +442,6 @@ fn ovs_transaction(
         .and_then(|r| r["rows"][0]["next_cfg"].as_i64())
         .unwrap_or(0);
     Ok(Some(want))
-}
-
-/// OVS rows by name: their `_uuid` and whether they carry the topology's owner mark.
-type Rows = BTreeMap<String, (Value, bool)>;
-
-/// Defence in depth: the OVS row steps that would touch a row not marked
-/// as `topology`'s, refused (see below).
-fn refuse_foreign_rows(
-    topology: &str,
-    steps: &[&Step],
-    bridges: &Rows,
-    ports: &Rows,
-) -> Result<(), StepError> {
-    // Defence in depth: a row of the host's own (another topology's, or not netloom's)
-    // is never removed or changed, whatever the plan says. A port on a bridge
-    // of ours that goes away goes with it, marked or not (someone may have
-    // added it by hand).
-    let bridge_goes = |b: &str| {
-        bridges.get(b).is_some_and(|(_, ours)| *ours)
-            && steps.iter().any(|s| {
-                s.action == Action::Delete
-                    && matches!(&s.resource, Resource::OvsBridge { name, .. } if name == b)
-            })
-    };
-    for s in steps {
-        let (table, name) = match &s.resource {
-            Resource::OvsBridge { name, .. } => (bridges, name),
-            Resource::OvsPort { bridge, .. }
-                if s.action == Action::Delete && bridge_goes(bridge) =>
-            {
-                continue
-            }
-            Resource::OvsPort { name, .. } => (ports, name),
-            _ => continue,
-        };
-        if table.get(name).is_some_and(|(_, ours)| !ours) {
-            return Err(StepError::Io(std::io::Error::other(format!(
-                "refused: OVS row {name} is not marked as topology {topology}'s"
-            ))));
-        }
-    }
-    // Ports go only on the topology's own bridges: marked, or made in this transaction.
-    for s in steps {
-        if let (Action::Create, Resource::OvsPort { bridge, name, .. }) = (s.action, &s.resource) {
-            let made_now = steps.iter().any(|b| {
-                b.action == Action::Create
-                    && matches!(&b.resource, Resource::OvsBridge { name, .. } if name == bridge)
-            });
-            if !made_now && !bridges.get(bridge).is_some_and(|(_, ours)| *ours) {
-                return Err(StepError::Io(std::io::Error::other(format!(
-                    "refused: port {name} would go on bridge {bridge}, which is not marked as topology {topology}'s"
-                ))));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The OVSDB operations that carry out `steps` on a database holding
-/// `bridges` and `ports` (pure: the transaction around them is the caller's);
-/// refuses a step on a row of someone else's.
-fn ovs_ops(
-    topology: &str,
-    steps: &[&Step],
-    bridges: &Rows,
-    ports: &Rows,
-) -> Result<Vec<Value>, StepError> {
-    refuse_foreign_rows(topology, steps, bridges, ports)?;
-    let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
-    let mut ops: Vec<Value> = Vec::new();
-    let mut new_bridges: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    let mut deleted_bridges: Vec<String> = Vec::new();
-    let mut n = 0;
-    let mut fresh = || {
-        n += 1;
-        format!("row{n}")
-    };
-    // A bridge to create that is already there as ours (made with its host's
-    // daemons) is taken as it is: it only gets its ports.
-    let made = |name: &str| bridges.get(name).is_some_and(|(_, ours)| *ours);
-    for s in steps {
-        if let (Action::Create, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
-            if !made(name) {
-                new_bridges.insert(name.clone(), Vec::new());
-            }
-        }
-        if let (Action::Delete, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
-            deleted_bridges.push(name.clone());
-        }
-    }
-    let mut port_inserts: Vec<(String, Value)> = Vec::new();
-    for s in steps {
-        match (&s.action, &s.resource) {
-            (Action::Delete, Resource::OvsBridge { name, .. }) => {
-                if let Some((u, _)) = bridges.get(name) {
-                    ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
-                        "mutations": [["bridges", "delete", ["set", [u]]]]}));
-                }
-            }
-            (Action::Delete, Resource::OvsPort { bridge, name, .. }) => {
-                if deleted_bridges.contains(bridge) {
-                    continue;
-                }
-                if let Some((u, _)) = ports.get(name) {
-                    ops.push(
-                        json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
-                        "mutations": [["ports", "delete", ["set", [u]]]]}),
-                    );
-                }
-            }
-            (Action::Update, Resource::OvsBridge { name, datapath }) => {
-                ops.push(
-                    json!({"op": "update", "table": "Bridge", "where": [["name", "==", name]],
-                    "row": {"datapath_type": datapath}}),
-                );
-            }
-            (
-                Action::Update,
-                Resource::OvsPort {
-                    name, tag, iface, ..
-                },
-            ) => {
-                let tag = tag.map_or(json!(["set", []]), |t| json!(t));
-                ops.push(json!({"op": "update", "table": "Port", "where": [["name", "==", name]], "row": {"tag": tag}}));
-                ops.push(
-                    json!({"op": "update", "table": "Interface", "where": [["name", "==", name]],
-                    "row": {"type": iface.ovs_type(), "options": ovsdb::map(iface.options())}}),
-                );
-            }
-            (
-                Action::Create,
-                Resource::OvsPort {
-                    bridge,
-                    name,
-                    tag,
-                    iface,
-                },
-            ) => {
-                let iu = fresh();
-                let pu = fresh();
-                ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iu,
-                    "row": {"name": name, "type": iface.ovs_type(), "options": ovsdb::map(iface.options())}}));
-                let mut row =
-                    json!({"name": name, "interfaces": ["named-uuid", iu], "external_ids": owner});
-                if let Some(t) = tag {
-                    row["tag"] = json!(t);
-                }
-                ops.push(json!({"op": "insert", "table": "Port", "uuid-name": pu, "row": row}));
-                port_inserts.push((bridge.clone(), json!(["named-uuid", pu])));
-            }
-            _ => {}
-        }
-    }
-    for (bridge, pu) in &port_inserts {
-        match new_bridges.get_mut(bridge) {
-            Some(v) => v.push(pu.clone()),
-            None => ops.push(
-                json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
-                "mutations": [["ports", "insert", ["set", [pu]]]]}),
-            ),
-        }
-    }
-    for s in steps {
-        if let (Action::Create, Resource::OvsBridge { name, datapath }) = (s.action, &s.resource) {
-            if made(name) {
-                ops.push(
-                    json!({"op": "update", "table": "Bridge", "where": [["name", "==", name]],
-                    "row": {"datapath_type": datapath}}),
-                );
-                continue;
-            }
-            let iu = fresh();
-            let pu = fresh();
-            let bu = fresh();
-            ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iu, "row": {"name": name, "type": "internal"}}));
-            ops.push(json!({"op": "insert", "table": "Port", "uuid-name": pu,
-                "row": {"name": name, "interfaces": ["named-uuid", iu], "external_ids": owner}}));
-            let mut ports = vec![json!(["named-uuid", pu])];
-            ports.extend(new_bridges.get(name).cloned().unwrap_or_default());
-            ops.push(json!({"op": "insert", "table": "Bridge", "uuid-name": bu,
-                "row": {"name": name, "datapath_type": datapath, "ports": ["set", ports], "external_ids": owner}}));
-            ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
-                "mutations": [["bridges", "insert", ["set", [["named-uuid", bu]]]]]}));
-        }
-    }
-    Ok(ops)
 }
 
 #[cfg(test)]
@@ -920,7 +499,7 @@ pub(crate) mod tests {
                 continue;
             }
             out.push_str(&format!("target {:?}\n", tp.target.name));
-            match ovs_ops(t, &rows, bridges, ports) {
+            match ovs::ops(t, &rows, bridges, ports) {
                 Ok(ops) => {
                     for op in ops {
                         out.push_str(&format!("  {op}\n"));

@@ -1,7 +1,8 @@
 //! This machine: its kernel and daemons. The executor of a target's steps
 //! ([`exec`]), what exists ([`observe`]), and the parts they are made of:
 //! namespaces ([`netns`]), rtnetlink ([`nl`]), OVSDB ([`ovsdb`]), processes
-//! ([`procs`]), the confinement of every step to its topology ([`confine`]),
+//! ([`procs`]), each resource kind's create, delete, observe and checks
+//! ([`kind`]), the confinement of every step to its topology ([`confine`]),
 //! the topology lock ([`lock`]), echo probes ([`probe`], [`ping`]).
 //!
 //! Layer: above `netloom_core`, [`crate::report`] and [`crate::secret`];
@@ -10,6 +11,7 @@
 
 pub mod confine;
 pub mod exec;
+pub mod kind;
 pub mod lock;
 pub mod netns;
 pub mod nl;

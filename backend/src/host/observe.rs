@@ -7,23 +7,23 @@
 //! a veth pair was created first); for those the desired state is the hint:
 //! a resource that exists and matches every fact we can read is reported as
 //! the desired one.
+//!
+//! This reads the machine once (each namespace's links, addresses, routes
+//! and sysctls together, each host directory's daemons); what one resource
+//! kind's reading means is in its module of [`super::kind`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::ops::ControlFlow;
-use std::path::Path;
 
 use ipnet::Ipv4Net;
-use serde_json::Value;
 
 use netloom_core::names;
-use netloom_core::plan::{
-    OvsIface, Resource, State, TargetInfo, OVS_OWNER_KEY, SANDBOX, VXLAN_INNER_MTU,
-};
+use netloom_core::plan::{Resource, State, TargetInfo, SANDBOX};
 
+use super::kind;
 use super::nl::{self, Link};
-use super::ovsdb::{self, Ovsdb};
-use super::procs;
+use super::ovsdb::Ovsdb;
 
 /// What one namespace holds.
 #[derive(Debug, Default)]
@@ -46,43 +46,15 @@ pub fn target_of_netns(topology: &str, ns: &str) -> String {
     }
 }
 
-/// Lease file of a DHCP client.
-pub fn lease_path(topology: &str, ns: &str, dev: &str) -> String {
-    format!("{}/leases/{ns}.{dev}", names::run_dir(topology))
-}
-
-/// Record of the ruleset applied in a namespace.
-pub fn nft_record(topology: &str, ns: &str) -> String {
-    format!("{}/nft/{ns}.json", names::run_dir(topology))
-}
-
-/// Whether the desired state holds namespace `ns`. A namespace file that is
-/// not mounted (its creator was killed in between) counts as absent when it
-/// is wanted, so apply creates it again (clearing the file), and as present
-/// otherwise, so destroy removes it.
-fn wanted_netns(hint: &State, ns: &str) -> bool {
-    hint.targets
-        .values()
-        .flat_map(|rs| rs.values())
-        .any(|r| matches!(r, Resource::Netns { name } if name == ns))
-}
-
 /// Observe topology `topology` on this machine. `hint` is the desired state
 /// (empty when destroying without a file).
 pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
     let mut s = State::default();
     let run = names::run_dir(topology);
-    if Path::new(&run).exists() {
-        s.insert(SANDBOX, Resource::RunDir { path: run.clone() });
-        // An agent observes its real host, whose run directory this is.
-        for t in targets.iter().filter(|t| !t.emulated) {
-            s.insert(&t.name, Resource::RunDir { path: run.clone() });
-        }
+    for (t, r) in kind::run_dir::observe(&run, targets) {
+        s.insert(&t, r);
     }
-    let own: Vec<String> = super::netns::list(&names::netns_prefix(topology))
-        .into_iter()
-        .filter(|ns| super::netns::inode(ns).is_some() || !wanted_netns(hint, ns))
-        .collect();
+    let own: Vec<String> = kind::namespace::observe(topology, hint);
     let ns_set: BTreeSet<&str> = own.iter().map(String::as_str).collect();
     // A real host's bridge-side links live in the agent's own namespace (""),
     // among the machine's own: only those marked as ours are read there.
@@ -163,31 +135,18 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         .flatten()
         .flatten()
         .collect();
-    let background = background_clients(&entries, &ns_set, hint);
-    for ent in &entries {
-        let fname = ent.file_name().to_string_lossy().into_owned();
-        let Some((ns, dev)) = fname.rsplit_once('.') else {
-            continue;
-        };
-        let Some(lease) = procs::read_lease(&ent.path()) else {
-            continue;
-        };
-        let Some(v) = views.get(ns) else { continue };
-        if v.addrs.iter().any(|(d, a)| d == dev && *a == lease.ip) {
-            leased.insert((ns.to_string(), format!("{dev}/{}", lease.ip)));
-            if let Some(r) = lease.router {
-                lease_routes.insert((ns.to_string(), r));
-            }
-            s.insert(
-                &target_of_netns(topology, ns),
-                Resource::DhcpClient {
-                    netns: ns.to_string(),
-                    dev: dev.to_string(),
-                    order: lease.order,
-                    no_lease: false,
-                },
-            );
+    let background = kind::dhcp_client::observe_background(&entries, &ns_set, hint);
+    let on_device = |ns: &str, dev: &str, ip: Ipv4Net| {
+        views
+            .get(ns)
+            .is_some_and(|v| v.addrs.iter().any(|(d, a)| d == dev && *a == ip))
+    };
+    for c in kind::dhcp_client::observe_leased(&entries, on_device) {
+        leased.insert((c.ns.clone(), format!("{}/{}", c.dev, c.lease.ip)));
+        if let Some(r) = c.lease.router {
+            lease_routes.insert((c.ns.clone(), r));
         }
+        s.insert(&target_of_netns(topology, &c.ns), c.resource());
     }
     // A client running in the background is the one apply started for "no
     // lease", whether or not it got one since (that shows in status and verify).
@@ -226,14 +185,7 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                 let key = format!("link /{}", l.name);
                 let r = match hint_by_key.get(&key) {
                     Some(r) => (*r).clone(),
-                    None => Resource::Veth {
-                        netns: String::new(),
-                        name: l.name.clone(),
-                        peer_netns: String::new(),
-                        peer: String::new(),
-                        peer_mac: None,
-                        peer_master: None,
-                    },
+                    None => kind::veth::unmatched("", l),
                 };
                 // An agent observes for its own host, the one real target it is given.
                 let real = targets
@@ -248,17 +200,8 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                 .iter()
                 .filter(|l| l.alias.as_deref() == Some(mark.as_str()))
             {
-                let Some(x) = &l.vxlan else { continue };
-                // A device that is down or would not drop what the tunnel cannot
-                // carry is not the one wanted: it reads as another, to be re-made.
-                let sound = l.up && x.mtu == VXLAN_INNER_MTU && x.df_set;
-                let unset = Ipv4Addr::UNSPECIFIED;
-                let r = Resource::VxlanLink {
-                    netns: String::new(),
-                    name: l.name.clone(),
-                    vni: x.vni,
-                    local: x.local.filter(|_| sound).unwrap_or(unset),
-                    remote: x.remote.unwrap_or(unset),
+                let Some(r) = kind::vxlan::observe(l) else {
+                    continue;
                 };
                 let real = targets
                     .iter()
@@ -267,93 +210,36 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
                     .unwrap_or_default();
                 s.insert(&hint_target.get(&r.key()).cloned().unwrap_or(real), r);
             }
-            // The neighbour table is big enough when it is at least the size wanted.
             for (key, value) in &v.sysctls {
-                let want = Resource::Sysctl {
-                    netns: String::new(),
-                    key: key.clone(),
-                    value: value.clone(),
-                };
-                let r = match hint_by_key.get(&want.key()) {
-                    Some(Resource::Sysctl { value: w, .. })
-                        if value.parse::<u64>().ok() >= w.parse::<u64>().ok() =>
-                    {
-                        (*hint_by_key[&want.key()]).clone()
-                    }
-                    _ => want,
-                };
-                s.insert(SANDBOX, r);
+                s.insert(
+                    SANDBOX,
+                    kind::sysctl::observe_machine(key, value, &hint_by_key),
+                );
             }
             continue;
         }
         for l in &v.links {
             let key = format!("link {ns}/{}", l.name);
             match l.kind.as_str() {
-                "bridge" => {
-                    let mac = match hint_by_key.get(&key) {
-                        Some(Resource::Segment { mac: Some(_), .. }) => l.mac,
-                        _ => None,
-                    };
-                    s.insert(
-                        &target,
-                        Resource::Segment {
-                            netns: ns.clone(),
-                            name: l.name.clone(),
-                            mac,
-                        },
-                    );
-                }
+                "bridge" => s.insert(
+                    &target,
+                    kind::segment::observe(ns, l, hint_by_key.get(&key).copied()),
+                ),
                 "veth" => {
                     if peer_ends.contains(&(ns.clone(), l.name.clone()))
                         && !hint_by_key.contains_key(&key)
                     {
                         continue;
                     }
-                    let observed = match hint_by_key.get(&key) {
-                        Some(Resource::Veth {
-                            netns,
-                            name,
-                            peer_netns,
-                            peer,
-                            peer_mac,
-                            peer_master,
-                        }) => {
-                            let p = find_link(peer_netns, peer);
-                            let master_ok = match (peer_master, p.and_then(|p| p.master)) {
-                                (None, None) => true,
-                                (Some(m), Some(idx)) => {
-                                    find_link(peer_netns, m).is_some_and(|ml| ml.index == idx)
-                                }
-                                _ => false,
-                            };
-                            let mac_ok = peer_mac.is_none() || p.and_then(|p| p.mac) == *peer_mac;
-                            // Owner of the target: a guest veth lives in its host's target.
-                            let t = hint_target.get(&key).cloned().unwrap_or(target.clone());
-                            let r = Resource::Veth {
-                                netns: netns.clone(),
-                                name: name.clone(),
-                                peer_netns: peer_netns.clone(),
-                                peer: if p.is_some() && master_ok && mac_ok && l.up {
-                                    peer.clone()
-                                } else {
-                                    String::new()
-                                },
-                                peer_mac: *peer_mac,
-                                peer_master: peer_master.clone(),
-                            };
-                            s.insert(&t, r);
-                            continue;
+                    let want = hint_by_key.get(&key).copied();
+                    // Owner of the target: a guest veth lives in its host's target.
+                    let t = match want {
+                        Some(Resource::Veth { .. }) => {
+                            hint_target.get(&key).cloned().unwrap_or(target.clone())
                         }
-                        _ => Resource::Veth {
-                            netns: ns.clone(),
-                            name: l.name.clone(),
-                            peer_netns: String::new(),
-                            peer: String::new(),
-                            peer_mac: None,
-                            peer_master: None,
-                        },
+                        _ => target.clone(),
                     };
-                    s.insert(&target, observed);
+                    s.insert(&t, kind::veth::observe(ns, l, want, find_link));
                 }
                 _ => {}
             }
@@ -394,34 +280,18 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
             );
         }
         for (dev, on) in &v.tx_on {
-            if !on {
-                s.insert(
-                    &target,
-                    Resource::TxOffloadOff {
-                        netns: ns.clone(),
-                        dev: dev.clone(),
-                    },
-                );
+            if let Some(r) = kind::tx_offload::observe(ns, dev, *on) {
+                s.insert(&target, r);
             }
         }
-        // nftables: the recorded ruleset, if the table is there.
-        let rec = nft_record(topology, ns);
-        if let Ok(text) = std::fs::read_to_string(&rec) {
-            if procs::run(ns, &["nft", "list", "table", "ip", "netloom"], None).is_ok() {
-                s.insert(
-                    &target,
-                    Resource::Nft {
-                        netns: ns.clone(),
-                        ruleset: text,
-                    },
-                );
-            }
+        if let Some(r) = kind::nft::observe(topology, ns) {
+            s.insert(&target, r);
         }
     }
 
     for t in targets.iter().filter(|t| !t.emulated) {
         if let Ok(mut db) = Ovsdb::connect(&t.ovsdb) {
-            for r in ovs_rows(&mut db, topology) {
+            for r in kind::ovs::observe(&mut db, topology) {
                 s.insert(&t.name, r);
             }
         }
@@ -480,16 +350,13 @@ fn observe_host(
             .and_then(|i| ns_inodes.get(&i).cloned())
             .unwrap_or_else(|| names::host_netns(topology, host))
     };
-    let agent_pid = procs::alive_pid(&Path::new(&dir).join("agent.pid"));
-    if let Some(pid) = agent_pid.filter(|_| procs::alive(&format!("{dir}/agent.sock"))) {
-        let (netns, dir) = (home(pid), dir.clone());
-        out.push((SANDBOX.to_string(), Resource::Agent { netns, dir }));
+    if let Some(r) = kind::agent::observe(&dir, home) {
+        out.push((SANDBOX.to_string(), r));
     }
-    if let Some(pid) = procs::ovs_running(&dir) {
-        let (netns, d) = (home(pid), dir.clone());
-        out.push((SANDBOX.to_string(), Resource::OvsDaemons { netns, dir: d }));
+    if let Some(r) = kind::ovs_daemons::observe(&dir, home) {
+        out.push((SANDBOX.to_string(), r));
         if let Ok(mut db) = Ovsdb::connect(&format!("{dir}/db.sock")) {
-            for r in ovs_rows(&mut db, topology) {
+            for r in kind::ovs::observe(&mut db, topology) {
                 out.push((host.to_string(), r));
             }
         }
@@ -498,176 +365,13 @@ fn observe_host(
     for ent in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         let fname = ent.file_name().to_string_lossy().into_owned();
         if fname.starts_with("dhcp-") && fname.ends_with(".hosts") {
-            for r in dhcp_hosts(&ent.path()) {
+            for r in kind::dhcp_host::observe(&ent.path()) {
                 out.push((host.to_string(), r));
             }
             continue;
         }
-        let Some(stem) = fname
-            .strip_suffix(".pid")
-            .filter(|s| s.starts_with("dhcp-"))
-        else {
-            continue;
-        };
-        let Some(pid) = procs::alive_pid(&ent.path()) else {
-            continue;
-        };
-        let Some(ns) = super::netns::pid_inode(pid).and_then(|i| ns_inodes.get(&i).cloned()) else {
-            continue;
-        };
-        if ns_set.contains(ns.as_str()) {
-            out.push((
-                host.to_string(),
-                Resource::Dnsmasq {
-                    netns: ns,
-                    name: stem.to_string(),
-                    args: procs::cmdline_args(pid),
-                },
-            ));
-        }
-    }
-    out
-}
-
-/// The DHCP clients running in the background (`NS.DEV.pid` among the lease
-/// files, a live udhcpc in one of the topology's namespaces `nss`). Their
-/// place in file order is not recorded anywhere: the hint's is taken.
-fn background_clients(
-    entries: &[std::fs::DirEntry],
-    nss: &BTreeSet<&str>,
-    hint: &State,
-) -> Vec<Resource> {
-    let mut out = Vec::new();
-    for ent in entries {
-        let fname = ent.file_name().to_string_lossy().into_owned();
-        let Some((ns, dev)) = fname
-            .strip_suffix(".pid")
-            .and_then(|stem| stem.rsplit_once('.'))
-        else {
-            continue;
-        };
-        let Some(pid) = procs::udhcpc_pid(&ent.path()) else {
-            continue;
-        };
-        let home = super::netns::pid_inode(pid);
-        if !nss.contains(ns) || home.is_none() || home != super::netns::inode(ns) {
-            continue;
-        }
-        let order = hint
-            .iter()
-            .find_map(|(_, r)| match r {
-                Resource::DhcpClient {
-                    netns,
-                    dev: d,
-                    order,
-                    ..
-                } if netns == ns && d == dev => Some(*order),
-                _ => None,
-            })
-            .unwrap_or(0);
-        out.push(Resource::DhcpClient {
-            netns: ns.to_string(),
-            dev: dev.to_string(),
-            order,
-            no_lease: true,
-        });
-    }
-    out
-}
-
-/// The reservations in a dnsmasq hosts directory: one `MAC,IP` file each.
-fn dhcp_hosts(dir: &Path) -> Vec<Resource> {
-    let mut out = Vec::new();
-    for ent in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = ent.path();
-        if ent.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let Some((mac, ip)) = text.trim().split_once(',') else {
-            continue;
-        };
-        if let (Ok(mac), Ok(ip)) = (mac.parse(), ip.parse()) {
-            out.push(Resource::DhcpHost {
-                path: path.to_string_lossy().into_owned(),
-                mac,
-                ip,
-            });
-        }
-    }
-    out
-}
-
-/// The bridges and ports marked as this topology's in one OVSDB.
-pub fn ovs_rows(db: &mut Ovsdb, topology: &str) -> Vec<Resource> {
-    let (Ok(bridges), Ok(ports), Ok(ifaces)) = (
-        db.select(
-            "Bridge",
-            &["name", "datapath_type", "external_ids", "ports"],
-        ),
-        db.select("Port", &["name", "tag", "interfaces"]),
-        db.select("Interface", &["name", "type", "options"]),
-    ) else {
-        return Vec::new();
-    };
-    let uuid = |r: &Value| r["_uuid"][1].as_str().unwrap_or_default().to_string();
-    let port_by_uuid: BTreeMap<String, &Value> = ports.iter().map(|p| (uuid(p), p)).collect();
-    let iface_by_uuid: BTreeMap<String, &Value> = ifaces.iter().map(|i| (uuid(i), i)).collect();
-    let mut out = Vec::new();
-    for b in &bridges {
-        let owned = ovsdb::read_map(&b["external_ids"])
-            .iter()
-            .any(|(k, v)| k == OVS_OWNER_KEY && v == topology);
-        if !owned {
-            continue;
-        }
-        let bname = b["name"].as_str().unwrap_or_default().to_string();
-        out.push(Resource::OvsBridge {
-            name: bname.clone(),
-            datapath: b["datapath_type"].as_str().unwrap_or_default().to_string(),
-        });
-        for pu in ovsdb::read_uuids(&b["ports"]) {
-            let Some(p) = port_by_uuid.get(&pu) else {
-                continue;
-            };
-            let pname = p["name"].as_str().unwrap_or_default().to_string();
-            if pname == bname {
-                continue;
-            }
-            let iface = ovsdb::read_uuids(&p["interfaces"])
-                .first()
-                .and_then(|u| iface_by_uuid.get(u).copied());
-            let (typ, opts) = iface
-                .map(|i| {
-                    (
-                        i["type"].as_str().unwrap_or_default().to_string(),
-                        ovsdb::read_map(&i["options"]),
-                    )
-                })
-                .unwrap_or_default();
-            let opt = |k: &str| opts.iter().find(|(ok, _)| ok == k).map(|(_, v)| v.clone());
-            let remote: Ipv4Addr = opt("remote_ip")
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(Ipv4Addr::UNSPECIFIED);
-            let iface = match typ.as_str() {
-                "gre" => OvsIface::Gre {
-                    remote_ip: remote,
-                    key: opt("key").and_then(|k| k.parse().ok()),
-                },
-                "vxlan" => OvsIface::Vxlan {
-                    remote_ip: remote,
-                    vni: opt("key").and_then(|k| k.parse().ok()).unwrap_or(0),
-                },
-                "internal" => OvsIface::Internal,
-                _ => OvsIface::System,
-            };
-            let tag = ovsdb::read_opt_int(&p["tag"]).and_then(|t| u16::try_from(t).ok());
-            out.push(Resource::OvsPort {
-                bridge: bname.clone(),
-                name: pname,
-                tag,
-                iface,
-            });
+        if let Some(r) = kind::dnsmasq::observe(&ent.path(), &fname, ns_inodes, ns_set) {
+            out.push((host.to_string(), r));
         }
     }
     out

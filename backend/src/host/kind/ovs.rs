@@ -1,0 +1,298 @@
+//! Open vSwitch rows: bridges and their ports, marked as the topology's in
+//! `external_ids`. They go in one OVSDB transaction per target (built here,
+//! sent by [`crate::host::exec`]), since a new port goes into its new
+//! bridge's row; both kinds live in this one module.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde_json::{json, Value};
+
+use netloom_core::plan::{Action, OvsIface, Resource, Step, OVS_OWNER_KEY};
+
+use crate::host::confine::{self, clip, refuse, Refusal, TopologyName};
+use crate::host::ovsdb::{self, Ovsdb};
+use crate::host::StepError;
+
+/// OVS rows by name: their `_uuid` and whether they carry the topology's owner mark.
+pub type Rows = BTreeMap<String, (Value, bool)>;
+
+/// Defence in depth: the OVS row steps that would touch a row not marked
+/// as `topology`'s, refused (see below).
+fn refuse_foreign_rows(
+    topology: &str,
+    steps: &[&Step],
+    bridges: &Rows,
+    ports: &Rows,
+) -> Result<(), StepError> {
+    // Defence in depth: a row of the host's own (another topology's, or not netloom's)
+    // is never removed or changed, whatever the plan says. A port on a bridge
+    // of ours that goes away goes with it, marked or not (someone may have
+    // added it by hand).
+    let bridge_goes = |b: &str| {
+        bridges.get(b).is_some_and(|(_, ours)| *ours)
+            && steps.iter().any(|s| {
+                s.action == Action::Delete
+                    && matches!(&s.resource, Resource::OvsBridge { name, .. } if name == b)
+            })
+    };
+    for s in steps {
+        let (table, name) = match &s.resource {
+            Resource::OvsBridge { name, .. } => (bridges, name),
+            Resource::OvsPort { bridge, .. }
+                if s.action == Action::Delete && bridge_goes(bridge) =>
+            {
+                continue
+            }
+            Resource::OvsPort { name, .. } => (ports, name),
+            _ => continue,
+        };
+        if table.get(name).is_some_and(|(_, ours)| !ours) {
+            return Err(StepError::Io(std::io::Error::other(format!(
+                "refused: OVS row {name} is not marked as topology {topology}'s"
+            ))));
+        }
+    }
+    // Ports go only on the topology's own bridges: marked, or made in this transaction.
+    for s in steps {
+        if let (Action::Create, Resource::OvsPort { bridge, name, .. }) = (s.action, &s.resource) {
+            let made_now = steps.iter().any(|b| {
+                b.action == Action::Create
+                    && matches!(&b.resource, Resource::OvsBridge { name, .. } if name == bridge)
+            });
+            if !made_now && !bridges.get(bridge).is_some_and(|(_, ours)| *ours) {
+                return Err(StepError::Io(std::io::Error::other(format!(
+                    "refused: port {name} would go on bridge {bridge}, which is not marked as topology {topology}'s"
+                ))));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The OVSDB operations that carry out `steps` on a database holding
+/// `bridges` and `ports` (pure: the transaction around them is the caller's);
+/// refuses a step on a row of someone else's.
+pub fn ops(
+    topology: &str,
+    steps: &[&Step],
+    bridges: &Rows,
+    ports: &Rows,
+) -> Result<Vec<Value>, StepError> {
+    refuse_foreign_rows(topology, steps, bridges, ports)?;
+    let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
+    let mut ops: Vec<Value> = Vec::new();
+    let mut new_bridges: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut deleted_bridges: Vec<String> = Vec::new();
+    let mut n = 0;
+    let mut fresh = || {
+        n += 1;
+        format!("row{n}")
+    };
+    // A bridge to create that is already there as ours (made with its host's
+    // daemons) is taken as it is: it only gets its ports.
+    let made = |name: &str| bridges.get(name).is_some_and(|(_, ours)| *ours);
+    for s in steps {
+        if let (Action::Create, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
+            if !made(name) {
+                new_bridges.insert(name.clone(), Vec::new());
+            }
+        }
+        if let (Action::Delete, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
+            deleted_bridges.push(name.clone());
+        }
+    }
+    let mut port_inserts: Vec<(String, Value)> = Vec::new();
+    for s in steps {
+        match (&s.action, &s.resource) {
+            (Action::Delete, Resource::OvsBridge { name, .. }) => {
+                if let Some((u, _)) = bridges.get(name) {
+                    ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
+                        "mutations": [["bridges", "delete", ["set", [u]]]]}));
+                }
+            }
+            (Action::Delete, Resource::OvsPort { bridge, name, .. }) => {
+                if deleted_bridges.contains(bridge) {
+                    continue;
+                }
+                if let Some((u, _)) = ports.get(name) {
+                    ops.push(
+                        json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
+                        "mutations": [["ports", "delete", ["set", [u]]]]}),
+                    );
+                }
+            }
+            (Action::Update, Resource::OvsBridge { name, datapath }) => {
+                ops.push(
+                    json!({"op": "update", "table": "Bridge", "where": [["name", "==", name]],
+                    "row": {"datapath_type": datapath}}),
+                );
+            }
+            (
+                Action::Update,
+                Resource::OvsPort {
+                    name, tag, iface, ..
+                },
+            ) => {
+                let tag = tag.map_or(json!(["set", []]), |t| json!(t));
+                ops.push(json!({"op": "update", "table": "Port", "where": [["name", "==", name]], "row": {"tag": tag}}));
+                ops.push(
+                    json!({"op": "update", "table": "Interface", "where": [["name", "==", name]],
+                    "row": {"type": iface.ovs_type(), "options": ovsdb::map(iface.options())}}),
+                );
+            }
+            (
+                Action::Create,
+                Resource::OvsPort {
+                    bridge,
+                    name,
+                    tag,
+                    iface,
+                },
+            ) => {
+                let iu = fresh();
+                let pu = fresh();
+                ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iu,
+                    "row": {"name": name, "type": iface.ovs_type(), "options": ovsdb::map(iface.options())}}));
+                let mut row =
+                    json!({"name": name, "interfaces": ["named-uuid", iu], "external_ids": owner});
+                if let Some(t) = tag {
+                    row["tag"] = json!(t);
+                }
+                ops.push(json!({"op": "insert", "table": "Port", "uuid-name": pu, "row": row}));
+                port_inserts.push((bridge.clone(), json!(["named-uuid", pu])));
+            }
+            _ => {}
+        }
+    }
+    for (bridge, pu) in &port_inserts {
+        match new_bridges.get_mut(bridge) {
+            Some(v) => v.push(pu.clone()),
+            None => ops.push(
+                json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
+                "mutations": [["ports", "insert", ["set", [pu]]]]}),
+            ),
+        }
+    }
+    for s in steps {
+        if let (Action::Create, Resource::OvsBridge { name, datapath }) = (s.action, &s.resource) {
+            if made(name) {
+                ops.push(
+                    json!({"op": "update", "table": "Bridge", "where": [["name", "==", name]],
+                    "row": {"datapath_type": datapath}}),
+                );
+                continue;
+            }
+            let iu = fresh();
+            let pu = fresh();
+            let bu = fresh();
+            ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iu, "row": {"name": name, "type": "internal"}}));
+            ops.push(json!({"op": "insert", "table": "Port", "uuid-name": pu,
+                "row": {"name": name, "interfaces": ["named-uuid", iu], "external_ids": owner}}));
+            let mut ports = vec![json!(["named-uuid", pu])];
+            ports.extend(new_bridges.get(name).cloned().unwrap_or_default());
+            ops.push(json!({"op": "insert", "table": "Bridge", "uuid-name": bu,
+                "row": {"name": name, "datapath_type": datapath, "ports": ["set", ports], "external_ids": owner}}));
+            ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
+                "mutations": [["bridges", "insert", ["set", [["named-uuid", bu]]]]]}));
+        }
+    }
+    Ok(ops)
+}
+
+/// The bridges and ports marked as this topology's in one OVSDB.
+pub fn observe(db: &mut Ovsdb, topology: &str) -> Vec<Resource> {
+    let (Ok(bridges), Ok(ports), Ok(ifaces)) = (
+        db.select(
+            "Bridge",
+            &["name", "datapath_type", "external_ids", "ports"],
+        ),
+        db.select("Port", &["name", "tag", "interfaces"]),
+        db.select("Interface", &["name", "type", "options"]),
+    ) else {
+        return Vec::new();
+    };
+    let uuid = |r: &Value| r["_uuid"][1].as_str().unwrap_or_default().to_string();
+    let port_by_uuid: BTreeMap<String, &Value> = ports.iter().map(|p| (uuid(p), p)).collect();
+    let iface_by_uuid: BTreeMap<String, &Value> = ifaces.iter().map(|i| (uuid(i), i)).collect();
+    let mut out = Vec::new();
+    for b in &bridges {
+        let owned = ovsdb::read_map(&b["external_ids"])
+            .iter()
+            .any(|(k, v)| k == OVS_OWNER_KEY && v == topology);
+        if !owned {
+            continue;
+        }
+        let bname = b["name"].as_str().unwrap_or_default().to_string();
+        out.push(Resource::OvsBridge {
+            name: bname.clone(),
+            datapath: b["datapath_type"].as_str().unwrap_or_default().to_string(),
+        });
+        for pu in ovsdb::read_uuids(&b["ports"]) {
+            let Some(p) = port_by_uuid.get(&pu) else {
+                continue;
+            };
+            let pname = p["name"].as_str().unwrap_or_default().to_string();
+            if pname == bname {
+                continue;
+            }
+            let iface = ovsdb::read_uuids(&p["interfaces"])
+                .first()
+                .and_then(|u| iface_by_uuid.get(u).copied());
+            let (typ, opts) = iface
+                .map(|i| {
+                    (
+                        i["type"].as_str().unwrap_or_default().to_string(),
+                        ovsdb::read_map(&i["options"]),
+                    )
+                })
+                .unwrap_or_default();
+            let opt = |k: &str| opts.iter().find(|(ok, _)| ok == k).map(|(_, v)| v.clone());
+            let remote: Ipv4Addr = opt("remote_ip")
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(Ipv4Addr::UNSPECIFIED);
+            let iface = match typ.as_str() {
+                "gre" => OvsIface::Gre {
+                    remote_ip: remote,
+                    key: opt("key").and_then(|k| k.parse().ok()),
+                },
+                "vxlan" => OvsIface::Vxlan {
+                    remote_ip: remote,
+                    vni: opt("key").and_then(|k| k.parse().ok()).unwrap_or(0),
+                },
+                "internal" => OvsIface::Internal,
+                _ => OvsIface::System,
+            };
+            let tag = ovsdb::read_opt_int(&p["tag"]).and_then(|t| u16::try_from(t).ok());
+            out.push(Resource::OvsPort {
+                bridge: bname.clone(),
+                name: pname,
+                tag,
+                iface,
+            });
+        }
+    }
+    out
+}
+
+pub fn confine_bridge(t: &TopologyName, name: &str, datapath: &str) -> Result<(), Refusal> {
+    confine::own_device(t, name)?;
+    match datapath {
+        "netdev" | "system" => Ok(()),
+        d => refuse(format!("datapath {:?} is not netdev or system", clip(d))),
+    }
+}
+
+pub fn confine_port(
+    t: &TopologyName,
+    bridge: &str,
+    name: &str,
+    tag: Option<u16>,
+) -> Result<(), Refusal> {
+    confine::own_device(t, bridge)?;
+    confine::own_device(t, name)?;
+    match tag {
+        Some(v) if !(1..=4094).contains(&v) => refuse(format!("VLAN {v} is outside 1..4094")),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,71 @@
+//! A sysctl netloom sets: IP forwarding or ARP in a namespace, or the
+//! machine's neighbour table size; never set back (the namespace goes, the
+//! machine may need the size for others).
+
+use std::collections::BTreeMap;
+
+use netloom_core::plan::Resource;
+
+use crate::host::confine::{self, clip, refuse, Refusal, SysctlKey, TopologyName};
+use crate::host::{netns, nl, StepError};
+
+pub fn create(netns: &str, key: &str, value: String) -> Result<(), StepError> {
+    let key = SysctlKey::parse(key).map_err(std::io::Error::other)?;
+    // A table size only grows: the machine may need more for others.
+    let grow = matches!(key, SysctlKey::NeighTable(_));
+    netns::run_in(netns, move || {
+        let have = nl::sysctl_get(key).ok().and_then(|v| v.parse::<u64>().ok());
+        match (grow, have, value.parse::<u64>()) {
+            (true, Some(h), Ok(want)) if h >= want => Ok(()),
+            _ => nl::sysctl_set(key, &value),
+        }
+    })??;
+    Ok(())
+}
+
+/// A sysctl of the machine's own namespace that reads `value`, as the one
+/// desired (`hint_by_key`: the desired resources by key) when it is big
+/// enough: the neighbour table is when it is at least the size wanted.
+pub fn observe_machine(
+    key: &str,
+    value: &str,
+    hint_by_key: &BTreeMap<String, &Resource>,
+) -> Resource {
+    let want = Resource::Sysctl {
+        netns: String::new(),
+        key: key.to_string(),
+        value: value.to_string(),
+    };
+    match hint_by_key.get(&want.key()) {
+        Some(Resource::Sysctl { value: w, .. })
+            if value.parse::<u64>().ok() >= w.parse::<u64>().ok() =>
+        {
+            (*hint_by_key[&want.key()]).clone()
+        }
+        _ => want,
+    }
+}
+
+pub fn confine(t: &TopologyName, ns: &str, key: &str, value: &str) -> Result<(), Refusal> {
+    match SysctlKey::parse(key)? {
+        // The machine's own table: a size, never a switch.
+        SysctlKey::NeighTable(_) if ns.is_empty() => match value.parse::<u32>() {
+            Ok(n) if (1024..=1 << 24).contains(&n) => Ok(()),
+            _ => refuse(format!(
+                "neighbour table size {:?} is outside 1024..16777216",
+                clip(value)
+            )),
+        },
+        SysctlKey::NeighTable(_) => {
+            refuse("the neighbour table is the machine's, not a namespace's")
+        }
+        SysctlKey::IpForward | SysctlKey::ArpIgnore => {
+            confine::netns(t, ns)?;
+            if matches!(value, "0" | "1" | "2") {
+                Ok(())
+            } else {
+                refuse(format!("sysctl value {:?} is not 0, 1 or 2", clip(value)))
+            }
+        }
+    }
+}
