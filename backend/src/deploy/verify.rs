@@ -181,12 +181,12 @@ pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
     }
 }
 
-/// Every address of the topology (leases as found) with who holds it: the
-/// guest's name in the report, and the guest (`None`: an external gateway).
-fn owners(
-    topo: &Topology,
-    addrs: &[Vec<Option<Ipv4Addr>>],
-) -> Vec<(Ipv4Addr, String, Option<usize>)> {
+/// An address of the topology with who holds it: the guest's name in the
+/// report, and the guest (`None`: an external gateway).
+type Owner = (Ipv4Addr, String, Option<usize>);
+
+/// Every address of the topology (leases as found) with who holds it.
+fn owners(topo: &Topology, addrs: &[Vec<Option<Ipv4Addr>>]) -> Vec<Owner> {
     let mut owned = Vec::new();
     for (g, guest_addrs) in addrs.iter().enumerate() {
         let guest = &topo.guests[g];
@@ -214,11 +214,7 @@ fn owners(
 /// every address but its own, then every sender's connections to the
 /// design's TCP ports ([`netloom_core::reach::port_targets`]). Also how many
 /// pings come first.
-fn pairs(
-    topo: &Topology,
-    addrs: &[Vec<Option<Ipv4Addr>>],
-    owned: &[(Ipv4Addr, String, Option<usize>)],
-) -> (Vec<Pair>, usize) {
+fn pairs(topo: &Topology, addrs: &[Vec<Option<Ipv4Addr>>], owned: &[Owner]) -> (Vec<Pair>, usize) {
     let mut senders = Vec::new();
     for node in netloom_core::reach::senders(topo) {
         senders.push(match node {
@@ -382,8 +378,7 @@ fn run_connects(
         }
     }
     let mut senders: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for i in first..pairs.len() {
-        let p = &pairs[i];
+    for (i, p) in pairs.iter().enumerate().skip(first) {
         let why = unmeasured
             .get(&(p.to, p.port.unwrap_or(0)))
             .cloned()
