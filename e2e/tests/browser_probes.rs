@@ -4,7 +4,7 @@
 
 mod browser;
 
-use browser::{wait_for, Browser, Server};
+use browser::{wait_for, Server};
 use serde_json::json;
 
 #[test]
@@ -13,9 +13,7 @@ fn probes_are_listed_rerun_and_routed() {
         return;
     }
     let server = Server::start();
-    let b = Browser::start(1400, 900);
-    b.goto(&server.login_url);
-    b.wait_css("#canvas", 30);
+    let b = browser::app(&server);
     b.click("#examples-menu summary");
     b.click("#example-nat");
     b.click("#tab-sim");

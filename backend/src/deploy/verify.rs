@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use ipnet::Ipv4Net;
 
-use netloom_core::reach::{Probe, ReachReport, ReachResult, Source};
+use netloom_core::reach::{PortTarget, Probe, ReachReport, ReachResult, Source};
 use netloom_core::topology::{IfaceAddr, NodeRef, Topology};
 
 use super::{Event, Progress};
@@ -148,7 +148,8 @@ impl Tally<'_> {
 pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
     let addrs = real_addresses(topo);
     let owned = owners(topo, &addrs);
-    let (pairs, echoes) = pairs(topo, &addrs, &owned);
+    let targets = netloom_core::reach::port_targets(topo);
+    let (pairs, echoes) = pairs(topo, &addrs, &owned, &targets);
     let total = pairs.len();
     let tally = Tally {
         progress,
@@ -156,7 +157,7 @@ pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
         found: Mutex::new((0, vec![None; total])),
     };
     run_echoes(topo, &pairs[..echoes], &tally);
-    run_connects(topo, &addrs, &pairs, echoes, &tally);
+    run_connects(topo, &addrs, &targets, &pairs, echoes, &tally);
     let (_, found) = tally
         .found
         .into_inner()
@@ -212,9 +213,14 @@ fn owners(topo: &Topology, addrs: &[Vec<Option<Ipv4Addr>>]) -> Vec<Owner> {
 
 /// The pairs to measure, as `reach` reports them: every sender's pings to
 /// every address but its own, then every sender's connections to the
-/// design's TCP ports ([`netloom_core::reach::port_targets`]). Also how many
-/// pings come first.
-fn pairs(topo: &Topology, addrs: &[Vec<Option<Ipv4Addr>>], owned: &[Owner]) -> (Vec<Pair>, usize) {
+/// design's TCP ports (`targets`, [`netloom_core::reach::port_targets`]).
+/// Also how many pings come first.
+fn pairs(
+    topo: &Topology,
+    addrs: &[Vec<Option<Ipv4Addr>>],
+    owned: &[Owner],
+    targets: &[PortTarget],
+) -> (Vec<Pair>, usize) {
     let mut senders = Vec::new();
     for node in netloom_core::reach::senders(topo) {
         senders.push(match node {
@@ -265,9 +271,8 @@ fn pairs(topo: &Topology, addrs: &[Vec<Option<Ipv4Addr>>], owned: &[Owner]) -> (
         }
     }
     let echoes = pairs.len();
-    let targets = netloom_core::reach::port_targets(topo);
     for (s, _) in &senders {
-        for t in &targets {
+        for t in targets {
             pairs.push(Pair {
                 to: t.addr,
                 owner: owner_of(t.addr),
@@ -344,6 +349,7 @@ fn run_echoes(topo: &Topology, pairs: &[Pair], tally: &Tally) {
 fn run_connects(
     topo: &Topology,
     addrs: &[Vec<Option<Ipv4Addr>>],
+    targets: &[PortTarget],
     pairs: &[Pair],
     first: usize,
     tally: &Tally,
@@ -353,7 +359,7 @@ fn run_connects(
     }
     let mut listeners = Vec::new();
     let mut unmeasured: BTreeMap<(Ipv4Addr, u16), String> = BTreeMap::new();
-    for t in netloom_core::reach::port_targets(topo) {
+    for t in targets {
         let owner = (0..addrs.len()).find(|&g| addrs[g].contains(&Some(t.to)));
         let Some(g) = owner else { continue };
         let guest = &topo.guests[g];
