@@ -18,6 +18,7 @@ mod deploy;
 mod matrix;
 mod panels;
 mod sim;
+mod sim_panel;
 mod state;
 
 use netloom_frontend::model;
@@ -300,7 +301,7 @@ fn SideTabs() -> impl IntoView {
             </nav>
             <div class="tab-body">
                 <div class:hidden=move || tab.get() != "props"><panels::Properties /></div>
-                <div class:hidden=move || tab.get() != "sim"><sim::SimPanel /></div>
+                <div class:hidden=move || tab.get() != "sim"><sim_panel::SimPanel /></div>
                 <div class:hidden=move || tab.get() != "deploy"><deploy::DeployPanel /></div>
                 <div class:hidden=move || tab.get() != "server"><api::DesignsPanel /></div>
             </div>
