@@ -2,7 +2,8 @@
 //! `netloom_core::sim::simulate` in the browser's web worker
 //! ([`crate::compute`]) and of the reachability matrix (computed by
 //! `netloom_core::reach` in the worker too), and the trace played on the
-//! canvas hop by hop ([`SimOverlay`]). The tab's panel is [`crate::sim_panel`].
+//! canvas hop by hop ([`SimOverlay`]). The tab's panel (`sim_panel.rs`) sits
+//! above this module and the matrix: nothing here imports either.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
