@@ -1,5 +1,6 @@
 //! This machine: its kernel and daemons. The executor of a target's steps
-//! ([`exec`]), what exists ([`observe`]), and the parts they are made of:
+//! ([`exec`]), what exists ([`observe`], from a [`snapshot`] of the
+//! namespaces), and the parts they are made of:
 //! namespaces ([`netns`]), rtnetlink ([`nl`]), OVSDB ([`ovsdb`]), processes
 //! ([`procs`]), each resource kind's create, delete, observe and checks
 //! ([`kind`]), the confinement of every step to its topology ([`confine`]),
@@ -20,6 +21,7 @@ pub mod ovsdb;
 pub mod ping;
 pub mod probe;
 pub mod procs;
+pub mod snapshot;
 
 use nl::NlError;
 use ovsdb::OvsdbError;
