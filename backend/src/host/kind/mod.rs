@@ -3,6 +3,7 @@
 //! executor ([`super::exec`]), the observer ([`super::observe`]) and the
 //! confinement ([`super::confine`]) dispatch here by kind; what spans kinds
 //! (rank order, OVS transactions, reading a namespace once) stays with them.
+//! When a kind's step runs within its rank is [`timing`]'s.
 
 pub mod addr;
 pub mod agent;
@@ -21,7 +22,50 @@ pub mod tx_offload;
 pub mod veth;
 pub mod vxlan;
 
+use netloom_core::plan::{Action, Resource, Step, TargetInfo};
+
 use super::{nl, StepError};
+
+/// When a step runs within its target's pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// With the other steps of its rank.
+    InRank,
+    /// After the target's other steps, once ovs-vswitchd has applied every
+    /// configuration: it is on a device ovs-vswitchd makes.
+    AfterVswitchd,
+    /// Started in the background with the others of its kind while the
+    /// rest goes on: nothing else of the sandbox's needs it.
+    Background,
+}
+
+/// When step `s` of target `target` runs. Addresses, routes, rulesets and
+/// DHCP in the host's own namespace, where ovs-vswitchd makes its devices
+/// (the underlay bridge's port), wait for it to have applied every
+/// configuration, this apply's or an earlier one it had not finished (a
+/// killed apply's); guests' namespaces hold only veth ends, so theirs go on
+/// meanwhile. The hosts' OVS daemons and agents start while the links are
+/// made; the hosts' steps come after.
+pub fn timing(s: &Step, target: &TargetInfo) -> Timing {
+    let on_ovs_devices = !target.ovsdb.is_empty()
+        && s.resource.netns() == Some(target.netns.as_str())
+        && matches!(
+            s.resource,
+            Resource::Addr { .. }
+                | Resource::Route { .. }
+                | Resource::Nft { .. }
+                | Resource::Dnsmasq { .. }
+                | Resource::DhcpClient { .. }
+        );
+    match (&s.resource, s.action) {
+        (_, Action::Delete) => Timing::InRank,
+        (Resource::OvsDaemons { .. } | Resource::Agent { .. }, Action::Create) => {
+            Timing::Background
+        }
+        _ if on_ovs_devices => Timing::AfterVswitchd,
+        _ => Timing::InRank,
+    }
+}
 
 /// Removes link `name` of namespace `netns`: a segment, a veth pair (both
 /// ends) or a VXLAN device, all the same way.
