@@ -74,3 +74,57 @@ pub fn delete_link(netns: &str, name: &str) -> Result<(), StepError> {
     nl::with_netlink(netns, move |n| n.del_link(&name))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(ovsdb: &str) -> TargetInfo {
+        TargetInfo {
+            name: "h1".into(),
+            agent: Some("unix:/run/netloom/t/h1/agent.sock".into()),
+            emulated: true,
+            netns: "nl-t.h1".into(),
+            ovsdb: ovsdb.into(),
+            datapath: "netdev".into(),
+        }
+    }
+
+    fn timed(action: Action, resource: Resource, target: &TargetInfo) -> Timing {
+        let s = Step {
+            action,
+            resource,
+            was: None,
+        };
+        timing(&s, target)
+    }
+
+    #[test]
+    fn what_is_on_ovs_devices_waits_and_daemons_start_in_the_background() {
+        let addr = |ns: &str| Resource::Addr {
+            netns: ns.into(),
+            dev: "nl0000b1".into(),
+            cidr: "10.0.0.1/24".parse().unwrap(),
+        };
+        let h = host("/run/netloom/t/h1/db.sock");
+        let daemons = Resource::OvsDaemons {
+            netns: "nl-t.h1".into(),
+            dir: "/run/netloom/t/h1".into(),
+        };
+        for (action, resource, target, want) in [
+            (Action::Create, addr("nl-t.h1"), &h, Timing::AfterVswitchd),
+            (Action::Update, addr("nl-t.h1"), &h, Timing::AfterVswitchd),
+            (Action::Delete, addr("nl-t.h1"), &h, Timing::InRank),
+            // A guest's namespace holds only veth ends.
+            (Action::Create, addr("nl-t.h1.vm1"), &h, Timing::InRank),
+            // Without OVS there is nothing to wait for.
+            (Action::Create, addr("nl-t.h1"), &host(""), Timing::InRank),
+            (Action::Create, daemons.clone(), &h, Timing::Background),
+            (Action::Update, daemons.clone(), &h, Timing::InRank),
+            (Action::Delete, daemons, &h, Timing::InRank),
+        ] {
+            let said = format!("{action:?} {resource:?}");
+            assert_eq!(timed(action, resource, target), want, "{said}");
+        }
+    }
+}
