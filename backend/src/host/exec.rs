@@ -61,15 +61,11 @@ pub fn run_target<'a>(
                 }
                 continue;
             }
-            let [now, later, background] = by_timing(group, &tp.target);
+            let [now, later, daemons, agents] = by_timing(group, &tp.target);
             deferred.extend(later);
             // Each kind started in the background on workers of its own.
-            let same_kind = |a: &&Step, b: &&Step| {
-                std::mem::discriminant(&a.resource) == std::mem::discriminant(&b.resource)
-            };
-            for kinds in background.chunk_by(same_kind) {
-                let kinds = kinds.to_vec();
-                starting.push(sc.spawn(move || run(&kinds)));
+            for kind in [daemons, agents].into_iter().filter(|k| !k.is_empty()) {
+                starting.push(sc.spawn(move || run(&kind)));
             }
             count += run(&now)?;
         }
@@ -95,18 +91,20 @@ fn same_rank(a: &&Step, b: &&Step) -> bool {
 }
 
 /// The steps of `group` that run in it, after ovs-vswitchd, and in the
-/// background (OVS daemons before agents), each in the group's order.
-fn by_timing<'a>(group: &[&'a Step], target: &TargetInfo) -> [Vec<&'a Step>; 3] {
-    let mut out: [Vec<&'a Step>; 3] = Default::default();
+/// background: OVS daemons, then the rest (agents); each in the group's order.
+fn by_timing<'a>(group: &[&'a Step], target: &TargetInfo) -> [Vec<&'a Step>; 4] {
+    let mut out: [Vec<&'a Step>; 4] = Default::default();
     for s in group {
         let i = match kind::timing(s, target) {
             kind::Timing::InRank => 0,
             kind::Timing::AfterVswitchd => 1,
-            kind::Timing::Background => 2,
+            kind::Timing::Background => match s.resource {
+                Resource::OvsDaemons { .. } => 2,
+                _ => 3,
+            },
         };
         out[i].push(*s);
     }
-    out[2].sort_by_key(|s| !matches!(s.resource, Resource::OvsDaemons { .. }));
     out
 }
 
