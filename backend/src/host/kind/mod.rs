@@ -1,9 +1,10 @@
 //! One module per resource kind: how a step makes and removes it, how it is
-//! read back, and the checks that confine it to its topology. The
-//! executor ([`super::exec`]), the observer ([`super::observe`]) and the
-//! confinement ([`super::confine`]) dispatch here by kind; what spans kinds
-//! (rank order, OVS transactions, reading a namespace once) stays with them.
-//! When a kind's step runs within its rank is [`timing`]'s.
+//! read back, and the checks that confine it to its topology. The executor
+//! ([`super::exec`]), the observer ([`super::observe`], whose snapshot each
+//! kind's `map` reads) and the confinement ([`super::confine`]) dispatch
+//! here by kind; what spans kinds (rank order, OVS transactions, reading a
+//! namespace once) stays with them. When a kind's step runs within its rank
+//! is [`timing`]'s.
 
 pub mod addr;
 pub mod agent;
