@@ -362,6 +362,8 @@ fn layer_title(l: &Layer) -> &'static str {
         Layer::Icmp { .. } => "ICMP",
         Layer::Tcp { .. } => "TCP",
         Layer::Dhcp { .. } => "DHCP",
+        Layer::Ipv6 { .. } => "IPv6",
+        Layer::Unknown { .. } => "Not decoded",
     }
 }
 

@@ -20,8 +20,11 @@
 //!   tunnels and the guests' Linux stacks; DHCP lease prediction.
 //! - [`trace`]: what a simulation returns (disposition, hops, steps with headers).
 //! - [`reach`]: the reachability report, predicted here or measured by `verify`.
+//! - [`capture`]: captured packets: pcap in and out, frames decoded into the
+//!   same layers a simulated hop shows.
 
 pub mod api;
+pub mod capture;
 pub mod format;
 pub mod graph;
 pub mod limits;
