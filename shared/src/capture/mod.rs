@@ -4,6 +4,8 @@
 //!   simulated hop carries, outermost first, through GRE and VXLAN.
 //! - [`link`]: the link a capture listens on (`vm1:eth0`, `tunnels[0]`) and
 //!   where an emulated host shows it.
+//! - [`path`]: the real path beside the predicted one: which of a trace's
+//!   frames the links it crosses saw, and the first that none did.
 //! - [`pcap`]: the classic pcap file format (what `tcpdump -w` writes and
 //!   Wireshark reads), in and out.
 //!
@@ -11,6 +13,7 @@
 
 pub mod decode;
 pub mod link;
+pub mod path;
 pub mod pcap;
 
 pub use decode::decode;
