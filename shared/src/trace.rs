@@ -438,6 +438,36 @@ pub enum DhcpMessage {
     Inform,
 }
 
+impl fmt::Display for TcpFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TcpFlags::Syn => "SYN",
+            TcpFlags::SynAck => "SYN-ACK",
+            TcpFlags::RstAck => "RST-ACK",
+            TcpFlags::Ack => "ACK",
+            TcpFlags::PshAck => "PSH-ACK",
+            TcpFlags::FinAck => "FIN-ACK",
+            TcpFlags::Rst => "RST",
+            TcpFlags::Other(b) => return write!(f, "flags {b:#04x}"),
+        })
+    }
+}
+
+impl fmt::Display for DhcpMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DhcpMessage::Discover => "DISCOVER",
+            DhcpMessage::Offer => "OFFER",
+            DhcpMessage::Request => "REQUEST",
+            DhcpMessage::Ack => "ACK",
+            DhcpMessage::Decline => "DECLINE",
+            DhcpMessage::Nak => "NAK",
+            DhcpMessage::Release => "RELEASE",
+            DhcpMessage::Inform => "INFORM",
+        })
+    }
+}
+
 impl fmt::Display for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -484,44 +514,20 @@ impl fmt::Display for Layer {
                 IcmpKind::EchoReply => write!(f, "icmp echo reply id {id} seq {seq}"),
                 IcmpKind::PortUnreachable => write!(f, "icmp port unreachable"),
                 IcmpKind::TimeExceeded => write!(f, "icmp time exceeded"),
-                IcmpKind::Other(t) => write!(f, "icmp type {t} code {}", code),
+                IcmpKind::Other(t) => write!(f, "icmp type {t} code {code}"),
             },
             Layer::Tcp {
                 src_port,
                 dst_port,
                 flags,
-            } => {
-                let fl = match flags {
-                    TcpFlags::Syn => "SYN",
-                    TcpFlags::SynAck => "SYN-ACK",
-                    TcpFlags::RstAck => "RST-ACK",
-                    TcpFlags::Ack => "ACK",
-                    TcpFlags::PshAck => "PSH-ACK",
-                    TcpFlags::FinAck => "FIN-ACK",
-                    TcpFlags::Rst => "RST",
-                    TcpFlags::Other(b) => {
-                        return write!(f, "tcp {src_port} > {dst_port} flags {b:#04x}")
-                    }
-                };
-                write!(f, "tcp {src_port} > {dst_port} {fl}")
-            }
+            } => write!(f, "tcp {src_port} > {dst_port} {flags}"),
             Layer::Dhcp {
                 message, yiaddr, ..
             } => {
-                let m = match message {
-                    DhcpMessage::Discover => "DISCOVER",
-                    DhcpMessage::Offer => "OFFER",
-                    DhcpMessage::Request => "REQUEST",
-                    DhcpMessage::Ack => "ACK",
-                    DhcpMessage::Decline => "DECLINE",
-                    DhcpMessage::Nak => "NAK",
-                    DhcpMessage::Release => "RELEASE",
-                    DhcpMessage::Inform => "INFORM",
-                };
                 if yiaddr.is_unspecified() {
-                    write!(f, "dhcp {m}")
+                    write!(f, "dhcp {message}")
                 } else {
-                    write!(f, "dhcp {m} yiaddr {yiaddr}")
+                    write!(f, "dhcp {message} yiaddr {yiaddr}")
                 }
             }
             Layer::Ipv6 {
