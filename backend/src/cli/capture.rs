@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use netloom_core::capture::{decode, pcap, Link};
 use netloom_core::trace::Headers;
@@ -147,22 +147,13 @@ impl Output {
         frame: &crate::host::capture::Frame,
         layers: &[netloom_core::trace::Layer],
     ) -> std::io::Result<()> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
         match self {
             Output::Pcap(w) => {
-                let mut rec = Vec::with_capacity(frame.data.len() + 16);
-                let p = pcap::Packet {
-                    ts_ns: now.as_nanos() as u64,
-                    orig_len: frame.orig_len,
-                    data: &frame.data,
-                };
-                pcap::push_record(&mut rec, &p);
-                w.write_all(&rec)?;
+                w.write_all(&frame.record())?;
                 w.flush()
             }
             Output::Text => {
+                let now = Duration::from_nanos(frame.ts_ns);
                 let day = now.as_secs() % 86_400;
                 println!(
                     "{:02}:{:02}:{:02}.{:06} {}",

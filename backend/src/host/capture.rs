@@ -7,7 +7,9 @@ use std::ffi::CString;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use netloom_core::capture::pcap;
 
 use super::netns;
 
@@ -40,6 +42,22 @@ pub struct Frame {
     pub data: Vec<u8>,
     /// Its length on the wire, tag included.
     pub orig_len: u32,
+    /// When it was read, in nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+}
+
+impl Frame {
+    /// This frame as one pcap record.
+    pub fn record(&self) -> Vec<u8> {
+        let mut rec = Vec::with_capacity(self.data.len() + 16);
+        let p = pcap::Packet {
+            ts_ns: self.ts_ns,
+            orig_len: self.orig_len,
+            data: &self.data,
+        };
+        pcap::push_record(&mut rec, &p);
+        rec
+    }
 }
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -149,9 +167,13 @@ impl Socket {
             }
             orig_len += tag.len();
         }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Ok(Frame {
             data,
             orig_len: orig_len as u32,
+            ts_ns: now.as_nanos() as u64,
         })
     }
 }

@@ -65,8 +65,10 @@ fn origin_ok(headers: &HeaderMap, tls: bool) -> bool {
     }
 }
 
+/// Job events and live captures: long-lived answers another site must not start.
 fn is_event_stream(req: &Request) -> bool {
-    req.uri().path().ends_with("/events")
+    let path = req.uri().path();
+    path.ends_with("/events") || path.ends_with("/capture")
 }
 
 /// Middleware on `/api`: token first, then Origin for writes and streams.

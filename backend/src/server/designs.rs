@@ -42,7 +42,7 @@ impl From<StoreError> for ApiError {
 }
 
 /// Run a store call off the async workers (SQLite blocks on the disk).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     store: &Store,
     f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -54,7 +54,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The id of the URL; a path that is not even UTF-8 is refused like any other bad id.
-fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+pub(super) fn parse_id(id: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
     let Path(id) = id?;
     id.parse::<i64>()
         .map_err(|_| ApiError::not_found(format!("no design with id {id:?}: ids are numbers")))

@@ -51,6 +51,8 @@ pub const MAX_RUNNING_JOBS: usize = 8;
 /// Most event streams open at once: each holds a connection for as long as
 /// its job runs (a browser tab watching a job has one).
 pub const MAX_EVENT_STREAMS: usize = 64;
+/// Live captures at once (`/api/designs/{id}/capture`): each holds a thread.
+pub const MAX_CAPTURES: usize = 8;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -72,6 +74,7 @@ struct Registry {
     finished: VecDeque<u64>,
     busy: HashSet<String>,
     streams: usize,
+    captures: usize,
 }
 
 /// Holds topology `name` for one job; released on drop (even if the job panics).
@@ -99,7 +102,31 @@ impl Drop for StreamSlot {
     }
 }
 
+/// One running capture; counted until dropped.
+pub(super) struct CaptureSlot(Jobs);
+
+impl Drop for CaptureSlot {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.0 .0.lock() {
+            r.captures -= 1;
+        }
+    }
+}
+
 impl Jobs {
+    /// A slot for one more live capture, or 429 at [`MAX_CAPTURES`].
+    pub(super) fn capture_slot(&self) -> Result<CaptureSlot, ApiError> {
+        let mut r = self.0.lock().expect("jobs registry");
+        if r.captures >= MAX_CAPTURES {
+            return Err(ApiError::busy(format!(
+                "{} captures are running; the limit is {MAX_CAPTURES}: stop one first",
+                r.captures
+            )));
+        }
+        r.captures += 1;
+        Ok(CaptureSlot(self.clone()))
+    }
+
     /// Take topology `name` for a job: 409 while a job of it runs, 429 while
     /// [`MAX_RUNNING_JOBS`] run.
     pub fn lock(&self, name: &str) -> Result<TopologyLock, ApiError> {
@@ -228,7 +255,7 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-fn need_root() -> Result<(), ApiError> {
+pub(super) fn need_root() -> Result<(), ApiError> {
     if is_root() {
         Ok(())
     } else {

@@ -8,6 +8,7 @@
 //! - `/api/designs…`: designs stored in SQLite with revisions ([`designs`], [`store`]).
 //! - `/api/plan`, `/api/status`, `/api/jobs…`: deploying, with progress over SSE ([`jobs`]).
 //! - `/api/simulate`, `/api/reach`: the simulator ([`simulate`]).
+//! - `/api/designs/{id}/capture`: a live capture on one link, as pcap ([`capture`]).
 //! - `/api/openapi.json`: the OpenAPI document of all this ([`openapi`]).
 //! - everything else: the static files of the app.
 //!
@@ -17,6 +18,7 @@
 //! keeps the one stored with what it revalidated.
 
 pub mod auth;
+mod capture;
 mod designs;
 pub mod error;
 pub mod jobs;
@@ -69,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .merge(designs::routes())
         .merge(jobs::routes())
         .merge(simulate::routes())
+        .route("/designs/{id}/capture", get(capture::capture))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require));

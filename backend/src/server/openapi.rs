@@ -54,12 +54,15 @@ struct Op {
     /// Status code and its schema (`None`: no body; a string: that content type).
     answer: (u16, Answer),
     errors: Vec<u16>,
+    /// Query parameters: (name, schema, required).
+    query: Vec<(&'static str, Value, bool)>,
 }
 
 enum Answer {
     Json(Value),
     Empty,
     EventStream,
+    Pcap,
 }
 
 impl Op {
@@ -71,7 +74,13 @@ impl Op {
             body: None,
             answer: (200, Answer::Empty),
             errors: vec![401],
+            query: Vec::new(),
         }
+    }
+
+    fn query(mut self, name: &'static str, schema: Value, required: bool) -> Op {
+        self.query.push((name, schema, required));
+        self
     }
 
     /// Takes a JSON body: malformed (400), wrong type (415), over the size (413) or shape (422).
@@ -105,11 +114,16 @@ impl Op {
                                 each `data` is a `JobEvent`",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             }),
+            Answer::Pcap => json!({
+                "description": "pcap (nanosecond timestamps, Ethernet), streamed until a limit",
+                "content": {"application/vnd.tcpdump.pcap": {"schema": {"type": "string", "format": "binary"}}},
+            }),
         };
         responses.insert(code.to_string(), ok);
         let mut errors = self.errors.clone();
         // Writes and event streams must come from the app's own origin.
-        if self.method != "get" || self.path.ends_with("/events") {
+        if self.method != "get" || self.path.ends_with("/events") || self.path.ends_with("/capture")
+        {
             errors.push(403);
         }
         errors.sort_unstable();
@@ -124,6 +138,9 @@ impl Op {
             );
         }
         let mut op = json!({"summary": self.summary, "responses": responses});
+        let query = self.query.iter().map(|(name, schema, required)| {
+            json!({"name": name, "in": "query", "required": required, "schema": schema})
+        });
         let params: Vec<Value> = self
             .path
             .split('/')
@@ -132,6 +149,7 @@ impl Op {
                 json!({"name": name, "in": "path", "required": true,
                        "schema": {"type": "integer", "format": "int64"}})
             })
+            .chain(query)
             .collect();
         if !params.is_empty() {
             op["parameters"] = json!(params);
@@ -233,6 +251,25 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         )
         .answer(200, Answer::EventStream)
         .errors(&[404, 429]),
+        Op::new(
+            "get",
+            "/api/designs/{id}/capture",
+            "a live capture on one link of an applied design",
+        )
+        .query("link", json!({"type": "string"}), true)
+        .query(
+            "seconds",
+            json!({"type": "integer", "minimum": 1, "maximum": 600}),
+            false,
+        )
+        .query("count", json!({"type": "integer", "minimum": 0}), false)
+        .query(
+            "snaplen",
+            json!({"type": "integer", "minimum": 1, "maximum": 262_144}),
+            false,
+        )
+        .answer(200, Answer::Pcap)
+        .errors(&[400, 404, 409, 429, 503]),
         Op::new("post", "/api/simulate", "the trace of one simulated probe")
             .body(input::<SimulateBody>())
             .answer(200, out::<Trace>(g))
@@ -299,7 +336,7 @@ mod tests {
         assert_eq!(served, document());
         let mut g = SchemaGenerator::default();
         let ops = operations(&mut g);
-        assert_eq!(ops.len(), 16);
+        assert_eq!(ops.len(), 17);
         for op in ops {
             let uri = op.path.replace("{id}", "999999");
             let method: Method = op.method.to_uppercase().parse().unwrap();
