@@ -20,10 +20,15 @@
 //!   tunnels and the guests' Linux stacks; DHCP lease prediction.
 //! - [`trace`]: what a simulation returns (disposition, hops, steps with headers).
 //! - [`reach`]: the reachability report, predicted here or measured by `verify`.
+//! - [`intent`]: the design's `expect:` section judged by simulation or measurement.
+//! - [`fix`]: for a failed probe or intent, the smallest edits to the design
+//!   that make it work, each proven by the simulator, with their side effects.
 
 pub mod api;
+pub mod fix;
 pub mod format;
 pub mod graph;
+pub mod intent;
 pub mod limits;
 pub mod names;
 pub mod plan;

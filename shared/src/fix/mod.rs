@@ -1,0 +1,257 @@
+//! Fix suggestions: for a probe that fails (or an intent that does not
+//! hold), the smallest edits to the design that make it work, each proven
+//! by the simulator, with what else each one changes.
+//!
+//! Candidates come from the failing trace ([`candidates`]): the drop
+//! reason and the nodes the probe involved. Each is applied to the file as
+//! written ([`Edit::apply`]), validated like any file, and re-simulated: a
+//! suggestion is returned only if the probe then succeeds and every
+//! expectation of the design's intent holds. When no single edit does, the
+//! trace of each edited design points at a second edit. Suggestions are
+//! ranked by their number of edits, then by how many other pairs of the
+//! reachability report change (their side effects, [`SideEffects`]),
+//! then by the order they were found in. Pure and deterministic: no
+//! threads of its own, no clock; the work is bounded by counts.
+
+mod candidates;
+mod edit;
+mod effects;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::edit::{apply_all, Edit, GuestAt, IfaceAt, Kind};
+pub use self::effects::{Change, SideEffects};
+use crate::sim::{Probe, Simulator};
+use crate::spec::TopologySpec;
+use crate::topology::Topology;
+use crate::trace::Trace;
+
+/// Single edits tried at most (the candidates of every failing probe together).
+const MAX_CANDIDATES: usize = 60;
+/// Edited designs that failed whose trace is asked for a second edit.
+const MAX_SECOND: usize = 12;
+/// Designs validated and simulated at most, in all.
+const MAX_PROOFS: usize = 200;
+/// Suggestions returned at most; each gets its side effects.
+pub const MAX_SUGGESTIONS: usize = 3;
+
+/// A proven fix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// The edits, in the order they are applied.
+    pub edits: Vec<Edit>,
+    /// Each edit in words.
+    pub text: Vec<String>,
+    /// Other pairs of the reachability report that start or stop answering.
+    pub side_effects: SideEffects,
+}
+
+impl Suggestion {
+    /// The edits in words, joined: `tag vm3's nic eth0 with VLAN 10, then ...`.
+    pub fn sentence(&self) -> String {
+        self.text.join(", then ")
+    }
+
+    /// The design with the suggestion applied.
+    pub fn apply(&self, spec: &TopologySpec) -> Result<TopologySpec, String> {
+        apply_all(&self.edits, spec)
+    }
+}
+
+/// A ping (or other probe) that must succeed, or must not, written as for
+/// `netloom simulate`, so it is resolved again on each edited design.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Want {
+    from: String,
+    to: String,
+    proto: String,
+    size: Option<u16>,
+    ttl: Option<u8>,
+    reach: bool,
+}
+
+impl Want {
+    fn resolve(&self, topo: &Topology) -> Result<Probe, String> {
+        let p = Probe::parse(topo, &self.from, &self.to, &self.proto, self.size)?;
+        p.with_ttl(self.ttl.map(u16::from))
+    }
+}
+
+/// Suggestions that make `probe` succeed on `topo`, the design's intent
+/// kept whole. None when it already succeeds, or when nothing small is found.
+pub fn for_probe(topo: &Topology, probe: &Probe) -> Vec<Suggestion> {
+    let sim = Simulator::new(topo);
+    let net = sim.net();
+    let want = Want {
+        from: net.stacks[net.stack_of(probe.from)].label.clone(),
+        to: probe.to.to_string(),
+        proto: probe.proto.to_string(),
+        size: probe.size,
+        ttl: probe.ttl,
+        reach: true,
+    };
+    let mut wants = vec![want];
+    wants.extend(intent_wants(topo));
+    search(topo, &wants)
+}
+
+/// Suggestions that make every expectation of the design's intent hold.
+/// None when the design has no intent, or it already holds.
+pub fn for_intent(topo: &Topology) -> Vec<Suggestion> {
+    search(topo, &intent_wants(topo))
+}
+
+fn intent_wants(topo: &Topology) -> Vec<Want> {
+    let icmp = |e: &crate::topology::Expectation| Want {
+        from: e.from.clone(),
+        to: e.to.clone(),
+        proto: "icmp".into(),
+        size: None,
+        ttl: None,
+        reach: e.reach,
+    };
+    topo.expect.iter().map(icmp).collect()
+}
+
+/// What re-simulating an edited design showed.
+enum Proof {
+    /// Every want holds.
+    Holds(Topology),
+    /// The design is valid and keeps every isolation, but this wanted probe fails.
+    Fails(Topology, Probe, Trace),
+    /// Invalid, or a pair that must not reach does.
+    Broken,
+}
+
+/// Validate the edited design and simulate every want on it.
+fn prove(spec: &TopologySpec, edits: &[Edit], wants: &[Want]) -> Proof {
+    let Ok(spec) = apply_all(edits, spec) else {
+        return Proof::Broken;
+    };
+    let Ok(checked) = crate::validate(&spec) else {
+        return Proof::Broken;
+    };
+    let topo = checked.topology;
+    let sim = Simulator::new(&topo);
+    let mut failed = None;
+    for w in wants {
+        let Ok(p) = w.resolve(&topo) else {
+            return Proof::Broken;
+        };
+        let trace = sim.simulate(&p);
+        match (trace.disposition.is_delivered(), w.reach) {
+            (true, false) => return Proof::Broken,
+            (false, true) if failed.is_none() => failed = Some((p, trace)),
+            _ => {}
+        }
+    }
+    drop(sim);
+    match failed {
+        None => Proof::Holds(topo),
+        Some((p, t)) => Proof::Fails(topo, p, t),
+    }
+}
+
+/// The candidates of every wanted probe that fails on `topo`.
+fn failing_candidates(topo: &Topology, wants: &[Want]) -> Vec<Edit> {
+    let sim = Simulator::new(topo);
+    let mut out: Vec<Edit> = Vec::new();
+    for w in wants.iter().filter(|w| w.reach) {
+        let Ok(p) = w.resolve(topo) else { continue };
+        let trace = sim.simulate(&p);
+        if !trace.disposition.is_delivered() {
+            for e in candidates::candidates(sim.net(), &p, &trace) {
+                if !out.contains(&e) {
+                    out.push(e);
+                }
+            }
+        }
+    }
+    out.truncate(MAX_CANDIDATES);
+    out
+}
+
+/// Proven edit lists, fewest edits first, then in the order found.
+fn search(topo: &Topology, wants: &[Want]) -> Vec<Suggestion> {
+    let first = failing_candidates(topo, wants);
+    if first.is_empty() {
+        return Vec::new();
+    }
+    let mut proofs = 0;
+    let mut proven: Vec<(Vec<Edit>, Topology)> = Vec::new();
+    let mut second: Vec<(Edit, Topology, Probe, Trace)> = Vec::new();
+    for e in &first {
+        proofs += 1;
+        match prove(&topo.spec, std::slice::from_ref(e), wants) {
+            Proof::Holds(t) => proven.push((vec![e.clone()], t)),
+            Proof::Fails(t, p, tr) if second.len() < MAX_SECOND => {
+                second.push((e.clone(), t, p, tr))
+            }
+            _ => {}
+        }
+    }
+    if proven.is_empty() {
+        'pairs: for (e, t, p, tr) in &second {
+            let sim = Simulator::new(t);
+            for e2 in candidates::candidates(sim.net(), p, tr) {
+                if proofs >= MAX_PROOFS || proven.len() >= MAX_SUGGESTIONS {
+                    break 'pairs;
+                }
+                proofs += 1;
+                let edits = vec![e.clone(), e2];
+                if let Proof::Holds(after) = prove(&topo.spec, &edits, wants) {
+                    proven.push((edits, after));
+                }
+            }
+        }
+    }
+    rank(topo, wants, proven)
+}
+
+/// The first few proven lists with their side effects, fewest edits first,
+/// then fewest other pairs changed.
+fn rank(
+    topo: &Topology,
+    wants: &[Want],
+    mut proven: Vec<(Vec<Edit>, Topology)>,
+) -> Vec<Suggestion> {
+    proven.sort_by_key(|(edits, _)| edits.len());
+    proven.truncate(MAX_SUGGESTIONS);
+    if proven.is_empty() {
+        return Vec::new();
+    }
+    let before = crate::reach::Matrix::new(topo);
+    let mut out: Vec<Suggestion> = proven
+        .into_iter()
+        .map(|(edits, after)| {
+            let wanted = effects::wanted_pairs(&after, wants.iter().map(|w| (&w.from, &w.to)));
+            let side_effects = effects::diff(&before, &crate::reach::Matrix::new(&after), &wanted);
+            let text = describe(&edits, &topo.spec);
+            Suggestion {
+                edits,
+                text,
+                side_effects,
+            }
+        })
+        .collect();
+    // A stable sort keeps the order found among equals.
+    out.sort_by_key(|s| {
+        (
+            s.edits.len(),
+            s.side_effects.started + s.side_effects.stopped,
+        )
+    });
+    out
+}
+
+/// Each edit in words, on the design as it is when that edit comes (an
+/// edit may name what an earlier one added).
+fn describe(edits: &[Edit], spec: &TopologySpec) -> Vec<String> {
+    let mut spec = spec.clone();
+    let mut out = Vec::new();
+    for e in edits {
+        out.push(e.describe(&spec));
+        spec = e.apply(&spec).unwrap_or(spec);
+    }
+    out
+}
