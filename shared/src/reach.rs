@@ -267,6 +267,9 @@ pub struct Matrix<'t> {
     cells: Vec<u32>,
     /// The report's `ports` (few: senders times TCP port forwards).
     pub ports: Vec<ReachResult>,
+    /// Extra key `intent`: each expectation of the design's `expect:`
+    /// judged (left out when it has none).
+    pub intent: Vec<crate::intent::IntentResult>,
 }
 
 impl<'t> Matrix<'t> {
@@ -295,6 +298,7 @@ impl<'t> Matrix<'t> {
             outcomes,
             cells,
             ports: ports(topo),
+            intent: crate::intent::check(topo),
         }
     }
 
@@ -365,7 +369,7 @@ impl Serialize for Matrix<'_> {
                 s.collect_seq(self.0.pairs().map(|p| p.result()))
             }
         }
-        let mut r = s.serialize_struct("ReachReport", 4)?;
+        let mut r = s.serialize_struct("ReachReport", 5)?;
         r.serialize_field("topology", self.topology())?;
         r.serialize_field("source", &Source::Simulation)?;
         r.serialize_field("results", &Results(self))?;
@@ -373,6 +377,11 @@ impl Serialize for Matrix<'_> {
             r.skip_field("ports")?;
         } else {
             r.serialize_field("ports", &self.ports)?;
+        }
+        if self.intent.is_empty() {
+            r.skip_field("intent")?;
+        } else {
+            r.serialize_field("intent", &self.intent)?;
         }
         r.end()
     }

@@ -4,6 +4,7 @@
 mod apply;
 mod destroy;
 mod export;
+mod fix;
 mod plan;
 mod progress;
 mod reach;
