@@ -239,6 +239,17 @@ pub fn ports(topo: &Topology) -> Vec<ReachResult> {
     out
 }
 
+/// Whether a ping from stack `s` to `dst` is answered, walked as
+/// [`Matrix`] walks every pair (for a few pairs rather than all).
+pub fn answers(net: &Net, s: StackId, dst: Ipv4Addr) -> bool {
+    let mut walker = Walker {
+        net,
+        conns: Vec::new(),
+        target: Ipv4Addr::UNSPECIFIED,
+    };
+    matches!(walker.ping(s, dst), Outcome::Reply(_))
+}
+
 /// Addresses walked to by every sender of a block before the next ones.
 const TILE: usize = 256;
 

@@ -53,8 +53,8 @@ struct Ctx<'n, 't> {
     net: &'n Net<'t>,
     topo: &'t Topology,
     probe: &'n Probe,
-    /// Guests the probe involves: the address's owner, the sender, where it
-    /// was dropped, then the path's guests, each once.
+    /// Nodes the probe involves: the address's owner, the sender, where it
+    /// was dropped, then the routers on its path, each once.
     nodes: Vec<StackId>,
 }
 
@@ -69,8 +69,9 @@ impl<'n, 't> Ctx<'n, 't> {
         if let crate::trace::Disposition::Dropped { node, .. } = &trace.disposition {
             nodes.extend(labels.get(node.as_str()));
         }
-        let guests = trace.hops.iter().filter(|h| h.kind != NodeKind::Bridge);
-        nodes.extend(guests.filter_map(|h| labels.get(h.node.as_str())));
+        // Routers on the way; other guests on it only saw a flooded frame.
+        let routers = trace.hops.iter().filter(|h| h.kind == NodeKind::Router);
+        nodes.extend(routers.filter_map(|h| labels.get(h.node.as_str())));
         if reason == DropReason::NoAddress {
             // A client without a lease: the servers are what it is missing.
             let servers = 0..net.stacks.len();
