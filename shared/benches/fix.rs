@@ -46,6 +46,22 @@ fn thousand(c: &mut Criterion) {
     g.bench_function("fix one pair (suggestions with side effects)", |b| {
         b.iter(|| fix::for_probe(black_box(&t), &probe))
     });
+    // A router's edit may change any pair: its side effects compare the whole reports.
+    let y = support::generated(100, 10).replace(
+        "        snat:\n          - {source: 10.0.0.0/8, out: qg0}\n",
+        "",
+    );
+    let nat = support::lab(&y);
+    let out = Probe::parse(&nat, "vm1", "internet", "icmp", None).unwrap();
+    let first = fix::for_probe(&nat, &out);
+    assert_eq!(
+        first[0].sentence(),
+        "masquerade 10.11.0.0/16 leaving h0/r0 by qg0 (SNAT)"
+    );
+    g.bench_function(
+        "fix one pair, a router's edit (whole reports compared)",
+        |b| b.iter(|| fix::for_probe(black_box(&nat), &out)),
+    );
     g.finish();
 }
 
