@@ -49,8 +49,8 @@ impl IntentResult {
 /// The ping an expectation asks about, resolved on `sim`'s topology:
 /// the sender's label, and the probe.
 pub fn probe(sim: &Simulator, e: &Expectation) -> Result<(String, Probe), String> {
-    let p = Probe::parse(sim.net().topo, &e.from, &e.to, "icmp", None)?;
     let net = sim.net();
+    let p = Probe::parse_in(net, &e.from, &e.to, "icmp", None)?;
     Ok((net.stacks[net.stack_of(p.from)].label.clone(), p))
 }
 

@@ -39,7 +39,7 @@ pub const MAX_INTERFACES: usize = 64;
 pub const MAX_ROUTES: usize = 1_000;
 
 /// Entries of `expect.reach` and of `expect.isolate`, each.
-pub const MAX_EXPECTATIONS: usize = 10_000;
+pub const MAX_EXPECTATIONS: usize = 1_000;
 
 /// Most sender/address pairs one reachability request may ask for
 /// (`POST /api/reach`): a report that size is about 100 MB of JSON.

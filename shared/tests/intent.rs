@@ -107,3 +107,12 @@ fn suggestions_keep_the_whole_intent() {
     .topology;
     assert!(intent::check(&fixed).iter().all(|r| r.holds));
 }
+
+#[test]
+fn an_intent_over_its_limit_is_refused_before_validation() {
+    let pairs = "  - {from: vm1, to: vm3}\n".repeat(netloom_core::limits::MAX_EXPECTATIONS + 1);
+    let text = with_expect(SEED, &format!("  reach:\n{pairs}"));
+    let problems = load(&text).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].to_string(), "expect.reach: 1001 pairs; the limit is 1000");
+}

@@ -46,10 +46,10 @@ pub(super) fn wanted_pairs<'w>(
     after: &Topology,
     wants: impl Iterator<Item = (&'w String, &'w String)>,
 ) -> HashSet<(String, String)> {
-    let net = crate::sim::net::Net::new(after);
+    let net = Net::new(after);
     let mut out = HashSet::new();
     for (from, to) in wants {
-        if let Ok(p) = Probe::parse(after, from, to, "icmp", None) {
+        if let Ok(p) = Probe::parse_in(&net, from, to, "icmp", None) {
             out.insert((
                 net.stacks[net.stack_of(p.from)].label.clone(),
                 p.to.to_string(),

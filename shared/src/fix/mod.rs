@@ -75,8 +75,8 @@ struct Want {
 }
 
 impl Want {
-    fn resolve(&self, topo: &Topology) -> Result<Probe, String> {
-        let p = Probe::parse(topo, &self.from, &self.to, &self.proto, self.size)?;
+    fn resolve(&self, sim: &Simulator) -> Result<Probe, String> {
+        let p = Probe::parse_in(sim.net(), &self.from, &self.to, &self.proto, self.size)?;
         p.with_ttl(self.ttl.map(u16::from))
     }
 }
@@ -139,7 +139,7 @@ fn prove(spec: &TopologySpec, edits: &[Edit], wants: &[Want]) -> Proof {
     let sim = Simulator::new(&topo);
     let mut failed = None;
     for w in wants {
-        let Ok(p) = w.resolve(&topo) else {
+        let Ok(p) = w.resolve(&sim) else {
             return Proof::Broken;
         };
         let trace = sim.simulate(&p);
@@ -156,12 +156,24 @@ fn prove(spec: &TopologySpec, edits: &[Edit], wants: &[Want]) -> Proof {
     }
 }
 
+/// The wants that do not hold on `topo` first: an edited design that
+/// still fails one is then rejected after a single simulation.
+fn failing_first(topo: &Topology, wants: &[Want]) -> Vec<Want> {
+    let sim = Simulator::new(topo);
+    let holds = |w: &Want| {
+        w.resolve(&sim)
+            .is_ok_and(|p| sim.simulate(&p).disposition.is_delivered() == w.reach)
+    };
+    let (ok, failing): (Vec<Want>, Vec<Want>) = wants.iter().cloned().partition(holds);
+    failing.into_iter().chain(ok).collect()
+}
+
 /// The candidates of every wanted probe that fails on `topo`.
 fn failing_candidates(topo: &Topology, wants: &[Want]) -> Vec<Edit> {
     let sim = Simulator::new(topo);
     let mut out: Vec<Edit> = Vec::new();
     for w in wants.iter().filter(|w| w.reach) {
-        let Ok(p) = w.resolve(topo) else { continue };
+        let Ok(p) = w.resolve(&sim) else { continue };
         let trace = sim.simulate(&p);
         if !trace.disposition.is_delivered() {
             for e in candidates::candidates(sim.net(), &p, &trace) {
@@ -177,6 +189,7 @@ fn failing_candidates(topo: &Topology, wants: &[Want]) -> Vec<Edit> {
 
 /// Proven edit lists, fewest edits first, then in the order found.
 fn search(topo: &Topology, wants: &[Want]) -> Vec<Suggestion> {
+    let wants = &failing_first(topo, wants);
     let first = failing_candidates(topo, wants);
     if first.is_empty() {
         return Vec::new();
