@@ -93,30 +93,7 @@ pub fn run(a: Args) -> ExitCode {
                 real.ports.len()
             );
         }
-        if diff.is_empty() {
-            println!("reality agrees with the simulation on every pair");
-        } else {
-            println!("{} pairs disagree with the simulation:", diff.len());
-            let show = |v: Option<bool>| match v {
-                Some(true) => "ok",
-                Some(false) => "no reply",
-                None => "absent",
-            };
-            for d in &diff {
-                let proto = d
-                    .proto
-                    .as_deref()
-                    .map_or(String::new(), |p| format!(" {p}"));
-                println!(
-                    "  {} -> {}{proto}: real {}, simulation {} {}",
-                    d.from,
-                    d.to,
-                    show(d.real),
-                    show(d.simulation),
-                    d.simulation_detail
-                );
-            }
-        }
+        print_disagreements(&diff);
         print!(
             "{}",
             intent_lines(&measured, &netloom_core::intent::check(&topo))
@@ -126,6 +103,34 @@ pub fn run(a: Args) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// Every pair where reality and the simulation disagree, or that they agree.
+fn print_disagreements(diff: &[verify::Disagreement]) {
+    if diff.is_empty() {
+        println!("reality agrees with the simulation on every pair");
+    } else {
+        println!("{} pairs disagree with the simulation:", diff.len());
+        let show = |v: Option<bool>| match v {
+            Some(true) => "ok",
+            Some(false) => "no reply",
+            None => "absent",
+        };
+        for d in diff {
+            let proto = d
+                .proto
+                .as_deref()
+                .map_or(String::new(), |p| format!(" {p}"));
+            println!(
+                "  {} -> {}{proto}: real {}, simulation {} {}",
+                d.from,
+                d.to,
+                show(d.real),
+                show(d.simulation),
+                d.simulation_detail
+            );
+        }
     }
 }
 
