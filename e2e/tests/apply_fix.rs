@@ -44,7 +44,7 @@ fn the_first_fix_suggestion_mends_the_sandbox() {
     let v = verify(&lab);
     assert_eq!(v["disagreements"], serde_json::json!([]), "{v}");
     assert!(!reaches(&v, "vm1", "10.0.10.2"), "{v}");
-    assert_eq!(v["intent"][0]["holds"], false, "{v}");
+    assert_eq!(v["report"]["intent"][0]["holds"], false, "{v}");
 
     // netloom's first suggestion, as data, applied to the file.
     let out = ok(&[
@@ -82,7 +82,7 @@ fn the_first_fix_suggestion_mends_the_sandbox() {
     assert_eq!(v["disagreements"], serde_json::json!([]), "{v}");
     assert!(reaches(&v, "vm1", "10.0.10.2"), "{v}");
     assert!(reaches(&v, "vm3", "10.0.10.1"), "{v}");
-    let intent = v["intent"].as_array().unwrap();
+    let intent = v["report"]["intent"].as_array().unwrap();
     assert!(intent.iter().all(|r| r["holds"] == true), "{v}");
 
     let out = ok(&["destroy", lab.path()]);

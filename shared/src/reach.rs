@@ -48,6 +48,10 @@ pub struct ReachReport {
     /// left out when it has none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ReachResult>,
+    /// Extra key: each expectation of the design's `expect:` judged
+    /// ([`crate::intent`]); left out when it has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intent: Vec<crate::intent::IntentResult>,
 }
 
 /// One sender/address pair.
@@ -165,6 +169,7 @@ pub fn reach(topo: &Topology) -> ReachReport {
         source: Source::Simulation,
         results: m.pairs().map(|p| p.result()).collect(),
         ports: m.ports.clone(),
+        intent: m.intent.clone(),
     }
 }
 

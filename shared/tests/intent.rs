@@ -77,6 +77,14 @@ fn the_intent_is_judged_by_the_simulator() {
         "{}",
         r[1].line()
     );
+    // The predicted report carries the same verdicts; its JSON names them `intent`.
+    let report = netloom_core::reach::reach(&t);
+    assert_eq!(report.intent, r);
+    let v = serde_json::to_value(&report).unwrap();
+    assert_eq!(v["intent"][1]["holds"], false);
+    // Judged on a report's lines, as verify does with the real one: the same.
+    let judged: Vec<bool> = intent::judge(&t, &report).iter().map(|r| r.holds).collect();
+    assert_eq!(judged, [true, false, true]);
     // The JSON round trip keeps the intent.
     let back = load(&netloom_core::format::to_json(&t.spec))
         .unwrap()
@@ -114,5 +122,8 @@ fn an_intent_over_its_limit_is_refused_before_validation() {
     let text = with_expect(SEED, &format!("  reach:\n{pairs}"));
     let problems = load(&text).unwrap_err();
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!(problems[0].to_string(), "expect.reach: 1001 pairs; the limit is 1000");
+    assert_eq!(
+        problems[0].to_string(),
+        "expect.reach: 1001 pairs; the limit is 1000"
+    );
 }
