@@ -89,6 +89,32 @@ fn neighbor_unreachable_gateway_or_segment() {
 }
 
 #[test]
+fn a_gateway_nobody_has_becomes_a_router_interface() {
+    // a's gateway 10.0.0.254 exists nowhere; r routes only VLAN 20.
+    let t = lab(
+        "version: 1\nname: rif\nhosts:\n  - name: h\n    bridges: [{name: br}]\n    vms:\n      - {name: a, nics: [{bridge: br, ip: 10.0.0.1/24}], gateway: 10.0.0.254}\n      - {name: b, nics: [{bridge: br, vlan: 20, ip: 10.0.1.1/24}], gateway: 10.0.1.254}\n    routers:\n      - {name: r, interfaces: [{name: q1, bridge: br, vlan: 20, ip: 10.0.1.254/24}]}\n",
+    );
+    let s = fixes(&t, icmp("a", "b"), DropReason::NeighborUnreachable);
+    assert_eq!(
+        first(&s),
+        "give h/r an interface fix0 on h/br (untagged) with 10.0.0.254/24"
+    );
+}
+
+#[test]
+fn an_edit_that_makes_arp_flux_is_not_a_proof() {
+    // Another interface of r on a's segment would answer ARP from either: unpredictable.
+    let t = test_lab("wronggw");
+    let p = Probe::parse(&t, "c", "d", "icmp", None).unwrap();
+    let all: Vec<String> = fix::for_probe(&t, &p)
+        .iter()
+        .map(|s| s.sentence())
+        .collect();
+    assert!(all.iter().all(|s| !s.contains("interface fix0")), "{all:?}");
+    assert_eq!(all[0], "set c's gateway to 10.0.0.254");
+}
+
+#[test]
 fn a_missing_tunnel_is_added() {
     let y = include_str!("../../examples/seedlab-gre.yaml");
     let y = &y[..y.find("tunnels:").unwrap()];

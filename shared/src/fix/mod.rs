@@ -121,23 +121,41 @@ fn intent_wants(topo: &Topology) -> Vec<Want> {
 enum Proof {
     /// Every want holds.
     Holds(Topology),
-    /// The design is valid and keeps every isolation, but this wanted probe fails.
+    /// The design is valid, but this wanted probe fails (the wants after it untried).
     Fails(Topology, Probe, Trace),
     /// Invalid, or a pair that must not reach does.
     Broken,
 }
 
-/// Validate the edited design and simulate every want on it.
-fn prove(spec: &TopologySpec, edits: &[Edit], wants: &[Want]) -> Proof {
-    let Ok(spec) = apply_all(edits, spec) else {
+/// The design as written, and how many warnings it has: an edit that adds
+/// one (ARP flux: an outcome the simulator cannot predict) proves nothing.
+struct Base<'a> {
+    spec: &'a TopologySpec,
+    warnings: usize,
+}
+
+impl<'a> Base<'a> {
+    fn new(topo: &'a Topology) -> Self {
+        let warnings = crate::validate(&topo.spec).map_or(0, |c| c.warnings.len());
+        Base {
+            spec: &topo.spec,
+            warnings,
+        }
+    }
+}
+
+/// Validate the edited design and simulate the wants on it, up to the
+/// first that fails.
+fn prove(base: &Base, edits: &[Edit], wants: &[Want]) -> Proof {
+    let Ok(spec) = apply_all(edits, base.spec) else {
         return Proof::Broken;
     };
-    let Ok(checked) = crate::validate(&spec) else {
-        return Proof::Broken;
+    let checked = match crate::validate(&spec) {
+        Ok(c) if c.warnings.len() <= base.warnings => c,
+        _ => return Proof::Broken,
     };
     let topo = checked.topology;
     let sim = Simulator::new(&topo);
-    let mut failed = None;
     for w in wants {
         let Ok(p) = w.resolve(&sim) else {
             return Proof::Broken;
@@ -145,15 +163,15 @@ fn prove(spec: &TopologySpec, edits: &[Edit], wants: &[Want]) -> Proof {
         let trace = sim.simulate(&p);
         match (trace.disposition.is_delivered(), w.reach) {
             (true, false) => return Proof::Broken,
-            (false, true) if failed.is_none() => failed = Some((p, trace)),
+            (false, true) => {
+                drop(sim);
+                return Proof::Fails(topo, p, trace);
+            }
             _ => {}
         }
     }
     drop(sim);
-    match failed {
-        None => Proof::Holds(topo),
-        Some((p, t)) => Proof::Fails(topo, p, t),
-    }
+    Proof::Holds(topo)
 }
 
 /// The wants that do not hold on `topo` first: an edited design that
@@ -194,12 +212,13 @@ fn search(topo: &Topology, wants: &[Want]) -> Vec<Suggestion> {
     if first.is_empty() {
         return Vec::new();
     }
+    let base = Base::new(topo);
     let mut proofs = 0;
     let mut proven: Vec<(Vec<Edit>, Topology)> = Vec::new();
     let mut second: Vec<(Edit, Topology, Probe, Trace)> = Vec::new();
     for e in &first {
         proofs += 1;
-        match prove(&topo.spec, std::slice::from_ref(e), wants) {
+        match prove(&base, std::slice::from_ref(e), wants) {
             Proof::Holds(t) => proven.push((vec![e.clone()], t)),
             Proof::Fails(t, p, tr) if second.len() < MAX_SECOND => {
                 second.push((e.clone(), t, p, tr))
@@ -216,7 +235,7 @@ fn search(topo: &Topology, wants: &[Want]) -> Vec<Suggestion> {
                 }
                 proofs += 1;
                 let edits = vec![e.clone(), e2];
-                if let Proof::Holds(after) = prove(&topo.spec, &edits, wants) {
+                if let Proof::Holds(after) = prove(&base, &edits, wants) {
                     proven.push((edits, after));
                 }
             }
@@ -356,7 +375,8 @@ mod tests {
                     reach: true,
                 }];
                 for e in failing_candidates(&topo, &wants) {
-                    let Proof::Holds(after) = prove(&topo.spec, std::slice::from_ref(&e), &wants)
+                    let Proof::Holds(after) =
+                        prove(&Base::new(&topo), std::slice::from_ref(&e), &wants)
                     else {
                         continue;
                     };
