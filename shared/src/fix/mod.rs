@@ -36,8 +36,15 @@ const MAX_CANDIDATES: usize = 60;
 const MAX_SECOND: usize = 12;
 /// Designs validated and simulated at most, in all.
 const MAX_PROOFS: usize = 200;
-/// Suggestions returned at most; each gets its side effects.
+/// Suggestions returned at most.
 pub const MAX_SUGGESTIONS: usize = 3;
+/// Proven edit lists whose side effects are measured to rank them, at most;
+/// on a design of more than [`BIG`] pairs, only [`MAX_SUGGESTIONS`] (a
+/// router's or tunnel's edit compares whole reports, 1.1 million pairs at
+/// 1,000 vms).
+const MAX_RANKED: usize = 8;
+/// Pairs of the reachability report from which a design counts as big.
+const BIG: usize = 100_000;
 
 /// A proven fix.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -226,11 +233,16 @@ fn search(topo: &Topology, wants: &[Want]) -> Vec<Suggestion> {
             _ => {}
         }
     }
+    let ranked = if crate::reach::pairs(topo) > BIG {
+        MAX_SUGGESTIONS
+    } else {
+        MAX_RANKED
+    };
     if proven.is_empty() {
         'pairs: for (e, t, p, tr) in &second {
             let sim = Simulator::new(t);
             for e2 in candidates::candidates(sim.net(), p, tr) {
-                if proofs >= MAX_PROOFS || proven.len() >= MAX_SUGGESTIONS {
+                if proofs >= MAX_PROOFS || proven.len() >= ranked {
                     break 'pairs;
                 }
                 proofs += 1;
@@ -241,18 +253,14 @@ fn search(topo: &Topology, wants: &[Want]) -> Vec<Suggestion> {
             }
         }
     }
+    proven.sort_by_key(|(edits, _)| edits.len());
+    proven.truncate(ranked);
     rank(topo, wants, proven)
 }
 
-/// The first few proven lists with their side effects, fewest edits first,
-/// then fewest other pairs changed.
-fn rank(
-    topo: &Topology,
-    wants: &[Want],
-    mut proven: Vec<(Vec<Edit>, Topology)>,
-) -> Vec<Suggestion> {
-    proven.sort_by_key(|(edits, _)| edits.len());
-    proven.truncate(MAX_SUGGESTIONS);
+/// Proven lists with their side effects, fewest edits first, then fewest
+/// other pairs changed; the first [`MAX_SUGGESTIONS`].
+fn rank(topo: &Topology, wants: &[Want], proven: Vec<(Vec<Edit>, Topology)>) -> Vec<Suggestion> {
     if proven.is_empty() {
         return Vec::new();
     }
@@ -277,6 +285,7 @@ fn rank(
             s.side_effects.started + s.side_effects.stopped,
         )
     });
+    out.truncate(MAX_SUGGESTIONS);
     out
 }
 
