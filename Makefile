@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export CARGO_TERM_COLOR := never
 
-.PHONY: run test deps frontend wasm-check build fuzz bench clean
+.PHONY: run test deps frontend wasm-check long-fns build fuzz bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -18,13 +18,18 @@ frontend: deps
 wasm-check: deps
 	cargo build -p netloom-core --target wasm32-unknown-unknown
 
+# No function over 80 lines unless a `long:` comment above it says why
+# (docs/architecture.md).
+long-fns:
+	python3 scripts/long-fns.py shared/src backend/src frontend/src
+
 build: frontend
 	cargo build --release -p netloom
 
 run: build
 	./target/release/netloom serve
 
-test: deps wasm-check frontend
+test: deps long-fns wasm-check frontend
 	cargo test --workspace --no-fail-fast
 	@echo "make test: all suites passed"
 

@@ -152,104 +152,125 @@ fn open(ctx: Ctx, id: i64) {
     });
 }
 
+/// The designs stored on the server, as last listed, or why they could not be.
+#[derive(Clone, Copy)]
+struct Listed {
+    list: RwSignal<Vec<Info>>,
+    error: RwSignal<Option<String>>,
+}
+
+impl Listed {
+    fn refresh(self) {
+        spawn_local(async move {
+            match call_as::<Vec<Info>>("GET", "/api/designs", None).await {
+                Ok(v) => {
+                    self.list.set(v);
+                    self.error.set(None);
+                }
+                Err(e) => self.error.set(Some(e)),
+            }
+        })
+    }
+}
+
+/// Whether stored design `id` is the one being edited.
+fn is_current(ctx: Ctx, id: i64) -> bool {
+    ctx.stored
+        .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
+}
+
+/// Ask for a new name of stored design `id` and rename it.
+fn rename(ctx: Ctx, listed: Listed, id: i64, revision: i64) {
+    let Ok(Some(name)) = window().prompt_with_message("New name of the design") else {
+        return;
+    };
+    spawn_local(async move {
+        match call_as::<Info>(
+            "PUT",
+            &format!("/api/designs/{id}"),
+            Some(serde_json::json!({"revision": revision, "name": name})),
+        )
+        .await
+        {
+            Ok(info) => {
+                if is_current(ctx, id) {
+                    ctx.stored.set(Some(Stored {
+                        id,
+                        name: info.name,
+                        revision: info.revision,
+                    }));
+                }
+                listed.refresh();
+            }
+            Err(e) => ctx.say(e, true),
+        }
+    });
+}
+
+/// Delete stored design `id`, once confirmed.
+fn remove(ctx: Ctx, listed: Listed, id: i64, name: String) {
+    ctx.confirm(
+        format!("Delete “{name}” from the server?"),
+        "Delete",
+        move || {
+            spawn_local(async move {
+                match call("DELETE", &format!("/api/designs/{id}"), None).await {
+                    Ok(_) => {
+                        if is_current(ctx, id) {
+                            ctx.stored.set(None);
+                        }
+                        listed.refresh();
+                    }
+                    Err(e) => ctx.say(e, true),
+                }
+            })
+        },
+    );
+}
+
+/// One stored design with its revision, when it was saved, and what can be done with it.
+fn design_row(ctx: Ctx, listed: Listed, d: Info) -> impl IntoView {
+    let current = ctx
+        .stored
+        .with(|s| s.as_ref().is_some_and(|s| s.id == d.id));
+    let when = js_sys::Date::new(&JsValue::from_f64(d.updated as f64 * 1000.0))
+        .to_locale_string("en-GB", &JsValue::UNDEFINED)
+        .as_string()
+        .unwrap_or_default();
+    let name = d.name.clone();
+    view! {
+        <li class:current=current>
+            <span class="dname">{d.name.clone()}</span>
+            <span class="muted">{format!(" r{} · {when}", d.revision)}</span>
+            <span class="actions">
+                <button class="small" on:click=move |_| open(ctx, d.id)>"Open"</button>
+                <button class="small" on:click=move |_| rename(ctx, listed, d.id, d.revision)>"Rename"</button>
+                <button class="small danger" on:click=move |_| remove(ctx, listed, d.id, name.clone())>"Delete"</button>
+            </span>
+        </li>
+    }
+}
+
 /// The server tab's list of stored designs.
 #[component]
 pub fn DesignsPanel() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
-    let list = RwSignal::new(Vec::<Info>::new());
-    let error = RwSignal::new(None::<String>);
-    let refresh = move || {
-        spawn_local(async move {
-            match call_as::<Vec<Info>>("GET", "/api/designs", None).await {
-                Ok(v) => {
-                    list.set(v);
-                    error.set(None);
-                }
-                Err(e) => error.set(Some(e)),
-            }
-        })
+    let listed = Listed {
+        list: RwSignal::new(Vec::new()),
+        error: RwSignal::new(None),
     };
-    refresh();
+    listed.refresh();
     // Refresh after every save/open so revisions shown are current.
     Effect::new(move |_| {
         ctx.stored.track();
-        refresh();
+        listed.refresh();
     });
-    let rename = move |id: i64, revision: i64| {
-        let Ok(Some(name)) = window().prompt_with_message("New name of the design") else {
-            return;
-        };
-        spawn_local(async move {
-            match call_as::<Info>(
-                "PUT",
-                &format!("/api/designs/{id}"),
-                Some(serde_json::json!({"revision": revision, "name": name})),
-            )
-            .await
-            {
-                Ok(info) => {
-                    if ctx
-                        .stored
-                        .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
-                    {
-                        ctx.stored.set(Some(Stored {
-                            id,
-                            name: info.name,
-                            revision: info.revision,
-                        }));
-                    }
-                    refresh();
-                }
-                Err(e) => ctx.say(e, true),
-            }
-        });
-    };
-    let remove = move |id: i64, name: String| {
-        ctx.confirm(
-            format!("Delete “{name}” from the server?"),
-            "Delete",
-            move || {
-                spawn_local(async move {
-                    match call("DELETE", &format!("/api/designs/{id}"), None).await {
-                        Ok(_) => {
-                            if ctx
-                                .stored
-                                .with_untracked(|s| s.as_ref().is_some_and(|s| s.id == id))
-                            {
-                                ctx.stored.set(None);
-                            }
-                            refresh();
-                        }
-                        Err(e) => ctx.say(e, true),
-                    }
-                })
-            },
-        );
-    };
     let rows = move || {
-        list.get()
+        listed
+            .list
+            .get()
             .into_iter()
-            .map(|d| {
-                let current = ctx.stored.with(|s| s.as_ref().is_some_and(|s| s.id == d.id));
-                let when = js_sys::Date::new(&JsValue::from_f64(d.updated as f64 * 1000.0))
-                    .to_locale_string("en-GB", &JsValue::UNDEFINED)
-                    .as_string()
-                    .unwrap_or_default();
-                view! {
-                    <li class:current=current>
-                        <span class="dname">{d.name.clone()}</span>
-                        <span class="muted">{format!(" r{} · {when}", d.revision)}</span>
-                        <span class="actions">
-                            <button class="small" on:click=move |_| open(ctx, d.id)>"Open"</button>
-                            <button class="small" on:click=move |_| rename(d.id, d.revision)>"Rename"</button>
-                            <button class="small danger" on:click={
-                                let name = d.name.clone();
-                                move |_| remove(d.id, name.clone())
-                            }>"Delete"</button>
-                        </span>
-                    </li>
-                }
-            })
+            .map(|d| design_row(ctx, listed, d))
             .collect_view()
     };
     view! {
@@ -261,9 +282,9 @@ pub fn DesignsPanel() -> impl IntoView {
         <div class="row">
             <button id="save" class="primary" on:click=move |_| save(ctx, false)>"Save"</button>
             <button id="save-as" on:click=move |_| save(ctx, true)>"Save as new"</button>
-            <button on:click=move |_| refresh()>"Refresh"</button>
+            <button on:click=move |_| listed.refresh()>"Refresh"</button>
         </div>
-        {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
+        {move || listed.error.get().map(|e| view! { <p class="error">{e}</p> })}
         <ul class="designs" id="designs">{rows}</ul>
     }
 }

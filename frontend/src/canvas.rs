@@ -38,17 +38,6 @@ fn cloud_path(hw: f64, hh: f64) -> String {
     )
 }
 
-/// Where a node is drawn now: its layout position plus the drag offset when it is being moved.
-pub fn pos_of(ctx: Ctx, key: &str) -> (f64, f64) {
-    let base = ctx.layout.with(|l| l.get(key).copied().unwrap_or_default());
-    if ctx.moving.with(|m| m.contains(key)) {
-        let d = ctx.offset.get();
-        (base.0 + d.0, base.1 + d.1)
-    } else {
-        base
-    }
-}
-
 /// The node under a canvas point (guests, bridges and clouds before hosts).
 fn node_at(s: &TopologySpec, ctx: Ctx, p: (f64, f64)) -> Option<Elem> {
     let nodes = model::nodes(s);
@@ -234,116 +223,130 @@ pub fn install_pointer_handlers(ctx: Ctx) {
     });
 }
 
+/// A drag ends at canvas point `p` (`inside`: over the canvas).
 fn finish(ctx: Ctx, drag: Drag, p: (f64, f64), inside: bool) {
     match drag {
-        Drag::Move { keys, d, .. } => {
-            if d.0.abs() + d.1.abs() < 1.0 {
-                return;
-            }
-            let lay = ctx.layout.get_untracked();
-            let homes = ctx.spec.with_untracked(|s| new_homes(s, ctx, &keys, d));
-            let mut moved = Vec::new();
-            ctx.edit(None, |s| {
-                for k in &keys {
-                    let Some(&(x, y)) = lay.get(k) else { continue };
-                    let at = (x + d.0, y + d.1);
-                    let guest = homes.get(k).and_then(|&to| {
-                        let e = model::nodes(s)
-                            .into_iter()
-                            .find(|e| e.key(s).as_ref() == Some(k))?;
-                        model::move_guest(s, e, to, at)
-                    });
-                    match guest {
-                        Some(e) => moved.push(e),
-                        None => {
-                            s.layout.insert(
-                                k.clone(),
-                                Position {
-                                    x: at.0.round(),
-                                    y: at.1.round(),
-                                },
-                            );
-                        }
-                    }
-                }
-            });
-            // Guests moved to another host have new indices: select them there.
-            if !moved.is_empty() {
-                ctx.sel.set(moved);
-            }
-        }
+        Drag::Move { keys, d, .. } => drop_moved(ctx, &keys, d),
         Drag::Pan { moved, .. } => {
             if !moved {
                 ctx.sel.set(Vec::new());
             }
         }
-        Drag::Band { start, cur } => {
-            let band = Rect {
-                l: start.0.min(cur.0),
-                t: start.1.min(cur.1),
-                r: start.0.max(cur.0),
-                b: start.1.max(cur.1),
-            };
-            let s = ctx.spec.get_untracked();
-            let lay = ctx.layout.get_untracked();
-            let pos = |k: &str| lay.get(k).copied().unwrap_or_default();
-            let hits = model::nodes(&s)
-                .into_iter()
-                .filter(|e| {
-                    let r = match *e {
-                        Elem::Host(h) => model::host_rect(&s, h, &pos),
-                        _ => match (e.key(&s), e.kind()) {
-                            (Some(k), Some(kind)) => Rect::around(pos(&k), kind.half()),
-                            _ => return false,
-                        },
-                    };
-                    band.intersects(&r)
-                })
-                .collect();
-            ctx.sel.set(hits);
-        }
-        Drag::Connect { from, .. } => {
-            let s = ctx.spec.get_untracked();
-            let Some(to) = node_at(&s, ctx, p) else {
-                return;
-            };
-            if to == from {
-                return;
-            }
-            match model::connection(&s, from, to) {
-                Ok(Connection::Tunnel) => ctx.pending_tunnel.set(Some((from, to, p))),
-                Ok(_) => {
-                    let mut made = None;
-                    ctx.edit(None, |s| made = model::connect(s, from, to, ""));
-                    if let Some(m) = made {
-                        ctx.select_only(m.owner());
-                    }
-                }
-                Err(e) => ctx.say(e, true),
-            }
-        }
+        Drag::Band { start, cur } => select_band(ctx, start, cur),
+        Drag::Connect { from, .. } => connect_at(ctx, from, p),
         Drag::Place { kind, .. } => {
-            if !inside {
-                return;
-            }
-            let s = ctx.spec.get_untracked();
-            let host = if kind.inside_host() {
-                match host_at(&s, ctx, p) {
-                    Some(h) => Some(h),
-                    None => {
-                        ctx.say(format!("drop the {} inside a host", kind.word()), true);
-                        return;
-                    }
-                }
-            } else {
-                None
-            };
-            let mut made = None;
-            ctx.edit(None, |s| made = model::add(s, kind, host, p));
-            if let Some(m) = made {
-                ctx.select_only(m);
+            if inside {
+                place(ctx, kind, p);
             }
         }
+    }
+}
+
+/// Moved nodes land `d` away; guests dropped inside another host move there.
+fn drop_moved(ctx: Ctx, keys: &BTreeSet<String>, d: (f64, f64)) {
+    if d.0.abs() + d.1.abs() < 1.0 {
+        return;
+    }
+    let lay = ctx.layout.get_untracked();
+    let homes = ctx.spec.with_untracked(|s| new_homes(s, ctx, keys, d));
+    let mut moved = Vec::new();
+    ctx.edit(None, |s| {
+        for k in keys {
+            let Some(&(x, y)) = lay.get(k) else { continue };
+            let at = (x + d.0, y + d.1);
+            let guest = homes.get(k).and_then(|&to| {
+                let e = model::nodes(s)
+                    .into_iter()
+                    .find(|e| e.key(s).as_ref() == Some(k))?;
+                model::move_guest(s, e, to, at)
+            });
+            match guest {
+                Some(e) => moved.push(e),
+                None => {
+                    s.layout.insert(
+                        k.clone(),
+                        Position {
+                            x: at.0.round(),
+                            y: at.1.round(),
+                        },
+                    );
+                }
+            }
+        }
+    });
+    // Guests moved to another host have new indices: select them there.
+    if !moved.is_empty() {
+        ctx.sel.set(moved);
+    }
+}
+
+/// Select everything the band from `start` to `cur` touches.
+fn select_band(ctx: Ctx, start: (f64, f64), cur: (f64, f64)) {
+    let band = Rect {
+        l: start.0.min(cur.0),
+        t: start.1.min(cur.1),
+        r: start.0.max(cur.0),
+        b: start.1.max(cur.1),
+    };
+    let s = ctx.spec.get_untracked();
+    let lay = ctx.layout.get_untracked();
+    let pos = |k: &str| lay.get(k).copied().unwrap_or_default();
+    let hits = model::nodes(&s)
+        .into_iter()
+        .filter(|e| {
+            let r = match *e {
+                Elem::Host(h) => model::host_rect(&s, h, &pos),
+                _ => match (e.key(&s), e.kind()) {
+                    (Some(k), Some(kind)) => Rect::around(pos(&k), kind.half()),
+                    _ => return false,
+                },
+            };
+            band.intersects(&r)
+        })
+        .collect();
+    ctx.sel.set(hits);
+}
+
+/// Connect `from` to the node at `p`; between bridges, ask the tunnel type first.
+fn connect_at(ctx: Ctx, from: Elem, p: (f64, f64)) {
+    let s = ctx.spec.get_untracked();
+    let Some(to) = node_at(&s, ctx, p) else {
+        return;
+    };
+    if to == from {
+        return;
+    }
+    match model::connection(&s, from, to) {
+        Ok(Connection::Tunnel) => ctx.pending_tunnel.set(Some((from, to, p))),
+        Ok(_) => {
+            let mut made = None;
+            ctx.edit(None, |s| made = model::connect(s, from, to, ""));
+            if let Some(m) = made {
+                ctx.select_only(m.owner());
+            }
+        }
+        Err(e) => ctx.say(e, true),
+    }
+}
+
+/// Add a `kind` from the palette at `p` (inside the host there, for what lives in one).
+fn place(ctx: Ctx, kind: Kind, p: (f64, f64)) {
+    let s = ctx.spec.get_untracked();
+    let host = if kind.inside_host() {
+        match host_at(&s, ctx, p) {
+            Some(h) => Some(h),
+            None => {
+                ctx.say(format!("drop the {} inside a host", kind.word()), true);
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let mut made = None;
+    ctx.edit(None, |s| made = model::add(s, kind, host, p));
+    if let Some(m) = made {
+        ctx.select_only(m);
     }
 }
 
@@ -474,7 +477,7 @@ fn host_view(ctx: Ctx, h: usize, name: String, title_scale: Memo<f64>) -> impl I
     let rect = Memo::new(move |_| {
         ctx.spec.with(|s| {
             if h < s.hosts.len() {
-                model::host_rect(s, h, &|k| pos_of(ctx, k))
+                model::host_rect(s, h, &|k| ctx.pos_of(k))
             } else {
                 Rect {
                     l: 0.0,
@@ -523,7 +526,7 @@ fn node_view(ctx: Ctx, e: Elem, key: String) -> impl IntoView {
     let (hw, hh) = kind.half();
     let k2 = key.clone();
     let transform = move || {
-        let (x, y) = pos_of(ctx, &k2);
+        let (x, y) = ctx.pos_of(&k2);
         format!("translate({x},{y})")
     };
     let shape = match kind {
@@ -597,55 +600,9 @@ fn tag_point(a: (f64, f64), b: (f64, f64), half: (f64, f64)) -> (f64, f64) {
     (a.0 + ux * t, a.1 + uy * t)
 }
 
-fn link_view(
-    ctx: Ctx,
-    l: model::Link,
-    (ka, kb): (String, String),
-    (slot, of): (usize, usize),
-    labels: RwSignal<bool>,
-) -> impl IntoView {
-    let offset = (slot as f64 - (of as f64 - 1.0) / 2.0) * SPREAD;
-    // Both ends shifted sideways by the link's offset among parallel links.
-    let ends = Memo::new(move |_| {
-        let (a, b) = (pos_of(ctx, &ka), pos_of(ctx, &kb));
-        let len = (b.0 - a.0).hypot(b.1 - a.1).max(1.0);
-        let (nx, ny) = (-(b.1 - a.1) / len * offset, (b.0 - a.0) / len * offset);
-        ((a.0 + nx, a.1 + ny), (b.0 + nx, b.1 + ny))
-    });
-    let class = if l.tunnel {
-        "link tunnel"
-    } else if matches!(l.elem, Elem::Uplink(..)) {
-        "link uplink"
-    } else {
-        "link"
-    };
-    let color = model::vlan_color(l.vlan);
-    let e = l.elem;
-    let owner = e.owner();
-    let sel = move || ctx.sel.with(|x| x.contains(&e));
-    let mid = move || {
-        let ((x1, y1), (x2, y2)) = ends.get();
-        ((x1 + x2) / 2.0, (y1 + y2) / 2.0)
-    };
-    let half = l.a.kind().map_or((0.0, 0.0), Kind::half);
-    let near = Memo::new(move |_| {
-        let (a, b) = ends.get();
-        tag_point(a, b, half)
-    });
-    let tag = match (l.tunnel, l.vlan) {
-        (true, _) => view! {
-            <text class="tlabel" x=move || mid().0 y=move || mid().1 - 8.0>{l.label.clone()}</text>
-        }
-        .into_any(),
-        (false, Some(v)) => view! {
-            <rect class="tag-bg" stroke=color x=move || near.get().0 - 14.0 y=move || near.get().1 - 8.0 width="28" height="16" rx="8" />
-            <text class="tag" fill=color x=move || near.get().0 y=move || near.get().1>{v.to_string()}</text>
-        }
-        .into_any(),
-        _ => ().into_any(),
-    };
-    // "eth0 10.0.0.1/24" beside the tag, when labels are on.
-    let named = !l.tunnel && !matches!(e, Elem::Uplink(..));
+/// A link's text: "eth0 10.0.0.1/24"; `named` (a guest's nic): with its
+/// VLAN in the title. Returns the label (shown when labels are on) and the title.
+fn link_text(l: &model::Link, named: bool) -> (String, String) {
     let text = match &l.addr {
         Some(a) => format!("{} {a}", l.label),
         None => l.label.clone(),
@@ -658,34 +615,47 @@ fn link_view(
     } else {
         l.label.clone()
     };
-    // Beside the tag, on the side away from the link's neighbours: the outer
-    // side of parallel links, else the side the link comes from (guests left
-    // of their bridge get their label on the left).
-    let left = move || {
-        if of > 1 {
-            slot * 2 < of - 1
-        } else {
-            let ((x1, _), (x2, _)) = ends.get();
-            x2 - x1 > 1.0
-        }
-    };
-    let addr = move || {
-        (named && labels.get()).then(|| {
-            view! {
-                <text class="addr" class:end=left
-                    x=move || near.get().0 + if left() { -17.0 } else { 17.0 }
-                    y=move || near.get().1>{text.clone()}</text>
-            }
-        })
-    };
-    let stroke = if l.tunnel || matches!(e, Elem::Uplink(..)) {
-        None
+    (text, title)
+}
+
+/// Both ends of a link, shifted `offset` sideways (its place among parallel links).
+fn shifted(a: (f64, f64), b: (f64, f64), offset: f64) -> ((f64, f64), (f64, f64)) {
+    let len = (b.0 - a.0).hypot(b.1 - a.1).max(1.0);
+    let (nx, ny) = (-(b.1 - a.1) / len * offset, (b.0 - a.0) / len * offset);
+    ((a.0 + nx, a.1 + ny), (b.0 + nx, b.1 + ny))
+}
+
+type Ends = Memo<((f64, f64), (f64, f64))>;
+
+fn link_view(
+    ctx: Ctx,
+    l: model::Link,
+    (ka, kb): (String, String),
+    (slot, of): (usize, usize),
+    labels: RwSignal<bool>,
+) -> impl IntoView {
+    let offset = (slot as f64 - (of as f64 - 1.0) / 2.0) * SPREAD;
+    let ends = Memo::new(move |_| shifted(ctx.pos_of(&ka), ctx.pos_of(&kb), offset));
+    let class = if l.tunnel {
+        "link tunnel"
+    } else if matches!(l.elem, Elem::Uplink(..)) {
+        "link uplink"
     } else {
-        Some(color)
+        "link"
     };
+    let e = l.elem;
+    let owner = e.owner();
+    let sel = move || ctx.sel.with(|x| x.contains(&e));
+    let half = l.a.kind().map_or((0.0, 0.0), Kind::half);
+    let near = Memo::new(move |_| {
+        let (a, b) = ends.get();
+        tag_point(a, b, half)
+    });
+    let stroke = (!l.tunnel && !matches!(e, Elem::Uplink(..))).then(|| model::vlan_color(l.vlan));
     // Up or down as the last Status or Verify found it (deployed designs).
     let id = e.dom_id();
     let seen = Memo::new(move |_| ctx.seen.with(|m| m.get(&id).cloned()));
+    let (_, title) = link_text(&l, !l.tunnel && !matches!(e, Elem::Uplink(..)));
     let title = move || match seen.get() {
         Some(x) => format!("{title}\n{}", x.why),
         None => title.clone(),
@@ -707,9 +677,62 @@ fn link_view(
                     ctx.sel.set(if owner == e { vec![e] } else { vec![owner, e] });
                     ctx.tab.set("props");
                 } />
-            {tag}
-            {addr}
+            {link_tag(&l, ends, near)}
+            {link_addr(&l, ends, near, (slot, of), labels)}
         </g>
+    }
+}
+
+/// A tunnel's name at its middle, or a nic's VLAN in a tag near its guest.
+fn link_tag(l: &model::Link, ends: Ends, near: Memo<(f64, f64)>) -> impl IntoView {
+    let mid = move || {
+        let ((x1, y1), (x2, y2)) = ends.get();
+        ((x1 + x2) / 2.0, (y1 + y2) / 2.0)
+    };
+    let color = model::vlan_color(l.vlan);
+    match (l.tunnel, l.vlan) {
+        (true, _) => view! {
+            <text class="tlabel" x=move || mid().0 y=move || mid().1 - 8.0>{l.label.clone()}</text>
+        }
+        .into_any(),
+        (false, Some(v)) => view! {
+            <rect class="tag-bg" stroke=color x=move || near.get().0 - 14.0 y=move || near.get().1 - 8.0 width="28" height="16" rx="8" />
+            <text class="tag" fill=color x=move || near.get().0 y=move || near.get().1>{v.to_string()}</text>
+        }
+        .into_any(),
+        _ => ().into_any(),
+    }
+}
+
+/// "eth0 10.0.0.1/24" beside a nic's tag, when labels are on.
+fn link_addr(
+    l: &model::Link,
+    ends: Ends,
+    near: Memo<(f64, f64)>,
+    (slot, of): (usize, usize),
+    labels: RwSignal<bool>,
+) -> impl IntoView {
+    let named = !l.tunnel && !matches!(l.elem, Elem::Uplink(..));
+    let (text, _) = link_text(l, named);
+    // Beside the tag, on the side away from the link's neighbours: the outer
+    // side of parallel links, else the side the link comes from (guests left
+    // of their bridge get their label on the left).
+    let left = move || {
+        if of > 1 {
+            slot * 2 < of - 1
+        } else {
+            let ((x1, _), (x2, _)) = ends.get();
+            x2 - x1 > 1.0
+        }
+    };
+    move || {
+        (named && labels.get()).then(|| {
+            view! {
+                <text class="addr" class:end=left
+                    x=move || near.get().0 + if left() { -17.0 } else { 17.0 }
+                    y=move || near.get().1>{text.clone()}</text>
+            }
+        })
     }
 }
 
@@ -719,7 +742,7 @@ fn drag_overlay(ctx: Ctx) -> impl IntoView {
             let start = ctx
                 .spec
                 .with_untracked(|s| from.key(s))
-                .map(|k| pos_of(ctx, &k))
+                .map(|k| ctx.pos_of(&k))
                 .unwrap_or_default();
             view! { <line class="rubber" x1=start.0 y1=start.1 x2=cur.0 y2=cur.1 /> }.into_any()
         }
@@ -804,36 +827,6 @@ pub fn Palette() -> impl IntoView {
     }
 }
 
-/// The part of the canvas on screen, in canvas coordinates.
-pub fn visible(ctx: Ctx) -> Rect {
-    let v = ctx.view.get_untracked();
-    let (w, h) = document()
-        .get_element_by_id("canvas")
-        .map(|e| {
-            let r = e.get_bounding_client_rect();
-            (r.width(), r.height())
-        })
-        .unwrap_or((800.0, 600.0));
-    Rect {
-        l: -v.tx / v.k,
-        t: -v.ty / v.k,
-        r: (w - v.tx) / v.k,
-        b: (h - v.ty) / v.k,
-    }
-}
-
-/// Pan so canvas point `p` is in the middle of the screen, at zoom `k`.
-pub fn center_on(ctx: Ctx, p: (f64, f64), k: f64) {
-    let now = visible(ctx);
-    let v = ctx.view.get_untracked();
-    let (w, h) = ((now.r - now.l) * v.k, (now.b - now.t) * v.k);
-    ctx.view.set(View {
-        tx: w / 2.0 - p.0 * k,
-        ty: h / 2.0 - p.1 * k,
-        k,
-    });
-}
-
 /// The element a search means: a layout id or name, then an address, then
 /// the first name containing the text.
 fn search(s: &TopologySpec, q: &str) -> Option<Elem> {
@@ -879,7 +872,7 @@ fn find(ctx: Ctx, q: &str) {
     match hit {
         Some((e, p)) => {
             ctx.select_only(e);
-            center_on(ctx, p, ctx.view.get_untracked().k.max(0.8));
+            ctx.center_on(p, ctx.view.get_untracked().k.max(0.8));
         }
         None if q.trim().is_empty() => {}
         None => ctx.say(
@@ -892,13 +885,25 @@ fn find(ctx: Ctx, q: &str) {
 /// Minimap size in pixels.
 const MAP: (f64, f64) = (160.0, 100.0);
 
+/// Design → minimap pixels for the design's bounds `bb`: (scale, left, top)
+/// with the design centred.
+fn map_scale(bb: &Rect) -> (f64, f64, f64) {
+    let k = (MAP.0 / (bb.r - bb.l)).min(MAP.1 / (bb.b - bb.t));
+    let l = bb.l - (MAP.0 / k - (bb.r - bb.l)) / 2.0;
+    let t = bb.t - (MAP.1 / k - (bb.b - bb.t)) / 2.0;
+    (k, l, t)
+}
+
+/// The design's bounds, and its hosts (true) and externals as drawn in the minimap.
+type Shapes = Memo<Option<(Rect, Vec<(bool, Rect)>)>>;
+
 /// The whole design in miniature with the part on screen framed; a press
 /// (or a drag) moves the view there.
 #[component]
 fn Minimap(shown: RwSignal<bool>) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     // Hosts and externals, and the scale: from the layout, not the drag offset.
-    let shapes = Memo::new(move |_| {
+    let shapes: Shapes = Memo::new(move |_| {
         ctx.spec.with(|s| {
             ctx.layout.with(|lay| {
                 let pos = |k: &str| lay.get(k).copied().unwrap_or_default();
@@ -917,19 +922,10 @@ fn Minimap(shown: RwSignal<bool>) -> impl IntoView {
             })
         })
     });
-    // Design → minimap pixels: (scale, left, top) with the design centred.
-    let scale = move || {
-        shapes.with(|x| {
-            x.as_ref().map(|(bb, _)| {
-                let k = (MAP.0 / (bb.r - bb.l)).min(MAP.1 / (bb.b - bb.t));
-                let l = bb.l - (MAP.0 / k - (bb.r - bb.l)) / 2.0;
-                let t = bb.t - (MAP.1 / k - (bb.b - bb.t)) / 2.0;
-                (k, l, t)
-            })
-        })
-    };
     let go = move |ev: &PointerEvent| {
-        let Some((k, l, t)) = scale() else { return };
+        let Some((k, l, t)) = shapes.with(|x| x.as_ref().map(|(bb, _)| map_scale(bb))) else {
+            return;
+        };
         let Some(map) = document().get_element_by_id("minimap") else {
             return;
         };
@@ -938,40 +934,9 @@ fn Minimap(shown: RwSignal<bool>) -> impl IntoView {
             (ev.client_x() as f64 - r.left()) / k + l,
             (ev.client_y() as f64 - r.top()) / k + t,
         );
-        center_on(ctx, p, ctx.view.get_untracked().k);
+        ctx.center_on(p, ctx.view.get_untracked().k);
     };
     let pressed = RwSignal::new(false);
-    let body = move || {
-        let (k, l, t) = scale()?;
-        let px = move |r: &Rect| {
-            (
-                (r.l - l) * k,
-                (r.t - t) * k,
-                ((r.r - r.l) * k).max(1.0),
-                ((r.b - r.t) * k).max(1.0),
-            )
-        };
-        let boxes = shapes.with(|x| {
-            x.as_ref().map(|(_, rects)| {
-                rects
-                    .iter()
-                    .map(|(host, r)| {
-                        let (x, y, w, h) = px(r);
-                        view! { <rect class=if *host { "mm-host" } else { "mm-ext" } x=x y=y width=w height=h /> }
-                    })
-                    .collect_view()
-            })
-        });
-        let frame = move || {
-            ctx.view.track();
-            px(&visible(ctx))
-        };
-        Some(view! {
-            {boxes}
-            <rect id="minimap-view" class="mm-view" x=move || frame().0 y=move || frame().1
-                width=move || frame().2 height=move || frame().3 />
-        })
-    };
     view! {
         <svg id="minimap" class="minimap" xmlns="http://www.w3.org/2000/svg"
             width=MAP.0 height=MAP.1
@@ -980,9 +945,42 @@ fn Minimap(shown: RwSignal<bool>) -> impl IntoView {
             on:pointermove=move |ev| if pressed.get_untracked() { go(&ev) }
             on:pointerup=move |_| pressed.set(false)
             on:pointerleave=move |_| pressed.set(false)>
-            {body}
+            {move || minimap_body(ctx, shapes)}
         </svg>
     }
+}
+
+/// The minimap's hosts and externals, and the frame of the part on screen.
+fn minimap_body(ctx: Ctx, shapes: Shapes) -> Option<impl IntoView> {
+    let (k, l, t) = shapes.with(|x| x.as_ref().map(|(bb, _)| map_scale(bb)))?;
+    let px = move |r: &Rect| {
+        (
+            (r.l - l) * k,
+            (r.t - t) * k,
+            ((r.r - r.l) * k).max(1.0),
+            ((r.b - r.t) * k).max(1.0),
+        )
+    };
+    let boxes = shapes.with(|x| {
+        x.as_ref().map(|(_, rects)| {
+            rects
+                .iter()
+                .map(|(host, r)| {
+                    let (x, y, w, h) = px(r);
+                    view! { <rect class=if *host { "mm-host" } else { "mm-ext" } x=x y=y width=w height=h /> }
+                })
+                .collect_view()
+        })
+    });
+    let frame = move || {
+        ctx.view.track();
+        px(&ctx.visible())
+    };
+    Some(view! {
+        {boxes}
+        <rect id="minimap-view" class="mm-view" x=move || frame().0 y=move || frame().1
+            width=move || frame().2 height=move || frame().3 />
+    })
 }
 
 /// The design as a file of its own: all of it at scale 1 whatever the
@@ -1117,4 +1115,91 @@ pub fn export_png(ctx: Ctx) {
     });
     img.set_onload(Some(loaded.unchecked_ref()));
     img.set_src(&url);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nic(addr: Option<&str>, vlan: Option<i64>) -> model::Link {
+        model::Link {
+            elem: Elem::Host(0),
+            a: Elem::Host(0),
+            b: Elem::Host(0),
+            vlan,
+            label: "eth0".into(),
+            addr: addr.map(Into::into),
+            tunnel: false,
+        }
+    }
+
+    #[test]
+    fn a_nic_is_labelled_with_its_address_and_titled_with_its_vlan() {
+        let l = nic(Some("10.0.0.1/24"), Some(10));
+        assert_eq!(
+            link_text(&l, true),
+            (
+                "eth0 10.0.0.1/24".into(),
+                "eth0 10.0.0.1/24, VLAN 10".into()
+            )
+        );
+        assert_eq!(
+            link_text(&nic(None, None), true),
+            ("eth0".into(), "eth0".into())
+        );
+        // Tunnels and uplinks: their label alone.
+        assert_eq!(link_text(&l, false).1, "eth0");
+    }
+
+    #[test]
+    fn parallel_links_are_shifted_across_their_direction() {
+        // Left to right: a positive offset moves both ends down.
+        assert_eq!(
+            shifted((0.0, 0.0), (10.0, 0.0), 5.0),
+            ((0.0, 5.0), (10.0, 5.0))
+        );
+        assert_eq!(
+            shifted((0.0, 0.0), (0.0, 10.0), 5.0),
+            ((-5.0, 0.0), (-5.0, 10.0))
+        );
+        // Ends on one point: no division by zero.
+        assert_eq!(
+            shifted((1.0, 1.0), (1.0, 1.0), 5.0),
+            ((1.0, 1.0), (1.0, 1.0))
+        );
+    }
+
+    #[test]
+    fn a_tag_sits_just_outside_the_guests_box() {
+        // A 40 × 20 half-box, link to the right: past the box (40) and the tag (14), plus 3.
+        assert_eq!(
+            tag_point((0.0, 0.0), (200.0, 0.0), (40.0, 20.0)),
+            (57.0, 0.0)
+        );
+        // A short link: at most 60% of its length.
+        assert_eq!(
+            tag_point((0.0, 0.0), (50.0, 0.0), (40.0, 20.0)),
+            (30.0, 0.0)
+        );
+    }
+
+    #[test]
+    fn the_minimap_fits_the_design_and_centres_it() {
+        // Twice as wide as the map's 160 × 100: half scale, centred down.
+        let bb = Rect {
+            l: 0.0,
+            t: 0.0,
+            r: 320.0,
+            b: 100.0,
+        };
+        assert_eq!(map_scale(&bb), (0.5, 0.0, -50.0));
+        // Tall: the height decides, centred across.
+        let bb = Rect {
+            l: 10.0,
+            t: 0.0,
+            r: 110.0,
+            b: 200.0,
+        };
+        assert_eq!(map_scale(&bb), (0.5, -100.0, 0.0));
+    }
 }

@@ -14,7 +14,8 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use netloom_core::api::{
-    Disagreement, GuestStatus, JobCancel, JobDone, JobEvent, JobStarted, PlanView as Plan, Status,
+    Disagreement, DriftItem, GuestStatus, JobCancel, JobDone, JobEvent, JobStarted,
+    PlanView as Plan, Status,
 };
 use netloom_core::reach::Probe;
 use netloom_frontend::grid::{pairs_disagree, Measured};
@@ -97,25 +98,11 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
     let json = ctx.spec.with_untracked(design_json);
     let name = ctx.spec.with_untracked(|s| s.name.clone());
     spawn_local(async move {
-        // Pinging what is not there would report every reachable pair as a disagreement.
         if action == "verify" {
-            match deployed(&text).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    d.running.set(None);
-                    return d.error.set(Some(format!(
-                        "Nothing is deployed of “{name}”: Apply it first, then Verify."
-                    )));
-                }
-                Err(e) => {
-                    d.running.set(None);
-                    return d.error.set(Some(e));
-                }
+            if let Err(e) = before_verify(sim, &text, &name, &json).await {
+                d.running.set(None);
+                return d.error.set(Some(e));
             }
-            // The measured pairs go over a fresh prediction as they arrive.
-            sim.predict(json.clone());
-            sim.real.set(None);
-            sim.probes.set(Some((0, 0)));
         } else {
             sim.probes.set(None);
         }
@@ -136,73 +123,100 @@ fn start(ctx: Ctx, sim: Sim, d: Deploy, action: &'static str) {
                 return d.error.set(Some(e));
             }
         };
-        let Ok(es) = web_sys::EventSource::new(&format!("/api/jobs/{id}/events")) else {
-            d.running.set(None);
-            sim.probes.set(None);
-            return d
-                .error
-                .set(Some("this browser cannot follow the job's events".into()));
-        };
-        let source = es.clone();
-        let pending = Rc::new(RefCell::new(Vec::<(String, String)>::new()));
-        let on_event =
-            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |m: web_sys::MessageEvent| {
-                let Some(data) = m.data().as_string() else {
-                    return;
-                };
-                // Decoded in the frame that draws it: thousands of pairs a second come in.
-                let kind = m.type_();
-                if kind != "done" {
-                    return queue(sim, d, &pending, (kind, data));
-                }
-                let Ok(JobEvent::Done(mut done)) = serde_json::from_str::<JobEvent>(&data) else {
-                    return;
-                };
-                // Closing stops the browser from reconnecting to a finished stream.
-                source.close();
-                d.running.set(None);
-                d.job.set(None);
-                // The counter ends where the probes took it; the report then stands.
-                flush(sim, d, &pending);
-                if action == "verify" {
-                    if done.ok {
-                        d.verified
-                            .set(Some(done.disagreements.clone().unwrap_or_default()));
-                    }
-                    // Now on the matrix; the log keeps the verdict and the disagreements.
-                    show_verify(sim, &json, done.real.take());
-                } else {
-                    d.status.set(None);
-                    d.plan.set(None);
-                    // What Verify found was of the deployment before.
-                    d.verified.set(None);
-                }
-                d.log.update(|l| l.push(JobEvent::Done(done)));
-            });
-        for kind in ["start", "step", "probe", "done"] {
-            let _ = es.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
-        }
-        // The browser retries a dropped stream by itself; a closed one (the server lost the job) is final.
-        let watched = es.clone();
-        let on_error = Closure::<dyn FnMut()>::new(move || {
-            if watched.ready_state() == web_sys::EventSource::CLOSED
-                && d.running.get_untracked().is_some()
-            {
-                d.running.set(None);
-                d.job.set(None);
-                // A half-measured matrix would read as an answer.
-                sim.probes.set(None);
-                sim.real.set(None);
-                d.error.set(Some(format!(
-                    "lost the progress of job {id}: is the server still running?"
-                )));
-            }
-        });
-        es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        // The listeners live as long as the EventSource, which the browser owns.
-        on_event.forget();
-        on_error.forget();
+        follow(sim, d, action, json, id);
     });
+}
+
+/// Before a Verify: refuse one of nothing deployed, else put a fresh
+/// prediction up for the measured pairs to go over as they arrive.
+async fn before_verify(sim: Sim, text: &str, name: &str, json: &str) -> Result<(), String> {
+    // Pinging what is not there would report every reachable pair as a disagreement.
+    if !deployed(text).await? {
+        return Err(format!(
+            "Nothing is deployed of “{name}”: Apply it first, then Verify."
+        ));
+    }
+    sim.predict(json.to_string());
+    sim.real.set(None);
+    sim.probes.set(Some((0, 0)));
+    Ok(())
+}
+
+/// Follow job `id`'s events (Server-Sent Events) until `done`, or until the
+/// server loses it.
+fn follow(sim: Sim, d: Deploy, action: &'static str, json: String, id: u64) {
+    let Ok(es) = web_sys::EventSource::new(&format!("/api/jobs/{id}/events")) else {
+        d.running.set(None);
+        sim.probes.set(None);
+        return d
+            .error
+            .set(Some("this browser cannot follow the job's events".into()));
+    };
+    let source = es.clone();
+    let pending = Rc::new(RefCell::new(Vec::<(String, String)>::new()));
+    let on_event =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |m: web_sys::MessageEvent| {
+            let Some(data) = m.data().as_string() else {
+                return;
+            };
+            // Decoded in the frame that draws it: thousands of pairs a second come in.
+            let kind = m.type_();
+            if kind != "done" {
+                return queue(sim, d, &pending, (kind, data));
+            }
+            let Ok(JobEvent::Done(done)) = serde_json::from_str::<JobEvent>(&data) else {
+                return;
+            };
+            // Closing stops the browser from reconnecting to a finished stream.
+            source.close();
+            d.running.set(None);
+            d.job.set(None);
+            // The counter ends where the probes took it; the report then stands.
+            flush(sim, d, &pending);
+            finished(sim, d, action, &json, done);
+        });
+    for kind in ["start", "step", "probe", "done"] {
+        let _ = es.add_event_listener_with_callback(kind, on_event.as_ref().unchecked_ref());
+    }
+    // The browser retries a dropped stream by itself; a closed one (the server lost the job) is final.
+    let watched = es.clone();
+    let on_error = Closure::<dyn FnMut()>::new(move || {
+        if watched.ready_state() == web_sys::EventSource::CLOSED
+            && d.running.get_untracked().is_some()
+        {
+            d.running.set(None);
+            d.job.set(None);
+            // A half-measured matrix would read as an answer.
+            sim.probes.set(None);
+            sim.real.set(None);
+            d.error.set(Some(format!(
+                "lost the progress of job {id}: is the server still running?"
+            )));
+        }
+    });
+    es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    // The listeners live as long as the EventSource, which the browser owns.
+    on_event.forget();
+    on_error.forget();
+}
+
+/// The job is done: its verdict goes on the log, a Verify's pairs on the
+/// matrix; any other job changed the deployment, so what was shown of it goes.
+fn finished(sim: Sim, d: Deploy, action: &str, json: &str, mut done: JobDone) {
+    if action == "verify" {
+        if done.ok {
+            d.verified
+                .set(Some(done.disagreements.clone().unwrap_or_default()));
+        }
+        // Now on the matrix; the log keeps the verdict and the disagreements.
+        show_verify(sim, json, done.real.take());
+    } else {
+        d.status.set(None);
+        d.plan.set(None);
+        // What Verify found was of the deployment before.
+        d.verified.set(None);
+    }
+    d.log.update(|l| l.push(JobEvent::Done(done)));
 }
 
 /// Ask the server to cancel the running job: one waiting for its
@@ -367,34 +381,7 @@ fn PlanView(plan: Plan, verified: Option<Vec<Disagreement>>) -> impl IntoView {
 
 #[component]
 fn StatusView(status: Status, verified: Option<Vec<Disagreement>>) -> impl IntoView {
-    let drift = status.drift;
     let deployed = status.deployed;
-    let guest_rows = |guests: Vec<&GuestStatus>| {
-        guests
-            .into_iter()
-            .map(|g| {
-                let addrs = g
-                    .interfaces
-                    .iter()
-                    .map(|i| {
-                        let mut s = format!("{} {}", i.name, i.addresses.join(", "));
-                        if let Some(l) = &i.lease {
-                            s.push_str(&format!(" (lease {l})"));
-                        }
-                        s
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                view! {
-                    <tr class:missing=!g.present>
-                        <td>{g.name.clone()}</td>
-                        <td class="mono">{g.netns.clone()}</td>
-                        <td>{addrs}</td>
-                    </tr>
-                }
-            })
-            .collect_view()
-    };
     let hosts = status
         .hosts
         .iter()
@@ -420,9 +407,54 @@ fn StatusView(status: Status, verified: Option<Vec<Disagreement>>) -> impl IntoV
             }
         })
         .collect_view();
-    let drift_view = if !deployed {
+    view! {
+        <div id="deploy-status" data-deployed=deployed.to_string()>
+            <h4>{if deployed { "Status: deployed" } else { "Status: not deployed" }}</h4>
+            {deployed.then(|| view! { {hosts}<table class="status-table"><tbody>{externals}</tbody></table> })}
+            {drift_view(deployed, &status.drift, verified)}
+        </div>
+    }
+}
+
+/// A guest's interfaces as Status found them: name, addresses, lease.
+fn interfaces_text(g: &GuestStatus) -> String {
+    g.interfaces
+        .iter()
+        .map(|i| {
+            let mut s = format!("{} {}", i.name, i.addresses.join(", "));
+            if let Some(l) = &i.lease {
+                s.push_str(&format!(" (lease {l})"));
+            }
+            s
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn guest_rows(guests: Vec<&GuestStatus>) -> impl IntoView {
+    guests
+        .into_iter()
+        .map(|g| {
+            view! {
+                <tr class:missing=!g.present>
+                    <td>{g.name.clone()}</td>
+                    <td class="mono">{g.netns.clone()}</td>
+                    <td>{interfaces_text(g)}</td>
+                </tr>
+            }
+        })
+        .collect_view()
+}
+
+/// The steps that would make what is deployed match the design.
+fn drift_view(
+    deployed: bool,
+    drift: &[DriftItem],
+    verified: Option<Vec<Disagreement>>,
+) -> impl IntoView {
+    let n = drift.len();
+    if !deployed {
         // Everything is "drift" then: say so once, not step by step.
-        let n = drift.len();
         view! { <p class="result" id="status-drift" data-drift=n.to_string()>{format!("Nothing is deployed of this design: Apply would take {n} steps.")}</p> }.into_any()
     } else if drift.is_empty() {
         view! {
@@ -431,7 +463,6 @@ fn StatusView(status: Status, verified: Option<Vec<Disagreement>>) -> impl IntoV
         }
         .into_any()
     } else {
-        let n = drift.len();
         view! {
             <div id="status-drift" data-drift=n.to_string()>
                 <p class="result bad">{format!("Drift: {n} steps would be needed to match the design")}</p>
@@ -439,13 +470,6 @@ fn StatusView(status: Status, verified: Option<Vec<Disagreement>>) -> impl IntoV
             </div>
         }
         .into_any()
-    };
-    view! {
-        <div id="deploy-status" data-deployed=deployed.to_string()>
-            <h4>{if deployed { "Status: deployed" } else { "Status: not deployed" }}</h4>
-            {deployed.then(|| view! { {hosts}<table class="status-table"><tbody>{externals}</tbody></table> })}
-            {drift_view}
-        </div>
     }
 }
 
@@ -479,70 +503,12 @@ fn JobLog(d: Deploy) -> impl IntoView {
     };
     let hosts = move || {
         d.log.with(|log| {
-            let mut per: Vec<(String, usize, usize)> = Vec::new();
-            for e in log.iter().filter_map(|e| match e {
-                JobEvent::Step(s) => Some(s),
-                _ => None,
-            }) {
-                let h = e.host.clone();
-                let i = match per.iter().position(|p| p.0 == h) {
-                    Some(i) => i,
-                    None => {
-                        per.push((h, 0, 0));
-                        per.len() - 1
-                    }
-                };
-                if e.ok {
-                    per[i].1 += 1;
-                } else {
-                    per[i].2 += 1;
-                }
-            }
-            per.into_iter()
+            host_progress(log)
+                .into_iter()
                 .map(|(h, ok, bad)| {
                     view! { <span class="host-progress" class:failed={bad > 0}>{if bad > 0 { format!("{h}: {ok} done, {bad} failed") } else { format!("{h}: {ok} done") }}</span> }
                 })
                 .collect_view()
-        })
-    };
-    let done = move || {
-        d.log.with(|log| {
-            let e: JobDone = log.iter().find_map(|e| match e {
-                JobEvent::Done(d) => Some(d.clone()),
-                _ => None,
-            })?;
-            let ok = e.ok;
-            let secs = e.seconds;
-            let disagreements = e.disagreements.clone();
-            let text = match (&disagreements, ok) {
-                (Some(ds), true) if ds.is_empty() => format!(
-                    "Verified in {secs:.1} s: reality agrees with the simulation on every pair."
-                ),
-                (Some(ds), true) => format!(
-                    "Verified in {secs:.1} s: {} with the simulation (marked ≠ on the matrix).",
-                    pairs_disagree(ds.len())
-                ),
-                (None, true) => format!(
-                    "Done in {secs:.1} s: {} steps.",
-                    e.report.as_ref().map_or(0, |r| r.steps)
-                ),
-                _ if e.cancelled => {
-                    format!("Cancelled: {}", e.error.as_deref().unwrap_or_default())
-                }
-                _ => format!("Failed: {}", e.error.as_deref().unwrap_or("unknown error")),
-            };
-            let good = ok && disagreements.as_ref().is_none_or(|d| d.is_empty());
-            let list = disagreements
-                .filter(|d| !d.is_empty())
-                .map(|ds| disagreement_list(&ds));
-            Some(view! {
-                <p id="job-result" class=if good { "result ok" } else { "result bad" }
-                    data-ok=ok.to_string() data-action=log.first().and_then(|s| match s {
-                        JobEvent::Start { action, .. } => Some(action.as_str()),
-                        _ => None,
-                    }).unwrap_or_default()>{text}</p>
-                {list}
-            })
         })
     };
     // Follow the progress: keep the newest step in view (once the rows are drawn).
@@ -556,13 +522,82 @@ fn JobLog(d: Deploy) -> impl IntoView {
     });
     view! {
         <Show when=move || d.log.with(|l| !l.is_empty())>
-            {done}
+            {move || d.log.with(|log| job_result(log))}
             <div class="hosts-progress">{hosts}</div>
             <div class="job-scroll">
                 <table class="job-log" id="job-log"><tbody><For each=steps key=|i| *i children=row /></tbody></table>
             </div>
         </Show>
     }
+}
+
+/// Steps done and failed per host, hosts in the order they first came up.
+fn host_progress(log: &[JobEvent]) -> Vec<(String, usize, usize)> {
+    let mut per: Vec<(String, usize, usize)> = Vec::new();
+    for e in log.iter().filter_map(|e| match e {
+        JobEvent::Step(s) => Some(s),
+        _ => None,
+    }) {
+        let h = e.host.clone();
+        let i = match per.iter().position(|p| p.0 == h) {
+            Some(i) => i,
+            None => {
+                per.push((h, 0, 0));
+                per.len() - 1
+            }
+        };
+        if e.ok {
+            per[i].1 += 1;
+        } else {
+            per[i].2 += 1;
+        }
+    }
+    per
+}
+
+/// The sentence that says how a job ended.
+fn done_text(e: &JobDone) -> String {
+    let secs = e.seconds;
+    match (&e.disagreements, e.ok) {
+        (Some(ds), true) if ds.is_empty() => {
+            format!("Verified in {secs:.1} s: reality agrees with the simulation on every pair.")
+        }
+        (Some(ds), true) => format!(
+            "Verified in {secs:.1} s: {} with the simulation (marked ≠ on the matrix).",
+            pairs_disagree(ds.len())
+        ),
+        (None, true) => format!(
+            "Done in {secs:.1} s: {} steps.",
+            e.report.as_ref().map_or(0, |r| r.steps)
+        ),
+        _ if e.cancelled => {
+            format!("Cancelled: {}", e.error.as_deref().unwrap_or_default())
+        }
+        _ => format!("Failed: {}", e.error.as_deref().unwrap_or("unknown error")),
+    }
+}
+
+/// The job's result once it is done, with a Verify's disagreements.
+fn job_result(log: &[JobEvent]) -> Option<impl IntoView> {
+    let e: &JobDone = log.iter().find_map(|e| match e {
+        JobEvent::Done(d) => Some(d),
+        _ => None,
+    })?;
+    let ok = e.ok;
+    let good = ok && e.disagreements.as_ref().is_none_or(|d| d.is_empty());
+    let list = e
+        .disagreements
+        .as_ref()
+        .filter(|d| !d.is_empty())
+        .map(|ds| disagreement_list(ds));
+    Some(view! {
+        <p id="job-result" class=if good { "result ok" } else { "result bad" }
+            data-ok=ok.to_string() data-action=log.first().and_then(|s| match s {
+                JobEvent::Start { action, .. } => Some(action.as_str()),
+                _ => None,
+            }).unwrap_or_default()>{done_text(e)}</p>
+        {list}
+    })
 }
 
 #[component]

@@ -2,14 +2,20 @@
 //! all in the browser through `netloom-core`; the server stores designs and
 //! deploys them.
 //!
-//! - [`model`]: element identities, geometry, layout ids, edits on the spec.
-//! - [`state`]: shared signals, undo/redo.
-//! - [`canvas`]: the SVG design canvas and the palette.
-//! - [`panels`]: properties, problems, YAML.
-//! - [`sim`]: simulation mode; [`matrix`]: the reachability matrix.
-//! - [`compute`]: the web workers that simulate and compute matrices.
-//! - [`api`]: designs stored on the server.
-//! - [`deploy`]: plan, apply, verify, destroy and status through the server.
+//! Layers, each importing only from those above it in this list (no circle):
+//! - the library (`netloom_frontend`, shared with the web worker): [`model`]
+//!   (element identities, geometry, layout ids, edits on the spec), `grid`
+//!   (the matrix's data), `work` (the worker's jobs), `seen`, `about`.
+//! - [`state`]: shared signals, undo/redo, the canvas view (where a node is
+//!   drawn, the part on screen); [`compute`]: the web workers that simulate
+//!   and compute matrices.
+//! - [`sim`]: the simulation's state and the trace drawn on the canvas;
+//!   [`api`]: calls to the server, designs stored there.
+//! - [`matrix`]: the reachability matrix; [`canvas`]: the SVG design canvas
+//!   and the palette; [`panels`]: properties, problems, YAML.
+//! - [`sim_panel`]: the Simulate tab; [`deploy`]: plan, apply, verify,
+//!   destroy and status through the server.
+//! - this file: the app's shell, tabs, menus and keys.
 
 mod api;
 mod canvas;
@@ -18,6 +24,7 @@ mod deploy;
 mod matrix;
 mod panels;
 mod sim;
+mod sim_panel;
 mod state;
 
 use netloom_frontend::model;
@@ -300,7 +307,7 @@ fn SideTabs() -> impl IntoView {
             </nav>
             <div class="tab-body">
                 <div class:hidden=move || tab.get() != "props"><panels::Properties /></div>
-                <div class:hidden=move || tab.get() != "sim"><sim::SimPanel /></div>
+                <div class:hidden=move || tab.get() != "sim"><sim_panel::SimPanel /></div>
                 <div class:hidden=move || tab.get() != "deploy"><deploy::DeployPanel /></div>
                 <div class:hidden=move || tab.get() != "server"><api::DesignsPanel /></div>
             </div>

@@ -238,67 +238,8 @@ pub fn find_bridge(s: &TopologySpec, end: &str) -> Option<Elem> {
 /// Every link whose two ends exist.
 pub fn links(s: &TopologySpec) -> Vec<Link> {
     let mut out = Vec::new();
-    for (h, host) in s.hosts.iter().enumerate() {
-        for (v, vm) in host.vms.iter().enumerate() {
-            for (n, nic) in vm.nics.iter().enumerate() {
-                if let Some(b) = bridge_index(s, h, &nic.bridge) {
-                    out.push(Link {
-                        elem: Elem::Nic(h, v, n),
-                        a: Elem::Vm(h, v),
-                        b: Elem::Bridge(h, b),
-                        vlan: nic.vlan,
-                        label: format!("eth{n}"),
-                        addr: nic.ip.clone(),
-                        tunnel: false,
-                    });
-                }
-            }
-        }
-        for (d, dh) in host.dhcp.iter().enumerate() {
-            if let Some(b) = bridge_index(s, h, &dh.bridge) {
-                out.push(Link {
-                    elem: Elem::DhcpLink(h, d),
-                    a: Elem::Dhcp(h, d),
-                    b: Elem::Bridge(h, b),
-                    vlan: dh.vlan,
-                    label: "eth0".into(),
-                    addr: opt(&dh.ip),
-                    tunnel: false,
-                });
-            }
-        }
-        for (r, rt) in host.routers.iter().enumerate() {
-            for (i, ifc) in rt.interfaces.iter().enumerate() {
-                if let Some(b) = bridge_index(s, h, &ifc.bridge) {
-                    out.push(Link {
-                        elem: Elem::RIface(h, r, i),
-                        a: Elem::Router(h, r),
-                        b: Elem::Bridge(h, b),
-                        vlan: ifc.vlan,
-                        label: ifc.name.clone(),
-                        addr: opt(&ifc.ip),
-                        tunnel: false,
-                    });
-                }
-            }
-        }
-        for (b, br) in host.bridges.iter().enumerate() {
-            if let Some(e) = br
-                .uplink
-                .as_ref()
-                .and_then(|u| s.externals.iter().position(|x| &x.name == u))
-            {
-                out.push(Link {
-                    elem: Elem::Uplink(h, b),
-                    a: Elem::Bridge(h, b),
-                    b: Elem::Ext(e),
-                    vlan: None,
-                    label: "uplink".into(),
-                    addr: None,
-                    tunnel: false,
-                });
-            }
-        }
+    for h in 0..s.hosts.len() {
+        host_links(s, h, &mut out);
     }
     for (t, tun) in s.tunnels.iter().enumerate() {
         let ends: Vec<Elem> = tun
@@ -319,6 +260,71 @@ pub fn links(s: &TopologySpec) -> Vec<Link> {
         }
     }
     out
+}
+
+/// The links of host `h`'s guests and bridges, onto `out`.
+fn host_links(s: &TopologySpec, h: usize, out: &mut Vec<Link>) {
+    let host = &s.hosts[h];
+    for (v, vm) in host.vms.iter().enumerate() {
+        for (n, nic) in vm.nics.iter().enumerate() {
+            if let Some(b) = bridge_index(s, h, &nic.bridge) {
+                out.push(Link {
+                    elem: Elem::Nic(h, v, n),
+                    a: Elem::Vm(h, v),
+                    b: Elem::Bridge(h, b),
+                    vlan: nic.vlan,
+                    label: format!("eth{n}"),
+                    addr: nic.ip.clone(),
+                    tunnel: false,
+                });
+            }
+        }
+    }
+    for (d, dh) in host.dhcp.iter().enumerate() {
+        if let Some(b) = bridge_index(s, h, &dh.bridge) {
+            out.push(Link {
+                elem: Elem::DhcpLink(h, d),
+                a: Elem::Dhcp(h, d),
+                b: Elem::Bridge(h, b),
+                vlan: dh.vlan,
+                label: "eth0".into(),
+                addr: opt(&dh.ip),
+                tunnel: false,
+            });
+        }
+    }
+    for (r, rt) in host.routers.iter().enumerate() {
+        for (i, ifc) in rt.interfaces.iter().enumerate() {
+            if let Some(b) = bridge_index(s, h, &ifc.bridge) {
+                out.push(Link {
+                    elem: Elem::RIface(h, r, i),
+                    a: Elem::Router(h, r),
+                    b: Elem::Bridge(h, b),
+                    vlan: ifc.vlan,
+                    label: ifc.name.clone(),
+                    addr: opt(&ifc.ip),
+                    tunnel: false,
+                });
+            }
+        }
+    }
+    for (b, br) in host.bridges.iter().enumerate() {
+        if let Some(e) = br
+            .uplink
+            .as_ref()
+            .and_then(|u| s.externals.iter().position(|x| &x.name == u))
+        {
+            out.push(Link {
+                elem: Elem::Uplink(h, b),
+                a: Elem::Bridge(h, b),
+                b: Elem::Ext(e),
+                vlan: None,
+                label: "uplink".into(),
+                addr: None,
+                tunnel: false,
+            });
+        }
+    }
 }
 
 /// What a node's tooltip says: its kind, name, and each interface's
@@ -824,7 +830,27 @@ fn all_guest_names(s: &TopologySpec) -> Vec<&str> {
 /// Add a node at a canvas point; guests and bridges go into host `host`.
 /// Returns the new element.
 pub fn add(s: &mut TopologySpec, kind: Kind, host: Option<usize>, at: (f64, f64)) -> Option<Elem> {
-    let elem = match (kind, host) {
+    let elem = new_node(s, kind, host)?;
+    let key = elem.key(s)?;
+    let at = if kind == Kind::Host {
+        (at.0 - Kind::Host.half().0, at.1 - Kind::Host.half().1)
+    } else {
+        at
+    };
+    s.layout.insert(
+        key,
+        Position {
+            x: at.0.round(),
+            y: at.1.round(),
+        },
+    );
+    Some(elem)
+}
+
+/// A new, empty `kind` with a name of its own (in host `host` for what lives
+/// in one); `None` for such a kind without a host.
+fn new_node(s: &mut TopologySpec, kind: Kind, host: Option<usize>) -> Option<Elem> {
+    Some(match (kind, host) {
         (Kind::Host, _) => {
             let taken: Vec<&str> = s.hosts.iter().map(|h| h.name.as_str()).collect();
             let name = unique("node", &taken);
@@ -889,21 +915,7 @@ pub fn add(s: &mut TopologySpec, kind: Kind, host: Option<usize>, at: (f64, f64)
             Elem::Router(h, s.hosts[h].routers.len() - 1)
         }
         _ => return None,
-    };
-    let key = elem.key(s)?;
-    let at = if kind == Kind::Host {
-        (at.0 - Kind::Host.half().0, at.1 - Kind::Host.half().1)
-    } else {
-        at
-    };
-    s.layout.insert(
-        key,
-        Position {
-            x: at.0.round(),
-            y: at.1.round(),
-        },
-    );
-    Some(elem)
+    })
 }
 
 /// What connecting `from` to `to` would do, or why it cannot.
@@ -1030,93 +1042,106 @@ pub fn delete(s: &mut TopologySpec, elems: &[Elem]) {
     elems.dedup();
     // Links first (they index into nodes), highest index first.
     for e in elems.iter().rev() {
-        match *e {
-            Elem::Nic(h, v, n) => {
-                if let Some(vm) = s.hosts.get_mut(h).and_then(|x| x.vms.get_mut(v)) {
-                    if n < vm.nics.len() {
-                        vm.nics.remove(n);
-                    }
-                }
-            }
-            Elem::RIface(h, r, i) => {
-                if let Some(rt) = s.hosts.get_mut(h).and_then(|x| x.routers.get_mut(r)) {
-                    if i < rt.interfaces.len() {
-                        rt.interfaces.remove(i);
-                    }
-                }
-            }
-            Elem::DhcpLink(h, d) => {
-                if let Some(dh) = s.hosts.get_mut(h).and_then(|x| x.dhcp.get_mut(d)) {
-                    dh.bridge.clear();
-                }
-            }
-            Elem::Uplink(h, b) => {
-                if let Some(br) = s.hosts.get_mut(h).and_then(|x| x.bridges.get_mut(b)) {
-                    br.uplink = None;
-                }
-            }
-            Elem::Tunnel(t) if t < s.tunnels.len() => {
-                s.tunnels.remove(t);
-            }
-            _ => {}
-        }
+        delete_link(s, *e);
     }
     for e in elems.iter().rev() {
         let key = e.key(s);
-        match *e {
-            Elem::Host(h) => {
-                let name = s.hosts[h].name.clone();
-                s.tunnels.retain(|t| {
-                    !t.between
-                        .iter()
-                        .any(|x| x.split('/').next() == Some(name.as_str()))
-                });
-                let prefix = format!("{name}/");
-                s.layout.retain(|k, _| !k.starts_with(&prefix));
-                s.hosts.remove(h);
+        if delete_node(s, *e) {
+            if let Some(k) = key {
+                s.layout.remove(&k);
             }
-            Elem::Bridge(h, b) => {
-                let host = &mut s.hosts[h];
-                let name = host.bridges.remove(b).name;
-                for vm in &mut host.vms {
-                    vm.nics.retain(|n| n.bridge != name);
-                }
-                for r in &mut host.routers {
-                    r.interfaces.retain(|i| i.bridge != name);
-                }
-                for d in &mut host.dhcp {
-                    if d.bridge == name {
-                        d.bridge.clear();
-                    }
-                }
-                let end = format!("{}/{name}", host.name);
-                s.tunnels.retain(|t| !t.between.contains(&end));
-            }
-            Elem::Vm(h, i) => {
-                s.hosts[h].vms.remove(i);
-            }
-            Elem::Dhcp(h, i) => {
-                s.hosts[h].dhcp.remove(i);
-            }
-            Elem::Router(h, i) => {
-                s.hosts[h].routers.remove(i);
-            }
-            Elem::Ext(e) => {
-                let name = s.externals.remove(e).name;
-                for h in &mut s.hosts {
-                    for b in &mut h.bridges {
-                        if b.uplink.as_deref() == Some(name.as_str()) {
-                            b.uplink = None;
-                        }
-                    }
-                }
-            }
-            _ => continue,
-        }
-        if let Some(k) = key {
-            s.layout.remove(&k);
         }
     }
+}
+
+/// Remove link `e` (a nic, a router's interface, a dhcp server's or an
+/// uplink's connection, a tunnel); anything else stays.
+fn delete_link(s: &mut TopologySpec, e: Elem) {
+    match e {
+        Elem::Nic(h, v, n) => {
+            if let Some(vm) = s.hosts.get_mut(h).and_then(|x| x.vms.get_mut(v)) {
+                if n < vm.nics.len() {
+                    vm.nics.remove(n);
+                }
+            }
+        }
+        Elem::RIface(h, r, i) => {
+            if let Some(rt) = s.hosts.get_mut(h).and_then(|x| x.routers.get_mut(r)) {
+                if i < rt.interfaces.len() {
+                    rt.interfaces.remove(i);
+                }
+            }
+        }
+        Elem::DhcpLink(h, d) => {
+            if let Some(dh) = s.hosts.get_mut(h).and_then(|x| x.dhcp.get_mut(d)) {
+                dh.bridge.clear();
+            }
+        }
+        Elem::Uplink(h, b) => {
+            if let Some(br) = s.hosts.get_mut(h).and_then(|x| x.bridges.get_mut(b)) {
+                br.uplink = None;
+            }
+        }
+        Elem::Tunnel(t) if t < s.tunnels.len() => {
+            s.tunnels.remove(t);
+        }
+        _ => {}
+    }
+}
+
+/// Remove node `e` with its links and what names it; false when `e` is not a node.
+fn delete_node(s: &mut TopologySpec, e: Elem) -> bool {
+    match e {
+        Elem::Host(h) => {
+            let name = s.hosts[h].name.clone();
+            s.tunnels.retain(|t| {
+                !t.between
+                    .iter()
+                    .any(|x| x.split('/').next() == Some(name.as_str()))
+            });
+            let prefix = format!("{name}/");
+            s.layout.retain(|k, _| !k.starts_with(&prefix));
+            s.hosts.remove(h);
+        }
+        Elem::Bridge(h, b) => {
+            let host = &mut s.hosts[h];
+            let name = host.bridges.remove(b).name;
+            for vm in &mut host.vms {
+                vm.nics.retain(|n| n.bridge != name);
+            }
+            for r in &mut host.routers {
+                r.interfaces.retain(|i| i.bridge != name);
+            }
+            for d in &mut host.dhcp {
+                if d.bridge == name {
+                    d.bridge.clear();
+                }
+            }
+            let end = format!("{}/{name}", host.name);
+            s.tunnels.retain(|t| !t.between.contains(&end));
+        }
+        Elem::Vm(h, i) => {
+            s.hosts[h].vms.remove(i);
+        }
+        Elem::Dhcp(h, i) => {
+            s.hosts[h].dhcp.remove(i);
+        }
+        Elem::Router(h, i) => {
+            s.hosts[h].routers.remove(i);
+        }
+        Elem::Ext(e) => {
+            let name = s.externals.remove(e).name;
+            for h in &mut s.hosts {
+                for b in &mut h.bridges {
+                    if b.uplink.as_deref() == Some(name.as_str()) {
+                        b.uplink = None;
+                    }
+                }
+            }
+        }
+        _ => return false,
+    }
+    true
 }
 
 /// Rename a node and every reference to it (tunnel ends, nics, uplinks, NAT
@@ -1319,5 +1344,155 @@ mod tests {
         assert_apart(&design(45, &tree));
         assert_apart(&design(7, &[(0, 1), (0, 2), (0, 3)]));
         assert_apart(&design(3, &[]));
+    }
+
+    /// Two hosts: h0 with a vm (a nic on br, one on a bridge that is gone),
+    /// a dhcp server and a router on br, br uplinked to ext; h1 with br; a
+    /// tunnel h0/br ↔ h1/br.
+    fn wired() -> TopologySpec {
+        let mut s = netloom_core::parse(
+            "version: 1\nname: t\n\
+             externals: [{name: ext, gateway: 198.51.100.1/24}]\n\
+             hosts:\n\
+             - name: h0\n  bridges: [{name: br, uplink: ext}]\n\
+             \x20 vms: [{name: vm, nics: [{bridge: br, ip: 10.0.0.1/24, vlan: 10}, {bridge: gone}]}]\n\
+             \x20 dhcp: [{name: dh, bridge: br, ip: 10.0.0.2/24, range: [10.0.0.10, 10.0.0.20]}]\n\
+             \x20 routers: [{name: r, interfaces: [{name: qr0, bridge: br, ip: 10.0.0.254/24}]}]\n\
+             - name: h1\n  bridges: [{name: br}]\n\
+             tunnels: [{type: gre, between: [h0/br, h1/br], key: 7}]\n",
+        )
+        .unwrap();
+        s.layout = effective_layout(&s)
+            .into_iter()
+            .map(|(k, (x, y))| (k, Position { x, y }))
+            .collect();
+        s
+    }
+
+    #[test]
+    fn links_are_the_connections_whose_ends_exist() {
+        let s = wired();
+        // Its element, ends, VLAN, label and address.
+        type Row = (Elem, Elem, Elem, Option<i64>, String, Option<String>);
+        let got: Vec<Row> = links(&s)
+            .into_iter()
+            .map(|l| (l.elem, l.a, l.b, l.vlan, l.label, l.addr))
+            .collect();
+        let br = Elem::Bridge(0, 0);
+        assert_eq!(
+            got,
+            vec![
+                (
+                    Elem::Nic(0, 0, 0),
+                    Elem::Vm(0, 0),
+                    br,
+                    Some(10),
+                    "eth0".into(),
+                    Some("10.0.0.1/24".into())
+                ),
+                (
+                    Elem::DhcpLink(0, 0),
+                    Elem::Dhcp(0, 0),
+                    br,
+                    None,
+                    "eth0".into(),
+                    Some("10.0.0.2/24".into())
+                ),
+                (
+                    Elem::RIface(0, 0, 0),
+                    Elem::Router(0, 0),
+                    br,
+                    None,
+                    "qr0".into(),
+                    Some("10.0.0.254/24".into())
+                ),
+                (
+                    Elem::Uplink(0, 0),
+                    br,
+                    Elem::Ext(0),
+                    None,
+                    "uplink".into(),
+                    None
+                ),
+                (
+                    Elem::Tunnel(0),
+                    br,
+                    Elem::Bridge(1, 0),
+                    None,
+                    "GRE key 7".into(),
+                    None
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn added_nodes_get_a_free_name_and_a_place() {
+        let mut s = wired();
+        assert_eq!(
+            add(&mut s, Kind::Vm, Some(1), (10.4, 20.6)),
+            Some(Elem::Vm(1, 0))
+        );
+        // Guest names are unique across hosts: the first free of vm1, vm2…
+        assert_eq!(s.hosts[1].vms[0].name, "vm1");
+        assert_eq!(s.layout["h1/vm1"], Position { x: 10.0, y: 21.0 });
+        assert_eq!(
+            add(&mut s, Kind::Vm, Some(0), (0.0, 0.0)),
+            Some(Elem::Vm(0, 1))
+        );
+        assert_eq!(s.hosts[0].vms[1].name, "vm2");
+        // A host is placed by its corner, so the point is its middle.
+        assert_eq!(
+            add(&mut s, Kind::Host, None, (500.0, 500.0)),
+            Some(Elem::Host(2))
+        );
+        assert_eq!(s.hosts[2].name, "node1");
+        assert_eq!(s.layout["node1"], Position { x: 370.0, y: 415.0 });
+        // What lives in a host needs one.
+        let before = s.clone();
+        assert_eq!(add(&mut s, Kind::Bridge, None, (0.0, 0.0)), None);
+        assert_eq!(s, before);
+    }
+
+    #[test]
+    fn a_deleted_bridge_takes_its_links_with_it() {
+        let mut s = wired();
+        delete(&mut s, &[Elem::Bridge(0, 0)]);
+        let h0 = &s.hosts[0];
+        assert!(h0.bridges.is_empty());
+        // The nic on the bridge that was already gone stays, as written.
+        assert_eq!(h0.vms[0].nics.len(), 1);
+        assert_eq!(h0.vms[0].nics[0].bridge, "gone");
+        assert!(h0.routers[0].interfaces.is_empty());
+        assert_eq!(h0.dhcp[0].bridge, "");
+        assert!(s.tunnels.is_empty());
+        assert!(!s.layout.contains_key("h0/br"));
+        assert!(s.layout.contains_key("h0/vm"));
+    }
+
+    #[test]
+    fn links_go_before_the_nodes_they_index_into() {
+        let mut s = wired();
+        // The vm's first nic and the vm itself, and the tunnel with host h1.
+        delete(
+            &mut s,
+            &[
+                Elem::Vm(0, 0),
+                Elem::Nic(0, 0, 0),
+                Elem::Host(1),
+                Elem::Tunnel(0),
+            ],
+        );
+        assert!(s.hosts[0].vms.is_empty());
+        assert_eq!(s.hosts.len(), 1);
+        assert!(s.tunnels.is_empty());
+        assert!(!s.layout.keys().any(|k| k == "h0/vm" || k.starts_with("h1")));
+        // A link alone leaves its node and its place.
+        let mut s = wired();
+        delete(&mut s, &[Elem::Uplink(0, 0), Elem::DhcpLink(0, 0)]);
+        assert_eq!(s.hosts[0].bridges[0].uplink, None);
+        assert_eq!(s.hosts[0].dhcp[0].bridge, "");
+        assert_eq!(s.externals.len(), 1);
+        assert!(s.layout.contains_key("ext:ext"));
     }
 }

@@ -209,84 +209,13 @@ fn elem_props(ctx: Ctx, s: &TopologySpec, e: Elem) -> AnyView {
     }
     let title = format!("{} {}", kind_title(e), e.owner().label(s));
     let body = match e.owner() {
-        Elem::Host(h) => {
-            let host = &s.hosts[h];
-            view! {
-                {name_field(ctx, e, host.name.clone())}
-                {field("Underlay IP", "prop-underlay-ip".into(), host.underlay_ip.clone().unwrap_or_default(), move |t| ctx.edit(None, |s| s.hosts[h].underlay_ip = model::opt(&t)))}
-                {field("Agent URL", "prop-agent".into(), host.agent.clone().unwrap_or_default(), move |t| ctx.edit(None, |s| s.hosts[h].agent = model::opt(&t)))}
-                <p class="muted">"Empty agent: the host is emulated on the server's machine (sandbox)."</p>
-            }
-            .into_any()
-        }
-        Elem::Bridge(h, b) => {
-            let br = &s.hosts[h].bridges[b];
-            let mut opts = vec![(String::new(), "(no uplink)".to_string())];
-            opts.extend(s.externals.iter().map(|x| (x.name.clone(), x.name.clone())));
-            view! {
-                {name_field(ctx, Elem::Bridge(h, b), br.name.clone())}
-                {select("Uplink", "prop-uplink".into(), opts, br.uplink.clone().unwrap_or_default(), move |v| ctx.edit(None, |s| s.hosts[h].bridges[b].uplink = model::opt(&v)))}
-            }
-            .into_any()
-        }
+        Elem::Host(h) => host_props(ctx, s, h).into_any(),
+        Elem::Bridge(h, b) => bridge_props(ctx, s, h, b).into_any(),
         Elem::Vm(h, v) => vm_props(ctx, s, h, v).into_any(),
         Elem::Router(h, r) => router_props(ctx, s, h, r).into_any(),
-        Elem::Dhcp(h, d) => {
-            let dh = &s.hosts[h].dhcp[d];
-            let r0 = dh.range.first().cloned().unwrap_or_default();
-            let r1 = dh.range.get(1).cloned().unwrap_or_default();
-            let set_range = move |i: usize, t: String| {
-                ctx.edit(None, move |s| {
-                    let r = &mut s.hosts[h].dhcp[d].range;
-                    r.resize(2, String::new());
-                    r[i] = t.trim().into();
-                })
-            };
-            view! {
-                {name_field(ctx, Elem::Dhcp(h, d), dh.name.clone())}
-                {select("Bridge", "prop-bridge".into(), bridge_options(s, h), dh.bridge.clone(), move |v| ctx.edit(None, |s| s.hosts[h].dhcp[d].bridge = v))}
-                {vlan_field(ctx, "prop-vlan".into(), dh.vlan, move |s, v| s.hosts[h].dhcp[d].vlan = v)}
-                {field("Address", "prop-ip".into(), dh.ip.clone(), move |t| ctx.edit(None, |s| s.hosts[h].dhcp[d].ip = t.trim().into()))}
-                {field("Range from", "prop-range0".into(), r0, move |t| set_range(0, t))}
-                {field("Range to", "prop-range1".into(), r1, move |t| set_range(1, t))}
-                {field("Gateway option", "prop-gateway".into(), dh.gateway.clone().unwrap_or_default(), move |t| ctx.edit(None, |s| s.hosts[h].dhcp[d].gateway = model::opt(&t)))}
-            }
-            .into_any()
-        }
-        Elem::Ext(x) => {
-            let ext = &s.externals[x];
-            view! {
-                {name_field(ctx, Elem::Ext(x), ext.name.clone())}
-                {field("Gateway", "prop-gateway".into(), ext.gateway.clone(), move |t| ctx.edit(None, |s| s.externals[x].gateway = t.trim().into()))}
-                <p class="muted">"The upstream router's address with the segment's prefix, like 198.51.100.1/24."</p>
-            }
-            .into_any()
-        }
-        Elem::Tunnel(t) => {
-            let tun = &s.tunnels[t];
-            let is_vxlan = tun.kind == "vxlan";
-            let id_value = if is_vxlan { tun.vni } else { tun.key };
-            let types = vec![
-                ("gre".to_string(), "GRE".to_string()),
-                ("vxlan".to_string(), "VXLAN".to_string()),
-            ];
-            view! {
-                <p>{tun.between.join(" ↔ ")}</p>
-                {select("Type", "prop-tunnel-type".into(), types, tun.kind.clone(), move |v| ctx.edit(None, |s| {
-                    let tu = &mut s.tunnels[t];
-                    // The identifier carries over: a GRE key becomes the VNI and back.
-                    let id = tu.key.or(tu.vni);
-                    tu.kind = v.clone();
-                    if v == "vxlan" { tu.vni = id.or(Some(100)); tu.key = None; } else { tu.key = id; tu.vni = None; }
-                }))}
-                {field(if is_vxlan { "VNI" } else { "GRE key" }, "prop-tunnel-id".into(), id_value.map(|k| k.to_string()).unwrap_or_default(), move |txt| {
-                    if let Some(n) = num(ctx, &txt, "tunnel key / VNI") {
-                        ctx.edit(None, |s| { if s.tunnels[t].kind == "vxlan" { s.tunnels[t].vni = n } else { s.tunnels[t].key = n } })
-                    }
-                })}
-            }
-            .into_any()
-        }
+        Elem::Dhcp(h, d) => dhcp_props(ctx, s, h, d).into_any(),
+        Elem::Ext(x) => ext_props(ctx, s, x).into_any(),
+        Elem::Tunnel(t) => tunnel_props(ctx, s, t).into_any(),
         _ => ().into_any(),
     };
     let del = match e {
@@ -305,6 +234,82 @@ fn elem_props(ctx: Ctx, s: &TopologySpec, e: Elem) -> AnyView {
         <div class="row">{delete_button(ctx, del)}<span class="muted">{del_label}</span></div>
     }
     .into_any()
+}
+
+fn host_props(ctx: Ctx, s: &TopologySpec, h: usize) -> impl IntoView {
+    let host = &s.hosts[h];
+    view! {
+        {name_field(ctx, Elem::Host(h), host.name.clone())}
+        {field("Underlay IP", "prop-underlay-ip".into(), host.underlay_ip.clone().unwrap_or_default(), move |t| ctx.edit(None, |s| s.hosts[h].underlay_ip = model::opt(&t)))}
+        {field("Agent URL", "prop-agent".into(), host.agent.clone().unwrap_or_default(), move |t| ctx.edit(None, |s| s.hosts[h].agent = model::opt(&t)))}
+        <p class="muted">"Empty agent: the host is emulated on the server's machine (sandbox)."</p>
+    }
+}
+
+fn bridge_props(ctx: Ctx, s: &TopologySpec, h: usize, b: usize) -> impl IntoView {
+    let br = &s.hosts[h].bridges[b];
+    let mut opts = vec![(String::new(), "(no uplink)".to_string())];
+    opts.extend(s.externals.iter().map(|x| (x.name.clone(), x.name.clone())));
+    view! {
+        {name_field(ctx, Elem::Bridge(h, b), br.name.clone())}
+        {select("Uplink", "prop-uplink".into(), opts, br.uplink.clone().unwrap_or_default(), move |v| ctx.edit(None, |s| s.hosts[h].bridges[b].uplink = model::opt(&v)))}
+    }
+}
+
+fn dhcp_props(ctx: Ctx, s: &TopologySpec, h: usize, d: usize) -> impl IntoView {
+    let dh = &s.hosts[h].dhcp[d];
+    let r0 = dh.range.first().cloned().unwrap_or_default();
+    let r1 = dh.range.get(1).cloned().unwrap_or_default();
+    let set_range = move |i: usize, t: String| {
+        ctx.edit(None, move |s| {
+            let r = &mut s.hosts[h].dhcp[d].range;
+            r.resize(2, String::new());
+            r[i] = t.trim().into();
+        })
+    };
+    view! {
+        {name_field(ctx, Elem::Dhcp(h, d), dh.name.clone())}
+        {select("Bridge", "prop-bridge".into(), bridge_options(s, h), dh.bridge.clone(), move |v| ctx.edit(None, |s| s.hosts[h].dhcp[d].bridge = v))}
+        {vlan_field(ctx, "prop-vlan".into(), dh.vlan, move |s, v| s.hosts[h].dhcp[d].vlan = v)}
+        {field("Address", "prop-ip".into(), dh.ip.clone(), move |t| ctx.edit(None, |s| s.hosts[h].dhcp[d].ip = t.trim().into()))}
+        {field("Range from", "prop-range0".into(), r0, move |t| set_range(0, t))}
+        {field("Range to", "prop-range1".into(), r1, move |t| set_range(1, t))}
+        {field("Gateway option", "prop-gateway".into(), dh.gateway.clone().unwrap_or_default(), move |t| ctx.edit(None, |s| s.hosts[h].dhcp[d].gateway = model::opt(&t)))}
+    }
+}
+
+fn ext_props(ctx: Ctx, s: &TopologySpec, x: usize) -> impl IntoView {
+    let ext = &s.externals[x];
+    view! {
+        {name_field(ctx, Elem::Ext(x), ext.name.clone())}
+        {field("Gateway", "prop-gateway".into(), ext.gateway.clone(), move |t| ctx.edit(None, |s| s.externals[x].gateway = t.trim().into()))}
+        <p class="muted">"The upstream router's address with the segment's prefix, like 198.51.100.1/24."</p>
+    }
+}
+
+fn tunnel_props(ctx: Ctx, s: &TopologySpec, t: usize) -> impl IntoView {
+    let tun = &s.tunnels[t];
+    let is_vxlan = tun.kind == "vxlan";
+    let id_value = if is_vxlan { tun.vni } else { tun.key };
+    let types = vec![
+        ("gre".to_string(), "GRE".to_string()),
+        ("vxlan".to_string(), "VXLAN".to_string()),
+    ];
+    view! {
+        <p>{tun.between.join(" ↔ ")}</p>
+        {select("Type", "prop-tunnel-type".into(), types, tun.kind.clone(), move |v| ctx.edit(None, |s| {
+            let tu = &mut s.tunnels[t];
+            // The identifier carries over: a GRE key becomes the VNI and back.
+            let id = tu.key.or(tu.vni);
+            tu.kind = v.clone();
+            if v == "vxlan" { tu.vni = id.or(Some(100)); tu.key = None; } else { tu.key = id; tu.vni = None; }
+        }))}
+        {field(if is_vxlan { "VNI" } else { "GRE key" }, "prop-tunnel-id".into(), id_value.map(|k| k.to_string()).unwrap_or_default(), move |txt| {
+            if let Some(n) = num(ctx, &txt, "tunnel key / VNI") {
+                ctx.edit(None, |s| { if s.tunnels[t].kind == "vxlan" { s.tunnels[t].vni = n } else { s.tunnels[t].key = n } })
+            }
+        })}
+    }
 }
 
 fn kind_title(e: Elem) -> &'static str {
@@ -372,40 +377,8 @@ fn router_props(ctx: Ctx, s: &TopologySpec, h: usize, r: usize) -> impl IntoView
             }
         })
         .collect_view();
-    let snat = rt
-        .snat
-        .iter()
-        .enumerate()
-        .map(|(i, sn)| {
-            let ifn = ifnames.clone();
-            view! {
-                <div class="row">
-                    {field("source", format!("prop-snat{i}-source"), sn.source.clone(), move |t| ctx.edit(None, |s| s.hosts[h].routers[r].snat[i].source = t.trim().into()))}
-                    {select("out", format!("prop-snat{i}-out"), ifn, sn.out.clone(), move |t| ctx.edit(None, |s| s.hosts[h].routers[r].snat[i].out = t))}
-                    <button class="small" on:click=move |_| ctx.edit(None, |s| { s.hosts[h].routers[r].snat.remove(i); })>"✕"</button>
-                </div>
-            }
-        })
-        .collect_view();
-    let dnat = rt
-        .dnat
-        .iter()
-        .enumerate()
-        .map(|(i, dn)| {
-            let ifn = ifnames.clone();
-            let protos = vec![("tcp".to_string(), "tcp".to_string()), ("udp".to_string(), "udp".to_string())];
-            view! {
-                <div class="dnat">
-                    {select("in", format!("prop-dnat{i}-in"), ifn, dn.in_.clone(), move |t| ctx.edit(None, |s| s.hosts[h].routers[r].dnat[i].in_ = t))}
-                    {select("proto", format!("prop-dnat{i}-proto"), protos, dn.proto.clone(), move |t| ctx.edit(None, |s| s.hosts[h].routers[r].dnat[i].proto = t))}
-                    {field("port", format!("prop-dnat{i}-port"), dn.port.to_string(), move |t| if let Some(Some(n)) = num(ctx, &t, "port") { ctx.edit(None, |s| s.hosts[h].routers[r].dnat[i].port = n) })}
-                    {field("to", format!("prop-dnat{i}-to"), dn.to.clone(), move |t| ctx.edit(None, |s| s.hosts[h].routers[r].dnat[i].to = t.trim().into()))}
-                    {field("to port", format!("prop-dnat{i}-toport"), dn.to_port.to_string(), move |t| if let Some(Some(n)) = num(ctx, &t, "port") { ctx.edit(None, |s| s.hosts[h].routers[r].dnat[i].to_port = n) })}
-                    <button class="small" on:click=move |_| ctx.edit(None, |s| { s.hosts[h].routers[r].dnat.remove(i); })>"remove"</button>
-                </div>
-            }
-        })
-        .collect_view();
+    let snat = snat_rows(ctx, rt, h, r, &ifnames);
+    let dnat = dnat_rows(ctx, rt, h, r, &ifnames);
     let first_if = rt
         .interfaces
         .first()
@@ -429,6 +402,58 @@ fn router_props(ctx: Ctx, s: &TopologySpec, h: usize, r: usize) -> impl IntoView
             <button class="small" on:click=move |_| ctx.edit(None, |s| s.hosts[h].routers[r].dnat.push(DnatSpec { in_: first_if2.clone(), proto: "tcp".into(), port: 8080, to: String::new(), to_port: 80 }))>"+ dnat"</button>
         </fieldset>
     }
+}
+
+/// A router's SNAT rules; `ifnames`: its interfaces, as (value, label).
+fn snat_rows(
+    ctx: Ctx,
+    rt: &RouterSpec,
+    h: usize,
+    r: usize,
+    ifnames: &[(String, String)],
+) -> impl IntoView {
+    rt.snat
+        .iter()
+        .enumerate()
+        .map(|(i, sn)| {
+            let ifn = ifnames.to_vec();
+            view! {
+                <div class="row">
+                    {field("source", format!("prop-snat{i}-source"), sn.source.clone(), move |t| ctx.edit(None, |s| s.hosts[h].routers[r].snat[i].source = t.trim().into()))}
+                    {select("out", format!("prop-snat{i}-out"), ifn, sn.out.clone(), move |t| ctx.edit(None, |s| s.hosts[h].routers[r].snat[i].out = t))}
+                    <button class="small" on:click=move |_| ctx.edit(None, |s| { s.hosts[h].routers[r].snat.remove(i); })>"✕"</button>
+                </div>
+            }
+        })
+        .collect_view()
+}
+
+/// A router's port forwards; `ifnames`: its interfaces, as (value, label).
+fn dnat_rows(
+    ctx: Ctx,
+    rt: &RouterSpec,
+    h: usize,
+    r: usize,
+    ifnames: &[(String, String)],
+) -> impl IntoView {
+    rt.dnat
+        .iter()
+        .enumerate()
+        .map(|(i, dn)| {
+            let ifn = ifnames.to_vec();
+            let protos = vec![("tcp".to_string(), "tcp".to_string()), ("udp".to_string(), "udp".to_string())];
+            view! {
+                <div class="dnat">
+                    {select("in", format!("prop-dnat{i}-in"), ifn, dn.in_.clone(), move |t| ctx.edit(None, |s| s.hosts[h].routers[r].dnat[i].in_ = t))}
+                    {select("proto", format!("prop-dnat{i}-proto"), protos, dn.proto.clone(), move |t| ctx.edit(None, |s| s.hosts[h].routers[r].dnat[i].proto = t))}
+                    {field("port", format!("prop-dnat{i}-port"), dn.port.to_string(), move |t| if let Some(Some(n)) = num(ctx, &t, "port") { ctx.edit(None, |s| s.hosts[h].routers[r].dnat[i].port = n) })}
+                    {field("to", format!("prop-dnat{i}-to"), dn.to.clone(), move |t| ctx.edit(None, |s| s.hosts[h].routers[r].dnat[i].to = t.trim().into()))}
+                    {field("to port", format!("prop-dnat{i}-toport"), dn.to_port.to_string(), move |t| if let Some(Some(n)) = num(ctx, &t, "port") { ctx.edit(None, |s| s.hosts[h].routers[r].dnat[i].to_port = n) })}
+                    <button class="small" on:click=move |_| ctx.edit(None, |s| { s.hosts[h].routers[r].dnat.remove(i); })>"remove"</button>
+                </div>
+            }
+        })
+        .collect_view()
 }
 
 #[component]

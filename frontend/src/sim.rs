@@ -1,21 +1,19 @@
-//! Simulation mode (after Packet Tracer's): pick a probe, run
+//! Simulation mode (after Packet Tracer's): the state of a probe run by
 //! `netloom_core::sim::simulate` in the browser's web worker
-//! ([`crate::compute`]), and play the trace on the canvas hop by hop, with an
-//! event list, a per-layer inspector and the reachability matrix
-//! ([`crate::matrix`], computed by `netloom_core::reach` in the worker too).
+//! ([`crate::compute`]) and of the reachability matrix (computed by
+//! `netloom_core::reach` in the worker too), and the trace played on the
+//! canvas hop by hop ([`SimOverlay`]). The tab's panel (`sim_panel.rs`) sits
+//! above this module and the matrix: nothing here imports either.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use netloom_core::topology::Topology;
-use netloom_core::trace::{Action, Disposition, Layer};
+use netloom_core::trace::{Disposition, Layer};
 use netloom_frontend::grid::{Grid, Measured};
 use netloom_frontend::work::{design_json, Answer, Job, Played};
 
-use crate::canvas::pos_of;
 use crate::compute;
-use crate::matrix::Matrix;
 use crate::model;
 use crate::state::Ctx;
 
@@ -221,7 +219,7 @@ impl Asked {
         }
     }
 
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         let mut s = format!("{} → {} {}", self.from, self.to, self.proto);
         if let Some(n) = self.size {
             s.push_str(&format!(" size {n}"));
@@ -279,8 +277,6 @@ pub fn class_of(packet: &[Layer]) -> &'static str {
     "other"
 }
 
-const CLASSES: [&str; 6] = ["arp", "icmp", "tcp", "udp", "dhcp", "other"];
-
 /// Where the packet is at cursor `c`: at hop `reached`, or on its way into
 /// the next hop. Returns the point and the hop it is at or heading for.
 fn packet_at(p: &Played, c: f64, pos: &dyn Fn(&str) -> (f64, f64)) -> ((f64, f64), usize) {
@@ -306,31 +302,14 @@ fn packet_at(p: &Played, c: f64, pos: &dyn Fn(&str) -> (f64, f64)) -> ((f64, f64
 pub fn SimOverlay() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let sim = expect_context::<Sim>();
-    // The view follows the packet: when it nears the edge of the screen,
-    // the view pans to put it in the middle again.
-    Effect::new(move |_| {
-        let c = sim.cursor.get();
-        // Only the cursor moves the view, not a node dragged meanwhile.
-        let at = sim.played.with(|p| {
-            let p = p.as_ref().filter(|p| !p.keys.is_empty())?;
-            Some(untrack(|| packet_at(p, c, &|k| pos_of(ctx, k)).0))
-        });
-        let Some(at) = at else { return };
-        let k = ctx.view.get_untracked().k;
-        let v = crate::canvas::visible(ctx);
-        let margin = 60.0 / k;
-        if at.0 < v.l + margin || at.0 > v.r - margin || at.1 < v.t + margin || at.1 > v.b - margin
-        {
-            crate::canvas::center_on(ctx, at, k);
-        }
-    });
+    follow_packet(ctx, sim);
     move || {
         let Some(p) = sim.played.get() else {
             return ().into_any();
         };
         let c = sim.cursor.get();
         let reached = (c.floor() as usize).min(p.keys.len().saturating_sub(1));
-        let pos = |k: &str| pos_of(ctx, k);
+        let pos = |k: &str| ctx.pos_of(k);
         let trail = (1..=reached)
             .filter_map(|k| {
                 let from = pos(&p.keys[p.parents[k]?]);
@@ -350,58 +329,15 @@ pub fn SimOverlay() -> impl IntoView {
         // Travelling into hop `reached + 1` when between hops.
         let (ppos, packet_hop) = packet_at(&p, c, &pos);
         let moving = packet_hop > reached;
-        let capsule = p.capsule[packet_hop].clone().filter(|_| moving);
-        let label = p.trace.hops[packet_hop]
-            .steps
-            .first()
-            .map(|s| class_of(&s.packet).to_uppercase())
-            .unwrap_or_default();
-        let capsule_view = capsule.map(|cap| {
-            view! {
-                <rect class="capsule" x="-44" y="-24" width="88" height="36" rx="12" />
-                <text class="capsule-label" y="-15">{cap}</text>
-            }
-        });
-        // The reason's name on the node itself, squeezed to its width if need
-        // be; the whole sentence is in the panel (beside the node it ran over
-        // the nodes and tags around).
-        let drop = p.drop_hop.filter(|&d| reached >= d && !moving).map(|d| {
-            let (x, y) = pos(&p.keys[d]);
-            let reason = match &p.trace.disposition {
-                Disposition::Dropped { reason, .. } => reason.to_string(),
-                Disposition::Delivered { .. } => String::new(),
-            };
-            let hw = ctx.spec.with_untracked(|s| {
-                model::nodes(s)
-                    .into_iter()
-                    .find(|e| e.key(s).as_deref() == Some(p.keys[d].as_str()))
-                    .and_then(|e| e.kind())
-                    .map_or(46.0, |k| k.half().0)
-            });
-            let room = 2.0 * hw - 14.0;
-            // Bold 10 px sans-serif: about 6.2 px a character.
-            let squeeze = (reason.chars().count() as f64 * 6.2 > room).then(|| room.to_string());
-            let adjust = squeeze.as_ref().map(|_| "spacingAndGlyphs");
-            view! {
-                <g class="drop" id="drop-mark" transform=format!("translate({x},{y})")>
-                    <line class="drop-x" x1="-14" y1="-14" x2="14" y2="14" />
-                    <line class="drop-x" x1="-14" y1="14" x2="14" y2="-14" />
-                    <rect class="drop-bg" x=4.0 - hw y="1" width=2.0 * hw - 8.0 height="16" rx="4" />
-                    <text class="drop-text" y="9" textLength=squeeze lengthAdjust=adjust>{reason}</text>
-                </g>
-            }
-        });
+        let drop = p
+            .drop_hop
+            .filter(|&d| reached >= d && !moving)
+            .map(|d| drop_mark(ctx, &p, d));
         view! {
             <g class="sim">
                 {trail}
                 {marks}
-                <g id="packet" class="packet" data-hop=packet_hop.to_string()
-                    data-node=p.trace.hops[packet_hop].node.clone()
-                    transform=format!("translate({},{})", ppos.0, ppos.1 - 30.0)>
-                    {capsule_view}
-                    <rect x="-20" y="-8" width="40" height="16" rx="3" />
-                    <text>{label}</text>
-                </g>
+                {packet_view(&p, packet_hop, moving, ppos)}
                 {drop}
             </g>
         }
@@ -409,405 +345,109 @@ pub fn SimOverlay() -> impl IntoView {
     }
 }
 
-/// Senders and destinations offered: vms, routers and dhcp servers (by the
-/// name `Probe::parse` accepts), and external networks.
-fn endpoints(topo: &Topology) -> Vec<(String, bool)> {
-    let mut out: Vec<(String, bool)> = (0..topo.guests.len())
-        .map(|g| {
-            let guest = &topo.guests[g];
-            let name = if guest.is_vm() {
-                topo.vm_label(g)
-            } else {
-                format!("{}/{}", topo.hosts[guest.host].name, guest.name)
-            };
-            (name, guest.is_vm())
-        })
-        .collect();
-    out.extend(topo.externals.iter().map(|e| (e.name.clone(), true)));
-    out
-}
-
-#[component]
-pub fn SimPanel() -> impl IntoView {
-    let ctx = expect_context::<Ctx>();
-    let sim = expect_context::<Sim>();
-    let topo = Memo::new(move |_| ctx.check.with(|c| c.topo.clone()));
-    let options = move || {
-        topo.with(|t| {
-            let Some(t) = t else {
-                return view! { <p class="error">"The design has errors: simulation needs a valid design (see Problems)."</p> }.into_any();
-            };
-            let eps = endpoints(t);
-            if sim.from.with_untracked(String::is_empty) || !eps.iter().any(|(n, _)| sim.from.with_untracked(|f| f == n)) {
-                sim.from.set(eps.iter().find(|(_, s)| *s).map(|(n, _)| n.clone()).unwrap_or_default());
-            }
-            let froms = eps
-                .iter()
-                .filter(|(_, s)| *s)
-                .map(|(n, _)| {
-                    let sel = sim.from.with_untracked(|f| f == n);
-                    view! { <option value=n.clone() selected=sel>{n.clone()}</option> }
-                })
-                .collect_view();
-            let targets = eps
-                .iter()
-                .map(|(n, _)| view! { <option value=n.clone()></option> })
-                .collect_view();
-            view! {
-                <label class="field"><span>"Source"</span>
-                    // Follows the sender set elsewhere too (a click on a matrix cell).
-                    <select id="sim-from" prop:value=move || sim.from.get() on:change=move |ev| sim.from.set(event_target_value(&ev))>{froms}</select>
-                </label>
-                <datalist id="sim-targets">{targets}</datalist>
-            }
-            .into_any()
-        })
-    };
-    let proto_value = move || {
-        let p = sim.proto.get();
-        if p == "tcp" || p == "udp" {
-            format!("{p}:{}", sim.port.get().trim())
-        } else {
-            p
-        }
-    };
-    // Empty: the default; anything else must be a number.
-    let number = |what: &str, v: String| -> Result<Option<u16>, String> {
-        let v = v.trim().to_string();
-        if v.is_empty() {
-            return Ok(None);
-        }
-        v.parse()
-            .map(Some)
-            .map_err(|_| format!("{what} {v:?} is not a number"))
-    };
-    let run = move |_| {
-        let sized = matches!(sim.proto.get_untracked().as_str(), "icmp" | "udp");
-        let fields = number(
-            "size",
-            if sized {
-                sim.size.get_untracked()
-            } else {
-                String::new()
-            },
-        )
-        .and_then(|size| Ok((size, number("ttl", sim.ttl.get_untracked())?)));
-        match fields {
-            Ok((size, ttl)) => sim.run(
-                ctx,
-                Asked {
-                    from: sim.from.get_untracked(),
-                    to: sim.to.get_untracked(),
-                    proto: proto_value(),
-                    size,
-                    ttl,
-                },
-            ),
-            Err(e) => sim.error.set(Some(e)),
-        }
-    };
-    view! {
-        <div class="simpanel">
-            <h3>"Simulation"</h3>
-            {options}
-            <label class="field"><span>"Destination"</span>
-                <input id="sim-to" list="sim-targets" placeholder="vm name or address" prop:value=move || sim.to.get()
-                    on:change=move |ev| sim.to.set(event_target_value(&ev)) />
-            </label>
-            <div class="row">
-                <label class="field"><span>"Protocol"</span>
-                    <select id="sim-proto" prop:value=move || sim.proto.get() on:change=move |ev| sim.proto.set(event_target_value(&ev))>
-                        <option value="icmp">"icmp (ping)"</option>
-                        <option value="arp">"arp"</option>
-                        <option value="tcp">"tcp"</option>
-                        <option value="udp">"udp"</option>
-                        <option value="dhcp">"dhcp"</option>
-                    </select>
-                </label>
-                <Show when=move || matches!(sim.proto.get().as_str(), "tcp" | "udp")>
-                    <label class="field port"><span>"Port"</span>
-                        <input id="sim-port" prop:value=move || sim.port.get() on:change=move |ev| sim.port.set(event_target_value(&ev)) />
-                    </label>
-                </Show>
-                <Show when=move || matches!(sim.proto.get().as_str(), "icmp" | "udp")>
-                    <label class="field port" title="IPv4 length of the packet, 28..1500 (default 84 for icmp, as ping)"><span>"Size"</span>
-                        <input id="sim-size" placeholder="84" prop:value=move || sim.size.get() on:change=move |ev| sim.size.set(event_target_value(&ev)) />
-                    </label>
-                </Show>
-                <label class="field port" title="TTL of the request, 1..255 (default 64)"><span>"TTL"</span>
-                    <input id="sim-ttl" placeholder="64" prop:value=move || sim.ttl.get() on:change=move |ev| sim.ttl.set(event_target_value(&ev)) />
-                </label>
-            </div>
-            <div class="row">
-                <button id="sim-run" class="primary" on:click=run>"Simulate"</button>
-                {move || sim.simulating.get().then(|| view! { <span class="muted" id="sim-busy">"simulating…"</span> })}
-                <label class="speed">"speed"
-                        <input type="range" id="sim-speed" min="0.25" max="8" step="0.25" prop:value=move || sim.speed.get().to_string()
-                            on:input=move |ev| sim.speed.set(event_target_value(&ev).parse().unwrap_or(1.5)) />
-                    </label>
-            </div>
-            {move || sim.error.get().map(|e| view! { <p class="error" id="sim-error">{e}</p> })}
-            <AskedList />
-            <Route />
-            <Player />
-            <Events />
-            <Inspector />
-            <Matrix />
-        </div>
-    }
-}
-
-#[component]
-fn Player() -> impl IntoView {
-    let sim = expect_context::<Sim>();
-    move || {
-        let p = sim.played.get()?;
-        let n = p.keys.len();
-        let delivered = p.trace.disposition.is_delivered();
-        let summary = p.trace.disposition.summary();
-        let probe = format!(
-            "{} {} → {}",
-            p.trace.probe.proto, p.trace.probe.from, p.trace.probe.to
-        );
-        Some(view! {
-            <div class="player">
-                <p class="probe">{probe}</p>
-                <div class="row controls">
-                    <button id="sim-reset" title="back to the start" on:click=move |_| sim.reset()>"Reset"</button>
-                    <button id="sim-back" title="step back" on:click=move |_| sim.step(-1.0)>"◀ Back"</button>
-                    {move || if sim.playing.get() {
-                        view! { <button id="sim-pause" title="pause" on:click=move |_| sim.playing.set(false)>"Pause"</button> }.into_any()
-                    } else {
-                        view! { <button id="sim-play" title="play" on:click=move |_| sim.play()>"Play"</button> }.into_any()
-                    }}
-                    <button id="sim-forward" title="step forward" on:click=move |_| sim.step(1.0)>"Step ▶"</button>
-
-                </div>
-                <p class="muted" id="sim-position">{move || format!("hop {} of {n}", (sim.cursor.get().floor() as usize + 1).min(n))}</p>
-                <Show when=move || { sim.cursor.get() >= (n.saturating_sub(1)) as f64 }>
-                    <p id="sim-result" class=if delivered { "result ok" } else { "result bad" }
-                        data-outcome=if delivered { "delivered" } else { "dropped" }>
-                        {if delivered { format!("Delivered: {summary}") } else { format!("Dropped: {summary}") }}
-                    </p>
-                </Show>
-            </div>
-        })
-    }
-}
-
-/// The probes run so far, newest first, each to run again (with the
-/// panel's fields set to it).
-#[component]
-fn AskedList() -> impl IntoView {
-    let ctx = expect_context::<Ctx>();
-    let sim = expect_context::<Sim>();
-    let again = move |a: Asked| {
-        sim.from.set(a.from.clone());
-        sim.to.set(a.to.clone());
-        match a.proto.split_once(':') {
-            Some((p, port)) => {
-                sim.proto.set(p.into());
-                sim.port.set(port.into());
-            }
-            None => sim.proto.set(a.proto.clone()),
-        }
-        sim.size
-            .set(a.size.map(|n| n.to_string()).unwrap_or_default());
-        sim.ttl
-            .set(a.ttl.map(|n| n.to_string()).unwrap_or_default());
-        sim.run(ctx, a);
-    };
-    move || {
-        let asked = sim.asked.get();
-        (!asked.is_empty()).then(|| {
-            view! {
-                <details class="asked" id="probe-list" open=true>
-                    <summary>{format!("Probes ({})", asked.len())}</summary>
-                    <ol>{asked.into_iter().map(|a| {
-                        let label = a.label();
-                        view! {
-                            <li><button class="small rerun" title="run again" on:click=move |_| again(a.clone())>"Run"</button>" "{label}</li>
-                        }
-                    }).collect_view()}</ol>
-                </details>
-            }
-        })
-    }
-}
-
-/// The played probe's path as traceroute prints it: the routers that
-/// forwarded it, then who took it, or where it was dropped.
-#[component]
-fn Route() -> impl IntoView {
-    let sim = expect_context::<Sim>();
-    move || {
-        sim.played.with(|p| {
-            let p = p.as_ref()?;
-            let lines = p.trace.route();
-            Some(view! {
-                <div class="route" id="sim-route">
-                    <h4>"Route"</h4>
-                    <ol>{lines.into_iter().map(|l| view! {
-                        <li><b>{l.node}</b>" "<span class="muted">{l.detail}</span></li>
-                    }).collect_view()}</ol>
-                </div>
-            })
-        })
-    }
-}
-
-#[component]
-fn Events() -> impl IntoView {
-    let sim = expect_context::<Sim>();
-    let filters = CLASSES
-        .into_iter()
-        .map(|c| {
-            view! {
-                <label class="filter">
-                    <input type="checkbox" prop:checked=move || !sim.hidden.with(|h| h.contains(c))
-                        on:change=move |_| sim.hidden.update(|h| { if !h.remove(c) { h.insert(c); } }) />
-                    {c}
-                </label>
-            }
-        })
-        .collect_view();
-    let rows = move || {
-        let p = sim.played.get()?;
-        let reached = sim.cursor.get().floor() as usize;
-        let hidden = sim.hidden.get();
-        let picked = sim.picked.get();
-        Some(
-            p.trace
-                .hops
-                .iter()
-                .enumerate()
-                .flat_map(|(h, hop)| {
-                    hop.steps
-                        .iter()
-                        .enumerate()
-                        .map(move |(s, st)| (h, s, hop, st))
-                })
-                .filter(|(_, _, _, st)| !hidden.contains(class_of(&st.packet)))
-                .map(|(h, s, hop, st)| {
-                    let class = format!(
-                        "event {}{}{}",
-                        class_of(&st.packet),
-                        if h <= reached { " reached" } else { "" },
-                        if picked == Some((h, s)) || (picked.is_none() && h == reached) {
-                            " current"
-                        } else {
-                            ""
-                        }
-                    );
-                    let drop = st.action == Action::Drop;
-                    view! {
-                        <tr class=class class:drop=drop data-hop=h.to_string() on:click=move |_| {
-                            sim.playing.set(false);
-                            sim.cursor.set(h as f64);
-                            sim.picked.set(Some((h, s)));
-                        }>
-                            <td>{h + 1}</td>
-                            <td>{hop.node.clone()}</td>
-                            <td class="action">{st.action.as_str()}</td>
-                            <td>{class_of(&st.packet)}</td>
-                        </tr>
-                    }
-                })
-                .collect_view(),
-        )
-    };
-    view! {
-        <Show when=move || sim.played.with(Option::is_some)>
-            <h4>"Events"</h4>
-            <div class="filters">{filters.clone()}</div>
-            <div class="events-scroll">
-                <table class="events" id="sim-events">
-                    <thead><tr><th>"#"</th><th>"at"</th><th>"action"</th><th>"type"</th></tr></thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
-        </Show>
-    }
-}
-
-fn layer_title(l: &Layer) -> &'static str {
-    match l {
-        Layer::Ethernet { .. } => "Ethernet",
-        Layer::Dot1q { .. } => "802.1Q",
-        Layer::Arp { .. } => "ARP",
-        Layer::Ipv4 { .. } => "IPv4",
-        Layer::Gre { .. } => "GRE",
-        Layer::Udp { .. } => "UDP",
-        Layer::Vxlan { .. } => "VXLAN",
-        Layer::Icmp { .. } => "ICMP",
-        Layer::Tcp { .. } => "TCP",
-        Layer::Dhcp { .. } => "DHCP",
-    }
-}
-
-/// Fields of a header as name → value, in the order serde writes them.
-fn layer_fields(l: &Layer) -> Vec<(String, String)> {
-    let v = serde_json::to_value(l).unwrap_or_default();
-    let Some(obj) = v.as_object() else {
-        return Vec::new();
-    };
-    obj.iter()
-        .filter(|(k, _)| k.as_str() != "layer")
-        .map(|(k, v)| {
-            let shown = match (k.as_str(), v) {
-                ("ethertype" | "protocol", serde_json::Value::Number(n))
-                    if n.as_u64().unwrap_or(0) > 255 =>
-                {
-                    format!("0x{:04x}", n.as_u64().unwrap_or(0))
-                }
-                (_, serde_json::Value::String(s)) => s.clone(),
-                (_, other) => other.to_string(),
-            };
-            (k.replace('_', " "), shown)
-        })
-        .collect()
-}
-
-#[component]
-fn Inspector() -> impl IntoView {
-    let sim = expect_context::<Sim>();
-    move || {
-        let p = sim.played.get()?;
-        let (h, s) = sim.picked.get().unwrap_or_else(|| {
-            let h = (sim.cursor.get().floor() as usize).min(p.trace.hops.len().saturating_sub(1));
-            (
-                h,
-                p.trace
-                    .hops
-                    .get(h)
-                    .map(|x| x.steps.len().saturating_sub(1))
-                    .unwrap_or(0),
-            )
+/// The view follows the packet: when it nears the edge of the screen, the
+/// view pans to put it in the middle again.
+fn follow_packet(ctx: Ctx, sim: Sim) {
+    Effect::new(move |_| {
+        let c = sim.cursor.get();
+        // Only the cursor moves the view, not a node dragged meanwhile.
+        let at = sim.played.with(|p| {
+            let p = p.as_ref().filter(|p| !p.keys.is_empty())?;
+            Some(untrack(|| packet_at(p, c, &|k| ctx.pos_of(k)).0))
         });
-        let hop = p.trace.hops.get(h)?;
-        let step = hop.steps.get(s)?;
-        let layers = step
-            .packet
-            .iter()
-            .map(|l| {
-                let rows = layer_fields(l)
-                    .into_iter()
-                    .map(|(k, v)| view! { <tr><th>{k}</th><td>{v}</td></tr> })
-                    .collect_view();
-                view! {
-                    <details open class="layer">
-                        <summary>{layer_title(l)}<span class="muted">{format!("  {l}")}</span></summary>
-                        <table>{rows}</table>
-                    </details>
-                }
-            })
-            .collect_view();
-        Some(view! {
-            <div class="inspector" id="inspector">
-                <h4>{format!("At {} ({})", hop.node, hop.kind.as_str())}</h4>
-                <p class="decision"><b>{step.action.as_str()}</b>": "{step.detail.clone()}</p>
-                {layers}
-            </div>
-        })
+        let Some(at) = at else { return };
+        let k = ctx.view.get_untracked().k;
+        let v = ctx.visible();
+        let margin = 60.0 / k;
+        if at.0 < v.l + margin || at.0 > v.r - margin || at.1 < v.t + margin || at.1 > v.b - margin
+        {
+            ctx.center_on(at, k);
+        }
+    });
+}
+
+/// The packet at `at`, labelled with its protocol, in its capsule while it
+/// travels into hop `hop`.
+fn packet_view(p: &Played, hop: usize, moving: bool, at: (f64, f64)) -> impl IntoView {
+    let capsule = p.capsule[hop].clone().filter(|_| moving);
+    let label = p.trace.hops[hop]
+        .steps
+        .first()
+        .map(|s| class_of(&s.packet).to_uppercase())
+        .unwrap_or_default();
+    let capsule_view = capsule.map(|cap| {
+        view! {
+            <rect class="capsule" x="-44" y="-24" width="88" height="36" rx="12" />
+            <text class="capsule-label" y="-15">{cap}</text>
+        }
+    });
+    view! {
+        <g id="packet" class="packet" data-hop=hop.to_string()
+            data-node=p.trace.hops[hop].node.clone()
+            transform=format!("translate({},{})", at.0, at.1 - 30.0)>
+            {capsule_view}
+            <rect x="-20" y="-8" width="40" height="16" rx="3" />
+            <text>{label}</text>
+        </g>
+    }
+}
+
+/// The drop at hop `d`: a cross, and the reason's name on the node itself,
+/// squeezed to its width if need be; the whole sentence is in the panel
+/// (beside the node it ran over the nodes and tags around).
+fn drop_mark(ctx: Ctx, p: &Played, d: usize) -> impl IntoView {
+    let (x, y) = ctx.pos_of(&p.keys[d]);
+    let reason = match &p.trace.disposition {
+        Disposition::Dropped { reason, .. } => reason.to_string(),
+        Disposition::Delivered { .. } => String::new(),
+    };
+    let hw = ctx.spec.with_untracked(|s| {
+        model::nodes(s)
+            .into_iter()
+            .find(|e| e.key(s).as_deref() == Some(p.keys[d].as_str()))
+            .and_then(|e| e.kind())
+            .map_or(46.0, |k| k.half().0)
+    });
+    let squeeze = squeeze_to(&reason, 2.0 * hw - 14.0);
+    let adjust = squeeze.as_ref().map(|_| "spacingAndGlyphs");
+    view! {
+        <g class="drop" id="drop-mark" transform=format!("translate({x},{y})")>
+            <line class="drop-x" x1="-14" y1="-14" x2="14" y2="14" />
+            <line class="drop-x" x1="-14" y1="14" x2="14" y2="-14" />
+            <rect class="drop-bg" x=4.0 - hw y="1" width=2.0 * hw - 8.0 height="16" rx="4" />
+            <text class="drop-text" y="9" textLength=squeeze lengthAdjust=adjust>{reason}</text>
+        </g>
+    }
+}
+
+/// The length to squeeze `text` to when it would not fit in `room` px, in
+/// bold 10 px sans-serif: about 6.2 px a character.
+fn squeeze_to(text: &str, room: f64) -> Option<String> {
+    (text.chars().count() as f64 * 6.2 > room).then(|| room.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_too_long_for_its_node_is_squeezed_to_fit() {
+        // 10 characters: about 62 px.
+        assert_eq!(squeeze_to("no-route!!", 78.0), None);
+        assert_eq!(squeeze_to("no-route!!", 60.0), Some("60".into()));
+        // Characters, not bytes: "→" is one.
+        assert_eq!(squeeze_to("→→→→→→→→→→", 78.0), None);
+    }
+
+    #[test]
+    fn probes_are_labelled_with_what_differs_from_the_default() {
+        assert_eq!(Asked::ping("a", "b").label(), "a → b icmp");
+        let big = Asked {
+            size: Some(1400),
+            ttl: Some(2),
+            proto: "udp:53".into(),
+            ..Asked::ping("vm1", "10.0.0.1")
+        };
+        assert_eq!(big.label(), "vm1 → 10.0.0.1 udp:53 size 1400 ttl 2");
     }
 }

@@ -11,7 +11,7 @@ use netloom_core::{Problem, Topology};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 
-use crate::model::{self, Elem, Kind, Layout};
+use crate::model::{self, Elem, Kind, Layout, Rect};
 
 /// The result of validating the design after each edit.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,6 +83,9 @@ struct Step {
 /// A question in the app's dialog, and what Yes does.
 type Answer = Box<dyn FnOnce()>;
 
+/// The two bridges of a tunnel waiting for its type, and where to ask.
+pub type PendingTunnel = (Elem, Elem, (f64, f64));
+
 /// Handles to all shared state; `Copy`, so every closure can take one.
 #[derive(Clone, Copy)]
 pub struct Ctx {
@@ -107,7 +110,7 @@ pub struct Ctx {
     pub flagged: Memo<BTreeSet<Elem>>,
     pub layout: Memo<Layout>,
     /// A tunnel waiting for the user to pick GRE or VXLAN: the two bridges and where to ask.
-    pub pending_tunnel: RwSignal<Option<(Elem, Elem, (f64, f64))>>,
+    pub pending_tunnel: RwSignal<Option<PendingTunnel>>,
     pub stored: RwSignal<Option<Stored>>,
     /// The design as last saved, opened or started: anything else is unsaved work.
     pub clean: RwSignal<TopologySpec>,
@@ -198,16 +201,11 @@ impl Ctx {
         let from_text = coalesce == Some("yaml");
         for e in model::nodes(&new).into_iter().filter(|_| !from_text) {
             if let Some(k) = e.key(&new) {
-                if !new.layout.contains_key(&k) {
-                    if let Some(&(x, y)) = shown.get(&k) {
-                        new.layout.insert(
-                            k,
-                            Position {
-                                x: x.round(),
-                                y: y.round(),
-                            },
-                        );
-                    }
+                if let Some(&(x, y)) = shown.get(&k) {
+                    new.layout.entry(k).or_insert(Position {
+                        x: x.round(),
+                        y: y.round(),
+                    });
                 }
             }
         }
@@ -395,11 +393,48 @@ impl Ctx {
     }
 
     /// Client (window) pixels → canvas coordinates, and whether the point is over the canvas.
-    pub fn to_canvas(&self, cx: f64, cy: f64) -> ((f64, f64), bool) {
+    pub fn to_canvas(self, cx: f64, cy: f64) -> ((f64, f64), bool) {
         let v = self.view.get_untracked();
         let (l, t, w, h) = canvas_rect();
         let inside = cx >= l && cx <= l + w && cy >= t && cy <= t + h;
         (((cx - l - v.tx) / v.k, (cy - t - v.ty) / v.k), inside)
+    }
+
+    /// Where a node is drawn now: its layout position plus the drag offset when it is being moved.
+    pub fn pos_of(&self, key: &str) -> (f64, f64) {
+        let base = self
+            .layout
+            .with(|l| l.get(key).copied().unwrap_or_default());
+        if self.moving.with(|m| m.contains(key)) {
+            let d = self.offset.get();
+            (base.0 + d.0, base.1 + d.1)
+        } else {
+            base
+        }
+    }
+
+    /// The part of the canvas on screen, in canvas coordinates.
+    pub fn visible(&self) -> Rect {
+        let v = self.view.get_untracked();
+        let (_, _, w, h) = canvas_rect();
+        Rect {
+            l: -v.tx / v.k,
+            t: -v.ty / v.k,
+            r: (w - v.tx) / v.k,
+            b: (h - v.ty) / v.k,
+        }
+    }
+
+    /// Pan so canvas point `p` is in the middle of the screen, at zoom `k`.
+    pub fn center_on(&self, p: (f64, f64), k: f64) {
+        let now = self.visible();
+        let v = self.view.get_untracked();
+        let (w, h) = ((now.r - now.l) * v.k, (now.b - now.t) * v.k);
+        self.view.set(View {
+            tx: w / 2.0 - p.0 * k,
+            ty: h / 2.0 - p.1 * k,
+            k,
+        });
     }
 }
 

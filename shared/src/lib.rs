@@ -20,11 +20,14 @@
 //!   tunnels and the guests' Linux stacks; DHCP lease prediction.
 //! - [`trace`]: what a simulation returns (disposition, hops, steps with headers).
 //! - [`reach`]: the reachability report, predicted here or measured by `verify`.
+//! - [`capture`]: captured packets: pcap in and out, frames decoded into the
+//!   same layers a simulated hop shows.
 //! - [`intent`]: the design's `expect:` section judged by simulation or measurement.
 //! - [`fix`]: for a failed probe or intent, the smallest edits to the design
 //!   that make it work, each proven by the simulator, with their side effects.
 
 pub mod api;
+pub mod capture;
 pub mod fix;
 pub mod format;
 pub mod graph;

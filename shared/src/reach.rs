@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::sim::net::{ArpMiss, Net, StackId, StackKind};
 use crate::sim::packet::DEFAULT_TTL;
-use crate::sim::{Probe as SimProbe, Proto, Simulator};
+use crate::sim::{Probe as SimProbe, Proto};
 use crate::topology::{GuestKind, IfaceAddr, L4Proto, NodeRef, Topology};
 use crate::trace::{Disposition, DropReason};
 
@@ -208,25 +208,24 @@ pub fn port_targets(topo: &Topology) -> Vec<PortTarget> {
 
 /// The predicted `ports` of a report: every sender connects to every
 /// [`port_targets`] entry (a TCP SYN, ok when the SYN-ACK is back), each
-/// traced by the simulator.
-pub fn ports(topo: &Topology) -> Vec<ReachResult> {
+/// traced by the simulator on `net` (`topo`'s model).
+pub fn ports(topo: &Topology, net: &Net) -> Vec<ReachResult> {
     let targets = port_targets(topo);
-    if targets.is_empty() {
-        return Vec::new();
-    }
-    let sim = Simulator::new(topo);
     let mut out = Vec::new();
     for from in senders(topo) {
-        let label = &sim.net().stacks[sim.net().stack_of(from)].label;
+        let label = &net.stacks[net.stack_of(from)].label;
         for t in &targets {
             let proto = Proto::Tcp(t.port);
-            let trace = sim.simulate(&SimProbe {
-                from,
-                to: t.addr,
-                proto,
-                size: None,
-                ttl: None,
-            });
+            let trace = crate::sim::trace_on(
+                net,
+                &SimProbe {
+                    from,
+                    to: t.addr,
+                    proto,
+                    size: None,
+                    ttl: None,
+                },
+            );
             let (ok, detail, reason) = match trace.disposition {
                 Disposition::Delivered { detail } => (true, detail, None),
                 Disposition::Dropped { reason, detail, .. } => (false, detail, Some(reason)),
@@ -308,12 +307,12 @@ impl<'t> Matrix<'t> {
         Matrix {
             target_words: targets.iter().map(|a| a.to_string()).collect(),
             tables: (0..net.stacks.len()).map(|s| net.table_words(s)).collect(),
+            ports: ports(topo, &net),
             net,
             senders,
             targets,
             outcomes,
             cells,
-            ports: ports(topo),
             intent: crate::intent::check(topo),
         }
     }

@@ -6,7 +6,7 @@
 //! render the readable text `netloom simulate` prints.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -361,6 +361,19 @@ pub enum Layer {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         router: Option<Ipv4Addr>,
     },
+    /// Only in captured packets: the simulator's guests have IPv6 off.
+    Ipv6 {
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        next_header: u8,
+        hop_limit: u8,
+    },
+    /// Only in captured packets: what the decoder does not read, or the
+    /// header it could not read (`what` says which and why).
+    Unknown {
+        what: String,
+        length: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -377,6 +390,10 @@ pub enum IcmpKind {
     EchoReply,
     /// Destination unreachable, code 3: port unreachable.
     PortUnreachable,
+    /// Type 11 (only in captured packets).
+    TimeExceeded,
+    /// Any other type (only in captured packets); the layer's `code` says the rest.
+    Other(u8),
 }
 
 impl IcmpKind {
@@ -386,6 +403,8 @@ impl IcmpKind {
             IcmpKind::EchoRequest => (8, 0),
             IcmpKind::EchoReply => (0, 0),
             IcmpKind::PortUnreachable => (3, 3),
+            IcmpKind::TimeExceeded => (11, 0),
+            IcmpKind::Other(t) => (*t, 0),
         }
     }
 }
@@ -396,6 +415,13 @@ pub enum TcpFlags {
     Syn,
     SynAck,
     RstAck,
+    // The rest only in captured packets: the simulator's probes end at the answer to a SYN.
+    Ack,
+    PshAck,
+    FinAck,
+    Rst,
+    /// Any other combination: the flags byte (FIN 0x01 ... CWR 0x80).
+    Other(u8),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -405,6 +431,41 @@ pub enum DhcpMessage {
     Offer,
     Request,
     Ack,
+    // The rest only in captured packets.
+    Decline,
+    Nak,
+    Release,
+    Inform,
+}
+
+impl fmt::Display for TcpFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TcpFlags::Syn => "SYN",
+            TcpFlags::SynAck => "SYN-ACK",
+            TcpFlags::RstAck => "RST-ACK",
+            TcpFlags::Ack => "ACK",
+            TcpFlags::PshAck => "PSH-ACK",
+            TcpFlags::FinAck => "FIN-ACK",
+            TcpFlags::Rst => "RST",
+            TcpFlags::Other(b) => return write!(f, "flags {b:#04x}"),
+        })
+    }
+}
+
+impl fmt::Display for DhcpMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DhcpMessage::Discover => "DISCOVER",
+            DhcpMessage::Offer => "OFFER",
+            DhcpMessage::Request => "REQUEST",
+            DhcpMessage::Ack => "ACK",
+            DhcpMessage::Decline => "DECLINE",
+            DhcpMessage::Nak => "NAK",
+            DhcpMessage::Release => "RELEASE",
+            DhcpMessage::Inform => "INFORM",
+        })
+    }
 }
 
 impl fmt::Display for Layer {
@@ -443,38 +504,39 @@ impl fmt::Display for Layer {
                 src_port, dst_port, ..
             } => write!(f, "udp {src_port} > {dst_port}"),
             Layer::Vxlan { vni } => write!(f, "vxlan vni {vni}"),
-            Layer::Icmp { kind, id, seq, .. } => match kind {
+            Layer::Icmp {
+                kind,
+                code,
+                id,
+                seq,
+            } => match kind {
                 IcmpKind::EchoRequest => write!(f, "icmp echo request id {id} seq {seq}"),
                 IcmpKind::EchoReply => write!(f, "icmp echo reply id {id} seq {seq}"),
                 IcmpKind::PortUnreachable => write!(f, "icmp port unreachable"),
+                IcmpKind::TimeExceeded => write!(f, "icmp time exceeded"),
+                IcmpKind::Other(t) => write!(f, "icmp type {t} code {code}"),
             },
             Layer::Tcp {
                 src_port,
                 dst_port,
                 flags,
-            } => {
-                let fl = match flags {
-                    TcpFlags::Syn => "SYN",
-                    TcpFlags::SynAck => "SYN-ACK",
-                    TcpFlags::RstAck => "RST-ACK",
-                };
-                write!(f, "tcp {src_port} > {dst_port} {fl}")
-            }
+            } => write!(f, "tcp {src_port} > {dst_port} {flags}"),
             Layer::Dhcp {
                 message, yiaddr, ..
             } => {
-                let m = match message {
-                    DhcpMessage::Discover => "DISCOVER",
-                    DhcpMessage::Offer => "OFFER",
-                    DhcpMessage::Request => "REQUEST",
-                    DhcpMessage::Ack => "ACK",
-                };
                 if yiaddr.is_unspecified() {
-                    write!(f, "dhcp {m}")
+                    write!(f, "dhcp {message}")
                 } else {
-                    write!(f, "dhcp {m} yiaddr {yiaddr}")
+                    write!(f, "dhcp {message} yiaddr {yiaddr}")
                 }
             }
+            Layer::Ipv6 {
+                src,
+                dst,
+                hop_limit,
+                ..
+            } => write!(f, "ipv6 {src} > {dst} hlim {hop_limit}"),
+            Layer::Unknown { what, length } => write!(f, "{what} ({length} bytes)"),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! are printed), 2 usage or IO errors.
 
 mod apply;
+mod capture;
 mod destroy;
 mod export;
 mod fix;
@@ -46,6 +47,8 @@ enum Command {
     Verify(verify::Args),
     /// Show what is deployed and any drift.
     Status(status::Args),
+    /// Listen on one link of an applied topology: packets as lines, or pcap.
+    Capture(capture::Args),
     /// Remove everything netloom created for a topology.
     Destroy(destroy::Args),
     /// Print the equivalent shell script of ip/ovs-vsctl/nft/dnsmasq commands.
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply(a) => apply::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Status(a) => status::run(a),
+        Command::Capture(a) => capture::run(a),
         Command::Destroy(a) => destroy::run(a),
         Command::Export(a) => export::run(a),
         Command::Serve(a) => serve::run(a),

@@ -1,4 +1,4 @@
-//! `netloom simulate FILE --from NODE --to ADDRESS|NODE [--proto P] [--size N] [--json] [--fix]`
+//! `netloom simulate FILE --from NODE --to ADDRESS|NODE [--proto P] [--size N] [--json] [--real] [--fix]`
 //!
 //! With `--fix`, a probe that fails is followed by the smallest edits that
 //! make it succeed (the design's `expect:` kept), each proven by the simulator.
@@ -10,7 +10,8 @@ use netloom_core::sim::{simulate, Probe};
 use netloom_core::trace::Trace;
 use serde::Serialize;
 
-use super::load_topology;
+use super::{load_as_root, load_topology};
+use crate::deploy::path::real_path;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,6 +37,10 @@ pub struct Args {
     /// Print the trace as JSON instead of text (with --fix: `{"trace": ..., "fixes": [...]}`).
     #[arg(long)]
     json: bool,
+    /// Also send the probe for real on the applied sandbox topology, capturing
+    /// on every link the trace crosses, and show which predicted frames were seen (root).
+    #[arg(long)]
+    real: bool,
     /// When the probe fails, suggest the smallest edits that make it succeed.
     #[arg(long)]
     fix: bool,
@@ -48,9 +53,15 @@ struct WithFixes<'a> {
     fixes: &'a [fix::Suggestion],
 }
 
-/// 0 with a trace (whatever its outcome), 1 for an invalid file, 2 for a bad probe or IO error.
+/// 0 with a trace (whatever its outcome), 1 for an invalid file or, with
+/// `--real`, when reality differs; 2 for a bad probe or IO error.
 pub fn run(args: Args) -> ExitCode {
-    let topo = match load_topology(&args.file) {
+    let loaded = if args.real {
+        load_as_root(&args.file, "simulate --real")
+    } else {
+        load_topology(&args.file)
+    };
+    let topo = match loaded {
         Ok(t) => t,
         Err(code) => return code,
     };
@@ -75,6 +86,9 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let trace = simulate(&topo, &probe);
+    if args.real {
+        return real(&topo, &probe, &trace, args.json);
+    }
     let fixes = if args.fix && !trace.disposition.is_delivered() {
         fix::for_probe(&topo, &probe)
     } else {
@@ -106,4 +120,31 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The trace, then the real path beside it.
+fn real(
+    topo: &netloom_core::Topology,
+    probe: &Probe,
+    trace: &netloom_core::trace::Trace,
+    json: bool,
+) -> ExitCode {
+    let check = match real_path(topo, probe, trace) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("netloom simulate --real: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        let v = serde_json::json!({ "trace": trace, "real": check });
+        println!("{v:#}");
+    } else {
+        print!("{trace}\n{check}");
+    }
+    if check.first_difference.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

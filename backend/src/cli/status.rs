@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::deploy::status;
+use crate::deploy::status::{self, DriftItem, GuestStatus, Process, Status};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,8 +29,14 @@ pub fn run(a: Args) -> ExitCode {
         println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         return ExitCode::SUCCESS;
     }
-    println!(
-        "{}: {}",
+    print!("{}", text(&s));
+    ExitCode::SUCCESS
+}
+
+/// The status as text, one line per host, guest and external, then the drift.
+fn text(s: &Status) -> String {
+    let mut out = format!(
+        "{}: {}\n",
         s.topology,
         if s.deployed {
             "deployed"
@@ -39,65 +45,140 @@ pub fn run(a: Args) -> ExitCode {
         }
     );
     for h in &s.hosts {
-        let procs: Vec<String> = h
-            .processes
-            .iter()
-            .map(|p| format!("{} ({})", p.name, p.pid))
-            .collect();
-        println!(
-            "host {} [{}]{} {}",
+        out += &format!(
+            "host {} [{}]{} {}\n",
             h.name,
             h.netns,
-            if h.present { "" } else { " absent" },
-            procs.join(", ")
+            absent(h.present),
+            processes(&h.processes)
         );
         for (kind, list) in [("vm", &h.vms), ("router", &h.routers), ("dhcp", &h.dhcp)] {
             for g in list {
-                let ifs: Vec<String> = g
-                    .interfaces
-                    .iter()
-                    .map(|i| {
-                        let lease = match (i.lease.is_some(), i.no_lease_predicted) {
-                            (true, false) => " (lease)",
-                            (true, true) => " (lease, none predicted)",
-                            (false, true) => " (no lease, predicted)",
-                            (false, false) => "",
-                        };
-                        format!("{} {}{lease}", i.name, i.addresses.join(","))
-                    })
-                    .collect();
-                let procs: Vec<String> = g
-                    .processes
-                    .iter()
-                    .map(|p| format!("{} ({})", p.name, p.pid))
-                    .collect();
-                println!(
-                    "  {kind} {} [{}]{}: {} {}",
-                    g.name,
-                    g.netns,
-                    if g.present { "" } else { " absent" },
-                    ifs.join("; "),
-                    procs.join(", ")
-                );
+                out += &guest(kind, g);
             }
         }
     }
     for e in &s.externals {
-        println!(
-            "external {} [{}]{}: upstream router {}",
+        out += &format!(
+            "external {} [{}]{}: upstream router {}\n",
             e.name,
             e.netns,
-            if e.present { "" } else { " absent" },
+            absent(e.present),
             e.gateway
         );
     }
-    if s.drift.is_empty() {
-        println!("no drift");
+    out + &drift(&s.drift)
+}
+
+fn absent(present: bool) -> &'static str {
+    if present {
+        ""
     } else {
-        println!("drift ({} steps would run):", s.drift.len());
-        for d in &s.drift {
-            println!("  {}: {}", super::apply::host(&d.host), d.step);
-        }
+        " absent"
     }
-    ExitCode::SUCCESS
+}
+
+fn processes(ps: &[Process]) -> String {
+    let ps: Vec<String> = ps
+        .iter()
+        .map(|p| format!("{} ({})", p.name, p.pid))
+        .collect();
+    ps.join(", ")
+}
+
+/// A guest's line: its interfaces with their addresses and leases, its processes.
+fn guest(kind: &str, g: &GuestStatus) -> String {
+    let ifs: Vec<String> = g
+        .interfaces
+        .iter()
+        .map(|i| {
+            let lease = match (i.lease.is_some(), i.no_lease_predicted) {
+                (true, false) => " (lease)",
+                (true, true) => " (lease, none predicted)",
+                (false, true) => " (no lease, predicted)",
+                (false, false) => "",
+            };
+            format!("{} {}{lease}", i.name, i.addresses.join(","))
+        })
+        .collect();
+    format!(
+        "  {kind} {} [{}]{}: {} {}\n",
+        g.name,
+        g.netns,
+        absent(g.present),
+        ifs.join("; "),
+        processes(&g.processes)
+    )
+}
+
+fn drift(drift: &[DriftItem]) -> String {
+    if drift.is_empty() {
+        return "no drift\n".into();
+    }
+    let mut out = format!("drift ({} steps would run):\n", drift.len());
+    for d in drift {
+        out += &format!("  {}: {}\n", super::apply::host(&d.host), d.step);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::status::{ExternalStatus, HostStatus, IfaceStatus};
+
+    #[test]
+    fn the_text_names_hosts_guests_leases_and_drift() {
+        let iface = |name: &str, lease: bool, predicted: bool| IfaceStatus {
+            name: name.into(),
+            addresses: vec!["10.0.0.5/24".into()],
+            lease: lease.then(|| "10.0.0.5/24".into()),
+            no_lease_predicted: predicted,
+            up: Some(true),
+        };
+        let udhcpc = Process {
+            name: "udhcpc".into(),
+            pid: 42,
+        };
+        let vm = GuestStatus {
+            name: "vm1".into(),
+            netns: "nl-t.h1.vm1".into(),
+            present: true,
+            interfaces: vec![iface("eth0", true, false), iface("eth1", false, true)],
+            processes: vec![udhcpc],
+        };
+        let s = Status {
+            topology: "t".into(),
+            deployed: true,
+            hosts: vec![HostStatus {
+                name: "h1".into(),
+                netns: "nl-t.h1".into(),
+                emulated: true,
+                present: false,
+                processes: Vec::new(),
+                vms: vec![vm],
+                routers: Vec::new(),
+                dhcp: Vec::new(),
+            }],
+            externals: vec![ExternalStatus {
+                name: "up".into(),
+                netns: "up0".into(),
+                gateway: "192.0.2.1".into(),
+                present: true,
+            }],
+            drift: vec![DriftItem {
+                host: String::new(),
+                step: "create netns x".into(),
+            }],
+        };
+        assert_eq!(
+            text(&s),
+            "t: deployed\n\
+             host h1 [nl-t.h1] absent \n  \
+             vm vm1 [nl-t.h1.vm1]: eth0 10.0.0.5/24 (lease); eth1 10.0.0.5/24 (no lease, predicted) udhcpc (42)\n\
+             external up [up0]: upstream router 192.0.2.1\n\
+             drift (1 steps would run):\n  \
+             sandbox: create netns x\n"
+        );
+    }
 }

@@ -17,6 +17,7 @@
 //! the host, the step and the OS error; whatever was done stays and is found
 //! by the next observation, so the next apply or destroy converges.
 
+pub mod path;
 pub mod status;
 pub mod verify;
 
@@ -30,6 +31,7 @@ use netloom_core::plan::{
 use netloom_core::Topology;
 
 use crate::host::exec::{fail_at, run_target};
+use crate::host::snapshot::Snapshot;
 use crate::host::{confine, observe, procs};
 pub use crate::host::{lock, ApplyError, StepError};
 pub use crate::report::{Event, Progress, Report};
@@ -97,7 +99,16 @@ pub fn observe_all(
     targets: &[TargetInfo],
     hint: &State,
 ) -> Result<State, ApplyError> {
-    let mut have = observe::observe(topology, targets, hint);
+    observe_all_with_snapshot(topology, targets, hint).map(|(have, _)| have)
+}
+
+/// [`observe_all`], with the snapshot of this machine's namespaces.
+pub fn observe_all_with_snapshot(
+    topology: &str,
+    targets: &[TargetInfo],
+    hint: &State,
+) -> Result<(State, Snapshot), ApplyError> {
+    let (mut have, snap) = observe::observe_with_snapshot(topology, targets, hint);
     for t in targets.iter().filter(|t| !t.emulated) {
         let Some(addr) = &t.agent else { continue };
         let fail = |e: String| ApplyError {
@@ -115,7 +126,7 @@ pub fn observe_all(
             None => have.targets.remove(&t.name),
         };
     }
-    Ok(have)
+    Ok((have, snap))
 }
 
 /// The plan that removes everything of topology `name` (the file, when given,

@@ -8,6 +8,7 @@ use netloom_core::plan::{self, Resource, State};
 use netloom_core::topology::{GuestKind, Iface, IfaceAddr, Topology};
 
 use super::facts;
+use crate::host::snapshot::Snapshot;
 use crate::host::{kind, nl, procs};
 
 // The wire types: the browser decodes `/api/status` with them.
@@ -19,9 +20,9 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
     let f = facts(topo)?;
     let targets = plan::targets(topo, &f);
     let want = plan::desired(topo, &f);
-    let have = super::observe_all(&topo.name, &targets, &want)?;
+    let (have, snap) = super::observe_all_with_snapshot(&topo.name, &targets, &want)?;
     let p = plan::plan(&topo.name, &targets, &want, &have);
-    let found = Found::new(topo, &want, &have);
+    let found = Found::new(topo, &want, &have, &snap);
     let externals = topo
         .externals
         .iter()
@@ -55,6 +56,8 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
 struct Found<'a> {
     topo: &'a Topology,
     have: &'a State,
+    /// This machine's namespaces as observation read them.
+    snap: &'a Snapshot,
     run: String,
     /// Namespaces that exist.
     nss: BTreeSet<String>,
@@ -67,7 +70,7 @@ struct Found<'a> {
 }
 
 impl<'a> Found<'a> {
-    fn new(topo: &'a Topology, want: &'a State, have: &'a State) -> Found<'a> {
+    fn new(topo: &'a Topology, want: &'a State, have: &'a State, snap: &'a Snapshot) -> Found<'a> {
         let mut nss = BTreeSet::new();
         let mut addrs: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
         for (_, r) in have.iter() {
@@ -102,6 +105,7 @@ impl<'a> Found<'a> {
         Found {
             topo,
             have,
+            snap,
             run: netloom_core::names::run_dir(&topo.name),
             nss,
             addrs,
@@ -160,13 +164,13 @@ impl<'a> Found<'a> {
     fn guest(&self, gi: usize) -> GuestStatus {
         let g = &self.topo.guests[gi];
         let local = self.topo.hosts[g.host].agent.is_none();
-        // A local guest's links as the kernel has them (a real host's: unknown here).
+        // A local guest's links as observation read them (a real host's: unknown here).
         let links = (local && self.nss.contains(&g.netns))
-            .then(|| crate::host::nl::with_netlink(&g.netns, |n| n.links()).unwrap_or_default());
+            .then(|| self.snap.links(&g.netns).unwrap_or_default());
         let interfaces = g
             .ifaces
             .iter()
-            .map(|i| self.interface(gi, i, links.as_deref()))
+            .map(|i| self.interface(gi, i, links))
             .collect();
         GuestStatus {
             name: g.name.clone(),

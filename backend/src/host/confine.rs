@@ -583,21 +583,25 @@ mod tests {
         }
     }
 
-    /// The attacks of the safety review, and their neighbours: each is refused.
+    /// Each step refused on topology `t`'s host with nothing observed.
+    fn all_refused(cases: &[Step]) {
+        let n = t("t");
+        let none = host(vec![], vec![]);
+        for c in cases {
+            assert!(step(&n, c, &none).is_err(), "{c}");
+        }
+    }
+
+    fn s(n: &str) -> String {
+        n.to_string()
+    }
+
+    // The attacks of the safety review, and their neighbours: each is refused.
+
+    /// Namespaces, run directories and daemon directories not the topology's.
     #[test]
-    fn steps_on_other_objects_are_refused() {
-        let s = |n: &str| n.to_string();
-        let hosts_file = |action, path: &str| {
-            step_of(
-                action,
-                Resource::DhcpHost {
-                    path: s(path),
-                    mac: "02:00:00:00:00:01".parse().unwrap(),
-                    ip: "10.0.0.1".parse().unwrap(),
-                },
-            )
-        };
-        let cases = [
+    fn steps_on_other_namespaces_and_directories_are_refused() {
+        all_refused(&[
             step_of(Action::Delete, Resource::Netns { name: s("victim") }),
             step_of(
                 Action::Delete,
@@ -626,6 +630,13 @@ mod tests {
                     dir: s("/run/netloom/t"),
                 },
             ),
+        ]);
+    }
+
+    /// Sysctl keys and values netloom does not set.
+    #[test]
+    fn sysctls_not_netlooms_are_refused() {
+        all_refused(&[
             // The review's write-anywhere: a sysctl key that climbs out of /proc/sys.
             step_of(
                 Action::Create,
@@ -676,16 +687,13 @@ mod tests {
                     value: s("1"),
                 },
             ),
-            // The review's delete-anywhere: a DHCP client device that is a path.
-            step_of(
-                Action::Delete,
-                Resource::DhcpClient {
-                    netns: s("nl-t.h1.vm1"),
-                    dev: s("../../../etc/passwd"),
-                    order: 0,
-                    no_lease: false,
-                },
-            ),
+        ]);
+    }
+
+    /// nftables rulesets outside the topology's namespaces or table `ip netloom`.
+    #[test]
+    fn rulesets_not_in_table_ip_netloom_are_refused() {
+        all_refused(&[
             step_of(
                 Action::Create,
                 Resource::Nft {
@@ -707,6 +715,33 @@ mod tests {
                     ruleset: s(
                         r#"{"nftables":[{"add":{"table":{"family":"inet","name":"filter"}}}]}"#,
                     ),
+                },
+            ),
+        ]);
+    }
+
+    /// DHCP clients, servers and reservation files that name other files.
+    #[test]
+    fn dhcp_on_other_files_is_refused() {
+        let hosts_file = |action, path: &str| {
+            step_of(
+                action,
+                Resource::DhcpHost {
+                    path: s(path),
+                    mac: "02:00:00:00:00:01".parse().unwrap(),
+                    ip: "10.0.0.1".parse().unwrap(),
+                },
+            )
+        };
+        all_refused(&[
+            // The review's delete-anywhere: a DHCP client device that is a path.
+            step_of(
+                Action::Delete,
+                Resource::DhcpClient {
+                    netns: s("nl-t.h1.vm1"),
+                    dev: s("../../../etc/passwd"),
+                    order: 0,
+                    no_lease: false,
                 },
             ),
             step_of(
@@ -740,6 +775,13 @@ mod tests {
                 Action::Create,
                 "/run/netloom/t/h1/dhcp-a.hosts/../../../../etc/x",
             ),
+        ]);
+    }
+
+    /// The host's own devices and OVS bridges.
+    #[test]
+    fn the_hosts_own_devices_and_bridges_are_refused() {
+        all_refused(&[
             // The host's own devices: not netloom's names.
             step_of(
                 Action::Delete,
@@ -772,12 +814,7 @@ mod tests {
                     datapath: s("system"),
                 },
             ),
-        ];
-        let n = t("t");
-        let none = host(vec![], vec![]);
-        for c in &cases {
-            assert!(step(&n, c, &none).is_err(), "{c}");
-        }
+        ]);
     }
 
     /// A veth end observed without its peer can be deleted (it is what a

@@ -17,7 +17,8 @@ use super::ovsdb::Ovsdb;
 use super::{confine, kind, ApplyError, StepError};
 use crate::report::{Event, Progress};
 
-/// Steps of one target in one pass: rank by rank; OVS rows in one transaction.
+/// Steps of one target in one pass: rank by rank; OVS rows in one
+/// transaction; each step when its kind says ([`kind::timing`]).
 ///
 /// New OVS rows go first, on a thread of their own: a new ovs-vswitchd
 /// spends about 0.1 s calibrating its userspace datapath as soon as it sees
@@ -39,58 +40,15 @@ pub fn run_target<'a>(
         .filter(|s| s.resource.is_ovs_row())
         .collect();
     let rows_first = !rows.is_empty() && rows.iter().all(|s| s.action != Action::Delete);
+    let run = |group: &[&Step]| run_parallel(topology, tp, group, progress, fail_at);
     std::thread::scope(|sc| {
-        let mut early = rows_first.then(|| {
+        let early = rows_first.then(|| {
             let rows = &rows;
             sc.spawn(move || ovs_rows(topology, tp, rows, progress, fail_at))
         });
-        let mut done = 0;
-        let mut ovs_done = rows_first;
-        let mut pending: Pending<'a> = None;
-        type Early<'s, 'a> =
-            Option<std::thread::ScopedJoinHandle<'s, Result<(usize, Pending<'a>), ApplyError>>>;
-        let settle = |pending: &mut Pending<'a>,
-                      early: &mut Early<'_, 'a>,
-                      done: &mut usize|
-         -> Result<(), ApplyError> {
-            if let Some(h) = early.take() {
-                let (n, want) = h.join().expect("OVS thread")?;
-                *done += n;
-                *pending = want;
-            }
-            if let Some((want, s)) = pending.take() {
-                Ovsdb::connect(&tp.target.ovsdb)
-                    .and_then(|mut db| db.wait_applied(want, Duration::from_secs(15)))
-                    .map_err(|e| fail(&tp.target.name, s, e.into()))?;
-            }
-            Ok(())
-        };
-        // Addresses, routes and daemons in the host's own namespace, where
-        // ovs-vswitchd makes its devices (the underlay bridge's port), wait for
-        // it to have applied every configuration, this apply's or an earlier
-        // one it had not finished (a killed apply's); guests' namespaces hold
-        // only veth ends, so theirs go on meanwhile.
-        let on_ovs_devices = |s: &Step| {
-            matches!(
-                s.resource,
-                Resource::Addr { .. }
-                    | Resource::Route { .. }
-                    | Resource::Nft { .. }
-                    | Resource::Dnsmasq { .. }
-                    | Resource::DhcpClient { .. }
-            ) && s.resource.netns() == Some(tp.target.netns.as_str())
-        };
-        let mut deferred: Vec<&Step> = Vec::new();
-        let mut starting = Vec::new();
-        let mut count = 0;
-        let mut i = 0;
-        while i < steps.len() {
-            let rank = steps[i].resource.rank();
-            let mut j = i;
-            while j < steps.len() && steps[j].resource.rank() == rank {
-                j += 1;
-            }
-            let group = &steps[i..j];
+        let (mut count, mut pending, mut ovs_done) = (0, None, rows_first);
+        let (mut deferred, mut starting) = (Vec::new(), Vec::new());
+        for group in steps.chunk_by(same_rank) {
             if group[0].resource.is_ovs_row() {
                 if !ovs_done {
                     let (n, want) = ovs_rows(topology, tp, &rows, progress, fail_at)?;
@@ -101,53 +59,75 @@ pub fn run_target<'a>(
                     pending = want.filter(|_| !host_goes(topology, tp, &rows));
                     ovs_done = true;
                 }
-            } else {
-                let has_ovs = !tp.target.ovsdb.is_empty();
-                let (later, now): (Vec<&Step>, Vec<&Step>) = group
-                    .iter()
-                    .partition(|s| has_ovs && s.action != Action::Delete && on_ovs_devices(s));
-                deferred.extend(later);
-                // Nothing else of the sandbox's needs the hosts' OVS daemons and
-                // agents, so the links are made while they start (each kind on
-                // workers of its own); the hosts' steps come after.
-                let starts = |s: &&Step, daemons: bool| {
-                    s.action == Action::Create
-                        && match s.resource {
-                            Resource::OvsDaemons { .. } => daemons,
-                            Resource::Agent { .. } => !daemons,
-                            _ => false,
-                        }
-                };
-                let (daemons, now): (Vec<&Step>, Vec<&Step>) =
-                    now.into_iter().partition(|s| starts(s, true));
-                let (agents, now): (Vec<&Step>, Vec<&Step>) =
-                    now.into_iter().partition(|s| starts(s, false));
-                for background in [daemons, agents] {
-                    if !background.is_empty() {
-                        starting.push(sc.spawn(move || {
-                            run_parallel(topology, tp, &background, progress, fail_at)
-                        }));
-                    }
-                }
-                count += run_parallel(topology, tp, &now, progress, fail_at)?;
+                continue;
             }
-            i = j;
+            let [now, later, daemons, agents] = by_timing(group, &tp.target);
+            deferred.extend(later);
+            // Each kind started in the background on workers of its own.
+            for kind in [daemons, agents].into_iter().filter(|k| !k.is_empty()) {
+                starting.push(sc.spawn(move || run(&kind)));
+            }
+            count += run(&now)?;
         }
         for h in starting {
             count += h.join().expect("OVS daemons thread")?;
         }
-        settle(&mut pending, &mut early, &mut done)?;
-        if let Some(first) = deferred.first() {
-            Ovsdb::connect(&tp.target.ovsdb)
-                .and_then(|mut db| db.wait_all_applied(Duration::from_secs(15)))
-                .map_err(|e| fail(&tp.target.name, first, e.into()))?;
+        if let Some(h) = early {
+            let (n, want) = h.join().expect("OVS thread")?;
+            count += n;
+            pending = want;
         }
+        await_vswitchd(&tp.target, pending, deferred.first().copied())?;
         // Already in rank order.
-        for group in deferred.chunk_by(|a, b| a.resource.rank() == b.resource.rank()) {
-            count += run_parallel(topology, tp, group, progress, fail_at)?;
+        for group in deferred.chunk_by(same_rank) {
+            count += run(group)?;
         }
-        Ok(count + done)
+        Ok(count)
     })
+}
+
+fn same_rank(a: &&Step, b: &&Step) -> bool {
+    a.resource.rank() == b.resource.rank()
+}
+
+/// The steps of `group` that run in it, after ovs-vswitchd, and in the
+/// background: OVS daemons, then the rest (agents); each in the group's order.
+fn by_timing<'a>(group: &[&'a Step], target: &TargetInfo) -> [Vec<&'a Step>; 4] {
+    let mut out: [Vec<&'a Step>; 4] = Default::default();
+    for s in group {
+        let i = match kind::timing(s, target) {
+            kind::Timing::InRank => 0,
+            kind::Timing::AfterVswitchd => 1,
+            kind::Timing::Background => match s.resource {
+                Resource::OvsDaemons { .. } => 2,
+                _ => 3,
+            },
+        };
+        out[i].push(*s);
+    }
+    out
+}
+
+/// Wait for ovs-vswitchd of `target`: to reach the configuration `pending`
+/// asks for, and, when a step on its devices follows (`deferred`), to have
+/// applied every one.
+fn await_vswitchd(
+    target: &TargetInfo,
+    pending: Pending,
+    deferred: Option<&Step>,
+) -> Result<(), ApplyError> {
+    let wait = Duration::from_secs(15);
+    if let Some((want, s)) = pending {
+        Ovsdb::connect(&target.ovsdb)
+            .and_then(|mut db| db.wait_applied(want, wait))
+            .map_err(|e| fail(&target.name, s, e.into()))?;
+    }
+    if let Some(first) = deferred {
+        Ovsdb::connect(&target.ovsdb)
+            .and_then(|mut db| db.wait_all_applied(wait))
+            .map_err(|e| fail(&target.name, first, e.into()))?;
+    }
+    Ok(())
 }
 
 /// Whether `rows` remove emulated host `tp` as a whole: its underlay bridge

@@ -1,14 +1,17 @@
 //! This machine: its kernel and daemons. The executor of a target's steps
-//! ([`exec`]), what exists ([`observe`]), and the parts they are made of:
+//! ([`exec`]), what exists ([`observe`], from a [`snapshot`] of the
+//! namespaces), and the parts they are made of:
 //! namespaces ([`netns`]), rtnetlink ([`nl`]), OVSDB ([`ovsdb`]), processes
 //! ([`procs`]), each resource kind's create, delete, observe and checks
 //! ([`kind`]), the confinement of every step to its topology ([`confine`]),
-//! the topology lock ([`lock`]), echo probes ([`probe`], [`ping`]).
+//! the topology lock ([`lock`]), echo probes ([`probe`], [`ping`]), packet
+//! capture on one device ([`capture`]).
 //!
 //! Layer: above `netloom_core`, [`crate::report`] and [`crate::secret`];
 //! below the agent and the controller. It knows steps, not agents or other
 //! hosts: nothing here imports `crate::agent` or `crate::deploy`.
 
+pub mod capture;
 pub mod confine;
 pub mod exec;
 pub mod kind;
@@ -20,6 +23,7 @@ pub mod ovsdb;
 pub mod ping;
 pub mod probe;
 pub mod procs;
+pub mod snapshot;
 
 use nl::NlError;
 use ovsdb::OvsdbError;

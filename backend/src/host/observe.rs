@@ -8,302 +8,77 @@
 //! a resource that exists and matches every fact we can read is reported as
 //! the desired one.
 //!
-//! This reads the machine once (each namespace's links, addresses, routes
-//! and sysctls together, each host directory's daemons); what one resource
-//! kind's reading means is in its module of [`super::kind`].
+//! The namespaces are read once into a [`Snapshot`] (each one's links,
+//! addresses, routes and sysctls together), which one pure mapper per
+//! resource kind (`map` in its module of [`super::kind`]) turns into
+//! resources; daemons and OVS rows are asked host by host.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
-use std::ops::ControlFlow;
-
-use ipnet::Ipv4Net;
 
 use netloom_core::names;
 use netloom_core::plan::{Resource, State, TargetInfo, SANDBOX};
 
 use super::kind;
-use super::nl::{self, Link};
 use super::ovsdb::Ovsdb;
-
-/// What one namespace holds.
-#[derive(Debug, Default)]
-struct NsView {
-    links: Vec<Link>,
-    addrs: Vec<(String, Ipv4Net)>,
-    routes: Vec<(Option<Ipv4Net>, Ipv4Addr)>,
-    sysctls: BTreeMap<String, String>,
-    tx_on: BTreeMap<String, bool>,
-}
-
-/// The target a namespace of topology `topology` belongs to, by its name.
-pub fn target_of_netns(topology: &str, ns: &str) -> String {
-    let rest = ns
-        .strip_prefix(&names::netns_prefix(topology))
-        .unwrap_or(ns);
-    match rest.split_once('.') {
-        Some((host, _)) if !host.starts_with('_') => host.to_string(),
-        _ => SANDBOX.to_string(),
-    }
-}
+use super::snapshot::{self, Snapshot};
 
 /// Observe topology `topology` on this machine. `hint` is the desired state
 /// (empty when destroying without a file).
 pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
-    let mut s = State::default();
+    observe_with_snapshot(topology, targets, hint).0
+}
+
+/// [`observe`], with the snapshot of the namespaces it read (their links'
+/// state is what `status` shows).
+pub fn observe_with_snapshot(
+    topology: &str,
+    targets: &[TargetInfo],
+    hint: &State,
+) -> (State, Snapshot) {
     let run = names::run_dir(topology);
-    for (t, r) in kind::run_dir::observe(&run, targets) {
-        s.insert(&t, r);
+    let snap = snapshot::read(topology, targets, hint);
+    let found = [
+        kind::run_dir::observe(&run, targets),
+        snapshot::map_snapshot(topology, targets, hint, &snap),
+        real_hosts_ovs(topology, targets),
+        daemons(topology, &run, targets, &snap.own),
+    ];
+    let mut s = State::default();
+    for (target, r) in found.into_iter().flatten() {
+        s.insert(&target, r);
     }
-    let own: Vec<String> = kind::namespace::observe(topology, hint);
-    let ns_set: BTreeSet<&str> = own.iter().map(String::as_str).collect();
-    // A real host's bridge-side links live in the agent's own namespace (""),
-    // among the machine's own: only those marked as ours are read there.
-    let real_host = targets.iter().any(|t| !t.emulated);
-    let mut nss = own.clone();
-    // The machine's own namespace: a real host's links, or the sandbox's neighbour table.
-    let machine_sysctl = hint
-        .iter()
-        .any(|(_, r)| matches!(r, Resource::Sysctl { netns, .. } if netns.is_empty()));
-    if real_host || machine_sysctl {
-        nss.push(String::new());
-    }
-    for ns in &own {
-        s.insert(
-            &target_of_netns(topology, ns),
-            Resource::Netns { name: ns.clone() },
-        );
-    }
+    (s, snap)
+}
 
-    // Hints per namespace: the sysctls and offloads worth reading.
-    let mut want_sysctl: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut want_tx: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (_, r) in hint.iter() {
-        match r {
-            Resource::Sysctl { netns, key, .. } => want_sysctl
-                .entry(netns.clone())
-                .or_default()
-                .push(key.clone()),
-            Resource::TxOffloadOff { netns, dev } => {
-                want_tx.entry(netns.clone()).or_default().push(dev.clone())
-            }
-            _ => {}
-        }
-    }
-
-    // Read the namespaces 16 at a time, each on a thread of its own inside it
-    // (all at once, 1,100 threads at 100 hosts, took 0.25 s instead of 0.15).
-    let read = |ns: &String| {
-        let keys = want_sysctl.get(ns).cloned().unwrap_or_default();
-        let devs = want_tx.get(ns).cloned().unwrap_or_default();
-        nl::with_netlink(ns, move |n| {
-            let mut v = NsView {
-                links: n.links()?,
-                addrs: n.addrs()?,
-                routes: n.routes()?,
-                ..Default::default()
-            };
-            // Only the sysctls plans set: the key names a file.
-            for k in keys {
-                let Ok(key) = super::confine::SysctlKey::parse(&k) else {
-                    continue;
-                };
-                if let Ok(val) = nl::sysctl_get(key) {
-                    v.sysctls.insert(k, val);
-                }
-            }
-            for d in devs {
-                if let Ok(on) = nl::tx_csum(&d) {
-                    v.tx_on.insert(d, on);
-                }
-            }
-            Ok(v)
-        })
-        .unwrap_or_default()
-    };
-    let views: BTreeMap<String, NsView> =
-        super::exec::on_workers(&nss, 16, |ns| ControlFlow::Continue(read(ns)))
-            .into_iter()
-            .zip(&nss)
-            .filter_map(|(v, ns)| Some((ns.clone(), v?)))
-            .collect();
-
-    // Leases: DHCP-given addresses and routes belong to the client resource.
-    let mut leased: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut lease_routes: BTreeSet<(String, Ipv4Addr)> = BTreeSet::new();
-    let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(format!("{run}/leases"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
-    let background = kind::dhcp_client::observe_background(&entries, &ns_set, hint);
-    let on_device = |ns: &str, dev: &str, ip: Ipv4Net| {
-        views
-            .get(ns)
-            .is_some_and(|v| v.addrs.iter().any(|(d, a)| d == dev && *a == ip))
-    };
-    for c in kind::dhcp_client::observe_leased(&entries, on_device) {
-        leased.insert((c.ns.clone(), format!("{}/{}", c.dev, c.lease.ip)));
-        if let Some(r) = c.lease.router {
-            lease_routes.insert((c.ns.clone(), r));
-        }
-        s.insert(&target_of_netns(topology, &c.ns), c.resource());
-    }
-    // A client running in the background is the one apply started for "no
-    // lease", whether or not it got one since (that shows in status and verify).
-    for r in background {
-        s.insert(&target_of_netns(topology, r.netns().unwrap_or_default()), r);
-    }
-
-    // Veth ends that are the peer of a desired pair are part of that pair's resource.
-    let mut peer_ends: BTreeSet<(String, String)> = BTreeSet::new();
-    let hint_by_key: BTreeMap<String, &Resource> = hint.iter().map(|(_, r)| (r.key(), r)).collect();
-    let hint_target: BTreeMap<String, String> =
-        hint.iter().map(|(t, r)| (r.key(), t.to_string())).collect();
-    for (_, r) in hint.iter() {
-        if let Resource::Veth {
-            peer_netns, peer, ..
-        } = r
-        {
-            peer_ends.insert((peer_netns.clone(), peer.clone()));
-        }
-    }
-    let find_link = |ns: &str, name: &str| {
-        views
-            .get(ns)
-            .and_then(|v| v.links.iter().find(|l| l.name == name))
-    };
-
-    let mark = super::link_mark(topology);
-    for (ns, v) in &views {
-        let target = target_of_netns(topology, ns);
-        if ns.is_empty() {
-            for l in v
-                .links
-                .iter()
-                .filter(|l| l.kind == "veth" && l.alias.as_deref() == Some(mark.as_str()))
-            {
-                let key = format!("link /{}", l.name);
-                let r = match hint_by_key.get(&key) {
-                    Some(r) => (*r).clone(),
-                    None => kind::veth::unmatched("", l),
-                };
-                // An agent observes for its own host, the one real target it is given.
-                let real = targets
-                    .iter()
-                    .find(|t| !t.emulated)
-                    .map(|t| t.name.clone())
-                    .unwrap_or_default();
-                s.insert(&hint_target.get(&key).cloned().unwrap_or(real), r);
-            }
-            for l in v
-                .links
-                .iter()
-                .filter(|l| l.alias.as_deref() == Some(mark.as_str()))
-            {
-                let Some(r) = kind::vxlan::observe(l) else {
-                    continue;
-                };
-                let real = targets
-                    .iter()
-                    .find(|t| !t.emulated)
-                    .map(|t| t.name.clone())
-                    .unwrap_or_default();
-                s.insert(&hint_target.get(&r.key()).cloned().unwrap_or(real), r);
-            }
-            for (key, value) in &v.sysctls {
-                s.insert(
-                    SANDBOX,
-                    kind::sysctl::observe_machine(key, value, &hint_by_key),
-                );
-            }
-            continue;
-        }
-        for l in &v.links {
-            let key = format!("link {ns}/{}", l.name);
-            match l.kind.as_str() {
-                "bridge" => s.insert(
-                    &target,
-                    kind::segment::observe(ns, l, hint_by_key.get(&key).copied()),
-                ),
-                "veth" => {
-                    if peer_ends.contains(&(ns.clone(), l.name.clone()))
-                        && !hint_by_key.contains_key(&key)
-                    {
-                        continue;
-                    }
-                    let want = hint_by_key.get(&key).copied();
-                    // Owner of the target: a guest veth lives in its host's target.
-                    let t = match want {
-                        Some(Resource::Veth { .. }) => {
-                            hint_target.get(&key).cloned().unwrap_or(target.clone())
-                        }
-                        _ => target.clone(),
-                    };
-                    s.insert(&t, kind::veth::observe(ns, l, want, find_link));
-                }
-                _ => {}
-            }
-        }
-        for (dev, cidr) in &v.addrs {
-            if dev == "lo" || leased.contains(&(ns.clone(), format!("{dev}/{cidr}"))) {
-                continue;
-            }
-            let r = Resource::Addr {
-                netns: ns.clone(),
-                dev: dev.clone(),
-                cidr: *cidr,
-            };
-            let t = hint_target.get(&r.key()).cloned().unwrap_or(target.clone());
-            s.insert(&t, r);
-        }
-        for (to, via) in &v.routes {
-            if to.is_none() && lease_routes.contains(&(ns.clone(), *via)) {
-                continue;
-            }
-            s.insert(
-                &target,
-                Resource::Route {
-                    netns: ns.clone(),
-                    to: *to,
-                    via: *via,
-                },
-            );
-        }
-        for (key, value) in &v.sysctls {
-            s.insert(
-                &target,
-                Resource::Sysctl {
-                    netns: ns.clone(),
-                    key: key.clone(),
-                    value: value.clone(),
-                },
-            );
-        }
-        for (dev, on) in &v.tx_on {
-            if let Some(r) = kind::tx_offload::observe(ns, dev, *on) {
-                s.insert(&target, r);
-            }
-        }
-        if let Some(r) = kind::nft::observe(topology, ns) {
-            s.insert(&target, r);
-        }
-    }
-
+/// The OVS rows of the real hosts (an agent's own), in their OVSDB.
+fn real_hosts_ovs(topology: &str, targets: &[TargetInfo]) -> Vec<(String, Resource)> {
+    let mut out = Vec::new();
     for t in targets.iter().filter(|t| !t.emulated) {
         if let Ok(mut db) = Ovsdb::connect(&t.ovsdb) {
-            for r in kind::ovs::observe(&mut db, topology) {
-                s.insert(&t.name, r);
-            }
+            out.extend(
+                kind::ovs::observe(&mut db, topology)
+                    .into_iter()
+                    .map(|r| (t.name.clone(), r)),
+            );
         }
     }
+    out
+}
 
-    // Daemons and OVS rows, host by host (hosts gone from the file included).
+/// Daemons and OVS rows, host by host (hosts gone from the file included);
+/// `own`: the topology's namespaces.
+fn daemons(
+    topology: &str,
+    run: &str,
+    targets: &[TargetInfo],
+    own: &[String],
+) -> Vec<(String, Resource)> {
     let mut host_dirs: BTreeSet<String> = targets
         .iter()
         .filter(|t| t.name != SANDBOX)
         .map(|t| t.name.clone())
         .collect();
-    for ent in std::fs::read_dir(&run).into_iter().flatten().flatten() {
+    for ent in std::fs::read_dir(run).into_iter().flatten().flatten() {
         if ["conf.db", "ovsdb.pid", "agent.pid"]
             .iter()
             .any(|f| ent.path().join(f).exists())
@@ -311,6 +86,7 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
             host_dirs.insert(ent.file_name().to_string_lossy().into_owned());
         }
     }
+    let ns_set: BTreeSet<&str> = own.iter().map(String::as_str).collect();
     let ns_inodes: BTreeMap<u64, String> = own
         .iter()
         .filter_map(|n| super::netns::inode(n).map(|i| (i, n.clone())))
@@ -320,16 +96,13 @@ pub fn observe(topology: &str, targets: &[TargetInfo], hint: &State) -> State {
         let handles: Vec<_> = host_dirs
             .iter()
             .map(|host| {
-                let (run, ns_inodes, ns_set) = (&run, &ns_inodes, &ns_set);
+                let (ns_inodes, ns_set) = (&ns_inodes, &ns_set);
                 sc.spawn(move || observe_host(topology, run, host, ns_inodes, ns_set))
             })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    for (target, r) in found.into_iter().flatten() {
-        s.insert(&target, r);
-    }
-    s
+    found.into_iter().flatten().collect()
 }
 
 /// What runs for `host` (its directory `run/host`): its agent, its OVS

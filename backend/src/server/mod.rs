@@ -445,9 +445,10 @@ pub(crate) mod tests {
         assert_eq!(list, serde_json::json!([]));
     }
 
-    #[tokio::test]
-    async fn every_answer_carries_the_security_headers() {
-        let dist = std::env::temp_dir().join(format!("netloom-headers-{}", std::process::id()));
+    /// A dist directory `netloom-NAME-PID` with a page that loads `/app.js`
+    /// by a module script, another script, and the worker's script.
+    fn headers_dist(name: &str) -> std::path::PathBuf {
+        let dist = std::env::temp_dir().join(format!("netloom-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dist).unwrap();
         std::fs::write(
             dist.join("index.html"),
@@ -461,12 +462,19 @@ pub(crate) mod tests {
             "importScripts(\"./netloom-worker.js\");",
         )
         .unwrap();
+        dist
+    }
+
+    #[tokio::test]
+    async fn every_answer_carries_the_security_headers() {
+        let dist = headers_dist("headers");
         let app = app(AppState {
             dist: Some(dist.clone()),
             ..state()
         });
         let bearer = format!("Bearer {TOKEN}");
         for (uri, auth, html, private) in [
+            ("/", false, true, false),
             ("/", false, true, false),
             ("/some/page", false, true, false),
             ("/app.js", false, false, false),
@@ -485,44 +493,59 @@ pub(crate) mod tests {
                 .oneshot(req.body(Body::empty()).unwrap())
                 .await
                 .unwrap();
-            let h = resp.headers();
-            let get = |name: header::HeaderName| {
-                h.get(&name)
-                    .map(|v| v.to_str().unwrap().to_string())
-                    .unwrap_or_else(|| panic!("{uri}: no {name}"))
-            };
-            let csp = get(header::CONTENT_SECURITY_POLICY);
-            assert!(csp.contains("frame-ancestors 'none'"), "{uri}: {csp}");
-            assert!(csp.starts_with("default-src 'none';"), "{uri}: {csp}");
+            assert_security_headers(uri, resp.headers(), html, private);
+        }
+        let _ = std::fs::remove_dir_all(&dist);
+    }
+
+    /// The headers every answer to `uri` carries; a page's policy lets its
+    /// loader script, the canvas style and the worker run (`html`), anything
+    /// else's lets nothing run; a `private` answer is never cached.
+    fn assert_security_headers(uri: &str, h: &header::HeaderMap, html: bool, private: bool) {
+        let get = |name: header::HeaderName| {
+            h.get(&name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_else(|| panic!("{uri}: no {name}"))
+        };
+        let csp = get(header::CONTENT_SECURITY_POLICY);
+        assert!(csp.contains("frame-ancestors 'none'"), "{uri}: {csp}");
+        assert!(csp.starts_with("default-src 'none';"), "{uri}: {csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains('*'),
+            "{uri}: {csp}"
+        );
+        assert_eq!(get(header::X_CONTENT_TYPE_OPTIONS), "nosniff", "{uri}");
+        assert_eq!(get(header::REFERRER_POLICY), "no-referrer", "{uri}");
+        assert_eq!(get(header::X_FRAME_OPTIONS), "DENY", "{uri}");
+        if private {
+            assert_eq!(get(header::CACHE_CONTROL), "no-store", "{uri}");
+        }
+        if html {
+            // The loader script by its SHA-256 (computed apart: Python's hashlib).
             assert!(
-                !csp.contains("unsafe-inline") && !csp.contains('*'),
+                csp.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-WN3FHuG6vmV+0abH/qaNAU0XcODQuncbcPlsPt0rWSU=';"),
                 "{uri}: {csp}"
             );
-            assert_eq!(get(header::X_CONTENT_TYPE_OPTIONS), "nosniff", "{uri}");
-            assert_eq!(get(header::REFERRER_POLICY), "no-referrer", "{uri}");
-            assert_eq!(get(header::X_FRAME_OPTIONS), "DENY", "{uri}");
-            if private {
-                assert_eq!(get(header::CACHE_CONTROL), "no-store", "{uri}");
-            }
-            if html {
-                // The loader script by its SHA-256 (computed apart: Python's hashlib).
-                assert!(
-                    csp.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-WN3FHuG6vmV+0abH/qaNAU0XcODQuncbcPlsPt0rWSU=';"),
-                    "{uri}: {csp}"
-                );
-                assert!(
-                    csp.contains(&format!("style-src 'self' {};", csp_hash(CANVAS_CSS))),
-                    "{csp}"
-                );
-                assert!(csp.contains("connect-src 'self';"), "{csp}");
-                assert!(csp.contains("worker-src 'self';"), "{csp}");
-            } else {
-                assert!(!csp.contains("script-src"), "{uri}: nothing runs: {csp}");
-            }
+            assert!(
+                csp.contains(&format!("style-src 'self' {};", csp_hash(CANVAS_CSS))),
+                "{csp}"
+            );
+            assert!(csp.contains("connect-src 'self';"), "{csp}");
+            assert!(csp.contains("worker-src 'self';"), "{csp}");
+        } else {
+            assert!(!csp.contains("script-src"), "{uri}: nothing runs: {csp}");
         }
-        // The worker's script alone may run this server's scripts and wasm.
+    }
+
+    /// The worker's script alone may run this server's scripts and wasm.
+    #[tokio::test]
+    async fn the_worker_script_may_run_scripts_and_wasm() {
+        let dist = headers_dist("worker-headers");
+        let app = app(AppState {
+            dist: Some(dist.clone()),
+            ..state()
+        });
         let resp = app
-            .clone()
             .oneshot(Request::get(WORKER_SCRIPT).body(Body::empty()).unwrap())
             .await
             .unwrap();

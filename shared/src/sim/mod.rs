@@ -247,10 +247,15 @@ impl<'t> Simulator<'t> {
     }
 
     pub fn simulate(&self, probe: &Probe) -> Trace {
-        let mut sim = Sim::new(&self.net, *probe);
-        sim.start();
-        sim.finish()
+        trace_on(&self.net, probe)
     }
+}
+
+/// Trace one probe on a model already built (the reach matrix's, say).
+pub fn trace_on(net: &Net, probe: &Probe) -> Trace {
+    let mut sim = Sim::new(net, *probe);
+    sim.start();
+    sim.finish()
 }
 
 /// Something arriving somewhere.

@@ -5,13 +5,12 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use ipnet::Ipv4Net;
-
 use netloom_core::names;
-use netloom_core::plan::{self, Resource, State};
+use netloom_core::plan::{self, Resource};
 
 use crate::host::confine::{Refusal, TopologyName};
 use crate::host::exec::Outcome;
+use crate::host::snapshot::{Mapping, Snapshot};
 use crate::host::{netns, nl, procs, StepError};
 
 /// Lease file of a DHCP client.
@@ -105,8 +104,8 @@ fn background(topology: &str, netns: &str, dev: &str, lease: &str) -> Result<Out
     })
 }
 
-/// A client whose lease is configured: the file `NS.DEV` of the leases
-/// directory, its address on its device.
+/// A lease file `NS.DEV` of the leases directory, as read.
+#[derive(Debug, Clone)]
 pub struct Leased {
     pub ns: String,
     pub dev: String,
@@ -124,22 +123,15 @@ impl Leased {
     }
 }
 
-/// The clients among the lease files `entries` whose address is on their
-/// device (`on_device(ns, dev, address)`).
-pub fn observe_leased(
-    entries: &[std::fs::DirEntry],
-    on_device: impl Fn(&str, &str, Ipv4Net) -> bool,
-) -> Vec<Leased> {
+/// The lease files among `entries` (the leases directory's).
+pub fn read_leases(entries: &[std::fs::DirEntry]) -> Vec<Leased> {
     let mut out = Vec::new();
     for ent in entries {
         let fname = ent.file_name().to_string_lossy().into_owned();
         let Some((ns, dev)) = fname.rsplit_once('.') else {
             continue;
         };
-        let Some(lease) = procs::read_lease(&ent.path()) else {
-            continue;
-        };
-        if on_device(ns, dev, lease.ip) {
+        if let Some(lease) = procs::read_lease(&ent.path()) {
             out.push(Leased {
                 ns: ns.to_string(),
                 dev: dev.to_string(),
@@ -150,14 +142,26 @@ pub fn observe_leased(
     out
 }
 
-/// The DHCP clients running in the background (`NS.DEV.pid` among the lease
-/// files, a live udhcpc in one of the topology's namespaces `nss`). Their
-/// place in file order is not recorded anywhere: the hint's is taken.
-pub fn observe_background(
+/// The clients whose lease is configured: its address is on its device.
+pub fn leased(snap: &Snapshot) -> Vec<Leased> {
+    snap.leases
+        .iter()
+        .filter(|c| {
+            snap.nss
+                .get(&c.ns)
+                .is_some_and(|v| v.addrs.iter().any(|(d, a)| *d == c.dev && *a == c.lease.ip))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The DHCP clients running in the background, by (namespace, device):
+/// `NS.DEV.pid` among the lease files `entries`, a live udhcpc in one of
+/// the topology's namespaces `nss`.
+pub fn read_background(
     entries: &[std::fs::DirEntry],
     nss: &BTreeSet<&str>,
-    hint: &State,
-) -> Vec<Resource> {
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for ent in entries {
         let fname = ent.file_name().to_string_lossy().into_owned();
@@ -171,10 +175,22 @@ pub fn observe_background(
             continue;
         };
         let home = netns::pid_inode(pid);
-        if !nss.contains(ns) || home.is_none() || home != netns::inode(ns) {
-            continue;
+        if nss.contains(ns) && home.is_some() && home == netns::inode(ns) {
+            out.push((ns.to_string(), dev.to_string()));
         }
-        let order = hint
+    }
+    out
+}
+
+/// The clients whose lease is configured, then those running in the
+/// background: the one apply started for "no lease", whether or not it got
+/// one since (that shows in status and verify). A background client's place
+/// in file order is not recorded anywhere: the hint's is taken.
+pub fn map(m: &Mapping) -> Vec<(String, Resource)> {
+    let leased = m.leased.iter().map(|c| (m.target(&c.ns), c.resource()));
+    let background = m.snap.background.iter().map(|(ns, dev)| {
+        let order = m
+            .hint
             .iter()
             .find_map(|(_, r)| match r {
                 Resource::DhcpClient {
@@ -186,17 +202,17 @@ pub fn observe_background(
                 _ => None,
             })
             .unwrap_or(0);
-        out.push(Resource::DhcpClient {
-            netns: ns.to_string(),
-            dev: dev.to_string(),
+        let r = Resource::DhcpClient {
+            netns: ns.clone(),
+            dev: dev.clone(),
             order,
             no_lease: true,
-        });
-    }
-    out
+        };
+        (m.target(ns), r)
+    });
+    leased.chain(background).collect()
 }
 
-/// The reservations in a dnsmasq hosts directory: one `MAC,IP` file each.
 /// The checks of an address on the device: the client puts one there.
 pub fn confine(t: &TopologyName, ns: &str, dev: &str) -> Result<(), Refusal> {
     super::addr::confine(t, ns, dev)

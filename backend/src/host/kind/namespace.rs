@@ -7,6 +7,7 @@ use netloom_core::plan::{Resource, State};
 
 use crate::host::confine::{self, Refusal, TopologyName};
 use crate::host::nl::{self, NlError};
+use crate::host::snapshot::Mapping;
 use crate::host::{netns, StepError};
 
 pub fn create(name: &str) -> Result<(), StepError> {
@@ -38,6 +39,15 @@ pub fn observe(topology: &str, hint: &State) -> Vec<String> {
     netns::list(&names::netns_prefix(topology))
         .into_iter()
         .filter(|ns| netns::inode(ns).is_some() || !wanted(hint, ns))
+        .collect()
+}
+
+/// The topology's namespaces the snapshot found, each as its target's.
+pub fn map(m: &Mapping) -> Vec<(String, Resource)> {
+    m.snap
+        .own
+        .iter()
+        .map(|ns| (m.target(ns), Resource::Netns { name: ns.clone() }))
         .collect()
 }
 

@@ -6,6 +6,7 @@ use netloom_core::names;
 use netloom_core::plan::Resource;
 
 use crate::host::confine::{self, refuse, Refusal, TopologyName};
+use crate::host::snapshot::Mapping;
 use crate::host::{procs, StepError};
 
 /// Record of the ruleset applied in a namespace.
@@ -24,14 +25,24 @@ pub fn delete(topology: &str, netns: &str) {
     let _ = std::fs::remove_file(record(topology, netns));
 }
 
-/// The recorded ruleset, if the table is there.
-pub fn observe(topology: &str, ns: &str) -> Option<Resource> {
+/// The recorded ruleset of namespace `ns`, if the table is there.
+pub fn read(topology: &str, ns: &str) -> Option<String> {
     let text = std::fs::read_to_string(record(topology, ns)).ok()?;
     procs::run(ns, &["nft", "list", "table", "ip", "netloom"], None).ok()?;
-    Some(Resource::Nft {
-        netns: ns.to_string(),
-        ruleset: text,
-    })
+    Some(text)
+}
+
+/// The rulesets of the topology's namespaces.
+pub fn map(m: &Mapping) -> Vec<(String, Resource)> {
+    m.namespaces()
+        .filter_map(|(ns, v)| {
+            let r = Resource::Nft {
+                netns: ns.to_string(),
+                ruleset: v.nft.clone()?,
+            };
+            Some((m.target(ns), r))
+        })
+        .collect()
 }
 
 pub fn confine(t: &TopologyName, ns: &str, ruleset: &str) -> Result<(), Refusal> {

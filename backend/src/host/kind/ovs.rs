@@ -80,35 +80,17 @@ pub fn ops(
     ports: &Rows,
 ) -> Result<Vec<Value>, StepError> {
     refuse_foreign_rows(topology, steps, bridges, ports)?;
-    let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
-    let mut ops: Vec<Value> = Vec::new();
-    let mut new_bridges: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    let mut deleted_bridges: Vec<String> = Vec::new();
-    let mut n = 0;
-    let mut fresh = || {
-        n += 1;
-        format!("row{n}")
-    };
+    let mut t = Txn::new(topology);
     // A bridge to create that is already there as ours (made with its host's
     // daemons) is taken as it is: it only gets its ports.
     let made = |name: &str| bridges.get(name).is_some_and(|(_, ours)| *ours);
-    for s in steps {
-        if let (Action::Create, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
-            if !made(name) {
-                new_bridges.insert(name.clone(), Vec::new());
-            }
-        }
-        if let (Action::Delete, Resource::OvsBridge { name, .. }) = (s.action, &s.resource) {
-            deleted_bridges.push(name.clone());
-        }
-    }
+    let (mut new_bridges, deleted_bridges) = bridge_changes(steps, made);
     let mut port_inserts: Vec<(String, Value)> = Vec::new();
     for s in steps {
-        match (&s.action, &s.resource) {
+        match (s.action, &s.resource) {
             (Action::Delete, Resource::OvsBridge { name, .. }) => {
                 if let Some((u, _)) = bridges.get(name) {
-                    ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
-                        "mutations": [["bridges", "delete", ["set", [u]]]]}));
+                    t.mutate("Open_vSwitch", json!([]), "bridges", "delete", u);
                 }
             }
             (Action::Delete, Resource::OvsPort { bridge, name, .. }) => {
@@ -116,17 +98,11 @@ pub fn ops(
                     continue;
                 }
                 if let Some((u, _)) = ports.get(name) {
-                    ops.push(
-                        json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
-                        "mutations": [["ports", "delete", ["set", [u]]]]}),
-                    );
+                    t.mutate("Bridge", named(bridge), "ports", "delete", u);
                 }
             }
             (Action::Update, Resource::OvsBridge { name, datapath }) => {
-                ops.push(
-                    json!({"op": "update", "table": "Bridge", "where": [["name", "==", name]],
-                    "row": {"datapath_type": datapath}}),
-                );
+                t.update("Bridge", name, json!({"datapath_type": datapath}));
             }
             (
                 Action::Update,
@@ -135,11 +111,8 @@ pub fn ops(
                 },
             ) => {
                 let tag = tag.map_or(json!(["set", []]), |t| json!(t));
-                ops.push(json!({"op": "update", "table": "Port", "where": [["name", "==", name]], "row": {"tag": tag}}));
-                ops.push(
-                    json!({"op": "update", "table": "Interface", "where": [["name", "==", name]],
-                    "row": {"type": iface.ovs_type(), "options": ovsdb::map(iface.options())}}),
-                );
+                t.update("Port", name, json!({"tag": tag}));
+                t.update("Interface", name, iface_row(iface));
             }
             (
                 Action::Create,
@@ -149,55 +122,125 @@ pub fn ops(
                     tag,
                     iface,
                 },
-            ) => {
-                let iu = fresh();
-                let pu = fresh();
-                ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iu,
-                    "row": {"name": name, "type": iface.ovs_type(), "options": ovsdb::map(iface.options())}}));
-                let mut row =
-                    json!({"name": name, "interfaces": ["named-uuid", iu], "external_ids": owner});
-                if let Some(t) = tag {
-                    row["tag"] = json!(t);
-                }
-                ops.push(json!({"op": "insert", "table": "Port", "uuid-name": pu, "row": row}));
-                port_inserts.push((bridge.clone(), json!(["named-uuid", pu])));
-            }
+            ) => port_inserts.push((bridge.clone(), t.insert_port(name, *tag, iface))),
             _ => {}
         }
     }
     for (bridge, pu) in &port_inserts {
         match new_bridges.get_mut(bridge) {
             Some(v) => v.push(pu.clone()),
-            None => ops.push(
-                json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
-                "mutations": [["ports", "insert", ["set", [pu]]]]}),
-            ),
+            None => t.mutate("Bridge", named(bridge), "ports", "insert", pu),
         }
     }
     for s in steps {
         if let (Action::Create, Resource::OvsBridge { name, datapath }) = (s.action, &s.resource) {
             if made(name) {
-                ops.push(
-                    json!({"op": "update", "table": "Bridge", "where": [["name", "==", name]],
-                    "row": {"datapath_type": datapath}}),
-                );
-                continue;
+                t.update("Bridge", name, json!({"datapath_type": datapath}));
+            } else {
+                let ports = new_bridges.remove(name).unwrap_or_default();
+                t.insert_bridge(name, datapath, ports);
             }
-            let iu = fresh();
-            let pu = fresh();
-            let bu = fresh();
-            ops.push(json!({"op": "insert", "table": "Interface", "uuid-name": iu, "row": {"name": name, "type": "internal"}}));
-            ops.push(json!({"op": "insert", "table": "Port", "uuid-name": pu,
-                "row": {"name": name, "interfaces": ["named-uuid", iu], "external_ids": owner}}));
-            let mut ports = vec![json!(["named-uuid", pu])];
-            ports.extend(new_bridges.get(name).cloned().unwrap_or_default());
-            ops.push(json!({"op": "insert", "table": "Bridge", "uuid-name": bu,
-                "row": {"name": name, "datapath_type": datapath, "ports": ["set", ports], "external_ids": owner}}));
-            ops.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
-                "mutations": [["bridges", "insert", ["set", [["named-uuid", bu]]]]]}));
         }
     }
-    Ok(ops)
+    Ok(t.ops)
+}
+
+/// The bridges `steps` create that are not `made` yet, each with no port
+/// so far, and the names of those they delete.
+fn bridge_changes(
+    steps: &[&Step],
+    made: impl Fn(&str) -> bool,
+) -> (BTreeMap<String, Vec<Value>>, Vec<String>) {
+    let mut new_bridges = BTreeMap::new();
+    let mut deleted = Vec::new();
+    for s in steps {
+        match (s.action, &s.resource) {
+            (Action::Create, Resource::OvsBridge { name, .. }) if !made(name) => {
+                new_bridges.insert(name.clone(), Vec::new());
+            }
+            (Action::Delete, Resource::OvsBridge { name, .. }) => deleted.push(name.clone()),
+            _ => {}
+        }
+    }
+    (new_bridges, deleted)
+}
+
+/// `where` of the row named `name`.
+fn named(name: &str) -> Value {
+    json!([["name", "==", name]])
+}
+
+/// An interface's type and options.
+fn iface_row(iface: &OvsIface) -> Value {
+    json!({"type": iface.ovs_type(), "options": ovsdb::map(iface.options())})
+}
+
+/// An OVSDB transaction being built: its operations, the rows it inserts
+/// named `row1`, `row2`, ... in order.
+struct Txn {
+    ops: Vec<Value>,
+    inserted: usize,
+    /// `external_ids` of the rows netloom makes: the topology's mark.
+    owner: Value,
+}
+
+impl Txn {
+    fn new(topology: &str) -> Txn {
+        Txn {
+            ops: Vec::new(),
+            inserted: 0,
+            owner: ovsdb::map([(OVS_OWNER_KEY, topology)]),
+        }
+    }
+
+    /// Insert `row` into `table`; its `["named-uuid", ...]`.
+    fn insert(&mut self, table: &str, row: Value) -> Value {
+        self.inserted += 1;
+        let name = format!("row{}", self.inserted);
+        self.ops
+            .push(json!({"op": "insert", "table": table, "uuid-name": name, "row": row}));
+        json!(["named-uuid", name])
+    }
+
+    fn update(&mut self, table: &str, name: &str, row: Value) {
+        self.ops
+            .push(json!({"op": "update", "table": table, "where": named(name), "row": row}));
+    }
+
+    /// Insert `uuid` into, or delete it from, set `column` of the rows `wher`.
+    fn mutate(&mut self, table: &str, wher: Value, column: &str, verb: &str, uuid: &Value) {
+        self.ops
+            .push(json!({"op": "mutate", "table": table, "where": wher,
+            "mutations": [[column, verb, ["set", [uuid]]]]}));
+    }
+
+    /// A port with its interface, marked as the topology's; its uuid.
+    fn insert_port(&mut self, name: &str, tag: Option<u16>, iface: &OvsIface) -> Value {
+        let mut row = iface_row(iface);
+        row["name"] = json!(name);
+        let iu = self.insert("Interface", row);
+        let mut row = json!({"name": name, "interfaces": iu, "external_ids": self.owner});
+        if let Some(t) = tag {
+            row["tag"] = json!(t);
+        }
+        self.insert("Port", row)
+    }
+
+    /// A bridge with its internal port and `ports`, marked as the topology's.
+    fn insert_bridge(&mut self, name: &str, datapath: &str, ports: Vec<Value>) {
+        let iu = self.insert("Interface", json!({"name": name, "type": "internal"}));
+        let pu = self.insert(
+            "Port",
+            json!({"name": name, "interfaces": iu, "external_ids": self.owner}),
+        );
+        let mut all = vec![pu];
+        all.extend(ports);
+        let bu = self.insert(
+            "Bridge",
+            json!({"name": name, "datapath_type": datapath, "ports": ["set", all], "external_ids": self.owner}),
+        );
+        self.mutate("Open_vSwitch", json!([]), "bridges", "insert", &bu);
+    }
 }
 
 /// The bridges and ports marked as this topology's in one OVSDB.

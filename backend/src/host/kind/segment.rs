@@ -5,6 +5,7 @@ use netloom_core::topology::Mac;
 
 use crate::host::confine::{self, Refusal, TopologyName};
 use crate::host::nl::{self, Link};
+use crate::host::snapshot::Mapping;
 use crate::host::StepError;
 
 pub fn create(netns: &str, name: &str, mac: Option<Mac>) -> Result<(), StepError> {
@@ -13,9 +14,21 @@ pub fn create(netns: &str, name: &str, mac: Option<Mac>) -> Result<(), StepError
     Ok(())
 }
 
+/// The bridges of the topology's namespaces.
+pub fn map(m: &Mapping) -> Vec<(String, Resource)> {
+    let mut out = Vec::new();
+    for (ns, v) in m.namespaces() {
+        for l in v.links.iter().filter(|l| l.kind == "bridge") {
+            let want = m.want(&format!("link {ns}/{}", l.name));
+            out.push((m.target(ns), observe(ns, l, want)));
+        }
+    }
+    out
+}
+
 /// The bridge `l` of namespace `ns`; its MAC counts only when the desired
 /// segment (`want`) sets one.
-pub fn observe(ns: &str, l: &Link, want: Option<&Resource>) -> Resource {
+fn observe(ns: &str, l: &Link, want: Option<&Resource>) -> Resource {
     let mac = match want {
         Some(Resource::Segment { mac: Some(_), .. }) => l.mac,
         _ => None,

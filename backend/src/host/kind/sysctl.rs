@@ -2,11 +2,10 @@
 //! machine's neighbour table size; never set back (the namespace goes, the
 //! machine may need the size for others).
 
-use std::collections::BTreeMap;
-
-use netloom_core::plan::Resource;
+use netloom_core::plan::{Resource, SANDBOX};
 
 use crate::host::confine::{self, clip, refuse, Refusal, SysctlKey, TopologyName};
+use crate::host::snapshot::Mapping;
 use crate::host::{netns, nl, StepError};
 
 pub fn create(netns: &str, key: &str, value: String) -> Result<(), StepError> {
@@ -23,26 +22,41 @@ pub fn create(netns: &str, key: &str, value: String) -> Result<(), StepError> {
     Ok(())
 }
 
+/// The sysctls read: the machine's as the sandbox's, a namespace's as its target's.
+pub fn map(m: &Mapping) -> Vec<(String, Resource)> {
+    let machine = m.machine().into_iter().flat_map(|v| &v.sysctls);
+    let mut out: Vec<(String, Resource)> = machine
+        .map(|(key, value)| (SANDBOX.to_string(), observe_machine(m, key, value)))
+        .collect();
+    for (ns, v) in m.namespaces() {
+        for (key, value) in &v.sysctls {
+            let r = Resource::Sysctl {
+                netns: ns.to_string(),
+                key: key.clone(),
+                value: value.clone(),
+            };
+            out.push((m.target(ns), r));
+        }
+    }
+    out
+}
+
 /// A sysctl of the machine's own namespace that reads `value`, as the one
-/// desired (`hint_by_key`: the desired resources by key) when it is big
-/// enough: the neighbour table is when it is at least the size wanted.
-pub fn observe_machine(
-    key: &str,
-    value: &str,
-    hint_by_key: &BTreeMap<String, &Resource>,
-) -> Resource {
-    let want = Resource::Sysctl {
+/// desired when it is big enough: the neighbour table is when it is at
+/// least the size wanted.
+fn observe_machine(m: &Mapping, key: &str, value: &str) -> Resource {
+    let read = Resource::Sysctl {
         netns: String::new(),
         key: key.to_string(),
         value: value.to_string(),
     };
-    match hint_by_key.get(&want.key()) {
-        Some(Resource::Sysctl { value: w, .. })
+    match m.want(&read.key()) {
+        Some(want @ Resource::Sysctl { value: w, .. })
             if value.parse::<u64>().ok() >= w.parse::<u64>().ok() =>
         {
-            (*hint_by_key[&want.key()]).clone()
+            want.clone()
         }
-        _ => want,
+        _ => read,
     }
 }
 

@@ -4,6 +4,7 @@
 use netloom_core::plan::Resource;
 
 use crate::host::confine::{self, Refusal, TopologyName};
+use crate::host::snapshot::Mapping;
 use crate::host::{netns, nl, StepError};
 
 pub fn create(netns: &str, dev: &str) -> Result<(), StepError> {
@@ -12,12 +13,21 @@ pub fn create(netns: &str, dev: &str) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Device `dev` of namespace `ns`, whose offload reads `on`.
-pub fn observe(ns: &str, dev: &str, on: bool) -> Option<Resource> {
-    (!on).then(|| Resource::TxOffloadOff {
-        netns: ns.to_string(),
-        dev: dev.to_string(),
-    })
+/// The devices of the topology's namespaces whose offload reads off.
+pub fn map(m: &Mapping) -> Vec<(String, Resource)> {
+    let mut out = Vec::new();
+    for (ns, v) in m.namespaces() {
+        for (dev, on) in &v.tx_on {
+            if !on {
+                let r = Resource::TxOffloadOff {
+                    netns: ns.to_string(),
+                    dev: dev.clone(),
+                };
+                out.push((m.target(ns), r));
+            }
+        }
+    }
+    out
 }
 
 pub fn confine(t: &TopologyName, ns: &str, dev: &str) -> Result<(), Refusal> {

@@ -2,11 +2,14 @@
 //! namespace's, marked as the topology's), its peer in `peer_netns`,
 //! optionally enslaved to a segment.
 
+use std::collections::BTreeSet;
+
 use netloom_core::plan::Resource;
 use netloom_core::topology::Mac;
 
 use crate::host::confine::{self, Refusal, TopologyName};
 use crate::host::nl::{self, Link};
+use crate::host::snapshot::Mapping;
 use crate::host::{link_mark, netns, StepError};
 
 pub fn create(
@@ -36,10 +39,60 @@ pub fn create(
     Ok(())
 }
 
+/// The veth pairs: the ends in the machine's own namespace marked as the
+/// topology's, and those in its namespaces but a desired pair's peer end
+/// (part of that pair's resource).
+pub fn map(m: &Mapping) -> Vec<(String, Resource)> {
+    let mut out = machine_ends(m);
+    let peer_ends: BTreeSet<(&str, &str)> = m
+        .hint
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Resource::Veth {
+                peer_netns, peer, ..
+            } => Some((peer_netns.as_str(), peer.as_str())),
+            _ => None,
+        })
+        .collect();
+    for (ns, v) in m.namespaces() {
+        for l in v.links.iter().filter(|l| l.kind == "veth") {
+            let key = format!("link {ns}/{}", l.name);
+            let want = m.want(&key);
+            if want.is_none() && peer_ends.contains(&(ns, l.name.as_str())) {
+                continue;
+            }
+            // A guest's veth end is its host's: the target it is desired for.
+            let t = match want {
+                Some(Resource::Veth { .. }) => m.owner(&key, &m.target(ns)),
+                _ => m.target(ns),
+            };
+            out.push((t, observe(ns, l, want, |ns, name| m.link(ns, name))));
+        }
+    }
+    out
+}
+
+/// The veth ends of the machine's own namespace marked as the topology's:
+/// as desired if they are, for the target desired, else the real host's an
+/// agent observes for.
+fn machine_ends(m: &Mapping) -> Vec<(String, Resource)> {
+    let mark = link_mark(m.topology);
+    m.machine()
+        .into_iter()
+        .flat_map(|v| &v.links)
+        .filter(|l| l.kind == "veth" && l.alias.as_deref() == Some(mark.as_str()))
+        .map(|l| {
+            let key = format!("link /{}", l.name);
+            let r = m.want(&key).cloned().unwrap_or_else(|| unmatched("", l));
+            (m.owner(&key, &m.real), r)
+        })
+        .collect()
+}
+
 /// The veth end `l` of namespace `ns`. As the desired pair `want`, its peer
 /// reads as wanted only when it is there (`find_link` finds a link by
 /// namespace and name) with the MAC and master wanted, and `l` is up.
-pub fn observe<'a>(
+fn observe<'a>(
     ns: &str,
     l: &Link,
     want: Option<&Resource>,
@@ -78,7 +131,7 @@ pub fn observe<'a>(
 }
 
 /// A veth end `l` of namespace `ns` that is no desired pair's: one to remove.
-pub fn unmatched(ns: &str, l: &Link) -> Resource {
+fn unmatched(ns: &str, l: &Link) -> Resource {
     Resource::Veth {
         netns: ns.to_string(),
         name: l.name.clone(),

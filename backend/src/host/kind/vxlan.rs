@@ -7,6 +7,7 @@ use netloom_core::plan::{self, Resource};
 
 use crate::host::confine::{self, Refusal, TopologyName};
 use crate::host::nl::{self, Link};
+use crate::host::snapshot::Mapping;
 use crate::host::{link_mark, StepError};
 
 pub fn create(
@@ -26,8 +27,22 @@ pub fn create(
     Ok(())
 }
 
+/// The VXLAN devices of the machine's own namespace marked as the
+/// topology's, each as the target it is desired for, else the real host's
+/// an agent observes for.
+pub fn map(m: &Mapping) -> Vec<(String, Resource)> {
+    let mark = link_mark(m.topology);
+    m.machine()
+        .into_iter()
+        .flat_map(|v| &v.links)
+        .filter(|l| l.alias.as_deref() == Some(mark.as_str()))
+        .filter_map(observe)
+        .map(|r| (m.owner(&r.key(), &m.real), r))
+        .collect()
+}
+
 /// The VXLAN device `l` of the host's own namespace, if it is one.
-pub fn observe(l: &Link) -> Option<Resource> {
+fn observe(l: &Link) -> Option<Resource> {
     let x = l.vxlan.as_ref()?;
     // A device that is down or would not drop what the tunnel cannot
     // carry is not the one wanted: it reads as another, to be re-made.

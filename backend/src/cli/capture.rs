@@ -1,0 +1,179 @@
+//! `netloom capture FILE --link LINK [-w PCAP|-] [-c COUNT] [--duration SECONDS] [-s SNAPLEN]`
+//!
+//! Listens on one link of an applied sandbox topology. Without `-w`, one line
+//! per packet, its headers as the simulator prints a hop's; with `-w`, pcap
+//! (`-w - | wireshark -k -i -`), written packet by packet so that Ctrl-C
+//! leaves a whole file.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use netloom_core::capture::{decode, pcap, Link};
+use netloom_core::trace::Headers;
+
+use super::load_as_root;
+use crate::host::capture::Socket;
+
+/// tcpdump's default: whole frames.
+const DEFAULT_SNAPLEN: u32 = 262_144;
+/// How often a quiet capture checks its deadline.
+const TICK: Duration = Duration::from_millis(200);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Topology file (YAML or JSON) of an applied topology; `-` reads standard input.
+    #[arg(value_name = "FILE")]
+    file: String,
+    /// A guest's nic (`vm1:eth0`, `host/router:outside`; `vm1` when it has one)
+    /// or a tunnel (`tunnels[0]`, seen on its first end's underlay NIC).
+    #[arg(long, value_name = "LINK")]
+    link: String,
+    /// Write pcap to this file instead of printing; `-`: standard output.
+    #[arg(short = 'w', long = "write", value_name = "PCAP")]
+    write: Option<String>,
+    /// Stop after this many packets.
+    #[arg(short = 'c', long, value_name = "COUNT")]
+    count: Option<u64>,
+    /// Stop after this many seconds (default: when interrupted).
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+    /// Bytes kept of each packet (1..262144).
+    #[arg(short = 's', long, value_name = "BYTES", default_value_t = DEFAULT_SNAPLEN)]
+    snaplen: u32,
+}
+
+/// 0 when the capture ran, 1 for an invalid file, 2 for a bad link or option, or an IO error.
+pub fn run(args: Args) -> ExitCode {
+    let topo = match load_as_root(&args.file, "capture") {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    match capture(&topo, &args) {
+        Ok(n) => {
+            eprintln!("{n} packets captured on {}", args.link);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("netloom capture: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn capture(topo: &netloom_core::Topology, args: &Args) -> Result<u64, String> {
+    if !(1..=DEFAULT_SNAPLEN).contains(&args.snaplen) {
+        return Err(format!(
+            "--snaplen {} is outside 1..{DEFAULT_SNAPLEN}",
+            args.snaplen
+        ));
+    }
+    let deadline = match args.duration {
+        Some(d) if d.is_finite() && d > 0.0 => Some(Instant::now() + Duration::from_secs_f64(d)),
+        Some(d) => {
+            return Err(format!(
+                "--duration {d} is not a positive number of seconds"
+            ))
+        }
+        None => None,
+    };
+    let link = Link::parse(topo, &args.link).map_err(|e| format!("--link {e}"))?;
+    let host = &topo.hosts[link.host(topo)];
+    if host.agent.is_some() {
+        return Err(format!(
+            "--link {}: {} is reached through an agent; capture works on sandbox hosts so far",
+            args.link, host.name
+        ));
+    }
+    let tap = link.sandbox_tap(topo);
+    if !crate::host::netns::path(&tap.netns).exists() {
+        return Err(format!(
+            "--link {}: no namespace {}: is {} applied?",
+            args.link, tap.netns, topo.name
+        ));
+    }
+    let socket =
+        Socket::open(&tap.netns, &tap.device).map_err(|e| format!("--link {}: {e}", args.link))?;
+    let mut out = Output::new(args.write.as_deref(), args.snaplen)?;
+    let mut n = 0;
+    while args.count.is_none_or(|c| n < c) {
+        let wait = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) => left.min(TICK),
+                None => break,
+            },
+            None => TICK,
+        };
+        let Some(frame) = socket
+            .next(args.snaplen as usize, wait)
+            .map_err(|e| e.to_string())?
+        else {
+            continue;
+        };
+        let layers = decode(&frame.data);
+        if tap.tunnel.is_some_and(|t| !t.keeps(&layers)) {
+            continue;
+        }
+        out.packet(&frame, &layers)
+            .map_err(|e| format!("writing: {e}"))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Where packets go: pcap into a file or standard output, or text lines.
+enum Output {
+    Pcap(Box<dyn Write>),
+    Text,
+}
+
+impl Output {
+    fn new(write: Option<&str>, snaplen: u32) -> Result<Output, String> {
+        let mut w: Box<dyn Write> = match write {
+            None => return Ok(Output::Text),
+            Some("-") => Box::new(std::io::stdout()),
+            Some(path) => {
+                Box::new(std::fs::File::create(path).map_err(|e| format!("-w {path}: {e}"))?)
+            }
+        };
+        w.write_all(&pcap::file_header(snaplen))
+            .and_then(|()| w.flush())
+            .map_err(|e| format!("writing: {e}"))?;
+        Ok(Output::Pcap(w))
+    }
+
+    fn packet(
+        &mut self,
+        frame: &crate::host::capture::Frame,
+        layers: &[netloom_core::trace::Layer],
+    ) -> std::io::Result<()> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        match self {
+            Output::Pcap(w) => {
+                let mut rec = Vec::with_capacity(frame.data.len() + 16);
+                let p = pcap::Packet {
+                    ts_ns: now.as_nanos() as u64,
+                    orig_len: frame.orig_len,
+                    data: &frame.data,
+                };
+                pcap::push_record(&mut rec, &p);
+                w.write_all(&rec)?;
+                w.flush()
+            }
+            Output::Text => {
+                let day = now.as_secs() % 86_400;
+                println!(
+                    "{:02}:{:02}:{:02}.{:06} {}",
+                    day / 3600,
+                    day / 60 % 60,
+                    day % 60,
+                    now.subsec_micros(),
+                    Headers(layers)
+                );
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Root test: `netloom capture` on the applied seed lab. What it writes is
+//! pcap that the core reads back; a ping across the GRE tunnel, seen on the
+//! underlay, carries the tunnel's key and the sender's VLAN tag inside, with
+//! the very headers the simulator predicts for that hop.
+
+mod apply_support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use apply_support::*;
+use netloom_core::capture::{decode, pcap};
+use netloom_core::sim::{simulate, Probe};
+use netloom_core::trace::{IcmpKind, Layer};
+
+/// `netloom capture ARGS...` in the background.
+fn capture(args: &[&str]) -> Child {
+    Command::new(bin())
+        .arg("capture")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start netloom capture")
+}
+
+/// Waits until `path` holds pcap's file header: the socket is open by then.
+fn wait_for_header(path: &std::path::Path) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(path).map_or(true, |m| m.len() < 24) {
+        assert!(Instant::now() < until, "capture never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn ping(lab: &Lab, vm: &str, to: &str) {
+    let ns = format!("nl-{}.node1.{vm}", lab.name);
+    let st = Command::new("ip")
+        .args([
+            "netns", "exec", &ns, "ping", "-c", "2", "-i", "0.2", "-W", "5", to,
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "{vm} -> {to}");
+}
+
+/// Headers from the tunnel's own header inward, echo id and sequence left
+/// out: `ping` picks its own.
+fn from_tunnel_in(layers: &[Layer]) -> Vec<Layer> {
+    let gre = layers
+        .iter()
+        .position(|l| matches!(l, Layer::Gre { .. }))
+        .expect("a GRE header");
+    layers[gre..]
+        .iter()
+        .map(|l| match l {
+            Layer::Icmp { kind, code, .. } => Layer::Icmp {
+                kind: *kind,
+                code: *code,
+                id: 0,
+                seq: 0,
+            },
+            other => other.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_tunnel_seen_on_the_underlay_carries_its_key_and_the_vlan_tag() {
+    if !netloom_e2e::root("a_tunnel_seen_on_the_underlay_carries_its_key_and_the_vlan_tag") {
+        return;
+    }
+    let lab = Lab::new("seedlab-gre.yaml", "e2e-capture");
+    ok(&["apply", lab.path()]);
+    let out = std::env::temp_dir().join("netloom-e2e-capture.pcap");
+    let _ = std::fs::remove_file(&out);
+    let c = capture(&[
+        lab.path(),
+        "--link",
+        "tunnels[0]",
+        "-w",
+        out.to_str().unwrap(),
+        "--duration",
+        "20",
+        "-c",
+        "4",
+    ]);
+    wait_for_header(&out);
+    ping(&lab, "vm1", "10.0.10.2");
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("4 packets captured on tunnels[0]"));
+
+    let file = std::fs::read(&out).unwrap();
+    let frames: Vec<Vec<Layer>> = pcap::Reader::new(&file)
+        .unwrap()
+        .map(|p| decode(p.unwrap().data))
+        .collect();
+    assert_eq!(frames.len(), 4);
+    let requests: Vec<&Vec<Layer>> = frames
+        .iter()
+        .filter(|f| {
+            f.iter().any(|l| {
+                matches!(
+                    l,
+                    Layer::Icmp {
+                        kind: IcmpKind::EchoRequest,
+                        ..
+                    }
+                )
+            })
+        })
+        .collect();
+    assert!(!requests.is_empty(), "no echo request in {frames:#?}");
+    for f in &frames {
+        assert!(
+            f.contains(&Layer::Gre {
+                protocol: 0x6558,
+                key: Some(5)
+            }),
+            "{f:?}"
+        );
+        assert!(
+            f.iter().any(|l| matches!(l, Layer::Dot1q { vid: 10, .. })),
+            "{f:?}"
+        );
+    }
+
+    // The simulator's tunnel hop for the same ping: the same headers.
+    let topo = netloom_core::load(&lab.text).unwrap().topology;
+    let probe = Probe::parse(&topo, "vm1", "10.0.10.2", "icmp", None).unwrap();
+    let trace = simulate(&topo, &probe);
+    let predicted = trace
+        .hops
+        .iter()
+        .flat_map(|h| &h.steps)
+        .find(|s| {
+            s.packet.iter().any(|l| matches!(l, Layer::Gre { .. }))
+                && s.packet.iter().any(|l| {
+                    matches!(
+                        l,
+                        Layer::Icmp {
+                            kind: IcmpKind::EchoRequest,
+                            ..
+                        }
+                    )
+                })
+        })
+        .expect("the trace crosses the tunnel");
+    assert_eq!(
+        from_tunnel_in(requests[0]),
+        from_tunnel_in(&predicted.packet)
+    );
+}
+
+#[test]
+fn capture_names_what_is_wrong() {
+    if !netloom_e2e::root("capture_names_what_is_wrong") {
+        return;
+    }
+    let lab = Lab::new("seedlab-gre.yaml", "e2e-capbad");
+    let fails = |args: &[&str], want: &str| {
+        let o = netloom(&[&["capture", lab.path()], args].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    };
+    fails(
+        &["--link", "tunnels[7]"],
+        "there are tunnels[0] to tunnels[0]",
+    );
+    fails(&["--link", "vm1:eth4"], "vm1 has no nic \"eth4\"");
+    fails(&["--link", "vm1", "-s", "0"], "--snaplen 0 is outside");
+    // Not applied: the namespace is not there.
+    fails(
+        &["--link", "vm1", "--duration", "1"],
+        "is e2e-capbad applied?",
+    );
+}

@@ -1,0 +1,237 @@
+//! Which link a capture listens on, as users name it, and where on a host
+//! that link can be seen.
+//!
+//! - `vm1:eth0` (or `host/router:outside`): a guest's nic, inside the guest.
+//!   A guest with one nic may be named alone (`vm1`).
+//! - `tunnels[0]`: a tunnel, as the file's path names it. Its OVS ports have
+//!   no kernel device, so it is seen on the first end's underlay NIC,
+//!   keeping only its own encapsulated packets.
+
+use std::net::Ipv4Addr;
+
+use crate::names;
+use crate::topology::{GuestId, NodeRef, Topology, TunnelKind};
+use crate::trace::Layer;
+
+/// A link of the topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Nic { guest: GuestId, iface: usize },
+    Tunnel(usize),
+}
+
+/// Where a sandbox host shows a link: a device in a namespace, and for a
+/// tunnel which of the device's packets are the tunnel's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tap {
+    pub netns: String,
+    pub device: String,
+    pub tunnel: Option<TunnelFilter>,
+}
+
+/// The outer headers of one tunnel's packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelFilter {
+    pub ends: [Ipv4Addr; 2],
+    pub kind: TunnelKind,
+}
+
+impl Link {
+    /// `text` as the `--link` option takes it; errors name what is missing.
+    pub fn parse(topo: &Topology, text: &str) -> Result<Link, String> {
+        if let Some(n) = text
+            .strip_prefix("tunnels[")
+            .and_then(|r| r.strip_suffix(']'))
+        {
+            let i: usize = n
+                .parse()
+                .map_err(|_| format!("{text}: a tunnel is named tunnels[N], N a number"))?;
+            return match topo.tunnels.len() {
+                0 => Err(format!("{text}: the topology has no tunnels")),
+                len if i >= len => Err(format!(
+                    "{text}: there are tunnels[0] to tunnels[{}]",
+                    len - 1
+                )),
+                _ => Ok(Link::Tunnel(i)),
+            };
+        }
+        let (node, nic) = match text.rsplit_once(':') {
+            Some((node, nic)) => (node, Some(nic)),
+            None => (text, None),
+        };
+        let guest = match topo
+            .resolve_node(node)
+            .map_err(|e| format!("{text}: {e}"))?
+        {
+            NodeRef::Guest(g) => g,
+            NodeRef::External(_) => {
+                return Err(format!(
+                    "{text}: an external network is no link; name a router's nic on it"
+                ))
+            }
+        };
+        let ifaces = &topo.guests[guest].ifaces;
+        let names = || {
+            ifaces
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let iface = match nic {
+            Some(nic) => ifaces
+                .iter()
+                .position(|i| i.name == nic)
+                .ok_or_else(|| format!("{text}: {node} has no nic {nic:?} (it has {})", names()))?,
+            None if ifaces.len() == 1 => 0,
+            None => {
+                return Err(format!(
+                    "{text}: {node} has several nics ({}): name one as {node}:NIC",
+                    names()
+                ))
+            }
+        };
+        Ok(Link::Nic { guest, iface })
+    }
+
+    /// How reports name this link: the form [`Link::parse`] reads.
+    pub fn label(&self, topo: &Topology) -> String {
+        match *self {
+            Link::Nic { guest, iface } => {
+                let g = &topo.guests[guest];
+                let node = if g.is_vm() {
+                    topo.vm_label(guest)
+                } else {
+                    format!("{}/{}", topo.hosts[g.host].name, g.name)
+                };
+                format!("{node}:{}", g.ifaces[iface].name)
+            }
+            Link::Tunnel(i) => format!("tunnels[{i}]"),
+        }
+    }
+
+    /// Where an emulated host shows this link.
+    pub fn sandbox_tap(&self, topo: &Topology) -> Tap {
+        match *self {
+            Link::Nic { guest, iface } => {
+                let g = &topo.guests[guest];
+                Tap {
+                    netns: g.netns.clone(),
+                    device: g.ifaces[iface].name.clone(),
+                    tunnel: None,
+                }
+            }
+            Link::Tunnel(i) => {
+                let t = &topo.tunnels[i];
+                let [a, b] = t.ends.map(|e| &topo.hosts[topo.bridges[e].host]);
+                Tap {
+                    netns: a.netns.clone(),
+                    device: names::underlay_port(&names::topology_tag(&topo.name)),
+                    tunnel: Some(TunnelFilter {
+                        ends: [a.underlay_ip, b.underlay_ip],
+                        kind: t.kind,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// The host whose agent (or sandbox) shows this link.
+    pub fn host(&self, topo: &Topology) -> usize {
+        match *self {
+            Link::Nic { guest, .. } => topo.guests[guest].host,
+            Link::Tunnel(i) => topo.bridges[topo.tunnels[i].ends[0]].host,
+        }
+    }
+}
+
+impl TunnelFilter {
+    /// Whether a decoded underlay frame is this tunnel's: between its two
+    /// ends, either way, with its key or VNI (an absent GRE key is 0, as in OVS).
+    pub fn keeps(&self, layers: &[Layer]) -> bool {
+        let outer = layers.iter().position(|l| matches!(l, Layer::Ipv4 { .. }));
+        let Some(i) = outer else { return false };
+        let Layer::Ipv4 { src, dst, .. } = layers[i] else {
+            return false;
+        };
+        if [src, dst] != self.ends && [dst, src] != self.ends {
+            return false;
+        }
+        match (self.kind, layers.get(i + 1), layers.get(i + 2)) {
+            (TunnelKind::Gre { key }, Some(Layer::Gre { key: got, .. }), _) => {
+                key.unwrap_or(0) == got.unwrap_or(0)
+            }
+            (
+                TunnelKind::Vxlan { vni },
+                Some(Layer::Udp { .. }),
+                Some(Layer::Vxlan { vni: got }),
+            ) => vni == *got,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::decode;
+
+    fn seed() -> Topology {
+        let text = include_str!("../../../examples/seedlab-gre.yaml");
+        crate::load(text).unwrap().topology
+    }
+
+    #[test]
+    fn links_parse_as_reports_name_them() {
+        let t = seed();
+        for g in 0..t.guests.len() {
+            for i in 0..t.guests[g].ifaces.len() {
+                let link = Link::Nic { guest: g, iface: i };
+                assert_eq!(Link::parse(&t, &link.label(&t)), Ok(link));
+            }
+        }
+        assert_eq!(Link::parse(&t, "tunnels[0]"), Ok(Link::Tunnel(0)));
+    }
+
+    #[test]
+    fn a_bad_link_says_what_is_there() {
+        let t = seed();
+        let n = t.tunnels.len();
+        let e = Link::parse(&t, &format!("tunnels[{n}]")).unwrap_err();
+        assert!(e.contains(&format!("tunnels[{}]", n - 1)), "{e}");
+        assert!(Link::parse(&t, "tunnels[x]")
+            .unwrap_err()
+            .contains("tunnels[N]"));
+        assert!(Link::parse(&t, "nosuchvm").is_err());
+        let vm = t.guests.iter().position(|g| g.is_vm()).unwrap();
+        let e = Link::parse(&t, &format!("{}:eth9", t.guests[vm].name)).unwrap_err();
+        assert!(e.contains("no nic \"eth9\"") && e.contains("eth0"), "{e}");
+    }
+
+    #[test]
+    fn a_tunnel_keeps_its_own_packets_only() {
+        let t = seed();
+        let tap = Link::Tunnel(0).sandbox_tap(&t);
+        let f = tap.tunnel.unwrap();
+        let [a, b] = f.ends;
+        let frame = |src: Ipv4Addr, dst: Ipv4Addr, key: u32| {
+            let mut gre = vec![0x20, 0, 0x65, 0x58];
+            gre.extend(key.to_be_bytes());
+            gre.extend([0u8; 14]);
+            let mut out = Vec::new();
+            etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+                .ipv4(src.octets(), dst.octets(), 64)
+                .write(&mut out, etherparse::IpNumber(47), &gre)
+                .unwrap();
+            decode(&out)
+        };
+        let TunnelKind::Gre { key } = f.kind else {
+            panic!("the seed lab's tunnel is GRE")
+        };
+        let key = key.unwrap_or(0);
+        assert!(f.keeps(&frame(a, b, key)));
+        assert!(f.keeps(&frame(b, a, key)));
+        assert!(!f.keeps(&frame(a, b, key + 1)));
+        assert!(!f.keeps(&frame(a, Ipv4Addr::new(192, 0, 2, 9), key)));
+    }
+}
