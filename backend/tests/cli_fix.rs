@@ -130,3 +130,13 @@ fn a_bad_expect_is_refused_with_its_place() {
         "{err}"
     );
 }
+
+#[test]
+fn fix_and_real_do_not_go_together() {
+    let args = [
+        "simulate", "-", "--from", "vm1", "--to", "vm3", "--fix", "--real",
+    ];
+    let (code, _, err) = netloom(&args, SEED);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
+}

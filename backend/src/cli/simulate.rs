@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long)]
     real: bool,
     /// When the probe fails, suggest the smallest edits that make it succeed.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "real")]
     fix: bool,
 }
 
