@@ -39,7 +39,7 @@ fuzz:
 
 # The figures of docs/performance.md that need no root or browser.
 bench:
-	cargo bench -p netloom-core --bench sim --bench budgets
+	cargo bench -p netloom-core --bench sim --bench budgets --bench fix
 
 clean:
 	cargo clean

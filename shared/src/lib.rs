@@ -22,11 +22,16 @@
 //! - [`reach`]: the reachability report, predicted here or measured by `verify`.
 //! - [`capture`]: captured packets: pcap in and out, frames decoded into the
 //!   same layers a simulated hop shows.
+//! - [`intent`]: the design's `expect:` section judged by simulation or measurement.
+//! - [`fix`]: for a failed probe or intent, the smallest edits to the design
+//!   that make it work, each proven by the simulator, with their side effects.
 
 pub mod api;
 pub mod capture;
+pub mod fix;
 pub mod format;
 pub mod graph;
+pub mod intent;
 pub mod limits;
 pub mod names;
 pub mod plan;

@@ -38,6 +38,9 @@ pub const MAX_INTERFACES: usize = 64;
 /// Most static routes of one guest.
 pub const MAX_ROUTES: usize = 1_000;
 
+/// Entries of `expect.reach` and of `expect.isolate`, each.
+pub const MAX_EXPECTATIONS: usize = 1_000;
+
 /// Most sender/address pairs one reachability request may ask for
 /// (`POST /api/reach`): a report that size is about 100 MB of JSON.
 pub const MAX_REACH_PAIRS: usize = 2_000_000;
@@ -92,6 +95,20 @@ pub fn check(spec: &TopologySpec) -> Result<(), Problem> {
         MAX_DHCP_SERVERS,
         top("hosts"),
     )?;
+    if let Some(e) = &spec.expect {
+        over(
+            e.reach.len(),
+            "pairs",
+            MAX_EXPECTATIONS,
+            top("expect.reach"),
+        )?;
+        over(
+            e.isolate.len(),
+            "pairs",
+            MAX_EXPECTATIONS,
+            top("expect.isolate"),
+        )?;
+    }
     for (h, host) in hosts.iter().enumerate() {
         for (i, v) in host.vms.iter().enumerate() {
             let at = |key: &'static str| move || format!("hosts[{h}].vms[{i}].{key}");

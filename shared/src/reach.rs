@@ -48,6 +48,10 @@ pub struct ReachReport {
     /// left out when it has none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ReachResult>,
+    /// Extra key: each expectation of the design's `expect:` judged
+    /// ([`crate::intent`]); left out when it has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intent: Vec<crate::intent::IntentResult>,
 }
 
 /// One sender/address pair.
@@ -165,6 +169,7 @@ pub fn reach(topo: &Topology) -> ReachReport {
         source: Source::Simulation,
         results: m.pairs().map(|p| p.result()).collect(),
         ports: m.ports.clone(),
+        intent: m.intent.clone(),
     }
 }
 
@@ -238,6 +243,17 @@ pub fn ports(topo: &Topology, net: &Net) -> Vec<ReachResult> {
     out
 }
 
+/// Whether a ping from stack `s` to `dst` is answered, walked as
+/// [`Matrix`] walks every pair (for a few pairs rather than all).
+pub fn answers(net: &Net, s: StackId, dst: Ipv4Addr) -> bool {
+    let mut walker = Walker {
+        net,
+        conns: Vec::new(),
+        target: Ipv4Addr::UNSPECIFIED,
+    };
+    matches!(walker.ping(s, dst), Outcome::Reply(_))
+}
+
 /// Addresses walked to by every sender of a block before the next ones.
 const TILE: usize = 256;
 
@@ -266,6 +282,9 @@ pub struct Matrix<'t> {
     cells: Vec<u32>,
     /// The report's `ports` (few: senders times TCP port forwards).
     pub ports: Vec<ReachResult>,
+    /// Extra key `intent`: each expectation of the design's `expect:`
+    /// judged (left out when it has none).
+    pub intent: Vec<crate::intent::IntentResult>,
 }
 
 impl<'t> Matrix<'t> {
@@ -294,6 +313,7 @@ impl<'t> Matrix<'t> {
             targets,
             outcomes,
             cells,
+            intent: crate::intent::check(topo),
         }
     }
 
@@ -364,7 +384,7 @@ impl Serialize for Matrix<'_> {
                 s.collect_seq(self.0.pairs().map(|p| p.result()))
             }
         }
-        let mut r = s.serialize_struct("ReachReport", 4)?;
+        let mut r = s.serialize_struct("ReachReport", 5)?;
         r.serialize_field("topology", self.topology())?;
         r.serialize_field("source", &Source::Simulation)?;
         r.serialize_field("results", &Results(self))?;
@@ -372,6 +392,11 @@ impl Serialize for Matrix<'_> {
             r.skip_field("ports")?;
         } else {
             r.serialize_field("ports", &self.ports)?;
+        }
+        if self.intent.is_empty() {
+            r.skip_field("intent")?;
+        } else {
+            r.serialize_field("intent", &self.intent)?;
         }
         r.end()
     }

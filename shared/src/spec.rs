@@ -3,8 +3,9 @@
 //! These types only check shape: every key is known and every value has the
 //! right JSON type. Names, addresses and references stay strings here so that
 //! [`crate::validate`] can report every problem with its path instead of the
-//! first one serde meets. The one extension is the optional `layout` key
-//! (canvas positions), documented in `docs/topology-format.md`.
+//! first one serde meets. The extensions are the optional `layout` key
+//! (canvas positions) and `expect` (the design's intent), documented in
+//! `docs/topology-format.md`.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +43,34 @@ pub struct TopologySpec {
     /// (`node1`, `node1/vm1`, `ext:internet`, ...). Ignored by everything but the editor.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub layout: BTreeMap<String, Position>,
+    /// netloom extension: the design's intent, pairs that must answer ping
+    /// and pairs that must not; `validate`, `reach` and `verify` check it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<ExpectSpec>,
+}
+
+/// The intent: pings that must be answered, and pings that must not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// Pairs whose ping must be answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::MAX_EXPECTATIONS))]
+    pub reach: Vec<PairSpec>,
+    /// Pairs whose ping must not be answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::MAX_EXPECTATIONS))]
+    pub isolate: Vec<PairSpec>,
+}
+
+/// One ping: a sender and a destination, written as for `netloom simulate`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PairSpec {
+    /// A vm (`vm1`, or `host/vm`), a router or dhcp server (`host/name`), or an external network.
+    pub from: String,
+    /// An IPv4 address, or a node as for `from` (its first address).
+    pub to: String,
 }
 
 /// A point on the editor's canvas.

@@ -36,8 +36,24 @@ pub struct Topology {
     /// All guests, host by host; within a host: vms, then dhcp servers, then routers, in file order.
     pub guests: Vec<Guest>,
     pub tunnels: Vec<Tunnel>,
+    /// The intent (`expect`), reach entries first; empty when the file has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<Expectation>,
     /// The file as written (kept for round trips and the editor's layout).
     pub spec: TopologySpec,
+}
+
+/// One ping of the intent, its names checked against the design.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expectation {
+    /// The sender as written (resolves with [`Topology::resolve_node`]).
+    pub from: String,
+    /// An IPv4 address or a node, as written.
+    pub to: String,
+    /// `true`: the ping must be answered (`expect.reach`); `false`: it must not (`expect.isolate`).
+    pub reach: bool,
+    /// `expect.reach[i]` or `expect.isolate[i]`
+    pub path: String,
 }
 
 /// An external network: a segment with one upstream router.

@@ -548,6 +548,7 @@ fn build(s: &Shape) -> TopologySpec {
         });
     }
     let mut spec = TopologySpec {
+        expect: None,
         version: 1,
         name: "fz".into(),
         underlay: None,

@@ -84,6 +84,7 @@ fn build(
     layout: Vec<(f64, f64)>,
 ) -> TopologySpec {
     let mut spec = TopologySpec {
+        expect: None,
         version: 1,
         name,
         underlay: None,

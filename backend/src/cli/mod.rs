@@ -5,6 +5,7 @@ mod apply;
 mod capture;
 mod destroy;
 mod export;
+mod fix;
 mod plan;
 mod progress;
 mod reach;

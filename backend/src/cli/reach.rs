@@ -1,11 +1,18 @@
-//! `netloom reach FILE [--json]`: the predicted reachability report.
+//! `netloom reach FILE [--json] [--fix]`: the predicted reachability report,
+//! the design's intent (`expect:`) judged, and with `--fix` the smallest
+//! edits that make the intent hold (or, without one, the first failed pairs
+//! reach), each proven by the simulator.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
+use netloom_core::fix::{self, Suggestion};
 use netloom_core::reach::{Matrix, Pair};
+use netloom_core::sim::Probe;
+use netloom_core::Topology;
+use serde::Serialize;
 
 use super::load_topology;
 
@@ -14,9 +21,33 @@ pub struct Args {
     /// Topology file (YAML or JSON); `-` reads standard input.
     #[arg(value_name = "FILE")]
     file: String,
-    /// Print the report as JSON (the spec's reachability report shape).
+    /// Print the report as JSON (the spec's reachability report shape;
+    /// with --fix: `{"report": ..., "fixes": [...]}`).
     #[arg(long)]
     json: bool,
+    /// Suggest the smallest edits that make the design's intent hold; without
+    /// an `expect:` section, that make each of the first failed pairs reach.
+    #[arg(long)]
+    fix: bool,
+}
+
+/// Failed pairs given suggestions when the design states no intent.
+const MAX_FIX_PAIRS: usize = 5;
+
+/// Suggestions for the intent (`for`: `intent`) or for one failed pair
+/// (`for`: `vm1 -> 10.0.20.2`).
+#[derive(Serialize)]
+struct Fixes {
+    #[serde(rename = "for")]
+    target: String,
+    suggestions: Vec<Suggestion>,
+}
+
+/// `--fix --json`: the report and the suggestions.
+#[derive(Serialize)]
+struct WithFixes<'a> {
+    report: &'a Matrix<'a>,
+    fixes: &'a [Fixes],
 }
 
 /// Matrices wider than this many addresses are summarised instead.
@@ -31,19 +62,97 @@ pub fn run(args: Args) -> ExitCode {
         Err(code) => return code,
     };
     let report = Matrix::new(&topo);
+    let fixes = if args.fix {
+        fixes(&topo, &report)
+    } else {
+        Vec::new()
+    };
     if args.json {
-        if let Err(e) = write_json(&report) {
+        let written = if args.fix {
+            write_json(&WithFixes {
+                report: &report,
+                fixes: &fixes,
+            })
+        } else {
+            write_json(&report)
+        };
+        if let Err(e) = written {
             eprintln!("netloom reach: {e}");
             return ExitCode::from(2);
         }
-    } else {
-        print!("{}", render(&report));
+        return ExitCode::SUCCESS;
+    }
+    print!("{}", render(&report));
+    print!("{}", intent(&report));
+    if args.fix && topo.expect.is_empty() {
+        println!(
+            "\n--fix: the design has no `expect:` section; suggestions for the first failed pairs:"
+        );
+    }
+    for f in &fixes {
+        if f.target == "intent" && report.intent.iter().all(|r| r.holds) {
+            println!("\n--fix: the intent holds already");
+            continue;
+        }
+        let what = if f.target == "intent" {
+            "\nintent: ".to_string()
+        } else {
+            format!("\n{}: ", f.target)
+        };
+        let then = if f.target == "intent" {
+            "the intent then holds".to_string()
+        } else {
+            format!("{} then reaches", f.target)
+        };
+        print!("{what}{}", super::fix::render(&then, &f.suggestions));
     }
     ExitCode::SUCCESS
 }
 
+/// Suggestions for the intent when the design has one, else for each of
+/// the first failed pairs.
+fn fixes(topo: &Topology, report: &Matrix) -> Vec<Fixes> {
+    if !topo.expect.is_empty() {
+        let suggestions = if report.intent.iter().all(|r| r.holds) {
+            Vec::new()
+        } else {
+            fix::for_intent(topo)
+        };
+        return vec![Fixes {
+            target: "intent".into(),
+            suggestions,
+        }];
+    }
+    let failed = report.pairs().filter(|p| !p.ok()).take(MAX_FIX_PAIRS);
+    failed
+        .filter_map(|p| {
+            let probe = Probe::parse(topo, p.from(), p.to(), "icmp", None).ok()?;
+            Some(Fixes {
+                target: format!("{} -> {}", p.from(), p.to()),
+                suggestions: fix::for_probe(topo, &probe),
+            })
+        })
+        .collect()
+}
+
+/// Each expectation of the intent, violated ones marked; nothing without one.
+fn intent(report: &Matrix) -> String {
+    if report.intent.is_empty() {
+        return String::new();
+    }
+    let holding = report.intent.iter().filter(|r| r.holds).count();
+    let mut out = format!(
+        "\nintent: {holding} of {} expectations hold\n",
+        report.intent.len()
+    );
+    for r in &report.intent {
+        let _ = writeln!(out, "  {}", r.line());
+    }
+    out
+}
+
 /// The report as JSON, line by line: 10,000 vms make about 17 GB of it.
-fn write_json(report: &Matrix) -> std::io::Result<()> {
+fn write_json(report: &impl Serialize) -> std::io::Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, report)?;
     writeln!(out)?;

@@ -1,8 +1,14 @@
-//! `netloom simulate FILE --from NODE --to ADDRESS|NODE [--proto P] [--size N] [--json] [--real]`
+//! `netloom simulate FILE --from NODE --to ADDRESS|NODE [--proto P] [--size N] [--json] [--real] [--fix]`
+//!
+//! With `--fix`, a probe that fails is followed by the smallest edits that
+//! make it succeed (the design's `expect:` kept), each proven by the simulator.
 
 use std::process::ExitCode;
 
+use netloom_core::fix;
 use netloom_core::sim::{simulate, Probe};
+use netloom_core::trace::Trace;
+use serde::Serialize;
 
 use super::{load_as_root, load_topology};
 use crate::deploy::path::real_path;
@@ -28,13 +34,23 @@ pub struct Args {
     /// TTL of the request (1..255; default 64), as `ping -t`.
     #[arg(long, value_name = "HOPS")]
     ttl: Option<u16>,
-    /// Print the trace as JSON instead of text.
+    /// Print the trace as JSON instead of text (with --fix: `{"trace": ..., "fixes": [...]}`).
     #[arg(long)]
     json: bool,
     /// Also send the probe for real on the applied sandbox topology, capturing
     /// on every link the trace crosses, and show which predicted frames were seen (root).
     #[arg(long)]
     real: bool,
+    /// When the probe fails, suggest the smallest edits that make it succeed.
+    #[arg(long, conflicts_with = "real")]
+    fix: bool,
+}
+
+/// `--fix --json`: the trace and the suggestions (keys in this order).
+#[derive(Serialize)]
+struct WithFixes<'a> {
+    trace: &'a Trace,
+    fixes: &'a [fix::Suggestion],
 }
 
 /// 0 with a trace (whatever its outcome), 1 for an invalid file or, with
@@ -73,8 +89,21 @@ pub fn run(args: Args) -> ExitCode {
     if args.real {
         return real(&topo, &probe, &trace, args.json);
     }
+    let fixes = if args.fix && !trace.disposition.is_delivered() {
+        fix::for_probe(&topo, &probe)
+    } else {
+        Vec::new()
+    };
     if args.json {
-        match serde_json::to_string_pretty(&trace) {
+        let text = if args.fix {
+            serde_json::to_string_pretty(&WithFixes {
+                trace: &trace,
+                fixes: &fixes,
+            })
+        } else {
+            serde_json::to_string_pretty(&trace)
+        };
+        match text {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 eprintln!("netloom simulate: {e}");
@@ -83,6 +112,12 @@ pub fn run(args: Args) -> ExitCode {
         }
     } else {
         print!("{trace}");
+        if args.fix && trace.disposition.is_delivered() {
+            println!("\n--fix: the probe succeeds already");
+        } else if args.fix {
+            let what = format!("{} -> {} then succeeds", trace.probe.from, trace.probe.to);
+            print!("\n{}", super::fix::render(&what, &fixes));
+        }
     }
     ExitCode::SUCCESS
 }

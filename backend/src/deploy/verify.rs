@@ -174,12 +174,15 @@ pub fn measure(topo: &Topology, progress: Progress) -> ReachReport {
         })
         .collect();
     let ports = results.split_off(echoes.min(results.len()));
-    ReachReport {
+    let mut report = ReachReport {
         topology: topo.name.clone(),
         source: Source::Real,
         results,
         ports,
-    }
+        intent: Vec::new(),
+    };
+    report.intent = netloom_core::intent::judge(topo, &report);
+    report
 }
 
 /// An address of the topology with who holds it: the guest's name in the

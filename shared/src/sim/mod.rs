@@ -158,6 +158,18 @@ impl Probe {
         proto: &str,
         size: Option<u16>,
     ) -> Result<Probe, String> {
+        Probe::parse_in(&Net::new(topo), from, to, proto, size)
+    }
+
+    /// [`Probe::parse`] on a model already built (of the topology to probe).
+    pub fn parse_in(
+        net: &Net,
+        from: &str,
+        to: &str,
+        proto: &str,
+        size: Option<u16>,
+    ) -> Result<Probe, String> {
+        let topo = net.topo;
         let proto: Proto = proto.parse()?;
         let from = topo.resolve_node(from)?;
         if let (Some(s), Proto::Icmp | Proto::Udp(_)) = (size, proto) {
@@ -171,7 +183,6 @@ impl Probe {
                 "--size applies to icmp and udp probes, not {proto}"
             ));
         }
-        let net = Net::new(topo);
         let to = if proto == Proto::Dhcp {
             let s = net.stack_of(from);
             if !net.stacks[s].ifaces.iter().any(|i| i.dhcp) {

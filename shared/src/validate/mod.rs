@@ -14,6 +14,7 @@ use crate::names;
 
 mod addresses;
 mod dhcp;
+mod expect;
 mod guests;
 mod header;
 mod hosts;
@@ -187,9 +188,14 @@ impl<'a> Validator<'a> {
             bridges: c.bridges,
             guests: c.guests,
             tunnels,
+            expect: Vec::new(),
             spec: spec.clone(),
         };
         names::assign(&mut topo, &c.mac_todo);
+        topo.expect = self.expectations(&topo);
+        if self.problems.iter().any(Problem::is_error) {
+            return None;
+        }
         self.warn_arp_flux(&topo);
         Some(topo)
     }
