@@ -58,6 +58,7 @@ fn empty_design() -> TopologySpec {
         hosts: vec![],
         tunnels: vec![],
         layout: Default::default(),
+        expect: None,
     }
 }
 
