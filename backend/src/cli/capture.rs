@@ -2,8 +2,8 @@
 //!
 //! Listens on one link of an applied sandbox topology. Without `-w`, one line
 //! per packet, its headers as the simulator prints a hop's; with `-w`, pcap
-//! (`-w - | wireshark -k -i -`), written packet by packet so that Ctrl-C
-//! leaves a whole file.
+//! (`-w - | wireshark -k -i -`), written packet by packet. Ctrl-C or
+//! SIGTERM end it cleanly: the file is whole and a bridge's mirror removed.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -14,6 +14,7 @@ use netloom_core::trace::Headers;
 
 use super::load_as_root;
 use crate::host::capture::Socket;
+use crate::host::lock;
 
 /// tcpdump's default: whole frames.
 const DEFAULT_SNAPLEN: u32 = 262_144;
@@ -25,8 +26,9 @@ pub struct Args {
     /// Topology file (YAML or JSON) of an applied topology; `-` reads standard input.
     #[arg(value_name = "FILE")]
     file: String,
-    /// A guest's nic (`vm1:eth0`, `host/router:outside`; `vm1` when it has one)
-    /// or a tunnel (`tunnels[0]`, seen on its first end's underlay NIC).
+    /// A guest's nic (`vm1:eth0`, `host/router:outside`; `vm1` when it has one),
+    /// a tunnel (`tunnels[0]`, seen on its first end's underlay NIC) or a whole
+    /// bridge (`node1/br-in`, through an OVS mirror made for the capture).
     #[arg(long, value_name = "LINK")]
     link: String,
     /// Write pcap to this file instead of printing; `-`: standard output.
@@ -93,10 +95,13 @@ fn capture(topo: &netloom_core::Topology, args: &Args) -> Result<u64, String> {
         ));
     }
     let socket =
-        Socket::open(&tap.netns, &tap.device).map_err(|e| format!("--link {}: {e}", args.link))?;
+        Socket::open_tap(&tap, &topo.name).map_err(|e| format!("--link {}: {e}", args.link))?;
     let mut out = Output::new(args.write.as_deref(), args.snaplen)?;
+    // Ctrl-C ends the capture, not the process: a bridge's mirror is removed on the way out.
+    lock::cancel_waits_on_signals();
+    let _stop_on_signal = lock::Waiting::start();
     let mut n = 0;
-    while args.count.is_none_or(|c| n < c) {
+    while args.count.is_none_or(|c| n < c) && lock::interrupted().is_none() {
         let wait = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
                 Some(left) => left.min(TICK),

@@ -37,7 +37,7 @@ const TICK: Duration = Duration::from_millis(200);
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CaptureQuery {
-    /// `vm1:eth0`, `node1/r1:outside`, or `tunnels[0]`.
+    /// `vm1:eth0`, `node1/r1:outside`, `tunnels[0]` or `node1/br-in`.
     link: String,
     /// Stop after this many seconds (1..600, default 60).
     seconds: Option<u32>,
@@ -54,20 +54,7 @@ pub(super) async fn capture(
 ) -> Result<Response, ApiError> {
     let id = parse_id(id)?;
     let Query(q) = q.map_err(|e| ApiError::bad_request("", e.body_text()))?;
-    let seconds = q.seconds.unwrap_or(DEFAULT_SECONDS);
-    if !(1..=MAX_SECONDS).contains(&seconds) {
-        return Err(ApiError::bad_request(
-            "seconds",
-            format!("{seconds} is outside 1..{MAX_SECONDS}"),
-        ));
-    }
-    let snaplen = q.snaplen.unwrap_or(MAX_SNAPLEN);
-    if !(1..=MAX_SNAPLEN).contains(&snaplen) {
-        return Err(ApiError::bad_request(
-            "snaplen",
-            format!("{snaplen} is outside 1..{MAX_SNAPLEN}"),
-        ));
-    }
+    let (seconds, snaplen) = limits(&q)?;
     let design = blocking(&s.store, move |st| st.get(id)).await?;
     let topo = topology(&design.text)?;
     let link = Link::parse(&topo, &q.link).map_err(|e| ApiError::bad_request("link", e))?;
@@ -91,8 +78,11 @@ pub(super) async fn capture(
         ));
     }
     let slot = s.jobs.capture_slot()?;
-    let socket = Socket::open(&tap.netns, &tap.device)
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "link", e.to_string()))?;
+    let (t, name) = (tap.clone(), topo.name.clone());
+    let socket = tokio::task::spawn_blocking(move || Socket::open_tap(&t, &name))
+        .await
+        .map_err(|e| ApiError::internal("the capture", e))?
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "link", e))?;
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
     let _ = tx.try_send(pcap::file_header(snaplen).to_vec());
     let run = Run {
@@ -107,25 +97,36 @@ pub(super) async fn capture(
         rx.poll_recv(cx)
             .map(|b| b.map(Ok::<_, std::convert::Infallible>))
     });
-    let name = format!(
-        "{}-{}.pcap",
-        topo.name,
-        q.link.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-    );
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                "application/vnd.tcpdump.pcap".to_string(),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(pcap_answer(&topo.name, &q.link, Body::from_stream(stream)))
+}
+
+/// The query's seconds and snap length, defaulted and checked.
+fn limits(q: &CaptureQuery) -> Result<(u32, u32), ApiError> {
+    let seconds = q.seconds.unwrap_or(DEFAULT_SECONDS);
+    if !(1..=MAX_SECONDS).contains(&seconds) {
+        let e = format!("{seconds} is outside 1..{MAX_SECONDS}");
+        return Err(ApiError::bad_request("seconds", e));
+    }
+    let snaplen = q.snaplen.unwrap_or(MAX_SNAPLEN);
+    if !(1..=MAX_SNAPLEN).contains(&snaplen) {
+        let e = format!("{snaplen} is outside 1..{MAX_SNAPLEN}");
+        return Err(ApiError::bad_request("snaplen", e));
+    }
+    Ok((seconds, snaplen))
+}
+
+/// A pcap download named after the topology and the link.
+fn pcap_answer(topology: &str, link: &str, body: Body) -> Response {
+    let link = link.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    let disposition = format!("attachment; filename=\"{topology}-{link}.pcap\"");
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            "application/vnd.tcpdump.pcap".to_string(),
+        ),
+        (header::CONTENT_DISPOSITION, disposition),
+    ];
+    (headers, body).into_response()
 }
 
 /// One capture's limits, for its thread.
