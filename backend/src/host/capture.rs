@@ -230,9 +230,10 @@ fn aux_tag(msg: &libc::msghdr) -> Option<[u8; 4]> {
 }
 
 /// An OVS mirror of a whole bridge to a veth made for one capture; removed
-/// when dropped. Its rows carry the topology's mark, so a capture killed
-/// before it cleaned up is removed by the next capture of that bridge, by
-/// the next apply (a marked port no plan wants) or by destroy.
+/// when dropped. Its rows carry the topology's mark: what a capture killed
+/// before it cleaned up leaves goes with the next capture of that bridge or
+/// with destroy (apply removes the port and the veth, which no plan wants;
+/// the Mirror row is left, mirroring nowhere).
 pub struct Mirror {
     netns: String,
     on: MirrorOn,
