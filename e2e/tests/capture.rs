@@ -264,3 +264,105 @@ fn a_whole_bridge_is_mirrored_with_its_vlan_tags_and_the_mirror_goes_after() {
     ok(&["destroy", lab.path()]);
     assert_no_residue(&lab.name, &links_before);
 }
+
+/// The machine's own `netloom agent` on a free loopback port, killed on drop.
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_guests_nic_through_its_hosts_agent() {
+    if !netloom_e2e::root("a_guests_nic_through_its_hosts_agent") {
+        return;
+    }
+    let lab = Lab::new("seedlab-gre.yaml", "e2e-capag");
+    ok(&["apply", lab.path()]);
+    // node1 as a real host: its agent is this machine's, where the lab's namespaces are.
+    let dir = std::env::temp_dir().join("netloom-e2e-capag");
+    let _ = std::fs::create_dir_all(&dir);
+    let token = "c".repeat(32);
+    let token_file = dir.join("agent.token");
+    netloom_e2e::write_secret(&token_file, &format!("{token} {}\n", lab.name));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let _agent = Agent(
+        Command::new(bin())
+            .args(["agent", "--listen", &format!("tcp:127.0.0.1:{port}")])
+            .arg(format!("--token-file={}", token_file.display()))
+            .spawn()
+            .expect("agent"),
+    );
+    let agents = agents_file(&dir, &[(&url, &token, None)]);
+    let real = dir.join("lab.yaml");
+    std::fs::write(
+        &real,
+        insert_before(&lab.text, "    bridges:", &format!("    agent: {url}\n")),
+    )
+    .unwrap();
+    let out = dir.join("vm1.pcap");
+    let _ = std::fs::remove_file(&out);
+    let mut c = Command::new(bin());
+    c.args([
+        "capture",
+        real.to_str().unwrap(),
+        "--link",
+        "vm1",
+        "-c",
+        "4",
+        "--duration",
+        "30",
+        "-w",
+    ])
+    .arg(&out)
+    .env("NETLOOM_AGENTS", &agents)
+    .stderr(Stdio::piped());
+    // The agent may still be starting: the capture is asked again until it answers.
+    let until = Instant::now() + Duration::from_secs(30);
+    let child = loop {
+        let mut child = c.spawn().unwrap();
+        let started = Instant::now() + Duration::from_secs(5);
+        while child.try_wait().unwrap().is_none()
+            && std::fs::metadata(&out).map_or(true, |m| m.len() < 24)
+            && Instant::now() < started
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if child.try_wait().unwrap().is_none() {
+            break child;
+        }
+        assert!(
+            Instant::now() < until,
+            "{}",
+            String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    ping(&lab, "vm1", "10.0.10.2");
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = std::fs::read(&out).unwrap();
+    vm1_frames(&lab, &file);
+    // Through an agent, a tunnel is refused with the reason.
+    let o = netloom_env(
+        &[
+            "capture",
+            real.to_str().unwrap(),
+            "--link",
+            "tunnels[0]",
+            "-c",
+            "1",
+        ],
+        &[("NETLOOM_AGENTS", agents.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("through agents, guests' nics"));
+}
