@@ -162,3 +162,49 @@ fn a_dropped_probe_offers_its_fix_which_one_click_applies_and_undo_takes_back() 
     });
     b.assert_csp_kept();
 }
+
+#[test]
+fn a_violated_intent_is_shown_under_the_matrix_with_its_fix() {
+    if !browser::available("a_violated_intent_is_shown_under_the_matrix_with_its_fix") {
+        return;
+    }
+    let server = Server::start();
+    let b = browser::app(&server);
+    let text = broken()
+        + "expect:\n  reach:\n    - {from: vm1, to: vm3}\n  isolate:\n    - {from: vm1, to: vm4}\n";
+    open_design(&b, &text, "seedlab");
+    b.click("#tab-sim");
+    b.click("#reach-run");
+    let holding = |want: &str| {
+        b.wait_css(
+            &format!("#reach-intent[data-holding=\"{want}\"][data-of=\"2\"]"),
+            60,
+        )
+    };
+    holding("1");
+    let violated = b.text("#reach-intent .violated");
+    assert!(
+        violated.contains("expect.reach[0]: vm1 -> 10.0.10.2 must reach: VIOLATED"),
+        "{violated}"
+    );
+    let fix = offered(&b, "intent");
+    assert!(
+        fix.contains(FIX) && fix.contains("(the intent then holds"),
+        "{fix}"
+    );
+    b.js(
+        "document.getElementById('reach-intent').scrollIntoView({block: 'center'})",
+        json!([]),
+    );
+    b.screenshot("fix-intent");
+    b.click("#intent-fix-0");
+    wait_vlan(&b, 10);
+    holding("2");
+    assert!(
+        !b.exists("#intent-fix"),
+        "a fix offered for an intent that holds"
+    );
+    b.click("#undo");
+    wait_vlan(&b, 20);
+    b.assert_csp_kept();
+}

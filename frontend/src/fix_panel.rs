@@ -1,9 +1,11 @@
-//! Fixes for a dropped probe: when the played trace is red, the proven
-//! suggestions (`netloom_frontend::fixes`) are asked of the fix worker
-//! ([`crate::compute::fixes`]) and offered in the Simulate tab, under the
-//! trace and, for a pair of the matrix (a click on a red cell), under the
-//! matrix too. One click applies a suggestion as an edit of the design
-//! (Undo takes it back) and runs the probe, and the matrix if shown, again.
+//! Fixes for a dropped probe and a violated intent: when the played trace
+//! is red, the proven suggestions (`netloom_frontend::fixes`) are asked of
+//! the fix worker ([`crate::compute::fixes`]) and offered in the Simulate
+//! tab, under the trace and, for a pair of the matrix (a click on a red
+//! cell), under the matrix too; when the matrix finds the design's intent
+//! (`expect:`) violated, its fixes are offered under the matrix. One click
+//! applies a suggestion as an edit of the design (Undo takes it back) and
+//! runs the probe, and the matrix if shown, again.
 
 use leptos::prelude::*;
 use netloom_frontend::fixes::Offer;
@@ -22,48 +24,30 @@ enum Found {
     Failed(String),
 }
 
-/// The fixes of the played probe, shared through context.
+/// Fixes asked of the worker, for a probe (as asked) or for the intent (`None`).
 #[derive(Clone, Copy)]
-pub struct Fixer {
-    /// The probe (as asked) and what was found for it.
-    state: RwSignal<Option<(Asked, Found)>>,
+struct Asking {
+    state: RwSignal<Option<(Option<Asked>, Found)>>,
     /// Only the answer to the last question is shown.
     ticket: StoredValue<u32>,
 }
 
-impl Fixer {
-    /// Watch the played trace: ask for fixes when it is dropped, forget them otherwise.
-    pub fn new(ctx: Ctx, sim: Sim) -> Fixer {
-        let f = Fixer {
+impl Asking {
+    fn new() -> Asking {
+        Asking {
             state: RwSignal::new(None),
             ticket: StoredValue::new(0),
-        };
-        Effect::new(move |_| {
-            let dropped = sim.played.with(|p| {
-                p.as_ref()
-                    .is_some_and(|p| !p.trace.disposition.is_delivered())
-            });
-            f.ticket.update_value(|t| *t = t.wrapping_add(1));
-            // `Sim::run` puts the probe it plays first in the list.
-            match sim.asked.with_untracked(|a| a.first().cloned()) {
-                Some(asked) if dropped => f.ask(ctx, asked),
-                _ => f.state.set(None),
-            }
-        });
-        f
+        }
     }
 
-    fn ask(self, ctx: Ctx, asked: Asked) {
-        let ticket = self.ticket.get_value();
-        self.state.set(Some((asked.clone(), Found::Computing)));
-        let job = Job::Fix {
-            what: format!("{} → {}", asked.from, asked.to),
-            from: asked.from.clone(),
-            to: asked.to.clone(),
-            proto: asked.proto.clone(),
-            size: asked.size,
-            ttl: asked.ttl,
+    /// Forget what was asked before; ask `job` unless `None`.
+    fn ask(self, ctx: Ctx, target: Option<Asked>, job: Option<Job>) {
+        self.ticket.update_value(|t| *t = t.wrapping_add(1));
+        let Some(job) = job else {
+            return self.state.set(None);
         };
+        let ticket = self.ticket.get_value();
+        self.state.set(Some((target.clone(), Found::Computing)));
         let start = now();
         let text = ctx.spec.with_untracked(design_json);
         compute::fixes().send(text, job, move |answer| {
@@ -75,8 +59,51 @@ impl Fixer {
                 Answer::Failed(e) => Found::Failed(e),
                 Answer::Played(_) | Answer::Grid(_) => return,
             };
-            self.state.set(Some((asked, found)));
+            self.state.set(Some((target, found)));
         });
+    }
+}
+
+/// The fixes of the played probe and of the design's intent, shared through context.
+#[derive(Clone, Copy)]
+pub struct Fixer {
+    probe: Asking,
+    intent: Asking,
+}
+
+impl Fixer {
+    /// Watch the played trace and the matrix: ask for fixes when the trace
+    /// is dropped or the matrix's intent is violated, forget them otherwise.
+    pub fn new(ctx: Ctx, sim: Sim) -> Fixer {
+        let f = Fixer {
+            probe: Asking::new(),
+            intent: Asking::new(),
+        };
+        Effect::new(move |_| {
+            let dropped = sim.played.with(|p| {
+                p.as_ref()
+                    .is_some_and(|p| !p.trace.disposition.is_delivered())
+            });
+            // `Sim::run` puts the probe it plays first in the list.
+            let asked = sim.asked.with_untracked(|a| a.first().cloned());
+            let job = asked.as_ref().filter(|_| dropped).map(|a| Job::Fix {
+                then: format!("{} → {} then reaches", a.from, a.to),
+                from: a.from.clone(),
+                to: a.to.clone(),
+                proto: a.proto.clone(),
+                size: a.size,
+                ttl: a.ttl,
+            });
+            f.probe.ask(ctx, asked, job);
+        });
+        Effect::new(move |_| {
+            let violated = sim.matrix.with(|g| {
+                g.as_ref()
+                    .is_some_and(|g| g.intent.iter().any(|r| !r.holds))
+            });
+            f.intent.ask(ctx, None, violated.then_some(Job::FixIntent));
+        });
+        f
     }
 }
 
@@ -84,9 +111,9 @@ fn now() -> f64 {
     window().performance().map(|p| p.now()).unwrap_or(0.0)
 }
 
-/// Apply `offer` to the design as one undoable edit, then run `asked` (and
-/// the matrix, if one was shown) on the edited design.
-fn apply(ctx: Ctx, sim: Sim, offer: &Offer, asked: Asked) {
+/// Apply `offer` to the design as one undoable edit, then run `asked` (if
+/// a probe's fix) and the matrix (if one was shown) on the edited design.
+fn apply(ctx: Ctx, sim: Sim, offer: &Offer, asked: Option<Asked>) {
     let edited = ctx.spec.with_untracked(|s| offer.suggestion.apply(s));
     let new = match edited {
         Ok(new) => new,
@@ -101,7 +128,9 @@ fn apply(ctx: Ctx, sim: Sim, offer: &Offer, asked: Asked) {
     // After the edit's own effects have forgotten the old trace and matrix.
     set_timeout(
         move || {
-            sim.run(ctx, asked);
+            if let Some(asked) = asked {
+                sim.run(ctx, asked);
+            }
             if matrix {
                 sim.predict(ctx.spec.with_untracked(design_json));
             }
@@ -110,27 +139,38 @@ fn apply(ctx: Ctx, sim: Sim, offer: &Offer, asked: Asked) {
     );
 }
 
-/// The fixes offered for the played probe: `at` prefixes the ids (`sim`
-/// under the trace, `matrix` under the matrix, shown only for a pair of it).
+/// The fixes offered: `at` prefixes the ids and says which: `sim` (the
+/// played probe's, under the trace), `matrix` (the same, under the matrix,
+/// for a pair of it) or `intent` (the design's intent's).
 #[component]
 pub fn FixBox(at: &'static str) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let sim = expect_context::<Sim>();
     let fixer = expect_context::<Fixer>();
-    let id = move |name: &str| format!("{at}-{name}");
+    let asking = if at == "intent" {
+        fixer.intent
+    } else {
+        fixer.probe
+    };
     move || {
-        let (asked, found) = fixer.state.get()?;
-        let in_matrix = sim.matrix.with(|g| {
-            g.as_ref()
-                .is_some_and(|g| g.row_of(&asked.from).is_some() && g.col_of(&asked.to).is_some())
-        });
-        if at == "matrix" && !in_matrix {
+        let (target, found) = asking.state.get()?;
+        let in_matrix = |a: &Asked| {
+            sim.matrix.with(|g| {
+                g.as_ref()
+                    .is_some_and(|g| g.row_of(&a.from).is_some() && g.col_of(&a.to).is_some())
+            })
+        };
+        if at == "matrix" && !target.as_ref().is_some_and(in_matrix) {
             return None;
         }
+        let title = match &target {
+            Some(a) => format!("Fix {} → {}", a.from, a.to),
+            None => "Fix the intent".to_string(),
+        };
         let (state, ms) = match &found {
             Found::Computing => ("computing", None),
-            Found::Offers(o, ms) if o.is_empty() => ("none", Some(*ms)),
-            Found::Offers(_, ms) => ("found", Some(*ms)),
+            Found::Offers(o, ms) if o.is_empty() => ("none", Some(format!("{ms:.1}"))),
+            Found::Offers(_, ms) => ("found", Some(format!("{ms:.1}"))),
             Found::Failed(_) => ("failed", None),
         };
         let body = match found {
@@ -140,11 +180,11 @@ pub fn FixBox(at: &'static str) -> impl IntoView {
                 <p class="muted fix-none">"No fix found: no edit of one or two changes that the simulator proves."</p>
             }
             .into_any(),
-            Found::Offers(offers, _) => offer_list(ctx, sim, offers, &asked, at).into_any(),
+            Found::Offers(offers, _) => offer_list(ctx, sim, offers, target, at).into_any(),
         };
         Some(view! {
-            <div class="fixes" id=id("fix") data-state=state data-ms=ms.map(|m| format!("{m:.1}"))>
-                <h4>{format!("Fix {} → {}", asked.from, asked.to)}</h4>
+            <div class="fixes" id=format!("{at}-fix") data-state=state data-ms=ms>
+                <h4>{title}</h4>
                 {body}
             </div>
         })
@@ -152,20 +192,57 @@ pub fn FixBox(at: &'static str) -> impl IntoView {
 }
 
 /// Each offer as a button that applies it, with what it changes.
-fn offer_list(ctx: Ctx, sim: Sim, offers: Vec<Offer>, asked: &Asked, at: &str) -> impl IntoView {
+fn offer_list(
+    ctx: Ctx,
+    sim: Sim,
+    offers: Vec<Offer>,
+    target: Option<Asked>,
+    at: &str,
+) -> impl IntoView {
     offers
         .into_iter()
         .enumerate()
         .map(|(n, offer)| {
-            let asked = asked.clone();
+            let target = target.clone();
             let sentence = format!("Fix: {}", offer.sentence);
             let effects = format!("({})", offer.effects);
             view! {
                 <button class="fix-offer" id=format!("{at}-fix-{n}") title="apply to the design (Undo takes it back)"
-                    on:click=move |_| apply(ctx, sim, &offer, asked.clone())>
+                    on:click=move |_| apply(ctx, sim, &offer, target.clone())>
                     <b>{sentence}</b>" "<span class="fix-effects">{effects}</span>
                 </button>
             }
         })
         .collect_view()
+}
+
+/// The design's intent as the matrix judged it: how many expectations
+/// hold, the violated ones, and their fixes.
+#[component]
+pub fn IntentBox() -> impl IntoView {
+    let sim = expect_context::<Sim>();
+    move || {
+        let intent = sim.matrix.with(|g| g.as_ref().map(|g| g.intent.clone()))?;
+        if intent.is_empty() {
+            return None;
+        }
+        let holding = intent.iter().filter(|r| r.holds).count();
+        let violated = intent
+            .iter()
+            .filter(|r| !r.holds)
+            .map(|r| view! { <li>{r.line()}</li> })
+            .collect_view();
+        let class = if holding == intent.len() {
+            "result ok"
+        } else {
+            "result bad"
+        };
+        Some(view! {
+            <div class="intent" id="reach-intent" data-holding=holding.to_string() data-of=intent.len().to_string()>
+                <p class=class>{format!("Intent: {holding} of {} expectations hold", intent.len())}</p>
+                <ul class="violated">{violated}</ul>
+                <FixBox at="intent" />
+            </div>
+        })
+    }
 }

@@ -11,7 +11,7 @@ use netloom_core::trace::{Action, Disposition, NodeKind, Trace};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::fixes::{offers, Offer};
+use crate::fixes::{intent_offers, offers, Offer};
 use crate::grid::Grid;
 use crate::model;
 
@@ -37,15 +37,17 @@ pub enum Job {
     /// The whole reachability matrix.
     Reach,
     /// Proven fixes of a probe that fails (fields as for `Simulate`);
-    /// `what` names it in their words (`vm1 → vm3`).
+    /// `then` says in their words what each makes work (`vm1 → vm3 then reaches`).
     Fix {
         from: String,
         to: String,
         proto: String,
         size: Option<u16>,
         ttl: Option<u16>,
-        what: String,
+        then: String,
     },
+    /// Proven fixes of the design's intent (`expect:`).
+    FixIntent,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -110,11 +112,12 @@ impl Worker {
                 proto,
                 size,
                 ttl,
-                what,
+                then,
             } => match probe(topo, &from, &to, &proto, size, ttl) {
-                Ok(probe) => Answer::Fixes(offers(topo, &probe, &what)),
+                Ok(probe) => Answer::Fixes(offers(topo, &probe, &then)),
                 Err(e) => Answer::Failed(e),
             },
+            Job::FixIntent => Answer::Fixes(intent_offers(topo)),
         }
     }
 
