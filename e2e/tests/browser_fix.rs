@@ -2,7 +2,9 @@
 //! moved to VLAN 20, vm1 → vm3 is dropped and the Simulate tab offers the
 //! proven fix (computed in the fix worker); one click applies it (the trace
 //! turns delivered, the YAML has the tag), Undo brings the broken design
-//! back, and a red matrix cell offers the same fix, which turns it green.
+//! back, a probe nothing fixes says so, and a red matrix cell offers the
+//! same fix, which turns it green; with an `expect:` section, the violated
+//! intent is listed under the matrix with its fix.
 //! Screenshots: e2e/artifacts/fix-*.png.
 
 mod browser;
@@ -131,6 +133,14 @@ fn a_dropped_probe_offers_its_fix_which_one_click_applies_and_undo_takes_back() 
     wait_for("the trace forgotten", 30, || {
         outcome(&b).is_none().then_some(())
     });
+
+    // An address nobody has: no edit makes it answer, and the tab says so.
+    b.set_field("#sim-to", "10.0.10.99");
+    b.click("#sim-run");
+    wait_outcome(&b, "dropped");
+    b.wait_css("#sim-fix[data-state=\"none\"]", 60);
+    assert!(b.text("#sim-fix").contains("No fix found"));
+    assert!(!b.exists("#sim-fix-0"));
 
     // A red matrix cell offers the same fix; applying it turns the cell green.
     b.click("#reach-run");
