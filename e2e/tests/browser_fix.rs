@@ -119,6 +119,11 @@ fn a_dropped_probe_offers_its_fix_which_one_click_applies_and_undo_takes_back() 
 
     // One click: the design is edited, the probe runs again and is delivered.
     b.click("#sim-fix-0");
+    wait_for("the fix said applied", 30, || {
+        b.text("#toast")
+            .contains("Applied: tag vm3's nic eth0 with VLAN 10 (Undo takes it back)")
+            .then_some(())
+    });
     wait_vlan(&b, 10);
     wait_outcome(&b, "delivered");
     assert!(
