@@ -265,16 +265,6 @@ fn a_whole_bridge_is_mirrored_with_its_vlan_tags_and_the_mirror_goes_after() {
     assert_no_residue(&lab.name, &links_before);
 }
 
-/// The machine's own `netloom agent` on a free loopback port, killed on drop.
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_guests_nic_through_its_hosts_agent() {
     if !netloom_e2e::root("a_guests_nic_through_its_hosts_agent") {
@@ -284,30 +274,8 @@ fn a_guests_nic_through_its_hosts_agent() {
     ok(&["apply", lab.path()]);
     // node1 as a real host: its agent is this machine's, where the lab's namespaces are.
     let dir = std::env::temp_dir().join("netloom-e2e-capag");
-    let _ = std::fs::create_dir_all(&dir);
-    let token = "c".repeat(32);
-    let token_file = dir.join("agent.token");
-    netloom_e2e::write_secret(&token_file, &format!("{token} {}\n", lab.name));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
-    let _agent = Agent(
-        Command::new(bin())
-            .args(["agent", "--listen", &format!("tcp:127.0.0.1:{port}")])
-            .arg(format!("--token-file={}", token_file.display()))
-            .spawn()
-            .expect("agent"),
-    );
-    let agents = agents_file(&dir, &[(&url, &token, None)]);
-    let real = dir.join("lab.yaml");
-    std::fs::write(
-        &real,
-        insert_before(&lab.text, "    bridges:", &format!("    agent: {url}\n")),
-    )
-    .unwrap();
+    let agent = LocalAgent::start(&dir, &lab, &[]);
+    let (agents, real) = (agent.agents.clone(), agent.design.clone());
     let out = dir.join("vm1.pcap");
     let _ = std::fs::remove_file(&out);
     let mut c = Command::new(bin());

@@ -20,6 +20,8 @@
 //!   tunnels and the guests' Linux stacks; DHCP lease prediction.
 //! - [`trace`]: what a simulation returns (disposition, hops, steps with headers).
 //! - [`reach`]: the reachability report, predicted here or measured by `verify`.
+//! - [`doctor`]: what a host has (datapath, modules, OVS, underlay, bridges)
+//!   read against the design, in words.
 //! - [`capture`]: captured packets: pcap in and out, frames decoded into the
 //!   same layers a simulated hop shows.
 //! - [`intent`]: the design's `expect:` section judged by simulation or measurement.
@@ -28,6 +30,7 @@
 
 pub mod api;
 pub mod capture;
+pub mod doctor;
 pub mod fix;
 pub mod format;
 pub mod graph;

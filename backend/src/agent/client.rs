@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use ipnet::Ipv4Net;
 
+use netloom_core::doctor::HostCheck;
 use netloom_core::plan::{State, Step, TargetInfo, SYSTEM_OVSDB};
 
 use super::peers::Peer;
@@ -181,7 +182,8 @@ pub fn execute(
         | Answer::Pinged(_)
         | Answer::Addrs(_)
         | Answer::Frame { .. }
-        | Answer::Tick => true,
+        | Answer::Tick
+        | Answer::Checkup(_) => true,
     });
     match (r, result) {
         (_, Some(res)) => res,
@@ -340,6 +342,14 @@ pub fn capture(
         _ => false,
     })?;
     end.map(|()| n)
+}
+
+/// What an agent's host has, for `netloom doctor`.
+pub fn checkup(peer: &Peer, underlay: Ipv4Addr) -> Result<HostCheck, AgentError> {
+    ask(peer, Request::Checkup { underlay }, |a| match a {
+        Answer::Checkup(c) => Some(c),
+        _ => None,
+    })
 }
 
 /// Ask an agent about its host. An agent older than `HostFacts` refuses it

@@ -60,6 +60,9 @@ pub enum Request {
         topology: String,
         netns: Vec<String>,
     },
+    /// What the agent's host has, for `netloom doctor` (its OVSDB's bridges,
+    /// and the NIC holding `underlay`). Changes nothing.
+    Checkup { underlay: Ipv4Addr },
     /// Capture on `device` inside `netns` (one of `topology`'s namespaces):
     /// `Frame`s as they come, a `Tick` each quiet second, then `Done` with
     /// the count. Ends after `seconds`, `count` frames, or when the
@@ -83,7 +86,7 @@ impl Request {
             | Request::Ping { topology, .. }
             | Request::Addrs { topology, .. }
             | Request::Capture { topology, .. } => Some(topology),
-            Request::Facts | Request::HostFacts => None,
+            Request::Facts | Request::HostFacts | Request::Checkup { .. } => None,
         }
     }
 }
@@ -120,6 +123,8 @@ pub enum Answer {
     },
     /// Capture: nothing came for a second; the controller may hang up.
     Tick,
+    /// Checkup.
+    Checkup(netloom_core::doctor::HostCheck),
     Error {
         target: String,
         step: String,

@@ -24,7 +24,7 @@ use super::grants::Grants;
 use super::proto::{bad_request, Answer, Envelope, HostFacts, Request};
 use crate::host::capture::Socket;
 use crate::host::confine::{self, Refusal, TopologyName};
-use crate::host::{exec, nl, observe, ping};
+use crate::host::{checkup, exec, nl, observe, ping};
 use crate::report::Event;
 
 /// Connections served at once; more are closed at once.
@@ -272,6 +272,10 @@ fn answer(
     };
     match (request, topology) {
         (Request::Facts, _) => send(&Answer::KernelDatapath(super::kernel_datapath())),
+        (Request::Checkup { underlay }, _) => send(&Answer::Checkup(checkup::checkup(
+            Some(ovsdb),
+            Some(underlay),
+        ))),
         (Request::HostFacts, _) => send(&Answer::HostFacts(HostFacts {
             kernel_datapath: super::kernel_datapath(),
             ovsdb: ovsdb.to_string(),
@@ -319,24 +323,34 @@ fn answer(
                 Err(e) => refuse("read addresses", e.to_string()),
             }
         }
-        (
-            Request::Capture {
-                netns,
-                device,
-                snaplen,
-                seconds,
-                count,
-                ..
-            },
-            Some(t),
-        ) => {
-            let limits = CaptureLimits::check(snaplen, seconds, count);
-            match limits.and_then(|l| Ok((l, confine::device_in(&t, &netns, &device)?))) {
-                Ok((l, _)) => capture(&netns, &device, l, sent, refuse),
-                Err(e) => refuse("capture", e.to_string()),
-            }
-        }
+        (r @ Request::Capture { .. }, Some(t)) => capture_request(&t, r, sent, refuse),
         (_, None) => refuse("read the request", "a request without its topology".into()),
+    }
+}
+
+/// A capture, once its bounds and its device are checked.
+fn capture_request(
+    t: &TopologyName,
+    r: Request,
+    sent: &(dyn Fn(&Answer) -> bool + Sync),
+    refuse: &dyn Fn(&str, String),
+) {
+    let Request::Capture {
+        netns,
+        device,
+        snaplen,
+        seconds,
+        count,
+        ..
+    } = r
+    else {
+        return;
+    };
+    let checked = CaptureLimits::check(snaplen, seconds, count)
+        .and_then(|l| confine::device_in(t, &netns, &device).map(|_| l));
+    match checked {
+        Ok(l) => capture(&netns, &device, l, sent, refuse),
+        Err(e) => refuse("capture", e.to_string()),
     }
 }
 

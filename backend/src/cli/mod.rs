@@ -4,6 +4,7 @@
 mod apply;
 mod capture;
 mod destroy;
+mod doctor;
 mod export;
 mod fix;
 mod plan;
@@ -47,6 +48,8 @@ enum Command {
     Verify(verify::Args),
     /// Show what is deployed and any drift.
     Status(status::Args),
+    /// What each host has (datapath, modules, OVS, underlay, bridges) and what netloom will do about it.
+    Doctor(doctor::Args),
     /// Listen on one link of an applied topology: packets as lines, or pcap.
     Capture(capture::Args),
     /// Remove everything netloom created for a topology.
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(a) => verify::run(a),
         Command::Status(a) => status::run(a),
         Command::Capture(a) => capture::run(a),
+        Command::Doctor(a) => doctor::run(a),
         Command::Destroy(a) => destroy::run(a),
         Command::Export(a) => export::run(a),
         Command::Serve(a) => serve::run(a),

@@ -5,13 +5,14 @@
 //! ([`procs`]), each resource kind's create, delete, observe and checks
 //! ([`kind`]), the confinement of every step to its topology ([`confine`]),
 //! the topology lock ([`lock`]), echo probes ([`probe`], [`ping`]), packet
-//! capture on one device ([`capture`]).
+//! capture on one device ([`capture`]), what the machine has ([`checkup`]).
 //!
 //! Layer: above `netloom_core`, [`crate::report`] and [`crate::secret`];
 //! below the agent and the controller. It knows steps, not agents or other
 //! hosts: nothing here imports `crate::agent` or `crate::deploy`.
 
 pub mod capture;
+pub mod checkup;
 pub mod confine;
 pub mod exec;
 pub mod kind;

@@ -498,3 +498,51 @@ pub fn vm1_frames(lab: &Lab, file: &[u8]) -> Vec<Vec<netloom_core::trace::Layer>
     }
     frames
 }
+
+/// This machine's own `netloom agent` on a free loopback port, standing for
+/// host node1 of `lab` (whose namespaces are here), killed on drop.
+pub struct LocalAgent {
+    child: std::process::Child,
+    /// The controller's agents file naming it.
+    pub agents: PathBuf,
+    /// `lab`'s text with node1 reached through it.
+    pub design: PathBuf,
+}
+
+impl LocalAgent {
+    /// Started with `extra` arguments (e.g. `--ovsdb unix:PATH`); its token
+    /// may touch `lab` only.
+    pub fn start(dir: &Path, lab: &Lab, extra: &[&str]) -> LocalAgent {
+        let _ = std::fs::create_dir_all(dir);
+        let token = "c".repeat(32);
+        let token_file = dir.join("agent.token");
+        netloom_e2e::write_secret(&token_file, &format!("{token} {}\n", lab.name));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let child = Command::new(bin())
+            .args(["agent", "--listen", &format!("tcp:127.0.0.1:{port}")])
+            .arg(format!("--token-file={}", token_file.display()))
+            .args(extra)
+            .spawn()
+            .expect("agent");
+        let design = dir.join("lab.yaml");
+        let text = insert_before(&lab.text, "    bridges:", &format!("    agent: {url}\n"));
+        std::fs::write(&design, text).unwrap();
+        LocalAgent {
+            child,
+            agents: agents_file(dir, &[(&url, &token, None)]),
+            design,
+        }
+    }
+}
+
+impl Drop for LocalAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
