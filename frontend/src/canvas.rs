@@ -664,7 +664,15 @@ fn link_view(
         <g class="linkg" id=e.dom_id() data-vlan=l.vlan.map(|v| v.to_string()).unwrap_or_default()
             class:up=move || seen.with(|x| x.as_ref().is_some_and(|x| x.up))
             class:down=move || seen.with(|x| x.as_ref().is_some_and(|x| !x.up))
-            data-seen=move || seen.with(|x| x.as_ref().map_or("", |x| if x.up { "up" } else { "down" }))>
+            data-seen=move || seen.with(|x| x.as_ref().map_or("", |x| if x.up { "up" } else { "down" }))
+            on:contextmenu=move |ev: ev::MouseEvent| {
+                // Guests' nics and tunnels are what a capture listens on.
+                if matches!(e, Elem::Nic(..) | Elem::RIface(..) | Elem::DhcpLink(..) | Elem::Tunnel(_)) {
+                    ev.prevent_default();
+                    ctx.capture_on.set(Some(e));
+                    ctx.tab.set("capture");
+                }
+            }>
             <title>{title}</title>
             <line class=class class:sel=sel stroke=stroke
                 x1=move || ends.get().0.0 y1=move || ends.get().0.1
