@@ -106,6 +106,15 @@ fn execute(token: &str, topology: &str, steps: serde_json::Value) -> String {
     )
 }
 
+/// A capture request: a second, one frame, unless `seconds` says otherwise.
+fn capture(token: &str, topology: &str, netns: &str, device: &str, seconds: u32) -> String {
+    request(
+        token,
+        serde_json::json!({"capture": {"topology": topology, "netns": netns, "device": device,
+            "snaplen": 100, "seconds": seconds, "count": 1}}),
+    )
+}
+
 fn step(action: &str, resource: serde_json::Value) -> serde_json::Value {
     serde_json::json!([{"action": action, "resource": resource}])
 }
@@ -393,6 +402,31 @@ fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
                 ),
             ),
             "host directory",
+        ),
+        (
+            "a capture in topology B's namespace",
+            capture(A, TOPO, &format!("nl-{OTHER}.h1"), "lo", 600),
+            "not topology",
+        ),
+        (
+            "token A captures naming topology B",
+            capture(A, OTHER, &format!("nl-{OTHER}.h1"), "lo", 600),
+            "may not touch topology",
+        ),
+        (
+            "a capture on a device of the host's own that is not the topology's",
+            capture(A, TOPO, "", "lo", 600),
+            "not a name netloom gives",
+        ),
+        (
+            "a capture device that is a path",
+            capture(A, TOPO, &ns, &format!("../../../..{d}/canary"), 600),
+            "device name",
+        ),
+        (
+            "a capture longer than its bound",
+            capture(A, TOPO, &ns, "lo", 100_000),
+            "a capture keeps",
         ),
         (
             "a target whose OVSDB is another socket",

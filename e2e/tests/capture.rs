@@ -1,7 +1,8 @@
 //! Root test: `netloom capture` on the applied seed lab. What it writes is
 //! pcap that the core reads back; a ping across the GRE tunnel, seen on the
 //! underlay, carries the tunnel's key and the sender's VLAN tag inside, with
-//! the very headers the simulator predicts for that hop.
+//! the very headers the simulator predicts for that hop. A whole bridge is
+//! read through a mirror that is gone afterwards.
 
 mod apply_support;
 
@@ -177,4 +178,191 @@ fn capture_names_what_is_wrong() {
         &["--link", "vm1", "--duration", "1"],
         "is e2e-capbad applied?",
     );
+}
+
+/// The VLAN tags in a pcap file written so far.
+fn vlans(path: &std::path::Path) -> std::collections::BTreeSet<u16> {
+    let file = std::fs::read(path).unwrap_or_default();
+    let Ok(r) = pcap::Reader::new(&file) else {
+        return Default::default();
+    };
+    r.map_while(Result::ok)
+        .flat_map(|p| decode(p.data))
+        .filter_map(|l| match l {
+            Layer::Dot1q { vid, .. } => Some(vid),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every interface name in a namespace.
+fn links_in(ns: &str) -> String {
+    let o = Command::new("ip")
+        .args(["-n", ns, "-o", "link"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn a_whole_bridge_is_mirrored_with_its_vlan_tags_and_the_mirror_goes_after() {
+    if !netloom_e2e::root("a_whole_bridge_is_mirrored_with_its_vlan_tags_and_the_mirror_goes_after")
+    {
+        return;
+    }
+    let links_before = root_links();
+    let lab = Lab::new("seedlab-gre.yaml", "e2e-capbr");
+    ok(&["apply", lab.path()]);
+    let host_ns = format!("nl-{}.node1", lab.name);
+    let out = std::env::temp_dir().join("netloom-e2e-capbr.pcap");
+    let _ = std::fs::remove_file(&out);
+    let c = capture(&[
+        lab.path(),
+        "--link",
+        "node1/br-in",
+        "-w",
+        out.to_str().unwrap(),
+    ]);
+    wait_for_header(&out);
+    assert!(
+        links_in(&host_ns).contains("m0000r"),
+        "the mirror's veth is there while it runs"
+    );
+    ping(&lab, "vm1", "10.0.10.2");
+    ping(&lab, "vm2", "10.0.20.2");
+    // Both VLANs' frames come through the mirror, tagged.
+    let until = Instant::now() + Duration::from_secs(30);
+    while vlans(&out) != [10, 20].into() {
+        assert!(Instant::now() < until, "VLANs seen: {:?}", vlans(&out));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Ctrl-C ends it cleanly.
+    let st = Command::new("kill")
+        .args(["-INT", &c.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Gone after: no device, and the bridge is as apply left it.
+    assert!(
+        !links_in(&host_ns).contains("m0000"),
+        "{}",
+        links_in(&host_ns)
+    );
+    assert!(ok(&["plan", lab.path()]).contains("nothing to do"));
+
+    // A capture killed outright leaves its mirror; destroy still leaves nothing.
+    let mut c = capture(&[lab.path(), "--link", "node1/br-in", "--duration", "60"]);
+    let until = Instant::now() + Duration::from_secs(30);
+    while !links_in(&host_ns).contains("m0000r") {
+        assert!(Instant::now() < until, "the mirror never came");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.kill().unwrap();
+    c.wait().unwrap();
+    ok(&["destroy", lab.path()]);
+    assert_no_residue(&lab.name, &links_before);
+}
+
+/// The machine's own `netloom agent` on a free loopback port, killed on drop.
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_guests_nic_through_its_hosts_agent() {
+    if !netloom_e2e::root("a_guests_nic_through_its_hosts_agent") {
+        return;
+    }
+    let lab = Lab::new("seedlab-gre.yaml", "e2e-capag");
+    ok(&["apply", lab.path()]);
+    // node1 as a real host: its agent is this machine's, where the lab's namespaces are.
+    let dir = std::env::temp_dir().join("netloom-e2e-capag");
+    let _ = std::fs::create_dir_all(&dir);
+    let token = "c".repeat(32);
+    let token_file = dir.join("agent.token");
+    netloom_e2e::write_secret(&token_file, &format!("{token} {}\n", lab.name));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let _agent = Agent(
+        Command::new(bin())
+            .args(["agent", "--listen", &format!("tcp:127.0.0.1:{port}")])
+            .arg(format!("--token-file={}", token_file.display()))
+            .spawn()
+            .expect("agent"),
+    );
+    let agents = agents_file(&dir, &[(&url, &token, None)]);
+    let real = dir.join("lab.yaml");
+    std::fs::write(
+        &real,
+        insert_before(&lab.text, "    bridges:", &format!("    agent: {url}\n")),
+    )
+    .unwrap();
+    let out = dir.join("vm1.pcap");
+    let _ = std::fs::remove_file(&out);
+    let mut c = Command::new(bin());
+    c.args([
+        "capture",
+        real.to_str().unwrap(),
+        "--link",
+        "vm1",
+        "-c",
+        "4",
+        "--duration",
+        "30",
+        "-w",
+    ])
+    .arg(&out)
+    .env("NETLOOM_AGENTS", &agents)
+    .stderr(Stdio::piped());
+    // The agent may still be starting: the capture is asked again until it answers.
+    let until = Instant::now() + Duration::from_secs(30);
+    let child = loop {
+        let mut child = c.spawn().unwrap();
+        let started = Instant::now() + Duration::from_secs(5);
+        while child.try_wait().unwrap().is_none()
+            && std::fs::metadata(&out).map_or(true, |m| m.len() < 24)
+            && Instant::now() < started
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if child.try_wait().unwrap().is_none() {
+            break child;
+        }
+        assert!(
+            Instant::now() < until,
+            "{}",
+            String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    ping(&lab, "vm1", "10.0.10.2");
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = std::fs::read(&out).unwrap();
+    vm1_frames(&lab, &file);
+    // Through an agent, a tunnel is refused with the reason.
+    let o = netloom_env(
+        &[
+            "capture",
+            real.to_str().unwrap(),
+            "--link",
+            "tunnels[0]",
+            "-c",
+            "1",
+        ],
+        &[("NETLOOM_AGENTS", agents.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("through agents, guests' nics"));
 }

@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use apply_support::*;
-use netloom_core::capture::{decode, pcap};
 use netloom_core::trace::{IcmpKind, Layer};
 use serde_json::{json, Value};
 
@@ -224,19 +223,7 @@ fn a_live_capture_streams_pcap_and_refuses_what_it_must() {
         .unwrap();
     assert!(st.success());
     let file = stream.all();
-    let topo = netloom_core::load(&lab.text).unwrap().topology;
-    let vm1 = topo.guests.iter().find(|g| g.name == "vm1").unwrap().ifaces[0].mac;
-    let frames: Vec<Vec<Layer>> = pcap::Reader::new(&file)
-        .unwrap()
-        .map(|p| decode(p.unwrap().data))
-        .collect();
-    assert_eq!(frames.len(), 4, "{frames:#?}");
-    for f in &frames {
-        let Layer::Ethernet { src, dst, .. } = f[0] else {
-            panic!("{f:?}")
-        };
-        assert!(src == vm1 || dst == vm1 || dst.is_multicast(), "{f:?}");
-    }
+    let frames = vm1_frames(&lab, &file);
     assert!(frames.iter().flatten().any(|l| matches!(
         l,
         Layer::Icmp {

@@ -60,8 +60,8 @@ fn empty_design() -> TopologySpec {
         externals: vec![],
         hosts: vec![],
         tunnels: vec![],
-        expect: None,
         layout: Default::default(),
+        expect: None,
     }
 }
 

@@ -89,6 +89,18 @@ pub fn underlay_port(tag: &str) -> String {
     format!("nl{tag}up")
 }
 
+/// The OVS port (a veth end) a capture of bridge `index` mirrors it to:
+/// `nl<tag>m<index>`. Fixed per bridge: a capture killed before it cleaned
+/// up is found and removed by the next one.
+pub fn mirror_port(tag: &str, bridge: usize) -> String {
+    format!("nl{tag}m{bridge:04x}")
+}
+
+/// The mirror port's peer, where the capture reads: `nl<tag>m<index>r`.
+pub fn mirror_peer(tag: &str, bridge: usize) -> String {
+    format!("{}r", mirror_port(tag, bridge))
+}
+
 /// FNV-1a (64 bit) over the parts, each followed by a byte no name contains.
 fn identity_hash(parts: &[&str], salt: u32) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -424,6 +424,14 @@ impl Topology {
             .position(|g| g.name == name && self.hosts[g.host].name == host)
     }
 
+    /// A bridge as tunnel ends name it: `host/bridge`.
+    pub fn find_bridge_path(&self, text: &str) -> Option<BridgeId> {
+        let (h, b) = text.split_once('/')?;
+        self.bridges
+            .iter()
+            .position(|br| br.name == b && self.hosts[br.host].name == h)
+    }
+
     /// How reports name a vm: its name, or `host/vm` when several hosts have a vm of that name.
     pub fn vm_label(&self, guest: GuestId) -> String {
         let g = &self.guests[guest];

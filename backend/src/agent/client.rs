@@ -9,12 +9,15 @@ use std::net::{Ipv4Addr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use ipnet::Ipv4Net;
 
 use netloom_core::plan::{State, Step, TargetInfo, SYSTEM_OVSDB};
 
 use super::peers::Peer;
 use super::proto::{unknown_request, AgentError, Answer, Envelope, HostFacts, Request};
+use crate::host::capture::Frame;
 use crate::host::{ApplyError, StepError};
 use crate::report::Progress;
 
@@ -22,6 +25,8 @@ use crate::report::Progress;
 pub const MAX_ANSWER_LINE: u64 = 64 << 20;
 /// Longest a request may take, a host's whole part of an apply included.
 pub const DEADLINE: Duration = Duration::from_secs(900);
+/// Frames one capture through an agent may bring at most.
+const MAX_CAPTURE_LINES: u64 = 10_000_000;
 /// Longest wait for one line.
 const READ_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -174,7 +179,9 @@ pub fn execute(
         | Answer::KernelDatapath(_)
         | Answer::HostFacts(_)
         | Answer::Pinged(_)
-        | Answer::Addrs(_) => true,
+        | Answer::Addrs(_)
+        | Answer::Frame { .. }
+        | Answer::Tick => true,
     });
     match (r, result) {
         (_, Some(res)) => res,
@@ -271,6 +278,68 @@ pub fn addrs(
         _ => None,
     })?;
     one_each(peer, v, netns.len(), "namespaces")
+}
+
+/// What a capture through an agent asks for (see `Request::Capture`).
+pub struct CaptureAsk<'a> {
+    pub topology: &'a str,
+    pub netns: &'a str,
+    pub device: &'a str,
+    pub snaplen: u32,
+    pub seconds: u32,
+    pub count: Option<u64>,
+}
+
+/// A capture on an agent's host: each frame to `on` until it returns false
+/// (it is also asked, with no frame, each quiet second); the number of frames.
+pub fn capture(
+    peer: &Peer,
+    ask: &CaptureAsk<'_>,
+    mut on: impl FnMut(Option<Frame>) -> bool,
+) -> Result<u64, AgentError> {
+    let req = Request::Capture {
+        topology: ask.topology.to_string(),
+        netns: ask.netns.to_string(),
+        device: ask.device.to_string(),
+        snaplen: ask.snaplen,
+        seconds: ask.seconds,
+        count: ask.count,
+    };
+    let refused = |message: String| AgentError::Refused {
+        addr: peer.addr.clone(),
+        message,
+    };
+    let (mut n, mut end) = (0, Ok(()));
+    // A frame or a tick a second, for at most `seconds`, then the count.
+    let lines =
+        ask.count.unwrap_or(u64::MAX).min(MAX_CAPTURE_LINES) as usize + ask.seconds as usize + 1;
+    call(peer, req, lines, |a| match a {
+        Answer::Frame {
+            ts_ns,
+            orig_len,
+            data,
+        } => match BASE64.decode(data) {
+            Ok(data) => {
+                n += 1;
+                on(Some(Frame {
+                    data,
+                    orig_len,
+                    ts_ns,
+                }))
+            }
+            Err(e) => {
+                end = Err(refused(format!("a frame that is not base64: {e}")));
+                false
+            }
+        },
+        Answer::Tick => on(None),
+        Answer::Error { message, .. } => {
+            end = Err(refused(message));
+            false
+        }
+        _ => false,
+    })?;
+    end.map(|()| n)
 }
 
 /// Ask an agent about its host. An agent older than `HostFacts` refuses it

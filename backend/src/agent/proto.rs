@@ -60,6 +60,18 @@ pub enum Request {
         topology: String,
         netns: Vec<String>,
     },
+    /// Capture on `device` inside `netns` (one of `topology`'s namespaces):
+    /// `Frame`s as they come, a `Tick` each quiet second, then `Done` with
+    /// the count. Ends after `seconds`, `count` frames, or when the
+    /// controller hangs up.
+    Capture {
+        topology: String,
+        netns: String,
+        device: String,
+        snaplen: u32,
+        seconds: u32,
+        count: Option<u64>,
+    },
 }
 
 impl Request {
@@ -69,7 +81,8 @@ impl Request {
             Request::Execute { topology, .. }
             | Request::Observe { topology, .. }
             | Request::Ping { topology, .. }
-            | Request::Addrs { topology, .. } => Some(topology),
+            | Request::Addrs { topology, .. }
+            | Request::Capture { topology, .. } => Some(topology),
             Request::Facts | Request::HostFacts => None,
         }
     }
@@ -99,6 +112,14 @@ pub enum Answer {
     Pinged(Vec<bool>),
     /// Addrs: `(device, address)` pairs per namespace, in the request's order.
     Addrs(Vec<Vec<(String, Ipv4Net)>>),
+    /// Capture: one frame (`data` in base64).
+    Frame {
+        ts_ns: u64,
+        orig_len: u32,
+        data: String,
+    },
+    /// Capture: nothing came for a second; the controller may hang up.
+    Tick,
     Error {
         target: String,
         step: String,

@@ -13,18 +13,25 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 
 use netloom_core::plan::{Step, TargetPlan, SYSTEM_OVSDB};
 
 use super::grants::Grants;
 use super::proto::{bad_request, Answer, Envelope, HostFacts, Request};
-use crate::host::confine::{self, TopologyName};
+use crate::host::capture::Socket;
+use crate::host::confine::{self, Refusal, TopologyName};
 use crate::host::{exec, nl, observe, ping};
 use crate::report::Event;
 
 /// Connections served at once; more are closed at once.
 pub const MAX_CONNECTIONS: usize = 64;
+/// A capture's bounds: whole frames, ten minutes (as `/api/designs/{id}/capture`).
+const MAX_SNAPLEN: u32 = 262_144;
+const MAX_CAPTURE_SECONDS: u32 = 600;
 /// What is read of a request before its token is checked.
 const MAX_UNAUTHENTICATED: u64 = 512;
 /// A request is at most a plan for one host.
@@ -208,18 +215,19 @@ fn handle(mut conn: Box<dyn ReadWrite>, token_file: &Path, ovsdb: &str) {
     }
     drop(reader);
     let out = std::sync::Mutex::new(conn);
-    let send = |a: &Answer| {
-        if let Ok(mut o) = out.lock() {
-            let _ = writeln!(o, "{}", serde_json::to_string(a).unwrap_or_default());
-            let _ = o.flush();
-        }
+    // Whether the answer went out: a capture ends when its controller is gone.
+    let sent = |a: &Answer| -> bool {
+        let Ok(mut o) = out.lock() else { return false };
+        writeln!(o, "{}", serde_json::to_string(a).unwrap_or_default())
+            .and_then(|()| o.flush())
+            .is_ok()
     };
     let refuse = |step: &str, message: String| {
-        send(&Answer::Error {
+        sent(&Answer::Error {
             target: String::new(),
             step: step.into(),
             message,
-        })
+        });
     };
     let Some(granted) = granted else {
         let message = match grants {
@@ -246,7 +254,7 @@ fn handle(mut conn: Box<dyn ReadWrite>, token_file: &Path, ovsdb: &str) {
         }
         Some(Err(e)) => return refuse("read the request", e.to_string()),
     };
-    answer(env.request, topology, ovsdb, &send, &refuse);
+    answer(env.request, topology, ovsdb, &sent, &refuse);
 }
 
 /// Carry out a request whose token was checked and whose topology (if it
@@ -256,9 +264,12 @@ fn answer(
     request: Request,
     topology: Option<TopologyName>,
     ovsdb: &str,
-    send: &(dyn Fn(&Answer) + Sync),
+    sent: &(dyn Fn(&Answer) -> bool + Sync),
     refuse: &dyn Fn(&str, String),
 ) {
+    let send = |a: &Answer| {
+        sent(a);
+    };
     match (request, topology) {
         (Request::Facts, _) => send(&Answer::KernelDatapath(super::kernel_datapath())),
         (Request::HostFacts, _) => send(&Answer::HostFacts(HostFacts {
@@ -273,7 +284,7 @@ fn answer(
                 ..
             },
             Some(t),
-        ) => execute(&t, target, steps, fail_at, ovsdb, send),
+        ) => execute(&t, target, steps, fail_at, ovsdb, &send),
         (Request::Observe { targets, hint, .. }, Some(t)) => {
             let targets = targets
                 .into_iter()
@@ -308,8 +319,87 @@ fn answer(
                 Err(e) => refuse("read addresses", e.to_string()),
             }
         }
+        (
+            Request::Capture {
+                netns,
+                device,
+                snaplen,
+                seconds,
+                count,
+                ..
+            },
+            Some(t),
+        ) => {
+            let limits = CaptureLimits::check(snaplen, seconds, count);
+            match limits.and_then(|l| Ok((l, confine::device_in(&t, &netns, &device)?))) {
+                Ok((l, _)) => capture(&netns, &device, l, sent, refuse),
+                Err(e) => refuse("capture", e.to_string()),
+            }
+        }
         (_, None) => refuse("read the request", "a request without its topology".into()),
     }
+}
+
+/// A capture's bounds, as the server's API takes them.
+struct CaptureLimits {
+    snaplen: usize,
+    until: Instant,
+    count: Option<u64>,
+}
+
+impl CaptureLimits {
+    fn check(snaplen: u32, seconds: u32, count: Option<u64>) -> Result<CaptureLimits, Refusal> {
+        if !(1..=MAX_SNAPLEN).contains(&snaplen) || !(1..=MAX_CAPTURE_SECONDS).contains(&seconds) {
+            return Err(Refusal(format!(
+                "a capture keeps 1..{MAX_SNAPLEN} bytes a frame for 1..{MAX_CAPTURE_SECONDS} s"
+            )));
+        }
+        Ok(CaptureLimits {
+            snaplen: snaplen as usize,
+            until: Instant::now() + Duration::from_secs(seconds.into()),
+            count,
+        })
+    }
+}
+
+/// Frames as they come, a tick each quiet second, then their count.
+fn capture(
+    netns: &str,
+    device: &str,
+    l: CaptureLimits,
+    send: &(dyn Fn(&Answer) -> bool + Sync),
+    refuse: &dyn Fn(&str, String),
+) {
+    let socket = match Socket::open(netns, device) {
+        Ok(s) => s,
+        Err(e) => return refuse("capture", format!("{netns} {device}: {e}")),
+    };
+    // Open: the controller knows before the first frame.
+    if !send(&Answer::Tick) {
+        return;
+    }
+    let mut n = 0;
+    while l.count.is_none_or(|c| n < c) {
+        let Some(left) = l.until.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        let answer = match socket.next(l.snaplen, left.min(Duration::from_secs(1))) {
+            Ok(Some(f)) => {
+                n += 1;
+                Answer::Frame {
+                    ts_ns: f.ts_ns,
+                    orig_len: f.orig_len,
+                    data: BASE64.encode(&f.data),
+                }
+            }
+            Ok(None) => Answer::Tick,
+            Err(e) => return refuse("capture", e.to_string()),
+        };
+        if !send(&answer) {
+            return;
+        }
+    }
+    send(&Answer::Done(n as usize));
 }
 
 /// Run one target's steps, each confined to the topology first: a request

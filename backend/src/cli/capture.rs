@@ -2,31 +2,31 @@
 //!
 //! Listens on one link of an applied sandbox topology. Without `-w`, one line
 //! per packet, its headers as the simulator prints a hop's; with `-w`, pcap
-//! (`-w - | wireshark -k -i -`), written packet by packet so that Ctrl-C
-//! leaves a whole file.
+//! (`-w - | wireshark -k -i -`), written packet by packet. Ctrl-C or
+//! SIGTERM end it cleanly: the file is whole and a bridge's mirror removed.
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use netloom_core::capture::{decode, pcap, Link};
 use netloom_core::trace::Headers;
 
 use super::load_as_root;
-use crate::host::capture::Socket;
+use crate::deploy::capture::{self, Limits};
+use crate::host::lock;
 
 /// tcpdump's default: whole frames.
 const DEFAULT_SNAPLEN: u32 = 262_144;
-/// How often a quiet capture checks its deadline.
-const TICK: Duration = Duration::from_millis(200);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Topology file (YAML or JSON) of an applied topology; `-` reads standard input.
     #[arg(value_name = "FILE")]
     file: String,
-    /// A guest's nic (`vm1:eth0`, `host/router:outside`; `vm1` when it has one)
-    /// or a tunnel (`tunnels[0]`, seen on its first end's underlay NIC).
+    /// A guest's nic (`vm1:eth0`, `host/router:outside`; `vm1` when it has one),
+    /// a tunnel (`tunnels[0]`, seen on its first end's underlay NIC) or a whole
+    /// bridge (`node1/br-in`, through an OVS mirror made for the capture).
     #[arg(long, value_name = "LINK")]
     link: String,
     /// Write pcap to this file instead of printing; `-`: standard output.
@@ -68,8 +68,8 @@ fn capture(topo: &netloom_core::Topology, args: &Args) -> Result<u64, String> {
             args.snaplen
         ));
     }
-    let deadline = match args.duration {
-        Some(d) if d.is_finite() && d > 0.0 => Some(Instant::now() + Duration::from_secs_f64(d)),
+    let seconds = match args.duration {
+        Some(d) if d.is_finite() && d > 0.0 => Some(d),
         Some(d) => {
             return Err(format!(
                 "--duration {d} is not a positive number of seconds"
@@ -78,46 +78,24 @@ fn capture(topo: &netloom_core::Topology, args: &Args) -> Result<u64, String> {
         None => None,
     };
     let link = Link::parse(topo, &args.link).map_err(|e| format!("--link {e}"))?;
-    let host = &topo.hosts[link.host(topo)];
-    if host.agent.is_some() {
-        return Err(format!(
-            "--link {}: {} is reached through an agent; capture works on sandbox hosts so far",
-            args.link, host.name
-        ));
-    }
-    let tap = link.sandbox_tap(topo);
-    if !crate::host::netns::path(&tap.netns).exists() {
-        return Err(format!(
-            "--link {}: no namespace {}: is {} applied?",
-            args.link, tap.netns, topo.name
-        ));
-    }
-    let socket =
-        Socket::open(&tap.netns, &tap.device).map_err(|e| format!("--link {}: {e}", args.link))?;
     let mut out = Output::new(args.write.as_deref(), args.snaplen)?;
-    let mut n = 0;
-    while args.count.is_none_or(|c| n < c) {
-        let wait = match deadline {
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) => left.min(TICK),
-                None => break,
-            },
-            None => TICK,
-        };
-        let Some(frame) = socket
-            .next(args.snaplen as usize, wait)
-            .map_err(|e| e.to_string())?
-        else {
-            continue;
-        };
-        let layers = decode(&frame.data);
-        if tap.tunnel.is_some_and(|t| !t.keeps(&layers)) {
-            continue;
+    // Ctrl-C ends the capture, not the process: a bridge's mirror is removed on the way out.
+    lock::cancel_waits_on_signals();
+    let _stop_on_signal = lock::Waiting::start();
+    let limits = Limits {
+        snaplen: args.snaplen,
+        seconds,
+        count: args.count,
+    };
+    let mut written = Ok(());
+    let n = capture::run(topo, link, &limits, |frame| {
+        if let Some(f) = frame {
+            written = out.packet(f, &decode(&f.data));
         }
-        out.packet(&frame, &layers)
-            .map_err(|e| format!("writing: {e}"))?;
-        n += 1;
-    }
+        written.is_ok() && lock::interrupted().is_none()
+    })
+    .map_err(|e| format!("--link {}: {e}", args.link))?;
+    written.map_err(|e| format!("writing: {e}"))?;
     Ok(n)
 }
 

@@ -17,6 +17,7 @@
 //! the host, the step and the OS error; whatever was done stays and is found
 //! by the next observation, so the next apply or destroy converges.
 
+pub mod capture;
 pub mod path;
 pub mod status;
 pub mod verify;

@@ -1,17 +1,22 @@
 //! Listening on one device inside a namespace, as libpcap does: an AF_PACKET
 //! socket bound to the device, with the 802.1Q tag the kernel took out of a
 //! received frame put back from `PACKET_AUXDATA` (on a veth's receiving end
-//! the tag is never in the frame's bytes).
+//! the tag is never in the frame's bytes). A whole bridge is read through a
+//! [`Mirror`] made for the capture.
 
 use std::ffi::CString;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use netloom_core::capture::pcap;
+use netloom_core::capture::{pcap, MirrorOn, Tap};
+use netloom_core::plan::OVS_OWNER_KEY;
+use serde_json::{json, Value};
 
 use super::netns;
+use super::ovsdb::{self, Ovsdb};
 
 const ETH_P_ALL: u16 = libc::ETH_P_ALL as u16;
 /// `struct tpacket_auxdata` of linux/if_packet.h.
@@ -34,6 +39,8 @@ const MACS: usize = 12;
 /// An open capture on one device.
 pub struct Socket {
     fd: OwnedFd,
+    /// A whole bridge's mirror, removed after the socket is closed.
+    _mirror: Option<Mirror>,
 }
 
 /// One frame as captured.
@@ -118,7 +125,19 @@ impl Socket {
             })?;
             Ok(fd)
         })??;
-        Ok(Socket { fd })
+        Ok(Socket { fd, _mirror: None })
+    }
+
+    /// A capture where `tap` shows its link: on a whole bridge, through a
+    /// mirror made for it (and removed with the socket).
+    pub fn open_tap(tap: &Tap, topology: &str) -> Result<Socket, String> {
+        let mirror = match &tap.mirror {
+            Some(on) => Some(Mirror::make(&tap.netns, on, &tap.device, topology)?),
+            None => None,
+        };
+        let mut s = Socket::open(&tap.netns, &tap.device).map_err(|e| e.to_string())?;
+        s._mirror = mirror;
+        Ok(s)
     }
 
     /// The next frame, or `None` when none came within `wait`.
@@ -130,8 +149,12 @@ impl Socket {
         };
         let ms = wait.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: one pollfd.
-        if check(unsafe { libc::poll(&mut pfd, 1, ms) })? == 0 {
-            return Ok(None);
+        match check(unsafe { libc::poll(&mut pfd, 1, ms) }) {
+            Ok(0) => return Ok(None),
+            // A signal: the caller decides whether it ends the capture.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(None),
+            Err(e) => return Err(e),
+            Ok(_) => {}
         }
         self.recv(snaplen).map(Some)
     }
@@ -204,4 +227,108 @@ fn aux_tag(msg: &libc::msghdr) -> Option<[u8; 4]> {
         c = unsafe { libc::CMSG_NXTHDR(msg, c) };
     }
     None
+}
+
+/// An OVS mirror of a whole bridge to a veth made for one capture; removed
+/// when dropped. Its rows carry the topology's mark: what a capture killed
+/// before it cleaned up leaves goes with the next capture of that bridge or
+/// with destroy (apply removes the port and the veth, which no plan wants;
+/// the Mirror row is left, mirroring nowhere).
+pub struct Mirror {
+    netns: String,
+    on: MirrorOn,
+}
+
+impl Mirror {
+    /// `ip link add PORT type veth peer name PEER` in the host's namespace, and
+    /// `ovs-vsctl add-port BRIDGE PORT -- --id=@m create Mirror select_all=true
+    /// output-port=@p -- add Bridge BRIDGE mirrors @m`, applied before it returns.
+    pub fn make(netns: &str, on: &MirrorOn, peer: &str, topology: &str) -> Result<Mirror, String> {
+        let m = Mirror {
+            netns: netns.to_string(),
+            on: on.clone(),
+        };
+        m.remove();
+        let up = |dev: &str| ["link", "set", dev, "up"].map(str::to_string);
+        let add = [
+            "link", "add", &on.port, "type", "veth", "peer", "name", peer,
+        ]
+        .map(str::to_string);
+        for args in [add.to_vec(), up(&on.port).to_vec(), up(peer).to_vec()] {
+            m.ip(&args)?;
+        }
+        let mut db = Ovsdb::connect(&on.ovsdb).map_err(|e| e.to_string())?;
+        let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
+        let ops = vec![
+            json!({"op": "insert", "table": "Interface", "uuid-name": "i", "row": {"name": on.port}}),
+            json!({"op": "insert", "table": "Port", "uuid-name": "p",
+                   "row": {"name": on.port, "interfaces": ["named-uuid", "i"], "external_ids": owner}}),
+            json!({"op": "insert", "table": "Mirror", "uuid-name": "m",
+                   "row": {"name": on.port, "select_all": true, "output_port": ["named-uuid", "p"],
+                           "external_ids": owner}}),
+            json!({"op": "mutate", "table": "Bridge", "where": [["name", "==", on.bridge]],
+                   "mutations": [["ports", "insert", ["set", [["named-uuid", "p"]]]],
+                                 ["mirrors", "insert", ["set", [["named-uuid", "m"]]]]]}),
+            json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
+                   "mutations": [["next_cfg", "+=", 1]]}),
+        ];
+        let res = db.transact(ops).map_err(|e| e.to_string())?;
+        if res[3]["count"] != 1 {
+            return Err(format!(
+                "no bridge {} (is the topology applied?)",
+                on.bridge
+            ));
+        }
+        // Mirrored from the first packet on: ovs-vswitchd has the port and mirror.
+        db.wait_all_applied(Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        Ok(m)
+    }
+
+    fn ip(&self, args: &[String]) -> Result<(), String> {
+        let mut c = Command::new("ip");
+        c.args(args).stderr(Stdio::piped());
+        let out = netns::command_in(&self.netns, c)
+            .and_then(|mut c| c.output())
+            .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// Takes the mirror and its port off the bridge and deletes the veth;
+    /// whatever is not there is skipped.
+    fn remove(&self) {
+        let port = &self.on.port;
+        if let Ok(mut db) = Ovsdb::connect(&self.on.ovsdb) {
+            let uuids = |db: &mut Ovsdb, table: &str| -> Vec<Value> {
+                db.select(table, &["name"])
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|r| r["name"] == json!(port))
+                    .map(|r| r["_uuid"].clone())
+                    .collect()
+            };
+            let (mirrors, ports) = (uuids(&mut db, "Mirror"), uuids(&mut db, "Port"));
+            if !mirrors.is_empty() || !ports.is_empty() {
+                let _ = db.transact(vec![json!({"op": "mutate", "table": "Bridge",
+                    "where": [["name", "==", self.on.bridge]],
+                    "mutations": [["mirrors", "delete", ["set", mirrors]],
+                                  ["ports", "delete", ["set", ports]]]})]);
+            }
+        }
+        let _ = self.ip(&["link", "del", port].map(str::to_string));
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }

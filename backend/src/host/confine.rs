@@ -335,7 +335,7 @@ pub(super) fn own_device<'a>(t: &TopologyName, d: &'a str) -> Result<&'a str, Re
 
 /// A device in namespace `ns`: the topology's own name in the host's own
 /// namespace (`""`), any device name inside one of the topology's namespaces.
-pub(super) fn device_in<'a>(t: &TopologyName, ns: &str, d: &'a str) -> Result<&'a str, Refusal> {
+pub fn device_in<'a>(t: &TopologyName, ns: &str, d: &'a str) -> Result<&'a str, Refusal> {
     if ns.is_empty() {
         own_device(t, d)
     } else {

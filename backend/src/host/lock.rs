@@ -218,10 +218,12 @@ static WAITERS: AtomicUsize = AtomicUsize::new(0);
 /// The SIGINT or SIGTERM that cancelled a wait, or 0.
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
-struct Waiting;
+/// While one lives, SIGINT and SIGTERM (after [`cancel_waits_on_signals`])
+/// set [`interrupted`] instead of ending the process.
+pub struct Waiting;
 
 impl Waiting {
-    fn start() -> Waiting {
+    pub fn start() -> Waiting {
         WAITERS.fetch_add(1, Ordering::SeqCst);
         Waiting
     }

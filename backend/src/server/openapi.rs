@@ -187,6 +187,14 @@ fn out<T: JsonSchema>(g: &mut SchemaGenerator) -> Answer {
 
 /// Every operation of the API.
 fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
+    let mut ops = designs(g);
+    ops.extend(deploying(g));
+    ops.extend(packets(g));
+    ops
+}
+
+/// The server itself, validation, and stored designs.
+fn designs(g: &mut SchemaGenerator) -> Vec<Op> {
     let text = input::<TextBody>;
     vec![
         Op::new("get", "/api/health", "the server is up; its version")
@@ -218,6 +226,13 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         Op::new("delete", "/api/designs/{id}", "delete a stored design")
             .answer(204, Answer::Empty)
             .errors(&[404]),
+    ]
+}
+
+/// Plans, status and jobs.
+fn deploying(g: &mut SchemaGenerator) -> Vec<Op> {
+    let text = input::<TextBody>;
+    vec![
         Op::new(
             "post",
             "/api/plan",
@@ -251,6 +266,13 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         )
         .answer(200, Answer::EventStream)
         .errors(&[404, 429]),
+    ]
+}
+
+/// Live captures and the simulator.
+fn packets(g: &mut SchemaGenerator) -> Vec<Op> {
+    let text = input::<TextBody>;
+    vec![
         Op::new(
             "get",
             "/api/designs/{id}/capture",

@@ -478,3 +478,23 @@ impl Drop for ForeignOvs {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Four frames captured on vm1's nic of the seed lab `lab` (pcap `file`):
+/// each from or to vm1 (or broadcast, as its ARP requests are); the frames.
+pub fn vm1_frames(lab: &Lab, file: &[u8]) -> Vec<Vec<netloom_core::trace::Layer>> {
+    use netloom_core::trace::Layer;
+    let topo = netloom_core::load(&lab.text).unwrap().topology;
+    let vm1 = topo.guests.iter().find(|g| g.name == "vm1").unwrap().ifaces[0].mac;
+    let frames: Vec<Vec<Layer>> = netloom_core::capture::pcap::Reader::new(file)
+        .unwrap()
+        .map(|p| netloom_core::capture::decode(p.unwrap().data))
+        .collect();
+    assert_eq!(frames.len(), 4, "{frames:#?}");
+    for f in &frames {
+        let Layer::Ethernet { src, dst, .. } = f[0] else {
+            panic!("{f:?}")
+        };
+        assert!(src == vm1 || dst == vm1 || dst.is_multicast(), "{f:?}");
+    }
+    frames
+}

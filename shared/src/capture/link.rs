@@ -6,11 +6,13 @@
 //! - `tunnels[0]`: a tunnel, as the file's path names it. Its OVS ports have
 //!   no kernel device, so it is seen on the first end's underlay NIC,
 //!   keeping only its own encapsulated packets.
+//! - `node1/br-in`: a whole bridge, as the file's tunnels name it: an OVS
+//!   mirror of all its ports to a veth made for the capture, removed after.
 
 use std::net::Ipv4Addr;
 
 use crate::names;
-use crate::topology::{GuestId, NodeRef, Topology, TunnelKind};
+use crate::topology::{BridgeId, GuestId, NodeRef, Topology, TunnelKind};
 use crate::trace::Layer;
 
 /// A link of the topology.
@@ -18,6 +20,7 @@ use crate::trace::Layer;
 pub enum Link {
     Nic { guest: GuestId, iface: usize },
     Tunnel(usize),
+    Bridge(BridgeId),
 }
 
 /// Where a sandbox host shows a link: a device in a namespace, and for a
@@ -27,6 +30,19 @@ pub struct Tap {
     pub netns: String,
     pub device: String,
     pub tunnel: Option<TunnelFilter>,
+    /// For a whole bridge: the mirror to make before reading `device`.
+    pub mirror: Option<MirrorOn>,
+}
+
+/// An OVS mirror of every port of a bridge, out to a port made for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorOn {
+    /// The emulated host's OVSDB socket.
+    pub ovsdb: String,
+    /// The bridge's OVS name.
+    pub bridge: String,
+    /// The mirror's output port: a veth end whose peer is the tap's device.
+    pub port: String,
 }
 
 /// The outer headers of one tunnel's packets.
@@ -59,6 +75,11 @@ impl Link {
             Some((node, nic)) => (node, Some(nic)),
             None => (text, None),
         };
+        if let (None, Some(b)) = (nic, topo.find_bridge_path(text)) {
+            if topo.resolve_node(text).is_err() {
+                return Ok(Link::Bridge(b));
+            }
+        }
         let guest = match topo
             .resolve_node(node)
             .map_err(|e| format!("{text}: {e}"))?
@@ -107,6 +128,10 @@ impl Link {
                 format!("{node}:{}", g.ifaces[iface].name)
             }
             Link::Tunnel(i) => format!("tunnels[{i}]"),
+            Link::Bridge(b) => {
+                let br = &topo.bridges[b];
+                format!("{}/{}", topo.hosts[br.host].name, br.name)
+            }
         }
     }
 
@@ -119,6 +144,22 @@ impl Link {
                     netns: g.netns.clone(),
                     device: g.ifaces[iface].name.clone(),
                     tunnel: None,
+                    mirror: None,
+                }
+            }
+            Link::Bridge(b) => {
+                let br = &topo.bridges[b];
+                let host = &topo.hosts[br.host];
+                let tag = names::topology_tag(&topo.name);
+                Tap {
+                    netns: host.netns.clone(),
+                    device: names::mirror_peer(&tag, b),
+                    tunnel: None,
+                    mirror: Some(MirrorOn {
+                        ovsdb: format!("{}/{}/db.sock", names::run_dir(&topo.name), host.name),
+                        bridge: br.ovs_name.clone(),
+                        port: names::mirror_port(&tag, b),
+                    }),
                 }
             }
             Link::Tunnel(i) => {
@@ -131,6 +172,7 @@ impl Link {
                         ends: [a.underlay_ip, b.underlay_ip],
                         kind: t.kind,
                     }),
+                    mirror: None,
                 }
             }
         }
@@ -141,6 +183,7 @@ impl Link {
         match *self {
             Link::Nic { guest, .. } => topo.guests[guest].host,
             Link::Tunnel(i) => topo.bridges[topo.tunnels[i].ends[0]].host,
+            Link::Bridge(b) => topo.bridges[b].host,
         }
     }
 }
@@ -191,6 +234,13 @@ mod tests {
             }
         }
         assert_eq!(Link::parse(&t, "tunnels[0]"), Ok(Link::Tunnel(0)));
+        for b in 0..t.bridges.len() {
+            let link = Link::Bridge(b);
+            assert_eq!(Link::parse(&t, &link.label(&t)), Ok(link));
+        }
+        let tap = Link::Bridge(0).sandbox_tap(&t);
+        let m = tap.mirror.expect("a bridge is read through a mirror");
+        assert!(tap.device.starts_with(&m.port) && m.ovsdb.ends_with("/node1/db.sock"));
     }
 
     #[test]

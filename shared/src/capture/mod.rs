@@ -17,4 +17,4 @@ pub mod path;
 pub mod pcap;
 
 pub use decode::decode;
-pub use link::{Link, Tap, TunnelFilter};
+pub use link::{Link, MirrorOn, Tap, TunnelFilter};

@@ -1,0 +1,113 @@
+//! A capture on one link of a topology, wherever the link is: on this
+//! machine for a sandbox host (a whole bridge through a mirror made for it),
+//! through the host's agent for a real one (a guest's nic; the agent checks
+//! that the namespace is the topology's, as for every request).
+
+use std::time::{Duration, Instant};
+
+use netloom_core::capture::{decode, Link};
+use netloom_core::Topology;
+
+use crate::agent::{client, peers};
+use crate::host::capture::{Frame, Socket};
+use crate::host::netns;
+
+/// How often a quiet capture on this machine lets its caller stop it.
+const TICK: Duration = Duration::from_millis(200);
+/// The longest capture an agent runs (its own bound).
+const AGENT_MAX_SECONDS: u32 = 600;
+
+/// When a capture ends, besides its caller saying so.
+pub struct Limits {
+    /// Bytes kept of each frame.
+    pub snaplen: u32,
+    /// `None`: until the caller stops it (through an agent: at most 600 s).
+    pub seconds: Option<f64>,
+    pub count: Option<u64>,
+}
+
+/// Frames of `link`, each handed to `on`; `on` is also asked, with `None`,
+/// once the capture is open and when nothing came for a while, and ends the
+/// capture by returning false.
+/// The number of frames.
+pub fn run(
+    topo: &Topology,
+    link: Link,
+    l: &Limits,
+    on: impl FnMut(Option<&Frame>) -> bool,
+) -> Result<u64, String> {
+    match &topo.hosts[link.host(topo)].agent {
+        Some(url) => through_agent(topo, link, url, l, on),
+        None => here(topo, link, l, on),
+    }
+}
+
+fn here(
+    topo: &Topology,
+    link: Link,
+    l: &Limits,
+    mut on: impl FnMut(Option<&Frame>) -> bool,
+) -> Result<u64, String> {
+    let tap = link.sandbox_tap(topo);
+    if !netns::path(&tap.netns).exists() {
+        return Err(format!(
+            "no namespace {}: is {} applied?",
+            tap.netns, topo.name
+        ));
+    }
+    let socket = Socket::open_tap(&tap, &topo.name)?;
+    // Open: the caller may say so (or stop) before the first frame comes.
+    if !on(None) {
+        return Ok(0);
+    }
+    let deadline = l
+        .seconds
+        .map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let mut n = 0;
+    while l.count.is_none_or(|c| n < c) {
+        let wait = match deadline.map(|d| d.checked_duration_since(Instant::now())) {
+            Some(None) => break,
+            Some(Some(left)) => left.min(TICK),
+            None => TICK,
+        };
+        let frame = socket
+            .next(l.snaplen as usize, wait)
+            .map_err(|e| e.to_string())?;
+        // A tunnel is read on the underlay NIC: only its own packets count.
+        let kept = frame.filter(|f| tap.tunnel.is_none_or(|t| t.keeps(&decode(&f.data))));
+        n += u64::from(kept.is_some());
+        if !on(kept.as_ref()) {
+            break;
+        }
+    }
+    Ok(n)
+}
+
+fn through_agent(
+    topo: &Topology,
+    link: Link,
+    url: &str,
+    l: &Limits,
+    mut on: impl FnMut(Option<&Frame>) -> bool,
+) -> Result<u64, String> {
+    let Link::Nic { guest, iface } = link else {
+        return Err(format!(
+            "{} is reached through an agent: through agents, guests' nics are captured so far, not tunnels or bridges",
+            topo.hosts[link.host(topo)].name
+        ));
+    };
+    let peer = peers::configured(url)?;
+    let g = &topo.guests[guest];
+    let seconds = l.seconds.map_or(AGENT_MAX_SECONDS, |s| {
+        (s.ceil() as u32).clamp(1, AGENT_MAX_SECONDS)
+    });
+    let ask = client::CaptureAsk {
+        topology: &topo.name,
+        netns: &g.netns,
+        device: &g.ifaces[iface].name,
+        snaplen: l.snaplen,
+        seconds,
+        count: l.count,
+    };
+    client::capture(&peer, &ask, |f| on(f.as_ref())).map_err(|e| e.to_string())
+}
