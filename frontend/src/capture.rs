@@ -2,8 +2,8 @@
 //! server and applied there (`GET /api/designs/{id}/capture`), read as it
 //! arrives: the packets with a filter, the picked packet's headers as the
 //! Simulate inspector shows a hop ([`layer_tree`]), its bytes in hex; Stop,
-//! and Download of the pcap received so far. A right-click on a guest's nic
-//! or a tunnel on the canvas starts it ([`Ctx::capture_on`]).
+//! and Download of the pcap received so far. A right-click on a guest's nic,
+//! a tunnel or a bridge on the canvas starts it ([`Ctx::capture_on`]).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -24,10 +24,18 @@ const MAX_PACKETS: usize = 5000;
 const SECONDS: u32 = 600;
 
 /// The link a canvas element is, as the API names it (`vm1:eth0`,
-/// `node1/r1:outside`, `tunnels[0]`); `None` for what no capture listens on.
+/// `node1/r1:outside`, `tunnels[0]`, a whole bridge `node1/br-in`); `None`
+/// for what no capture listens on.
 pub fn link_label(topo: &Topology, e: Elem) -> Option<String> {
     let (path, iface) = match e {
         Elem::Tunnel(t) => return (t < topo.tunnels.len()).then(|| Link::Tunnel(t).label(topo)),
+        // The topology keeps each host's bridges in the file's order.
+        Elem::Bridge(h, b) => {
+            let id = (0..topo.bridges.len())
+                .filter(|&i| topo.bridges[i].host == h)
+                .nth(b)?;
+            return Some(Link::Bridge(id).label(topo));
+        }
         Elem::Nic(h, v, n) => (format!("hosts[{h}].vms[{v}]"), n),
         Elem::RIface(h, r, i) => (format!("hosts[{h}].routers[{r}]"), i),
         Elem::DhcpLink(h, d) => (format!("hosts[{h}].dhcp[{d}]"), 0),
@@ -307,7 +315,7 @@ pub fn CapturePanel() -> impl IntoView {
         <div class="capture" id="capture">
             <h3>"Capture"</h3>
             {move || match cap.link.get() {
-                None => view! { <p class="muted">"Right-click a vm's, a router's or a dhcp server's link, or a tunnel, on the canvas to capture its packets live (the design stored on the server and applied)."</p> }.into_any(),
+                None => view! { <p class="muted">"Right-click a link of a vm, a router or a dhcp server, a tunnel or a bridge on the canvas to capture its packets live (the design stored on the server and applied)."</p> }.into_any(),
                 Some(l) => view! { <p>"On "<b id="capture-link">{l}</b>" "<span class="muted" id="capture-count" data-phase=move || cap.phase.get().as_str()>{move || format!("{} packets{}", count(), match cap.phase.get() { Phase::Asking => ", asking the server…", Phase::Capturing => ", capturing…", Phase::Ended => "" })}</span></p> }.into_any(),
             }}
             {move || cap.error.get().map(|e| view! { <p class="error" id="capture-error">{e}</p> })}
@@ -398,8 +406,15 @@ mod tests {
         );
         assert_eq!(link_label(&topo, Elem::Tunnel(1)), None);
         assert_eq!(link_label(&topo, Elem::Nic(0, 9, 0)), None);
-        assert_eq!(link_label(&topo, Elem::Bridge(0, 0)), None);
-        for label in [Elem::Nic(0, 1, 0), Elem::Tunnel(0)].map(|e| link_label(&topo, e).unwrap()) {
+        assert_eq!(
+            link_label(&topo, Elem::Bridge(1, 0)).as_deref(),
+            Some("node2/br-in")
+        );
+        assert_eq!(link_label(&topo, Elem::Bridge(1, 1)), None);
+        assert_eq!(link_label(&topo, Elem::Vm(0, 0)), None);
+        for label in [Elem::Nic(0, 1, 0), Elem::Tunnel(0), Elem::Bridge(0, 0)]
+            .map(|e| link_label(&topo, e).unwrap())
+        {
             assert!(Link::parse(&topo, &label).is_ok(), "{label}");
         }
     }
