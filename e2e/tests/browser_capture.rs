@@ -4,7 +4,8 @@
 //! once applied, vm1's pings to vm3 appear as they happen, the filter keeps
 //! the icmp ones, a picked packet shows its layers (as the Simulate
 //! inspector does) and its bytes; Stop ends it and Download saves a pcap
-//! holding every packet listed. Screenshots: e2e/artifacts/capture-*.png.
+//! holding every packet listed. A right-click on a bridge captures all of it,
+//! VLAN tags included. Screenshots: e2e/artifacts/capture-*.png.
 
 mod browser;
 
@@ -111,13 +112,7 @@ fn a_live_capture_in_the_browser_lists_decodes_and_saves_real_packets() {
     // Capturing: vm1 pings vm3 and every packet shows up.
     capture_vm1(&b);
     b.wait_css("#capture-count[data-phase=\"capturing\"]", 30);
-    assert!(!b.exists("#capture-error"), "{}", b.text("#capture-error"));
-    let ping = Command::new("ip")
-        .args(["netns", "exec", &format!("nl-{DEPLOYED}.node1.vm1")])
-        .args(["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.10.2"])
-        .output()
-        .unwrap();
-    assert!(ping.status.success(), "{ping:?}");
+    ping_vm3(&b);
     wait_for("three requests and three replies listed", 30, || {
         (rows(&b).iter().filter(|r| r.contains("icmp")).count() >= 6).then_some(())
     });
@@ -169,6 +164,35 @@ fn a_live_capture_in_the_browser_lists_decodes_and_saves_real_packets() {
         })
         .count();
     assert!(icmp >= 6, "{icmp} icmp packets saved");
+    b.js(
+        "document.getElementById('capture-hex').scrollIntoView(); return null",
+        json!([]),
+    );
     b.screenshot("capture-2-stopped");
+
+    // A whole bridge (through an OVS mirror): vm1's pings carry VLAN 10 there.
+    b.context_click(b.center("#hosts-0-bridges-0 rect"));
+    b.wait_css("#capture-count[data-phase=\"capturing\"]", 60);
+    assert_eq!(b.text("#capture-link"), "node1/br-in");
+    ping_vm3(&b);
+    b.set_field("#capture-filter", "vlan 10");
+    wait_for("vm1's pings tagged VLAN 10 on the bridge", 30, || {
+        (rows(&b).iter().filter(|r| r.contains("icmp")).count() >= 6).then_some(())
+    });
+    assert!(rows(&b).iter().all(|r| r.contains("802.1q vlan 10")));
+    b.click("#capture-stop");
+    b.wait_css("#capture-count[data-phase=\"ended\"]", 30);
+    b.screenshot("capture-3-bridge");
     b.assert_csp_kept();
+}
+
+/// vm1 pings vm3 three times, all answered.
+fn ping_vm3(b: &Browser) {
+    let ping = Command::new("ip")
+        .args(["netns", "exec", &format!("nl-{DEPLOYED}.node1.vm1")])
+        .args(["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.10.2"])
+        .output()
+        .unwrap();
+    assert!(ping.status.success(), "{ping:?}");
+    assert!(!b.exists("#capture-error"), "{}", b.text("#capture-error"));
 }
