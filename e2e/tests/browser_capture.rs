@@ -5,7 +5,8 @@
 //! the icmp ones, a picked packet shows its layers (as the Simulate
 //! inspector does) and its bytes; Stop ends it and Download saves a pcap
 //! holding every packet listed. A right-click on a bridge captures all of it,
-//! VLAN tags included. Screenshots: e2e/artifacts/capture-*.png.
+//! VLAN tags included; on the tunnel, its packets on the underlay, inside
+//! GRE. Screenshots: e2e/artifacts/capture-*.png.
 
 mod browser;
 
@@ -18,24 +19,29 @@ use serde_json::json;
 /// The lab deployed here (namespaces `nl-e2e-capui.…`, used by no other test).
 const DEPLOYED: &str = "e2e-capui";
 
-/// Right-click vm1's link (its nic to the bridge) on the canvas, at a
-/// point of the line that no node covers.
+/// Right-click vm1's link (its nic to the bridge) on the canvas.
 fn capture_vm1(b: &Browser) {
-    b.wait_css("#hosts-0-vms-0-nics-0 .link-hit", 30);
+    capture_link(b, "hosts-0-vms-0-nics-0");
+}
+
+/// Right-click a link on the canvas (by its element id), at a point of its
+/// line that nothing else covers.
+fn capture_link(b: &Browser, id: &str) {
+    b.wait_css(&format!("#{id} .link-hit"), 30);
     let at = b.js(
-        "const line = document.querySelector('#hosts-0-vms-0-nics-0 .link-hit');
+        "const id = '#' + arguments[0], line = document.querySelector(id + ' .link-hit');
          const m = line.getScreenCTM(), a = line.getAttribute.bind(line);
          const [x1, y1, x2, y2] = ['x1', 'y1', 'x2', 'y2'].map(k => parseFloat(a(k)));
          for (const t of [0.5, 0.6, 0.4, 0.7, 0.3, 0.8, 0.2]) {
              const p = new DOMPoint(x1 + (x2 - x1) * t, y1 + (y2 - y1) * t).matrixTransform(m);
              const e = document.elementFromPoint(p.x, p.y);
-             if (e && e.closest('#hosts-0-vms-0-nics-0')) return [Math.round(p.x), Math.round(p.y)];
+             if (e && e.closest(id)) return [Math.round(p.x), Math.round(p.y)];
          }
          return null",
-        json!([]),
+        json!([id]),
     );
     let at = (
-        at[0].as_i64().expect("a point of vm1's link in view"),
+        at[0].as_i64().expect("a point of the link in view"),
         at[1].as_i64().unwrap(),
     );
     b.context_click(at);
@@ -183,6 +189,21 @@ fn a_live_capture_in_the_browser_lists_decodes_and_saves_real_packets() {
     b.click("#capture-stop");
     b.wait_css("#capture-count[data-phase=\"ended\"]", 30);
     b.screenshot("capture-3-bridge");
+
+    // The tunnel, on the underlay: the same pings inside GRE with key 5.
+    capture_link(&b, "tunnels-0");
+    b.wait_css("#capture-count[data-phase=\"capturing\"]", 60);
+    assert_eq!(b.text("#capture-link"), "tunnels[0]");
+    ping_vm3(&b);
+    b.set_field("#capture-filter", "gre key 5");
+    wait_for("vm1's pings inside the tunnel", 30, || {
+        let r = rows(&b);
+        (r.iter().filter(|r| r.contains("icmp")).count() >= 6).then_some(())
+    });
+    assert!(rows(&b).iter().all(|r| r.contains("gre key 5 | eth")));
+    b.click("#capture-stop");
+    b.wait_css("#capture-count[data-phase=\"ended\"]", 30);
+    b.screenshot("capture-4-tunnel");
     b.assert_csp_kept();
 }
 
