@@ -96,3 +96,97 @@ fn a_link_taken_down_is_where_reality_parts() {
     assert!(frames[i]["seen_on"].as_array().unwrap().is_empty());
     assert_eq!(frames[i]["node"], "vm3", "{real:#}");
 }
+
+/// The real frames of a check whose TCP header has `port` on either side,
+/// with the links that saw them.
+fn seen_with_port(real: &Value, port: u16) -> Vec<(String, Vec<String>)> {
+    let frames = real["frames"].as_array().unwrap();
+    frames
+        .iter()
+        .filter(|f| {
+            f["predicted"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["layer"] == "tcp" && (l["src_port"] == port || l["dst_port"] == port))
+        })
+        .map(|f| {
+            let tcp = f["predicted"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["layer"] == "tcp")
+                .unwrap();
+            let on = f["seen_on"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect();
+            (tcp["flags"].as_str().unwrap().to_string(), on)
+        })
+        .collect()
+}
+
+#[test]
+fn the_dnat_rewrite_is_seen_on_both_sides_of_the_router() {
+    if !netloom_e2e::root("the_dnat_rewrite_is_seen_on_both_sides_of_the_router") {
+        return;
+    }
+    let lab = Lab::new("nat.yaml", "e2e-rp-dnat");
+    ok(&["apply", lab.path()]);
+    let o = netloom(&[
+        "simulate",
+        lab.path(),
+        "--from",
+        "internet",
+        "--to",
+        "198.51.100.2",
+        "--proto",
+        "tcp:8080",
+        "--real",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{:#}", v["real"]);
+    // Outside, the SYN goes to 8080 and the SYN-ACK comes from it; inside, both carry 80.
+    let outside = ["node1/r1:qg0".to_string()];
+    for (flags, on) in seen_with_port(&v["real"], 8080) {
+        assert!(
+            on.contains(&outside[0]),
+            "{flags} to/from 8080 seen on {on:?}"
+        );
+    }
+    let inside = seen_with_port(&v["real"], 80);
+    let flags: Vec<&str> = inside.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(flags, ["syn", "syn-ack"], "{:#}", v["real"]);
+    for (flags, on) in &inside {
+        assert!(
+            on.contains(&"node1/r1:qr0".to_string()) && !on.contains(&outside[0]),
+            "{flags} seen on {on:?}"
+        );
+    }
+    // A port nothing listens on is answered RST, as predicted: no listener is opened for it.
+    let o = netloom(&[
+        "simulate",
+        lab.path(),
+        "--from",
+        "vm1",
+        "--to",
+        "198.51.100.1",
+        "--proto",
+        "tcp:22",
+        "--real",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{:#}", v["real"]);
+    let answers: Vec<String> = seen_with_port(&v["real"], 22)
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert!(
+        answers.contains(&"rst-ack".to_string()) && !answers.contains(&"syn-ack".to_string()),
+        "{answers:?}"
+    );
+}

@@ -1,6 +1,7 @@
-//! The page's side of the web worker (`src/bin/netloom-worker.rs`): two
-//! workers, one for traces and one for reachability matrices, so a click on
-//! Simulate never waits behind a million-pair matrix. Requests wait until
+//! The page's side of the web worker (`src/bin/netloom-worker.rs`): three
+//! workers, one for traces, one for reachability matrices and one for fix
+//! suggestions, so a click on Simulate never waits behind a million-pair
+//! matrix or a search for fixes. Requests wait until
 //! their worker says it listens; a worker that fails answers what it held
 //! with the error and is started afresh on the next request.
 
@@ -31,6 +32,7 @@ pub struct Client(Rc<RefCell<State>>);
 thread_local! {
     static TRACES: Client = Client::default();
     static REACHES: Client = Client::default();
+    static FIXES: Client = Client::default();
 }
 
 /// The worker for single probes.
@@ -43,10 +45,16 @@ pub fn reaches() -> Client {
     REACHES.with(Client::clone)
 }
 
-/// Start both workers now (if not yet), so the first click finds them loaded.
+/// The worker for fix suggestions.
+pub fn fixes() -> Client {
+    FIXES.with(Client::clone)
+}
+
+/// Start the workers now (if not yet), so the first click finds them loaded.
 pub fn start() {
     traces().ensure();
     reaches().ensure();
+    fixes().ensure();
 }
 
 impl Client {

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use netloom_core::intent::IntentResult;
 use netloom_core::reach::{reach, senders};
 use netloom_core::sim::net::Net;
 use netloom_core::topology::{NodeRef, Topology};
@@ -44,6 +45,9 @@ pub struct Grid {
     /// sender's second nic) in the report's order.
     pub cols: Vec<Axis>,
     pub primary: usize,
+    /// Each expectation of the design's intent (`expect:`) and whether it holds.
+    #[serde(default)]
+    pub intent: Vec<IntentResult>,
     /// Distinct details (a verdict in words), indexed by `detail_of`.
     pub details: Vec<String>,
     /// Row-major, `rows.len() * cols.len()`: [`OWN`], [`REPLY`] or [`NO_REPLY`].
@@ -98,6 +102,7 @@ impl Grid {
             .collect();
         let mut grid = Grid {
             topology: report.topology.clone(),
+            intent: report.intent.clone(),
             rows,
             cols,
             ..Grid::default()

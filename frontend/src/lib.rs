@@ -4,6 +4,7 @@
 //! description (`about`); what Status and Verify found of each link (`seen`).
 
 pub mod about;
+pub mod fixes;
 pub mod grid;
 pub mod model;
 pub mod seen;

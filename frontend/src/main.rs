@@ -5,12 +5,14 @@
 //! Layers, each importing only from those above it in this list (no circle):
 //! - the library (`netloom_frontend`, shared with the web worker): [`model`]
 //!   (element identities, geometry, layout ids, edits on the spec), `grid`
-//!   (the matrix's data), `work` (the worker's jobs), `seen`, `about`.
+//!   (the matrix's data), `work` (the worker's jobs), `fixes` (fix
+//!   suggestions in words), `seen`, `about`.
 //! - [`state`]: shared signals, undo/redo, the canvas view (where a node is
 //!   drawn, the part on screen); [`compute`]: the web workers that simulate
 //!   and compute matrices.
 //! - [`sim`]: the simulation's state and the trace drawn on the canvas;
 //!   [`api`]: calls to the server, designs stored there.
+//! - [`fix_panel`]: the fixes offered for a dropped probe, applied as an edit.
 //! - [`matrix`]: the reachability matrix; [`canvas`]: the SVG design canvas
 //!   and the palette; [`panels`]: properties, problems, YAML.
 //! - [`sim_panel`]: the Simulate tab; [`deploy`]: plan, apply, verify,
@@ -24,6 +26,7 @@ mod canvas;
 mod capture;
 mod compute;
 mod deploy;
+mod fix_panel;
 mod matrix;
 mod panels;
 mod sim;

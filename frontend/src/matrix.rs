@@ -97,6 +97,10 @@ pub fn Matrix(#[prop(optional)] deploy: bool) -> impl IntoView {
     view! {
         <MatrixHead deploy layout />
         <MatrixPanel deploy layout />
+        {(!deploy).then(|| view! {
+            <crate::fix_panel::IntentBox />
+            <crate::fix_panel::FixBox at="matrix" />
+        })}
     }
 }
 

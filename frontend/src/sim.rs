@@ -160,7 +160,7 @@ impl Sim {
                     sim.play();
                 }
                 Answer::Failed(e) => sim.error.set(Some(e)),
-                Answer::Grid(_) => {}
+                Answer::Grid(_) | Answer::Fixes(_) => {}
             }
         });
     }
@@ -178,7 +178,7 @@ impl Sim {
             match answer {
                 Answer::Grid(g) => sim.matrix.set(Some(Arc::new(*g))),
                 Answer::Failed(e) => sim.error.set(Some(e)),
-                Answer::Played(_) => {}
+                Answer::Played(_) | Answer::Fixes(_) => {}
             }
         });
     }

@@ -34,6 +34,8 @@ fn endpoints(topo: &Topology) -> Vec<(String, bool)> {
 pub fn SimPanel() -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let sim = expect_context::<Sim>();
+    // The fix boxes under the trace and under the matrix share it.
+    provide_context(crate::fix_panel::Fixer::new(ctx, sim));
     let run = move |_| {
         let proto = sim.proto.get_untracked();
         let sized = matches!(proto.as_str(), "icmp" | "udp");
@@ -78,6 +80,7 @@ pub fn SimPanel() -> impl IntoView {
             {move || sim.error.get().map(|e| view! { <p class="error" id="sim-error">{e}</p> })}
             <AskedList />
             <Route />
+            <crate::fix_panel::FixBox at="sim" />
             <Player />
             <Events />
             <Inspector />

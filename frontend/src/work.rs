@@ -11,6 +11,7 @@ use netloom_core::trace::{Action, Disposition, NodeKind, Trace};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 
+use crate::fixes::{intent_offers, offers, Offer};
 use crate::grid::Grid;
 use crate::model;
 
@@ -35,6 +36,18 @@ pub enum Job {
     },
     /// The whole reachability matrix.
     Reach,
+    /// Proven fixes of a probe that fails (fields as for `Simulate`);
+    /// `then` says in their words what each makes work (`vm1 → vm3 then reaches`).
+    Fix {
+        from: String,
+        to: String,
+        proto: String,
+        size: Option<u16>,
+        ttl: Option<u16>,
+        then: String,
+    },
+    /// Proven fixes of the design's intent (`expect:`).
+    FixIntent,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -63,6 +76,8 @@ pub struct Played {
 pub enum Answer {
     Played(Box<Played>),
     Grid(Box<Grid>),
+    /// The proven fixes, best first; none when nothing small is proven.
+    Fixes(Vec<Offer>),
     /// Why the job could not run (a bad probe, a design with errors).
     Failed(String),
 }
@@ -86,11 +101,23 @@ impl Worker {
                 proto,
                 size,
                 ttl,
-            } => match Probe::parse(topo, &from, &to, &proto, size).and_then(|p| p.with_ttl(ttl)) {
+            } => match probe(topo, &from, &to, &proto, size, ttl) {
                 Ok(probe) => Answer::Played(Box::new(prepare(topo, spec, simulate(topo, &probe)))),
                 Err(e) => Answer::Failed(e),
             },
             Job::Reach => Answer::Grid(Box::new(Grid::predict(topo))),
+            Job::Fix {
+                from,
+                to,
+                proto,
+                size,
+                ttl,
+                then,
+            } => match probe(topo, &from, &to, &proto, size, ttl) {
+                Ok(probe) => Answer::Fixes(offers(topo, &probe, &then)),
+                Err(e) => Answer::Failed(e),
+            },
+            Job::FixIntent => Answer::Fixes(intent_offers(topo)),
         }
     }
 
@@ -107,6 +134,18 @@ impl Worker {
         let (_, spec, topo) = self.last.as_ref().expect("just set");
         Ok((spec, topo))
     }
+}
+
+/// A probe as asked: `Probe::parse`'s fields and the request's TTL.
+fn probe(
+    topo: &Topology,
+    from: &str,
+    to: &str,
+    proto: &str,
+    size: Option<u16>,
+    ttl: Option<u16>,
+) -> Result<Probe, String> {
+    Probe::parse(topo, from, to, proto, size).and_then(|p| p.with_ttl(ttl))
 }
 
 /// A design as the worker takes it.

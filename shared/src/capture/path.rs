@@ -85,8 +85,8 @@ pub fn wire_frames(trace: &Trace) -> Vec<(&str, &[Layer], bool)> {
     out
 }
 
-/// Whether a captured frame is the predicted one. Echo id and sequence are
-/// `ping`'s own; a tunnelled frame is compared from its tunnel header in,
+/// Whether a captured frame is the predicted one. Echo id and sequence, and
+/// a TCP client's port, are the sender's own; a tunnelled frame is compared from its tunnel header in,
 /// since the underlay's own MACs are the machine's, not the design's.
 pub fn same(predicted: &[Layer], captured: &[Layer]) -> bool {
     let from_tunnel = |p: &[Layer]| {
@@ -109,6 +109,19 @@ fn same_layer(a: &Layer, b: &Layer) -> bool {
                 kind: k2, code: c2, ..
             },
         ) => k1 == k2 && c1 == c2,
+        // The client's port is the kernel's own choice: the server's side must match.
+        (
+            Layer::Tcp {
+                src_port: s1,
+                dst_port: d1,
+                flags: f1,
+            },
+            Layer::Tcp {
+                src_port: s2,
+                dst_port: d2,
+                flags: f2,
+            },
+        ) => f1 == f2 && (s1 == s2 || d1 == d2),
         _ => a == b,
     }
 }
