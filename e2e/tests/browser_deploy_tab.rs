@@ -12,7 +12,7 @@ mod browser;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use browser::{app, job, open_design, wait_for, Deployed, Server};
+use browser::{app, job, open_seed_lab, wait_for, Deployed, Server};
 use serde_json::json;
 
 /// The lab deployed here (namespaces `nl-bwebfix.…`, used by no other test).
@@ -66,9 +66,7 @@ fn the_deploy_tab_says_what_is_deployed_and_what_verify_found() {
     let _guard = Deployed(DEPLOYED);
     let server = Server::start();
     let b = app(&server);
-    let text = include_str!("../../examples/seedlab-gre.yaml")
-        .replace("name: seedlab", &format!("name: {DEPLOYED}"));
-    open_design(&b, &text, DEPLOYED);
+    open_seed_lab(&b, DEPLOYED);
     b.click("#tab-deploy");
 
     // Verify before Apply: nothing is deployed, not "pairs disagree".

@@ -12,7 +12,7 @@ mod support;
 
 use std::collections::HashMap;
 
-use browser::{chain_lab, job, open_design, wait_for, Browser, Deployed, Server};
+use browser::{chain_lab, job, open_design, open_seed_lab, wait_for, Browser, Deployed, Server};
 use serde_json::{json, Value};
 
 /// The lab Verify runs on (namespaces `nl-bwebmx.…`, used by no other test).
@@ -247,9 +247,7 @@ fn after_verify_the_disagreements_come_first() {
     let b = Browser::start(1400, 900);
     b.goto(&server.login_url);
     b.wait_css("#canvas", 30);
-    let text = include_str!("../../examples/seedlab-gre.yaml")
-        .replace("name: seedlab", &format!("name: {DEPLOYED}"));
-    open_design(&b, &text, DEPLOYED);
+    open_seed_lab(&b, DEPLOYED);
     b.click("#tab-deploy");
     assert!(
         job(&b, "#deploy-apply", "apply", 300),

@@ -39,19 +39,24 @@ pub async fn call(
     if resp.ok() {
         Ok(json)
     } else {
-        let msg = json["error"]["message"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("HTTP {}", resp.status()));
-        Err(if resp.status() == 401 {
-            format!("{msg} (the app was opened without logging in)")
-        } else {
-            msg
-        })
+        Err(error_message(&json, resp.status()))
     }
 }
 
-fn js_err(e: JsValue) -> String {
+/// What a failed call says: its `ErrorBody`'s message, or its status.
+pub fn error_message(json: &serde_json::Value, status: u16) -> String {
+    let msg = json["error"]["message"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    if status == 401 {
+        format!("{msg} (the app was opened without logging in)")
+    } else {
+        msg
+    }
+}
+
+pub fn js_err(e: JsValue) -> String {
     e.as_string()
         .or_else(|| js_sys::JSON::stringify(&e).ok().and_then(|s| s.as_string()))
         .unwrap_or_else(|| "browser error".into())

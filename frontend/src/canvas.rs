@@ -499,7 +499,8 @@ fn host_view(ctx: Ctx, h: usize, name: String, title_scale: Memo<f64>) -> impl I
     };
     view! {
         <g class="host" id=e.dom_id() data-elem=name.clone()
-            on:pointerdown=move |ev| node_down(ctx, e, &ev)>
+            on:pointerdown=move |ev| node_down(ctx, e, &ev)
+            on:contextmenu=move |ev| capture_on(ctx, e, &ev)>
             <rect class="host-box"
                 class:selected=move || ctx.sel.with(|x| x.contains(&e))
                 class:bad=move || ctx.flagged.with(|x| x.contains(&e))
@@ -511,6 +512,17 @@ fn host_view(ctx: Ctx, h: usize, name: String, title_scale: Memo<f64>) -> impl I
             </text>
             <title>{move || ctx.spec.with(|s| model::tooltip(s, e))}</title>
         </g>
+    }
+}
+
+/// A right-click on what a capture listens on (a guest's nic, a tunnel, a
+/// whole bridge) asks the Capture tab to capture there.
+fn capture_on(ctx: Ctx, e: Elem, ev: &ev::MouseEvent) {
+    let link = matches!(e, Elem::Nic(..) | Elem::RIface(..) | Elem::DhcpLink(..));
+    if link || matches!(e, Elem::Tunnel(_) | Elem::Bridge(..)) {
+        ev.prevent_default();
+        ctx.capture_on.set(Some(e));
+        ctx.tab.set("capture");
     }
 }
 
@@ -558,7 +570,8 @@ fn node_view(ctx: Ctx, e: Elem, key: String) -> impl IntoView {
             class:selected=move || ctx.sel.with(|x| x.contains(&e))
             class:bad=move || ctx.flagged.with(|x| x.contains(&e))
             transform=transform
-            on:pointerdown=move |ev| node_down(ctx, e, &ev)>
+            on:pointerdown=move |ev| node_down(ctx, e, &ev)
+            on:contextmenu=move |ev| capture_on(ctx, e, &ev)>
             <title>{move || ctx.spec.with(|s| model::tooltip(s, e))}</title>
             {shape}
             <text y=label_y>{name}</text>
@@ -664,7 +677,8 @@ fn link_view(
         <g class="linkg" id=e.dom_id() data-vlan=l.vlan.map(|v| v.to_string()).unwrap_or_default()
             class:up=move || seen.with(|x| x.as_ref().is_some_and(|x| x.up))
             class:down=move || seen.with(|x| x.as_ref().is_some_and(|x| !x.up))
-            data-seen=move || seen.with(|x| x.as_ref().map_or("", |x| if x.up { "up" } else { "down" }))>
+            data-seen=move || seen.with(|x| x.as_ref().map_or("", |x| if x.up { "up" } else { "down" }))
+            on:contextmenu=move |ev| capture_on(ctx, e, &ev)>
             <title>{title}</title>
             <line class=class class:sel=sel stroke=stroke
                 x1=move || ends.get().0.0 y1=move || ends.get().0.1

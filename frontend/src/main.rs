@@ -17,10 +17,13 @@
 //!   and the palette; [`panels`]: properties, problems, YAML.
 //! - [`sim_panel`]: the Simulate tab; [`deploy`]: plan, apply, verify,
 //!   destroy and status through the server.
+//! - [`capture`]: the Capture tab, a live capture on a link of the applied
+//!   design, decoded as the Simulate inspector shows a hop.
 //! - this file: the app's shell, tabs, menus and keys.
 
 mod api;
 mod canvas;
+mod capture;
 mod compute;
 mod deploy;
 mod fix_panel;
@@ -307,12 +310,14 @@ fn SideTabs() -> impl IntoView {
                 {tab_button("props", "Properties")}
                 {tab_button("sim", "Simulate")}
                 {tab_button("deploy", "Deploy")}
+                {tab_button("capture", "Capture")}
                 {tab_button("server", "Server")}
             </nav>
             <div class="tab-body">
                 <div class:hidden=move || tab.get() != "props"><panels::Properties /></div>
                 <div class:hidden=move || tab.get() != "sim"><sim_panel::SimPanel /></div>
                 <div class:hidden=move || tab.get() != "deploy"><deploy::DeployPanel /></div>
+                <div class:hidden=move || tab.get() != "capture"><capture::CapturePanel /></div>
                 <div class:hidden=move || tab.get() != "server"><api::DesignsPanel /></div>
             </div>
         </aside>
@@ -383,7 +388,7 @@ fn App() -> impl IntoView {
     let yaml_error = RwSignal::new(None::<Problem>);
     view! {
         <Toolbar />
-        <main class="workspace">
+        <main class="workspace" class:wide=move || ctx.tab.get() == "capture">
             <canvas::Palette />
             <div class="canvas-wrap">
                 <canvas::Canvas />

@@ -411,30 +411,34 @@ fn Inspector() -> impl IntoView {
         });
         let hop = p.trace.hops.get(h)?;
         let step = hop.steps.get(s)?;
-        let layers = step
-            .packet
-            .iter()
-            .map(|l| {
-                let rows = layer_fields(l)
-                    .into_iter()
-                    .map(|(k, v)| view! { <tr><th>{k}</th><td>{v}</td></tr> })
-                    .collect_view();
-                view! {
-                    <details open class="layer">
-                        <summary>{layer_title(l)}<span class="muted">{format!("  {l}")}</span></summary>
-                        <table>{rows}</table>
-                    </details>
-                }
-            })
-            .collect_view();
         Some(view! {
             <div class="inspector" id="inspector">
                 <h4>{format!("At {} ({})", hop.node, hop.kind.as_str())}</h4>
                 <p class="decision"><b>{step.action.as_str()}</b>": "{step.detail.clone()}</p>
-                {layers}
+                {layer_tree(&step.packet)}
             </div>
         })
     }
+}
+
+/// A packet's headers, outermost first, each a fold of its fields: how the
+/// inspector shows a simulated hop and the Capture tab a captured packet.
+pub fn layer_tree(layers: &[Layer]) -> impl IntoView {
+    layers
+        .iter()
+        .map(|l| {
+            let rows = layer_fields(l)
+                .into_iter()
+                .map(|(k, v)| view! { <tr><th>{k}</th><td>{v}</td></tr> })
+                .collect_view();
+            view! {
+                <details open class="layer">
+                    <summary>{layer_title(l)}<span class="muted">{format!("  {l}")}</span></summary>
+                    <table>{rows}</table>
+                </details>
+            }
+        })
+        .collect_view()
 }
 
 #[cfg(test)]

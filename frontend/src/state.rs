@@ -122,6 +122,8 @@ pub struct Ctx {
     /// What the last Status and Verify found of each link, by DOM id, until
     /// the design changes.
     pub seen: RwSignal<std::collections::BTreeMap<String, netloom_frontend::seen::Seen>>,
+    /// The link a right-click on the canvas asked to capture on (the Capture tab starts it).
+    pub capture_on: RwSignal<Option<Elem>>,
 }
 
 impl Ctx {
@@ -174,6 +176,7 @@ impl Ctx {
             question: RwSignal::new(None),
             answer: StoredValue::new_local(None),
             tab: RwSignal::new("props"),
+            capture_on: RwSignal::new(None),
         }
     }
 

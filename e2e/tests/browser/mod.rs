@@ -399,6 +399,21 @@ impl Browser {
         self.cmd("DELETE", "/actions", None);
     }
 
+    /// A right-click (the secondary button) at a viewport point.
+    pub fn context_click(&self, at: (i64, i64)) {
+        let actions = [
+            json!({"type": "pointerMove", "x": at.0, "y": at.1, "origin": "viewport", "duration": 0}),
+            json!({"type": "pointerDown", "button": 2}),
+            json!({"type": "pointerUp", "button": 2}),
+        ];
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": actions}]})),
+        );
+        self.cmd("DELETE", "/actions", None);
+    }
+
     /// The WebDriver id of the element matching `css` (waiting for it).
     fn element(&self, css: &str) -> String {
         // Generous: a deadline, not a wait, and the machine may be busy.
@@ -632,6 +647,14 @@ pub fn open_design(b: &Browser, text: &str, name: &str) {
         b.text("header .title").starts_with(name).then_some(())
     });
     assert!(!b.exists(".problem.error"), "{name} has errors");
+}
+
+/// Open the seed lab (examples/seedlab-gre.yaml) renamed `name`, the name
+/// it is deployed under.
+pub fn open_seed_lab(b: &Browser, name: &str) {
+    let text = include_str!("../../../examples/seedlab-gre.yaml")
+        .replace("name: seedlab", &format!("name: {name}"));
+    open_design(b, &text, name);
 }
 
 pub fn open_example(b: &Browser, name: &str) {

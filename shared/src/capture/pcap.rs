@@ -144,6 +144,28 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The complete packets of a file still arriving (a live capture's
+/// stream), from byte `from` on (0, or what the last call returned), and the
+/// byte where the rest starts: a record cut short waits for more bytes
+/// rather than being an error. Before the whole file header: nothing yet.
+pub fn complete(b: &[u8], from: usize) -> Result<(Vec<Packet<'_>>, usize), PcapError> {
+    if b.len() < FILE_HEADER {
+        return Ok((Vec::new(), from));
+    }
+    let mut r = Reader::new(b)?;
+    r.pos = from.max(FILE_HEADER);
+    let mut out = Vec::new();
+    while r.pos < b.len() {
+        let at = r.pos;
+        match r.record() {
+            Ok(p) => out.push(p),
+            Err(PcapError::Truncated { .. }) => return Ok((out, at)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((out, r.pos))
+}
+
 impl<'a> Iterator for Reader<'a> {
     type Item = Result<Packet<'a>, PcapError>;
 
@@ -236,5 +258,34 @@ mod tests {
             Reader::new(&huge).unwrap().next(),
             Some(Err(PcapError::TooLong { .. }))
         ));
+    }
+
+    #[test]
+    fn a_stream_is_read_as_its_records_complete() {
+        let mut file = file_header(100).to_vec();
+        const BYTES: [[u8; 3]; 3] = [[0; 3], [1; 3], [2; 3]];
+        let p = |n: u8| Packet {
+            ts_ns: u64::from(n),
+            orig_len: 3,
+            data: &BYTES[usize::from(n)],
+        };
+        push_record(&mut file, &p(1));
+        push_record(&mut file, &p(2));
+        // Every cut of the stream: what is complete is read once, in order.
+        for cut in 0..=file.len() {
+            let (first, at) = complete(&file[..cut], 0).unwrap();
+            let (rest, end) = complete(&file, at).unwrap();
+            let all: Vec<_> = first.into_iter().chain(rest).collect();
+            assert_eq!(all, [p(1), p(2)], "cut at {cut}");
+            assert_eq!(end, file.len());
+        }
+        assert_eq!(complete(&file[..30], 0).unwrap(), (vec![], 24));
+        let mut huge = file_header(100).to_vec();
+        huge.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]);
+        assert!(matches!(
+            complete(&huge, 0),
+            Err(PcapError::TooLong { at: 24, .. })
+        ));
+        assert!(matches!(complete(&[7; 24], 0), Err(PcapError::Magic(_))));
     }
 }
