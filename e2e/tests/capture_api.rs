@@ -7,6 +7,7 @@ mod apply_support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use apply_support::*;
@@ -23,7 +24,11 @@ struct Serve {
 
 impl Serve {
     fn start() -> Serve {
-        let data = std::env::temp_dir().join(format!("netloom-capture-api-{}", std::process::id()));
+        // One data directory per server: the tests run side by side in one process.
+        static SERVERS: AtomicUsize = AtomicUsize::new(0);
+        let n = SERVERS.fetch_add(1, Ordering::SeqCst);
+        let data =
+            std::env::temp_dir().join(format!("netloom-capture-api-{}-{n}", std::process::id()));
         let mut child = Command::new(bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
@@ -231,4 +236,50 @@ fn a_live_capture_streams_pcap_and_refuses_what_it_must() {
             ..
         }
     )));
+}
+
+#[test]
+fn a_server_stopped_by_sigterm_removes_the_mirror_of_its_running_capture() {
+    if !netloom_e2e::root("a_server_stopped_by_sigterm_removes_the_mirror_of_its_running_capture") {
+        return;
+    }
+    let lab = Lab::new("seedlab-gre.yaml", "e2e-capterm");
+    ok(&["apply", lab.path()]);
+    let mut server = Serve::start();
+    let (code, body) = server.call(
+        "POST",
+        "/api/designs",
+        Some(&json!({"name": "t", "text": lab.text})),
+        None,
+    );
+    assert_eq!(code, 201, "{}", message(&body));
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let host_ns = format!("nl-{}.node1", lab.name);
+    let links = || {
+        let o = Command::new("ip")
+            .args(["-n", &host_ns, "-o", "link"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // The answer's headers come once the mirror and its veth are made.
+    let (code, _stream) = server.send(
+        "GET",
+        &format!("/api/designs/{id}/capture?link=node1/br-in&seconds=600"),
+        None,
+        None,
+    );
+    assert_eq!(code, 200);
+    assert!(links().contains("m0000r"), "{}", links());
+    let st = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "serve ended with {status}");
+    assert!(!links().contains("m0000"), "{}", links());
+    assert!(ok(&["plan", lab.path()]).contains("nothing to do"));
 }

@@ -222,9 +222,15 @@ fn start(args: Args) -> Result<(), String> {
         announce(addr, tls.is_some(), &token, args.token_file.as_deref());
         let timeout = Duration::from_secs(args.client_timeout);
         let app = layered(server::app(state), args.allowed_host, dist, timeout);
+        // SIGINT or SIGTERM (a service manager's stop): the runtime drops its
+        // connections, so running captures see their reader gone, stop, and
+        // remove any bridge mirror before the process ends.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
         tokio::select! {
             () = accept_loop(listener, app, tls, timeout) => Ok(()),
             _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = term.recv() => Ok(()),
         }
     })
 }
