@@ -12,7 +12,8 @@
 //!   and compute matrices.
 //! - [`sim`]: the simulation's state and the trace drawn on the canvas;
 //!   [`api`]: calls to the server, designs stored there.
-//! - [`fix_panel`]: the fixes offered for a dropped probe, applied as an edit.
+//! - [`fix_panel`]: the fixes offered for a dropped probe, applied as an edit;
+//!   [`real_path`]: the probe sent for real on the applied design, beside the trace.
 //! - [`matrix`]: the reachability matrix; [`canvas`]: the SVG design canvas
 //!   and the palette; [`panels`]: properties, problems, YAML.
 //! - [`sim_panel`]: the Simulate tab; [`deploy`]: plan, apply, verify,
@@ -29,6 +30,7 @@ mod deploy;
 mod fix_panel;
 mod matrix;
 mod panels;
+mod real_path;
 mod sim;
 mod sim_panel;
 mod state;

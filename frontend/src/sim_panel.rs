@@ -36,29 +36,15 @@ pub fn SimPanel() -> impl IntoView {
     let sim = expect_context::<Sim>();
     // The fix boxes under the trace and under the matrix share it.
     provide_context(crate::fix_panel::Fixer::new(ctx, sim));
-    let run = move |_| {
-        let proto = sim.proto.get_untracked();
-        let sized = matches!(proto.as_str(), "icmp" | "udp");
-        let size = if sized {
-            sim.size.get_untracked()
-        } else {
-            String::new()
-        };
-        let fields = number("size", &size)
-            .and_then(|size| Ok((size, number("ttl", &sim.ttl.get_untracked())?)));
-        match fields {
-            Ok((size, ttl)) => sim.run(
-                ctx,
-                Asked {
-                    from: sim.from.get_untracked(),
-                    to: sim.to.get_untracked(),
-                    proto: proto_value(&proto, &sim.port.get_untracked()),
-                    size,
-                    ttl,
-                },
-            ),
-            Err(e) => sim.error.set(Some(e)),
-        }
+    let real = crate::real_path::Real::new();
+    provide_context(real);
+    let run = move |_| match asked(sim) {
+        Ok(a) => sim.run(ctx, a),
+        Err(e) => sim.error.set(Some(e)),
+    };
+    let run_real = move |_| match asked(sim) {
+        Ok(a) => real.ask(ctx, a),
+        Err(e) => sim.error.set(Some(e)),
     };
     view! {
         <div class="simpanel">
@@ -71,6 +57,7 @@ pub fn SimPanel() -> impl IntoView {
             <ProbeFields />
             <div class="row">
                 <button id="sim-run" class="primary" on:click=run>"Simulate"</button>
+                <button id="sim-real" title="Send the probe for real on the applied design and compare, frame by frame" on:click=run_real>"Real path"</button>
                 {move || sim.simulating.get().then(|| view! { <span class="muted" id="sim-busy">"simulating…"</span> })}
                 <label class="speed">"speed"
                         <input type="range" id="sim-speed" min="0.25" max="8" step="0.25" prop:value=move || sim.speed.get().to_string()
@@ -81,12 +68,31 @@ pub fn SimPanel() -> impl IntoView {
             <AskedList />
             <Route />
             <crate::fix_panel::FixBox at="sim" />
+            <crate::real_path::RealPathBox />
             <Player />
             <Events />
             <Inspector />
             <Matrix />
         </div>
     }
+}
+
+/// The probe the fields describe, or what is wrong with them.
+fn asked(sim: Sim) -> Result<Asked, String> {
+    let proto = sim.proto.get_untracked();
+    let sized = matches!(proto.as_str(), "icmp" | "udp");
+    let size = if sized {
+        sim.size.get_untracked()
+    } else {
+        String::new()
+    };
+    Ok(Asked {
+        from: sim.from.get_untracked(),
+        to: sim.to.get_untracked(),
+        proto: proto_value(&proto, &sim.port.get_untracked()),
+        size: number("size", &size)?,
+        ttl: number("ttl", &sim.ttl.get_untracked())?,
+    })
 }
 
 /// The protocol as `Probe::parse` takes it: tcp and udp with their port.

@@ -267,3 +267,11 @@ pub struct Disagreement {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub simulation_detail: String,
 }
+
+/// `POST /api/simulate/real`: the trace, and the probe sent for real on the
+/// applied design, frame by frame against it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RealPath {
+    pub trace: crate::trace::Trace,
+    pub real: crate::capture::path::PathCheck,
+}

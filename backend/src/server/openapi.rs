@@ -7,7 +7,8 @@
 
 use axum::Json;
 use netloom_core::api::{
-    Design, DesignInfo, Health, JobCancel, JobLog, JobStarted, PlanView, Status, Validation,
+    Design, DesignInfo, Health, JobCancel, JobLog, JobStarted, PlanView, RealPath, Status,
+    Validation,
 };
 use netloom_core::reach::ReachReport;
 use netloom_core::trace::Trace;
@@ -298,6 +299,14 @@ fn packets(g: &mut SchemaGenerator) -> Vec<Op> {
             .errors(&[]),
         Op::new(
             "post",
+            "/api/simulate/real",
+            "the trace, and the probe sent for real on the design applied here",
+        )
+        .body(input::<SimulateBody>())
+        .answer(200, out::<RealPath>(g))
+        .errors(&[409]),
+        Op::new(
+            "post",
             "/api/reach",
             "the predicted reachability of every sender/address pair",
         )
@@ -358,7 +367,7 @@ mod tests {
         assert_eq!(served, document());
         let mut g = SchemaGenerator::default();
         let ops = operations(&mut g);
-        assert_eq!(ops.len(), 17);
+        assert_eq!(ops.len(), 18);
         for op in ops {
             let uri = op.path.replace("{id}", "999999");
             let method: Method = op.method.to_uppercase().parse().unwrap();

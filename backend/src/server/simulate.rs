@@ -3,6 +3,10 @@
 //! - `POST /api/simulate {text, from, to?, proto?, size?}` → the `Trace` of one
 //!   probe, as `netloom simulate --json` prints it (`proto` defaults to icmp;
 //!   `to` may be left out for dhcp). 200 whatever the probe's outcome.
+//! - `POST /api/simulate/real {…the same}` → `{trace, real}`: the probe also
+//!   sent for real on the design applied here, frame by frame against the
+//!   trace (`netloom simulate --real`); 403 when the server is not root, 409
+//!   when the design is not applied.
 //! - `POST /api/reach {text}` → the predicted reachability report, as `netloom
 //!   reach --json`; 413 when it would hold more than
 //!   [`netloom_core::limits::MAX_REACH_PAIRS`] pairs.
@@ -11,8 +15,10 @@
 //! an unknown protocol or a bad size is 400 with the field in `path`.
 
 use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
+use netloom_core::api::RealPath;
 use netloom_core::limits::MAX_REACH_PAIRS;
 use netloom_core::sim::{simulate, Probe, Proto};
 use netloom_core::Topology;
@@ -20,11 +26,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::{topology, AppState, TextBody};
+use super::{topology, wire, AppState, TextBody};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/simulate", post(simulate_one))
+        .route("/simulate/real", post(simulate_real))
         .route("/reach", post(reach))
 }
 
@@ -102,6 +109,25 @@ async fn simulate_one(
         to_json(simulate(&topo, &p))
     })
     .await
+}
+
+/// The trace, then the probe sent for real on the applied sandbox design
+/// (`netloom simulate --real`): needs root, and the design applied here.
+async fn simulate_real(
+    body: Result<Json<SimulateBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(b) = body?;
+    super::jobs::need_root()?;
+    let topo = topology(&b.text)?;
+    let p = probe(&topo, &b)?;
+    let trace = simulate(&topo, &p);
+    let answer = tokio::task::spawn_blocking(move || {
+        crate::deploy::path::real_path(&topo, &p, &trace).map(|real| RealPath { trace, real })
+    })
+    .await
+    .map_err(|e| ApiError::internal("the real path", e))?
+    .map_err(|e| ApiError::new(StatusCode::CONFLICT, "", e))?;
+    Ok(Json(wire(&answer)))
 }
 
 async fn reach(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {

@@ -9,14 +9,15 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::capture::Link;
 use crate::topology::{NodeRef, Topology};
 use crate::trace::{Action, Disposition, Headers, Layer, NodeKind, Step, Trace};
 
 /// One frame the trace put on a wire, and where it was seen.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FrameCheck {
     /// The node of the first hop showing it.
     pub node: String,
@@ -28,7 +29,7 @@ pub struct FrameCheck {
 }
 
 /// The predicted frames in order, and the first one no link saw.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PathCheck {
     pub frames: Vec<FrameCheck>,
     pub first_difference: Option<usize>,
