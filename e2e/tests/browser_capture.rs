@@ -12,7 +12,7 @@ mod browser;
 
 use std::process::Command;
 
-use browser::{app, job, open_seed_lab, wait_for, Browser, Deployed, Server};
+use browser::{job, wait_for, Browser};
 use netloom_core::capture::pcap;
 use serde_json::json;
 
@@ -79,14 +79,12 @@ fn blobs(b: &Browser) -> Vec<Vec<u8>> {
 
 #[test]
 fn a_live_capture_in_the_browser_lists_decodes_and_saves_real_packets() {
-    let test = "a_live_capture_in_the_browser_lists_decodes_and_saves_real_packets";
-    if !browser::available(test) || !netloom_e2e::root(test) {
+    let Some((_guard, _server, b)) = browser::seed_lab_app(
+        "a_live_capture_in_the_browser_lists_decodes_and_saves_real_packets",
+        DEPLOYED,
+    ) else {
         return;
-    }
-    let _guard = Deployed(DEPLOYED);
-    let server = Server::start();
-    let b = app(&server);
-    open_seed_lab(&b, DEPLOYED);
+    };
 
     // Not stored yet, then stored but not applied: the tab says why not.
     capture_vm1(&b);

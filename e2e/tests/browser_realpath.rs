@@ -7,7 +7,7 @@
 
 mod browser;
 
-use browser::{app, ignore_pings, job, open_seed_lab, wait_for, Browser, Deployed, Server};
+use browser::{ignore_pings, job, wait_for, Browser};
 
 /// The lab deployed here (namespaces `nl-e2e-brreal.…`, used by no other test).
 const DEPLOYED: &str = "e2e-brreal";
@@ -27,14 +27,11 @@ fn real_path(b: &Browser) -> String {
 
 #[test]
 fn the_real_path_beside_the_trace() {
-    let test = "the_real_path_beside_the_trace";
-    if !browser::available(test) || !netloom_e2e::root(test) {
+    let Some((_guard, _server, b)) =
+        browser::seed_lab_app("the_real_path_beside_the_trace", DEPLOYED)
+    else {
         return;
-    }
-    let _guard = Deployed(DEPLOYED);
-    let server = Server::start();
-    let b = app(&server);
-    open_seed_lab(&b, DEPLOYED);
+    };
     assert!(real_path(&b).contains("is e2e-brreal applied?"));
     b.click("#tab-deploy");
     assert!(job(&b, "#deploy-apply", "apply", 300), "apply failed");

@@ -499,8 +499,7 @@ fn host_view(ctx: Ctx, h: usize, name: String, title_scale: Memo<f64>) -> impl I
     };
     view! {
         <g class="host" id=e.dom_id() data-elem=name.clone()
-            on:pointerdown=move |ev| node_down(ctx, e, &ev)
-            on:contextmenu=move |ev| capture_on(ctx, e, &ev)>
+            on:pointerdown=move |ev| node_down(ctx, e, &ev)>
             <rect class="host-box"
                 class:selected=move || ctx.sel.with(|x| x.contains(&e))
                 class:bad=move || ctx.flagged.with(|x| x.contains(&e))

@@ -52,8 +52,10 @@ pub struct Row {
     pub at_ns: u64,
     pub orig_len: u32,
     pub layers: Vec<Layer>,
-    /// The headers on one line, what the filter searches.
+    /// The headers on one line.
     pub summary: String,
+    /// The same in lower case, once: what the filter searches on every chunk.
+    pub search: String,
     /// The same without the Ethernet header, when more follow: what the list shows.
     pub shown: String,
     pub data: Vec<u8>,
@@ -231,11 +233,13 @@ impl Capture {
                 .enumerate()
                 .map(|(i, p)| {
                     let layers = decode(p.data);
+                    let summary = Headers(&layers).to_string();
                     std::sync::Arc::new(Row {
                         n: base + i + 1,
                         at_ns: p.ts_ns.saturating_sub(t0),
                         orig_len: p.orig_len,
-                        summary: Headers(&layers).to_string(),
+                        search: summary.to_lowercase(),
+                        summary,
                         shown: shown(&layers),
                         layers,
                         data: p.data.to_vec(),
@@ -293,11 +297,15 @@ fn shown(layers: &[Layer]) -> String {
     }
 }
 
-/// Whether a packet's one-line headers match the filter (any case; empty matches all).
-pub fn matches(summary: &str, filter: &str) -> bool {
-    summary
-        .to_lowercase()
-        .contains(&filter.trim().to_lowercase())
+/// The filter as rows are searched with it: any case, spaces around ignored.
+pub fn filter_key(filter: &str) -> String {
+    filter.trim().to_lowercase()
+}
+
+/// Whether a packet's one-line headers, in lower case, hold the filter's key
+/// (an empty key matches all).
+pub fn matches(search: &str, key: &str) -> bool {
+    search.contains(key)
 }
 
 #[component]
@@ -336,10 +344,10 @@ pub fn CapturePanel() -> impl IntoView {
 fn PacketList() -> impl IntoView {
     let cap = expect_context::<Capture>();
     let shown = move || {
-        let filter = cap.filter.get();
+        let key = filter_key(&cap.filter.get());
         cap.rows.with(|r| {
             r.iter()
-                .filter(|r| matches(&r.summary, &filter))
+                .filter(|r| matches(&r.search, &key))
                 .cloned()
                 .collect::<Vec<_>>()
         })
@@ -373,7 +381,8 @@ fn Picked() -> impl IntoView {
     let cap = expect_context::<Capture>();
     move || {
         let n = cap.picked.get()?;
-        let row = cap.rows.with(|r| r.get(n - 1).cloned())?;
+        // Rows are only appended: a new chunk must not rebuild the picked packet.
+        let row = cap.rows.with_untracked(|r| r.get(n - 1).cloned())?;
         Some(view! {
             <div class="inspector" id="capture-inspector">
                 <h4>{format!("Packet {n}: {} bytes", row.orig_len)}</h4>
@@ -465,11 +474,13 @@ mod tests {
 
     #[test]
     fn the_filter_is_a_substring_of_any_case() {
-        let s = "eth a > b | 802.1q vlan 10 | ipv4 10.0.10.1 > 10.0.10.2 ttl 64 len 84 | icmp echo-request";
-        assert!(matches(s, "ICMP"));
-        assert!(matches(s, " vlan 10 "));
-        assert!(!matches(s, "vlan 20"));
-        assert!(matches(s, ""));
+        let s =
+            "eth a > b | 802.1q vlan 10 | ipv4 10.0.10.1 > 10.0.10.2 ttl 64 len 84 | tcp 1 > 2 SYN"
+                .to_lowercase();
+        assert!(matches(&s, &filter_key("syn")));
+        assert!(matches(&s, &filter_key(" VLAN 10 ")));
+        assert!(!matches(&s, &filter_key("vlan 20")));
+        assert!(matches(&s, &filter_key("")));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use netloom_frontend::fixes::Offer;
 use netloom_frontend::work::{design_json, Answer, Job};
 
 use crate::compute;
-use crate::sim::{Asked, Sim};
+use crate::sim::{next, now, Asked, Sim};
 use crate::state::Ctx;
 
 /// What the fix worker found for a probe.
@@ -42,11 +42,10 @@ impl Asking {
 
     /// Forget what was asked before; ask `job` unless `None`.
     fn ask(self, ctx: Ctx, target: Option<Asked>, job: Option<Job>) {
-        self.ticket.update_value(|t| *t = t.wrapping_add(1));
+        let ticket = next(self.ticket);
         let Some(job) = job else {
             return self.state.set(None);
         };
-        let ticket = self.ticket.get_value();
         self.state.set(Some((target.clone(), Found::Computing)));
         let start = now();
         let text = ctx.spec.with_untracked(design_json);
@@ -105,10 +104,6 @@ impl Fixer {
         });
         f
     }
-}
-
-fn now() -> f64 {
-    window().performance().map(|p| p.now()).unwrap_or(0.0)
 }
 
 /// Apply `offer` to the design as one undoable edit, then run `asked` (if

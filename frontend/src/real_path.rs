@@ -11,14 +11,16 @@ use netloom_core::trace::Headers;
 use serde_json::json;
 
 use crate::api;
-use crate::sim::Asked;
+use crate::sim::{next, Asked};
 use crate::state::Ctx;
 
 /// The last answer (or why there is none), and whether one is coming.
 #[derive(Clone, Copy)]
 pub struct Real {
     found: RwSignal<Option<Result<PathCheck, String>>>,
-    busy: RwSignal<bool>,
+    pub busy: RwSignal<bool>,
+    /// The latest ask: an older answer is dropped.
+    ticket: StoredValue<u32>,
 }
 
 impl Real {
@@ -26,7 +28,15 @@ impl Real {
         Real {
             found: RwSignal::new(None),
             busy: RwSignal::new(false),
+            ticket: StoredValue::new(0),
         }
+    }
+
+    /// Forget the answer: it was for the design or probe as they were.
+    pub fn forget(self) {
+        next(self.ticket);
+        self.found.set(None);
+        self.busy.set(false);
     }
 
     /// Sends `asked` for real on the design as it is now.
@@ -34,11 +44,15 @@ impl Real {
         let text = ctx.spec.with_untracked(netloom_core::format::to_yaml);
         let body = json!({"text": text, "from": asked.from, "to": asked.to,
             "proto": asked.proto, "size": asked.size, "ttl": asked.ttl});
+        let ticket = next(self.ticket);
+        self.found.set(None);
         self.busy.set(true);
         spawn_local(async move {
             let r = api::call_as::<RealPath>("POST", "/api/simulate/real", Some(body)).await;
-            self.found.set(Some(r.map(|a| a.real)));
-            self.busy.set(false);
+            if self.ticket.get_value() == ticket {
+                self.found.set(Some(r.map(|a| a.real)));
+                self.busy.set(false);
+            }
         });
     }
 }

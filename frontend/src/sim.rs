@@ -235,12 +235,12 @@ impl Asked {
 const ASKED: usize = 20;
 
 /// Move a ticket on; returns the new one.
-fn next(ticket: StoredValue<u32>) -> u32 {
+pub(crate) fn next(ticket: StoredValue<u32>) -> u32 {
     ticket.update_value(|t| *t = t.wrapping_add(1));
     ticket.get_value()
 }
 
-fn now() -> f64 {
+pub(crate) fn now() -> f64 {
     window().performance().map(|p| p.now()).unwrap_or(0.0)
 }
 

@@ -38,6 +38,11 @@ pub fn SimPanel() -> impl IntoView {
     provide_context(crate::fix_panel::Fixer::new(ctx, sim));
     let real = crate::real_path::Real::new();
     provide_context(real);
+    // An edit of the design makes the last real path stale.
+    Effect::new(move |_| {
+        ctx.spec.track();
+        real.forget();
+    });
     let run = move |_| match asked(sim) {
         Ok(a) => sim.run(ctx, a),
         Err(e) => sim.error.set(Some(e)),
@@ -57,7 +62,7 @@ pub fn SimPanel() -> impl IntoView {
             <ProbeFields />
             <div class="row">
                 <button id="sim-run" class="primary" on:click=run>"Simulate"</button>
-                <button id="sim-real" title="Send the probe for real on the applied design and compare, frame by frame" on:click=run_real>"Real path"</button>
+                <button id="sim-real" disabled=move || real.busy.get() title="Send the probe for real on the applied design and compare, frame by frame" on:click=run_real>"Real path"</button>
                 {move || sim.simulating.get().then(|| view! { <span class="muted" id="sim-busy">"simulating…"</span> })}
                 <label class="speed">"speed"
                         <input type="range" id="sim-speed" min="0.25" max="8" step="0.25" prop:value=move || sim.speed.get().to_string()

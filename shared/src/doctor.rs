@@ -58,16 +58,6 @@ fn finding(level: Level, fact: impl Into<String>, action: impl Into<String>) -> 
     }
 }
 
-/// Bytes a tunnel adds to an IPv4 packet, as the format says: GRE 38 (42
-/// with a key), VXLAN 50; an 802.1Q tag adds 4 more.
-fn overhead(kind: &TunnelKind) -> u32 {
-    match kind {
-        TunnelKind::Gre { key: None } => 38,
-        TunnelKind::Gre { key: Some(_) } => 42,
-        TunnelKind::Vxlan { .. } => 50,
-    }
-}
-
 /// Every finding about host `h` of `topo`, given what was measured there.
 pub fn advise(topo: &Topology, h: HostId, check: &HostCheck) -> Vec<Finding> {
     let host = &topo.hosts[h];
@@ -166,7 +156,7 @@ fn tunnels(topo: &Topology, h: HostId, check: &HostCheck) -> Vec<Finding> {
         )),
         None => {}
         Some((dev, mtu)) => {
-            let worst = kinds.iter().map(|k| overhead(k)).max().unwrap_or(0);
+            let worst = kinds.iter().map(|k| k.overhead()).max().unwrap_or(0);
             let room = mtu.saturating_sub(worst + 4);
             let (level, action) = if kinds.is_empty() || room >= 1500 {
                 (

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use netloom_core::capture::{decode, Link};
+use netloom_core::capture::{decode, Link, Tap};
 use netloom_core::Topology;
 
 use crate::agent::{client, peers};
@@ -42,12 +42,9 @@ pub fn run(
     }
 }
 
-fn here(
-    topo: &Topology,
-    link: Link,
-    l: &Limits,
-    mut on: impl FnMut(Option<&Frame>) -> bool,
-) -> Result<u64, String> {
+/// A capture where an emulated host shows `link`, with the tap it reads
+/// (a tunnel's filter); refused when the topology is not applied here.
+pub fn open_here(topo: &Topology, link: Link) -> Result<(Socket, Tap), String> {
     let tap = link.sandbox_tap(topo);
     if !netns::path(&tap.netns).exists() {
         return Err(format!(
@@ -55,7 +52,16 @@ fn here(
             tap.netns, topo.name
         ));
     }
-    let socket = Socket::open_tap(&tap, &topo.name)?;
+    Ok((Socket::open_tap(&tap, &topo.name)?, tap))
+}
+
+fn here(
+    topo: &Topology,
+    link: Link,
+    l: &Limits,
+    mut on: impl FnMut(Option<&Frame>) -> bool,
+) -> Result<u64, String> {
+    let (socket, tap) = open_here(topo, link)?;
     // Open: the caller may say so (or stop) before the first frame comes.
     if !on(None) {
         return Ok(0);

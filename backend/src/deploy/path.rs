@@ -12,12 +12,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use netloom_core::capture::path::{compare, links_to_watch, PathCheck};
-use netloom_core::capture::{decode, Link};
+use netloom_core::capture::{decode, Link, Tap, TunnelFilter};
 use netloom_core::sim::{Probe, Proto, DEFAULT_ICMP_SIZE};
 use netloom_core::topology::NodeRef;
 use netloom_core::trace::{Action, Disposition, Layer, TcpFlags, Trace};
 use netloom_core::Topology;
 
+use super::capture::open_here;
 use crate::host::capture::Socket;
 use crate::host::{netns, probe};
 
@@ -42,7 +43,7 @@ pub fn real_path(topo: &Topology, probe: &Probe, trace: &Trace) -> Result<PathCh
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<JoinHandle<Seen>> = open(topo, trace)?
         .into_iter()
-        .map(|(link, socket)| read(link, socket, link.sandbox_tap(topo).tunnel, stop.clone()))
+        .map(|(link, socket, tap)| read(link, socket, tap.tunnel, stop.clone()))
         .collect();
     let sent = send(topo, probe, trace);
     std::thread::sleep(LINGER);
@@ -59,7 +60,7 @@ pub fn real_path(topo: &Topology, probe: &Probe, trace: &Trace) -> Result<PathCh
 }
 
 /// A capture on every link the trace crosses.
-fn open(topo: &Topology, trace: &Trace) -> Result<Vec<(Link, Socket)>, String> {
+fn open(topo: &Topology, trace: &Trace) -> Result<Vec<(Link, Socket, Tap)>, String> {
     let mut out = Vec::new();
     for link in links_to_watch(topo, trace) {
         let host = &topo.hosts[link.host(topo)];
@@ -69,16 +70,8 @@ fn open(topo: &Topology, trace: &Trace) -> Result<Vec<(Link, Socket)>, String> {
                 host.name
             ));
         }
-        let tap = link.sandbox_tap(topo);
-        if !netns::path(&tap.netns).exists() {
-            return Err(format!(
-                "no namespace {}: is {} applied?",
-                tap.netns, topo.name
-            ));
-        }
-        let s = Socket::open(&tap.netns, &tap.device)
-            .map_err(|e| format!("{}: {e}", link.label(topo)))?;
-        out.push((link, s));
+        let (s, tap) = open_here(topo, link).map_err(|e| format!("{}: {e}", link.label(topo)))?;
+        out.push((link, s, tap));
     }
     Ok(out)
 }
@@ -87,7 +80,7 @@ fn open(topo: &Topology, trace: &Trace) -> Result<Vec<(Link, Socket)>, String> {
 fn read(
     link: Link,
     socket: Socket,
-    tunnel: Option<netloom_core::capture::TunnelFilter>,
+    tunnel: Option<TunnelFilter>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<Seen> {
     std::thread::spawn(move || {

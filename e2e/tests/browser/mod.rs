@@ -649,6 +649,19 @@ pub fn open_design(b: &Browser, text: &str, name: &str) {
     assert!(!b.exists(".problem.error"), "{name} has errors");
 }
 
+/// For a root browser test that deploys the seed lab as `name`: its guard,
+/// a server and the app with the lab open; `None` when the test is skipped.
+pub fn seed_lab_app(test: &str, name: &'static str) -> Option<(Deployed, Server, Browser)> {
+    if !available(test) || !netloom_e2e::root(test) {
+        return None;
+    }
+    let guard = Deployed(name);
+    let server = Server::start();
+    let b = app(&server);
+    open_seed_lab(&b, name);
+    Some((guard, server, b))
+}
+
 /// Open the seed lab (examples/seedlab-gre.yaml) renamed `name`, the name
 /// it is deployed under.
 pub fn open_seed_lab(b: &Browser, name: &str) {

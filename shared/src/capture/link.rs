@@ -156,7 +156,7 @@ impl Link {
                     device: names::mirror_peer(&tag, b),
                     tunnel: None,
                     mirror: Some(MirrorOn {
-                        ovsdb: format!("{}/{}/db.sock", names::run_dir(&topo.name), host.name),
+                        ovsdb: crate::plan::emulated_ovsdb(&topo.name, &host.name),
                         bridge: br.ovs_name.clone(),
                         port: names::mirror_port(&tag, b),
                     }),

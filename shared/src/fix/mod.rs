@@ -29,6 +29,7 @@ use crate::sim::{Probe, Simulator};
 use crate::spec::TopologySpec;
 use crate::topology::Topology;
 use crate::trace::Trace;
+use crate::Problem;
 
 /// Single edits tried at most (the candidates of every failing probe together).
 const MAX_CANDIDATES: usize = 60;
@@ -134,16 +135,18 @@ enum Proof {
     Broken,
 }
 
-/// The design as written, and how many warnings it has: an edit that adds
-/// one (ARP flux: an outcome the simulator cannot predict) proves nothing.
+/// The design as written, and its warnings: an edit that brings a new one
+/// (ARP flux: an outcome the simulator cannot predict) proves nothing.
 struct Base<'a> {
     spec: &'a TopologySpec,
-    warnings: usize,
+    warnings: HashSet<Problem>,
 }
 
 impl<'a> Base<'a> {
     fn new(topo: &'a Topology) -> Self {
-        let warnings = crate::validate(&topo.spec).map_or(0, |c| c.warnings.len());
+        let warnings = crate::validate(&topo.spec)
+            .map(|c| c.warnings.into_iter().collect())
+            .unwrap_or_default();
         Base {
             spec: &topo.spec,
             warnings,
@@ -158,7 +161,8 @@ fn prove(base: &Base, edits: &[Edit], wants: &[Want]) -> Proof {
         return Proof::Broken;
     };
     let checked = match crate::validate(&spec) {
-        Ok(c) if c.warnings.len() <= base.warnings => c,
+        // Counting would let an edit trade one warning for another.
+        Ok(c) if c.warnings.iter().all(|w| base.warnings.contains(w)) => c,
         _ => return Proof::Broken,
     };
     let topo = checked.topology;

@@ -75,9 +75,13 @@ pub fn agent_socket(topology: &str, host: &str) -> String {
     format!("{}/{host}/agent.sock", names::run_dir(topology))
 }
 
+/// The OVSDB socket of an emulated host's own ovsdb-server.
+pub fn emulated_ovsdb(topology: &str, host: &str) -> String {
+    format!("{}/{host}/db.sock", names::run_dir(topology))
+}
+
 /// The targets of a topology, sandbox first.
 pub fn targets(topo: &Topology, facts: &Facts) -> Vec<TargetInfo> {
-    let run = names::run_dir(&topo.name);
     let mut out = vec![TargetInfo {
         name: SANDBOX.to_string(),
         agent: None,
@@ -93,7 +97,7 @@ pub fn targets(topo: &Topology, facts: &Facts) -> Vec<TargetInfo> {
                 agent: Some(format!("unix:{}", agent_socket(&topo.name, &h.name))),
                 emulated: true,
                 netns: h.netns.clone(),
-                ovsdb: format!("{run}/{}/db.sock", h.name),
+                ovsdb: emulated_ovsdb(&topo.name, &h.name),
                 datapath: "netdev".into(),
             },
             Some(url) => TargetInfo {
