@@ -10,7 +10,8 @@ SCHEMATHESIS_VERSION=4.32.5
 WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' Cargo.toml)
 
 APT_PACKAGES=(openvswitch-switch dnsmasq-base nftables iproute2 ethtool busybox
-  iputils-ping tcpdump chromium chromium-driver procps psmisc)
+  iputils-ping tcpdump chromium chromium-driver procps psmisc
+  qemu-system-x86 cpio kmod)
 # A Python with venv for schemathesis (a python3 on PATH that has it will do).
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || APT_PACKAGES+=(python3-venv)
 # Node.js runs binaryen's wasm-opt from the npm registry (tools/package.json).
@@ -49,3 +50,5 @@ if [ "$(tools/schemathesis/bin/st --version 2>/dev/null)" != "st, version $SCHEM
   python3 -m venv tools/schemathesis
   tools/schemathesis/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
+# The VM tests' kernel (e2e/tests/vm_support): Debian's, unpacked into tools/vm.
+bash scripts/vm-kernel.sh

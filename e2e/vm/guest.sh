@@ -1,0 +1,52 @@
+#!/bin/sh
+# The init of a test VM (e2e/src/vm.rs): this machine's binaries seen over 9p,
+# Debian's kernel with its modules, Open vSwitch with the kernel datapath, and
+# `netloom agent` over TLS on eth0. Then a shell on the console, for the test
+# to look inside. Parameters come on the kernel command line.
+for a in $(cat /proc/cmdline); do
+  case $a in
+    me=*) ME=${a#me=};; ip=*) IP=${a#ip=};; port=*) PORT=${a#port=};;
+    dir=*) DIR=${a#dir=};; mods=*) MODS=${a#mods=};; netloom=*) NETLOOM=${a#netloom=};;
+    name=*) NAME=${a#name=};;
+  esac
+done
+case " $(cat /proc/cmdline) " in *" debug "*) set -x;; esac
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+mount -t tmpfs tmpfs /run
+# What systemd and udev give every Debian machine (nft -f - opens /dev/stdin).
+ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr
+mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
+mkdir -p /lib/modules
+mount --bind "$MODS" /lib/modules
+hostname "$NAME"
+for m in openvswitch ip_gre vxlan 8021q; do modprobe $m || echo "netloom-vm: modprobe $m failed"; done
+ip link set lo up
+ip link set eth0 up
+ip addr add "$ME" dev eth0
+# The system's Open vSwitch, as a distribution runs it, with a database of its own
+# (this machine's /etc/openvswitch is not the VM's).
+mkdir -p /run/openvswitch /var/log/openvswitch
+rm -f /etc/openvswitch/conf.db
+ovsdb-tool create /etc/openvswitch/conf.db /usr/share/openvswitch/vswitch.ovsschema
+ovsdb-server /etc/openvswitch/conf.db --remote=punix:/run/openvswitch/db.sock \
+  --pidfile=/run/openvswitch/ovsdb-server.pid --detach --log-file=/var/log/openvswitch/ovsdb-server.log
+ovs-vsctl --no-wait init
+ovs-vswitchd --pidfile=/run/openvswitch/ovs-vswitchd.pid --detach --log-file=/var/log/openvswitch/ovs-vswitchd.log
+"$NETLOOM" agent --listen "tcp:$IP:$PORT" --token-file "$DIR/token" \
+  --tls-cert "$DIR/cert.pem" --tls-key "$DIR/key.pem" --pidfile /run/netloom-agent.pid \
+  >/var/log/netloom-agent.log 2>&1 &
+AGENT=$!
+while [ ! -e /run/netloom-agent.pid ] && kill -0 $AGENT 2>/dev/null; do sleep 0.1; done
+stty -echo 2>/dev/null
+if [ -e /run/netloom-agent.pid ]; then
+  echo "netloom-vm-ready $NAME"
+else
+  echo "netloom-vm-failed $NAME: the agent exited"; cat /var/log/netloom-agent.log
+fi
+# The test's commands, one per line, each in a shell of its own (a mistake
+# in one must not end this init).
+while IFS= read -r line; do
+  sh -c "$line"
+done
+echo o > /proc/sysrq-trigger
