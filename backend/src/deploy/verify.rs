@@ -243,14 +243,15 @@ fn pairs(
             }
             NodeRef::External(e) => {
                 let x = &topo.externals[e];
-                // External networks live on this machine, like the sandbox's own steps.
+                // On this machine, or on the real host uplinked to it.
+                let host = netloom_core::plan::external_host(topo, e).map(|h| &topo.hosts[h]);
                 let p = Pair {
-                    host: String::new(),
+                    host: host.map(|h| h.name.clone()).unwrap_or_default(),
                     from: x.name.clone(),
                     ns: x.netns.clone(),
                     to: Ipv4Addr::UNSPECIFIED,
                     owner: String::new(),
-                    place: None,
+                    place: host.and_then(|h| h.agent.clone()),
                     port: None,
                 };
                 (p, vec![x.gateway.addr()])

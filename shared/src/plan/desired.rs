@@ -82,18 +82,25 @@ fn sandbox(s: &mut State, c: &Ctx) {
     }
 }
 
+/// Where external network `x` is emulated: this machine, or the real host
+/// that uplinks to it ([`external_host`]).
+fn external_target(topo: &Topology, x: usize) -> &str {
+    external_host(topo, x).map_or(SANDBOX, |h| topo.hosts[h].name.as_str())
+}
+
 /// The external networks: a namespace and a segment each.
 fn externals(s: &mut State, c: &Ctx) {
     let Ctx { topo, ref tag, .. } = *c;
-    for e in &topo.externals {
+    for (x, e) in topo.externals.iter().enumerate() {
+        let place = external_target(topo, x);
         s.insert(
-            SANDBOX,
+            place,
             Resource::Netns {
                 name: e.netns.clone(),
             },
         );
         s.insert(
-            SANDBOX,
+            place,
             Resource::Segment {
                 netns: e.netns.clone(),
                 name: names::segment(tag),
@@ -101,7 +108,7 @@ fn externals(s: &mut State, c: &Ctx) {
             },
         );
         s.insert(
-            SANDBOX,
+            place,
             Resource::Addr {
                 netns: e.netns.clone(),
                 dev: names::segment(tag),
@@ -234,9 +241,10 @@ fn host_bridge(s: &mut State, c: &Ctx, h: &Host, t: &TargetInfo, b: BridgeId) {
         },
     );
     if let (Some(x), Some(port), Some(peer)) = (br.uplink, &br.uplink_port, &br.uplink_peer) {
-        // The segment end lives on this machine: uplinks exist in sandbox mode only.
+        // Both ends are where the external network is emulated.
+        let place = external_target(topo, x);
         s.insert(
-            SANDBOX,
+            place,
             Resource::Veth {
                 netns: t.netns.clone(),
                 name: port.clone(),
@@ -247,13 +255,15 @@ fn host_bridge(s: &mut State, c: &Ctx, h: &Host, t: &TargetInfo, b: BridgeId) {
             },
         );
         // The upstream router's own TCP/UDP leaves by this end into a userspace datapath.
-        s.insert(
-            SANDBOX,
-            Resource::TxOffloadOff {
-                netns: topo.externals[x].netns.clone(),
-                dev: peer.clone(),
-            },
-        );
+        if t.datapath == "netdev" {
+            s.insert(
+                place,
+                Resource::TxOffloadOff {
+                    netns: topo.externals[x].netns.clone(),
+                    dev: peer.clone(),
+                },
+            );
+        }
         s.insert(
             &h.name,
             Resource::OvsPort {

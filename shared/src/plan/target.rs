@@ -130,6 +130,47 @@ pub fn kernel_vxlan(t: &TargetInfo) -> bool {
     !t.emulated && t.datapath == "netdev"
 }
 
+/// The real host that holds external network `x`: the one host of the
+/// bridges uplinked to it, when that host is real. An external network is
+/// emulated on one machine (a namespace with its upstream router); on a real
+/// host that machine is the host itself, where its uplink's veth can reach.
+/// `None`: on this machine (uplinked from emulated hosts, or from none).
+pub fn external_host(topo: &Topology, x: usize) -> Option<usize> {
+    let mut hosts = topo
+        .bridges
+        .iter()
+        .filter(|b| b.uplink == Some(x))
+        .map(|b| b.host);
+    let h = hosts.next()?;
+    (topo.hosts[h].agent.is_some() && hosts.all(|o| o == h)).then_some(h)
+}
+
+/// External networks uplinked from a real host and from another host too:
+/// one namespace cannot be on both machines.
+fn split_externals(topo: &Topology) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (x, e) in topo.externals.iter().enumerate() {
+        let mut hosts: Vec<usize> = topo
+            .bridges
+            .iter()
+            .filter(|b| b.uplink == Some(x))
+            .map(|b| b.host)
+            .collect();
+        hosts.dedup();
+        let real = hosts.iter().find(|&&h| topo.hosts[h].agent.is_some());
+        if let (Some(&h), true) = (real, hosts.len() > 1) {
+            out.push((
+                topo.hosts[h].name.clone(),
+                format!(
+                    "externals[{x}]: {} is uplinked from real host {} and from other hosts; an external network is emulated on one machine, so uplink it from one real host only",
+                    e.name, topo.hosts[h].name
+                ),
+            ));
+        }
+    }
+    out
+}
+
 /// What the plan cannot make work on these hosts, as `(host, message)`: a
 /// tunnel between an emulated and a real host (the emulated hosts' underlay
 /// is a segment on this machine, which reaches no real network), and a GRE
@@ -138,7 +179,7 @@ pub fn kernel_vxlan(t: &TargetInfo) -> bool {
 /// netloom does not make).
 pub fn unsupported(topo: &Topology, facts: &Facts) -> Vec<(String, String)> {
     let tinfo = targets(topo, facts);
-    let mut out = Vec::new();
+    let mut out = split_externals(topo);
     for (i, tun) in topo.tunnels.iter().enumerate() {
         let [a, b] = tun.ends.map(|e| &topo.hosts[topo.bridges[e].host]);
         if a.agent.is_some() != b.agent.is_some() {

@@ -435,6 +435,65 @@ fn gre_on_a_userspace_real_host_and_emulated_to_real_tunnels_are_refused_by_name
     assert!(u[0].1.starts_with("tunnels[1]: "), "{u:?}");
 }
 
+/// REAL_PAIR with external network `x` uplinked from host `h`'s bridge.
+fn with_external(h: &str) -> Topology {
+    let y = REAL_PAIR.replace(
+        "hosts:\n",
+        "externals: [{name: x, gateway: 192.0.2.1/24}]\nhosts:\n",
+    );
+    let at = y.find(&format!("  - name: {h}\n")).unwrap();
+    let br = at + y[at..].find("[{name: br}]").unwrap();
+    let mut y = y;
+    y.replace_range(br..br + 12, "[{name: br, uplink: x}]");
+    topo(&y)
+}
+
+#[test]
+fn an_external_network_lives_on_the_real_host_that_uplinks_to_it() {
+    let t = with_external("a");
+    assert_eq!(external_host(&t, 0), Some(0));
+    let mut f = Facts::default();
+    f.kernel_datapath.insert("a".into());
+    let want = desired(&t, &f);
+    let ns = format!("netns {}", t.externals[0].netns);
+    assert!(want.targets["a"].contains_key(&ns));
+    assert!(!want.targets[SANDBOX].contains_key(&ns));
+    // The uplink's veth is on that host too; the kernel datapath needs no offload change.
+    let port = t.bridges[0].uplink_port.clone().unwrap();
+    assert!(want.targets["a"].contains_key(&format!("link /{port}")));
+    assert!(!want.targets["a"]
+        .values()
+        .any(|r| matches!(r, Resource::TxOffloadOff { .. })));
+    let u = unsupported(&t, &f);
+    assert!(!u.iter().any(|(_, m)| m.starts_with("externals")), "{u:?}");
+    // Uplinked from emulated host c only: this machine, as before.
+    let t = with_external("c");
+    assert_eq!(external_host(&t, 0), None);
+    let want = desired(&t, &Facts::default());
+    assert!(want.targets[SANDBOX].contains_key(&format!("netns {}", t.externals[0].netns)));
+}
+
+#[test]
+fn an_external_network_uplinked_from_two_machines_is_refused_by_name() {
+    // Real host a and, apart from it, emulated host c (so no loop of bridges).
+    let t = topo(
+        "version: 1\nname: r\nexternals: [{name: x, gateway: 192.0.2.1/24}]\nhosts:\n  \
+         - name: a\n    agent: https://10.1.0.1:7311\n    bridges: [{name: br, uplink: x}]\n  \
+         - name: c\n    bridges: [{name: br, uplink: x}]\n",
+    );
+    assert_eq!(external_host(&t, 0), None);
+    let u = unsupported(&t, &Facts::default());
+    assert_eq!(
+        u,
+        [(
+            "a".to_string(),
+            "externals[0]: x is uplinked from real host a and from other hosts; an external \
+             network is emulated on one machine, so uplink it from one real host only"
+                .to_string()
+        )]
+    );
+}
+
 #[test]
 fn inverse_of_an_update_restores_the_old_value() {
     let old = Resource::Sysctl {
