@@ -219,3 +219,57 @@ fn every_example_on_two_vms() {
         "the machine's own bridge is gone"
     );
 }
+
+/// The figures of docs/performance.md ("Real hosts in VMs"): two VMs' boot,
+/// the seed lab applied by netloom through the agents and by its
+/// `export --shell` scripts run in the same VMs, one run each.
+#[test]
+#[ignore = "a benchmark, run by hand: cargo test -p netloom-e2e --test vm_labs -- --ignored --nocapture"]
+fn seed_lab_apply_vs_its_shell_script() {
+    if !netloom_e2e::root("seed_lab_apply_vs_its_shell_script") {
+        return;
+    }
+    let t0 = std::time::Instant::now();
+    let mut vms = VmLab::boot("vmbench", 2, &["e2e-vmbench"]);
+    let boot = t0.elapsed();
+    let lab = on_vms(&vms, "seedlab-gre.yaml", "e2e-vmbench");
+    let t0 = std::time::Instant::now();
+    ok(&vms, &["apply", lab.path()]);
+    let apply = t0.elapsed();
+    let disagree = |vms: &VmLab| {
+        let o = vms.netloom(&["verify", "--json", lab.path()]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["disagreements"].as_array().unwrap().len()
+    };
+    assert_eq!(disagree(&vms), 0);
+    ok(&vms, &["destroy", lab.path()]);
+    let scripts: Vec<String> = ["node1", "node2"]
+        .iter()
+        .map(|h| {
+            let args = [
+                "export",
+                "--shell",
+                "--host",
+                h,
+                "--datapath",
+                "system",
+                lab.path(),
+            ];
+            let f = vms.dir.join(format!("{h}.sh"));
+            std::fs::write(&f, ok(&vms, &args)).unwrap();
+            f.display().to_string()
+        })
+        .collect();
+    let t0 = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for (vm, script) in vms.vms.iter_mut().zip(&scripts) {
+            s.spawn(move || vm.sh(&format!("sh {script} >/dev/null")));
+        }
+    });
+    let script = t0.elapsed();
+    assert_eq!(disagree(&vms), 0, "the scripts' network");
+    ok(&vms, &["destroy", lab.path()]);
+    println!("two VMs booted (agents up): {boot:.1?}");
+    println!("seed lab, netloom apply through the agents: {apply:.2?}");
+    println!("seed lab, its export --shell scripts in both VMs at once: {script:.2?}");
+}

@@ -1,5 +1,6 @@
 //! `netloom export --shell FILE`: the same deployment as a plain script of
 //! `ip`, `ovs-vsctl`, `nft`, `dnsmasq` and `udhcpc` commands (from nothing).
+//! `--host` keeps one host's commands, to run on that machine.
 
 use std::process::ExitCode;
 
@@ -10,6 +11,13 @@ pub struct Args {
     /// Print a POSIX shell script (the only format so far).
     #[arg(long, required = true)]
     pub shell: bool,
+    /// Only this host's commands (a real host's part, to run there).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The real hosts' Open vSwitch datapath: `system` (the kernel module)
+    /// or `netdev` (userspace). The export asks no agent, so it is told.
+    #[arg(long, default_value = "netdev", value_parser = ["system", "netdev"])]
+    pub datapath: String,
     /// Topology file (`-` for standard input).
     pub file: String,
 }
@@ -19,14 +27,25 @@ pub fn run(a: Args) -> ExitCode {
         Ok(t) => t,
         Err(c) => return c,
     };
-    let f = plan::Facts::default();
+    let mut f = plan::Facts::default();
+    if a.datapath == "system" {
+        let real = topo.hosts.iter().filter(|h| h.agent.is_some());
+        f.kernel_datapath.extend(real.map(|h| h.name.clone()));
+    }
     let targets = plan::targets(&topo, &f);
-    let p = plan::plan(
+    let mut p = plan::plan(
         &topo.name,
         &targets,
         &plan::desired(&topo, &f),
         &plan::State::default(),
     );
+    if let Some(h) = &a.host {
+        if !topo.hosts.iter().any(|x| &x.name == h) {
+            eprintln!("netloom export: --host {h}: no such host in {}", a.file);
+            return ExitCode::from(2);
+        }
+        p.targets.retain(|t| &t.target.name == h);
+    }
     print!("{}", plan::shell_script(&p));
     ExitCode::SUCCESS
 }
