@@ -6,7 +6,9 @@
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${1:-$SRC/tools/vm}
-[ -f "$DIR/ready" ] && exit 0
+# The recipe's version: a cache made by an older recipe is made again.
+RECIPE=2
+[ "$(cut -d' ' -f2 "$DIR/ready" 2>/dev/null)" = "$RECIPE" ] && exit 0
 rm -rf "$DIR"; mkdir -p "$DIR"; DIR=$(cd "$DIR" && pwd)
 cd "$DIR"
 # The kernel linux-image-amd64 points at today (a plain flavour: -cloud has no 9p).
@@ -43,5 +45,12 @@ cp "$SRC/e2e/vm/init.sh" $I/init
 chmod +x $I/init
 (cd $I && find . | cpio -o -H newc 2>/dev/null | gzip -1 > ../initrd.gz)
 rm -rf $I mods.list
-echo "$KV" > ready
+# sshd for the SSH transport's tests, unpacked as the kernel is (not installed:
+# no sshd runs on this machine), with the library it needs beyond the host's.
+for p in openssh-server libwrap0; do
+  apt-get download -qq "$p" 2>&1 | grep -v unsandboxed || true
+  dpkg -x ./"$p"_*.deb sshd
+  rm -f ./"$p"_*.deb
+done
+echo "$KV $RECIPE" > ready
 echo "vm-kernel: $KV in $DIR"

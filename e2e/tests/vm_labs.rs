@@ -23,8 +23,13 @@ const LABS: [(&str, &str); 3] = [
     ("dhcp.yaml", "e2e-vmdhcp"),
 ];
 
-/// The example with its host `i` made VM `i`: its agent and its underlay address.
+/// The example with its host `i` made VM `i`: its agent (over TLS) and its underlay address.
 fn on_vms(vms: &VmLab, example: &str, name: &str) -> Lab {
+    on_vms_by(vms, example, name, |i| vms.url(i))
+}
+
+/// [`on_vms`] with host `i`'s agent at `agent(i)`.
+fn on_vms_by(vms: &VmLab, example: &str, name: &str, agent: impl Fn(usize) -> String) -> Lab {
     let file = format!("{}/../examples/{example}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(file).expect("example");
     let mut out = format!("underlay: {}\n", vms.underlay());
@@ -41,7 +46,7 @@ fn on_vms(vms: &VmLab, example: &str, name: &str) -> Lab {
             out.push_str(&format!(
                 "    underlay_ip: {}\n    agent: {}\n",
                 vms.vms[host].ip,
-                vms.url(host)
+                agent(host)
             ));
             host += 1;
         }
@@ -214,10 +219,59 @@ fn every_example_on_two_vms() {
     for (example, name) in LABS {
         cycle(&mut vms, example, name);
     }
+    over_ssh(&mut vms);
     assert!(
         vms.vms[0].sh("ovs-vsctl list-br").contains("br-user"),
         "the machine's own bridge is gone"
     );
+}
+
+/// The seed lab with both agents reached over SSH (`ssh://root@ADDR`):
+/// no token, no certificate. vm1 has no netloom of this version, so this one
+/// is copied there first; vm2 has one on its PATH, which is used.
+fn over_ssh(vms: &mut VmLab) {
+    let name = "e2e-vmssh";
+    let lab = on_vms_by(vms, "seedlab-gre.yaml", name, |i| vms.ssh_url(i));
+    let before: Vec<String> = vms.vms.iter_mut().map(inventory).collect();
+    let bin = apply_support::bin().canonicalize().unwrap();
+    vms.vms[1].sh(&format!("ln -s {} /usr/local/bin/netloom", bin.display()));
+
+    // A host key the controller does not know is refused, in ssh's words.
+    let stranger = vms.dir.join("ssh_config_stranger");
+    let config = std::fs::read_to_string(&vms.ssh_config).unwrap();
+    std::fs::write(
+        &stranger,
+        config.replace("known_hosts", "known_hosts_empty"),
+    )
+    .unwrap();
+    std::fs::write(vms.dir.join("known_hosts_empty"), "").unwrap();
+    let o = vms.netloom_with(&["plan", lab.path()], &[("NETLOOM_SSH_CONFIG", &stranger)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("Host key verification failed"),
+        "{err}"
+    );
+
+    let plan = json(vms, &["plan", "--json", lab.path()]);
+    for t in plan["targets"].as_array().unwrap().iter().skip(1) {
+        assert_eq!(t["target"]["datapath"], "system", "{t}");
+    }
+    let pushed = "/usr/local/lib/netloom/netloom-0.1.0";
+    let (_, there) = vms.vms[0].sh_status(&format!("test -x {pushed}"));
+    assert_eq!(there, 0, "netloom was not copied to vm1");
+    let (_, there) = vms.vms[1].sh_status(&format!("test -e {pushed}"));
+    assert_ne!(there, 0, "vm2's own netloom was not used");
+
+    ok(vms, &["apply", lab.path()]);
+    let o = vms.netloom(&["verify", "--json", lab.path()]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["disagreements"], Value::Array(vec![]), "{v}");
+    assert!(ok(vms, &["apply", lab.path()]).contains("applied 0 steps"));
+    ok(vms, &["destroy", lab.path()]);
+    for (vm, was) in vms.vms.iter_mut().zip(&before) {
+        vm.sh("rm -f /usr/local/bin/netloom");
+        assert_eq!(&inventory(vm), was, "{name}: {} changed", vm.name);
+    }
 }
 
 /// The figures of docs/performance.md ("Real hosts in VMs"): two VMs' boot,

@@ -37,6 +37,15 @@ ovs-vswitchd --pidfile=/run/openvswitch/ovs-vswitchd.pid --detach --log-file=/va
   --tls-cert "$DIR/cert.pem" --tls-key "$DIR/key.pem" --pidfile /run/netloom-agent.pid \
   >/var/log/netloom-agent.log 2>&1 &
 AGENT=$!
+# sshd, for agents reached over SSH (scripts/vm-kernel.sh unpacks it beside the
+# kernel; the test made its host key and authorized_keys in $DIR).
+SSHD=${MODS%/root/lib/modules}/sshd
+grep -q '^sshd:' /etc/passwd || echo 'sshd:x:101:65534::/run/sshd:/usr/sbin/nologin' >> /etc/passwd
+mkdir -p /run/sshd
+LD_LIBRARY_PATH=$SSHD/usr/lib/x86_64-linux-gnu $SSHD/usr/sbin/sshd -f /dev/null \
+  -h "$DIR/ssh_host_key" -o ListenAddress="$IP" -o PermitRootLogin=prohibit-password \
+  -o AuthorizedKeysFile="$DIR/authorized_keys" -o StrictModes=no -o UsePAM=no \
+  -o PidFile=/run/sshd.pid -E /var/log/sshd.log || echo "netloom-vm: sshd failed"
 while [ ! -e /run/netloom-agent.pid ] && kill -0 $AGENT 2>/dev/null; do sleep 0.1; done
 stty -echo 2>/dev/null
 if [ -e /run/netloom-agent.pid ]; then

@@ -12,6 +12,7 @@
 //!   turns a spec into a resolved [`topology::Topology`].
 //! - [`topology`]: the resolved model everything else consumes.
 //! - [`names`]: the Linux/OVS names netloom gives what it creates.
+//! - [`ssh`]: an agent reached over SSH, `ssh://[USER@]HOST[:PORT]`, parsed safely.
 //! - [`graph`]: a petgraph view (hosts, bridges, guests, externals).
 //! - [`plan`]: desired topology + observed state → ordered steps per host (apply/destroy).
 //! - [`problem`]: problems and the JSON error body the API answers with.
@@ -43,6 +44,7 @@ pub mod reach;
 pub mod schema;
 pub mod sim;
 pub mod spec;
+pub mod ssh;
 pub mod topology;
 pub mod trace;
 pub mod validate;

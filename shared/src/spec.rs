@@ -98,7 +98,7 @@ pub struct HostSpec {
     /// Default: the (index+1)-th address of `underlay`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub underlay_ip: Option<String>,
-    /// URL of the netloom agent of a real host; absent: emulated here.
+    /// URL of the netloom agent of a real host (`https://HOST:PORT`, or `ssh://[USER@]HOST[:PORT]` to run it over SSH); absent: emulated here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -44,6 +44,10 @@ fn connect(peer: &Peer) -> Result<Box<dyn ReadWrite>, AgentError> {
         addr: addr.to_string(),
         source,
     };
+    if let Some(dest) = netloom_core::ssh::parse(addr) {
+        let dest = dest.map_err(|e| io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+        return Ok(Box::new(super::ssh::connect(&dest).map_err(io)?));
+    }
     if let Some(p) = addr.strip_prefix("unix:") {
         let s = UnixStream::connect(p).map_err(io)?;
         s.set_read_timeout(Some(READ_TIMEOUT)).map_err(io)?;

@@ -11,6 +11,7 @@
 //!   every field to the token's topology ([`crate::host::confine`]), answer.
 //! - [`peers`]: the agents the controller is configured to talk to.
 //! - [`client`]: the controller's requests, with bounded answers.
+//! - [`ssh`]: agents reached over SSH (`ssh://`), run per request with `--stdio`.
 //!
 //! Addresses: `unix:/path` or `tcp:HOST:PORT`. Over TCP the agent speaks TLS
 //! when given `--tls-cert/--tls-key`, and refuses to listen on anything but
@@ -21,6 +22,7 @@ pub mod grants;
 pub mod peers;
 pub mod proto;
 pub mod server;
+pub mod ssh;
 
 use std::path::Path;
 

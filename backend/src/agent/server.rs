@@ -42,12 +42,16 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to listen: `unix:/path/agent.sock` or `tcp:ADDR:PORT`.
-    #[arg(long)]
-    pub listen: String,
+    #[arg(long, required_unless_present = "stdio")]
+    pub listen: Option<String>,
     /// File of tokens, each with the topologies it may touch: `TOKEN TOPOLOGY...`
     /// a line (0600; read on every request).
-    #[arg(long)]
-    pub token_file: PathBuf,
+    #[arg(long, required_unless_present = "stdio")]
+    pub token_file: Option<PathBuf>,
+    /// Serve one request on standard input and output, then exit: the
+    /// controller's `ssh://` agents run this, SSH having authenticated them.
+    #[arg(long, conflicts_with_all = ["listen", "token_file", "pidfile", "tls_cert", "insecure"])]
+    pub stdio: bool,
     /// Write the agent's pid here once it listens.
     #[arg(long)]
     pub pidfile: Option<String>,
@@ -101,12 +105,15 @@ fn invalid(e: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, e.into())
 }
 
-/// Run the agent until killed.
+/// Run the agent until killed (with `--stdio`: for one request).
 pub fn serve(a: &Args) -> io::Result<()> {
     let ovsdb = ovsdb_path(&a.ovsdb).map_err(invalid)?;
+    let (Some(listen), Some(token_file)) = (&a.listen, &a.token_file) else {
+        return serve_stdio(&ovsdb);
+    };
     // Refuse a bad token file now rather than at the first request.
-    Grants::load(&a.token_file).map_err(invalid)?;
-    let listener = if let Some(p) = a.listen.strip_prefix("unix:") {
+    Grants::load(token_file).map_err(invalid)?;
+    let listener = if let Some(p) = listen.strip_prefix("unix:") {
         let _ = std::fs::remove_file(p);
         // The socket is 0600 from its first moment: no window for another user to connect.
         // SAFETY: umask only changes this process's file-creation mask.
@@ -115,7 +122,7 @@ pub fn serve(a: &Args) -> io::Result<()> {
         // SAFETY: as above.
         unsafe { libc::umask(old) };
         Listener::Unix(l?)
-    } else if let Some(addr) = a.listen.strip_prefix("tcp:") {
+    } else if let Some(addr) = listen.strip_prefix("tcp:") {
         let l = TcpListener::bind(addr)?;
         let tls = match (&a.tls_cert, &a.tls_key) {
             (Some(c), Some(k)) => {
@@ -155,7 +162,7 @@ pub fn serve(a: &Args) -> io::Result<()> {
             eprintln!("netloom agent: {MAX_CONNECTIONS} connections open; one more closed");
             continue;
         }
-        let (token_file, ovsdb, open) = (a.token_file.clone(), ovsdb.clone(), open.clone());
+        let (token_file, ovsdb, open) = (token_file.clone(), ovsdb.clone(), open.clone());
         std::thread::spawn(move || {
             handle(conn, &token_file, &ovsdb);
             open.fetch_sub(1, Ordering::SeqCst);
@@ -214,21 +221,9 @@ fn handle(mut conn: Box<dyn ReadWrite>, token_file: &Path, ovsdb: &str) {
             .is_ok();
     }
     drop(reader);
-    let out = std::sync::Mutex::new(conn);
-    // Whether the answer went out: a capture ends when its controller is gone.
-    let sent = |a: &Answer| -> bool {
-        let Ok(mut o) = out.lock() else { return false };
-        writeln!(o, "{}", serde_json::to_string(a).unwrap_or_default())
-            .and_then(|()| o.flush())
-            .is_ok()
-    };
-    let refuse = |step: &str, message: String| {
-        sent(&Answer::Error {
-            target: String::new(),
-            step: step.into(),
-            message,
-        });
-    };
+    let out = Replies(std::sync::Mutex::new(conn));
+    let sent = |a: &Answer| out.sent(a);
+    let refuse = |step: &str, message: String| out.refuse(step, message);
     let Some(granted) = granted else {
         let message = match grants {
             Err(e) => format!("the agent cannot read its tokens: {e}"),
@@ -255,6 +250,76 @@ fn handle(mut conn: Box<dyn ReadWrite>, token_file: &Path, ovsdb: &str) {
         Some(Err(e)) => return refuse("read the request", e.to_string()),
     };
     answer(env.request, topology, ovsdb, &sent, &refuse);
+}
+
+/// Where a request's answers go, one JSON line each.
+struct Replies<W>(std::sync::Mutex<W>);
+
+impl<W: Write> Replies<W> {
+    /// Whether the answer went out: a capture ends when its controller is gone.
+    fn sent(&self, a: &Answer) -> bool {
+        let Ok(mut o) = self.0.lock() else { return false };
+        writeln!(o, "{}", serde_json::to_string(a).unwrap_or_default())
+            .and_then(|()| o.flush())
+            .is_ok()
+    }
+
+    fn refuse(&self, step: &str, message: String) {
+        self.sent(&Answer::Error {
+            target: String::new(),
+            step: step.into(),
+            message,
+        });
+    }
+}
+
+/// One request on standard input, its answers on standard output. No token:
+/// whoever runs this logged in over SSH as a user who may run it, so any
+/// topology may be named; every field is still confined to the one named.
+fn serve_stdio(ovsdb: &str) -> io::Result<()> {
+    let (input, output) = private_stdio()?;
+    let mut line = Vec::new();
+    BufReader::new(input)
+        .take(MAX_REQUEST)
+        .read_until(b'\n', &mut line)?;
+    let out = Replies(std::sync::Mutex::new(output));
+    let sent = |a: &Answer| out.sent(a);
+    let refuse = |step: &str, message: String| out.refuse(step, message);
+    let env: Envelope = match serde_json::from_slice(&line) {
+        Ok(e) => e,
+        Err(e) => {
+            refuse("read the request", bad_request(&e));
+            return Ok(());
+        }
+    };
+    match env.request.topology().map(TopologyName::parse) {
+        Some(Err(e)) => refuse("read the request", e.to_string()),
+        t => answer(env.request, t.and_then(Result::ok), ovsdb, &sent, &refuse),
+    }
+    Ok(())
+}
+
+/// Standard input and output moved to descriptors of this process's own,
+/// with /dev/null in their place: the daemons an apply starts must not hold
+/// the SSH session open, nor write into the answers.
+fn private_stdio() -> io::Result<(std::fs::File, std::fs::File)> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    let take = |fd: i32| -> io::Result<std::fs::File> {
+        // SAFETY: fcntl/dup2 on descriptors this process owns; the copy is
+        // close-on-exec and owned by the File made from it.
+        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if copy < 0 || unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(unsafe { std::fs::File::from_raw_fd(copy) })
+    };
+    let input = take(0)?;
+    let output = take(1)?;
+    Ok((input, output))
 }
 
 /// Carry out a request whose token was checked and whose topology (if it

@@ -192,9 +192,16 @@ impl<'a> Mapping<'a> {
         }
     }
 
-    /// The target namespace `ns` belongs to.
+    /// The target namespace `ns` belongs to: the one it is desired for; else
+    /// by its name, where a machine-wide one (an external network's) seen by
+    /// a real host's agent is that host's.
     pub fn target(&self, ns: &str) -> String {
-        target_of_netns(self.topology, ns)
+        let by_name = target_of_netns(self.topology, ns);
+        let otherwise = match by_name.as_str() {
+            SANDBOX if !self.real.is_empty() => self.real.as_str(),
+            _ => by_name.as_str(),
+        };
+        self.owner(&format!("netns {ns}"), otherwise)
     }
 
     /// The desired resource of key `key`.

@@ -145,6 +145,9 @@ pub struct VmLab {
     pub vms: Vec<Vm>,
     /// The controller's agents file (`NETLOOM_AGENTS`).
     pub agents: PathBuf,
+    /// The controller's ssh configuration (`NETLOOM_SSH_CONFIG`): its key and
+    /// the VMs' host keys, none of this machine's own.
+    pub ssh_config: PathBuf,
     pub dir: PathBuf,
     net: netloom_e2e::Netns,
 }
@@ -169,6 +172,7 @@ impl VmLab {
         ip(&["link", "add", "vmbr", "type", "bridge"]);
         ip(&["link", "set", "vmbr", "up"]);
         ip(&["addr", "add", &format!("{NET}.1/24"), "dev", "vmbr"]);
+        let ssh = SshKeys::new(&dir);
         let token = dir.join("token");
         netloom_e2e::write_secret(&token, &format!("{TOKEN} {}\n", topologies.join(" ")));
         let mut trust = String::new();
@@ -187,6 +191,7 @@ impl VmLab {
             std::fs::write(vdir.join("cert.pem"), c.cert.pem()).unwrap();
             netloom_e2e::write_secret(&vdir.join("key.pem"), &c.signing_key.serialize_pem());
             trust.push_str(&c.cert.pem());
+            ssh.allow(&vdir, &addr);
             agents.push(format!("https://{addr}:{PORT}"));
             vms.push(start(&kernel, &net, &name, &addr, &tap, i, &vdir));
         }
@@ -201,6 +206,7 @@ impl VmLab {
         let mut lab = VmLab {
             vms,
             agents,
+            ssh_config: ssh.config,
             dir,
             net,
         };
@@ -208,6 +214,11 @@ impl VmLab {
             vm.wait_ready();
         }
         lab
+    }
+
+    /// `ssh://root@ADDR` of VM `i`.
+    pub fn ssh_url(&self, i: usize) -> String {
+        format!("ssh://root@{}", self.vms[i].ip)
     }
 
     /// `https://ADDR:PORT` of VM `i`'s agent.
@@ -222,14 +233,78 @@ impl VmLab {
 
     /// `netloom ARGS` as the controller: in the VMs' network, with the agents file.
     pub fn netloom(&self, args: &[&str]) -> Output {
+        self.netloom_with(args, &[])
+    }
+
+    /// [`VmLab::netloom`] with more (or other) environment.
+    pub fn netloom_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
         Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.net.name()))
             .arg("--")
             .arg(super::apply_support::bin())
             .args(args)
             .env("NETLOOM_AGENTS", &self.agents)
+            .env("NETLOOM_SSH_CONFIG", &self.ssh_config)
+            .envs(env.iter().copied())
             .output()
             .expect("netloom")
+    }
+}
+
+/// The controller's key pair and the VMs' host keys, made for the test.
+struct SshKeys {
+    key: PathBuf,
+    known_hosts: PathBuf,
+    config: PathBuf,
+}
+
+fn keygen(path: &Path) {
+    netloom_e2e::run(&[
+        "ssh-keygen",
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-C",
+        "netloom-e2e",
+        "-f",
+        path.to_str().unwrap(),
+    ]);
+}
+
+impl SshKeys {
+    fn new(dir: &Path) -> SshKeys {
+        let key = dir.join("id_ed25519");
+        keygen(&key);
+        let known_hosts = dir.join("known_hosts");
+        std::fs::write(&known_hosts, "").unwrap();
+        let config = dir.join("ssh_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n",
+                key.display(),
+                known_hosts.display()
+            ),
+        )
+        .unwrap();
+        SshKeys {
+            key,
+            known_hosts,
+            config,
+        }
+    }
+
+    /// VM `addr`'s host key and the controller's key allowed in, in `vdir`.
+    fn allow(&self, vdir: &Path, addr: &str) {
+        let host_key = vdir.join("ssh_host_key");
+        keygen(&host_key);
+        let public = std::fs::read_to_string(host_key.with_extension("pub")).unwrap();
+        let mut kh = std::fs::read_to_string(&self.known_hosts).unwrap();
+        kh.push_str(&format!("{addr} {public}"));
+        std::fs::write(&self.known_hosts, kh).unwrap();
+        std::fs::copy(self.key.with_extension("pub"), vdir.join("authorized_keys")).unwrap();
     }
 }
 

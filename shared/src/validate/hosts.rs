@@ -53,21 +53,29 @@ impl Validator<'_> {
         }
     }
 
-    /// A real host's agent URL: http(s), no blanks or control characters.
+    /// A real host's agent URL: http(s) with no blanks or control
+    /// characters, or `ssh://[USER@]HOST[:PORT]` ([`crate::ssh`]).
     pub(super) fn check_agent(&mut self, hp: &str, host: &HostSpec) {
-        if let Some(agent) = &host.agent {
-            let ok = (agent.starts_with("https://") || agent.starts_with("http://"))
+        let Some(agent) = &host.agent else { return };
+        if let Some(Err(why)) = crate::ssh::parse(agent) {
+            self.err(
+                format!("{hp}.agent"),
+                format!("{} is not an ssh agent URL: {why}", show(agent)),
+            );
+            return;
+        }
+        let ok = agent.starts_with("ssh://")
+            || (agent.starts_with("https://") || agent.starts_with("http://"))
                 && agent.len() > "https://".len()
                 && !agent.chars().any(|c| c.is_whitespace() || c.is_control());
-            if !ok {
-                self.err(
-                    format!("{hp}.agent"),
-                    format!(
-                        "{} is not an agent URL: write it like https://node1.example.net:7311",
-                        show(agent)
-                    ),
-                );
-            }
+        if !ok {
+            self.err(
+                format!("{hp}.agent"),
+                format!(
+                    "{} is not an agent URL: write it like https://node1.example.net:7311 or ssh://root@node1.example.net",
+                    show(agent)
+                ),
+            );
         }
     }
 
