@@ -258,7 +258,9 @@ struct Replies<W>(std::sync::Mutex<W>);
 impl<W: Write> Replies<W> {
     /// Whether the answer went out: a capture ends when its controller is gone.
     fn sent(&self, a: &Answer) -> bool {
-        let Ok(mut o) = self.0.lock() else { return false };
+        let Ok(mut o) = self.0.lock() else {
+            return false;
+        };
         writeln!(o, "{}", serde_json::to_string(a).unwrap_or_default())
             .and_then(|()| o.flush())
             .is_ok()

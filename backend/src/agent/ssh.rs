@@ -159,18 +159,16 @@ pub struct SshConn {
 impl Read for SshConn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.output.read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            // The end: give ssh a moment to say why, if it did.
-            let _ = self.child.wait();
+        // The end, with a failure: ssh's own words (its reader has them once ssh exits).
+        let failed = n == 0 && !buf.is_empty() && self.child.wait().is_ok_and(|s| !s.success());
+        if failed {
             std::thread::sleep(std::time::Duration::from_millis(50));
-            let said = self
-                .said
-                .lock()
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default();
-            if !said.is_empty() {
-                return Err(io::Error::other(format!("{}: {said}", self.dest)));
-            }
+            let said = self.said.lock().map(|s| s.trim().to_string());
+            let said = said.unwrap_or_default();
+            return Err(io::Error::other(format!(
+                "{}: ssh failed: {said}",
+                self.dest
+            )));
         }
         Ok(n)
     }
