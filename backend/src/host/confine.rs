@@ -298,6 +298,15 @@ pub fn netns<'a>(t: &TopologyName, ns: &'a str) -> Result<&'a str, Refusal> {
     }
 }
 
+/// A TCP port `verify` listens on or connects to: 1..=65535.
+pub fn port(p: u16) -> Result<u16, Refusal> {
+    if p == 0 {
+        refuse("port 0: a port is 1..65535")
+    } else {
+        Ok(p)
+    }
+}
+
 /// A host name by the format's rule.
 fn host_name(h: &str) -> Result<&str, Refusal> {
     if names::name_ok(h) {
