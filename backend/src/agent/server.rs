@@ -137,6 +137,13 @@ pub fn serve(a: &Args) -> io::Result<()> {
     if let Some(p) = &a.pidfile {
         std::fs::write(p, format!("{}\n", std::process::id()))?;
     }
+    // A controller that hangs up (a capture or verify's listeners ended on
+    // its side) must make a write fail, not end the agent: `main` gives
+    // SIGPIPE back its default, which is to die.
+    // SAFETY: changes this process's disposition of one signal, set before any handler thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let open = Arc::new(AtomicUsize::new(0));
     loop {
         let conn = match accept(&listener) {
