@@ -570,9 +570,18 @@ fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
             connect(
                 A,
                 TOPO,
-                serde_json::json!([[ns, vec!["127.0.0.1:22"; 16_385]]]),
+                serde_json::json!([[ns, vec!["127.0.0.1:22"; 65_537]]]),
             ),
-            "at most 16384 connections",
+            "65536 connections a request",
+        ),
+        (
+            "more senders of connection probes than a topology has guests",
+            connect(
+                A,
+                TOPO,
+                serde_json::json!(vec![(ns.clone(), Vec::<String>::new()); 20_001]),
+            ),
+            "at most 20000 senders",
         ),
     ]
 }

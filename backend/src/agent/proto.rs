@@ -220,6 +220,38 @@ mod tests {
         );
     }
 
+    /// Verify's listen and connect requests and their answers, as the docs
+    /// (docs/deploy.md, "Agents") spell them.
+    #[test]
+    fn listen_and_connect_read_as_documented() {
+        let r: Request = serde_json::from_str(
+            r#"{"listen":{"topology":"t","listeners":[["nl-t.h1.vm1",80]],"seconds":120}}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(r, Request::Listen { ref listeners, seconds: 120, .. }
+            if listeners == &[("nl-t.h1.vm1".to_string(), 80)])
+        );
+        let r: Request = serde_json::from_str(
+            r#"{"connect":{"topology":"t","connects":[["nl-t.h1.vm9",["198.51.100.2:8080"]]]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.topology(), Some("t"));
+        let a = Answer::Connected(vec![
+            Ok(vec![Connect::Established(1.5), Connect::Refused]),
+            Err("no namespace".into()),
+        ]);
+        let line = serde_json::to_string(&a).unwrap();
+        assert_eq!(
+            line,
+            r#"{"connected":[{"Ok":[{"established":1.5},"refused"]},{"Err":"no namespace"}]}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Answer::Listening(vec![None])).unwrap(),
+            r#"{"listening":[null]}"#
+        );
+    }
+
     /// The agent reads the token before the rest: it must come first on the wire.
     #[test]
     fn the_token_comes_first() {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
+use netloom_core::limits::MAX_GUESTS;
 use netloom_core::plan::{Step, TargetPlan, SYSTEM_OVSDB};
 
 use super::grants::Grants;
@@ -476,8 +477,9 @@ fn execute(
 /// Listeners one request opens at most, and how long they stay open at most.
 const MAX_LISTENERS: usize = 4096;
 const MAX_LISTEN_SECONDS: u32 = 120;
-/// Destinations one connection request probes at most.
-const MAX_CONNECTS: usize = 16_384;
+/// Destinations one connection request probes at most (a sender is a
+/// guest: there are at most `MAX_GUESTS` of them, each on a thread).
+const MAX_CONNECTS: usize = 65_536;
 
 /// `verify`'s listeners: all of them checked before any is opened; open
 /// until `seconds` pass or the controller hangs up.
@@ -530,9 +532,10 @@ fn connect(
     send: &(dyn Fn(&Answer) + Sync),
     refuse: &dyn Fn(&str, String),
 ) {
-    let checked = if connects.iter().map(|(_, d)| d.len()).sum::<usize>() > MAX_CONNECTS {
+    let dests: usize = connects.iter().map(|(_, d)| d.len()).sum();
+    let checked = if connects.len() > MAX_GUESTS || dests > MAX_CONNECTS {
         Err(Refusal(format!(
-            "at most {MAX_CONNECTS} connections a request"
+            "at most {MAX_GUESTS} senders and {MAX_CONNECTS} connections a request"
         )))
     } else {
         connects.iter().try_for_each(|(ns, dests)| {

@@ -1,8 +1,8 @@
 //! `verify`: the reachability report measured for real — every sender (vm,
 //! external network) pings every address of the topology from inside its
 //! namespace — and its comparison with the simulator's prediction. A real
-//! host's guests live on that host: its agent pings, listens for
-//! connection probes and makes them for them.
+//! host's guests live on that host: its agent pings, listens and connects
+//! for them.
 //!
 //! Pings go only to addresses of the topology, from namespaces netloom
 //! created, whose only links lead to other namespaces of the same topology.

@@ -476,6 +476,13 @@ mod tests {
         TopologyName::parse(name).unwrap()
     }
 
+    #[test]
+    fn a_port_of_verify_is_never_zero() {
+        assert_eq!(port(1), Ok(1));
+        assert_eq!(port(65535), Ok(65535));
+        assert!(port(0).unwrap_err().0.contains("port 0"));
+    }
+
     fn step_of(action: Action, resource: Resource) -> Step {
         Step {
             action,
