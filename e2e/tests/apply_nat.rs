@@ -188,10 +188,10 @@ fn no_listener_left(ns: &str) {
 }
 
 /// The port forward on a real host: node1 is served by this machine's own
-/// agent, so vm1's listener and vm9's connection (vm9 on the outer bridge,
-/// through r1's forward) are made by the agent, the external network's
-/// connection here. Verify measures them all, agrees with reach, notices a
-/// broken forward, and leaves no listener behind.
+/// agent, so vm1's listener and the connections of vm9 (on the outer
+/// bridge, through r1's forward) and of the external network (emulated on
+/// node1, which uplinks it) are made by the agent. Verify measures them all,
+/// agrees with reach, notices a broken forward, and leaves no listener behind.
 #[test]
 fn verify_measures_a_real_hosts_port_forward_through_its_agent() {
     if !netloom_e2e::root("verify_measures_a_real_hosts_port_forward_through_its_agent") {
