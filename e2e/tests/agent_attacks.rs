@@ -115,6 +115,23 @@ fn capture(token: &str, topology: &str, netns: &str, device: &str, seconds: u32)
     )
 }
 
+/// A request for `verify`'s listeners, held `seconds`.
+fn listen(token: &str, topology: &str, listeners: serde_json::Value, seconds: u32) -> String {
+    request(
+        token,
+        serde_json::json!({"listen": {"topology": topology, "listeners": listeners,
+            "seconds": seconds}}),
+    )
+}
+
+/// A request for `verify`'s connection probes.
+fn connect(token: &str, topology: &str, connects: serde_json::Value) -> String {
+    request(
+        token,
+        serde_json::json!({"connect": {"topology": topology, "connects": connects}}),
+    )
+}
+
 fn step(action: &str, resource: serde_json::Value) -> serde_json::Value {
     serde_json::json!([{"action": action, "resource": resource}])
 }
@@ -128,6 +145,8 @@ struct World {
     ovs: String,
     host_links: Vec<String>,
     dnsmasq: usize,
+    /// TCP listeners in both topologies' namespaces and the agent's own.
+    listening: String,
 }
 
 struct Env {
@@ -150,11 +169,14 @@ impl Env {
             ),
             host_links: root_links(),
             dnsmasq: count_processes("dnsmasq"),
+            listening: listeners(self.agent_pid),
         }
     }
 
+    /// Running: a dead agent stays in /proc as a zombie until the test reaps it.
     fn alive(&self) -> bool {
-        Path::new(&format!("/proc/{}", self.agent_pid)).exists()
+        std::fs::read_to_string(format!("/proc/{}/stat", self.agent_pid))
+            .is_ok_and(|s| !s.contains(") Z "))
     }
 
     /// Bytes the agent has read through syscalls so far.
@@ -165,6 +187,25 @@ impl Env {
             .and_then(|n| n.trim().parse().ok())
             .unwrap()
     }
+}
+
+/// TCP listeners in both topologies' namespaces and in the agent's own.
+fn listeners(agent_pid: u32) -> String {
+    let mut out = String::new();
+    for t in [TOPO, OTHER] {
+        let ns = format!("nl-{t}.h1");
+        let o = netloom_e2e::try_run(&["ip", "netns", "exec", &ns, "ss", "-Hltn"]);
+        out += &String::from_utf8_lossy(&o.stdout);
+    }
+    let tcp = std::fs::read_to_string(format!("/proc/{agent_pid}/net/tcp")).unwrap_or_default();
+    for l in tcp
+        .lines()
+        .filter(|l| l.split_whitespace().nth(3) == Some("0A"))
+    {
+        out += l;
+        out.push('\n');
+    }
+    out
 }
 
 fn count_processes(name: &str) -> usize {
@@ -191,6 +232,9 @@ impl Drop for Cleanup {
         let _ = std::fs::remove_dir_all(&self.0);
         let _ = Command::new("ip")
             .args(["netns", "delete", &format!("nl-{OTHER}.h1")])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &format!("nl-{TOPO}.h1")])
             .status();
     }
 }
@@ -439,6 +483,106 @@ fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
             ),
             "host name",
         ),
+        (
+            "a listener in topology B's namespace",
+            listen(
+                A,
+                TOPO,
+                serde_json::json!([[format!("nl-{OTHER}.h1"), 8080]]),
+                5,
+            ),
+            "not topology",
+        ),
+        (
+            "token B listens in topology A's namespace",
+            listen(B, TOPO, serde_json::json!([[ns, 8080]]), 5),
+            "may not touch topology",
+        ),
+        (
+            "a listener in the host's own namespace",
+            listen(A, TOPO, serde_json::json!([["", 8080]]), 5),
+            "not topology",
+        ),
+        (
+            "a listener's namespace that is a path",
+            listen(
+                A,
+                TOPO,
+                serde_json::json!([[format!("{ns}/../../../proc/1/ns/net"), 8080]]),
+                5,
+            ),
+            "not topology",
+        ),
+        (
+            "a listener on port 0",
+            listen(A, TOPO, serde_json::json!([[ns, 8080], [ns, 0]]), 5),
+            "port 0",
+        ),
+        (
+            "more listeners than their bound",
+            listen(
+                A,
+                TOPO,
+                serde_json::json!(vec![(ns.clone(), 8080); 4097]),
+                5,
+            ),
+            "at most 4096 listeners",
+        ),
+        (
+            "listeners held longer than their bound",
+            listen(A, TOPO, serde_json::json!([[ns, 8080]]), 100_000),
+            "open 1..120 s",
+        ),
+        (
+            "connection probes from topology B's namespace",
+            connect(
+                A,
+                TOPO,
+                serde_json::json!([[format!("nl-{OTHER}.h1"), ["127.0.0.1:22"]]]),
+            ),
+            "not topology",
+        ),
+        (
+            "connection probes from the host's own namespace",
+            connect(
+                A,
+                TOPO,
+                serde_json::json!([["", [format!("127.0.0.1:{PORT}")]]]),
+            ),
+            "not topology",
+        ),
+        (
+            "a connection probe's namespace that is a path",
+            connect(
+                A,
+                TOPO,
+                serde_json::json!([["../../proc/1/ns/net", ["127.0.0.1:22"]]]),
+            ),
+            "not topology",
+        ),
+        (
+            "a connection probe to port 0",
+            connect(A, TOPO, serde_json::json!([[ns, ["127.0.0.1:0"]]])),
+            "port 0",
+        ),
+        (
+            "more connection probes than their bound",
+            connect(
+                A,
+                TOPO,
+                serde_json::json!([[ns, vec!["127.0.0.1:22"; 65_537]]]),
+            ),
+            "65536 connections a request",
+        ),
+        (
+            "more senders of connection probes than a topology has guests",
+            connect(
+                A,
+                TOPO,
+                serde_json::json!(vec![(ns.clone(), Vec::<String>::new()); 20_001]),
+            ),
+            "at most 20000 senders",
+        ),
     ]
 }
 
@@ -500,6 +644,30 @@ fn run_attacks(t: &Transport, env: &Env) {
     assert_eq!(env.world(), before, "the flood changed something");
 }
 
+/// A listener the token may open: `World` sees it while its client holds
+/// it, and it is gone soon after the client hangs up.
+fn a_listener_lasts_as_long_as_its_client(t: &Transport, env: &Env) {
+    use std::io::BufRead;
+    let before = env.world();
+    let mut c = t.connect();
+    let ns = format!("nl-{TOPO}.h1");
+    let line = listen(A, TOPO, serde_json::json!([[ns, 8080]]), 60);
+    c.write_all(format!("{line}\n").as_bytes()).unwrap();
+    c.flush().unwrap();
+    let mut r = BufReader::new(c);
+    let mut answer = String::new();
+    r.read_line(&mut answer).unwrap();
+    assert_eq!(answer.trim(), r#"{"listening":[null]}"#);
+    assert!(env.world().listening.contains(":8080"), "{answer}");
+    drop(r);
+    let t0 = Instant::now();
+    while env.world() != before && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(env.alive(), "the agent died when its client hung up");
+    assert_eq!(env.world(), before, "the listener outlived its client");
+}
+
 #[test]
 fn every_field_of_a_request_is_confined_to_the_tokens_topology() {
     if !netloom_e2e::root("every_field_of_a_request_is_confined_to_the_tokens_topology") {
@@ -513,6 +681,10 @@ fn every_field_of_a_request_is_confined_to_the_tokens_topology() {
     std::fs::write(dir.join("victim"), "").unwrap();
     let _ = Command::new("ip")
         .args(["netns", "add", &format!("nl-{OTHER}.h1")])
+        .status();
+    // Topology A's own namespace: a listener not refused would show there.
+    let _ = Command::new("ip")
+        .args(["netns", "add", &format!("nl-{TOPO}.h1")])
         .status();
     let ovs = ForeignOvs::start(OTHER);
     // Another topology's bridge whose name looks like one of ours: only its mark tells.
@@ -582,7 +754,8 @@ fn every_field_of_a_request_is_confined_to_the_tokens_topology() {
         ovs,
         agent_pid: pid,
     };
-    run_attacks(&Transport::Unix(sock), &env);
+    run_attacks(&Transport::Unix(sock.clone()), &env);
+    a_listener_lasts_as_long_as_its_client(&Transport::Unix(sock), &env);
 
     let (_tls, pid) = start(format!("tcp:127.0.0.1:{PORT}"), true);
     let mut roots = rustls::RootCertStore::empty();
@@ -598,7 +771,9 @@ fn every_field_of_a_request_is_confined_to_the_tokens_topology() {
         agent_pid: pid,
         ..env
     };
-    run_attacks(&Transport::Tls(ns.name().to_string(), Arc::new(cfg)), &env);
+    let tls = Transport::Tls(ns.name().to_string(), Arc::new(cfg));
+    run_attacks(&tls, &env);
+    a_listener_lasts_as_long_as_its_client(&tls, &env);
 
     // A token file others can read: the agent refuses to start.
     let open = dir.join("open-tokens");

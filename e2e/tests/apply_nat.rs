@@ -105,31 +105,10 @@ fn verify_measures_the_port_forward() {
     assert_eq!(lab.verify(), Vec::<serde_json::Value>::new());
     let v: serde_json::Value =
         serde_json::from_slice(&netloom(&["verify", "--json", lab.path()]).stdout).unwrap();
-    let ports = v["report"]["ports"]
-        .as_array()
-        .expect("ports in the report");
-    let verdict = |from: &str| {
-        ports
-            .iter()
-            .find(|r| r["from"] == from && r["to"] == "198.51.100.2" && r["proto"] == "tcp:8080")
-            .unwrap_or_else(|| panic!("no tcp:8080 probe from {from}: {ports:?}"))["ok"]
-            .clone()
-    };
-    assert_eq!(verdict("internet"), true);
+    assert_eq!(forward_probe(&v, "internet")["ok"], true);
     // From inside, packets reach r1 by qr0: no forward, and r1 listens on nothing.
-    assert_eq!(verdict("vm1"), false);
-    let listening = |ns: &str| {
-        let o = std::process::Command::new("ip")
-            .args(["netns", "exec", ns, "ss", "-Hltn"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).to_string()
-    };
-    assert_eq!(
-        listening("nl-e2e-natport.node1.vm1").trim(),
-        "",
-        "a listener left behind"
-    );
+    assert_eq!(forward_probe(&v, "vm1")["ok"], false);
+    no_listener_left("nl-e2e-natport.node1.vm1");
 
     let r1 = "nl-e2e-natport.node1.router.r1";
     let o = std::process::Command::new("ip")
@@ -172,5 +151,139 @@ fn verify_measures_the_port_forward() {
         )],
         "{diff:?}"
     );
+    ok(&["destroy", lab.path()]);
+}
+
+/// A verify report's connection probe from `from` through r1's forward.
+fn forward_probe(v: &serde_json::Value, from: &str) -> serde_json::Value {
+    let ports = v["report"]["ports"]
+        .as_array()
+        .expect("ports in the report");
+    ports
+        .iter()
+        .find(|r| r["from"] == from && r["to"] == "198.51.100.2" && r["proto"] == "tcp:8080")
+        .unwrap_or_else(|| panic!("no tcp:8080 probe from {from}: {ports:?}"))
+        .clone()
+}
+
+/// No TCP listener in namespace `ns` (`ss -Hltn`), at once or, as an agent
+/// closes its own once the controller has hung up, within a few seconds.
+fn no_listener_left(ns: &str) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let o = std::process::Command::new("ip")
+            .args(["netns", "exec", ns, "ss", "-Hltn"])
+            .output()
+            .unwrap();
+        let left = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "a listener left behind: {left}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The port forward on a real host: node1 is served by this machine's own
+/// agent, so vm1's listener and the connections of vm9 (on the outer
+/// bridge, through r1's forward) and of the external network (emulated on
+/// node1, which uplinks it) are made by the agent. Verify measures them all,
+/// agrees with reach, notices a broken forward, and leaves no listener behind.
+#[test]
+fn verify_measures_a_real_hosts_port_forward_through_its_agent() {
+    if !netloom_e2e::root("verify_measures_a_real_hosts_port_forward_through_its_agent") {
+        return;
+    }
+    let name = "e2e-natag";
+    let text = Lab::new("nat.yaml", name).text.clone();
+    let text = insert_before(
+        &text,
+        "    routers:",
+        "      - name: vm9\n        nics:\n          - {bridge: br-ex, ip: 198.51.100.9/24}\n",
+    );
+    let lab = Lab::from_text(name, text);
+    ok(&["apply", lab.path()]);
+    let dir = std::env::temp_dir().join(format!("netloom-{name}"));
+    let agent = LocalAgent::start(&dir, &lab, &[]);
+    let agents = agent.agents.to_str().unwrap().to_string();
+    let real = agent.design.to_str().unwrap().to_string();
+    // The agent may still be starting: wait for its port.
+    let url = std::fs::read_to_string(&agent.agents).unwrap();
+    let port = url
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+        assert!(std::time::Instant::now() < until, "the agent did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let verify = || {
+        let o = netloom_env(&["verify", "--json", &real], &[("NETLOOM_AGENTS", &agents)]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&o.stderr));
+        });
+        (o.status.code(), v)
+    };
+    let (code, v) = verify();
+    assert_eq!(v["disagreements"], serde_json::json!([]), "{v}");
+    assert_eq!(code, Some(0), "{v}");
+    for from in ["internet", "vm9"] {
+        let p = forward_probe(&v, from);
+        assert_eq!(p["ok"], true, "{p}");
+        assert_eq!(
+            p["detail"], "connection established (SYN-ACK received)",
+            "{p}"
+        );
+    }
+    // From inside, r1 forwards nothing: refused, measured by the agent.
+    let p = forward_probe(&v, "vm1");
+    assert_eq!(p["ok"], false, "{p}");
+    assert!(
+        !p["detail"].as_str().unwrap().contains("not measured"),
+        "{p}"
+    );
+    let vm1 = format!("nl-{name}.node1.vm1");
+    no_listener_left(&vm1);
+
+    let o = std::process::Command::new("ip")
+        .args(["netns", "exec", &format!("nl-{name}.node1.router.r1")])
+        .args(["nft", "flush", "chain", "ip", "netloom", "prerouting"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let (code, v) = verify();
+    assert_eq!(code, Some(1), "verify must report the broken forward: {v}");
+    let mut diff: Vec<_> = v["disagreements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["from"].clone(),
+                d["to"].clone(),
+                d["proto"].clone(),
+                d["real"].clone(),
+            )
+        })
+        .collect();
+    diff.sort_by_key(|d| d.0.to_string());
+    let broken = |from: &str| {
+        (
+            from.into(),
+            "198.51.100.2".into(),
+            "tcp:8080".into(),
+            false.into(),
+        )
+    };
+    assert_eq!(diff, vec![broken("internet"), broken("vm9")], "{v}");
+    no_listener_left(&vm1);
+    drop(agent);
     ok(&["destroy", lab.path()]);
 }

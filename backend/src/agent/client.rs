@@ -5,7 +5,7 @@
 //! its end), and a request at most [`DEADLINE`] long.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -17,8 +17,11 @@ use netloom_core::doctor::HostCheck;
 use netloom_core::plan::{State, Step, TargetInfo, SYSTEM_OVSDB};
 
 use super::peers::Peer;
-use super::proto::{unknown_request, AgentError, Answer, Envelope, HostFacts, Request};
+use super::proto::{
+    unknown_request, AgentError, Answer, Envelope, HostFacts, Request, LISTEN_TICK,
+};
 use crate::host::capture::Frame;
+use crate::host::probe::Connect;
 use crate::host::{ApplyError, StepError};
 use crate::report::Progress;
 
@@ -187,7 +190,9 @@ pub fn execute(
         | Answer::Addrs(_)
         | Answer::Frame { .. }
         | Answer::Tick
-        | Answer::Checkup(_) => true,
+        | Answer::Checkup(_)
+        | Answer::Listening(_)
+        | Answer::Connected(_) => true,
     });
     match (r, result) {
         (_, Some(res)) => res,
@@ -346,6 +351,83 @@ pub fn capture(
         _ => false,
     })?;
     end.map(|()| n)
+}
+
+/// An agent's refusal of a request it does not know, said as an update to make.
+fn too_old(e: AgentError) -> AgentError {
+    match e {
+        AgentError::Refused { addr, message } if unknown_request(&message) => AgentError::Refused {
+            addr,
+            message: format!("this agent makes no connection probes: update it ({message})"),
+        },
+        e => e,
+    }
+}
+
+/// Listeners on an agent's host for `verify` (see `Request::Listen`):
+/// `on` gets, once they are open, why each could not be (in order), then is
+/// asked each [`LISTEN_TICK`] whether to keep them; they close when it says
+/// no (the controller hangs up) or after `seconds`.
+pub fn listen(
+    peer: &Peer,
+    topology: &str,
+    listeners: &[(String, u16)],
+    seconds: u32,
+    mut on: impl FnMut(Option<Vec<Option<String>>>) -> bool,
+) -> Result<(), AgentError> {
+    let req = Request::Listen {
+        topology: topology.to_string(),
+        listeners: listeners.to_vec(),
+        seconds,
+    };
+    let refused = |message: String| AgentError::Refused {
+        addr: peer.addr.clone(),
+        message,
+    };
+    let mut end = Err(refused("no answer about its listeners".into()));
+    // Whether they opened, a tick each LISTEN_TICK for `seconds`, the end.
+    let lines = (u128::from(seconds) * 1000 / LISTEN_TICK.as_millis()) as usize + 3;
+    call(peer, req, lines, |a| match (a, &end) {
+        (Answer::Listening(v), Err(_)) => {
+            end = one_each(peer, v, listeners.len(), "listeners").map(|v| on(Some(v)));
+            end.as_ref().is_ok_and(|&hold| hold)
+        }
+        (Answer::Tick, Ok(_)) => on(None),
+        (Answer::Error { message, .. }, _) => {
+            end = Err(refused(message));
+            false
+        }
+        _ => false,
+    })
+    .and(end.map(drop))
+    .map_err(too_old)
+}
+
+/// `verify`'s connection probes from an agent's host: per sender
+/// namespace, the outcome of each of its destinations in order (or why it
+/// made none).
+pub fn connects(
+    peer: &Peer,
+    topology: &str,
+    connects: &[(String, Vec<SocketAddrV4>)],
+) -> Result<Vec<Result<Vec<Connect>, String>>, AgentError> {
+    let req = Request::Connect {
+        topology: topology.to_string(),
+        connects: connects.to_vec(),
+    };
+    let v = ask(peer, req, |a| match a {
+        Answer::Connected(v) => Some(v),
+        _ => None,
+    })
+    .map_err(too_old)?;
+    let v = one_each(peer, v, connects.len(), "senders")?;
+    v.into_iter()
+        .zip(connects)
+        .map(|(r, (_, dests))| match r {
+            Ok(c) => one_each(peer, c, dests.len(), "destinations").map(Ok),
+            Err(e) => Ok(Err(e)),
+        })
+        .collect()
 }
 
 /// What an agent's host has, for `netloom doctor`.

@@ -3,13 +3,15 @@
 //! the rest), answered by JSON lines ([`Answer`]).
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use netloom_core::plan::{State, Step, TargetInfo};
 
+use crate::host::probe::Connect;
 use crate::report::Event;
 
 /// Errors talking to an agent.
@@ -75,7 +77,27 @@ pub enum Request {
         seconds: u32,
         count: Option<u64>,
     },
+    /// `verify`'s listeners: a TCP port open in each namespace (all of them
+    /// `topology`'s): `Listening` once they are, a `Tick` each
+    /// [`LISTEN_TICK`], `Done` after `seconds`; closed then, or when the
+    /// controller hangs up.
+    Listen {
+        topology: String,
+        listeners: Vec<(String, u16)>,
+        seconds: u32,
+    },
+    /// `verify`'s connection probes for the host's guests: from each
+    /// namespace (all of them `topology`'s), a TCP handshake with each of
+    /// its destinations.
+    Connect {
+        topology: String,
+        connects: Vec<(String, Vec<SocketAddrV4>)>,
+    },
 }
+
+/// How often a `Listen` says it is still open: a controller's hang-up
+/// closes its listeners within two of these.
+pub const LISTEN_TICK: Duration = Duration::from_millis(250);
 
 impl Request {
     /// The topology a request is about (`None`: a question about the host).
@@ -85,7 +107,9 @@ impl Request {
             | Request::Observe { topology, .. }
             | Request::Ping { topology, .. }
             | Request::Addrs { topology, .. }
-            | Request::Capture { topology, .. } => Some(topology),
+            | Request::Capture { topology, .. }
+            | Request::Listen { topology, .. }
+            | Request::Connect { topology, .. } => Some(topology),
             Request::Facts | Request::HostFacts | Request::Checkup { .. } => None,
         }
     }
@@ -125,6 +149,12 @@ pub enum Answer {
     Tick,
     /// Checkup.
     Checkup(netloom_core::doctor::HostCheck),
+    /// Listen: why each listener could not be opened (`None`: open, or
+    /// something listens there already), in the request's order.
+    Listening(Vec<Option<String>>),
+    /// Connect: each sender's outcomes, one per destination in order, or
+    /// why it made none; in the request's order.
+    Connected(Vec<Result<Vec<Connect>, String>>),
     Error {
         target: String,
         step: String,
@@ -187,6 +217,38 @@ mod tests {
         assert_eq!(
             a,
             r#"{"host_facts":{"kernel_datapath":false,"ovsdb":"/var/run/openvswitch/db.sock"}}"#
+        );
+    }
+
+    /// Verify's listen and connect requests and their answers, as the docs
+    /// (docs/deploy.md, "Agents") spell them.
+    #[test]
+    fn listen_and_connect_read_as_documented() {
+        let r: Request = serde_json::from_str(
+            r#"{"listen":{"topology":"t","listeners":[["nl-t.h1.vm1",80]],"seconds":120}}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(r, Request::Listen { ref listeners, seconds: 120, .. }
+            if listeners == &[("nl-t.h1.vm1".to_string(), 80)])
+        );
+        let r: Request = serde_json::from_str(
+            r#"{"connect":{"topology":"t","connects":[["nl-t.h1.vm9",["198.51.100.2:8080"]]]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.topology(), Some("t"));
+        let a = Answer::Connected(vec![
+            Ok(vec![Connect::Established(1.5), Connect::Refused]),
+            Err("no namespace".into()),
+        ]);
+        let line = serde_json::to_string(&a).unwrap();
+        assert_eq!(
+            line,
+            r#"{"connected":[{"Ok":[{"established":1.5},"refused"]},{"Err":"no namespace"}]}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Answer::Listening(vec![None])).unwrap(),
+            r#"{"listening":[null]}"#
         );
     }
 

@@ -8,7 +8,7 @@
 //! logged and the agent goes on.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{SocketAddrV4, TcpListener};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,13 +18,14 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
+use netloom_core::limits::MAX_GUESTS;
 use netloom_core::plan::{Step, TargetPlan, SYSTEM_OVSDB};
 
 use super::grants::Grants;
-use super::proto::{bad_request, Answer, Envelope, HostFacts, Request};
+use super::proto::{bad_request, Answer, Envelope, HostFacts, Request, LISTEN_TICK};
 use crate::host::capture::Socket;
 use crate::host::confine::{self, Refusal, TopologyName};
-use crate::host::{checkup, exec, nl, observe, ping};
+use crate::host::{checkup, exec, nl, observe, ping, probe};
 use crate::report::Event;
 
 /// Connections served at once; more are closed at once.
@@ -143,6 +144,13 @@ pub fn serve(a: &Args) -> io::Result<()> {
     };
     if let Some(p) = &a.pidfile {
         std::fs::write(p, format!("{}\n", std::process::id()))?;
+    }
+    // A controller that hangs up (a capture or verify's listeners ended on
+    // its side) must make a write fail, not end the agent: `main` gives
+    // SIGPIPE back its default, which is to die.
+    // SAFETY: changes this process's disposition of one signal, set before any handler thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     let open = Arc::new(AtomicUsize::new(0));
     loop {
@@ -376,6 +384,13 @@ fn answer(
                 Err(e) => refuse("ping", e.to_string()),
             }
         }
+        (
+            Request::Listen {
+                listeners, seconds, ..
+            },
+            Some(t),
+        ) => listen(&t, &listeners, seconds, sent, refuse),
+        (Request::Connect { connects, .. }, Some(t)) => connect(&t, &connects, &send, refuse),
         (Request::Addrs { netns, .. }, Some(t)) => {
             match netns
                 .iter()
@@ -524,6 +539,95 @@ fn execute(
             message: e.source.to_string(),
         }),
     }
+}
+
+/// Listeners one request opens at most, and how long they stay open at most.
+const MAX_LISTENERS: usize = 4096;
+const MAX_LISTEN_SECONDS: u32 = 120;
+/// Destinations one connection request probes at most (a sender is a
+/// guest: there are at most `MAX_GUESTS` of them, each on a thread).
+const MAX_CONNECTS: usize = 65_536;
+
+/// `verify`'s listeners: all of them checked before any is opened; open
+/// until `seconds` pass or the controller hangs up.
+fn listen(
+    t: &TopologyName,
+    listeners: &[(String, u16)],
+    seconds: u32,
+    sent: &(dyn Fn(&Answer) -> bool + Sync),
+    refuse: &dyn Fn(&str, String),
+) {
+    let checked = if listeners.len() > MAX_LISTENERS || !(1..=MAX_LISTEN_SECONDS).contains(&seconds)
+    {
+        Err(Refusal(format!(
+            "at most {MAX_LISTENERS} listeners, open 1..{MAX_LISTEN_SECONDS} s"
+        )))
+    } else {
+        listeners.iter().try_for_each(|(ns, port)| {
+            confine::netns(t, ns)?;
+            confine::port(*port).map(drop)
+        })
+    };
+    if let Err(e) = checked {
+        return refuse("listen", e.to_string());
+    }
+    let open: Vec<_> = listeners
+        .iter()
+        .map(|(ns, port)| probe::listen(ns, *port).map_err(|e| e.to_string()))
+        .collect();
+    let until = Instant::now() + Duration::from_secs(seconds.into());
+    if !sent(&Answer::Listening(
+        open.iter().map(|r| r.as_ref().err().cloned()).collect(),
+    )) {
+        return;
+    }
+    while Instant::now() < until {
+        std::thread::sleep(LISTEN_TICK.min(until.saturating_duration_since(Instant::now())));
+        // A controller that hung up: its listeners close now.
+        if !sent(&Answer::Tick) {
+            return;
+        }
+    }
+    sent(&Answer::Done(open.iter().flatten().flatten().count()));
+}
+
+/// `verify`'s connection probes, all of them checked before any is made;
+/// every sender's at once, as `verify` makes them on its own machine.
+fn connect(
+    t: &TopologyName,
+    connects: &[(String, Vec<SocketAddrV4>)],
+    send: &(dyn Fn(&Answer) + Sync),
+    refuse: &dyn Fn(&str, String),
+) {
+    let dests: usize = connects.iter().map(|(_, d)| d.len()).sum();
+    let checked = if connects.len() > MAX_GUESTS || dests > MAX_CONNECTS {
+        Err(Refusal(format!(
+            "at most {MAX_GUESTS} senders and {MAX_CONNECTS} connections a request"
+        )))
+    } else {
+        connects.iter().try_for_each(|(ns, dests)| {
+            confine::netns(t, ns)?;
+            dests
+                .iter()
+                .try_for_each(|d| confine::port(d.port()).map(drop))
+        })
+    };
+    if let Err(e) = checked {
+        return refuse("connect", e.to_string());
+    }
+    let outcomes = std::thread::scope(|sc| {
+        let runs: Vec<_> = connects
+            .iter()
+            .map(|(ns, dests)| sc.spawn(move || probe::connect_all(ns, dests)))
+            .collect();
+        runs.into_iter()
+            .map(|r| match r.join() {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err("the probe failed".to_string()),
+            })
+            .collect()
+    });
+    send(&Answer::Connected(outcomes));
 }
 
 #[cfg(test)]

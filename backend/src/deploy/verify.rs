@@ -1,14 +1,16 @@
 //! `verify`: the reachability report measured for real — every sender (vm,
 //! external network) pings every address of the topology from inside its
 //! namespace — and its comparison with the simulator's prediction. A real
-//! host's guests live on that host: its agent pings for them.
+//! host's guests live on that host: its agent pings, listens and connects
+//! for them.
 //!
 //! Pings go only to addresses of the topology, from namespaces netloom
 //! created, whose only links lead to other namespaces of the same topology.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Instant;
 
 use ipnet::Ipv4Net;
@@ -346,10 +348,14 @@ fn run_echoes(topo: &Topology, pairs: &[Pair], tally: &Tally) {
     });
 }
 
+/// How long an agent keeps `verify`'s listeners at most: the connections
+/// end long before (every sender's at once, [`probe::CONNECT_WAIT`] each).
+const LISTEN_SECONDS: u32 = 120;
+
 /// Connect every TCP pair (index `first` on in `pairs`), with a listener on
-/// the forwarded-to port of its guest meanwhile. This machine's guests
-/// only: a real host's agent does not open ports or connect (yet), so those
-/// pairs are reported as not measured.
+/// the forwarded-to port of its guest meanwhile: this machine's opened here,
+/// a real host's by its agent, all of them open before the first connection
+/// and closed after the last.
 fn run_connects(
     topo: &Topology,
     addrs: &[Vec<Option<Ipv4Addr>>],
@@ -361,69 +367,165 @@ fn run_connects(
     if first == pairs.len() {
         return;
     }
-    let mut listeners = Vec::new();
-    let mut unmeasured: BTreeMap<(Ipv4Addr, u16), String> = BTreeMap::new();
-    for t in targets {
+    // Each target's listener: (target, namespace), here or by an agent.
+    let mut here = Vec::new();
+    let mut remote: BTreeMap<&str, Vec<(usize, &str)>> = BTreeMap::new();
+    for (k, t) in targets.iter().enumerate() {
         let owner = (0..addrs.len()).find(|&g| addrs[g].contains(&Some(t.to)));
         let Some(g) = owner else { continue };
         let guest = &topo.guests[g];
-        if topo.hosts[guest.host].agent.is_some() {
-            unmeasured.insert(
-                (t.addr, t.port),
-                format!(
-                    "{} is on a real host: its agent does not open ports for connection probes",
-                    t.to
-                ),
-            );
-            continue;
+        match &topo.hosts[guest.host].agent {
+            None => here.push((k, guest.netns.as_str())),
+            Some(a) => remote.entry(a).or_default().push((k, &guest.netns)),
         }
-        match probe::listen(&guest.netns, t.to_port) {
-            Ok(l) => listeners.push(l),
-            Err(e) => {
-                unmeasured.insert(
-                    (t.addr, t.port),
-                    format!("cannot listen on {}:{}: {e}", t.to, t.to_port),
-                );
+    }
+    let hold = AtomicBool::new(true);
+    std::thread::scope(|sc| {
+        let (tx, rx) = mpsc::channel();
+        for (addr, ls) in &remote {
+            let (tx, hold) = (tx.clone(), &hold);
+            sc.spawn(move || {
+                let list: Vec<(String, u16)> = ls
+                    .iter()
+                    .map(|&(k, ns)| (ns.to_string(), targets[k].to_port))
+                    .collect();
+                agent_listen(&topo.name, addr, &list, hold, |r| {
+                    let _ = tx.send((ls, r));
+                });
+            });
+        }
+        drop(tx);
+        // The targets whose listener could not be opened, and why.
+        let (mut listeners, mut failed) = (Vec::new(), Vec::new());
+        for &(k, ns) in &here {
+            match probe::listen(ns, targets[k].to_port) {
+                Ok(l) => listeners.push(l),
+                Err(e) => failed.push((k, e.to_string())),
             }
         }
+        for (ls, r) in rx.iter().take(remote.len()) {
+            for (n, &(k, _)) in ls.iter().enumerate() {
+                match &r {
+                    Ok(v) => failed.extend(v[n].clone().map(|e| (k, e))),
+                    Err(e) => failed.push((k, e.clone())),
+                }
+            }
+        }
+        let unmeasured = failed
+            .into_iter()
+            .map(|(k, e)| {
+                let t = &targets[k];
+                let why = format!("cannot listen on {}:{}: {e}", t.to, t.to_port);
+                ((t.addr, t.port), why)
+            })
+            .collect();
+        connect_pairs(&topo.name, pairs, first, &unmeasured, tally);
+        hold.store(false, Ordering::Relaxed);
+        drop(listeners);
+    });
+}
+
+/// Listeners opened by the agent at `addr`, kept while `hold`: `opened`
+/// gets, once, why each could not be opened, or why none was.
+fn agent_listen(
+    topology: &str,
+    addr: &str,
+    listeners: &[(String, u16)],
+    hold: &AtomicBool,
+    opened: impl FnOnce(Result<Vec<Option<String>>, String>),
+) {
+    let mut opened = Some(opened);
+    let r = crate::agent::peers::configured(addr).and_then(|peer| {
+        crate::agent::client::listen(&peer, topology, listeners, LISTEN_SECONDS, |a| {
+            if let (Some(v), Some(f)) = (a, opened.take()) {
+                f(Ok(v));
+            }
+            hold.load(Ordering::Relaxed)
+        })
+        .map_err(|e| e.to_string())
+    });
+    if let (Err(e), Some(f)) = (r, opened.take()) {
+        f(Err(e));
     }
-    let mut senders: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+}
+
+/// Connect every pair from index `first` on, but those `unmeasured` says
+/// cannot be: this machine's senders here, a real host's through its agent
+/// (all of its senders in one request), all at once.
+fn connect_pairs(
+    topology: &str,
+    pairs: &[Pair],
+    first: usize,
+    unmeasured: &BTreeMap<(Ipv4Addr, u16), String>,
+    tally: &Tally,
+) {
+    let mut here: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut remote: BTreeMap<&str, BTreeMap<&str, Vec<usize>>> = BTreeMap::new();
     for (i, p) in pairs.iter().enumerate().skip(first) {
-        let why = unmeasured
-            .get(&(p.to, p.port.unwrap_or(0)))
-            .cloned()
-            .or_else(|| {
-                p.place.as_ref().map(|_| {
-                    "the sender is on a real host: its agent does not make connection probes"
-                        .to_string()
-                })
-            });
-        match why {
-            Some(why) => tally.record(i, p, Err(why), 0.0),
-            None => senders.entry(p.ns.as_str()).or_default().push(i),
+        if let Some(why) = unmeasured.get(&(p.to, p.port.unwrap_or(0))) {
+            tally.record(i, p, Err(why.clone()), 0.0);
+            continue;
+        }
+        match &p.place {
+            None => here.entry(&p.ns).or_default().push(i),
+            Some(a) => remote
+                .entry(a)
+                .or_default()
+                .entry(&p.ns)
+                .or_default()
+                .push(i),
         }
     }
+    let dests = |idx: &[usize]| -> Vec<SocketAddrV4> {
+        idx.iter()
+            .map(|&i| SocketAddrV4::new(pairs[i].to, pairs[i].port.unwrap_or(0)))
+            .collect()
+    };
     std::thread::scope(|sc| {
-        for (ns, idx) in &senders {
+        for (addr, senders) in &remote {
             sc.spawn(move || {
-                let dests: Vec<SocketAddrV4> = idx
+                let asks: Vec<(String, Vec<SocketAddrV4>)> = senders
                     .iter()
-                    .map(|&i| SocketAddrV4::new(pairs[i].to, pairs[i].port.unwrap_or(0)))
+                    .map(|(ns, idx)| (ns.to_string(), dests(idx)))
                     .collect();
                 let t0 = Instant::now();
-                let r = probe::connect_all(ns, &dests);
+                let r = crate::agent::peers::configured(addr).and_then(|peer| {
+                    crate::agent::client::connects(&peer, topology, &asks)
+                        .map_err(|e| e.to_string())
+                });
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
-                for (k, &i) in idx.iter().enumerate() {
-                    let outcome = match &r {
-                        Ok(c) => Ok(connected(c[k])),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    tally.record(i, &pairs[i], outcome, ms);
+                for (s, idx) in senders.values().enumerate() {
+                    let r = r.as_ref().map_err(Clone::clone).and_then(|v| v[s].clone());
+                    report_connects(pairs, idx, &r, ms, tally);
                 }
             });
         }
+        for (ns, idx) in &here {
+            sc.spawn(move || {
+                let t0 = Instant::now();
+                let r = probe::connect_all(ns, &dests(idx)).map_err(|e| e.to_string());
+                let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                report_connects(pairs, idx, &r, ms, tally);
+            });
+        }
     });
-    drop(listeners);
+}
+
+/// One sender's connection probes as they ended, or why none was made.
+fn report_connects(
+    pairs: &[Pair],
+    idx: &[usize],
+    r: &Result<Vec<probe::Connect>, String>,
+    ms: f64,
+    tally: &Tally,
+) {
+    for (k, &i) in idx.iter().enumerate() {
+        let outcome = match r {
+            Ok(c) => Ok(connected(c[k])),
+            Err(e) => Err(e.clone()),
+        };
+        tally.record(i, &pairs[i], outcome, ms);
+    }
 }
 
 /// A connection probe's verdict, round trip and words.

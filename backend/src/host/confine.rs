@@ -298,6 +298,15 @@ pub fn netns<'a>(t: &TopologyName, ns: &'a str) -> Result<&'a str, Refusal> {
     }
 }
 
+/// A TCP port `verify` listens on or connects to: 1..=65535.
+pub fn port(p: u16) -> Result<u16, Refusal> {
+    if p == 0 {
+        refuse("port 0: a port is 1..65535")
+    } else {
+        Ok(p)
+    }
+}
+
 /// A host name by the format's rule.
 fn host_name(h: &str) -> Result<&str, Refusal> {
     if names::name_ok(h) {
@@ -465,6 +474,13 @@ mod tests {
 
     fn t(name: &str) -> TopologyName {
         TopologyName::parse(name).unwrap()
+    }
+
+    #[test]
+    fn a_port_of_verify_is_never_zero() {
+        assert_eq!(port(1), Ok(1));
+        assert_eq!(port(65535), Ok(65535));
+        assert!(port(0).unwrap_err().0.contains("port 0"));
     }
 
     fn step_of(action: Action, resource: Resource) -> Step {

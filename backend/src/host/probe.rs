@@ -312,8 +312,9 @@ pub fn listen(ns: &str, port: u16) -> io::Result<Option<OwnedFd>> {
     })?
 }
 
-/// What became of one connection probe.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What became of one connection probe (an agent's answer carries them).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Connect {
     /// The handshake completed; its time in ms.
     Established(f64),
