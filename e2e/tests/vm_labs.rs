@@ -17,10 +17,11 @@ use serde_json::Value;
 use vm_support::{Vm, VmLab};
 
 /// The labs, each under a name of its own (the VMs' token allows these).
-const LABS: [(&str, &str); 3] = [
+const LABS: [(&str, &str); 4] = [
     ("seedlab-gre.yaml", "e2e-vmseed"),
     ("vxlan.yaml", "e2e-vmvx"),
     ("dhcp.yaml", "e2e-vmdhcp"),
+    ("nat.yaml", "e2e-vmnat"),
 ];
 
 /// The example with its host `i` made VM `i`: its agent (over TLS) and its underlay address.
@@ -213,13 +214,22 @@ fn every_example_on_two_vms() {
         return;
     }
     let names: Vec<&str> = LABS.iter().map(|(_, n)| *n).collect();
+    let t0 = std::time::Instant::now();
     let mut vms = VmLab::boot("vmlabs", 2, &names);
+    eprintln!("vm_labs: boot: {:.1?}", t0.elapsed());
     // A bridge of the machine's own, not netloom's: it must come through untouched.
     vms.vms[0].sh("ovs-vsctl add-br br-user");
+    // Each part's time, for docs/performance.md ("Real hosts in VMs").
+    let timed =
+        |what: &str, t0: std::time::Instant| eprintln!("vm_labs: {what}: {:.1?}", t0.elapsed());
     for (example, name) in LABS {
+        let t0 = std::time::Instant::now();
         cycle(&mut vms, example, name);
+        timed(name, t0);
     }
+    let t0 = std::time::Instant::now();
     over_ssh(&mut vms);
+    timed("over ssh", t0);
     assert!(
         vms.vms[0].sh("ovs-vsctl list-br").contains("br-user"),
         "the machine's own bridge is gone"
