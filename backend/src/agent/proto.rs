@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use netloom_core::capture::HostLink;
 use netloom_core::plan::{State, Step, TargetInfo};
 
 use crate::report::Event;
@@ -75,6 +76,19 @@ pub enum Request {
         seconds: u32,
         count: Option<u64>,
     },
+    /// Capture on a link of `topology` on the agent's host, as `Capture`
+    /// answers: a guest's nic, a tunnel (on the underlay device holding its
+    /// local address, only its own packets) or a whole bridge (through a
+    /// mirror made for the capture and removed after it). The agent checks
+    /// the link against its own OVSDB and devices. Agents older than this
+    /// refuse it as a bad request.
+    CaptureLink {
+        topology: String,
+        link: HostLink,
+        snaplen: u32,
+        seconds: u32,
+        count: Option<u64>,
+    },
 }
 
 impl Request {
@@ -85,7 +99,8 @@ impl Request {
             | Request::Observe { topology, .. }
             | Request::Ping { topology, .. }
             | Request::Addrs { topology, .. }
-            | Request::Capture { topology, .. } => Some(topology),
+            | Request::Capture { topology, .. }
+            | Request::CaptureLink { topology, .. } => Some(topology),
             Request::Facts | Request::HostFacts | Request::Checkup { .. } => None,
         }
     }
@@ -188,6 +203,41 @@ mod tests {
             a,
             r#"{"host_facts":{"kernel_datapath":false,"ovsdb":"/var/run/openvswitch/db.sock"}}"#
         );
+    }
+
+    /// A capture of a tunnel or a bridge is a request of its own, which an
+    /// agent older than it refuses as unknown (rather than reading a nic's
+    /// fields into it); a nic's old request still reads.
+    #[test]
+    fn a_capture_of_a_link_is_a_request_older_agents_refuse() {
+        let line = serde_json::to_string(&Request::CaptureLink {
+            topology: "t".into(),
+            link: HostLink::Bridge {
+                bridge: "nl1234b0".into(),
+            },
+            snaplen: 100,
+            seconds: 1,
+            count: None,
+        })
+        .unwrap();
+        assert_eq!(
+            line,
+            r#"{"capturelink":{"topology":"t","link":{"bridge":{"bridge":"nl1234b0"}},"snaplen":100,"seconds":1,"count":null}}"#
+        );
+        /// The requests of an agent that predates `CaptureLink`, as far as captures go.
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        #[allow(dead_code)]
+        enum OldRequest {
+            Capture(serde::de::IgnoredAny),
+        }
+        let refusal = serde_json::from_str::<OldRequest>(&line).unwrap_err();
+        assert!(unknown_request(&bad_request(&refusal)), "{refusal}");
+        let old = r#"{"capture":{"topology":"t","netns":"nl-t.h.vm1","device":"eth0","snaplen":100,"seconds":1,"count":1}}"#;
+        assert!(matches!(
+            serde_json::from_str::<Request>(old),
+            Ok(Request::Capture { .. })
+        ));
     }
 
     /// The agent reads the token before the rest: it must come first on the wire.

@@ -8,8 +8,13 @@
 //!   keeping only its own encapsulated packets.
 //! - `node1/br-in`: a whole bridge, as the file's tunnels name it: an OVS
 //!   mirror of all its ports to a veth made for the capture, removed after.
+//!
+//! A real host's agent is asked for a [`HostLink`]: what the controller knows
+//! of the link, which the agent checks against its own host before it reads.
 
 use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
 
 use crate::names;
 use crate::topology::{BridgeId, GuestId, NodeRef, Topology, TunnelKind};
@@ -43,6 +48,28 @@ pub struct MirrorOn {
     pub bridge: String,
     /// The mirror's output port: a veth end whose peer is the tap's device.
     pub port: String,
+}
+
+/// A link as a real host's agent is asked to capture it. Every field is a
+/// claim the agent checks on its own host: the namespace is the topology's,
+/// the tunnel's port is marked as the topology's with that remote and key,
+/// the bridge is marked as the topology's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostLink {
+    /// A device inside one of the topology's namespaces (a guest's nic).
+    Nic { netns: String, device: String },
+    /// One end of a tunnel: its OVS port (or kernel VXLAN device) on the
+    /// host, and the outer headers of its packets: between the host's
+    /// `local` underlay address and `remote`, with `kind`'s key or VNI.
+    Tunnel {
+        port: String,
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        kind: TunnelKind,
+    },
+    /// A whole bridge, by its OVS name.
+    Bridge { bridge: String },
 }
 
 /// The outer headers of one tunnel's packets.
@@ -153,12 +180,12 @@ impl Link {
                 let tag = names::topology_tag(&topo.name);
                 Tap {
                     netns: host.netns.clone(),
-                    device: names::mirror_peer(&tag, b),
+                    device: names::mirror_peer(&tag, &br.ovs_name),
                     tunnel: None,
                     mirror: Some(MirrorOn {
                         ovsdb: crate::plan::emulated_ovsdb(&topo.name, &host.name),
                         bridge: br.ovs_name.clone(),
-                        port: names::mirror_port(&tag, b),
+                        port: names::mirror_port(&tag, &br.ovs_name),
                     }),
                 }
             }
@@ -175,6 +202,33 @@ impl Link {
                     mirror: None,
                 }
             }
+        }
+    }
+
+    /// What the agent of [`Link::host`] is asked for when it is a real host:
+    /// a tunnel at its first end, as [`Link::sandbox_tap`] reads it.
+    pub fn host_link(&self, topo: &Topology) -> HostLink {
+        match *self {
+            Link::Nic { guest, iface } => {
+                let g = &topo.guests[guest];
+                HostLink::Nic {
+                    netns: g.netns.clone(),
+                    device: g.ifaces[iface].name.clone(),
+                }
+            }
+            Link::Tunnel(i) => {
+                let t = &topo.tunnels[i];
+                let [a, b] = t.ends.map(|e| &topo.hosts[topo.bridges[e].host]);
+                HostLink::Tunnel {
+                    port: t.ports[0].clone(),
+                    local: a.underlay_ip,
+                    remote: b.underlay_ip,
+                    kind: t.kind,
+                }
+            }
+            Link::Bridge(b) => HostLink::Bridge {
+                bridge: topo.bridges[b].ovs_name.clone(),
+            },
         }
     }
 
@@ -241,6 +295,49 @@ mod tests {
         let tap = Link::Bridge(0).sandbox_tap(&t);
         let m = tap.mirror.expect("a bridge is read through a mirror");
         assert!(tap.device.starts_with(&m.port) && m.ovsdb.ends_with("/node1/db.sock"));
+    }
+
+    /// An agent is asked for a tunnel at the end the sandbox reads, with the
+    /// outer headers the sandbox's filter keeps; a bridge by its OVS name,
+    /// whose mirror devices are names of the topology's that fit Linux.
+    #[test]
+    fn a_real_host_is_asked_what_the_sandbox_reads() {
+        let t = seed();
+        let f = Link::Tunnel(0).sandbox_tap(&t).tunnel.unwrap();
+        let HostLink::Tunnel {
+            port,
+            local,
+            remote,
+            kind,
+        } = Link::Tunnel(0).host_link(&t)
+        else {
+            panic!("a tunnel")
+        };
+        assert_eq!(
+            (TunnelFilter {
+                ends: [local, remote],
+                kind
+            }),
+            f
+        );
+        assert_eq!(port, t.tunnels[0].ports[0]);
+        let tag = names::topology_tag(&t.name);
+        let mut seen = std::collections::HashSet::new();
+        for b in 0..t.bridges.len() {
+            let HostLink::Bridge { bridge } = Link::Bridge(b).host_link(&t) else {
+                panic!("a bridge")
+            };
+            assert_eq!(bridge, t.bridges[b].ovs_name);
+            let (port, peer) = (
+                names::mirror_port(&tag, &bridge),
+                names::mirror_peer(&tag, &bridge),
+            );
+            assert!(
+                port.starts_with(&format!("nl{tag}m")) && peer.len() <= 15,
+                "{peer}"
+            );
+            assert!(seen.insert(port), "two bridges share a mirror port");
+        }
     }
 
     #[test]
