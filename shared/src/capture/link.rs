@@ -8,6 +8,8 @@
 //!   keeping only its own encapsulated packets.
 //! - `node1/br-in`: a whole bridge, as the file's tunnels name it: an OVS
 //!   mirror of all its ports to a veth made for the capture, removed after.
+//! - `node1/br-ex:uplink`: a bridge's uplink to its external network, on the
+//!   bridge's end of the uplink veth.
 //!
 //! A real host's agent is asked for a [`HostLink`]: what the controller knows
 //! of the link, which the agent checks against its own host before it reads.
@@ -23,9 +25,14 @@ use crate::trace::Layer;
 /// A link of the topology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {
-    Nic { guest: GuestId, iface: usize },
+    Nic {
+        guest: GuestId,
+        iface: usize,
+    },
     Tunnel(usize),
     Bridge(BridgeId),
+    /// The uplink of a bridge that has one.
+    Uplink(BridgeId),
 }
 
 /// Where a sandbox host shows a link: a device in a namespace, and for a
@@ -102,9 +109,16 @@ impl Link {
             Some((node, nic)) => (node, Some(nic)),
             None => (text, None),
         };
-        if let (None, Some(b)) = (nic, topo.find_bridge_path(text)) {
-            if topo.resolve_node(text).is_err() {
-                return Ok(Link::Bridge(b));
+        if let Some(b) = topo.find_bridge_path(node) {
+            if topo.resolve_node(node).is_err() {
+                return match nic {
+                    None => Ok(Link::Bridge(b)),
+                    Some("uplink") if topo.bridges[b].uplink.is_some() => Ok(Link::Uplink(b)),
+                    Some("uplink") => Err(format!("{text}: bridge {node} has no uplink")),
+                    Some(_) => Err(format!(
+                        "{text}: a bridge is captured whole ({node}) or by its uplink ({node}:uplink)"
+                    )),
+                };
             }
         }
         let guest = match topo
@@ -159,6 +173,7 @@ impl Link {
                 let br = &topo.bridges[b];
                 format!("{}/{}", topo.hosts[br.host].name, br.name)
             }
+            Link::Uplink(b) => format!("{}:uplink", Link::Bridge(b).label(topo)),
         }
     }
 
@@ -187,6 +202,15 @@ impl Link {
                         bridge: br.ovs_name.clone(),
                         port: names::mirror_port(&tag, &br.ovs_name),
                     }),
+                }
+            }
+            Link::Uplink(b) => {
+                let br = &topo.bridges[b];
+                Tap {
+                    netns: topo.hosts[br.host].netns.clone(),
+                    device: br.uplink_port.clone().unwrap_or_default(),
+                    tunnel: None,
+                    mirror: None,
                 }
             }
             Link::Tunnel(i) => {
@@ -229,6 +253,11 @@ impl Link {
             Link::Bridge(b) => HostLink::Bridge {
                 bridge: topo.bridges[b].ovs_name.clone(),
             },
+            // The bridge's end of the uplink is in the host's own namespace.
+            Link::Uplink(b) => HostLink::Nic {
+                netns: String::new(),
+                device: topo.bridges[b].uplink_port.clone().unwrap_or_default(),
+            },
         }
     }
 
@@ -237,7 +266,7 @@ impl Link {
         match *self {
             Link::Nic { guest, .. } => topo.guests[guest].host,
             Link::Tunnel(i) => topo.bridges[topo.tunnels[i].ends[0]].host,
-            Link::Bridge(b) => topo.bridges[b].host,
+            Link::Bridge(b) | Link::Uplink(b) => topo.bridges[b].host,
         }
     }
 }
@@ -338,6 +367,24 @@ mod tests {
             );
             assert!(seen.insert(port), "two bridges share a mirror port");
         }
+    }
+
+    /// A bridge's uplink is named after the bridge and read on the bridge's
+    /// end of the uplink veth; a bridge without one says so.
+    #[test]
+    fn an_uplink_is_its_bridges() {
+        let text = include_str!("../../../examples/nat.yaml");
+        let t = crate::load(text).unwrap().topology;
+        let ex = t.find_bridge_path("node1/br-ex").unwrap();
+        assert_eq!(Link::parse(&t, "node1/br-ex:uplink"), Ok(Link::Uplink(ex)));
+        assert_eq!(Link::Uplink(ex).label(&t), "node1/br-ex:uplink");
+        let tap = Link::Uplink(ex).sandbox_tap(&t);
+        assert_eq!(Some(&tap.device), t.bridges[ex].uplink_port.as_ref());
+        assert_eq!(tap.netns, t.hosts[0].netns);
+        let e = Link::parse(&t, "node1/br-in:uplink").unwrap_err();
+        assert!(e.contains("br-in has no uplink"), "{e}");
+        let e = Link::parse(&t, "node1/br-ex:eth0").unwrap_err();
+        assert!(e.contains("node1/br-ex:uplink"), "{e}");
     }
 
     #[test]
