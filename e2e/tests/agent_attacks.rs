@@ -2,7 +2,8 @@
 //! socket and over TCP+TLS, through every field of a request that reaches
 //! the system. Each attack must be refused *and* leave everything as it
 //! was: files untouched, secrets not returned, the agent alive, the OVS rows
-//! unchanged, the other topology's namespace still there.
+//! (mirrors included) and the agent's own links unchanged, the other
+//! topology's namespace still there.
 //!
 //! The agent runs in a test namespace; its TCP port is on that namespace's
 //! loopback, and it is given a foreign OVS database (`--ovsdb`) standing for
@@ -121,6 +122,15 @@ fn capture_link(token: &str, topology: &str, link: serde_json::Value) -> String 
         token,
         serde_json::json!({"capturelink": {"topology": topology, "link": link,
             "snaplen": 100, "seconds": 1, "count": 1}}),
+    )
+}
+
+/// One echo request from `netns`, as the real path asks for one.
+fn echo(token: &str, topology: &str, netns: &str, wait: u32) -> String {
+    request(
+        token,
+        serde_json::json!({"echo": {"topology": topology, "echo": {"netns": netns,
+            "to": "127.0.0.1", "size": 84, "ttl": 64, "wait": wait}}}),
     )
 }
 
@@ -499,6 +509,21 @@ fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
                 serde_json::json!({"nic": {"netns": format!("nl-{OTHER}.h1"), "device": "lo"}}),
             ),
             "not topology",
+        ),
+        (
+            "an echo sent from topology B's namespace",
+            echo(A, TOPO, &format!("nl-{OTHER}.h1"), 1),
+            "not topology",
+        ),
+        (
+            "token B sends an echo from topology A's namespace",
+            echo(B, TOPO, &ns, 1),
+            "may not touch topology",
+        ),
+        (
+            "an echo waiting longer than its bound",
+            echo(A, TOPO, &ns, 600),
+            "waits 1..5 s",
         ),
         (
             "a target whose OVSDB is another socket",

@@ -606,17 +606,9 @@ tunnels:
     // The tunnel drops, never fragments, what exceeds the 1500-byte underlay
     // (VXLAN's 50 bytes and the VLAN tag's 4), as the simulator predicts.
     let vm1 = format!("nl-{NAME}.hosta.vm1");
+    let vm1_to_vm4 = ["simulate", lab.path(), "--from", "vm1", "--to", "10.0.0.4"];
     for (ip_len, fits) in [(1446, true), (1447, false)] {
-        let sim = ok(&[
-            "simulate",
-            lab.path(),
-            "--from",
-            "vm1",
-            "--to",
-            "10.0.0.4",
-            "--size",
-            &ip_len.to_string(),
-        ]);
+        let sim = ok(&[&vm1_to_vm4[..], &["--size", &ip_len.to_string()]].concat());
         assert_eq!(sim.contains("Final: delivered"), fits, "{ip_len}: {sim}");
         let payload = (ip_len - 28).to_string();
         let o = Command::new("ip")
@@ -661,6 +653,29 @@ tunnels:
     assert_eq!(status["drift"], Value::Array(vec![]), "{status}");
 
     captures_through_hostas_agent(&command, &lab, &root, &a);
+    // The real path through the agents: both hosts' agents capture the links
+    // of the predicted path, hosta's sends the probe; what they saw is what
+    // was predicted, the tunnel included.
+    let path = json(&[&vm1_to_vm4[..], &["--real", "--json"]].concat());
+    assert_eq!(path["real"]["first_difference"], Value::Null, "{path:#}");
+    let seen: Vec<&str> = path["real"]["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["seen_on"].as_array().unwrap())
+        .filter_map(Value::as_str)
+        .collect();
+    for link in ["vm1:eth0", "tunnels[0]", "vm4:eth0"] {
+        assert!(seen.contains(&link), "{link} saw nothing: {path:#}");
+    }
+    // A tcp probe would need a listener on this machine: refused, with the reason.
+    let o = controller(&[&vm1_to_vm4[..], &["--proto", "tcp:22", "--real"]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("measured with icmp probes"),
+        "{}",
+        text(&o)
+    );
     // The agent ends on SIGTERM once its running capture removed its mirror.
     let links_then = links(a.name());
     let mirrored = command(&["capture", lab.path(), "--link", "hosta/br-in"])

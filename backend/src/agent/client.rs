@@ -18,7 +18,7 @@ use netloom_core::doctor::HostCheck;
 use netloom_core::plan::{State, Step, TargetInfo, SYSTEM_OVSDB};
 
 use super::peers::Peer;
-use super::proto::{unknown_request, AgentError, Answer, Envelope, HostFacts, Request};
+use super::proto::{unknown_request, AgentError, Answer, EchoProbe, Envelope, HostFacts, Request};
 use crate::host::capture::Frame;
 use crate::host::{ApplyError, StepError};
 use crate::report::Progress;
@@ -373,6 +373,19 @@ fn capture_as(
         _ => false,
     })?;
     end.map(|()| n)
+}
+
+/// One echo request sent by an agent from one of its host's namespaces
+/// (see `Request::Echo`).
+pub fn echo(peer: &Peer, topology: &str, echo: EchoProbe) -> Result<(), AgentError> {
+    let req = Request::Echo {
+        topology: topology.to_string(),
+        echo,
+    };
+    ask(peer, req, |a| match a {
+        Answer::Done(_) => Some(()),
+        _ => None,
+    })
 }
 
 /// What an agent's host has, for `netloom doctor`.

@@ -76,6 +76,10 @@ pub enum Request {
         seconds: u32,
         count: Option<u64>,
     },
+    /// One echo request from one of `topology`'s namespaces, as the real
+    /// path sends it (`ping -c 1`); answered `Done(0)` once it was sent and
+    /// waited for. Agents older than this refuse it as a bad request.
+    Echo { topology: String, echo: EchoProbe },
     /// Capture on a link of `topology` on the agent's host, as `Capture`
     /// answers: a guest's nic, a tunnel (on the underlay device holding its
     /// local address, only its own packets) or a whole bridge (through a
@@ -100,10 +104,22 @@ impl Request {
             | Request::Ping { topology, .. }
             | Request::Addrs { topology, .. }
             | Request::Capture { topology, .. }
-            | Request::CaptureLink { topology, .. } => Some(topology),
+            | Request::CaptureLink { topology, .. }
+            | Request::Echo { topology, .. } => Some(topology),
             Request::Facts | Request::HostFacts | Request::Checkup { .. } => None,
         }
     }
+}
+
+/// One echo request: from namespace `netns` to `to`, an IPv4 packet of
+/// `size` bytes with `ttl`, its answer waited for `wait` seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EchoProbe {
+    pub netns: String,
+    pub to: Ipv4Addr,
+    pub size: u16,
+    pub ttl: u8,
+    pub wait: u32,
 }
 
 /// A request line. `token` stays the first field: the agent checks it

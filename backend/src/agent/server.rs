@@ -22,7 +22,7 @@ use netloom_core::capture::{HostLink, Tap};
 use netloom_core::plan::{Step, TargetPlan, SYSTEM_OVSDB};
 
 use super::grants::Grants;
-use super::proto::{bad_request, Answer, Envelope, HostFacts, Request};
+use super::proto::{bad_request, Answer, EchoProbe, Envelope, HostFacts, Request};
 use crate::host::capture::{Reading, Socket};
 use crate::host::confine::{self, Refusal, TopologyName};
 use crate::host::{checkup, exec, lock, nl, observe, ping, tap};
@@ -33,6 +33,8 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// A capture's bounds: whole frames, ten minutes (as `/api/designs/{id}/capture`).
 const MAX_SNAPLEN: u32 = 262_144;
 const MAX_CAPTURE_SECONDS: u32 = 600;
+/// The longest an echo request waits for its answer (the real path's own).
+const MAX_ECHO_WAIT: u32 = 5;
 /// What is read of a request before its token is checked.
 const MAX_UNAUTHENTICATED: u64 = 512;
 /// A request is at most a plan for one host.
@@ -334,11 +336,27 @@ fn answer(
                 Err(e) => refuse("read addresses", e.to_string()),
             }
         }
+        (Request::Echo { echo, .. }, Some(t)) => match echo_request(&t, &echo) {
+            Ok(()) => send(&Answer::Done(0)),
+            Err(e) => refuse("echo", e),
+        },
         (r @ (Request::Capture { .. } | Request::CaptureLink { .. }), Some(t)) => {
             capture_request(&t, r, ovsdb, sent, refuse)
         }
         (_, None) => refuse("read the request", "a request without its topology".into()),
     }
+}
+
+/// The real path's probe, from one of the topology's namespaces, once its
+/// bounds are checked.
+fn echo_request(t: &TopologyName, echo: &EchoProbe) -> Result<(), String> {
+    confine::netns(t, &echo.netns).map_err(|e| e.to_string())?;
+    if echo.ttl == 0 || !(1..=MAX_ECHO_WAIT).contains(&echo.wait) {
+        return Err(format!(
+            "refused: an echo has a TTL of 1 or more and waits 1..{MAX_ECHO_WAIT} s"
+        ));
+    }
+    ping::ping_once(&echo.netns, echo.to, echo.size, echo.ttl, echo.wait)
 }
 
 /// A capture, once its bounds and its link are checked.

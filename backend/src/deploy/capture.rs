@@ -44,7 +44,7 @@ pub fn run(
 
 /// A capture where an emulated host shows `link`, with the tap it reads
 /// (a tunnel's filter); refused when the topology is not applied here.
-pub fn open_here(topo: &Topology, link: Link) -> Result<(Socket, Tap), String> {
+fn open_here(topo: &Topology, link: Link) -> Result<(Socket, Tap), String> {
     let tap = link.sandbox_tap(topo);
     if !netns::path(&tap.netns).exists() {
         return Err(format!(
