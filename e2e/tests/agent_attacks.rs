@@ -2,7 +2,8 @@
 //! socket and over TCP+TLS, through every field of a request that reaches
 //! the system. Each attack must be refused *and* leave everything as it
 //! was: files untouched, secrets not returned, the agent alive, the OVS rows
-//! unchanged, the other topology's namespace still there.
+//! (mirrors included) and the agent's own links unchanged, the other
+//! topology's namespace still there.
 //!
 //! The agent runs in a test namespace; its TCP port is on that namespace's
 //! loopback, and it is given a foreign OVS database (`--ovsdb`) standing for
@@ -132,6 +133,30 @@ fn connect(token: &str, topology: &str, connects: serde_json::Value) -> String {
     )
 }
 
+/// A capture of a link as a real host's agent is asked for one (a second, one frame).
+fn capture_link(token: &str, topology: &str, link: serde_json::Value) -> String {
+    request(
+        token,
+        serde_json::json!({"capturelink": {"topology": topology, "link": link,
+            "snaplen": 100, "seconds": 1, "count": 1}}),
+    )
+}
+
+/// One echo request from `netns`, as the real path asks for one.
+fn echo(token: &str, topology: &str, netns: &str, wait: u32) -> String {
+    request(
+        token,
+        serde_json::json!({"echo": {"topology": topology, "echo": {"netns": netns,
+            "to": "127.0.0.1", "size": 84, "ttl": 64, "wait": wait}}}),
+    )
+}
+
+/// A GRE tunnel's end as a capture names it.
+fn gre(port: &str, local: &str, remote: &str, key: u32) -> serde_json::Value {
+    serde_json::json!({"tunnel": {"port": port, "local": local, "remote": remote,
+        "kind": {"gre": {"key": key}}}})
+}
+
 fn step(action: &str, resource: serde_json::Value) -> serde_json::Value {
     serde_json::json!([{"action": action, "resource": resource}])
 }
@@ -144,6 +169,8 @@ struct World {
     other_netns: bool,
     ovs: String,
     host_links: Vec<String>,
+    /// The agent's own namespace: a mirror's veth would be made there.
+    agent_links: Vec<u8>,
     dnsmasq: usize,
     /// TCP listeners in both topologies' namespaces and the agent's own.
     listening: String,
@@ -153,6 +180,7 @@ struct Env {
     dir: PathBuf,
     ovs: ForeignOvs,
     agent_pid: u32,
+    agent_ns: String,
 }
 
 impl Env {
@@ -162,12 +190,15 @@ impl Env {
             victim: self.dir.join("victim").exists(),
             other_netns: netloom_e2e::netns_list().contains(&format!("nl-{OTHER}.h1")),
             ovs: format!(
-                "{}{}",
+                "{}{}{}",
                 self.ovs.bridges(),
                 self.ovs
-                    .vsctl(&["--columns=name,external_ids", "list", "port"])
+                    .vsctl(&["--columns=name,external_ids", "list", "port"]),
+                self.ovs.vsctl(&["--columns=name", "list", "mirror"])
             ),
             host_links: root_links(),
+            agent_links: netloom_e2e::run(&["ip", "-n", &self.agent_ns, "-o", "link", "show"])
+                .stdout,
             dnsmasq: count_processes("dnsmasq"),
             listening: listeners(self.agent_pid),
         }
@@ -245,7 +276,7 @@ fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
     let tag = netloom_core::names::topology_tag(TOPO);
     let own = |s: &str| format!("nl{tag}{s}");
     let ns = format!("nl-{TOPO}.h1");
-    vec![
+    let mut v = vec![
         (
             "a sysctl key that climbs out of /proc/sys writes a file",
             execute(
@@ -473,6 +504,72 @@ fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
             "a capture keeps",
         ),
         (
+            "a mirror of the host's own bridge",
+            capture_link(
+                A,
+                TOPO,
+                serde_json::json!({"bridge": {"bridge": "br-user"}}),
+            ),
+            "not a name netloom gives",
+        ),
+        (
+            "a mirror of another topology's bridge named like ours",
+            capture_link(
+                A,
+                TOPO,
+                serde_json::json!({"bridge": {"bridge": own("b9")}}),
+            ),
+            "not marked as topology",
+        ),
+        (
+            "token B mirrors topology A's bridge",
+            capture_link(
+                B,
+                TOPO,
+                serde_json::json!({"bridge": {"bridge": own("b1")}}),
+            ),
+            "may not touch topology",
+        ),
+        (
+            "a GRE tunnel of ours claimed as VXLAN",
+            capture_link(
+                A,
+                TOPO,
+                serde_json::json!({"tunnel": {"port": own("t1"), "local": "10.99.0.1",
+                    "remote": "10.99.0.2", "kind": {"vxlan": {"vni": 7}}}}),
+            ),
+            "not a vxlan tunnel",
+        ),
+        (
+            "the host's loopback as a tunnel",
+            capture_link(A, TOPO, gre("lo", "127.0.0.1", "10.99.0.2", 7)),
+            "not a name netloom gives",
+        ),
+        (
+            "a nic in topology B's namespace, asked the new way",
+            capture_link(
+                A,
+                TOPO,
+                serde_json::json!({"nic": {"netns": format!("nl-{OTHER}.h1"), "device": "lo"}}),
+            ),
+            "not topology",
+        ),
+        (
+            "an echo sent from topology B's namespace",
+            echo(A, TOPO, &format!("nl-{OTHER}.h1"), 1),
+            "not topology",
+        ),
+        (
+            "token B sends an echo from topology A's namespace",
+            echo(B, TOPO, &ns, 1),
+            "may not touch topology",
+        ),
+        (
+            "an echo waiting longer than its bound",
+            echo(A, TOPO, &ns, 600),
+            "waits 1..5 s",
+        ),
+        (
             "a target whose OVSDB is another socket",
             request(
                 A,
@@ -583,7 +680,61 @@ fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
             ),
             "at most 20000 senders",
         ),
-    ]
+    ];
+    // Tunnels of the foreign OVS (see the test): each claim differs from the
+    // row in one way, or the row is no one tunnel of ours.
+    let tunnels = [
+        (
+            "a tunnel of ours with a forged remote",
+            "t1",
+            "10.99.0.3",
+            7,
+            "remote_ip 10.99.0.2, not 10.99.0.3",
+        ),
+        (
+            "a tunnel of ours with a forged key",
+            "t1",
+            "10.99.0.2",
+            8,
+            "key 7, not 8",
+        ),
+        (
+            "a tunnel of ours to any remote with any key, which would keep every GRE packet",
+            "t2",
+            "10.99.0.2",
+            7,
+            "remote_ip flow",
+        ),
+        (
+            "another topology's tunnel named like ours",
+            "t9",
+            "10.99.0.2",
+            7,
+            "not marked as topology",
+        ),
+        (
+            "a port of ours that is no tunnel",
+            "p1",
+            "10.99.0.2",
+            7,
+            "not a tunnel",
+        ),
+        (
+            "a tunnel of ours read on an address the host does not have",
+            "t1",
+            "10.99.0.2",
+            7,
+            "not an address of this host",
+        ),
+    ];
+    v.extend(tunnels.map(|(what, port, remote, key, says)| {
+        (
+            what,
+            capture_link(A, TOPO, gre(&own(port), "10.99.0.1", remote, key)),
+            says,
+        )
+    }));
+    v
 }
 
 fn run_attacks(t: &Transport, env: &Env) {
@@ -699,6 +850,55 @@ fn every_field_of_a_request_is_confined_to_the_tokens_topology() {
         &look_alike,
         &format!("external_ids:netloom-topology={OTHER}"),
     ]);
+    // Topology A's bridge with tunnels of its own (one that names any remote
+    // and any key), a port of A's that is no tunnel, and B's tunnel on B's
+    // look-alike bridge: only the rows' marks and options tell them apart.
+    let own = |s: &str| format!("nl{}{s}", netloom_core::names::topology_tag(TOPO));
+    let mark = |t: &str| format!("external_ids:netloom-topology={t}");
+    let tunnel = |bridge: &str, port: &str, topo: &str, remote: &str, key: &str| {
+        ovs.vsctl(&[
+            "--no-wait",
+            "add-port",
+            bridge,
+            port,
+            "--",
+            "set",
+            "interface",
+            port,
+            "type=gre",
+            &format!("options:remote_ip={remote}"),
+            &format!("options:key={key}"),
+            "--",
+            "set",
+            "port",
+            port,
+            &mark(topo),
+        ]);
+    };
+    ovs.vsctl(&[
+        "--no-wait",
+        "add-br",
+        &own("b1"),
+        "--",
+        "set",
+        "bridge",
+        &own("b1"),
+        &mark(TOPO),
+    ]);
+    tunnel(&own("b1"), &own("t1"), TOPO, "10.99.0.2", "7");
+    tunnel(&own("b1"), &own("t2"), TOPO, "flow", "flow");
+    tunnel(&look_alike, &own("t9"), OTHER, "10.99.0.2", "7");
+    ovs.vsctl(&[
+        "--no-wait",
+        "add-port",
+        &own("b1"),
+        &own("p1"),
+        "--",
+        "set",
+        "port",
+        &own("p1"),
+        &mark(TOPO),
+    ]);
     let ns = netloom_e2e::Netns::new("atk");
     let token_file = dir.join("tokens");
     netloom_e2e::write_secret(&token_file, &format!("{A} {TOPO}\n{B} {OTHER}\n"));
@@ -753,6 +953,7 @@ fn every_field_of_a_request_is_confined_to_the_tokens_topology() {
         dir: dir.clone(),
         ovs,
         agent_pid: pid,
+        agent_ns: ns.name().to_string(),
     };
     run_attacks(&Transport::Unix(sock.clone()), &env);
     a_listener_lasts_as_long_as_its_client(&Transport::Unix(sock), &env);

@@ -39,6 +39,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use apply_support::*;
+use netloom_core::capture::{decode, pcap};
+use netloom_core::trace::Layer;
 use serde_json::Value;
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
@@ -234,8 +236,9 @@ impl Machine {
                 "sh",
                 "-c",
                 // /run/netns is a shared mount: its bind, carried into the new
-                // /run, stays a peer of the machine's, both ways.
-                r#"mount --bind /run/netns "$0/netns" && mount --rbind "$0" /run && shift && exec "$@""#,
+                // /run, stays a peer of the machine's, both ways. Recursive, so
+                // that an agent started again sees the namespaces already there.
+                r#"mount --rbind /run/netns "$0/netns" && mount --rbind "$0" /run && shift && exec "$@""#,
                 &run,
                 "--",
                 bin().to_str().unwrap(),
@@ -262,12 +265,148 @@ impl Machine {
         wait_for("the agent listens", || Path::new(&pidfile).exists());
     }
 
+    /// The names of the Mirror rows of its OVSDB.
+    fn mirrors(&self) -> String {
+        self.vsctl(&["--columns=name", "--bare", "list", "mirror"])
+            .trim()
+            .to_string()
+    }
+
     /// Bridge and port rows marked as the topology's.
     fn our_rows(&self) -> String {
         let mark = format!("external_ids:netloom-topology={NAME}");
         self.vsctl(&["--columns=name", "find", "bridge", &mark])
             + &self.vsctl(&["--columns=name", "find", "port", &mark])
     }
+}
+
+/// `netloom capture ARGS -w OUT` from the controller, pinging with `ping`
+/// until it ends by itself (`-c`) or `done` says so from what it wrote; the
+/// frames written.
+fn capture_while(
+    command: &dyn Fn(&[&str]) -> Command,
+    args: &[&str],
+    out: &Path,
+    ping: &dyn Fn(),
+    done: &dyn Fn(&[Vec<Layer>]) -> bool,
+) -> Vec<Vec<Layer>> {
+    let _ = std::fs::remove_file(out);
+    let mut argv = vec!["capture"];
+    argv.extend_from_slice(args);
+    argv.extend(["-w", out.to_str().unwrap()]);
+    let mut c = command(&argv)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("netloom capture");
+    let t0 = Instant::now();
+    // The agent may open its socket after the file's header is out: ping until it ends.
+    while c.try_wait().unwrap().is_none() && !done(&frames_in(out)) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the capture never ended"
+        );
+        ping();
+    }
+    if c.try_wait().unwrap().is_none() {
+        must(Command::new("kill").args(["-INT", &c.id().to_string()]));
+    }
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "netloom {argv:?}:\n{}", text(&o));
+    frames_in(out)
+}
+
+/// The whole frames of a pcap file written so far, decoded.
+fn frames_in(path: &Path) -> Vec<Vec<Layer>> {
+    let file = std::fs::read(path).unwrap_or_default();
+    pcap::Reader::new(&file)
+        .map(|r| r.map_while(Result::ok).map(|p| decode(p.data)).collect())
+        .unwrap_or_default()
+}
+
+fn vids(f: &[Layer]) -> Vec<u16> {
+    f.iter()
+        .filter_map(|l| match l {
+            Layer::Dot1q { vid, .. } => Some(*vid),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Through hosta's agent: the tunnel, read on hosta's underlay NIC, shows
+/// vm1's VLAN 10 inside VXLAN 100 between the hosts' addresses and nothing
+/// else of that NIC (not even the agent's own TLS); the whole bridge shows
+/// both VLANs, tagged, through a mirror that is gone once the capture ends.
+fn captures_through_hostas_agent(
+    command: &dyn Fn(&[&str]) -> Command,
+    lab: &Lab,
+    root: &Path,
+    a: &Machine,
+) {
+    let ping = |vm: &str, to: &str| {
+        let ns = format!("nl-{NAME}.hosta.{vm}");
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &ns, "ping", "-c", "1", "-W", "1", "-q", to])
+            .stdout(Stdio::null())
+            .status();
+    };
+    let out = root.join("tunnel.pcap");
+    let args = [
+        lab.path(),
+        "--link",
+        "tunnels[0]",
+        "-c",
+        "6",
+        "--duration",
+        "60",
+    ];
+    let frames = capture_while(command, &args, &out, &|| ping("vm1", "10.0.0.4"), &|_| {
+        false
+    });
+    assert_eq!(frames.len(), 6, "{frames:#?}");
+    let ends: [std::net::Ipv4Addr; 2] = [
+        "10.123.0.11".parse().unwrap(),
+        "10.123.0.12".parse().unwrap(),
+    ];
+    for f in &frames {
+        let Some(Layer::Ipv4 { src, dst, .. }) = f.get(1) else {
+            panic!("{f:?}")
+        };
+        assert!(ends == [*src, *dst] || ends == [*dst, *src], "{f:?}");
+        assert!(matches!(f.get(3), Some(Layer::Vxlan { vni: 100 })), "{f:?}");
+    }
+    let icmp: Vec<_> = frames
+        .iter()
+        .filter(|f| f.iter().any(|l| matches!(l, Layer::Icmp { .. })))
+        .collect();
+    assert!(!icmp.is_empty(), "{frames:#?}");
+    for f in icmp {
+        assert_eq!(vids(f), [10], "vm1's VLAN inside the tunnel: {f:?}");
+    }
+
+    let peer = mirror_peer(&lab.text, "hosta/br-in");
+    let out = root.join("bridge.pcap");
+    let args = [lab.path(), "--link", "hosta/br-in", "--duration", "60"];
+    let both = |fs: &[Vec<Layer>]| {
+        let seen: Vec<u16> = fs.iter().flat_map(|f| vids(f)).collect();
+        seen.contains(&10) && seen.contains(&20)
+    };
+    let pings = || {
+        ping("vm1", "10.0.0.2");
+        ping("vm3", "10.0.20.254");
+    };
+    let done = |fs: &[Vec<Layer>]| {
+        let yes = both(fs);
+        assert!(
+            !yes || links(a.name()).contains(&peer),
+            "no mirror veth while it runs"
+        );
+        yes
+    };
+    let frames = capture_while(command, &args, &out, &pings, &done);
+    assert!(both(&frames), "{frames:#?}");
+    wait_for("the mirror goes", || {
+        a.mirrors().is_empty() && !links(a.name()).contains(&peer)
+    });
 }
 
 #[test]
@@ -370,7 +509,7 @@ tunnels:
     // test's directory): it sees none of the real hosts' namespaces or files.
     let ctl_run = ctl.file("run");
     std::fs::create_dir_all(&ctl_run).unwrap();
-    let controller = |args: &[&str]| -> Output {
+    let command = |args: &[&str]| -> Command {
         let bin = bin();
         let mut argv = vec![
             "unshare",
@@ -386,8 +525,9 @@ tunnels:
         argv.extend_from_slice(args);
         let mut c = in_net(ctl.name(), &argv);
         c.envs(env);
-        c.output().expect("netloom")
+        c
     };
+    let controller = |args: &[&str]| -> Output { command(args).output().expect("netloom") };
     let ok = |args: &[&str]| -> String {
         let o = controller(args);
         assert!(o.status.success(), "netloom {args:?}:\n{}", text(&o));
@@ -397,7 +537,10 @@ tunnels:
         let out = ok(args);
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}\n{out}"))
     };
-    let before = [(a.name(), links(a.name())), (b.name(), links(b.name()))];
+    let before = [
+        (a.name().to_string(), links(a.name())),
+        (b.name().to_string(), links(b.name())),
+    ];
     let user_bridges = a.vsctl(&["list-br"]);
 
     // No OVS kernel module here: both hosts get the userspace datapath, at the OVSDB their agent names.
@@ -463,17 +606,9 @@ tunnels:
     // The tunnel drops, never fragments, what exceeds the 1500-byte underlay
     // (VXLAN's 50 bytes and the VLAN tag's 4), as the simulator predicts.
     let vm1 = format!("nl-{NAME}.hosta.vm1");
+    let vm1_to_vm4 = ["simulate", lab.path(), "--from", "vm1", "--to", "10.0.0.4"];
     for (ip_len, fits) in [(1446, true), (1447, false)] {
-        let sim = ok(&[
-            "simulate",
-            lab.path(),
-            "--from",
-            "vm1",
-            "--to",
-            "10.0.0.4",
-            "--size",
-            &ip_len.to_string(),
-        ]);
+        let sim = ok(&[&vm1_to_vm4[..], &["--size", &ip_len.to_string()]].concat());
         assert_eq!(sim.contains("Final: delivered"), fits, "{ip_len}: {sim}");
         let payload = (ip_len - 28).to_string();
         let o = Command::new("ip")
@@ -516,6 +651,49 @@ tunnels:
         }
     }
     assert_eq!(status["drift"], Value::Array(vec![]), "{status}");
+
+    captures_through_hostas_agent(&command, &lab, &root, &a);
+    // The real path through the agents: both hosts' agents capture the links
+    // of the predicted path, hosta's sends the probe; what they saw is what
+    // was predicted, the tunnel included.
+    let path = json(&[&vm1_to_vm4[..], &["--real", "--json"]].concat());
+    assert_eq!(path["real"]["first_difference"], Value::Null, "{path:#}");
+    let seen: Vec<&str> = path["real"]["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["seen_on"].as_array().unwrap())
+        .filter_map(Value::as_str)
+        .collect();
+    for link in ["vm1:eth0", "tunnels[0]", "vm4:eth0"] {
+        assert!(seen.contains(&link), "{link} saw nothing: {path:#}");
+    }
+    // A tcp probe would need a listener on this machine: refused, with the reason.
+    let o = controller(&[&vm1_to_vm4[..], &["--proto", "tcp:22", "--real"]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("measured with icmp probes"),
+        "{}",
+        text(&o)
+    );
+    // The agent ends on SIGTERM once its running capture removed its mirror.
+    let links_then = links(a.name());
+    let mirrored = command(&["capture", lab.path(), "--link", "hosta/br-in"])
+        .stdout(Stdio::null())
+        .spawn()
+        .map(Proc)
+        .unwrap();
+    wait_for("the mirror is made", || !a.mirrors().is_empty());
+    let mut agent = a.agent.take().unwrap();
+    must(Command::new("kill").args(["-TERM", &agent.0.id().to_string()]));
+    let st = agent.0.wait().unwrap();
+    assert_eq!(st.code(), Some(128 + 15), "{st}");
+    assert_eq!(a.mirrors(), "", "the mirror outlived its agent");
+    assert_eq!(links(a.name()), links_then, "a veth outlived its agent");
+    drop(mirrored);
+    std::fs::remove_file(a.file("agent.pid")).unwrap();
+    let (cert, key) = (a.file("cert.pem"), a.file("key.pem"));
+    a.start_agent(&cert, &key, token.to_str().unwrap());
 
     let out = ok(&["destroy", lab.path()]);
     assert!(out.contains("destroyed"), "{out}");

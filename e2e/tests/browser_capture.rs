@@ -6,7 +6,8 @@
 //! inspector does) and its bytes; Stop ends it and Download saves a pcap
 //! holding every packet listed. A right-click on a bridge captures all of it,
 //! VLAN tags included; on the tunnel, its packets on the underlay, inside
-//! GRE. Screenshots: e2e/artifacts/capture-*.png.
+//! GRE; on an uplink, what leaves for the external network, after NAT.
+//! Screenshots: e2e/artifacts/capture-*.png.
 
 mod browser;
 
@@ -205,13 +206,66 @@ fn a_live_capture_in_the_browser_lists_decodes_and_saves_real_packets() {
     b.assert_csp_kept();
 }
 
+/// A right-click on an uplink (the NAT example's br-ex to "internet")
+/// captures there: vm1's pings to the upstream router leave masqueraded as
+/// r1's outside address, and its replies come back to it.
+#[test]
+fn a_capture_from_an_uplink_shows_what_leaves_for_the_external_network() {
+    const NAME: &str = "e2e-capup";
+    let test = "a_capture_from_an_uplink_shows_what_leaves_for_the_external_network";
+    if !browser::available(test) || !netloom_e2e::root(test) {
+        return;
+    }
+    let _guard = browser::Deployed(NAME);
+    let server = browser::Server::start();
+    let b = browser::app(&server);
+    let text =
+        include_str!("../../examples/nat.yaml").replace("name: natlab", &format!("name: {NAME}"));
+    browser::open_design(&b, &text, NAME);
+    b.click("#tab-server");
+    b.click("#save");
+    wait_for("the design stored", 30, || {
+        b.text("#designs").contains(NAME).then_some(())
+    });
+    b.click("#tab-deploy");
+    assert!(
+        job(&b, "#deploy-apply", "apply", 300),
+        "apply failed: {}",
+        b.text("#job-result")
+    );
+
+    capture_link(&b, "hosts-0-bridges-1-uplink");
+    b.wait_css("#capture-count[data-phase=\"capturing\"]", 60);
+    assert_eq!(b.text("#capture-link"), "node1/br-ex:uplink");
+    vm1_pings(NAME, "198.51.100.1");
+    b.set_field("#capture-filter", "icmp");
+    wait_for("vm1's pings and their replies on the uplink", 30, || {
+        (rows(&b).len() >= 6).then_some(())
+    });
+    let r = rows(&b);
+    assert!(
+        r.iter()
+            .all(|r| r.contains("198.51.100.2") && !r.contains("10.0.0.1")),
+        "masqueraded on the uplink: {r:#?}"
+    );
+    b.click("#capture-stop");
+    b.wait_css("#capture-count[data-phase=\"ended\"]", 30);
+    assert!(!b.exists("#capture-error"), "{}", b.text("#capture-error"));
+    b.screenshot("capture-5-uplink");
+}
+
 /// vm1 pings vm3 three times, all answered.
 fn ping_vm3(b: &Browser) {
+    vm1_pings(DEPLOYED, "10.0.10.2");
+    assert!(!b.exists("#capture-error"), "{}", b.text("#capture-error"));
+}
+
+/// vm1 of deployed design `name` (on host node1) pings `to` three times, all answered.
+fn vm1_pings(name: &str, to: &str) {
     let ping = Command::new("ip")
-        .args(["netns", "exec", &format!("nl-{DEPLOYED}.node1.vm1")])
-        .args(["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.10.2"])
+        .args(["netns", "exec", &format!("nl-{name}.node1.vm1")])
+        .args(["ping", "-c", "3", "-i", "0.2", "-W", "2", to])
         .output()
         .unwrap();
     assert!(ping.status.success(), "{ping:?}");
-    assert!(!b.exists("#capture-error"), "{}", b.text("#capture-error"));
 }

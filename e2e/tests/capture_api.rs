@@ -272,7 +272,8 @@ fn a_server_stopped_by_sigterm_removes_the_mirror_of_its_running_capture() {
         None,
     );
     assert_eq!(code, 200);
-    assert!(links().contains("m0000r"), "{}", links());
+    let peer = mirror_peer(&lab.text, "node1/br-in");
+    assert!(links().contains(&peer), "{}", links());
     let st = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()
@@ -280,6 +281,6 @@ fn a_server_stopped_by_sigterm_removes_the_mirror_of_its_running_capture() {
     assert!(st.success());
     let status = server.child.wait().unwrap();
     assert!(status.success(), "serve ended with {status}");
-    assert!(!links().contains("m0000"), "{}", links());
+    assert!(!links().contains(&peer[..peer.len() - 1]), "{}", links());
     assert!(ok(&["plan", lab.path()]).contains("nothing to do"));
 }

@@ -515,10 +515,10 @@ fn host_view(ctx: Ctx, h: usize, name: String, title_scale: Memo<f64>) -> impl I
 }
 
 /// A right-click on what a capture listens on (a guest's nic, a tunnel, a
-/// whole bridge) asks the Capture tab to capture there.
+/// whole bridge, an uplink) asks the Capture tab to capture there.
 fn capture_on(ctx: Ctx, e: Elem, ev: &ev::MouseEvent) {
     let link = matches!(e, Elem::Nic(..) | Elem::RIface(..) | Elem::DhcpLink(..));
-    if link || matches!(e, Elem::Tunnel(_) | Elem::Bridge(..)) {
+    if link || matches!(e, Elem::Tunnel(_) | Elem::Bridge(..) | Elem::Uplink(..)) {
         ev.prevent_default();
         ctx.capture_on.set(Some(e));
         ctx.tab.set("capture");

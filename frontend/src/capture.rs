@@ -3,7 +3,7 @@
 //! arrives: the packets with a filter, the picked packet's headers as the
 //! Simulate inspector shows a hop ([`layer_tree`]), its bytes in hex; Stop,
 //! and Download of the pcap received so far. A right-click on a guest's nic,
-//! a tunnel or a bridge on the canvas starts it ([`Ctx::capture_on`]).
+//! a tunnel, a bridge or an uplink on the canvas starts it ([`Ctx::capture_on`]).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -24,17 +24,21 @@ const MAX_PACKETS: usize = 5000;
 const SECONDS: u32 = 600;
 
 /// The link a canvas element is, as the API names it (`vm1:eth0`,
-/// `node1/r1:outside`, `tunnels[0]`, a whole bridge `node1/br-in`); `None`
-/// for what no capture listens on.
+/// `node1/r1:outside`, `tunnels[0]`, a whole bridge `node1/br-in`, an uplink
+/// `node1/br-ex:uplink`); `None` for what no capture listens on.
 pub fn link_label(topo: &Topology, e: Elem) -> Option<String> {
+    // The topology keeps each host's bridges in the file's order.
+    let bridge = |h: usize, b: usize| {
+        (0..topo.bridges.len())
+            .filter(|&i| topo.bridges[i].host == h)
+            .nth(b)
+    };
     let (path, iface) = match e {
         Elem::Tunnel(t) => return (t < topo.tunnels.len()).then(|| Link::Tunnel(t).label(topo)),
-        // The topology keeps each host's bridges in the file's order.
-        Elem::Bridge(h, b) => {
-            let id = (0..topo.bridges.len())
-                .filter(|&i| topo.bridges[i].host == h)
-                .nth(b)?;
-            return Some(Link::Bridge(id).label(topo));
+        Elem::Bridge(h, b) => return Some(Link::Bridge(bridge(h, b)?).label(topo)),
+        Elem::Uplink(h, b) => {
+            let id = bridge(h, b).filter(|&i| topo.bridges[i].uplink.is_some())?;
+            return Some(Link::Uplink(id).label(topo));
         }
         Elem::Nic(h, v, n) => (format!("hosts[{h}].vms[{v}]"), n),
         Elem::RIface(h, r, i) => (format!("hosts[{h}].routers[{r}]"), i),
@@ -460,6 +464,20 @@ mod tests {
             let want = format!("{}/{}:{}", spec.hosts[h].name, g.name, g.ifaces[iface].name);
             assert_eq!(link_label(&topo, e), Some(want));
         }
+    }
+
+    #[test]
+    fn an_uplink_is_named_by_its_bridge() {
+        let spec = netloom_core::parse(include_str!("../../examples/nat.yaml")).unwrap();
+        let topo = netloom_core::validate(&spec).unwrap().topology;
+        let label = link_label(&topo, Elem::Uplink(0, 1));
+        assert_eq!(label.as_deref(), Some("node1/br-ex:uplink"));
+        assert!(Link::parse(&topo, &label.unwrap()).is_ok());
+        assert_eq!(
+            link_label(&topo, Elem::Uplink(0, 0)),
+            None,
+            "br-in has none"
+        );
     }
 
     #[test]

@@ -89,15 +89,18 @@ pub fn underlay_port(tag: &str) -> String {
     format!("nl{tag}up")
 }
 
-/// The OVS port (a veth end) a capture of bridge `index` mirrors it to:
-/// `nl<tag>m<index>`. Fixed per bridge: a capture killed before it cleaned
-/// up is found and removed by the next one.
-pub fn mirror_port(tag: &str, bridge: usize) -> String {
-    format!("nl{tag}m{bridge:04x}")
+/// The OVS port (a veth end) a capture of the bridge named `bridge` in OVS
+/// mirrors it to: `nl<tag>m` and 7 hex digits of the bridge name's hash.
+/// Fixed per bridge, and found from the bridge's name alone (a real host's
+/// agent has nothing else): a capture killed before it cleaned up is found
+/// and removed by the next one.
+pub fn mirror_port(tag: &str, bridge: &str) -> String {
+    let h = identity_hash(&[bridge], 0) & 0xfff_ffff;
+    format!("nl{tag}m{h:07x}")
 }
 
-/// The mirror port's peer, where the capture reads: `nl<tag>m<index>r`.
-pub fn mirror_peer(tag: &str, bridge: usize) -> String {
+/// The mirror port's peer, where the capture reads: the port's name and `r`.
+pub fn mirror_peer(tag: &str, bridge: &str) -> String {
     format!("{}r", mirror_port(tag, bridge))
 }
 

@@ -13,12 +13,13 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use ipnet::Ipv4Net;
 
+use netloom_core::capture::HostLink;
 use netloom_core::doctor::HostCheck;
 use netloom_core::plan::{State, Step, TargetInfo, SYSTEM_OVSDB};
 
 use super::peers::Peer;
 use super::proto::{
-    unknown_request, AgentError, Answer, Envelope, HostFacts, Request, LISTEN_TICK,
+    unknown_request, AgentError, Answer, EchoProbe, Envelope, HostFacts, Request, LISTEN_TICK,
 };
 use crate::host::capture::Frame;
 use crate::host::probe::Connect;
@@ -291,31 +292,61 @@ pub fn addrs(
     one_each(peer, v, netns.len(), "namespaces")
 }
 
-/// What a capture through an agent asks for (see `Request::Capture`).
+/// What a capture through an agent asks for (see `Request::CaptureLink`).
 pub struct CaptureAsk<'a> {
     pub topology: &'a str,
-    pub netns: &'a str,
-    pub device: &'a str,
+    pub link: HostLink,
     pub snaplen: u32,
     pub seconds: u32,
     pub count: Option<u64>,
 }
 
 /// A capture on an agent's host: each frame to `on` until it returns false
-/// (it is also asked, with no frame, each quiet second); the number of frames.
+/// (it is also asked, with no frame, each quiet second); the number of
+/// frames. An agent older than `CaptureLink` is asked the old way for a
+/// guest's nic, and said to be too old for the rest.
 pub fn capture(
     peer: &Peer,
     ask: &CaptureAsk<'_>,
     mut on: impl FnMut(Option<Frame>) -> bool,
 ) -> Result<u64, AgentError> {
-    let req = Request::Capture {
+    let req = Request::CaptureLink {
         topology: ask.topology.to_string(),
-        netns: ask.netns.to_string(),
-        device: ask.device.to_string(),
+        link: ask.link.clone(),
         snaplen: ask.snaplen,
         seconds: ask.seconds,
         count: ask.count,
     };
+    match capture_as(peer, req, ask, &mut on) {
+        Err(AgentError::Refused { addr, message }) if unknown_request(&message) => {
+            let HostLink::Nic { netns, device } = &ask.link else {
+                return Err(AgentError::Refused {
+                    addr,
+                    message: format!(
+                        "this agent captures guests' nics only: update it to capture tunnels and bridges ({message})"
+                    ),
+                });
+            };
+            let old = Request::Capture {
+                topology: ask.topology.to_string(),
+                netns: netns.clone(),
+                device: device.clone(),
+                snaplen: ask.snaplen,
+                seconds: ask.seconds,
+                count: ask.count,
+            };
+            capture_as(peer, old, ask, &mut on)
+        }
+        r => r,
+    }
+}
+
+fn capture_as(
+    peer: &Peer,
+    req: Request,
+    ask: &CaptureAsk<'_>,
+    on: &mut impl FnMut(Option<Frame>) -> bool,
+) -> Result<u64, AgentError> {
     let refused = |message: String| AgentError::Refused {
         addr: peer.addr.clone(),
         message,
@@ -428,6 +459,19 @@ pub fn connects(
             Err(e) => Ok(Err(e)),
         })
         .collect()
+}
+
+/// One echo request sent by an agent from one of its host's namespaces
+/// (see `Request::Echo`).
+pub fn echo(peer: &Peer, topology: &str, echo: EchoProbe) -> Result<(), AgentError> {
+    let req = Request::Echo {
+        topology: topology.to_string(),
+        echo,
+    };
+    ask(peer, req, |a| match a {
+        Answer::Done(_) => Some(()),
+        _ => None,
+    })
 }
 
 /// What an agent's host has, for `netloom doctor`.

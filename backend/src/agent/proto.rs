@@ -9,6 +9,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use netloom_core::capture::HostLink;
 use netloom_core::plan::{State, Step, TargetInfo};
 
 use crate::host::probe::Connect;
@@ -93,6 +94,23 @@ pub enum Request {
         topology: String,
         connects: Vec<(String, Vec<SocketAddrV4>)>,
     },
+    /// One echo request from one of `topology`'s namespaces, as the real
+    /// path sends it (`ping -c 1`); answered `Done(0)` once it was sent and
+    /// waited for. Agents older than this refuse it as a bad request.
+    Echo { topology: String, echo: EchoProbe },
+    /// Capture on a link of `topology` on the agent's host, as `Capture`
+    /// answers: a guest's nic, a tunnel (on the underlay device holding its
+    /// local address, only its own packets) or a whole bridge (through a
+    /// mirror made for the capture and removed after it). The agent checks
+    /// the link against its own OVSDB and devices. Agents older than this
+    /// refuse it as a bad request.
+    CaptureLink {
+        topology: String,
+        link: HostLink,
+        snaplen: u32,
+        seconds: u32,
+        count: Option<u64>,
+    },
 }
 
 /// How often a `Listen` says it is still open: a controller's hang-up
@@ -109,10 +127,23 @@ impl Request {
             | Request::Addrs { topology, .. }
             | Request::Capture { topology, .. }
             | Request::Listen { topology, .. }
-            | Request::Connect { topology, .. } => Some(topology),
+            | Request::Connect { topology, .. }
+            | Request::CaptureLink { topology, .. }
+            | Request::Echo { topology, .. } => Some(topology),
             Request::Facts | Request::HostFacts | Request::Checkup { .. } => None,
         }
     }
+}
+
+/// One echo request: from namespace `netns` to `to`, an IPv4 packet of
+/// `size` bytes with `ttl`, its answer waited for `wait` seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EchoProbe {
+    pub netns: String,
+    pub to: Ipv4Addr,
+    pub size: u16,
+    pub ttl: u8,
+    pub wait: u32,
 }
 
 /// A request line. `token` stays the first field: the agent checks it
@@ -250,6 +281,41 @@ mod tests {
             serde_json::to_string(&Answer::Listening(vec![None])).unwrap(),
             r#"{"listening":[null]}"#
         );
+    }
+
+    /// A capture of a tunnel or a bridge is a request of its own, which an
+    /// agent older than it refuses as unknown (rather than reading a nic's
+    /// fields into it); a nic's old request still reads.
+    #[test]
+    fn a_capture_of_a_link_is_a_request_older_agents_refuse() {
+        let line = serde_json::to_string(&Request::CaptureLink {
+            topology: "t".into(),
+            link: HostLink::Bridge {
+                bridge: "nl1234b0".into(),
+            },
+            snaplen: 100,
+            seconds: 1,
+            count: None,
+        })
+        .unwrap();
+        assert_eq!(
+            line,
+            r#"{"capturelink":{"topology":"t","link":{"bridge":{"bridge":"nl1234b0"}},"snaplen":100,"seconds":1,"count":null}}"#
+        );
+        /// The requests of an agent that predates `CaptureLink`, as far as captures go.
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        #[allow(dead_code)]
+        enum OldRequest {
+            Capture(serde::de::IgnoredAny),
+        }
+        let refusal = serde_json::from_str::<OldRequest>(&line).unwrap_err();
+        assert!(unknown_request(&bad_request(&refusal)), "{refusal}");
+        let old = r#"{"capture":{"topology":"t","netns":"nl-t.h.vm1","device":"eth0","snaplen":100,"seconds":1,"count":1}}"#;
+        assert!(matches!(
+            serde_json::from_str::<Request>(old),
+            Ok(Request::Capture { .. })
+        ));
     }
 
     /// The agent reads the token before the rest: it must come first on the wire.

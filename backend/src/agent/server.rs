@@ -18,14 +18,15 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
+use netloom_core::capture::{HostLink, Tap};
 use netloom_core::limits::MAX_GUESTS;
 use netloom_core::plan::{Step, TargetPlan, SYSTEM_OVSDB};
 
 use super::grants::Grants;
-use super::proto::{bad_request, Answer, Envelope, HostFacts, Request, LISTEN_TICK};
-use crate::host::capture::Socket;
+use super::proto::{bad_request, Answer, EchoProbe, Envelope, HostFacts, Request, LISTEN_TICK};
+use crate::host::capture::{Reading, Socket};
 use crate::host::confine::{self, Refusal, TopologyName};
-use crate::host::{checkup, exec, nl, observe, ping, probe};
+use crate::host::{checkup, exec, lock, nl, observe, ping, probe, tap};
 use crate::report::Event;
 
 /// Connections served at once; more are closed at once.
@@ -33,6 +34,8 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// A capture's bounds: whole frames, ten minutes (as `/api/designs/{id}/capture`).
 const MAX_SNAPLEN: u32 = 262_144;
 const MAX_CAPTURE_SECONDS: u32 = 600;
+/// The longest an echo request waits for its answer (the real path's own).
+const MAX_ECHO_WAIT: u32 = 5;
 /// What is read of a request before its token is checked.
 const MAX_UNAUTHENTICATED: u64 = 512;
 /// A request is at most a plan for one host.
@@ -109,11 +112,21 @@ fn invalid(e: impl Into<String>) -> io::Error {
 /// Run the agent until killed (with `--stdio`: for one request).
 pub fn serve(a: &Args) -> io::Result<()> {
     let ovsdb = ovsdb_path(&a.ovsdb).map_err(invalid)?;
+    // A controller that hangs up (a capture or verify's listeners ended on
+    // its side, or its ssh gone) must make a write fail, not end the agent: `main` gives
+    // SIGPIPE back its default, which is to die.
+    // SAFETY: changes this process's disposition of one signal, set before any handler thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let (Some(listen), Some(token_file)) = (&a.listen, &a.token_file) else {
         return serve_stdio(&ovsdb);
     };
     // Refuse a bad token file now rather than at the first request.
     Grants::load(token_file).map_err(invalid)?;
+    // SIGTERM or Ctrl-C ends the agent at once, unless captures run: then
+    // they end first, and a bridge's mirror is removed (see `capture_request`).
+    lock::cancel_waits_on_signals();
     let listener = if let Some(p) = listen.strip_prefix("unix:") {
         let _ = std::fs::remove_file(p);
         // The socket is 0600 from its first moment: no window for another user to connect.
@@ -144,13 +157,6 @@ pub fn serve(a: &Args) -> io::Result<()> {
     };
     if let Some(p) = &a.pidfile {
         std::fs::write(p, format!("{}\n", std::process::id()))?;
-    }
-    // A controller that hangs up (a capture or verify's listeners ended on
-    // its side) must make a write fail, not end the agent: `main` gives
-    // SIGPIPE back its default, which is to die.
-    // SAFETY: changes this process's disposition of one signal, set before any handler thread.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     let open = Arc::new(AtomicUsize::new(0));
     loop {
@@ -405,97 +411,122 @@ fn answer(
                 Err(e) => refuse("read addresses", e.to_string()),
             }
         }
-        (r @ Request::Capture { .. }, Some(t)) => capture_request(&t, r, sent, refuse),
+        (Request::Echo { echo, .. }, Some(t)) => match echo_request(&t, &echo) {
+            Ok(()) => send(&Answer::Done(0)),
+            Err(e) => refuse("echo", e),
+        },
+        (r @ (Request::Capture { .. } | Request::CaptureLink { .. }), Some(t)) => {
+            capture_request(&t, r, ovsdb, sent, refuse)
+        }
         (_, None) => refuse("read the request", "a request without its topology".into()),
     }
 }
 
-/// A capture, once its bounds and its device are checked.
+/// The real path's probe, from one of the topology's namespaces, once its
+/// bounds are checked.
+fn echo_request(t: &TopologyName, echo: &EchoProbe) -> Result<(), String> {
+    confine::netns(t, &echo.netns).map_err(|e| e.to_string())?;
+    if echo.ttl == 0 || !(1..=MAX_ECHO_WAIT).contains(&echo.wait) {
+        return Err(format!(
+            "refused: an echo has a TTL of 1 or more and waits 1..{MAX_ECHO_WAIT} s"
+        ));
+    }
+    ping::ping_once(&echo.netns, echo.to, echo.size, echo.ttl, echo.wait)
+}
+
+/// A capture, once its bounds and its link are checked.
 fn capture_request(
     t: &TopologyName,
     r: Request,
+    ovsdb: &str,
     sent: &(dyn Fn(&Answer) -> bool + Sync),
     refuse: &dyn Fn(&str, String),
 ) {
-    let Request::Capture {
-        netns,
-        device,
-        snaplen,
-        seconds,
-        count,
-        ..
-    } = r
-    else {
-        return;
+    let (link, snaplen, seconds, count) = match r {
+        Request::Capture {
+            netns,
+            device,
+            snaplen,
+            seconds,
+            count,
+            ..
+        } => (HostLink::Nic { netns, device }, snaplen, seconds, count),
+        Request::CaptureLink {
+            link,
+            snaplen,
+            seconds,
+            count,
+            ..
+        } => (link, snaplen, seconds, count),
+        _ => return,
     };
-    let checked = CaptureLimits::check(snaplen, seconds, count)
-        .and_then(|l| confine::device_in(t, &netns, &device).map(|_| l));
+    let checked = reading(snaplen, seconds, count)
+        .and_then(|r| tap::confine(t, link, ovsdb).map(|tap| (r, tap)));
     match checked {
-        Ok(l) => capture(&netns, &device, l, sent, refuse),
+        Ok((r, tap)) => {
+            capture(t, tap, r, sent, refuse);
+            // SIGTERM or Ctrl-C came during captures: once the last one has
+            // removed its mirror, the agent ends as the signal asked.
+            if let (Some(sig), 0) = (lock::interrupted(), lock::waiting()) {
+                std::process::exit(128 + sig);
+            }
+        }
         Err(e) => refuse("capture", e.to_string()),
     }
 }
 
 /// A capture's bounds, as the server's API takes them.
-struct CaptureLimits {
-    snaplen: usize,
-    until: Instant,
-    count: Option<u64>,
-}
-
-impl CaptureLimits {
-    fn check(snaplen: u32, seconds: u32, count: Option<u64>) -> Result<CaptureLimits, Refusal> {
-        if !(1..=MAX_SNAPLEN).contains(&snaplen) || !(1..=MAX_CAPTURE_SECONDS).contains(&seconds) {
-            return Err(Refusal(format!(
-                "a capture keeps 1..{MAX_SNAPLEN} bytes a frame for 1..{MAX_CAPTURE_SECONDS} s"
-            )));
-        }
-        Ok(CaptureLimits {
-            snaplen: snaplen as usize,
-            until: Instant::now() + Duration::from_secs(seconds.into()),
-            count,
-        })
+fn reading(snaplen: u32, seconds: u32, count: Option<u64>) -> Result<Reading, Refusal> {
+    if !(1..=MAX_SNAPLEN).contains(&snaplen) || !(1..=MAX_CAPTURE_SECONDS).contains(&seconds) {
+        return Err(Refusal(format!(
+            "a capture keeps 1..{MAX_SNAPLEN} bytes a frame for 1..{MAX_CAPTURE_SECONDS} s"
+        )));
     }
+    Ok(Reading {
+        snaplen: snaplen as usize,
+        until: Some(Instant::now() + Duration::from_secs(seconds.into())),
+        count,
+        tick: Duration::from_secs(1),
+        tunnel: None,
+    })
 }
 
-/// Frames as they come, a tick each quiet second, then their count.
+/// Frames as they come, a tick each quiet second, then their count. A
+/// signal ends it like a controller hanging up (a mirror is removed).
 fn capture(
-    netns: &str,
-    device: &str,
-    l: CaptureLimits,
+    t: &TopologyName,
+    tap: Tap,
+    mut r: Reading,
     send: &(dyn Fn(&Answer) -> bool + Sync),
     refuse: &dyn Fn(&str, String),
 ) {
-    let socket = match Socket::open(netns, device) {
+    let _live = lock::Waiting::start();
+    let socket = match Socket::open_tap(&tap, t.as_str()) {
         Ok(s) => s,
-        Err(e) => return refuse("capture", format!("{netns} {device}: {e}")),
+        Err(e) => return refuse("capture", format!("{} {}: {e}", tap.netns, tap.device)),
     };
     // Open: the controller knows before the first frame.
     if !send(&Answer::Tick) {
         return;
     }
-    let mut n = 0;
-    while l.count.is_none_or(|c| n < c) {
-        let Some(left) = l.until.checked_duration_since(Instant::now()) else {
-            break;
+    r.tunnel = tap.tunnel;
+    let read = socket.read(&r, |f| {
+        let a = match f {
+            Some(f) => Answer::Frame {
+                ts_ns: f.ts_ns,
+                orig_len: f.orig_len,
+                data: BASE64.encode(&f.data),
+            },
+            None => Answer::Tick,
         };
-        let answer = match socket.next(l.snaplen, left.min(Duration::from_secs(1))) {
-            Ok(Some(f)) => {
-                n += 1;
-                Answer::Frame {
-                    ts_ns: f.ts_ns,
-                    orig_len: f.orig_len,
-                    data: BASE64.encode(&f.data),
-                }
-            }
-            Ok(None) => Answer::Tick,
-            Err(e) => return refuse("capture", e.to_string()),
-        };
-        if !send(&answer) {
-            return;
+        lock::interrupted().is_none() && send(&a)
+    });
+    match read {
+        Ok(n) => {
+            send(&Answer::Done(n as usize));
         }
+        Err(e) => refuse("capture", e.to_string()),
     }
-    send(&Answer::Done(n as usize));
 }
 
 /// Run one target's steps, each confined to the topology first: a request

@@ -1,6 +1,7 @@
 //! `netloom capture FILE --link LINK [-w PCAP|-] [-c COUNT] [--duration SECONDS] [-s SNAPLEN]`
 //!
-//! Listens on one link of an applied sandbox topology. Without `-w`, one line
+//! Listens on one link of an applied topology: here for a sandbox host,
+//! through its agent for a real one. Without `-w`, one line
 //! per packet, its headers as the simulator prints a hop's; with `-w`, pcap
 //! (`-w - | wireshark -k -i -`), written packet by packet. Ctrl-C or
 //! SIGTERM end it cleanly: the file is whole and a bridge's mirror removed.
@@ -25,8 +26,9 @@ pub struct Args {
     #[arg(value_name = "FILE")]
     file: String,
     /// A guest's nic (`vm1:eth0`, `host/router:outside`; `vm1` when it has one),
-    /// a tunnel (`tunnels[0]`, seen on its first end's underlay NIC) or a whole
-    /// bridge (`node1/br-in`, through an OVS mirror made for the capture).
+    /// a tunnel (`tunnels[0]`, seen on its first end's underlay NIC), a whole
+    /// bridge (`node1/br-in`, through an OVS mirror made for the capture) or
+    /// a bridge's uplink (`node1/br-ex:uplink`).
     #[arg(long, value_name = "LINK")]
     link: String,
     /// Write pcap to this file instead of printing; `-`: standard output.

@@ -37,8 +37,10 @@ pub struct Args {
     /// Print the trace as JSON instead of text (with --fix: `{"trace": ..., "fixes": [...]}`).
     #[arg(long)]
     json: bool,
-    /// Also send the probe for real on the applied sandbox topology, capturing
-    /// on every link the trace crosses, and show which predicted frames were seen (root).
+    /// Also send the probe for real on the applied topology, capturing on
+    /// every link the trace crosses (a real host's through its agent, which
+    /// also sends an icmp probe from there), and show which predicted frames
+    /// were seen (root).
     #[arg(long)]
     real: bool,
     /// When the probe fails, suggest the smallest edits that make it succeed.

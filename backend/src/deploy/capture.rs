@@ -1,15 +1,15 @@
 //! A capture on one link of a topology, wherever the link is: on this
 //! machine for a sandbox host (a whole bridge through a mirror made for it),
-//! through the host's agent for a real one (a guest's nic; the agent checks
-//! that the namespace is the topology's, as for every request).
+//! through the host's agent for a real one (the agent checks the link on its
+//! host: the namespace, the tunnel or the bridge is the topology's).
 
 use std::time::{Duration, Instant};
 
-use netloom_core::capture::{decode, Link, Tap};
+use netloom_core::capture::{Link, Tap};
 use netloom_core::Topology;
 
 use crate::agent::{client, peers};
-use crate::host::capture::{Frame, Socket};
+use crate::host::capture::{Frame, Reading, Socket};
 use crate::host::netns;
 
 /// How often a quiet capture on this machine lets its caller stop it.
@@ -44,7 +44,7 @@ pub fn run(
 
 /// A capture where an emulated host shows `link`, with the tap it reads
 /// (a tunnel's filter); refused when the topology is not applied here.
-pub fn open_here(topo: &Topology, link: Link) -> Result<(Socket, Tap), String> {
+fn open_here(topo: &Topology, link: Link) -> Result<(Socket, Tap), String> {
     let tap = link.sandbox_tap(topo);
     if !netns::path(&tap.netns).exists() {
         return Err(format!(
@@ -66,29 +66,21 @@ fn here(
     if !on(None) {
         return Ok(0);
     }
-    let deadline = l
-        .seconds
-        .map(|s| Instant::now() + Duration::from_secs_f64(s));
-    let mut n = 0;
-    while l.count.is_none_or(|c| n < c) {
-        let wait = match deadline.map(|d| d.checked_duration_since(Instant::now())) {
-            Some(None) => break,
-            Some(Some(left)) => left.min(TICK),
-            None => TICK,
-        };
-        let frame = socket
-            .next(l.snaplen as usize, wait)
-            .map_err(|e| e.to_string())?;
+    let r = Reading {
+        snaplen: l.snaplen as usize,
+        until: l
+            .seconds
+            .map(|s| Instant::now() + Duration::from_secs_f64(s)),
+        count: l.count,
+        tick: TICK,
         // A tunnel is read on the underlay NIC: only its own packets count.
-        let kept = frame.filter(|f| tap.tunnel.is_none_or(|t| t.keeps(&decode(&f.data))));
-        n += u64::from(kept.is_some());
-        if !on(kept.as_ref()) {
-            break;
-        }
-    }
-    Ok(n)
+        tunnel: tap.tunnel,
+    };
+    socket.read(&r, on).map_err(|e| e.to_string())
 }
 
+/// Through the host's agent, which checks the link on its host (a tunnel's
+/// port and key, a bridge's mark) before it reads.
 fn through_agent(
     topo: &Topology,
     link: Link,
@@ -96,21 +88,13 @@ fn through_agent(
     l: &Limits,
     mut on: impl FnMut(Option<&Frame>) -> bool,
 ) -> Result<u64, String> {
-    let Link::Nic { guest, iface } = link else {
-        return Err(format!(
-            "{} is reached through an agent: through agents, guests' nics are captured so far, not tunnels or bridges",
-            topo.hosts[link.host(topo)].name
-        ));
-    };
     let peer = peers::configured(url)?;
-    let g = &topo.guests[guest];
     let seconds = l.seconds.map_or(AGENT_MAX_SECONDS, |s| {
         (s.ceil() as u32).clamp(1, AGENT_MAX_SECONDS)
     });
     let ask = client::CaptureAsk {
         topology: &topo.name,
-        netns: &g.netns,
-        device: &g.ifaces[iface].name,
+        link: link.host_link(topo),
         snaplen: l.snaplen,
         seconds,
         count: l.count,

@@ -2,37 +2,42 @@
 //! send the probe for real from the sender's namespace (`ping`, or a TCP
 //! connection to a listener opened where the trace delivers the SYN), and
 //! match what each link saw against the trace (`netloom_core::capture::path`).
+//! On a real host its agent captures and sends (icmp only: a listener for
+//! tcp is opened on this machine).
 
 use std::net::SocketAddrV4;
 use std::os::fd::OwnedFd;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::mpsc::{self, Sender};
+use std::thread::ScopedJoinHandle;
 use std::time::Duration;
 
 use netloom_core::capture::path::{compare, links_to_watch, PathCheck};
-use netloom_core::capture::{decode, Link, Tap, TunnelFilter};
+use netloom_core::capture::{decode, Link};
 use netloom_core::sim::{Probe, Proto, DEFAULT_ICMP_SIZE};
 use netloom_core::topology::NodeRef;
 use netloom_core::trace::{Action, Disposition, Layer, TcpFlags, Trace};
 use netloom_core::Topology;
 
-use super::capture::open_here;
-use crate::host::capture::Socket;
-use crate::host::{netns, probe};
+use super::capture::{self, Limits};
+use crate::agent::proto::EchoProbe;
+use crate::agent::{client, peers};
+use crate::host::{ping, probe};
 
 /// Enough of each frame for every header the decoder reads.
-const SNAPLEN: usize = 512;
-/// How often a capture thread checks whether the probe is over.
-const TICK: Duration = Duration::from_millis(50);
+const SNAPLEN: u32 = 512;
+/// How long the captures may take to open (an agent makes a bridge's mirror).
+const OPEN_WAIT: Duration = Duration::from_secs(30);
+/// A bound on each capture, should the probe never end.
+const MAX_SECONDS: f64 = 120.0;
 /// Late frames (a reply on its way back) after the probe has ended.
 const LINGER: Duration = Duration::from_millis(300);
 
 /// What each capture thread saw: its link and the frames' layers.
 type Seen = Vec<(Link, Vec<Layer>)>;
 
-/// Probes the sandbox topology for real and compares with `trace`.
+/// Probes the applied topology for real and compares with `trace`: links
+/// and senders on real hosts through their agents.
 pub fn real_path(topo: &Topology, probe: &Probe, trace: &Trace) -> Result<PathCheck, String> {
     if !matches!(probe.proto, Proto::Icmp | Proto::Tcp(_)) {
         return Err(format!(
@@ -40,62 +45,102 @@ pub fn real_path(topo: &Topology, probe: &Probe, trace: &Trace) -> Result<PathCh
             probe.proto
         ));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let readers: Vec<JoinHandle<Seen>> = open(topo, trace)?
-        .into_iter()
-        .map(|(link, socket, tap)| read(link, socket, tap.tunnel, stop.clone()))
-        .collect();
-    let sent = send(topo, probe, trace);
-    std::thread::sleep(LINGER);
-    stop.store(true, Ordering::Relaxed);
-    let mut captured: Vec<(String, Vec<Layer>)> = Vec::new();
-    for r in readers {
-        let seen = r
-            .join()
-            .map_err(|_| "a capture thread panicked".to_string())?;
-        captured.extend(seen.into_iter().map(|(l, layers)| (l.label(topo), layers)));
+    let on_real_host = |n: NodeRef| match n {
+        NodeRef::Guest(g) => topo.hosts[topo.guests[g].host].agent.is_some(),
+        NodeRef::External(_) => false,
+    };
+    let tcp_target = syn_target(topo, trace).map(|(n, _)| n);
+    if matches!(probe.proto, Proto::Tcp(_))
+        && (on_real_host(probe.from) || tcp_target.is_some_and(on_real_host))
+    {
+        return Err(
+            "between guests of real hosts the real path is measured with icmp probes".into(),
+        );
     }
-    sent?;
+    let stop = AtomicBool::new(false);
+    let captured = std::thread::scope(|s| -> Result<Vec<(String, Vec<Layer>)>, String> {
+        let readers = watch(s, topo, trace, &stop)?;
+        let sent = send(topo, probe, trace);
+        std::thread::sleep(LINGER);
+        stop.store(true, Ordering::Relaxed);
+        let mut captured = Vec::new();
+        for r in readers {
+            let seen = r
+                .join()
+                .map_err(|_| "a capture thread panicked".to_string())??;
+            captured.extend(seen.into_iter().map(|(l, layers)| (l.label(topo), layers)));
+        }
+        sent.map(|()| captured)
+    })?;
     Ok(compare(trace, &captured))
 }
 
-/// A capture on every link the trace crosses.
-fn open(topo: &Topology, trace: &Trace) -> Result<Vec<(Link, Socket, Tap)>, String> {
-    let mut out = Vec::new();
-    for link in links_to_watch(topo, trace) {
-        let host = &topo.hosts[link.host(topo)];
-        if host.agent.is_some() {
-            return Err(format!(
-                "{} is reached through an agent: the real path works on sandbox hosts so far",
-                host.name
-            ));
-        }
-        let (s, tap) = open_here(topo, link).map_err(|e| format!("{}: {e}", link.label(topo)))?;
-        out.push((link, s, tap));
+type Reader<'s> = ScopedJoinHandle<'s, Result<Seen, String>>;
+
+/// A capture on every link the trace crosses, each on a thread of its own,
+/// here or through the link's agent; once every one is open.
+fn watch<'s>(
+    s: &'s std::thread::Scope<'s, '_>,
+    topo: &'s Topology,
+    trace: &Trace,
+    stop: &'s AtomicBool,
+) -> Result<Vec<Reader<'s>>, String> {
+    let (opened, open) = mpsc::channel();
+    let readers: Vec<Reader<'s>> = links_to_watch(topo, trace)
+        .into_iter()
+        .map(|link| {
+            let opened = opened.clone();
+            s.spawn(move || read(topo, link, stop, &opened))
+        })
+        .collect();
+    drop(opened);
+    // A capture that fails says nothing and ends with its error.
+    let ready = (0..readers.len())
+        .take_while(|_| open.recv_timeout(OPEN_WAIT).is_ok())
+        .count();
+    if ready == readers.len() {
+        return Ok(readers);
     }
-    Ok(out)
+    stop.store(true, Ordering::Relaxed);
+    let mut why = format!("a capture did not open within {} s", OPEN_WAIT.as_secs());
+    for r in readers {
+        if let Ok(Err(e)) = r.join() {
+            why = e;
+        }
+    }
+    Err(why)
 }
 
-/// Frames of one link until `stop`; a tunnel's own only.
+/// Frames of one link until `stop`, saying on `opened` once it is open.
 fn read(
+    topo: &Topology,
     link: Link,
-    socket: Socket,
-    tunnel: Option<TunnelFilter>,
-    stop: Arc<AtomicBool>,
-) -> JoinHandle<Seen> {
-    std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            let Ok(Some(frame)) = socket.next(SNAPLEN, TICK) else {
-                continue;
-            };
-            let layers = decode(&frame.data);
-            if tunnel.is_none_or(|t| t.keeps(&layers)) {
-                seen.push((link, layers));
-            }
+    stop: &AtomicBool,
+    opened: &Sender<()>,
+) -> Result<Seen, String> {
+    let mut seen = Vec::new();
+    let limits = Limits {
+        snaplen: SNAPLEN,
+        seconds: Some(MAX_SECONDS),
+        count: None,
+    };
+    let mut told = false;
+    let read = capture::run(topo, link, &limits, |f| {
+        match f {
+            Some(f) => seen.push((link, decode(&f.data))),
+            // The first call, with no frame, is the capture saying it is open.
+            None if !told => told = opened.send(()).is_ok(),
+            None => {}
         }
-        seen
-    })
+        !stop.load(Ordering::Relaxed)
+    });
+    match read {
+        // A link that goes down once open ("Network is down") sees no more:
+        // what it saw is the answer, as for the others.
+        Err(_) if told => Ok(seen),
+        Err(e) => Err(format!("{}: {e}", link.label(topo))),
+        Ok(_) => Ok(seen),
+    }
 }
 
 fn sender_ns(topo: &Topology, n: NodeRef) -> String {
@@ -105,7 +150,8 @@ fn sender_ns(topo: &Topology, n: NodeRef) -> String {
     }
 }
 
-/// The probe, sent for real; what it got is what the capture saw.
+/// The probe, sent for real (by the sender's agent on a real host); what it
+/// got is what the capture saw.
 fn send(topo: &Topology, probe: &Probe, trace: &Trace) -> Result<(), String> {
     let ns = sender_ns(topo, probe.from);
     // A reply may be slow on a busy machine; a predicted drop needs less time to show.
@@ -114,11 +160,32 @@ fn send(topo: &Topology, probe: &Probe, trace: &Trace) -> Result<(), String> {
         Disposition::Dropped { .. } => 1,
     };
     let Proto::Tcp(port) = probe.proto else {
-        return ping(&ns, probe, wait);
+        let size = probe.size.unwrap_or(DEFAULT_ICMP_SIZE);
+        let ttl = probe.ttl.unwrap_or(64);
+        let agent = match probe.from {
+            NodeRef::Guest(g) => topo.hosts[topo.guests[g].host].agent.as_deref(),
+            NodeRef::External(_) => None,
+        };
+        return match agent {
+            None => ping::ping_once(&ns, probe.to, size, ttl, wait),
+            Some(url) => {
+                let echo = EchoProbe {
+                    netns: ns,
+                    to: probe.to,
+                    size,
+                    ttl,
+                    wait,
+                };
+                client::echo(&peers::configured(url)?, &topo.name, echo).map_err(|e| e.to_string())
+            }
+        };
     };
     // Where the trace delivers the SYN, something listens while the probe runs.
     let _listener: Option<OwnedFd> = match syn_target(topo, trace) {
-        Some((at, p)) => probe::listen(&at, p).map_err(|e| format!("listen in {at}: {e}"))?,
+        Some((at, p)) => {
+            let at = sender_ns(topo, at);
+            probe::listen(&at, p).map_err(|e| format!("listen in {at}: {e}"))?
+        }
         None => None,
     };
     probe::connect_all(&ns, &[SocketAddrV4::new(probe.to, port)])
@@ -126,9 +193,9 @@ fn send(topo: &Topology, probe: &Probe, trace: &Trace) -> Result<(), String> {
         .map_err(|e| format!("connect from {ns}: {e}"))
 }
 
-/// The namespace and port of the guest the trace delivers a SYN to, when
-/// the trace has it answer SYN-ACK (a predicted RST needs no listener).
-fn syn_target(topo: &Topology, trace: &Trace) -> Option<(String, u16)> {
+/// The node and port the trace delivers a SYN to, when the trace has it
+/// answer SYN-ACK (a predicted RST needs no listener).
+fn syn_target(topo: &Topology, trace: &Trace) -> Option<(NodeRef, u16)> {
     let layers = || {
         trace
             .hops
@@ -163,30 +230,5 @@ fn syn_target(topo: &Topology, trace: &Trace) -> Option<(String, u16)> {
             .find_map(|s| s.packet.iter().find_map(syn))
             .map(|p| (h.node.as_str(), p))
     })?;
-    Some((sender_ns(topo, topo.resolve_node(node).ok()?), port))
-}
-
-/// `ping -c 1 -W WAIT` from namespace `ns`, with the probe's size and TTL.
-fn ping(ns: &str, probe: &Probe, wait: u32) -> Result<(), String> {
-    let size = probe.size.unwrap_or(DEFAULT_ICMP_SIZE) - 28;
-    let mut ping = Command::new("ping");
-    ping.args([
-        "-n",
-        "-c",
-        "1",
-        "-W",
-        &wait.to_string(),
-        "-s",
-        &size.to_string(),
-    ])
-    .args([
-        "-t",
-        &probe.ttl.unwrap_or(64).to_string(),
-        &probe.to.to_string(),
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    let mut cmd = netns::command_in(ns, ping).map_err(|e| format!("{ns}: {e}"))?;
-    // The answer is what the capture saw; ping's own verdict adds nothing.
-    cmd.status().map(drop).map_err(|e| format!("ping: {e}"))
+    Some((topo.resolve_node(node).ok()?, port))
 }

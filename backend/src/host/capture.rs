@@ -9,9 +9,9 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use netloom_core::capture::{pcap, MirrorOn, Tap};
+use netloom_core::capture::{decode, pcap, MirrorOn, Tap, TunnelFilter};
 use netloom_core::plan::OVS_OWNER_KEY;
 use serde_json::{json, Value};
 
@@ -41,6 +41,19 @@ pub struct Socket {
     fd: OwnedFd,
     /// A whole bridge's mirror, removed after the socket is closed.
     _mirror: Option<Mirror>,
+}
+
+/// How [`Socket::read`] reads.
+pub struct Reading {
+    /// Bytes kept of each frame.
+    pub snaplen: usize,
+    /// `None`: until `on` says stop.
+    pub until: Option<Instant>,
+    pub count: Option<u64>,
+    /// How long `on` waits, at most, to be asked again.
+    pub tick: Duration,
+    /// On a tunnel's underlay: which packets are the tunnel's.
+    pub tunnel: Option<TunnelFilter>,
 }
 
 /// One frame as captured.
@@ -138,6 +151,42 @@ impl Socket {
         let mut s = Socket::open(&tap.netns, &tap.device).map_err(|e| e.to_string())?;
         s._mirror = mirror;
         Ok(s)
+    }
+
+    /// Frames as they come, each kept one (for a tunnel: its own packets)
+    /// handed to `on`; `on(None)` when none was kept for `r.tick`. Ends when
+    /// `on` returns false, at `r.until`, or after `r.count` frames; the
+    /// number of frames.
+    pub fn read(&self, r: &Reading, mut on: impl FnMut(Option<&Frame>) -> bool) -> io::Result<u64> {
+        let mut n = 0;
+        let mut quiet_since = Instant::now();
+        while r.count.is_none_or(|c| n < c) {
+            let now = Instant::now();
+            let left = match r.until.map(|u| u.checked_duration_since(now)) {
+                Some(None) => break,
+                Some(Some(left)) => left,
+                None => r.tick,
+            };
+            let tick_in = (quiet_since + r.tick).saturating_duration_since(now);
+            let frame = self.next(r.snaplen, left.min(tick_in))?;
+            let kept = frame.filter(|f| r.tunnel.is_none_or(|t| t.keeps(&decode(&f.data))));
+            let go_on = match kept {
+                Some(f) => {
+                    n += 1;
+                    quiet_since = Instant::now();
+                    on(Some(&f))
+                }
+                None if quiet_since.elapsed() >= r.tick => {
+                    quiet_since = Instant::now();
+                    on(None)
+                }
+                None => true,
+            };
+            if !go_on {
+                break;
+            }
+        }
+        Ok(n)
     }
 
     /// The next frame, or `None` when none came within `wait`.
@@ -259,7 +308,15 @@ impl Mirror {
         }
         let mut db = Ovsdb::connect(&on.ovsdb).map_err(|e| e.to_string())?;
         let owner = ovsdb::map([(OVS_OWNER_KEY, topology)]);
+        // The bridge must be the topology's when the mirror goes on it: checked
+        // in the transaction itself, which does nothing when it is not.
+        let ours = json!([
+            ["name", "==", on.bridge],
+            ["external_ids", "includes", owner.clone()]
+        ]);
         let ops = vec![
+            json!({"op": "wait", "table": "Bridge", "timeout": 0, "where": ours,
+                   "columns": ["name"], "until": "==", "rows": [{"name": on.bridge}]}),
             json!({"op": "insert", "table": "Interface", "uuid-name": "i", "row": {"name": on.port}}),
             json!({"op": "insert", "table": "Port", "uuid-name": "p",
                    "row": {"name": on.port, "interfaces": ["named-uuid", "i"], "external_ids": owner}}),
@@ -272,13 +329,12 @@ impl Mirror {
             json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
                    "mutations": [["next_cfg", "+=", 1]]}),
         ];
-        let res = db.transact(ops).map_err(|e| e.to_string())?;
-        if res[3]["count"] != 1 {
-            return Err(format!(
-                "no bridge {} (is the topology applied?)",
+        db.transact(ops).map_err(|e| {
+            format!(
+                "cannot mirror bridge {}: no such bridge marked as topology {topology}'s (is the topology applied?): {e}",
                 on.bridge
-            ));
-        }
+            )
+        })?;
         // Mirrored from the first packet on: ovs-vswitchd has the port and mirror.
         db.wait_all_applied(Duration::from_secs(10))
             .map_err(|e| e.to_string())?;

@@ -262,6 +262,11 @@ pub fn cancel_waits_on_signals() {
     }
 }
 
+/// How many [`Waiting`]s live now.
+pub fn waiting() -> usize {
+    WAITERS.load(Ordering::SeqCst)
+}
+
 /// The signal that cancelled a wait (after [`cancel_waits_on_signals`]).
 pub fn interrupted() -> Option<i32> {
     Some(SIGNAL.load(Ordering::SeqCst)).filter(|s| *s != 0)

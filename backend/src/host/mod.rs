@@ -5,7 +5,8 @@
 //! ([`procs`]), each resource kind's create, delete, observe and checks
 //! ([`kind`]), the confinement of every step to its topology ([`confine`]),
 //! the topology lock ([`lock`]), echo probes ([`probe`], [`ping`]), packet
-//! capture on one device ([`capture`]), what the machine has ([`checkup`]).
+//! capture on one device ([`capture`]) and what an agent may capture
+//! ([`tap`]), what the machine has ([`checkup`]).
 //!
 //! Layer: above `netloom_core`, [`crate::report`] and [`crate::secret`];
 //! below the agent and the controller. It knows steps, not agents or other
@@ -25,6 +26,7 @@ pub mod ping;
 pub mod probe;
 pub mod procs;
 pub mod snapshot;
+pub mod tap;
 
 use nl::NlError;
 use ovsdb::OvsdbError;

@@ -4,9 +4,9 @@
 //!   probe, as `netloom simulate --json` prints it (`proto` defaults to icmp;
 //!   `to` may be left out for dhcp). 200 whatever the probe's outcome.
 //! - `POST /api/simulate/real {…the same}` → `{trace, real}`: the probe also
-//!   sent for real on the design applied here, frame by frame against the
-//!   trace (`netloom simulate --real`); 403 when the server is not root, 409
-//!   when the design is not applied.
+//!   sent for real on the applied design (a real host's part through its
+//!   agent), frame by frame against the trace (`netloom simulate --real`);
+//!   403 when the server is not root, 409 when the design is not applied.
 //! - `POST /api/reach {text}` → the predicted reachability report, as `netloom
 //!   reach --json`; 413 when it would hold more than
 //!   [`netloom_core::limits::MAX_REACH_PAIRS`] pairs.
@@ -111,8 +111,8 @@ async fn simulate_one(
     .await
 }
 
-/// The trace, then the probe sent for real on the applied sandbox design
-/// (`netloom simulate --real`): needs root, and the design applied here.
+/// The trace, then the probe sent for real on the applied design
+/// (`netloom simulate --real`): needs root, and the design applied.
 async fn simulate_real(
     body: Result<Json<SimulateBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {

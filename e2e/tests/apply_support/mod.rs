@@ -499,6 +499,16 @@ pub fn vm1_frames(lab: &Lab, file: &[u8]) -> Vec<Vec<netloom_core::trace::Layer>
     frames
 }
 
+/// The veth a capture of bridge `path` (`host/bridge`) of the design `text`
+/// reads, netloom's name for it; the mirror's port is that name without its
+/// last letter.
+pub fn mirror_peer(text: &str, path: &str) -> String {
+    let topo = netloom_core::load(text).unwrap().topology;
+    let b = topo.find_bridge_path(path).expect("a bridge of the design");
+    let tag = netloom_core::names::topology_tag(&topo.name);
+    netloom_core::names::mirror_peer(&tag, &topo.bridges[b].ovs_name)
+}
+
 /// This machine's own `netloom agent` on a free loopback port, standing for
 /// host node1 of `lab` (whose namespaces are here), killed on drop.
 pub struct LocalAgent {

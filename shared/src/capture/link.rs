@@ -8,8 +8,15 @@
 //!   keeping only its own encapsulated packets.
 //! - `node1/br-in`: a whole bridge, as the file's tunnels name it: an OVS
 //!   mirror of all its ports to a veth made for the capture, removed after.
+//! - `node1/br-ex:uplink`: a bridge's uplink to its external network, on the
+//!   bridge's end of the uplink veth.
+//!
+//! A real host's agent is asked for a [`HostLink`]: what the controller knows
+//! of the link, which the agent checks against its own host before it reads.
 
 use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
 
 use crate::names;
 use crate::topology::{BridgeId, GuestId, NodeRef, Topology, TunnelKind};
@@ -18,9 +25,14 @@ use crate::trace::Layer;
 /// A link of the topology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {
-    Nic { guest: GuestId, iface: usize },
+    Nic {
+        guest: GuestId,
+        iface: usize,
+    },
     Tunnel(usize),
     Bridge(BridgeId),
+    /// The uplink of a bridge that has one.
+    Uplink(BridgeId),
 }
 
 /// Where a sandbox host shows a link: a device in a namespace, and for a
@@ -43,6 +55,28 @@ pub struct MirrorOn {
     pub bridge: String,
     /// The mirror's output port: a veth end whose peer is the tap's device.
     pub port: String,
+}
+
+/// A link as a real host's agent is asked to capture it. Every field is a
+/// claim the agent checks on its own host: the namespace is the topology's,
+/// the tunnel's port is marked as the topology's with that remote and key,
+/// the bridge is marked as the topology's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostLink {
+    /// A device inside one of the topology's namespaces (a guest's nic).
+    Nic { netns: String, device: String },
+    /// One end of a tunnel: its OVS port (or kernel VXLAN device) on the
+    /// host, and the outer headers of its packets: between the host's
+    /// `local` underlay address and `remote`, with `kind`'s key or VNI.
+    Tunnel {
+        port: String,
+        local: Ipv4Addr,
+        remote: Ipv4Addr,
+        kind: TunnelKind,
+    },
+    /// A whole bridge, by its OVS name.
+    Bridge { bridge: String },
 }
 
 /// The outer headers of one tunnel's packets.
@@ -75,9 +109,16 @@ impl Link {
             Some((node, nic)) => (node, Some(nic)),
             None => (text, None),
         };
-        if let (None, Some(b)) = (nic, topo.find_bridge_path(text)) {
-            if topo.resolve_node(text).is_err() {
-                return Ok(Link::Bridge(b));
+        if let Some(b) = topo.find_bridge_path(node) {
+            if topo.resolve_node(node).is_err() {
+                return match nic {
+                    None => Ok(Link::Bridge(b)),
+                    Some("uplink") if topo.bridges[b].uplink.is_some() => Ok(Link::Uplink(b)),
+                    Some("uplink") => Err(format!("{text}: bridge {node} has no uplink")),
+                    Some(_) => Err(format!(
+                        "{text}: a bridge is captured whole ({node}) or by its uplink ({node}:uplink)"
+                    )),
+                };
             }
         }
         let guest = match topo
@@ -132,6 +173,7 @@ impl Link {
                 let br = &topo.bridges[b];
                 format!("{}/{}", topo.hosts[br.host].name, br.name)
             }
+            Link::Uplink(b) => format!("{}:uplink", Link::Bridge(b).label(topo)),
         }
     }
 
@@ -153,13 +195,22 @@ impl Link {
                 let tag = names::topology_tag(&topo.name);
                 Tap {
                     netns: host.netns.clone(),
-                    device: names::mirror_peer(&tag, b),
+                    device: names::mirror_peer(&tag, &br.ovs_name),
                     tunnel: None,
                     mirror: Some(MirrorOn {
                         ovsdb: crate::plan::emulated_ovsdb(&topo.name, &host.name),
                         bridge: br.ovs_name.clone(),
-                        port: names::mirror_port(&tag, b),
+                        port: names::mirror_port(&tag, &br.ovs_name),
                     }),
+                }
+            }
+            Link::Uplink(b) => {
+                let br = &topo.bridges[b];
+                Tap {
+                    netns: topo.hosts[br.host].netns.clone(),
+                    device: br.uplink_port.clone().unwrap_or_default(),
+                    tunnel: None,
+                    mirror: None,
                 }
             }
             Link::Tunnel(i) => {
@@ -178,12 +229,44 @@ impl Link {
         }
     }
 
+    /// What the agent of [`Link::host`] is asked for when it is a real host:
+    /// a tunnel at its first end, as [`Link::sandbox_tap`] reads it.
+    pub fn host_link(&self, topo: &Topology) -> HostLink {
+        match *self {
+            Link::Nic { guest, iface } => {
+                let g = &topo.guests[guest];
+                HostLink::Nic {
+                    netns: g.netns.clone(),
+                    device: g.ifaces[iface].name.clone(),
+                }
+            }
+            Link::Tunnel(i) => {
+                let t = &topo.tunnels[i];
+                let [a, b] = t.ends.map(|e| &topo.hosts[topo.bridges[e].host]);
+                HostLink::Tunnel {
+                    port: t.ports[0].clone(),
+                    local: a.underlay_ip,
+                    remote: b.underlay_ip,
+                    kind: t.kind,
+                }
+            }
+            Link::Bridge(b) => HostLink::Bridge {
+                bridge: topo.bridges[b].ovs_name.clone(),
+            },
+            // The bridge's end of the uplink is in the host's own namespace.
+            Link::Uplink(b) => HostLink::Nic {
+                netns: String::new(),
+                device: topo.bridges[b].uplink_port.clone().unwrap_or_default(),
+            },
+        }
+    }
+
     /// The host whose agent (or sandbox) shows this link.
     pub fn host(&self, topo: &Topology) -> usize {
         match *self {
             Link::Nic { guest, .. } => topo.guests[guest].host,
             Link::Tunnel(i) => topo.bridges[topo.tunnels[i].ends[0]].host,
-            Link::Bridge(b) => topo.bridges[b].host,
+            Link::Bridge(b) | Link::Uplink(b) => topo.bridges[b].host,
         }
     }
 }
@@ -241,6 +324,67 @@ mod tests {
         let tap = Link::Bridge(0).sandbox_tap(&t);
         let m = tap.mirror.expect("a bridge is read through a mirror");
         assert!(tap.device.starts_with(&m.port) && m.ovsdb.ends_with("/node1/db.sock"));
+    }
+
+    /// An agent is asked for a tunnel at the end the sandbox reads, with the
+    /// outer headers the sandbox's filter keeps; a bridge by its OVS name,
+    /// whose mirror devices are names of the topology's that fit Linux.
+    #[test]
+    fn a_real_host_is_asked_what_the_sandbox_reads() {
+        let t = seed();
+        let f = Link::Tunnel(0).sandbox_tap(&t).tunnel.unwrap();
+        let HostLink::Tunnel {
+            port,
+            local,
+            remote,
+            kind,
+        } = Link::Tunnel(0).host_link(&t)
+        else {
+            panic!("a tunnel")
+        };
+        assert_eq!(
+            (TunnelFilter {
+                ends: [local, remote],
+                kind
+            }),
+            f
+        );
+        assert_eq!(port, t.tunnels[0].ports[0]);
+        let tag = names::topology_tag(&t.name);
+        let mut seen = std::collections::HashSet::new();
+        for b in 0..t.bridges.len() {
+            let HostLink::Bridge { bridge } = Link::Bridge(b).host_link(&t) else {
+                panic!("a bridge")
+            };
+            assert_eq!(bridge, t.bridges[b].ovs_name);
+            let (port, peer) = (
+                names::mirror_port(&tag, &bridge),
+                names::mirror_peer(&tag, &bridge),
+            );
+            assert!(
+                port.starts_with(&format!("nl{tag}m")) && peer.len() <= 15,
+                "{peer}"
+            );
+            assert!(seen.insert(port), "two bridges share a mirror port");
+        }
+    }
+
+    /// A bridge's uplink is named after the bridge and read on the bridge's
+    /// end of the uplink veth; a bridge without one says so.
+    #[test]
+    fn an_uplink_is_its_bridges() {
+        let text = include_str!("../../../examples/nat.yaml");
+        let t = crate::load(text).unwrap().topology;
+        let ex = t.find_bridge_path("node1/br-ex").unwrap();
+        assert_eq!(Link::parse(&t, "node1/br-ex:uplink"), Ok(Link::Uplink(ex)));
+        assert_eq!(Link::Uplink(ex).label(&t), "node1/br-ex:uplink");
+        let tap = Link::Uplink(ex).sandbox_tap(&t);
+        assert_eq!(Some(&tap.device), t.bridges[ex].uplink_port.as_ref());
+        assert_eq!(tap.netns, t.hosts[0].netns);
+        let e = Link::parse(&t, "node1/br-in:uplink").unwrap_err();
+        assert!(e.contains("br-in has no uplink"), "{e}");
+        let e = Link::parse(&t, "node1/br-ex:eth0").unwrap_err();
+        assert!(e.contains("node1/br-ex:uplink"), "{e}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! - [`decode`]: one Ethernet frame → the same [`Layer`](crate::trace::Layer)s a
 //!   simulated hop carries, outermost first, through GRE and VXLAN.
 //! - [`link`]: the link a capture listens on (`vm1:eth0`, `tunnels[0]`) and
-//!   where an emulated host shows it.
+//!   where an emulated host shows it, or what a real host's agent is asked for.
 //! - [`path`]: the real path beside the predicted one: which of a trace's
 //!   frames the links it crosses saw, and the first that none did.
 //! - [`pcap`]: the classic pcap file format (what `tcpdump -w` writes and
@@ -17,4 +17,4 @@ pub mod path;
 pub mod pcap;
 
 pub use decode::decode;
-pub use link::{Link, MirrorOn, Tap, TunnelFilter};
+pub use link::{HostLink, Link, MirrorOn, Tap, TunnelFilter};
