@@ -30,12 +30,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // Like other Unix tools, end quietly when the reader goes away
-    // (`netloom plan FILE | head`) instead of panicking in println!.
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let args = cli::Cli::parse();
+    // Like other Unix tools, end quietly when the reader goes away
+    // (`netloom plan FILE | head`) instead of panicking in println!; a
+    // server or agent keeps Rust's default (ignored) instead.
+    if !args.serves() {
+        // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     cli::run(args)
 }

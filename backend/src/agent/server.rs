@@ -112,13 +112,6 @@ fn invalid(e: impl Into<String>) -> io::Error {
 /// Run the agent until killed (with `--stdio`: for one request).
 pub fn serve(a: &Args) -> io::Result<()> {
     let ovsdb = ovsdb_path(&a.ovsdb).map_err(invalid)?;
-    // A controller that hangs up (a capture or verify's listeners ended on
-    // its side, or its ssh gone) must make a write fail, not end the agent: `main` gives
-    // SIGPIPE back its default, which is to die.
-    // SAFETY: changes this process's disposition of one signal, set before any handler thread.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
     let (Some(listen), Some(token_file)) = (&a.listen, &a.token_file) else {
         return serve_stdio(&ovsdb);
     };

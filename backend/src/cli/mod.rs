@@ -30,6 +30,15 @@ pub struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// Whether this command serves others (the server, the agent): a peer
+    /// hanging up must fail a write there, not end the process (vectored
+    /// writes raise SIGPIPE where `send` would not).
+    pub fn serves(&self) -> bool {
+        matches!(self.command, Command::Serve(_) | Command::Agent(_))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Check topology files against the format; print every problem as FILE: path: message.
