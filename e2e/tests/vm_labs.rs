@@ -6,8 +6,10 @@
 //! with `reach` on every pair; a second apply is a no-op; `status` shows no
 //! drift; `destroy` leaves nothing in the VMs (OVS rows, namespaces, links,
 //! nft tables, processes, files), and a bridge netloom did not make is
-//! untouched. The seed lab carries VLAN tags across a kernel GRE tunnel, and
-//! its largest packet is the simulator's, byte for byte, in the kernel too.
+//! untouched. The seed lab carries VLAN tags across a kernel GRE tunnel, the
+//! VXLAN lab across a kernel VXLAN one; through each, the largest packet is
+//! the simulator's, byte for byte, in the kernel too. Then the seed lab again
+//! with both agents reached over SSH, as the README's steps do it.
 
 mod apply_support;
 mod vm_support;
@@ -150,7 +152,8 @@ fn cycle(vms: &mut VmLab, example: &str, name: &str) {
     let status = json(vms, &["status", "--json", lab.path()]);
     assert_eq!(status["drift"], Value::Array(vec![]), "{name}: {status}");
 
-    if name == "e2e-vmseed" {
+    // GRE and VXLAN (with VLAN 10 inside) in the kernel: the simulator's MTU.
+    if ["e2e-vmseed", "e2e-vmvx"].contains(&name) {
         largest_packet(vms, &lab);
     }
 
@@ -166,8 +169,8 @@ fn cycle(vms: &mut VmLab, example: &str, name: &str) {
     }
 }
 
-/// The seed lab's vm1 → vm3 across GRE and VLAN 10: the largest IPv4 packet
-/// the simulator delivers is the largest the kernels deliver with DF set.
+/// vm1 → vm3 (10.0.10.2) across the tunnel in VLAN 10: the largest IPv4
+/// packet the simulator delivers is the largest the kernels deliver with DF set.
 fn largest_packet(vms: &mut VmLab, lab: &Lab) {
     let delivers = |ip_len: u32| {
         let size = ip_len.to_string();
@@ -203,7 +206,8 @@ fn largest_packet(vms: &mut VmLab, lab: &Lab) {
         assert_eq!(
             code == 0,
             predicted,
-            "IPv4 length {ip_len}: the simulator's largest is {fits}; the kernel:\n{out}"
+            "{}: IPv4 length {ip_len}: the simulator's largest is {fits}; the kernel:\n{out}",
+            lab.name
         );
     }
 }
@@ -246,6 +250,17 @@ fn over_ssh(vms: &mut VmLab) {
     let bin = apply_support::bin().canonicalize().unwrap();
     vms.vms[1].sh(&format!("ln -s {} /usr/local/bin/netloom", bin.display()));
 
+    // An ssh agent the operator did not list is not logged in to.
+    let unlisted = on_vms_by(vms, "seedlab-gre.yaml", "e2e-vmssh2", |i| {
+        format!("ssh://{}", vms.vms[i].ip)
+    });
+    let o = vms.netloom(&["plan", unlisted.path()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("is not one this controller is configured to trust"),
+        "{err}"
+    );
+
     // A host key the controller does not know is refused, in ssh's words.
     let stranger = vms.dir.join("ssh_config_stranger");
     let config = std::fs::read_to_string(&vms.ssh_config).unwrap();
@@ -262,6 +277,16 @@ fn over_ssh(vms: &mut VmLab) {
         "{err}"
     );
 
+    // The README's steps: doctor, plan, apply, verify, destroy.
+    let t0 = std::time::Instant::now();
+    let doctor = json(vms, &["doctor", "--json", lab.path()]);
+    eprintln!(
+        "vm_labs: first logins, netloom copied to vm1: {:.1?}",
+        t0.elapsed()
+    );
+    for h in doctor.as_array().unwrap() {
+        assert_eq!(h["check"]["kernel_datapath"], true, "{h}");
+    }
     let plan = json(vms, &["plan", "--json", lab.path()]);
     for t in plan["targets"].as_array().unwrap().iter().skip(1) {
         assert_eq!(t["target"]["datapath"], "system", "{t}");

@@ -10,9 +10,12 @@
 //! # URL                       TOKEN FILE               CERTIFICATE (https only)
 //! https://10.0.0.5:7311       /etc/netloom/h1.token    /etc/netloom/h1.pem
 //! tcp:127.0.0.1:7399          /etc/netloom/lab.token
+//! ssh://root@10.0.0.6
 //! ```
 //! A token file's first word is the token (an agent's own `--token-file`
-//! serves, its topologies are ignored here).
+//! serves, its topologies are ignored here). An `ssh://` agent needs no
+//! token (SSH authenticates it), but must be listed all the same: a design
+//! must not make the controller log in wherever the operator's keys reach.
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +27,8 @@ pub const DEFAULT_AGENTS_FILE: &str = "/etc/netloom/agents";
 /// An agent the controller may talk to, with what it needs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
-    /// `unix:PATH`, `tcp:HOST:PORT`, `http://HOST:PORT` or `https://HOST:PORT`.
+    /// `unix:PATH`, `tcp:HOST:PORT`, `http://HOST:PORT`, `https://HOST:PORT`
+    /// or `ssh://[USER@]HOST[:PORT]`.
     pub addr: String,
     pub token: String,
     /// The certificates trusted for an `https://` agent.
@@ -33,21 +37,18 @@ pub struct Peer {
 
 /// The configured agent at `url`, or why there is none.
 pub fn configured(url: &str) -> Result<Peer, String> {
-    // SSH authenticates both ends itself (known_hosts, the user's keys): no token.
-    if url.starts_with("ssh://") {
-        return Ok(Peer {
-            addr: url.to_string(),
-            token: String::new(),
-            ca: None,
-        });
-    }
     let path = std::env::var_os(AGENTS_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_AGENTS_FILE));
+    let ssh = url.starts_with("ssh://");
     let unknown = || {
         format!(
-            "agent {url} is not one this controller is configured to trust: add `{url} TOKEN-FILE{}` to {} ({AGENTS_ENV} names another file)",
-            if url.starts_with("https://") { " CERTIFICATE" } else { "" },
+            "agent {url} is not one this controller is configured to trust: add `{url}{}` to {} ({AGENTS_ENV} names another file)",
+            match (ssh, url.starts_with("https://")) {
+                (true, _) => "",
+                (false, true) => " TOKEN-FILE CERTIFICATE",
+                (false, false) => " TOKEN-FILE",
+            },
             path.display()
         )
     };
@@ -59,6 +60,14 @@ pub fn configured(url: &str) -> Result<Peer, String> {
     let Some((token_file, ca)) = line else {
         return Err(unknown());
     };
+    // SSH authenticates both ends itself (known_hosts, the user's keys): no token.
+    if ssh {
+        return Ok(Peer {
+            addr: url.to_string(),
+            token: String::new(),
+            ca: None,
+        });
+    }
     let token = super::read_private(Path::new(token_file))?
         .split_whitespace()
         .find(|w| !w.starts_with('#'))
@@ -79,6 +88,11 @@ fn find<'a>(text: &'a str, url: &str) -> Result<Option<(&'a str, Option<&'a str>
         match words.as_slice() {
             [] => {}
             [w, ..] if w.starts_with('#') => {}
+            [u] if u.starts_with("ssh://") => {
+                if *u == url {
+                    return Ok(Some(("", None)));
+                }
+            }
             [u, token, rest @ ..] if rest.len() <= 1 => {
                 let https = u.starts_with("https://");
                 if https && rest.is_empty() {
@@ -105,6 +119,13 @@ fn find<'a>(text: &'a str, url: &str) -> Result<Option<(&'a str, Option<&'a str>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ssh_agent_is_listed_alone_on_its_line() {
+        let text = "ssh://root@10.0.0.6\nhttps://10.0.0.5:7311 /t1 /c1\n";
+        assert_eq!(find(text, "ssh://root@10.0.0.6"), Ok(Some(("", None))));
+        assert_eq!(find(text, "ssh://10.0.0.6"), Ok(None));
+    }
 
     #[test]
     fn an_agent_is_found_only_by_its_exact_url() {

@@ -99,15 +99,27 @@ fn remote_netloom(dest: &SshDest) -> io::Result<String> {
     Ok(path)
 }
 
-/// Copies this binary to `path` on the far end, atomically, root-owned.
+/// Copies this binary to `path` on the far end, atomically, root-owned;
+/// gzipped on the way (a third of the bytes; both ends have gzip).
 fn push(dest: &SshDest, path: &str) -> io::Result<()> {
     let exe = std::fs::File::open(std::env::current_exe()?)?;
+    let mut gzip = Command::new("gzip")
+        .args(["-1", "-c"])
+        .stdin(exe)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let packed = gzip
+        .stdout
+        .take()
+        .ok_or_else(|| io::Error::other("gzip without its pipe"))?;
     let script = format!(
-        "{}sh -c 'umask 022 && mkdir -p {DIR} && cat > {path}.part && chmod 755 {path}.part && mv -f {path}.part {path}'",
+        "{}sh -c 'umask 022 && mkdir -p {DIR} && gzip -d > {path}.part && chmod 755 {path}.part && mv -f {path}.part {path}'",
         sudo(dest)
     );
-    let o = ssh(dest).arg(script).stdin(exe).output()?;
-    if o.status.success() {
+    let o = ssh(dest).arg(script).stdin(packed).output();
+    let packed_ok = gzip.wait()?.success();
+    let o = o?;
+    if o.status.success() && packed_ok {
         Ok(())
     } else {
         Err(failed(dest, &format!("cannot copy netloom to {path}"), &o))

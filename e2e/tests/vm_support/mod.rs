@@ -203,6 +203,12 @@ impl VmLab {
             .map(|u| (u.as_str(), TOKEN, Some(ca.as_str())))
             .collect();
         let agents = super::apply_support::agents_file(&dir, &entries);
+        // The VMs over SSH too: listed, with no token (SSH authenticates them).
+        let mut listed = std::fs::read_to_string(&agents).unwrap();
+        for vm in &vms {
+            listed.push_str(&format!("ssh://root@{}\n", vm.ip));
+        }
+        std::fs::write(&agents, listed).unwrap();
         let mut lab = VmLab {
             vms,
             agents,

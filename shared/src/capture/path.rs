@@ -37,8 +37,9 @@ pub struct PathCheck {
     pub predicted: String,
 }
 
-/// The links a probe's trace crosses: every nic of the guests it visits and
-/// every tunnel between two bridges it visits.
+/// The links a probe's trace crosses: every nic of the guests it visits,
+/// every tunnel between two bridges it visits, and every uplink between a
+/// bridge and an external network's segment it visits.
 pub fn links_to_watch(topo: &Topology, trace: &Trace) -> Vec<Link> {
     let nodes: Vec<&str> = trace.hops.iter().map(|h| h.node.as_str()).collect();
     let mut out = Vec::new();
@@ -59,6 +60,14 @@ pub fn links_to_watch(topo: &Topology, trace: &Trace) -> Vec<Link> {
     for (i, t) in topo.tunnels.iter().enumerate() {
         if t.ends.iter().all(|&b| nodes.contains(&bridge(b).as_str())) {
             out.push(Link::Tunnel(i));
+        }
+    }
+    // An uplink joins its bridge to its external network's segment.
+    for (b, br) in topo.bridges.iter().enumerate() {
+        let Some(x) = br.uplink else { continue };
+        let segment = format!("{} (segment)", topo.externals[x].name);
+        if nodes.contains(&bridge(b).as_str()) && nodes.contains(&segment.as_str()) {
+            out.push(Link::Uplink(b));
         }
     }
     out
@@ -218,6 +227,21 @@ mod tests {
             .map(|l| l.label(&t))
             .collect();
         assert_eq!(links, ["vm1:eth0", "vm3:eth0", "tunnels[0]"]);
+    }
+
+    #[test]
+    fn a_ping_out_to_the_external_network_watches_the_uplink() {
+        let t = crate::load(include_str!("../../../examples/nat.yaml"))
+            .unwrap()
+            .topology;
+        let labels = |tr: &Trace| -> Vec<String> {
+            links_to_watch(&t, tr).iter().map(|l| l.label(&t)).collect()
+        };
+        let out = labels(&ping(&t, "vm1", "198.51.100.1"));
+        assert!(out.contains(&"node1/br-ex:uplink".to_string()), "{out:?}");
+        // Inside, the uplink is not on the way.
+        let inside = labels(&ping(&t, "vm1", "10.0.0.2"));
+        assert!(!inside.iter().any(|l| l.ends_with(":uplink")), "{inside:?}");
     }
 
     #[test]
