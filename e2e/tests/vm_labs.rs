@@ -152,6 +152,9 @@ fn cycle(vms: &mut VmLab, example: &str, name: &str) {
     let status = json(vms, &["status", "--json", lab.path()]);
     assert_eq!(status["drift"], Value::Array(vec![]), "{name}: {status}");
 
+    if name == "e2e-vmnat" {
+        uplink_capture(vms, &lab);
+    }
     // GRE and VXLAN (with VLAN 10 inside) in the kernel: the simulator's MTU.
     if ["e2e-vmseed", "e2e-vmvx"].contains(&name) {
         largest_packet(vms, &lab);
@@ -167,6 +170,46 @@ fn cycle(vms: &mut VmLab, example: &str, name: &str) {
         assert_eq!(rows.trim(), "", "{name}: OVS rows left in {}", vm.name);
         assert_eq!(&inventory(vm), was, "{name}: {} changed", vm.name);
     }
+}
+
+/// The NAT lab's uplink captured through node1's agent: vm1's pings to the
+/// upstream router leave masqueraded as r1's outside address.
+fn uplink_capture(vms: &mut VmLab, lab: &Lab) {
+    let capture = vms
+        .command(&[
+            "capture",
+            lab.path(),
+            "--link",
+            "node1/br-ex:uplink",
+            "-c",
+            "6",
+            "--duration",
+            "60",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("netloom capture");
+    // Time for the agent to open it, then pings (and their replies) until it has six packets.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let vm1 = format!("nl-{}.node1.vm1", lab.name);
+    vms.vms[0].sh(&format!(
+        "ip netns exec {vm1} ping -c 10 -i 0.5 -W 1 -q -n 198.51.100.1"
+    ));
+    let o = capture.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(out.lines().count(), 6, "{out}");
+    assert!(
+        out.contains("ipv4 198.51.100.2 > 198.51.100.1") && out.contains("icmp echo request"),
+        "{out}"
+    );
+    // The inside address never shows outside.
+    assert!(!out.contains("10.0.0."), "{out}");
 }
 
 /// vm1 → vm3 (10.0.10.2) across the tunnel in VLAN 10: the largest IPv4

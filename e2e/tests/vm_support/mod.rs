@@ -244,16 +244,21 @@ impl VmLab {
 
     /// [`VmLab::netloom`] with more (or other) environment.
     pub fn netloom_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
-        Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.net.name()))
+        let mut c = self.command(args);
+        c.envs(env.iter().copied());
+        c.output().expect("netloom")
+    }
+
+    /// `netloom ARGS` as the controller, to start and wait for later.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.net.name()))
             .arg("--")
             .arg(super::apply_support::bin())
             .args(args)
             .env("NETLOOM_AGENTS", &self.agents)
-            .env("NETLOOM_SSH_CONFIG", &self.ssh_config)
-            .envs(env.iter().copied())
-            .output()
-            .expect("netloom")
+            .env("NETLOOM_SSH_CONFIG", &self.ssh_config);
+        c
     }
 }
 
