@@ -8,7 +8,7 @@
 //! binary is copied there first (root-owned, as Ansible pushes its modules).
 //! A user other than root runs both through `sudo -n`.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,7 @@ const DIR: &str = "/usr/local/lib/netloom";
 const MISSING: i32 = 97;
 
 /// The far end's netloom of each destination, once found or pushed.
-static FOUND: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+static FOUND: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
 
 fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
@@ -70,11 +70,7 @@ fn failed(dest: &SshDest, what: &str, o: &std::process::Output) -> io::Error {
 /// The path of a netloom of this version on the far end; pushed when missing.
 fn remote_netloom(dest: &SshDest) -> io::Result<String> {
     let key = dest.to_string();
-    if let Some(p) = FOUND
-        .lock()
-        .ok()
-        .and_then(|m| m.as_ref()?.get(&key).cloned())
-    {
+    if let Some(p) = FOUND.lock().ok().and_then(|m| m.get(&key).cloned()) {
         return Ok(p);
     }
     let v = version();
@@ -94,7 +90,7 @@ fn remote_netloom(dest: &SshDest) -> io::Result<String> {
         _ => return Err(failed(dest, "cannot log in", &o)),
     };
     if let Ok(mut m) = FOUND.lock() {
-        m.get_or_insert_with(HashMap::new).insert(key, path.clone());
+        m.insert(key, path.clone());
     }
     Ok(path)
 }

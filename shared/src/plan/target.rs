@@ -136,13 +136,23 @@ pub fn kernel_vxlan(t: &TargetInfo) -> bool {
 /// host that machine is the host itself, where its uplink's veth can reach.
 /// `None`: on this machine (uplinked from emulated hosts, or from none).
 pub fn external_host(topo: &Topology, x: usize) -> Option<usize> {
-    let mut hosts = topo
+    match uplinked_from(topo, x).as_slice() {
+        [h] if topo.hosts[*h].agent.is_some() => Some(*h),
+        _ => None,
+    }
+}
+
+/// The hosts whose bridges are uplinked to external network `x`, each once.
+fn uplinked_from(topo: &Topology, x: usize) -> Vec<usize> {
+    let mut hosts: Vec<usize> = topo
         .bridges
         .iter()
         .filter(|b| b.uplink == Some(x))
-        .map(|b| b.host);
-    let h = hosts.next()?;
-    (topo.hosts[h].agent.is_some() && hosts.all(|o| o == h)).then_some(h)
+        .map(|b| b.host)
+        .collect();
+    // Bridges come host by host: equal hosts are neighbours.
+    hosts.dedup();
+    hosts
 }
 
 /// External networks uplinked from a real host and from another host too:
@@ -150,13 +160,7 @@ pub fn external_host(topo: &Topology, x: usize) -> Option<usize> {
 fn split_externals(topo: &Topology) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (x, e) in topo.externals.iter().enumerate() {
-        let mut hosts: Vec<usize> = topo
-            .bridges
-            .iter()
-            .filter(|b| b.uplink == Some(x))
-            .map(|b| b.host)
-            .collect();
-        hosts.dedup();
+        let hosts = uplinked_from(topo, x);
         let real = hosts.iter().find(|&&h| topo.hosts[h].agent.is_some());
         if let (Some(&h), true) = (real, hosts.len() > 1) {
             out.push((
