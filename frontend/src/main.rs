@@ -62,6 +62,7 @@ fn empty_design() -> TopologySpec {
         version: 1,
         name: "lab".into(),
         underlay: None,
+        engine: None,
         externals: vec![],
         hosts: vec![],
         tunnels: vec![],

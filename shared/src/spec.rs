@@ -25,6 +25,11 @@ pub struct TopologySpec {
     /// Tunnel network; default `172.31.0.0/24`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub underlay: Option<String>,
+    /// netloom extension: what builds the network on the hosts; default `ovs`
+    /// (OVS bridges and tunnels netloom makes itself), or `ovn` (OVN logical
+    /// switches and routers, docs/topology-format.md, "Engines").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<Engine>,
     /// Networks outside the topology ("the internet").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = limits::MAX_EXTERNALS))]
@@ -47,6 +52,31 @@ pub struct TopologySpec {
     /// and pairs that must not; `validate`, `reach` and `verify` check it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<ExpectSpec>,
+}
+
+/// What builds a design's network on its hosts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Open vSwitch bridges, ports and tunnels, made by netloom on each host.
+    #[default]
+    Ovs,
+    /// OVN: logical switches and routers in a northbound database, built on
+    /// each host by its `ovn-controller`.
+    Ovn,
+}
+
+impl Engine {
+    pub fn is_ovs(&self) -> bool {
+        *self == Engine::Ovs
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Engine::Ovs => "ovs",
+            Engine::Ovn => "ovn",
+        }
+    }
 }
 
 /// The intent: pings that must be answered, and pings that must not.

@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::spec::TopologySpec;
+use crate::spec::{Engine, TopologySpec};
 
 /// Index into [`Topology::hosts`].
 pub type HostId = usize;
@@ -29,6 +29,9 @@ pub type TunnelId = usize;
 pub struct Topology {
     pub name: String,
     pub underlay: Ipv4Net,
+    /// `engine`, `ovs` when absent.
+    #[serde(default, skip_serializing_if = "Engine::is_ovs")]
+    pub engine: Engine,
     pub externals: Vec<External>,
     pub hosts: Vec<Host>,
     /// All bridges of all hosts, host by host in file order.

@@ -552,6 +552,7 @@ fn build(s: &Shape) -> TopologySpec {
         version: 1,
         name: "fz".into(),
         underlay: None,
+        engine: None,
         externals: (0..s.externals)
             .map(|e| ExternalSpec {
                 name: format!("ext{e}"),

@@ -88,6 +88,7 @@ fn build(
         version: 1,
         name,
         underlay: None,
+        engine: None,
         externals: (0..externals)
             .map(|e| ExternalSpec {
                 name: format!("ext{e}"),

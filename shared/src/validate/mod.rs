@@ -183,6 +183,7 @@ impl<'a> Validator<'a> {
         let mut topo = Topology {
             name: spec.name.clone(),
             underlay,
+            engine: spec.engine.unwrap_or_default(),
             externals,
             hosts: c.hosts,
             bridges: c.bridges,
