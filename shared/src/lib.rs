@@ -14,6 +14,9 @@
 //! - [`names`]: the Linux/OVS names netloom gives what it creates.
 //! - [`ssh`]: an agent reached over SSH, `ssh://[USER@]HOST[:PORT]`, parsed safely.
 //! - [`graph`]: a petgraph view (hosts, bridges, guests, externals).
+//! - [`ovn`]: the OVN engine: the design as logical switches and routers,
+//!   each host's chassis, and the one northbound transaction (a diff) that
+//!   deploys it.
 //! - [`plan`]: desired topology + observed state → ordered steps per host (apply/destroy).
 //! - [`problem`]: problems and the JSON error body the API answers with.
 //! - [`schema`]: the JSON Schema of the file format.
@@ -38,6 +41,7 @@ pub mod graph;
 pub mod intent;
 pub mod limits;
 pub mod names;
+pub mod ovn;
 pub mod plan;
 pub mod problem;
 pub mod reach;
