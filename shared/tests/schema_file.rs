@@ -47,6 +47,13 @@ fn required_keys_are_those_of_the_spec() {
     // Unknown keys are an error everywhere (spec: "Unknown keys are an error").
     assert_eq!(schema["additionalProperties"], false);
     for (name, def) in schema["$defs"].as_object().unwrap() {
+        // A choice of words (`engine`) has no keys at all.
+        let words = def["oneOf"]
+            .as_array()
+            .is_some_and(|o| o.iter().all(|w| w["type"] == "string"));
+        if words {
+            continue;
+        }
         assert_eq!(
             def["additionalProperties"], false,
             "{name} allows unknown keys"
