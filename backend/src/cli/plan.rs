@@ -50,9 +50,9 @@ pub fn run(a: Args) -> ExitCode {
             println!("  {s}");
         }
     }
-    if !p.northbound.is_empty() {
+    if let Some(nb) = &p.northbound {
         println!("northbound (OVN), one transaction:");
-        for (what, n) in northbound_summary(&p.northbound) {
+        for (what, n) in northbound_summary(&nb.ops) {
             println!("  {what} {n}");
         }
     }

@@ -95,7 +95,7 @@ pub fn plan_for(topo: &Topology) -> Result<Plan, ApplyError> {
     let have = observe_all(&topo.name, &targets, &want)?;
     let mut p = plan::plan(&topo.name, &targets, &want, &have);
     if topo.engine == Engine::Ovn {
-        p.northbound = northbound::ops(topo)?;
+        p.northbound = northbound::plan(topo)?;
     }
     Ok(p)
 }
@@ -279,8 +279,8 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
     for pass in &passes {
         count += run_targets(plan, pass, progress, fail_at)?;
     }
-    if !plan.northbound.is_empty() {
-        northbound::run(topology, &plan.northbound, progress)?;
+    if let Some(nb) = &plan.northbound {
+        northbound::run(topology, nb, progress)?;
         count += 1;
     }
     if !clients.is_empty() {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use netloom_core::ovn::{self, nb};
+use netloom_core::plan::Northbound;
 use netloom_core::{names, Topology};
 
 use crate::host::ovsdb::{Ovsdb, OvsdbError};
@@ -29,9 +30,10 @@ fn failed(step: &str, e: impl std::fmt::Display) -> ApplyError {
     }
 }
 
-/// The operations that make the northbound database hold `topo`'s logical
-/// network. No central yet (its first apply): everything is to insert.
-pub fn ops(topo: &Topology) -> Result<Vec<Value>, ApplyError> {
+/// The transaction that makes the northbound database hold `topo`'s
+/// logical network, if it does not yet. No central yet (its first apply):
+/// everything is to insert.
+pub fn plan(topo: &Topology) -> Result<Option<Northbound>, ApplyError> {
     let want = nb::desired(&ovn::logical(topo));
     let have = match Ovsdb::connect(&socket(&topo.name)) {
         Ok(mut db) => {
@@ -43,19 +45,26 @@ pub fn ops(topo: &Topology) -> Result<Vec<Value>, ApplyError> {
         }
         Err(_) => nb::Observed::default(),
     };
-    Ok(nb::transaction(&topo.name, &want, &have))
+    let ops = nb::transaction(&topo.name, &want, &have);
+    Ok((!ops.is_empty()).then(|| Northbound {
+        ops,
+        chassis: (0..topo.hosts.len())
+            .map(|h| ovn::system_id(topo, h))
+            .collect(),
+    }))
 }
 
-/// Run the transaction `ops` on `topology`'s central, then wait for the
-/// chassis to have applied it.
-pub fn run(topology: &str, ops: &[Value], progress: Progress) -> Result<(), ApplyError> {
-    let step = format!("northbound transaction ({} operations)", ops.len());
+/// Run the transaction on `topology`'s central, then wait until every
+/// chassis it names has applied it.
+pub fn run(topology: &str, txn: &Northbound, progress: Progress) -> Result<(), ApplyError> {
+    let step = format!("northbound transaction ({} operations)", txn.ops.len());
     let start = Instant::now();
     let wait = Duration::from_secs(30);
+    let sb = format!("{}/sb.sock", names::ovn_dir(topology));
     let result = Ovsdb::connect(&socket(topology))
         .and_then(|mut db| {
-            db.transact_on(DB, ops.to_vec())?;
-            wait_for_chassis(&mut db, wait)
+            db.transact_on(DB, txn.ops.clone())?;
+            wait_for_chassis(&mut db, &mut Ovsdb::connect(&sb)?, &txn.chassis, wait)
         })
         .map_err(|e| failed(&step, e));
     progress(&Event {
@@ -71,24 +80,44 @@ pub fn run(topology: &str, ops: &[Value], progress: Progress) -> Result<(), Appl
     result
 }
 
-/// Wait until `hv_cfg` (the lowest configuration every chassis reports
-/// applied) reaches `nb_cfg`.
-fn wait_for_chassis(db: &mut Ovsdb, timeout: Duration) -> Result<(), OvsdbError> {
+/// Wait until `hv_cfg` reaches `nb_cfg` with every chassis of `chassis`
+/// counted: `hv_cfg` alone is the lowest of the chassis registered so far,
+/// and a chassis that has not registered yet (its ovn-controller still
+/// starting) would not hold it back.
+fn wait_for_chassis(
+    nb: &mut Ovsdb,
+    sb: &mut Ovsdb,
+    chassis: &[String],
+    timeout: Duration,
+) -> Result<(), OvsdbError> {
     let start = Instant::now();
-    let select = json!({"op": "select", "table": "NB_Global", "where": [],
+    let global = json!({"op": "select", "table": "NB_Global", "where": [],
         "columns": ["nb_cfg", "hv_cfg"]});
+    let private = json!({"op": "select", "table": "Chassis_Private", "where": [],
+        "columns": ["name", "nb_cfg"]});
     loop {
-        let r = db.transact_on(DB, vec![select.clone()])?;
+        let r = nb.transact_on(DB, vec![global.clone()])?;
         let row = &r[0]["rows"][0];
-        let (want, cur) = (
+        let (want, hv) = (
             row["nb_cfg"].as_i64().unwrap_or(0),
             row["hv_cfg"].as_i64().unwrap_or(0),
         );
+        let r = sb.transact_on("OVN_Southbound", vec![private.clone()])?;
+        let rows = r[0]["rows"].as_array().cloned().unwrap_or_default();
+        let done = |name: &String| {
+            rows.iter()
+                .any(|c| c["name"] == name.as_str() && c["nb_cfg"].as_i64() >= Some(want))
+        };
+        let cur = if chassis.iter().all(done) {
+            hv
+        } else {
+            hv.min(want - 1)
+        };
         if cur >= want {
             return Ok(());
         }
         if start.elapsed() > timeout {
-            return Err(OvsdbError::Timeout {
+            return Err(OvsdbError::Chassis {
                 want,
                 cur,
                 secs: timeout.as_secs(),

@@ -549,7 +549,7 @@ pub(crate) mod tests {
                             .collect(),
                     })
                     .collect(),
-                northbound: Vec::new(),
+                northbound: None,
             };
             show_ops(
                 &mut out,

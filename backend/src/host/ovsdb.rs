@@ -22,6 +22,10 @@ pub enum OvsdbError {
     Failed(String),
     #[error("ovs-vswitchd did not apply configuration {want} within {secs} s (at {cur})")]
     Timeout { want: i64, cur: i64, secs: u64 },
+    #[error(
+        "the OVN chassis did not apply northbound configuration {want} within {secs} s (at {cur})"
+    )]
+    Chassis { want: i64, cur: i64, secs: u64 },
 }
 
 /// A connection to one ovsdb-server.

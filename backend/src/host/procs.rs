@@ -236,8 +236,25 @@ pub fn start_ovs(
         // It finds the integration bridge's `.mgmt` socket in OVS_RUNDIR;
         // its own control socket goes to OVN_RUNDIR.
         .env("OVS_RUNDIR", dir)
-        .env("OVN_RUNDIR", dir);
-        run_command(ns, cmd, &format!("ovn-controller in {ns}"), None)?;
+        .env("OVN_RUNDIR", dir)
+        // Not pipes: its detached daemon may still log a warning to stderr
+        // after its parent returned (the integration bridge not yet made),
+        // and a closed pipe then killed it silently (SIGPIPE).
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        let what = format!("ovn-controller in {ns}");
+        let status = netns::command_in(ns, cmd)
+            .map_err(io_err(&what))?
+            .status()
+            .map_err(io_err(&what))?;
+        if !status.success() {
+            return Err(ProcError::Failed {
+                what,
+                status: status.to_string(),
+                stderr: format!("see {dir}/ovn-controller.log"),
+            });
+        }
     }
     Ok(())
 }

@@ -103,21 +103,29 @@ pub struct TargetPlan {
 pub struct Plan {
     pub topology: String,
     pub targets: Vec<TargetPlan>,
-    /// Engine `ovn`: the operations of the one northbound transaction
-    /// ([`crate::ovn::nb::transaction`]) run after the passes, before the
-    /// DHCP clients ask; empty when the database is as the design wants.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub northbound: Vec<serde_json::Value>,
+    /// Engine `ovn`: the one northbound transaction, run after the passes,
+    /// before the DHCP clients ask; none when the database is as the design wants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub northbound: Option<Northbound>,
+}
+
+/// A plan's northbound transaction (engine `ovn`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Northbound {
+    /// Its operations ([`crate::ovn::nb::transaction`]).
+    pub ops: Vec<serde_json::Value>,
+    /// The chassis (`system-id`s) that must have applied it before the apply goes on.
+    pub chassis: Vec<String>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.targets.iter().all(|t| t.steps.is_empty()) && self.northbound.is_empty()
+        self.targets.iter().all(|t| t.steps.is_empty()) && self.northbound.is_none()
     }
 
     /// Its steps; the northbound transaction counts as one.
     pub fn len(&self) -> usize {
-        let nb = usize::from(!self.northbound.is_empty());
+        let nb = usize::from(self.northbound.is_some());
         self.targets.iter().map(|t| t.steps.len()).sum::<usize>() + nb
     }
 }
@@ -161,7 +169,7 @@ pub fn plan(topology: &str, targets: &[TargetInfo], desired: &State, observed: &
     Plan {
         topology: topology.to_string(),
         targets: out,
-        northbound: Vec::new(),
+        northbound: None,
     }
 }
 
