@@ -7,6 +7,8 @@
 //! reading the rows back makes the next transaction empty, a change touches
 //! only what changed, and destroy removes the topology's rows and nothing else.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
 
 use netloom_core::ovn::{self, nb};
@@ -27,15 +29,9 @@ fn ovn_lab(text: &str) -> Topology {
     netloom_core::validate(&spec).unwrap().topology
 }
 
+/// The examples' file names, sorted.
 fn examples() -> Vec<String> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".yaml"))
-        .collect();
-    names.sort();
-    names
+    support::examples().into_iter().map(|(n, _)| n).collect()
 }
 
 /// Tables whose rows live only while referenced (the schema's `isRoot: false`).
