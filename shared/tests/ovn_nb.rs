@@ -459,3 +459,36 @@ fn a_changed_forward_and_a_removed_vm_touch_only_their_rows() {
         .values()
         .all(|r| r["name"] != "natlab.node1.vm2.eth0"));
 }
+
+#[test]
+fn every_scenario_lab_valid_under_ovn_deploys_idempotently_and_destroys_whole() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/labs");
+    let mut deployed = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let mut spec =
+            netloom_core::parse(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        spec.engine = Some(Engine::Ovn);
+        let Ok(c) = netloom_core::validate(&spec) else {
+            continue;
+        };
+        let t = c.topology;
+        let mut db = Db::new();
+        let empty = db.clone();
+        deploy(&mut db, &t);
+        assert!(deploy(&mut db, &t).is_empty(), "{}", t.name);
+        destroy(&mut db, &t.name);
+        let left: usize = db
+            .tables
+            .iter()
+            .filter(|(n, _)| *n != "NB_Global")
+            .map(|(_, r)| r.len())
+            .sum();
+        assert_eq!(left, 0, "{}: {:#?}", t.name, db.tables);
+        assert_eq!(
+            db.tables["NB_Global"].len(),
+            empty.tables["NB_Global"].len()
+        );
+        deployed += 1;
+    }
+    assert!(deployed >= 5, "only {deployed} labs are valid under ovn");
+}
