@@ -170,7 +170,7 @@ fn targets_from(topology: &str, have: &State) -> Vec<TargetInfo> {
         .keys()
         .map(|name| {
             let daemons = have.iter().find_map(|(_, r)| match r {
-                Resource::OvsDaemons { netns, dir } if *dir == format!("{run}/{name}") => {
+                Resource::OvsDaemons { netns, dir, .. } if *dir == format!("{run}/{name}") => {
                     Some((netns.clone(), dir.clone()))
                 }
                 _ => None,

@@ -62,7 +62,7 @@ impl TopologyName {
     }
 
     /// The `nl<tag>` every device name of the topology starts with.
-    fn device_prefix(&self) -> String {
+    pub(super) fn device_prefix(&self) -> String {
         format!("nl{}", names::topology_tag(&self.0))
     }
 }
@@ -428,7 +428,12 @@ fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
         Resource::RunDir { path } => kind::run_dir::confine(t, path),
         Resource::Netns { name } => kind::namespace::confine(t, name),
         Resource::Agent { netns: ns, dir } => kind::agent::confine(t, ns, dir),
-        Resource::OvsDaemons { netns: ns, dir } => kind::ovs_daemons::confine(t, ns, dir),
+        Resource::OvsDaemons {
+            netns: ns,
+            dir,
+            ovn,
+        } => kind::ovs_daemons::confine(t, ns, dir, ovn.as_ref()),
+        Resource::OvnCentral { dir } => kind::ovn_central::confine(t, dir),
         Resource::Segment { netns, name, .. } => kind::segment::confine(t, netns, name),
         Resource::VxlanLink { netns, name, .. } => kind::vxlan::confine(t, netns, name),
         Resource::Veth {
@@ -442,8 +447,11 @@ fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
         Resource::TxOffloadOff { netns, dev } => kind::tx_offload::confine(t, netns, dev),
         Resource::OvsBridge { name, datapath } => kind::ovs::confine_bridge(t, name, datapath),
         Resource::OvsPort {
-            bridge, name, tag, ..
-        } => kind::ovs::confine_port(t, bridge, name, *tag),
+            bridge,
+            name,
+            tag,
+            iface,
+        } => kind::ovs::confine_port(t, bridge, name, *tag, iface),
         Resource::Sysctl {
             netns: ns,
             key,
@@ -644,6 +652,7 @@ mod tests {
                 Resource::OvsDaemons {
                     netns: s("nl-t.h1"),
                     dir: s("/run/netloom/t"),
+                    ovn: None,
                 },
             ),
         ]);

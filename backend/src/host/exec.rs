@@ -314,7 +314,11 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
         Resource::Agent { dir, .. } if del => kind::agent::delete(&dir),
         Resource::Agent { netns, dir } => kind::agent::create(topology, &netns, &dir)?,
         Resource::OvsDaemons { dir, .. } if del => kind::ovs_daemons::delete(&dir),
-        Resource::OvsDaemons { netns, dir } => kind::ovs_daemons::create(topology, &netns, &dir)?,
+        Resource::OvsDaemons { netns, dir, ovn } => {
+            kind::ovs_daemons::create(topology, &netns, &dir, ovn.as_ref())?
+        }
+        Resource::OvnCentral { dir } if del => kind::ovn_central::delete(&dir),
+        Resource::OvnCentral { dir } => kind::ovn_central::create(&dir)?,
         // A link goes the same way whatever its kind.
         Resource::Segment { netns, name, .. }
         | Resource::Veth { netns, name, .. }

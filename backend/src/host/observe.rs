@@ -42,6 +42,10 @@ pub fn observe_with_snapshot(
         snapshot::map_snapshot(topology, targets, hint, &snap),
         real_hosts_ovs(topology, targets),
         daemons(topology, &run, targets, &snap.own),
+        kind::ovn_central::observe(topology)
+            .map(|r| (SANDBOX.to_string(), r))
+            .into_iter()
+            .collect(),
     ];
     let mut s = State::default();
     for (target, r) in found.into_iter().flatten() {

@@ -94,7 +94,12 @@ impl Ovsdb {
 
     /// `transact` on the Open_vSwitch database; fails when any operation failed.
     pub fn transact(&mut self, ops: Vec<Value>) -> Result<Vec<Value>, OvsdbError> {
-        let mut params = vec![json!(DB)];
+        self.transact_on(DB, ops)
+    }
+
+    /// `transact` on database `db` (`OVN_Northbound`, ...); fails when any operation failed.
+    pub fn transact_on(&mut self, db: &str, ops: Vec<Value>) -> Result<Vec<Value>, OvsdbError> {
+        let mut params = vec![json!(db)];
         params.extend(ops);
         let res = self.call("transact", Value::Array(params))?;
         let arr = res

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use netloom_core::plan::{ovn_external_ids, OvnChassis};
 use serde_json::json;
 
 use super::netns;
@@ -154,7 +155,13 @@ pub fn new_database(schema: &str) -> Result<Vec<u8>, io::Error> {
 /// Both daemons get `dir` as their run directory (`OVS_RUNDIR`), where
 /// ovs-vswitchd makes each bridge's `BRIDGE.mgmt` socket: emulated hosts
 /// share bridge names (every one has the underlay bridge), so they must not share that.
-pub fn start_ovs(ns: &str, dir: &str, first: &str, topology: &str) -> Result<(), ProcError> {
+pub fn start_ovs(
+    ns: &str,
+    dir: &str,
+    first: &str,
+    topology: &str,
+    ovn: Option<&OvnChassis>,
+) -> Result<(), ProcError> {
     clear_ovs(dir);
     std::fs::create_dir_all(dir).map_err(io_err(format!("mkdir {dir}")))?;
     let db = format!("{dir}/conf.db");
@@ -175,17 +182,29 @@ pub fn start_ovs(ns: &str, dir: &str, first: &str, topology: &str) -> Result<(),
     // Its --detach parent returns once the database socket listens.
     run_command(ns, cmd, &format!("ovsdb-server in {ns}"), None)?;
     let owner = super::ovsdb::map([(netloom_core::plan::OVS_OWNER_KEY, topology)]);
-    Ovsdb::connect(&sock)?.transact(vec![
-        json!({"op": "insert", "table": "Interface", "uuid-name": "i",
-            "row": {"name": first, "type": "internal"}}),
-        json!({"op": "insert", "table": "Port", "uuid-name": "p",
-            "row": {"name": first, "interfaces": ["named-uuid", "i"], "external_ids": owner}}),
-        json!({"op": "insert", "table": "Bridge", "uuid-name": "b",
-            "row": {"name": first, "datapath_type": "netdev", "ports": ["named-uuid", "p"],
-                "external_ids": owner}}),
-        json!({"op": "insert", "table": "Open_vSwitch",
-            "row": {"bridges": ["named-uuid", "b"]}}),
-    ])?;
+    // An OVN chassis' integration bridge is made here too, so ovn-controller
+    // finds it (and does not make an unmarked one) when it starts.
+    let mut bridges: Vec<&str> = vec![first];
+    bridges.extend(ovn.map(|c| c.bridge.as_str()));
+    let mut ops = Vec::new();
+    for (n, b) in bridges.iter().enumerate() {
+        ops.extend([
+            json!({"op": "insert", "table": "Interface", "uuid-name": format!("i{n}"),
+                "row": {"name": b, "type": "internal"}}),
+            json!({"op": "insert", "table": "Port", "uuid-name": format!("p{n}"),
+                "row": {"name": b, "interfaces": ["named-uuid", format!("i{n}")], "external_ids": owner}}),
+            json!({"op": "insert", "table": "Bridge", "uuid-name": format!("b{n}"),
+                "row": {"name": b, "datapath_type": "netdev", "ports": ["named-uuid", format!("p{n}")],
+                    "external_ids": owner}}),
+        ]);
+    }
+    let refs: Vec<_> = (0..bridges.len())
+        .map(|n| json!(["named-uuid", format!("b{n}")]))
+        .collect();
+    let ids = super::ovsdb::map(ovn.map(ovn_external_ids).unwrap_or_default());
+    ops.push(json!({"op": "insert", "table": "Open_vSwitch",
+        "row": {"bridges": ["set", refs], "external_ids": ids}}));
+    Ovsdb::connect(&sock)?.transact(ops)?;
     // Not waited for: its --detach parent returns only after the first
     // reconfiguration; the caller waits for `cur_cfg` when it matters.
     let what = format!("ovs-vswitchd in {ns}");
@@ -206,7 +225,91 @@ pub fn start_ovs(ns: &str, dir: &str, first: &str, topology: &str) -> Result<(),
         .spawn()
         .map_err(io_err(&what))?;
     std::thread::spawn(move || child.wait());
+    if ovn.is_some() {
+        let mut cmd = Command::new("ovn-controller");
+        cmd.args([
+            format!("unix:{sock}"),
+            format!("--pidfile={dir}/ovn-controller.pid"),
+            format!("--log-file={dir}/ovn-controller.log"),
+            "--detach".to_string(),
+        ])
+        // It finds the integration bridge's `.mgmt` socket in OVS_RUNDIR;
+        // its own control socket goes to OVN_RUNDIR.
+        .env("OVS_RUNDIR", dir)
+        .env("OVN_RUNDIR", dir);
+        run_command(ns, cmd, &format!("ovn-controller in {ns}"), None)?;
+    }
     Ok(())
+}
+
+/// The files of an OVN central's databases in its directory: (name, schema).
+const OVN_DBS: [(&str, &str); 2] = [
+    ("nb", "/usr/share/ovn/ovn-nb.ovsschema"),
+    ("sb", "/usr/share/ovn/ovn-sb.ovsschema"),
+];
+
+/// Start a topology's OVN central in this machine's namespace, files in
+/// `dir`: the northbound and southbound ovsdb-servers (`--detach`, so each
+/// listens when it returns), the `NB_Global` row, then `ovn-northd`.
+/// Leftovers of a failed start go first.
+pub fn start_ovn_central(dir: &str) -> Result<(), ProcError> {
+    stop_ovn_central(dir);
+    std::fs::create_dir_all(dir).map_err(io_err(format!("mkdir {dir}")))?;
+    for (db, schema) in OVN_DBS {
+        let file = format!("{dir}/{db}.db");
+        let text = std::fs::read_to_string(schema).map_err(io_err(schema))?;
+        std::fs::write(&file, new_database(&text).map_err(io_err(schema))?)
+            .map_err(io_err(format!("write {file}")))?;
+        let mut cmd = Command::new("ovsdb-server");
+        cmd.args([
+            file.clone(),
+            format!("--remote=punix:{dir}/{db}.sock"),
+            format!("--pidfile={dir}/{db}.pid"),
+            format!("--unixctl={dir}/{db}.ctl"),
+            format!("--log-file={dir}/{db}.log"),
+            "--detach".to_string(),
+        ]);
+        run_command("", cmd, &format!("ovsdb-server of {file}"), None)?;
+    }
+    Ovsdb::connect(&format!("{dir}/nb.sock"))?.transact_on(
+        "OVN_Northbound",
+        vec![json!({"op": "insert", "table": "NB_Global", "row": {}})],
+    )?;
+    let mut cmd = Command::new("ovn-northd");
+    cmd.args([
+        format!("--ovnnb-db=unix:{dir}/nb.sock"),
+        format!("--ovnsb-db=unix:{dir}/sb.sock"),
+        format!("--pidfile={dir}/northd.pid"),
+        format!("--unixctl={dir}/northd.ctl"),
+        format!("--log-file={dir}/northd.log"),
+        "--detach".to_string(),
+    ]);
+    run_command("", cmd, "ovn-northd", None)?;
+    Ok(())
+}
+
+/// The pid of the OVN central's northbound database server in `dir`, when
+/// all three of its daemons run.
+pub fn ovn_central_running(dir: &str) -> Option<i32> {
+    let d = Path::new(dir);
+    let nb = alive_pid(&d.join("nb.pid"));
+    nb.filter(|_| {
+        alive_pid(&d.join("sb.pid")).is_some() && alive_pid(&d.join("northd.pid")).is_some()
+    })
+}
+
+/// Stop an OVN central and remove its directory.
+pub fn stop_ovn_central(dir: &str) {
+    let d = Path::new(dir);
+    for p in ["northd.pid", "sb.pid", "nb.pid"] {
+        stop(&d.join(p), Duration::from_secs(3));
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// The pid of `dir`'s ovn-controller, when it runs.
+pub fn ovn_controller_running(dir: &str) -> Option<i32> {
+    alive_pid(&Path::new(dir).join("ovn-controller.pid"))
 }
 
 /// True when both daemons of `dir` run.
@@ -226,6 +329,7 @@ pub fn stop_ovs(dir: &str) {
 /// stays (the host's agent starts in it at the same time).
 fn clear_ovs(dir: &str) {
     let d = Path::new(dir);
+    stop(&d.join("ovn-controller.pid"), Duration::from_secs(3));
     stop(&d.join("vswitchd.pid"), Duration::from_secs(3));
     stop(&d.join("ovsdb.pid"), Duration::from_secs(3));
     for f in [
@@ -236,6 +340,7 @@ fn clear_ovs(dir: &str) {
         "vswitchd.ctl",
         "ovsdb.log",
         "vswitchd.log",
+        "ovn-controller.log",
     ] {
         let _ = std::fs::remove_file(d.join(f));
     }
@@ -244,7 +349,8 @@ fn clear_ovs(dir: &str) {
         for e in entries.flatten() {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            if name.ends_with(".mgmt") || name.ends_with(".snoop") {
+            let ovn_ctl = name.starts_with("ovn-controller.") && name.ends_with(".ctl");
+            if name.ends_with(".mgmt") || name.ends_with(".snoop") || ovn_ctl {
                 let _ = std::fs::remove_file(e.path());
             }
         }

@@ -5,6 +5,7 @@ use ipnet::Ipv4Net;
 use super::*;
 use crate::names;
 use crate::sim::dhcp::Lease;
+use crate::spec::Engine;
 use crate::topology::{BridgeId, Guest, GuestKind, Host, IfaceAddr, Topology, TunnelKind};
 
 /// What every part of [`desired`] needs to know.
@@ -16,6 +17,9 @@ struct Ctx<'t> {
     /// Per host: emulated here (no agent URL).
     sandbox_hosts: Vec<bool>,
     underlay_ns: String,
+    /// Engine `ovn`: OVN's logical switches and routers replace the
+    /// design's bridges, tunnels and router namespaces on the hosts.
+    ovn: bool,
 }
 
 /// Everything a topology needs, per target.
@@ -27,12 +31,15 @@ pub fn desired(topo: &Topology, facts: &Facts) -> State {
         tinfo: targets(topo, facts),
         sandbox_hosts: topo.hosts.iter().map(|h| h.agent.is_none()).collect(),
         underlay_ns: names::underlay_netns(&topo.name),
+        ovn: topo.engine == Engine::Ovn,
     };
     let mut s = State::default();
     sandbox(&mut s, &c);
     externals(&mut s, &c);
     hosts(&mut s, &c);
-    tunnels(&mut s, &c);
+    if !c.ovn {
+        tunnels(&mut s, &c);
+    }
     guests(&mut s, &c);
     s
 }
@@ -48,6 +55,14 @@ fn sandbox(s: &mut State, c: &Ctx) {
         ..
     } = *c;
     s.insert(SANDBOX, Resource::RunDir { path: run.clone() });
+    if c.ovn {
+        s.insert(
+            SANDBOX,
+            Resource::OvnCentral {
+                dir: names::ovn_dir(&topo.name),
+            },
+        );
+    }
 
     // The underlay segment joining emulated hosts (real hosts have their own network).
     if sandbox_hosts.iter().any(|&b| b) {
@@ -137,7 +152,11 @@ fn hosts(s: &mut State, c: &Ctx) {
             underlay_bridge(s, c, h, t);
         }
         for &b in &h.bridges {
-            host_bridge(s, c, h, t, b);
+            // Under OVN only a bridge with an uplink stays: the provider
+            // bridge its localnet port reaches the external network by.
+            if !c.ovn || topo.bridges[b].uplink.is_some() {
+                host_bridge(s, c, h, t, b);
+            }
         }
     }
 }
@@ -183,8 +202,19 @@ fn emulated_host(s: &mut State, c: &Ctx, h: &Host, t: &TargetInfo) {
         Resource::OvsDaemons {
             netns: hns.clone(),
             dir: format!("{run}/{}", h.name),
+            ovn: c.ovn.then(|| ovn_chassis(c, h)),
         },
     );
+    if c.ovn {
+        // Made with the daemons (as the underlay bridge is), listed so it is observed and confined.
+        s.insert(
+            &h.name,
+            Resource::OvsBridge {
+                name: names::ovn_bridge(tag),
+                datapath: t.datapath.clone(),
+            },
+        );
+    }
     // Only the underlay bridge's port, which holds the address, answers
     // ARP for it: the underlay veth is an OVS port but also a kernel
     // device here, and its answer (its own MAC) would make a remote's
@@ -197,6 +227,28 @@ fn emulated_host(s: &mut State, c: &Ctx, h: &Host, t: &TargetInfo) {
             value: "1".into(),
         },
     );
+}
+
+/// How host `h`'s `ovn-controller` joins the topology's OVN central.
+fn ovn_chassis(c: &Ctx, h: &Host) -> OvnChassis {
+    let topo = c.topo;
+    let mappings = h
+        .bridges
+        .iter()
+        .filter_map(|&b| {
+            let br = &topo.bridges[b];
+            let x = br.uplink?;
+            let physnet = names::ovn_physnet(&topo.name, &topo.externals[x].name);
+            Some((physnet, br.ovs_name.clone()))
+        })
+        .collect();
+    OvnChassis {
+        system_id: names::ovn_system_id(&topo.name, &h.name),
+        remote: format!("unix:{}/sb.sock", names::ovn_dir(&topo.name)),
+        encap_ip: h.underlay_ip,
+        bridge: names::ovn_bridge(&c.tag),
+        mappings,
+    }
 }
 
 /// An emulated host's bridge to the underlay, which holds its underlay address.
@@ -338,6 +390,10 @@ fn guests(s: &mut State, c: &Ctx) {
     let mut dhcp_order = 0;
     let leases = crate::sim::dhcp::leases(topo);
     for (gi, g) in topo.guests.iter().enumerate() {
+        if c.ovn && g.is_router() {
+            // An OVN gateway router, in the northbound database.
+            continue;
+        }
         let target = topo.hosts[g.host].name.as_str();
         s.insert(
             target,
@@ -398,15 +454,24 @@ fn guest_iface(
             peer_master: None,
         },
     );
-    s.insert(
-        target,
+    let port = if c.ovn {
+        Resource::OvsPort {
+            bridge: names::ovn_bridge(&c.tag),
+            name: iface.port.clone(),
+            tag: None,
+            iface: OvsIface::Vif {
+                iface_id: names::ovn_iface_id(&g.netns, &iface.name),
+            },
+        }
+    } else {
         Resource::OvsPort {
             bridge: topo.bridges[iface.bridge].ovs_name.clone(),
             name: iface.port.clone(),
             tag: iface.vlan,
             iface: OvsIface::System,
-        },
-    );
+        }
+    };
+    s.insert(target, port);
     s.insert(
         target,
         Resource::TxOffloadOff {

@@ -31,7 +31,14 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
         Resource::Netns { name } => netns(del, name),
         // The script does the hosts' steps itself: no agent.
         Resource::Agent { .. } => vec![],
-        Resource::OvsDaemons { netns, dir } => ovs_daemons(del, netns, dir),
+        Resource::OvsDaemons { netns, dir, ovn } => {
+            let mut c = ovs_daemons(del, netns, dir);
+            if let Some(ch) = ovn {
+                ovn_chassis(&mut c, del, netns, dir, ch, topology);
+            }
+            c
+        }
+        Resource::OvnCentral { dir } => ovn_central(del, dir),
         Resource::Segment { netns, name, mac } => segment(del, netns, name, mac),
         Resource::Veth {
             netns,
@@ -433,6 +440,121 @@ fn vxlan_link(
     }
 }
 
+/// An OVN chassis on top of its host's daemons (`c`, in order): started
+/// after ovs-vswitchd, stopped before it.
+fn ovn_chassis(
+    c: &mut Vec<Vec<String>>,
+    del: bool,
+    netns: &str,
+    dir: &str,
+    ch: &OvnChassis,
+    topology: &str,
+) {
+    if del {
+        let pidfile = format!("{dir}/ovn-controller.pid");
+        c.insert(0, v(&["pkill", "-F", &pidfile]));
+        return;
+    }
+    let sock = format!("--db=unix:{dir}/db.sock");
+    let mut set = v(&["ovs-vsctl", &sock, "--", "add-br", &ch.bridge]);
+    set.extend(v(&[
+        "--",
+        "set",
+        "bridge",
+        &ch.bridge,
+        "datapath_type=netdev",
+    ]));
+    set.push(format!("external_ids:{OVS_OWNER_KEY}={topology}"));
+    set.extend(v(&["--", "set", "open", "."]));
+    set.extend(
+        ovn_external_ids(ch)
+            .into_iter()
+            .map(|(k, val)| format!("external_ids:{k}={val}")),
+    );
+    c.push(inns(netns, set));
+    c.push(inns(
+        netns,
+        v(&[
+            "env",
+            &format!("OVS_RUNDIR={dir}"),
+            &format!("OVN_RUNDIR={dir}"),
+            "ovn-controller",
+            &format!("unix:{dir}/db.sock"),
+            &format!("--pidfile={dir}/ovn-controller.pid"),
+            &format!("--log-file={dir}/ovn-controller.log"),
+            "--detach",
+        ]),
+    ));
+}
+
+/// The `Open_vSwitch` `external_ids` an OVN chassis is configured by.
+pub fn ovn_external_ids(ch: &OvnChassis) -> Vec<(String, String)> {
+    let mappings: Vec<String> = ch
+        .mappings
+        .iter()
+        .map(|(n, b)| format!("{n}:{b}"))
+        .collect();
+    let mut o = vec![
+        ("system-id", ch.system_id.clone()),
+        ("ovn-remote", ch.remote.clone()),
+        ("ovn-encap-type", "geneve".to_string()),
+        ("ovn-encap-ip", ch.encap_ip.to_string()),
+        ("ovn-bridge", ch.bridge.clone()),
+        ("ovn-bridge-datapath-type", "netdev".to_string()),
+    ];
+    if !mappings.is_empty() {
+        o.push(("ovn-bridge-mappings", mappings.join(",")));
+    }
+    o.into_iter().map(|(k, val)| (k.to_string(), val)).collect()
+}
+
+/// The commands of an OvnCentral step: the northbound and southbound
+/// databases and `ovn-northd`, each with its files in `dir`.
+fn ovn_central(del: bool, dir: &str) -> Vec<Vec<String>> {
+    let ctl = |what: &str| v(&["ovs-appctl", "-t", &format!("{dir}/{what}.ctl"), "exit"]);
+    if del {
+        return vec![ctl("northd"), ctl("sb"), ctl("nb"), v(&["rm", "-rf", dir])];
+    }
+    let mut c = vec![v(&["mkdir", "-p", dir])];
+    for (db, schema) in [("nb", "ovn-nb"), ("sb", "ovn-sb")] {
+        c.push(v(&[
+            "ovsdb-tool",
+            "create",
+            &format!("{dir}/{db}.db"),
+            &format!("/usr/share/ovn/{schema}.ovsschema"),
+        ]));
+        c.push(v(&[
+            "ovsdb-server",
+            &format!("{dir}/{db}.db"),
+            &format!("--remote=punix:{dir}/{db}.sock"),
+            &format!("--pidfile={dir}/{db}.pid"),
+            &format!("--unixctl={dir}/{db}.ctl"),
+            &format!("--log-file={dir}/{db}.log"),
+            "--detach",
+        ]));
+    }
+    c.push(v(&[
+        "ovn-nbctl",
+        &format!("--db=unix:{dir}/nb.sock"),
+        "init",
+    ]));
+    c.push(v(&[
+        "ovn-sbctl",
+        &format!("--db=unix:{dir}/sb.sock"),
+        "init",
+    ]));
+    c.push(v(&[
+        "ovn-northd",
+        &format!("--ovnnb-db=unix:{dir}/nb.sock"),
+        &format!("--ovnsb-db=unix:{dir}/sb.sock"),
+        &format!("--pidfile={dir}/northd.pid"),
+        &format!("--unixctl={dir}/northd.ctl"),
+        &format!("--log-file={dir}/northd.log"),
+        "--detach",
+    ]));
+    c
+}
+
 /// The commands of an OvsPort step.
 fn ovs_port(
     step: &Step,
@@ -449,6 +571,9 @@ fn ovs_port(
     }
     for (k, val) in iface.options() {
         set_iface.push(format!("options:{k}={val}"));
+    }
+    for (k, val) in iface.external_ids() {
+        set_iface.push(format!("external_ids:{k}={val}"));
     }
     match step.action {
         Action::Delete => vec![vsctl(target, v(&["--if-exists", "del-port", bridge, name]))],

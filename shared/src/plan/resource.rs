@@ -34,16 +34,29 @@ pub enum OvsIface {
         remote_ip: Ipv4Addr,
         vni: u32,
     },
+    /// An existing Linux device bound to an OVN logical switch port:
+    /// `external_ids:iface-id` names the port (engine `ovn`).
+    Vif {
+        iface_id: String,
+    },
 }
 
 impl OvsIface {
     /// OVS `Interface.type`.
     pub fn ovs_type(&self) -> &'static str {
         match self {
-            OvsIface::System => "",
+            OvsIface::System | OvsIface::Vif { .. } => "",
             OvsIface::Internal => "internal",
             OvsIface::Gre { .. } => "gre",
             OvsIface::Vxlan { .. } => "vxlan",
+        }
+    }
+
+    /// OVS `Interface.external_ids`: a VIF's `iface-id`.
+    pub fn external_ids(&self) -> Vec<(String, String)> {
+        match self {
+            OvsIface::Vif { iface_id } => vec![("iface-id".to_string(), iface_id.clone())],
+            _ => Vec::new(),
         }
     }
 
@@ -76,6 +89,23 @@ pub const NO_IPV6: [&str; 2] = [
     "net.ipv6.conf.default.disable_ipv6=1",
 ];
 
+/// How an emulated host's `ovn-controller` joins its topology's OVN
+/// (engine `ovn`): the `Open_vSwitch` row's `external_ids` it reads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OvnChassis {
+    /// `system-id`: the chassis' name in the southbound database.
+    pub system_id: String,
+    /// `ovn-remote`: the southbound database.
+    pub remote: String,
+    /// `ovn-encap-ip`: the host's underlay address (Geneve).
+    pub encap_ip: Ipv4Addr,
+    /// `ovn-bridge`: the integration bridge, made with the daemons.
+    pub bridge: String,
+    /// `ovn-bridge-mappings`: physical network → provider bridge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mappings: Vec<(String, String)>,
+}
+
 /// One thing a deployment consists of. `netns` `""` is the target's own namespace.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -86,8 +116,18 @@ pub enum Resource {
     Netns { name: String },
     /// The netloom agent of an emulated host, in its namespace, on `dir/agent.sock`.
     Agent { netns: String, dir: String },
-    /// One ovsdb-server + ovs-vswitchd emulating a host's Open vSwitch, in `netns`, files in `dir`.
-    OvsDaemons { netns: String, dir: String },
+    /// One ovsdb-server + ovs-vswitchd emulating a host's Open vSwitch, in `netns`, files in `dir`;
+    /// with `ovn`, also its integration bridge and `ovn-controller`.
+    OvsDaemons {
+        netns: String,
+        dir: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ovn: Option<OvnChassis>,
+    },
+    /// A topology's own OVN central on this machine (engine `ovn`): the
+    /// northbound and southbound ovsdb-servers and `ovn-northd`, files and
+    /// sockets in `dir`.
+    OvnCentral { dir: String },
     /// A Linux bridge as a layer-2 segment: `ip -n NS link add NAME [address MAC] type bridge`.
     Segment {
         netns: String,
@@ -187,6 +227,7 @@ impl Resource {
             Resource::Netns { name } => format!("netns {name}"),
             Resource::Agent { netns, .. } => format!("agent {netns}"),
             Resource::OvsDaemons { netns, .. } => format!("ovs-daemons {netns}"),
+            Resource::OvnCentral { dir } => format!("ovn-central {dir}"),
             Resource::Segment { netns, name, .. }
             | Resource::Veth { netns, name, .. }
             | Resource::VxlanLink { netns, name, .. } => format!("link {netns}/{name}"),
@@ -211,7 +252,7 @@ impl Resource {
         match self {
             Resource::RunDir { .. } => 0,
             Resource::Netns { .. } => 1,
-            Resource::Agent { .. } | Resource::OvsDaemons { .. } => 2,
+            Resource::Agent { .. } | Resource::OvsDaemons { .. } | Resource::OvnCentral { .. } => 2,
             // OVS rows come before the devices they name: ovs-vswitchd picks a
             // port's device up when it appears, and meanwhile calibrates its
             // userspace datapath (about 0.1 s) while the links are made.
@@ -236,7 +277,9 @@ impl Resource {
         let ns = |n: &str| format!("netns {n}");
         let link = |n: &str, d: &str| format!("link {n}/{d}");
         match self {
-            Resource::RunDir { .. } | Resource::Netns { .. } => vec![],
+            Resource::RunDir { .. } | Resource::Netns { .. } | Resource::OvnCentral { .. } => {
+                vec![]
+            }
             Resource::Agent { netns, .. } | Resource::OvsDaemons { netns, .. } => vec![ns(netns)],
             Resource::Segment { netns, .. } | Resource::VxlanLink { netns, .. } => vec![ns(netns)],
             Resource::Veth {
@@ -282,6 +325,7 @@ impl Resource {
             Resource::OvsBridge { .. }
                 | Resource::OvsPort { .. }
                 | Resource::OvsDaemons { .. }
+                | Resource::OvnCentral { .. }
                 | Resource::Agent { .. }
                 | Resource::Dnsmasq { .. }
                 | Resource::DhcpHost { .. }
@@ -312,6 +356,7 @@ impl Resource {
     pub fn netns(&self) -> Option<&str> {
         match self {
             Resource::RunDir { .. }
+            | Resource::OvnCentral { .. }
             | Resource::OvsBridge { .. }
             | Resource::OvsPort { .. }
             | Resource::DhcpHost { .. } => None,

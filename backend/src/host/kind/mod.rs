@@ -13,6 +13,7 @@ pub mod dhcp_host;
 pub mod dnsmasq;
 pub mod namespace;
 pub mod nft;
+pub mod ovn_central;
 pub mod ovs;
 pub mod ovs_daemons;
 pub mod route;
@@ -111,6 +112,7 @@ mod tests {
         let daemons = Resource::OvsDaemons {
             netns: "nl-t.h1".into(),
             dir: "/run/netloom/t/h1".into(),
+            ovn: None,
         };
         for (action, resource, target, want) in [
             (Action::Create, addr("nl-t.h1"), &h, Timing::AfterVswitchd),

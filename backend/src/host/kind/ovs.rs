@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::{json, Value};
 
+use netloom_core::names;
 use netloom_core::plan::{Action, OvsIface, Resource, Step, OVS_OWNER_KEY};
 
 use crate::host::confine::{self, clip, refuse, Refusal, TopologyName};
@@ -172,7 +173,8 @@ fn named(name: &str) -> Value {
 
 /// An interface's type and options.
 fn iface_row(iface: &OvsIface) -> Value {
-    json!({"type": iface.ovs_type(), "options": ovsdb::map(iface.options())})
+    json!({"type": iface.ovs_type(), "options": ovsdb::map(iface.options()),
+        "external_ids": ovsdb::map(iface.external_ids())})
 }
 
 /// An OVSDB transaction being built: its operations, the rows it inserts
@@ -250,8 +252,8 @@ pub fn observe(db: &mut Ovsdb, topology: &str) -> Vec<Resource> {
             "Bridge",
             &["name", "datapath_type", "external_ids", "ports"],
         ),
-        db.select("Port", &["name", "tag", "interfaces"]),
-        db.select("Interface", &["name", "type", "options"]),
+        db.select("Port", &["name", "tag", "interfaces", "external_ids"]),
+        db.select("Interface", &["name", "type", "options", "external_ids"]),
     ) else {
         return Vec::new();
     };
@@ -276,20 +278,25 @@ pub fn observe(db: &mut Ovsdb, topology: &str) -> Vec<Resource> {
                 continue;
             };
             let pname = p["name"].as_str().unwrap_or_default().to_string();
-            if pname == bname {
+            if pname == bname || ovn_controllers(p) {
                 continue;
             }
             let iface = ovsdb::read_uuids(&p["interfaces"])
                 .first()
                 .and_then(|u| iface_by_uuid.get(u).copied());
-            let (typ, opts) = iface
+            let (typ, opts, ids) = iface
                 .map(|i| {
                     (
                         i["type"].as_str().unwrap_or_default().to_string(),
                         ovsdb::read_map(&i["options"]),
+                        ovsdb::read_map(&i["external_ids"]),
                     )
                 })
                 .unwrap_or_default();
+            let iface_id = ids
+                .into_iter()
+                .find(|(k, _)| k == "iface-id")
+                .map(|(_, v)| v);
             let opt = |k: &str| opts.iter().find(|(ok, _)| ok == k).map(|(_, v)| v.clone());
             let remote: Ipv4Addr = opt("remote_ip")
                 .and_then(|r| r.parse().ok())
@@ -304,7 +311,10 @@ pub fn observe(db: &mut Ovsdb, topology: &str) -> Vec<Resource> {
                     vni: opt("key").and_then(|k| k.parse().ok()).unwrap_or(0),
                 },
                 "internal" => OvsIface::Internal,
-                _ => OvsIface::System,
+                _ => match iface_id {
+                    Some(iface_id) => OvsIface::Vif { iface_id },
+                    None => OvsIface::System,
+                },
             };
             let tag = ovsdb::read_opt_int(&p["tag"]).and_then(|t| u16::try_from(t).ok());
             out.push(Resource::OvsPort {
@@ -316,6 +326,16 @@ pub fn observe(db: &mut Ovsdb, topology: &str) -> Vec<Resource> {
         }
     }
     out
+}
+
+/// A port `ovn-controller` made on a bridge of netloom's (a Geneve tunnel
+/// to another chassis, a patch port to a provider bridge): its marks
+/// (`ovn-chassis-id`, `ovn-localnet-port`, ...) say so. It is OVN's to
+/// keep or remove, not the plan's.
+fn ovn_controllers(port: &Value) -> bool {
+    ovsdb::read_map(&port["external_ids"])
+        .iter()
+        .any(|(k, _)| k.starts_with("ovn-"))
 }
 
 pub fn confine_bridge(t: &TopologyName, name: &str, datapath: &str) -> Result<(), Refusal> {
@@ -331,9 +351,19 @@ pub fn confine_port(
     bridge: &str,
     name: &str,
     tag: Option<u16>,
+    iface: &OvsIface,
 ) -> Result<(), Refusal> {
     confine::own_device(t, bridge)?;
     confine::own_device(t, name)?;
+    // A VIF binds a logical port of the topology's own OVN: one of its guests'.
+    if let OvsIface::Vif { iface_id } = iface {
+        if !iface_id.starts_with(&names::netns_prefix(t.as_str())) {
+            return refuse(format!(
+                "iface-id {:?} is not one of the topology's",
+                clip(iface_id)
+            ));
+        }
+    }
     match tag {
         Some(v) if !(1..=4094).contains(&v) => refuse(format!("VLAN {v} is outside 1..4094")),
         _ => Ok(()),
