@@ -492,3 +492,60 @@ fn every_scenario_lab_valid_under_ovn_deploys_idempotently_and_destroys_whole() 
     }
     assert!(deployed >= 5, "only {deployed} labs are valid under ovn");
 }
+
+#[test]
+fn a_renamed_switch_is_replaced_and_its_ports_keep_their_rows() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/seedlab-gre.yaml"
+    ))
+    .unwrap();
+    let t = ovn_lab(&text);
+    let mut db = Db::new();
+    deploy(&mut db, &t);
+    let ports_before = db.tables["Logical_Switch_Port"].clone();
+    // A host listed first, its bridge tunnelled to node1's: the segment's
+    // first bridge, and so its switches' names, change.
+    let grown = ovn_lab(
+        &text
+            .replace(
+                "hosts:\n",
+                "hosts:\n  - name: node0\n    underlay_ip: 172.31.0.9\n    bridges: [{name: br-in}]\n",
+            )
+            .replace(
+                "key: 5}\n",
+                "key: 5}\n  - {type: gre, between: [node0/br-in, node1/br-in]}\n",
+            ),
+    );
+    let ops = deploy(&mut db, &grown);
+    assert_guarded(&ops, &t.name);
+    let kinds: Vec<String> = ops
+        .iter()
+        .map(|op| {
+            format!(
+                "{} {}",
+                op["op"].as_str().unwrap(),
+                op["table"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "insert Logical_Switch",
+            "insert Logical_Switch",
+            "delete Logical_Switch",
+            "delete Logical_Switch",
+            "mutate NB_Global"
+        ]
+    );
+    assert_eq!(ops[0]["row"]["name"], "seedlab.node0.br-in.v10");
+    // The new switches name the existing ports, which outlive the old ones.
+    assert_eq!(db.tables["Logical_Switch_Port"], ports_before);
+    let again = nb::transaction(
+        &t.name,
+        &nb::desired(&ovn::logical(&grown)),
+        &db.observed(&t.name),
+    );
+    assert!(again.is_empty());
+}
