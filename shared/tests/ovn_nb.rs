@@ -16,11 +16,27 @@ use netloom_core::spec::Engine;
 use netloom_core::Topology;
 use serde_json::{json, Map, Value};
 
+fn example_text(file: &str) -> String {
+    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap()
+}
+
 /// An example's topology, deployed with `engine: ovn`.
 fn ovn_example(file: &str) -> Topology {
-    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    ovn_lab(&text)
+    ovn_lab(&example_text(file))
+}
+
+/// Each operation as `op table`.
+fn kinds(ops: &[Value]) -> Vec<String> {
+    (ops.iter())
+        .map(|op| {
+            format!(
+                "{} {}",
+                op["op"].as_str().unwrap(),
+                op["table"].as_str().unwrap()
+            )
+        })
+        .collect()
 }
 
 fn ovn_lab(text: &str) -> Topology {
@@ -389,27 +405,14 @@ fn a_vm_moved_to_another_vlan_moves_its_port_between_switches() {
     let t = ovn_example("seedlab-gre.yaml");
     let mut db = Db::new();
     deploy(&mut db, &t);
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/seedlab-gre.yaml"
-    ))
-    .unwrap();
+    let text = example_text("seedlab-gre.yaml");
     let moved = ovn_lab(&text.replace(
         "{bridge: br-in, vlan: 10, ip: 10.0.10.1/24}",
         "{bridge: br-in, vlan: 20, ip: 10.0.20.9/24}",
     ));
     let ops = deploy(&mut db, &moved);
     assert_guarded(&ops, &t.name);
-    let kinds: Vec<String> = ops
-        .iter()
-        .map(|op| {
-            format!(
-                "{} {}",
-                op["op"].as_str().unwrap(),
-                op["table"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let kinds = kinds(&ops);
     // The port keeps its row: its address is updated, and it leaves one
     // switch's ports for the other's.
     assert_eq!(
@@ -436,9 +439,7 @@ fn a_changed_forward_and_a_removed_vm_touch_only_their_rows() {
     let t = ovn_example("nat.yaml");
     let mut db = Db::new();
     deploy(&mut db, &t);
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/nat.yaml"))
-            .unwrap();
+    let text = example_text("nat.yaml");
     let changed = text
         .replace("port: 8080", "port: 8081")
         .replace("      - name: vm2\n        nics:\n          - {bridge: br-in, ip: 10.0.0.2/24}\n        gateway: 10.0.0.254\n", "");
@@ -495,11 +496,7 @@ fn every_scenario_lab_valid_under_ovn_deploys_idempotently_and_destroys_whole() 
 
 #[test]
 fn a_renamed_switch_is_replaced_and_its_ports_keep_their_rows() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/seedlab-gre.yaml"
-    ))
-    .unwrap();
+    let text = example_text("seedlab-gre.yaml");
     let t = ovn_lab(&text);
     let mut db = Db::new();
     deploy(&mut db, &t);
@@ -519,16 +516,7 @@ fn a_renamed_switch_is_replaced_and_its_ports_keep_their_rows() {
     );
     let ops = deploy(&mut db, &grown);
     assert_guarded(&ops, &t.name);
-    let kinds: Vec<String> = ops
-        .iter()
-        .map(|op| {
-            format!(
-                "{} {}",
-                op["op"].as_str().unwrap(),
-                op["table"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let kinds = kinds(&ops);
     assert_eq!(
         kinds,
         [
