@@ -89,23 +89,6 @@ pub fn ovn_bridge(tag: &str) -> String {
     format!("nl{tag}int")
 }
 
-/// An OVN chassis' `system-id`: `T.H`.
-pub fn ovn_system_id(topology: &str, host: &str) -> String {
-    format!("{topology}.{host}")
-}
-
-/// An OVN logical switch port's name, and the `iface-id` of the OVS
-/// interface bound to it: the guest's namespace and the interface, `nl-T.H.V:eth0`.
-pub fn ovn_iface_id(guest_netns: &str, iface: &str) -> String {
-    format!("{guest_netns}:{iface}")
-}
-
-/// The OVN physical network of an external network (a `localnet` port's
-/// `network_name`, a chassis' bridge mapping): `T.X`.
-pub fn ovn_physnet(topology: &str, external: &str) -> String {
-    format!("{topology}.{external}")
-}
-
 /// Directory of a topology's OVN central in the sandbox: its databases' files and sockets.
 pub fn ovn_dir(topology: &str) -> String {
     format!("{}/_ovn", run_dir(topology))

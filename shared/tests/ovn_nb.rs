@@ -458,7 +458,7 @@ fn a_changed_forward_and_a_removed_vm_touch_only_their_rows() {
     assert_eq!(ops[1]["mutations"][0][1], "delete");
     assert!(db.tables["Logical_Switch_Port"]
         .values()
-        .all(|r| r["name"] != "nl-natlab.node1.vm2:eth0"));
+        .all(|r| r["name"] != "natlab.node1.vm2.eth0"));
 }
 
 #[test]

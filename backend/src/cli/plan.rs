@@ -50,6 +50,26 @@ pub fn run(a: Args) -> ExitCode {
             println!("  {s}");
         }
     }
+    if !p.northbound.is_empty() {
+        println!("northbound (OVN), one transaction:");
+        for (what, n) in northbound_summary(&p.northbound) {
+            println!("  {what} {n}");
+        }
+    }
     println!("{} steps", p.len());
     ExitCode::SUCCESS
+}
+
+/// A northbound transaction's operations counted by verb and table (`insert Logical_Switch 2`).
+fn northbound_summary(ops: &[serde_json::Value]) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for o in ops {
+        let what = format!(
+            "{} {}",
+            o["op"].as_str().unwrap_or("?"),
+            o["table"].as_str().unwrap_or("?")
+        );
+        *out.entry(what).or_insert(0) += 1;
+    }
+    out
 }

@@ -18,6 +18,7 @@
 //! by the next observation, so the next apply or destroy converges.
 
 pub mod capture;
+pub mod northbound;
 pub mod path;
 pub mod status;
 pub mod verify;
@@ -29,6 +30,7 @@ use netloom_core::names;
 use netloom_core::plan::{
     self, Action, Facts, Plan, Resource, State, Step, TargetInfo, TargetPlan, SANDBOX,
 };
+use netloom_core::spec::Engine;
 use netloom_core::Topology;
 
 use crate::host::exec::{fail_at, run_target};
@@ -91,7 +93,11 @@ pub fn plan_for(topo: &Topology) -> Result<Plan, ApplyError> {
     let targets = plan::targets(topo, &f);
     let want = plan::desired(topo, &f);
     let have = observe_all(&topo.name, &targets, &want)?;
-    Ok(plan::plan(&topo.name, &targets, &want, &have))
+    let mut p = plan::plan(&topo.name, &targets, &want, &have);
+    if topo.engine == Engine::Ovn {
+        p.northbound = northbound::ops(topo)?;
+    }
+    Ok(p)
 }
 
 /// Observe everything: this machine directly (sandbox), real hosts through their agents.
@@ -272,6 +278,10 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
     let mut count = 0;
     for pass in &passes {
         count += run_targets(plan, pass, progress, fail_at)?;
+    }
+    if !plan.northbound.is_empty() {
+        northbound::run(topology, &plan.northbound, progress)?;
+        count += 1;
     }
     if !clients.is_empty() {
         warm_tunnels(plan);

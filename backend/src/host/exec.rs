@@ -549,6 +549,7 @@ pub(crate) mod tests {
                             .collect(),
                     })
                     .collect(),
+                northbound: Vec::new(),
             };
             show_ops(
                 &mut out,

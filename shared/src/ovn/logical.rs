@@ -118,7 +118,7 @@ pub struct Router {
 /// A router port: one interface of the router.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouterPort {
-    /// `lrp-` and the name of its peer switch port, `nl-<topology>.<host>.router.<router>:<iface>`.
+    /// `lrp-` and the name of its peer switch port, `<topology>.<host>.router.<router>.<iface>`.
     pub name: String,
     pub iface: usize,
     pub mac: Mac,
@@ -269,7 +269,7 @@ fn guest_port(topo: &Topology, g: GuestId, i: usize) -> SwitchPort {
     let guest = &topo.guests[g];
     let iface = &guest.ifaces[i];
     if guest.is_router() {
-        // `nl-<topology>.<host>.router.<router>:<iface>`, like a vm's port.
+        // `<topology>.<host>.router.<router>.<iface>`, like a vm's port.
         let name = iface_id(topo, g, i);
         return SwitchPort {
             kind: PortKind::Router {
@@ -393,10 +393,7 @@ mod tests {
             .iter()
             .map(|p| p.name.as_str())
             .collect();
-        assert_eq!(
-            v10,
-            ["nl-seedlab.node1.vm1:eth0", "nl-seedlab.node2.vm3:eth0"]
-        );
+        assert_eq!(v10, ["seedlab.node1.vm1.eth0", "seedlab.node2.vm3.eth0"]);
         let mac = example("seedlab-gre").guests[2].ifaces[0].mac;
         assert_eq!(
             l.switches[0].ports[1].addresses,
@@ -420,7 +417,7 @@ mod tests {
         let vm2 = v10
             .ports
             .iter()
-            .find(|p| p.name == "nl-dhcplab.node2.vm2:eth0")
+            .find(|p| p.name == "dhcplab.node2.vm2.eth0")
             .unwrap();
         let mac = t.guests[t.find_guest("node2", "vm2").unwrap()].ifaces[0].mac;
         assert_eq!(vm2.addresses, [mac.to_string()]);
@@ -438,7 +435,7 @@ mod tests {
         assert_eq!(r.chassis, "natlab.node1");
         let nets: Vec<String> = r.ports.iter().map(|p| p.network.to_string()).collect();
         assert_eq!(nets, ["10.0.0.254/24", "198.51.100.2/24"]);
-        assert_eq!(r.ports[1].name, "lrp-nl-natlab.node1.router.r1:qg0");
+        assert_eq!(r.ports[1].name, "lrp-natlab.node1.router.r1.qg0");
         assert_eq!(
             r.routes,
             [StaticRoute {
@@ -462,14 +459,14 @@ mod tests {
             .unwrap();
         let last = ex.ports.last().unwrap();
         assert_eq!(last.kind.ovn_type(), "localnet");
-        assert_eq!(last.name, "natlab.internet");
+        assert_eq!(last.name, "natlab._ext.internet");
         assert_eq!(last.addresses, ["unknown"]);
         let c = chassis(&t, 0);
         assert_eq!(c.encap_ip.to_string(), "172.31.0.1");
         assert_eq!(c.encap_type, "geneve");
         assert_eq!(
             c.bridge_mappings_text(),
-            format!("natlab.internet:{}", t.bridges[1].ovs_name)
+            format!("natlab._ext.internet:{}", t.bridges[1].ovs_name)
         );
     }
 

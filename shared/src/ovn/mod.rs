@@ -10,14 +10,13 @@
 //!
 //! Names of logical objects are readable and joined with `.`, which no name
 //! in a file contains, so they never collide between topologies or kinds
-//! (`seedlab.node1.br-in.v10`, `nl-seedlab.node1.vm1:eth0`).
+//! (`seedlab.node1.br-in.v10`, `seedlab.node1.vm1.eth0`).
 
 pub mod logical;
 pub mod nb;
 
 pub use logical::{chassis, logical, Chassis, Logical};
 
-use crate::names;
 use crate::topology::{ExternalId, GuestId, HostId, Topology};
 
 /// The key of `external_ids` that marks every northbound row netloom writes;
@@ -25,25 +24,25 @@ use crate::topology::{ExternalId, GuestId, HostId, Topology};
 pub const MARK: &str = "netloom-topology";
 
 /// The chassis name (`external_ids:system-id` of the host's Open vSwitch) of
-/// a host: [`names::ovn_system_id`], `<topology>.<host>`.
+/// a host: `<topology>.<host>`.
 pub fn system_id(topo: &Topology, host: HostId) -> String {
-    names::ovn_system_id(&topo.name, &topo.hosts[host].name)
+    format!("{}.{}", topo.name, topo.hosts[host].name)
 }
 
 /// The logical switch port of a vm's or dhcp server's interface, which the
 /// host's OVS interface names in `external_ids:iface-id`:
-/// [`names::ovn_iface_id`], the guest's namespace and the interface,
-/// `nl-<topology>.<host>.<vm>:<nic>` (`nl-T.H.dhcp.N:eth0` for a dhcp server).
+/// `<topology>.<host>.<vm>.<nic>` or `<topology>.<host>.dhcp.<server>.<nic>`
+/// (the guest's namespace name without `nl-`, then the interface).
 pub fn iface_id(topo: &Topology, guest: GuestId, nic: usize) -> String {
     let g = &topo.guests[guest];
-    names::ovn_iface_id(&g.netns, &g.ifaces[nic].name)
+    let ns = g.netns.strip_prefix("nl-").unwrap_or(&g.netns);
+    format!("{ns}.{}", g.ifaces[nic].name)
 }
 
 /// The physical network name of an external network, in `localnet` ports'
-/// `options:network_name` and chassis' `ovn-bridge-mappings`:
-/// [`names::ovn_physnet`], `<topology>.<external>`.
+/// `options:network_name` and chassis' `ovn-bridge-mappings`: `<topology>._ext.<external>`.
 pub fn physnet(topo: &Topology, external: ExternalId) -> String {
-    names::ovn_physnet(&topo.name, &topo.externals[external].name)
+    format!("{}._ext.{}", topo.name, topo.externals[external].name)
 }
 
 #[cfg(test)]
@@ -60,8 +59,8 @@ mod tests {
         let t = seedlab();
         let vm2 = t.find_guest("node2", "vm2").unwrap();
         let dhcp = t.find_guest("node1", "dhcp10").unwrap();
-        assert_eq!(iface_id(&t, vm2, 0), "nl-dhcplab.node2.vm2:eth0");
-        assert_eq!(iface_id(&t, dhcp, 0), "nl-dhcplab.node1.dhcp.dhcp10:eth0");
+        assert_eq!(iface_id(&t, vm2, 0), "dhcplab.node2.vm2.eth0");
+        assert_eq!(iface_id(&t, dhcp, 0), "dhcplab.node1.dhcp.dhcp10.eth0");
         assert_eq!(system_id(&t, 1), "dhcplab.node2");
     }
 }

@@ -6,7 +6,7 @@ use super::*;
 use crate::names;
 use crate::sim::dhcp::Lease;
 use crate::spec::Engine;
-use crate::topology::{BridgeId, Guest, GuestKind, Host, IfaceAddr, Topology, TunnelKind};
+use crate::topology::{BridgeId, Guest, GuestKind, Host, HostId, IfaceAddr, Topology, TunnelKind};
 
 /// What every part of [`desired`] needs to know.
 struct Ctx<'t> {
@@ -148,7 +148,7 @@ fn hosts(s: &mut State, c: &Ctx) {
             s.insert(&h.name, Resource::RunDir { path: run.clone() });
         }
         if h.agent.is_none() {
-            emulated_host(s, c, h, t);
+            emulated_host(s, c, hi, t);
             underlay_bridge(s, c, h, t);
         }
         for &b in &h.bridges {
@@ -163,7 +163,8 @@ fn hosts(s: &mut State, c: &Ctx) {
 
 /// An emulated host as the sandbox makes it: its namespace, its link to the
 /// underlay, its agent and Open vSwitch daemons.
-fn emulated_host(s: &mut State, c: &Ctx, h: &Host, t: &TargetInfo) {
+fn emulated_host(s: &mut State, c: &Ctx, hi: HostId, t: &TargetInfo) {
+    let h = &c.topo.hosts[hi];
     let Ctx {
         ref tag,
         ref run,
@@ -202,7 +203,7 @@ fn emulated_host(s: &mut State, c: &Ctx, h: &Host, t: &TargetInfo) {
         Resource::OvsDaemons {
             netns: hns.clone(),
             dir: format!("{run}/{}", h.name),
-            ovn: c.ovn.then(|| ovn_chassis(c, h)),
+            ovn: c.ovn.then(|| ovn_chassis(c, hi)),
         },
     );
     if c.ovn {
@@ -230,24 +231,14 @@ fn emulated_host(s: &mut State, c: &Ctx, h: &Host, t: &TargetInfo) {
 }
 
 /// How host `h`'s `ovn-controller` joins the topology's OVN central.
-fn ovn_chassis(c: &Ctx, h: &Host) -> OvnChassis {
-    let topo = c.topo;
-    let mappings = h
-        .bridges
-        .iter()
-        .filter_map(|&b| {
-            let br = &topo.bridges[b];
-            let x = br.uplink?;
-            let physnet = names::ovn_physnet(&topo.name, &topo.externals[x].name);
-            Some((physnet, br.ovs_name.clone()))
-        })
-        .collect();
+fn ovn_chassis(c: &Ctx, h: HostId) -> OvnChassis {
+    let ch = crate::ovn::chassis(c.topo, h);
     OvnChassis {
-        system_id: names::ovn_system_id(&topo.name, &h.name),
-        remote: format!("unix:{}/sb.sock", names::ovn_dir(&topo.name)),
-        encap_ip: h.underlay_ip,
+        system_id: ch.system_id,
+        remote: format!("unix:{}/sb.sock", names::ovn_dir(&c.topo.name)),
+        encap_ip: ch.encap_ip,
         bridge: names::ovn_bridge(&c.tag),
-        mappings,
+        mappings: ch.bridge_mappings,
     }
 }
 
@@ -460,7 +451,7 @@ fn guest_iface(
             name: iface.port.clone(),
             tag: None,
             iface: OvsIface::Vif {
-                iface_id: names::ovn_iface_id(&g.netns, &iface.name),
+                iface_id: crate::ovn::iface_id(topo, gi, ii),
             },
         }
     } else {

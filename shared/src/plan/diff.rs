@@ -103,15 +103,22 @@ pub struct TargetPlan {
 pub struct Plan {
     pub topology: String,
     pub targets: Vec<TargetPlan>,
+    /// Engine `ovn`: the operations of the one northbound transaction
+    /// ([`crate::ovn::nb::transaction`]) run after the passes, before the
+    /// DHCP clients ask; empty when the database is as the design wants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub northbound: Vec<serde_json::Value>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.targets.iter().all(|t| t.steps.is_empty())
+        self.targets.iter().all(|t| t.steps.is_empty()) && self.northbound.is_empty()
     }
 
+    /// Its steps; the northbound transaction counts as one.
     pub fn len(&self) -> usize {
-        self.targets.iter().map(|t| t.steps.len()).sum()
+        let nb = usize::from(!self.northbound.is_empty());
+        self.targets.iter().map(|t| t.steps.len()).sum::<usize>() + nb
     }
 }
 
@@ -154,6 +161,7 @@ pub fn plan(topology: &str, targets: &[TargetInfo], desired: &State, observed: &
     Plan {
         topology: topology.to_string(),
         targets: out,
+        northbound: Vec::new(),
     }
 }
 

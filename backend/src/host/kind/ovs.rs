@@ -8,7 +8,6 @@ use std::net::Ipv4Addr;
 
 use serde_json::{json, Value};
 
-use netloom_core::names;
 use netloom_core::plan::{Action, OvsIface, Resource, Step, OVS_OWNER_KEY};
 
 use crate::host::confine::{self, clip, refuse, Refusal, TopologyName};
@@ -173,8 +172,11 @@ fn named(name: &str) -> Value {
 
 /// An interface's type and options.
 fn iface_row(iface: &OvsIface) -> Value {
-    json!({"type": iface.ovs_type(), "options": ovsdb::map(iface.options()),
-        "external_ids": ovsdb::map(iface.external_ids())})
+    let mut row = json!({"type": iface.ovs_type(), "options": ovsdb::map(iface.options())});
+    if let OvsIface::Vif { .. } = iface {
+        row["external_ids"] = ovsdb::map(iface.external_ids());
+    }
+    row
 }
 
 /// An OVSDB transaction being built: its operations, the rows it inserts
@@ -357,7 +359,7 @@ pub fn confine_port(
     confine::own_device(t, name)?;
     // A VIF binds a logical port of the topology's own OVN: one of its guests'.
     if let OvsIface::Vif { iface_id } = iface {
-        if !iface_id.starts_with(&names::netns_prefix(t.as_str())) {
+        if !iface_id.starts_with(&format!("{t}.")) {
             return refuse(format!(
                 "iface-id {:?} is not one of the topology's",
                 clip(iface_id)

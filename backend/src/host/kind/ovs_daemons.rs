@@ -83,7 +83,7 @@ pub fn confine(
     }
     confine::own_device(t, &ch.bridge)?;
     for (net, bridge) in &ch.mappings {
-        if !net.starts_with(&own) || net.contains([',', ':']) {
+        if !net.starts_with(&format!("{t}._ext.")) || net.contains([',', ':']) {
             return refuse(format!(
                 "physical network {:?} is not the topology's",
                 clip(net)
