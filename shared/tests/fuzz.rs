@@ -25,6 +25,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
+use netloom_core::ovn::{self, nb};
 use netloom_core::plan::{self, Action, Facts, Plan, Resource, State};
 use netloom_core::reach::reach;
 use netloom_core::sim::{Probe, Proto, Simulator};
@@ -1020,6 +1021,49 @@ fn check_planner(t: &Topology, other: Option<&Topology>, mask: u8) -> Result<(),
     Ok(())
 }
 
+/// The same design under `engine: ovn`: valid only if valid under OVS
+/// (OVN's rules only add refusals); then every vm and dhcp nic is one VIF,
+/// every router interface one router port, no row is lost to a name
+/// clash, and the transaction from nothing inserts each row once.
+fn check_ovn(spec: &TopologySpec, valid_under_ovs: bool) -> Result<(), TestCaseError> {
+    let spec = TopologySpec {
+        engine: Some(Engine::Ovn),
+        ..spec.clone()
+    };
+    let Some(t) = valid(&spec) else {
+        return Ok(());
+    };
+    prop_assert!(valid_under_ovs, "valid under ovn only");
+    let l = ovn::logical(&t);
+    let ports: Vec<&ovn::logical::SwitchPort> = l.switches.iter().flat_map(|s| &s.ports).collect();
+    let vifs = (ports.iter())
+        .filter(|p| matches!(p.kind, ovn::logical::PortKind::Vif { .. }))
+        .count();
+    let nics: usize = (t.guests.iter())
+        .filter(|g| !g.is_router())
+        .map(|g| g.ifaces.len())
+        .sum();
+    prop_assert_eq!(vifs, nics);
+    let router_ifaces: usize = (t.guests.iter())
+        .filter(|g| g.is_router())
+        .map(|g| g.ifaces.len())
+        .sum();
+    prop_assert_eq!(
+        l.routers.iter().map(|r| r.ports.len()).sum::<usize>(),
+        router_ifaces
+    );
+    let want = nb::desired(&l);
+    let count = |table: nb::Table| want.rows.iter().filter(|r| r.table == table).count();
+    prop_assert_eq!(count(nb::Table::LogicalSwitchPort), ports.len());
+    prop_assert_eq!(count(nb::Table::LogicalSwitch), l.switches.len());
+    prop_assert_eq!(count(nb::Table::LogicalRouterPort), router_ifaces);
+    let ops = nb::transaction(&t.name, &want, &nb::Observed::default());
+    let inserts = ops.iter().filter(|op| op["op"] == "insert").count();
+    prop_assert_eq!(inserts, want.rows.len());
+    prop_assert_eq!(ops.len(), inserts + usize::from(inserts > 0));
+    Ok(())
+}
+
 fn valid(spec: &TopologySpec) -> Option<Topology> {
     validate(spec).ok().map(|c| c.topology)
 }
@@ -1041,6 +1085,7 @@ proptest! {
         for text in [format::to_yaml(&sa), format::to_json(&sa)] {
             prop_assert_eq!(load(&text).is_ok(), ta.is_some(), "{}", text);
         }
+        check_ovn(&sa, ta.is_some())?;
         if let Some(t) = &ta {
             check_simulation(t, &probes, false)?;
             check_reach(t)?;

@@ -7,6 +7,8 @@
 //! reading the rows back makes the next transaction empty, a change touches
 //! only what changed, and destroy removes the topology's rows and nothing else.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
 
 use netloom_core::ovn::{self, nb};
@@ -14,11 +16,27 @@ use netloom_core::spec::Engine;
 use netloom_core::Topology;
 use serde_json::{json, Map, Value};
 
+fn example_text(file: &str) -> String {
+    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap()
+}
+
 /// An example's topology, deployed with `engine: ovn`.
 fn ovn_example(file: &str) -> Topology {
-    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    ovn_lab(&text)
+    ovn_lab(&example_text(file))
+}
+
+/// Each operation as `op table`.
+fn kinds(ops: &[Value]) -> Vec<String> {
+    (ops.iter())
+        .map(|op| {
+            format!(
+                "{} {}",
+                op["op"].as_str().unwrap(),
+                op["table"].as_str().unwrap()
+            )
+        })
+        .collect()
 }
 
 fn ovn_lab(text: &str) -> Topology {
@@ -27,15 +45,9 @@ fn ovn_lab(text: &str) -> Topology {
     netloom_core::validate(&spec).unwrap().topology
 }
 
+/// The examples' file names, sorted.
 fn examples() -> Vec<String> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".yaml"))
-        .collect();
-    names.sort();
-    names
+    support::examples().into_iter().map(|(n, _)| n).collect()
 }
 
 /// Tables whose rows live only while referenced (the schema's `isRoot: false`).
@@ -393,27 +405,14 @@ fn a_vm_moved_to_another_vlan_moves_its_port_between_switches() {
     let t = ovn_example("seedlab-gre.yaml");
     let mut db = Db::new();
     deploy(&mut db, &t);
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/seedlab-gre.yaml"
-    ))
-    .unwrap();
+    let text = example_text("seedlab-gre.yaml");
     let moved = ovn_lab(&text.replace(
         "{bridge: br-in, vlan: 10, ip: 10.0.10.1/24}",
         "{bridge: br-in, vlan: 20, ip: 10.0.20.9/24}",
     ));
     let ops = deploy(&mut db, &moved);
     assert_guarded(&ops, &t.name);
-    let kinds: Vec<String> = ops
-        .iter()
-        .map(|op| {
-            format!(
-                "{} {}",
-                op["op"].as_str().unwrap(),
-                op["table"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let kinds = kinds(&ops);
     // The port keeps its row: its address is updated, and it leaves one
     // switch's ports for the other's.
     assert_eq!(
@@ -440,9 +439,7 @@ fn a_changed_forward_and_a_removed_vm_touch_only_their_rows() {
     let t = ovn_example("nat.yaml");
     let mut db = Db::new();
     deploy(&mut db, &t);
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/nat.yaml"))
-            .unwrap();
+    let text = example_text("nat.yaml");
     let changed = text
         .replace("port: 8080", "port: 8081")
         .replace("      - name: vm2\n        nics:\n          - {bridge: br-in, ip: 10.0.0.2/24}\n        gateway: 10.0.0.254\n", "");
@@ -462,4 +459,81 @@ fn a_changed_forward_and_a_removed_vm_touch_only_their_rows() {
     assert!(db.tables["Logical_Switch_Port"]
         .values()
         .all(|r| r["name"] != "natlab.node1.vm2.eth0"));
+}
+
+#[test]
+fn every_scenario_lab_valid_under_ovn_deploys_idempotently_and_destroys_whole() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/labs");
+    let mut deployed = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let mut spec =
+            netloom_core::parse(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        spec.engine = Some(Engine::Ovn);
+        let Ok(c) = netloom_core::validate(&spec) else {
+            continue;
+        };
+        let t = c.topology;
+        let mut db = Db::new();
+        let empty = db.clone();
+        deploy(&mut db, &t);
+        assert!(deploy(&mut db, &t).is_empty(), "{}", t.name);
+        destroy(&mut db, &t.name);
+        let left: usize = db
+            .tables
+            .iter()
+            .filter(|(n, _)| *n != "NB_Global")
+            .map(|(_, r)| r.len())
+            .sum();
+        assert_eq!(left, 0, "{}: {:#?}", t.name, db.tables);
+        assert_eq!(
+            db.tables["NB_Global"].len(),
+            empty.tables["NB_Global"].len()
+        );
+        deployed += 1;
+    }
+    assert!(deployed >= 5, "only {deployed} labs are valid under ovn");
+}
+
+#[test]
+fn a_renamed_switch_is_replaced_and_its_ports_keep_their_rows() {
+    let text = example_text("seedlab-gre.yaml");
+    let t = ovn_lab(&text);
+    let mut db = Db::new();
+    deploy(&mut db, &t);
+    let ports_before = db.tables["Logical_Switch_Port"].clone();
+    // A host listed first, its bridge tunnelled to node1's: the segment's
+    // first bridge, and so its switches' names, change.
+    let grown = ovn_lab(
+        &text
+            .replace(
+                "hosts:\n",
+                "hosts:\n  - name: node0\n    underlay_ip: 172.31.0.9\n    bridges: [{name: br-in}]\n",
+            )
+            .replace(
+                "key: 5}\n",
+                "key: 5}\n  - {type: gre, between: [node0/br-in, node1/br-in]}\n",
+            ),
+    );
+    let ops = deploy(&mut db, &grown);
+    assert_guarded(&ops, &t.name);
+    let kinds = kinds(&ops);
+    assert_eq!(
+        kinds,
+        [
+            "insert Logical_Switch",
+            "insert Logical_Switch",
+            "delete Logical_Switch",
+            "delete Logical_Switch",
+            "mutate NB_Global"
+        ]
+    );
+    assert_eq!(ops[0]["row"]["name"], "seedlab.node0.br-in.v10");
+    // The new switches name the existing ports, which outlive the old ones.
+    assert_eq!(db.tables["Logical_Switch_Port"], ports_before);
+    let again = nb::transaction(
+        &t.name,
+        &nb::desired(&ovn::logical(&grown)),
+        &db.observed(&t.name),
+    );
+    assert!(again.is_empty());
 }

@@ -1100,3 +1100,157 @@ fn every_problem_is_reported_not_only_the_first() {
         ]
     );
 }
+
+// engine: ovn (docs/topology-format.md, "Engines"): what OVN cannot express.
+
+/// BASE with the edits, deployed with `engine: ovn`.
+fn ovn(edits: &[(&str, &str)]) -> String {
+    edit(edits).replacen("name: lab\n", "name: lab\nengine: ovn\n", 1)
+}
+
+/// The errors of an invalid file (its warnings left out).
+fn errors(text: &str) -> Vec<Problem> {
+    let all = problems(text);
+    all.into_iter()
+        .filter(|p| p.severity == Severity::Error)
+        .collect()
+}
+
+#[test]
+fn under_ovn_a_tunnel_is_a_segment_whose_type_and_key_are_not_used() {
+    let c = load(&ovn(&[])).unwrap();
+    assert_eq!(c.warnings.len(), 1, "{:#?}", c.warnings);
+    assert_problem(
+        &c.warnings[0],
+        "tunnels[0]",
+        &[
+            "node1/br-in and node2/br-in one segment",
+            "Geneve",
+            "GRE key 5",
+            "not used",
+        ],
+    );
+    assert_eq!(c.warnings[0].severity, Severity::Warning);
+}
+
+/// Both br-in uplinked to the external network instead of tunnelled: VLAN
+/// 10 on both would cross the external network's segment tagged.
+const VLAN_THROUGH_EXTERNAL: [(&str, &str); 3] = [
+    (
+        "tunnels:\n  - {type: gre, between: [node1/br-in, node2/br-in], key: 5}\n",
+        "",
+    ),
+    (
+        "      - name: br-in\n      - name: br-ex",
+        "      - {name: br-in, uplink: internet}\n      - name: br-ex",
+    ),
+    (
+        "      - name: br-in\n    vms:\n      - name: vm2",
+        "      - {name: br-in, uplink: internet}\n    vms:\n      - name: vm2",
+    ),
+];
+
+#[test]
+fn under_ovn_a_vlan_joined_only_through_an_external_network_is_refused() {
+    assert_valid(&edit(&VLAN_THROUGH_EXTERNAL));
+    let e = errors(&ovn(&VLAN_THROUGH_EXTERNAL));
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_problem(
+        &e[0],
+        "hosts[1].vms[0].nics[0].vlan",
+        &[
+            "VLAN 10",
+            "hosts[0].vms[0].nics[0]",
+            "\"internet\"",
+            "tunnel",
+        ],
+    );
+}
+
+#[test]
+fn under_ovn_one_segment_reaches_one_external_network() {
+    let text = ovn(&[
+        (
+            "externals:\n",
+            "externals:\n  - {name: other, gateway: 203.0.113.1/24}\n",
+        ),
+        (
+            "      - name: br-in\n      - name: br-ex",
+            "      - {name: br-in, uplink: internet}\n      - name: br-ex",
+        ),
+        (
+            "      - name: br-in\n    vms:\n      - name: vm2",
+            "      - {name: br-in, uplink: other}\n    vms:\n      - name: vm2",
+        ),
+    ]);
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_problem(
+        &e[0],
+        "hosts[1].bridges[0].uplink",
+        &["\"internet\" and \"other\"", "one physical network"],
+    );
+}
+
+#[test]
+fn under_ovn_an_external_network_is_reached_from_a_host_uplinked_to_it() {
+    let text = ovn(&[
+        (
+            "      - name: br-in\n    vms:\n      - name: vm2",
+            "      - name: br-in\n      - name: br-x\n    vms:\n      - name: vm2",
+        ),
+        (
+            "{bridge: br-in, vlan: 20, ip: 10.0.20.3/24}",
+            "{bridge: br-x, ip: 198.51.100.3/24}",
+        ),
+        (
+            "key: 5}\n",
+            "key: 5}\n  - {type: vxlan, between: [node1/br-ex, node2/br-x], vni: 7}\n",
+        ),
+    ]);
+    let e = errors(&text);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_problem(
+        &e[0],
+        "hosts[1].vms[1].nics[0]",
+        &[
+            "\"internet\"",
+            "host \"node2\" has no bridge uplinked",
+            "ovn",
+        ],
+    );
+}
+
+#[test]
+fn under_ovn_snat_is_refused_on_a_router_with_a_third_interface() {
+    let third = [(
+        "          - {name: qg0,",
+        "          - {name: qr1, bridge: br-in, vlan: 20, ip: 10.0.20.254/24}\n          - {name: qg0,",
+    )];
+    assert_valid(&edit(&third));
+    let e = errors(&ovn(&third));
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert_problem(
+        &e[0],
+        "hosts[0].routers[0].snat[0]",
+        &["r1 has 3", "whatever interface"],
+    );
+}
+
+#[test]
+fn every_example_is_valid_under_ovn() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let mut spec = netloom_core::parse(&text).unwrap();
+        spec.engine = Some(netloom_core::spec::Engine::Ovn);
+        let c = netloom_core::validate(&spec).unwrap();
+        // Only the tunnels' warnings.
+        assert_eq!(
+            c.warnings.len(),
+            c.topology.tunnels.len(),
+            "{:#?}",
+            c.warnings
+        );
+    }
+}

@@ -14,6 +14,7 @@ use crate::names;
 
 mod addresses;
 mod dhcp;
+mod engine;
 mod expect;
 mod guests;
 mod header;
@@ -194,6 +195,7 @@ impl<'a> Validator<'a> {
         };
         names::assign(&mut topo, &c.mac_todo);
         topo.expect = self.expectations(&topo);
+        self.check_engine(&topo);
         if self.problems.iter().any(Problem::is_error) {
             return None;
         }
