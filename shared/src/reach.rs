@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::sim::net::{ArpMiss, Net, StackId, StackKind};
 use crate::sim::packet::DEFAULT_TTL;
+use crate::sim::OVN_ECHO_REPLY_TTL;
 use crate::sim::{Probe as SimProbe, Proto};
 use crate::topology::{GuestKind, IfaceAddr, L4Proto, NodeRef, Topology};
 use crate::trace::{Disposition, DropReason};
@@ -694,10 +695,16 @@ impl Walker<'_, '_> {
             Walk::Arrived(d, p) => (d, p),
             Walk::Lost(loss) => return Outcome::Lost(loss),
         };
+        let logical_router =
+            self.net.ovn.is_some() && matches!(self.net.stacks[d].kind, StackKind::Router(_));
         let reply = Pkt {
             src: req.dst,
             dst: req.src,
-            ttl: DEFAULT_TTL,
+            ttl: if logical_router {
+                OVN_ECHO_REPLY_TTL
+            } else {
+                DEFAULT_TTL
+            },
             reply: true,
         };
         match self.walk(d, reply) {
@@ -833,14 +840,13 @@ impl Walker<'_, '_> {
         let StackKind::Router(nat) = &st.kind else {
             return;
         };
-        let Some(out) = st.ifaces[out_if].addr else {
-            return;
-        };
-        if nat
+        // Under OVN a NAT row applies whatever port the packet leaves by (see `sim::nat`).
+        let any_port = self.net.ovn.is_some();
+        let rule = nat
             .snat
             .iter()
-            .any(|rule| rule.out == out_if && rule.source.contains(&p.src))
-        {
+            .find(|rule| (any_port || rule.out == out_if) && rule.source.contains(&p.src));
+        if let Some(out) = rule.and_then(|r| st.ifaces[r.out].addr) {
             p.src = out.addr();
             self.conns[c].reply = (p.dst, p.src);
         }
