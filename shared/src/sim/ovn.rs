@@ -310,11 +310,15 @@ impl Sim<'_, '_> {
                 tpa: a.spa,
             }),
         };
+        let whose = if matches!(net.stacks[o].kind, StackKind::Router(_)) {
+            "the address of"
+        } else {
+            "the \"MAC IP\" address of"
+        };
         let detail = format!(
-            "{} is-at {mac}: the address of {} (\"{mac} {}\"); answered here, not flooded",
+            "{} is-at {mac}: {whose} {}; answered here, not flooded",
             a.tpa,
-            net.port_owner_words(o, oi),
-            a.tpa
+            net.port_owner_words(o, oi)
         );
         let mut steps = vec![
             step(Action::ArpResponder, detail, &reply),
@@ -371,7 +375,7 @@ impl Sim<'_, '_> {
         };
         match q {
             Some(q) if q != port => {
-                let detail = format!("{} is {} ({words})", frame.dst, net.port_owner_words(o, oi));
+                let detail = format!("{} is {}", frame.dst, net.port_owner_words(o, oi));
                 steps.push(step(Action::Lookup, detail, frame));
                 vec![q]
             }

@@ -225,7 +225,12 @@ impl Sim<'_, '_> {
         let net = self.net;
         let st = &net.stacks[s];
         let ifc = &st.ifaces[i];
-        let mut steps = vec![step(Action::Receive, format!("on {}", ifc.name), frame)];
+        let on = if self.logical_router(s) {
+            format!("on {} (logical router port)", ifc.name)
+        } else {
+            format!("on {}", ifc.name)
+        };
+        let mut steps = vec![step(Action::Receive, on, frame)];
 
         if let (
             Some(_),
