@@ -362,3 +362,38 @@ fn a_generated_lab_reaches_alike_on_both_engines() {
     }
     assert!(b.iter().filter(|r| r.ok).count() > 100);
 }
+
+#[test]
+fn tunnel_ports_are_named_as_ovn_controller_names_them() {
+    // Chassis seedlab.node2 and seedlab.node3 share their first 6
+    // characters: node1's Geneve ports to them are ovn-seedla-0 and -1; two
+    // design tunnels between the same hosts are one Geneve port.
+    let yaml = "version: 1\nengine: ovn\nname: seedlab\nhosts:\n  - name: node1\n    bridges: [{name: a}, {name: b}]\n  - name: node2\n    bridges: [{name: a}, {name: b}]\n  - name: node3\n    bridges: [{name: a}]\ntunnels:\n  - {type: gre, between: [node1/a, node2/a]}\n  - {type: vxlan, between: [node1/b, node2/b], vni: 7}\n  - {type: gre, between: [node1/a, node3/a]}\n";
+    let t = support::lab(yaml);
+    let sim = Simulator::new(&t);
+    let names = |label: &str| -> Vec<(String, String)> {
+        let sw = sim
+            .net()
+            .switches
+            .iter()
+            .find(|s| s.label == label)
+            .unwrap();
+        sw.ports
+            .iter()
+            .map(|p| (p.name.clone(), p.desc.clone()))
+            .collect()
+    };
+    let to = |n: &str, host: &str| {
+        (
+            n.to_string(),
+            format!("Geneve to {host}, chassis seedlab.{host}"),
+        )
+    };
+    assert_eq!(
+        names("node1/a"),
+        [to("ovn-seedla-0", "node2"), to("ovn-seedla-1", "node3")]
+    );
+    assert_eq!(names("node1/b"), [to("ovn-seedla-0", "node2")]);
+    assert_eq!(names("node2/b"), [to("ovn-seedla-0", "node1")]);
+    assert_eq!(names("node3/a"), [to("ovn-seedla-0", "node1")]);
+}

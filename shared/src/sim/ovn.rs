@@ -174,27 +174,32 @@ impl Net<'_> {
 }
 
 /// Names the design's tunnel ports as `ovn-controller` names its Geneve
-/// ports, `ovn-<remote chassis, 6 chars>-<n>` (n counts up per host from 0
-/// among those names), and says what they are.
+/// ports: one per remote chassis, `ovn-<its name, 6 characters>-<n>`, n
+/// counting up from 0 on a host among equal prefixes (in tunnel order here,
+/// in the southbound database's there). Tunnels between the same two hosts
+/// are the same Geneve port.
 pub(super) fn geneve_ports(topo: &Topology, switches: &mut [Switch]) {
-    let mut taken: HashMap<(usize, String), usize> = HashMap::new();
+    let mut count: HashMap<(usize, String), usize> = HashMap::new();
+    let mut named: HashMap<(usize, usize), String> = HashMap::new();
     for t in &topo.tunnels {
         for (end, other) in [(0, 1), (1, 0)] {
             let (b, rb) = (t.ends[end], t.ends[other]);
             let (host, remote) = (topo.bridges[b].host, topo.bridges[rb].host);
             let chassis = format!("{}.{}", topo.name, topo.hosts[remote].name);
-            let prefix: String = chassis.chars().take(6).collect();
-            let n = taken.entry((host, prefix.clone())).or_default();
-            let Some(p) = switches[b]
+            let name = named.entry((host, remote)).or_insert_with(|| {
+                let prefix: String = chassis.chars().take(6).collect();
+                let n = count.entry((host, prefix.clone())).or_default();
+                *n += 1;
+                format!("ovn-{prefix}-{:x}", *n - 1)
+            });
+            if let Some(p) = switches[b]
                 .ports
                 .iter_mut()
                 .find(|p| p.name == t.ports[end])
-            else {
-                continue;
-            };
-            p.name = format!("ovn-{prefix}-{n:x}");
-            p.desc = format!("Geneve to {}, chassis {chassis}", topo.hosts[remote].name);
-            *n += 1;
+            {
+                p.name = name.clone();
+                p.desc = format!("Geneve to {}, chassis {chassis}", topo.hosts[remote].name);
+            }
         }
     }
 }
