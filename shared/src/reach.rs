@@ -10,7 +10,12 @@
 //! loop-free OVS network. MAC learning never changes a ping's fate there:
 //! every unicast follows an ARP exchange that taught the bridges both ends.
 //! Conntrack/masquerade are applied per walk. The verdicts and reasons equal
-//! [`crate::sim::simulate`]'s for every pair (tests check it on every example).
+//! [`crate::sim::simulate`]'s for every pair (tests check it on every example,
+//! under both engines). Under OVN the walk is the same: OVN's ARP responder
+//! answers for the same owners the flood would reach, an untagged owner is
+//! simply in another logical switch ([`ArpMiss`] never says `Tagged`), a
+//! gateway router's NAT row applies whatever port the packet leaves by, and
+//! its echo replies leave with TTL 255.
 //!
 //! At 10,000 vms (10^8 pairs) the words are what cost: a walk ends in an
 //! [`Outcome`] without strings, the [`Matrix`] keeps a number per pair, and
