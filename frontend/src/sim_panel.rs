@@ -373,6 +373,7 @@ fn layer_title(l: &Layer) -> &'static str {
         Layer::Gre { .. } => "GRE",
         Layer::Udp { .. } => "UDP",
         Layer::Vxlan { .. } => "VXLAN",
+        Layer::Geneve { .. } => "Geneve",
         Layer::Icmp { .. } => "ICMP",
         Layer::Tcp { .. } => "TCP",
         Layer::Dhcp { .. } => "DHCP",

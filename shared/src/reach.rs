@@ -10,7 +10,12 @@
 //! loop-free OVS network. MAC learning never changes a ping's fate there:
 //! every unicast follows an ARP exchange that taught the bridges both ends.
 //! Conntrack/masquerade are applied per walk. The verdicts and reasons equal
-//! [`crate::sim::simulate`]'s for every pair (tests check it on every example).
+//! [`crate::sim::simulate`]'s for every pair (tests check it on every example,
+//! under both engines). Under OVN the walk is the same: OVN's ARP responder
+//! answers for the same owners the flood would reach, an untagged owner is
+//! simply in another logical switch ([`ArpMiss`] never says `Tagged`), a
+//! gateway router's NAT row applies whatever port the packet leaves by, and
+//! its echo replies leave with TTL 255.
 //!
 //! At 10,000 vms (10^8 pairs) the words are what cost: a walk ends in an
 //! [`Outcome`] without strings, the [`Matrix`] keeps a number per pair, and
@@ -25,6 +30,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::sim::net::{ArpMiss, Net, StackId, StackKind};
 use crate::sim::packet::DEFAULT_TTL;
+use crate::sim::OVN_ECHO_REPLY_TTL;
 use crate::sim::{Probe as SimProbe, Proto};
 use crate::topology::{GuestKind, IfaceAddr, L4Proto, NodeRef, Topology};
 use crate::trace::{Disposition, DropReason};
@@ -694,10 +700,16 @@ impl Walker<'_, '_> {
             Walk::Arrived(d, p) => (d, p),
             Walk::Lost(loss) => return Outcome::Lost(loss),
         };
+        let logical_router =
+            self.net.ovn.is_some() && matches!(self.net.stacks[d].kind, StackKind::Router(_));
         let reply = Pkt {
             src: req.dst,
             dst: req.src,
-            ttl: DEFAULT_TTL,
+            ttl: if logical_router {
+                OVN_ECHO_REPLY_TTL
+            } else {
+                DEFAULT_TTL
+            },
             reply: true,
         };
         match self.walk(d, reply) {
@@ -833,14 +845,13 @@ impl Walker<'_, '_> {
         let StackKind::Router(nat) = &st.kind else {
             return;
         };
-        let Some(out) = st.ifaces[out_if].addr else {
-            return;
-        };
-        if nat
+        // Under OVN a NAT row applies whatever port the packet leaves by (see `sim::nat`).
+        let any_port = self.net.ovn.is_some();
+        let rule = nat
             .snat
             .iter()
-            .any(|rule| rule.out == out_if && rule.source.contains(&p.src))
-        {
+            .find(|rule| (any_port || rule.out == out_if) && rule.source.contains(&p.src));
+        if let Some(out) = rule.and_then(|r| st.ifaces[r.out].addr) {
             p.src = out.addr();
             self.conns[c].reply = (p.dst, p.src);
         }

@@ -249,6 +249,9 @@ pub enum Action {
     VlanPop,
     TunnelEncap,
     TunnelDecap,
+    /// OVN's ARP responder: the logical switch answers an ARP request for a
+    /// port's address itself, at the sender's own chassis.
+    ArpResponder,
     /// A guest received a frame.
     Receive,
     /// ARP request or reply sent.
@@ -280,6 +283,7 @@ impl Action {
             Action::VlanPop => "vlan-pop",
             Action::TunnelEncap => "tunnel-encap",
             Action::TunnelDecap => "tunnel-decap",
+            Action::ArpResponder => "arp-responder",
             Action::Receive => "receive",
             Action::Arp => "arp",
             Action::Neighbor => "neighbor",
@@ -333,6 +337,12 @@ pub enum Layer {
         length: u16,
     },
     Vxlan {
+        vni: u32,
+    },
+    /// OVN's encapsulation (UDP 6081): `vni` is the logical switch's tunnel
+    /// key; the 8-byte OVN option (ingress and egress port keys) that
+    /// follows the header is counted in lengths but not shown.
+    Geneve {
         vni: u32,
     },
     Icmp {
@@ -504,6 +514,7 @@ impl fmt::Display for Layer {
                 src_port, dst_port, ..
             } => write!(f, "udp {src_port} > {dst_port}"),
             Layer::Vxlan { vni } => write!(f, "vxlan vni {vni}"),
+            Layer::Geneve { vni } => write!(f, "geneve vni {vni}"),
             Layer::Icmp {
                 kind,
                 code,

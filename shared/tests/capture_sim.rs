@@ -78,6 +78,14 @@ fn encode(layers: &[Layer]) -> Vec<u8> {
                 b.extend(&vni.to_be_bytes()[1..]);
                 b.push(0);
             }
+            Layer::Geneve { vni } => {
+                // Options length 2 words: OVN's option, class 0x0102 type
+                // 0x80, one word of port keys (ingress 1, egress 2).
+                b.extend([0x02, 0, 0x65, 0x58]);
+                b.extend(&vni.to_be_bytes()[1..]);
+                b.push(0);
+                b.extend([0x01, 0x02, 0x80, 0x01, 0, 1, 0, 2]);
+            }
             Layer::Icmp {
                 kind,
                 code,
@@ -170,7 +178,10 @@ fn probes(t: &Topology) -> Vec<Probe> {
 
 #[test]
 fn every_simulated_packet_decodes_into_the_layers_the_simulator_showed() {
-    let labs = support::examples().into_iter().chain(support::test_labs());
+    let labs = support::examples()
+        .into_iter()
+        .chain(support::test_labs())
+        .chain(support::ovn_examples());
     let mut packets = 0;
     let mut seen = std::collections::BTreeSet::new();
     for (name, t) in labs {
@@ -194,7 +205,7 @@ fn every_simulated_packet_decodes_into_the_layers_the_simulator_showed() {
     }
     // Every kind of header the simulator writes was met at least once.
     for kind in [
-        "eth", "802.1q", "arp", "ipv4", "gre", "udp", "vxlan", "icmp", "tcp", "dhcp",
+        "eth", "802.1q", "arp", "ipv4", "gre", "udp", "vxlan", "geneve", "icmp", "tcp", "dhcp",
     ] {
         assert!(
             seen.contains(kind),

@@ -49,6 +49,19 @@ fn reach_equals_simulate_on_every_example() {
 }
 
 #[test]
+fn reach_equals_simulate_on_every_example_under_ovn() {
+    for (name, t) in support::ovn_examples() {
+        assert!(check(&name, &t) > 0, "{name}: empty report");
+    }
+}
+
+#[test]
+fn reach_equals_simulate_on_a_generated_topology_under_ovn() {
+    let t = support::lab(&support::ovn_text(&support::generated(4, 10)));
+    assert!(check("generated 4x10 (ovn)", &t) > 1500);
+}
+
+#[test]
 fn reach_equals_simulate_on_the_scenario_labs() {
     for (name, t) in support::test_labs() {
         check(&name, &t);

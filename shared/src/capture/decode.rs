@@ -24,6 +24,7 @@ const ETH_IPV6: u16 = 0x86dd;
 /// GRE's protocol for a whole Ethernet frame inside (OVS `gre` ports, `gretap`).
 const ETH_TEB: u16 = 0x6558;
 const VXLAN_PORT: u16 = 4789;
+const GENEVE_PORT: u16 = 6081;
 const DHCP_PORTS: [u16; 2] = [67, 68];
 /// Tunnels inside tunnels: deeper than this is left undecoded.
 const MAX_DEPTH: u8 = 4;
@@ -205,6 +206,8 @@ fn udp(b: &[u8], depth: u8, out: &mut Vec<Layer>) {
     let payload = &b[head..usize::from(length).clamp(head, b.len())];
     if dst_port == VXLAN_PORT {
         vxlan(payload, depth, out);
+    } else if dst_port == GENEVE_PORT {
+        geneve(payload, depth, out);
     } else if DHCP_PORTS.contains(&src_port) && DHCP_PORTS.contains(&dst_port) {
         dhcp(payload, out);
     }
@@ -222,6 +225,26 @@ fn vxlan(b: &[u8], depth: u8, out: &mut Vec<Layer>) {
         vni: u32::from_be_bytes([0, b[4], b[5], b[6]]),
     });
     inner_frame(&b[8..], depth, out);
+}
+
+fn geneve(b: &[u8], depth: u8, out: &mut Vec<Layer>) {
+    // RFC 8926: version and options length (low 6 bits, 4-byte words),
+    // flags, protocol type, VNI (24 bits), reserved; then the options (OVN's
+    // carries the logical ports' keys), then the inner frame.
+    if b.len() < 8 {
+        return unknown("truncated Geneve header", b, out);
+    }
+    let end = 8 + usize::from(b[0] & 0x3f) * 4;
+    if b.len() < end {
+        return unknown("truncated Geneve options", b, out);
+    }
+    if u16::from_be_bytes([b[2], b[3]]) != ETH_TEB {
+        return unknown("Geneve payload that is not Ethernet", b, out);
+    }
+    out.push(Layer::Geneve {
+        vni: u32::from_be_bytes([0, b[4], b[5], b[6]]),
+    });
+    inner_frame(&b[end..], depth, out);
 }
 
 fn inner_frame(b: &[u8], depth: u8, out: &mut Vec<Layer>) {

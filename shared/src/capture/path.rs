@@ -101,7 +101,12 @@ pub fn wire_frames(trace: &Trace) -> Vec<(&str, &[Layer], bool)> {
 pub fn same(predicted: &[Layer], captured: &[Layer]) -> bool {
     let from_tunnel = |p: &[Layer]| {
         p.iter()
-            .position(|l| matches!(l, Layer::Gre { .. } | Layer::Vxlan { .. }))
+            .position(|l| {
+                matches!(
+                    l,
+                    Layer::Gre { .. } | Layer::Vxlan { .. } | Layer::Geneve { .. }
+                )
+            })
             .map_or(0, |i| i)
     };
     let (a, b) = (from_tunnel(predicted), from_tunnel(captured));

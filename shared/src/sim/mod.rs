@@ -3,7 +3,9 @@
 //!
 //! Layers are modules, smoltcp-style: [`packet`] (headers), `switch` (OVS
 //! bridges in standalone mode), `stack` (the guests' Linux IPv4 stacks),
-//! `nat` (conntrack with SNAT/DNAT), [`dhcp`] (lease prediction) and [`net`]
+//! `nat` (conntrack with SNAT/DNAT), [`dhcp`] (lease prediction), `ovn` (the
+//! OVN engine's meaning where it differs: logical switches, ARP responder,
+//! Geneve, gateway routers) and [`net`]
 //! (the static model built from a [`Topology`]). The run is an event queue of
 //! frames arriving at switch ports and guest interfaces, processed in FIFO
 //! order until nothing is left, so a flood's copies interleave as breadth
@@ -23,6 +25,7 @@ pub mod net;
 pub mod packet;
 
 mod nat;
+mod ovn;
 mod stack;
 mod switch;
 
@@ -40,6 +43,7 @@ use crate::topology::{Mac, NodeRef, Topology};
 use crate::trace::{Action, Disposition, DropReason, Hop, Layer, ProbeSummary, Step, Trace};
 
 pub use self::dhcp::{leases, Lease};
+pub use self::stack::OVN_ECHO_REPLY_TTL;
 
 /// What to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -67,19 +67,31 @@ impl Sim<'_, '_> {
         let StackKind::Router(nat) = &self.net.stacks[s].kind else {
             return None;
         };
+        let st = &self.net.stacks[s];
+        let lb = self.logical_router(s);
         let rule = nat.dnat.iter().find(|d| {
             let proto = match d.proto {
                 L4Proto::Tcp => PROTO_TCP,
                 L4Proto::Udp => PROTO_UDP,
             };
-            d.in_iface == in_if && proto == orig.proto && d.port == orig.dport
+            // Under OVN a port forward is a load balancer VIP (the `in`
+            // interface's address and port), whatever port it arrives by.
+            let at = if lb {
+                st.ifaces[d.in_iface]
+                    .addr
+                    .is_some_and(|a| a.addr() == orig.dst)
+            } else {
+                d.in_iface == in_if
+            };
+            at && proto == orig.proto && d.port == orig.dport
         });
         if let Some(d) = rule {
             let mut f = orig;
             f.dst = d.to;
             f.dport = d.to_port;
             pkt.set_flow(f);
-            let detail = format!("dnat: {} → {}", flow_words(&orig), flow_words(&f));
+            let what = if lb { "load balancer" } else { "dnat" };
+            let detail = format!("{what}: {} → {}", flow_words(&orig), flow_words(&f));
             steps.push(Step {
                 action: Action::Nat,
                 detail,
@@ -126,27 +138,30 @@ impl Sim<'_, '_> {
         let StackKind::Router(nat) = &st.kind else {
             return;
         };
-        let Some(out_addr) = st.ifaces[out_if].addr else {
-            return;
-        };
-        if !nat
+        // Under OVN a rule is a NAT row (source → the `out` interface's
+        // address) and the gateway router applies it whatever port the packet leaves by.
+        let lr = self.logical_router(s);
+        let Some(rule) = nat
             .snat
             .iter()
-            .any(|r| r.out == out_if && r.source.contains(&pkt.src))
-        {
+            .find(|r| (lr || r.out == out_if) && r.source.contains(&pkt.src))
+        else {
             return;
-        }
+        };
+        let Some(out_addr) = st.ifaces[rule.out].addr else {
+            return;
+        };
         let before = pkt.flow();
         let mut f = before;
         f.src = out_addr.addr();
         pkt.set_flow(f);
         self.conns[s][idx].reply = f.reversed();
-        let detail = format!(
-            "masquerade on {}: {} → {}",
-            st.ifaces[out_if].name,
-            flow_words(&before),
-            flow_words(&f)
-        );
+        let on = if lr {
+            format!("NAT row snat {} → {}", rule.source, f.src)
+        } else {
+            format!("masquerade on {}", st.ifaces[out_if].name)
+        };
+        let detail = format!("{on}: {} → {}", flow_words(&before), flow_words(&f));
         steps.push(Step {
             action: Action::Nat,
             detail,

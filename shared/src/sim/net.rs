@@ -10,7 +10,9 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::dhcp::{allocate, Lease};
+use super::ovn::Ovn;
 use crate::graph::segments;
+use crate::spec::Engine;
 use crate::topology::{GuestKind, IfaceAddr, Mac, NodeRef, RouterNat, Topology, TunnelKind};
 use crate::trace::{DropReason, NodeKind};
 
@@ -28,6 +30,8 @@ pub struct Net<'t> {
     pub next_free: Vec<Option<Ipv4Addr>>,
     /// Who owns each address (a guest answers for all of its addresses on any interface).
     owners: HashMap<Ipv4Addr, Owner>,
+    /// The logical network, under the OVN engine (`None`: plain OVS).
+    pub ovn: Option<Ovn>,
 }
 
 /// An address's owner, and where it answers ARP for it in the usual case.
@@ -166,6 +170,9 @@ impl<'t> Net<'t> {
         upstream_stacks(topo, &mut stacks, &mut switches);
         uplinks(topo, &mut switches);
         tunnel_ports(topo, &mut switches);
+        if topo.engine == Engine::Ovn {
+            super::ovn::geneve_ports(topo, &mut switches);
+        }
 
         let mut net = Net {
             topo,
@@ -174,8 +181,12 @@ impl<'t> Net<'t> {
             leases: alloc.leases,
             next_free: alloc.next_free,
             owners: HashMap::new(),
+            ovn: None,
         };
         net.owners = net.find_owners();
+        if topo.engine == Engine::Ovn {
+            net.ovn = Some(Ovn::new(topo, &net.switches, &net.stacks));
+        }
         net
     }
 
@@ -300,7 +311,9 @@ impl<'t> Net<'t> {
             let ifaces = self.stacks[s].ifaces.iter().enumerate();
             ifaces.filter(move |(_, i)| self.switches[i.sw].segment == segment)
         };
-        if vlan != 0 {
+        // Under OVN an untagged port is in the untagged logical switch only:
+        // the request never reaches it tagged.
+        if vlan != 0 && self.ovn.is_none() {
             let untagged = |i: &Iface| self.switches[i.sw].ports[i.port].tag.is_none();
             if let Some((i, _)) = on_segment().find(|(_, i)| untagged(i)) {
                 return ArpMiss::Tagged(s, i);

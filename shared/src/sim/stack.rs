@@ -28,6 +28,8 @@ const DHCP_LEN: u16 = 328;
 /// Linux quotes at most this much of the offending packet in an ICMP error.
 const ICMP_ERROR_MAX: u16 = 576;
 const DHCP_XID: u32 = 0x6e6c_0001;
+/// OVN's routers answer ping with TTL 255 (`ip.ttl = 255` in lr_in_ip_input).
+pub const OVN_ECHO_REPLY_TTL: u8 = 255;
 
 impl Sim<'_, '_> {
     /// The probe's first packet (source address left for routing to pick).
@@ -223,7 +225,12 @@ impl Sim<'_, '_> {
         let net = self.net;
         let st = &net.stacks[s];
         let ifc = &st.ifaces[i];
-        let mut steps = vec![step(Action::Receive, format!("on {}", ifc.name), frame)];
+        let on = if self.logical_router(s) {
+            format!("on {} (logical router port)", ifc.name)
+        } else {
+            format!("on {}", ifc.name)
+        };
+        let mut steps = vec![step(Action::Receive, on, frame)];
 
         if let (
             Some(_),
@@ -278,9 +285,14 @@ impl Sim<'_, '_> {
             return;
         }
         pkt.ttl -= 1;
+        let detail = if self.logical_router(s) {
+            format!("logical router {}, TTL {}", st.label, pkt.ttl)
+        } else {
+            format!("ip_forward, TTL {}", pkt.ttl)
+        };
         steps.push(Step {
             action: Action::Forward,
-            detail: format!("ip_forward, TTL {}", pkt.ttl),
+            detail,
             packet: ip_layers(&pkt),
         });
         self.ip_out(s, pkt, Some(i), ct, &mut steps);
@@ -361,7 +373,8 @@ impl Sim<'_, '_> {
         let known = self.neigh[s]
             .iter()
             .find(|e| e.0 == i && e.1 == next_hop)
-            .map(|e| e.2);
+            .map(|e| e.2)
+            .or_else(|| self.static_binding(s, i, next_hop, steps));
         if let Some(mac) = known {
             let out = Frame {
                 src: ifc.mac,
@@ -481,6 +494,27 @@ impl Sim<'_, '_> {
 
     /// A packet for one of this guest's addresses.
     fn local_in(&mut self, s: StackId, pkt: Ipv4, steps: &mut Vec<Step>) {
+        if self.logical_router(s) && !matches!(pkt.l4, L4::Icmp(_)) {
+            // OVN's router answers ping on its addresses and drops the rest
+            // (lr_in_ip_input): no RST, no port unreachable.
+            let detail = format!(
+                "logical router {} drops {} for its own address {}: it answers only ping there",
+                self.label(s),
+                if pkt.l4.proto() == PROTO_TCP {
+                    "tcp"
+                } else {
+                    "udp"
+                },
+                pkt.dst
+            );
+            steps.push(Step {
+                action: Action::Drop,
+                detail: detail.clone(),
+                packet: ip_layers(&pkt),
+            });
+            self.lose(DropReason::NoReply, self.label(s), detail);
+            return;
+        }
         match pkt.l4 {
             L4::Icmp(icmp) => self.local_icmp(s, pkt, icmp, steps),
             L4::Tcp(t) => self.local_tcp(s, pkt, t, steps),
@@ -500,7 +534,7 @@ impl Sim<'_, '_> {
                     detail: format!("echo request for {}", pkt.dst),
                     packet: ip_layers(&pkt),
                 });
-                let reply = reply_to(
+                let mut reply = reply_to(
                     &pkt,
                     L4::Icmp(Icmp {
                         kind: IcmpKind::EchoReply,
@@ -508,6 +542,9 @@ impl Sim<'_, '_> {
                     }),
                     pkt.len,
                 );
+                if self.logical_router(s) {
+                    reply.ttl = OVN_ECHO_REPLY_TTL;
+                }
                 self.ip_out(s, reply, None, None, steps);
             }
             IcmpKind::EchoReply if is_src && self.probe.proto == Proto::Icmp => {

@@ -11,10 +11,11 @@
 //! the inner frame keeps its 802.1Q tag.
 
 use super::net::{Peer, SwId};
-use super::packet::{Encap, Frame, Payload, MTU};
+use std::net::Ipv4Addr;
+
+use super::packet::{Encap, EncapKind, Frame, Payload, MTU};
 use super::{step, Event, Sim};
-use crate::topology::TunnelKind;
-use crate::trace::{Action, DropReason, Step};
+use crate::trace::{Action, DropReason, NodeKind, Step};
 
 impl Sim<'_, '_> {
     /// A frame arriving on port `port` of switch `sw` (decapsulated from
@@ -28,18 +29,13 @@ impl Sim<'_, '_> {
     ) {
         let net = self.net;
         let swt = &net.switches[sw];
-        let p = &swt.ports[port];
+        if net.ovn.is_some() && swt.kind == NodeKind::Bridge {
+            self.logical_switch_rx(sw, port, frame, encap);
+            return;
+        }
         let mut steps = Vec::new();
         if let Some(e) = encap {
-            let detail = format!(
-                "{} from {} > {} on {} ({})",
-                e.kind, e.src_ip, e.dst_ip, p.name, p.desc
-            );
-            steps.push(Step {
-                action: Action::TunnelDecap,
-                detail,
-                packet: e.layers(&frame),
-            });
+            steps.push(self.decap_step(sw, port, &e, &frame));
         }
         let ingress_tagged = frame.vlan.is_some();
         let Some(vlan) = self.ingress_vlan(sw, port, &frame, &mut steps) else {
@@ -63,6 +59,20 @@ impl Sim<'_, '_> {
             self.port_out(sw, q, out, &mut steps);
         }
         self.record_switch(sw, steps);
+    }
+
+    /// A frame coming out of tunnel port `port` of switch `sw`.
+    pub(super) fn decap_step(&self, sw: SwId, port: usize, e: &Encap, frame: &Frame) -> Step {
+        let p = &self.net.switches[sw].ports[port];
+        let detail = format!(
+            "{} from {} > {} on {} ({})",
+            e.kind, e.src_ip, e.dst_ip, p.name, p.desc
+        );
+        Step {
+            action: Action::TunnelDecap,
+            detail,
+            packet: e.layers(frame),
+        }
     }
 
     /// The VLAN a frame entering `port` belongs to, with the ingress step;
@@ -241,7 +251,7 @@ impl Sim<'_, '_> {
 
     /// Frame `out` leaving port `q` of switch `sw` to what the port is wired
     /// to; a tunnel port encapsulates it, or drops it when it exceeds the MTU.
-    fn port_out(&mut self, sw: SwId, q: usize, out: Frame, steps: &mut Vec<Step>) {
+    pub(super) fn port_out(&mut self, sw: SwId, q: usize, out: Frame, steps: &mut Vec<Step>) {
         let net = self.net;
         let swt = &net.switches[sw];
         match swt.ports[q].peer {
@@ -262,52 +272,70 @@ impl Sim<'_, '_> {
                 kind,
                 local_ip,
                 remote_ip,
-                remote: (rsw, rport),
+                remote,
             } => {
-                let e = Encap {
-                    kind,
-                    src_mac: super::packet::underlay_mac(local_ip),
-                    dst_mac: super::packet::underlay_mac(remote_ip),
-                    src_ip: local_ip,
-                    dst_ip: remote_ip,
-                };
-                let outer = e.outer_len(&out);
-                if outer > u32::from(MTU) {
-                    let detail = format!(
-                        "{} bytes after {} encapsulation ({}) exceed the underlay MTU {MTU}: dropped",
-                        outer,
-                        kind,
-                        overhead_words(kind, out.vlan.is_some())
-                    );
-                    steps.push(step(Action::Drop, detail.clone(), &out));
-                    self.lose(
-                        DropReason::MtuExceeded,
-                        format!("{} {}", swt.label, swt.ports[q].name),
-                        detail,
-                    );
-                    return;
-                }
-                let detail = format!(
-                    "{} {} > {} on {}",
-                    kind, local_ip, remote_ip, swt.ports[q].name
-                );
-                steps.push(Step {
-                    action: Action::TunnelEncap,
-                    detail,
-                    packet: e.layers(&out),
-                });
-                self.queue.push_back(Event::Switch {
-                    sw: rsw,
-                    port: rport,
-                    frame: out,
-                    encap: Some(e),
-                });
+                let kind = EncapKind::Design(kind);
+                self.tunnel_out(sw, q, out, kind, (local_ip, remote_ip, remote), steps);
             }
         }
     }
+
+    /// Frame `out` encapsulated in `kind` on tunnel port `q` of switch `sw`
+    /// (`ends`: local and remote underlay addresses, and where it comes
+    /// out), or dropped when it exceeds the underlay MTU.
+    pub(super) fn tunnel_out(
+        &mut self,
+        sw: SwId,
+        q: usize,
+        out: Frame,
+        kind: EncapKind,
+        ends: (Ipv4Addr, Ipv4Addr, (SwId, usize)),
+        steps: &mut Vec<Step>,
+    ) {
+        let swt = &self.net.switches[sw];
+        let (local_ip, remote_ip, (rsw, rport)) = ends;
+        let e = Encap {
+            kind,
+            src_mac: super::packet::underlay_mac(local_ip),
+            dst_mac: super::packet::underlay_mac(remote_ip),
+            src_ip: local_ip,
+            dst_ip: remote_ip,
+        };
+        let outer = e.outer_len(&out);
+        if outer > u32::from(MTU) {
+            let detail = format!(
+                "{} bytes after {} encapsulation ({}) exceed the underlay MTU {MTU}: dropped",
+                outer,
+                kind,
+                overhead_words(kind, out.vlan.is_some())
+            );
+            steps.push(step(Action::Drop, detail.clone(), &out));
+            self.lose(
+                DropReason::MtuExceeded,
+                format!("{} {}", swt.label, swt.ports[q].name),
+                detail,
+            );
+            return;
+        }
+        let detail = format!(
+            "{} {} > {} on {}",
+            kind, local_ip, remote_ip, swt.ports[q].name
+        );
+        steps.push(Step {
+            action: Action::TunnelEncap,
+            detail,
+            packet: e.layers(&out),
+        });
+        self.queue.push_back(Event::Switch {
+            sw: rsw,
+            port: rport,
+            frame: out,
+            encap: Some(e),
+        });
+    }
 }
 
-fn overhead_words(kind: TunnelKind, tagged: bool) -> String {
+fn overhead_words(kind: EncapKind, tagged: bool) -> String {
     let tag = if tagged {
         " + 4 for the 802.1Q tag"
     } else {
@@ -316,7 +344,7 @@ fn overhead_words(kind: TunnelKind, tagged: bool) -> String {
     format!("+{}{tag}", kind.overhead())
 }
 
-fn port_list(sim: &Sim, sw: SwId, ports: &[usize]) -> String {
+pub(super) fn port_list(sim: &Sim, sw: SwId, ports: &[usize]) -> String {
     let swt = &sim.net.switches[sw];
     let mut out = String::new();
     for (n, &q) in ports.iter().enumerate() {

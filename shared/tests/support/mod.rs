@@ -28,6 +28,27 @@ pub fn examples() -> Vec<(String, Topology)> {
         .collect()
 }
 
+/// An example lab under the OVN engine: its file with `engine: ovn` added.
+pub fn ovn_example(name: &str) -> Topology {
+    let path = format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    lab(&ovn_text(&text))
+}
+
+/// A lab's file with `engine: ovn` added (before its top-level `name`).
+pub fn ovn_text(yaml: &str) -> String {
+    assert!(yaml.contains("\nname: "), "no top-level name");
+    yaml.replacen("\nname: ", "\nengine: ovn\nname: ", 1)
+}
+
+/// Every example lab under the OVN engine: (file name, topology), sorted.
+pub fn ovn_examples() -> Vec<(String, Topology)> {
+    examples()
+        .into_iter()
+        .map(|(n, _)| (n.clone(), ovn_example(&n)))
+        .collect()
+}
+
 /// A scenario lab of `tests/labs/`, by file stem.
 pub fn test_lab(stem: &str) -> Topology {
     let path = format!("{}/tests/labs/{stem}.yaml", env!("CARGO_MANIFEST_DIR"));
