@@ -56,7 +56,7 @@ fn assert_rows_marked(name: &str, foreign: &str) {
                 "--format=csv",
                 "--data=bare",
                 "--no-headings",
-                "--columns=name,external_ids",
+                "--columns=_uuid,external_ids",
                 "list",
                 table,
             ],
@@ -158,7 +158,7 @@ fn a_vlan_change_is_one_northbound_transaction() {
         steps(&plan).is_empty(),
         "host steps for a VLAN change: {plan:#}"
     );
-    let ops = plan["northbound"]
+    let ops = plan["northbound"]["ops"]
         .as_array()
         .expect("a northbound transaction");
     assert!(

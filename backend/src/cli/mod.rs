@@ -20,6 +20,7 @@ mod verify;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use netloom_core::spec::Engine;
 
 /// Design, simulate and deploy multi-host virtual networks (Open vSwitch,
 /// VLANs, GRE/VXLAN tunnels, DHCP, NAT routers) from one topology file.
@@ -28,7 +29,13 @@ use clap::{CommandFactory, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Build the design with this engine (`ovs` or `ovn`) instead of its file's `engine`.
+    #[arg(long, global = true, value_parser = ["ovs", "ovn"])]
+    engine: Option<String>,
 }
+
+/// `--engine`, set once before the command runs: every file a command loads is read with it.
+static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
 
 impl Cli {
     /// Whether this command serves others (the server, the agent): a peer
@@ -77,6 +84,9 @@ enum Command {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
+    if let Some(e) = &cli.engine {
+        let _ = ENGINE.set(if e == "ovn" { Engine::Ovn } else { Engine::Ovs });
+    }
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Schema => schema::run(),
@@ -148,7 +158,16 @@ pub fn load_topology(path: &str) -> Result<netloom_core::Topology, ExitCode> {
         eprintln!("{path}: {e}");
         ExitCode::from(2)
     })?;
-    match netloom_core::load(&text) {
+    let loaded = match ENGINE.get() {
+        Some(&e) => netloom_core::parse(&text)
+            .map_err(|p| vec![p])
+            .and_then(|mut spec| {
+                spec.engine = Some(e);
+                netloom_core::validate(&spec)
+            }),
+        None => netloom_core::load(&text),
+    };
+    match loaded {
         Ok(checked) => {
             for w in &checked.warnings {
                 eprintln!("{path}: {w}");
@@ -189,7 +208,7 @@ mod completion_tests {
         // The words offered after `netloom`, and a case for each subcommand's own options.
         let top = script
             .lines()
-            .find(|l| l.trim().starts_with("opts=\"-h -V --help --version "))
+            .find(|l| l.trim().starts_with("opts=\"-h -V --engine --help --version "))
             .expect("the top-level words");
         for name in &names {
             assert!(top.split([' ', '"']).any(|w| w == name), "{name}: {top}");

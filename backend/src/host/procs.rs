@@ -181,29 +181,7 @@ pub fn start_ovs(
     .env("OVS_RUNDIR", dir);
     // Its --detach parent returns once the database socket listens.
     run_command(ns, cmd, &format!("ovsdb-server in {ns}"), None)?;
-    let owner = super::ovsdb::map([(netloom_core::plan::OVS_OWNER_KEY, topology)]);
-    // An OVN chassis' integration bridge is made here too, so ovn-controller
-    // finds it (and does not make an unmarked one) when it starts.
-    let mut bridges: Vec<&str> = vec![first];
-    bridges.extend(ovn.map(|c| c.bridge.as_str()));
-    let mut ops = Vec::new();
-    for (n, b) in bridges.iter().enumerate() {
-        ops.extend([
-            json!({"op": "insert", "table": "Interface", "uuid-name": format!("i{n}"),
-                "row": {"name": b, "type": "internal"}}),
-            json!({"op": "insert", "table": "Port", "uuid-name": format!("p{n}"),
-                "row": {"name": b, "interfaces": ["named-uuid", format!("i{n}")], "external_ids": owner}}),
-            json!({"op": "insert", "table": "Bridge", "uuid-name": format!("b{n}"),
-                "row": {"name": b, "datapath_type": "netdev", "ports": ["named-uuid", format!("p{n}")],
-                    "external_ids": owner}}),
-        ]);
-    }
-    let refs: Vec<_> = (0..bridges.len())
-        .map(|n| json!(["named-uuid", format!("b{n}")]))
-        .collect();
-    let ids = super::ovsdb::map(ovn.map(ovn_external_ids).unwrap_or_default());
-    ops.push(json!({"op": "insert", "table": "Open_vSwitch",
-        "row": {"bridges": ["set", refs], "external_ids": ids}}));
+    let ops = first_rows(first, topology, ovn);
     Ovsdb::connect(&sock)?.transact(ops)?;
     // Not waited for: its --detach parent returns only after the first
     // reconfiguration; the caller waits for `cur_cfg` when it matters.
@@ -236,27 +214,64 @@ pub fn start_ovs(
         // It finds the integration bridge's `.mgmt` socket in OVS_RUNDIR;
         // its own control socket goes to OVN_RUNDIR.
         .env("OVS_RUNDIR", dir)
-        .env("OVN_RUNDIR", dir)
-        // Not pipes: its detached daemon may still log a warning to stderr
-        // after its parent returned (the integration bridge not yet made),
-        // and a closed pipe then killed it silently (SIGPIPE).
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        let what = format!("ovn-controller in {ns}");
-        let status = netns::command_in(ns, cmd)
-            .map_err(io_err(&what))?
-            .status()
-            .map_err(io_err(&what))?;
-        if !status.success() {
-            return Err(ProcError::Failed {
-                what,
-                status: status.to_string(),
-                stderr: format!("see {dir}/ovn-controller.log"),
-            });
-        }
+        .env("OVN_RUNDIR", dir);
+        start_detached(ns, cmd, &format!("ovn-controller in {ns}"))?;
     }
     Ok(())
+}
+
+/// The first transaction of an emulated host's database: the bridge
+/// `first` and, for an OVN chassis, its integration bridge (so
+/// ovn-controller finds it, and does not make an unmarked one), each marked
+/// as `topology`'s with only its own port; the `Open_vSwitch` row, with
+/// the chassis' `external_ids`.
+fn first_rows(first: &str, topology: &str, ovn: Option<&OvnChassis>) -> Vec<serde_json::Value> {
+    let owner = super::ovsdb::map([(netloom_core::plan::OVS_OWNER_KEY, topology)]);
+    let mut bridges: Vec<&str> = vec![first];
+    bridges.extend(ovn.map(|c| c.bridge.as_str()));
+    let mut ops = Vec::new();
+    for (n, b) in bridges.iter().enumerate() {
+        ops.extend([
+            json!({"op": "insert", "table": "Interface", "uuid-name": format!("i{n}"),
+                "row": {"name": b, "type": "internal"}}),
+            json!({"op": "insert", "table": "Port", "uuid-name": format!("p{n}"),
+                "row": {"name": b, "interfaces": ["named-uuid", format!("i{n}")], "external_ids": owner}}),
+            json!({"op": "insert", "table": "Bridge", "uuid-name": format!("b{n}"),
+                "row": {"name": b, "datapath_type": "netdev", "ports": ["named-uuid", format!("p{n}")],
+                    "external_ids": owner}}),
+        ]);
+    }
+    let refs: Vec<_> = (0..bridges.len())
+        .map(|n| json!(["named-uuid", format!("b{n}")]))
+        .collect();
+    let ids = super::ovsdb::map(ovn.map(ovn_external_ids).unwrap_or_default());
+    ops.push(json!({"op": "insert", "table": "Open_vSwitch",
+        "row": {"bridges": ["set", refs], "external_ids": ids}}));
+    ops
+}
+
+/// Run an OVS/OVN daemon with `--detach` in `ns`: its parent returns once
+/// the daemon is up. Standard streams go to /dev/null, not pipes: a
+/// detached ovn-controller still logged a warning to stderr after its
+/// parent had returned (its integration bridge not made yet), and the
+/// closed pipe killed it without a word (SIGPIPE). Its log file says why it failed.
+fn start_detached(ns: &str, mut cmd: Command, what: &str) -> Result<(), ProcError> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let status = netns::command_in(ns, cmd)
+        .map_err(io_err(what))?
+        .status()
+        .map_err(io_err(what))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(ProcError::Failed {
+            what: what.to_string(),
+            status: status.to_string(),
+            stderr: "see its log file".to_string(),
+        })
+    }
 }
 
 /// The files of an OVN central's databases in its directory: (name, schema).
@@ -286,7 +301,7 @@ pub fn start_ovn_central(dir: &str) -> Result<(), ProcError> {
             format!("--log-file={dir}/{db}.log"),
             "--detach".to_string(),
         ]);
-        run_command("", cmd, &format!("ovsdb-server of {file}"), None)?;
+        start_detached("", cmd, &format!("ovsdb-server of {file}"))?;
     }
     Ovsdb::connect(&format!("{dir}/nb.sock"))?.transact_on(
         "OVN_Northbound",
@@ -301,7 +316,7 @@ pub fn start_ovn_central(dir: &str) -> Result<(), ProcError> {
         format!("--log-file={dir}/northd.log"),
         "--detach".to_string(),
     ]);
-    run_command("", cmd, "ovn-northd", None)?;
+    start_detached("", cmd, "ovn-northd")?;
     Ok(())
 }
 

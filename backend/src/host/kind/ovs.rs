@@ -285,39 +285,8 @@ pub fn observe(db: &mut Ovsdb, topology: &str) -> Vec<Resource> {
             }
             let iface = ovsdb::read_uuids(&p["interfaces"])
                 .first()
-                .and_then(|u| iface_by_uuid.get(u).copied());
-            let (typ, opts, ids) = iface
-                .map(|i| {
-                    (
-                        i["type"].as_str().unwrap_or_default().to_string(),
-                        ovsdb::read_map(&i["options"]),
-                        ovsdb::read_map(&i["external_ids"]),
-                    )
-                })
-                .unwrap_or_default();
-            let iface_id = ids
-                .into_iter()
-                .find(|(k, _)| k == "iface-id")
-                .map(|(_, v)| v);
-            let opt = |k: &str| opts.iter().find(|(ok, _)| ok == k).map(|(_, v)| v.clone());
-            let remote: Ipv4Addr = opt("remote_ip")
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(Ipv4Addr::UNSPECIFIED);
-            let iface = match typ.as_str() {
-                "gre" => OvsIface::Gre {
-                    remote_ip: remote,
-                    key: opt("key").and_then(|k| k.parse().ok()),
-                },
-                "vxlan" => OvsIface::Vxlan {
-                    remote_ip: remote,
-                    vni: opt("key").and_then(|k| k.parse().ok()).unwrap_or(0),
-                },
-                "internal" => OvsIface::Internal,
-                _ => match iface_id {
-                    Some(iface_id) => OvsIface::Vif { iface_id },
-                    None => OvsIface::System,
-                },
-            };
+                .and_then(|u| iface_by_uuid.get(u).copied())
+                .map_or(OvsIface::System, iface_of);
             let tag = ovsdb::read_opt_int(&p["tag"]).and_then(|t| u16::try_from(t).ok());
             out.push(Resource::OvsPort {
                 bridge: bname.clone(),
@@ -328,6 +297,34 @@ pub fn observe(db: &mut Ovsdb, topology: &str) -> Vec<Resource> {
         }
     }
     out
+}
+
+/// What an `Interface` row is.
+fn iface_of(i: &Value) -> OvsIface {
+    let opts = ovsdb::read_map(&i["options"]);
+    let opt = |k: &str| opts.iter().find(|(ok, _)| ok == k).map(|(_, v)| v.clone());
+    let remote: Ipv4Addr = opt("remote_ip")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let iface_id = ovsdb::read_map(&i["external_ids"])
+        .into_iter()
+        .find(|(k, _)| k == "iface-id")
+        .map(|(_, v)| v);
+    match i["type"].as_str().unwrap_or_default() {
+        "gre" => OvsIface::Gre {
+            remote_ip: remote,
+            key: opt("key").and_then(|k| k.parse().ok()),
+        },
+        "vxlan" => OvsIface::Vxlan {
+            remote_ip: remote,
+            vni: opt("key").and_then(|k| k.parse().ok()).unwrap_or(0),
+        },
+        "internal" => OvsIface::Internal,
+        _ => match iface_id {
+            Some(iface_id) => OvsIface::Vif { iface_id },
+            None => OvsIface::System,
+        },
+    }
 }
 
 /// A port `ovn-controller` made on a bridge of netloom's (a Geneve tunnel
