@@ -1,7 +1,9 @@
 //! Agents reached over SSH (`agent: ssh://[USER@]HOST[:PORT]`): the system's
 //! OpenSSH client logs in (batch mode, `known_hosts` checked, the user's keys
 //! and ssh-agent, `NETLOOM_SSH_CONFIG` as `ssh -F`) and runs
-//! `netloom agent --stdio` there, one session per request.
+//! `netloom agent --stdio` there, which serves requests one after another:
+//! a session whose answer is whole waits [`IDLE`] for this process's next
+//! request to that host.
 //!
 //! The sessions to a host share one login: OpenSSH's connection sharing
 //! (`ControlMaster=auto`), with its control socket in a directory of this
@@ -19,10 +21,12 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver};
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use netloom_core::ssh::SshDest;
+
+use super::proto::STDIO_READY as READY;
 
 /// `ssh -F FILE` for every login (identities, known hosts, jump hosts).
 pub const CONFIG_ENV: &str = "NETLOOM_SSH_CONFIG";
@@ -30,8 +34,8 @@ pub const CONFIG_ENV: &str = "NETLOOM_SSH_CONFIG";
 const DIR: &str = "/usr/local/lib/netloom";
 /// The far end's exit status for "no netloom of this version here".
 const MISSING: i32 = 97;
-/// The far end's first line once it has found its netloom.
-const READY: &str = "netloom-ready";
+/// How long a session whose agent has answered waits for another request.
+const IDLE: Duration = Duration::from_secs(20);
 /// How long an idle master waits for the next session (seconds).
 const PERSIST: u32 = 60;
 /// The longest unix socket path (`sun_path`, its NUL excluded).
@@ -220,9 +224,44 @@ fn push(dest: &SshDest, path: &str) -> io::Result<()> {
     }
 }
 
-/// `netloom agent --stdio` on the far end, as a connection: one session
-/// (over the shared login), or two and a copy when netloom is not there yet.
+/// Sessions whose agent waits for a request, each with when it began to.
+static SESSIONS: Mutex<Vec<(Instant, SshConn)>> = Mutex::new(Vec::new());
+
+/// An idle session to `dest`, if one is still there.
+fn idle_session(dest: &str) -> Option<SshConn> {
+    let mut idle = SESSIONS.lock().ok()?;
+    while let Some(i) = idle.iter().position(|(_, c)| c.dest == dest) {
+        let (_, mut c) = idle.swap_remove(i);
+        // One whose ssh has exited meanwhile (its master lost the host) goes.
+        if matches!(c.child.try_wait(), Ok(None)) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// Closes the sessions idle for [`IDLE`] (a server must not keep them, nor
+/// through them their master, for ever); ends once none is left.
+fn reap() {
+    loop {
+        std::thread::sleep(IDLE / 4);
+        let Ok(mut idle) = SESSIONS.lock() else {
+            return;
+        };
+        idle.retain(|(since, _)| since.elapsed() < IDLE);
+        if idle.is_empty() {
+            return;
+        }
+    }
+}
+
+/// `netloom agent --stdio` on the far end, as a connection: an idle session,
+/// else a new one (over the shared login), or two and a copy when netloom is
+/// not there yet.
 pub fn connect(dest: &SshDest) -> io::Result<SshConn> {
+    if let Some(conn) = idle_session(&dest.to_string()) {
+        return Ok(conn);
+    }
     let mut conn = SshConn::spawn(dest)?;
     if conn.ready()? {
         return Ok(conn);
@@ -252,8 +291,14 @@ pub struct SshConn {
 
 impl SshConn {
     fn spawn(dest: &SshDest) -> io::Result<SshConn> {
-        let mut child = ssh(dest)
-            .arg(agent_command(&pushed(), sudo(dest)))
+        let mut c = ssh(dest);
+        c.arg(agent_command(&pushed(), sudo(dest)));
+        SshConn::run(dest.to_string(), c)
+    }
+
+    /// `command` (ssh) with its standard input, output and error as pipes.
+    fn run(dest: String, mut command: Command) -> io::Result<SshConn> {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -270,7 +315,7 @@ impl SshConn {
             let _ = tx.send(s);
         });
         Ok(SshConn {
-            dest: dest.to_string(),
+            dest,
             child,
             input,
             output,
@@ -306,6 +351,29 @@ impl SshConn {
             return Ok(false);
         }
         Err(self.failure(status))
+    }
+
+    /// Keeps the session for the next request once its agent says it waits
+    /// for one (`buffered`: what was read past the answer already); else
+    /// closes it.
+    pub fn idle(mut self, buffered: &[u8]) {
+        let mut line = buffered.to_vec();
+        let mut byte = [0u8];
+        while !line.ends_with(b"\n") && line.len() <= READY.len() {
+            match self.output.read(&mut byte) {
+                Ok(1) => line.push(byte[0]),
+                _ => return,
+            }
+        }
+        if line.strip_suffix(b"\n") != Some(READY.as_bytes()) {
+            return;
+        }
+        if let Ok(mut idle) = SESSIONS.lock() {
+            if idle.is_empty() {
+                std::thread::spawn(reap);
+            }
+            idle.push((Instant::now(), self));
+        }
     }
 
     /// The session ended with `status`: ssh's (or the far end's) own words.
@@ -476,5 +544,62 @@ mod tests {
             format!("{READY}\nran {} agent --stdio\n", pushed.display())
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A stand-in for a session: `script` run by `sh` as if over ssh to `dest`.
+    fn session(dest: &str, script: &str) -> SshConn {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        SshConn::run(dest.to_string(), c).unwrap()
+    }
+
+    #[test]
+    fn a_session_whose_answer_is_whole_serves_the_next_request() {
+        // An agent in shell: READY, then per request line one answer and READY.
+        let agent =
+            format!("echo {READY}; while read -r l; do echo \"answer $l\"; echo {READY}; done");
+        let mut conn = session("ssh://idle-test", &agent);
+        assert!(conn.ready().unwrap());
+        let mut answers = Vec::new();
+        for request in ["one", "two"] {
+            writeln!(conn, "{request}").unwrap();
+            let mut reader = std::io::BufReader::new(conn);
+            let mut l = String::new();
+            std::io::BufRead::read_line(&mut reader, &mut l).unwrap();
+            answers.push(l);
+            // The line after the answer may be in the reader's buffer already, or not.
+            let buffered = reader.buffer().to_vec();
+            reader.into_inner().idle(&buffered);
+            conn = idle_session("ssh://idle-test").expect("the session, idle");
+        }
+        assert_eq!(answers, ["answer one\n", "answer two\n"]);
+        // Another destination's idle session is not this one's.
+        assert!(idle_session("ssh://other").is_none());
+        drop(conn);
+        assert!(idle_session("ssh://idle-test").is_none());
+    }
+
+    #[test]
+    fn a_session_that_says_anything_else_after_its_answer_is_closed() {
+        for (name, agent) in [
+            ("ssh://garbled", "echo something-else; sleep 30"),
+            ("ssh://ended", "true"),
+        ] {
+            let conn = session(name, agent);
+            conn.idle(b"");
+            assert!(idle_session(name).is_none(), "{name}");
+        }
+        // Nothing missing, but ssh's own words when the session fails.
+        let mut conn = session(
+            "ssh://failing",
+            "echo 'Host key verification failed.' >&2; exit 255",
+        );
+        let e = conn.ready().unwrap_err().to_string();
+        assert!(
+            e.contains("ssh://failing: ssh failed") && e.contains("Host key verification failed."),
+            "{e}"
+        );
+        let mut conn = session("ssh://missing", &format!("exit {MISSING}"));
+        assert!(!conn.ready().unwrap());
     }
 }
