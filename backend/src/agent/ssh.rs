@@ -11,10 +11,10 @@
 //! [`PERSIST`] idle, so the next command reuses it too.
 //!
 //! The far end's netloom is `/usr/local/lib/netloom/netloom-VERSION`, or a
-//! `netloom` on its PATH of this same version, found by the request's own
-//! session; when it has neither, this binary is copied there (root-owned,
-//! as Ansible pushes its modules) and the request starts again. A user other
-//! than root runs both through `sudo -n`.
+//! `netloom` on its PATH of this same version, found by a new session's own
+//! remote command; when it has neither, this binary is copied there
+//! (root-owned, as Ansible pushes its modules) and the session opened again.
+//! A user other than root runs both through `sudo -n`.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read, Write};
@@ -279,8 +279,8 @@ pub fn connect(dest: &SshDest) -> io::Result<SshConn> {
     }
 }
 
-/// A request's session: its standard input and output; ssh's complaints,
-/// if the answers end early, become the read's error.
+/// A session with `netloom agent --stdio`: its standard input and output;
+/// ssh's complaints, if the answers end early, become the read's error.
 pub struct SshConn {
     dest: String,
     child: Child,
@@ -310,9 +310,14 @@ impl SshConn {
         };
         let (tx, said) = channel();
         std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = (&mut err).take(64 << 10).read_to_string(&mut s);
-            let _ = tx.send(s);
+            // Read to its end, so that ssh never blocks on it however long the
+            // session serves; its first 64 KiB kept for an error message.
+            let (mut kept, mut buf) = (Vec::new(), [0u8; 4096]);
+            while let Ok(n @ 1..) = err.read(&mut buf) {
+                let room = (64usize << 10).saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+            let _ = tx.send(String::from_utf8_lossy(&kept).into_owned());
         });
         Ok(SshConn {
             dest,
