@@ -7,7 +7,7 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${1:-$SRC/tools/vm}
 # The recipe's version: a cache made by an older recipe is made again.
-RECIPE=2
+RECIPE=3
 [ "$(cut -d' ' -f2 "$DIR/ready" 2>/dev/null)" = "$RECIPE" ] && exit 0
 rm -rf "$DIR"; mkdir -p "$DIR"; DIR=$(cd "$DIR" && pwd)
 cd "$DIR"
@@ -52,5 +52,10 @@ for p in openssh-server libwrap0; do
   dpkg -x ./"$p"_*.deb sshd
   rm -f ./"$p"_*.deb
 done
+# sudo, likewise, for the test of an SSH user other than root (`sudo -n`):
+# the test copies it into a VM's root (setuid, with /etc/sudoers there).
+apt-get download -qq sudo 2>&1 | grep -v unsandboxed || true
+dpkg -x ./sudo_*.deb sudo
+rm -f ./sudo_*.deb
 echo "$KV $RECIPE" > ready
 echo "vm-kernel: $KV in $DIR"

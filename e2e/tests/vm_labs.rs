@@ -283,9 +283,21 @@ fn every_example_on_two_vms() {
     );
 }
 
+/// Logins to `vm`'s sshd as `user` so far.
+fn logins(vm: &mut Vm, user: &str) -> usize {
+    let (out, _) = vm.sh_status(&format!(
+        "grep -c 'Accepted publickey for {user} ' /var/log/sshd.log"
+    ));
+    out.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {e}: {out}", vm.name))
+}
+
 /// The seed lab with both agents reached over SSH (`ssh://root@ADDR`):
 /// no token, no certificate. vm1 has no netloom of this version, so this one
-/// is copied there first; vm2 has one on its PATH, which is used.
+/// is copied there first; vm2 has one on its PATH, which is used. All the
+/// commands' requests to a VM share one login. Then a user other than root,
+/// through `sudo -n`.
 fn over_ssh(vms: &mut VmLab) {
     let name = "e2e-vmssh";
     let lab = on_vms_by(vms, "seedlab-gre.yaml", name, |i| vms.ssh_url(i));
@@ -349,7 +361,42 @@ fn over_ssh(vms: &mut VmLab) {
     for (vm, was) in vms.vms.iter_mut().zip(&before) {
         vm.sh("rm -f /usr/local/bin/netloom");
         assert_eq!(&inventory(vm), was, "{name}: {} changed", vm.name);
+        // doctor, plan, apply, verify, apply, destroy: one login (the host
+        // key refusal above never got that far).
+        assert_eq!(logins(vm, "root"), 1, "{}: root's logins", vm.name);
     }
+    eprintln!("vm_labs: over ssh as root: {:.1?}", t0.elapsed());
+    as_a_sudoer(vms);
+}
+
+/// `plan` through `ssh://netloom-op@ADDR`, a user who runs netloom through
+/// `sudo -n`: netloom (gone from both VMs now) is copied to each through sudo.
+fn as_a_sudoer(vms: &mut VmLab) {
+    let t0 = std::time::Instant::now();
+    let pushed = "/usr/local/lib/netloom/netloom-0.1.0";
+    let mut listed = std::fs::read_to_string(&vms.agents).unwrap();
+    for vm in &mut vms.vms {
+        vm.add_sudoer("netloom-op");
+        vm.sh(&format!("rm -f {pushed}"));
+        listed.push_str(&format!("ssh://netloom-op@{}\n", vm.ip));
+    }
+    std::fs::write(&vms.agents, listed).unwrap();
+    let lab = on_vms_by(vms, "seedlab-gre.yaml", "e2e-vmssh", |i| {
+        format!("ssh://netloom-op@{}", vms.vms[i].ip)
+    });
+    let plan = json(vms, &["plan", "--json", lab.path()]);
+    for t in plan["targets"].as_array().unwrap().iter().skip(1) {
+        assert_eq!(t["target"]["datapath"], "system", "{t}");
+    }
+    for vm in &mut vms.vms {
+        let owner = vm.sh(&format!("stat -c '%U %a' {pushed}"));
+        assert_eq!(owner.trim(), "root 755", "{}: {pushed}", vm.name);
+        assert_eq!(logins(vm, "netloom-op"), 1, "{}", vm.name);
+    }
+    eprintln!(
+        "vm_labs: over ssh through sudo (plan, netloom copied): {:.1?}",
+        t0.elapsed()
+    );
 }
 
 /// The figures of docs/performance.md ("Real hosts in VMs"): two VMs' boot,

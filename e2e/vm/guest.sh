@@ -42,6 +42,9 @@ AGENT=$!
 SSHD=${MODS%/root/lib/modules}/sshd
 grep -q '^sshd:' /etc/passwd || echo 'sshd:x:101:65534::/run/sshd:/usr/sbin/nologin' >> /etc/passwd
 mkdir -p /run/sshd
+# Root's home of its own, empty as on a fresh host: bash run by sshd reads
+# ~/.bashrc, and this machine's (pyenv init) costs seconds a session under TCG.
+mount -t tmpfs -o mode=0700 tmpfs /root
 LD_LIBRARY_PATH=$SSHD/usr/lib/x86_64-linux-gnu $SSHD/usr/sbin/sshd -f /dev/null \
   -h "$DIR/ssh_host_key" -o ListenAddress="$IP" -o PermitRootLogin=prohibit-password \
   -o AuthorizedKeysFile="$DIR/authorized_keys" -o StrictModes=no -o UsePAM=no \

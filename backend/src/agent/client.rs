@@ -35,10 +35,22 @@ const MAX_CAPTURE_LINES: u64 = 10_000_000;
 /// Longest wait for one line.
 const READ_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// A connection, plain or TLS.
-trait ReadWrite: io::Read + Write + Send {}
+/// A connection, plain, TLS or an SSH session.
+trait ReadWrite: io::Read + Write + Send {
+    /// The request's answer was read whole (`buffered`: what was read past
+    /// it): an SSH session may serve the next request; a socket just closes.
+    fn answered(self: Box<Self>, _buffered: &[u8]) {}
+}
 
-impl<T: io::Read + Write + Send> ReadWrite for T {}
+impl ReadWrite for UnixStream {}
+impl ReadWrite for TcpStream {}
+impl ReadWrite for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {}
+
+impl ReadWrite for super::ssh::SshConn {
+    fn answered(self: Box<Self>, buffered: &[u8]) {
+        self.idle(buffered);
+    }
+}
 
 /// A connection to an agent at `unix:PATH`, `tcp:HOST:PORT` or `http://HOST:PORT`
 /// (plain TCP), or `https://HOST:PORT` (TLS, trusting the peer's certificate file).
@@ -134,7 +146,13 @@ fn call(
             )));
         }
         let a: Answer = serde_json::from_slice(&l).map_err(|e| protocol(e.to_string()))?;
+        // The agent's last line for this request (a one-line answer, or the end of a longer one).
+        let last = max_lines == 1 || matches!(a, Answer::Done(_) | Answer::Error { .. });
         if !on(a) {
+            if last {
+                let buffered = reader.buffer().to_vec();
+                reader.into_inner().answered(&buffered);
+            }
             return Ok(());
         }
         if start.elapsed() > DEADLINE {

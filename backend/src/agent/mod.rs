@@ -11,7 +11,7 @@
 //!   every field to the token's topology ([`crate::host::confine`]), answer.
 //! - [`peers`]: the agents the controller is configured to talk to.
 //! - [`client`]: the controller's requests, with bounded answers.
-//! - [`ssh`]: agents reached over SSH (`ssh://`), run per request with `--stdio`.
+//! - [`ssh`]: agents reached over SSH (`ssh://`): `--stdio` sessions over a shared login.
 //!
 //! Addresses: `unix:/path` or `tcp:HOST:PORT`. Over TCP the agent speaks TLS
 //! when given `--tls-cert/--tls-key`, and refuses to listen on anything but

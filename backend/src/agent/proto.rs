@@ -1,6 +1,8 @@
 //! The agent's wire protocol: one JSON request per connection, one line,
 //! `{"token": T, "request": R}` (the token first: the agent reads it before
-//! the rest), answered by JSON lines ([`Answer`]).
+//! the rest), answered by JSON lines ([`Answer`]). `agent --stdio` (over
+//! SSH) serves requests one after another, each answer followed by
+//! [`STDIO_READY`].
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -14,6 +16,10 @@ use netloom_core::plan::{State, Step, TargetInfo};
 
 use crate::host::probe::Connect;
 use crate::report::Event;
+
+/// `agent --stdio`'s line once an answer is whole and it waits for the next
+/// request (the SSH session's first line too, from the remote command).
+pub const STDIO_READY: &str = "netloom-ready";
 
 /// Errors talking to an agent.
 #[derive(Debug, thiserror::Error)]

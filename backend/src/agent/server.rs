@@ -23,7 +23,9 @@ use netloom_core::limits::MAX_GUESTS;
 use netloom_core::plan::{Step, TargetPlan, SYSTEM_OVSDB};
 
 use super::grants::Grants;
-use super::proto::{bad_request, Answer, EchoProbe, Envelope, HostFacts, Request, LISTEN_TICK};
+use super::proto::{
+    bad_request, Answer, EchoProbe, Envelope, HostFacts, Request, LISTEN_TICK, STDIO_READY,
+};
 use crate::host::capture::{Reading, Socket};
 use crate::host::confine::{self, Refusal, TopologyName};
 use crate::host::{checkup, exec, lock, nl, observe, ping, probe, tap};
@@ -52,8 +54,9 @@ pub struct Args {
     /// a line (0600; read on every request).
     #[arg(long, required_unless_present = "stdio")]
     pub token_file: Option<PathBuf>,
-    /// Serve one request on standard input and output, then exit: the
-    /// controller's `ssh://` agents run this, SSH having authenticated them.
+    /// Serve requests on standard input and output, one after another, until
+    /// the input ends: the controller's `ssh://` agents run this, SSH having
+    /// authenticated them.
     #[arg(long, conflicts_with_all = ["listen", "token_file", "pidfile", "tls_cert", "insecure"])]
     pub stdio: bool,
     /// Write the agent's pid here once it listens.
@@ -109,7 +112,7 @@ fn invalid(e: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, e.into())
 }
 
-/// Run the agent until killed (with `--stdio`: for one request).
+/// Run the agent until killed (with `--stdio`: until its input ends).
 pub fn serve(a: &Args) -> io::Result<()> {
     let ovsdb = ovsdb_path(&a.ovsdb).map_err(invalid)?;
     let (Some(listen), Some(token_file)) = (&a.listen, &a.token_file) else {
@@ -265,12 +268,15 @@ struct Replies<W>(std::sync::Mutex<W>);
 impl<W: Write> Replies<W> {
     /// Whether the answer went out: a capture ends when its controller is gone.
     fn sent(&self, a: &Answer) -> bool {
+        self.line(&serde_json::to_string(a).unwrap_or_default())
+    }
+
+    /// Whether `line` went out.
+    fn line(&self, line: &str) -> bool {
         let Ok(mut o) = self.0.lock() else {
             return false;
         };
-        writeln!(o, "{}", serde_json::to_string(a).unwrap_or_default())
-            .and_then(|()| o.flush())
-            .is_ok()
+        writeln!(o, "{line}").and_then(|()| o.flush()).is_ok()
     }
 
     fn refuse(&self, step: &str, message: String) {
@@ -282,30 +288,42 @@ impl<W: Write> Replies<W> {
     }
 }
 
-/// One request on standard input, its answers on standard output. No token:
-/// whoever runs this logged in over SSH as a user who may run it, so any
-/// topology may be named; every field is still confined to the one named.
+/// Requests on standard input, one a line, until it ends; each one's answers
+/// on standard output, then [`STDIO_READY`], so the controller's session
+/// serves its next request to this host without starting another agent. No
+/// token: whoever runs this logged in over SSH as a user who may run it, so
+/// any topology may be named; every field is still confined to the one named.
 fn serve_stdio(ovsdb: &str) -> io::Result<()> {
     let (input, output) = private_stdio()?;
-    let mut line = Vec::new();
-    BufReader::new(input)
-        .take(MAX_REQUEST)
-        .read_until(b'\n', &mut line)?;
+    let mut input = BufReader::new(input);
     let out = Replies(std::sync::Mutex::new(output));
     let sent = |a: &Answer| out.sent(a);
     let refuse = |step: &str, message: String| out.refuse(step, message);
-    let env: Envelope = match serde_json::from_slice(&line) {
-        Ok(e) => e,
-        Err(e) => {
-            refuse("read the request", bad_request(&e));
+    loop {
+        let mut line = Vec::new();
+        if (&mut input)
+            .take(MAX_REQUEST)
+            .read_until(b'\n', &mut line)?
+            == 0
+        {
             return Ok(());
         }
-    };
-    match env.request.topology().map(TopologyName::parse) {
-        Some(Err(e)) => refuse("read the request", e.to_string()),
-        t => answer(env.request, t.and_then(Result::ok), ovsdb, &sent, &refuse),
+        let env: Envelope = match serde_json::from_slice(&line) {
+            Ok(e) => e,
+            Err(e) => {
+                // The rest of an unreadable line is no request: the session ends.
+                refuse("read the request", bad_request(&e));
+                return Ok(());
+            }
+        };
+        match env.request.topology().map(TopologyName::parse) {
+            Some(Err(e)) => refuse("read the request", e.to_string()),
+            t => answer(env.request, t.and_then(Result::ok), ovsdb, &sent, &refuse),
+        }
+        if !out.line(STDIO_READY) {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
 /// Standard input and output moved to descriptors of this process's own,

@@ -41,14 +41,15 @@ fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// The lock directory, made if missing; refused unless it is a real
-/// directory of our user that nobody else may enter (a directory someone
-/// else made, or a symlink, could let them hold or take our locks).
-fn check_dir(dir: &Path) -> io::Result<()> {
+/// A directory for `what` (locks, ssh's control sockets), made if missing;
+/// refused unless it is a real directory of our user that nobody else may
+/// enter (a directory someone else made, or a symlink, could let them hold
+/// or take our locks, or plant a socket of theirs).
+pub(crate) fn private_dir(dir: &Path, what: &str) -> io::Result<()> {
     let refuse = |why: String| {
         io::Error::new(
             io::ErrorKind::PermissionDenied,
-            format!("{}: {why}: refusing to keep locks there", dir.display()),
+            format!("{}: {why}: refusing to keep {what} there", dir.display()),
         )
     };
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
@@ -117,7 +118,7 @@ pub fn try_lock_in(
     topology: &str,
     what: &str,
 ) -> io::Result<Result<TopologyLock, String>> {
-    check_dir(dir)?;
+    private_dir(dir, "locks")?;
     let path = dir.join(format!("{topology}.lock"));
     let context = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     loop {
