@@ -9,7 +9,7 @@ SCHEMATHESIS_VERSION=4.32.5
 # Must equal the wasm-bindgen version pinned in Cargo.toml (Trunk calls this CLI).
 WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' Cargo.toml)
 
-APT_PACKAGES=(openvswitch-switch dnsmasq-base nftables iproute2 ethtool busybox
+APT_PACKAGES=(openvswitch-switch ovn-central ovn-host dnsmasq-base nftables iproute2 ethtool busybox
   iputils-ping tcpdump chromium chromium-driver procps psmisc
   qemu-system-x86 cpio kmod)
 # A Python with venv for schemathesis (a python3 on PATH that has it will do).
