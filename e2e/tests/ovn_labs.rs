@@ -174,3 +174,183 @@ fn a_vlan_change_is_one_northbound_transaction() {
         "verify disagrees with reach after the move: {d:#?}"
     );
 }
+
+/// `netloom simulate --json` of the seed lab on OVN.
+fn simulate(lab: &Lab, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "simulate",
+        "--json",
+        lab.path(),
+        "--from",
+        "vm1",
+        "--to",
+        "10.0.10.2",
+    ];
+    args.extend(extra);
+    serde_json::from_str(&ok(&args)).expect("trace json")
+}
+
+/// The steps of a trace with `action`, as (node, detail).
+fn steps_of(trace: &serde_json::Value, action: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for h in trace["hops"].as_array().unwrap() {
+        for s in h["steps"].as_array().unwrap() {
+            if s["action"] == action {
+                out.push((
+                    h["node"].as_str().unwrap_or_default().to_string(),
+                    s["detail"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn ovn_trace(name: &str, datapath: &str, flow: &str, format: &str) -> String {
+    let db = format!("--db=unix:/run/netloom/{name}/_ovn/sb.sock");
+    let o = netloom_e2e::try_run(&["ovn-trace", &db, format, datapath, flow]);
+    assert!(
+        o.status.success(),
+        "ovn-trace: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The seed lab's vm1 → vm3 on OVN: `ovn-trace` (OVN's own account of its
+/// logical flows) and netloom's trace agree on the path: the ARP request
+/// answered at vm1's own switch port with vm3's MAC, the echo request
+/// through vm1's logical switch to vm3's port, by the Geneve port
+/// ovn-controller made; and the largest packet that crosses is the
+/// simulator's to the byte.
+#[test]
+fn the_seed_labs_path_agrees_with_ovn_trace() {
+    let name = "e2e-ovtrace";
+    if !netloom_e2e::root(name) {
+        return;
+    }
+    let lab = ovn_lab("seedlab-gre.yaml", name);
+    ok(&["apply", lab.path()]);
+    let trace = simulate(&lab, &[]);
+    assert_eq!(trace["disposition"]["outcome"], "delivered", "{trace:#}");
+    let (vm1, vm3) = (
+        format!("{name}.node1.vm1.eth0"),
+        format!("{name}.node2.vm3.eth0"),
+    );
+
+    // The logical switch netloom names at vm1's first ingress.
+    let ingress = &steps_of(&trace, "ingress")[0].1;
+    let switch = ingress
+        .rsplit("logical switch ")
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(switch, format!("{name}.node1.br-in.v10"), "{ingress}");
+    let request = trace["hops"][3]["steps"][0]["packet"][0].clone();
+    let (mac1, mac3) = (
+        request["src"].as_str().unwrap(),
+        request["dst"].as_str().unwrap(),
+    );
+
+    // ARP: netloom says the request is answered at node1, not flooded.
+    let answered = steps_of(&trace, "arp-responder");
+    assert_eq!(answered[0].0, "node1/br-in", "{answered:?}");
+    assert!(
+        answered[0].1.contains(&format!("is-at {mac3}")),
+        "{answered:?}"
+    );
+    let arp = ovn_trace(
+        name,
+        &switch,
+        &format!("inport == \"{vm1}\" && eth.src == {mac1} && eth.dst == ff:ff:ff:ff:ff:ff && arp.op == 1 && arp.spa == 10.0.10.1 && arp.tpa == 10.0.10.2 && arp.sha == {mac1}"),
+        "--minimal",
+    );
+    for want in [
+        format!("eth.src = {mac3};"),
+        "arp.op = 2;".into(),
+        format!("output(\"{vm1}\");"),
+    ] {
+        assert!(
+            arp.contains(&want),
+            "ovn-trace of the ARP request lacks {want:?}:\n{arp}"
+        );
+    }
+
+    // The echo request: same switch, out to vm3's port.
+    let icmp = ovn_trace(
+        name,
+        &switch,
+        &format!("inport == \"{vm1}\" && eth.src == {mac1} && eth.dst == {mac3} && ip4.src == 10.0.10.1 && ip4.dst == 10.0.10.2 && ip.ttl == 64 && icmp4.type == 8"),
+        "--summary",
+    );
+    assert!(
+        icmp.contains(&format!("ingress(dp=\"{switch}\", inport=\"{vm1}\")")),
+        "{icmp}"
+    );
+    assert!(icmp.contains(&format!("output to \"{vm3}\"")), "{icmp}");
+    let last = trace["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|h| h["node"] == "vm3");
+    assert!(last.is_some(), "netloom's trace never reaches vm3");
+
+    // The Geneve port netloom's trace leaves node1 by is the one ovn-controller made.
+    let out = steps_of(&trace, "output");
+    let tunnel = out
+        .iter()
+        .find_map(|(_, d)| d.strip_prefix("to ").filter(|d| d.contains("Geneve")))
+        .and_then(|d| d.split_whitespace().next())
+        .expect("an output to a Geneve port");
+    let db = format!("--db=unix:/run/netloom/{name}/node1/db.sock");
+    let ports = netloom_e2e::try_run(&[
+        "ip",
+        "netns",
+        "exec",
+        &format!("nl-{name}.node1"),
+        "ovs-vsctl",
+        &db,
+        "list-ports",
+        &format!("nl{}int", netloom_core::names::topology_tag(name)),
+    ]);
+    let ports = String::from_utf8_lossy(&ports.stdout);
+    assert!(
+        ports.lines().any(|p| p == tunnel),
+        "{tunnel} not in {ports}"
+    );
+
+    // The largest packet: 1442 bytes cross, 1443 do not, in the simulator and for real.
+    assert_eq!(
+        simulate(&lab, &["--size", "1442"])["disposition"]["outcome"],
+        "delivered"
+    );
+    let big = simulate(&lab, &["--size", "1443"]);
+    assert_eq!(
+        big["disposition"]["reason"], "mtu-exceeded",
+        "{:#}",
+        big["disposition"]
+    );
+    let ping = |payload: &str| {
+        netloom_e2e::try_run(&[
+            "ip",
+            "netns",
+            "exec",
+            &format!("nl-{name}.node1.vm1"),
+            "ping",
+            "-c",
+            "3",
+            "-W",
+            "1",
+            "-M",
+            "do",
+            "-s",
+            payload,
+            "10.0.10.2",
+        ])
+        .status
+        .success()
+    };
+    assert!(ping("1414"), "a 1442-byte packet did not cross");
+    assert!(!ping("1415"), "a 1443-byte packet crossed");
+}

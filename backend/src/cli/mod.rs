@@ -208,7 +208,10 @@ mod completion_tests {
         // The words offered after `netloom`, and a case for each subcommand's own options.
         let top = script
             .lines()
-            .find(|l| l.trim().starts_with("opts=\"-h -V --engine --help --version "))
+            .find(|l| {
+                l.trim()
+                    .starts_with("opts=\"-h -V --engine --help --version ")
+            })
             .expect("the top-level words");
         for name in &names {
             assert!(top.split([' ', '"']).any(|w| w == name), "{name}: {top}");
