@@ -400,6 +400,65 @@ fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
             "not a name netloom gives",
         ),
         (
+            "a VIF bound to another topology's OVN logical port",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "create",
+                    serde_json::json!({"kind": "ovs_port",
+                "bridge": own("int"), "name": own("p1"), "tag": null,
+                "iface": {"type": "vif", "iface_id": format!("{OTHER}.h1.vm1.eth0")}}),
+                ),
+            ),
+            "is not one of the topology's",
+        ),
+        (
+            "a chassis pointed at another topology's OVN central",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "create",
+                    serde_json::json!({"kind": "ovs_daemons", "netns": ns,
+                "dir": format!("/run/netloom/{TOPO}/h1"),
+                "ovn": {"system_id": format!("{TOPO}.h1"),
+                    "remote": format!("unix:/run/netloom/{OTHER}/_ovn/sb.sock"),
+                    "encap_ip": "172.31.0.1", "bridge": own("int")}}),
+                ),
+            ),
+            "is not the topology's central",
+        ),
+        (
+            "a chassis mapping an external network onto the host's own bridge",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "create",
+                    serde_json::json!({"kind": "ovs_daemons", "netns": ns,
+                "dir": format!("/run/netloom/{TOPO}/h1"),
+                "ovn": {"system_id": format!("{TOPO}.h1"),
+                    "remote": format!("unix:/run/netloom/{TOPO}/_ovn/sb.sock"),
+                    "encap_ip": "172.31.0.1", "bridge": own("int"),
+                    "mappings": [[format!("{TOPO}._ext.x"), "br-user"]]}}),
+                ),
+            ),
+            "not a name netloom gives",
+        ),
+        (
+            "an OVN central's directory that is not the topology's removed",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "delete",
+                    serde_json::json!({"kind": "ovn_central", "dir": d.to_string()}),
+                ),
+            ),
+            "is not this topology's OVN directory",
+        ),
+        (
             "the host's own bridge deleted",
             execute(
                 A,
