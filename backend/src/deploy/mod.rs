@@ -12,6 +12,9 @@
 //! it serves, the lease the format predicts, so the order they ask in does
 //! not matter.
 //!
+//! Under engine `ovn` the plan also holds one northbound transaction
+//! ([`northbound`]), run after the passes, before the DHCP clients ask.
+//!
 //! Every step reports an [`Event`] to the caller's callback (the CLI prints
 //! them; the server can stream them). A failure stops the apply and names
 //! the host, the step and the OS error; whatever was done stays and is found
