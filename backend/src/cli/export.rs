@@ -39,6 +39,9 @@ pub fn run(a: Args) -> ExitCode {
         &plan::desired(&topo, &f),
         &plan::State::default(),
     );
+    if topo.engine == netloom_core::spec::Engine::Ovn {
+        p.northbound = plan::northbound(&topo, &Default::default());
+    }
     if let Some(h) = &a.host {
         if !topo.hosts.iter().any(|x| &x.name == h) {
             eprintln!("netloom export: --host {h}: no such host in {}", a.file);

@@ -7,15 +7,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use netloom_core::ovn::{self, nb};
-use netloom_core::plan::Northbound;
+use netloom_core::ovn::nb::{self, DB};
+use netloom_core::plan::{self, Northbound};
 use netloom_core::{names, Topology};
 
 use crate::host::ovsdb::{Ovsdb, OvsdbError};
 use crate::host::{ApplyError, StepError};
 use crate::report::{Event, Progress};
-
-const DB: &str = "OVN_Northbound";
 
 /// The topology's northbound socket (its own central, in the sandbox).
 fn socket(topology: &str) -> String {
@@ -34,7 +32,6 @@ fn failed(step: &str, e: impl std::fmt::Display) -> ApplyError {
 /// logical network, if it does not yet. No central yet (its first apply):
 /// everything is to insert.
 pub fn plan(topo: &Topology) -> Result<Option<Northbound>, ApplyError> {
-    let want = nb::desired(&ovn::logical(topo));
     let have = match Ovsdb::connect(&socket(&topo.name)) {
         Ok(mut db) => {
             let step = "observe the northbound database";
@@ -45,13 +42,7 @@ pub fn plan(topo: &Topology) -> Result<Option<Northbound>, ApplyError> {
         }
         Err(_) => nb::Observed::default(),
     };
-    let ops = nb::transaction(&topo.name, &want, &have);
-    Ok((!ops.is_empty()).then(|| Northbound {
-        ops,
-        chassis: (0..topo.hosts.len())
-            .map(|h| ovn::system_id(topo, h))
-            .collect(),
-    }))
+    Ok(plan::northbound(topo, &have))
 }
 
 /// Run the transaction on `topology`'s central, then wait until every

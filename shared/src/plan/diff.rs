@@ -118,6 +118,24 @@ pub struct Northbound {
     pub chassis: Vec<String>,
 }
 
+/// The northbound transaction that turns `observed` (the topology's rows
+/// found in its central) into `topo`'s logical network, with the chassis
+/// that must apply it; none when nothing is to change.
+pub fn northbound(
+    topo: &crate::Topology,
+    observed: &crate::ovn::nb::Observed,
+) -> Option<Northbound> {
+    use crate::ovn;
+    let want = ovn::nb::desired(&ovn::logical(topo));
+    let ops = ovn::nb::transaction(&topo.name, &want, observed);
+    (!ops.is_empty()).then(|| Northbound {
+        ops,
+        chassis: (0..topo.hosts.len())
+            .map(|h| ovn::system_id(topo, h))
+            .collect(),
+    })
+}
+
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.targets.iter().all(|t| t.steps.is_empty()) && self.northbound.is_none()

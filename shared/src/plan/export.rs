@@ -128,9 +128,8 @@ fn ovs_bridge(
 ) -> Vec<Vec<String>> {
     match action {
         Action::Delete => vec![vsctl(target, v(&["--if-exists", "del-br", name]))],
-        Action::Create => vec![vsctl(
-            target,
-            v(&[
+        Action::Create => {
+            let mut a = v(&[
                 "add-br",
                 name,
                 "--",
@@ -139,8 +138,14 @@ fn ovs_bridge(
                 name,
                 &format!("datapath_type={datapath}"),
                 &format!("external_ids:{OVS_OWNER_KEY}={topology}"),
-            ]),
-        )],
+            ]);
+            // An OVN chassis' integration bridge is made with its daemons
+            // (see `ovn_chassis`), before ovn-controller starts.
+            if name == names::ovn_bridge(&names::topology_tag(topology)) {
+                a.insert(0, "--may-exist".to_string());
+            }
+            vec![vsctl(target, a)]
+        }
         Action::Update => vec![vsctl(
             target,
             v(&["set", "bridge", name, &format!("datapath_type={datapath}")]),
@@ -456,7 +461,14 @@ fn ovn_chassis(
         return;
     }
     let sock = format!("--db=unix:{dir}/db.sock");
-    let mut set = v(&["ovs-vsctl", &sock, "--", "add-br", &ch.bridge]);
+    let mut set = v(&[
+        "ovs-vsctl",
+        &sock,
+        "--",
+        "--may-exist",
+        "add-br",
+        &ch.bridge,
+    ]);
     set.extend(v(&[
         "--",
         "set",
@@ -688,6 +700,9 @@ pub fn shell_script(plan: &Plan) -> String {
     for (ti, si) in passes.iter().flat_map(steps) {
         out.push_str(&step_script(plan, ti, si));
     }
+    if let Some(nb) = &plan.northbound {
+        out.push_str(&northbound_script(&plan.topology, nb));
+    }
     // Clients in the order the model predicts their leases in.
     let mut dhcp: Vec<(usize, String)> = steps(&clients)
         .into_iter()
@@ -701,6 +716,28 @@ pub fn shell_script(plan: &Plan) -> String {
         out.push_str(&t);
     }
     out
+}
+
+/// The northbound transaction as `ovsdb-client transact`, then a wait for
+/// the chassis to have applied it (`ovn-nbctl --wait=hv`), as apply does.
+fn northbound_script(topology: &str, nb: &Northbound) -> String {
+    let db = format!("unix:{}/nb.sock", names::ovn_dir(topology));
+    let mut txn = vec![serde_json::Value::from("OVN_Northbound")];
+    txn.extend(nb.ops.iter().cloned());
+    let txn = serde_json::Value::Array(txn).to_string();
+    let transact = ["ovsdb-client", "transact", &db, &txn]
+        .map(sh_quote)
+        .join(" ");
+    let wait = [
+        "ovn-nbctl",
+        &format!("--db={db}"),
+        "--wait=hv",
+        "--timeout=30",
+        "sync",
+    ]
+    .map(sh_quote)
+    .join(" ");
+    format!("# the northbound transaction (OVN)\n{transact}\n{wait}\n")
 }
 
 /// One step of a plan as shell text.
