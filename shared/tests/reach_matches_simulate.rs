@@ -57,7 +57,7 @@ fn reach_equals_simulate_on_every_example_under_ovn() {
 
 #[test]
 fn reach_equals_simulate_on_a_generated_topology_under_ovn() {
-    let t = support::lab(&support::ovn_text(&support::generated(4, 10)));
+    let t = support::lab(&support::generated_ovn(4, 10));
     assert!(check("generated 4x10 (ovn)", &t) > 1500);
 }
 
