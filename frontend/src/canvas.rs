@@ -502,14 +502,15 @@ fn host_view(ctx: Ctx, h: usize, name: String, title_scale: Memo<f64>) -> impl I
             on:pointerdown=move |ev| node_down(ctx, e, &ev)>
             <rect class="host-box"
                 class:selected=move || ctx.sel.with(|x| x.contains(&e))
-                class:bad=move || ctx.flagged.with(|x| x.contains(&e))
+                class:bad=move || severity(ctx, e) == Some(true)
+                class:warn=move || severity(ctx, e) == Some(false)
                 x=move || rect.get().l y=move || rect.get().t
                 width=move || rect.get().r - rect.get().l
                 height=move || rect.get().b - rect.get().t rx="10" />
             <text class="host-title" y="13" transform=title_at>
                 {format!("host {name}")}
             </text>
-            <title>{move || ctx.spec.with(|s| model::tooltip(s, e))}</title>
+            <title>{move || with_reasons(ctx, e, ctx.spec.with(|s| model::tooltip(s, e)))}</title>
         </g>
     }
 }
@@ -555,35 +556,60 @@ fn node_view(ctx: Ctx, e: Elem, key: String) -> impl IntoView {
         Kind::Ext => "external",
         k => k.word(),
     };
-    let problems = move || {
-        ctx.check.with(|c| {
-            c.problems
-                .iter()
-                .filter(|p| model::elem_of_path(&p.path) == Some(e))
-                .count()
-        })
-    };
     let label_y = if kind == Kind::Bridge { 0.0 } else { -5.0 };
     view! {
         <g class=format!("node {}", kind.word()) id=e.dom_id() data-elem=key
             class:selected=move || ctx.sel.with(|x| x.contains(&e))
-            class:bad=move || ctx.flagged.with(|x| x.contains(&e))
+            class:bad=move || severity(ctx, e) == Some(true)
+            class:warn=move || severity(ctx, e) == Some(false)
             transform=transform
             on:pointerdown=move |ev| node_down(ctx, e, &ev)
             on:contextmenu=move |ev| capture_on(ctx, e, &ev)>
-            <title>{move || ctx.spec.with(|s| model::tooltip(s, e))}</title>
+            <title>{move || with_reasons(ctx, e, ctx.spec.with(|s| model::tooltip(s, e)))}</title>
             {shape}
             <text y=label_y>{name}</text>
             {(kind != Kind::Bridge).then(|| view! { <text class="kind" y="9">{subtitle}</text> })}
             <circle class="handle" cx=hw cy="0" r="6" data-handle=e.dom_id()
                 on:pointerdown=move |ev| handle_down(ctx, e, &ev) />
-            <Show when=move || { problems() > 0 }>
-                <circle class="badge" cx=-hw cy=-hh r="8" />
-                <text class="badge-text" x=-hw y=-hh>{problems}</text>
-            </Show>
+            {badge(ctx, e, move || (-hw, -hh))}
         </g>
     }
     .into_any()
+}
+
+/// Whether validation found an error in `e` (`Some(true)`), warnings only
+/// (`Some(false)`), or nothing.
+fn severity(ctx: Ctx, e: Elem) -> Option<bool> {
+    ctx.flagged.with(|m| m.get(&e).map(|m| m.error))
+}
+
+/// An element's tooltip followed by what validation found in it, so
+/// hovering a marked element says why it is marked.
+fn with_reasons(ctx: Ctx, e: Elem, title: String) -> String {
+    ctx.flagged.with(|m| match m.get(&e) {
+        Some(m) => format!("{title}\n\n{}", m.reasons.join("\n")),
+        None => title,
+    })
+}
+
+/// The number of problems in `e`, in a disc at `at`: red when one is an
+/// error, amber for warnings only.
+fn badge(
+    ctx: Ctx,
+    e: Elem,
+    at: impl Fn() -> (f64, f64) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let count = move || {
+        ctx.flagged
+            .with(|m| m.get(&e).map_or(0, |m| m.reasons.len()))
+    };
+    view! {
+        <Show when=move || { count() > 0 }>
+            <circle class="badge" class:warn=move || severity(ctx, e) == Some(false)
+                cx=move || at().0 cy=move || at().1 r="8" />
+            <text class="badge-text" x=move || at().0 y=move || at().1>{count}</text>
+        </Show>
+    }
 }
 
 /// Parallel links are this far apart: enough for their tags (28 × 16) not
@@ -668,15 +694,21 @@ fn link_view(
     let id = e.dom_id();
     let seen = Memo::new(move |_| ctx.seen.with(|m| m.get(&id).cloned()));
     let (_, title) = link_text(&l, !l.tunnel && !matches!(e, Elem::Uplink(..)));
-    let title = move || match seen.get() {
-        Some(x) => format!("{title}\n{}", x.why),
-        None => title.clone(),
+    let title = move || {
+        let title = match seen.get() {
+            Some(x) => format!("{title}\n{}", x.why),
+            None => title.clone(),
+        };
+        with_reasons(ctx, e, title)
     };
+    let mid = move || midpoint(ends);
     view! {
         <g class="linkg" id=e.dom_id() data-vlan=l.vlan.map(|v| v.to_string()).unwrap_or_default()
             class:up=move || seen.with(|x| x.as_ref().is_some_and(|x| x.up))
             class:down=move || seen.with(|x| x.as_ref().is_some_and(|x| !x.up))
             data-seen=move || seen.with(|x| x.as_ref().map_or("", |x| if x.up { "up" } else { "down" }))
+            class:bad=move || severity(ctx, e) == Some(true)
+            class:warn=move || severity(ctx, e) == Some(false)
             on:contextmenu=move |ev| capture_on(ctx, e, &ev)>
             <title>{title}</title>
             <line class=class class:sel=sel stroke=stroke
@@ -692,16 +724,20 @@ fn link_view(
                 } />
             {link_tag(&l, ends, near)}
             {link_addr(&l, ends, near, (slot, of), labels)}
+            {badge(ctx, e, mid)}
         </g>
     }
 }
 
+/// The middle of a link as drawn now.
+fn midpoint(ends: Ends) -> (f64, f64) {
+    let ((x1, y1), (x2, y2)) = ends.get();
+    ((x1 + x2) / 2.0, (y1 + y2) / 2.0)
+}
+
 /// A tunnel's name at its middle, or a nic's VLAN in a tag near its guest.
 fn link_tag(l: &model::Link, ends: Ends, near: Memo<(f64, f64)>) -> impl IntoView {
-    let mid = move || {
-        let ((x1, y1), (x2, y2)) = ends.get();
-        ((x1 + x2) / 2.0, (y1 + y2) / 2.0)
-    };
+    let mid = move || midpoint(ends);
     let color = model::vlan_color(l.vlan);
     match (l.tunnel, l.vlan) {
         (true, _) => view! {

@@ -189,6 +189,40 @@ pub fn elem_of_path(path: &str) -> Option<Elem> {
     }
 }
 
+/// What validation says of one element, for its mark on the canvas.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Mark {
+    /// At least one problem is an error (else they are all warnings).
+    pub error: bool,
+    /// Each problem's reason, severity first, in the validator's order.
+    pub reasons: Vec<String>,
+}
+
+/// The marks of a design: each problem on the element its path points into
+/// (a nic's or a NAT rule's on its guest, a tunnel's on its line).
+pub fn marks(problems: &[netloom_core::Problem]) -> BTreeMap<Elem, Mark> {
+    let mut out: BTreeMap<Elem, Mark> = BTreeMap::new();
+    for p in problems {
+        let Some(e) = elem_of_path(&p.path) else {
+            continue;
+        };
+        let m = out.entry(e).or_default();
+        m.error |= p.is_error();
+        let sev = if p.is_error() { "error" } else { "warning" };
+        m.reasons.push(format!("{sev}: {}", p.message));
+    }
+    out
+}
+
+/// The engines the design's properties offer, as (the file's word, label).
+pub const ENGINES: [(&str, &str); 2] = [("ovs", "Open vSwitch"), ("ovn", "OVN")];
+
+/// The `engine` key for a choice of [`ENGINES`]: absent for the default
+/// (`ovs`), so a design that never named an engine is saved as it was.
+pub fn engine_of(word: &str) -> Option<Engine> {
+    (word == Engine::Ovn.word()).then_some(Engine::Ovn)
+}
+
 /// Every node of a design, hosts first, then what they hold, then externals.
 pub fn nodes(s: &TopologySpec) -> Vec<Elem> {
     let mut out = Vec::new();
@@ -1494,5 +1528,68 @@ mod tests {
         assert_eq!(s.hosts[0].dhcp[0].bridge, "");
         assert_eq!(s.externals.len(), 1);
         assert!(s.layout.contains_key("ext:ext"));
+    }
+
+    /// A design's marks, validated as the app does (errors or warnings).
+    fn marks_of(s: &TopologySpec) -> BTreeMap<Elem, Mark> {
+        let problems = match netloom_core::validate(s) {
+            Ok(c) => c.warnings,
+            Err(p) => p,
+        };
+        marks(&problems)
+    }
+
+    #[test]
+    fn the_engine_choice_is_the_files_engine_key_absent_for_the_default() {
+        let mut s = netloom_core::parse(include_str!("../../examples/seedlab-gre.yaml")).unwrap();
+        assert!(marks_of(&s).is_empty());
+        s.engine = engine_of("ovn");
+        assert!(netloom_core::format::to_yaml(&s).contains("\nengine: ovn\n"));
+        s.engine = engine_of("ovs");
+        assert!(!netloom_core::format::to_yaml(&s).contains("engine"));
+        // Every offered choice is a word the format reads.
+        for (word, _) in ENGINES {
+            let text = format!("version: 1\nname: t\nengine: {word}\n");
+            assert_eq!(
+                netloom_core::parse(&text).unwrap().engine.unwrap().word(),
+                word
+            );
+        }
+    }
+
+    #[test]
+    fn under_ovn_the_tunnel_is_marked_with_a_warning_and_a_third_snat_interface_with_an_error() {
+        let mut s = netloom_core::parse(include_str!("../../examples/seedlab-gre.yaml")).unwrap();
+        s.engine = Some(Engine::Ovn);
+        let m = marks_of(&s);
+        assert_eq!(m.keys().collect::<Vec<_>>(), [&Elem::Tunnel(0)]);
+        let tunnel = &m[&Elem::Tunnel(0)];
+        assert!(!tunnel.error);
+        assert_eq!(tunnel.reasons.len(), 1);
+        assert!(
+            tunnel.reasons[0].starts_with("warning: under engine ovn this tunnel only makes node1/br-in and node2/br-in one segment"),
+            "{tunnel:?}"
+        );
+
+        let mut s = netloom_core::parse(include_str!("../../examples/nat.yaml")).unwrap();
+        s.engine = Some(Engine::Ovn);
+        let r1 = &mut s.hosts[0].routers[0];
+        r1.interfaces.push(RouterIfaceSpec {
+            name: "qr1".into(),
+            bridge: "br-in".into(),
+            vlan: Some(20),
+            ip: "10.0.20.254/24".into(),
+        });
+        let m = marks_of(&s);
+        // The rule's path is the NAT rule's: the mark is on its router.
+        assert_eq!(m.keys().collect::<Vec<_>>(), [&Elem::Router(0, 0)]);
+        let router = &m[&Elem::Router(0, 0)];
+        assert!(router.error);
+        assert!(
+            router.reasons[0].starts_with(
+                "error: under engine ovn, a router with snat has two interfaces at most (r1 has 3)"
+            ),
+            "{router:?}"
+        );
     }
 }

@@ -191,10 +191,16 @@ fn design_props(ctx: Ctx, s: &TopologySpec) -> impl IntoView {
         s.externals.len(),
         s.tunnels.len()
     );
+    let engines = model::ENGINES
+        .iter()
+        .map(|(word, label)| (word.to_string(), label.to_string()))
+        .collect();
     view! {
         <h3>"Design"</h3>
         {field("Name", "prop-design-name".into(), s.name.clone(), move |t| ctx.edit(None, |s| s.name = t.trim().into()))}
         {field("Underlay", "prop-underlay".into(), s.underlay.clone().unwrap_or_default(), move |t| ctx.edit(None, |s| s.underlay = model::opt(&t)))}
+        {select("Engine", "prop-engine".into(), engines, s.engine.unwrap_or_default().word().into(), move |v| ctx.edit(None, |s| s.engine = model::engine_of(&v)))}
+        <p class="muted">"OVN: each host a chassis, each segment a logical switch, hosts joined by Geneve. What OVN cannot express is marked on the canvas; hover a mark for why."</p>
         <p class="muted">{counts}</p>
         <p class="muted">"Select an element to edit it. Ctrl+Z / Ctrl+Shift+Z: undo / redo. Delete: remove the selection."</p>
     }

@@ -3,7 +3,7 @@
 //! dragged. Everything else is derived: validation, the resolved topology,
 //! positions.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use leptos::prelude::*;
 use netloom_core::spec::{Position, TopologySpec};
@@ -11,7 +11,7 @@ use netloom_core::{Problem, Topology};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 
-use crate::model::{self, Elem, Kind, Layout, Rect};
+use crate::model::{self, Elem, Kind, Layout, Mark, Rect};
 
 /// The result of validating the design after each edit.
 #[derive(Clone, Debug, PartialEq)]
@@ -106,8 +106,8 @@ pub struct Ctx {
     /// A message for the user: text and whether it is an error.
     pub toast: RwSignal<Option<(String, bool)>>,
     pub check: Memo<Check>,
-    /// Elements with an error or warning (for the red marks).
-    pub flagged: Memo<BTreeSet<Elem>>,
+    /// Elements with an error or warning, and why (for their marks on the canvas).
+    pub flagged: Memo<BTreeMap<Elem, Mark>>,
     pub layout: Memo<Layout>,
     /// A tunnel waiting for the user to pick GRE or VXLAN: the two bridges and where to ask.
     pub pending_tunnel: RwSignal<Option<PendingTunnel>>,
@@ -142,14 +142,7 @@ impl Ctx {
                 },
             })
         });
-        let flagged = Memo::new(move |_| {
-            check.with(|c| {
-                c.problems
-                    .iter()
-                    .filter_map(|p| model::elem_of_path(&p.path))
-                    .collect()
-            })
-        });
+        let flagged = Memo::new(move |_| check.with(|c| model::marks(&c.problems)));
         Ctx {
             spec,
             undo: StoredValue::new(Vec::new()),

@@ -5,7 +5,7 @@
 //! plus two typed arrays for its cells, moved (transferred), not copied.
 
 use netloom_core::sim::{simulate, Probe};
-use netloom_core::spec::TopologySpec;
+use netloom_core::spec::{Engine, TopologySpec};
 use netloom_core::topology::{NodeRef, Topology};
 use netloom_core::trace::{Action, Disposition, NodeKind, Trace};
 use serde::{Deserialize, Serialize};
@@ -66,7 +66,8 @@ pub struct Played {
     pub keys: Vec<String>,
     /// The earlier hop that handed the frame to each hop (flood copies branch).
     pub parents: Vec<Option<usize>>,
-    /// For a hop reached through a tunnel: the tunnel's label (the capsule).
+    /// For a hop reached through a tunnel: the tunnel's label, or `Geneve`
+    /// under OVN (the capsule).
     pub capsule: Vec<Option<String>>,
     /// The hop where the probe was dropped.
     pub drop_hop: Option<usize>,
@@ -198,7 +199,11 @@ pub fn prepare(topo: &Topology, spec: &TopologySpec, trace: Trace) -> Played {
                         (x == keys[p] && y == keys[i]) || (x == keys[i] && y == keys[p])
                     }
                 })
-                .map(|l| l.label.clone())
+                .map(|l| match topo.engine {
+                    // OVN carries it in Geneve whatever the design's tunnel says.
+                    Engine::Ovn => "Geneve".to_string(),
+                    Engine::Ovs => l.label.clone(),
+                })
         })
         .collect();
     let drop_hop = match &trace.disposition {
@@ -275,4 +280,34 @@ pub fn decode(msg: &JsValue) -> Option<(u32, Answer)> {
         Err(e) => Answer::Failed(format!("unreadable answer from the worker: {e}")),
     };
     Some((id, answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The capsules of vm1 → vm3 on the seed lab under `engine`.
+    fn capsules(engine: Engine) -> Vec<String> {
+        let mut spec =
+            netloom_core::parse(include_str!("../../examples/seedlab-gre.yaml")).unwrap();
+        spec.engine = Some(engine);
+        let topo = netloom_core::validate(&spec).unwrap().topology;
+        let probe = Probe::parse(&topo, "vm1", "vm3", "icmp", None).unwrap();
+        let played = prepare(&topo, &spec, simulate(&topo, &probe));
+        played.capsule.into_iter().flatten().collect()
+    }
+
+    #[test]
+    fn the_packet_crosses_in_the_designs_tunnel_under_ovs_and_in_geneve_under_ovn() {
+        let ovs = capsules(Engine::Ovs);
+        assert!(
+            !ovs.is_empty() && ovs.iter().all(|c| c == "GRE key 5"),
+            "{ovs:?}"
+        );
+        let ovn = capsules(Engine::Ovn);
+        assert!(
+            !ovn.is_empty() && ovn.iter().all(|c| c == "Geneve"),
+            "{ovn:?}"
+        );
+    }
 }
