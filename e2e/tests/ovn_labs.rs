@@ -354,3 +354,47 @@ fn the_seed_labs_path_agrees_with_ovn_trace() {
     assert!(ping("1414"), "a 1442-byte packet did not cross");
     assert!(!ping("1415"), "a 1443-byte packet crossed");
 }
+
+/// Three chassis joined by a chain of design tunnels (node1 — node2 —
+/// node3): OVN joins every pair of chassis itself (node1 has a Geneve port
+/// to node3 too), and verify agrees with reach on every pair.
+#[test]
+fn three_chassis_on_a_chain_of_tunnels() {
+    let name = "e2e-ov3";
+    if !netloom_e2e::root(name) {
+        return;
+    }
+    let mut yaml = format!("version: 1\nname: {name}\nengine: ovn\nhosts:\n");
+    for h in 1..=3 {
+        yaml += &format!(
+            "  - name: node{h}\n    bridges: [{{name: br-in}}]\n    vms:\n      - name: vm{h}a\n        nics: [{{bridge: br-in, vlan: 10, ip: 10.0.10.{h}/24}}]\n      - name: vm{h}b\n        nics: [{{bridge: br-in, vlan: 20, ip: 10.0.20.{h}/24}}]\n"
+        );
+    }
+    yaml += "tunnels:\n  - {type: vxlan, between: [node1/br-in, node2/br-in], vni: 1}\n  - {type: vxlan, between: [node2/br-in, node3/br-in], vni: 2}\n";
+    let links_before = root_links();
+    let lab = Lab::from_text(name, yaml);
+    ok(&["apply", lab.path()]);
+    let d = lab.verify();
+    assert!(d.is_empty(), "verify disagrees with reach: {d:#?}");
+    let tag = netloom_core::names::topology_tag(name);
+    for h in 1..=3 {
+        let db = format!("--db=unix:/run/netloom/{name}/node{h}/db.sock");
+        let o = netloom_e2e::try_run(&[
+            "ip",
+            "netns",
+            "exec",
+            &format!("nl-{name}.node{h}"),
+            "ovs-vsctl",
+            &db,
+            "list-ports",
+            &format!("nl{tag}int"),
+        ]);
+        let geneve = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|p| p.starts_with("ovn-"))
+            .count();
+        assert_eq!(geneve, 2, "node{h}: one Geneve port per other chassis");
+    }
+    ok(&["destroy", lab.path()]);
+    assert_no_residue(name, &links_before);
+}
