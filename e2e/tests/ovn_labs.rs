@@ -112,6 +112,45 @@ fn cycle(example: &str, name: &str) {
         "the user's switch is gone"
     );
 
+    // A logical switch of ours removed by hand: status calls it drift, and
+    // one transaction (no host step) puts it back.
+    let ours = nbctl(
+        name,
+        &["--bare", "--columns=name", "list", "Logical_Switch"],
+    );
+    let ours = ours
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}.")))
+        .expect("a switch of ours")
+        .to_string();
+    nbctl(name, &["ls-del", &ours]);
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--json", lab.path()])).unwrap();
+    let drift = status["drift"].as_array().unwrap();
+    assert!(
+        drift.len() == 1
+            && drift[0]["step"]
+                .as_str()
+                .unwrap()
+                .starts_with("northbound transaction"),
+        "{drift:#?}"
+    );
+    let fixed = ok(&["apply", lab.path()]);
+    assert!(fixed.contains("applied 1 steps"), "{fixed}");
+    assert!(lab.plan().get("northbound").is_none());
+    assert!(!nbctl(
+        name,
+        &[
+            "--bare",
+            "--columns=_uuid",
+            "find",
+            "Logical_Switch",
+            &format!("name={ours}")
+        ]
+    )
+    .trim()
+    .is_empty());
+
     let out = ok(&["destroy", lab.path()]);
     assert!(out.contains("destroyed"), "{out}");
     assert_no_residue(name, &links_before);

@@ -33,7 +33,7 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
             present: found.nss.contains(&e.netns),
         })
         .collect();
-    let drift = p
+    let mut drift: Vec<DriftItem> = p
         .targets
         .iter()
         .flat_map(|t| {
@@ -43,6 +43,16 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
             })
         })
         .collect();
+    // Under OVN the logical network is in the central: a row changed or
+    // removed there is drift too, one transaction away.
+    if topo.engine == netloom_core::spec::Engine::Ovn && !have.is_empty() {
+        if let Some(nb) = super::northbound::plan(topo)? {
+            drift.push(DriftItem {
+                host: String::new(),
+                step: format!("northbound transaction ({} operations)", nb.ops.len()),
+            });
+        }
+    }
     Ok(Status {
         topology: topo.name.clone(),
         deployed: !have.is_empty(),
