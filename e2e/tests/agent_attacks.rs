@@ -271,6 +271,22 @@ impl Drop for Cleanup {
 }
 
 /// Each attack: the request, and a word its refusal must contain.
+/// A request starting host h1's daemons as an OVN chassis of `remote`, with `mappings`.
+fn chassis(remote: &str, mappings: serde_json::Value) -> String {
+    let own = format!("nl{}int", netloom_core::names::topology_tag(TOPO));
+    execute(
+        A,
+        TOPO,
+        step(
+            "create",
+            serde_json::json!({"kind": "ovs_daemons", "netns": format!("nl-{TOPO}.h1"),
+                "dir": format!("/run/netloom/{TOPO}/h1"),
+                "ovn": {"system_id": format!("{TOPO}.h1"), "remote": remote,
+                    "encap_ip": "172.31.0.1", "bridge": own, "mappings": mappings}}),
+        ),
+    )
+}
+
 fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
     let d = dir.display();
     let tag = netloom_core::names::topology_tag(TOPO);
@@ -415,34 +431,17 @@ fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
         ),
         (
             "a chassis pointed at another topology's OVN central",
-            execute(
-                A,
-                TOPO,
-                step(
-                    "create",
-                    serde_json::json!({"kind": "ovs_daemons", "netns": ns,
-                "dir": format!("/run/netloom/{TOPO}/h1"),
-                "ovn": {"system_id": format!("{TOPO}.h1"),
-                    "remote": format!("unix:/run/netloom/{OTHER}/_ovn/sb.sock"),
-                    "encap_ip": "172.31.0.1", "bridge": own("int")}}),
-                ),
+            chassis(
+                &format!("unix:/run/netloom/{OTHER}/_ovn/sb.sock"),
+                serde_json::json!([]),
             ),
             "is not the topology's central",
         ),
         (
             "a chassis mapping an external network onto the host's own bridge",
-            execute(
-                A,
-                TOPO,
-                step(
-                    "create",
-                    serde_json::json!({"kind": "ovs_daemons", "netns": ns,
-                "dir": format!("/run/netloom/{TOPO}/h1"),
-                "ovn": {"system_id": format!("{TOPO}.h1"),
-                    "remote": format!("unix:/run/netloom/{TOPO}/_ovn/sb.sock"),
-                    "encap_ip": "172.31.0.1", "bridge": own("int"),
-                    "mappings": [[format!("{TOPO}._ext.x"), "br-user"]]}}),
-                ),
+            chassis(
+                &format!("unix:/run/netloom/{TOPO}/_ovn/sb.sock"),
+                serde_json::json!([[format!("{TOPO}._ext.x"), "br-user"]]),
             ),
             "not a name netloom gives",
         ),
