@@ -59,10 +59,11 @@ def build():
 
 NL = None
 # netloom started with nothing open beyond its standard streams (Python
-# closes every other descriptor in a child) loses ovn-controllers: they exit
-# without a word about a second after starting, and apply times out waiting
-# for the chassis. Started from a shell that holds fd 10 open, it does not.
-# Until that is found, netloom runs here with fd 10 held on /dev/null.
+# closes every other descriptor in a child) lost 1-2 of 3 ovn-controllers:
+# they exit without a word about a second after starting, and apply times
+# out waiting for the chassis. From a shell holding fd 10 open it did not.
+# Holding fd 10 here cured 3 and 10 chassis but not 20 (docs/performance.md,
+# "OVN engine at scale"): a race at daemon start that the descriptors shift.
 HELD_FD = 10
 os.dup2(os.open("/dev/null", os.O_RDONLY), HELD_FD, inheritable=True)
 
