@@ -50,7 +50,9 @@ pub fn plan(topo: &Topology) -> Result<Option<Northbound>, ApplyError> {
 pub fn run(topology: &str, txn: &Northbound, progress: Progress) -> Result<(), ApplyError> {
     let step = format!("northbound transaction ({} operations)", txn.ops.len());
     let start = Instant::now();
-    let wait = Duration::from_secs(30);
+    // Each chassis computes flows for every port: on a busy 2-core
+    // machine 20 chassis took longer than 30 s (docs/performance.md).
+    let wait = Duration::from_secs(30 + 3 * txn.chassis.len() as u64);
     let sb = format!("{}/sb.sock", names::ovn_dir(topology));
     let result = Ovsdb::connect(&socket(topology))
         .and_then(|mut db| {
