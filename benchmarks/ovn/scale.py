@@ -58,16 +58,6 @@ def build():
 
 
 NL = None
-# netloom started with nothing open beyond its standard streams (Python
-# closes every other descriptor in a child) lost 1-2 of 3 ovn-controllers:
-# they exit without a word about a second after starting, and apply times
-# out waiting for the chassis. From a shell holding fd 10 open it did not.
-# Holding fd 10 here cured 3 and 10 chassis but not 20 (docs/performance.md,
-# "OVN engine at scale"): a race at daemon start that the descriptors shift.
-HELD_FD = 10
-os.dup2(os.open("/dev/null", os.O_RDONLY), HELD_FD, inheritable=True)
-
-
 def name_of(engine):
     return f"bench-{engine}"
 
@@ -83,7 +73,7 @@ def timed(log, *args):
     t0 = time.monotonic()
     lines = []
     with subprocess.Popen([NL, *args, "-v"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, pass_fds=(HELD_FD,)) as p:
+                          text=True) as p:
         for line in p.stdout:
             lines.append(f"{time.monotonic() - t0:.3f} {line}")
     wall = time.monotonic() - t0

@@ -73,10 +73,18 @@ pub fn run(topology: &str, txn: &Northbound, progress: Progress) -> Result<(), A
     result
 }
 
+/// How long the chassis may show no progress before `nb_cfg` is raised
+/// again. Seen at 50 chassis on 2 cores: their first flow installation
+/// timed out (`OFPBFC_TIMEOUT`), ovn-controller logged `req_cfg regressed
+/// from 2 to 0` and never reported that `nb_cfg`; raised once more, all 50
+/// reported the new one within a second.
+const NUDGE: Duration = Duration::from_secs(20);
+
 /// Wait until `hv_cfg` reaches `nb_cfg` with every chassis of `chassis`
 /// counted: `hv_cfg` alone is the lowest of the chassis registered so far,
 /// and a chassis that has not registered yet (its ovn-controller still
-/// starting) would not hold it back.
+/// starting) would not hold it back. Every [`NUDGE`] without progress,
+/// `nb_cfg` is raised once more (as `ovn-nbctl --wait=hv sync` does).
 fn wait_for_chassis(
     nb: &mut Ovsdb,
     sb: &mut Ovsdb,
@@ -88,6 +96,9 @@ fn wait_for_chassis(
         "columns": ["nb_cfg", "hv_cfg"]});
     let private = json!({"op": "select", "table": "Chassis_Private", "where": [],
         "columns": ["name", "nb_cfg"]});
+    let bump = json!({"op": "mutate", "table": "NB_Global", "where": [],
+        "mutations": [["nb_cfg", "+=", 1]]});
+    let (mut last, mut since) = (-1, Instant::now());
     loop {
         let r = nb.transact_on(DB, vec![global.clone()])?;
         let row = &r[0]["rows"][0];
@@ -108,6 +119,12 @@ fn wait_for_chassis(
         };
         if cur >= want {
             return Ok(());
+        }
+        if cur != last {
+            (last, since) = (cur, Instant::now());
+        } else if since.elapsed() > NUDGE {
+            nb.transact_on(DB, vec![bump.clone()])?;
+            since = Instant::now();
         }
         if start.elapsed() > timeout {
             return Err(OvsdbError::Chassis {
