@@ -359,6 +359,26 @@ fn the_seed_labs_path_agrees_with_ovn_trace() {
         "{tunnel} not in {ports}"
     );
 
+    // The real path: every predicted frame seen, the Geneve frame on the
+    // tunnel between the two chassis included (OVN's key is northd's).
+    let real = ok(&[
+        "simulate",
+        lab.path(),
+        "--from",
+        "vm1",
+        "--to",
+        "10.0.10.2",
+        "--real",
+    ]);
+    assert!(
+        real.contains("Reality agrees: every predicted frame was seen."),
+        "{real}"
+    );
+    assert!(
+        real.contains("at node1/br-in: seen on tunnels[0]"),
+        "{real}"
+    );
+
     // The largest packet: 1442 bytes cross, 1443 do not, in the simulator and for real.
     assert_eq!(
         simulate(&lab, &["--size", "1442"])["disposition"]["outcome"],

@@ -286,7 +286,8 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
         northbound::run(topology, nb, progress)?;
         count += 1;
     }
-    if !clients.is_empty() {
+    // Under OVN too: a first ping after apply would be the packet dropped.
+    if !clients.is_empty() || plan.northbound.is_some() {
         warm_tunnels(plan);
     }
     count += run_targets(plan, &clients, progress, fail_at)?;
@@ -365,6 +366,23 @@ fn warm_tunnels(plan: &Plan) {
                 pairs.push((tp.target.netns.clone(), *remote_ip));
             }
         }
+    }
+    // OVN's Geneve tunnels join every pair of new chassis.
+    let chassis: Vec<(&str, std::net::Ipv4Addr)> = (plan.targets.iter())
+        .flat_map(|tp| tp.steps.iter())
+        .filter(|s| s.action == Action::Create)
+        .filter_map(|s| match &s.resource {
+            Resource::OvsDaemons {
+                netns,
+                ovn: Some(ch),
+                ..
+            } => Some((netns.as_str(), ch.encap_ip)),
+            _ => None,
+        })
+        .collect();
+    for (ns, _) in &chassis {
+        let others = chassis.iter().filter(|(n, _)| n != ns);
+        pairs.extend(others.map(|(_, ip)| (ns.to_string(), *ip)));
     }
     std::thread::scope(|sc| {
         for (ns, ip) in &pairs {

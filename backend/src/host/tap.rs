@@ -57,9 +57,11 @@ pub fn confine(t: &TopologyName, link: HostLink, ovsdb: &str) -> Result<Tap, Ref
             Ok(Tap {
                 netns: String::new(),
                 device: holding(local)?,
+                // A real host's tunnel is the design's own (no OVN on real hosts yet).
                 tunnel: Some(TunnelFilter {
                     ends: [local, remote],
                     kind,
+                    geneve: false,
                 }),
                 mirror: None,
             })

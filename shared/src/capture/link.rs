@@ -84,6 +84,9 @@ pub enum HostLink {
 pub struct TunnelFilter {
     pub ends: [Ipv4Addr; 2],
     pub kind: TunnelKind,
+    /// Engine `ovn`: the tunnel is OVN's Geneve between the two chassis
+    /// (any VNI: `ovn-northd` chooses the keys), not the design's kind.
+    pub geneve: bool,
 }
 
 impl Link {
@@ -222,6 +225,7 @@ impl Link {
                     tunnel: Some(TunnelFilter {
                         ends: [a.underlay_ip, b.underlay_ip],
                         kind: t.kind,
+                        geneve: topo.engine == crate::spec::Engine::Ovn,
                     }),
                     mirror: None,
                 }
@@ -282,6 +286,11 @@ impl TunnelFilter {
         };
         if [src, dst] != self.ends && [dst, src] != self.ends {
             return false;
+        }
+        if self.geneve {
+            let (udp, geneve) = (layers.get(i + 1), layers.get(i + 2));
+            return matches!(udp, Some(Layer::Udp { .. }))
+                && matches!(geneve, Some(Layer::Geneve { .. }));
         }
         match (self.kind, layers.get(i + 1), layers.get(i + 2)) {
             (TunnelKind::Gre { key }, Some(Layer::Gre { key: got, .. }), _) => {
@@ -345,7 +354,8 @@ mod tests {
         assert_eq!(
             (TunnelFilter {
                 ends: [local, remote],
-                kind
+                kind,
+                geneve: false,
             }),
             f
         );
@@ -427,5 +437,28 @@ mod tests {
         assert!(f.keeps(&frame(b, a, key)));
         assert!(!f.keeps(&frame(a, b, key + 1)));
         assert!(!f.keeps(&frame(a, Ipv4Addr::new(192, 0, 2, 9), key)));
+        // Under OVN the tunnel is Geneve between the chassis: GRE is not it.
+        let ovn = TunnelFilter { geneve: true, ..f };
+        assert!(!ovn.keeps(&frame(a, b, key)));
+        let geneve = |src: Ipv4Addr, dst: Ipv4Addr| {
+            vec![
+                Layer::Ipv4 {
+                    src,
+                    dst,
+                    ttl: 64,
+                    protocol: 17,
+                    total_length: 100,
+                },
+                Layer::Udp {
+                    src_port: 40000,
+                    dst_port: 6081,
+                    length: 80,
+                },
+                Layer::Geneve { vni: 7 },
+            ]
+        };
+        assert!(ovn.keeps(&geneve(b, a)));
+        assert!(!ovn.keeps(&geneve(a, Ipv4Addr::new(192, 0, 2, 9))));
+        assert!(!f.keeps(&geneve(a, b)));
     }
 }

@@ -495,6 +495,8 @@ fn ovn_chassis(
             &format!("--pidfile={dir}/ovn-controller.pid"),
             &format!("--log-file={dir}/ovn-controller.log"),
             "--detach",
+            // Restarted after a crash, as apply runs it (see procs::start_ovs).
+            "--monitor",
         ]),
     ));
 }
