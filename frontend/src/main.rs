@@ -63,6 +63,7 @@ fn empty_design() -> TopologySpec {
         name: "lab".into(),
         underlay: None,
         engine: None,
+        ovn: None,
         externals: vec![],
         hosts: vec![],
         tunnels: vec![],

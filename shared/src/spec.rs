@@ -30,6 +30,11 @@ pub struct TopologySpec {
     /// switches and routers, docs/topology-format.md, "Engines").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<Engine>,
+    /// netloom extension, engine `ovn` on real hosts: the OVN central they
+    /// join (docs/topology-format.md, "An existing central"). Without it the
+    /// sandbox starts a central of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovn: Option<OvnSpec>,
     /// Networks outside the topology ("the internet").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = limits::MAX_EXTERNALS))]
@@ -64,6 +69,27 @@ pub enum Engine {
     /// OVN: logical switches and routers in a northbound database, built on
     /// each host by its `ovn-controller`.
     Ovn,
+}
+
+/// An existing OVN central, given by address (`ovn:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OvnSpec {
+    /// The northbound database as netloom reaches it: `ssl:IP:PORT` or `tcp:IP:PORT`.
+    pub northbound: String,
+    /// The southbound database as netloom and every host's `ovn-controller`
+    /// reach it: `ssl:IP:PORT` or `tcp:IP:PORT`.
+    pub southbound: String,
+    /// With `ssl:`: the PEM private key, at this absolute path on the machine
+    /// that runs netloom and on every host (each its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+    /// With `ssl:`: the PEM certificate of that key, signed by the central's CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// With `ssl:`: the PEM certificate of the CA that signed the central's certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<String>,
 }
 
 impl Engine {

@@ -32,6 +32,9 @@ pub struct Topology {
     /// `engine`, `ovs` when absent.
     #[serde(default, skip_serializing_if = "Engine::is_ovs")]
     pub engine: Engine,
+    /// `ovn`: the existing central real hosts join under engine `ovn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovn: Option<crate::ovn::Central>,
     pub externals: Vec<External>,
     pub hosts: Vec<Host>,
     /// All bridges of all hosts, host by host in file order.

@@ -554,6 +554,7 @@ fn build(s: &Shape) -> TopologySpec {
         name: "fz".into(),
         underlay: None,
         engine: None,
+        ovn: None,
         externals: (0..s.externals)
             .map(|e| ExternalSpec {
                 name: format!("ext{e}"),

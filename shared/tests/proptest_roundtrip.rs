@@ -89,6 +89,7 @@ fn build(
         name,
         underlay: None,
         engine: None,
+        ovn: None,
         externals: (0..externals)
             .map(|e| ExternalSpec {
                 name: format!("ext{e}"),

@@ -17,7 +17,80 @@ pub mod nb;
 
 pub use logical::{chassis, logical, Chassis, Logical};
 
+use std::fmt;
+use std::net::SocketAddrV4;
+
+use serde::{Deserialize, Serialize};
+
 use crate::topology::{ExternalId, GuestId, HostId, Topology};
+
+/// An existing OVN central that a design's real hosts join (`ovn:` in the
+/// file), checked: netloom transacts on its northbound database and every
+/// host's `ovn-controller` connects to its southbound one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Central {
+    pub northbound: Remote,
+    pub southbound: Remote,
+    /// The files of an `ssl:` remote; `None` when both are `tcp:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+}
+
+/// An OVSDB server's address, as OVS writes it: `ssl:IP:PORT` or `tcp:IP:PORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Remote {
+    /// `ssl:` rather than `tcp:`.
+    pub ssl: bool,
+    pub addr: SocketAddrV4,
+}
+
+impl Remote {
+    /// `ssl:IP:PORT` or `tcp:IP:PORT`, IPv4, a port other than 0.
+    pub fn parse(s: &str) -> Result<Remote, String> {
+        let bad = || format!("{s:?} is not ssl:IP:PORT or tcp:IP:PORT (IPv4)");
+        let (ssl, rest) = match s.split_once(':') {
+            Some(("ssl", rest)) => (true, rest),
+            Some(("tcp", rest)) => (false, rest),
+            _ => return Err(bad()),
+        };
+        let addr: SocketAddrV4 = rest.parse().map_err(|_| bad())?;
+        if addr.port() == 0 {
+            return Err(bad());
+        }
+        Ok(Remote { ssl, addr })
+    }
+}
+
+impl fmt::Display for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let proto = if self.ssl { "ssl" } else { "tcp" };
+        write!(f, "{proto}:{}", self.addr)
+    }
+}
+
+/// The PEM files an `ssl:` remote needs, at the same absolute paths on the
+/// machine that runs netloom and on every host (each machine its own key and
+/// certificate, signed by the central's CA, as `ovs-pki` makes them).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Tls {
+    pub private_key: String,
+    pub certificate: String,
+    pub ca_certificate: String,
+}
+
+/// A path the agent may hand to `ovn-controller`: absolute, no `..`, no
+/// control characters, at most 1,024 bytes.
+pub fn tls_path_ok(p: &str) -> Result<(), String> {
+    if !p.starts_with('/') {
+        return Err(format!("{p:?} is not an absolute path"));
+    }
+    if p.len() > 1024 || p.chars().any(char::is_control) || p.split('/').any(|c| c == "..") {
+        return Err(format!(
+            "{p:?} must be at most 1,024 bytes, without control characters or `..`"
+        ));
+    }
+    Ok(())
+}
 
 /// The key of `external_ids` that marks every northbound row netloom writes;
 /// its value is the topology's name.

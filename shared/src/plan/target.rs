@@ -184,20 +184,6 @@ fn split_externals(topo: &Topology) -> Vec<(String, String)> {
 pub fn unsupported(topo: &Topology, facts: &Facts) -> Vec<(String, String)> {
     let tinfo = targets(topo, facts);
     let mut out = split_externals(topo);
-    if topo.engine == crate::spec::Engine::Ovn {
-        // The central and the chassis are the sandbox's own so far.
-        for (i, h) in topo.hosts.iter().enumerate() {
-            if h.agent.is_some() {
-                out.push((
-                    h.name.clone(),
-                    format!(
-                        "hosts[{i}].agent: engine ovn deploys on emulated hosts only, for now: {} would need an OVN central it can reach",
-                        h.name
-                    ),
-                ));
-            }
-        }
-    }
     for (i, tun) in topo.tunnels.iter().enumerate() {
         let [a, b] = tun.ends.map(|e| &topo.hosts[topo.bridges[e].host]);
         if a.agent.is_some() != b.agent.is_some() {

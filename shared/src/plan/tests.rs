@@ -535,24 +535,3 @@ fn shell_export_quotes_and_contains_the_core_commands() {
     assert_eq!(rows.count(), 12);
     assert_eq!(sh_quote("a b'c"), r"'a b'\''c'");
 }
-
-#[test]
-fn real_hosts_are_refused_under_ovn_by_their_agent_path() {
-    let t = topo(&REAL_PAIR.replacen("version: 1\n", "version: 1\nengine: ovn\n", 1));
-    let u = unsupported(&t, &Facts::default());
-    let ovn: Vec<&(String, String)> = u.iter().filter(|(_, m)| m.contains("engine ovn")).collect();
-    assert_eq!(ovn.len(), 2, "{u:?}");
-    assert_eq!(ovn[0].0, "a");
-    assert!(
-        ovn[0]
-            .1
-            .starts_with("hosts[0].agent: engine ovn deploys on emulated hosts only"),
-        "{u:?}"
-    );
-    // The same design on the plain engine has no such refusal.
-    let plain = unsupported(&topo(REAL_PAIR), &Facts::default());
-    assert!(
-        plain.iter().all(|(_, m)| !m.contains("engine ovn")),
-        "{plain:?}"
-    );
-}

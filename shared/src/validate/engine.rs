@@ -13,11 +13,87 @@ use std::collections::HashMap;
 use petgraph::unionfind::UnionFind;
 
 use super::Validator;
+use crate::ovn::{tls_path_ok, Central, Remote, Tls};
 use crate::problem::Problem;
-use crate::spec::Engine;
+use crate::spec::{Engine, OvnSpec, TopologySpec};
 use crate::topology::{GuestKind, Topology};
 
 impl Validator<'_> {
+    /// `ovn:`, an existing central: only under engine `ovn`, where it is
+    /// the central of every host, so every host is a real one (an emulated
+    /// host's underlay reaches no real network); without it, real hosts
+    /// have no central to join.
+    pub(super) fn central(&mut self, spec: &TopologySpec) -> Option<Central> {
+        let ovn = spec.engine == Some(Engine::Ovn);
+        for (i, h) in spec.hosts.iter().enumerate() {
+            match (&spec.ovn, &h.agent) {
+                (Some(_), None) if ovn => self.problems.push(Problem::error(
+                    format!("hosts[{i}]"),
+                    format!("{:?} is emulated, but `ovn` names an existing central, which only real hosts join: give it an agent, or remove `ovn` to use the sandbox's own central", h.name),
+                )),
+                (None, Some(_)) if ovn => self.problems.push(Problem::error(
+                    format!("hosts[{i}].agent"),
+                    format!("under engine ovn a real host joins an existing OVN central: give its address in `ovn` (northbound, southbound and, for ssl:, the TLS files)"),
+                )),
+                _ => {}
+            }
+        }
+        let o = spec.ovn.as_ref()?;
+        if !ovn {
+            self.problems.push(Problem::error(
+                "ovn",
+                "an OVN central is used only under `engine: ovn`",
+            ));
+            return None;
+        }
+        let mut remote = |key: &str, s: &str| match Remote::parse(s) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.problems.push(Problem::error(format!("ovn.{key}"), e));
+                None
+            }
+        };
+        let (nb, sb) = (
+            remote("northbound", &o.northbound),
+            remote("southbound", &o.southbound),
+        );
+        let tls = self.central_tls(o, nb.is_some_and(|r| r.ssl) || sb.is_some_and(|r| r.ssl));
+        Some(Central {
+            northbound: nb?,
+            southbound: sb?,
+            tls: tls?,
+        })
+    }
+
+    /// The TLS files: each required by an `ssl:` remote, each a plain absolute path.
+    fn central_tls(&mut self, o: &OvnSpec, ssl: bool) -> Option<Option<Tls>> {
+        let mut ok = true;
+        let mut file = |key: &str, v: &Option<String>| -> String {
+            let path = format!("ovn.{key}");
+            match v {
+                None if ssl => {
+                    self.problems
+                        .push(Problem::error(path, "required with an ssl: remote"));
+                    ok = false;
+                }
+                None => {}
+                Some(p) => {
+                    if let Err(e) = tls_path_ok(p) {
+                        self.problems.push(Problem::error(path, e));
+                        ok = false;
+                    }
+                }
+            }
+            v.clone().unwrap_or_default()
+        };
+        let tls = Tls {
+            private_key: file("private_key", &o.private_key),
+            certificate: file("certificate", &o.certificate),
+            ca_certificate: file("ca_certificate", &o.ca_certificate),
+        };
+        ok.then(|| ssl.then_some(tls))
+    }
+
     /// The rules of `engine: ovn`; nothing under the default engine.
     pub(super) fn check_engine(&mut self, topo: &Topology) {
         if topo.engine != Engine::Ovn {

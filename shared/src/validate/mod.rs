@@ -177,6 +177,7 @@ impl<'a> Validator<'a> {
         self.check_layout();
 
         let underlay = underlay?;
+        let ovn = self.central(spec);
         if self.problems.iter().any(Problem::is_error) {
             return None;
         }
@@ -185,6 +186,7 @@ impl<'a> Validator<'a> {
             name: spec.name.clone(),
             underlay,
             engine: spec.engine.unwrap_or_default(),
+            ovn,
             externals,
             hosts: c.hosts,
             bridges: c.bridges,
