@@ -17,6 +17,8 @@
 
 #![allow(dead_code)]
 
+pub mod ovn;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
@@ -246,6 +248,16 @@ impl VmLab {
     /// `https://ADDR:PORT` of VM `i`'s agent.
     pub fn url(&self, i: usize) -> String {
         format!("https://{}:{PORT}", self.vms[i].ip)
+    }
+
+    /// The namespace the VMs' bridge and the controller's address are in.
+    pub fn netns(&self) -> &str {
+        self.net.name()
+    }
+
+    /// The controller's address on the VMs' network (`10.124.0.1`).
+    pub fn controller_ip(&self) -> String {
+        format!("{NET}.1")
     }
 
     /// The underlay the VMs share.
