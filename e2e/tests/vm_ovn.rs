@@ -5,7 +5,8 @@
 //! and certificate. A logical switch with one port on each VM, and a ping
 //! between the two across Geneve in the kernel datapath, seen on the wire;
 //! then each `ovn-controller` leaves (`ovn-appctl exit`) and its rows leave
-//! the southbound with it.
+//! the southbound with it. The southbound's TLS listener has OVN's RBAC role
+//! `ovn-controller`, as OVN's documentation deploys it.
 
 mod apply_support;
 mod vm_support;
@@ -121,6 +122,13 @@ fn chassis_by_hand(lab: &mut VmLab, central: &Central, ids: &[String]) {
         let dp = vm.sh("ovs-dpctl show");
         assert!(dp.contains("genev_sys_6081 (geneve"), "{}: {dp}", vm.name);
     }
+    // RBAC: the controller's certificate (CN netloom) may not remove a chassis.
+    let refused = central.try_sbctl(&["chassis-del", &ids[0]]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("RBAC rules"),
+        "{err}"
+    );
     // A bridge made beforehand keeps its marks.
     let marks = lab.vms[1].sh(&format!(
         "ovs-vsctl get Bridge {} external_ids:netloom-topology",
@@ -210,7 +218,7 @@ fn geneve_between_two_vm_chassis_of_a_tls_central() {
     let mut lab = VmLab::boot("vmovn", 2, &[TOPOLOGY]);
     eprintln!("vm_ovn: boot: {:.1?}", t0.elapsed());
     let t = Instant::now();
-    let central = Central::start(&lab);
+    let central = Central::start(&lab, true);
     let ids: Vec<String> = (1..=2).map(|i| format!("{TOPOLOGY}.vm{i}")).collect();
     chassis_by_hand(&mut lab, &central, &ids);
     eprintln!("vm_ovn: central and two chassis: {:.1?}", t.elapsed());

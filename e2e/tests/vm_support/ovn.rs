@@ -12,11 +12,13 @@
 //! this machine's, so the VM sees its own files there, this machine its own).
 //!
 //! OVS's TLS checks only that the peer's certificate chains to the CA file,
-//! not its name; the southbound has no RBAC role here (`--remote=pssl:` on the
-//! command line), yet each chassis' certificate is issued to its system-id,
-//! as RBAC would require.
+//! not its name. With RBAC ([`Central::start`]'s `rbac`), the southbound
+//! also checks that a chassis writes only its own rows, its own being those
+//! of the chassis named by its certificate's CN: each chassis' certificate is
+//! issued to its system-id.
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
@@ -58,8 +60,11 @@ impl Central {
     /// certificate among them) and starts NB, SB and northd in the lab's
     /// namespace: NB on `pssl:6641` and SB on `pssl:6642` at the
     /// controller's address (and unix sockets in `lab.dir/ovn-central/`,
-    /// which northd uses).
-    pub fn start(lab: &VmLab) -> Central {
+    /// which northd uses). With `rbac`, the southbound's TLS listener has
+    /// the role `ovn-controller`, as OVN's documentation deploys it: a chassis
+    /// may then write only the rows of the chassis its certificate's CN
+    /// names, and the controller's certificate (CN `netloom`) may only read.
+    pub fn start(lab: &VmLab, rbac: bool) -> Central {
         let dir = lab.dir.join("ovn-central");
         let tls_dir = lab.dir.join("ovn-tls");
         for d in [&dir, &tls_dir] {
@@ -89,7 +94,7 @@ impl Central {
         let (key, cert) = central.issue("netloom");
         netloom_e2e::write_secret(&central.tls.private_key, &key);
         std::fs::write(&central.tls.certificate, cert).unwrap();
-        central.start_daemons();
+        central.start_daemons(rbac);
         central
     }
 
@@ -102,7 +107,7 @@ impl Central {
         (key.serialize_pem(), cert.pem())
     }
 
-    fn start_daemons(&self) {
+    fn start_daemons(&self, rbac: bool) {
         // The central's own certificate, for its two database servers.
         let (key, cert) = self.issue("ovn-central");
         let (key_file, cert_file) = (
@@ -115,11 +120,17 @@ impl Central {
         for (db, port) in [("nb", NB_PORT), ("sb", SB_PORT)] {
             let schema = format!("/usr/share/ovn/ovn-{db}.ovsschema");
             netloom_e2e::run(&["ovsdb-tool", "create", &d(&format!("{db}.db")), &schema]);
+            // A role is a property of a `Connection` row: with RBAC the
+            // southbound's TLS listener is one, as `ovn-sbctl set-connection` makes it.
+            let remote = match (db, rbac) {
+                ("sb", true) => "--remote=db:OVN_Southbound,SB_Global,connections".to_string(),
+                _ => format!("--remote=pssl:{port}:{NET}.1"),
+            };
             self.exec(&[
                 "ovsdb-server",
                 &d(&format!("{db}.db")),
                 &format!("--remote=punix:{}", d(&format!("{db}.sock"))),
-                &format!("--remote=pssl:{port}:{NET}.1"),
+                &remote,
                 &format!("--private-key={}", key_file.display()),
                 &format!("--certificate={}", cert_file.display()),
                 &format!("--ca-cert={}", self.tls.ca_certificate.display()),
@@ -130,6 +141,28 @@ impl Central {
             ]);
         }
         netloom_e2e::run(&["ovn-nbctl", &format!("--db=unix:{}", d("nb.sock")), "init"]);
+        if rbac {
+            let sb = format!("--db=unix:{}", d("sb.sock"));
+            let listen = format!("pssl:{SB_PORT}:{NET}.1");
+            netloom_e2e::run(&[
+                "ovn-sbctl",
+                &sb,
+                "set-connection",
+                "role=ovn-controller",
+                &listen,
+            ]);
+            // ovsdb-server opens it on its next loop: listening before a chassis tries
+            // (a refused chassis backs off for up to 8 s).
+            let port = format!("sport = :{SB_PORT}");
+            let t0 = Instant::now();
+            while self.exec(&["ss", "-Hltn", &port]).trim().is_empty() {
+                assert!(
+                    t0.elapsed() < Duration::from_secs(10),
+                    "southbound: not listening"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         self.exec(&[
             "ovn-northd",
             &format!("--ovnnb-db=unix:{}", d("nb.sock")),
@@ -191,12 +224,27 @@ impl Central {
     }
 
     fn ctl(&self, tool: &str, db: &str, args: &[&str]) -> String {
+        let o = self.try_ctl(tool, db, args);
+        assert!(
+            o.status.success(),
+            "{tool} {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// `ovn-sbctl ARGS` as the controller, whatever its outcome (RBAC refuses it some).
+    pub fn try_sbctl(&self, args: &[&str]) -> Output {
+        self.try_ctl("ovn-sbctl", &self.southbound(), args)
+    }
+
+    fn try_ctl(&self, tool: &str, db: &str, args: &[&str]) -> Output {
         let db = format!("--db={db}");
         let tls = self.tls_args();
-        let mut a = vec![tool, db.as_str(), "--timeout=30"];
+        let mut a = vec!["ip", "netns", "exec", &self.ns, tool, &db, "--timeout=30"];
         a.extend(tls.iter().map(String::as_str));
         a.extend_from_slice(args);
-        self.exec(&a)
+        netloom_e2e::try_run(&a)
     }
 
     /// The names of the southbound's `Chassis` rows, sorted.
@@ -252,17 +300,29 @@ impl Central {
         rows
     }
 
+    /// Both databases' `show`, read over their unix sockets (whatever
+    /// their TLS listeners do), for a failure message.
+    pub fn show(&self) -> String {
+        let mut out = String::new();
+        for (tool, db) in [("ovn-sbctl", "sb"), ("ovn-nbctl", "nb")] {
+            let sock = format!(
+                "--db=unix:{}",
+                self.dir.join(format!("{db}.sock")).display()
+            );
+            let o = netloom_e2e::try_run(&[tool, &sock, "--timeout=5", "show"]);
+            out.push_str(&String::from_utf8_lossy(&o.stdout));
+            out.push_str(&String::from_utf8_lossy(&o.stderr));
+        }
+        out
+    }
+
     /// Waits until `check` holds, up to `limit`; panics with `what` and the
     /// central's state otherwise.
     pub fn wait(&self, what: &str, limit: Duration, mut check: impl FnMut(&Central) -> bool) {
         let t0 = Instant::now();
         while !check(self) {
             if t0.elapsed() > limit {
-                panic!(
-                    "OVN central: {what}: not after {limit:?}\n{}\n{}",
-                    self.sbctl(&["show"]),
-                    self.nbctl(&["show"])
-                );
+                panic!("OVN central: {what}: not after {limit:?}\n{}", self.show());
             }
             std::thread::sleep(Duration::from_millis(250));
         }
