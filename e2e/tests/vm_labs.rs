@@ -33,33 +33,7 @@ fn on_vms(vms: &VmLab, example: &str, name: &str) -> Lab {
 
 /// [`on_vms`] with host `i`'s agent at `agent(i)`.
 fn on_vms_by(vms: &VmLab, example: &str, name: &str, agent: impl Fn(usize) -> String) -> Lab {
-    let file = format!("{}/../examples/{example}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(file).expect("example");
-    let mut out = format!("underlay: {}\n", vms.underlay());
-    let (mut in_hosts, mut host) = (false, 0);
-    for line in text.lines() {
-        if !line.starts_with(' ') && !line.starts_with('#') {
-            in_hosts = line.trim_end() == "hosts:";
-        }
-        match line.strip_prefix("name: ") {
-            Some(_) => out.push_str(&format!("name: {name}\n")),
-            None => out.push_str(&format!("{line}\n")),
-        }
-        if in_hosts && line.starts_with("  - name: ") {
-            out.push_str(&format!(
-                "    underlay_ip: {}\n    agent: {}\n",
-                vms.vms[host].ip,
-                agent(host)
-            ));
-            host += 1;
-        }
-    }
-    assert!(
-        (1..=vms.vms.len()).contains(&host),
-        "{example}: {host} hosts for {} VMs",
-        vms.vms.len()
-    );
-    Lab::from_text(name, out)
+    Lab::from_text(name, vms.example(example, name, agent))
 }
 
 /// What a VM has that a lab must leave as it found it.

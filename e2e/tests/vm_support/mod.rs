@@ -260,6 +260,38 @@ impl VmLab {
         format!("{NET}.1")
     }
 
+    /// The example `example` as topology `name` on these VMs: its host `i`
+    /// is VM `i`, with its underlay address and its agent at `agent(i)`.
+    pub fn example(&self, example: &str, name: &str, agent: impl Fn(usize) -> String) -> String {
+        let file = repo().join("examples").join(example);
+        let text = std::fs::read_to_string(file).expect("example");
+        let mut out = format!("underlay: {}\n", self.underlay());
+        let (mut in_hosts, mut host) = (false, 0);
+        for line in text.lines() {
+            if !line.starts_with(' ') && !line.starts_with('#') {
+                in_hosts = line.trim_end() == "hosts:";
+            }
+            match line.strip_prefix("name: ") {
+                Some(_) => out.push_str(&format!("name: {name}\n")),
+                None => out.push_str(&format!("{line}\n")),
+            }
+            if in_hosts && line.starts_with("  - name: ") {
+                out.push_str(&format!(
+                    "    underlay_ip: {}\n    agent: {}\n",
+                    self.vms[host].ip,
+                    agent(host)
+                ));
+                host += 1;
+            }
+        }
+        assert!(
+            (1..=self.vms.len()).contains(&host),
+            "{example}: {host} hosts for {} VMs",
+            self.vms.len()
+        );
+        out
+    }
+
     /// The underlay the VMs share.
     pub fn underlay(&self) -> String {
         format!("{NET}.0/24")

@@ -203,6 +203,15 @@ impl Central {
         )
     }
 
+    /// The example `example` as topology `name` on `lab`'s VMs
+    /// ([`VmLab::example`], each host's agent over TLS) under `engine: ovn`
+    /// with this central. Host `H`'s chassis is `name.H` (its system-id).
+    pub fn example(&self, lab: &VmLab, example: &str, name: &str) -> String {
+        let text = lab.example(example, name, |i| lab.url(i));
+        assert!(!text.contains("\nengine:"), "{example} names an engine");
+        format!("engine: ovn\n{}{text}", self.topology_yaml())
+    }
+
     /// The TLS options of `ovn-nbctl`, `ovn-sbctl` and `ovn-controller`.
     fn tls_args(&self) -> [String; 3] {
         [
