@@ -3,7 +3,8 @@
 //! netloom's agent, for `engine: ovn` on real hosts) does it: the system
 //! database's `external_ids`, then `ovn-controller` with the chassis' own key
 //! and certificate. A logical switch with one port on each VM, and a ping
-//! between the two across Geneve in the kernel datapath, seen on the wire;
+//! between the two across Geneve in the kernel datapath, seen on the wire,
+//! and the largest packet that crosses, the simulator's;
 //! then each `ovn-controller` leaves (`ovn-appctl exit`) and its rows leave
 //! the southbound with it. The southbound's TLS listener has OVN's RBAC role
 //! `ovn-controller`, as OVN's documentation deploys it.
@@ -193,6 +194,33 @@ fn ping_across_geneve(lab: &mut VmLab) {
     }
 }
 
+/// The largest IPv4 packet across Geneve in the kernel, with DF, is the
+/// simulator's: the underlay's 1500 less OVN's Geneve overhead.
+fn largest_packet(lab: &mut VmLab) {
+    let (from, to) = (port(0), port(1));
+    let mtu = lab.vms[0].sh("cat /sys/class/net/eth0/mtu");
+    assert_eq!(mtu.trim(), "1500");
+    let largest = 1500 - netloom_core::sim::packet::GENEVE_OVERHEAD;
+    // ICMP payload = IP length - 20 (IPv4) - 8 (ICMP).
+    let ping = |size: u32| {
+        format!(
+            "ip netns exec {} ping -M do -c 1 -W 3 -s {} {}",
+            from.0,
+            size - 28,
+            to.2
+        )
+    };
+    lab.vms[0].sh(&ping(largest));
+    let (out, code) = lab.vms[0].sh_status(&ping(largest + 1));
+    assert_ne!(code, 0, "{} bytes crossed:\n{out}", largest + 1);
+    // How it fails: dropped in silence, or refused with the path's MTU ("Frag needed").
+    let why: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("rag") || l.contains("received"))
+        .collect();
+    eprintln!("vm_ovn: {} bytes: {}", largest + 1, why.join(" | "));
+}
+
 /// Each ovn-controller leaves as an administrator stops it: its Chassis,
 /// Chassis_Private and Encap rows go with it, and its tunnel ports. What it
 /// leaves behind, whoever started it must remove: the integration bridge
@@ -237,6 +265,7 @@ fn geneve_between_two_vm_chassis_of_a_tls_central() {
     switch_across(&mut lab, &central);
     eprintln!("vm_ovn: ports bound: {:.1?}", t.elapsed());
     ping_across_geneve(&mut lab);
+    largest_packet(&mut lab);
     for vm in &mut lab.vms {
         // Debian's 23.03 was seen to crash now and then (docs/deploy.md); under --monitor it restarts.
         let crashes = vm.sh("grep -c 'Segmentation fault' /var/log/ovn/ovn-controller.log || true");
