@@ -151,12 +151,31 @@ fn chassis_by_hand(lab: &mut VmLab, central: &Central, ids: &[String]) {
 /// A logical switch with port `i` bound on VM `i`; returns once northd
 /// reports both up (their chassis have claimed them).
 fn switch_across(lab: &mut VmLab, central: &Central) {
-    central.nbctl(&["ls-add", SWITCH]);
+    let mark = format!("external_ids:netloom-topology={TOPOLOGY}");
+    central.nbctl(&[
+        "ls-add",
+        SWITCH,
+        "--",
+        "set",
+        "Logical_Switch",
+        SWITCH,
+        &mark,
+    ]);
     for i in 0..2 {
         let (name, mac, ip) = port(i);
-        central.nbctl(&["lsp-add", SWITCH, &name]);
+        central.nbctl(&[
+            "lsp-add",
+            SWITCH,
+            &name,
+            "--",
+            "set",
+            "Logical_Switch_Port",
+            &name,
+            &mark,
+        ]);
         central.nbctl(&["lsp-set-addresses", &name, &format!("{mac} {ip}")]);
     }
+    marked_rows(central, &mark);
     for (i, vm) in lab.vms.iter_mut().enumerate() {
         plug(vm, i);
     }
@@ -167,6 +186,46 @@ fn switch_across(lab: &mut VmLab, central: &Central) {
         })
     };
     central.wait("both ports up", LIMIT, up);
+}
+
+/// [`Central::marked`] finds rows marked as netloom marks its own, named or
+/// (a static route) by their `netloom-key`: the switch and its ports, and a
+/// router with a route, made for this alone.
+fn marked_rows(central: &Central, mark: &str) {
+    let router = "e2e-vmovn-lr";
+    central.nbctl(&[
+        "lr-add",
+        router,
+        "--",
+        "set",
+        "Logical_Router",
+        router,
+        mark,
+        "--",
+        "--id=@r",
+        "create",
+        "Logical_Router_Static_Route",
+        "ip_prefix=10.99.0.0/16",
+        "nexthop=192.168.77.254",
+        mark,
+        "external_ids:netloom-key=route-1",
+        "--",
+        "add",
+        "Logical_Router",
+        router,
+        "static_routes",
+        "@r",
+    ]);
+    let mut want = vec![
+        format!("Logical_Router {router}"),
+        "Logical_Router_Static_Route route-1".to_string(),
+        format!("Logical_Switch {SWITCH}"),
+    ];
+    want.extend((0..2).map(|i| format!("Logical_Switch_Port {}", port(i).0)));
+    want.sort();
+    assert_eq!(central.marked(TOPOLOGY), want);
+    assert_eq!(central.marked("e2e-other"), Vec::<String>::new());
+    central.nbctl(&["lr-del", router]);
 }
 
 /// Port 1 pings port 2 with no loss; echo request and reply each cross the

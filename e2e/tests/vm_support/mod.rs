@@ -255,11 +255,6 @@ impl VmLab {
         self.net.name()
     }
 
-    /// The controller's address on the VMs' network (`10.124.0.1`).
-    pub fn controller_ip(&self) -> String {
-        format!("{NET}.1")
-    }
-
     /// The example `example` as topology `name` on these VMs: its host `i`
     /// is VM `i`, with its underlay address and its agent at `agent(i)`.
     pub fn example(&self, example: &str, name: &str, agent: impl Fn(usize) -> String) -> String {
