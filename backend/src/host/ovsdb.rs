@@ -1,23 +1,39 @@
-//! A small OVSDB client (RFC 7047 JSON-RPC over a unix socket): `transact`
-//! and the replies to the server's `echo`. One transaction carries every
-//! bridge/port change of a host and bumps `next_cfg`; [`Ovsdb::wait_applied`]
-//! then waits until ovs-vswitchd reports the same `cur_cfg`.
+//! A small OVSDB client (RFC 7047 JSON-RPC over a unix socket, TCP or TLS):
+//! `transact` and the replies to the server's `echo`. One transaction carries
+//! every bridge/port change of a host and bumps `next_cfg`;
+//! [`Ovsdb::wait_applied`] then waits until ovs-vswitchd reports the same
+//! `cur_cfg`.
+
+#[cfg(test)]
+mod real_tests;
+mod transport;
 
 use std::io::{self, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
+use netloom_core::ovn::Tls;
 use serde_json::{json, Value};
 
+use transport::{Stream, Target};
+
 pub const DB: &str = "Open_vSwitch";
+
+/// Longest wait for one answer.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Errors of the OVSDB layer.
 #[derive(Debug, thiserror::Error)]
 pub enum OvsdbError {
     #[error("OVSDB socket {path}: {source}")]
     Io { path: String, source: io::Error },
+    /// A `tcp:` or `ssl:` remote that could not be reached or refused us:
+    /// `REMOTE: why` (one string: a step's error stays small).
+    #[error("OVSDB {0}")]
+    Remote(String),
     #[error("OVSDB protocol: {0}")]
     Protocol(String),
+    #[error("OVSDB protocol: connection closed")]
+    Closed,
     #[error("OVSDB transaction failed: {0}")]
     Failed(String),
     #[error("ovs-vswitchd did not apply configuration {want} within {secs} s (at {cur})")]
@@ -30,60 +46,107 @@ pub enum OvsdbError {
 
 /// A connection to one ovsdb-server.
 pub struct Ovsdb {
+    /// The socket's path or the remote, for errors.
     path: String,
-    writer: UnixStream,
-    reader: serde_json::StreamDeserializer<
-        'static,
-        serde_json::de::IoRead<BufReader<UnixStream>>,
-        Value,
-    >,
+    /// Written through [`BufReader::get_mut`]: writing leaves the buffered
+    /// input alone.
+    io: BufReader<Stream>,
     next_id: u64,
 }
 
 impl Ovsdb {
-    /// Connect to `unix:PATH`.
+    /// Connect to the unix socket at `path`.
     pub fn connect(path: &str) -> Result<Ovsdb, OvsdbError> {
-        let io = |source| OvsdbError::Io {
+        let s = Stream::unix(path, READ_TIMEOUT).map_err(|source| OvsdbError::Io {
             path: path.to_string(),
             source,
+        })?;
+        Ok(Ovsdb::over(path, s))
+    }
+
+    /// Connect to `unix:PATH`, `tcp:IP:PORT` or `ssl:IP:PORT` (an OVN
+    /// central's database); `ssl:` needs the files of `tls`, and the server's
+    /// certificate must be signed by its CA (whatever name it bears, as OVS
+    /// checks it). A network remote answers an `echo` before this returns, so
+    /// a server that refuses our certificate is found here, not at the first
+    /// transaction.
+    // Used by deploy::northbound once real hosts join a central.
+    #[allow(dead_code)]
+    pub fn connect_remote(remote: &str, tls: Option<&Tls>) -> Result<Ovsdb, OvsdbError> {
+        let failed = |why: String| OvsdbError::Remote(format!("{remote}: {why}"));
+        let net = match Target::parse(remote).map_err(failed)? {
+            Target::Unix(path) => return Ovsdb::connect(path),
+            Target::Net(net) => net,
         };
-        let s = UnixStream::connect(path).map_err(io)?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .map_err(io)?;
-        let r = s.try_clone().map_err(io)?;
-        Ok(Ovsdb {
+        let mut db = Ovsdb::over(remote, Stream::net(net, tls).map_err(failed)?);
+        match db.call("echo", json!([])) {
+            Ok(_) => {}
+            Err(OvsdbError::Io { source, .. }) => {
+                return Err(failed(match tls {
+                    Some(tls) if net.ssl => transport::tls_failure(&source, tls),
+                    _ => source.to_string(),
+                }))
+            }
+            Err(OvsdbError::Closed) => {
+                let other = if net.ssl { "tcp" } else { "ssl" };
+                return Err(failed(format!(
+                    "the server closed the connection without answering (is it an {other}: remote?)"
+                )));
+            }
+            Err(e) => return Err(failed(format!("no answer to an echo: {e}"))),
+        }
+        db.io
+            .get_ref()
+            .set_read_timeout(READ_TIMEOUT)
+            .map_err(|source| OvsdbError::Io {
+                path: remote.to_string(),
+                source,
+            })?;
+        Ok(db)
+    }
+
+    fn over(path: &str, s: Stream) -> Ovsdb {
+        Ovsdb {
             path: path.to_string(),
-            writer: s,
-            reader: serde_json::Deserializer::from_reader(BufReader::new(r)).into_iter(),
+            io: BufReader::new(s),
             next_id: 1,
-        })
+        }
+    }
+
+    fn send(&mut self, msg: &Value) -> Result<(), OvsdbError> {
+        let s = self.io.get_mut();
+        s.write_all(msg.to_string().as_bytes())
+            .and_then(|()| s.flush())
+            .map_err(|source| OvsdbError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// The next message. A deserializer per message, over the one buffered
+    /// stream: a message is a JSON object, which its closing brace ends, so
+    /// the deserializer reads nothing past it and dropping it loses nothing.
+    fn receive(&mut self) -> Result<Value, OvsdbError> {
+        let mut messages = serde_json::Deserializer::from_reader(&mut self.io).into_iter::<Value>();
+        match messages.next() {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) if e.is_io() => Err(OvsdbError::Io {
+                path: self.path.clone(),
+                source: e.into(),
+            }),
+            Some(Err(e)) => Err(OvsdbError::Protocol(e.to_string())),
+            None => Err(OvsdbError::Closed),
+        }
     }
 
     fn call(&mut self, method: &str, params: Value) -> Result<Value, OvsdbError> {
         let id = self.next_id;
         self.next_id += 1;
-        let msg = json!({"method": method, "params": params, "id": id});
-        let path = self.path.clone();
-        self.writer
-            .write_all(msg.to_string().as_bytes())
-            .map_err(|source| OvsdbError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        self.send(&json!({"method": method, "params": params, "id": id}))?;
         loop {
-            let v = match self.reader.next() {
-                Some(Ok(v)) => v,
-                Some(Err(e)) => return Err(OvsdbError::Protocol(e.to_string())),
-                None => return Err(OvsdbError::Protocol("connection closed".into())),
-            };
+            let v = self.receive()?;
             if v.get("method").and_then(Value::as_str) == Some("echo") {
-                let reply = json!({"result": v["params"], "error": null, "id": v["id"]});
-                self.writer
-                    .write_all(reply.to_string().as_bytes())
-                    .map_err(|source| OvsdbError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
+                self.send(&json!({"result": v["params"], "error": null, "id": v["id"]}))?;
                 continue;
             }
             if v.get("id").and_then(Value::as_u64) != Some(id) {
