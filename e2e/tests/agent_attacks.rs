@@ -172,6 +172,7 @@ struct World {
     /// The agent's own namespace: a mirror's veth would be made there.
     agent_links: Vec<u8>,
     dnsmasq: usize,
+    ovn_controllers: usize,
     /// TCP listeners in both topologies' namespaces and the agent's own.
     listening: String,
 }
@@ -190,16 +191,20 @@ impl Env {
             victim: self.dir.join("victim").exists(),
             other_netns: netloom_e2e::netns_list().contains(&format!("nl-{OTHER}.h1")),
             ovs: format!(
-                "{}{}{}",
+                "{}{}{}{}",
                 self.ovs.bridges(),
                 self.ovs
                     .vsctl(&["--columns=name,external_ids", "list", "port"]),
-                self.ovs.vsctl(&["--columns=name", "list", "mirror"])
+                self.ovs.vsctl(&["--columns=name", "list", "mirror"]),
+                // A chassis' keys (system-id, ovn-remote, ...) live here.
+                self.ovs
+                    .vsctl(&["--columns=external_ids", "list", "open_vswitch"])
             ),
             host_links: root_links(),
             agent_links: netloom_e2e::run(&["ip", "-n", &self.agent_ns, "-o", "link", "show"])
                 .stdout,
             dnsmasq: count_processes("dnsmasq"),
+            ovn_controllers: count_processes("ovn-controller"),
             listening: listeners(self.agent_pid),
         }
     }
@@ -282,7 +287,36 @@ fn chassis(remote: &str, mappings: serde_json::Value) -> String {
             serde_json::json!({"kind": "ovs_daemons", "netns": format!("nl-{TOPO}.h1"),
                 "dir": format!("/run/netloom/{TOPO}/h1"),
                 "ovn": {"system_id": format!("{TOPO}.h1"), "remote": remote,
-                    "encap_ip": "172.31.0.1", "bridge": own, "mappings": mappings}}),
+                    "encap_type": "geneve", "encap_ip": "172.31.0.1", "bridge": own,
+                    "datapath": "netdev", "bridge_mappings": mappings}}),
+        ),
+    )
+}
+
+/// A request making this (real) host a chassis of `remote`, named `system_id`.
+fn real_chassis(system_id: &str, remote: &str) -> String {
+    let own = format!("nl{}int", netloom_core::names::topology_tag(TOPO));
+    execute(
+        A,
+        TOPO,
+        step(
+            "create",
+            serde_json::json!({"kind": "ovn_chassis", "chassis": {"system_id": system_id,
+                "encap_type": "geneve", "encap_ip": "172.31.0.1", "bridge_mappings": [],
+                "remote": remote, "bridge": own, "datapath": "system"}}),
+        ),
+    )
+}
+
+/// A request starting this host's `ovn-controller` in `dir`, with `key` as its private key.
+fn controller(dir: &str, key: &str, ca: &str) -> String {
+    execute(
+        A,
+        TOPO,
+        step(
+            "create",
+            serde_json::json!({"kind": "ovn_controller", "dir": dir,
+                "tls": {"private_key": key, "certificate": ca, "ca_certificate": ca}}),
         ),
     )
 }
@@ -444,6 +478,43 @@ fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
                 serde_json::json!([[format!("{TOPO}._ext.x"), "br-user"]]),
             ),
             "not a name netloom gives",
+        ),
+        (
+            "a real host's ovn-controller pointed at the host's own OVSDB as its central",
+            real_chassis(&format!("{TOPO}.h1"), "unix:/var/run/openvswitch/db.sock"),
+            "is not the topology's central",
+        ),
+        (
+            "a real host made another topology's chassis",
+            real_chassis(&format!("{OTHER}.h1"), "ssl:127.0.0.1:6642"),
+            "is not the topology's",
+        ),
+        (
+            "an ovn-controller whose files go to another directory",
+            controller(
+                &format!("{d}"),
+                &format!("{d}/canary"),
+                &format!("{d}/canary"),
+            ),
+            "is not this topology's ovn-controller directory",
+        ),
+        (
+            "an ovn-controller reading a file that never ends as its key",
+            controller(
+                &format!("/run/netloom/{TOPO}/_ovn-controller"),
+                "/dev/zero",
+                &format!("{d}/canary"),
+            ),
+            "/dev",
+        ),
+        (
+            "an ovn-controller reading a directory as its CA",
+            controller(
+                &format!("/run/netloom/{TOPO}/_ovn-controller"),
+                &format!("{d}/canary"),
+                &format!("{d}"),
+            ),
+            "is not a file on this host",
         ),
         (
             "an OVN central's directory that is not the topology's removed",

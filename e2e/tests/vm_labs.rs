@@ -36,59 +36,18 @@ fn on_vms_by(vms: &VmLab, example: &str, name: &str, agent: impl Fn(usize) -> St
     Lab::from_text(name, vms.example(example, name, agent))
 }
 
-/// What a VM has that a lab must leave as it found it.
-fn inventory(vm: &mut Vm) -> String {
-    vm.sh(
-        "ip -o link show | cut -d: -f2 | sort; ip netns list; nft list tables; \
-         ovs-vsctl list-br; ls -A /run/netloom 2>/dev/null; \
-         ps -eo args | grep -v grep | grep -c -e dnsmasq -e 'nl-' || true",
-    )
-}
-
-/// What a VM's network looks like, for a failure message.
-fn diagnose(vm: &mut Vm) -> String {
-    let out = vm.sh_status(
-        "ovs-vsctl show; ovs-dpctl show; ovs-dpctl dump-flows; nft list ruleset; \
-         for n in $(ip netns list | cut -d' ' -f1); do echo \"== $n\"; ip -n $n -br addr; \
-         ip -n $n route; ip -n $n neigh; done",
-    );
-    format!("==== {}:\n{}", vm.name, out.0)
-}
-
-fn json(vms: &VmLab, args: &[&str]) -> Value {
-    let o = vms.netloom(args);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "netloom {args:?}:\n{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}\n{out}"))
-}
-
-fn ok(vms: &VmLab, args: &[&str]) -> String {
-    let o = vms.netloom(args);
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "netloom {args:?}:\n{out}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
-
 /// One lab's whole cycle on the VMs.
 fn cycle(vms: &mut VmLab, example: &str, name: &str) {
     let lab = on_vms(vms, example, name);
-    let before: Vec<String> = vms.vms.iter_mut().map(inventory).collect();
+    let before: Vec<String> = vms.vms.iter_mut().map(vm_support::inventory).collect();
 
-    let plan = json(vms, &["plan", "--json", lab.path()]);
+    let plan = vms.json(&["plan", "--json", lab.path()]);
     // The first target is the controller's own (its run directory).
     for t in plan["targets"].as_array().unwrap().iter().skip(1) {
         assert_eq!(t["target"]["emulated"], false, "{name}: {t}");
         assert_eq!(t["target"]["datapath"], "system", "{name}: {t}");
     }
-    let out = ok(vms, &["apply", lab.path()]);
+    let out = vms.ok(&["apply", lab.path()]);
     assert!(out.contains("applied"), "{name}: {out}");
 
     // verify fails when reality and prediction disagree: its report says where.
@@ -99,7 +58,7 @@ fn cycle(vms: &mut VmLab, example: &str, name: &str) {
             String::from_utf8_lossy(&o.stderr)
         )
     });
-    let reach = json(vms, &["reach", "--json", lab.path()]);
+    let reach = vms.json(&["reach", "--json", lab.path()]);
     assert_eq!(v["report"]["source"], "real", "{name}: {v}");
     assert_eq!(
         v["report"]["results"].as_array().unwrap().len(),
@@ -107,7 +66,7 @@ fn cycle(vms: &mut VmLab, example: &str, name: &str) {
         "{name}: {v}"
     );
     if v["disagreements"] != Value::Array(vec![]) {
-        let state: Vec<String> = vms.vms.iter_mut().map(diagnose).collect();
+        let state: Vec<String> = vms.vms.iter_mut().map(vm_support::diagnose).collect();
         panic!("{name}: {v}\n{}", state.join("\n"));
     }
     assert!(
@@ -119,11 +78,11 @@ fn cycle(vms: &mut VmLab, example: &str, name: &str) {
         "{name}: nothing reaches: {v}"
     );
 
-    let again = json(vms, &["plan", "--json", lab.path()]);
+    let again = vms.json(&["plan", "--json", lab.path()]);
     assert!(apply_support::steps(&again).is_empty(), "{name}: {again}");
-    let out = ok(vms, &["apply", lab.path()]);
+    let out = vms.ok(&["apply", lab.path()]);
     assert!(out.contains("applied 0 steps"), "{name}: {out}");
-    let status = json(vms, &["status", "--json", lab.path()]);
+    let status = vms.json(&["status", "--json", lab.path()]);
     assert_eq!(status["drift"], Value::Array(vec![]), "{name}: {status}");
 
     if name == "e2e-vmnat" {
@@ -131,10 +90,10 @@ fn cycle(vms: &mut VmLab, example: &str, name: &str) {
     }
     // GRE and VXLAN (with VLAN 10 inside) in the kernel: the simulator's MTU.
     if ["e2e-vmseed", "e2e-vmvx"].contains(&name) {
-        largest_packet(vms, &lab);
+        vm_support::largest_packet(vms, &lab);
     }
 
-    let out = ok(vms, &["destroy", lab.path()]);
+    let out = vms.ok(&["destroy", lab.path()]);
     assert!(out.contains("destroyed"), "{name}: {out}");
     for (vm, was) in vms.vms.iter_mut().zip(&before) {
         let rows = vm.sh(&format!(
@@ -142,7 +101,12 @@ fn cycle(vms: &mut VmLab, example: &str, name: &str) {
              ovs-vsctl --columns=name find port external_ids:netloom-topology={name}"
         ));
         assert_eq!(rows.trim(), "", "{name}: OVS rows left in {}", vm.name);
-        assert_eq!(&inventory(vm), was, "{name}: {} changed", vm.name);
+        assert_eq!(
+            &vm_support::inventory(vm),
+            was,
+            "{name}: {} changed",
+            vm.name
+        );
     }
 }
 
@@ -184,49 +148,6 @@ fn uplink_capture(vms: &mut VmLab, lab: &Lab) {
     );
     // The inside address never shows outside.
     assert!(!out.contains("10.0.0."), "{out}");
-}
-
-/// vm1 → vm3 (10.0.10.2) across the tunnel in VLAN 10: the largest IPv4
-/// packet the simulator delivers is the largest the kernels deliver with DF set.
-fn largest_packet(vms: &mut VmLab, lab: &Lab) {
-    let delivers = |ip_len: u32| {
-        let size = ip_len.to_string();
-        let args = [
-            "simulate",
-            lab.path(),
-            "--from",
-            "vm1",
-            "--to",
-            "10.0.10.2",
-            "--size",
-            &size,
-        ];
-        ok(vms, &args).contains("Final: delivered")
-    };
-    // The simulator's largest, by bisection between a size that fits and one that cannot.
-    let (mut fits, mut too_big) = (1000, 1500);
-    assert!(delivers(fits) && !delivers(too_big));
-    while too_big - fits > 1 {
-        let mid = (fits + too_big) / 2;
-        if delivers(mid) {
-            fits = mid;
-        } else {
-            too_big = mid;
-        }
-    }
-    let vm1 = format!("nl-{}.node1.vm1", lab.name);
-    for (ip_len, predicted) in [(fits, true), (too_big, false)] {
-        let (out, code) = vms.vms[0].sh_status(&format!(
-            "ip netns exec {vm1} ping -c 2 -i 0.3 -W 3 -M do -s {} -q -n 10.0.10.2",
-            ip_len - 28
-        ));
-        assert_eq!(
-            code == 0,
-            predicted,
-            "{}: IPv4 length {ip_len}: the simulator's largest is {fits}; the kernel:\n{out}",
-            lab.name
-        );
-    }
 }
 
 #[test]
@@ -275,7 +196,7 @@ fn logins(vm: &mut Vm, user: &str) -> usize {
 fn over_ssh(vms: &mut VmLab) {
     let name = "e2e-vmssh";
     let lab = on_vms_by(vms, "seedlab-gre.yaml", name, |i| vms.ssh_url(i));
-    let before: Vec<String> = vms.vms.iter_mut().map(inventory).collect();
+    let before: Vec<String> = vms.vms.iter_mut().map(vm_support::inventory).collect();
     let bin = apply_support::bin().canonicalize().unwrap();
     vms.vms[1].sh(&format!("ln -s {} /usr/local/bin/netloom", bin.display()));
 
@@ -308,7 +229,7 @@ fn over_ssh(vms: &mut VmLab) {
 
     // The README's steps: doctor, plan, apply, verify, destroy.
     let t0 = std::time::Instant::now();
-    let doctor = json(vms, &["doctor", "--json", lab.path()]);
+    let doctor = vms.json(&["doctor", "--json", lab.path()]);
     eprintln!(
         "vm_labs: first logins, netloom copied to vm1: {:.1?}",
         t0.elapsed()
@@ -316,7 +237,7 @@ fn over_ssh(vms: &mut VmLab) {
     for h in doctor.as_array().unwrap() {
         assert_eq!(h["check"]["kernel_datapath"], true, "{h}");
     }
-    let plan = json(vms, &["plan", "--json", lab.path()]);
+    let plan = vms.json(&["plan", "--json", lab.path()]);
     for t in plan["targets"].as_array().unwrap().iter().skip(1) {
         assert_eq!(t["target"]["datapath"], "system", "{t}");
     }
@@ -326,15 +247,20 @@ fn over_ssh(vms: &mut VmLab) {
     let (_, there) = vms.vms[1].sh_status(&format!("test -e {pushed}"));
     assert_ne!(there, 0, "vm2's own netloom was not used");
 
-    ok(vms, &["apply", lab.path()]);
+    vms.ok(&["apply", lab.path()]);
     let o = vms.netloom(&["verify", "--json", lab.path()]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["disagreements"], Value::Array(vec![]), "{v}");
-    assert!(ok(vms, &["apply", lab.path()]).contains("applied 0 steps"));
-    ok(vms, &["destroy", lab.path()]);
+    assert!(vms.ok(&["apply", lab.path()]).contains("applied 0 steps"));
+    vms.ok(&["destroy", lab.path()]);
     for (vm, was) in vms.vms.iter_mut().zip(&before) {
         vm.sh("rm -f /usr/local/bin/netloom");
-        assert_eq!(&inventory(vm), was, "{name}: {} changed", vm.name);
+        assert_eq!(
+            &vm_support::inventory(vm),
+            was,
+            "{name}: {} changed",
+            vm.name
+        );
         // doctor, plan, apply, verify, apply, destroy: one login (the host
         // key refusal above never got that far).
         assert_eq!(logins(vm, "root"), 1, "{}: root's logins", vm.name);
@@ -358,7 +284,7 @@ fn as_a_sudoer(vms: &mut VmLab) {
     let lab = on_vms_by(vms, "seedlab-gre.yaml", "e2e-vmssh", |i| {
         format!("ssh://netloom-op@{}", vms.vms[i].ip)
     });
-    let plan = json(vms, &["plan", "--json", lab.path()]);
+    let plan = vms.json(&["plan", "--json", lab.path()]);
     for t in plan["targets"].as_array().unwrap().iter().skip(1) {
         assert_eq!(t["target"]["datapath"], "system", "{t}");
     }
@@ -387,7 +313,7 @@ fn seed_lab_apply_vs_its_shell_script() {
     let boot = t0.elapsed();
     let lab = on_vms(&vms, "seedlab-gre.yaml", "e2e-vmbench");
     let t0 = std::time::Instant::now();
-    ok(&vms, &["apply", lab.path()]);
+    vms.ok(&["apply", lab.path()]);
     let apply = t0.elapsed();
     let disagree = |vms: &VmLab| {
         let o = vms.netloom(&["verify", "--json", lab.path()]);
@@ -395,7 +321,7 @@ fn seed_lab_apply_vs_its_shell_script() {
         v["disagreements"].as_array().unwrap().len()
     };
     assert_eq!(disagree(&vms), 0);
-    ok(&vms, &["destroy", lab.path()]);
+    vms.ok(&["destroy", lab.path()]);
     let scripts: Vec<String> = ["node1", "node2"]
         .iter()
         .map(|h| {
@@ -409,7 +335,7 @@ fn seed_lab_apply_vs_its_shell_script() {
                 lab.path(),
             ];
             let f = vms.dir.join(format!("{h}.sh"));
-            std::fs::write(&f, ok(&vms, &args)).unwrap();
+            std::fs::write(&f, vms.ok(&args)).unwrap();
             f.display().to_string()
         })
         .collect();
@@ -421,7 +347,7 @@ fn seed_lab_apply_vs_its_shell_script() {
     });
     let script = t0.elapsed();
     assert_eq!(disagree(&vms), 0, "the scripts' network");
-    ok(&vms, &["destroy", lab.path()]);
+    vms.ok(&["destroy", lab.path()]);
     println!("two VMs booted (agents up): {boot:.1?}");
     println!("seed lab, netloom apply through the agents: {apply:.2?}");
     println!("seed lab, its export --shell scripts in both VMs at once: {script:.2?}");

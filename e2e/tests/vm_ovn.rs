@@ -1,70 +1,38 @@
-//! Root test: two real Debian kernels in VMs (`vm_support`) made chassis of
-//! an existing OVN central over TLS, by hand, as an administrator (or
-//! netloom's agent, for `engine: ovn` on real hosts) does it: the system
-//! database's `external_ids`, then `ovn-controller` with the chassis' own key
-//! and certificate. A logical switch with one port on each VM, and a ping
-//! between the two across Geneve in the kernel datapath, seen on the wire,
-//! and the largest packet that crosses, the simulator's;
-//! then each `ovn-controller` leaves (`ovn-appctl exit`) and its rows leave
-//! the southbound with it. The southbound's TLS listener has OVN's RBAC role
-//! `ovn-controller`, as OVN's documentation deploys it.
+//! Root test: the seed lab deployed by netloom on OVN across two real Debian
+//! kernels in VMs (`vm_support`), as chassis of an existing central over TLS
+//! (`vm_support::ovn`, with OVN's RBAC role `ovn-controller` on the
+//! southbound, as OVN's documentation deploys it).
+//!
+//! netloom names the central in the topology (`ovn:`); each VM's agent makes
+//! the integration bridge, sets the chassis' keys in the system database and
+//! runs `ovn-controller` with the VM's own key and certificate (issued to
+//! its system-id); netloom transacts on the northbound over TLS and waits for
+//! both chassis. Then: both chassis registered with Geneve in the kernel
+//! datapath; `verify` agrees with `reach`; vm1 → vm3 crosses the underlay in
+//! Geneve, seen on the wire; the largest packet is the simulator's; a second
+//! apply does nothing and `status` shows no drift. Destroy takes the chassis
+//! out of the southbound (`exit`), the topology's rows out of the
+//! northbound, and leaves each VM as it was: its own `system-id` back, no
+//! key, bridge or process of netloom's; a northbound switch of someone
+//! else's stays.
 
 mod apply_support;
 mod vm_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use vm_support::ovn::{stop_chassis, Central};
-use vm_support::{Vm, VmLab};
+use apply_support::Lab;
+use serde_json::Value;
+use vm_support::ovn::Central;
+use vm_support::VmLab;
 
-const TOPOLOGY: &str = "e2e-vmovn";
-const SWITCH: &str = "e2e-vmovn-ls";
-
-/// Logical port `i` (0-based): its name (also the VM's OVS port), MAC and address.
-fn port(i: usize) -> (String, String, String) {
-    (
-        format!("vmovn-p{}", i + 1),
-        format!("02:00:00:00:77:{:02x}", i + 1),
-        format!("192.168.77.{}", i + 1),
-    )
-}
-
-/// VM `i`'s integration bridge: vm1 lets `ovn-controller` make the
-/// default one; vm2's is made beforehand, named and marked as netloom
-/// names and marks its own (`nl<tag>int`), for the kernel datapath.
-const BRIDGES: [&str; 2] = ["br-int", "nl9int"];
-
-/// Until `cond` (a shell condition) holds in `vm`, up to 60 s.
-fn wait_in(vm: &mut Vm, what: &str, cond: &str) {
-    let (out, code) = vm.sh_status(&format!(
-        "i=0; until {cond}; do [ $i -ge 600 ] && exit 1; sleep 0.1; i=$((i+1)); done"
-    ));
-    if code != 0 {
-        let state = vm
-            .sh_status("ovs-vsctl show; tail -30 /var/log/ovn/ovn-controller.log")
-            .0;
-        panic!("{}: {what}: not in 60 s\n{out}\n{state}", vm.name);
-    }
-}
-
-/// Logical port `i` plugged in `vm`: a namespace with a veth, the host end
-/// on the integration bridge with `external_ids:iface-id` naming the port.
-fn plug(vm: &mut Vm, i: usize) {
-    let (name, mac, ip) = port(i);
-    vm.sh(&format!(
-        "ip netns add {name} && ip link add {name} type veth peer name eth0 netns {name} && \
-         ip -n {name} link set eth0 address {mac} && ip -n {name} addr add {ip}/24 dev eth0 && \
-         ip -n {name} link set eth0 up && ip -n {name} link set lo up && ip link set {name} up && \
-         ovs-vsctl add-port {br} {name} -- set Interface {name} external_ids:iface-id={name}",
-        br = BRIDGES[i]
-    ));
-}
+const NAME: &str = "e2e-vmovn";
 
 /// tcpdump on the VMs' bridge (in the lab's namespace) for `count` Geneve
-/// packets carrying ICMP (not the guests' IPv6 chatter); returns once it
-/// listens. It ends by itself after 60 s at most.
+/// packets carrying ICMP; returns once it listens. It ends by itself after
+/// 60 s at most.
 fn capture_geneve(lab: &VmLab, count: usize) -> std::process::Child {
     let mut tcpdump = Command::new("ip")
         .args(["netns", "exec", lab.netns(), "timeout", "60"])
@@ -89,153 +57,12 @@ fn capture_geneve(lab: &VmLab, count: usize) -> std::process::Child {
     tcpdump
 }
 
-/// How long the central may take to see a change.
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// The central's `ovn:` block is one netloom accepts: the seed lab on the
-/// VMs under `engine: ovn` with it validates (the tunnel's warning aside).
-fn accepted(lab: &VmLab, central: &Central) {
-    let file = lab.dir.join("seed-on-ovn.yaml");
-    std::fs::write(&file, central.example(lab, "seedlab-gre.yaml", TOPOLOGY)).unwrap();
-    let o = lab.netloom(&["validate", file.to_str().unwrap()]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success() && !err.contains("error"), "{err}");
-}
-
-/// Both VMs made chassis by hand; each registered with its Geneve encap, its
-/// integration bridge made by `ovn-controller`, tunnels to the other up.
-fn chassis_by_hand(lab: &mut VmLab, central: &Central, ids: &[String]) {
-    lab.vms[0].sh(&format!("! ovs-vsctl br-exists {}", BRIDGES[0]));
-    lab.vms[1].sh(&format!(
-        "ovs-vsctl add-br {br} -- set Bridge {br} datapath_type=system \
-         external_ids:netloom-topology={TOPOLOGY}",
-        br = BRIDGES[1]
-    ));
-    for ((vm, id), br) in lab.vms.iter_mut().zip(ids).zip(BRIDGES) {
-        central.start_chassis(vm, id, br);
-    }
-    central.wait("both chassis registered", LIMIT, |c| c.chassis() == ids);
-    let encaps: Vec<String> = lab.vms.iter().map(|v| format!("geneve {}", v.ip)).collect();
-    assert_eq!(central.encaps(), encaps);
-    for (vm, br) in lab.vms.iter_mut().zip(BRIDGES) {
-        // Made (or taken) by ovn-controller for the kernel datapath, made fail-secure.
-        let got = vm.sh(&format!(
-            "ovs-vsctl get Bridge {br} datapath_type fail_mode"
-        ));
-        let got: Vec<&str> = got.split_whitespace().collect();
-        assert_eq!(got, ["system", "secure"], "{}", vm.name);
-        wait_in(
-            vm,
-            "a Geneve tunnel port",
-            "ovs-vsctl --bare --columns=name find Interface type=geneve | grep -q .",
-        );
-        // The kernel's Geneve device (the geneve module, loaded on demand) on the datapath.
-        let dp = vm.sh("ovs-dpctl show");
-        assert!(dp.contains("genev_sys_6081 (geneve"), "{}: {dp}", vm.name);
-    }
-    // RBAC: the controller's certificate (CN netloom) may not remove a chassis.
-    let refused = central.try_sbctl(&["chassis-del", &ids[0]]);
-    let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        !refused.status.success() && err.contains("RBAC rules"),
-        "{err}"
-    );
-    // A bridge made beforehand keeps its marks.
-    let marks = lab.vms[1].sh(&format!(
-        "ovs-vsctl get Bridge {} external_ids:netloom-topology",
-        BRIDGES[1]
-    ));
-    assert_eq!(marks.trim().trim_matches('"'), TOPOLOGY);
-}
-
-/// A logical switch with port `i` bound on VM `i`; returns once northd
-/// reports both up (their chassis have claimed them).
-fn switch_across(lab: &mut VmLab, central: &Central) {
-    let mark = format!("external_ids:netloom-topology={TOPOLOGY}");
-    central.nbctl(&[
-        "ls-add",
-        SWITCH,
-        "--",
-        "set",
-        "Logical_Switch",
-        SWITCH,
-        &mark,
-    ]);
-    for i in 0..2 {
-        let (name, mac, ip) = port(i);
-        central.nbctl(&[
-            "lsp-add",
-            SWITCH,
-            &name,
-            "--",
-            "set",
-            "Logical_Switch_Port",
-            &name,
-            &mark,
-        ]);
-        central.nbctl(&["lsp-set-addresses", &name, &format!("{mac} {ip}")]);
-    }
-    marked_rows(central, &mark);
-    for (i, vm) in lab.vms.iter_mut().enumerate() {
-        plug(vm, i);
-    }
-    let up = |c: &Central| {
-        (0..2).all(|i| {
-            let up = c.nbctl(&["get", "Logical_Switch_Port", &port(i).0, "up"]);
-            up.trim() == "true"
-        })
-    };
-    central.wait("both ports up", LIMIT, up);
-}
-
-/// [`Central::marked`] finds rows marked as netloom marks its own, named or
-/// (a static route) by their `netloom-key`: the switch and its ports, and a
-/// router with a route, made for this alone.
-fn marked_rows(central: &Central, mark: &str) {
-    let router = "e2e-vmovn-lr";
-    central.nbctl(&[
-        "lr-add",
-        router,
-        "--",
-        "set",
-        "Logical_Router",
-        router,
-        mark,
-        "--",
-        "--id=@r",
-        "create",
-        "Logical_Router_Static_Route",
-        "ip_prefix=10.99.0.0/16",
-        "nexthop=192.168.77.254",
-        mark,
-        "external_ids:netloom-key=route-1",
-        "--",
-        "add",
-        "Logical_Router",
-        router,
-        "static_routes",
-        "@r",
-    ]);
-    let mut want = vec![
-        format!("Logical_Router {router}"),
-        "Logical_Router_Static_Route route-1".to_string(),
-        format!("Logical_Switch {SWITCH}"),
-    ];
-    want.extend((0..2).map(|i| format!("Logical_Switch_Port {}", port(i).0)));
-    want.sort();
-    assert_eq!(central.marked(TOPOLOGY), want);
-    assert_eq!(central.marked("e2e-other"), Vec::<String>::new());
-    central.nbctl(&["lr-del", router]);
-}
-
-/// Port 1 pings port 2 with no loss; echo request and reply each cross the
-/// underlay in Geneve, between the two VMs' addresses.
+/// vm1 (node1) pings vm3 (node2) in VLAN 10 with no loss; echo request and
+/// reply each cross the underlay in Geneve, between the two VMs' addresses.
 fn ping_across_geneve(lab: &mut VmLab) {
     let tcpdump = capture_geneve(lab, 2);
-    let (from, to) = (port(0), port(1));
     let ping = lab.vms[0].sh(&format!(
-        "ip netns exec {} ping -c 3 -i 0.5 -W 2 {}",
-        from.0, to.2
+        "ip netns exec nl-{NAME}.node1.vm1 ping -c 3 -i 0.5 -W 2 10.0.10.2"
     ));
     assert!(ping.contains(" 0% packet loss"), "{ping}");
     let wire = String::from_utf8_lossy(&tcpdump.wait_with_output().unwrap().stdout).into_owned();
@@ -253,89 +80,135 @@ fn ping_across_geneve(lab: &mut VmLab) {
     }
 }
 
-/// The largest IPv4 packet across Geneve in the kernel, with DF, is the
-/// simulator's: the underlay's 1500 less OVN's Geneve overhead.
-fn largest_packet(lab: &mut VmLab) {
-    let (from, to) = (port(0), port(1));
-    let mtu = lab.vms[0].sh("cat /sys/class/net/eth0/mtu");
-    assert_eq!(mtu.trim(), "1500");
-    let largest = 1500 - netloom_core::sim::packet::GENEVE_OVERHEAD;
-    // ICMP payload = IP length - 20 (IPv4) - 8 (ICMP).
-    let ping = |size: u32| {
-        format!(
-            "ip netns exec {} ping -M do -c 1 -W 3 -s {} {}",
-            from.0,
-            size - 28,
-            to.2
-        )
-    };
-    lab.vms[0].sh(&ping(largest));
-    let (out, code) = lab.vms[0].sh_status(&ping(largest + 1));
-    assert_ne!(code, 0, "{} bytes crossed:\n{out}", largest + 1);
-    // How it fails: dropped in silence, or refused with the path's MTU ("Frag needed").
-    let why: Vec<&str> = out
-        .lines()
-        .filter(|l| l.contains("rag") || l.contains("received"))
-        .collect();
-    eprintln!("vm_ovn: {} bytes: {}", largest + 1, why.join(" | "));
+/// `plan` names the kernel datapath, the chassis' steps on both VMs and
+/// the northbound transaction on the existing central.
+fn check_plan(lab: &VmLab, file: &Lab) {
+    let plan = lab.json(&["plan", "--json", file.path()]);
+    for t in plan["targets"].as_array().unwrap().iter().skip(1) {
+        assert_eq!(t["target"]["datapath"], "system", "{t}");
+        let kinds: Vec<&str> = (t["steps"].as_array().unwrap().iter())
+            .filter_map(|s| s["resource"]["kind"].as_str())
+            .collect();
+        for k in ["ovn_chassis", "ovn_controller"] {
+            assert!(kinds.contains(&k), "{k}: {t}");
+        }
+    }
+    let nb = &plan["northbound"];
+    assert_eq!(
+        nb["central"]["northbound"]["addr"], "10.124.0.1:6641",
+        "{nb}"
+    );
+    assert_eq!(
+        nb["chassis"],
+        serde_json::json!([format!("{NAME}.node1"), format!("{NAME}.node2")])
+    );
 }
 
-/// Each ovn-controller leaves as an administrator stops it: its Chassis,
-/// Chassis_Private and Encap rows go with it, and its tunnel ports. What it
-/// leaves behind, whoever started it must remove: the integration bridge
-/// (with the ports plugged into it) and the `Open_vSwitch` row's `external_ids`.
-fn leave(lab: &mut VmLab, central: &Central) {
-    for vm in &mut lab.vms {
-        stop_chassis(vm);
+/// Reality as predicted: every pair of `reach`, none disagreeing.
+fn check_verify(lab: &mut VmLab, file: &Lab, central: &Central) {
+    let o = lab.netloom(&["verify", "--json", file.path()]);
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("verify: {e}\n{}", String::from_utf8_lossy(&o.stderr)));
+    let reach = lab.json(&["reach", "--json", file.path()]);
+    let results = v["report"]["results"].as_array().unwrap();
+    assert_eq!(
+        results.len(),
+        reach["results"].as_array().unwrap().len(),
+        "{v}"
+    );
+    if v["disagreements"] != Value::Array(vec![]) {
+        let state: Vec<String> = lab.vms.iter_mut().map(vm_support::diagnose).collect();
+        panic!("{v}\n{}\n{}", state.join("\n"), central.show());
     }
-    central.wait("no chassis left", LIMIT, |c| c.chassis().is_empty());
-    assert_eq!(central.encaps(), Vec::<String>::new());
-    let private = central.sbctl(&["--bare", "--columns=name", "list", "Chassis_Private"]);
-    assert_eq!(private.trim(), "");
-    for (vm, br) in lab.vms.iter_mut().zip(BRIDGES) {
-        let tunnels = vm.sh("ovs-vsctl --bare --columns=name find Interface type=geneve");
-        assert_eq!(tunnels.trim(), "", "{}", vm.name);
-        vm.sh(&format!("ovs-vsctl br-exists {br}"));
-        let ids = vm.sh("ovs-vsctl get Open_vSwitch . external_ids:ovn-remote");
-        assert_eq!(
-            ids.trim().trim_matches('"'),
-            central.southbound(),
-            "{}",
-            vm.name
-        );
-    }
+    assert!(
+        results.iter().any(|r| r["ok"] == true),
+        "nothing reaches: {v}"
+    );
 }
 
 #[test]
-fn geneve_between_two_vm_chassis_of_a_tls_central() {
-    if !netloom_e2e::root("geneve_between_two_vm_chassis_of_a_tls_central") {
+fn the_seed_lab_on_two_vm_chassis_of_a_tls_central() {
+    if !netloom_e2e::root("the_seed_lab_on_two_vm_chassis_of_a_tls_central") {
         return;
     }
     let t0 = Instant::now();
-    let mut lab = VmLab::boot("vmovn", 2, &[TOPOLOGY]);
+    let mut lab = VmLab::boot("vmovn", 2, &[NAME]);
     eprintln!("vm_ovn: boot: {:.1?}", t0.elapsed());
-    let t = Instant::now();
+    // Dropped before the lab: the central lives in the lab's namespace.
     let central = Central::start(&lab, true);
-    accepted(&lab, &central);
-    let ids: Vec<String> = (1..=2).map(|i| format!("{TOPOLOGY}.vm{i}")).collect();
-    chassis_by_hand(&mut lab, &central, &ids);
-    eprintln!("vm_ovn: central and two chassis: {:.1?}", t.elapsed());
+    let ids: Vec<String> = (1..=2).map(|i| format!("{NAME}.node{i}")).collect();
+    for (vm, id) in lab.vms.iter_mut().zip(&ids) {
+        central.install_chassis(vm, id);
+    }
+    // What netloom must leave as it found it: vm1's own system-id (as
+    // Debian's ovs-ctl sets one), a northbound switch of someone else's.
+    lab.vms[0].sh("ovs-vsctl set Open_vSwitch . external_ids:system-id=vm1-own");
+    central.nbctl(&["ls-add", "user-ls"]);
+    let before: Vec<String> = lab.vms.iter_mut().map(vm_support::inventory).collect();
+    let file = Lab::from_text(NAME, central.example(&lab, "seedlab-gre.yaml", NAME));
+    check_plan(&lab, &file);
+
     let t = Instant::now();
-    switch_across(&mut lab, &central);
-    eprintln!("vm_ovn: ports bound: {:.1?}", t.elapsed());
-    ping_across_geneve(&mut lab);
-    largest_packet(&mut lab);
-    for vm in &mut lab.vms {
-        // Debian's 23.03 was seen to crash now and then (docs/deploy.md); under --monitor it restarts.
-        let crashes = vm.sh("grep -c 'Segmentation fault' /var/log/ovn/ovn-controller.log || true");
-        eprintln!(
-            "vm_ovn: {}: ovn-controller crashes: {}",
-            vm.name,
-            crashes.trim()
+    let o = lab.netloom(&["apply", file.path()]);
+    if !o.status.success() {
+        let logs: Vec<String> = (lab.vms.iter_mut())
+            .map(|vm| {
+                let cmd = "tail -40 /var/log/netloom-agent.log; \
+                    tail -20 /run/netloom/*/_ovn-controller/ovn-controller.log";
+                let out = vm.sh_status(cmd).0;
+                format!("==== {}:\n{out}", vm.name)
+            })
+            .collect();
+        panic!(
+            "apply:\n{}\n{}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            logs.join("\n"),
+            central.show()
         );
     }
+    eprintln!("vm_ovn: apply: {:.1?}", t.elapsed());
+    assert_eq!(central.chassis(), ids);
+    let encaps: Vec<String> = lab.vms.iter().map(|v| format!("geneve {}", v.ip)).collect();
+    assert_eq!(central.encaps(), encaps);
+    for (vm, id) in lab.vms.iter_mut().zip(&ids) {
+        let got = vm.sh("ovs-vsctl get Open_vSwitch . external_ids:system-id");
+        assert_eq!(got.trim().trim_matches('"'), id);
+        // The kernel's Geneve device (the geneve module, loaded on demand) on the datapath.
+        let dp = vm.sh("ovs-dpctl show");
+        assert!(dp.contains("genev_sys_6081 (geneve"), "{}: {dp}", vm.name);
+    }
+    // RBAC: netloom's certificate may read the southbound, not remove a chassis.
+    let refused = central.try_sbctl(&["chassis-del", &ids[0]]);
+    assert!(!refused.status.success(), "{refused:?}");
+
     let t = Instant::now();
-    leave(&mut lab, &central);
-    eprintln!("vm_ovn: chassis gone: {:.1?}", t.elapsed());
+    check_verify(&mut lab, &file, &central);
+    eprintln!("vm_ovn: verify: {:.1?}", t.elapsed());
+    ping_across_geneve(&mut lab);
+    vm_support::largest_packet(&mut lab, &file);
+    let again = lab.json(&["plan", "--json", file.path()]);
+    assert!(apply_support::steps(&again).is_empty(), "{again}");
+    assert!(again["northbound"].is_null(), "{again}");
+    let status = lab.json(&["status", "--json", file.path()]);
+    assert_eq!(status["drift"], Value::Array(vec![]), "{status}");
+    assert!(!central.marked(NAME).is_empty());
+
+    let t = Instant::now();
+    assert!(lab.ok(&["destroy", file.path()]).contains("destroyed"));
+    eprintln!("vm_ovn: destroy: {:.1?}", t.elapsed());
+    // ovn-controller's exit took its rows; netloom's transaction, the topology's.
+    assert_eq!(
+        central.chassis(),
+        Vec::<String>::new(),
+        "{}",
+        central.show()
+    );
+    let private = central.sbctl(&["--bare", "--columns=name", "list", "Chassis_Private"]);
+    assert_eq!(private.trim(), "");
+    assert_eq!(central.marked(NAME), Vec::<String>::new());
+    assert!(central.nbctl(&["ls-list"]).contains("user-ls"));
+    for (vm, was) in lab.vms.iter_mut().zip(&before) {
+        assert_eq!(&vm_support::inventory(vm), was, "{} changed", vm.name);
+    }
     eprintln!("vm_ovn: total: {:.1?}", t0.elapsed());
 }

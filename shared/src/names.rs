@@ -94,6 +94,12 @@ pub fn ovn_dir(topology: &str) -> String {
     format!("{}/_ovn", run_dir(topology))
 }
 
+/// Directory of a real host's `ovn-controller` (engine `ovn`, an existing
+/// central): its pidfile, log and control socket.
+pub fn ovn_controller_dir(topology: &str) -> String {
+    format!("{}/_ovn-controller", run_dir(topology))
+}
+
 /// An emulated host's underlay NIC (a veth end, port of the phy bridge): `nl<tag>up`.
 pub fn underlay_port(tag: &str) -> String {
     format!("nl{tag}up")

@@ -1254,3 +1254,111 @@ fn every_example_is_valid_under_ovn() {
         );
     }
 }
+
+// `ovn`: an existing central that real hosts join (docs/topology-format.md,
+// "An existing OVN central").
+
+/// BASE under engine ovn, its two hosts real, joining the central `ovn`.
+fn real_ovn(central: &str) -> String {
+    ovn(&[
+        (
+            "  - name: node1\n",
+            "  - name: node1\n    agent: https://172.31.0.1:7321\n    underlay_ip: 172.31.0.1\n",
+        ),
+        (
+            "  - name: node2\n",
+            "  - name: node2\n    agent: https://172.31.0.2:7321\n    underlay_ip: 172.31.0.2\n",
+        ),
+    ])
+    .replacen("externals:", &format!("{central}externals:"), 1)
+}
+
+const CENTRAL: &str = "ovn:\n  northbound: ssl:10.0.0.9:6641\n  southbound: ssl:10.0.0.9:6642\n  private_key: /etc/netloom/ovn/privkey.pem\n  certificate: /etc/netloom/ovn/cert.pem\n  ca_certificate: /etc/netloom/ovn/cacert.pem\n";
+
+#[test]
+fn real_hosts_join_an_existing_central_by_address() {
+    let t = load(&real_ovn(CENTRAL)).unwrap().topology;
+    let c = t.ovn.expect("the central");
+    assert_eq!(c.northbound.to_string(), "ssl:10.0.0.9:6641");
+    assert_eq!(c.southbound.to_string(), "ssl:10.0.0.9:6642");
+    assert_eq!(c.tls.unwrap().ca_certificate, "/etc/netloom/ovn/cacert.pem");
+    // Plain TCP needs no files.
+    let tcp = "ovn:\n  northbound: tcp:10.0.0.9:6641\n  southbound: tcp:10.0.0.9:6642\n";
+    assert_eq!(
+        load(&real_ovn(tcp)).unwrap().topology.ovn.unwrap().tls,
+        None
+    );
+}
+
+#[test]
+fn a_central_is_refused_at_the_key_that_is_wrong() {
+    for (from, to, path, words) in [
+        (
+            "ssl:10.0.0.9:6641",
+            "10.0.0.9:6641",
+            "ovn.northbound",
+            &["not ssl:IP:PORT"][..],
+        ),
+        (
+            "ssl:10.0.0.9:6642",
+            "ssl:central:6642",
+            "ovn.southbound",
+            &["IPv4"][..],
+        ),
+        (
+            "ssl:10.0.0.9:6642",
+            "unix:/run/sb.sock",
+            "ovn.southbound",
+            &["not ssl:IP:PORT"][..],
+        ),
+        (
+            "  private_key: /etc/netloom/ovn/privkey.pem\n",
+            "",
+            "ovn.private_key",
+            &["required with an ssl: remote"][..],
+        ),
+        (
+            "/etc/netloom/ovn/cert.pem",
+            "cert.pem",
+            "ovn.certificate",
+            &["not an absolute path"][..],
+        ),
+        (
+            "/etc/netloom/ovn/cacert.pem",
+            "/etc/../dev/zero",
+            "ovn.ca_certificate",
+            &["`..`"][..],
+        ),
+        (
+            "/etc/netloom/ovn/cacert.pem",
+            "/dev/zero",
+            "ovn.ca_certificate",
+            &["/dev"][..],
+        ),
+    ] {
+        let text = real_ovn(&CENTRAL.replacen(from, to, 1));
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{to:?}: {e:#?}");
+        assert_problem(&e[0], path, words);
+    }
+}
+
+#[test]
+fn a_central_needs_real_hosts_and_real_hosts_need_a_central() {
+    // Emulated hosts join the sandbox's own central.
+    let text = ovn(&[]).replacen("externals:", &format!("{CENTRAL}externals:"), 1);
+    let e = errors(&text);
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert_problem(
+        &e[0],
+        "hosts[0]",
+        &["\"node1\" is emulated", "only real hosts join"],
+    );
+    // Real hosts without one.
+    let e = errors(&real_ovn(""));
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert_problem(&e[1], "hosts[1].agent", &["existing OVN central", "`ovn`"]);
+    // Only under engine ovn.
+    let text = edit(&[]).replacen("externals:", &format!("{CENTRAL}externals:"), 1);
+    assert_one(&text, "ovn", &["only under `engine: ovn`"]);
+}

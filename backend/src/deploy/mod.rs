@@ -165,10 +165,11 @@ pub fn destroy_plan(
     } else {
         targets_from(name, &have)
     };
-    Ok((
-        plan::plan(name, &targets, &State::default(), &have),
-        unreachable,
-    ))
+    let mut p = plan::plan(name, &targets, &State::default(), &have);
+    if let Some(t) = topo {
+        p.northbound = northbound::removal(t)?;
+    }
+    Ok((p, unreachable))
 }
 
 /// Targets as found, when the file is lost: a host's OVSDB is where its
@@ -376,7 +377,7 @@ fn warm_tunnels(plan: &Plan) {
                 netns,
                 ovn: Some(ch),
                 ..
-            } => Some((netns.as_str(), ch.encap_ip)),
+            } => Some((netns.as_str(), ch.chassis.encap_ip)),
             _ => None,
         })
         .collect();

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use netloom_core::ovn::nb::{self, DB};
+use netloom_core::ovn::Central;
 use netloom_core::plan::{self, Northbound};
 use netloom_core::{names, Topology};
 
@@ -15,9 +16,35 @@ use crate::host::ovsdb::{Ovsdb, OvsdbError};
 use crate::host::{ApplyError, StepError};
 use crate::report::{Event, Progress};
 
-/// The topology's northbound socket (its own central, in the sandbox).
-fn socket(topology: &str) -> String {
-    format!("{}/nb.sock", names::ovn_dir(topology))
+/// A database of the topology's central: the existing one it names
+/// (`ovn`, over `ssl:` or `tcp:`), or its own in the sandbox.
+fn connect(topology: &str, central: Option<&Central>, db: &str) -> Result<Ovsdb, OvsdbError> {
+    match central {
+        Some(c) => {
+            let remote = if db == DB { c.northbound } else { c.southbound };
+            Ovsdb::connect_remote(&remote.to_string(), c.tls.as_ref())
+        }
+        None => {
+            let file = if db == DB { "nb" } else { "sb" };
+            Ovsdb::connect(&format!("{}/{file}.sock", names::ovn_dir(topology)))
+        }
+    }
+}
+
+/// The rows of `topology` in a central's northbound database. The
+/// sandbox's own central may not be there yet (a first apply): nothing
+/// then; an existing central must answer.
+fn observe(topology: &str, central: Option<&Central>) -> Result<nb::Observed, ApplyError> {
+    let step = "observe the northbound database";
+    let mut db = match connect(topology, central, DB) {
+        Ok(db) => db,
+        Err(_) if central.is_none() => return Ok(nb::Observed::default()),
+        Err(e) => return Err(failed(step, e)),
+    };
+    let res = db
+        .transact_on(DB, nb::select_ops(topology))
+        .map_err(|e| failed(step, e))?;
+    nb::observed(&Value::Array(res)).map_err(|e| failed(step, e))
 }
 
 fn failed(step: &str, e: impl std::fmt::Display) -> ApplyError {
@@ -32,17 +59,18 @@ fn failed(step: &str, e: impl std::fmt::Display) -> ApplyError {
 /// logical network, if it does not yet. No central yet (its first apply):
 /// everything is to insert.
 pub fn plan(topo: &Topology) -> Result<Option<Northbound>, ApplyError> {
-    let have = match Ovsdb::connect(&socket(&topo.name)) {
-        Ok(mut db) => {
-            let step = "observe the northbound database";
-            let res = db
-                .transact_on(DB, nb::select_ops(&topo.name))
-                .map_err(|e| failed(step, e))?;
-            nb::observed(&Value::Array(res)).map_err(|e| failed(step, e))?
-        }
-        Err(_) => nb::Observed::default(),
-    };
+    let have = observe(&topo.name, topo.ovn.as_ref())?;
     Ok(plan::northbound(topo, &have))
+}
+
+/// Destroy's transaction: `topo`'s rows out of the existing central it
+/// names (the sandbox's own goes whole).
+pub fn removal(topo: &Topology) -> Result<Option<Northbound>, ApplyError> {
+    if topo.ovn.is_none() {
+        return Ok(None);
+    }
+    let have = observe(&topo.name, topo.ovn.as_ref())?;
+    Ok(plan::northbound_removal(topo, &have))
 }
 
 /// Run the transaction on `topology`'s central, then wait until every
@@ -53,11 +81,15 @@ pub fn run(topology: &str, txn: &Northbound, progress: Progress) -> Result<(), A
     // Each chassis computes flows for every port: on a busy 2-core
     // machine 20 chassis took longer than 30 s (docs/performance.md).
     let wait = Duration::from_secs(30 + 3 * txn.chassis.len() as u64);
-    let sb = format!("{}/sb.sock", names::ovn_dir(topology));
-    let result = Ovsdb::connect(&socket(topology))
+    let central = txn.central.as_ref();
+    let result = connect(topology, central, DB)
         .and_then(|mut db| {
             db.transact_on(DB, txn.ops.clone())?;
-            wait_for_chassis(&mut db, &mut Ovsdb::connect(&sb)?, &txn.chassis, wait)
+            if txn.chassis.is_empty() {
+                return Ok(());
+            }
+            let mut sb = connect(topology, central, "OVN_Southbound")?;
+            wait_for_chassis(&mut db, &mut sb, &txn.chassis, wait)
         })
         .map_err(|e| failed(&step, e));
     progress(&Event {
@@ -80,11 +112,12 @@ pub fn run(topology: &str, txn: &Northbound, progress: Progress) -> Result<(), A
 /// reported the new one within a second.
 const NUDGE: Duration = Duration::from_secs(20);
 
-/// Wait until `hv_cfg` reaches `nb_cfg` with every chassis of `chassis`
-/// counted: `hv_cfg` alone is the lowest of the chassis registered so far,
-/// and a chassis that has not registered yet (its ovn-controller still
-/// starting) would not hold it back. Every [`NUDGE`] without progress,
-/// `nb_cfg` is raised once more (as `ovn-nbctl --wait=hv sync` does).
+/// Wait until every chassis of `chassis` reports (`Chassis_Private.nb_cfg`)
+/// that it has applied the latest `nb_cfg`. Not `hv_cfg`: that is the lowest
+/// of the chassis registered so far, so one still starting would not hold it
+/// back, and on a shared central another's chassis would. Every [`NUDGE`]
+/// without progress, `nb_cfg` is raised once more (as `ovn-nbctl --wait=hv
+/// sync` does).
 fn wait_for_chassis(
     nb: &mut Ovsdb,
     sb: &mut Ovsdb,
@@ -93,35 +126,33 @@ fn wait_for_chassis(
 ) -> Result<(), OvsdbError> {
     let start = Instant::now();
     let global = json!({"op": "select", "table": "NB_Global", "where": [],
-        "columns": ["nb_cfg", "hv_cfg"]});
+        "columns": ["nb_cfg"]});
     let private = json!({"op": "select", "table": "Chassis_Private", "where": [],
         "columns": ["name", "nb_cfg"]});
     let bump = json!({"op": "mutate", "table": "NB_Global", "where": [],
         "mutations": [["nb_cfg", "+=", 1]]});
-    let (mut last, mut since) = (-1, Instant::now());
+    let (mut last, mut since) = (Vec::new(), Instant::now());
     loop {
         let r = nb.transact_on(DB, vec![global.clone()])?;
-        let row = &r[0]["rows"][0];
-        let (want, hv) = (
-            row["nb_cfg"].as_i64().unwrap_or(0),
-            row["hv_cfg"].as_i64().unwrap_or(0),
-        );
+        let want = r[0]["rows"][0]["nb_cfg"].as_i64().unwrap_or(0);
         let r = sb.transact_on("OVN_Southbound", vec![private.clone()])?;
         let rows = r[0]["rows"].as_array().cloned().unwrap_or_default();
-        let done = |name: &String| {
-            rows.iter()
-                .any(|c| c["name"] == name.as_str() && c["nb_cfg"].as_i64() >= Some(want))
-        };
-        let cur = if chassis.iter().all(done) {
-            hv
-        } else {
-            hv.min(want - 1)
-        };
-        if cur >= want {
+        // What each chassis has applied (0: not registered yet).
+        let applied: Vec<i64> = chassis
+            .iter()
+            .map(|name| {
+                rows.iter()
+                    .find(|c| c["name"] == name.as_str())
+                    .and_then(|c| c["nb_cfg"].as_i64())
+                    .unwrap_or(0)
+            })
+            .collect();
+        let low = applied.iter().copied().min().unwrap_or(want);
+        if low >= want {
             return Ok(());
         }
-        if cur != last {
-            (last, since) = (cur, Instant::now());
+        if applied != last {
+            (last, since) = (applied, Instant::now());
         } else if since.elapsed() > NUDGE {
             nb.transact_on(DB, vec![bump.clone()])?;
             since = Instant::now();
@@ -129,7 +160,7 @@ fn wait_for_chassis(
         if start.elapsed() > timeout {
             return Err(OvsdbError::Chassis {
                 want,
-                cur,
+                cur: low,
                 secs: timeout.as_secs(),
             });
         }

@@ -434,6 +434,8 @@ fn resource(t: &TopologyName, r: &Resource) -> Result<(), Refusal> {
             ovn,
         } => kind::ovs_daemons::confine(t, ns, dir, ovn.as_ref()),
         Resource::OvnCentral { dir } => kind::ovn_central::confine(t, dir),
+        Resource::OvnChassis { chassis } => kind::ovn_chassis::confine(t, chassis),
+        Resource::OvnController { dir, tls } => kind::ovn_controller::confine(t, dir, tls.as_ref()),
         Resource::Segment { netns, name, .. } => kind::segment::confine(t, netns, name),
         Resource::VxlanLink { netns, name, .. } => kind::vxlan::confine(t, netns, name),
         Resource::Veth {

@@ -49,7 +49,10 @@ pub fn run_target<'a>(
         let (mut count, mut pending, mut ovs_done) = (0, None, rows_first);
         let (mut deferred, mut starting) = (Vec::new(), Vec::new());
         for group in steps.chunk_by(same_rank) {
-            if group[0].resource.is_ovs_row() {
+            // A rank may hold rows and other steps (a chassis' keys beside ports).
+            let (rows_here, group): (Vec<&Step>, Vec<&Step>) =
+                group.iter().partition(|s| s.resource.is_ovs_row());
+            if !rows_here.is_empty() {
                 if !ovs_done {
                     let (n, want) = ovs_rows(topology, tp, &rows, progress, fail_at)?;
                     count += n;
@@ -59,9 +62,11 @@ pub fn run_target<'a>(
                     pending = want.filter(|_| !host_goes(topology, tp, &rows));
                     ovs_done = true;
                 }
-                continue;
+                if group.is_empty() {
+                    continue;
+                }
             }
-            let [now, later, daemons, agents] = by_timing(group, &tp.target);
+            let [now, later, daemons, agents] = by_timing(&group, &tp.target);
             deferred.extend(later);
             // Each kind started in the background on workers of its own.
             for kind in [daemons, agents].into_iter().filter(|k| !k.is_empty()) {
@@ -279,7 +284,7 @@ fn run_one(
     fail_at: Option<&str>,
 ) -> Result<(), ApplyError> {
     let t0 = Instant::now();
-    let r = do_step(topology, s, fail_at);
+    let r = do_step(topology, target, s, fail_at);
     report(progress, &target.name, s, t0, r.as_ref());
     r.map(|_| ()).map_err(|e| fail(&target.name, s, e))
 }
@@ -303,7 +308,12 @@ fn injected_failure(s: &Step, fail_at: Option<&str>) -> Result<(), StepError> {
 }
 
 /// One step (anything but OVS rows).
-fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, StepError> {
+fn do_step(
+    topology: &str,
+    target: &TargetInfo,
+    s: &Step,
+    fail_at: Option<&str>,
+) -> Result<Outcome, StepError> {
     injected_failure(s, fail_at)?;
     let del = s.action == Action::Delete;
     match s.resource.clone() {
@@ -311,14 +321,49 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
         Resource::RunDir { path } => kind::run_dir::create(&path)?,
         Resource::Netns { name } if del => kind::namespace::delete(&name)?,
         Resource::Netns { name } => kind::namespace::create(&name)?,
-        Resource::Agent { dir, .. } if del => kind::agent::delete(&dir),
-        Resource::Agent { netns, dir } => kind::agent::create(topology, &netns, &dir)?,
-        Resource::OvsDaemons { dir, .. } if del => kind::ovs_daemons::delete(&dir),
-        Resource::OvsDaemons { netns, dir, ovn } => {
-            kind::ovs_daemons::create(topology, &netns, &dir, ovn.as_ref())?
+        Resource::Agent { .. }
+        | Resource::OvsDaemons { .. }
+        | Resource::OvnCentral { .. }
+        | Resource::OvnChassis { .. }
+        | Resource::OvnController { .. } => daemon_step(topology, target, &s.resource, del)?,
+        Resource::Segment { .. } | Resource::Veth { .. } | Resource::VxlanLink { .. } => {
+            link_step(topology, s.resource.clone(), del)?
         }
-        Resource::OvnCentral { dir } if del => kind::ovn_central::delete(&dir),
-        Resource::OvnCentral { dir } => kind::ovn_central::create(&dir)?,
+        // Nothing to undo: the device or namespace goes by its own step.
+        Resource::TxOffloadOff { .. } | Resource::Sysctl { .. } if del => {}
+        Resource::TxOffloadOff { netns, dev } => kind::tx_offload::create(&netns, &dev)?,
+        Resource::Sysctl { netns, key, value } => kind::sysctl::create(&netns, &key, value)?,
+        Resource::Addr { netns, dev, cidr } if del => kind::addr::delete(&netns, &dev, cidr)?,
+        Resource::Addr { netns, dev, cidr } => kind::addr::create(&netns, &dev, cidr)?,
+        Resource::Route { netns, to, .. } if del => kind::route::delete(&netns, to)?,
+        Resource::Route { netns, to, via } => kind::route::create(&netns, to, via)?,
+        Resource::Nft { netns, .. } if del => kind::nft::delete(topology, &netns),
+        Resource::Nft { netns, ruleset } => kind::nft::create(topology, &netns, &ruleset)?,
+        Resource::Dnsmasq { name, args, .. } if del => kind::dnsmasq::delete(&name, &args),
+        Resource::Dnsmasq { netns, name, args } => {
+            kind::dnsmasq::create(&netns, &name, &args, s.action == Action::Update)?
+        }
+        Resource::DhcpHost { path, .. } if del => kind::dhcp_host::delete(&path)?,
+        Resource::DhcpHost { path, mac, ip } => kind::dhcp_host::create(&path, mac, ip)?,
+        Resource::DhcpClient { netns, dev, .. } if del => {
+            kind::dhcp_client::delete(topology, &netns, &dev)
+        }
+        Resource::DhcpClient {
+            netns,
+            dev,
+            order,
+            no_lease,
+        } => return kind::dhcp_client::create(topology, &netns, &dev, order, no_lease),
+        Resource::OvsBridge { .. } | Resource::OvsPort { .. } => {
+            unreachable!("OVS rows go through ovs_transaction")
+        }
+    }
+    Ok(Outcome::default())
+}
+
+/// A link's step: a segment, veth pair or VXLAN device.
+fn link_step(topology: &str, r: Resource, del: bool) -> Result<(), StepError> {
+    match r {
         // A link goes the same way whatever its kind.
         Resource::Segment { netns, name, .. }
         | Resource::Veth { netns, name, .. }
@@ -351,36 +396,40 @@ fn do_step(topology: &str, s: &Step, fail_at: Option<&str>) -> Result<Outcome, S
             local,
             remote,
         } => kind::vxlan::create(topology, &netns, &name, vni, local, remote)?,
-        // Nothing to undo: the device or namespace goes by its own step.
-        Resource::TxOffloadOff { .. } | Resource::Sysctl { .. } if del => {}
-        Resource::TxOffloadOff { netns, dev } => kind::tx_offload::create(&netns, &dev)?,
-        Resource::Sysctl { netns, key, value } => kind::sysctl::create(&netns, &key, value)?,
-        Resource::Addr { netns, dev, cidr } if del => kind::addr::delete(&netns, &dev, cidr)?,
-        Resource::Addr { netns, dev, cidr } => kind::addr::create(&netns, &dev, cidr)?,
-        Resource::Route { netns, to, .. } if del => kind::route::delete(&netns, to)?,
-        Resource::Route { netns, to, via } => kind::route::create(&netns, to, via)?,
-        Resource::Nft { netns, .. } if del => kind::nft::delete(topology, &netns),
-        Resource::Nft { netns, ruleset } => kind::nft::create(topology, &netns, &ruleset)?,
-        Resource::Dnsmasq { name, args, .. } if del => kind::dnsmasq::delete(&name, &args),
-        Resource::Dnsmasq { netns, name, args } => {
-            kind::dnsmasq::create(&netns, &name, &args, s.action == Action::Update)?
-        }
-        Resource::DhcpHost { path, .. } if del => kind::dhcp_host::delete(&path)?,
-        Resource::DhcpHost { path, mac, ip } => kind::dhcp_host::create(&path, mac, ip)?,
-        Resource::DhcpClient { netns, dev, .. } if del => {
-            kind::dhcp_client::delete(topology, &netns, &dev)
-        }
-        Resource::DhcpClient {
-            netns,
-            dev,
-            order,
-            no_lease,
-        } => return kind::dhcp_client::create(topology, &netns, &dev, order, no_lease),
-        Resource::OvsBridge { .. } | Resource::OvsPort { .. } => {
-            unreachable!("OVS rows go through ovs_transaction")
-        }
+        _ => unreachable!("not a link: {r:?}"),
     }
-    Ok(Outcome::default())
+    Ok(())
+}
+
+/// A step of a daemon or its settings: an emulated host's agent or OVS
+/// daemons, the sandbox's OVN central, a real host's chassis keys (in its
+/// OVSDB) or its `ovn-controller`.
+fn daemon_step(
+    topology: &str,
+    target: &TargetInfo,
+    r: &Resource,
+    del: bool,
+) -> Result<(), StepError> {
+    match r {
+        Resource::Agent { dir, .. } if del => kind::agent::delete(dir),
+        Resource::Agent { netns, dir } => kind::agent::create(topology, netns, dir)?,
+        Resource::OvsDaemons { dir, .. } if del => kind::ovs_daemons::delete(dir),
+        Resource::OvsDaemons { netns, dir, ovn } => {
+            kind::ovs_daemons::create(topology, netns, dir, ovn.as_ref())?
+        }
+        Resource::OvnCentral { dir } if del => kind::ovn_central::delete(dir),
+        Resource::OvnCentral { dir } => kind::ovn_central::create(dir)?,
+        Resource::OvnChassis { .. } if del => kind::ovn_chassis::delete(topology, &target.ovsdb)?,
+        Resource::OvnChassis { chassis } => {
+            kind::ovn_chassis::create(topology, &target.ovsdb, chassis)?
+        }
+        Resource::OvnController { dir, .. } if del => kind::ovn_controller::delete(dir),
+        Resource::OvnController { dir, tls } => {
+            kind::ovn_controller::create(dir, &target.ovsdb, tls.as_ref())?
+        }
+        _ => unreachable!("not a daemon's step: {r:?}"),
+    }
+    Ok(())
 }
 
 /// All OVS row steps of a target as one OVSDB transaction that bumps

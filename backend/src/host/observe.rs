@@ -59,11 +59,10 @@ fn real_hosts_ovs(topology: &str, targets: &[TargetInfo]) -> Vec<(String, Resour
     let mut out = Vec::new();
     for t in targets.iter().filter(|t| !t.emulated) {
         if let Ok(mut db) = Ovsdb::connect(&t.ovsdb) {
-            out.extend(
-                kind::ovs::observe(&mut db, topology)
-                    .into_iter()
-                    .map(|r| (t.name.clone(), r)),
-            );
+            let mut found = kind::ovs::observe(&mut db, topology);
+            found.extend(kind::ovn_chassis::observe(&mut db, topology));
+            found.extend(kind::ovn_controller::observe(topology));
+            out.extend(found.into_iter().map(|r| (t.name.clone(), r)));
         }
     }
     out

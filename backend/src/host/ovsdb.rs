@@ -70,8 +70,6 @@ impl Ovsdb {
     /// checks it). A network remote answers an `echo` before this returns, so
     /// a server that refuses our certificate is found here, not at the first
     /// transaction.
-    // Used by deploy::northbound once real hosts join a central.
-    #[allow(dead_code)]
     pub fn connect_remote(remote: &str, tls: Option<&Tls>) -> Result<Ovsdb, OvsdbError> {
         let failed = |why: String| OvsdbError::Remote(format!("{remote}: {why}"));
         let net = match Target::parse(remote).map_err(failed)? {

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use netloom_core::ovn::Tls;
 use netloom_core::plan::{ovn_external_ids, OvnChassis};
 use serde_json::json;
 
@@ -345,6 +346,54 @@ pub fn stop_ovn_central(dir: &str) {
 /// The pid of `dir`'s ovn-controller, when it runs.
 pub fn ovn_controller_running(dir: &str) -> Option<i32> {
     alive_pid(&Path::new(dir).join("ovn-controller.pid"))
+}
+
+/// Start a real host's `ovn-controller` on its OVSDB `ovsdb`, files in
+/// `dir`. It finds the integration bridge's `.mgmt` socket beside the
+/// database's (`OVS_RUNDIR`).
+pub fn start_ovn_controller(dir: &str, ovsdb: &str, tls: Option<&Tls>) -> Result<(), ProcError> {
+    std::fs::create_dir_all(dir).map_err(io_err(format!("mkdir {dir}")))?;
+    let rundir = Path::new(ovsdb).parent().unwrap_or(Path::new("/"));
+    // Its errors before it detaches (a bad option, an unreadable file) go
+    // to standard error, not to its log: kept in a file, since the daemon
+    // inherits the stream and a pipe would stay open as long as it runs.
+    let err_path = Path::new(dir).join("ovn-controller.err");
+    let err = std::fs::File::create(&err_path).map_err(io_err(err_path.display().to_string()))?;
+    let status = Command::new("ovn-controller")
+        .args(netloom_core::plan::ovn_controller_args(dir, ovsdb, tls))
+        .env("OVS_RUNDIR", rundir)
+        .env("OVN_RUNDIR", dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .status()
+        .map_err(io_err("ovn-controller"))?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(ProcError::Failed {
+        what: "ovn-controller".to_string(),
+        status: status.to_string(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+    })
+}
+
+/// Stop a real host's `ovn-controller` with `exit`, so that it removes its
+/// chassis from the southbound database first; after 10 s (a central that
+/// cannot be reached), as any daemon. Then its files go.
+pub fn stop_ovn_controller(dir: &str) {
+    if let Some(pid) = ovn_controller_running(dir) {
+        // It has no --unixctl option: its socket is OVN_RUNDIR/ovn-controller.PID.ctl.
+        let ctl = format!("{dir}/ovn-controller.{pid}.ctl");
+        if run("", &["ovn-appctl", "--timeout=5", "-t", &ctl, "exit"], None).is_ok() {
+            wait_gone(pid, Duration::from_secs(10));
+        }
+    }
+    stop(
+        &Path::new(dir).join("ovn-controller.pid"),
+        Duration::from_secs(3),
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// True when both daemons of `dir` run.

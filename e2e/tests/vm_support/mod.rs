@@ -297,6 +297,24 @@ impl VmLab {
         self.netloom_with(args, &[])
     }
 
+    /// `netloom ARGS`, which must succeed: its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.netloom(args);
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "netloom {args:?}:\n{out}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    }
+
+    /// [`VmLab::ok`] read as JSON.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}\n{out}"))
+    }
+
     /// [`VmLab::netloom`] with more (or other) environment.
     pub fn netloom_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
         let mut c = self.command(args);
@@ -448,5 +466,68 @@ fn start(
         lines,
         log,
         seq: 0,
+    }
+}
+
+/// What a VM has that a lab must leave as it found it.
+pub fn inventory(vm: &mut Vm) -> String {
+    vm.sh(
+        "ip -o link show | cut -d: -f2 | sort; ip netns list; nft list tables; \
+         ovs-vsctl list-br; ovs-vsctl get Open_vSwitch . external_ids; \
+         ls -A /run/netloom 2>/dev/null; \
+         ps -eo args | grep -v grep | grep -c -e dnsmasq -e 'nl-' -e ovn-controller || true",
+    )
+}
+
+/// What a VM's network looks like, for a failure message.
+pub fn diagnose(vm: &mut Vm) -> String {
+    let out = vm.sh_status(
+        "ovs-vsctl show; ovs-dpctl show; ovs-dpctl dump-flows; nft list ruleset; \
+         for n in $(ip netns list | cut -d' ' -f1); do echo \"== $n\"; ip -n $n -br addr; \
+         ip -n $n route; ip -n $n neigh; done",
+    );
+    format!("==== {}:\n{}", vm.name, out.0)
+}
+
+/// vm1 → vm3 (10.0.10.2) across the tunnel in VLAN 10: the largest IPv4
+/// packet the simulator delivers is the largest the kernels deliver with DF set.
+pub fn largest_packet(vms: &mut VmLab, lab: &super::apply_support::Lab) {
+    let delivers = |ip_len: u32| {
+        let size = ip_len.to_string();
+        let args = [
+            "simulate",
+            lab.path(),
+            "--from",
+            "vm1",
+            "--to",
+            "10.0.10.2",
+            "--size",
+            &size,
+        ];
+        vms.ok(&args).contains("Final: delivered")
+    };
+    // The simulator's largest, by bisection between a size that fits and one that cannot.
+    let (mut fits, mut too_big) = (1000, 1500);
+    assert!(delivers(fits) && !delivers(too_big));
+    while too_big - fits > 1 {
+        let mid = (fits + too_big) / 2;
+        if delivers(mid) {
+            fits = mid;
+        } else {
+            too_big = mid;
+        }
+    }
+    let vm1 = format!("nl-{}.node1.vm1", lab.name);
+    for (ip_len, predicted) in [(fits, true), (too_big, false)] {
+        let (out, code) = vms.vms[0].sh_status(&format!(
+            "ip netns exec {vm1} ping -c 2 -i 0.3 -W 3 -M do -s {} -q -n 10.0.10.2",
+            ip_len - 28
+        ));
+        assert_eq!(
+            code == 0,
+            predicted,
+            "{}: IPv4 length {ip_len}: the simulator's largest is {fits}; the kernel:\n{out}",
+            lab.name
+        );
     }
 }

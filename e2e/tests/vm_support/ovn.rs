@@ -29,9 +29,6 @@ use super::{Vm, VmLab, NET};
 pub const NB_PORT: u16 = 6641;
 pub const SB_PORT: u16 = 6642;
 
-/// Where each VM's `ovn-controller` writes its pidfile in [`Central::start_chassis`].
-pub const CHASSIS_PIDFILE: &str = "/run/ovn/ovn-controller.pid";
-
 /// The three TLS files, at the same paths on every machine.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -363,45 +360,6 @@ impl Central {
         ));
         assert!(seen.contains(system_id), "{}: {seen}", vm.name);
     }
-
-    /// Makes `vm` a chassis of this central by hand, as a Debian host's
-    /// administrator (or netloom's agent) would: the system `Open_vSwitch`
-    /// row's `external_ids` (system-id, ovn-remote, Geneve at the VM's
-    /// address, integration bridge `bridge`), then `ovn-controller` with the
-    /// TLS files, detached under `--monitor`, its pidfile [`CHASSIS_PIDFILE`].
-    pub fn start_chassis(&self, vm: &mut Vm, system_id: &str, bridge: &str) {
-        self.install_chassis(vm, system_id);
-        let t = &self.tls;
-        // /var/run/ovn is made by Debian's ovn-ctl (the ovn-host service); a
-        // host where that service does not run has none, and ovn-controller
-        // cannot make its control socket there.
-        vm.sh(&format!(
-            "ovs-vsctl set Open_vSwitch . external_ids:system-id={system_id} \
-             external_ids:ovn-remote={sb} external_ids:ovn-encap-type=geneve \
-             external_ids:ovn-encap-ip={ip} external_ids:ovn-bridge={bridge} && \
-             mkdir -p /var/run/ovn /var/log/ovn && \
-             ovn-controller --detach --monitor --pidfile={CHASSIS_PIDFILE} \
-             --log-file=/var/log/ovn/ovn-controller.log \
-             -p {key} -c {cert} -C {ca} unix:/var/run/openvswitch/db.sock",
-            sb = self.southbound(),
-            ip = vm.ip,
-            key = t.private_key.display(),
-            cert = t.certificate.display(),
-            ca = t.ca_certificate.display(),
-        ));
-    }
-}
-
-/// Stops `vm`'s `ovn-controller` started by [`Central::start_chassis`] the
-/// way an administrator does (`ovn-appctl ... exit`: it removes its own
-/// southbound rows), and waits until the process is gone.
-pub fn stop_chassis(vm: &mut Vm) {
-    vm.sh(&format!(
-        "pid=$(cat {CHASSIS_PIDFILE}) || exit 1; \
-         ovn-appctl -t /var/run/ovn/ovn-controller.$pid.ctl exit || exit 1; \
-         i=0; while kill -0 $pid 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
-         ! kill -0 $pid 2>/dev/null"
-    ));
 }
 
 fn words(out: &str) -> Vec<String> {

@@ -150,7 +150,7 @@ pub struct LoadBalancer {
 }
 
 /// What a host's `ovn-controller` is told (its Open vSwitch's `external_ids`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Chassis {
     /// `system-id`
     pub system_id: String,

@@ -79,10 +79,19 @@ pub struct Tls {
 }
 
 /// A path the agent may hand to `ovn-controller`: absolute, no `..`, no
-/// control characters, at most 1,024 bytes.
+/// control characters, at most 1,024 bytes, and not under `/proc`, `/sys`
+/// or `/dev` (whose files never end, or are not PEM files).
 pub fn tls_path_ok(p: &str) -> Result<(), String> {
     if !p.starts_with('/') {
         return Err(format!("{p:?} is not an absolute path"));
+    }
+    if ["/proc", "/sys", "/dev"].iter().any(|d| {
+        p.strip_prefix(d)
+            .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+    }) {
+        return Err(format!(
+            "{p:?} is under /proc, /sys or /dev, not a PEM file"
+        ));
     }
     if p.len() > 1024 || p.chars().any(char::is_control) || p.split('/').any(|c| c == "..") {
         return Err(format!(

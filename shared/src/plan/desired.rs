@@ -55,7 +55,7 @@ fn sandbox(s: &mut State, c: &Ctx) {
         ..
     } = *c;
     s.insert(SANDBOX, Resource::RunDir { path: run.clone() });
-    if c.ovn {
+    if c.ovn && topo.ovn.is_none() {
         s.insert(
             SANDBOX,
             Resource::OvnCentral {
@@ -150,6 +150,8 @@ fn hosts(s: &mut State, c: &Ctx) {
         if h.agent.is_none() {
             emulated_host(s, c, hi, t);
             underlay_bridge(s, c, h, t);
+        } else if c.ovn {
+            real_chassis(s, c, hi, t);
         }
         for &b in &h.bridges {
             // Under OVN only a bridge with an uplink stays: the provider
@@ -203,7 +205,7 @@ fn emulated_host(s: &mut State, c: &Ctx, hi: HostId, t: &TargetInfo) {
         Resource::OvsDaemons {
             netns: hns.clone(),
             dir: format!("{run}/{}", h.name),
-            ovn: c.ovn.then(|| ovn_chassis(c, hi)),
+            ovn: c.ovn.then(|| ovn_chassis(c, hi, t)),
         },
     );
     if c.ovn {
@@ -230,16 +232,45 @@ fn emulated_host(s: &mut State, c: &Ctx, hi: HostId, t: &TargetInfo) {
     );
 }
 
-/// How host `h`'s `ovn-controller` joins the topology's OVN central.
-fn ovn_chassis(c: &Ctx, h: HostId) -> OvnChassis {
-    let ch = crate::ovn::chassis(c.topo, h);
+/// How host `h`'s `ovn-controller` joins the topology's OVN central: the
+/// existing one (`ovn`) or the sandbox's own.
+fn ovn_chassis(c: &Ctx, h: HostId, t: &TargetInfo) -> OvnChassis {
+    let remote = match &c.topo.ovn {
+        Some(central) => central.southbound.to_string(),
+        None => format!("unix:{}/sb.sock", names::ovn_dir(&c.topo.name)),
+    };
     OvnChassis {
-        system_id: ch.system_id,
-        remote: format!("unix:{}/sb.sock", names::ovn_dir(&c.topo.name)),
-        encap_ip: ch.encap_ip,
+        chassis: crate::ovn::chassis(c.topo, h),
+        remote,
         bridge: names::ovn_bridge(&c.tag),
-        mappings: ch.bridge_mappings,
+        datapath: t.datapath.clone(),
     }
+}
+
+/// A real host as a chassis of the existing central: its integration
+/// bridge, the chassis' keys, then its `ovn-controller`.
+fn real_chassis(s: &mut State, c: &Ctx, hi: HostId, t: &TargetInfo) {
+    let h = &c.topo.hosts[hi].name;
+    s.insert(
+        h,
+        Resource::OvsBridge {
+            name: names::ovn_bridge(&c.tag),
+            datapath: t.datapath.clone(),
+        },
+    );
+    s.insert(
+        h,
+        Resource::OvnChassis {
+            chassis: ovn_chassis(c, hi, t),
+        },
+    );
+    s.insert(
+        h,
+        Resource::OvnController {
+            dir: names::ovn_controller_dir(&c.topo.name),
+            tls: c.topo.ovn.as_ref().and_then(|o| o.tls.clone()),
+        },
+    );
 }
 
 /// An emulated host's bridge to the underlay, which holds its underlay address.

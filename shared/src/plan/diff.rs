@@ -114,8 +114,12 @@ pub struct Plan {
 pub struct Northbound {
     /// Its operations ([`crate::ovn::nb::transaction`]).
     pub ops: Vec<serde_json::Value>,
-    /// The chassis (`system-id`s) that must have applied it before the apply goes on.
+    /// The chassis (`system-id`s) that must have applied it before the apply
+    /// goes on; none for a destroy.
     pub chassis: Vec<String>,
+    /// The existing central it runs on (`ovn`); `None`: the topology's own, in the sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub central: Option<crate::ovn::Central>,
 }
 
 /// The northbound transaction that turns `observed` (the topology's rows
@@ -133,6 +137,23 @@ pub fn northbound(
         chassis: (0..topo.hosts.len())
             .map(|h| ovn::system_id(topo, h))
             .collect(),
+        central: topo.ovn.clone(),
+    })
+}
+
+/// The transaction that removes `topo`'s rows (`observed`) from the
+/// existing central it names: destroy. `None` when there are none, or when
+/// the central is the sandbox's own (it goes whole).
+pub fn northbound_removal(
+    topo: &crate::Topology,
+    observed: &crate::ovn::nb::Observed,
+) -> Option<Northbound> {
+    let central = topo.ovn.clone()?;
+    let ops = crate::ovn::nb::transaction(&topo.name, &Default::default(), observed);
+    (!ops.is_empty()).then_some(Northbound {
+        ops,
+        chassis: Vec::new(),
+        central: Some(central),
     })
 }
 

@@ -39,6 +39,8 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
             c
         }
         Resource::OvnCentral { dir } => ovn_central(del, dir),
+        Resource::OvnChassis { chassis } => real_chassis(del, target, chassis, topology),
+        Resource::OvnController { dir, tls } => ovn_controller(del, target, dir, tls.as_ref()),
         Resource::Segment { netns, name, mac } => segment(del, netns, name, mac),
         Resource::Veth {
             netns,
@@ -501,23 +503,89 @@ fn ovn_chassis(
     ));
 }
 
+/// A real host's chassis keys: set, marked as the topology's; or removed.
+fn real_chassis(
+    del: bool,
+    target: &TargetInfo,
+    ch: &OvnChassis,
+    topology: &str,
+) -> Vec<Vec<String>> {
+    let mut ids = ovn_external_ids(ch);
+    ids.push((OVN_CHASSIS_MARK.to_string(), topology.to_string()));
+    let mut a = Vec::new();
+    if del {
+        a.extend(v(&["remove", "open", ".", "external_ids"]));
+        a.extend(ids.into_iter().map(|(k, _)| k));
+    } else {
+        a.extend(v(&["set", "open", "."]));
+        a.extend(
+            ids.into_iter()
+                .map(|(k, val)| format!("external_ids:{k}={val}")),
+        );
+    }
+    vec![vsctl(target, a)]
+}
+
+/// The commands of a real host's `ovn-controller`: started, or stopped
+/// with `exit` (its chassis leaves the southbound).
+fn ovn_controller(
+    del: bool,
+    target: &TargetInfo,
+    dir: &str,
+    tls: Option<&crate::ovn::Tls>,
+) -> Vec<Vec<String>> {
+    let env = format!("OVN_RUNDIR={dir}");
+    if del {
+        // ovn-appctl finds OVN_RUNDIR/ovn-controller.PID.ctl by its pidfile.
+        return vec![v(&[
+            "env",
+            &env,
+            "ovn-appctl",
+            "--timeout=10",
+            "-t",
+            "ovn-controller",
+            "exit",
+        ])];
+    }
+    let mut run = v(&["env", &env, "ovn-controller"]);
+    run.extend(ovn_controller_args(dir, &target.ovsdb, tls));
+    vec![v(&["mkdir", "-p", dir]), run]
+}
+
+/// The arguments of a real host's `ovn-controller`: the host's OVSDB at
+/// `ovsdb`, its files in `dir`, restarted after a crash (see
+/// `procs::start_ovs`), and the central's TLS files.
+pub fn ovn_controller_args(dir: &str, ovsdb: &str, tls: Option<&crate::ovn::Tls>) -> Vec<String> {
+    let mut a = vec![
+        format!("unix:{ovsdb}"),
+        format!("--pidfile={dir}/ovn-controller.pid"),
+        format!("--log-file={dir}/ovn-controller.log"),
+        "--detach".to_string(),
+        "--monitor".to_string(),
+    ];
+    if let Some(t) = tls {
+        a.extend([
+            format!("--private-key={}", t.private_key),
+            format!("--certificate={}", t.certificate),
+            format!("--ca-cert={}", t.ca_certificate),
+        ]);
+    }
+    a
+}
+
 /// The `Open_vSwitch` `external_ids` an OVN chassis is configured by.
 pub fn ovn_external_ids(ch: &OvnChassis) -> Vec<(String, String)> {
-    let mappings: Vec<String> = ch
-        .mappings
-        .iter()
-        .map(|(n, b)| format!("{n}:{b}"))
-        .collect();
+    let c = &ch.chassis;
     let mut o = vec![
-        ("system-id", ch.system_id.clone()),
+        ("system-id", c.system_id.clone()),
         ("ovn-remote", ch.remote.clone()),
-        ("ovn-encap-type", "geneve".to_string()),
-        ("ovn-encap-ip", ch.encap_ip.to_string()),
+        ("ovn-encap-type", c.encap_type.clone()),
+        ("ovn-encap-ip", c.encap_ip.to_string()),
         ("ovn-bridge", ch.bridge.clone()),
-        ("ovn-bridge-datapath-type", "netdev".to_string()),
+        ("ovn-bridge-datapath-type", ch.datapath.clone()),
     ];
-    if !mappings.is_empty() {
-        o.push(("ovn-bridge-mappings", mappings.join(",")));
+    if !c.bridge_mappings.is_empty() {
+        o.push(("ovn-bridge-mappings", c.bridge_mappings_text()));
     }
     o.into_iter().map(|(k, val)| (k.to_string(), val)).collect()
 }
@@ -723,23 +791,34 @@ pub fn shell_script(plan: &Plan) -> String {
 /// The northbound transaction as `ovsdb-client transact`, then a wait for
 /// the chassis to have applied it (`ovn-nbctl --wait=hv`), as apply does.
 fn northbound_script(topology: &str, nb: &Northbound) -> String {
-    let db = format!("unix:{}/nb.sock", names::ovn_dir(topology));
+    let (db, tls) = match &nb.central {
+        Some(c) => (c.northbound.to_string(), c.tls.as_ref()),
+        None => (format!("unix:{}/nb.sock", names::ovn_dir(topology)), None),
+    };
+    // Both tools take OVS's TLS options (`-p`, `-c`, `-C`) before the command.
+    let tls: Vec<String> = tls.map_or(Vec::new(), |t| {
+        vec![
+            format!("--private-key={}", t.private_key),
+            format!("--certificate={}", t.certificate),
+            format!("--ca-cert={}", t.ca_certificate),
+        ]
+    });
     let mut txn = vec![serde_json::Value::from("OVN_Northbound")];
     txn.extend(nb.ops.iter().cloned());
     let txn = serde_json::Value::Array(txn).to_string();
-    let transact = ["ovsdb-client", "transact", &db, &txn]
-        .map(sh_quote)
-        .join(" ");
-    let wait = [
-        "ovn-nbctl",
-        &format!("--db={db}"),
-        "--wait=hv",
-        "--timeout=30",
-        "sync",
-    ]
-    .map(sh_quote)
-    .join(" ");
-    format!("# the northbound transaction (OVN)\n{transact}\n{wait}\n")
+    let line = |a: Vec<String>| a.iter().map(|x| sh_quote(x)).collect::<Vec<_>>().join(" ");
+    let mut transact = v(&["ovsdb-client"]);
+    transact.extend(tls.iter().cloned());
+    transact.extend([String::from("transact"), db.clone(), txn]);
+    let mut text = format!("# the northbound transaction (OVN)\n{}\n", line(transact));
+    // A destroy names no chassis: nothing to wait for.
+    if !nb.chassis.is_empty() {
+        let mut wait = v(&["ovn-nbctl", &format!("--db={db}")]);
+        wait.extend(tls);
+        wait.extend(v(&["--wait=hv", "--timeout=30", "sync"]));
+        text.push_str(&format!("{}\n", line(wait)));
+    }
+    text
 }
 
 /// One step of a plan as shell text.

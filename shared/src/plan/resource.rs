@@ -89,21 +89,24 @@ pub const NO_IPV6: [&str; 2] = [
     "net.ipv6.conf.default.disable_ipv6=1",
 ];
 
-/// How an emulated host's `ovn-controller` joins its topology's OVN
-/// (engine `ovn`): the `Open_vSwitch` row's `external_ids` it reads.
+/// The `Open_vSwitch` `external_ids` key that marks a real host's chassis
+/// keys as a topology's (its value is the topology's name).
+pub const OVN_CHASSIS_MARK: &str = "netloom-ovn";
+
+/// How a host's `ovn-controller` joins its topology's OVN central (engine
+/// `ovn`): the `Open_vSwitch` row's `external_ids` it reads.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OvnChassis {
-    /// `system-id`: the chassis' name in the southbound database.
-    pub system_id: String,
+    /// `system-id`, `ovn-encap-type`, `ovn-encap-ip`, `ovn-bridge-mappings`:
+    /// the design's, from [`crate::ovn::chassis`].
+    #[serde(flatten)]
+    pub chassis: crate::ovn::Chassis,
     /// `ovn-remote`: the southbound database.
     pub remote: String,
-    /// `ovn-encap-ip`: the host's underlay address (Geneve).
-    pub encap_ip: Ipv4Addr,
-    /// `ovn-bridge`: the integration bridge, made with the daemons.
+    /// `ovn-bridge`: the integration bridge, which netloom makes.
     pub bridge: String,
-    /// `ovn-bridge-mappings`: physical network → provider bridge.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mappings: Vec<(String, String)>,
+    /// `ovn-bridge-datapath-type`: the host's datapath (`netdev`, `system`).
+    pub datapath: String,
 }
 
 /// One thing a deployment consists of. `netns` `""` is the target's own namespace.
@@ -128,6 +131,19 @@ pub enum Resource {
     /// northbound and southbound ovsdb-servers and `ovn-northd`, files and
     /// sockets in `dir`.
     OvnCentral { dir: String },
+    /// A real host as a chassis of an existing central (engine `ovn`): the
+    /// keys of its `Open_vSwitch` row that `ovn-controller` reads
+    /// (`ovs-vsctl set open . external_ids:system-id=...`), marked as the
+    /// topology's with [`OVN_CHASSIS_MARK`]. A `system-id` the host had is kept
+    /// aside and put back when the chassis goes.
+    OvnChassis { chassis: OvnChassis },
+    /// A real host's `ovn-controller`, its pidfile, log and control socket in
+    /// `dir`; with an `ssl:` central, the PEM files it presents and checks.
+    OvnController {
+        dir: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<crate::ovn::Tls>,
+    },
     /// A Linux bridge as a layer-2 segment: `ip -n NS link add NAME [address MAC] type bridge`.
     Segment {
         netns: String,
@@ -228,6 +244,8 @@ impl Resource {
             Resource::Agent { netns, .. } => format!("agent {netns}"),
             Resource::OvsDaemons { netns, .. } => format!("ovs-daemons {netns}"),
             Resource::OvnCentral { dir } => format!("ovn-central {dir}"),
+            Resource::OvnChassis { .. } => "ovn-chassis".to_string(),
+            Resource::OvnController { dir, .. } => format!("ovn-controller {dir}"),
             Resource::Segment { netns, name, .. }
             | Resource::Veth { netns, name, .. }
             | Resource::VxlanLink { netns, name, .. } => format!("link {netns}/{name}"),
@@ -257,8 +275,12 @@ impl Resource {
             // port's device up when it appears, and meanwhile calibrates its
             // userspace datapath (about 0.1 s) while the links are made.
             Resource::OvsBridge { .. } => 3,
-            Resource::OvsPort { .. } => 4,
-            Resource::Segment { .. } | Resource::VxlanLink { .. } => 5,
+            // A chassis names its integration bridge, which must be there
+            // first: ovn-controller would make one of its own, unmarked.
+            Resource::OvsPort { .. } | Resource::OvnChassis { .. } => 4,
+            Resource::Segment { .. }
+            | Resource::VxlanLink { .. }
+            | Resource::OvnController { .. } => 5,
             Resource::Veth { .. } => 6,
             Resource::TxOffloadOff { .. } | Resource::Sysctl { .. } => 7,
             Resource::Addr { .. } => 8,
@@ -277,9 +299,11 @@ impl Resource {
         let ns = |n: &str| format!("netns {n}");
         let link = |n: &str, d: &str| format!("link {n}/{d}");
         match self {
-            Resource::RunDir { .. } | Resource::Netns { .. } | Resource::OvnCentral { .. } => {
-                vec![]
-            }
+            Resource::RunDir { .. }
+            | Resource::Netns { .. }
+            | Resource::OvnCentral { .. }
+            | Resource::OvnChassis { .. }
+            | Resource::OvnController { .. } => vec![],
             Resource::Agent { netns, .. } | Resource::OvsDaemons { netns, .. } => vec![ns(netns)],
             Resource::Segment { netns, .. } | Resource::VxlanLink { netns, .. } => vec![ns(netns)],
             Resource::Veth {
@@ -326,6 +350,8 @@ impl Resource {
                 | Resource::OvsPort { .. }
                 | Resource::OvsDaemons { .. }
                 | Resource::OvnCentral { .. }
+                | Resource::OvnChassis { .. }
+                | Resource::OvnController { .. }
                 | Resource::Agent { .. }
                 | Resource::Dnsmasq { .. }
                 | Resource::DhcpHost { .. }
@@ -339,6 +365,7 @@ impl Resource {
             self,
             Resource::OvsBridge { .. }
                 | Resource::OvsPort { .. }
+                | Resource::OvnChassis { .. }
                 | Resource::Sysctl { .. }
                 | Resource::Route { .. }
                 | Resource::Nft { .. }
@@ -357,6 +384,8 @@ impl Resource {
         match self {
             Resource::RunDir { .. }
             | Resource::OvnCentral { .. }
+            | Resource::OvnChassis { .. }
+            | Resource::OvnController { .. }
             | Resource::OvsBridge { .. }
             | Resource::OvsPort { .. }
             | Resource::DhcpHost { .. } => None,

@@ -535,3 +535,62 @@ fn shell_export_quotes_and_contains_the_core_commands() {
     assert_eq!(rows.count(), 12);
     assert_eq!(sh_quote("a b'c"), r"'a b'\''c'");
 }
+
+/// Two real hosts joining an existing central over TLS (engine `ovn`).
+const REAL_OVN: &str = "version: 1\nname: r\nengine: ovn\nunderlay: 10.1.0.0/24\novn:\n  northbound: ssl:10.1.0.9:6641\n  southbound: ssl:10.1.0.9:6642\n  private_key: /etc/k.pem\n  certificate: /etc/c.pem\n  ca_certificate: /etc/ca.pem\nhosts:\n  - name: a\n    underlay_ip: 10.1.0.1\n    agent: https://10.1.0.1:7311\n    bridges: [{name: br}]\n    vms:\n      - {name: vm1, nics: [{bridge: br, ip: 10.0.0.1/24}]}\n  - name: b\n    underlay_ip: 10.1.0.2\n    agent: https://10.1.0.2:7311\n    bridges: [{name: br}]\n    vms:\n      - {name: vm2, nics: [{bridge: br, ip: 10.0.0.2/24}]}\ntunnels:\n  - {type: vxlan, between: [a/br, b/br], vni: 7}\n";
+
+#[test]
+fn real_hosts_under_an_existing_central_are_its_chassis() {
+    let t = topo(REAL_OVN);
+    let mut f = Facts::default();
+    f.kernel_datapath.insert("a".into());
+    let want = desired(&t, &f);
+    // No central of the sandbox's own, no tunnel ports: OVN makes the mesh.
+    assert!(want.targets[SANDBOX]
+        .values()
+        .all(|r| !matches!(r, Resource::OvnCentral { .. })));
+    let a = &want.targets["a"];
+    assert!(a.values().all(|r| !matches!(r, Resource::VxlanLink { .. })));
+    let int = names::ovn_bridge(&names::topology_tag("r"));
+    assert_eq!(
+        a[&format!("ovs-bridge {int}")],
+        Resource::OvsBridge {
+            name: int.clone(),
+            datapath: "system".into()
+        }
+    );
+    let Resource::OvnChassis { chassis } = &a["ovn-chassis"] else {
+        panic!("{a:?}")
+    };
+    assert_eq!(chassis.chassis.system_id, "r.a");
+    assert_eq!(chassis.remote, "ssl:10.1.0.9:6642");
+    assert_eq!(chassis.chassis.encap_ip.to_string(), "10.1.0.1");
+    assert_eq!(
+        (chassis.bridge.as_str(), chassis.datapath.as_str()),
+        (int.as_str(), "system")
+    );
+    let dir = names::ovn_controller_dir("r");
+    assert_eq!(
+        a[&format!("ovn-controller {dir}")],
+        Resource::OvnController {
+            dir: dir.clone(),
+            tls: t.ovn.as_ref().unwrap().tls.clone()
+        }
+    );
+    // The bridge before the chassis' keys, the keys before the daemon.
+    let rank = |k: &str| a[k].rank();
+    assert!(rank(&format!("ovs-bridge {int}")) < rank("ovn-chassis"));
+    assert!(rank("ovn-chassis") < rank(&format!("ovn-controller {dir}")));
+    // The script sets the keys on the host's OVSDB and starts the daemon with the TLS files.
+    let p = plan(&t.name, &targets(&t, &f), &want, &State::default());
+    let script = shell_script(&p);
+    assert!(
+        script.contains("external_ids:ovn-remote=ssl:10.1.0.9:6642"),
+        "{script}"
+    );
+    assert!(script.contains("external_ids:netloom-ovn=r"), "{script}");
+    assert!(
+        script.contains("--private-key=/etc/k.pem --certificate=/etc/c.pem --ca-cert=/etc/ca.pem"),
+        "{script}"
+    );
+}

@@ -33,7 +33,7 @@ impl Validator<'_> {
                 )),
                 (None, Some(_)) if ovn => self.problems.push(Problem::error(
                     format!("hosts[{i}].agent"),
-                    format!("under engine ovn a real host joins an existing OVN central: give its address in `ovn` (northbound, southbound and, for ssl:, the TLS files)"),
+                    "under engine ovn a real host joins an existing OVN central: give its address in `ovn` (northbound, southbound and, for ssl:, the TLS files)",
                 )),
                 _ => {}
             }

@@ -14,6 +14,8 @@ pub mod dnsmasq;
 pub mod namespace;
 pub mod nft;
 pub mod ovn_central;
+pub mod ovn_chassis;
+pub mod ovn_controller;
 pub mod ovs;
 pub mod ovs_daemons;
 pub mod route;
@@ -47,7 +49,8 @@ pub enum Timing {
 /// configuration, this apply's or an earlier one it had not finished (a
 /// killed apply's); guests' namespaces hold only veth ends, so theirs go on
 /// meanwhile. The hosts' OVS daemons and agents start while the links are
-/// made; the hosts' steps come after.
+/// made; the hosts' steps come after. A real host's OVN chassis waits for
+/// its integration bridge likewise.
 pub fn timing(s: &Step, target: &TargetInfo) -> Timing {
     let on_ovs_devices = !target.ovsdb.is_empty()
         && s.resource.netns() == Some(target.netns.as_str())
@@ -64,6 +67,9 @@ pub fn timing(s: &Step, target: &TargetInfo) -> Timing {
         (Resource::OvsDaemons { .. } | Resource::Agent { .. }, Action::Create) => {
             Timing::Background
         }
+        // A chassis names its integration bridge, which ovn-controller
+        // would otherwise make itself, unmarked: after the bridge is there.
+        (Resource::OvnChassis { .. } | Resource::OvnController { .. }, _) => Timing::AfterVswitchd,
         _ if on_ovs_devices => Timing::AfterVswitchd,
         _ => Timing::InRank,
     }
@@ -114,6 +120,11 @@ mod tests {
             dir: "/run/netloom/t/h1".into(),
             ovn: None,
         };
+        // A real host's chassis: after its integration bridge.
+        let controller = Resource::OvnController {
+            dir: "/run/netloom/t/_ovn-controller".into(),
+            tls: None,
+        };
         for (action, resource, target, want) in [
             (Action::Create, addr("nl-t.h1"), &h, Timing::AfterVswitchd),
             (Action::Update, addr("nl-t.h1"), &h, Timing::AfterVswitchd),
@@ -125,6 +136,13 @@ mod tests {
             (Action::Create, daemons.clone(), &h, Timing::Background),
             (Action::Update, daemons.clone(), &h, Timing::InRank),
             (Action::Delete, daemons, &h, Timing::InRank),
+            (
+                Action::Create,
+                controller.clone(),
+                &h,
+                Timing::AfterVswitchd,
+            ),
+            (Action::Delete, controller, &h, Timing::InRank),
         ] {
             let said = format!("{action:?} {resource:?}");
             assert_eq!(timed(action, resource, target), want, "{said}");

@@ -4,7 +4,7 @@
 use netloom_core::names;
 use netloom_core::plan::{ovn_external_ids, OvnChassis, Resource};
 
-use crate::host::confine::{self, clip, refuse, Refusal, TopologyName};
+use crate::host::confine::{self, Refusal, TopologyName};
 use crate::host::ovsdb::{self, Ovsdb};
 use crate::host::{procs, StepError};
 
@@ -39,20 +39,7 @@ fn chassis(dir: &str) -> Option<OvnChassis> {
     let mut db = Ovsdb::connect(&format!("{dir}/db.sock")).ok()?;
     let rows = db.select("Open_vSwitch", &["external_ids"]).ok()?;
     let ids = ovsdb::read_map(&rows.first()?["external_ids"]);
-    let get = |k: &str| ids.iter().find(|(ik, _)| ik == k).map(|(_, v)| v.clone());
-    let mappings = get("ovn-bridge-mappings")
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|m| m.split_once(':'))
-        .map(|(n, b)| (n.to_string(), b.to_string()))
-        .collect();
-    let ch = OvnChassis {
-        system_id: get("system-id")?,
-        remote: get("ovn-remote")?,
-        encap_ip: get("ovn-encap-ip")?.parse().ok()?,
-        bridge: get("ovn-bridge")?,
-        mappings,
-    };
+    let ch = super::ovn_chassis::from_ids(&ids)?;
     // Only a row netloom wrote whole reads back as the chassis it planned.
     (ovn_external_ids(&ch).iter().all(|kv| ids.contains(kv))).then_some(ch)
 }
@@ -67,29 +54,7 @@ pub fn confine(
     let Some(ch) = ovn else {
         return Ok(());
     };
-    let own = format!("{t}.");
-    if !ch.system_id.starts_with(&own) {
-        return refuse(format!(
-            "chassis {:?} is not the topology's",
-            clip(&ch.system_id)
-        ));
-    }
+    // An emulated host's chassis joins the sandbox's own central.
     let sb = format!("unix:{}/sb.sock", names::ovn_dir(t.as_str()));
-    if ch.remote != sb {
-        return refuse(format!(
-            "ovn-remote {:?} is not the topology's central",
-            clip(&ch.remote)
-        ));
-    }
-    confine::own_device(t, &ch.bridge)?;
-    for (net, bridge) in &ch.mappings {
-        if !net.starts_with(&format!("{t}._ext.")) || net.contains([',', ':']) {
-            return refuse(format!(
-                "physical network {:?} is not the topology's",
-                clip(net)
-            ));
-        }
-        confine::own_device(t, bridge)?;
-    }
-    Ok(())
+    super::ovn_chassis::confine_chassis(t, ch, |r| r == sb)
 }

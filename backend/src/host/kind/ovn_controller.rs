@@ -1,0 +1,98 @@
+//! `OvnController`: a real host's own `ovn-controller` (engine `ovn`, an
+//! existing central), on the host's OVSDB, its files in the topology's
+//! `_ovn-controller` directory. It goes with `exit`, so the chassis leaves
+//! the central's southbound database.
+
+use netloom_core::names;
+use netloom_core::ovn::{tls_path_ok, Tls};
+use netloom_core::plan::Resource;
+
+use crate::host::confine::{clip, refuse, Refusal, TopologyName};
+use crate::host::{procs, StepError};
+
+pub fn create(dir: &str, ovsdb: &str, tls: Option<&Tls>) -> Result<(), StepError> {
+    procs::start_ovn_controller(dir, ovsdb, tls)?;
+    Ok(())
+}
+
+pub fn delete(dir: &str) {
+    procs::stop_ovn_controller(dir);
+}
+
+/// The topology's `ovn-controller` when it runs, with the TLS files it was given.
+pub fn observe(topology: &str) -> Option<Resource> {
+    let dir = names::ovn_controller_dir(topology);
+    let pid = procs::ovn_controller_running(&dir)?;
+    let args = procs::cmdline_args(pid);
+    let arg = |k: &str| {
+        args.iter()
+            .find_map(|a| a.strip_prefix(&format!("--{k}=")).map(str::to_string))
+    };
+    let tls = match (arg("private-key"), arg("certificate"), arg("ca-cert")) {
+        (Some(private_key), Some(certificate), Some(ca_certificate)) => Some(Tls {
+            private_key,
+            certificate,
+            ca_certificate,
+        }),
+        _ => None,
+    };
+    Some(Resource::OvnController { dir, tls })
+}
+
+/// The topology's own directory, and TLS files that are plain files
+/// (`ovn-controller` reads them as root).
+pub fn confine(t: &TopologyName, dir: &str, tls: Option<&Tls>) -> Result<(), Refusal> {
+    if dir != names::ovn_controller_dir(t.as_str()) {
+        return refuse(format!(
+            "{:?} is not this topology's ovn-controller directory",
+            clip(dir)
+        ));
+    }
+    let Some(tls) = tls else { return Ok(()) };
+    for p in [&tls.private_key, &tls.certificate, &tls.ca_certificate] {
+        tls_path_ok(p).or_else(|e| refuse(clip(&e)))?;
+        if !std::fs::metadata(p).is_ok_and(|m| m.is_file()) {
+            return refuse(format!("{:?} is not a file on this host", clip(p)));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_topologys_directory_and_plain_files() {
+        let t = TopologyName::parse("lab").unwrap();
+        let dir = names::ovn_controller_dir("lab");
+        let file = std::env::temp_dir().join("netloom-ovn-controller-confine.pem");
+        std::fs::write(&file, "x").unwrap();
+        let f = file.to_str().unwrap().to_string();
+        let tls = |k: &str| Tls {
+            private_key: k.into(),
+            certificate: f.clone(),
+            ca_certificate: f.clone(),
+        };
+        assert!(confine(&t, &dir, None).is_ok());
+        assert!(confine(&t, &dir, Some(&tls(&f))).is_ok());
+        for bad in [
+            "/run/netloom/other/_ovn-controller",
+            "/run/netloom/lab",
+            "/etc",
+        ] {
+            assert!(confine(&t, bad, None).is_err(), "{bad}");
+        }
+        for bad in [
+            "/dev/zero",
+            "/proc/kcore",
+            "/tmp",
+            "relative.pem",
+            "/no/such/file",
+            "/tmp/../dev/zero",
+        ] {
+            assert!(confine(&t, &dir, Some(&tls(bad))).is_err(), "{bad}");
+        }
+        let _ = std::fs::remove_file(file);
+    }
+}
