@@ -490,6 +490,19 @@ fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
             "is not the topology's",
         ),
         (
+            "an ovn-controller started on a host that is not the topology's chassis",
+            execute(
+                A,
+                TOPO,
+                step(
+                    "create",
+                    serde_json::json!({"kind": "ovn_controller",
+                "dir": format!("/run/netloom/{TOPO}/_ovn-controller")}),
+                ),
+            ),
+            "is not a chassis of topology",
+        ),
+        (
             "an ovn-controller whose files go to another directory",
             controller(
                 &format!("{d}"),

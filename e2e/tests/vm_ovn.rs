@@ -10,7 +10,8 @@
 //! both chassis. Then: both chassis registered with Geneve in the kernel
 //! datapath; `verify` agrees with `reach`; vm1 → vm3 crosses the underlay in
 //! Geneve, seen on the wire; the largest packet is the simulator's; a second
-//! apply does nothing and `status` shows no drift. Destroy takes the chassis
+//! apply does nothing and `status` shows no drift; a key edited and an
+//! `ovn-controller` stopped by hand, apply puts back. Destroy takes the chassis
 //! out of the southbound (`exit`), the topology's rows out of the
 //! northbound, and leaves each VM as it was: its own `system-id` back, no
 //! key, bridge or process of netloom's; a northbound switch of someone
@@ -126,6 +127,33 @@ fn check_verify(lab: &mut VmLab, file: &Lab, central: &Central) {
     );
 }
 
+/// What changes by hand on a host, apply puts back: a chassis key edited
+/// (drift in `status`), an `ovn-controller` stopped (not restarted by its
+/// monitor: it was asked to go). The chassis then reports again.
+fn repairs(lab: &mut VmLab, file: &Lab, central: &Central) {
+    lab.vms[0].sh("ovs-vsctl set Open_vSwitch . external_ids:ovn-encap-ip=10.124.0.99");
+    let status = lab.json(&["status", "--json", file.path()]);
+    assert_ne!(status["drift"], Value::Array(vec![]), "{status}");
+    lab.vms[1].sh(&format!(
+        "kill $(cat /run/netloom/{NAME}/_ovn-controller/ovn-controller.pid)"
+    ));
+    let plan = lab.json(&["plan", "--json", file.path()]);
+    let steps = apply_support::steps(&plan);
+    assert!(steps.iter().any(|s| s.contains("ovn_chassis")), "{steps:?}");
+    assert!(
+        steps.iter().any(|s| s.contains("ovn_controller")),
+        "{steps:?}"
+    );
+    lab.ok(&["apply", file.path()]);
+    // ovn-controller rewrites its Encap row when it sees the key again.
+    let encaps: Vec<String> = lab.vms.iter().map(|v| format!("geneve {}", v.ip)).collect();
+    let limit = std::time::Duration::from_secs(60);
+    central.wait("the encap address back", limit, |c| c.encaps() == encaps);
+    let again = lab.json(&["plan", "--json", file.path()]);
+    assert!(apply_support::steps(&again).is_empty(), "{again}");
+    check_verify(lab, file, central);
+}
+
 #[test]
 fn the_seed_lab_on_two_vm_chassis_of_a_tls_central() {
     if !netloom_e2e::root("the_seed_lab_on_two_vm_chassis_of_a_tls_central") {
@@ -192,6 +220,7 @@ fn the_seed_lab_on_two_vm_chassis_of_a_tls_central() {
     let status = lab.json(&["status", "--json", file.path()]);
     assert_eq!(status["drift"], Value::Array(vec![]), "{status}");
     assert!(!central.marked(NAME).is_empty());
+    repairs(&mut lab, &file, &central);
 
     let t = Instant::now();
     assert!(lab.ok(&["destroy", file.path()]).contains("destroyed"));

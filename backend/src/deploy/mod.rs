@@ -99,6 +99,9 @@ pub fn plan_for(topo: &Topology) -> Result<Plan, ApplyError> {
     let mut p = plan::plan(&topo.name, &targets, &want, &have);
     if topo.engine == Engine::Ovn {
         p.northbound = northbound::plan(topo)?;
+        if p.northbound.is_none() {
+            p.northbound = plan::northbound_wait(topo, &p);
+        }
     }
     Ok(p)
 }
@@ -166,8 +169,12 @@ pub fn destroy_plan(
         targets_from(name, &have)
     };
     let mut p = plan::plan(name, &targets, &State::default(), &have);
-    if let Some(t) = topo {
-        p.northbound = northbound::removal(t)?;
+    // A central that cannot be reached is reported, as an agent is: the
+    // hosts' steps go all the same.
+    let mut unreachable = unreachable;
+    match topo.map(northbound::removal).transpose() {
+        Ok(nb) => p.northbound = nb.flatten(),
+        Err(e) => unreachable.push(e),
     }
     Ok((p, unreachable))
 }

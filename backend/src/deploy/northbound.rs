@@ -22,7 +22,7 @@ fn connect(topology: &str, central: Option<&Central>, db: &str) -> Result<Ovsdb,
     match central {
         Some(c) => {
             let remote = if db == DB { c.northbound } else { c.southbound };
-            Ovsdb::connect_remote(&remote.to_string(), c.tls.as_ref())
+            Ovsdb::connect_remote(&remote, c.tls.as_ref())
         }
         None => {
             let file = if db == DB { "nb" } else { "sb" };

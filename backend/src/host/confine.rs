@@ -153,6 +153,13 @@ pub fn step<'a>(
         (Action::Delete, Resource::Veth { netns, name, .. }) => {
             device_in(t, netns, name)?;
         }
+        // A chassis' keys go by the topology's mark, an ovn-controller by its
+        // directory: what was observed (keys changed by hand, TLS files
+        // since removed) must not keep them from going.
+        (Action::Delete, Resource::OvnChassis { .. }) => {}
+        (Action::Delete, Resource::OvnController { dir, .. }) => {
+            kind::ovn_controller::confine_dir(t, dir)?;
+        }
         _ => resource(t, &s.resource)?,
     }
     if let Some(r) = &s.was {
@@ -166,6 +173,8 @@ pub fn step<'a>(
                     netns: n2, key: k2, ..
                 },
             ) if netns == n2 && key == k2 => {}
+            // The keys a chassis had are replaced whole, never used.
+            (Resource::OvnChassis { .. }, Resource::OvnChassis { .. }) => {}
             _ => resource(t, r)?,
         }
     }
@@ -499,6 +508,43 @@ mod tests {
             resource,
             was: None,
         }
+    }
+
+    #[test]
+    fn a_chassis_goes_whatever_was_observed_but_only_the_topologys_is_made() {
+        let none = host(vec![], vec![]);
+        // Keys changed by hand read as a chassis of no name; TLS files since removed.
+        let keys: Resource = serde_json::from_value(serde_json::json!({"kind": "ovn_chassis",
+            "chassis": {"system_id": "", "encap_type": "", "encap_ip": "0.0.0.0",
+                "bridge_mappings": [], "remote": "", "bridge": "", "datapath": ""}}))
+        .unwrap();
+        let gone = "/nonexistent/netloom/key.pem".to_string();
+        let controller = |dir: &str| Resource::OvnController {
+            dir: dir.into(),
+            tls: Some(netloom_core::ovn::Tls {
+                private_key: gone.clone(),
+                certificate: gone.clone(),
+                ca_certificate: gone.clone(),
+            }),
+        };
+        let own = netloom_core::names::ovn_controller_dir("t");
+        for r in [keys.clone(), controller(&own)] {
+            assert!(
+                step(&t("t"), &step_of(Action::Delete, r.clone()), &none).is_ok(),
+                "{r:?}"
+            );
+            assert!(
+                step(&t("t"), &step_of(Action::Create, r.clone()), &none).is_err(),
+                "{r:?}"
+            );
+        }
+        // Replaced whole: the keys found are not checked, the new ones are.
+        let mut update = step_of(Action::Update, keys.clone());
+        update.was = Some(keys);
+        assert!(step(&t("t"), &update, &none).is_err());
+        // Another topology's ovn-controller is not stopped.
+        let other = netloom_core::names::ovn_controller_dir("u");
+        assert!(step(&t("t"), &step_of(Action::Delete, controller(&other)), &none).is_err());
     }
 
     /// Devices of the host's own namespace, for [`step`]: `marked` carry t's mark.

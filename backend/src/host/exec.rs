@@ -423,9 +423,11 @@ fn daemon_step(
         Resource::OvnChassis { chassis } => {
             kind::ovn_chassis::create(topology, &target.ovsdb, chassis)?
         }
-        Resource::OvnController { dir, .. } if del => kind::ovn_controller::delete(dir),
+        Resource::OvnController { dir, .. } if del => {
+            kind::ovn_controller::delete(topology, dir, &target.ovsdb)
+        }
         Resource::OvnController { dir, tls } => {
-            kind::ovn_controller::create(dir, &target.ovsdb, tls.as_ref())?
+            kind::ovn_controller::create(topology, dir, &target.ovsdb, tls.as_ref())?
         }
         _ => unreachable!("not a daemon's step: {r:?}"),
     }

@@ -11,10 +11,10 @@ mod transport;
 use std::io::{self, BufReader, Write};
 use std::time::{Duration, Instant};
 
-use netloom_core::ovn::Tls;
+use netloom_core::ovn::{Remote, Tls};
 use serde_json::{json, Value};
 
-use transport::{Stream, Target};
+use transport::Stream;
 
 pub const DB: &str = "Open_vSwitch";
 
@@ -64,19 +64,17 @@ impl Ovsdb {
         Ok(Ovsdb::over(path, s))
     }
 
-    /// Connect to `unix:PATH`, `tcp:IP:PORT` or `ssl:IP:PORT` (an OVN
-    /// central's database); `ssl:` needs the files of `tls`, and the server's
+    /// Connect to `tcp:IP:PORT` or `ssl:IP:PORT` (an OVN central's
+    /// database); `ssl:` needs the files of `tls`, and the server's
     /// certificate must be signed by its CA (whatever name it bears, as OVS
     /// checks it). A network remote answers an `echo` before this returns, so
     /// a server that refuses our certificate is found here, not at the first
     /// transaction.
-    pub fn connect_remote(remote: &str, tls: Option<&Tls>) -> Result<Ovsdb, OvsdbError> {
+    pub fn connect_remote(net: &Remote, tls: Option<&Tls>) -> Result<Ovsdb, OvsdbError> {
+        let remote = net.to_string();
         let failed = |why: String| OvsdbError::Remote(format!("{remote}: {why}"));
-        let net = match Target::parse(remote).map_err(failed)? {
-            Target::Unix(path) => return Ovsdb::connect(path),
-            Target::Net(net) => net,
-        };
-        let mut db = Ovsdb::over(remote, Stream::net(net, tls).map_err(failed)?);
+        let net = *net;
+        let mut db = Ovsdb::over(&remote, Stream::net(net, tls).map_err(failed)?);
         match db.call("echo", json!([])) {
             Ok(_) => {}
             Err(OvsdbError::Io { source, .. }) => {

@@ -343,9 +343,35 @@ pub fn stop_ovn_central(dir: &str) {
     let _ = std::fs::remove_dir_all(d);
 }
 
-/// The pid of `dir`'s ovn-controller, when it runs.
+/// The pid of `dir`'s ovn-controller, when it runs: the pidfile's process,
+/// started with that pidfile (a pid that was reused is another process).
 pub fn ovn_controller_running(dir: &str) -> Option<i32> {
-    alive_pid(&Path::new(dir).join("ovn-controller.pid"))
+    let pidfile = Path::new(dir).join("ovn-controller.pid");
+    let pid = alive_pid(&pidfile)?;
+    let arg = format!("--pidfile={}", pidfile.display());
+    cmdline_args(pid).contains(&arg).then_some(pid)
+}
+
+/// The `ovn-controller`s on this machine that serve the OVSDB socket
+/// `ovsdb` (given as `unix:PATH`, or none: the system's default).
+pub fn ovn_controllers_on(ovsdb: &str) -> Vec<i32> {
+    let want = format!("unix:{ovsdb}");
+    let default = ovsdb == "/var/run/openvswitch/db.sock" || ovsdb == "/run/openvswitch/db.sock";
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() != "ovn-controller" {
+                return false;
+            }
+            match cmdline_args(*pid).into_iter().find(|a| !a.starts_with('-')) {
+                Some(db) => db == want,
+                None => default,
+            }
+        })
+        .collect()
 }
 
 /// Start a real host's `ovn-controller` on its OVSDB `ovsdb`, files in
@@ -378,21 +404,25 @@ pub fn start_ovn_controller(dir: &str, ovsdb: &str, tls: Option<&Tls>) -> Result
     })
 }
 
-/// Stop a real host's `ovn-controller` with `exit`, so that it removes its
-/// chassis from the southbound database first; after 10 s (a central that
-/// cannot be reached), as any daemon. Then its files go.
-pub fn stop_ovn_controller(dir: &str) {
-    if let Some(pid) = ovn_controller_running(dir) {
+/// Stop a real host's `ovn-controller`: when `graceful`, with `exit`, so
+/// that it removes its chassis from the southbound database first; then
+/// (`exit` refused, or the chassis not gone in 10 s: a central that cannot
+/// be reached) as any daemon. Then its files go.
+pub fn stop_ovn_controller(dir: &str, graceful: bool) {
+    if let Some(pid) = ovn_controller_running(dir).filter(|_| graceful) {
         // It has no --unixctl option: its socket is OVN_RUNDIR/ovn-controller.PID.ctl.
         let ctl = format!("{dir}/ovn-controller.{pid}.ctl");
         if run("", &["ovn-appctl", "--timeout=5", "-t", &ctl, "exit"], None).is_ok() {
             wait_gone(pid, Duration::from_secs(10));
         }
     }
-    stop(
-        &Path::new(dir).join("ovn-controller.pid"),
-        Duration::from_secs(3),
-    );
+    // Only the pidfile's own process: a reused pid is another's.
+    if ovn_controller_running(dir).is_some() {
+        stop(
+            &Path::new(dir).join("ovn-controller.pid"),
+            Duration::from_secs(3),
+        );
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -131,6 +131,26 @@ pub fn physnet(topo: &Topology, external: ExternalId) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn remotes_are_ssl_or_tcp_with_an_ipv4_address_and_a_port() {
+        let r = Remote::parse("ssl:10.0.0.1:6641").unwrap();
+        assert!(r.ssl);
+        assert_eq!(r.to_string(), "ssl:10.0.0.1:6641");
+        assert!(!Remote::parse("tcp:127.0.0.1:6642").unwrap().ssl);
+        for bad in [
+            "unix:/run/ovn/nb.sock",
+            "/run/ovn/nb.sock",
+            "ssl:10.0.0.1",
+            "tcp:nb.example:6641",
+            "ptcp:6641",
+            "ssl:[::1]:6641",
+            "tcp:10.0.0.1:0",
+        ] {
+            let e = Remote::parse(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
+        }
+    }
+
     fn seedlab() -> Topology {
         let text = include_str!("../../../examples/dhcp.yaml");
         crate::load(text).unwrap().topology

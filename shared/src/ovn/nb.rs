@@ -409,7 +409,7 @@ fn uuids(datum: Option<&Value>) -> Vec<String> {
 /// added to or removed from their parent's reference column, and root rows
 /// no longer wanted deleted (their children go with them). A non-empty
 /// transaction ends by incrementing `NB_Global.nb_cfg`, so the caller can
-/// wait for the chassis to catch up (`hv_cfg`). Destroy is the transaction
+/// wait for each chassis to report it. Destroy is the transaction
 /// to an empty [`Nb`].
 pub fn transaction(topology: &str, desired: &Nb, observed: &Observed) -> Vec<Value> {
     let mut found: HashMap<(Table, &str), &ObservedRow> = HashMap::new();
@@ -467,10 +467,16 @@ pub fn transaction(topology: &str, desired: &Nb, observed: &Observed) -> Vec<Val
             "where": row_condition(topology, &o.uuid)}));
     }
     if !ops.is_empty() {
-        ops.push(json!({"op": "mutate", "table": "NB_Global", "where": [],
-            "mutations": [["nb_cfg", "+=", 1]]}));
+        ops.push(bump());
     }
     ops
+}
+
+/// `NB_Global.nb_cfg += 1`: each chassis reports the number once it has
+/// applied everything before it.
+pub fn bump() -> Value {
+    json!({"op": "mutate", "table": "NB_Global", "where": [],
+        "mutations": [["nb_cfg", "+=", 1]]})
 }
 
 /// The operations for desired row `i`: its insert, naming its children

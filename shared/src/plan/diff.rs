@@ -141,6 +141,29 @@ pub fn northbound(
     })
 }
 
+/// With nothing to change in the northbound database, a transaction that
+/// only raises `nb_cfg` when `p` starts a chassis' `ovn-controller` (one
+/// that was stopped, or whose keys changed): the apply then waits for it to
+/// have caught up, as after any change.
+pub fn northbound_wait(topo: &crate::Topology, p: &Plan) -> Option<Northbound> {
+    let starts = (p.targets.iter().flat_map(|t| &t.steps)).any(|s| {
+        s.action != Action::Delete
+            && matches!(
+                s.resource,
+                Resource::OvnController { .. }
+                    | Resource::OvnChassis { .. }
+                    | Resource::OvsDaemons { ovn: Some(_), .. }
+            )
+    });
+    starts.then(|| Northbound {
+        ops: vec![crate::ovn::nb::bump()],
+        chassis: (0..topo.hosts.len())
+            .map(|h| crate::ovn::system_id(topo, h))
+            .collect(),
+        central: topo.ovn.clone(),
+    })
+}
+
 /// The transaction that removes `topo`'s rows (`observed`) from the
 /// existing central it names: destroy. `None` when there are none, or when
 /// the central is the sandbox's own (it goes whole).

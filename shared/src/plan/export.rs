@@ -788,14 +788,27 @@ pub fn shell_script(plan: &Plan) -> String {
     out
 }
 
-/// The northbound transaction as `ovsdb-client transact`, then a wait for
-/// the chassis to have applied it (`ovn-nbctl --wait=hv`), as apply does.
+/// The northbound transaction as `ovsdb-client transact`, then, as apply
+/// does, a wait until each chassis of the design reports the new `nb_cfg`
+/// (`Chassis_Private`): not `ovn-nbctl --wait=hv`, whose `hv_cfg` counts
+/// only the chassis registered so far, and on a shared central every other.
 fn northbound_script(topology: &str, nb: &Northbound) -> String {
-    let (db, tls) = match &nb.central {
-        Some(c) => (c.northbound.to_string(), c.tls.as_ref()),
-        None => (format!("unix:{}/nb.sock", names::ovn_dir(topology)), None),
+    let (db, sb, tls) = match &nb.central {
+        Some(c) => (
+            c.northbound.to_string(),
+            c.southbound.to_string(),
+            c.tls.as_ref(),
+        ),
+        None => {
+            let dir = names::ovn_dir(topology);
+            (
+                format!("unix:{dir}/nb.sock"),
+                format!("unix:{dir}/sb.sock"),
+                None,
+            )
+        }
     };
-    // Both tools take OVS's TLS options (`-p`, `-c`, `-C`) before the command.
+    // The tools take OVS's TLS options (`-p`, `-c`, `-C`) before the command.
     let tls: Vec<String> = tls.map_or(Vec::new(), |t| {
         vec![
             format!("--private-key={}", t.private_key),
@@ -807,16 +820,28 @@ fn northbound_script(topology: &str, nb: &Northbound) -> String {
     txn.extend(nb.ops.iter().cloned());
     let txn = serde_json::Value::Array(txn).to_string();
     let line = |a: Vec<String>| a.iter().map(|x| sh_quote(x)).collect::<Vec<_>>().join(" ");
+    let tool = |name: &str, db: &str| {
+        let mut a = v(&[name, &format!("--db={db}")]);
+        a.extend(tls.iter().cloned());
+        line(a)
+    };
     let mut transact = v(&["ovsdb-client"]);
     transact.extend(tls.iter().cloned());
     transact.extend([String::from("transact"), db.clone(), txn]);
     let mut text = format!("# the northbound transaction (OVN)\n{}\n", line(transact));
     // A destroy names no chassis: nothing to wait for.
     if !nb.chassis.is_empty() {
-        let mut wait = v(&["ovn-nbctl", &format!("--db={db}")]);
-        wait.extend(tls);
-        wait.extend(v(&["--wait=hv", "--timeout=30", "sync"]));
-        text.push_str(&format!("{}\n", line(wait)));
+        let names: Vec<String> = nb.chassis.iter().map(|c| sh_quote(c)).collect();
+        text.push_str(&format!(
+            "want=$({} get NB_Global . nb_cfg)\n\
+             for c in {}; do\n  i=0\n  \
+             until [ \"$({} --bare --columns=nb_cfg find Chassis_Private name=\"$c\")\" -ge \"$want\" ] 2>/dev/null; do\n    \
+             i=$((i + 1)); [ $i -le 900 ] || {{ echo \"chassis $c did not apply nb_cfg $want\" >&2; exit 1; }}; sleep 0.1\n  \
+             done\ndone\n",
+            tool("ovn-nbctl", &db),
+            names.join(" "),
+            tool("ovn-sbctl", &sb),
+        ));
     }
     text
 }

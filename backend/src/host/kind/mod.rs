@@ -67,8 +67,9 @@ pub fn timing(s: &Step, target: &TargetInfo) -> Timing {
         (Resource::OvsDaemons { .. } | Resource::Agent { .. }, Action::Create) => {
             Timing::Background
         }
-        // A chassis names its integration bridge, which ovn-controller
-        // would otherwise make itself, unmarked: after the bridge is there.
+        // After the integration bridge: new OVS rows go on a thread of their
+        // own from the start, and ovn-controller needs the bridge applied
+        // (its `.mgmt` socket), or makes one of its own, unmarked.
         (Resource::OvnChassis { .. } | Resource::OvnController { .. }, _) => Timing::AfterVswitchd,
         _ if on_ovs_devices => Timing::AfterVswitchd,
         _ => Timing::InRank,

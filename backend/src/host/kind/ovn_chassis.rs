@@ -1,7 +1,8 @@
 //! `OvnChassis`: a real host as a chassis of an existing OVN central (engine
 //! `ovn`): the keys of its `Open_vSwitch` row that `ovn-controller` reads,
 //! marked `netloom-ovn=<topology>`. A host that is already another OVN's
-//! chassis is left alone; a `system-id` it had is kept aside and put back.
+//! chassis is left alone; the values it had of those keys (Debian's
+//! `ovs-ctl` sets a `system-id`) are kept aside and put back.
 
 use netloom_core::ovn::{Chassis, Remote};
 use netloom_core::plan::{ovn_external_ids, OvnChassis, Resource, OVN_CHASSIS_MARK};
@@ -11,8 +12,9 @@ use crate::host::confine::{self, clip, refuse, Refusal, TopologyName};
 use crate::host::ovsdb::{self, Ovsdb, OvsdbError};
 use crate::host::StepError;
 
-/// Where the host's own `system-id` waits while the chassis is the topology's.
-const SYSTEM_ID_WAS: &str = "netloom-system-id-was";
+/// Where the host's own value of a key netloom sets waits while the chassis
+/// is the topology's: `netloom-was:KEY`.
+const WAS: &str = "netloom-was:";
 
 /// The `Open_vSwitch` row's uuid and `external_ids`.
 fn row(db: &mut Ovsdb) -> Result<(Value, Vec<(String, String)>), OvsdbError> {
@@ -57,16 +59,27 @@ pub fn create(topology: &str, ovsdb: &str, ch: &OvnChassis) -> Result<(), StepEr
             "this host is already a chassis of another OVN central (ovn-remote {remote}): netloom leaves it alone"
         ))));
     }
+    let keys = chassis_keys();
     let mut add = ovn_external_ids(ch);
     add.push((OVN_CHASSIS_MARK.into(), topology.into()));
-    if let (false, Some(was)) = (ours, get(&ids, "system-id")) {
-        add.push((SYSTEM_ID_WAS.into(), was.into()));
+    if !ours {
+        // The host's own values, unless kept aside already (a first apply that failed half-way).
+        let kept = |k: &str| get(&ids, &format!("{WAS}{k}")).is_some();
+        add.extend(
+            (ids.iter())
+                .filter(|(k, _)| keys.contains(k) && !kept(k))
+                .map(|(k, v)| (format!("{WAS}{k}"), v.clone())),
+        );
     }
     // Every key netloom may have set before, so a mapping that went goes too.
-    let mut drop = owned_keys();
-    drop.retain(|k| k != SYSTEM_ID_WAS || !ours);
-    rewrite(&mut db, &uuid, drop, add)?;
+    rewrite(&mut db, &uuid, keys, add)?;
     Ok(())
+}
+
+/// Whether the host's chassis keys are `topology`'s.
+pub fn is_ours(ovsdb: &str, topology: &str) -> Result<bool, StepError> {
+    let (_, ids) = row(&mut Ovsdb::connect(ovsdb)?)?;
+    Ok(get(&ids, OVN_CHASSIS_MARK) == Some(topology))
 }
 
 /// A chassis of no name, no central, nothing: what keys changed by hand
@@ -85,28 +98,32 @@ fn blank() -> OvnChassis {
     }
 }
 
-/// The keys a chassis of netloom's may hold.
-fn owned_keys() -> Vec<String> {
+/// The keys a chassis of netloom's may hold, its mark included.
+fn chassis_keys() -> Vec<String> {
     let mut any = blank();
     any.chassis.bridge_mappings = vec![(String::new(), String::new())];
     let mut keys: Vec<String> = ovn_external_ids(&any).into_iter().map(|(k, _)| k).collect();
-    keys.extend([OVN_CHASSIS_MARK.to_string(), SYSTEM_ID_WAS.to_string()]);
+    keys.push(OVN_CHASSIS_MARK.to_string());
     keys
 }
 
-/// Remove the chassis' keys and put the host's `system-id` back; only
-/// while the row is marked as `topology`'s.
+/// Remove the chassis' keys and put back the host's own values of them;
+/// only while the row is marked as `topology`'s.
 pub fn delete(topology: &str, ovsdb: &str) -> Result<(), StepError> {
     let mut db = Ovsdb::connect(ovsdb)?;
     let (uuid, ids) = row(&mut db)?;
     if get(&ids, OVN_CHASSIS_MARK) != Some(topology) {
         return Ok(());
     }
-    let add: Vec<(String, String)> = get(&ids, SYSTEM_ID_WAS)
-        .map(|was| ("system-id".to_string(), was.to_string()))
-        .into_iter()
-        .collect();
-    rewrite(&mut db, &uuid, owned_keys(), add)?;
+    let mut drop = chassis_keys();
+    let mut add = Vec::new();
+    for (k, v) in &ids {
+        if let Some(was) = k.strip_prefix(WAS) {
+            drop.push(k.clone());
+            add.push((was.to_string(), v.clone()));
+        }
+    }
+    rewrite(&mut db, &uuid, drop, add)?;
     Ok(())
 }
 

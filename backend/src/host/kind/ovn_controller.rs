@@ -10,13 +10,34 @@ use netloom_core::plan::Resource;
 use crate::host::confine::{clip, refuse, Refusal, TopologyName};
 use crate::host::{procs, StepError};
 
-pub fn create(dir: &str, ovsdb: &str, tls: Option<&Tls>) -> Result<(), StepError> {
+/// Start it, on a host whose chassis keys are the topology's (they come
+/// first) and whose OVSDB no other `ovn-controller` serves: it would take
+/// whatever chassis the keys name.
+pub fn create(topology: &str, dir: &str, ovsdb: &str, tls: Option<&Tls>) -> Result<(), StepError> {
+    let refused = |why: String| Err(StepError::Io(std::io::Error::other(why)));
+    if !super::ovn_chassis::is_ours(ovsdb, topology)? {
+        return refused(format!(
+            "this host's Open vSwitch is not a chassis of topology {topology}'s: ovn-controller not started"
+        ));
+    }
+    let own = procs::ovn_controller_running(dir);
+    if let Some(pid) = procs::ovn_controllers_on(ovsdb)
+        .into_iter()
+        .find(|p| Some(*p) != own)
+    {
+        return refused(format!(
+            "another ovn-controller (pid {pid}) already serves this host's OVSDB {ovsdb}"
+        ));
+    }
     procs::start_ovn_controller(dir, ovsdb, tls)?;
     Ok(())
 }
 
-pub fn delete(dir: &str) {
-    procs::stop_ovn_controller(dir);
+/// Stop it: with `exit` while the chassis is still the topology's, so it
+/// takes its own rows out of the southbound; otherwise as any daemon.
+pub fn delete(topology: &str, dir: &str, ovsdb: &str) {
+    let ours = super::ovn_chassis::is_ours(ovsdb, topology).unwrap_or(false);
+    procs::stop_ovn_controller(dir, ours);
 }
 
 /// The topology's `ovn-controller` when it runs, with the TLS files it was given.
@@ -39,15 +60,21 @@ pub fn observe(topology: &str) -> Option<Resource> {
     Some(Resource::OvnController { dir, tls })
 }
 
-/// The topology's own directory, and TLS files that are plain files
-/// (`ovn-controller` reads them as root).
-pub fn confine(t: &TopologyName, dir: &str, tls: Option<&Tls>) -> Result<(), Refusal> {
+/// The topology's own directory: all a removal needs.
+pub fn confine_dir(t: &TopologyName, dir: &str) -> Result<(), Refusal> {
     if dir != names::ovn_controller_dir(t.as_str()) {
         return refuse(format!(
             "{:?} is not this topology's ovn-controller directory",
             clip(dir)
         ));
     }
+    Ok(())
+}
+
+/// The topology's own directory, and TLS files that are plain files
+/// (`ovn-controller` reads them as root).
+pub fn confine(t: &TopologyName, dir: &str, tls: Option<&Tls>) -> Result<(), Refusal> {
+    confine_dir(t, dir)?;
     let Some(tls) = tls else { return Ok(()) };
     for p in [&tls.private_key, &tls.certificate, &tls.ca_certificate] {
         tls_path_ok(p).or_else(|e| refuse(clip(&e)))?;

@@ -164,8 +164,13 @@ fn insert_switch(db: &mut Ovsdb, name: &str) {
     .unwrap();
 }
 
+/// A remote as the tests write it.
+fn net(remote: &str) -> netloom_core::ovn::Remote {
+    netloom_core::ovn::Remote::parse(remote).unwrap()
+}
+
 fn refusal(remote: &str, tls: Option<&Tls>) -> String {
-    match Ovsdb::connect_remote(remote, tls) {
+    match Ovsdb::connect_remote(&net(remote), tls) {
         Ok(_) => panic!("{remote} was accepted"),
         Err(e) => e.to_string(),
     }
@@ -200,12 +205,12 @@ fn ssl_and_tcp_remotes_transact_and_a_foreign_ca_is_refused_both_ways() {
     let central = Server::start(&dir, "nb", "central", "TLSv1.2,TLSv1.3");
 
     // Over TLS, with switchca's certificate (no name in it is checked).
-    let mut db = Ovsdb::connect_remote(&central.ssl, Some(&dir.tls("netloom"))).unwrap();
+    let mut db = Ovsdb::connect_remote(&net(&central.ssl), Some(&dir.tls("netloom"))).unwrap();
     insert_switch(&mut db, "e2e-over-ssl");
     assert_eq!(switches(&mut db), ["e2e-over-ssl"]);
 
     // Over plain TCP, the same database: another client sees the first's row.
-    let mut plain = Ovsdb::connect_remote(&central.tcp, None).unwrap();
+    let mut plain = Ovsdb::connect_remote(&net(&central.tcp), None).unwrap();
     insert_switch(&mut plain, "e2e-over-tcp");
     assert_eq!(switches(&mut plain), ["e2e-over-ssl", "e2e-over-tcp"]);
     // And so does OVN's own client, over TCP.
@@ -337,7 +342,7 @@ fn tls12_keys_pkcs1_pkcs8_missing_or_refused() {
             private_key: key.clone(),
             ..tls.clone()
         };
-        let mut db = Ovsdb::connect_remote(remote, Some(&files)).unwrap();
+        let mut db = Ovsdb::connect_remote(&net(remote), Some(&files)).unwrap();
         assert!(switches(&mut db).is_empty());
     }
     // A key file holding a certificate, no key.

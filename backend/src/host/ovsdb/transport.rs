@@ -15,26 +15,6 @@ use rustls::{AlertDescription, CertificateError, ClientConnection, StreamOwned};
 /// handshake and the first exchange.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where an OVSDB server listens.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Target<'a> {
-    Unix(&'a str),
-    Net(Remote),
-}
-
-impl Target<'_> {
-    /// `unix:PATH`, `tcp:IP:PORT` or `ssl:IP:PORT` (IPv4).
-    pub fn parse(s: &str) -> Result<Target<'_>, String> {
-        match s.strip_prefix("unix:") {
-            Some("") => Err(format!("{s:?} names no socket")),
-            Some(path) => Ok(Target::Unix(path)),
-            None => Remote::parse(s)
-                .map(Target::Net)
-                .map_err(|_| format!("{s:?} is not unix:PATH, tcp:IP:PORT or ssl:IP:PORT (IPv4)")),
-        }
-    }
-}
-
 /// One connection, read and written through the same value: a TLS
 /// connection's state serves both directions, so it cannot be split in two
 /// halves as a socket can.
@@ -167,35 +147,6 @@ pub fn tls_failure(e: &io::Error, tls: &Tls) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn targets_are_unix_paths_or_remotes() {
-        assert_eq!(
-            Target::parse("unix:/run/ovn/nb.sock"),
-            Ok(Target::Unix("/run/ovn/nb.sock"))
-        );
-        let Ok(Target::Net(r)) = Target::parse("ssl:10.0.0.1:6641") else {
-            panic!("ssl:10.0.0.1:6641 is a remote");
-        };
-        assert!(r.ssl);
-        assert_eq!(r.addr.to_string(), "10.0.0.1:6641");
-        let Ok(Target::Net(r)) = Target::parse("tcp:127.0.0.1:6642") else {
-            panic!("tcp:127.0.0.1:6642 is a remote");
-        };
-        assert!(!r.ssl);
-        for bad in [
-            "unix:",
-            "/run/ovn/nb.sock",
-            "ssl:10.0.0.1",
-            "tcp:nb.example:6641",
-            "ptcp:6641",
-            "ssl:[::1]:6641",
-            "tcp:10.0.0.1:0",
-        ] {
-            let e = Target::parse(bad).unwrap_err();
-            assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
-        }
-    }
 
     #[test]
     fn tls_failures_name_the_file_at_fault() {
