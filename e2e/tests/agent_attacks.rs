@@ -490,6 +490,11 @@ fn attacks(dir: &Path) -> Vec<(&'static str, String, &'static str)> {
             "is not the topology's",
         ),
         (
+            "a chassis advertising an address not of the host as its Geneve end",
+            real_chassis(&format!("{TOPO}.h1"), "ssl:127.0.0.1:6642"),
+            "is not an address of this host",
+        ),
+        (
             "an ovn-controller started on a host that is not the topology's chassis",
             execute(
                 A,

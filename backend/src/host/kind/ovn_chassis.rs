@@ -49,8 +49,17 @@ fn rewrite(
 }
 
 /// Set the chassis' keys (again, for a change). Refused when the host's
-/// OVS already follows an OVN central that is not this topology's.
+/// OVS already follows an OVN central that is not this topology's, and when
+/// the Geneve end it would advertise is not one of the host's addresses
+/// (the other chassis would send the topology's traffic there).
 pub fn create(topology: &str, ovsdb: &str, ch: &OvnChassis) -> Result<(), StepError> {
+    let ip = ch.chassis.encap_ip;
+    let addrs = crate::host::nl::with_netlink("", |n| n.addrs())?;
+    if !addrs.iter().any(|(_, net)| net.addr() == ip) {
+        return Err(StepError::Io(std::io::Error::other(format!(
+            "ovn-encap-ip {ip} is not an address of this host"
+        ))));
+    }
     let mut db = Ovsdb::connect(ovsdb)?;
     let (uuid, ids) = row(&mut db)?;
     let ours = get(&ids, OVN_CHASSIS_MARK) == Some(topology);

@@ -72,14 +72,20 @@ pub fn confine_dir(t: &TopologyName, dir: &str) -> Result<(), Refusal> {
 }
 
 /// The topology's own directory, and TLS files that are plain files
-/// (`ovn-controller` reads them as root).
+/// (`ovn-controller` reads them as root), by their path and by where their
+/// symbolic links lead.
 pub fn confine(t: &TopologyName, dir: &str, tls: Option<&Tls>) -> Result<(), Refusal> {
     confine_dir(t, dir)?;
     let Some(tls) = tls else { return Ok(()) };
     for p in [&tls.private_key, &tls.certificate, &tls.ca_certificate] {
         tls_path_ok(p).or_else(|e| refuse(clip(&e)))?;
-        if !std::fs::metadata(p).is_ok_and(|m| m.is_file()) {
-            return refuse(format!("{:?} is not a file on this host", clip(p)));
+        let real = std::fs::canonicalize(p).ok();
+        let real = real.as_ref().and_then(|r| r.to_str());
+        match real {
+            Some(r) if std::fs::metadata(r).is_ok_and(|m| m.is_file()) => {
+                tls_path_ok(r).or_else(|e| refuse(clip(&e)))?
+            }
+            _ => return refuse(format!("{:?} is not a file on this host", clip(p))),
         }
     }
     Ok(())
@@ -110,6 +116,12 @@ mod tests {
         ] {
             assert!(confine(&t, bad, None).is_err(), "{bad}");
         }
+        // A link to a file that never ends.
+        let link = std::env::temp_dir().join("netloom-ovn-controller-confine-link.pem");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("/proc/kcore", &link).unwrap();
+        assert!(confine(&t, &dir, Some(&tls(link.to_str().unwrap()))).is_err());
+        let _ = std::fs::remove_file(link);
         for bad in [
             "/dev/zero",
             "/proc/kcore",
