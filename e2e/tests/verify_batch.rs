@@ -88,3 +88,54 @@ fn batch_verdicts_equal_one_ping_per_pair() {
     );
     compare(&Lab::from_text("e2e-vbvlan", text));
 }
+
+/// A reply's round trip is the network's: replies are read while a sender
+/// waits for its turn in the pace, not after its last request. Six vms on
+/// one bridge, 30 pairs at 10 requests a second: each sender's requests
+/// take about 2 s, and a reply read at the end of that would show it. Measured a
+/// second time, so that no first contact waits for ARP (a lost first ARP
+/// request is asked again after 1 s, a real round trip of a second).
+#[test]
+fn a_round_trip_is_the_networks_not_the_rounds() {
+    if !netloom_e2e::root("a_round_trip_is_the_networks_not_the_rounds") {
+        return;
+    }
+    let mut text = String::from(
+        "version: 1\nname: e2e-vbrtt\nhosts:\n  - name: h0\n    bridges: [{name: br0}]\n    vms:\n",
+    );
+    for v in 1..=6 {
+        text += &format!("      - {{name: vm{v}, nics: [{{bridge: br0, ip: 10.0.0.{v}/24}}]}}\n");
+    }
+    let lab = Lab::from_text("e2e-vbrtt", text);
+    ok(&["apply", lab.path()]);
+    ok(&["verify", lab.path()]);
+    let started = std::time::Instant::now();
+    let out = netloom_env(
+        &["verify", "-v", "--json", lab.path()],
+        &[("NETLOOM_PROBE_RATE", "10")],
+    );
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let rtts: Vec<f64> = err
+        .lines()
+        .filter_map(|l| {
+            l.split(": reply ")
+                .nth(1)?
+                .split(" ms")
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    ok(&["destroy", lab.path()]);
+    assert!(out.status.success(), "verify failed:\n{err}");
+    assert!(
+        rtts.len() == 30 && took.as_secs_f64() > 1.5,
+        "{} replies in {took:?}:\n{err}",
+        rtts.len()
+    );
+    // On veths a ping takes about a millisecond; a busy machine may add
+    // some, never the seconds a sender's requests take here.
+    let slowest = rtts.iter().copied().fold(0.0, f64::max);
+    assert!(slowest < 500.0, "a round trip of {slowest} ms:\n{err}");
+}

@@ -4,7 +4,7 @@
 //! not answer are asked again with a longer window, [`WINDOWS`] in all, and
 //! again (up to [`MAX_ROUNDS`]) while the last round still brought replies.
 //! Once every sender has ended those rounds, the destinations still silent
-//! are asked again at a tenth of the pace ([`Quiet`], the sweep). In
+//! are asked again at a tenth of the most pace ([`Quiet`], the sweep). In
 //! process, no process per ping; a sender's probes cost one socket and one
 //! thread however many destinations it has.
 //!
@@ -23,7 +23,10 @@
 //! Why a pace: every request to a new neighbour starts an ARP broadcast
 //! that the userspace datapath floods to every port of the VLAN on every
 //! host; thousands at once overflow its queues and lose most of them. All
-//! probers of a process share one pace, [`PACKETS_PER_SECOND`].
+//! probers of a process share one pace, at most [`PACKETS_PER_SECOND`],
+//! adapted to the round trips of the replies ([`Control`]): how much a
+//! network carries depends on the machine under it, five times apart
+//! between two days on the same kind of machine.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -47,7 +50,7 @@ pub const WINDOWS: [Duration; 4] = [
 /// contacts only after [`WINDOWS`]; one that stays silent ends with them.
 pub const MAX_ROUNDS: usize = 8;
 
-/// Requests a second, all probers of this process together, unless
+/// Requests a second at most, all probers of this process together, unless
 /// `NETLOOM_PROBE_RATE` says otherwise: at 20 hosts x 10 vms, 10,000 lost a
 /// seventh of the first contacts beyond what the rounds recover, 5,000 none
 /// (docs/performance.md, "Verify at scale").
@@ -64,6 +67,86 @@ fn rate() -> u64 {
     })
 }
 
+/// Round trips above this mean the network's queues are filling: on a
+/// quiet sandbox of 20 hosts a first contact (ARP included) takes under
+/// 100 ms; at a pace it cannot carry, 0.3 to 2 s before requests are lost.
+pub const SLOW: Duration = Duration::from_millis(250);
+/// The slowest pace the full rounds come down to, requests a second.
+const MIN_RATE: f64 = 100.0;
+/// Replies to judge a pace by.
+const SAMPLES: u32 = 32;
+
+/// The pace of the full rounds, adapted to the network's round trips:
+/// it starts at a quarter of [`rate`], grows by a quarter while replies come
+/// back fast, and halves when more than one in five is [`SLOW`]. Only
+/// replies to requests sent at the current pace judge it, so one overload
+/// is answered once, not again by every late reply it caused. Expected
+/// silences (no route, no such host) give no replies and so do not slow it.
+#[derive(Debug)]
+struct Control {
+    rate: f64,
+    max: f64,
+    /// When the pace last changed.
+    since: Instant,
+    fast: u32,
+    slow: u32,
+}
+
+impl Control {
+    fn new(max: u64, now: Instant) -> Control {
+        let max = max as f64;
+        Control {
+            rate: (max / 4.0).max(MIN_RATE.min(max)),
+            max,
+            since: now,
+            fast: 0,
+            slow: 0,
+        }
+    }
+
+    /// A reply to a request sent at `sent`, `rtt` after it; `now` is when it came.
+    fn reply(&mut self, sent: Instant, rtt: Duration, now: Instant) {
+        if sent < self.since {
+            return;
+        }
+        if rtt > SLOW {
+            self.slow += 1;
+        } else {
+            self.fast += 1;
+        }
+        let n = self.fast + self.slow;
+        if n < SAMPLES {
+            return;
+        }
+        let rate = if self.slow * 5 > n {
+            (self.rate / 2.0).max(MIN_RATE.min(self.max))
+        } else if self.slow * 20 <= n {
+            (self.rate * 1.25).min(self.max)
+        } else {
+            self.rate
+        };
+        if rate != self.rate {
+            self.rate = rate;
+            self.since = now;
+        }
+        self.fast = 0;
+        self.slow = 0;
+    }
+}
+
+fn control() -> &'static Mutex<Control> {
+    static CONTROL: OnceLock<Mutex<Control>> = OnceLock::new();
+    CONTROL.get_or_init(|| Mutex::new(Control::new(rate(), Instant::now())))
+}
+
+/// The full rounds' pace now, requests a second.
+fn adapted_rate() -> u64 {
+    control()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .rate as u64
+}
+
 /// The time of the next request any prober may send, in ns since [`epoch`].
 static NEXT_SEND: AtomicU64 = AtomicU64::new(0);
 
@@ -72,8 +155,8 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-/// Wait for this request's turn in the shared pace of `rate` requests a second.
-fn pace(rate: u64) {
+/// When this request's turn comes in the shared pace of `rate` requests a second.
+fn turn(rate: u64) -> Instant {
     let gap = 1_000_000_000 / rate;
     let now = epoch().elapsed().as_nanos() as u64;
     let mut slot = NEXT_SEND.load(Ordering::Relaxed);
@@ -85,15 +168,15 @@ fn pace(rate: u64) {
             Ordering::Relaxed,
             Ordering::Relaxed,
         ) {
-            Ok(_) => {
-                if mine > now {
-                    std::thread::sleep(Duration::from_nanos(mine - now));
-                }
-                return;
-            }
+            Ok(_) => return epoch() + Duration::from_nanos(mine),
             Err(s) => slot = s,
         }
     }
+}
+
+/// Wait for this request's turn in the shared pace of `rate` requests a second.
+fn pace(rate: u64) {
+    std::thread::sleep(turn(rate).saturating_duration_since(Instant::now()));
 }
 
 const ICMP_ECHO: u8 = 8;
@@ -138,7 +221,7 @@ pub fn echo_all(
     };
     for round in 0..MAX_ROUNDS {
         let window = WINDOWS[round.min(WINDOWS.len() - 1)];
-        let answered = b.round(rate(), window, &mut on_end)?;
+        let answered = b.round(None, window, &mut on_end)?;
         // Past the base rounds, only a network still answering is asked again.
         if b.left == 0 || (round + 1 >= WINDOWS.len() && answered == 0) {
             break;
@@ -148,7 +231,7 @@ pub fn echo_all(
     if b.left > 0 {
         quiet.wait();
         for _ in 0..SWEEP_ROUNDS {
-            if b.round(sweep_rate(), SWEEP_WINDOW, &mut on_end)? == 0 || b.left == 0 {
+            if b.round(Some(sweep_rate()), SWEEP_WINDOW, &mut on_end)? == 0 || b.left == 0 {
                 break;
             }
         }
@@ -236,18 +319,24 @@ impl Batch<'_> {
     /// many answered.
     fn round(
         &mut self,
-        rate: u64,
+        rate: Option<u64>,
         window: Duration,
         on_end: &mut impl FnMut(usize, Echo),
     ) -> io::Result<usize> {
+        let mut answered = 0;
         for (i, to) in self.dests.iter().enumerate() {
             if self.out[i].is_some() {
                 continue;
             }
             self.sent[i] = Instant::now();
             match send_echo(&self.sock, *to, self.id, i as u32) {
-                // Only what went out waits its turn: a refused send costs the wire nothing.
-                Ok(()) => pace(rate),
+                // Only what went out waits its turn: a refused send costs the
+                // wire nothing. Replies are read meanwhile, so that a round
+                // trip is the network's, not the rest of the round's.
+                Ok(()) => {
+                    let turn = turn(rate.unwrap_or_else(adapted_rate));
+                    answered += self.read_until(turn, rate.is_none(), on_end)?;
+                }
                 Err(e) if e.raw_os_error() == Some(libc::ENETUNREACH) => {
                     self.out[i] = Some(Echo::Unreachable);
                     self.left -= 1;
@@ -257,19 +346,37 @@ impl Batch<'_> {
                 Err(_) => {}
             }
         }
-        let deadline = Instant::now() + window;
+        Ok(answered + self.read_until(Instant::now() + window, rate.is_none(), on_end)?)
+    }
+
+    /// Take the replies that come until `until` (or until every destination
+    /// has its outcome), each a sample for [`Control`] when `adapt`.
+    /// Returns how many answered.
+    fn read_until(
+        &mut self,
+        until: Instant,
+        adapt: bool,
+        on_end: &mut impl FnMut(usize, Echo),
+    ) -> io::Result<usize> {
         let mut answered = 0;
         while self.left > 0 {
             let now = Instant::now();
-            if now >= deadline {
+            if now >= until {
                 break;
             }
-            let Some((from, seq)) = recv_reply(&self.sock, self.id, deadline - now)? else {
+            let Some((from, seq)) = recv_reply(&self.sock, self.id, until - now)? else {
                 continue;
             };
             let i = seq as usize;
             if i < self.dests.len() && self.dests[i] == from && self.out[i].is_none() {
-                let e = Echo::Reply(self.sent[i].elapsed().as_secs_f64() * 1000.0);
+                let rtt = self.sent[i].elapsed();
+                if adapt {
+                    control()
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .reply(self.sent[i], rtt, Instant::now());
+                }
+                let e = Echo::Reply(rtt.as_secs_f64() * 1000.0);
                 self.out[i] = Some(e);
                 self.left -= 1;
                 answered += 1;
@@ -531,9 +638,13 @@ fn recv_reply(sock: &OwnedFd, id: u16, wait: Duration) -> io::Result<Option<(Ipv
         events: libc::POLLIN,
         revents: 0,
     };
-    let ms = wait.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-    // SAFETY: one valid pollfd.
-    match unsafe { libc::poll(&mut pfd, 1, ms) } {
+    // ppoll, not poll: a turn in the pace is a fraction of a millisecond.
+    let ts = libc::timespec {
+        tv_sec: wait.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: wait.subsec_nanos().into(),
+    };
+    // SAFETY: one valid pollfd, a valid timespec, no signal mask.
+    match unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) } {
         0 => return Ok(None),
         r if r < 0 => {
             let e = io::Error::last_os_error();
@@ -580,6 +691,49 @@ fn parse_reply(pkt: &[u8], id: u16) -> Option<(Ipv4Addr, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `n` replies of `rtt` each, to requests sent at `sent`, all come at `now`.
+    fn replies(c: &mut Control, n: u32, sent: Instant, rtt: u64, now: Instant) {
+        for _ in 0..n {
+            c.reply(sent, Duration::from_millis(rtt), now);
+        }
+    }
+
+    #[test]
+    fn the_pace_grows_while_replies_are_fast_and_halves_when_they_are_slow() {
+        let t0 = Instant::now();
+        let ms = |m| t0 + Duration::from_millis(m);
+        let mut c = Control::new(5_000, t0);
+        assert_eq!(c.rate, 1_250.0, "a quarter of the most");
+        replies(&mut c, SAMPLES - 1, t0, 20, ms(30));
+        assert_eq!(c.rate, 1_250.0, "not judged before {SAMPLES} replies");
+        replies(&mut c, 1, t0, 20, ms(30));
+        assert_eq!(c.rate, 1_562.5);
+        // Replies to requests sent before that change do not judge the new pace.
+        replies(&mut c, 2 * SAMPLES, t0, 900, ms(40));
+        assert_eq!(c.rate, 1_562.5, "late replies of the old pace");
+        // One slow reply in 32 is noise; seven is an overload.
+        replies(&mut c, SAMPLES - 1, ms(31), 20, ms(60));
+        replies(&mut c, 1, ms(31), 900, ms(60));
+        assert_eq!(c.rate, 1_953.125);
+        replies(&mut c, SAMPLES - 7, ms(61), 20, ms(300));
+        replies(&mut c, 7, ms(61), 900, ms(300));
+        assert_eq!(c.rate, 976.5625);
+        // Between the two: the pace holds.
+        replies(&mut c, SAMPLES - 3, ms(301), 20, ms(400));
+        replies(&mut c, 3, ms(301), 900, ms(400));
+        assert_eq!(c.rate, 976.5625);
+        // Never past the most, never under the least.
+        for k in 0..40 {
+            replies(&mut c, SAMPLES, ms(401 + k), 20, ms(401 + k));
+        }
+        assert_eq!(c.rate, 5_000.0);
+        for k in 0..40 {
+            replies(&mut c, SAMPLES, ms(500 + k), 900, ms(500 + k));
+        }
+        assert_eq!(c.rate, MIN_RATE);
+        assert_eq!(Control::new(40, t0).rate, 40.0, "a most under the least");
+    }
 
     #[test]
     fn a_request_checksums_to_zero_and_its_reply_is_recognised() {
