@@ -1,7 +1,8 @@
 //! The OVN engine's northbound database (`engine: ovn`): the transaction a
 //! plan carries is computed from the rows marked as the topology's
 //! ([`netloom_core::ovn::nb`]), and run after the passes, once; the apply
-//! then waits until every chassis has caught up (`nb_cfg` → `hv_cfg`).
+//! then waits until every chassis of the design has caught up (each one's
+//! `Chassis_Private.nb_cfg`).
 
 use std::time::{Duration, Instant};
 
@@ -16,16 +17,27 @@ use crate::host::ovsdb::{Ovsdb, OvsdbError};
 use crate::host::{ApplyError, StepError};
 use crate::report::{Event, Progress};
 
+/// The southbound database's schema, as transactions name it.
+const SB: &str = "OVN_Southbound";
+
+/// One of a central's two databases.
+#[derive(Clone, Copy)]
+enum Db {
+    North,
+    South,
+}
+
 /// A database of the topology's central: the existing one it names
 /// (`ovn`, over `ssl:` or `tcp:`), or its own in the sandbox.
-fn connect(topology: &str, central: Option<&Central>, db: &str) -> Result<Ovsdb, OvsdbError> {
-    match central {
-        Some(c) => {
-            let remote = if db == DB { c.northbound } else { c.southbound };
-            Ovsdb::connect_remote(&remote, c.tls.as_ref())
-        }
-        None => {
-            let file = if db == DB { "nb" } else { "sb" };
+fn connect(topology: &str, central: Option<&Central>, db: Db) -> Result<Ovsdb, OvsdbError> {
+    match (central, db) {
+        (Some(c), Db::North) => Ovsdb::connect_remote(&c.northbound, c.tls.as_ref()),
+        (Some(c), Db::South) => Ovsdb::connect_remote(&c.southbound, c.tls.as_ref()),
+        (None, _) => {
+            let file = match db {
+                Db::North => "nb",
+                Db::South => "sb",
+            };
             Ovsdb::connect(&format!("{}/{file}.sock", names::ovn_dir(topology)))
         }
     }
@@ -36,7 +48,7 @@ fn connect(topology: &str, central: Option<&Central>, db: &str) -> Result<Ovsdb,
 /// then; an existing central must answer.
 fn observe(topology: &str, central: Option<&Central>) -> Result<nb::Observed, ApplyError> {
     let step = "observe the northbound database";
-    let mut db = match connect(topology, central, DB) {
+    let mut db = match connect(topology, central, Db::North) {
         Ok(db) => db,
         Err(_) if central.is_none() => return Ok(nb::Observed::default()),
         Err(e) => return Err(failed(step, e)),
@@ -82,13 +94,13 @@ pub fn run(topology: &str, txn: &Northbound, progress: Progress) -> Result<(), A
     // machine 20 chassis took longer than 30 s (docs/performance.md).
     let wait = Duration::from_secs(30 + 3 * txn.chassis.len() as u64);
     let central = txn.central.as_ref();
-    let result = connect(topology, central, DB)
+    let result = connect(topology, central, Db::North)
         .and_then(|mut db| {
             db.transact_on(DB, txn.ops.clone())?;
             if txn.chassis.is_empty() {
                 return Ok(());
             }
-            let mut sb = connect(topology, central, "OVN_Southbound")?;
+            let mut sb = connect(topology, central, Db::South)?;
             wait_for_chassis(&mut db, &mut sb, &txn.chassis, wait)
         })
         .map_err(|e| failed(&step, e));
@@ -135,7 +147,7 @@ fn wait_for_chassis(
     loop {
         let r = nb.transact_on(DB, vec![global.clone()])?;
         let want = r[0]["rows"][0]["nb_cfg"].as_i64().unwrap_or(0);
-        let r = sb.transact_on("OVN_Southbound", vec![private.clone()])?;
+        let r = sb.transact_on(SB, vec![private.clone()])?;
         let rows = r[0]["rows"].as_array().cloned().unwrap_or_default();
         // What each chassis has applied (0: not registered yet).
         let applied: Vec<i64> = chassis

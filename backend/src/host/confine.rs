@@ -39,6 +39,15 @@ pub(super) fn refuse<T>(message: impl Into<String>) -> Result<T, Refusal> {
     Err(Refusal(message.into()))
 }
 
+/// `dir` must be `want` exactly, the topology's own `what` (a step that
+/// removes a directory whole).
+pub(super) fn own_dir(dir: &str, want: &str, what: &str) -> Result<(), Refusal> {
+    if dir != want {
+        return refuse(format!("{:?} is not this topology's {what}", clip(dir)));
+    }
+    Ok(())
+}
+
 /// A topology name, by the format's rule.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TopologyName(String);

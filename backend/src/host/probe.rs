@@ -76,12 +76,13 @@ const MIN_RATE: f64 = 100.0;
 /// Replies to judge a pace by.
 const SAMPLES: u32 = 32;
 
-/// The pace of the full rounds, adapted to the network's round trips:
-/// it starts at a quarter of [`rate`], grows by a quarter while replies come
-/// back fast, and halves when more than one in five is [`SLOW`]. Only
-/// replies to requests sent at the current pace judge it, so one overload
-/// is answered once, not again by every late reply it caused. Expected
-/// silences (no route, no such host) give no replies and so do not slow it.
+/// The pace of the full rounds, one per measurement ([`Quiet`]), adapted
+/// to the network's round trips: it starts at a quarter of [`rate`], grows
+/// by a quarter while replies come back fast, and halves when more than one
+/// in five is [`SLOW`]. Only replies to requests sent at the current pace
+/// judge it, so one overload is answered once, not again by every late
+/// reply it caused. Expected silences (no route, no such host) give no
+/// replies and so do not slow it.
 #[derive(Debug)]
 struct Control {
     rate: f64,
@@ -132,19 +133,6 @@ impl Control {
         self.fast = 0;
         self.slow = 0;
     }
-}
-
-fn control() -> &'static Mutex<Control> {
-    static CONTROL: OnceLock<Mutex<Control>> = OnceLock::new();
-    CONTROL.get_or_init(|| Mutex::new(Control::new(rate(), Instant::now())))
-}
-
-/// The full rounds' pace now, requests a second.
-fn adapted_rate() -> u64 {
-    control()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .rate as u64
 }
 
 /// The time of the next request any prober may send, in ns since [`epoch`].
@@ -214,6 +202,7 @@ pub fn echo_all(
     let mut b = Batch {
         sock,
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed) ^ (std::process::id() as u16),
+        control: &quiet.pace,
         dests,
         out: vec![None; dests.len()],
         sent: vec![Instant::now(); dests.len()],
@@ -262,11 +251,13 @@ pub const SWEEP_ROUNDS: usize = 4;
 /// How long a sweep round waits for replies after its last request.
 pub const SWEEP_WINDOW: Duration = Duration::from_millis(2000);
 
-/// The probers of one measurement, so that those with destinations still
-/// silent after their rounds at full pace ask them again, slowly, only once
-/// every prober has ended those rounds: then the network carries nothing
-/// else, and a request lost to its load is asked again on a quiet one.
+/// The probers of one measurement: the pace of their full rounds, which
+/// each measurement learns anew, and the sweep, so that those with
+/// destinations still silent after their rounds ask them again, slowly,
+/// only once every prober has ended those rounds: then the network carries
+/// nothing else, and a request lost to its load is asked again on a quiet one.
 pub struct Quiet {
+    pace: Mutex<Control>,
     busy: Mutex<usize>,
     ended: Condvar,
 }
@@ -275,6 +266,7 @@ impl Quiet {
     /// For `probers` calls of [`echo_all`].
     pub fn new(probers: usize) -> Quiet {
         Quiet {
+            pace: Mutex::new(Control::new(rate(), Instant::now())),
             busy: Mutex::new(probers),
             ended: Condvar::new(),
         }
@@ -307,6 +299,8 @@ impl Drop for Busy<'_> {
 struct Batch<'d> {
     sock: OwnedFd,
     id: u16,
+    /// The measurement's pace of the full rounds.
+    control: &'d Mutex<Control>,
     dests: &'d [Ipv4Addr],
     out: Vec<Option<Echo>>,
     sent: Vec<Instant>,
@@ -314,6 +308,10 @@ struct Batch<'d> {
 }
 
 impl Batch<'_> {
+    fn pace(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Ask every destination without an outcome, `rate` requests a second
     /// (all probers together), then wait `window` for replies. Returns how
     /// many answered.
@@ -334,7 +332,7 @@ impl Batch<'_> {
                 // wire nothing. Replies are read meanwhile, so that a round
                 // trip is the network's, not the rest of the round's.
                 Ok(()) => {
-                    let turn = turn(rate.unwrap_or_else(adapted_rate));
+                    let turn = turn(rate.unwrap_or_else(|| self.pace().rate as u64));
                     answered += self.read_until(turn, rate.is_none(), on_end)?;
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENETUNREACH) => {
@@ -371,10 +369,7 @@ impl Batch<'_> {
             if i < self.dests.len() && self.dests[i] == from && self.out[i].is_none() {
                 let rtt = self.sent[i].elapsed();
                 if adapt {
-                    control()
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .reply(self.sent[i], rtt, Instant::now());
+                    self.pace().reply(self.sent[i], rtt, Instant::now());
                 }
                 let e = Echo::Reply(rtt.as_secs_f64() * 1000.0);
                 self.out[i] = Some(e);

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use netloom_core::ovn::Tls;
-use netloom_core::plan::{ovn_external_ids, OvnChassis};
+use netloom_core::plan::{ovn_external_ids, OvnChassis, SYSTEM_OVSDB};
 use serde_json::json;
 
 use super::netns;
@@ -356,7 +356,8 @@ pub fn ovn_controller_running(dir: &str) -> Option<i32> {
 /// `ovsdb` (given as `unix:PATH`, or none: the system's default).
 pub fn ovn_controllers_on(ovsdb: &str) -> Vec<i32> {
     let want = format!("unix:{ovsdb}");
-    let default = ovsdb == "/var/run/openvswitch/db.sock" || ovsdb == "/run/openvswitch/db.sock";
+    // One started without a database uses the default (`/var/run` is `/run`).
+    let default = ovsdb == SYSTEM_OVSDB || SYSTEM_OVSDB.strip_prefix("/var") == Some(ovsdb);
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };

@@ -5,7 +5,7 @@
 use netloom_core::names;
 use netloom_core::plan::Resource;
 
-use crate::host::confine::{clip, refuse, Refusal, TopologyName};
+use crate::host::confine::{own_dir, Refusal, TopologyName};
 use crate::host::{procs, StepError};
 
 pub fn create(dir: &str) -> Result<(), StepError> {
@@ -26,13 +26,7 @@ pub fn observe(topology: &str) -> Option<Resource> {
 
 /// Only the topology's own directory: the step removes it whole.
 pub fn confine(t: &TopologyName, dir: &str) -> Result<(), Refusal> {
-    if dir != names::ovn_dir(t.as_str()) {
-        return refuse(format!(
-            "{:?} is not this topology's OVN directory",
-            clip(dir)
-        ));
-    }
-    Ok(())
+    own_dir(dir, &names::ovn_dir(t.as_str()), "OVN directory")
 }
 
 #[cfg(test)]

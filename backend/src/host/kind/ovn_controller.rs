@@ -7,7 +7,7 @@ use netloom_core::names;
 use netloom_core::ovn::{tls_path_ok, Tls};
 use netloom_core::plan::Resource;
 
-use crate::host::confine::{clip, refuse, Refusal, TopologyName};
+use crate::host::confine::{clip, own_dir, refuse, Refusal, TopologyName};
 use crate::host::{procs, StepError};
 
 /// Start it, on a host whose chassis keys are the topology's (they come
@@ -62,13 +62,11 @@ pub fn observe(topology: &str) -> Option<Resource> {
 
 /// The topology's own directory: all a removal needs.
 pub fn confine_dir(t: &TopologyName, dir: &str) -> Result<(), Refusal> {
-    if dir != names::ovn_controller_dir(t.as_str()) {
-        return refuse(format!(
-            "{:?} is not this topology's ovn-controller directory",
-            clip(dir)
-        ));
-    }
-    Ok(())
+    own_dir(
+        dir,
+        &names::ovn_controller_dir(t.as_str()),
+        "ovn-controller directory",
+    )
 }
 
 /// The topology's own directory, and TLS files that are plain files
