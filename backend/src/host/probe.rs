@@ -313,7 +313,8 @@ impl Batch<'_> {
     }
 
     /// Ask every destination without an outcome, `rate` requests a second
-    /// (all probers together), then wait `window` for replies. Returns how
+    /// (all probers together; `None`: the measurement's adapted pace, which
+    /// the replies then judge), then wait `window` for replies. Returns how
     /// many answered.
     fn round(
         &mut self,
