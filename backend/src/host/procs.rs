@@ -259,7 +259,7 @@ fn first_rows(first: &str, topology: &str, ovn: Option<&OvnChassis>) -> Vec<serd
 
 /// An emulated host's `other_config`: its datapath flows are dumped every
 /// 10 s, not 0.5 s, and none is deleted for being slow. With the defaults,
-/// a first verify of 20 hosts x 10 vms spent a third of the switches' CPU
+/// a first verify of 20 hosts x 10 vms spent a quarter of the switches' CPU
 /// in their revalidators, which under that load deleted the flows of pairs
 /// not yet answered, so that each next packet was a new upcall: 57-60 s
 /// against 37-45 s (docs/performance.md, "Revalidators"). A change of a rule
