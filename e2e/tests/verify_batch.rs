@@ -109,7 +109,7 @@ fn a_round_trip_is_the_networks_not_the_rounds() {
     let lab = Lab::from_text("e2e-vbrtt", text);
     ok(&["apply", lab.path()]);
     // The emulated host's switch runs with the revalidator tuning that
-    // verify at scale depends on (procs::EMULATED_TUNING).
+    // verify at scale depends on (plan::EMULATED_OVS_TUNING).
     let tuning = netloom_e2e::try_run(&[
         "ovs-vsctl",
         "--db=unix:/run/netloom/e2e-vbrtt/h0/db.sock",

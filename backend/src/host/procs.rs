@@ -253,20 +253,9 @@ fn first_rows(first: &str, topology: &str, ovn: Option<&OvnChassis>) -> Vec<serd
     let ids = super::ovsdb::map(ovn.map(ovn_external_ids).unwrap_or_default());
     ops.push(json!({"op": "insert", "table": "Open_vSwitch",
         "row": {"bridges": ["set", refs], "external_ids": ids,
-            "other_config": super::ovsdb::map(EMULATED_TUNING)}}));
+            "other_config": super::ovsdb::map(netloom_core::plan::EMULATED_OVS_TUNING)}}));
     ops
 }
-
-/// An emulated host's `other_config`: its datapath flows are dumped every
-/// 10 s, not 0.5 s, and none is deleted for being slow. With the defaults,
-/// a first verify of 20 hosts x 10 vms spent a quarter of the switches' CPU
-/// in their revalidators, which under that load deleted the flows of pairs
-/// not yet answered, so that each next packet was a new upcall: 57-60 s
-/// against 37-45 s (docs/performance.md, "Revalidators"). A change of a rule
-/// or of a learned MAC still revalidates at once; only flow statistics and
-/// idle expiry come at the slower step, and netloom reads neither.
-const EMULATED_TUNING: [(&str, &str); 2] =
-    [("max-revalidator", "10000"), ("min-revalidate-pps", "0")];
 
 /// Run an OVS/OVN daemon with `--detach` in `ns`: its parent returns once
 /// the daemon is up. Standard streams go to /dev/null: nobody reads them
