@@ -230,7 +230,8 @@ pub fn start_ovs(
 /// `first` and, for an OVN chassis, its integration bridge (so
 /// ovn-controller finds it, and does not make an unmarked one), each marked
 /// as `topology`'s with only its own port; the `Open_vSwitch` row, with
-/// the chassis' `external_ids`.
+/// the chassis' `external_ids` and the emulated switch's tuning
+/// ([`netloom_core::plan::EMULATED_OVS_TUNING`]).
 fn first_rows(first: &str, topology: &str, ovn: Option<&OvnChassis>) -> Vec<serde_json::Value> {
     let owner = super::ovsdb::map([(netloom_core::plan::OVS_OWNER_KEY, topology)]);
     let mut bridges: Vec<&str> = vec![first];
