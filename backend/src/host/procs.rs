@@ -230,8 +230,7 @@ pub fn start_ovs(
 /// `first` and, for an OVN chassis, its integration bridge (so
 /// ovn-controller finds it, and does not make an unmarked one), each marked
 /// as `topology`'s with only its own port; the `Open_vSwitch` row, with
-/// the chassis' `external_ids` and the emulated switch's tuning
-/// ([`netloom_core::plan::EMULATED_OVS_TUNING`]).
+/// the chassis' `external_ids`.
 fn first_rows(first: &str, topology: &str, ovn: Option<&OvnChassis>) -> Vec<serde_json::Value> {
     let owner = super::ovsdb::map([(netloom_core::plan::OVS_OWNER_KEY, topology)]);
     let mut bridges: Vec<&str> = vec![first];
@@ -253,8 +252,7 @@ fn first_rows(first: &str, topology: &str, ovn: Option<&OvnChassis>) -> Vec<serd
         .collect();
     let ids = super::ovsdb::map(ovn.map(ovn_external_ids).unwrap_or_default());
     ops.push(json!({"op": "insert", "table": "Open_vSwitch",
-        "row": {"bridges": ["set", refs], "external_ids": ids,
-            "other_config": super::ovsdb::map(netloom_core::plan::EMULATED_OVS_TUNING)}}));
+        "row": {"bridges": ["set", refs], "external_ids": ids}}));
     ops
 }
 

@@ -328,20 +328,10 @@ fn ovs_daemons(del: bool, netns: &str, dir: &str) -> Vec<Vec<String>> {
                     "--detach",
                 ]),
             ),
-            inns(netns, {
-                let mut a = v(&[
-                    "ovs-vsctl",
-                    &format!("--db={sock}"),
-                    "--no-wait",
-                    "init",
-                    "--",
-                    "set",
-                    "Open_vSwitch",
-                    ".",
-                ]);
-                a.extend(EMULATED_OVS_TUNING.map(|(k, v)| format!("other_config:{k}={v}")));
-                a
-            }),
+            inns(
+                netns,
+                v(&["ovs-vsctl", &format!("--db={sock}"), "--no-wait", "init"]),
+            ),
             inns(
                 netns,
                 v(&[

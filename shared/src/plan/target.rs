@@ -44,18 +44,6 @@ pub const VXLAN_INNER_MTU: u32 = 1450;
 /// System OVSDB socket of a real host.
 pub const SYSTEM_OVSDB: &str = "/var/run/openvswitch/db.sock";
 
-/// An emulated host's `other_config` (apply's and `export --shell`'s): its
-/// datapath flows are dumped every 10 s, not 0.5 s, and none is deleted
-/// for being slow. With the defaults, a first verify of 20 hosts x 10 vms
-/// spent a quarter of the switches' CPU in their revalidators, which under
-/// that load deleted the flows of pairs not yet answered, so that each next
-/// packet was a new upcall: 57-60 s against 37-45 s (docs/performance.md,
-/// "Revalidators"). A change of a rule or of a learned MAC still
-/// revalidates at once; only flow statistics and idle expiry come at the
-/// slower step, and netloom reads neither.
-pub const EMULATED_OVS_TUNING: [(&str, &str); 2] =
-    [("max-revalidator", "10000"), ("min-revalidate-pps", "0")];
-
 /// The sysctls bounding the machine's IPv4 neighbour (ARP) table: the kernel
 /// keeps one table for every namespace, at most 1,024 entries by default
 /// (`gc_thresh3`), and above `gc_thresh2` (512) it evicts entries older than
