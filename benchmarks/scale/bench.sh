@@ -10,10 +10,23 @@
 # many, their median and slowest ms, and when the last one ended). Run as root:
 #   bash benchmarks/scale/bench.sh                 (HOSTS="10 20 50 100" RUNS=3 VMS=10)
 # NETLOOM=PATH measures another build (e.g. an older commit's) instead.
+# RUN_TMPFS=1 runs it with netloom's /run directories (/run/netns,
+# /run/netloom, /run/netloom-lock) on tmpfs, as /run is on a Debian host,
+# in a mount namespace of its own (unshare -m), so nothing else sees them.
 # The per-step tables and raw logs go to $OUT (default: a new temporary
 # directory, printed at the end). It creates only topology bench-scale
 # (namespaces nl-bench-scale.*), and destroys it on exit.
 set -euo pipefail
+if [ "${RUN_TMPFS:-}" = 1 ] && [ "${BENCH_UNSHARED:-}" != 1 ]; then
+    exec env BENCH_UNSHARED=1 unshare --mount --propagation private bash "$0" "$@"
+fi
+if [ "${BENCH_UNSHARED:-}" = 1 ]; then
+    # Where this machine kind has them on the root ext4 (docs/performance.md).
+    for d in /run/netns:0755 /run/netloom:0700 /run/netloom-lock:0700; do
+        mkdir -p "${d%:*}"
+        mount -t tmpfs -o "mode=${d#*:}" netloom-bench "${d%:*}"
+    done
+fi
 cd "$(dirname "$0")/../.."
 if [ -n "${NETLOOM:-}" ]; then
     NL=$(realpath "$NETLOOM")
