@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export CARGO_TERM_COLOR := never
 
-.PHONY: run test deps frontend wasm-check long-fns build fuzz bench clean
+.PHONY: run test deps frontend wasm-check long-fns lint build fuzz bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -23,13 +23,18 @@ wasm-check: deps
 long-fns:
 	python3 scripts/long-fns.py shared/src backend/src frontend/src
 
+# Formatting and clippy's warnings, as errors.
+lint: deps
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
 build: frontend
 	cargo build --release -p netloom
 
 run: build
 	./target/release/netloom serve
 
-test: deps long-fns wasm-check frontend
+test: deps long-fns lint wasm-check frontend
 	cargo test --workspace --no-fail-fast
 	@echo "make test: all suites passed"
 

@@ -198,7 +198,7 @@ pub fn execute(
             result = Some(Err(ApplyError {
                 target: if t.is_empty() { target.name.clone() } else { t },
                 step,
-                source: StepError::Io(io::Error::other(message)),
+                source: Box::new(StepError::Io(io::Error::other(message))),
             }));
             false
         }
@@ -218,7 +218,7 @@ pub fn execute(
         (Err(e), None) => Err(ApplyError {
             target: target.name.clone(),
             step: "reach the agent".into(),
-            source: StepError::Io(io::Error::other(e.to_string())),
+            source: Box::new(StepError::Io(io::Error::other(e.to_string()))),
         }),
         (Ok(()), None) => unreachable!("call returns Ok only after an answer"),
     }

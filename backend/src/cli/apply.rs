@@ -66,7 +66,7 @@ pub fn cancel_on_signals() -> impl Fn() -> bool + Sync {
 /// When a signal cancelled the wait for the lock: say so, and exit as the signal would.
 pub fn cancelled(command: &str, e: &ApplyError) -> Option<ExitCode> {
     let sig = lock::interrupted()?;
-    match &e.source {
+    match &*e.source {
         StepError::Io(io) if io.kind() == std::io::ErrorKind::Interrupted => {
             eprintln!("netloom {command}: {io}");
             Some(ExitCode::from(128 + sig as u8))

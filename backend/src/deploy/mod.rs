@@ -66,7 +66,7 @@ fn facts_of_reachable(topo: &Topology) -> (Facts, Vec<ApplyError>) {
         let fail = |e: String| ApplyError {
             target: t.name.clone(),
             step: "ask the agent for its datapath and OVSDB".into(),
-            source: StepError::Io(std::io::Error::other(e)),
+            source: Box::new(StepError::Io(std::io::Error::other(e))),
         };
         let h = peer(&topo.name, t, addr)
             .and_then(|p| crate::agent::host_facts(&p).map_err(|e| e.to_string()));
@@ -90,7 +90,7 @@ pub fn plan_for(topo: &Topology) -> Result<Plan, ApplyError> {
         return Err(ApplyError {
             target: host,
             step: "plan".into(),
-            source: StepError::Io(std::io::Error::other(message)),
+            source: Box::new(StepError::Io(std::io::Error::other(message))),
         });
     }
     let targets = plan::targets(topo, &f);
@@ -127,7 +127,7 @@ pub fn observe_all_with_snapshot(
         let fail = |e: String| ApplyError {
             target: t.name.clone(),
             step: "observe through the agent".into(),
-            source: StepError::Io(std::io::Error::other(e)),
+            source: Box::new(StepError::Io(std::io::Error::other(e))),
         };
         let peer = peer(topology, t, addr).map_err(fail)?;
         let theirs = crate::agent::observe(&peer, topology, std::slice::from_ref(t), hint)
@@ -250,7 +250,7 @@ fn wait_for_lock(
     .map_err(|e| ApplyError {
         target: String::new(),
         step,
-        source: StepError::Io(e),
+        source: Box::new(StepError::Io(e)),
     })
 }
 
@@ -446,7 +446,7 @@ fn run_remote_or_local(
     let peer = peer(topology, &tp.target, addr).map_err(|e| ApplyError {
         target: tp.target.name.clone(),
         step: "find the agent's token".into(),
-        source: StepError::Io(std::io::Error::other(e)),
+        source: Box::new(StepError::Io(std::io::Error::other(e))),
     })?;
     crate::agent::execute(&peer, topology, &tp.target, steps, progress, fail_at)
 }
@@ -456,7 +456,7 @@ fn refused(tp: &TargetPlan, step: &str, e: confine::Refusal) -> ApplyError {
     ApplyError {
         target: tp.target.name.clone(),
         step: step.to_string(),
-        source: StepError::Io(std::io::Error::other(e.to_string())),
+        source: Box::new(StepError::Io(std::io::Error::other(e.to_string()))),
     }
 }
 

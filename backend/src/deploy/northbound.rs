@@ -63,7 +63,7 @@ fn failed(step: &str, e: impl std::fmt::Display) -> ApplyError {
     ApplyError {
         target: String::new(),
         step: step.to_string(),
-        source: StepError::Io(std::io::Error::other(e.to_string())),
+        source: Box::new(StepError::Io(std::io::Error::other(e.to_string()))),
     }
 }
 

@@ -98,11 +98,14 @@ struct Pair {
 /// connection; or why it was not measured.
 type Outcome = Result<(bool, Option<f64>, Option<String>), String>;
 
+/// A pair's probe, and why it was not measured if it was not.
+type Measured = (Probe, Option<String>);
+
 /// Measured pairs, reported one at a time so `done` counts up in order.
 struct Tally<'a> {
     progress: Progress<'a>,
     total: usize,
-    found: Mutex<(usize, Vec<Option<(Probe, Option<String>)>>)>,
+    found: Mutex<(usize, Vec<Option<Measured>>)>,
 }
 
 impl Tally<'_> {

@@ -272,7 +272,7 @@ fn fail(target: &str, s: &Step, source: StepError) -> ApplyError {
     ApplyError {
         target: target.to_string(),
         step: s.to_string(),
-        source,
+        source: Box::new(source),
     }
 }
 

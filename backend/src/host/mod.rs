@@ -51,8 +51,10 @@ pub enum StepError {
 pub struct ApplyError {
     pub target: String,
     pub step: String,
+    /// Boxed: an `ApplyError` is the `Err` of most of the executor's
+    /// results, and a step's error is large.
     #[source]
-    pub source: StepError,
+    pub source: Box<StepError>,
 }
 
 /// The alias netloom gives the links it creates: `netloom:<topology>`.
