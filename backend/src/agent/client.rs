@@ -23,7 +23,7 @@ use super::proto::{
 };
 use crate::host::capture::Frame;
 use crate::host::probe::Connect;
-use crate::host::{ApplyError, StepError};
+use crate::host::ApplyError;
 use crate::report::Progress;
 
 /// Longest answer line (an observation of a large host is a few MB).
@@ -195,11 +195,8 @@ pub fn execute(
             step,
             message,
         } => {
-            result = Some(Err(ApplyError {
-                target: if t.is_empty() { target.name.clone() } else { t },
-                step,
-                source: Box::new(StepError::Io(io::Error::other(message))),
-            }));
+            let t = if t.is_empty() { target.name.clone() } else { t };
+            result = Some(Err(ApplyError::other(t, step, message)));
             false
         }
         Answer::Observed(_)
@@ -215,11 +212,7 @@ pub fn execute(
     });
     match (r, result) {
         (_, Some(res)) => res,
-        (Err(e), None) => Err(ApplyError {
-            target: target.name.clone(),
-            step: "reach the agent".into(),
-            source: Box::new(StepError::Io(io::Error::other(e.to_string()))),
-        }),
+        (Err(e), None) => Err(ApplyError::other(&target.name, "reach the agent", e)),
         (Ok(()), None) => unreachable!("call returns Ok only after an answer"),
     }
 }

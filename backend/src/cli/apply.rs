@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::deploy::{self, lock, ApplyError, Event, StepError};
+use crate::deploy::{self, lock, ApplyError, Event};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -66,13 +66,9 @@ pub fn cancel_on_signals() -> impl Fn() -> bool + Sync {
 /// When a signal cancelled the wait for the lock: say so, and exit as the signal would.
 pub fn cancelled(command: &str, e: &ApplyError) -> Option<ExitCode> {
     let sig = lock::interrupted()?;
-    match &*e.source {
-        StepError::Io(io) if io.kind() == std::io::ErrorKind::Interrupted => {
-            eprintln!("netloom {command}: {io}");
-            Some(ExitCode::from(128 + sig as u8))
-        }
-        _ => None,
-    }
+    let io = e.interrupted()?;
+    eprintln!("netloom {command}: {io}");
+    Some(ExitCode::from(128 + sig as u8))
 }
 
 pub fn run(a: Args) -> ExitCode {

@@ -63,11 +63,8 @@ fn facts_of_reachable(topo: &Topology) -> (Facts, Vec<ApplyError>) {
         .filter(|t| !t.emulated)
     {
         let Some(addr) = &t.agent else { continue };
-        let fail = |e: String| ApplyError {
-            target: t.name.clone(),
-            step: "ask the agent for its datapath and OVSDB".into(),
-            source: Box::new(StepError::Io(std::io::Error::other(e))),
-        };
+        let fail =
+            |e: String| ApplyError::other(&t.name, "ask the agent for its datapath and OVSDB", e);
         let h = peer(&topo.name, t, addr)
             .and_then(|p| crate::agent::host_facts(&p).map_err(|e| e.to_string()));
         match h {
@@ -87,11 +84,7 @@ fn facts_of_reachable(topo: &Topology) -> (Facts, Vec<ApplyError>) {
 pub fn plan_for(topo: &Topology) -> Result<Plan, ApplyError> {
     let f = facts(topo)?;
     if let Some((host, message)) = plan::unsupported(topo, &f).into_iter().next() {
-        return Err(ApplyError {
-            target: host,
-            step: "plan".into(),
-            source: Box::new(StepError::Io(std::io::Error::other(message))),
-        });
+        return Err(ApplyError::other(host, "plan", message));
     }
     let targets = plan::targets(topo, &f);
     let want = plan::desired(topo, &f);
@@ -124,11 +117,7 @@ pub fn observe_all_with_snapshot(
     let (mut have, snap) = observe::observe_with_snapshot(topology, targets, hint);
     for t in targets.iter().filter(|t| !t.emulated) {
         let Some(addr) = &t.agent else { continue };
-        let fail = |e: String| ApplyError {
-            target: t.name.clone(),
-            step: "observe through the agent".into(),
-            source: Box::new(StepError::Io(std::io::Error::other(e))),
-        };
+        let fail = |e: String| ApplyError::other(&t.name, "observe through the agent", e);
         let peer = peer(topology, t, addr).map_err(fail)?;
         let theirs = crate::agent::observe(&peer, topology, std::slice::from_ref(t), hint)
             .map_err(|e| fail(e.to_string()))?;
@@ -247,11 +236,7 @@ fn wait_for_lock(
             probe: None,
         })
     })
-    .map_err(|e| ApplyError {
-        target: String::new(),
-        step,
-        source: Box::new(StepError::Io(e)),
-    })
+    .map_err(|e| ApplyError::new("", step, StepError::Io(e)))
 }
 
 /// Destroy: remove everything marked as topology `name`'s, touching nothing else.
@@ -443,21 +428,14 @@ fn run_remote_or_local(
     if tp.target.emulated && !procs::alive(addr.trim_start_matches("unix:")) {
         return local();
     }
-    let peer = peer(topology, &tp.target, addr).map_err(|e| ApplyError {
-        target: tp.target.name.clone(),
-        step: "find the agent's token".into(),
-        source: Box::new(StepError::Io(std::io::Error::other(e))),
-    })?;
+    let peer = peer(topology, &tp.target, addr)
+        .map_err(|e| ApplyError::other(&tp.target.name, "find the agent's token", e))?;
     crate::agent::execute(&peer, topology, &tp.target, steps, progress, fail_at)
 }
 
 /// A step the confinement refused, as the failure of that step.
 fn refused(tp: &TargetPlan, step: &str, e: confine::Refusal) -> ApplyError {
-    ApplyError {
-        target: tp.target.name.clone(),
-        step: step.to_string(),
-        source: Box::new(StepError::Io(std::io::Error::other(e.to_string()))),
-    }
+    ApplyError::other(&tp.target.name, step, e)
 }
 
 #[cfg(test)]

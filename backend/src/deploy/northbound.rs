@@ -14,7 +14,7 @@ use netloom_core::plan::{self, Northbound};
 use netloom_core::{names, Topology};
 
 use crate::host::ovsdb::{Ovsdb, OvsdbError};
-use crate::host::{ApplyError, StepError};
+use crate::host::ApplyError;
 use crate::report::{Event, Progress};
 
 /// The southbound database's schema, as transactions name it.
@@ -60,11 +60,7 @@ fn observe(topology: &str, central: Option<&Central>) -> Result<nb::Observed, Ap
 }
 
 fn failed(step: &str, e: impl std::fmt::Display) -> ApplyError {
-    ApplyError {
-        target: String::new(),
-        step: step.to_string(),
-        source: Box::new(StepError::Io(std::io::Error::other(e.to_string()))),
-    }
+    ApplyError::other("", step, e)
 }
 
 /// The transaction that makes the northbound database hold `topo`'s

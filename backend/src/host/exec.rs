@@ -269,11 +269,7 @@ fn report(
 }
 
 fn fail(target: &str, s: &Step, source: StepError) -> ApplyError {
-    ApplyError {
-        target: target.to_string(),
-        step: s.to_string(),
-        source: Box::new(source),
-    }
+    ApplyError::new(target, s.to_string(), source)
 }
 
 fn run_one(

@@ -57,6 +57,34 @@ pub struct ApplyError {
     pub source: Box<StepError>,
 }
 
+impl ApplyError {
+    pub fn new(target: impl Into<String>, step: impl Into<String>, source: StepError) -> Self {
+        ApplyError {
+            target: target.into(),
+            step: step.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// A failure around the steps (an agent, a plan, a refusal), in words.
+    pub fn other(
+        target: impl Into<String>,
+        step: impl Into<String>,
+        message: impl std::fmt::Display,
+    ) -> Self {
+        let e = std::io::Error::other(message.to_string());
+        Self::new(target, step, StepError::Io(e))
+    }
+
+    /// The interruption, when a signal or a cancel ended a wait for the lock.
+    pub fn interrupted(&self) -> Option<&std::io::Error> {
+        match &*self.source {
+            StepError::Io(e) if e.kind() == std::io::ErrorKind::Interrupted => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// The alias netloom gives the links it creates: `netloom:<topology>`.
 pub fn link_mark(topology: &str) -> String {
     format!("netloom:{topology}")

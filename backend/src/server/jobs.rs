@@ -433,13 +433,11 @@ fn outcome(job: &Job, topo: &Topology, progress: deploy::Progress) -> JobDone {
     };
     match result {
         Ok(done) => done,
-        Err(e) if matches!(&*e.source, deploy::StepError::Io(io) if io.kind() == std::io::ErrorKind::Interrupted) => {
-            JobDone {
-                cancelled: true,
-                error: Some(e.source.to_string()),
-                ..JobDone::default()
-            }
-        }
+        Err(e) if e.interrupted().is_some() => JobDone {
+            cancelled: true,
+            error: Some(e.source.to_string()),
+            ..JobDone::default()
+        },
         Err(e) => JobDone {
             host: Some(host_name(&e.target)),
             step: Some(e.step.clone()),
