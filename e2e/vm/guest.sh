@@ -32,6 +32,12 @@ ovsdb-tool create /etc/openvswitch/conf.db /usr/share/openvswitch/vswitch.ovssch
 ovsdb-server /etc/openvswitch/conf.db --remote=punix:/run/openvswitch/db.sock \
   --pidfile=/run/openvswitch/ovsdb-server.pid --detach --log-file=/var/log/openvswitch/ovsdb-server.log
 ovs-vsctl --no-wait init
+# Open vSwitch 3.1.0 (Debian 12's) counts the CPUs only once the system has
+# been up 10 s: a kernel datapath made before that gets no upcall handler and
+# loses every packet that has no flow yet, for good (`ovs-dpctl show`: all
+# lookups "lost"; fixed in 3.1.1 by OVS commit fff04b838). A host's firmware
+# and boot take longer than that; this VM may be up in less.
+while [ "$(cut -d. -f1 /proc/uptime)" -lt 11 ]; do sleep 0.2; done
 ovs-vswitchd --pidfile=/run/openvswitch/ovs-vswitchd.pid --detach --log-file=/var/log/openvswitch/ovs-vswitchd.log
 "$NETLOOM" agent --listen "tcp:$IP:$PORT" --token-file "$DIR/token" \
   --tls-cert "$DIR/cert.pem" --tls-key "$DIR/key.pem" --pidfile /run/netloom-agent.pid \

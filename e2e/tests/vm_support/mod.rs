@@ -484,7 +484,8 @@ pub fn diagnose(vm: &mut Vm) -> String {
     let out = vm.sh_status(
         "ovs-vsctl show; ovs-dpctl show; ovs-dpctl dump-flows; nft list ruleset; \
          for n in $(ip netns list | cut -d' ' -f1); do echo \"== $n\"; ip -n $n -br addr; \
-         ip -n $n route; ip -n $n neigh; done",
+         ip -n $n route; ip -n $n neigh; done; \
+         echo '== ovs-vswitchd.log'; tail -n 40 /var/log/openvswitch/ovs-vswitchd.log",
     );
     format!("==== {}:\n{}", vm.name, out.0)
 }
