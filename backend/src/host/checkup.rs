@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
 
-use netloom_core::doctor::{HostCheck, MODULES};
+use netloom_core::doctor::{HostCheck, Upcalls, MODULES};
 use netloom_core::plan::OVS_OWNER_KEY;
 
 use super::nl;
@@ -16,13 +16,45 @@ use super::ovsdb::{self, Ovsdb};
 /// address whose NIC to find (both `None` for emulated hosts).
 pub fn checkup(ovsdb: Option<&str>, underlay: Option<Ipv4Addr>) -> HostCheck {
     let loaded = |m: &str| Path::new("/sys/module").join(m).exists();
+    let kernel_datapath = loaded("openvswitch");
     HostCheck {
-        kernel_datapath: loaded("openvswitch"),
+        kernel_datapath,
         modules: MODULES.iter().map(|m| (m.to_string(), loaded(m))).collect(),
         ovs_version: ovs_version(),
         underlay: underlay.and_then(nic_of),
         bridges: ovsdb.map(bridges_in).unwrap_or_default(),
+        upcalls: kernel_datapath.then(upcalls).flatten(),
     }
+}
+
+/// `ovs-dpctl show system@ovs-system`: the kernel datapath's counters
+/// (`None` until `ovs-vswitchd` has made it).
+fn upcalls() -> Option<Upcalls> {
+    let o = Command::new("ovs-dpctl")
+        .args(["show", "system@ovs-system"])
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| lookups(&String::from_utf8_lossy(&o.stdout)))
+        .flatten()
+}
+
+/// The `lookups: hit:H missed:M lost:L` line of `ovs-dpctl show`.
+fn lookups(text: &str) -> Option<Upcalls> {
+    let line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("lookups:"))?;
+    let count = |key: &str| -> Option<u64> {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(key))?
+            .parse()
+            .ok()
+    };
+    Some(Upcalls {
+        missed: count("missed:")?,
+        lost: count("lost:")?,
+    })
 }
 
 /// `ovs-vswitchd --version`, first line.
@@ -61,4 +93,25 @@ fn bridges_in(db: &str) -> Vec<(String, Option<String>)> {
             (r["name"].as_str().unwrap_or_default().to_string(), mark)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lookups_line_gives_the_upcall_counters() {
+        // vm1's, from a lab whose datapath had no upcall handler (e2e/vm/guest.sh).
+        let shown = "system@ovs-system:\n  lookups: hit:0 missed:24 lost:24\n  flows: 0\n  \
+                     masks: hit:0 total:0 hit/pkt:0.00\n  port 0: ovs-system (internal)\n";
+        assert_eq!(
+            lookups(shown),
+            Some(Upcalls {
+                missed: 24,
+                lost: 24
+            })
+        );
+        assert_eq!(lookups("system@ovs-system:\n  flows: 0\n"), None);
+        assert_eq!(lookups("  lookups: hit:1 missed:x lost:0\n"), None);
+    }
 }
