@@ -30,14 +30,7 @@ pub fn checkup(ovsdb: Option<&str>, underlay: Option<Ipv4Addr>) -> HostCheck {
 /// `ovs-dpctl show system@ovs-system`: the kernel datapath's counters
 /// (`None` until `ovs-vswitchd` has made it).
 fn upcalls() -> Option<Upcalls> {
-    let o = Command::new("ovs-dpctl")
-        .args(["show", "system@ovs-system"])
-        .output()
-        .ok()?;
-    o.status
-        .success()
-        .then(|| lookups(&String::from_utf8_lossy(&o.stdout)))
-        .flatten()
+    lookups(&stdout_of("ovs-dpctl", &["show", "system@ovs-system"])?)
 }
 
 /// The `lookups: hit:H missed:M lost:L` line of `ovs-dpctl show`.
@@ -59,14 +52,16 @@ fn lookups(text: &str) -> Option<Upcalls> {
 
 /// `ovs-vswitchd --version`, first line.
 fn ovs_version() -> Option<String> {
-    let o = Command::new("ovs-vswitchd")
-        .arg("--version")
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&o.stdout);
+    let text = stdout_of("ovs-vswitchd", &["--version"])?;
+    Some(text.lines().next().unwrap_or_default().to_string())
+}
+
+/// What `program args` printed, when it ran and succeeded.
+fn stdout_of(program: &str, args: &[&str]) -> Option<String> {
+    let o = Command::new(program).args(args).output().ok()?;
     o.status
         .success()
-        .then(|| text.lines().next().unwrap_or_default().to_string())
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 /// `ip -o addr | grep ADDRESS` and that device's MTU.

@@ -433,16 +433,18 @@ fn outcome(job: &Job, topo: &Topology, progress: deploy::Progress) -> JobDone {
     };
     match result {
         Ok(done) => done,
-        Err(e) if e.interrupted().is_some() => JobDone {
-            cancelled: true,
-            error: Some(e.source.to_string()),
-            ..JobDone::default()
-        },
-        Err(e) => JobDone {
-            host: Some(host_name(&e.target)),
-            step: Some(e.step.clone()),
-            error: Some(e.to_string()),
-            ..JobDone::default()
+        Err(e) => match e.interrupted() {
+            Some(io) => JobDone {
+                cancelled: true,
+                error: Some(io.to_string()),
+                ..JobDone::default()
+            },
+            None => JobDone {
+                host: Some(host_name(&e.target)),
+                step: Some(e.step.clone()),
+                error: Some(e.to_string()),
+                ..JobDone::default()
+            },
         },
     }
 }
