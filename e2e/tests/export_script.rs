@@ -34,6 +34,7 @@ fn script_builds_what_apply_would_of(lab: Lab, bookkeeping: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_no_ipv6(name);
+    assert_tuning(name, !lab.text.contains("engine: ovn"));
     let d = lab.verify();
     assert!(d.is_empty(), "verify disagrees after the script: {d:#?}");
     let plan = lab.plan();
@@ -53,6 +54,41 @@ fn script_builds_what_apply_would_of(lab: Lab, bookkeeping: &[&str]) {
     let out = ok(&["destroy", "--name", name]);
     assert!(out.contains("destroyed"), "{out}");
     assert_no_residue(name, &links_before);
+}
+
+/// Every emulated host's switch the script started has apply's tuning
+/// (`tuned`), or, on an OVN chassis, none of it.
+fn assert_tuning(name: &str, tuned: bool) {
+    let mut hosts = 0;
+    for e in std::fs::read_dir(format!("/run/netloom/{name}")).unwrap() {
+        let sock = e.unwrap().path().join("db.sock");
+        if !sock.exists() {
+            continue;
+        }
+        hosts += 1;
+        for (k, v) in netloom_core::plan::EMULATED_OVS_TUNING {
+            let out = netloom_e2e::try_run(&[
+                "ovs-vsctl",
+                &format!("--db=unix:{}", sock.display()),
+                "--if-exists",
+                "get",
+                "Open_vSwitch",
+                ".",
+                &format!("other_config:{k}"),
+            ]);
+            let got = String::from_utf8_lossy(&out.stdout);
+            let want = if tuned {
+                format!("\"{v}\"")
+            } else {
+                String::new()
+            };
+            assert_eq!(got.trim(), want, "{}: {k}", sock.display());
+        }
+    }
+    assert!(
+        hosts > 0,
+        "no emulated host's OVSDB under /run/netloom/{name}"
+    );
 }
 
 #[test]

@@ -108,6 +108,17 @@ fn a_round_trip_is_the_networks_not_the_rounds() {
     }
     let lab = Lab::from_text("e2e-vbrtt", text);
     ok(&["apply", lab.path()]);
+    // The emulated host's switch runs with the revalidator tuning that
+    // verify at scale depends on (plan::EMULATED_OVS_TUNING).
+    let tuning = netloom_e2e::try_run(&[
+        "ovs-vsctl",
+        "--db=unix:/run/netloom/e2e-vbrtt/h0/db.sock",
+        "get",
+        "Open_vSwitch",
+        ".",
+        "other_config",
+    ]);
+    let tuning = String::from_utf8_lossy(&tuning.stdout).to_string();
     ok(&["verify", lab.path()]);
     let started = std::time::Instant::now();
     let out = netloom_env(
@@ -128,6 +139,12 @@ fn a_round_trip_is_the_networks_not_the_rounds() {
         })
         .collect();
     ok(&["destroy", lab.path()]);
+    for (k, v) in netloom_core::plan::EMULATED_OVS_TUNING {
+        assert!(
+            tuning.contains(&format!("{k}=\"{v}\"")),
+            "other_config: {tuning}"
+        );
+    }
     assert!(out.status.success(), "verify failed:\n{err}");
     assert!(
         rtts.len() == 30 && took.as_secs_f64() > 1.5,

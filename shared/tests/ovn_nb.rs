@@ -537,3 +537,29 @@ fn a_renamed_switch_is_replaced_and_its_ports_keep_their_rows() {
     );
     assert!(again.is_empty());
 }
+
+/// The emulated switch's revalidator tuning is for hosts without OVN: the
+/// shell export of an OVN lab starts its chassis' switches with the defaults.
+#[test]
+fn only_switches_without_ovn_are_tuned() {
+    use netloom_core::plan::{self, Facts, State};
+    let script = |t: &Topology| {
+        let facts = Facts::default();
+        let targets = plan::targets(t, &facts);
+        let want = plan::desired(t, &facts);
+        plan::shell_script(&plan::plan(&t.name, &targets, &want, &State::default()))
+    };
+    let text = example_text("seedlab-gre.yaml");
+    let plain = netloom_core::load(&text).unwrap().topology;
+    let inits = |s: &str| -> Vec<String> {
+        (s.lines().filter(|l| l.contains("--no-wait init")))
+            .map(String::from)
+            .collect()
+    };
+    let (tuned, ovn) = (inits(&script(&plain)), inits(&script(&ovn_lab(&text))));
+    assert_eq!((tuned.len(), ovn.len()), (2, 2), "{tuned:#?} {ovn:#?}");
+    assert!(tuned
+        .iter()
+        .all(|l| l.contains("other_config:max-revalidator=10000")));
+    assert!(ovn.iter().all(|l| !l.contains("other_config")), "{ovn:#?}");
+}

@@ -230,7 +230,7 @@ pub fn start_ovs(
 /// `first` and, for an OVN chassis, its integration bridge (so
 /// ovn-controller finds it, and does not make an unmarked one), each marked
 /// as `topology`'s with only its own port; the `Open_vSwitch` row, with
-/// the chassis' `external_ids`.
+/// the chassis' `external_ids`, or without OVN the emulated switch's tuning.
 fn first_rows(first: &str, topology: &str, ovn: Option<&OvnChassis>) -> Vec<serde_json::Value> {
     let owner = super::ovsdb::map([(netloom_core::plan::OVS_OWNER_KEY, topology)]);
     let mut bridges: Vec<&str> = vec![first];
@@ -251,8 +251,13 @@ fn first_rows(first: &str, topology: &str, ovn: Option<&OvnChassis>) -> Vec<serd
         .map(|n| json!(["named-uuid", format!("b{n}")]))
         .collect();
     let ids = super::ovsdb::map(ovn.map(ovn_external_ids).unwrap_or_default());
+    let tuning = match ovn {
+        None => netloom_core::plan::EMULATED_OVS_TUNING.to_vec(),
+        Some(_) => Vec::new(),
+    };
     ops.push(json!({"op": "insert", "table": "Open_vSwitch",
-        "row": {"bridges": ["set", refs], "external_ids": ids}}));
+        "row": {"bridges": ["set", refs], "external_ids": ids,
+            "other_config": super::ovsdb::map(tuning)}}));
     ops
 }
 

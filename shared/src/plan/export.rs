@@ -32,7 +32,7 @@ pub fn commands(step: &Step, target: &TargetInfo, topology: &str) -> Vec<Vec<Str
         // The script does the hosts' steps itself: no agent.
         Resource::Agent { .. } => vec![],
         Resource::OvsDaemons { netns, dir, ovn } => {
-            let mut c = ovs_daemons(del, netns, dir);
+            let mut c = ovs_daemons(del, netns, dir, ovn.is_some());
             if let Some(ch) = ovn {
                 ovn_chassis(&mut c, del, netns, dir, ch, topology);
             }
@@ -288,8 +288,9 @@ fn dhcp_client(
     }
 }
 
-/// The commands of an OvsDaemons step.
-fn ovs_daemons(del: bool, netns: &str, dir: &str) -> Vec<Vec<String>> {
+/// The commands of an OvsDaemons step; `ovn`: the host is an OVN chassis,
+/// whose switch keeps the defaults ([`EMULATED_OVS_TUNING`]).
+fn ovs_daemons(del: bool, netns: &str, dir: &str, ovn: bool) -> Vec<Vec<String>> {
     if del {
         vec![
             inns(
@@ -328,10 +329,14 @@ fn ovs_daemons(del: bool, netns: &str, dir: &str) -> Vec<Vec<String>> {
                     "--detach",
                 ]),
             ),
-            inns(
-                netns,
-                v(&["ovs-vsctl", &format!("--db={sock}"), "--no-wait", "init"]),
-            ),
+            inns(netns, {
+                let mut a = v(&["ovs-vsctl", &format!("--db={sock}"), "--no-wait", "init"]);
+                if !ovn {
+                    a.extend(v(&["--", "set", "Open_vSwitch", "."]));
+                    a.extend(EMULATED_OVS_TUNING.map(|(k, v)| format!("other_config:{k}={v}")));
+                }
+                a
+            }),
             inns(
                 netns,
                 v(&[
