@@ -46,10 +46,11 @@ pub const SYSTEM_OVSDB: &str = "/var/run/openvswitch/db.sock";
 
 /// The `other_config` of an emulated host's switch without OVN (apply's and
 /// `export --shell`'s): its revalidators dump the datapath flows every 10 s,
-/// not 0.5 s, and delete none for being slow. With the defaults, under a
-/// first verify's load a dump takes over the quarter second after which
-/// every revalidation (one per MAC learned) deletes the flows that carried
-/// under 5 packets a second, that is those of pairs still being asked, so
+/// not 0.5 s, and delete a flow for carrying few packets only when a dump
+/// takes over 5 s, not 0.25 s, and then only under one packet a second,
+/// not five (`min-revalidate-pps` 0 counts as 1). With the defaults, under a
+/// first verify's load dumps take over 0.25 s, and every revalidation
+/// (one per MAC learned) deleted the flows of pairs still being asked, so
 /// each next packet of theirs was an upcall again: a first verify of 20
 /// hosts x 10 vms took 27-29 s with them, 15-17 s without
 /// (docs/performance.md, "Revalidators"). A change of a rule, a port, a
