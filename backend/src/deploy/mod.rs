@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use netloom_core::names;
 use netloom_core::plan::{
-    self, Action, Facts, Plan, Resource, State, Step, TargetInfo, TargetPlan, SANDBOX,
+    self, Facts, Plan, Resource, State, Step, TargetInfo, TargetPlan, SANDBOX,
 };
 use netloom_core::spec::Engine;
 use netloom_core::Topology;
@@ -334,49 +334,12 @@ fn run_targets(
     results.into_iter().sum()
 }
 
-/// Resolve the underlay neighbours of tunnels just created on emulated hosts.
-/// The userspace datapath drops the packet that makes it look up a tunnel's
-/// remote: were that a DHCP DISCOVER, the client would wait a second to retry.
-/// It learns a remote only from an ARP reply to its bridge's own address, so
-/// each host asks (`arping` from the underlay bridge) rather than pings: a
-/// ping may use a neighbour entry the kernel took from the remote's own ARP
-/// request, and then no reply passes through OVS. Between netloom's own namespaces.
+/// Resolve the underlay neighbours of tunnels just created on emulated hosts
+/// ([`plan::tunnel_remotes`]): were a tunnel's first packet a DHCP DISCOVER,
+/// the client would wait a second to retry. Between netloom's own namespaces.
 fn warm_tunnels(plan: &Plan) {
     let phy = names::phy_bridge(&names::topology_tag(&plan.topology));
-    let mut pairs: Vec<(String, std::net::Ipv4Addr)> = Vec::new();
-    for tp in plan
-        .targets
-        .iter()
-        .filter(|t| t.target.emulated && !t.target.netns.is_empty())
-    {
-        for s in tp.steps.iter().filter(|s| s.action == Action::Create) {
-            if let Resource::OvsPort {
-                iface:
-                    plan::OvsIface::Gre { remote_ip, .. } | plan::OvsIface::Vxlan { remote_ip, .. },
-                ..
-            } = &s.resource
-            {
-                pairs.push((tp.target.netns.clone(), *remote_ip));
-            }
-        }
-    }
-    // OVN's Geneve tunnels join every pair of new chassis.
-    let chassis: Vec<(&str, std::net::Ipv4Addr)> = (plan.targets.iter())
-        .flat_map(|tp| tp.steps.iter())
-        .filter(|s| s.action == Action::Create)
-        .filter_map(|s| match &s.resource {
-            Resource::OvsDaemons {
-                netns,
-                ovn: Some(ch),
-                ..
-            } => Some((netns.as_str(), ch.chassis.encap_ip)),
-            _ => None,
-        })
-        .collect();
-    for (ns, _) in &chassis {
-        let others = chassis.iter().filter(|(n, _)| n != ns);
-        pairs.extend(others.map(|(_, ip)| (ns.to_string(), *ip)));
-    }
+    let pairs = plan::tunnel_remotes(plan);
     std::thread::scope(|sc| {
         for (ns, ip) in &pairs {
             let phy = &phy;

@@ -778,6 +778,16 @@ pub fn shell_script(plan: &Plan) -> String {
     if let Some(nb) = &plan.northbound {
         out.push_str(&northbound_script(&plan.topology, nb));
     }
+    // As apply does: a tunnel's first packet, while OVS learns its remote,
+    // is dropped, and under OVN nothing revalidates the flow that dropped it.
+    if !clients.is_empty() || plan.northbound.is_some() {
+        let phy = names::phy_bridge(&names::topology_tag(&plan.topology));
+        for (ns, ip) in tunnel_remotes(plan) {
+            out.push_str(&format!(
+                "ip netns exec {ns} busybox arping -f -c 2 -w 2 -I {phy} {ip} >/dev/null || true\n"
+            ));
+        }
+    }
     // Clients in the order the model predicts their leases in.
     let mut dhcp: Vec<(usize, String)> = steps(&clients)
         .into_iter()
@@ -791,6 +801,47 @@ pub fn shell_script(plan: &Plan) -> String {
         out.push_str(&t);
     }
     out
+}
+
+/// The remotes whose underlay neighbour each emulated host's OVS must learn
+/// before its tunnels carry anything, as (host namespace, remote address):
+/// the GRE and VXLAN ports the plan creates, and every pair of OVN chassis
+/// it starts (Geneve joins them all). The userspace datapath drops the
+/// packet that makes it look a remote up, and learns the remote only from
+/// an ARP reply to its underlay bridge's own address, so apply and the
+/// shell export ask each one (`arping` from that bridge) rather than ping:
+/// a ping may use a neighbour entry the kernel took from the remote's own
+/// ARP request, and then no reply passes through OVS.
+pub fn tunnel_remotes(plan: &Plan) -> Vec<(String, Ipv4Addr)> {
+    let mut pairs: Vec<(String, Ipv4Addr)> = Vec::new();
+    for tp in (plan.targets.iter()).filter(|t| t.target.emulated && !t.target.netns.is_empty()) {
+        for s in tp.steps.iter().filter(|s| s.action == Action::Create) {
+            if let Resource::OvsPort {
+                iface: OvsIface::Gre { remote_ip, .. } | OvsIface::Vxlan { remote_ip, .. },
+                ..
+            } = &s.resource
+            {
+                pairs.push((tp.target.netns.clone(), *remote_ip));
+            }
+        }
+    }
+    let chassis: Vec<(&str, Ipv4Addr)> = (plan.targets.iter())
+        .flat_map(|tp| tp.steps.iter())
+        .filter(|s| s.action == Action::Create)
+        .filter_map(|s| match &s.resource {
+            Resource::OvsDaemons {
+                netns,
+                ovn: Some(ch),
+                ..
+            } => Some((netns.as_str(), ch.chassis.encap_ip)),
+            _ => None,
+        })
+        .collect();
+    for (ns, _) in &chassis {
+        let others = chassis.iter().filter(|(n, _)| n != ns);
+        pairs.extend(others.map(|(_, ip)| (ns.to_string(), *ip)));
+    }
+    pairs
 }
 
 /// The northbound transaction as `ovsdb-client transact`, then, as apply
