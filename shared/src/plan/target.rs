@@ -56,9 +56,9 @@ pub const SYSTEM_OVSDB: &str = "/var/run/openvswitch/db.sock";
 /// (docs/performance.md, "Revalidators"). A change of a rule, a port, a
 /// learned MAC or a tunnel's neighbour still revalidates at once; only
 /// flow statistics and idle expiry come at the slower step, and netloom
-/// reads neither. Not on an OVN chassis: after `export --shell` built the
-/// OVN seed lab, verify found its cross-host pairs silent in 2 of 6 runs
-/// with it, never without, for a reason not found. Not on real hosts,
+/// reads neither. Not on an OVN chassis, where it was not measured again
+/// once a failure first blamed on it turned out to be the export script's
+/// unresolved tunnel neighbours ([`tunnel_remotes`]). Not on real hosts,
 /// whose Open vSwitch is theirs.
 pub const EMULATED_OVS_TUNING: [(&str, &str); 2] =
     [("max-revalidator", "10000"), ("min-revalidate-pps", "0")];
