@@ -279,10 +279,7 @@ pub fn execute(plan: &Plan, progress: Progress) -> Result<Report, ApplyError> {
         northbound::run(topology, nb, progress)?;
         count += 1;
     }
-    // Under OVN too: a first ping after apply would be the packet dropped.
-    if !clients.is_empty() || plan.northbound.is_some() {
-        warm_tunnels(plan);
-    }
+    warm_tunnels(plan);
     count += run_targets(plan, &clients, progress, fail_at)?;
     Ok(Report {
         topology: topology.to_string(),
@@ -334,26 +331,14 @@ fn run_targets(
     results.into_iter().sum()
 }
 
-/// Resolve the underlay neighbours of tunnels just created on emulated hosts
-/// ([`plan::tunnel_remotes`]): were a tunnel's first packet a DHCP DISCOVER,
-/// the client would wait a second to retry. Between netloom's own namespaces.
+/// Run [`plan::tunnel_warmups`], all at once: between netloom's own namespaces.
 fn warm_tunnels(plan: &Plan) {
-    let phy = names::phy_bridge(&names::topology_tag(&plan.topology));
-    let pairs = plan::tunnel_remotes(plan);
     std::thread::scope(|sc| {
-        for (ns, ip) in &pairs {
-            let phy = &phy;
+        for (ns, argv) in plan::tunnel_warmups(plan) {
             sc.spawn(move || {
-                let ip = ip.to_string();
-                // Until the first reply, a request a second, for up to 2 s. The
-                // reply is what OVS learns from; arping's exit need not be awaited.
-                procs::run_until(
-                    ns,
-                    &[
-                        "busybox", "arping", "-f", "-c", "2", "-w", "2", "-I", phy, &ip,
-                    ],
-                    |line| line.contains("reply from"),
-                );
+                let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+                // The reply is what OVS learns from; arping's exit need not be awaited.
+                procs::run_until(&ns, &argv, |line| line.contains("reply from"));
             });
         }
     });

@@ -778,15 +778,10 @@ pub fn shell_script(plan: &Plan) -> String {
     if let Some(nb) = &plan.northbound {
         out.push_str(&northbound_script(&plan.topology, nb));
     }
-    // As apply does: a tunnel's first packet, while OVS learns its remote,
-    // is dropped, and under OVN nothing revalidates the flow that dropped it.
-    if !clients.is_empty() || plan.northbound.is_some() {
-        let phy = names::phy_bridge(&names::topology_tag(&plan.topology));
-        for (ns, ip) in tunnel_remotes(plan) {
-            out.push_str(&format!(
-                "ip netns exec {ns} busybox arping -f -c 2 -w 2 -I {phy} {ip} >/dev/null || true\n"
-            ));
-        }
+    // As apply does; a remote that does not answer is verify's to report.
+    for (ns, argv) in tunnel_warmups(plan) {
+        let line: Vec<String> = inns(&ns, argv).iter().map(|a| sh_quote(a)).collect();
+        out.push_str(&format!("{} >/dev/null || true\n", line.join(" ")));
     }
     // Clients in the order the model predicts their leases in.
     let mut dhcp: Vec<(usize, String)> = steps(&clients)
@@ -803,16 +798,42 @@ pub fn shell_script(plan: &Plan) -> String {
     out
 }
 
+/// What apply and the shell export run, once the switches are built and
+/// before the DHCP clients start, so that each emulated host's OVS knows its
+/// tunnel remotes' underlay neighbours: one `arping` from the host's underlay
+/// bridge per remote ([`tunnel_remotes`]), as (host namespace, argv), at
+/// most two requests, a second apart, until the first reply. The userspace
+/// datapath drops the packet that makes it look a remote up, and learns the
+/// remote only from an ARP reply to that bridge's own address; a ping
+/// would not do, as it may use a neighbour entry the kernel took from the
+/// remote's own ARP request, and then no reply passes through OVS.
+///
+/// None when no packet would wait on it: were a tunnel's first packet a
+/// DHCP DISCOVER, the client would wait a second to retry; under OVN nothing
+/// revalidates the flow that dropped it, so a first ping after apply would
+/// be lost for as long as pings keep that flow alive. Otherwise MAC learning
+/// revalidates it with the next packet.
+pub fn tunnel_warmups(plan: &Plan) -> Vec<(String, Vec<String>)> {
+    if passes(plan).clients.is_empty() && plan.northbound.is_none() {
+        return Vec::new();
+    }
+    let phy = names::phy_bridge(&names::topology_tag(&plan.topology));
+    (tunnel_remotes(plan).into_iter())
+        .map(|(ns, ip)| {
+            let ip = ip.to_string();
+            let argv = v(&[
+                "busybox", "arping", "-f", "-c", "2", "-w", "2", "-I", &phy, &ip,
+            ]);
+            (ns, argv)
+        })
+        .collect()
+}
+
 /// The remotes whose underlay neighbour each emulated host's OVS must learn
 /// before its tunnels carry anything, as (host namespace, remote address):
 /// the GRE and VXLAN ports the plan creates, and every pair of OVN chassis
-/// it starts (Geneve joins them all). The userspace datapath drops the
-/// packet that makes it look a remote up, and learns the remote only from
-/// an ARP reply to its underlay bridge's own address, so apply and the
-/// shell export ask each one (`arping` from that bridge) rather than ping:
-/// a ping may use a neighbour entry the kernel took from the remote's own
-/// ARP request, and then no reply passes through OVS.
-pub fn tunnel_remotes(plan: &Plan) -> Vec<(String, Ipv4Addr)> {
+/// it starts (Geneve joins them all).
+fn tunnel_remotes(plan: &Plan) -> Vec<(String, Ipv4Addr)> {
     let mut pairs: Vec<(String, Ipv4Addr)> = Vec::new();
     for tp in (plan.targets.iter()).filter(|t| t.target.emulated && !t.target.netns.is_empty()) {
         for s in tp.steps.iter().filter(|s| s.action == Action::Create) {

@@ -58,7 +58,7 @@ pub const SYSTEM_OVSDB: &str = "/var/run/openvswitch/db.sock";
 /// flow statistics and idle expiry come at the slower step, and netloom
 /// reads neither. Not on an OVN chassis, where it was not measured again
 /// once a failure first blamed on it turned out to be the export script's
-/// unresolved tunnel neighbours ([`tunnel_remotes`]). Not on real hosts,
+/// unresolved tunnel neighbours ([`tunnel_warmups`]). Not on real hosts,
 /// whose Open vSwitch is theirs.
 pub const EMULATED_OVS_TUNING: [(&str, &str); 2] =
     [("max-revalidator", "10000"), ("min-revalidate-pps", "0")];
