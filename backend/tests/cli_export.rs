@@ -73,3 +73,23 @@ fn an_unknown_host_is_named() {
     assert_eq!((code, out.as_str()), (2, ""));
     assert!(err.contains("--host node9: no such host in -"), "{err}");
 }
+
+/// Under OVN the northbound transaction is the design's: one host's script
+/// would insert its rows again and wait for the other hosts' chassis.
+#[test]
+fn one_hosts_part_of_an_ovn_design_is_refused() {
+    let ovn = seed_on_real_hosts().replace(
+        "underlay: 10.9.0.0/24\n",
+        "underlay: 10.9.0.0/24\nengine: ovn\novn:\n  northbound: tcp:10.9.0.1:6641\n  southbound: tcp:10.9.0.1:6642\n",
+    );
+    let (code, out, err) = export(&["--host", "node1"], &ovn);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("--host node1: - uses engine: ovn"), "{err}");
+    // The whole design still exports, with its transaction.
+    let (code, out, err) = export(&[], &ovn);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("ovsdb-client transact tcp:10.9.0.1:6641"),
+        "{out}"
+    );
+}

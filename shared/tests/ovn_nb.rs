@@ -564,12 +564,9 @@ fn only_switches_without_ovn_are_tuned() {
     assert!(ovn.iter().all(|l| !l.contains("other_config")), "{ovn:#?}");
 }
 
-/// The shell export of an OVN lab asks each chassis' Geneve remote from its
-/// underlay bridge, as apply does: under OVN nothing else revalidates the
-/// flow that dropped a tunnel's first packet (seen: the seed lab's
-/// cross-host pairs silent after the script in 2 runs of 6 without it).
-#[test]
-fn the_ovn_script_warms_every_chassis_pairs_tunnel() {
+/// The OVN seed lab's plan from nothing, with its northbound transaction,
+/// as `netloom export` makes it.
+fn ovn_seed_plan() -> netloom_core::plan::Plan {
     use netloom_core::plan::{self, Facts, State};
     let t = ovn_example("seedlab-gre.yaml");
     let facts = Facts::default();
@@ -579,11 +576,20 @@ fn the_ovn_script_warms_every_chassis_pairs_tunnel() {
         &plan::desired(&t, &facts),
         &State::default(),
     );
-    // As `export` makes it: the northbound transaction from nothing.
     p.northbound = plan::northbound(&t, &Default::default());
-    let warmups = plan::tunnel_warmups(&p);
+    p
+}
+
+/// The shell export of an OVN lab asks each chassis' Geneve remote from its
+/// underlay bridge, as apply does: under OVN nothing else revalidates the
+/// flow that dropped a tunnel's first packet (seen: the seed lab's
+/// cross-host pairs silent after the script in 2 runs of 6 without it).
+#[test]
+fn the_ovn_script_warms_every_chassis_pairs_tunnel() {
+    let p = ovn_seed_plan();
+    let warmups = netloom_core::plan::tunnel_warmups(&p);
     assert_eq!(warmups.len(), 2, "{warmups:?}");
-    let script = plan::shell_script(&p);
+    let script = netloom_core::plan::shell_script(&p);
     for (ns, argv) in &warmups {
         let line = format!("ip netns exec {ns} {} >/dev/null || true\n", argv.join(" "));
         assert!(script.contains(&line), "{line}");
@@ -592,4 +598,50 @@ fn the_ovn_script_warms_every_chassis_pairs_tunnel() {
     // After the northbound transaction, once the chassis have their flows.
     let arping = script.find("arping").unwrap();
     assert!(script.find("ovsdb-client transact").unwrap() < arping);
+}
+
+/// `ovsdb-client transact` exits 0 when an operation fails (the transaction
+/// is then undone, and says so in its result): the script must stop there,
+/// not wait on an `nb_cfg` that every chassis already has. Run under `sh`
+/// with stand-ins for the OVN tools that print what the real ones do.
+#[test]
+fn the_ovn_script_stops_on_a_failed_northbound_transaction() {
+    let mut p = ovn_seed_plan();
+    p.targets.clear();
+    let script = netloom_core::plan::shell_script(&p);
+    let bin = std::env::temp_dir().join(format!("netloom-nb-{}", std::process::id()));
+    std::fs::create_dir_all(&bin).unwrap();
+    let run = |result: &str| {
+        let tool = |name: &str, body: &str| {
+            let path = bin.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        tool("ovsdb-client", &format!("echo '{result}'"));
+        // Every chassis has applied nb_cfg 1 already, as after an earlier run.
+        tool("ovn-nbctl", "echo 1");
+        tool("ovn-sbctl", "echo 1");
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{script}echo done"))
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (o.status.code(), text(&o.stdout), text(&o.stderr))
+    };
+    let ok = run(r#"[{"uuid":["uuid","8972e77f-2c38-4975-b815-ec40f77a8e65"]},{"count":1}]"#);
+    let failed = run(
+        r#"[{"uuid":["uuid","8972e77f-2c38-4975-b815-ec40f77a8e65"]},{"details":"Transaction causes multiple rows in \"Logical_Switch_Port\" table to have identical values","error":"constraint violation"}]"#,
+    );
+    std::fs::remove_dir_all(&bin).unwrap();
+    assert_eq!(ok, (Some(0), "done\n".into(), String::new()));
+    assert_eq!(failed.0, Some(1), "{failed:?}");
+    assert!(failed.1.is_empty(), "{failed:?}");
+    assert!(
+        failed.2.starts_with("northbound transaction failed: [")
+            && failed.2.contains("constraint violation"),
+        "{failed:?}"
+    );
 }

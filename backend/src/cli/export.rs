@@ -47,6 +47,17 @@ pub fn run(a: Args) -> ExitCode {
             eprintln!("netloom export: --host {h}: no such host in {}", a.file);
             return ExitCode::from(2);
         }
+        // Each host's script would run the design's one northbound
+        // transaction again (its rows twice) and wait for every chassis.
+        if p.northbound.is_some() {
+            eprintln!(
+                "netloom export: --host {h}: {} uses engine: ovn, whose northbound \
+                 transaction is the whole design's, not one host's; export it without \
+                 --host, or use netloom apply",
+                a.file
+            );
+            return ExitCode::from(2);
+        }
         p.targets.retain(|t| &t.target.name == h);
     }
     print!("{}", plan::shell_script(&p));

@@ -905,7 +905,13 @@ fn northbound_script(topology: &str, nb: &Northbound) -> String {
     let mut transact = v(&["ovsdb-client"]);
     transact.extend(tls.iter().cloned());
     transact.extend([String::from("transact"), db.clone(), txn]);
-    let mut text = format!("# the northbound transaction (OVN)\n{}\n", line(transact));
+    // ovsdb-client exits 0 when an operation fails (the whole transaction
+    // is then undone): the result says so, as `"error":` in its array.
+    let mut text = format!(
+        "# the northbound transaction (OVN)\nout=$({})\n\
+         case $out in *'\"error\":'*) echo \"northbound transaction failed: $out\" >&2; exit 1;; esac\n",
+        line(transact)
+    );
     // A destroy names no chassis: nothing to wait for.
     if !nb.chassis.is_empty() {
         let names: Vec<String> = nb.chassis.iter().map(|c| sh_quote(c)).collect();
