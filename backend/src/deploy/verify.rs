@@ -305,7 +305,9 @@ fn run_echoes(topo: &Topology, pairs: &[Pair], tally: &Tally) {
             None => senders.entry(p.ns.as_str()).or_default().push(i),
         }
     }
-    let quiet = probe::Quiet::new(senders.len());
+    let quiet = probe::Quiet::default();
+    // Each sender's place taken before any starts (see `Quiet::prober`).
+    let probers: Vec<_> = senders.iter().map(|s| (s, quiet.prober())).collect();
     std::thread::scope(|sc| {
         for (addr, idx) in &remote {
             sc.spawn(move || {
@@ -325,13 +327,12 @@ fn run_echoes(topo: &Topology, pairs: &[Pair], tally: &Tally) {
                 }
             });
         }
-        for (ns, idx) in &senders {
-            let quiet = &quiet;
+        for ((ns, idx), prober) in probers {
             sc.spawn(move || {
                 let dests: Vec<Ipv4Addr> = idx.iter().map(|&i| pairs[i].to).collect();
                 let t0 = Instant::now();
                 let mut reported = vec![false; idx.len()];
-                let r = probe::echo_all(ns, &dests, quiet, |k, e| {
+                let r = probe::echo_all(ns, &dests, prober, |k, e| {
                     reported[k] = true;
                     let outcome = match e {
                         probe::Echo::Reply(rtt) => (true, Some(rtt), None),

@@ -33,15 +33,16 @@ pub fn ping_all(pings: &[(String, Ipv4Addr)]) -> Vec<bool> {
         by_sender.entry(ns.as_str()).or_default().push(i);
     }
     let mut oks = vec![false; pings.len()];
-    let quiet = probe::Quiet::new(by_sender.len());
+    let quiet = probe::Quiet::default();
+    // Each sender's place taken before any starts (see `Quiet::prober`).
+    let probers: Vec<_> = by_sender.iter().map(|s| (s, quiet.prober())).collect();
     let done: Vec<(usize, bool)> = std::thread::scope(|sc| {
-        let hs: Vec<_> = by_sender
-            .iter()
-            .map(|(ns, idx)| {
-                let quiet = &quiet;
+        let hs: Vec<_> = probers
+            .into_iter()
+            .map(|((ns, idx), prober)| {
                 sc.spawn(move || {
                     let dests: Vec<Ipv4Addr> = idx.iter().map(|&i| pings[i].1).collect();
-                    let echoes = probe::echo_all(ns, &dests, quiet, |_, _| {}).unwrap_or_default();
+                    let echoes = probe::echo_all(ns, &dests, prober, |_, _| {}).unwrap_or_default();
                     idx.iter()
                         .zip(
                             echoes

@@ -187,16 +187,17 @@ pub enum Echo {
     Unreachable,
 }
 
-/// Echo each of `dests` from inside namespace `ns`; `on_end(i, echo)` as
-/// each destination's outcome is known (replies as they come, the rest at
-/// the end). Returns every outcome, in `dests` order.
+/// Echo each of `dests` from inside namespace `ns`, as `prober` of its
+/// measurement; `on_end(i, echo)` as each destination's outcome is known
+/// (replies as they come, the rest at the end). Returns every outcome, in
+/// `dests` order.
 pub fn echo_all(
     ns: &str,
     dests: &[Ipv4Addr],
-    quiet: &Quiet,
+    prober: Prober<'_>,
     mut on_end: impl FnMut(usize, Echo),
 ) -> io::Result<Vec<Echo>> {
-    let fast = Busy(quiet);
+    let quiet = prober.0;
     // A socket belongs to the namespace it was made in, whichever thread uses it.
     let sock = netns::run_in(ns, raw_icmp_socket)??;
     let mut b = Batch {
@@ -205,7 +206,6 @@ pub fn echo_all(
         control: &quiet.pace,
         dests,
         out: vec![None; dests.len()],
-        sent: vec![Instant::now(); dests.len()],
         left: dests.len(),
     };
     for round in 0..MAX_ROUNDS {
@@ -216,7 +216,7 @@ pub fn echo_all(
             break;
         }
     }
-    drop(fast);
+    drop(prober);
     if b.left > 0 {
         quiet.wait();
         for _ in 0..SWEEP_ROUNDS {
@@ -262,14 +262,22 @@ pub struct Quiet {
     ended: Condvar,
 }
 
-impl Quiet {
-    /// For `probers` calls of [`echo_all`].
-    pub fn new(probers: usize) -> Quiet {
+impl Default for Quiet {
+    fn default() -> Quiet {
         Quiet {
             pace: Mutex::new(Control::new(rate(), Instant::now())),
-            busy: Mutex::new(probers),
+            busy: Mutex::new(0),
             ended: Condvar::new(),
         }
+    }
+}
+
+impl Quiet {
+    /// A place for one call of [`echo_all`]. Take every prober's before any
+    /// starts: the sweep begins once all that were taken have been dropped.
+    pub fn prober(&self) -> Prober<'_> {
+        *self.busy.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        Prober(self)
     }
 
     fn wait(&self) {
@@ -283,11 +291,12 @@ impl Quiet {
     }
 }
 
-/// A prober in its rounds at full pace; ended when dropped, however it ends
-/// (an error too), so that no sweep waits for it forever.
-struct Busy<'q>(&'q Quiet);
+/// A prober in its rounds at full pace, or yet to start them; ended when
+/// dropped, however it ends (an error, or a thread that could not be
+/// started for it), so that no sweep waits for it forever.
+pub struct Prober<'q>(&'q Quiet);
 
-impl Drop for Busy<'_> {
+impl Drop for Prober<'_> {
     fn drop(&mut self) {
         let mut busy = self.0.busy.lock().unwrap_or_else(PoisonError::into_inner);
         *busy = busy.saturating_sub(1);
@@ -303,7 +312,6 @@ struct Batch<'d> {
     control: &'d Mutex<Control>,
     dests: &'d [Ipv4Addr],
     out: Vec<Option<Echo>>,
-    sent: Vec<Instant>,
     left: usize,
 }
 
@@ -323,11 +331,16 @@ impl Batch<'_> {
         on_end: &mut impl FnMut(usize, Echo),
     ) -> io::Result<usize> {
         let mut answered = 0;
+        // The first request waits its turn too: probers begin their rounds,
+        // and the sweep, together, and would otherwise all send at once.
+        if self.left > 0 {
+            let first = turn(rate.unwrap_or_else(|| self.pace().rate as u64));
+            answered += self.read_until(first, rate.is_none(), on_end)?;
+        }
         for (i, to) in self.dests.iter().enumerate() {
             if self.out[i].is_some() {
                 continue;
             }
-            self.sent[i] = Instant::now();
             match send_echo(&self.sock, *to, self.id, i as u32) {
                 // Only what went out waits its turn: a refused send costs the
                 // wire nothing. Replies are read meanwhile, so that a round
@@ -363,14 +376,18 @@ impl Batch<'_> {
             if now >= until {
                 break;
             }
-            let Some((from, seq)) = recv_reply(&self.sock, self.id, until - now)? else {
+            let Some(r) = recv_reply(&self.sock, self.id, until - now)? else {
                 continue;
             };
-            let i = seq as usize;
-            if i < self.dests.len() && self.dests[i] == from && self.out[i].is_none() {
-                let rtt = self.sent[i].elapsed();
+            let i = r.index as usize;
+            if i < self.dests.len() && self.dests[i] == r.from && self.out[i].is_none() {
+                // Timed from the request it answers, which may be an earlier
+                // round's: the last one sent would make a late reply look fast.
+                let sent = epoch() + Duration::from_nanos(r.sent);
+                let now = Instant::now();
+                let rtt = now.saturating_duration_since(sent);
                 if adapt {
-                    self.pace().reply(self.sent[i], rtt, Instant::now());
+                    self.pace().reply(sent, rtt, now);
                 }
                 let e = Echo::Reply(rtt.as_secs_f64() * 1000.0);
                 self.out[i] = Some(e);
@@ -441,10 +458,13 @@ pub fn connect_all(ns: &str, dests: &[SocketAddrV4]) -> io::Result<Vec<Connect>>
         .into_iter()
         .collect::<io::Result<Vec<OwnedFd>>>()?;
     let mut out: Vec<Option<Connect>> = vec![None; n];
-    let started = Instant::now();
+    // Each its own wait from its own SYN: the pace spreads the SYNs of all
+    // senders over seconds, and a late one must still see its retransmits.
+    let mut started = vec![Instant::now(); n];
     for (i, (sock, to)) in socks.iter().zip(dests).enumerate() {
         let addr = sockaddr(*to);
         pace(rate());
+        started[i] = Instant::now();
         // SAFETY: valid fd; address of the size passed.
         let r = check(unsafe {
             libc::connect(
@@ -459,11 +479,35 @@ pub fn connect_all(ns: &str, dests: &[SocketAddrV4]) -> io::Result<Vec<Connect>>
             Err(e) => out[i] = Some(connect_error(e)),
         }
     }
-    let deadline = started + CONNECT_WAIT;
+    await_handshakes(&socks, &started, &mut out)?;
+    Ok(out
+        .into_iter()
+        .map(|c| c.unwrap_or(Connect::Silent))
+        .collect())
+}
+
+/// Wait for the handshakes of `socks` still without an outcome in `out`,
+/// each until [`CONNECT_WAIT`] after its own start in `started`.
+fn await_handshakes(
+    socks: &[OwnedFd],
+    started: &[Instant],
+    out: &mut [Option<Connect>],
+) -> io::Result<()> {
     loop {
+        let now = Instant::now();
         let mut pfds: Vec<libc::pollfd> = Vec::new();
         let mut which: Vec<usize> = Vec::new();
-        for (i, sock) in socks.iter().enumerate().filter(|(i, _)| out[*i].is_none()) {
+        let mut next = None;
+        for (i, sock) in socks.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            let deadline = started[i] + CONNECT_WAIT;
+            if now >= deadline {
+                out[i] = Some(Connect::Silent);
+                continue;
+            }
+            next = Some(next.map_or(deadline, |d: Instant| d.min(deadline)));
             pfds.push(libc::pollfd {
                 fd: sock.as_raw_fd(),
                 events: libc::POLLOUT,
@@ -471,10 +515,9 @@ pub fn connect_all(ns: &str, dests: &[SocketAddrV4]) -> io::Result<Vec<Connect>>
             });
             which.push(i);
         }
-        let now = Instant::now();
-        if pfds.is_empty() || now >= deadline {
+        let Some(deadline) = next else {
             break;
-        }
+        };
         let ms = (deadline - now).as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
         // SAFETY: pfds is a valid array of its length.
         match unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) } {
@@ -500,16 +543,13 @@ pub fn connect_all(ns: &str, dests: &[SocketAddrV4]) -> io::Result<Vec<Connect>>
                 )
             })?;
             out[i] = Some(if err == 0 {
-                Connect::Established(started.elapsed().as_secs_f64() * 1000.0)
+                Connect::Established(started[i].elapsed().as_secs_f64() * 1000.0)
             } else {
                 connect_error(io::Error::from_raw_os_error(err))
             });
         }
     }
-    Ok(out
-        .into_iter()
-        .map(|c| c.unwrap_or(Connect::Silent))
-        .collect())
+    Ok(())
 }
 
 fn connect_error(e: io::Error) -> Connect {
@@ -597,21 +637,23 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// An echo request: id, a 16-bit sequence, and the destination's index in
-/// the payload (a batch may have more than 65536 destinations).
-fn echo_request(id: u16, index: u32) -> [u8; 16] {
-    let mut p = [0u8; 16];
+/// An echo request: id, a 16-bit sequence, and in the payload the
+/// destination's index (a batch may have more than 65536 destinations) and
+/// when it was sent, in ns since [`epoch`] (the reply carries both back).
+fn echo_request(id: u16, index: u32, sent: u64) -> [u8; 20] {
+    let mut p = [0u8; 20];
     p[0] = ICMP_ECHO;
     p[4..6].copy_from_slice(&id.to_be_bytes());
     p[6..8].copy_from_slice(&(index as u16).to_be_bytes());
     p[8..12].copy_from_slice(&index.to_be_bytes());
+    p[12..20].copy_from_slice(&sent.to_be_bytes());
     let c = checksum(&p);
     p[2..4].copy_from_slice(&c.to_be_bytes());
     p
 }
 
 fn send_echo(sock: &OwnedFd, to: Ipv4Addr, id: u16, index: u32) -> io::Result<()> {
-    let p = echo_request(id, index);
+    let p = echo_request(id, index, epoch().elapsed().as_nanos() as u64);
     let addr = sockaddr(SocketAddrV4::new(to, 0));
     // SAFETY: valid fd; buffer and address live for the call, sizes match.
     check(unsafe {
@@ -627,8 +669,18 @@ fn send_echo(sock: &OwnedFd, to: Ipv4Addr, id: u16, index: u32) -> io::Result<()
     .map(drop)
 }
 
-/// The next echo reply for `id` within `wait`: its source and the index it carries.
-fn recv_reply(sock: &OwnedFd, id: u16, wait: Duration) -> io::Result<Option<(Ipv4Addr, u32)>> {
+/// An echo reply to one of a prober's requests.
+#[derive(Debug, PartialEq)]
+struct Reply {
+    from: Ipv4Addr,
+    /// The destination's index, as the request carried it.
+    index: u32,
+    /// When the request was sent, in ns since [`epoch`].
+    sent: u64,
+}
+
+/// The next echo reply for `id` within `wait`.
+fn recv_reply(sock: &OwnedFd, id: u16, wait: Duration) -> io::Result<Option<Reply>> {
     let mut pfd = libc::pollfd {
         fd: sock.as_raw_fd(),
         events: libc::POLLIN,
@@ -673,15 +725,18 @@ fn recv_reply(sock: &OwnedFd, id: u16, wait: Duration) -> io::Result<Option<(Ipv
     Ok(parse_reply(&buf[..n as usize], id))
 }
 
-/// An IPv4 packet holding an echo reply for `id`: its source and index.
-fn parse_reply(pkt: &[u8], id: u16) -> Option<(Ipv4Addr, u32)> {
+/// An IPv4 packet holding an echo reply for `id`.
+fn parse_reply(pkt: &[u8], id: u16) -> Option<Reply> {
     let ihl = usize::from(*pkt.first()? & 0x0f) * 4;
     let icmp = pkt.get(ihl..)?;
-    if icmp.len() < 12 || icmp[0] != ICMP_ECHOREPLY || icmp[4..6] != id.to_be_bytes() {
+    if icmp.len() < 20 || icmp[0] != ICMP_ECHOREPLY || icmp[4..6] != id.to_be_bytes() {
         return None;
     }
-    let src = Ipv4Addr::new(pkt[12], pkt[13], pkt[14], pkt[15]);
-    Some((src, u32::from_be_bytes(icmp[8..12].try_into().ok()?)))
+    Some(Reply {
+        from: Ipv4Addr::new(pkt[12], pkt[13], pkt[14], pkt[15]),
+        index: u32::from_be_bytes(icmp[8..12].try_into().ok()?),
+        sent: u64::from_be_bytes(icmp[12..20].try_into().ok()?),
+    })
 }
 
 #[cfg(test)]
@@ -731,9 +786,29 @@ mod tests {
         assert_eq!(Control::new(40, t0).rate, 40.0, "a most under the least");
     }
 
+    /// A place is given back however its prober ends, even when its thread
+    /// never started (a spawn that failed drops it): else the sweep of
+    /// every other prober would wait for it forever.
+    #[test]
+    fn the_sweep_waits_only_for_probers_still_in_their_rounds() {
+        let q = Quiet::default();
+        let busy = |q: &Quiet| *q.busy.lock().unwrap();
+        let started = q.prober();
+        let never_started: Vec<_> = (0..2).map(|_| q.prober()).collect();
+        assert_eq!(busy(&q), 3);
+        drop(never_started);
+        assert_eq!(busy(&q), 1);
+        std::thread::scope(|sc| {
+            sc.spawn(move || drop(started));
+            q.wait();
+        });
+        assert_eq!(busy(&q), 0);
+    }
+
     #[test]
     fn a_request_checksums_to_zero_and_its_reply_is_recognised() {
-        let req = echo_request(0x1234, 70_000);
+        let sent = 5_000_000_123_456_789;
+        let req = echo_request(0x1234, 70_000, sent);
         assert_eq!(checksum(&req), 0, "a valid checksum sums to zero");
         // The reply as the kernel delivers it: a 20-byte IPv4 header, then
         // the request echoed with type 0.
@@ -745,7 +820,11 @@ mod tests {
         pkt.extend(reply);
         assert_eq!(
             parse_reply(&pkt, 0x1234),
-            Some((Ipv4Addr::new(10, 0, 0, 7), 70_000))
+            Some(Reply {
+                from: Ipv4Addr::new(10, 0, 0, 7),
+                index: 70_000,
+                sent
+            })
         );
         assert_eq!(parse_reply(&pkt, 0x1235), None, "another prober's reply");
         let mut req_pkt = pkt.clone();
@@ -755,6 +834,6 @@ mod tests {
             None,
             "a request, not a reply"
         );
-        assert_eq!(parse_reply(&pkt[..25], 0x1234), None, "truncated");
+        assert_eq!(parse_reply(&pkt[..39], 0x1234), None, "truncated");
     }
 }
