@@ -14,7 +14,10 @@ fn netloom(args: &[&str], input: &str) -> (i32, String, String) {
         .spawn()
         .expect("the netloom binary runs");
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).unwrap();
+    // A usage error exits before reading its input: then the pipe is closed.
+    if let Err(e) = stdin.write_all(input.as_bytes()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
     drop(stdin);
     let out = child.wait_with_output().unwrap();
     (

@@ -635,8 +635,23 @@ fn the_ovn_script_stops_on_a_failed_northbound_transaction() {
     let failed = run(
         r#"[{"uuid":["uuid","8972e77f-2c38-4975-b815-ec40f77a8e65"]},{"details":"Transaction causes multiple rows in \"Logical_Switch_Port\" table to have identical values","error":"constraint violation"}]"#,
     );
+    // The guard's answer: the design's rows are there already (another
+    // host's script made them), kept, and the script goes on.
+    let there =
+        run(r#"[{"details":"\"where\" clause test failed","error":"timed out"},null,null]"#);
     std::fs::remove_dir_all(&bin).unwrap();
     assert_eq!(ok, (Some(0), "done\n".into(), String::new()));
+    assert_eq!(
+        (there.0, there.1.as_str()),
+        (Some(0), "done\n"),
+        "{there:?}"
+    );
+    assert!(
+        there
+            .2
+            .contains("the northbound rows of topology seedlab are there already"),
+        "{there:?}"
+    );
     assert_eq!(failed.0, Some(1), "{failed:?}");
     assert!(failed.1.is_empty(), "{failed:?}");
     assert!(

@@ -1,6 +1,8 @@
 //! `netloom export --shell FILE`: the same deployment as a plain script of
 //! `ip`, `ovs-vsctl`, `nft`, `dnsmasq` and `udhcpc` commands (from nothing).
-//! `--host` keeps one host's commands, to run on that machine.
+//! `--host` keeps one host's commands, to run on that machine; under OVN
+//! with them the design's northbound transaction, which only the first
+//! host's script to send it makes.
 
 use std::process::ExitCode;
 
@@ -43,20 +45,14 @@ pub fn run(a: Args) -> ExitCode {
         p.northbound = plan::northbound(&topo, &Default::default());
     }
     if let Some(h) = &a.host {
-        if !topo.hosts.iter().any(|x| &x.name == h) {
+        let Some(hi) = topo.hosts.iter().position(|x| &x.name == h) else {
             eprintln!("netloom export: --host {h}: no such host in {}", a.file);
             return ExitCode::from(2);
-        }
-        // Each host's script would run the design's one northbound
-        // transaction again (its rows twice) and wait for every chassis.
-        if p.northbound.is_some() {
-            eprintln!(
-                "netloom export: --host {h}: {} uses engine: ovn, whose northbound \
-                 transaction is the whole design's, not one host's; export it without \
-                 --host, or use netloom apply",
-                a.file
-            );
-            return ExitCode::from(2);
+        };
+        // Each host's script sends the design's northbound transaction
+        // (made once, by whichever runs first) and waits for its own chassis.
+        if let Some(nb) = &mut p.northbound {
+            nb.chassis = vec![netloom_core::ovn::system_id(&topo, hi)];
         }
         p.targets.retain(|t| &t.target.name == h);
     }

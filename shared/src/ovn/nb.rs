@@ -296,6 +296,19 @@ fn router_rows(rows: &mut Rows, topology: &str, r: &Router) {
     }
 }
 
+/// Operations that fail their transaction (a `wait` that times out at
+/// once) when the central holds a logical switch or router of `topology`
+/// already: put first, they make a transaction from nothing happen once,
+/// however many times it is sent (the shell export's, from each host).
+pub fn none_yet(topology: &str) -> Vec<Value> {
+    [Table::LogicalSwitch, Table::LogicalRouter]
+        .map(|t| {
+            json!({"op": "wait", "table": t.name(), "where": [mark_condition(topology)],
+                "columns": ["name"], "until": "==", "rows": [], "timeout": 0})
+        })
+        .to_vec()
+}
+
 /// `external_ids` holds the mark: the condition of every read and write.
 fn mark_condition(topology: &str) -> Value {
     json!(["external_ids", "includes", ["map", [[MARK, topology]]]])

@@ -894,6 +894,10 @@ fn northbound_script(topology: &str, nb: &Northbound) -> String {
         ]
     });
     let mut txn = vec![serde_json::Value::from("OVN_Northbound")];
+    // Sent again (by each host's script, or the script run again), it would
+    // fail on the port names already there, unique in OVN_Northbound, and
+    // stop that script: the guard makes it once and lets the others go on.
+    txn.extend(crate::ovn::nb::none_yet(topology));
     txn.extend(nb.ops.iter().cloned());
     let txn = serde_json::Value::Array(txn).to_string();
     let line = |a: Vec<String>| a.iter().map(|x| sh_quote(x)).collect::<Vec<_>>().join(" ");
@@ -906,10 +910,17 @@ fn northbound_script(topology: &str, nb: &Northbound) -> String {
     transact.extend(tls.iter().cloned());
     transact.extend([String::from("transact"), db.clone(), txn]);
     // ovsdb-client exits 0 when an operation fails (the whole transaction
-    // is then undone): the result says so, as `"error":` in its array.
+    // is then undone): the result says so, as `"error":` in its array; a
+    // first or second result that is a guard's timeout means rows were there.
+    let there = r#"{"details":"\"where\" clause test failed","error":"timed out"}"#;
     let mut text = format!(
-        "# the northbound transaction (OVN)\nout=$({})\n\
-         case $out in *'\"error\":'*) echo \"northbound transaction failed: $out\" >&2; exit 1;; esac\n",
+        "# the northbound transaction (OVN), made once: the first script to get here makes it\n\
+         out=$({})\n\
+         case $out in\n  \
+         '[{there}'*|'[{{}},{there}'*)\n    \
+         echo \"the northbound rows of topology {topology} are there already: kept as they are\" >&2;;\n  \
+         *'\"error\":'*) echo \"northbound transaction failed: $out\" >&2; exit 1;;\n\
+         esac\n",
         line(transact)
     );
     // A destroy names no chassis: nothing to wait for.
