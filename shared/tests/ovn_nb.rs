@@ -600,36 +600,65 @@ fn the_ovn_script_warms_every_chassis_pairs_tunnel() {
     assert!(script.find("ovsdb-client transact").unwrap() < arping);
 }
 
-/// `ovsdb-client transact` exits 0 when an operation fails (the transaction
-/// is then undone, and says so in its result): the script must stop there,
-/// not wait on an `nb_cfg` that every chassis already has. Run under `sh`
-/// with stand-ins for the OVN tools that print what the real ones do.
-#[test]
-fn the_ovn_script_stops_on_a_failed_northbound_transaction() {
-    let mut p = ovn_seed_plan();
-    p.targets.clear();
-    let script = netloom_core::plan::shell_script(&p);
-    let bin = std::env::temp_dir().join(format!("netloom-nb-{}", std::process::id()));
-    std::fs::create_dir_all(&bin).unwrap();
-    let run = |result: &str| {
-        let tool = |name: &str, body: &str| {
-            let path = bin.join(name);
-            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        };
-        tool("ovsdb-client", &format!("echo '{result}'"));
-        // Every chassis has applied nb_cfg 1 already, as after an earlier run.
-        tool("ovn-nbctl", "echo 1");
-        tool("ovn-sbctl", "echo 1");
+/// Stand-ins for the OVN tools in a directory of their own, each a shell
+/// script printing what the real one would; removed when dropped.
+struct Tools(std::path::PathBuf);
+
+impl Tools {
+    fn new(name: &str) -> Tools {
+        let dir = std::env::temp_dir().join(format!("netloom-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Tools(dir)
+    }
+
+    /// `name` runs `body` (`$D`: this directory, for a tool's state).
+    fn tool(&self, name: &str, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.0.join(name);
+        let body = body.replace("$D", &self.0.display().to_string());
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// `script` under `sh` with these tools first on the path: exit code, stdout, stderr.
+    fn run(&self, script: &str) -> (Option<i32>, String, String) {
         let o = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!("{script}echo done"))
-            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("PATH", format!("{}:/usr/bin:/bin", self.0.display()))
             .output()
             .unwrap();
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         (o.status.code(), text(&o.stdout), text(&o.stderr))
+    }
+}
+
+impl Drop for Tools {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The OVN seed lab's northbound part alone, as a script.
+fn northbound_only() -> String {
+    let mut p = ovn_seed_plan();
+    p.targets.clear();
+    netloom_core::plan::shell_script(&p)
+}
+
+/// `ovsdb-client transact` exits 0 when an operation fails (the transaction
+/// is then undone, and says so in its result): the script must stop there,
+/// not wait on an `nb_cfg` that every chassis already has.
+#[test]
+fn the_ovn_script_stops_on_a_failed_northbound_transaction() {
+    let script = northbound_only();
+    let tools = Tools::new("nb-failed");
+    let run = |result: &str| {
+        tools.tool("ovsdb-client", &format!("echo '{result}'"));
+        // Every chassis has applied nb_cfg 1 already, as after an earlier run.
+        tools.tool("ovn-nbctl", "echo 1");
+        tools.tool("ovn-sbctl", "echo 1");
+        tools.run(&script)
     };
     let ok = run(r#"[{"uuid":["uuid","8972e77f-2c38-4975-b815-ec40f77a8e65"]},{"count":1}]"#);
     let failed = run(
@@ -639,7 +668,6 @@ fn the_ovn_script_stops_on_a_failed_northbound_transaction() {
     // host's script made them), kept, and the script goes on.
     let there =
         run(r#"[{"details":"\"where\" clause test failed","error":"timed out"},null,null]"#);
-    std::fs::remove_dir_all(&bin).unwrap();
     assert_eq!(ok, (Some(0), "done\n".into(), String::new()));
     assert_eq!(
         (there.0, there.1.as_str()),
@@ -658,5 +686,39 @@ fn the_ovn_script_stops_on_a_failed_northbound_transaction() {
         failed.2.starts_with("northbound transaction failed: [")
             && failed.2.contains("constraint violation"),
         "{failed:?}"
+    );
+}
+
+/// As apply does: a chassis that has not reported the `nb_cfg` after 200
+/// rounds (20 s) gets it raised once more, as `ovn-controller` at 50
+/// chassis never reported the first it saw. The stand-ins keep `nb_cfg` in
+/// a file; the chassis reports only a raised one. The rounds are made
+/// shorter here (`sleep 0.1` to `sleep 0.001`), their count is the script's.
+#[test]
+fn the_ovn_scripts_wait_raises_nb_cfg_for_a_silent_chassis() {
+    let script = northbound_only().replace("sleep 0.1\n", "sleep 0.001\n");
+    let tools = Tools::new("nb-nudge");
+    std::fs::write(tools.0.join("nb_cfg"), "1\n").unwrap();
+    tools.tool(
+        "ovsdb-client",
+        // The design's transaction (with its guard) made nb_cfg 1 before;
+        // a transaction of the raise alone makes it one more.
+        r#"case "$*" in
+  *'"op":"wait"'*) echo '[{},{},{"count":1}]';;
+  *'"+="'*) echo $(($(cat $D/nb_cfg) + 1)) > $D/nb_cfg; echo '[{"count":1}]';;
+esac"#,
+    );
+    tools.tool("ovn-nbctl", "cat $D/nb_cfg");
+    tools.tool(
+        "ovn-sbctl",
+        "n=$(cat $D/nb_cfg); if [ \"$n\" -ge 2 ]; then echo \"$n\"; else echo 0; fi",
+    );
+    let (code, out, err) = tools.run(&script);
+    assert_eq!((code, out.as_str()), (Some(0), "done\n"), "{err}");
+    let raised = std::fs::read_to_string(tools.0.join("nb_cfg")).unwrap();
+    assert_eq!(
+        raised.trim(),
+        "2",
+        "raised once, for the first chassis; the second had it"
     );
 }

@@ -383,10 +383,10 @@ impl Batch<'_> {
             if i < self.dests.len() && self.dests[i] == r.from && self.out[i].is_none() {
                 // Timed from the request it answers, which may be an earlier
                 // round's: the last one sent would make a late reply look fast.
-                let sent = epoch() + Duration::from_nanos(r.sent);
                 let now = Instant::now();
-                let rtt = now.saturating_duration_since(sent);
-                if adapt {
+                let sent = sent_at(r.sent, now);
+                let rtt = sent.map_or(Duration::ZERO, |s| now - s);
+                if let (true, Some(sent)) = (adapt, sent) {
                     self.pace().reply(sent, rtt, now);
                 }
                 let e = Echo::Reply(rtt.as_secs_f64() * 1000.0);
@@ -669,6 +669,14 @@ fn send_echo(sock: &OwnedFd, to: Ipv4Addr, id: u16, index: u32) -> io::Result<()
     .map(drop)
 }
 
+/// When a request was sent, from the ns since [`epoch`] its reply carries;
+/// `None` for a time that cannot be ours (the far side wrote the payload
+/// back, and could write anything): such a reply still proves the pair, but
+/// times nothing.
+fn sent_at(ns: u64, now: Instant) -> Option<Instant> {
+    (epoch().checked_add(Duration::from_nanos(ns))).filter(|&s| s <= now)
+}
+
 /// An echo reply to one of a prober's requests.
 #[derive(Debug, PartialEq)]
 struct Reply {
@@ -803,6 +811,15 @@ mod tests {
             q.wait();
         });
         assert_eq!(busy(&q), 0);
+    }
+
+    #[test]
+    fn a_reply_is_timed_only_by_a_send_time_that_can_be_ours() {
+        let sent = epoch().elapsed().as_nanos() as u64;
+        let now = Instant::now();
+        assert!(sent_at(sent, now).is_some_and(|s| s <= now));
+        assert_eq!(sent_at(sent + 60_000_000_000, now), None, "in the future");
+        assert_eq!(sent_at(u64::MAX, now), None, "past what an Instant holds");
     }
 
     #[test]

@@ -906,9 +906,12 @@ fn northbound_script(topology: &str, nb: &Northbound) -> String {
         a.extend(tls.iter().cloned());
         line(a)
     };
-    let mut transact = v(&["ovsdb-client"]);
-    transact.extend(tls.iter().cloned());
-    transact.extend([String::from("transact"), db.clone(), txn]);
+    let client = |txn: String| {
+        let mut a = v(&["ovsdb-client"]);
+        a.extend(tls.iter().cloned());
+        a.extend([String::from("transact"), db.clone(), txn]);
+        line(a)
+    };
     // ovsdb-client exits 0 when an operation fails (the whole transaction
     // is then undone): the result says so, as `"error":` in its array; a
     // first or second result that is a guard's timeout means rows were there.
@@ -921,20 +924,26 @@ fn northbound_script(topology: &str, nb: &Northbound) -> String {
          echo \"the northbound rows of topology {topology} are there already: kept as they are\" >&2;;\n  \
          *'\"error\":'*) echo \"northbound transaction failed: $out\" >&2; exit 1;;\n\
          esac\n",
-        line(transact)
+        client(txn)
     );
     // A destroy names no chassis: nothing to wait for.
     if !nb.chassis.is_empty() {
         let names: Vec<String> = nb.chassis.iter().map(|c| sh_quote(c)).collect();
+        let bump = serde_json::json!(["OVN_Northbound", crate::ovn::nb::bump()]);
+        // As apply does (`deploy::northbound`): after 20 s without it,
+        // `nb_cfg` once more; an ovn-controller may never report the first.
         text.push_str(&format!(
-            "want=$({} get NB_Global . nb_cfg)\n\
+            "want=$({nbctl} get NB_Global . nb_cfg)\n\
              for c in {}; do\n  i=0\n  \
              until [ \"$({} --bare --columns=nb_cfg find Chassis_Private name=\"$c\")\" -ge \"$want\" ] 2>/dev/null; do\n    \
-             i=$((i + 1)); [ $i -le 900 ] || {{ echo \"chassis $c did not apply nb_cfg $want\" >&2; exit 1; }}; sleep 0.1\n  \
+             i=$((i + 1)); [ $i -le 900 ] || {{ echo \"chassis $c did not apply nb_cfg $want\" >&2; exit 1; }}\n    \
+             if [ $((i % 200)) -eq 0 ]; then {} >/dev/null; want=$({nbctl} get NB_Global . nb_cfg); fi\n    \
+             sleep 0.1\n  \
              done\ndone\n",
-            tool("ovn-nbctl", &db),
             names.join(" "),
             tool("ovn-sbctl", &sb),
+            client(bump.to_string()),
+            nbctl = tool("ovn-nbctl", &db),
         ));
     }
     text
