@@ -360,15 +360,16 @@ async fn start(
     });
     let jobs = s.jobs.clone();
     tokio::task::spawn_blocking(move || {
-        run(&job, &topo);
-        drop(lock);
+        run(&job, &topo, lock);
         jobs.finished(job.id);
     });
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 
-/// Run a job to its `done` event; a panic in the executor is reported, not lost.
-fn run(job: &Job, topo: &Topology) {
+/// Run a job to its `done` event; a panic in the executor is reported, not
+/// lost. The topology's `lock` is given back before `done` is told: a
+/// client that starts its next job on seeing it finds the topology free.
+fn run(job: &Job, topo: &Topology, lock: TopologyLock) {
     job.push(JobEvent::Start {
         action: job.action,
         topology: job.topology.clone(),
@@ -382,6 +383,7 @@ fn run(job: &Job, topo: &Topology) {
         error: Some("the executor crashed (a bug: see the server log)".into()),
         ..JobDone::default()
     });
+    drop(lock);
     job.push(JobEvent::Done(JobDone {
         seconds: started.elapsed().as_secs_f64(),
         ..done
@@ -499,7 +501,7 @@ async fn events(
     let from = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .map_or(0, |n| n + 1);
+        .map_or(0, |n| n.saturating_add(1));
     let rx = job.changed.subscribe();
     // The slot travels with the stream's state and is freed when the stream is dropped.
     let stream = futures::stream::unfold(
@@ -509,7 +511,13 @@ async fn events(
                 return None;
             }
             loop {
+                // Read before the log: once `done` is in it, nothing follows.
+                let done = job.done();
                 let new = job.since(at);
+                // A stream resumed at or past the end of a finished job.
+                if new.is_empty() && done {
+                    return None;
+                }
                 if !new.is_empty() {
                     let end = new.last().is_some_and(|e| matches!(e, JobEvent::Done(_)));
                     let batch: Vec<Result<SseEvent, Infallible>> = new
@@ -733,8 +741,7 @@ mod tests {
         let done = events.last().unwrap();
         assert_eq!(done["ok"], true, "{done}");
         assert_eq!(done["report"]["steps"], 0, "nothing of {other} existed");
-        // Its lock is released once done.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Its lock was given back before `done` was told.
         assert!(jobs.lock(&other).is_ok());
     }
 
@@ -764,6 +771,36 @@ mod tests {
             jobs.lock("one-more").is_ok(),
             "a finished job frees its place"
         );
+    }
+
+    /// A client that reconnects after a finished job's stream closed (as an
+    /// `EventSource` does) resumes past its last event: the stream ends at
+    /// once instead of holding a slot open forever.
+    #[tokio::test]
+    async fn a_stream_resumed_past_a_finished_job_ends() {
+        let st = state();
+        let job = st.jobs.add(JobAction::Apply, "lab");
+        job.push(start_event());
+        job.push(JobEvent::Done(JobDone::default()));
+        let app = super::super::app(st);
+        for last in ["1", "7", "18446744073709551615"] {
+            let req = axum::http::Request::get(format!("/api/jobs/{}/events", job.id))
+                .header(
+                    "authorization",
+                    format!("Bearer {}", super::super::tests::TOKEN),
+                )
+                .header("last-event-id", last)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX);
+            let body = tokio::time::timeout(std::time::Duration::from_secs(10), body)
+                .await
+                .unwrap_or_else(|_| panic!("Last-Event-ID {last}: the stream did not end"))
+                .unwrap();
+            assert!(body.is_empty(), "{last}: {body:?}");
+        }
     }
 
     #[tokio::test]
