@@ -106,20 +106,26 @@ pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
 /// hosts). Only a dnsmasq: to most daemons SIGHUP is fatal, and a stale
 /// pidfile may name another process by now.
 pub fn hangup_dnsmasq(pidfile: &Path) {
-    let Some(pid) = alive_pid(pidfile) else {
-        return;
-    };
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-    if exe.file_name().is_some_and(|n| n == "dnsmasq") {
+    if let Some(pid) = alive_pid(pidfile).filter(|&p| runs(p, "dnsmasq")) {
         // SAFETY: a live dnsmasq whose pid our own pidfile holds.
         unsafe { libc::kill(pid, libc::SIGHUP) };
     }
 }
 
-/// Stop the daemon of a pidfile: SIGTERM, then SIGKILL after `grace`; remove the pidfile.
-pub fn stop(pidfile: &Path, grace: Duration) {
-    if let Some(pid) = alive_pid(pidfile) {
-        // SAFETY: a pid read from our own pidfile, checked alive.
+/// True when process `pid` runs the program named `exe` (its file name;
+/// also when that file was replaced since, as an upgrade does).
+fn runs(pid: i32, exe: &str) -> bool {
+    let path = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    name.strip_suffix(" (deleted)").unwrap_or(&name) == exe
+}
+
+/// Stop the daemon of a pidfile, program `exe`: SIGTERM, then SIGKILL after
+/// `grace`; remove the pidfile. A pid now another program's is left alone:
+/// a daemon that died without removing its pidfile may see its pid reused.
+pub fn stop(pidfile: &Path, exe: &str, grace: Duration) {
+    if let Some(pid) = alive_pid(pidfile).filter(|&p| runs(p, exe)) {
+        // SAFETY: a pid read from our own pidfile, checked alive and ours.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         if !wait_gone(pid, grace) {
             unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -342,8 +348,12 @@ pub fn ovn_central_running(dir: &str) -> Option<i32> {
 /// Stop an OVN central and remove its directory.
 pub fn stop_ovn_central(dir: &str) {
     let d = Path::new(dir);
-    for p in ["northd.pid", "sb.pid", "nb.pid"] {
-        stop(&d.join(p), Duration::from_secs(3));
+    for (p, exe) in [
+        ("northd.pid", "ovn-northd"),
+        ("sb.pid", "ovsdb-server"),
+        ("nb.pid", "ovsdb-server"),
+    ] {
+        stop(&d.join(p), exe, Duration::from_secs(3));
     }
     let _ = std::fs::remove_dir_all(d);
 }
@@ -426,6 +436,7 @@ pub fn stop_ovn_controller(dir: &str, graceful: bool) {
     if ovn_controller_running(dir).is_some() {
         stop(
             &Path::new(dir).join("ovn-controller.pid"),
+            "ovn-controller",
             Duration::from_secs(3),
         );
     }
@@ -449,9 +460,17 @@ pub fn stop_ovs(dir: &str) {
 /// stays (the host's agent starts in it at the same time).
 fn clear_ovs(dir: &str) {
     let d = Path::new(dir);
-    stop(&d.join("ovn-controller.pid"), Duration::from_secs(3));
-    stop(&d.join("vswitchd.pid"), Duration::from_secs(3));
-    stop(&d.join("ovsdb.pid"), Duration::from_secs(3));
+    stop(
+        &d.join("ovn-controller.pid"),
+        "ovn-controller",
+        Duration::from_secs(3),
+    );
+    stop(
+        &d.join("vswitchd.pid"),
+        "ovs-vswitchd",
+        Duration::from_secs(3),
+    );
+    stop(&d.join("ovsdb.pid"), "ovsdb-server", Duration::from_secs(3));
     for f in [
         "conf.db",
         ".conf.db.~lock~",
@@ -477,12 +496,56 @@ fn clear_ovs(dir: &str) {
     }
 }
 
+/// Stop whatever daemon netloom starts that still runs from a pidfile
+/// under `dir` (any depth), this process excepted: before a topology's
+/// directory goes, so that none is left running that nothing could find
+/// again (a central whose `ovn-northd` had died was not seen, so not
+/// stopped, with its two database servers).
+pub fn stop_all_under(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let me = std::env::current_exe().unwrap_or_default();
+    let me = me.file_name().unwrap_or_default().to_string_lossy();
+    let me = me.strip_suffix(" (deleted)").unwrap_or(&me);
+    for e in entries.flatten() {
+        let path = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            stop_all_under(&path);
+        } else if path.extension().is_some_and(|x| x == "pid") {
+            let ours = [
+                "ovsdb-server",
+                "ovs-vswitchd",
+                "ovn-northd",
+                "ovn-controller",
+            ]
+            .into_iter()
+            .chain(["dnsmasq", "busybox", me]);
+            let pid = alive_pid(&path).filter(|&p| p != std::process::id() as i32);
+            if let Some(exe) = pid.and_then(|p| ours.into_iter().find(|&x| runs(p, x))) {
+                stop(&path, exe, Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Stop a sandbox agent of a pidfile: this same netloom program.
+pub fn stop_agent(pidfile: &Path) {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let exe = exe.file_name().unwrap_or_default().to_string_lossy();
+    stop(
+        pidfile,
+        exe.strip_suffix(" (deleted)").unwrap_or(&exe),
+        Duration::from_secs(2),
+    );
+}
+
 /// Start an emulated host's agent inside `ns` (`netloom agent --listen unix:DIR/agent.sock`),
 /// detached, and wait until it answers. The token file is made on first use.
 pub fn start_agent(topology: &str, ns: &str, dir: &str) -> Result<(), ProcError> {
     use std::os::unix::fs::OpenOptionsExt;
     let d = Path::new(dir);
-    stop(&d.join("agent.pid"), Duration::from_secs(2));
+    stop_agent(&d.join("agent.pid"));
     std::fs::create_dir_all(dir).map_err(io_err(format!("mkdir {dir}")))?;
     let token_path = netloom_core::names::sandbox_token_path(topology);
     if !Path::new(&token_path).exists() {
@@ -539,6 +602,9 @@ pub fn start_agent(topology: &str, ns: &str, dir: &str) -> Result<(), ProcError>
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(5) {
         if alive(&sock.to_string_lossy()) {
+            // Reaped when it ends: a server that applies lives on, and each
+            // agent destroy stops would stay a zombie of it.
+            std::thread::spawn(move || child.wait());
             return Ok(());
         }
         if let Ok(Some(st)) = child.try_wait() {
@@ -609,7 +675,7 @@ pub fn udhcpc_pid(pidfile: &Path) -> Option<i32> {
 /// Stop the udhcpc of a pidfile, if it runs; the pidfile goes either way.
 pub fn stop_udhcpc(pidfile: &Path) {
     if udhcpc_pid(pidfile).is_some() {
-        stop(pidfile, Duration::from_secs(2));
+        stop(pidfile, "busybox", Duration::from_secs(2));
     }
     let _ = std::fs::remove_file(pidfile);
 }
@@ -713,6 +779,58 @@ pub fn alive(socket: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("netloom-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A pidfile whose pid is now another program's is left alone (a daemon
+    /// that died without removing it may see its pid reused); the program
+    /// it was written for is stopped.
+    #[test]
+    fn stop_signals_only_the_program_the_pidfile_is_for() {
+        let dir = scratch("stop");
+        let mut sleep = Command::new("sleep").arg("30").spawn().unwrap();
+        let pidfile = dir.join("ovsdb.pid");
+        std::fs::write(&pidfile, sleep.id().to_string()).unwrap();
+        stop(&pidfile, "ovsdb-server", Duration::from_secs(1));
+        assert!(
+            sleep.try_wait().unwrap().is_none(),
+            "a sleep is no ovsdb-server"
+        );
+        assert!(!pidfile.exists());
+        std::fs::write(&pidfile, sleep.id().to_string()).unwrap();
+        stop(&pidfile, "sleep", Duration::from_secs(1));
+        assert_eq!(sleep.wait().unwrap().signal(), Some(libc::SIGTERM));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Before a topology's directory goes, a daemon still running from a
+    /// pidfile in it stops, at any depth; another program's pid does not.
+    #[test]
+    fn a_daemon_left_under_a_topologys_directory_is_stopped() {
+        let dir = scratch("leftover");
+        std::fs::create_dir_all(dir.join("_ovn")).unwrap();
+        let mut daemon = Command::new("busybox")
+            .args(["sleep", "30"])
+            .spawn()
+            .unwrap();
+        let mut other = Command::new("sleep").arg("30").spawn().unwrap();
+        std::fs::write(dir.join("_ovn/nb.pid"), daemon.id().to_string()).unwrap();
+        std::fs::write(dir.join("reused.pid"), other.id().to_string()).unwrap();
+        stop_all_under(&dir);
+        assert_eq!(daemon.wait().unwrap().signal(), Some(libc::SIGTERM));
+        assert!(
+            other.try_wait().unwrap().is_none(),
+            "not a program netloom starts"
+        );
+        let _ = other.kill();
+        let _ = other.wait();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// The file is what OVS itself reads back: `ovsdb-tool` checks the
     /// record's length and SHA-1 and parses the schema.

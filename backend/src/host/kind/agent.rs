@@ -2,7 +2,6 @@
 //! namespace, listening on `dir/agent.sock`.
 
 use std::path::Path;
-use std::time::Duration;
 
 use netloom_core::plan::Resource;
 
@@ -15,7 +14,7 @@ pub fn create(topology: &str, netns: &str, dir: &str) -> Result<(), StepError> {
 }
 
 pub fn delete(dir: &str) {
-    procs::stop(&Path::new(dir).join("agent.pid"), Duration::from_secs(2));
+    procs::stop_agent(&Path::new(dir).join("agent.pid"));
     for f in ["agent.sock", "agent.log"] {
         let _ = std::fs::remove_file(Path::new(dir).join(f));
     }

@@ -22,6 +22,7 @@ fn files_dir(args: &[String]) -> PathBuf {
 fn stop(name: &str, args: &[String]) {
     procs::stop(
         &files_dir(args).join(format!("{name}.pid")),
+        "dnsmasq",
         Duration::from_secs(2),
     );
 }

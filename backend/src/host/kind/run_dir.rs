@@ -30,6 +30,7 @@ pub fn create(path: &str) -> Result<(), StepError> {
 
 pub fn delete(path: &str) -> Result<(), StepError> {
     if Path::new(path).exists() {
+        procs::stop_all_under(Path::new(path));
         std::fs::remove_dir_all(path)?;
     }
     // The parent is shared by topologies: remove it only when empty.
