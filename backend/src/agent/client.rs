@@ -34,6 +34,10 @@ pub const DEADLINE: Duration = Duration::from_secs(900);
 const MAX_CAPTURE_LINES: u64 = 10_000_000;
 /// Longest wait for one line.
 const READ_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest wait for an agent's TCP handshake: a host that drops it (down,
+/// a wrong address, a firewall) would hold apply for the kernel's ~2 minutes
+/// of SYN retries.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connection, plain, TLS or an SSH session.
 trait ReadWrite: io::Read + Write + Send {
@@ -88,7 +92,7 @@ fn connect(peer: &Peer) -> Result<Box<dyn ReadWrite>, AgentError> {
             Some(crate::tls::client_config(ca).map_err(|e| io(io::Error::other(e)))?)
         }
     };
-    let s = TcpStream::connect(hostport).map_err(io)?;
+    let s = tcp_connect(hostport, CONNECT_TIMEOUT).map_err(io)?;
     s.set_read_timeout(Some(READ_TIMEOUT)).map_err(io)?;
     let Some(cfg) = cfg else {
         return Ok(Box::new(s));
@@ -101,6 +105,20 @@ fn connect(peer: &Peer) -> Result<Box<dyn ReadWrite>, AgentError> {
         .map_err(|e| io(io::Error::new(io::ErrorKind::InvalidInput, e.to_string())))?;
     let conn = rustls::ClientConnection::new(cfg, name).map_err(|e| io(io::Error::other(e)))?;
     Ok(Box::new(rustls::StreamOwned::new(conn, s)))
+}
+
+/// `TcpStream::connect`, each address of `hostport` in turn, each for at
+/// most `timeout`.
+fn tcp_connect(hostport: &str, timeout: Duration) -> io::Result<TcpStream> {
+    use std::net::ToSocketAddrs;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{hostport}: no address"));
+    for a in hostport.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// Send `request`, hand each answer line to `on` until it returns false;
@@ -511,5 +529,31 @@ pub fn host_facts(peer: &Peer) -> Result<HostFacts, AgentError> {
             })
         }
         r => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listener whose queue is full drops new SYNs, as a host that is down
+    /// or behind a firewall does: the connect gives up at its own timeout,
+    /// not after the kernel's 2 minutes of SYN retries. On loopback.
+    #[test]
+    fn a_handshake_that_never_comes_gives_up_at_the_timeout() {
+        use std::os::fd::AsRawFd;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // SAFETY: a valid listening socket; backlog 0 queues one connection.
+        assert_eq!(unsafe { libc::listen(l.as_raw_fd(), 0) }, 0);
+        let addr = l.local_addr().unwrap().to_string();
+        // Never accepted: once the queue is full, later SYNs are dropped.
+        let held: Vec<TcpStream> = (0..4)
+            .filter_map(|_| tcp_connect(&addr, Duration::from_secs(1)).ok())
+            .collect();
+        assert!(!held.is_empty(), "the first is queued");
+        let t0 = Instant::now();
+        let e = tcp_connect(&addr, Duration::from_secs(1)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
     }
 }
