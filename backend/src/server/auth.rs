@@ -54,8 +54,13 @@ fn presented(headers: &HeaderMap) -> Option<String> {
 /// The Origin a browser sends for the app itself: the scheme plus the Host it asked for.
 fn origin_ok(headers: &HeaderMap, tls: bool) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
-        // Non-browser clients send no Origin; they still need the token.
-        return true;
+        // A browser sends no Origin on a plain GET (an <img> on a page of
+        // another port of this host, whose cookie SameSite lets through),
+        // but says where it came from in Sec-Fetch-Site ("none": the user
+        // typed it). Other clients send neither; they still need the token.
+        return headers
+            .get("sec-fetch-site")
+            .is_none_or(|s| s == "same-origin" || s == "none");
     };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let scheme = if tls { "https" } else { "http" };

@@ -357,6 +357,35 @@ pub(crate) mod tests {
         assert!(body["error"]["message"].is_string());
     }
 
+    /// A GET carries no Origin, so a page on another port of this host could
+    /// start a capture or an event stream with an <img>, the cookie going
+    /// along (same site); its Sec-Fetch-Site gives it away.
+    #[tokio::test]
+    async fn streams_started_from_another_page_are_refused() {
+        let app = app(state());
+        let get = |uri: &str, site: Option<&str>| {
+            let mut r = Request::get(uri)
+                .header(header::HOST, "127.0.0.1:7310")
+                .header(header::COOKIE, format!("{}={TOKEN}", auth::COOKIE));
+            if let Some(site) = site {
+                r = r.header("sec-fetch-site", site);
+            }
+            r.body(Body::empty()).unwrap()
+        };
+        for uri in ["/api/jobs/1/events", "/api/designs/1/capture?link=vm1"] {
+            for site in ["same-site", "cross-site"] {
+                let (status, body) = send(&app, get(uri, Some(site))).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{uri} {site}: {body}");
+            }
+            // The app's own, a typed URL, or a client that is no browser: on
+            // to the handler (no such job or design here).
+            for site in [Some("same-origin"), Some("none"), None] {
+                let (status, body) = send(&app, get(uri, site)).await;
+                assert_eq!(status, StatusCode::NOT_FOUND, "{uri} {site:?}: {body}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn login_sets_the_cookie() {
         let app = app(state());
