@@ -112,12 +112,21 @@ pub fn hangup_dnsmasq(pidfile: &Path) {
     }
 }
 
-/// True when process `pid` runs the program named `exe` (its file name;
-/// also when that file was replaced since, as an upgrade does).
-fn runs(pid: i32, exe: &str) -> bool {
-    let path = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+/// The file name of a program as `/proc/PID/exe` names it, also once the
+/// file was replaced (an upgrade, a rebuild: "NAME (deleted)").
+fn program_name(path: &Path) -> String {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    name.strip_suffix(" (deleted)").unwrap_or(&name) == exe
+    name.strip_suffix(" (deleted)").unwrap_or(&name).to_string()
+}
+
+/// This netloom program's name: a sandbox agent runs it too.
+fn netloom_program() -> String {
+    program_name(&std::env::current_exe().unwrap_or_default())
+}
+
+/// True when process `pid` runs the program named `exe`.
+fn runs(pid: i32, exe: &str) -> bool {
+    program_name(&std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default()) == exe
 }
 
 /// Stop the daemon of a pidfile, program `exe`: SIGTERM, then SIGKILL after
@@ -505,9 +514,7 @@ pub fn stop_all_under(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let me = std::env::current_exe().unwrap_or_default();
-    let me = me.file_name().unwrap_or_default().to_string_lossy();
-    let me = me.strip_suffix(" (deleted)").unwrap_or(&me);
+    let me = netloom_program();
     for e in entries.flatten() {
         let path = e.path();
         if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -520,7 +527,7 @@ pub fn stop_all_under(dir: &Path) {
                 "ovn-controller",
             ]
             .into_iter()
-            .chain(["dnsmasq", "busybox", me]);
+            .chain(["dnsmasq", "busybox", &me]);
             let pid = alive_pid(&path).filter(|&p| p != std::process::id() as i32);
             if let Some(exe) = pid.and_then(|p| ours.into_iter().find(|&x| runs(p, x))) {
                 stop(&path, exe, Duration::from_secs(2));
@@ -531,13 +538,7 @@ pub fn stop_all_under(dir: &Path) {
 
 /// Stop a sandbox agent of a pidfile: this same netloom program.
 pub fn stop_agent(pidfile: &Path) {
-    let exe = std::env::current_exe().unwrap_or_default();
-    let exe = exe.file_name().unwrap_or_default().to_string_lossy();
-    stop(
-        pidfile,
-        exe.strip_suffix(" (deleted)").unwrap_or(&exe),
-        Duration::from_secs(2),
-    );
+    stop(pidfile, &netloom_program(), Duration::from_secs(2));
 }
 
 /// Start an emulated host's agent inside `ns` (`netloom agent --listen unix:DIR/agent.sock`),
