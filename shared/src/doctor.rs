@@ -31,11 +31,16 @@ pub struct HostCheck {
 
 /// `ovs-dpctl show`'s `lookups: hit:H missed:M lost:L`: of the packets the
 /// kernel datapath had no flow for, how many it passed up to `ovs-vswitchd`
-/// (`missed`) and how many of those never got there (`lost`).
+/// (`missed`) and how many of those never got there (`lost`); and how many
+/// threads `ovs-vswitchd` runs to read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Upcalls {
     pub missed: u64,
     pub lost: u64,
+    /// `ovs-vswitchd`'s upcall handler threads (`handlerN`); `None`: its
+    /// process was not found, or an agent older than this did not say.
+    #[serde(default)]
+    pub handlers: Option<u32>,
 }
 
 /// The modules a real host's tunnels and datapath use.
@@ -132,24 +137,28 @@ fn datapath(topo: &Topology, h: HostId, check: &HostCheck) -> Finding {
 
 /// Why a first packet can vanish on a host that has every module: the
 /// switch never hears of it. Seen on Debian 12's Open vSwitch 3.1.0 in VMs
-/// that boot in under 10 s (e2e/vm/guest.sh).
+/// that boot in under 10 s (e2e/vm/guest.sh). The handler count says so
+/// directly; the counters alone cannot, since a restart of `ovs-vswitchd`
+/// also loses what arrives while none runs.
 fn upcalls(u: Upcalls) -> Option<Finding> {
-    if u.lost == 0 {
-        return None;
-    }
-    Some(if u.lost == u.missed {
-        finding(
+    let none_read = match u.handlers {
+        Some(n) => n == 0,
+        None => u.lost > 0 && u.lost == u.missed,
+    };
+    if none_read {
+        return Some(finding(
             Level::Problem,
             format!(
-                "the kernel datapath lost all {} packets it passed up to ovs-vswitchd: \
-                 none is switched until a flow exists, and none gets made",
-                u.lost
+                "ovs-vswitchd reads no upcalls: the kernel datapath lost {} of the {} packets \
+                 it passed up to ovs-vswitchd, and loses every packet that has no flow yet",
+                u.lost, u.missed
             ),
             "restart ovs-vswitchd (systemctl restart openvswitch-switch): Open vSwitch 3.1.0 \
              (Debian 12) started in a host's first 10 s of uptime gives its datapath no upcall \
              handler (fixed in 3.1.1)",
-        )
-    } else {
+        ));
+    }
+    (u.lost > 0).then(|| {
         finding(
             Level::Note,
             format!(
@@ -349,11 +358,15 @@ mod tests {
     }
 
     #[test]
-    fn a_datapath_that_loses_every_upcall_is_a_problem() {
+    fn a_switch_with_no_upcall_handler_is_a_problem() {
         let t = seed(true);
-        let with = |missed, lost| HostCheck {
+        let with = |missed, lost, handlers| HostCheck {
             kernel_datapath: true,
-            upcalls: Some(Upcalls { missed, lost }),
+            upcalls: Some(Upcalls {
+                missed,
+                lost,
+                handlers,
+            }),
             ..check()
         };
         let about = |c: &HostCheck| -> Vec<Finding> {
@@ -362,24 +375,37 @@ mod tests {
                 .filter(|f| f.fact.contains("passed up to ovs-vswitchd"))
                 .collect()
         };
-        let all = about(&with(24, 24));
-        assert_eq!(levels(&all), [Level::Problem], "{all:#?}");
+        let none = about(&with(24, 23, Some(0)));
+        assert_eq!(levels(&none), [Level::Problem], "{none:#?}");
         assert!(
-            all[0].fact.contains("all 24") && all[0].action.contains("restart ovs-vswitchd"),
-            "{all:#?}"
+            none[0].fact.contains("23 of the 24")
+                && none[0].action.contains("restart ovs-vswitchd"),
+            "{none:#?}"
         );
-        // After a restart the old losses stay counted, new misses get through.
-        let some = about(&with(30, 24));
-        assert_eq!(levels(&some), [Level::Note], "{some:#?}");
-        assert!(some[0].fact.contains("24 of the 30"), "{some:#?}");
-        assert_eq!(about(&with(30, 0)), []);
-        assert_eq!(about(&with(0, 0)), []);
-        // An agent older than this sends no counters: nothing is said.
+        // No packet yet: the missing handler is the problem all the same.
+        assert_eq!(levels(&about(&with(0, 0, Some(0)))), [Level::Problem]);
+        // After a restart the old losses stay counted, new misses get through;
+        // even when they are all there is, handlers read the next ones.
+        for c in [with(30, 24, Some(2)), with(24, 24, Some(2))] {
+            let some = about(&c);
+            assert_eq!(levels(&some), [Level::Note], "{some:#?}");
+            assert!(some[0].fact.contains("24 of the"), "{some:#?}");
+        }
+        assert_eq!(about(&with(30, 0, Some(2))), []);
+        // Handlers not found: every upcall lost says the same.
+        assert_eq!(levels(&about(&with(24, 24, None))), [Level::Problem]);
+        assert_eq!(levels(&about(&with(30, 24, None))), [Level::Note]);
+        assert_eq!(about(&with(0, 0, None)), []);
+        // An agent older than this sends no counters: nothing is said; one
+        // a step older, counters without handlers.
         let old: HostCheck = serde_json::from_value(serde_json::json!({
             "kernel_datapath": true, "modules": [], "ovs_version": null,
             "underlay": null, "bridges": []
         }))
         .unwrap();
         assert_eq!(old.upcalls, None);
+        let counters: Upcalls =
+            serde_json::from_value(serde_json::json!({"missed": 3, "lost": 1})).unwrap();
+        assert_eq!(counters.handlers, None);
     }
 }

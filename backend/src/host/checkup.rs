@@ -9,8 +9,8 @@ use std::process::Command;
 use netloom_core::doctor::{HostCheck, Upcalls, MODULES};
 use netloom_core::plan::OVS_OWNER_KEY;
 
-use super::nl;
 use super::ovsdb::{self, Ovsdb};
+use super::{nl, procs};
 
 /// The facts; `ovsdb`: the database whose bridges to list, `underlay`: the
 /// address whose NIC to find (both `None` for emulated hosts).
@@ -23,14 +23,29 @@ pub fn checkup(ovsdb: Option<&str>, underlay: Option<Ipv4Addr>) -> HostCheck {
         ovs_version: ovs_version(),
         underlay: underlay.and_then(nic_of),
         bridges: ovsdb.map(bridges_in).unwrap_or_default(),
-        upcalls: kernel_datapath.then(upcalls).flatten(),
+        upcalls: kernel_datapath.then(|| upcalls(ovsdb)).flatten(),
     }
 }
 
 /// `ovs-dpctl show system@ovs-system`: the kernel datapath's counters
-/// (`None` until `ovs-vswitchd` has made it).
-fn upcalls() -> Option<Upcalls> {
-    lookups(&stdout_of("ovs-dpctl", &["show", "system@ovs-system"])?)
+/// (`None` until `ovs-vswitchd` has made it), and the handler threads of the
+/// `ovs-vswitchd` of database socket `ovsdb`.
+fn upcalls(ovsdb: Option<&str>) -> Option<Upcalls> {
+    let mut u = lookups(&stdout_of("ovs-dpctl", &["show", "system@ovs-system"])?)?;
+    u.handlers = ovsdb.and_then(handlers);
+    Some(u)
+}
+
+/// The threads named `handlerN` (Open vSwitch names each thread it starts)
+/// of the `ovs-vswitchd` whose pidfile is beside database socket `ovsdb`,
+/// as Debian and `ovs-ctl` place them.
+fn handlers(ovsdb: &str) -> Option<u32> {
+    let pid = procs::alive_pid(&Path::new(ovsdb).with_file_name("ovs-vswitchd.pid"))?;
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let named = |t: &std::fs::DirEntry| {
+        std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("handler"))
+    };
+    Some(tasks.flatten().filter(named).count() as u32)
 }
 
 /// The `lookups: hit:H missed:M lost:L` line of `ovs-dpctl show`.
@@ -47,6 +62,7 @@ fn lookups(text: &str) -> Option<Upcalls> {
     Some(Upcalls {
         missed: count("missed:")?,
         lost: count("lost:")?,
+        handlers: None,
     })
 }
 
@@ -103,7 +119,8 @@ mod tests {
             lookups(shown),
             Some(Upcalls {
                 missed: 24,
-                lost: 24
+                lost: 24,
+                handlers: None
             })
         );
         assert_eq!(lookups("system@ovs-system:\n  flows: 0\n"), None);
