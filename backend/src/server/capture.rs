@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::designs::{blocking, parse_id};
 use super::error::ApiError;
-use super::jobs::{need_root, CaptureSlot};
-use super::{topology, AppState};
+use super::jobs::{need_root, Slot, Use};
+use super::{parsed, AppState};
 use crate::deploy::capture::{self, Limits};
 use crate::host::netns;
 
@@ -53,7 +53,7 @@ pub(super) async fn capture(
     let Query(q) = q.map_err(|e| ApiError::bad_request("", e.body_text()))?;
     let (seconds, snaplen) = limits(&q)?;
     let design = blocking(&s.store, move |st| st.get(id)).await?;
-    let topo = topology(&design.text)?;
+    let topo = parsed(design.text).await?;
     let link = Link::parse(&topo, &q.link).map_err(|e| ApiError::bad_request("link", e))?;
     need_root()?;
     let tap = link.sandbox_tap(&topo);
@@ -65,7 +65,7 @@ pub(super) async fn capture(
             format!("{} is not applied: apply it first", topo.name),
         ));
     }
-    let slot = s.jobs.capture_slot()?;
+    let slot = s.jobs.slot(Use::Capture)?;
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
     let _ = tx.try_send(pcap::file_header(snaplen).to_vec());
     let limits = Limits {
@@ -130,7 +130,7 @@ fn pump(
     limits: &Limits,
     tx: &mpsc::Sender<Vec<u8>>,
     opened: oneshot::Sender<()>,
-    _slot: CaptureSlot,
+    _slot: Slot,
 ) -> Result<(), String> {
     let (mut opened, mut dropped) = (Some(opened), 0u64);
     let r = capture::run(topo, link, limits, |frame| {

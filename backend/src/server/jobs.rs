@@ -1,7 +1,8 @@
 //! Deploying from the browser: plan, apply, verify, destroy and status.
 //!
 //! - `POST /api/plan {text}` → per host, what apply would create, change and remove.
-//! - `POST /api/status {text}` → what is deployed now, and the drift.
+//! - `POST /api/status {text}` → what is deployed now, and the drift. Both
+//!   429 while [`MAX_OBSERVING`] of them run.
 //! - `POST /api/jobs {action, text}` → 202 `{id, topology, action}`: the
 //!   executor runs on a blocking thread; 409 while another job of the same
 //!   topology runs (jobs of one topology never interleave, others run at
@@ -40,11 +41,15 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::error::ApiError;
-use super::{topology, wire, AppState, TextBody};
+use super::{parsed, wire, AppState, TextBody};
 use crate::deploy;
 
 /// Finished jobs kept for late subscribers.
 const KEEP_FINISHED: usize = 32;
+/// Events of finished jobs kept, all together (the newest job stays whatever
+/// its size): a verify logs one per pair, up to
+/// [`netloom_core::limits::MAX_REACH_PAIRS`], a few hundred bytes each.
+const KEEP_EVENTS: usize = 2_000_000;
 /// Most jobs running at once, all topologies together: each holds a blocking
 /// thread and, for apply, a host's worth of daemons per host.
 pub const MAX_RUNNING_JOBS: usize = 8;
@@ -53,6 +58,9 @@ pub const MAX_RUNNING_JOBS: usize = 8;
 pub const MAX_EVENT_STREAMS: usize = 64;
 /// Live captures at once (`/api/designs/{id}/capture`): each holds a thread.
 pub const MAX_CAPTURES: usize = 8;
+/// Plans and status reads at once: each observes every host of its topology
+/// (netlink, OVSDB, the agents) from a blocking thread.
+pub const MAX_OBSERVING: usize = 8;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -71,10 +79,11 @@ pub struct Jobs(Arc<Mutex<Registry>>);
 struct Registry {
     next: u64,
     jobs: BTreeMap<u64, Arc<Job>>,
-    finished: VecDeque<u64>,
+    /// Oldest first, with the length of each one's log.
+    finished: VecDeque<(u64, usize)>,
     busy: HashSet<String>,
-    streams: usize,
-    captures: usize,
+    /// Slots taken, by [`Slot`] kind.
+    taken: [usize; 3],
 }
 
 /// Holds topology `name` for one job; released on drop (even if the job panics).
@@ -91,40 +100,58 @@ impl Drop for TopologyLock {
     }
 }
 
-/// One open event stream; counted until dropped (the client went away or the job ended).
-struct StreamSlot(Jobs);
+/// What a [`Slot`] is held for: each kind has its own limit.
+#[derive(Clone, Copy)]
+pub(super) enum Use {
+    /// An open event stream (until the client goes away or the job ends).
+    Stream,
+    /// A live capture.
+    Capture,
+    /// A plan or a status read.
+    Observe,
+}
 
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        if let Ok(mut r) = self.0 .0.lock() {
-            r.streams -= 1;
+impl Use {
+    fn limit(self) -> usize {
+        match self {
+            Use::Stream => MAX_EVENT_STREAMS,
+            Use::Capture => MAX_CAPTURES,
+            Use::Observe => MAX_OBSERVING,
         }
+    }
+
+    /// The 429's words, given how many are held.
+    fn busy(self, n: usize) -> String {
+        let (held, advice) = match self {
+            Use::Stream => ("event streams are open", "close a tab that watches a job"),
+            Use::Capture => ("captures are running", "stop one first"),
+            Use::Observe => ("plans and status reads are running", "wait for one to end"),
+        };
+        format!("{n} {held}; the limit is {}: {advice}", self.limit())
     }
 }
 
-/// One running capture; counted until dropped.
-pub(super) struct CaptureSlot(Jobs);
+/// One use of a limited kind, counted until dropped.
+pub(super) struct Slot(Jobs, Use);
 
-impl Drop for CaptureSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
         if let Ok(mut r) = self.0 .0.lock() {
-            r.captures -= 1;
+            r.taken[self.1 as usize] -= 1;
         }
     }
 }
 
 impl Jobs {
-    /// A slot for one more live capture, or 429 at [`MAX_CAPTURES`].
-    pub(super) fn capture_slot(&self) -> Result<CaptureSlot, ApiError> {
+    /// A slot for one more use of a kind, or 429 at its limit.
+    pub(super) fn slot(&self, kind: Use) -> Result<Slot, ApiError> {
         let mut r = self.0.lock().expect("jobs registry");
-        if r.captures >= MAX_CAPTURES {
-            return Err(ApiError::busy(format!(
-                "{} captures are running; the limit is {MAX_CAPTURES}: stop one first",
-                r.captures
-            )));
+        let n = &mut r.taken[kind as usize];
+        if *n >= kind.limit() {
+            return Err(ApiError::busy(kind.busy(*n)));
         }
-        r.captures += 1;
-        Ok(CaptureSlot(self.clone()))
+        *n += 1;
+        Ok(Slot(self.clone(), kind))
     }
 
     /// Take topology `name` for a job: 409 while a job of it runs, 429 while
@@ -151,19 +178,6 @@ impl Jobs {
         })
     }
 
-    /// A slot for one more event stream, or 429 at [`MAX_EVENT_STREAMS`].
-    fn stream_slot(&self) -> Result<StreamSlot, ApiError> {
-        let mut r = self.0.lock().expect("jobs registry");
-        if r.streams >= MAX_EVENT_STREAMS {
-            return Err(ApiError::busy(format!(
-                "{} event streams are open; the limit is {MAX_EVENT_STREAMS}: close a tab that watches a job",
-                r.streams
-            )));
-        }
-        r.streams += 1;
-        Ok(StreamSlot(self.clone()))
-    }
-
     fn add(&self, action: JobAction, topology: &str) -> Arc<Job> {
         let mut r = self.0.lock().expect("jobs registry");
         r.next += 1;
@@ -180,13 +194,12 @@ impl Jobs {
         job
     }
 
-    fn finished(&self, id: u64) {
+    fn finished(&self, job: &Job) {
+        let events = job.log.lock().expect("job log").len();
         let mut r = self.0.lock().expect("jobs registry");
-        r.finished.push_back(id);
-        while r.finished.len() > KEEP_FINISHED {
-            if let Some(old) = r.finished.pop_front() {
-                r.jobs.remove(&old);
-            }
+        r.finished.push_back((job.id, events));
+        for old in forget(&mut r.finished, KEEP_FINISHED, KEEP_EVENTS) {
+            r.jobs.remove(&old);
         }
     }
 
@@ -201,6 +214,21 @@ impl Jobs {
             ))
         })
     }
+}
+
+/// The oldest of `finished` to forget (taken out of it), so that at most
+/// `jobs` stay, with at most `events` events among them; the newest stays.
+fn forget(finished: &mut VecDeque<(u64, usize)>, jobs: usize, events: usize) -> Vec<u64> {
+    let mut kept: usize = finished.iter().map(|&(_, n)| n).sum();
+    let mut gone = Vec::new();
+    while finished.len() > 1 && (finished.len() > jobs || kept > events) {
+        let Some((id, n)) = finished.pop_front() else {
+            break;
+        };
+        kept -= n;
+        gone.push(id);
+    }
+    gone
 }
 
 /// One job: its log of events, appended as it runs.
@@ -321,20 +349,30 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-async fn plan(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {
+async fn plan(
+    State(s): State<AppState>,
+    body: Result<Json<TextBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
     let Json(b) = body?;
-    let topo = topology(&b.text)?;
+    let topo = parsed(b.text).await?;
+    let slot = s.jobs.slot(Use::Observe)?;
     let p = blocking("plan", move || {
+        let _slot = slot;
         deploy::plan_for(&topo).map_err(|e| e.to_string())
     })
     .await?;
     Ok(Json(wire(&plan_view(&p))))
 }
 
-async fn status(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {
+async fn status(
+    State(s): State<AppState>,
+    body: Result<Json<TextBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
     let Json(b) = body?;
-    let topo = topology(&b.text)?;
+    let topo = parsed(b.text).await?;
+    let slot = s.jobs.slot(Use::Observe)?;
     let s = blocking("status", move || {
+        let _slot = slot;
         deploy::status::status(&topo).map_err(|e| e.to_string())
     })
     .await?;
@@ -346,7 +384,7 @@ async fn start(
     body: Result<Json<JobBody>, JsonRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Json(b) = body?;
-    let topo = topology(&b.text)?;
+    let topo = parsed(b.text).await?;
     if b.action == JobAction::Verify {
         super::simulate::check_pairs(&topo)?;
     }
@@ -361,7 +399,7 @@ async fn start(
     let jobs = s.jobs.clone();
     tokio::task::spawn_blocking(move || {
         run(&job, &topo, lock);
-        jobs.finished(job.id);
+        jobs.finished(&job);
     });
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
@@ -496,7 +534,7 @@ async fn events(
 ) -> Result<impl IntoResponse, ApiError> {
     let Path(id) = id?;
     let job = s.jobs.get(&id)?;
-    let slot = s.jobs.stream_slot()?;
+    let slot = s.jobs.slot(Use::Stream)?;
     // Event ids are log positions: a reconnecting EventSource resumes after the last it saw.
     let from = headers
         .get("last-event-id")
@@ -505,21 +543,18 @@ async fn events(
     let rx = job.changed.subscribe();
     // The slot travels with the stream's state and is freed when the stream is dropped.
     let stream = futures::stream::unfold(
-        (job, rx, from, false, slot),
-        |(job, mut rx, at, finished, slot)| async move {
-            if finished {
-                return None;
-            }
+        (job, rx, from, slot),
+        |(job, mut rx, at, slot)| async move {
             loop {
                 // Read before the log: once `done` is in it, nothing follows.
                 let done = job.done();
                 let new = job.since(at);
-                // A stream resumed at or past the end of a finished job.
+                // The end of a finished job: sent in the last batch, or
+                // resumed at or past it.
                 if new.is_empty() && done {
                     return None;
                 }
                 if !new.is_empty() {
-                    let end = new.last().is_some_and(|e| matches!(e, JobEvent::Done(_)));
                     let batch: Vec<Result<SseEvent, Infallible>> = new
                         .iter()
                         .enumerate()
@@ -532,7 +567,7 @@ async fn events(
                         })
                         .collect();
                     let next = at + new.len();
-                    return Some((futures::stream::iter(batch), (job, rx, next, end, slot)));
+                    return Some((futures::stream::iter(batch), (job, rx, next, slot)));
                 }
                 if rx.changed().await.is_err() {
                     return None;
@@ -546,7 +581,7 @@ async fn events(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{call, state};
+    use super::super::tests::{call, scripted, state};
     use super::*;
     use axum::http::Method;
     use serde_json::json;
@@ -776,6 +811,21 @@ mod tests {
     /// A client that reconnects after a finished job's stream closed (as an
     /// `EventSource` does) resumes past its last event: the stream ends at
     /// once instead of holding a slot open forever.
+    #[test]
+    fn finished_jobs_are_forgotten_oldest_first_by_count_and_by_events() {
+        let mut f: VecDeque<(u64, usize)> = (1..=4).map(|id| (id, 10)).collect();
+        assert_eq!(forget(&mut f, 3, 100), [1]);
+        assert_eq!(forget(&mut f, 3, 100), Vec::<u64>::new());
+        f.push_back((5, 85));
+        // 30 + 85 events over a budget of 100: the oldest go until it fits.
+        assert_eq!(forget(&mut f, 8, 100), [2, 3]);
+        assert_eq!(f, [(4, 10), (5, 85)]);
+        // One job over the whole budget: the newest stays all the same.
+        f.push_back((6, 500));
+        assert_eq!(forget(&mut f, 8, 100), [4, 5]);
+        assert_eq!(f, [(6, 500)]);
+    }
+
     #[tokio::test]
     async fn a_stream_resumed_past_a_finished_job_ends() {
         let st = state();
@@ -784,11 +834,7 @@ mod tests {
         job.push(JobEvent::Done(JobDone::default()));
         let app = super::super::app(st);
         for last in ["1", "7", "18446744073709551615"] {
-            let req = axum::http::Request::get(format!("/api/jobs/{}/events", job.id))
-                .header(
-                    "authorization",
-                    format!("Bearer {}", super::super::tests::TOKEN),
-                )
+            let req = scripted(Method::GET, &format!("/api/jobs/{}/events", job.id))
                 .header("last-event-id", last)
                 .body(axum::body::Body::empty())
                 .unwrap();
@@ -804,6 +850,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn plans_and_status_reads_are_bounded() {
+        let st = state();
+        let held: Vec<Slot> = (0..MAX_OBSERVING)
+            .map(|_| st.jobs.slot(Use::Observe).unwrap())
+            .collect();
+        let app = super::super::app(st);
+        let text = Some(json!({"text": lab("t-bounded")}));
+        for uri in ["/api/plan", "/api/status"] {
+            let (status, b) = call(&app, Method::POST, uri, text.clone()).await;
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{uri}: {b}");
+            let message = b["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains(&format!("the limit is {MAX_OBSERVING}")),
+                "{b}"
+            );
+        }
+        // A bad text is told as such, limit or not.
+        let (status, _) = call(&app, Method::POST, "/api/plan", Some(json!({"text": "x"}))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        drop(held);
+        let (status, b) = call(&app, Method::POST, "/api/plan", text).await;
+        assert_ne!(status, StatusCode::TOO_MANY_REQUESTS, "{b}");
+    }
+
+    #[tokio::test]
     async fn event_streams_are_bounded() {
         let st = state();
         let job = st.jobs.add(JobAction::Apply, "lab");
@@ -812,11 +883,7 @@ mod tests {
         let uri = format!("/api/jobs/{}/events", job.id);
         // A running job's stream stays open as long as its response is held.
         let open = || async {
-            let req = axum::http::Request::get(&uri)
-                .header(
-                    "authorization",
-                    format!("Bearer {}", super::super::tests::TOKEN),
-                )
+            let req = scripted(Method::GET, &uri)
                 .body(axum::body::Body::empty())
                 .unwrap();
             tower::ServiceExt::oneshot(app.clone(), req).await.unwrap()
@@ -917,10 +984,7 @@ mod tests {
 
     /// The whole event stream of a finished job, resumed after `last` when given.
     async fn stream(app: Router, id: u64, last: Option<&str>) -> String {
-        let mut req = axum::http::Request::get(format!("/api/jobs/{id}/events")).header(
-            "authorization",
-            format!("Bearer {}", super::super::tests::TOKEN),
-        );
+        let mut req = scripted(Method::GET, &format!("/api/jobs/{id}/events"));
         if let Some(l) = last {
             req = req.header("last-event-id", l);
         }

@@ -229,7 +229,10 @@ async fn validate(
     body: Result<Json<TextBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
-    let problems = match netloom_core::format::try_load(&body.text) {
+    let loaded = tokio::task::spawn_blocking(move || netloom_core::format::try_load(&body.text))
+        .await
+        .map_err(|e| ApiError::internal("reading the topology", e))?;
+    let problems = match loaded {
         Ok(c) => c.warnings,
         Err(Refusal::Invalid(p)) => p,
         Err(over) => return Err(over.into()),
@@ -240,6 +243,14 @@ async fn validate(
 /// The topology of a request's text: 413 over a limit, 422 with every problem when invalid.
 fn topology(text: &str) -> Result<Topology, ApiError> {
     Ok(netloom_core::format::try_load(text)?.topology)
+}
+
+/// [`topology`] off the async workers: a text at the size limit takes a
+/// while to parse and validate, and every other request would wait.
+async fn parsed(text: String) -> Result<Topology, ApiError> {
+    tokio::task::spawn_blocking(move || topology(&text))
+        .await
+        .map_err(|e| ApiError::internal("reading the topology", e))?
 }
 
 async fn api_not_found(uri: Uri) -> ApiError {
@@ -318,6 +329,14 @@ pub(crate) mod tests {
         send(app, req.body(body).unwrap()).await
     }
 
+    /// A request as a script sends it: the token as a bearer, no cookie, no Origin.
+    pub fn scripted(method: Method, uri: &str) -> axum::http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+    }
+
     pub async fn send(app: &Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
         let resp = app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
@@ -335,8 +354,7 @@ pub(crate) mod tests {
         let (status, body) = send(&app, req).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(body["error"]["message"].as_str().unwrap().contains("token"));
-        let req = Request::get("/api/health")
-            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        let req = scripted(Method::GET, "/api/health")
             .body(Body::empty())
             .unwrap();
         assert_eq!(send(&app, req).await.0, StatusCode::OK);
@@ -345,10 +363,9 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn writes_from_another_origin_are_refused() {
         let app = app(state());
-        let req = Request::post("/api/validate")
+        let req = scripted(Method::POST, "/api/validate")
             .header(header::HOST, "127.0.0.1:7310")
             .header(header::ORIGIN, "http://evil.example")
-            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(r#"{"text":"version: 1"}"#))
             .unwrap();
@@ -427,8 +444,7 @@ pub(crate) mod tests {
             assert!(status.is_client_error(), "{uri}: {status}");
             assert!(body["error"]["message"].is_string(), "{uri}: {body}");
         }
-        let req = Request::post("/api/validate")
-            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        let req = scripted(Method::POST, "/api/validate")
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(vec![b' '; MAX_BODY_BYTES + 1]))
             .unwrap();
@@ -504,7 +520,6 @@ pub(crate) mod tests {
             dist: Some(dist.clone()),
             ..state()
         });
-        let bearer = format!("Bearer {TOKEN}");
         for (uri, auth, html, private) in [
             ("/", false, true, false),
             ("/", false, true, false),
@@ -516,10 +531,10 @@ pub(crate) mod tests {
             ("/login?token=t0ken", false, false, true),
             ("/login?token=nope", false, false, true),
         ] {
-            let mut req = Request::get(uri);
-            if auth {
-                req = req.header(header::AUTHORIZATION, &bearer);
-            }
+            let req = match auth {
+                true => scripted(Method::GET, uri),
+                false => Request::get(uri),
+            };
             let resp = app
                 .clone()
                 .oneshot(req.body(Body::empty()).unwrap())

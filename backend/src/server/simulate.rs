@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::{topology, wire, AppState, TextBody};
+use super::{parsed, topology, wire, AppState, TextBody};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -116,9 +116,9 @@ async fn simulate_one(
 async fn simulate_real(
     body: Result<Json<SimulateBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Json(b) = body?;
+    let Json(mut b) = body?;
     super::jobs::need_root()?;
-    let topo = topology(&b.text)?;
+    let topo = parsed(std::mem::take(&mut b.text)).await?;
     let p = probe(&topo, &b)?;
     let trace = simulate(&topo, &p);
     let answer = tokio::task::spawn_blocking(move || {
