@@ -48,42 +48,124 @@ fn failed_apply_reports_and_destroy_still_cleans() {
     assert_no_residue("e2e-fail", &links_before);
 }
 
-/// A real host whose agent does not answer does not keep `destroy FILE` from
-/// removing everything else; it is named in the error (exit 3).
+/// A real agent on loopback whose token may touch only topology `other`:
+/// it answers what needs no topology, and refuses this one's. Another port is
+/// tried when the one picked was taken meanwhile.
+fn agent_for(other: &str, dir: &std::path::Path, token: &str) -> (std::process::Child, String) {
+    let tokens = dir.join("agent.tokens");
+    netloom_e2e::write_secret(&tokens, &format!("{token} {other}\n"));
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let mut agent = std::process::Command::new(bin())
+            .args(["agent", "--listen", &format!("tcp:127.0.0.1:{port}")])
+            .arg(format!("--token-file={}", tokens.display()))
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("agent");
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(30) {
+            if agent.try_wait().expect("agent status").is_some() {
+                break;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (agent, format!("http://127.0.0.1:{port}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = agent.kill();
+        let _ = agent.wait();
+    }
+    panic!("no agent listened on loopback");
+}
+
+/// Real hosts whose agents do not answer, or refuse the topology, do not keep
+/// `destroy FILE` from removing everything else; each is named in the error
+/// (exit 3).
 #[test]
-fn destroy_removes_what_it_reaches_and_names_a_dead_agent() {
-    if !netloom_e2e::root("destroy_removes_what_it_reaches_and_names_a_dead_agent") {
+fn destroy_removes_what_it_reaches_and_names_the_agents_it_cannot_use() {
+    if !netloom_e2e::root("destroy_removes_what_it_reaches_and_names_the_agents_it_cannot_use") {
         return;
     }
     let links_before = root_links();
     let mut lab = Lab::new("seedlab-gre.yaml", "e2e-deadag");
     ok(&["apply", lab.path()]);
-    // The same topology with one more host, a real one whose agent is not
-    // there: nothing listens on loopback port 1.
+    let dir = std::env::temp_dir().join("netloom-e2e-deadag");
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = "0123456789abcdef0123456789abcdef";
+    let (mut agent, url) = agent_for("e2e-other", &dir, token);
+    // The same topology with two more hosts, real ones: nothing listens on
+    // loopback port 1 for `far`; `near`'s agent answers, for another topology.
     let hosts_end = lab.text.find("\ntunnels:").expect("a tunnels section");
     let text = format!(
-        "{}\n  - name: far\n    underlay_ip: 172.31.0.9\n    agent: http://127.0.0.1:1\n    bridges:\n      - name: br-far{}",
+        "{}\n  - name: far\n    underlay_ip: 172.31.0.9\n    agent: http://127.0.0.1:1\n    bridges:\n      - name: br-far\n  - name: near\n    underlay_ip: 172.31.0.10\n    agent: {url}\n    bridges:\n      - name: br-near{}",
         &lab.text[..hosts_end],
         &lab.text[hosts_end..]
     );
     lab.rewrite(text);
-    let dir = std::env::temp_dir().join("netloom-e2e-deadag");
-    std::fs::create_dir_all(&dir).unwrap();
     let agents = agents_file(
         &dir,
-        &[(
-            "http://127.0.0.1:1",
-            "0123456789abcdef0123456789abcdef",
-            None,
-        )],
+        &[("http://127.0.0.1:1", token, None), (&url, token, None)],
     );
     let o = netloom_env(
         &["destroy", lab.path()],
         &[("NETLOOM_AGENTS", agents.to_str().unwrap())],
     );
+    let _ = agent.kill();
+    let _ = agent.wait();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(o.status.code(), Some(3), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("far:"), "{err}");
+    assert!(
+        err.contains("near: step `observe through the agent`")
+            && err.contains("may not touch topology e2e-deadag"),
+        "{err}"
+    );
     assert_no_residue("e2e-deadag", &links_before);
+}
+
+/// An emulated host whose `ovs-vswitchd` died: apply starts its daemons on
+/// a new database, so it makes that host's bridges, ports and underlay
+/// address again (they were seen in the old one), and the lab works again.
+#[test]
+fn a_host_whose_switch_died_is_made_again_by_apply() {
+    if !netloom_e2e::root("a_host_whose_switch_died_is_made_again_by_apply") {
+        return;
+    }
+    let links_before = root_links();
+    let lab = Lab::new("seedlab-gre.yaml", "e2e-vsdead");
+    ok(&["apply", lab.path()]);
+    let pidfile = "/run/netloom/e2e-vsdead/node1/vswitchd.pid";
+    let pid = std::fs::read_to_string(pidfile).expect("node1's ovs-vswitchd pidfile");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let planned = lab.plan_steps();
+    let node1 = "nl-e2e-vsdead.node1";
+    for want in [
+        format!("create ovs_daemons {node1}"),
+        "create ovs_bridge".into(),
+        "create ovs-port".into(),
+        format!("create addr {node1}/"),
+    ] {
+        assert!(
+            planned.iter().any(|p| p.contains(&want)),
+            "{want:?} in {planned:#?}"
+        );
+    }
+    ok(&["apply", lab.path()]);
+    let left = lab.plan_steps();
+    assert!(left.is_empty(), "{left:#?}");
+    let d = lab.verify();
+    assert!(
+        d.is_empty(),
+        "verify after the switch was made again: {d:#?}"
+    );
+    ok(&["destroy", lab.path()]);
+    assert_no_residue("e2e-vsdead", &links_before);
 }

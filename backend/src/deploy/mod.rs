@@ -91,7 +91,7 @@ pub fn plan_for(topo: &Topology) -> Result<Plan, ApplyError> {
     let have = observe_all(&topo.name, &targets, &want)?;
     let mut p = plan::plan(&topo.name, &targets, &want, &have);
     if topo.engine == Engine::Ovn {
-        p.northbound = northbound::plan(topo)?;
+        p.northbound = northbound::plan(topo, &p)?;
         if p.northbound.is_none() {
             p.northbound = plan::northbound_wait(topo, &p);
         }
@@ -114,31 +114,65 @@ pub fn observe_all_with_snapshot(
     targets: &[TargetInfo],
     hint: &State,
 ) -> Result<(State, Snapshot), ApplyError> {
+    let (have, snap, mut failed) = observe_each(topology, targets, hint);
+    match failed.is_empty() {
+        true => Ok((have, snap)),
+        false => Err(failed.remove(0)),
+    }
+}
+
+/// Observe what can be: a real host whose agent cannot be asked, or refuses,
+/// is left out of the state (nothing is planned there) and named.
+fn observe_each(
+    topology: &str,
+    targets: &[TargetInfo],
+    hint: &State,
+) -> (State, Snapshot, Vec<ApplyError>) {
     let (mut have, snap) = observe::observe_with_snapshot(topology, targets, hint);
+    let mut failed = Vec::new();
     for t in targets.iter().filter(|t| !t.emulated) {
         let Some(addr) = &t.agent else { continue };
-        let fail = |e: String| ApplyError::other(&t.name, "observe through the agent", e);
-        let peer = peer(topology, t, addr).map_err(fail)?;
-        let theirs = crate::agent::observe(&peer, topology, std::slice::from_ref(t), hint)
-            .map_err(|e| fail(e.to_string()))?;
+        let theirs = peer(topology, t, addr).and_then(|p| {
+            crate::agent::observe(&p, topology, std::slice::from_ref(t), hint)
+                .map_err(|e| e.to_string())
+        });
         // The agent sees its own host, and only it: what this machine saw under
         // the host's name is not there; the rest of what the agent reports is ours to see.
-        match theirs.targets.get(&t.name) {
-            Some(rs) => have.targets.insert(t.name.clone(), rs.clone()),
-            None => have.targets.remove(&t.name),
-        };
+        match theirs.map(|mut s| s.targets.remove(&t.name)) {
+            Ok(Some(rs)) => {
+                have.targets.insert(t.name.clone(), rs);
+            }
+            Ok(None) => {
+                have.targets.remove(&t.name);
+            }
+            Err(e) => {
+                have.targets.remove(&t.name);
+                failed.push(ApplyError::other(&t.name, "observe through the agent", e));
+            }
+        }
     }
-    Ok((have, snap))
+    (have, snap, failed)
+}
+
+/// The first of the hosts left as they were, the others named in its message.
+fn left_out(mut errors: Vec<ApplyError>) -> Result<(), ApplyError> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let first = errors.remove(0);
+    if errors.is_empty() {
+        return Err(first);
+    }
+    let also: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    let message = format!("{}; also {}", first.source, also.join("; also "));
+    Err(ApplyError::other(first.target, first.step, message))
 }
 
 /// The plan that removes everything of topology `name` (the file, when given,
 /// sharpens observation and names the real hosts, observed through their
-/// agents), and an error for each real host whose agent does not answer:
-/// the rest is removed all the same.
-pub fn destroy_plan(
-    name: &str,
-    topo: Option<&Topology>,
-) -> Result<(Plan, Vec<ApplyError>), ApplyError> {
+/// agents), and an error for each real host whose agent does not answer or
+/// refuses: the rest is removed all the same.
+fn destroy_plan(name: &str, topo: Option<&Topology>) -> (Plan, Vec<ApplyError>) {
     let (targets, hint, unreachable) = match topo {
         // Real hosts' agents say where their OVSDB is; the datapath does not matter for removal.
         Some(t) => {
@@ -151,7 +185,9 @@ pub fn destroy_plan(
         }
         None => (Vec::new(), State::default(), Vec::new()),
     };
-    let have = observe_all(name, &targets, &hint)?;
+    let (have, _, refused) = observe_each(name, &targets, &hint);
+    let mut unreachable = unreachable;
+    unreachable.extend(refused);
     let targets = if topo.is_some() {
         targets
     } else {
@@ -160,12 +196,11 @@ pub fn destroy_plan(
     let mut p = plan::plan(name, &targets, &State::default(), &have);
     // A central that cannot be reached is reported, as an agent is: the
     // hosts' steps go all the same.
-    let mut unreachable = unreachable;
     match topo.map(northbound::removal).transpose() {
         Ok(nb) => p.northbound = nb.flatten(),
         Err(e) => unreachable.push(e),
     }
-    Ok((p, unreachable))
+    (p, unreachable)
 }
 
 /// Targets as found, when the file is lost: a host's OVSDB is where its
@@ -248,20 +283,16 @@ pub fn destroy(
 ) -> Result<Report, ApplyError> {
     let _lock = wait_for_lock(name, "destroy", progress, cancel)?;
     let start = Instant::now();
-    let (p, mut unreachable) = destroy_plan(name, topo)?;
+    let (p, unreachable) = destroy_plan(name, topo);
     let mut r = execute(&p, progress)?;
     // A second look catches what the first plan could not see (a half-started daemon).
-    let (again, _) = destroy_plan(name, topo)?;
+    let (again, _) = destroy_plan(name, topo);
     if !again.is_empty() {
         r.steps += execute(&again, progress)?.steps;
     }
     r.seconds = start.elapsed().as_secs_f64();
     // What could be reached is gone; a host that could not be is still to do.
-    if unreachable.is_empty() {
-        Ok(r)
-    } else {
-        Err(unreachable.remove(0))
-    }
+    left_out(unreachable).map(|()| r)
 }
 
 /// Run a plan's steps in its execution order (see the module doc).
