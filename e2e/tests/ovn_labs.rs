@@ -457,3 +457,49 @@ fn three_chassis_on_a_chain_of_tunnels() {
     ok(&["destroy", lab.path()]);
     assert_no_residue(name, &links_before);
 }
+
+/// The central's `ovn-northd` and a chassis' `ovs-vswitchd` died: apply
+/// starts both afresh, on new databases, so it inserts the whole logical
+/// network again (the old northbound rows are not there to keep) and makes
+/// the chassis' bridges and ports again; the lab works as before.
+#[test]
+fn a_central_and_a_chassis_that_died_are_made_again() {
+    let name = "e2e-ovdead";
+    if !netloom_e2e::root(name) {
+        return;
+    }
+    let lab = ovn_lab("seedlab-gre.yaml", name);
+    ok(&["apply", lab.path()]);
+    for pidfile in ["_ovn/northd.pid", "node1/vswitchd.pid"] {
+        let path = format!("/run/netloom/{name}/{pidfile}");
+        let pid = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let o = netloom_e2e::try_run(&["kill", "-9", pid.trim()]);
+        assert!(o.status.success(), "{path}: {o:?}");
+    }
+    let plan = lab.plan();
+    let planned = steps(&plan);
+    for want in [
+        "create ovn_central",
+        "create ovs_daemons",
+        "create ovs-port",
+    ] {
+        assert!(
+            planned.iter().any(|p| p.contains(want)),
+            "{want:?} in {planned:#?}"
+        );
+    }
+    let ops = plan["northbound"]["ops"].as_array().expect("a transaction");
+    assert!(
+        ops.iter()
+            .any(|o| o["table"] == "Logical_Switch" && o["op"] == "insert"),
+        "{ops:#?}"
+    );
+    ok(&["apply", lab.path()]);
+    let again = lab.plan();
+    assert!(
+        steps(&again).is_empty() && again.get("northbound").is_none(),
+        "{again:#}"
+    );
+    let d = lab.verify();
+    assert!(d.is_empty(), "verify after the restart: {d:#?}");
+}

@@ -64,10 +64,17 @@ fn failed(step: &str, e: impl std::fmt::Display) -> ApplyError {
 }
 
 /// The transaction that makes the northbound database hold `topo`'s
-/// logical network, if it does not yet. No central yet (its first apply):
-/// everything is to insert.
-pub fn plan(topo: &Topology) -> Result<Option<Northbound>, ApplyError> {
-    let have = observe(&topo.name, topo.ovn.as_ref())?;
+/// logical network, if it does not yet, once `hosts` (the plan's steps) ran.
+/// No central yet (its first apply), or one `hosts` starts again (one of
+/// its daemons died: it starts on new databases): everything is to insert.
+pub fn plan(topo: &Topology, hosts: &plan::Plan) -> Result<Option<Northbound>, ApplyError> {
+    let anew = (hosts.targets.iter().flat_map(|t| &t.steps)).any(|s| {
+        s.action == plan::Action::Create && matches!(s.resource, plan::Resource::OvnCentral { .. })
+    });
+    let have = match anew {
+        true => nb::Observed::default(),
+        false => observe(&topo.name, topo.ovn.as_ref())?,
+    };
     Ok(plan::northbound(topo, &have))
 }
 

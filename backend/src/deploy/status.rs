@@ -46,7 +46,7 @@ pub fn status(topo: &Topology) -> Result<Status, super::ApplyError> {
     // Under OVN the logical network is in the central: a row changed or
     // removed there is drift too, one transaction away.
     if topo.engine == netloom_core::spec::Engine::Ovn && !have.is_empty() {
-        if let Some(nb) = super::northbound::plan(topo)? {
+        if let Some(nb) = super::northbound::plan(topo, &p)? {
             drift.push(DriftItem {
                 host: String::new(),
                 step: format!("northbound transaction ({} operations)", nb.ops.len()),

@@ -76,25 +76,30 @@ fn run_command(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The pid in a pidfile, when that process is alive.
+/// The pid in a pidfile, when that process is alive: a zombie is not (a
+/// daemon killed outright stays one where init does not reap, as in a
+/// container whose first process is not an init).
 pub fn alive_pid(pidfile: &Path) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()?;
     // SAFETY: signal 0 only checks existence.
-    (pid > 0 && unsafe { libc::kill(pid, 0) } == 0).then_some(pid)
+    (pid > 0 && unsafe { libc::kill(pid, 0) } == 0 && !gone(pid)).then_some(pid)
+}
+
+/// True when process `pid` is gone, or a zombie that no longer holds anything.
+fn gone(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.is_empty()
+        || stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
 }
 
 /// Wait until a process is gone (reaped by its parent or by init).
 pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < timeout {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // Gone, or a zombie that no longer holds anything.
-        if stat.is_empty()
-            || stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'))
-        {
+        if gone(pid) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(2));

@@ -196,13 +196,17 @@ impl Plan {
 /// targets only in `observed` (a host removed from the file) are planned for deletion.
 pub fn plan(topology: &str, targets: &[TargetInfo], desired: &State, observed: &State) -> Plan {
     let empty = BTreeMap::new();
-    let (gone, changed) = removals(desired, observed);
+    let Removals {
+        gone,
+        changed,
+        fresh,
+    } = removals(targets, desired, observed);
     let mut out = Vec::new();
     for name in target_names(targets, desired, observed) {
         let want = desired.targets.get(&name).unwrap_or(&empty);
         let have = observed.targets.get(&name).unwrap_or(&empty);
         let mut deletes = deletions(&name, want, have, &gone, &changed);
-        let mut creates = creations(want, have, &gone);
+        let mut creates = creations(want, have, &gone, fresh.contains(&name));
         deletes.sort_by_key(|r| std::cmp::Reverse(r.rank()));
         creates.sort_by_key(|s| s.resource.rank());
         let mut steps: Vec<Step> = deletes
@@ -235,12 +239,24 @@ pub fn plan(topology: &str, targets: &[TargetInfo], desired: &State, observed: &
     }
 }
 
-/// Keys deleted or re-created anywhere, with what they touch, and the
-/// (target, key) of those re-created: their dependents must go too.
-fn removals(desired: &State, observed: &State) -> (BTreeSet<String>, Vec<(String, String)>) {
+/// What a plan deletes or re-creates, as [`removals`] finds it.
+struct Removals {
+    /// Keys deleted or re-created anywhere, with what they touch: their
+    /// dependents must go too.
+    gone: BTreeSet<String>,
+    /// The (target, key) of those re-created.
+    changed: Vec<(String, String)>,
+    /// Targets whose emulated Open vSwitch starts on a new database: every
+    /// row of theirs is made again. (Targets, not keys: emulated hosts share
+    /// row names, such as the underlay bridge's.)
+    fresh: BTreeSet<String>,
+}
+
+fn removals(targets: &[TargetInfo], desired: &State, observed: &State) -> Removals {
     let empty = BTreeMap::new();
     let mut gone: BTreeSet<String> = BTreeSet::new();
     let mut changed: Vec<(String, String)> = Vec::new();
+    let mut fresh = BTreeSet::new();
     for (t, obs) in &observed.targets {
         let want = desired.targets.get(t).unwrap_or(&empty);
         for (k, r) in obs {
@@ -267,11 +283,64 @@ fn removals(desired: &State, observed: &State) -> (BTreeSet<String>, Vec<(String
                 gone.extend(r.touches());
             }
         }
+        let restarted = fresh_databases(desired, observed, &gone);
+        for t in targets
+            .iter()
+            .filter(|t| t.emulated && restarted.contains(t.netns.as_str()))
+        {
+            fresh.insert(t.name.clone());
+            // Bridges' and internal ports' devices are the daemons' (their
+            // address stays on a tap, down, with none to serve it): what is
+            // on them is made again. Rows are not observed without the daemons.
+            let seen = observed.targets.get(&t.name).unwrap_or(&empty);
+            let wanted = desired.targets.get(&t.name).unwrap_or(&empty);
+            for r in seen.values().chain(wanted.values()) {
+                if let Resource::OvsBridge { name, .. }
+                | Resource::OvsPort {
+                    name,
+                    iface: OvsIface::Internal,
+                    ..
+                } = r
+                {
+                    gone.insert(format!("link {}/{name}", t.netns));
+                }
+            }
+        }
         if gone.len() == before {
             break;
         }
     }
-    (gone, changed)
+    Removals {
+        gone,
+        changed,
+        fresh,
+    }
+}
+
+/// The namespaces whose emulated Open vSwitch is (re)started: its daemons
+/// (a resource of the sandbox) start on a new database, so the rows its
+/// host's target observed in the old one are gone with it. A real host's OVS
+/// is the system's, never started by netloom.
+fn fresh_databases<'d>(
+    desired: &'d State,
+    observed: &State,
+    gone: &BTreeSet<String>,
+) -> BTreeSet<&'d str> {
+    let mut fresh = BTreeSet::new();
+    for (t, want) in &desired.targets {
+        for r in want.values() {
+            let Resource::OvsDaemons { netns, .. } = r else {
+                continue;
+            };
+            let k = r.key();
+            let running =
+                !gone.contains(&k) && observed.targets.get(t).is_some_and(|m| m.contains_key(&k));
+            if !running {
+                fresh.insert(netns.as_str());
+            }
+        }
+    }
+    fresh
 }
 
 /// The targets to plan for: those given, in their order, then any other
@@ -315,6 +384,7 @@ fn creations(
     want: &BTreeMap<String, Resource>,
     have: &BTreeMap<String, Resource>,
     gone: &BTreeSet<String>,
+    fresh_database: bool,
 ) -> Vec<Step> {
     let mut creates: Vec<Step> = Vec::new();
     for (k, w) in want {
@@ -324,7 +394,7 @@ fn creations(
                 resource: w.clone(),
                 was: None,
             }),
-            Some(_) if gone.contains(k) => {
+            Some(_) if gone.contains(k) || (fresh_database && w.is_ovs_row()) => {
                 creates.push(Step {
                     action: Action::Create,
                     resource: w.clone(),

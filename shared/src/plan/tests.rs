@@ -594,3 +594,80 @@ fn real_hosts_under_an_existing_central_are_its_chassis() {
         "{script}"
     );
 }
+
+/// An emulated host's daemons start on a new database: the rows the old
+/// one held are made again, whether the daemons were half gone (one of
+/// them died) or are replaced (their configuration changed).
+#[test]
+fn rows_of_an_emulated_host_whose_daemons_restart_are_made_again() {
+    let t = topo(SEED);
+    let want = desired(&t, &Facts::default());
+    let host = t.hosts[0].name.clone();
+    let rows = |p: &Plan| -> Vec<String> {
+        let mut made: Vec<String> = p
+            .targets
+            .iter()
+            .flat_map(|tp| tp.steps.iter().map(move |s| (tp, s)))
+            .filter(|(_, s)| s.action == Action::Create && s.resource.is_ovs_row())
+            .map(|(tp, s)| format!("{} {}", tp.target.name, s.resource.key()))
+            .collect();
+        made.sort();
+        made
+    };
+    let mut expected: Vec<String> = want.targets[&host]
+        .values()
+        .filter(|r| r.is_ovs_row())
+        .map(|r| format!("{host} {}", r.key()))
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 2, "{expected:?}");
+    // The host's daemons are the sandbox's, in the host's namespace.
+    let netns = names::host_netns(&t.name, &host);
+    let daemons = want.targets[SANDBOX]
+        .values()
+        .find(|r| matches!(r, Resource::OvsDaemons { netns: n, .. } if *n == netns))
+        .cloned()
+        .unwrap();
+
+    let mut half_gone = want.clone();
+    half_gone
+        .targets
+        .get_mut(SANDBOX)
+        .unwrap()
+        .remove(&daemons.key());
+    let p = full_plan(&t, &half_gone);
+    assert_eq!(rows(&p), expected);
+    // The underlay address was on the bridge's own device, which went too.
+    let addrs: Vec<String> = (p.targets.iter().flat_map(|tp| &tp.steps))
+        .filter(|s| matches!(s.resource, Resource::Addr { .. }))
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(addrs.len(), 1, "{addrs:?}");
+    assert!(
+        addrs[0].starts_with(&format!("+ addr {netns}/")),
+        "{addrs:?}"
+    );
+
+    let mut replaced = want.clone();
+    let Resource::OvsDaemons { netns, ovn, .. } = daemons.clone() else {
+        unreachable!()
+    };
+    let other = Resource::OvsDaemons {
+        netns,
+        dir: "/run/netloom/elsewhere".into(),
+        ovn,
+    };
+    replaced
+        .targets
+        .get_mut(SANDBOX)
+        .unwrap()
+        .insert(daemons.key(), other);
+    let p = full_plan(&t, &replaced);
+    assert_eq!(rows(&p), expected);
+    // Only creations for the rows: nothing is asked of the old database.
+    assert!(p
+        .targets
+        .iter()
+        .flat_map(|tp| &tp.steps)
+        .all(|s| { !(s.resource.is_ovs_row() && s.action == Action::Delete) }));
+}
