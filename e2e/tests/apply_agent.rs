@@ -43,6 +43,8 @@ fn tcp_agent_requires_its_token_and_observes() {
     let _ = std::fs::create_dir_all(&dir);
     let token_file = dir.join("token");
     netloom_e2e::write_secret(&token_file, "0123456789abcdef0123456789abcdef e2e-agent\n");
+    let pidfile = dir.join("agent.pid");
+    let _ = std::fs::remove_file(&pidfile);
     let mut agent = Command::new("ip")
         .args([
             "netns",
@@ -54,9 +56,15 @@ fn tcp_agent_requires_its_token_and_observes() {
             "tcp:127.0.0.1:7399",
         ])
         .arg(format!("--token-file={}", token_file.display()))
+        .arg(format!("--pidfile={}", pidfile.display()))
         .spawn()
         .expect("agent");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The pidfile is written once the agent listens.
+    let t0 = std::time::Instant::now();
+    while !pidfile.exists() {
+        assert!(t0.elapsed().as_secs() < 30, "the agent did not start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 
     let wrong = ask(ns.name(), "{\"token\":\"nope\",\"request\":{\"observe\":{\"topology\":\"e2e-agent\",\"targets\":[],\"hint\":{\"targets\":{}}}}}\n");
     let right = ask(

@@ -67,7 +67,27 @@ fn nat_port_forward_carries_tcp() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("nc server");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Until it listens (a dual-stack socket: /proc/net/tcp6, local port 80, state 0A).
+    let listening = || {
+        let o = netloom_e2e::try_run(&[
+            "ip",
+            "netns",
+            "exec",
+            vm1,
+            "cat",
+            "/proc/net/tcp",
+            "/proc/net/tcp6",
+        ]);
+        String::from_utf8_lossy(&o.stdout).lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1].ends_with(":0050") && f[3] == "0A"
+        })
+    };
+    let t0 = std::time::Instant::now();
+    while !listening() {
+        assert!(t0.elapsed().as_secs() < 30, "nc did not listen in {vm1}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let out = std::process::Command::new("ip")
         .args([
             "netns",

@@ -130,8 +130,8 @@ fn clients_without_a_predicted_lease_apply_and_a_lease_anyway_is_a_warning() {
     assert!(vm3.get("no_lease_predicted").is_none() && procs.is_empty());
 
     // Reality differs: a server the file does not know answers in vm2's VLAN.
-    // Both clients are gone (killed): the next apply starts them again.
-    let _server = Unplanned::start(&ns("vm1"), "10.0.20.50,10.0.20.60");
+    // Both clients are gone (killed): the next apply starts them again. The
+    // server starts after: the old client's next try would get its lease.
     for vm in ["vm2", "vm4"] {
         let pid = client_pid(&lab, vm);
         netloom_e2e::run(&["kill", "-9", &pid.to_string()]);
@@ -147,6 +147,7 @@ fn clients_without_a_predicted_lease_apply_and_a_lease_anyway_is_a_warning() {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
+    let _server = Unplanned::start(&ns("vm1"), "10.0.20.50,10.0.20.60");
     let planned = lab.plan_steps();
     assert_eq!(
         planned,

@@ -293,15 +293,16 @@ fn a_guests_nic_through_its_hosts_agent() {
     .arg(&out)
     .env("NETLOOM_AGENTS", &agents)
     .stderr(Stdio::piped());
-    // The agent may still be starting: the capture is asked again until it answers.
-    let until = Instant::now() + Duration::from_secs(30);
+    // The agent may still be starting: the capture is asked again until it
+    // answers; it is open once the pcap header is written.
+    let until = Instant::now() + Duration::from_secs(60);
     let child = loop {
+        let _ = std::fs::remove_file(&out);
         let mut child = c.spawn().unwrap();
-        let started = Instant::now() + Duration::from_secs(5);
         while child.try_wait().unwrap().is_none()
             && std::fs::metadata(&out).map_or(true, |m| m.len() < 24)
-            && Instant::now() < started
         {
+            assert!(Instant::now() < until, "the capture did not open");
             std::thread::sleep(Duration::from_millis(50));
         }
         if child.try_wait().unwrap().is_none() {

@@ -151,8 +151,9 @@ fn a_round_trip_is_the_networks_not_the_rounds() {
         "{} replies in {took:?}:\n{err}",
         rtts.len()
     );
-    // On veths a ping takes about a millisecond; a busy machine may add
-    // some, never the seconds a sender's requests take here.
+    // On veths a ping takes about a millisecond; a busy machine (the other
+    // test of this file applies four labs meanwhile) may add a stall, never
+    // the 2 s a sender's requests take here.
     let slowest = rtts.iter().copied().fold(0.0, f64::max);
-    assert!(slowest < 500.0, "a round trip of {slowest} ms:\n{err}");
+    assert!(slowest < 1000.0, "a round trip of {slowest} ms:\n{err}");
 }

@@ -116,7 +116,7 @@ fn cycle(vms: &mut VmLab, example: &str, name: &str) {
 /// The NAT lab's uplink captured through node1's agent: vm1's pings to the
 /// upstream router leave masqueraded as r1's outside address.
 fn uplink_capture(vms: &mut VmLab, lab: &Lab) {
-    let capture = vms
+    let mut capture = vms
         .command(&[
             "capture",
             lab.path(),
@@ -131,12 +131,15 @@ fn uplink_capture(vms: &mut VmLab, lab: &Lab) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("netloom capture");
-    // Time for the agent to open it, then pings (and their replies) until it has six packets.
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // Pings (and their replies) until it has six packets, however long the
+    // agent takes to open it.
     let vm1 = format!("nl-{}.node1.vm1", lab.name);
-    vms.vms[0].sh(&format!(
-        "ip netns exec {vm1} ping -c 10 -i 0.5 -W 1 -q -n 198.51.100.1"
-    ));
+    let t0 = std::time::Instant::now();
+    while capture.try_wait().expect("capture status").is_none() && t0.elapsed().as_secs() < 60 {
+        vms.vms[0].sh(&format!(
+            "ip netns exec {vm1} ping -c 2 -i 0.5 -W 1 -q -n 198.51.100.1 >/dev/null; true"
+        ));
+    }
     let o = capture.wait_with_output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(

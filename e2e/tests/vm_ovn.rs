@@ -61,7 +61,9 @@ fn capture_geneve(lab: &VmLab, count: usize) -> std::process::Child {
 /// vm1 (node1) pings vm3 (node2) in VLAN 10 with no loss; echo request and
 /// reply each cross the underlay in Geneve, between the two VMs' addresses.
 fn ping_across_geneve(lab: &mut VmLab) {
-    let tcpdump = capture_geneve(lab, 2);
+    // All three round trips: a first reply slower than the next request
+    // (upcalls on both VMs) would leave two requests alone in a shorter capture.
+    let tcpdump = capture_geneve(lab, 6);
     let ping = lab.vms[0].sh(&format!(
         "ip netns exec nl-{NAME}.node1.vm1 ping -c 3 -i 0.5 -W 2 10.0.10.2"
     ));

@@ -10,7 +10,7 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::thread::ScopedJoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use netloom_core::capture::path::{compare, links_to_watch, PathCheck};
 use netloom_core::capture::{decode, Link};
@@ -125,14 +125,17 @@ fn read(
         count: None,
     };
     let mut told = false;
+    // Once stopped, frames still queued are read (a thread that got no CPU
+    // for a while has some) until the link is idle, or for LINGER more.
+    let mut stopped: Option<Instant> = None;
     let read = capture::run(topo, link, &limits, |f| {
         match f {
             Some(f) => seen.push((link, decode(&f.data))),
             // The first call, with no frame, is the capture saying it is open.
             None if !told => told = opened.send(()).is_ok(),
-            None => {}
+            None => return !stop.load(Ordering::Relaxed),
         }
-        !stop.load(Ordering::Relaxed)
+        !stop.load(Ordering::Relaxed) || stopped.get_or_insert_with(Instant::now).elapsed() < LINGER
     });
     match read {
         // A link that goes down once open ("Network is down") sees no more:
