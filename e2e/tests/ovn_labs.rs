@@ -468,6 +468,7 @@ fn a_central_and_a_chassis_that_died_are_made_again() {
     if !netloom_e2e::root(name) {
         return;
     }
+    let links_before = root_links();
     let lab = ovn_lab("seedlab-gre.yaml", name);
     ok(&["apply", lab.path()]);
     for pidfile in ["_ovn/northd.pid", "node1/vswitchd.pid"] {
@@ -502,4 +503,6 @@ fn a_central_and_a_chassis_that_died_are_made_again() {
     );
     let d = lab.verify();
     assert!(d.is_empty(), "verify after the restart: {d:#?}");
+    ok(&["destroy", lab.path()]);
+    assert_no_residue(name, &links_before);
 }

@@ -435,6 +435,26 @@ mod tests {
         }
     }
 
+    /// Destroy's error names each host it left: the first as itself, the
+    /// others in its message.
+    #[test]
+    fn every_host_left_is_named() {
+        assert!(left_out(Vec::new()).is_ok());
+        let e = |h: &str, why: &str| ApplyError::other(h, "observe through the agent", why);
+        let one = left_out(vec![e("far", "connection refused")]).unwrap_err();
+        assert_eq!(
+            one.to_string(),
+            "far: step `observe through the agent` failed: connection refused"
+        );
+        let two = left_out(vec![e("far", "connection refused"), e("near", "refused")]).unwrap_err();
+        assert_eq!(two.target, "far");
+        assert_eq!(
+            two.to_string(),
+            "far: step `observe through the agent` failed: connection refused; \
+             also near: step `observe through the agent` failed: refused"
+        );
+    }
+
     /// The passes of each example's apply (from nothing) and destroy plans.
     #[test]
     fn the_passes_of_every_example_are_as_before() {

@@ -68,10 +68,7 @@ fn failed(step: &str, e: impl std::fmt::Display) -> ApplyError {
 /// No central yet (its first apply), or one `hosts` starts again (one of
 /// its daemons died: it starts on new databases): everything is to insert.
 pub fn plan(topo: &Topology, hosts: &plan::Plan) -> Result<Option<Northbound>, ApplyError> {
-    let anew = (hosts.targets.iter().flat_map(|t| &t.steps)).any(|s| {
-        s.action == plan::Action::Create && matches!(s.resource, plan::Resource::OvnCentral { .. })
-    });
-    let have = match anew {
+    let have = match hosts.starts_ovn_central() {
         true => nb::Observed::default(),
         false => observe(&topo.name, topo.ovn.as_ref())?,
     };

@@ -130,7 +130,7 @@ fn netloom_program() -> String {
 }
 
 /// True when process `pid` runs the program named `exe`.
-fn runs(pid: i32, exe: &str) -> bool {
+pub(crate) fn runs(pid: i32, exe: &str) -> bool {
     program_name(&std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default()) == exe
 }
 
@@ -791,6 +791,26 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("netloom-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// A daemon killed that nobody reaps yet is not alive: its pidfile's
+    /// process is a zombie, which holds nothing and does no work.
+    #[test]
+    fn a_zombie_is_not_alive() {
+        let dir = scratch("zombie");
+        let pidfile = dir.join("daemon.pid");
+        let mut daemon = Command::new("sleep").arg("30").spawn().unwrap();
+        std::fs::write(&pidfile, daemon.id().to_string()).unwrap();
+        assert_eq!(alive_pid(&pidfile), Some(daemon.id() as i32));
+        // SAFETY: a child of this test, not yet waited for.
+        unsafe { libc::kill(daemon.id() as i32, libc::SIGKILL) };
+        let stat = format!("/proc/{}/stat", daemon.id());
+        while !std::fs::read_to_string(&stat).unwrap().contains(") Z ") {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(alive_pid(&pidfile), None);
+        daemon.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A pidfile whose pid is now another program's is left alone (a daemon

@@ -185,6 +185,15 @@ impl Plan {
         self.targets.iter().all(|t| t.steps.is_empty()) && self.northbound.is_none()
     }
 
+    /// True when it starts the topology's own OVN central (first, or again
+    /// after one of its daemons died): on new databases, so its northbound
+    /// transaction is planned against an empty one.
+    pub fn starts_ovn_central(&self) -> bool {
+        (self.targets.iter().flat_map(|t| &t.steps)).any(|s| {
+            s.action == Action::Create && matches!(s.resource, Resource::OvnCentral { .. })
+        })
+    }
+
     /// Its steps; the northbound transaction counts as one.
     pub fn len(&self) -> usize {
         let nb = usize::from(self.northbound.is_some());
@@ -289,20 +298,21 @@ fn removals(targets: &[TargetInfo], desired: &State, observed: &State) -> Remova
             .filter(|t| t.emulated && restarted.contains(t.netns.as_str()))
         {
             fresh.insert(t.name.clone());
-            // Bridges' and internal ports' devices are the daemons' (their
-            // address stays on a tap, down, with none to serve it): what is
-            // on them is made again. Rows are not observed without the daemons.
+            // The bridges' own devices are the daemons' (a tap that stays,
+            // down, with its address and none to serve it): a wanted address
+            // on one is made again; one no longer wanted is deleted as usual.
             let seen = observed.targets.get(&t.name).unwrap_or(&empty);
             let wanted = desired.targets.get(&t.name).unwrap_or(&empty);
-            for r in seen.values().chain(wanted.values()) {
-                if let Resource::OvsBridge { name, .. }
-                | Resource::OvsPort {
-                    name,
-                    iface: OvsIface::Internal,
-                    ..
-                } = r
-                {
-                    gone.insert(format!("link {}/{name}", t.netns));
+            let bridge = |dev: &str| {
+                (seen.values().chain(wanted.values()))
+                    .any(|r| matches!(r, Resource::OvsBridge { name, .. } if name == dev))
+            };
+            for (k, r) in seen {
+                if let Resource::Addr { netns, dev, .. } = r {
+                    if *netns == t.netns && bridge(dev) && wanted.contains_key(k) {
+                        gone.insert(k.clone());
+                        gone.extend(r.touches());
+                    }
                 }
             }
         }

@@ -595,18 +595,37 @@ fn real_hosts_under_an_existing_central_are_its_chassis() {
     );
 }
 
-/// An emulated host's daemons start on a new database: the rows the old
-/// one held are made again, whether the daemons were half gone (one of
-/// them died) or are replaced (their configuration changed).
-#[test]
-fn rows_of_an_emulated_host_whose_daemons_restart_are_made_again() {
+/// The seed lab deployed, its first host's name and namespace, and that
+/// host's daemons (the sandbox's resource, in the host's namespace).
+fn seed_deployed() -> (Topology, State, String, String, Resource) {
     let t = topo(SEED);
     let want = desired(&t, &Facts::default());
     let host = t.hosts[0].name.clone();
+    let netns = names::host_netns(&t.name, &host);
+    let daemons = want.targets[SANDBOX]
+        .values()
+        .find(|r| matches!(r, Resource::OvsDaemons { netns: n, .. } if *n == netns))
+        .cloned()
+        .unwrap();
+    (t, want, host, netns, daemons)
+}
+
+/// `deployed` with `host`'s daemons gone (one of them died).
+fn half_gone(deployed: &State, daemons: &Resource) -> State {
+    let mut s = deployed.clone();
+    s.targets.get_mut(SANDBOX).unwrap().remove(&daemons.key());
+    s
+}
+
+/// An emulated host's daemons start on a new database: the rows the old
+/// one held are made again, whether the daemons were half gone (one of
+/// them died) or are replaced (their configuration changed), and so is the
+/// address on its bridge's own device.
+#[test]
+fn rows_of_an_emulated_host_whose_daemons_restart_are_made_again() {
+    let (t, want, host, netns, daemons) = seed_deployed();
     let rows = |p: &Plan| -> Vec<String> {
-        let mut made: Vec<String> = p
-            .targets
-            .iter()
+        let mut made: Vec<String> = (p.targets.iter())
             .flat_map(|tp| tp.steps.iter().map(move |s| (tp, s)))
             .filter(|(_, s)| s.action == Action::Create && s.resource.is_ovs_row())
             .map(|(tp, s)| format!("{} {}", tp.target.name, s.resource.key()))
@@ -614,30 +633,15 @@ fn rows_of_an_emulated_host_whose_daemons_restart_are_made_again() {
         made.sort();
         made
     };
-    let mut expected: Vec<String> = want.targets[&host]
-        .values()
+    let mut expected: Vec<String> = (want.targets[&host].values())
         .filter(|r| r.is_ovs_row())
         .map(|r| format!("{host} {}", r.key()))
         .collect();
     expected.sort();
     assert!(expected.len() > 2, "{expected:?}");
-    // The host's daemons are the sandbox's, in the host's namespace.
-    let netns = names::host_netns(&t.name, &host);
-    let daemons = want.targets[SANDBOX]
-        .values()
-        .find(|r| matches!(r, Resource::OvsDaemons { netns: n, .. } if *n == netns))
-        .cloned()
-        .unwrap();
 
-    let mut half_gone = want.clone();
-    half_gone
-        .targets
-        .get_mut(SANDBOX)
-        .unwrap()
-        .remove(&daemons.key());
-    let p = full_plan(&t, &half_gone);
+    let p = full_plan(&t, &half_gone(&want, &daemons));
     assert_eq!(rows(&p), expected);
-    // The underlay address was on the bridge's own device, which went too.
     let addrs: Vec<String> = (p.targets.iter().flat_map(|tp| &tp.steps))
         .filter(|s| matches!(s.resource, Resource::Addr { .. }))
         .map(|s| s.to_string())
@@ -657,17 +661,87 @@ fn rows_of_an_emulated_host_whose_daemons_restart_are_made_again() {
         dir: "/run/netloom/elsewhere".into(),
         ovn,
     };
-    replaced
-        .targets
-        .get_mut(SANDBOX)
-        .unwrap()
-        .insert(daemons.key(), other);
+    (replaced.targets.get_mut(SANDBOX).unwrap()).insert(daemons.key(), other);
     let p = full_plan(&t, &replaced);
     assert_eq!(rows(&p), expected);
     // Only creations for the rows: nothing is asked of the old database.
-    assert!(p
-        .targets
+    assert!((p.targets.iter().flat_map(|tp| &tp.steps))
+        .all(|s| !(s.resource.is_ovs_row() && s.action == Action::Delete)));
+}
+
+/// An address no longer wanted on a restarted host's bridge device (its
+/// underlay address edited meanwhile) is deleted, not left on the device,
+/// and the wanted one made.
+#[test]
+fn a_stale_address_on_a_restarted_hosts_bridge_is_deleted() {
+    let (t, want, host, netns, daemons) = seed_deployed();
+    let mut moved = half_gone(&want, &daemons);
+    let node = moved.targets.get_mut(&host).unwrap();
+    let (k, old) = (node.iter())
+        .find(|(_, r)| matches!(r, Resource::Addr { netns: n, .. } if *n == netns))
+        .map(|(k, r)| (k.clone(), r.clone()))
+        .unwrap();
+    let Resource::Addr { dev, .. } = old else {
+        unreachable!()
+    };
+    node.remove(&k);
+    let stale = Resource::Addr {
+        netns: netns.clone(),
+        dev,
+        cidr: "172.31.0.99/24".parse().unwrap(),
+    };
+    node.insert(stale.key(), stale.clone());
+    let p = full_plan(&t, &moved);
+    let steps: Vec<&Step> = (p.targets.iter().flat_map(|tp| &tp.steps))
+        .filter(|s| matches!(s.resource, Resource::Addr { .. }))
+        .collect();
+    assert_eq!(steps.len(), 2, "{steps:#?}");
+    assert!(steps
         .iter()
-        .flat_map(|tp| &tp.steps)
-        .all(|s| { !(s.resource.is_ovs_row() && s.action == Action::Delete) }));
+        .any(|s| s.action == Action::Delete && s.resource == stale));
+    assert!(steps
+        .iter()
+        .any(|s| s.action == Action::Create && s.resource.key() == k));
+}
+
+/// Under engine ovn in the sandbox: the central is started (its northbound
+/// transaction then planned against an empty database) on a first apply and
+/// when found gone, not while it runs; a chassis whose daemons start again
+/// gets its ports made again, as any emulated host.
+#[test]
+fn an_ovn_central_or_chassis_started_again_is_made_whole() {
+    let t = topo(&SEED.replacen("version: 1\n", "version: 1\nengine: ovn\n", 1));
+    let want = desired(&t, &Facts::default());
+    assert!(full_plan(&t, &State::default()).starts_ovn_central());
+    assert!(!full_plan(&t, &want).starts_ovn_central());
+    let is = |r: &Resource, kind: fn(&Resource) -> bool| kind(r);
+    let without = |kind: fn(&Resource) -> bool, netns: Option<&str>| {
+        let mut s = want.clone();
+        s.targets
+            .get_mut(SANDBOX)
+            .unwrap()
+            .retain(|_, r| !(is(r, kind) && netns.is_none_or(|n| r.netns() == Some(n))));
+        s
+    };
+    let central = |r: &Resource| matches!(r, Resource::OvnCentral { .. });
+    let daemons = |r: &Resource| matches!(r, Resource::OvsDaemons { .. });
+    assert!(full_plan(&t, &without(central, None)).starts_ovn_central());
+    let netns = names::host_netns(&t.name, &t.hosts[0].name);
+    let p = full_plan(&t, &without(daemons, Some(&netns)));
+    assert!(!p.starts_ovn_central());
+    let ports: Vec<&Resource> = (p.targets.iter().flat_map(|tp| &tp.steps))
+        .filter(|s| s.action == Action::Create)
+        .map(|s| &s.resource)
+        .filter(|r| {
+            matches!(
+                r,
+                Resource::OvsPort {
+                    iface: OvsIface::Vif { .. },
+                    ..
+                }
+            )
+        })
+        .collect();
+    let guests = t.hosts[0].guests.len();
+    assert!(guests > 0 && ports.len() == guests, "{ports:#?}");
 }
