@@ -38,9 +38,10 @@ fn upcalls(ovsdb: Option<&str>) -> Option<Upcalls> {
 
 /// The threads named `handlerN` (Open vSwitch names each thread it starts)
 /// of the `ovs-vswitchd` whose pidfile is beside database socket `ovsdb`,
-/// as Debian and `ovs-ctl` place them.
+/// as Debian and `ovs-ctl` place them (a pid now another program's: none).
 fn handlers(ovsdb: &str) -> Option<u32> {
-    let pid = procs::alive_pid(&Path::new(ovsdb).with_file_name("ovs-vswitchd.pid"))?;
+    let pid = procs::alive_pid(&Path::new(ovsdb).with_file_name("ovs-vswitchd.pid"))
+        .filter(|&p| procs::runs(p, "ovs-vswitchd"))?;
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     let named = |t: &std::fs::DirEntry| {
         std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("handler"))

@@ -214,6 +214,18 @@ pub fn lock(
     lock_in(Path::new(DIR), topology, what, cancelled, waiting)
 }
 
+/// Wait for the lock named `name` in [`DIR`] that guards a moment's work on
+/// the machine (a name no topology has: `_` first). Not a [`Waiting`]:
+/// Ctrl-C and SIGTERM meanwhile end the process as at any other time.
+pub fn briefly(name: &str, what: &str) -> io::Result<TopologyLock> {
+    loop {
+        if let Ok(l) = try_lock_in(Path::new(DIR), name, what)? {
+            return Ok(l);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// How many threads wait for a lock now; the signal handler reads it.
 static WAITERS: AtomicUsize = AtomicUsize::new(0);
 /// The SIGINT or SIGTERM that cancelled a wait, or 0.

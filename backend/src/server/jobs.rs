@@ -48,7 +48,8 @@ use crate::deploy;
 const KEEP_FINISHED: usize = 32;
 /// Events of finished jobs kept, all together (the newest job stays whatever
 /// its size): a verify logs one per pair, up to
-/// [`netloom_core::limits::MAX_REACH_PAIRS`], a few hundred bytes each.
+/// [`netloom_core::limits::MAX_REACH_PAIRS`], a few hundred bytes each, and
+/// its `done` holds the report, as large again, as one.
 const KEEP_EVENTS: usize = 2_000_000;
 /// Most jobs running at once, all topologies together: each holds a blocking
 /// thread and, for apply, a host's worth of daemons per host.
@@ -82,8 +83,20 @@ struct Registry {
     /// Oldest first, with the length of each one's log.
     finished: VecDeque<(u64, usize)>,
     busy: HashSet<String>,
-    /// Slots taken, by [`Slot`] kind.
-    taken: [usize; 3],
+    /// Slots taken, by [`Use`].
+    streams: usize,
+    captures: usize,
+    observing: usize,
+}
+
+impl Registry {
+    fn taken(&mut self, kind: Use) -> &mut usize {
+        match kind {
+            Use::Stream => &mut self.streams,
+            Use::Capture => &mut self.captures,
+            Use::Observe => &mut self.observing,
+        }
+    }
 }
 
 /// Holds topology `name` for one job; released on drop (even if the job panics).
@@ -137,7 +150,7 @@ pub(super) struct Slot(Jobs, Use);
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Ok(mut r) = self.0 .0.lock() {
-            r.taken[self.1 as usize] -= 1;
+            *r.taken(self.1) -= 1;
         }
     }
 }
@@ -146,7 +159,7 @@ impl Jobs {
     /// A slot for one more use of a kind, or 429 at its limit.
     pub(super) fn slot(&self, kind: Use) -> Result<Slot, ApiError> {
         let mut r = self.0.lock().expect("jobs registry");
-        let n = &mut r.taken[kind as usize];
+        let n = r.taken(kind);
         if *n >= kind.limit() {
             return Err(ApiError::busy(kind.busy(*n)));
         }
@@ -808,9 +821,6 @@ mod tests {
         );
     }
 
-    /// A client that reconnects after a finished job's stream closed (as an
-    /// `EventSource` does) resumes past its last event: the stream ends at
-    /// once instead of holding a slot open forever.
     #[test]
     fn finished_jobs_are_forgotten_oldest_first_by_count_and_by_events() {
         let mut f: VecDeque<(u64, usize)> = (1..=4).map(|id| (id, 10)).collect();
@@ -826,6 +836,9 @@ mod tests {
         assert_eq!(f, [(6, 500)]);
     }
 
+    /// A client that reconnects after a finished job's stream closed (as an
+    /// `EventSource` does) resumes past its last event: the stream ends at
+    /// once instead of holding a slot open forever.
     #[tokio::test]
     async fn a_stream_resumed_past_a_finished_job_ends() {
         let st = state();

@@ -20,7 +20,7 @@ pub fn create(netns: &str, key: &str, value: String) -> Result<(), StepError> {
     // one, written last, would shrink it below the other's need.
     let grow = matches!(key, SysctlKey::NeighTable(_));
     let _machine = grow
-        .then(|| lock::lock(TABLE_LOCK, "grow the neighbour table", &|| false, |_| {}))
+        .then(|| lock::briefly(TABLE_LOCK, "grow the neighbour table"))
         .transpose()?;
     netns::run_in(netns, move || {
         let have = nl::sysctl_get(key).ok().and_then(|v| v.parse::<u64>().ok());
@@ -131,7 +131,7 @@ mod tests {
             return;
         }
         let was = Restore(size());
-        let held = lock::lock(TABLE_LOCK, "test", &|| false, |_| {}).unwrap();
+        let held = lock::briefly(TABLE_LOCK, "test").unwrap();
         let want = was.0 + 1;
         let grower = std::thread::spawn(move || {
             create("", NEIGH_TABLE_SYSCTLS[1], want.to_string()).map_err(|e| e.to_string())
