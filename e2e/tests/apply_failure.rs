@@ -138,13 +138,7 @@ fn a_host_whose_switch_died_is_made_again_by_apply() {
     let links_before = root_links();
     let lab = Lab::new("seedlab-gre.yaml", "e2e-vsdead");
     ok(&["apply", lab.path()]);
-    let pidfile = "/run/netloom/e2e-vsdead/node1/vswitchd.pid";
-    let pid = std::fs::read_to_string(pidfile).expect("node1's ovs-vswitchd pidfile");
-    let killed = std::process::Command::new("kill")
-        .args(["-9", pid.trim()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    kill_dead("/run/netloom/e2e-vsdead/node1/vswitchd.pid");
     let planned = lab.plan_steps();
     let node1 = "nl-e2e-vsdead.node1";
     for want in [
@@ -168,4 +162,36 @@ fn a_host_whose_switch_died_is_made_again_by_apply() {
     );
     ok(&["destroy", lab.path()]);
     assert_no_residue("e2e-vsdead", &links_before);
+}
+
+/// A step that fails on one host does not keep destroy from the rest: the
+/// other host and the machine's part go; the failing host is named (exit
+/// 3) and keeps only what it could not remove, which the next destroy removes.
+#[test]
+fn a_failing_host_does_not_keep_destroy_from_the_rest() {
+    if !netloom_e2e::root("a_failing_host_does_not_keep_destroy_from_the_rest") {
+        return;
+    }
+    let links_before = root_links();
+    let lab = Lab::new("seedlab-gre.yaml", "e2e-dfail");
+    ok(&["apply", lab.path()]);
+    let vm1 = "nl-e2e-dfail.node1.vm1";
+    let o = netloom_env(
+        &["destroy", lab.path()],
+        &[("NETLOOM_FAIL_AT", &format!("- netns {vm1}"))],
+    );
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("node1: step `- netns"), "{err}");
+    let left: Vec<String> = netloom_e2e::netns_list()
+        .into_iter()
+        .filter(|n| n.starts_with("nl-e2e-dfail."))
+        .collect();
+    assert!(
+        left.contains(&vm1.to_string())
+            && left.iter().all(|n| n.starts_with("nl-e2e-dfail.node1.")),
+        "{left:?}"
+    );
+    ok(&["destroy", lab.path()]);
+    assert_no_residue("e2e-dfail", &links_before);
 }

@@ -472,10 +472,7 @@ fn a_central_and_a_chassis_that_died_are_made_again() {
     let lab = ovn_lab("seedlab-gre.yaml", name);
     ok(&["apply", lab.path()]);
     for pidfile in ["_ovn/northd.pid", "node1/vswitchd.pid"] {
-        let path = format!("/run/netloom/{name}/{pidfile}");
-        let pid = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let o = netloom_e2e::try_run(&["kill", "-9", pid.trim()]);
-        assert!(o.status.success(), "{path}: {o:?}");
+        kill_dead(&format!("/run/netloom/{name}/{pidfile}"));
     }
     let plan = lab.plan();
     let planned = steps(&plan);

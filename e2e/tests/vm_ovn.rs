@@ -136,8 +136,10 @@ fn repairs(lab: &mut VmLab, file: &Lab, central: &Central) {
     lab.vms[0].sh("ovs-vsctl set Open_vSwitch . external_ids:ovn-encap-ip=10.124.0.99");
     let status = lab.json(&["status", "--json", file.path()]);
     assert_ne!(status["drift"], Value::Array(vec![]), "{status}");
+    // Gone (or a zombie) before the plan looks.
     lab.vms[1].sh(&format!(
-        "kill $(cat /run/netloom/{NAME}/_ovn-controller/ovn-controller.pid)"
+        "p=$(cat /run/netloom/{NAME}/_ovn-controller/ovn-controller.pid); kill $p; \
+         while [ -e /proc/$p ] && ! grep -q ') Z ' /proc/$p/stat; do sleep 0.1; done"
     ));
     let plan = lab.json(&["plan", "--json", file.path()]);
     let steps = apply_support::steps(&plan);

@@ -26,7 +26,7 @@ pub mod path;
 pub mod status;
 pub mod verify;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use netloom_core::names;
@@ -283,16 +283,58 @@ pub fn destroy(
 ) -> Result<Report, ApplyError> {
     let _lock = wait_for_lock(name, "destroy", progress, cancel)?;
     let start = Instant::now();
-    let (p, unreachable) = destroy_plan(name, topo);
-    let mut r = execute(&p, progress)?;
-    // A second look catches what the first plan could not see (a half-started daemon).
+    let (p, mut left) = destroy_plan(name, topo);
+    let mut steps = execute_each(&p, progress, &mut left);
+    // A second look catches what the first plan could not see (a half-started
+    // daemon); a host that failed fails again, and is named once.
     let (again, _) = destroy_plan(name, topo);
-    if !again.is_empty() {
-        r.steps += execute(&again, progress)?.steps;
-    }
-    r.seconds = start.elapsed().as_secs_f64();
+    let mut more = Vec::new();
+    steps += execute_each(&again, progress, &mut more);
+    let new: Vec<ApplyError> = (more.into_iter())
+        .filter(|e| !left.iter().any(|l| l.target == e.target))
+        .collect();
+    left.extend(new);
     // What could be reached is gone; a host that could not be is still to do.
-    left_out(unreachable).map(|()| r)
+    left_out(left).map(|()| Report {
+        topology: name.to_string(),
+        steps,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// [`execute`] for destroy, its steps done: a target whose step fails is
+/// added to `failed` and left out of the later passes; the others go on,
+/// so that all that can be removed is.
+fn execute_each(plan: &Plan, progress: Progress, failed: &mut Vec<ApplyError>) -> usize {
+    let fail_at = fail_at();
+    let (passes, clients) = passes(plan);
+    let mut gave_up = BTreeSet::new();
+    let mut count = 0;
+    for pass in passes.iter().chain([&clients]) {
+        let pass: Pass = (pass.iter())
+            .filter(|(ti, _)| !gave_up.contains(*ti))
+            .map(|(&ti, steps)| (ti, steps.clone()))
+            .collect();
+        for (ti, r) in run_each(plan, &pass, progress, fail_at.as_deref()) {
+            match r {
+                Ok(n) => count += n,
+                Err(e) => {
+                    gave_up.insert(ti);
+                    failed.push(e);
+                }
+            }
+        }
+    }
+    match plan
+        .northbound
+        .as_ref()
+        .map(|nb| northbound::run(&plan.topology, nb, progress))
+    {
+        Some(Ok(())) => count += 1,
+        Some(Err(e)) => failed.push(e),
+        None => {}
+    }
+    count
 }
 
 /// Run a plan's steps in its execution order (see the module doc).
@@ -346,20 +388,34 @@ fn run_targets(
     progress: Progress,
     fail_at: Option<&str>,
 ) -> Result<usize, ApplyError> {
+    (run_each(plan, steps, progress, fail_at).into_iter())
+        .map(|(_, r)| r)
+        .sum()
+}
+
+/// The targets' steps of one pass, in parallel: each one's outcome.
+fn run_each(
+    plan: &Plan,
+    steps: &Pass,
+    progress: Progress,
+    fail_at: Option<&str>,
+) -> Vec<(usize, Result<usize, ApplyError>)> {
     let topology = plan.topology.as_str();
-    let results: Vec<Result<usize, ApplyError>> = std::thread::scope(|sc| {
+    std::thread::scope(|sc| {
         let hs: Vec<_> = steps
             .iter()
             .map(|(&ti, steps)| {
                 let tp = &plan.targets[ti];
-                sc.spawn(move || run_remote_or_local(topology, tp, steps, progress, fail_at))
+                (
+                    ti,
+                    sc.spawn(move || run_remote_or_local(topology, tp, steps, progress, fail_at)),
+                )
             })
             .collect();
         hs.into_iter()
-            .map(|h| h.join().expect("target thread"))
+            .map(|(ti, h)| (ti, h.join().expect("target thread")))
             .collect()
-    });
-    results.into_iter().sum()
+    })
 }
 
 /// Run [`plan::tunnel_warmups`], all at once: between netloom's own namespaces.

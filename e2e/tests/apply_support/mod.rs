@@ -234,6 +234,21 @@ fn resource_key(r: &Value) -> String {
     }
 }
 
+/// `kill -9` the process of `pidfile`, and wait until it is dead (gone, or
+/// a zombie: nothing here reaps it), as an observation after it must see.
+pub fn kill_dead(pidfile: &str) {
+    let pid = std::fs::read_to_string(pidfile).unwrap_or_else(|e| panic!("{pidfile}: {e}"));
+    let pid = pid.trim();
+    let o = netloom_e2e::try_run(&["kill", "-9", pid]);
+    assert!(o.status.success(), "{pidfile}: {o:?}");
+    let stat = format!("/proc/{pid}/stat");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
+        assert!(t0.elapsed().as_secs() < 30, "{pidfile}: {pid} still runs");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Live (non-zombie) processes whose command line mentions the topology's run dir.
 pub fn our_processes(name: &str) -> Vec<i32> {
     let needle = format!("/run/netloom/{name}/");
