@@ -241,11 +241,11 @@ fn deploying(g: &mut SchemaGenerator) -> Vec<Op> {
         )
         .body(text())
         .answer(200, out::<PlanView>(g))
-        .errors(&[503]),
+        .errors(&[429, 503]),
         Op::new("post", "/api/status", "what is deployed now, and the drift")
             .body(text())
             .answer(200, out::<Status>(g))
-            .errors(&[503]),
+            .errors(&[429, 503]),
         Op::new("post", "/api/jobs", "start an apply, verify or destroy job")
             .body(input::<JobBody>())
             .answer(202, out::<JobStarted>(g))
