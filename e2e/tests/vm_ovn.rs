@@ -138,8 +138,9 @@ fn repairs(lab: &mut VmLab, file: &Lab, central: &Central) {
     assert_ne!(status["drift"], Value::Array(vec![]), "{status}");
     // Gone (or a zombie) before the plan looks.
     lab.vms[1].sh(&format!(
-        "p=$(cat /run/netloom/{NAME}/_ovn-controller/ovn-controller.pid); kill $p; \
-         while [ -e /proc/$p ] && ! grep -q ') Z ' /proc/$p/stat; do sleep 0.1; done"
+        "p=$(cat /run/netloom/{NAME}/_ovn-controller/ovn-controller.pid) && kill $p && i=0 && \
+         while [ -e /proc/$p ] && ! grep -q ') Z ' /proc/$p/stat; do \
+         i=$((i + 1)); [ $i -le 300 ] || exit 1; sleep 0.1; done"
     ));
     let plan = lab.json(&["plan", "--json", file.path()]);
     let steps = apply_support::steps(&plan);

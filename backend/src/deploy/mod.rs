@@ -283,17 +283,14 @@ pub fn destroy(
 ) -> Result<Report, ApplyError> {
     let _lock = wait_for_lock(name, "destroy", progress, cancel)?;
     let start = Instant::now();
-    let (p, mut left) = destroy_plan(name, topo);
-    let mut steps = execute_each(&p, progress, &mut left);
+    let (p, _) = destroy_plan(name, topo);
+    let mut steps = execute_each(&p, progress, &mut Vec::new());
     // A second look catches what the first plan could not see (a half-started
-    // daemon); a host that failed fails again, and is named once.
-    let (again, _) = destroy_plan(name, topo);
-    let mut more = Vec::new();
-    steps += execute_each(&again, progress, &mut more);
-    let new: Vec<ApplyError> = (more.into_iter())
-        .filter(|e| !left.iter().any(|l| l.target == e.target))
-        .collect();
-    left.extend(new);
+    // daemon), and says what is left: a host that failed fails again, one
+    // that answered late is done. (The first look's failures were told as
+    // they happened.)
+    let (again, mut left) = destroy_plan(name, topo);
+    steps += execute_each(&again, progress, &mut left);
     // What could be reached is gone; a host that could not be is still to do.
     left_out(left).map(|()| Report {
         topology: name.to_string(),

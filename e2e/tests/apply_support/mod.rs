@@ -239,11 +239,19 @@ fn resource_key(r: &Value) -> String {
 pub fn kill_dead(pidfile: &str) {
     let pid = std::fs::read_to_string(pidfile).unwrap_or_else(|e| panic!("{pidfile}: {e}"));
     let pid = pid.trim();
+    let stat = format!("/proc/{pid}/stat");
+    // State and start time, after the command's name: another process that
+    // gets the pid meanwhile starts later.
+    let read = || -> Option<(String, String)> {
+        let s = std::fs::read_to_string(&stat).ok()?;
+        let f: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+        Some((f.first()?.to_string(), f.get(19)?.to_string()))
+    };
+    let (_, started) = read().unwrap_or_else(|| panic!("{pidfile}: no process {pid}"));
     let o = netloom_e2e::try_run(&["kill", "-9", pid]);
     assert!(o.status.success(), "{pidfile}: {o:?}");
-    let stat = format!("/proc/{pid}/stat");
     let t0 = std::time::Instant::now();
-    while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z ")) {
+    while read().is_some_and(|(state, at)| state != "Z" && at == started) {
         assert!(t0.elapsed().as_secs() < 30, "{pidfile}: {pid} still runs");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
