@@ -138,7 +138,7 @@ fn a_host_whose_switch_died_is_made_again_by_apply() {
     let links_before = root_links();
     let lab = Lab::new("seedlab-gre.yaml", "e2e-vsdead");
     ok(&["apply", lab.path()]);
-    kill_dead("/run/netloom/e2e-vsdead/node1/vswitchd.pid");
+    kill_dead_of("/run/netloom/e2e-vsdead/node1/vswitchd.pid");
     let planned = lab.plan_steps();
     let node1 = "nl-e2e-vsdead.node1";
     for want in [

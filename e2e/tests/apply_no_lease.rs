@@ -133,19 +133,7 @@ fn clients_without_a_predicted_lease_apply_and_a_lease_anyway_is_a_warning() {
     // Both clients are gone (killed): the next apply starts them again. The
     // server starts after: the old client's next try would get its lease.
     for vm in ["vm2", "vm4"] {
-        let pid = client_pid(&lab, vm);
-        netloom_e2e::run(&["kill", "-9", &pid.to_string()]);
-        // Gone, or a zombie no one reaps: either way no udhcpc any more.
-        let stat = format!("/proc/{pid}/stat");
-        while std::fs::read_to_string(&stat).is_ok_and(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        }) {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        kill_dead(&client_pid(&lab, vm).to_string());
     }
     let _server = Unplanned::start(&ns("vm1"), "10.0.20.50,10.0.20.60");
     let planned = lab.plan_steps();

@@ -472,7 +472,7 @@ fn a_central_and_a_chassis_that_died_are_made_again() {
     let lab = ovn_lab("seedlab-gre.yaml", name);
     ok(&["apply", lab.path()]);
     for pidfile in ["_ovn/northd.pid", "node1/vswitchd.pid"] {
-        kill_dead(&format!("/run/netloom/{name}/{pidfile}"));
+        kill_dead_of(&format!("/run/netloom/{name}/{pidfile}"));
     }
     let plan = lab.plan();
     let planned = steps(&plan);

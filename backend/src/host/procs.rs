@@ -81,8 +81,7 @@ fn run_command(
 /// container whose first process is not an init).
 pub fn alive_pid(pidfile: &Path) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()?;
-    // SAFETY: signal 0 only checks existence.
-    (pid > 0 && unsafe { libc::kill(pid, 0) } == 0 && !gone(pid)).then_some(pid)
+    (pid > 0 && !gone(pid)).then_some(pid)
 }
 
 /// True when process `pid` is gone, or a zombie that no longer holds anything.
@@ -520,19 +519,20 @@ pub fn stop_all_under(dir: &Path) {
         return;
     };
     let me = netloom_program();
+    let ours = [
+        "ovsdb-server",
+        "ovs-vswitchd",
+        "ovn-northd",
+        "ovn-controller",
+        "dnsmasq",
+        "busybox",
+        me.as_str(),
+    ];
     for e in entries.flatten() {
         let path = e.path();
         if e.file_type().is_ok_and(|t| t.is_dir()) {
             stop_all_under(&path);
         } else if path.extension().is_some_and(|x| x == "pid") {
-            let ours = [
-                "ovsdb-server",
-                "ovs-vswitchd",
-                "ovn-northd",
-                "ovn-controller",
-            ]
-            .into_iter()
-            .chain(["dnsmasq", "busybox", &me]);
             let pid = alive_pid(&path).filter(|&p| p != std::process::id() as i32);
             if let Some(exe) = pid.and_then(|p| ours.into_iter().find(|&x| runs(p, x))) {
                 stop(&path, exe, Duration::from_secs(2));

@@ -229,10 +229,7 @@ async fn validate(
     body: Result<Json<TextBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(body) = body?;
-    let loaded = tokio::task::spawn_blocking(move || netloom_core::format::try_load(&body.text))
-        .await
-        .map_err(|e| ApiError::internal("reading the topology", e))?;
-    let problems = match loaded {
+    let problems = match loaded(body.text).await? {
         Ok(c) => c.warnings,
         Err(Refusal::Invalid(p)) => p,
         Err(over) => return Err(over.into()),
@@ -245,12 +242,19 @@ fn topology(text: &str) -> Result<Topology, ApiError> {
     Ok(netloom_core::format::try_load(text)?.topology)
 }
 
-/// [`topology`] off the async workers: a text at the size limit takes a
-/// while to parse and validate, and every other request would wait.
-async fn parsed(text: String) -> Result<Topology, ApiError> {
-    tokio::task::spawn_blocking(move || topology(&text))
+/// `format::try_load` off the async workers: a text at the size limit takes
+/// a while to parse and validate, and every other request would wait.
+async fn loaded(
+    text: String,
+) -> Result<Result<netloom_core::validate::Checked, Refusal>, ApiError> {
+    tokio::task::spawn_blocking(move || netloom_core::format::try_load(&text))
         .await
-        .map_err(|e| ApiError::internal("reading the topology", e))?
+        .map_err(|e| ApiError::internal("reading the topology", e))
+}
+
+/// [`topology`], off the async workers ([`loaded`]).
+async fn parsed(text: String) -> Result<Topology, ApiError> {
+    Ok(loaded(text).await??.topology)
 }
 
 async fn api_not_found(uri: Uri) -> ApiError {

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::{parsed, topology, wire, AppState, TextBody};
+use super::{topology, wire, AppState, TextBody};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -116,18 +116,18 @@ async fn simulate_one(
 async fn simulate_real(
     body: Result<Json<SimulateBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Json(mut b) = body?;
+    let Json(b) = body?;
     super::jobs::need_root()?;
-    let topo = parsed(std::mem::take(&mut b.text)).await?;
-    let p = probe(&topo, &b)?;
-    let trace = simulate(&topo, &p);
-    let answer = tokio::task::spawn_blocking(move || {
-        crate::deploy::path::real_path(&topo, &p, &trace).map(|real| RealPath { trace, real })
+    // Parsing, the trace and the probes all block: none on the async workers.
+    compute(move || {
+        let topo = topology(&b.text)?;
+        let p = probe(&topo, &b)?;
+        let trace = simulate(&topo, &p);
+        let real = crate::deploy::path::real_path(&topo, &p, &trace)
+            .map_err(|e| ApiError::new(StatusCode::CONFLICT, "", e))?;
+        Ok(wire(&RealPath { trace, real }))
     })
     .await
-    .map_err(|e| ApiError::internal("the real path", e))?
-    .map_err(|e| ApiError::new(StatusCode::CONFLICT, "", e))?;
-    Ok(Json(wire(&answer)))
 }
 
 async fn reach(body: Result<Json<TextBody>, JsonRejection>) -> Result<Json<Value>, ApiError> {

@@ -234,11 +234,9 @@ fn resource_key(r: &Value) -> String {
     }
 }
 
-/// `kill -9` the process of `pidfile`, and wait until it is dead (gone, or
-/// a zombie: nothing here reaps it), as an observation after it must see.
-pub fn kill_dead(pidfile: &str) {
-    let pid = std::fs::read_to_string(pidfile).unwrap_or_else(|e| panic!("{pidfile}: {e}"));
-    let pid = pid.trim();
+/// `kill -9` process `pid`, and wait until it is dead (gone, or a zombie:
+/// nothing here reaps it), as an observation after it must see.
+pub fn kill_dead(pid: &str) {
     let stat = format!("/proc/{pid}/stat");
     // State and start time, after the command's name: another process that
     // gets the pid meanwhile starts later.
@@ -247,14 +245,20 @@ pub fn kill_dead(pidfile: &str) {
         let f: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
         Some((f.first()?.to_string(), f.get(19)?.to_string()))
     };
-    let (_, started) = read().unwrap_or_else(|| panic!("{pidfile}: no process {pid}"));
+    let (_, started) = read().unwrap_or_else(|| panic!("no process {pid}"));
     let o = netloom_e2e::try_run(&["kill", "-9", pid]);
-    assert!(o.status.success(), "{pidfile}: {o:?}");
+    assert!(o.status.success(), "{pid}: {o:?}");
     let t0 = std::time::Instant::now();
     while read().is_some_and(|(state, at)| state != "Z" && at == started) {
-        assert!(t0.elapsed().as_secs() < 30, "{pidfile}: {pid} still runs");
+        assert!(t0.elapsed().as_secs() < 30, "{pid} still runs");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+}
+
+/// [`kill_dead`] the process of `pidfile`.
+pub fn kill_dead_of(pidfile: &str) {
+    let pid = std::fs::read_to_string(pidfile).unwrap_or_else(|e| panic!("{pidfile}: {e}"));
+    kill_dead(pid.trim());
 }
 
 /// Live (non-zombie) processes whose command line mentions the topology's run dir.
